@@ -1,0 +1,839 @@
+//! Loop plan → Cranelift IR → native code with scipy's `generic_filter` callback signature:
+//! `int f(double *buffer, intptr_t filter_size, double *return_value, void *user_data)`.
+//!
+//! Each stage of the plan becomes one pass over the window: a SIMD part that handles four
+//! elements per iteration in two F64X2 lanes with independent accumulators (so `max` or `sum`
+//! is not latency-bound), then a scalar tail. NaN-propagating `min`/`max` use a compare+select
+//! and a separate NaN flag fixed up after the pass, which is much cheaper than IEEE `fmax`.
+
+use crate::error::Error;
+use crate::ir::{BinOp, Builtin, Func, UnOp};
+use crate::plan::{Acc, POp, Plan, P};
+use crate::runtime::{self, CallbackContext};
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::{
+    types, AbiParam, Endianness, Function, InstBuilder, MemFlagsData, Signature, Type, UserFuncName, Value,
+};
+use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{default_libcall_names, Linkage, Module};
+use std::collections::HashMap;
+use std::mem::offset_of;
+use std::os::raw::{c_int, c_void};
+use std::sync::OnceLock;
+
+/// scipy's `generic_filter` LowLevelCallable signature.
+pub type CallbackFn = unsafe extern "C" fn(*const f64, isize, *mut f64, *mut c_void) -> c_int;
+
+const PTR: Type = types::I64;
+const F64X2: Type = types::F64X2;
+/// F64X2 vectors handled per SIMD iteration, each with its own accumulators.
+const UNROLL: usize = 2;
+
+fn isa() -> Result<OwnedTargetIsa, Error> {
+    static ISA: OnceLock<Result<OwnedTargetIsa, String>> = OnceLock::new();
+    ISA.get_or_init(|| {
+        let mut flags = settings::builder();
+        let set = |f: &mut settings::Builder, k: &str, v: &str| f.set(k, v).map_err(|e| e.to_string());
+        set(&mut flags, "opt_level", "speed")?;
+        set(&mut flags, "is_pic", "false")?;
+        set(&mut flags, "use_colocated_libcalls", "false")?;
+        set(&mut flags, "enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" })?;
+        let builder = cranelift_native::builder().map_err(|e| format!("host not supported: {e}"))?;
+        builder.finish(settings::Flags::new(flags)).map_err(|e| e.to_string())
+    })
+    .clone()
+    .map_err(Error::Codegen)
+}
+
+/// Native code for one kernel. Owns the JIT memory the function pointer points into.
+pub struct Code {
+    module: Option<JITModule>,
+    pub func: CallbackFn,
+    /// Param defaults, read by the code when the context gives no params. Boxed so the address
+    /// baked into the code stays valid.
+    _defaults: Box<[f64]>,
+}
+
+// SAFETY: after `finalize_definitions` the module's code and data are immutable and only read;
+// the module is touched again only in `Drop`, which has exclusive access. The generated function
+// keeps no state of its own (per-call state lives in the caller's context and in thread-locals).
+unsafe impl Send for Code {}
+unsafe impl Sync for Code {}
+
+impl Drop for Code {
+    fn drop(&mut self) {
+        if let Some(m) = self.module.take() {
+            // SAFETY: no copy of `func` outlives the `Kernel` that owns this `Code`.
+            unsafe { m.free_memory() };
+        }
+    }
+}
+
+/// Helper symbols the generated code may call.
+fn helper_symbols() -> Vec<(&'static str, *const u8)> {
+    let mut v: Vec<(&'static str, *const u8)> = Func::ALL.iter().filter_map(|f| runtime::unary_helper(*f)).collect();
+    v.extend(["pow", "atan2", "hypot", "mod"].map(runtime::binary_helper));
+    v.push(("jf_scratch", runtime::jf_scratch as *const u8));
+    v.push(("jf_sorted", runtime::jf_sorted as *const u8));
+    v.push(("jf_track", runtime::jf_track as *const u8));
+    v
+}
+
+/// Compiles a plan to native code. `defaults` are the params' default values.
+pub fn compile(plan: &Plan, defaults: &[f64]) -> Result<Code, Error> {
+    let isa = isa()?;
+    let mut jb = JITBuilder::with_isa(isa, default_libcall_names());
+    for (name, ptr) in helper_symbols() {
+        jb.symbol(name, ptr);
+    }
+    let mut module = JITModule::new(jb);
+    let defaults: Box<[f64]> = defaults.into();
+    let mut ctx = module.make_context();
+    ctx.func = build_function(plan, &defaults, &mut module)?;
+    let id = module
+        .declare_function("kernel", Linkage::Export, &ctx.func.signature)
+        .map_err(|e| Error::Codegen(e.to_string()))?;
+    module.define_function(id, &mut ctx).map_err(|e| Error::Codegen(format!("{e:?}")))?;
+    module.finalize_definitions().map_err(|e| Error::Codegen(e.to_string()))?;
+    let ptr = module.get_finalized_function(id);
+    // SAFETY: the function was built with exactly the `CallbackFn` signature.
+    let func = unsafe { std::mem::transmute::<*const u8, CallbackFn>(ptr) };
+    Ok(Code { module: Some(module), func, _defaults: defaults })
+}
+
+/// The Cranelift IR of a plan, as text (for `jitfilter ir`).
+pub fn ir_text(plan: &Plan) -> Result<String, Error> {
+    let isa = isa()?;
+    let mut module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
+    let defaults = vec![0.0; 0];
+    Ok(build_function(plan, &defaults, &mut module)?.display().to_string())
+}
+
+fn callback_signature() -> Signature {
+    let mut sig = Signature::new(CallConv::SystemV);
+    sig.params.extend([PTR, PTR, PTR, PTR].map(AbiParam::new));
+    sig.returns.push(AbiParam::new(types::I32));
+    sig
+}
+
+fn build_function(plan: &Plan, defaults: &[f64], module: &mut JITModule) -> Result<Function, Error> {
+    let mut func = Function::with_name_signature(UserFuncName::user(0, 0), callback_signature());
+    let mut fctx = FunctionBuilderContext::new();
+    let frontend_config = module.target_config();
+    {
+        let fb = FunctionBuilder::new(&mut func, &mut fctx);
+        let mut e = Emitter {
+            plan,
+            fb,
+            module,
+            svals: HashMap::new(),
+            splats: HashMap::new(),
+            helpers: HashMap::new(),
+            buf: Value::reserved_value_hack(),
+            n: Value::reserved_value_hack(),
+            nf: Value::reserved_value_hack(),
+            ctxp: Value::reserved_value_hack(),
+            params: None,
+            tables: HashMap::new(),
+            c: None,
+            err_block: None,
+            sorted_slots: 0,
+        };
+        e.emit(defaults)?;
+        e.fb.finalize(frontend_config);
+    }
+    Ok(func)
+}
+
+trait Placeholder {
+    fn reserved_value_hack() -> Self;
+}
+impl Placeholder for Value {
+    fn reserved_value_hack() -> Value {
+        use cranelift_codegen::entity::packed_option::ReservedValue;
+        Value::reserved_value()
+    }
+}
+
+/// Element width of a pass: one double, or two in an F64X2.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Lanes {
+    One,
+    Two,
+}
+
+impl Lanes {
+    fn ty(self) -> Type {
+        match self {
+            Lanes::One => types::F64,
+            Lanes::Two => F64X2,
+        }
+    }
+}
+
+struct Emitter<'a, 'b> {
+    plan: &'a Plan,
+    fb: FunctionBuilder<'b>,
+    module: &'a mut JITModule,
+    /// Scalar values computed so far (they dominate everything emitted later).
+    svals: HashMap<P, Value>,
+    /// Scalars splatted to F64X2 for the current pass.
+    splats: HashMap<P, Value>,
+    helpers: HashMap<&'static str, cranelift_codegen::ir::FuncRef>,
+    buf: Value,
+    n: Value,
+    nf: Value,
+    ctxp: Value,
+    params: Option<Value>,
+    tables: HashMap<Builtin, Value>,
+    c: Option<Value>,
+    err_block: Option<cranelift_codegen::ir::Block>,
+    sorted_slots: i64,
+}
+
+/// Per-reduction accumulator state of one pass.
+struct AccState {
+    node: P,
+    acc: Acc,
+    vec: Vec<Variable>,
+    vflag: Vec<Variable>,
+    s: Variable,
+    sflag: Variable,
+    idx: Variable,
+    found: Variable,
+    scratch: Option<Value>,
+}
+
+fn flags() -> MemFlagsData {
+    MemFlagsData::new().with_notrap()
+}
+
+impl<'a, 'b> Emitter<'a, 'b> {
+    fn uses(&self, b: Builtin) -> bool {
+        self.plan.nodes.iter().any(|n| n.op == POp::Builtin(b))
+    }
+
+    fn fconst(&mut self, v: f64, lanes: Lanes) -> Value {
+        let s = self.fb.ins().f64const(v);
+        match lanes {
+            Lanes::One => s,
+            Lanes::Two => self.fb.ins().splat(F64X2, s),
+        }
+    }
+
+    /// Branches to the `return 0` block when `cond` (an i8) is true.
+    fn fail_if(&mut self, cond: Value) {
+        let err = *self.err_block.get_or_insert_with(|| self.fb.create_block());
+        let cont = self.fb.create_block();
+        self.fb.ins().brif(cond, err, &[], cont, &[]);
+        self.fb.seal_block(cont);
+        self.fb.switch_to_block(cont);
+    }
+
+    fn ctx_load(&mut self, ty: Type, offset: usize) -> Value {
+        self.fb.ins().load(ty, flags(), self.ctxp, offset as i32)
+    }
+
+    fn emit(&mut self, defaults: &[f64]) -> Result<(), Error> {
+        let entry = self.fb.create_block();
+        self.fb.append_block_params_for_function_params(entry);
+        self.fb.switch_to_block(entry);
+        self.fb.seal_block(entry);
+        let args = self.fb.block_params(entry).to_vec();
+        let (buf, n, out, ctxp) = (args[0], args[1], args[2], args[3]);
+        self.buf = buf;
+        self.n = n;
+        self.ctxp = ctxp;
+        self.nf = self.fb.ins().fcvt_from_sint(types::F64, n);
+
+        let tables = [Builtin::K, Builtin::Dx, Builtin::Dy, Builtin::Dz];
+        let positions = [Builtin::X, Builtin::Y, Builtin::Z, Builtin::Width, Builtin::Height, Builtin::Depth];
+        let uses_tables = tables.iter().any(|b| self.uses(*b)) || self.uses(Builtin::C);
+        let uses_pos = positions.iter().any(|b| self.uses(*b));
+        if uses_tables || uses_pos {
+            let null = self.fb.ins().icmp_imm_s(IntCC::Equal, ctxp, 0);
+            self.fail_if(null);
+        }
+        if uses_tables {
+            let fs = self.ctx_load(PTR, offset_of!(CallbackContext, footprint_size));
+            let bad = self.fb.ins().icmp(IntCC::NotEqual, fs, n);
+            self.fail_if(bad);
+            for (b, off) in [
+                (Builtin::K, offset_of!(CallbackContext, k)),
+                (Builtin::Dx, offset_of!(CallbackContext, dx)),
+                (Builtin::Dy, offset_of!(CallbackContext, dy)),
+                (Builtin::Dz, offset_of!(CallbackContext, dz)),
+            ] {
+                if self.uses(b) {
+                    let t = self.ctx_load(PTR, off);
+                    let null = self.fb.ins().icmp_imm_s(IntCC::Equal, t, 0);
+                    self.fail_if(null);
+                    self.tables.insert(b, t);
+                }
+            }
+        }
+        if self.uses(Builtin::C) {
+            let ci = self.ctx_load(PTR, offset_of!(CallbackContext, c_index));
+            let neg = self.fb.ins().icmp_imm_s(IntCC::SignedLessThan, ci, 0);
+            self.fail_if(neg);
+            let off = self.fb.ins().ishl_imm_s(ci, 3);
+            let addr = self.fb.ins().iadd(buf, off);
+            self.c = Some(self.fb.ins().load(types::F64, flags(), addr, 0));
+        }
+        if uses_pos {
+            let has = self.ctx_load(PTR, offset_of!(CallbackContext, has_shape));
+            let none = self.fb.ins().icmp_imm_s(IntCC::Equal, has, 0);
+            self.fail_if(none);
+            let track = self.ctx_load(PTR, offset_of!(CallbackContext, track));
+            let do_track = self.fb.create_block();
+            let after = self.fb.create_block();
+            self.fb.ins().brif(track, do_track, &[], after, &[]);
+            self.fb.seal_block(do_track);
+            self.fb.switch_to_block(do_track);
+            self.call_helper("jf_track", &[PTR], None, &[ctxp]);
+            self.fb.ins().jump(after, &[]);
+            self.fb.seal_block(after);
+            self.fb.switch_to_block(after);
+        }
+        if !defaults.is_empty() {
+            // params = ctx && ctx.params ? ctx.params (checked count) : defaults
+            let use_ctx = self.fb.create_block();
+            let done = self.fb.create_block();
+            self.fb.append_block_param(done, PTR);
+            let dflt = self.fb.ins().iconst(PTR, defaults.as_ptr() as i64);
+            self.fb.ins().brif(ctxp, use_ctx, &[], done, &[dflt.into()]);
+            self.fb.seal_block(use_ctx);
+            self.fb.switch_to_block(use_ctx);
+            let pp = self.ctx_load(PTR, offset_of!(CallbackContext, params));
+            let np = self.ctx_load(PTR, offset_of!(CallbackContext, n_params));
+            let wrong = self.fb.ins().icmp_imm_s(IntCC::NotEqual, np, defaults.len() as i64);
+            let set = self.fb.ins().icmp_imm_s(IntCC::NotEqual, pp, 0);
+            let bad = self.fb.ins().band(wrong, set);
+            self.fail_if(bad);
+            let chosen = self.fb.ins().select(set, pp, dflt);
+            self.fb.ins().jump(done, &[chosen.into()]);
+            self.fb.seal_block(done);
+            self.fb.switch_to_block(done);
+            self.params = Some(self.fb.block_params(done)[0]);
+        }
+
+        for stage in 0..self.plan.stages.len() {
+            self.emit_pass(stage);
+        }
+        let result = self.scalar(self.plan.root);
+        self.fb.ins().store(flags(), result, out, 0);
+        let one = self.fb.ins().iconst(types::I32, 1);
+        self.fb.ins().return_(&[one]);
+        if let Some(err) = self.err_block {
+            self.fb.switch_to_block(err);
+            self.fb.seal_block(err);
+            let zero = self.fb.ins().iconst(types::I32, 0);
+            self.fb.ins().return_(&[zero]);
+        }
+        Ok(())
+    }
+
+    fn call_helper(&mut self, name: &'static str, params: &[Type], ret: Option<Type>, args: &[Value]) -> Option<Value> {
+        let fref = match self.helpers.get(name) {
+            Some(f) => *f,
+            None => {
+                let mut sig = Signature::new(CallConv::SystemV);
+                sig.params.extend(params.iter().map(|t| AbiParam::new(*t)));
+                sig.returns.extend(ret.map(AbiParam::new));
+                let id = self.module.declare_function(name, Linkage::Import, &sig).expect("helper signature is fixed");
+                let f = self.module.declare_func_in_func(id, self.fb.func);
+                self.helpers.insert(name, f);
+                f
+            }
+        };
+        let call = self.fb.ins().call(fref, args);
+        self.fb.inst_results(call).first().copied()
+    }
+
+    /// Calls a scalar helper once per lane.
+    fn call_lanes(&mut self, name: &'static str, args: &[Value], lanes: Lanes) -> Value {
+        let params = vec![types::F64; args.len()];
+        match lanes {
+            Lanes::One => self.call_helper(name, &params, Some(types::F64), args).unwrap(),
+            Lanes::Two => {
+                let mut out = None;
+                for lane in 0..2u8 {
+                    let a: Vec<Value> = args.iter().map(|v| self.fb.ins().extractlane(*v, lane)).collect();
+                    let r = self.call_helper(name, &params, Some(types::F64), &a).unwrap();
+                    out = Some(match out {
+                        None => self.fb.ins().scalar_to_vector(F64X2, r),
+                        Some(v) => self.fb.ins().insertlane(v, r, 1),
+                    });
+                }
+                out.unwrap()
+            }
+        }
+    }
+
+    /// A comparison result (i8 or I64X2 mask) as 1.0 / 0.0.
+    fn mask_to_f64(&mut self, mask: Value, lanes: Lanes) -> Value {
+        match lanes {
+            Lanes::One => {
+                let one = self.fconst(1.0, lanes);
+                let zero = self.fconst(0.0, lanes);
+                self.fb.ins().select(mask, one, zero)
+            }
+            Lanes::Two => {
+                let m = self.fb.ins().bitcast(F64X2, MemFlagsData::new().with_endianness(Endianness::Little), mask);
+                let one = self.fconst(1.0, lanes);
+                self.fb.ins().band(m, one)
+            }
+        }
+    }
+
+    /// `a ? x : y` per lane, for a mask from `fcmp`.
+    fn select_mask(&mut self, mask: Value, x: Value, y: Value, lanes: Lanes) -> Value {
+        match lanes {
+            Lanes::One => self.fb.ins().select(mask, x, y),
+            Lanes::Two => {
+                let m = self.fb.ins().bitcast(F64X2, MemFlagsData::new().with_endianness(Endianness::Little), mask);
+                self.fb.ins().bitselect(m, x, y)
+            }
+        }
+    }
+
+    fn truthy(&mut self, v: Value, lanes: Lanes) -> Value {
+        let zero = self.fconst(0.0, lanes);
+        self.fb.ins().fcmp(FloatCC::NotEqual, v, zero)
+    }
+
+    /// Emits the pure operation of node `p` given its operands' values.
+    fn apply(&mut self, p: P, a: &[Value], lanes: Lanes) -> Value {
+        let op = self.plan.nodes[p].op.clone();
+        match op {
+            POp::Un(UnOp::Neg, _) => self.fb.ins().fneg(a[0]),
+            POp::Un(UnOp::Not, _) => {
+                let zero = self.fconst(0.0, lanes);
+                let m = self.fb.ins().fcmp(FloatCC::Equal, a[0], zero);
+                self.mask_to_f64(m, lanes)
+            }
+            POp::Bin(op, _, rhs) => self.binary(op, a[0], a[1], rhs, lanes),
+            POp::Select(..) => {
+                let m = self.truthy(a[0], lanes);
+                self.select_mask(m, a[1], a[2], lanes)
+            }
+            POp::Call(f, _) => self.call(f, a, lanes),
+            POp::Const(_) | POp::Param(_) | POp::Builtin(_) | POp::Reduce(..) => {
+                unreachable!("leaves are not applied")
+            }
+        }
+    }
+
+    fn binary(&mut self, op: BinOp, a: Value, b: Value, rhs: P, lanes: Lanes) -> Value {
+        let cmp = |cc| Some(cc);
+        let cc = match op {
+            BinOp::Eq => cmp(FloatCC::Equal),
+            BinOp::Ne => cmp(FloatCC::NotEqual),
+            BinOp::Lt => cmp(FloatCC::LessThan),
+            BinOp::Le => cmp(FloatCC::LessThanOrEqual),
+            BinOp::Gt => cmp(FloatCC::GreaterThan),
+            BinOp::Ge => cmp(FloatCC::GreaterThanOrEqual),
+            _ => None,
+        };
+        if let Some(cc) = cc {
+            let m = self.fb.ins().fcmp(cc, a, b);
+            return self.mask_to_f64(m, lanes);
+        }
+        match op {
+            BinOp::Add => self.fb.ins().fadd(a, b),
+            BinOp::Sub => self.fb.ins().fsub(a, b),
+            BinOp::Mul => self.fb.ins().fmul(a, b),
+            BinOp::Div => self.fb.ins().fdiv(a, b),
+            BinOp::And | BinOp::Or => {
+                let ta = self.truthy(a, lanes);
+                let tb = self.truthy(b, lanes);
+                let m = if op == BinOp::And { self.fb.ins().band(ta, tb) } else { self.fb.ins().bor(ta, tb) };
+                self.mask_to_f64(m, lanes)
+            }
+            BinOp::Mod => self.call_lanes("jf_mod", &[a, b], lanes),
+            // x^2 is exact as x*x; it is the common case (dx^2 + dy^2).
+            BinOp::Pow if self.plan.nodes[rhs].op == POp::Const(2.0) => self.fb.ins().fmul(a, a),
+            BinOp::Pow => self.call_lanes("jf_pow", &[a, b], lanes),
+            _ => unreachable!(),
+        }
+    }
+
+    fn call(&mut self, f: Func, a: &[Value], lanes: Lanes) -> Value {
+        match f {
+            Func::Abs => self.fb.ins().fabs(a[0]),
+            Func::Sqrt => self.fb.ins().sqrt(a[0]),
+            Func::Floor => self.fb.ins().floor(a[0]),
+            Func::Ceil => self.fb.ins().ceil(a[0]),
+            Func::Trunc => self.fb.ins().trunc(a[0]),
+            Func::Round => self.fb.ins().nearest(a[0]),
+            Func::Min2 => self.fb.ins().fmin(a[0], a[1]),
+            Func::Max2 => self.fb.ins().fmax(a[0], a[1]),
+            Func::Clamp => {
+                let lo = self.fb.ins().fmax(a[0], a[1]);
+                self.fb.ins().fmin(lo, a[2])
+            }
+            Func::IsNan => {
+                let m = self.fb.ins().fcmp(FloatCC::Unordered, a[0], a[0]);
+                self.mask_to_f64(m, lanes)
+            }
+            Func::IsFinite => {
+                let abs = self.fb.ins().fabs(a[0]);
+                let inf = self.fconst(f64::INFINITY, lanes);
+                let m = self.fb.ins().fcmp(FloatCC::LessThan, abs, inf);
+                self.mask_to_f64(m, lanes)
+            }
+            Func::Pow => self.call_lanes("jf_pow", a, lanes),
+            Func::Atan2 => self.call_lanes("jf_atan2", a, lanes),
+            Func::Hypot => self.call_lanes("jf_hypot", a, lanes),
+            other => {
+                let (name, _) = runtime::unary_helper(other).expect("every other function has a helper");
+                self.call_lanes(name, a, lanes)
+            }
+        }
+    }
+
+    /// The value of scalar node `p`, emitting it (and what it needs) at the current point.
+    fn scalar(&mut self, p: P) -> Value {
+        if let Some(v) = self.svals.get(&p) {
+            return *v;
+        }
+        let node = self.plan.nodes[p].clone();
+        debug_assert!(!node.vector);
+        let v = match node.op {
+            POp::Const(c) => self.fb.ins().f64const(c),
+            POp::Param(i) => {
+                let params = self.params.expect("params pointer is loaded when the program has params");
+                self.fb.ins().load(types::F64, flags(), params, (8 * i) as i32)
+            }
+            POp::Builtin(b) => self.scalar_builtin(b),
+            POp::Reduce(..) => unreachable!("reductions are computed by their pass"),
+            ref op => {
+                let args: Vec<Value> = Plan::operands(op).into_iter().map(|o| self.scalar(o)).collect();
+                self.apply(p, &args, Lanes::One)
+            }
+        };
+        self.svals.insert(p, v);
+        v
+    }
+
+    fn scalar_builtin(&mut self, b: Builtin) -> Value {
+        let pos = offset_of!(CallbackContext, pos);
+        let size = offset_of!(CallbackContext, size);
+        match b {
+            Builtin::C => self.c.expect("c is loaded in the prologue"),
+            Builtin::N => self.nf,
+            Builtin::X => self.ctx_load(types::F64, pos),
+            Builtin::Y => self.ctx_load(types::F64, pos + 8),
+            Builtin::Z => self.ctx_load(types::F64, pos + 16),
+            Builtin::Width => self.ctx_load(types::F64, size),
+            Builtin::Height => self.ctx_load(types::F64, size + 8),
+            Builtin::Depth => self.ctx_load(types::F64, size + 16),
+            _ => unreachable!("{b:?} is a vector"),
+        }
+    }
+
+    /// Computes (before the pass) every scalar a pass's vector expressions use, splatted for SIMD.
+    fn prepare(&mut self, p: P, simd: bool) {
+        let node = &self.plan.nodes[p];
+        if !node.vector {
+            let v = self.scalar(p);
+            if simd && !self.splats.contains_key(&p) {
+                let s = self.fb.ins().splat(F64X2, v);
+                self.splats.insert(p, s);
+            }
+            return;
+        }
+        for o in Plan::operands(&node.op) {
+            self.prepare(o, simd);
+        }
+    }
+
+    /// The value of node `p` for window elements `j..j+lanes`.
+    fn elem(&mut self, p: P, lanes: Lanes, j: Value, memo: &mut HashMap<P, Value>) -> Value {
+        if let Some(v) = memo.get(&p) {
+            return *v;
+        }
+        let node = &self.plan.nodes[p];
+        let v = if !node.vector {
+            match lanes {
+                Lanes::One => self.svals[&p],
+                Lanes::Two => self.splats[&p],
+            }
+        } else {
+            match node.op.clone() {
+                POp::Builtin(b) => self.vector_builtin(b, lanes, j),
+                ref op => {
+                    let args: Vec<Value> = Plan::operands(op).into_iter().map(|o| self.elem(o, lanes, j, memo)).collect();
+                    self.apply(p, &args, lanes)
+                }
+            }
+        };
+        memo.insert(p, v);
+        v
+    }
+
+    fn vector_builtin(&mut self, b: Builtin, lanes: Lanes, j: Value) -> Value {
+        let base = match b {
+            Builtin::W => self.buf,
+            Builtin::I => {
+                let jf = self.fb.ins().fcvt_from_sint(types::F64, j);
+                return match lanes {
+                    Lanes::One => jf,
+                    Lanes::Two => {
+                        let v = self.fb.ins().splat(F64X2, jf);
+                        let one = self.fb.ins().f64const(1.0);
+                        let zero = self.fb.ins().f64const(0.0);
+                        let step = self.fb.ins().scalar_to_vector(F64X2, zero);
+                        let step = self.fb.ins().insertlane(step, one, 1);
+                        self.fb.ins().fadd(v, step)
+                    }
+                };
+            }
+            other => self.tables[&other],
+        };
+        let off = self.fb.ins().ishl_imm_s(j, 3);
+        let addr = self.fb.ins().iadd(base, off);
+        self.fb.ins().load(lanes.ty(), flags(), addr, 0)
+    }
+
+    fn new_var(&mut self, ty: Type) -> Variable {
+        self.fb.declare_var(ty)
+    }
+
+    fn acc_init(acc: Acc) -> f64 {
+        match acc {
+            Acc::Sum | Acc::Count | Acc::Sorted(_) => 0.0,
+            Acc::Prod => 1.0,
+            Acc::Max | Acc::ArgMax => f64::NEG_INFINITY,
+            Acc::Min | Acc::ArgMin => f64::INFINITY,
+        }
+    }
+
+    fn emit_pass(&mut self, stage: usize) {
+        let reds = self.plan.stages[stage].clone();
+        let simd = !reds.iter().any(|&r| matches!(self.plan.nodes[r].op, POp::Reduce(Acc::ArgMin | Acc::ArgMax, ..)));
+        self.splats.clear();
+        let mut states = Vec::new();
+        for &r in &reds {
+            let POp::Reduce(acc, arg, q) = self.plan.nodes[r].op else { unreachable!() };
+            self.prepare(arg, simd);
+            if let Some(q) = q {
+                self.scalar(q);
+            }
+            let init = Self::acc_init(acc);
+            let s = self.new_var(types::F64);
+            let sinit = self.fconst(init, Lanes::One);
+            self.fb.def_var(s, sinit);
+            let sflag = self.new_var(types::I8);
+            let z8 = self.fb.ins().iconst(types::I8, 0);
+            self.fb.def_var(sflag, z8);
+            let idx = self.new_var(types::I64);
+            let z64 = self.fb.ins().iconst(types::I64, 0);
+            self.fb.def_var(idx, z64);
+            let found = self.new_var(types::I8);
+            self.fb.def_var(found, z8);
+            let mut vec = Vec::new();
+            let mut vflag = Vec::new();
+            if simd {
+                let vinit = self.fconst(init, Lanes::Two);
+                let zmask = self.fb.ins().iconst(types::I64, 0);
+                let zmask = self.fb.ins().splat(types::I64X2, zmask);
+                for _ in 0..UNROLL {
+                    let v = self.new_var(F64X2);
+                    self.fb.def_var(v, vinit);
+                    vec.push(v);
+                    let f = self.new_var(types::I64X2);
+                    self.fb.def_var(f, zmask);
+                    vflag.push(f);
+                }
+            }
+            let scratch = if let Acc::Sorted(_) = acc {
+                let slot = self.fb.ins().iconst(types::I64, self.sorted_slots);
+                self.sorted_slots += 1;
+                Some(self.call_helper("jf_scratch", &[types::I64, types::I64], Some(PTR), &[slot, self.n]).unwrap())
+            } else {
+                None
+            };
+            states.push(AccState { node: r, acc, vec, vflag, s, sflag, idx, found, scratch });
+        }
+
+        let j = self.new_var(types::I64);
+        let zero = self.fb.ins().iconst(types::I64, 0);
+        self.fb.def_var(j, zero);
+        if simd {
+            let step = (2 * UNROLL) as i64;
+            self.counted_loop(j, step, |e, jv| {
+                for u in 0..UNROLL {
+                    let ju = e.fb.ins().iadd_imm_s(jv, 2 * u as i64);
+                    let mut memo = HashMap::new();
+                    for st in &states {
+                        let POp::Reduce(_, arg, _) = e.plan.nodes[st.node].op else { unreachable!() };
+                        let v = e.elem(arg, Lanes::Two, ju, &mut memo);
+                        e.update(st, Some(u), v, ju, Lanes::Two);
+                    }
+                }
+            });
+            // Fold the SIMD accumulators into the scalar ones.
+            for st in &states {
+                self.fold_vector(st);
+            }
+        }
+        self.counted_loop(j, 1, |e, jv| {
+            let mut memo = HashMap::new();
+            for st in &states {
+                let POp::Reduce(_, arg, _) = e.plan.nodes[st.node].op else { unreachable!() };
+                let v = e.elem(arg, Lanes::One, jv, &mut memo);
+                e.update(st, None, v, jv, Lanes::One);
+            }
+        });
+        for st in &states {
+            let v = self.finish(st);
+            self.svals.insert(st.node, v);
+        }
+    }
+
+    /// `while j + step <= n { body(j); j += step }`, continuing at the exit block.
+    fn counted_loop(&mut self, j: Variable, step: i64, mut body: impl FnMut(&mut Self, Value)) {
+        let head = self.fb.create_block();
+        let body_block = self.fb.create_block();
+        let exit = self.fb.create_block();
+        self.fb.ins().jump(head, &[]);
+        self.fb.switch_to_block(head);
+        let jv = self.fb.use_var(j);
+        let next = self.fb.ins().iadd_imm_s(jv, step);
+        let more = self.fb.ins().icmp(IntCC::SignedLessThanOrEqual, next, self.n);
+        self.fb.ins().brif(more, body_block, &[], exit, &[]);
+        self.fb.switch_to_block(body_block);
+        self.fb.seal_block(body_block);
+        let jv = self.fb.use_var(j);
+        body(self, jv);
+        let jn = self.fb.ins().iadd_imm_s(jv, step);
+        self.fb.def_var(j, jn);
+        self.fb.ins().jump(head, &[]);
+        self.fb.seal_block(head);
+        self.fb.switch_to_block(exit);
+        self.fb.seal_block(exit);
+    }
+
+    /// Accumulates value `v` of elements `j..` into a reduction's state (`u`: SIMD slot).
+    fn update(&mut self, st: &AccState, u: Option<usize>, v: Value, j: Value, lanes: Lanes) {
+        let (var, flag) = match u {
+            Some(u) => (st.vec[u], st.vflag[u]),
+            None => (st.s, st.sflag),
+        };
+        match st.acc {
+            Acc::Sum | Acc::Prod | Acc::Count => {
+                let cur = self.fb.use_var(var);
+                let new = match st.acc {
+                    Acc::Sum => self.fb.ins().fadd(cur, v),
+                    Acc::Prod => self.fb.ins().fmul(cur, v),
+                    _ => {
+                        let m = self.truthy(v, lanes);
+                        let one = self.mask_to_f64(m, lanes);
+                        self.fb.ins().fadd(cur, one)
+                    }
+                };
+                self.fb.def_var(var, new);
+            }
+            Acc::Max | Acc::Min => {
+                let cur = self.fb.use_var(var);
+                let cc = if st.acc == Acc::Max { FloatCC::GreaterThan } else { FloatCC::LessThan };
+                let better = self.fb.ins().fcmp(cc, v, cur);
+                let new = self.select_mask(better, v, cur, lanes);
+                self.fb.def_var(var, new);
+                let isnan = self.fb.ins().fcmp(FloatCC::Unordered, v, v);
+                let f = self.fb.use_var(flag);
+                let f = self.fb.ins().bor(f, isnan);
+                self.fb.def_var(flag, f);
+            }
+            Acc::ArgMin | Acc::ArgMax => {
+                let cc = if st.acc == Acc::ArgMax { FloatCC::GreaterThan } else { FloatCC::LessThan };
+                let best = self.fb.use_var(st.s);
+                let found = self.fb.use_var(st.found);
+                let idx = self.fb.use_var(st.idx);
+                let isnan = self.fb.ins().fcmp(FloatCC::Unordered, v, v);
+                let better = self.fb.ins().fcmp(cc, v, best);
+                let cand = self.fb.ins().bor(isnan, better);
+                let open = self.fb.ins().bnot(found);
+                let take = self.fb.ins().band(open, cand);
+                let idx = self.fb.ins().select(take, j, idx);
+                let best = self.fb.ins().select(take, v, best);
+                let found = self.fb.ins().bor(found, isnan);
+                self.fb.def_var(st.idx, idx);
+                self.fb.def_var(st.s, best);
+                self.fb.def_var(st.found, found);
+            }
+            Acc::Sorted(_) => {
+                let off = self.fb.ins().ishl_imm_s(j, 3);
+                let addr = self.fb.ins().iadd(st.scratch.unwrap(), off);
+                self.fb.ins().store(flags(), v, addr, 0);
+            }
+        }
+    }
+
+    /// Combines the SIMD slots and lanes of a reduction into its scalar accumulator.
+    fn fold_vector(&mut self, st: &AccState) {
+        let mut lanes_vals = Vec::new();
+        for u in 0..UNROLL {
+            let v = self.fb.use_var(st.vec[u]);
+            for lane in 0..2u8 {
+                lanes_vals.push(self.fb.ins().extractlane(v, lane));
+            }
+        }
+        let mut acc = lanes_vals[0];
+        for &x in &lanes_vals[1..] {
+            acc = match st.acc {
+                Acc::Sum | Acc::Count => self.fb.ins().fadd(acc, x),
+                Acc::Prod => self.fb.ins().fmul(acc, x),
+                Acc::Max | Acc::Min => {
+                    let cc = if st.acc == Acc::Max { FloatCC::GreaterThan } else { FloatCC::LessThan };
+                    let better = self.fb.ins().fcmp(cc, x, acc);
+                    self.fb.ins().select(better, x, acc)
+                }
+                _ => acc,
+            };
+        }
+        if matches!(st.acc, Acc::Max | Acc::Min) {
+            let mut any = self.fb.use_var(st.vflag[0]);
+            for u in 1..UNROLL {
+                let f = self.fb.use_var(st.vflag[u]);
+                any = self.fb.ins().bor(any, f);
+            }
+            let any = self.fb.ins().vany_true(any);
+            self.fb.def_var(st.sflag, any);
+        }
+        if !matches!(st.acc, Acc::Sorted(_)) {
+            self.fb.def_var(st.s, acc);
+        }
+    }
+
+    fn finish(&mut self, st: &AccState) -> Value {
+        match st.acc {
+            Acc::Sum | Acc::Prod | Acc::Count => self.fb.use_var(st.s),
+            Acc::Max | Acc::Min => {
+                let v = self.fb.use_var(st.s);
+                let flag = self.fb.use_var(st.sflag);
+                let nan = self.fb.ins().f64const(f64::NAN);
+                self.fb.ins().select(flag, nan, v)
+            }
+            Acc::ArgMin | Acc::ArgMax => {
+                let idx = self.fb.use_var(st.idx);
+                self.fb.ins().fcvt_from_sint(types::F64, idx)
+            }
+            Acc::Sorted(kind) => {
+                let POp::Reduce(_, _, q) = self.plan.nodes[st.node].op else { unreachable!() };
+                let q = match q {
+                    Some(q) => self.svals[&q],
+                    None => self.fb.ins().f64const(50.0),
+                };
+                let kind = self.fb.ins().iconst(types::I64, kind as i64);
+                let args = [kind, st.scratch.unwrap(), self.n, q];
+                self.call_helper("jf_sorted", &[types::I64, PTR, types::I64, types::F64], Some(types::F64), &args)
+                    .unwrap()
+            }
+        }
+    }
+}

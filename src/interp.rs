@@ -1,0 +1,245 @@
+//! The reference interpreter: evaluates a checked program on one window, written for obviousness
+//! rather than speed. It is the oracle every compiled path is tested against.
+
+use crate::ir::{bool_f64, Builtin, Op, Program, Reduction};
+
+/// Everything a program can see for one output element.
+#[derive(Debug, Clone, Copy)]
+pub struct Window<'a> {
+    /// Window values in footprint order.
+    pub w: &'a [f64],
+    /// The input value at the output position.
+    pub c: f64,
+    /// Footprint weights, one per window value.
+    pub k: &'a [f64],
+    /// Offsets along the last, second-last and third-last axes, one per window value.
+    pub dx: &'a [f64],
+    pub dy: &'a [f64],
+    pub dz: &'a [f64],
+    /// Output position (x, y, z) and array size (width, height, depth).
+    pub pos: [f64; 3],
+    pub size: [f64; 3],
+    /// Param values, in declaration order.
+    pub params: &'a [f64],
+}
+
+#[derive(Debug, Clone)]
+enum Value {
+    S(f64),
+    V(Vec<f64>),
+}
+
+impl Value {
+    fn at(&self, j: usize) -> f64 {
+        match self {
+            Value::S(s) => *s,
+            Value::V(v) => v[j],
+        }
+    }
+
+    fn scalar(&self) -> f64 {
+        match self {
+            Value::S(s) => *s,
+            Value::V(_) => unreachable!("checker guarantees a scalar here"),
+        }
+    }
+
+    fn vector(&self) -> &[f64] {
+        match self {
+            Value::V(v) => v,
+            Value::S(_) => unreachable!("checker guarantees a vector here"),
+        }
+    }
+}
+
+/// Evaluates `program` on one window.
+pub fn eval(program: &Program, win: &Window) -> f64 {
+    let n = win.w.len();
+    let mut values: Vec<Value> = Vec::with_capacity(program.nodes.len());
+    for node in &program.nodes {
+        let elementwise = |args: &[&Value], f: &dyn Fn(&[f64]) -> f64| -> Value {
+            if args.iter().any(|a| matches!(a, Value::V(_))) {
+                Value::V((0..n).map(|j| f(&args.iter().map(|a| a.at(j)).collect::<Vec<_>>())).collect())
+            } else {
+                Value::S(f(&args.iter().map(|a| a.scalar()).collect::<Vec<_>>()))
+            }
+        };
+        let v = match &node.op {
+            Op::Const(c) => Value::S(*c),
+            Op::Param(p) => Value::S(win.params[*p]),
+            Op::Builtin(b) => builtin(*b, win),
+            Op::Unary(op, a) => elementwise(&[&values[*a]], &|x| op.eval(x[0])),
+            Op::Binary(op, a, b) => elementwise(&[&values[*a], &values[*b]], &|x| op.eval(x[0], x[1])),
+            Op::Call(f, args) => {
+                let args: Vec<&Value> = args.iter().map(|a| &values[*a]).collect();
+                elementwise(&args, &|x| f.eval(x))
+            }
+            Op::Select(c, a, b) => {
+                elementwise(&[&values[*c], &values[*a], &values[*b]], &|x| if x[0] != 0.0 { x[1] } else { x[2] })
+            }
+            Op::Reduce(red, a, extra) => {
+                Value::S(reduce(*red, values[*a].vector(), extra.map(|e| values[e].scalar())))
+            }
+        };
+        values.push(v);
+    }
+    values[program.root].scalar()
+}
+
+fn builtin(b: Builtin, win: &Window) -> Value {
+    match b {
+        Builtin::W => Value::V(win.w.to_vec()),
+        Builtin::C => Value::S(win.c),
+        Builtin::K => Value::V(win.k.to_vec()),
+        Builtin::Dx => Value::V(win.dx.to_vec()),
+        Builtin::Dy => Value::V(win.dy.to_vec()),
+        Builtin::Dz => Value::V(win.dz.to_vec()),
+        Builtin::I => Value::V((0..win.w.len()).map(|j| j as f64).collect()),
+        Builtin::N => Value::S(win.w.len() as f64),
+        Builtin::X => Value::S(win.pos[0]),
+        Builtin::Y => Value::S(win.pos[1]),
+        Builtin::Z => Value::S(win.pos[2]),
+        Builtin::Width => Value::S(win.size[0]),
+        Builtin::Height => Value::S(win.size[1]),
+        Builtin::Depth => Value::S(win.size[2]),
+    }
+}
+
+/// numpy's reductions with their default arguments. `extra` is `q` or `ddof`.
+pub fn reduce(red: Reduction, v: &[f64], extra: Option<f64>) -> f64 {
+    let non_nan: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
+    let has_nan = non_nan.len() != v.len();
+    let ddof = extra.unwrap_or(0.0);
+    match red {
+        Reduction::Sum => v.iter().sum(),
+        Reduction::Prod => v.iter().product(),
+        Reduction::Mean => v.iter().sum::<f64>() / v.len() as f64,
+        Reduction::Min | Reduction::Max if has_nan => f64::NAN,
+        Reduction::Min => v.iter().copied().fold(f64::INFINITY, f64::min),
+        Reduction::Max => v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        Reduction::Var => variance(v, ddof),
+        Reduction::Std => variance(v, ddof).sqrt(),
+        Reduction::Median if has_nan => f64::NAN,
+        Reduction::Median => percentile(&non_nan, 50.0),
+        Reduction::Percentile if has_nan => f64::NAN,
+        Reduction::Percentile => percentile(&non_nan, extra.unwrap_or(f64::NAN)),
+        Reduction::Count => v.iter().filter(|x| **x != 0.0).count() as f64,
+        Reduction::Any => bool_f64(v.iter().any(|x| *x != 0.0)),
+        Reduction::All => bool_f64(v.iter().all(|x| *x != 0.0)),
+        Reduction::ArgMin => arg_best(v, |a, b| a < b),
+        Reduction::ArgMax => arg_best(v, |a, b| a > b),
+        Reduction::NanSum => non_nan.iter().sum(),
+        Reduction::NanMean => non_nan.iter().sum::<f64>() / non_nan.len() as f64,
+        Reduction::NanMin if non_nan.is_empty() => f64::NAN,
+        Reduction::NanMin => non_nan.iter().copied().fold(f64::INFINITY, f64::min),
+        Reduction::NanMax if non_nan.is_empty() => f64::NAN,
+        Reduction::NanMax => non_nan.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        Reduction::NanVar => variance(&non_nan, ddof),
+        Reduction::NanStd => variance(&non_nan, ddof).sqrt(),
+        Reduction::NanMedian => percentile(&non_nan, 50.0),
+    }
+}
+
+/// Two-pass variance, as numpy computes it; the divisor is clamped at zero like numpy's.
+fn variance(v: &[f64], ddof: f64) -> f64 {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let ss: f64 = v.iter().map(|x| (x - mean) * (x - mean)).sum();
+    ss / (n - ddof).max(0.0)
+}
+
+/// numpy's default ("linear") percentile of NaN-free data; NaN when empty or q is outside 0..=100.
+pub fn percentile(v: &[f64], q: f64) -> f64 {
+    if v.is_empty() || !(0.0..=100.0).contains(&q) {
+        return f64::NAN;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let pos = q / 100.0 * (s.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = (lo + 1).min(s.len() - 1);
+    let t = pos - lo as f64;
+    lerp(s[lo], s[hi], t)
+}
+
+/// numpy's `_lerp`: exact at both ends, monotone in t.
+pub fn lerp(a: f64, b: f64, t: f64) -> f64 {
+    let d = b - a;
+    if t >= 0.5 {
+        b - d * (1.0 - t)
+    } else {
+        a + d * t
+    }
+}
+
+/// First index of the best element; the first NaN wins, as numpy's argmin/argmax.
+fn arg_best(v: &[f64], better: impl Fn(f64, f64) -> bool) -> f64 {
+    if let Some(j) = v.iter().position(|x| x.is_nan()) {
+        return j as f64;
+    }
+    let mut best = 0;
+    for j in 1..v.len() {
+        if better(v[j], v[best]) {
+            best = j;
+        }
+    }
+    best as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::compile_program;
+
+    fn run(src: &str, w: &[f64], c: f64) -> f64 {
+        let p = compile_program(src).unwrap();
+        let zeros = vec![0.0; w.len()];
+        let ones = vec![1.0; w.len()];
+        let params: Vec<f64> = p.params.iter().map(|p| p.default).collect();
+        let win = Window {
+            w,
+            c,
+            k: &ones,
+            dx: &zeros,
+            dy: &zeros,
+            dz: &zeros,
+            pos: [0.0; 3],
+            size: [1.0; 3],
+            params: &params,
+        };
+        eval(&p, &win)
+    }
+
+    #[test]
+    fn hand_computed() {
+        let w = [4.0, 1.0, 3.0, 2.0];
+        assert_eq!(run("max(w)", &w, 0.0), 4.0);
+        assert_eq!(run("median(w)", &w, 0.0), 2.5);
+        assert_eq!(run("percentile(w, 25)", &w, 0.0), 1.75);
+        assert_eq!(run("var(w)", &w, 0.0), 1.25);
+        assert_eq!(run("var(w, 1)", &w, 0.0), 5.0 / 3.0);
+        assert_eq!(run("argmin(w) + 10 * argmax(w)", &w, 0.0), 1.0);
+        assert_eq!(run("count(w > c)", &w, 2.0), 2.0);
+        assert_eq!(run("-2^2 + 2^3^2", &w, 0.0), 508.0);
+        assert_eq!(run("-7 % 3", &w, 0.0), 2.0);
+        assert_eq!(run("7 % -3", &w, 0.0), -2.0);
+        assert_eq!(run("param t = 2; sum(w > t)", &w, 0.0), 2.0);
+        assert_eq!(run("if c > 1 then 10 else 20", &w, 2.0), 10.0);
+        assert_eq!(run("sum(if w > 2 then w else 0)", &w, 0.0), 7.0);
+    }
+
+    #[test]
+    fn nan_semantics() {
+        let w = [1.0, f64::NAN, 3.0];
+        assert!(run("max(w)", &w, 0.0).is_nan());
+        assert!(run("median(w)", &w, 0.0).is_nan());
+        assert_eq!(run("nanmax(w)", &w, 0.0), 3.0);
+        assert_eq!(run("nanmean(w)", &w, 0.0), 2.0);
+        assert_eq!(run("nanmedian(w)", &w, 0.0), 2.0);
+        assert_eq!(run("argmax(w)", &w, 0.0), 1.0);
+        assert_eq!(run("count(w)", &w, 0.0), 3.0);
+        let all_nan = [f64::NAN, f64::NAN];
+        assert_eq!(run("nansum(w)", &all_nan, 0.0), 0.0);
+        assert!(run("nanmin(w)", &all_nan, 0.0).is_nan());
+    }
+}

@@ -1,0 +1,557 @@
+//! The checked, typed intermediate representation: a DAG of nodes in topological order (operands
+//! before users), each typed scalar or vector and carrying the span it came from. Identical
+//! subexpressions share one node, so later stages (interpreter, planner, code generator) analyse
+//! and compute each value once.
+
+use crate::error::Span;
+pub use crate::syntax::{BinOp, UnOp};
+use std::fmt;
+
+pub type NodeId = usize;
+
+/// Whether a value is one number per pixel or one number per window element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Shape {
+    Scalar,
+    Vector,
+}
+
+/// Names the language provides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Builtin {
+    W,
+    C,
+    K,
+    Dx,
+    Dy,
+    Dz,
+    I,
+    N,
+    X,
+    Y,
+    Z,
+    Width,
+    Height,
+    Depth,
+}
+
+impl Builtin {
+    pub const ALL: [Builtin; 14] = [
+        Builtin::W,
+        Builtin::C,
+        Builtin::K,
+        Builtin::Dx,
+        Builtin::Dy,
+        Builtin::Dz,
+        Builtin::I,
+        Builtin::N,
+        Builtin::X,
+        Builtin::Y,
+        Builtin::Z,
+        Builtin::Width,
+        Builtin::Height,
+        Builtin::Depth,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::W => "w",
+            Builtin::C => "c",
+            Builtin::K => "k",
+            Builtin::Dx => "dx",
+            Builtin::Dy => "dy",
+            Builtin::Dz => "dz",
+            Builtin::I => "i",
+            Builtin::N => "n",
+            Builtin::X => "x",
+            Builtin::Y => "y",
+            Builtin::Z => "z",
+            Builtin::Width => "width",
+            Builtin::Height => "height",
+            Builtin::Depth => "depth",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Builtin> {
+        Builtin::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    pub fn shape(self) -> Shape {
+        match self {
+            Builtin::W | Builtin::K | Builtin::Dx | Builtin::Dy | Builtin::Dz | Builtin::I => Shape::Vector,
+            _ => Shape::Scalar,
+        }
+    }
+
+    /// The array axis (counted from the last) a position name needs: x/dx/width need one
+    /// dimension, y/dy/height two, z/dz/depth three.
+    pub fn axis_needed(self) -> Option<usize> {
+        match self {
+            Builtin::X | Builtin::Dx => Some(1),
+            Builtin::Y | Builtin::Dy => Some(2),
+            Builtin::Z | Builtin::Dz => Some(3),
+            _ => None,
+        }
+    }
+}
+
+/// Elementwise functions (scalars broadcast against vectors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Func {
+    Abs,
+    Sqrt,
+    Cbrt,
+    Exp,
+    Exp2,
+    Ln,
+    Log2,
+    Log10,
+    Sin,
+    Cos,
+    Tan,
+    Asin,
+    Acos,
+    Atan,
+    Sinh,
+    Cosh,
+    Tanh,
+    Floor,
+    Ceil,
+    Round,
+    Trunc,
+    Sign,
+    IsNan,
+    IsFinite,
+    Pow,
+    Atan2,
+    Hypot,
+    /// Elementwise minimum of two values (NaN-propagating, as `np.minimum`).
+    Min2,
+    /// Elementwise maximum of two values (NaN-propagating, as `np.maximum`).
+    Max2,
+    Clamp,
+}
+
+impl Func {
+    pub const ALL: [Func; 30] = [
+        Func::Abs,
+        Func::Sqrt,
+        Func::Cbrt,
+        Func::Exp,
+        Func::Exp2,
+        Func::Ln,
+        Func::Log2,
+        Func::Log10,
+        Func::Sin,
+        Func::Cos,
+        Func::Tan,
+        Func::Asin,
+        Func::Acos,
+        Func::Atan,
+        Func::Sinh,
+        Func::Cosh,
+        Func::Tanh,
+        Func::Floor,
+        Func::Ceil,
+        Func::Round,
+        Func::Trunc,
+        Func::Sign,
+        Func::IsNan,
+        Func::IsFinite,
+        Func::Pow,
+        Func::Atan2,
+        Func::Hypot,
+        Func::Min2,
+        Func::Max2,
+        Func::Clamp,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Func::Abs => "abs",
+            Func::Sqrt => "sqrt",
+            Func::Cbrt => "cbrt",
+            Func::Exp => "exp",
+            Func::Exp2 => "exp2",
+            Func::Ln => "ln",
+            Func::Log2 => "log2",
+            Func::Log10 => "log10",
+            Func::Sin => "sin",
+            Func::Cos => "cos",
+            Func::Tan => "tan",
+            Func::Asin => "asin",
+            Func::Acos => "acos",
+            Func::Atan => "atan",
+            Func::Sinh => "sinh",
+            Func::Cosh => "cosh",
+            Func::Tanh => "tanh",
+            Func::Floor => "floor",
+            Func::Ceil => "ceil",
+            Func::Round => "round",
+            Func::Trunc => "trunc",
+            Func::Sign => "sign",
+            Func::IsNan => "isnan",
+            Func::IsFinite => "isfinite",
+            Func::Pow => "pow",
+            Func::Atan2 => "atan2",
+            Func::Hypot => "hypot",
+            Func::Min2 => "min",
+            Func::Max2 => "max",
+            Func::Clamp => "clamp",
+        }
+    }
+
+    pub fn arity(self) -> usize {
+        match self {
+            Func::Pow | Func::Atan2 | Func::Hypot | Func::Min2 | Func::Max2 => 2,
+            Func::Clamp => 3,
+            _ => 1,
+        }
+    }
+
+    /// `log` is an alias of `ln`, as in numpy.
+    pub fn from_name(name: &str) -> Option<Func> {
+        if name == "log" {
+            return Some(Func::Ln);
+        }
+        Func::ALL.into_iter().find(|f| f.name() == name && !matches!(f, Func::Min2 | Func::Max2))
+    }
+
+    /// The reference scalar semantics (numpy's), shared by the interpreter and the JIT's helpers.
+    pub fn eval(self, a: &[f64]) -> f64 {
+        let x = a[0];
+        match self {
+            Func::Abs => x.abs(),
+            Func::Sqrt => x.sqrt(),
+            Func::Cbrt => x.cbrt(),
+            Func::Exp => x.exp(),
+            Func::Exp2 => x.exp2(),
+            Func::Ln => x.ln(),
+            Func::Log2 => x.log2(),
+            Func::Log10 => x.log10(),
+            Func::Sin => x.sin(),
+            Func::Cos => x.cos(),
+            Func::Tan => x.tan(),
+            Func::Asin => x.asin(),
+            Func::Acos => x.acos(),
+            Func::Atan => x.atan(),
+            Func::Sinh => x.sinh(),
+            Func::Cosh => x.cosh(),
+            Func::Tanh => x.tanh(),
+            Func::Floor => x.floor(),
+            Func::Ceil => x.ceil(),
+            Func::Round => x.round_ties_even(),
+            Func::Trunc => x.trunc(),
+            Func::Sign => {
+                if x > 0.0 {
+                    1.0
+                } else if x < 0.0 {
+                    -1.0
+                } else {
+                    x // keeps 0, -0 and NaN, as np.sign
+                }
+            }
+            Func::IsNan => bool_f64(x.is_nan()),
+            Func::IsFinite => bool_f64(x.is_finite()),
+            Func::Pow => x.powf(a[1]),
+            Func::Atan2 => x.atan2(a[1]),
+            Func::Hypot => x.hypot(a[1]),
+            Func::Min2 => nan_min(x, a[1]),
+            Func::Max2 => nan_max(x, a[1]),
+            Func::Clamp => nan_min(nan_max(x, a[1]), a[2]),
+        }
+    }
+}
+
+fn nan_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.min(b)
+    }
+}
+
+fn nan_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
+pub fn bool_f64(b: bool) -> f64 {
+    if b {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// numpy's `np.mod` for floats: the result takes the divisor's sign.
+pub fn floored_mod(a: f64, b: f64) -> f64 {
+    if b == 0.0 {
+        return f64::NAN;
+    }
+    let r = a % b;
+    if r != 0.0 {
+        if (r < 0.0) != (b < 0.0) {
+            r + b
+        } else {
+            r
+        }
+    } else {
+        0.0f64.copysign(b)
+    }
+}
+
+impl BinOp {
+    /// The reference scalar semantics of a binary operator.
+    pub fn eval(self, a: f64, b: f64) -> f64 {
+        match self {
+            BinOp::Or => bool_f64(a != 0.0 || b != 0.0),
+            BinOp::And => bool_f64(a != 0.0 && b != 0.0),
+            BinOp::Eq => bool_f64(a == b),
+            BinOp::Ne => bool_f64(a != b),
+            BinOp::Lt => bool_f64(a < b),
+            BinOp::Le => bool_f64(a <= b),
+            BinOp::Gt => bool_f64(a > b),
+            BinOp::Ge => bool_f64(a >= b),
+            BinOp::Add => a + b,
+            BinOp::Sub => a - b,
+            BinOp::Mul => a * b,
+            BinOp::Div => a / b,
+            BinOp::Mod => floored_mod(a, b),
+            BinOp::Pow => a.powf(b),
+        }
+    }
+}
+
+impl UnOp {
+    pub fn eval(self, a: f64) -> f64 {
+        match self {
+            UnOp::Neg => -a,
+            UnOp::Not => bool_f64(a == 0.0),
+        }
+    }
+}
+
+/// Reductions: a vector in, one number out, with numpy's default semantics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reduction {
+    Sum,
+    Mean,
+    Min,
+    Max,
+    Var,
+    Std,
+    Median,
+    Percentile,
+    Count,
+    Any,
+    All,
+    Prod,
+    ArgMin,
+    ArgMax,
+    NanSum,
+    NanMean,
+    NanMin,
+    NanMax,
+    NanVar,
+    NanStd,
+    NanMedian,
+}
+
+impl Reduction {
+    pub const ALL: [Reduction; 21] = [
+        Reduction::Sum,
+        Reduction::Mean,
+        Reduction::Min,
+        Reduction::Max,
+        Reduction::Var,
+        Reduction::Std,
+        Reduction::Median,
+        Reduction::Percentile,
+        Reduction::Count,
+        Reduction::Any,
+        Reduction::All,
+        Reduction::Prod,
+        Reduction::ArgMin,
+        Reduction::ArgMax,
+        Reduction::NanSum,
+        Reduction::NanMean,
+        Reduction::NanMin,
+        Reduction::NanMax,
+        Reduction::NanVar,
+        Reduction::NanStd,
+        Reduction::NanMedian,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Reduction::Sum => "sum",
+            Reduction::Mean => "mean",
+            Reduction::Min => "min",
+            Reduction::Max => "max",
+            Reduction::Var => "var",
+            Reduction::Std => "std",
+            Reduction::Median => "median",
+            Reduction::Percentile => "percentile",
+            Reduction::Count => "count",
+            Reduction::Any => "any",
+            Reduction::All => "all",
+            Reduction::Prod => "prod",
+            Reduction::ArgMin => "argmin",
+            Reduction::ArgMax => "argmax",
+            Reduction::NanSum => "nansum",
+            Reduction::NanMean => "nanmean",
+            Reduction::NanMin => "nanmin",
+            Reduction::NanMax => "nanmax",
+            Reduction::NanVar => "nanvar",
+            Reduction::NanStd => "nanstd",
+            Reduction::NanMedian => "nanmedian",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Reduction> {
+        Reduction::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// Number of arguments after the vector: `(min, max)` accepted.
+    pub fn extra_args(self) -> (usize, usize) {
+        match self {
+            Reduction::Percentile => (1, 1),
+            Reduction::Var | Reduction::Std | Reduction::NanVar | Reduction::NanStd => (0, 1),
+            _ => (0, 0),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    Const(f64),
+    /// Index into [`Program::params`].
+    Param(usize),
+    Builtin(Builtin),
+    Unary(UnOp, NodeId),
+    Binary(BinOp, NodeId, NodeId),
+    Call(Func, Vec<NodeId>),
+    /// A reduction of a vector operand; `extra` is the scalar `q` of `percentile` or `ddof`.
+    Reduce(Reduction, NodeId, Option<NodeId>),
+    /// `if cond then a else b`, elementwise when any operand is a vector.
+    Select(NodeId, NodeId, NodeId),
+}
+
+impl Op {
+    pub fn operands(&self) -> Vec<NodeId> {
+        match self {
+            Op::Const(_) | Op::Param(_) | Op::Builtin(_) => vec![],
+            Op::Unary(_, a) => vec![*a],
+            Op::Binary(_, a, b) => vec![*a, *b],
+            Op::Call(_, args) => args.clone(),
+            Op::Reduce(_, a, extra) => std::iter::once(*a).chain(*extra).collect(),
+            Op::Select(c, a, b) => vec![*c, *a, *b],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub op: Op,
+    pub shape: Shape,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamDecl {
+    pub name: String,
+    pub default: f64,
+    pub span: Span,
+}
+
+/// A checked program: nodes in topological order, the root (a scalar), and its params.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Program {
+    pub source: String,
+    pub nodes: Vec<Node>,
+    pub root: NodeId,
+    pub params: Vec<ParamDecl>,
+}
+
+impl Program {
+    /// The built-in names the program uses, each with the span of its first use.
+    pub fn builtins_used(&self) -> Vec<(Builtin, Span)> {
+        let mut seen: Vec<(Builtin, Span)> = Vec::new();
+        for node in &self.nodes {
+            if let Op::Builtin(b) = node.op {
+                if !seen.iter().any(|(s, _)| *s == b) {
+                    seen.push((b, node.span));
+                }
+            }
+        }
+        seen
+    }
+
+    pub fn uses(&self, b: Builtin) -> bool {
+        self.nodes.iter().any(|n| n.op == Op::Builtin(b))
+    }
+
+    /// Renders node `id` back as an expression (lets inlined).
+    pub fn render(&self, id: NodeId) -> String {
+        let node = &self.nodes[id];
+        let r = |id: NodeId| self.render(id);
+        match &node.op {
+            Op::Const(v) => format_number(*v),
+            Op::Param(p) => self.params[*p].name.clone(),
+            Op::Builtin(b) => b.name().to_string(),
+            Op::Unary(UnOp::Neg, a) => format!("(-{})", r(*a)),
+            Op::Unary(UnOp::Not, a) => format!("(not {})", r(*a)),
+            Op::Binary(op, a, b) => format!("({} {} {})", r(*a), op.symbol(), r(*b)),
+            Op::Call(f, args) => format!("{}({})", f.name(), args.iter().map(|a| r(*a)).collect::<Vec<_>>().join(", ")),
+            Op::Reduce(red, a, extra) => match extra {
+                Some(e) => format!("{}({}, {})", red.name(), r(*a), r(*e)),
+                None => format!("{}({})", red.name(), r(*a)),
+            },
+            Op::Select(c, a, b) => format!("(if {} then {} else {})", r(*c), r(*a), r(*b)),
+        }
+    }
+}
+
+fn format_number(v: f64) -> String {
+    if v.is_nan() {
+        "nan".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "inf".into() } else { "(-inf)".into() }
+    } else {
+        format!("{v}")
+    }
+}
+
+/// One line per node: the typed program as later stages see it.
+impl fmt::Display for Program {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for p in &self.params {
+            writeln!(f, "param {} = {}", p.name, format_number(p.default))?;
+        }
+        for (id, node) in self.nodes.iter().enumerate() {
+            let shape = match node.shape {
+                Shape::Scalar => "scalar",
+                Shape::Vector => "vector",
+            };
+            let ops = node.op.operands().iter().map(|o| format!("%{o}")).collect::<Vec<_>>().join(", ");
+            let what = match &node.op {
+                Op::Const(v) => format_number(*v),
+                Op::Param(p) => format!("param {}", self.params[*p].name),
+                Op::Builtin(b) => b.name().to_string(),
+                Op::Unary(UnOp::Neg, _) => format!("neg {ops}"),
+                Op::Unary(UnOp::Not, _) => format!("not {ops}"),
+                Op::Binary(op, _, _) => format!("{} {ops}", op.symbol()),
+                Op::Call(func, _) => format!("{}({ops})", func.name()),
+                Op::Reduce(red, _, _) => format!("{}({ops})", red.name()),
+                Op::Select(..) => format!("select {ops}"),
+            };
+            let root = if id == self.root { "   <- result" } else { "" };
+            writeln!(f, "%{id:<3} {shape:6} = {what}{root}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,211 @@
+//! What compiled kernels see at run time: the `#[repr(C)]` callback context (scipy's `user_data`)
+//! and the helper functions the generated code calls (libm, sort-based reductions, scratch space).
+
+use crate::ir::{floored_mod, Func};
+use crate::plan::SortKind;
+use std::cell::RefCell;
+
+/// The `user_data` of the scipy-ABI callback.
+///
+/// All pointers may be null when the program does not need them. With a null `user_data` the
+/// callback uses the params' defaults and fails (returns 0) if the program needs `c`, `k`,
+/// `dx`/`dy`/`dz` or a position name.
+#[repr(C)]
+#[derive(Debug, Clone)]
+pub struct CallbackContext {
+    /// Param values in declaration order, or null for the defaults.
+    pub params: *const f64,
+    /// Number of values at `params`; must equal the kernel's param count when `params` is set.
+    pub n_params: isize,
+    /// The window size the tables below describe; the callback returns 0 if `filter_size`
+    /// differs (and the program uses them). -1 when there are no tables.
+    pub footprint_size: isize,
+    /// Footprint weights, and offsets along the last, second-last and third-last axes.
+    pub k: *const f64,
+    pub dx: *const f64,
+    pub dy: *const f64,
+    pub dz: *const f64,
+    /// Index in the window buffer of the element at the output position (`c`), or -1.
+    pub c_index: isize,
+    /// Current output position (x, y, z) and array size (width, height, depth).
+    pub pos: [f64; 3],
+    pub size: [f64; 3],
+    /// Array shape (depth, height, width) for tracking; nonzero `has_shape` makes positions valid.
+    pub shape: [isize; 3],
+    /// Linear index of the next output element, when `track` is nonzero.
+    pub counter: isize,
+    /// Nonzero: before each call, set `pos` from `counter` (C order) and advance it, wrapping
+    /// after a full pass. This is how kernels know their position under scipy's loop.
+    pub track: isize,
+    pub has_shape: isize,
+}
+
+// SAFETY: the context only points at immutable tables owned alongside it (see
+// `kernel::ScipyContext`); nothing in it is shared mutably between threads.
+unsafe impl Send for CallbackContext {}
+
+impl Default for CallbackContext {
+    fn default() -> Self {
+        CallbackContext {
+            params: std::ptr::null(),
+            n_params: 0,
+            footprint_size: -1,
+            k: std::ptr::null(),
+            dx: std::ptr::null(),
+            dy: std::ptr::null(),
+            dz: std::ptr::null(),
+            c_index: -1,
+            pos: [0.0; 3],
+            size: [1.0; 3],
+            shape: [1; 3],
+            counter: 0,
+            track: 0,
+            has_shape: 0,
+        }
+    }
+}
+
+/// Sets `pos` from `counter` and advances it (called by kernels that use positions when `track`
+/// is set).
+pub extern "C" fn jf_track(ctx: *mut CallbackContext) {
+    // SAFETY: generated code passes the non-null context it was given.
+    let ctx = unsafe { &mut *ctx };
+    let [d, h, w] = ctx.shape.map(|s| s.max(1));
+    let total = d * h * w;
+    let i = ctx.counter.rem_euclid(total);
+    ctx.pos = [(i % w) as f64, ((i / w) % h) as f64, (i / (w * h)) as f64];
+    ctx.counter = (i + 1) % total;
+}
+
+macro_rules! unary_helpers {
+    ($($name:ident => $func:ident),* $(,)?) => {
+        $(extern "C" fn $name(x: f64) -> f64 { Func::$func.eval(&[x]) })*
+        /// The helper symbol implementing a one-argument function, if it needs one.
+        pub fn unary_helper(f: Func) -> Option<(&'static str, *const u8)> {
+            match f {
+                $(Func::$func => Some((stringify!($name), $name as *const u8)),)*
+                _ => None,
+            }
+        }
+    };
+}
+
+unary_helpers! {
+    jf_cbrt => Cbrt, jf_exp => Exp, jf_exp2 => Exp2, jf_ln => Ln, jf_log2 => Log2,
+    jf_log10 => Log10, jf_sin => Sin, jf_cos => Cos, jf_tan => Tan, jf_asin => Asin,
+    jf_acos => Acos, jf_atan => Atan, jf_sinh => Sinh, jf_cosh => Cosh, jf_tanh => Tanh,
+    jf_sign => Sign,
+}
+
+extern "C" fn jf_pow(a: f64, b: f64) -> f64 {
+    a.powf(b)
+}
+extern "C" fn jf_atan2(a: f64, b: f64) -> f64 {
+    a.atan2(b)
+}
+extern "C" fn jf_hypot(a: f64, b: f64) -> f64 {
+    a.hypot(b)
+}
+extern "C" fn jf_mod(a: f64, b: f64) -> f64 {
+    floored_mod(a, b)
+}
+
+/// The two-argument helpers: pow, atan2, hypot and floored mod.
+pub fn binary_helper(name: &str) -> (&'static str, *const u8) {
+    match name {
+        "pow" => ("jf_pow", jf_pow as *const u8),
+        "atan2" => ("jf_atan2", jf_atan2 as *const u8),
+        "hypot" => ("jf_hypot", jf_hypot as *const u8),
+        "mod" => ("jf_mod", jf_mod as *const u8),
+        other => unreachable!("no helper {other}"),
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<Vec<f64>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A per-thread buffer of at least `n` doubles for sort-based reduction `slot`. It stays valid
+/// until the same thread asks for the same slot again, which generated code does once per call.
+pub extern "C" fn jf_scratch(slot: i64, n: i64) -> *mut f64 {
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        let slot = slot as usize;
+        if s.len() <= slot {
+            s.resize_with(slot + 1, Vec::new);
+        }
+        let buf = &mut s[slot];
+        let n = n.max(1) as usize;
+        if buf.len() < n {
+            buf.resize(n, 0.0);
+        }
+        buf.as_mut_ptr()
+    })
+}
+
+/// Selects the median/percentile of `n` stored values (reordering them in place).
+pub extern "C" fn jf_sorted(kind: i64, ptr: *mut f64, n: i64, q: f64) -> f64 {
+    // SAFETY: generated code passes a scratch buffer of at least n values filled by this call.
+    let v = unsafe { std::slice::from_raw_parts_mut(ptr, n.max(0) as usize) };
+    let kind = match kind {
+        0 => SortKind::Median,
+        1 => SortKind::NanMedian,
+        _ => SortKind::Percentile,
+    };
+    let v: &mut [f64] = if kind == SortKind::NanMedian {
+        let mut m = 0;
+        for j in 0..v.len() {
+            if !v[j].is_nan() {
+                v.swap(m, j);
+                m += 1;
+            }
+        }
+        &mut v[..m]
+    } else if v.iter().any(|x| x.is_nan()) {
+        return f64::NAN;
+    } else {
+        v
+    };
+    let q = if kind == SortKind::Percentile { q } else { 50.0 };
+    if v.is_empty() || !(0.0..=100.0).contains(&q) {
+        return f64::NAN;
+    }
+    let pos = q / 100.0 * (v.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let t = pos - lo as f64;
+    let (_, &mut a, rest) = v.select_nth_unstable_by(lo, f64::total_cmp);
+    if t == 0.0 {
+        return a;
+    }
+    // The next order statistic is the smallest of the upper part.
+    let b = rest.iter().copied().fold(f64::INFINITY, f64::min);
+    crate::interp::lerp(a, b, t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorted_matches_numpy() {
+        let mut v = [4.0, 1.0, 3.0, 2.0];
+        assert_eq!(jf_sorted(0, v.as_mut_ptr(), 4, 0.0), 2.5);
+        let mut v = [4.0, 1.0, 3.0, 2.0];
+        assert_eq!(jf_sorted(2, v.as_mut_ptr(), 4, 25.0), 1.75);
+        let mut v = [f64::NAN, 1.0, 3.0];
+        assert!(jf_sorted(0, v.as_mut_ptr(), 3, 0.0).is_nan());
+        let mut v = [f64::NAN, 1.0, 3.0];
+        assert_eq!(jf_sorted(1, v.as_mut_ptr(), 3, 0.0), 2.0);
+    }
+
+    #[test]
+    fn tracking_walks_c_order_and_wraps() {
+        let mut ctx = CallbackContext { shape: [1, 2, 3], track: 1, has_shape: 1, ..Default::default() };
+        let mut seen = Vec::new();
+        for _ in 0..7 {
+            jf_track(&mut ctx);
+            seen.push((ctx.pos[0], ctx.pos[1]));
+        }
+        assert_eq!(seen, [(0., 0.), (1., 0.), (2., 0.), (0., 1.), (1., 1.), (2., 1.), (0., 0.)]);
+    }
+}

@@ -1,0 +1,423 @@
+//! Source text → syntax tree. The grammar lives in `grammar/kernel.pest`; this module turns pest's
+//! flat operator lists into a tree (applying associativity) and pest's errors into [`ExprError`]s.
+
+use crate::error::{ExprError, Span};
+use pest::iterators::Pair;
+use pest::Parser;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../grammar/kernel.pest"]
+struct KernelParser;
+
+/// Deepest bracket nesting accepted. pest parses recursively, so unbounded nesting would overflow
+/// the stack; real kernels never come close to this.
+pub const MAX_NESTING: usize = 64;
+/// Longest program text accepted, in bytes.
+pub const MAX_SOURCE_LEN: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnOp {
+    Neg,
+    Not,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BinOp {
+    Or,
+    And,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Pow,
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Or => "or",
+            BinOp::And => "and",
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Mod => "%",
+            BinOp::Pow => "^",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExprKind {
+    Number(f64),
+    Name(String),
+    Unary(UnOp, Box<Expr>),
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    Call { name: String, name_span: Span, args: Vec<Expr> },
+    If(Box<Expr>, Box<Expr>, Box<Expr>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stmt {
+    /// `param NAME = number;` — a value that can change at apply time without recompiling.
+    Param { name: String, name_span: Span, default: f64 },
+    /// `let NAME = expr;`
+    Let { name: String, name_span: Span, value: Expr },
+}
+
+/// A parsed program: statements, then the final expression.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ast {
+    pub stmts: Vec<Stmt>,
+    pub body: Expr,
+}
+
+/// Parses kernel source text into a syntax tree.
+pub fn parse(src: &str) -> Result<Ast, ExprError> {
+    check_limits(src)?;
+    let mut pairs = KernelParser::parse(Rule::program, src).map_err(|e| syntax_error(src, e))?;
+    let program = pairs.next().expect("program rule always yields one pair");
+    let mut stmts = Vec::new();
+    let mut body = None;
+    for pair in program.into_inner() {
+        match pair.as_rule() {
+            Rule::param_stmt => stmts.push(build_param(pair)?),
+            Rule::let_stmt => {
+                let mut inner = pair.into_inner();
+                let name = inner.next().unwrap();
+                stmts.push(Stmt::Let {
+                    name: name.as_str().to_string(),
+                    name_span: span_of(&name),
+                    value: build_expr(inner.next().unwrap())?,
+                });
+            }
+            Rule::expr => body = Some(build_expr(pair)?),
+            _ => {}
+        }
+    }
+    Ok(Ast { stmts, body: body.expect("grammar requires a final expression") })
+}
+
+fn check_limits(src: &str) -> Result<(), ExprError> {
+    if src.len() > MAX_SOURCE_LEN {
+        return Err(ExprError::Limit {
+            span: Span::new(MAX_SOURCE_LEN, src.len()),
+            what: format!("program is {} bytes long; the limit is {MAX_SOURCE_LEN}", src.len()),
+        });
+    }
+    // Every level of nesting in the grammar (brackets, `^`, `if`) costs pest stack frames; count
+    // them all conservatively before pest recurses.
+    let mut depth = 0usize;
+    let mut deepest = 0usize;
+    for (pos, ch) in src.char_indices() {
+        match ch {
+            '(' | '^' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth > deepest {
+            deepest = depth;
+            if deepest > MAX_NESTING {
+                return Err(ExprError::Limit {
+                    span: Span::new(pos, pos + 1),
+                    what: format!("expression nests deeper than {MAX_NESTING} levels"),
+                });
+            }
+        }
+    }
+    let mut ifs = src.match_indices("if").filter(|(pos, _)| is_word_at(src, *pos, 2));
+    if let Some((pos, _)) = ifs.nth(MAX_NESTING) {
+        return Err(ExprError::Limit {
+            span: Span::new(pos, pos + 2),
+            what: format!("more than {MAX_NESTING} `if` expressions"),
+        });
+    }
+    Ok(())
+}
+
+fn is_word_at(src: &str, pos: usize, len: usize) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    !src[..pos].ends_with(word) && !src[pos + len..].starts_with(word)
+}
+
+fn span_of(pair: &Pair<Rule>) -> Span {
+    let s = pair.as_span();
+    Span::new(s.start(), s.end())
+}
+
+fn build_param(pair: Pair<Rule>) -> Result<Stmt, ExprError> {
+    let mut inner = pair.into_inner();
+    let name = inner.next().unwrap();
+    let value = inner.next().unwrap();
+    let value_span = span_of(&value);
+    let mut negate = false;
+    let mut default = None;
+    for p in value.into_inner() {
+        match p.as_rule() {
+            Rule::op_neg => negate = true,
+            Rule::number => default = Some(parse_number(&p)?),
+            Rule::ident => {
+                default = Some(constant(p.as_str()).ok_or_else(|| ExprError::Syntax {
+                    span: span_of(&p),
+                    message: format!("`{}` is not a number", p.as_str()),
+                    hint: Some("a param's default must be a number or pi, e, inf, nan".into()),
+                })?)
+            }
+            _ => {}
+        }
+    }
+    let v = default.ok_or_else(|| ExprError::Syntax {
+        span: value_span,
+        message: "expected a number".into(),
+        hint: None,
+    })?;
+    Ok(Stmt::Param {
+        name: name.as_str().to_string(),
+        name_span: span_of(&name),
+        default: if negate { -v } else { v },
+    })
+}
+
+/// The named constants of the language.
+pub fn constant(name: &str) -> Option<f64> {
+    Some(match name {
+        "pi" => std::f64::consts::PI,
+        "e" => std::f64::consts::E,
+        "inf" => f64::INFINITY,
+        "nan" => f64::NAN,
+        _ => return None,
+    })
+}
+
+fn parse_number(pair: &Pair<Rule>) -> Result<f64, ExprError> {
+    pair.as_str().parse::<f64>().map_err(|e| ExprError::Syntax {
+        span: span_of(pair),
+        message: format!("bad number: {e}"),
+        hint: None,
+    })
+}
+
+fn build_expr(pair: Pair<Rule>) -> Result<Expr, ExprError> {
+    let span = span_of(&pair);
+    match pair.as_rule() {
+        Rule::expr => build_expr(pair.into_inner().next().unwrap()),
+        Rule::if_expr => {
+            let mut it = pair.into_inner();
+            let c = build_expr(it.next().unwrap())?;
+            let a = build_expr(it.next().unwrap())?;
+            let b = build_expr(it.next().unwrap())?;
+            Ok(Expr { kind: ExprKind::If(Box::new(c), Box::new(a), Box::new(b)), span })
+        }
+        Rule::or_expr | Rule::and_expr | Rule::add_expr | Rule::mul_expr => left_assoc(pair),
+        Rule::cmp_expr => {
+            let mut it = pair.into_inner();
+            let lhs = build_expr(it.next().unwrap())?;
+            let Some(op) = it.next() else { return Ok(lhs) };
+            let rhs = build_expr(it.next().unwrap())?;
+            if let Some(extra) = it.next() {
+                return Err(ExprError::Syntax {
+                    span: span_of(&extra),
+                    message: "comparisons do not chain".into(),
+                    hint: Some("write `(a < b) and (b < c)` instead of `a < b < c`".into()),
+                });
+            }
+            Ok(binary(bin_op(op.as_str()), lhs, rhs))
+        }
+        Rule::not_expr | Rule::unary => {
+            let mut ops = Vec::new();
+            let mut operand = None;
+            for p in pair.into_inner() {
+                match p.as_rule() {
+                    Rule::op_not => ops.push((UnOp::Not, span_of(&p))),
+                    Rule::op_neg => ops.push((UnOp::Neg, span_of(&p))),
+                    _ => operand = Some(build_expr(p)?),
+                }
+            }
+            let mut e = operand.unwrap();
+            for (op, s) in ops.into_iter().rev() {
+                let span = Span::new(s.start, e.span.end);
+                e = Expr { kind: ExprKind::Unary(op, Box::new(e)), span };
+            }
+            Ok(e)
+        }
+        Rule::power => {
+            let mut it = pair.into_inner();
+            let base = build_expr(it.next().unwrap())?;
+            match (it.next(), it.next()) {
+                (Some(_op), Some(exp)) => Ok(binary(BinOp::Pow, base, build_expr(exp)?)),
+                _ => Ok(base),
+            }
+        }
+        Rule::call => {
+            let mut it = pair.into_inner();
+            let name = it.next().unwrap();
+            let args = it.map(build_expr).collect::<Result<Vec<_>, _>>()?;
+            Ok(Expr {
+                kind: ExprKind::Call { name: name.as_str().to_string(), name_span: span_of(&name), args },
+                span,
+            })
+        }
+        Rule::ident => Ok(Expr { kind: ExprKind::Name(pair.as_str().to_string()), span }),
+        Rule::number => Ok(Expr { kind: ExprKind::Number(parse_number(&pair)?), span }),
+        r => unreachable!("rule {r:?} is not an expression"),
+    }
+}
+
+fn left_assoc(pair: Pair<Rule>) -> Result<Expr, ExprError> {
+    let mut it = pair.into_inner();
+    let mut lhs = build_expr(it.next().unwrap())?;
+    while let Some(op) = it.next() {
+        let rhs = build_expr(it.next().unwrap())?;
+        lhs = binary(bin_op(op.as_str()), lhs, rhs);
+    }
+    Ok(lhs)
+}
+
+fn binary(op: BinOp, lhs: Expr, rhs: Expr) -> Expr {
+    let span = Span::new(lhs.span.start, rhs.span.end);
+    Expr { kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span }
+}
+
+fn bin_op(s: &str) -> BinOp {
+    match s {
+        "or" => BinOp::Or,
+        "and" => BinOp::And,
+        "==" => BinOp::Eq,
+        "!=" => BinOp::Ne,
+        "<" => BinOp::Lt,
+        "<=" => BinOp::Le,
+        ">" => BinOp::Gt,
+        ">=" => BinOp::Ge,
+        "+" => BinOp::Add,
+        "-" => BinOp::Sub,
+        "*" => BinOp::Mul,
+        "/" => BinOp::Div,
+        "%" => BinOp::Mod,
+        "^" => BinOp::Pow,
+        other => unreachable!("grammar produced operator {other:?}"),
+    }
+}
+
+fn syntax_error(src: &str, e: pest::error::Error<Rule>) -> ExprError {
+    use pest::error::{ErrorVariant, InputLocation};
+    let pos = match e.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    let end = (pos + src[pos..].chars().next().map_or(0, char::len_utf8)).max(pos);
+    let (message, hint) = match &e.variant {
+        ErrorVariant::ParsingError { positives, .. } => describe_expected(src, pos, positives),
+        ErrorVariant::CustomError { message } => (message.clone(), None),
+    };
+    ExprError::Syntax { span: Span::new(pos, end), message, hint }
+}
+
+fn describe_expected(src: &str, pos: usize, positives: &[Rule]) -> (String, Option<String>) {
+    let found = match src[pos..].chars().next() {
+        None => "the end of the expression".to_string(),
+        Some(c) => format!("`{c}`"),
+    };
+    let wants_operand = positives.iter().any(|r| {
+        matches!(r, Rule::expr | Rule::number | Rule::ident | Rule::call | Rule::if_expr | Rule::signed_number)
+    });
+    let message = if wants_operand {
+        format!("expected a value (number, name, call or bracket), found {found}")
+    } else if positives.is_empty() {
+        format!("unexpected {found}")
+    } else {
+        format!("expected an operator or the end of the expression, found {found}")
+    };
+    let hint = if pos >= src.trim_end().len() {
+        Some("the expression ends too early: finish it, or close the open bracket".to_string())
+    } else if src[pos..].starts_with(')') {
+        Some("this bracket has no matching `(`".into())
+    } else if wants_operand {
+        None
+    } else if src[..pos].trim_end().ends_with(';') || src[pos..].starts_with(';') {
+        Some("statements are `let NAME = expr;` or `param NAME = number;`, then one final expression".into())
+    } else {
+        Some("two values need an operator between them, e.g. `a * b`".into())
+    };
+    (message, hint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn show(e: &Expr) -> String {
+        match &e.kind {
+            ExprKind::Number(v) => format!("{v}"),
+            ExprKind::Name(n) => n.clone(),
+            ExprKind::Unary(UnOp::Neg, a) => format!("(-{})", show(a)),
+            ExprKind::Unary(UnOp::Not, a) => format!("(not {})", show(a)),
+            ExprKind::Binary(op, a, b) => format!("({} {} {})", show(a), op.symbol(), show(b)),
+            ExprKind::Call { name, args, .. } => {
+                format!("{name}({})", args.iter().map(show).collect::<Vec<_>>().join(", "))
+            }
+            ExprKind::If(c, a, b) => format!("(if {} then {} else {})", show(c), show(a), show(b)),
+        }
+    }
+
+    fn p(src: &str) -> String {
+        show(&parse(src).unwrap().body)
+    }
+
+    #[test]
+    fn precedence_and_associativity() {
+        assert_eq!(p("-2^2"), "(-(2 ^ 2))");
+        assert_eq!(p("2^3^2"), "(2 ^ (3 ^ 2))");
+        assert_eq!(p("1 - 2 - 3"), "((1 - 2) - 3)");
+        assert_eq!(p("a or b and not c < d + e * f % g"), "(a or (b and (not (c < (d + ((e * f) % g))))))");
+        assert_eq!(p("2^-1"), "(2 ^ (-1))");
+        assert_eq!(p("1 + if a then b else c"), "(1 + (if a then b else c))");
+        assert_eq!(p("max(w, 1e-9, .5)"), "max(w, 0.000000001, 0.5)");
+    }
+
+    #[test]
+    fn statements_and_comments() {
+        let ast = parse("param t = -1.5; # threshold\nlet m = mean(w);\n m > t").unwrap();
+        assert_eq!(ast.stmts.len(), 2);
+        assert!(matches!(&ast.stmts[0], Stmt::Param { default, .. } if *default == -1.5));
+        assert_eq!(show(&ast.body), "(m > t)");
+    }
+
+    #[test]
+    fn errors_have_columns() {
+        let err = parse("max(w").unwrap_err();
+        assert_eq!(err.span().start, 5);
+        let err = parse("1 < 2 < 3").unwrap_err();
+        assert!(err.to_string().contains("chain"), "{err}");
+        let err = parse("max(w) max(w)").unwrap_err();
+        assert_eq!(err.span().start, 7);
+        assert!(parse("let = 3; 1").is_err());
+        assert!(parse("let if = 3; 1").is_err());
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000));
+        assert!(matches!(parse(&deep), Err(ExprError::Limit { .. })));
+        let ok = format!("{}1{}", "(".repeat(MAX_NESTING), ")".repeat(MAX_NESTING));
+        assert!(parse(&ok).is_ok());
+    }
+}
