@@ -1,13 +1,40 @@
 //! jitfilter: kernel expressions compiled to native code, applied as N-D window filters with
 //! scipy.ndimage's footprints, boundary modes and origins.
+//!
+//! Data flow, one module per stage: source text → [`syntax`] (pest) → [`check`] → [`ir`]
+//! (checked, typed DAG) → [`interp`] (reference) or [`plan`] (lowered passes) → [`codegen`]
+//! (Cranelift, scipy callback ABI) → [`window`] (the N-D window loop) → output. [`kernel`] ties
+//! them together behind a small API.
+//!
+//! ```
+//! use jitfilter::{Footprint, Kernel, Mode, Options};
+//! use ndarray::Array2;
+//!
+//! let k = Kernel::compile("max(w)")?;
+//! let img = Array2::<u8>::from_shape_fn((32, 32), |(y, x)| (x ^ y) as u8);
+//! let out = k.filter(img.view(), &Footprint::disk(2), &Options::default().mode(Mode::Nearest))?;
+//! assert!(out.iter().zip(img.iter()).all(|(o, i)| o >= i));
+//! # Ok::<(), jitfilter::Error>(())
+//! ```
 
+pub mod boundary;
 pub mod check;
+pub mod codegen;
+pub mod dtype;
 pub mod error;
+pub mod footprint;
 pub mod interp;
 pub mod ir;
-pub mod syntax;
-
-pub use error::{Error, ExprError, Span};
-pub mod codegen;
+pub mod kernel;
 pub mod plan;
 pub mod runtime;
+pub mod syntax;
+pub mod window;
+
+pub use boundary::Mode;
+pub use codegen::CallbackFn;
+pub use dtype::Element;
+pub use error::{Error, ExprError, Span};
+pub use footprint::Footprint;
+pub use kernel::{Engine, Kernel, Options, ScipyContext};
+pub use runtime::CallbackContext;

@@ -1,0 +1,379 @@
+//! The public API: compile a kernel once, apply it to many arrays, or hand its scipy-ABI
+//! callback to scipy.
+
+use crate::boundary::Mode;
+use crate::check;
+use crate::codegen::{self, CallbackFn, Code};
+use crate::dtype::Element;
+use crate::error::{Error, ExprError};
+use crate::footprint::Footprint;
+use crate::interp;
+use crate::ir::{Builtin, ParamDecl, Program};
+use crate::plan::Plan;
+use crate::runtime::CallbackContext;
+use crate::window::{self, Geometry, PixelFn};
+use ndarray::{Array, ArrayView, Dimension};
+use std::os::raw::c_void;
+use std::sync::Arc;
+
+/// Which implementation evaluates the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// Native code from Cranelift, called through the scipy-ABI callback.
+    #[default]
+    Jit,
+    /// The reference interpreter (slow; the oracle for tests).
+    Interpreter,
+}
+
+/// How to apply a kernel: boundary mode, origin, params, threads.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Options {
+    pub mode: Mode,
+    /// The value outside the array for [`Mode::Constant`].
+    pub cval: f64,
+    /// Empty: 0 on every axis; one value: the same on every axis; else one per axis.
+    pub origin: Vec<isize>,
+    /// Param values by name; params not given keep their defaults.
+    pub params: Vec<(String, f64)>,
+    /// Worker threads; `None` uses rayon's global pool (one per core).
+    pub threads: Option<usize>,
+    pub engine: Engine,
+}
+
+impl Options {
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+    pub fn cval(mut self, cval: f64) -> Self {
+        self.cval = cval;
+        self
+    }
+    pub fn origin(mut self, origin: &[isize]) -> Self {
+        self.origin = origin.to_vec();
+        self
+    }
+    pub fn param(mut self, name: &str, value: f64) -> Self {
+        self.params.push((name.to_string(), value));
+        self
+    }
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = Some(threads);
+        self
+    }
+    pub fn engine(mut self, engine: Engine) -> Self {
+        self.engine = engine;
+        self
+    }
+}
+
+/// A compiled kernel expression. Compile once, apply many times, from any number of threads.
+///
+/// ```
+/// use jitfilter::{Footprint, Kernel, Options};
+/// use ndarray::Array2;
+///
+/// let k = Kernel::compile("let m = mean(w); (c - m) / (std(w) + 1e-9)")?;
+/// let image = Array2::from_shape_fn((64, 64), |(y, x)| ((x * y) % 7) as f64);
+/// let out = k.filter(image.view(), &Footprint::disk(3), &Options::default())?;
+/// assert_eq!(out.dim(), (64, 64));
+/// # Ok::<(), jitfilter::Error>(())
+/// ```
+pub struct Kernel {
+    program: Arc<Program>,
+    plan: Arc<Plan>,
+    code: Arc<Code>,
+}
+
+impl Clone for Kernel {
+    fn clone(&self) -> Self {
+        Kernel { program: self.program.clone(), plan: self.plan.clone(), code: self.code.clone() }
+    }
+}
+
+impl std::fmt::Debug for Kernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kernel").field("source", &self.program.source).finish()
+    }
+}
+
+impl Kernel {
+    /// Parses, checks and compiles `source` to native code.
+    pub fn compile(source: &str) -> Result<Kernel, Error> {
+        let program = check::compile_program(source)?;
+        let plan = Plan::new(&program);
+        let defaults: Vec<f64> = program.params.iter().map(|p| p.default).collect();
+        let code = codegen::compile(&plan, &defaults)?;
+        Ok(Kernel { program: Arc::new(program), plan: Arc::new(plan), code: Arc::new(code) })
+    }
+
+    pub fn source(&self) -> &str {
+        &self.program.source
+    }
+
+    /// The checked program (typed IR).
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// The loop plan the code was generated from.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    pub fn params(&self) -> &[ParamDecl] {
+        &self.program.params
+    }
+
+    /// The Cranelift IR of the kernel, as text.
+    pub fn cranelift_ir(&self) -> Result<String, Error> {
+        codegen::ir_text(&self.plan)
+    }
+
+    /// The native callback with scipy's `generic_filter` signature. Valid while this kernel (or
+    /// a clone) lives. Pass a [`ScipyContext`] as `user_data`, or null when the program uses only
+    /// `w`, `n`, `i` and params (which then take their defaults).
+    pub fn callback(&self) -> CallbackFn {
+        self.code.func
+    }
+
+    /// Param values in declaration order, from defaults overridden by `given`.
+    pub fn param_values(&self, given: &[(String, f64)]) -> Result<Vec<f64>, Error> {
+        let mut values: Vec<f64> = self.program.params.iter().map(|p| p.default).collect();
+        for (name, v) in given {
+            match self.program.params.iter().position(|p| &p.name == name) {
+                Some(i) => values[i] = *v,
+                None => {
+                    return Err(Error::UnknownParam {
+                        name: name.clone(),
+                        known: self.program.params.iter().map(|p| p.name.clone()).collect(),
+                    })
+                }
+            }
+        }
+        Ok(values)
+    }
+
+    /// Filters `input`, producing the same element type (rounded and saturated for integers).
+    pub fn filter<T: Element, D: Dimension>(
+        &self,
+        input: ArrayView<T, D>,
+        footprint: &Footprint,
+        options: &Options,
+    ) -> Result<Array<T, D>, Error> {
+        self.filter_as(input, footprint, options)
+    }
+
+    /// Filters `input` into an array of element type `O` (e.g. f64 for the unrounded result).
+    pub fn filter_as<T: Element, O: Element, D: Dimension>(
+        &self,
+        input: ArrayView<T, D>,
+        footprint: &Footprint,
+        options: &Options,
+    ) -> Result<Array<O, D>, Error> {
+        let setup = self.setup(input.shape(), footprint, options)?;
+        let data = input.as_standard_layout();
+        let flat = data.as_slice().expect("standard layout is contiguous");
+        let mut out = vec![O::from_f64(0.0); flat.len()];
+        let mut run = || match options.engine {
+            Engine::Jit => window::run(flat, &setup.geo, options.mode, options.cval, &JitPixel { k: self, s: &setup }, &mut out),
+            Engine::Interpreter => window::run(
+                flat,
+                &setup.geo,
+                options.mode,
+                options.cval,
+                &InterpPixel { program: &self.program, s: &setup },
+                &mut out,
+            ),
+        };
+        match options.threads {
+            Some(t) => rayon::ThreadPoolBuilder::new()
+                .num_threads(t.max(1))
+                .build()
+                .map_err(|e| Error::Shape(format!("cannot start {t} threads: {e}")))?
+                .install(run),
+            None => run(),
+        }
+        Ok(Array::from_shape_vec(input.raw_dim(), out).expect("output has the input's shape"))
+    }
+
+    /// Validates shape, footprint, origin and params, and builds the tables a run needs.
+    fn setup(&self, shape: &[usize], footprint: &Footprint, options: &Options) -> Result<Setup, Error> {
+        let ndim = shape.len();
+        if !(1..=3).contains(&ndim) {
+            return Err(Error::Shape(format!("arrays must have 1 to 3 dimensions, got {ndim}")));
+        }
+        for (b, span) in self.program.builtins_used() {
+            if let Some(axis) = b.axis_needed() {
+                if axis > ndim {
+                    let axis = ["x (last)", "y (second-last)", "z (third-last)"][axis - 1];
+                    return Err(ExprError::NoPosition { span, name: b.name().into(), axis, ndim }.into());
+                }
+            }
+        }
+        let fp = footprint.resolve(ndim)?;
+        let origin = origin3(&options.origin, &fp.shape, ndim)?;
+        let mut s3 = [1usize; 3];
+        s3[3 - ndim..].copy_from_slice(shape);
+        let geo = Geometry::new(s3, &fp, origin);
+        let params = self.param_values(&options.params)?;
+        Ok(Setup {
+            dx: geo.offset_table(1),
+            dy: geo.offset_table(2),
+            dz: geo.offset_table(3),
+            k: fp.weights,
+            size: [s3[2] as f64, s3[1] as f64, s3[0] as f64],
+            geo,
+            params,
+        })
+    }
+
+    /// A context for using [`Kernel::callback`] under scipy's `generic_filter` on an array of
+    /// `shape` with `footprint`: it carries params, the `k`/`dx`/`dy`/`dz` tables, where `c` sits
+    /// in the buffer, and tracks the output position as scipy visits elements in C order.
+    pub fn scipy_context(&self, shape: &[usize], footprint: &Footprint, options: &Options) -> Result<ScipyContext, Error> {
+        let s = self.setup(shape, footprint, options)?;
+        Ok(ScipyContext::new(s, true))
+    }
+}
+
+/// Everything one application needs besides the data.
+struct Setup {
+    geo: Geometry,
+    k: Vec<f64>,
+    dx: Vec<f64>,
+    dy: Vec<f64>,
+    dz: Vec<f64>,
+    size: [f64; 3],
+    params: Vec<f64>,
+}
+
+/// Converts the user's origin (none, one for all axes, or one per axis) to 3-D, checking scipy's
+/// limits: for a footprint of size f, `-(f/2) <= origin <= (f-1)/2`.
+fn origin3(origin: &[isize], fshape: &[usize; 3], ndim: usize) -> Result<[isize; 3], Error> {
+    let per_axis: Vec<isize> = match origin.len() {
+        0 => vec![0; ndim],
+        1 => vec![origin[0]; ndim],
+        l if l == ndim => origin.to_vec(),
+        l => return Err(Error::Shape(format!("{l} origins given for a {ndim}-D array"))),
+    };
+    let mut o3 = [0isize; 3];
+    for (a, &o) in per_axis.iter().enumerate() {
+        let size = fshape[3 - ndim + a];
+        let (min, max) = (-((size / 2) as isize), ((size as isize) - 1) / 2);
+        if o < min || o > max {
+            return Err(Error::Origin { axis: a, origin: o, size, min, max });
+        }
+        o3[3 - ndim + a] = o;
+    }
+    Ok(o3)
+}
+
+/// The `user_data` for the scipy callback, with the tables it points to.
+pub struct ScipyContext {
+    ctx: Box<CallbackContext>,
+    _setup: Box<Setup>,
+}
+
+// SAFETY: the raw pointers in `ctx` point into `_setup`, which is owned, immutable and moves
+// with it.
+unsafe impl Send for ScipyContext {}
+
+impl ScipyContext {
+    fn new(setup: Setup, track: bool) -> ScipyContext {
+        let setup = Box::new(setup);
+        let ctx = Box::new(context_for(&setup, setup.geo.center_index().map_or(-1, |c| c as isize), track));
+        ScipyContext { ctx, _setup: setup }
+    }
+
+    /// The pointer to pass as `user_data`.
+    pub fn as_ptr(&mut self) -> *mut c_void {
+        (&mut *self.ctx) as *mut CallbackContext as *mut c_void
+    }
+
+    /// Restarts position tracking at the first element.
+    pub fn reset(&mut self) {
+        self.ctx.counter = 0;
+    }
+}
+
+fn context_for(s: &Setup, c_index: isize, track: bool) -> CallbackContext {
+    let [d, h, w] = s.geo.shape;
+    CallbackContext {
+        params: s.params.as_ptr(),
+        n_params: s.params.len() as isize,
+        footprint_size: s.k.len() as isize,
+        k: s.k.as_ptr(),
+        dx: s.dx.as_ptr(),
+        dy: s.dy.as_ptr(),
+        dz: s.dz.as_ptr(),
+        c_index,
+        pos: [0.0; 3],
+        size: s.size,
+        shape: [d as isize, h as isize, w as isize],
+        counter: 0,
+        track: track as isize,
+        has_shape: 1,
+    }
+}
+
+struct JitPixel<'a> {
+    k: &'a Kernel,
+    s: &'a Setup,
+}
+
+impl PixelFn for JitPixel<'_> {
+    type State = CallbackContext;
+
+    fn state(&self) -> CallbackContext {
+        // The window loop appends `c` after the window values.
+        context_for(self.s, self.s.k.len() as isize, false)
+    }
+
+    #[inline]
+    fn eval(&self, ctx: &mut CallbackContext, buf: &[f64], pos: [usize; 3]) -> f64 {
+        ctx.pos = pos.map(|p| p as f64);
+        let mut out = f64::NAN;
+        let n = buf.len() as isize - 1;
+        // SAFETY: `buf` has n window values plus `c`; the context's tables have n entries and
+        // outlive the call; the function has exactly this signature.
+        let ok = unsafe { (self.k.code.func)(buf.as_ptr(), n, &mut out, ctx as *mut _ as *mut c_void) };
+        debug_assert_eq!(ok, 1, "the window loop always passes a complete context");
+        out
+    }
+}
+
+struct InterpPixel<'a> {
+    program: &'a Program,
+    s: &'a Setup,
+}
+
+impl PixelFn for InterpPixel<'_> {
+    type State = ();
+
+    fn state(&self) {}
+
+    fn eval(&self, _: &mut (), buf: &[f64], pos: [usize; 3]) -> f64 {
+        let n = buf.len() - 1;
+        let win = interp::Window {
+            w: &buf[..n],
+            c: buf[n],
+            k: &self.s.k,
+            dx: &self.s.dx,
+            dy: &self.s.dy,
+            dz: &self.s.dz,
+            pos: pos.map(|p| p as f64),
+            size: self.s.size,
+            params: &self.s.params,
+        };
+        interp::eval(self.program, &win)
+    }
+}
+
+#[allow(dead_code)]
+fn assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<Kernel>();
+    let _ = Builtin::W;
+}

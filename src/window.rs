@@ -1,0 +1,150 @@
+//! The window loop: visits every output element of a (up to 3-D) array, gathers its window in
+//! footprint order into a buffer and hands it to a per-pixel function.
+//!
+//! Output rows are processed in stripes, in parallel. Each stripe first copies the input rows it
+//! needs into a padded f64 block, with the boundary mode applied, so that gathering a window is a
+//! list of fixed offsets with no bounds checks, and memory stays bounded by the stripe size.
+
+use crate::boundary::Mode;
+use crate::dtype::Element;
+use crate::footprint::Resolved;
+use rayon::prelude::*;
+
+/// The geometry of one filter application, in 3-D (leading axes of size 1 for 1-D and 2-D).
+#[derive(Debug, Clone)]
+pub struct Geometry {
+    /// Array shape (depth, height, width).
+    pub shape: [usize; 3],
+    /// Per window element, its offset (z, y, x) from the output position, origin included.
+    pub offsets: Vec<[isize; 3]>,
+    /// Lowest and highest offset per axis, always including 0 (so `c` is in every block).
+    lo: [isize; 3],
+    hi: [isize; 3],
+}
+
+impl Geometry {
+    /// `origin` is per axis (z, y, x), already validated against the footprint.
+    pub fn new(shape: [usize; 3], fp: &Resolved, origin: [isize; 3]) -> Geometry {
+        let offsets: Vec<[isize; 3]> = fp
+            .cells
+            .iter()
+            .map(|cell| std::array::from_fn(|a| cell[a] as isize - (fp.shape[a] / 2) as isize - origin[a]))
+            .collect();
+        let mut lo = [0isize; 3];
+        let mut hi = [0isize; 3];
+        for o in &offsets {
+            for a in 0..3 {
+                lo[a] = lo[a].min(o[a]);
+                hi[a] = hi[a].max(o[a]);
+            }
+        }
+        Geometry { shape, offsets, lo, hi }
+    }
+
+    /// Index in footprint order of the element at offset 0, if the footprint has it.
+    pub fn center_index(&self) -> Option<usize> {
+        self.offsets.iter().position(|o| *o == [0, 0, 0])
+    }
+
+    /// The offset tables (x, y, z) as f64, for `dx`, `dy`, `dz`.
+    pub fn offset_table(&self, axis_from_last: usize) -> Vec<f64> {
+        self.offsets.iter().map(|o| o[3 - axis_from_last] as f64).collect()
+    }
+}
+
+/// A function evaluated once per output element.
+pub trait PixelFn: Sync {
+    type State;
+    fn state(&self) -> Self::State;
+    /// `buf` holds the window values in footprint order, followed by `c`. `pos` is (x, y, z).
+    fn eval(&self, state: &mut Self::State, buf: &[f64], pos: [usize; 3]) -> f64;
+}
+
+/// Applies `f` to every window of `input` (C-contiguous, `geo.shape`), writing `out`.
+pub fn run<T: Element, O: Element, F: PixelFn>(
+    input: &[T],
+    geo: &Geometry,
+    mode: Mode,
+    cval: f64,
+    f: &F,
+    out: &mut [O],
+) {
+    let [d, h, w] = geo.shape;
+    if d * h * w == 0 {
+        return;
+    }
+    let threads = rayon::current_num_threads().max(1);
+    let rows = h.div_ceil(4 * threads).clamp(h.min(8), 64).max(1);
+    let bw = (w as isize + geo.hi[2] - geo.lo[2]) as usize;
+    // Which source column each block column reads (None: the constant).
+    let xmap: Vec<Option<usize>> = (0..bw).map(|cx| mode.map(cx as isize + geo.lo[2], w)).collect();
+    let n = geo.offsets.len();
+    out.par_chunks_mut(h * w).enumerate().for_each(|(z, plane)| {
+        plane.par_chunks_mut(rows * w).enumerate().for_each_init(
+            || (Vec::new(), vec![0.0; n + 1], Vec::with_capacity(n), f.state()),
+            |(block, buf, offs, state), (stripe, out_rows)| {
+                let y0 = stripe * rows;
+                let nrows = out_rows.len() / w;
+                let bd = (geo.hi[0] - geo.lo[0] + 1) as usize;
+                let bh = nrows + (geo.hi[1] - geo.lo[1]) as usize;
+                fill_block(block, input, geo, mode, cval, &xmap, [z, y0], [bd, bh, bw]);
+                offs.clear();
+                let lin = |o: &[isize; 3]| {
+                    (o[0] - geo.lo[0]) as usize * bh * bw
+                        + (o[1] - geo.lo[1]) as usize * bw
+                        + (o[2] - geo.lo[2]) as usize
+                };
+                offs.extend(geo.offsets.iter().map(lin));
+                let coff = lin(&[0, 0, 0]);
+                for ry in 0..nrows {
+                    for x in 0..w {
+                        let base = ry * bw + x;
+                        for (b, &o) in buf.iter_mut().zip(offs.iter()) {
+                            *b = block[base + o];
+                        }
+                        buf[n] = block[base + coff];
+                        out_rows[ry * w + x] = O::from_f64(f.eval(state, buf, [x, y0 + ry, z]));
+                    }
+                }
+            },
+        );
+    });
+}
+
+/// Copies input planes z+lo0..=z+hi0 and rows y0+lo1.. into `block` (dims `[bd, bh, bw]`),
+/// applying the boundary mode.
+#[allow(clippy::too_many_arguments)]
+fn fill_block<T: Element>(
+    block: &mut Vec<f64>,
+    input: &[T],
+    geo: &Geometry,
+    mode: Mode,
+    cval: f64,
+    xmap: &[Option<usize>],
+    [z, y0]: [usize; 2],
+    [bd, bh, bw]: [usize; 3],
+) {
+    let [d, h, w] = geo.shape;
+    block.clear();
+    block.resize(bd * bh * bw, cval);
+    // The block columns that read the row's own columns in order.
+    let inner = (-geo.lo[2]) as usize;
+    for bz in 0..bd {
+        let Some(sz) = mode.map(z as isize + geo.lo[0] + bz as isize, d) else { continue };
+        for by in 0..bh {
+            let Some(sy) = mode.map(y0 as isize + geo.lo[1] + by as isize, h) else { continue };
+            let src = &input[(sz * h + sy) * w..][..w];
+            let dst = &mut block[(bz * bh + by) * bw..][..bw];
+            for (dv, sv) in dst[inner..inner + w].iter_mut().zip(src) {
+                *dv = sv.to_f64();
+            }
+            for (cx, dv) in dst.iter_mut().enumerate() {
+                if cx < inner || cx >= inner + w {
+                    if let Some(sx) = xmap[cx] {
+                        *dv = src[sx].to_f64();
+                    }
+                }
+            }
+        }
+    }
+}
