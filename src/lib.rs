@@ -23,6 +23,7 @@ pub mod codegen;
 pub mod dtype;
 pub mod error;
 pub mod footprint;
+pub mod imageio;
 pub mod interp;
 pub mod ir;
 pub mod kernel;
