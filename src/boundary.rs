@@ -21,8 +21,16 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub const NAMES: [&'static str; 8] =
-        ["reflect", "mirror", "nearest", "wrap", "constant", "grid-mirror", "grid-constant", "grid-wrap"];
+    pub const NAMES: [&'static str; 8] = [
+        "reflect",
+        "mirror",
+        "nearest",
+        "wrap",
+        "constant",
+        "grid-mirror",
+        "grid-constant",
+        "grid-wrap",
+    ];
 
     /// Maps index `i` (possibly outside `0..n`) to the index whose value it takes, or `None`
     /// for the constant value.
@@ -82,10 +90,22 @@ mod tests {
     #[test]
     fn matches_scipy_documentation() {
         let s = |v: &[usize]| v.iter().map(|&x| Some(x)).collect::<Vec<_>>();
-        assert_eq!(extend(Mode::Reflect, 4), s(&[3, 2, 1, 0, 0, 1, 2, 3, 3, 2, 1, 0]));
-        assert_eq!(extend(Mode::Mirror, 4), s(&[2, 3, 2, 1, 0, 1, 2, 3, 2, 1, 0, 1]));
-        assert_eq!(extend(Mode::Nearest, 4), s(&[0, 0, 0, 0, 0, 1, 2, 3, 3, 3, 3, 3]));
-        assert_eq!(extend(Mode::Wrap, 4), s(&[0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3]));
+        assert_eq!(
+            extend(Mode::Reflect, 4),
+            s(&[3, 2, 1, 0, 0, 1, 2, 3, 3, 2, 1, 0])
+        );
+        assert_eq!(
+            extend(Mode::Mirror, 4),
+            s(&[2, 3, 2, 1, 0, 1, 2, 3, 2, 1, 0, 1])
+        );
+        assert_eq!(
+            extend(Mode::Nearest, 4),
+            s(&[0, 0, 0, 0, 0, 1, 2, 3, 3, 3, 3, 3])
+        );
+        assert_eq!(
+            extend(Mode::Wrap, 4),
+            s(&[0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3])
+        );
         assert_eq!(Mode::Constant.map(-1, 4), None);
         assert_eq!(extend(Mode::Mirror, 1), s(&[0; 9]));
     }

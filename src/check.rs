@@ -34,7 +34,10 @@ pub fn check(src: &str, ast: &Ast) -> Result<Program, ExprError> {
     if ast.stmts.len() > MAX_STATEMENTS {
         return Err(ExprError::Limit {
             span: Span::new(0, src.len()),
-            what: format!("{} statements; the limit is {MAX_STATEMENTS}", ast.stmts.len()),
+            what: format!(
+                "{} statements; the limit is {MAX_STATEMENTS}",
+                ast.stmts.len()
+            ),
         });
     }
     let mut ck = Checker {
@@ -46,20 +49,37 @@ pub fn check(src: &str, ast: &Ast) -> Result<Program, ExprError> {
     };
     for stmt in &ast.stmts {
         let (name, span) = match stmt {
-            Stmt::Param { name, name_span, .. } | Stmt::Let { name, name_span, .. } => (name, *name_span),
+            Stmt::Param {
+                name, name_span, ..
+            }
+            | Stmt::Let {
+                name, name_span, ..
+            } => (name, *name_span),
         };
         ck.later.entry(name.clone()).or_insert(span);
     }
     for stmt in &ast.stmts {
         match stmt {
-            Stmt::Param { name, name_span, default } => {
+            Stmt::Param {
+                name,
+                name_span,
+                default,
+            } => {
                 ck.define_check(name, *name_span)?;
                 let idx = ck.params.len();
-                ck.params.push(ParamDecl { name: name.clone(), default: *default, span: *name_span });
+                ck.params.push(ParamDecl {
+                    name: name.clone(),
+                    default: *default,
+                    span: *name_span,
+                });
                 let id = ck.intern(Op::Param(idx), Shape::Scalar, *name_span)?;
                 ck.scope.insert(name.clone(), Binding::Node(id));
             }
-            Stmt::Let { name, name_span, value } => {
+            Stmt::Let {
+                name,
+                name_span,
+                value,
+            } => {
                 ck.define_check(name, *name_span)?;
                 let id = ck.expr(value)?;
                 ck.scope.insert(name.clone(), Binding::Node(id));
@@ -68,9 +88,16 @@ pub fn check(src: &str, ast: &Ast) -> Result<Program, ExprError> {
     }
     let root = ck.expr(&ast.body)?;
     if ck.nodes[root].shape == Shape::Vector {
-        return Err(ExprError::VectorResult { span: ast.body.span });
+        return Err(ExprError::VectorResult {
+            span: ast.body.span,
+        });
     }
-    Ok(Program { source: src.to_string(), nodes: ck.nodes, root, params: ck.params })
+    Ok(Program {
+        source: src.to_string(),
+        nodes: ck.nodes,
+        root,
+        params: ck.params,
+    })
 }
 
 /// Every name a user can write, for suggestions and completion.
@@ -93,7 +120,10 @@ pub fn known_functions() -> Vec<&'static str> {
 impl Checker {
     fn define_check(&self, name: &str, span: Span) -> Result<(), ExprError> {
         if Builtin::from_name(name).is_some() || syntax::constant(name).is_some() {
-            return Err(ExprError::Rebind { span, name: name.into() });
+            return Err(ExprError::Rebind {
+                span,
+                name: name.into(),
+            });
         }
         if known_functions().contains(&name) {
             return Err(ExprError::Type {
@@ -103,7 +133,10 @@ impl Checker {
             });
         }
         if self.scope.contains_key(name) {
-            return Err(ExprError::Redefined { span, name: name.into() });
+            return Err(ExprError::Redefined {
+                span,
+                name: name.into(),
+            });
         }
         Ok(())
     }
@@ -118,7 +151,10 @@ impl Checker {
             return Ok(id);
         }
         if self.nodes.len() >= MAX_NODES {
-            return Err(ExprError::Limit { span, what: format!("more than {MAX_NODES} operations") });
+            return Err(ExprError::Limit {
+                span,
+                what: format!("more than {MAX_NODES} operations"),
+            });
         }
         self.nodes.push(Node { op, shape, span });
         let id = self.nodes.len() - 1;
@@ -154,7 +190,11 @@ impl Checker {
                 let shape = self.shape_of(&ids);
                 self.intern(Op::Select(ids[0], ids[1], ids[2]), shape, e.span)
             }
-            ExprKind::Call { name, name_span, args } => self.call(name, *name_span, args, e.span),
+            ExprKind::Call {
+                name,
+                name_span,
+                args,
+            } => self.call(name, *name_span, args, e.span),
         }
     }
 
@@ -169,7 +209,10 @@ impl Checker {
             return self.intern(Op::Const(v), Shape::Scalar, span);
         }
         if self.later.contains_key(name) {
-            return Err(ExprError::UseBeforeDefinition { span, name: name.into() });
+            return Err(ExprError::UseBeforeDefinition {
+                span,
+                name: name.into(),
+            });
         }
         if known_functions().contains(&name) {
             return Err(ExprError::Type {
@@ -180,11 +223,24 @@ impl Checker {
         }
         let mut candidates: Vec<&str> = known_names();
         candidates.extend(self.scope.keys().map(String::as_str));
-        Err(ExprError::UnknownName { span, name: name.into(), suggestion: closest(name, &candidates) })
+        Err(ExprError::UnknownName {
+            span,
+            name: name.into(),
+            suggestion: closest(name, &candidates),
+        })
     }
 
-    fn call(&mut self, name: &str, name_span: Span, args: &[Expr], span: Span) -> Result<NodeId, ExprError> {
-        let ids = args.iter().map(|a| self.expr(a)).collect::<Result<Vec<_>, _>>()?;
+    fn call(
+        &mut self,
+        name: &str,
+        name_span: Span,
+        args: &[Expr],
+        span: Span,
+    ) -> Result<NodeId, ExprError> {
+        let ids = args
+            .iter()
+            .map(|a| self.expr(a))
+            .collect::<Result<Vec<_>, _>>()?;
         let arity = |expected: &str| ExprError::Arity {
             span: name_span,
             name: name.into(),
@@ -193,7 +249,11 @@ impl Checker {
         };
         // min/max: one argument reduces, two or more are elementwise.
         if (name == "min" || name == "max") && ids.len() >= 2 {
-            let func = if name == "min" { Func::Min2 } else { Func::Max2 };
+            let func = if name == "min" {
+                Func::Min2
+            } else {
+                Func::Max2
+            };
             let mut acc = ids[0];
             for &next in &ids[1..] {
                 let shape = self.shape_of(&[acc, next]);
@@ -204,13 +264,19 @@ impl Checker {
         if let Some(red) = Reduction::from_name(name) {
             let (lo, hi) = red.extra_args();
             if ids.len() < 1 + lo || ids.len() > 1 + hi {
-                let expected = if lo == hi { format!("{}", 1 + lo) } else { format!("{} or {}", 1 + lo, 1 + hi) };
+                let expected = if lo == hi {
+                    format!("{}", 1 + lo)
+                } else {
+                    format!("{} or {}", 1 + lo, 1 + hi)
+                };
                 return Err(arity(&expected));
             }
             if self.nodes[ids[0]].shape == Shape::Scalar {
                 return Err(ExprError::Type {
                     span: args[0].span,
-                    message: format!("`{name}` reduces a vector, but this is already one value per pixel"),
+                    message: format!(
+                        "`{name}` reduces a vector, but this is already one value per pixel"
+                    ),
                     hint: Some(format!("pass something of the window, e.g. `{name}(w)`")),
                 });
             }
@@ -223,7 +289,11 @@ impl Checker {
                     });
                 }
             }
-            return self.intern(Op::Reduce(red, ids[0], ids.get(1).copied()), Shape::Scalar, span);
+            return self.intern(
+                Op::Reduce(red, ids[0], ids.get(1).copied()),
+                Shape::Scalar,
+                span,
+            );
         }
         if let Some(func) = Func::from_name(name) {
             if ids.len() != func.arity() {
@@ -256,7 +326,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+            cur.push(
+                (prev[j] + usize::from(ca != *cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
         }
         prev = cur;
     }
@@ -274,14 +348,18 @@ mod tests {
     #[test]
     fn suggestions() {
         match err("maxx(w)") {
-            ExprError::UnknownFunction { suggestion, span, .. } => {
+            ExprError::UnknownFunction {
+                suggestion, span, ..
+            } => {
                 assert_eq!(suggestion.as_deref(), Some("max"));
                 assert_eq!(span, Span::new(0, 4));
             }
             e => panic!("{e:?}"),
         }
         match err("max(ww)") {
-            ExprError::UnknownName { suggestion, .. } => assert_eq!(suggestion.as_deref(), Some("w")),
+            ExprError::UnknownName { suggestion, .. } => {
+                assert_eq!(suggestion.as_deref(), Some("w"))
+            }
             e => panic!("{e:?}"),
         }
     }
@@ -293,15 +371,25 @@ mod tests {
         assert!(matches!(err("percentile(w)"), ExprError::Arity { .. }));
         assert!(matches!(err("sqrt(w, 2)"), ExprError::Arity { .. }));
         assert!(matches!(err("let w = 1; w"), ExprError::Rebind { .. }));
-        assert!(matches!(err("let a = b; let b = 1; a"), ExprError::UseBeforeDefinition { .. }));
-        assert!(matches!(err("let a = 1; let a = 2; a"), ExprError::Redefined { .. }));
+        assert!(matches!(
+            err("let a = b; let b = 1; a"),
+            ExprError::UseBeforeDefinition { .. }
+        ));
+        assert!(matches!(
+            err("let a = 1; let a = 2; a"),
+            ExprError::Redefined { .. }
+        ));
         assert!(matches!(err("percentile(w, w)"), ExprError::Type { .. }));
     }
 
     #[test]
     fn shared_subexpressions_are_one_node() {
         let p = compile_program("let m = mean(w); (c - mean(w)) / (m + 1)").unwrap();
-        let means = p.nodes.iter().filter(|n| matches!(n.op, Op::Reduce(Reduction::Mean, ..))).count();
+        let means = p
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.op, Op::Reduce(Reduction::Mean, ..)))
+            .count();
         assert_eq!(means, 1);
         assert_eq!(p.nodes[p.root].shape, Shape::Scalar);
     }
@@ -309,8 +397,15 @@ mod tests {
     #[test]
     fn min_max_arity_selects_meaning() {
         let p = compile_program("max(max(w, 0)) + max(c, 1, 2)").unwrap();
-        let elementwise = p.nodes.iter().filter(|n| matches!(n.op, Op::Call(Func::Max2, _))).count();
+        let elementwise = p
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.op, Op::Call(Func::Max2, _)))
+            .count();
         assert_eq!(elementwise, 3);
-        assert!(p.nodes.iter().any(|n| matches!(n.op, Op::Reduce(Reduction::Max, ..))));
+        assert!(p
+            .nodes
+            .iter()
+            .any(|n| matches!(n.op, Op::Reduce(Reduction::Max, ..))));
     }
 }

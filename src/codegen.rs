@@ -12,7 +12,8 @@ use crate::plan::{Acc, POp, Plan, P};
 use crate::runtime::{self, CallbackContext};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
-    types, AbiParam, Endianness, Function, InstBuilder, MemFlagsData, Signature, Type, UserFuncName, Value,
+    types, AbiParam, Endianness, Function, InstBuilder, MemFlagsData, Signature, Type,
+    UserFuncName, Value,
 };
 use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
@@ -36,13 +37,25 @@ fn isa() -> Result<OwnedTargetIsa, Error> {
     static ISA: OnceLock<Result<OwnedTargetIsa, String>> = OnceLock::new();
     ISA.get_or_init(|| {
         let mut flags = settings::builder();
-        let set = |f: &mut settings::Builder, k: &str, v: &str| f.set(k, v).map_err(|e| e.to_string());
+        let set =
+            |f: &mut settings::Builder, k: &str, v: &str| f.set(k, v).map_err(|e| e.to_string());
         set(&mut flags, "opt_level", "speed")?;
         set(&mut flags, "is_pic", "false")?;
         set(&mut flags, "use_colocated_libcalls", "false")?;
-        set(&mut flags, "enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" })?;
-        let builder = cranelift_native::builder().map_err(|e| format!("host not supported: {e}"))?;
-        builder.finish(settings::Flags::new(flags)).map_err(|e| e.to_string())
+        set(
+            &mut flags,
+            "enable_verifier",
+            if cfg!(debug_assertions) {
+                "true"
+            } else {
+                "false"
+            },
+        )?;
+        let builder =
+            cranelift_native::builder().map_err(|e| format!("host not supported: {e}"))?;
+        builder
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| e.to_string())
     })
     .clone()
     .map_err(Error::Codegen)
@@ -74,7 +87,10 @@ impl Drop for Code {
 
 /// Helper symbols the generated code may call.
 fn helper_symbols() -> Vec<(&'static str, *const u8)> {
-    let mut v: Vec<(&'static str, *const u8)> = Func::ALL.iter().filter_map(|f| runtime::unary_helper(*f)).collect();
+    let mut v: Vec<(&'static str, *const u8)> = Func::ALL
+        .iter()
+        .filter_map(|f| runtime::unary_helper(*f))
+        .collect();
     v.extend(["pow", "atan2", "hypot", "mod"].map(runtime::binary_helper));
     v.push(("jf_scratch", runtime::jf_scratch as *const u8));
     v.push(("jf_sorted", runtime::jf_sorted as *const u8));
@@ -96,12 +112,20 @@ pub fn compile(plan: &Plan, defaults: &[f64]) -> Result<Code, Error> {
     let id = module
         .declare_function("kernel", Linkage::Export, &ctx.func.signature)
         .map_err(|e| Error::Codegen(e.to_string()))?;
-    module.define_function(id, &mut ctx).map_err(|e| Error::Codegen(format!("{e:?}")))?;
-    module.finalize_definitions().map_err(|e| Error::Codegen(e.to_string()))?;
+    module
+        .define_function(id, &mut ctx)
+        .map_err(|e| Error::Codegen(format!("{e:?}")))?;
+    module
+        .finalize_definitions()
+        .map_err(|e| Error::Codegen(e.to_string()))?;
     let ptr = module.get_finalized_function(id);
     // SAFETY: the function was built with exactly the `CallbackFn` signature.
     let func = unsafe { std::mem::transmute::<*const u8, CallbackFn>(ptr) };
-    Ok(Code { module: Some(module), func, _defaults: defaults })
+    Ok(Code {
+        module: Some(module),
+        func,
+        _defaults: defaults,
+    })
 }
 
 /// The Cranelift IR of a plan, as text (for `jitfilter ir`).
@@ -109,7 +133,9 @@ pub fn ir_text(plan: &Plan) -> Result<String, Error> {
     let isa = isa()?;
     let mut module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
     let defaults = vec![0.0; 0];
-    Ok(build_function(plan, &defaults, &mut module)?.display().to_string())
+    Ok(build_function(plan, &defaults, &mut module)?
+        .display()
+        .to_string())
 }
 
 fn callback_signature() -> Signature {
@@ -119,7 +145,11 @@ fn callback_signature() -> Signature {
     sig
 }
 
-fn build_function(plan: &Plan, defaults: &[f64], module: &mut JITModule) -> Result<Function, Error> {
+fn build_function(
+    plan: &Plan,
+    defaults: &[f64],
+    module: &mut JITModule,
+) -> Result<Function, Error> {
     let mut func = Function::with_name_signature(UserFuncName::user(0, 0), callback_signature());
     let mut fctx = FunctionBuilderContext::new();
     let frontend_config = module.target_config();
@@ -250,7 +280,14 @@ impl<'a, 'b> Emitter<'a, 'b> {
         self.nf = self.fb.ins().fcvt_from_sint(types::F64, n);
 
         let tables = [Builtin::K, Builtin::Dx, Builtin::Dy, Builtin::Dz];
-        let positions = [Builtin::X, Builtin::Y, Builtin::Z, Builtin::Width, Builtin::Height, Builtin::Depth];
+        let positions = [
+            Builtin::X,
+            Builtin::Y,
+            Builtin::Z,
+            Builtin::Width,
+            Builtin::Height,
+            Builtin::Depth,
+        ];
         let uses_tables = tables.iter().any(|b| self.uses(*b)) || self.uses(Builtin::C);
         let uses_pos = positions.iter().any(|b| self.uses(*b));
         if uses_tables || uses_pos {
@@ -309,7 +346,10 @@ impl<'a, 'b> Emitter<'a, 'b> {
             self.fb.switch_to_block(use_ctx);
             let pp = self.ctx_load(PTR, offset_of!(CallbackContext, params));
             let np = self.ctx_load(PTR, offset_of!(CallbackContext, n_params));
-            let wrong = self.fb.ins().icmp_imm_s(IntCC::NotEqual, np, defaults.len() as i64);
+            let wrong = self
+                .fb
+                .ins()
+                .icmp_imm_s(IntCC::NotEqual, np, defaults.len() as i64);
             let set = self.fb.ins().icmp_imm_s(IntCC::NotEqual, pp, 0);
             let bad = self.fb.ins().band(wrong, set);
             self.fail_if(bad);
@@ -336,14 +376,23 @@ impl<'a, 'b> Emitter<'a, 'b> {
         Ok(())
     }
 
-    fn call_helper(&mut self, name: &'static str, params: &[Type], ret: Option<Type>, args: &[Value]) -> Option<Value> {
+    fn call_helper(
+        &mut self,
+        name: &'static str,
+        params: &[Type],
+        ret: Option<Type>,
+        args: &[Value],
+    ) -> Option<Value> {
         let fref = match self.helpers.get(name) {
             Some(f) => *f,
             None => {
                 let mut sig = Signature::new(CallConv::SystemV);
                 sig.params.extend(params.iter().map(|t| AbiParam::new(*t)));
                 sig.returns.extend(ret.map(AbiParam::new));
-                let id = self.module.declare_function(name, Linkage::Import, &sig).expect("helper signature is fixed");
+                let id = self
+                    .module
+                    .declare_function(name, Linkage::Import, &sig)
+                    .expect("helper signature is fixed");
                 let f = self.module.declare_func_in_func(id, self.fb.func);
                 self.helpers.insert(name, f);
                 f
@@ -357,12 +406,19 @@ impl<'a, 'b> Emitter<'a, 'b> {
     fn call_lanes(&mut self, name: &'static str, args: &[Value], lanes: Lanes) -> Value {
         let params = vec![types::F64; args.len()];
         match lanes {
-            Lanes::One => self.call_helper(name, &params, Some(types::F64), args).unwrap(),
+            Lanes::One => self
+                .call_helper(name, &params, Some(types::F64), args)
+                .unwrap(),
             Lanes::Two => {
                 let mut out = None;
                 for lane in 0..2u8 {
-                    let a: Vec<Value> = args.iter().map(|v| self.fb.ins().extractlane(*v, lane)).collect();
-                    let r = self.call_helper(name, &params, Some(types::F64), &a).unwrap();
+                    let a: Vec<Value> = args
+                        .iter()
+                        .map(|v| self.fb.ins().extractlane(*v, lane))
+                        .collect();
+                    let r = self
+                        .call_helper(name, &params, Some(types::F64), &a)
+                        .unwrap();
                     out = Some(match out {
                         None => self.fb.ins().scalar_to_vector(F64X2, r),
                         Some(v) => self.fb.ins().insertlane(v, r, 1),
@@ -382,7 +438,11 @@ impl<'a, 'b> Emitter<'a, 'b> {
                 self.fb.ins().select(mask, one, zero)
             }
             Lanes::Two => {
-                let m = self.fb.ins().bitcast(F64X2, MemFlagsData::new().with_endianness(Endianness::Little), mask);
+                let m = self.fb.ins().bitcast(
+                    F64X2,
+                    MemFlagsData::new().with_endianness(Endianness::Little),
+                    mask,
+                );
                 let one = self.fconst(1.0, lanes);
                 self.fb.ins().band(m, one)
             }
@@ -394,7 +454,11 @@ impl<'a, 'b> Emitter<'a, 'b> {
         match lanes {
             Lanes::One => self.fb.ins().select(mask, x, y),
             Lanes::Two => {
-                let m = self.fb.ins().bitcast(F64X2, MemFlagsData::new().with_endianness(Endianness::Little), mask);
+                let m = self.fb.ins().bitcast(
+                    F64X2,
+                    MemFlagsData::new().with_endianness(Endianness::Little),
+                    mask,
+                );
                 self.fb.ins().bitselect(m, x, y)
             }
         }
@@ -450,7 +514,11 @@ impl<'a, 'b> Emitter<'a, 'b> {
             BinOp::And | BinOp::Or => {
                 let ta = self.truthy(a, lanes);
                 let tb = self.truthy(b, lanes);
-                let m = if op == BinOp::And { self.fb.ins().band(ta, tb) } else { self.fb.ins().bor(ta, tb) };
+                let m = if op == BinOp::And {
+                    self.fb.ins().band(ta, tb)
+                } else {
+                    self.fb.ins().bor(ta, tb)
+                };
                 self.mask_to_f64(m, lanes)
             }
             BinOp::Mod => self.call_lanes("jf_mod", &[a, b], lanes),
@@ -489,7 +557,8 @@ impl<'a, 'b> Emitter<'a, 'b> {
             Func::Atan2 => self.call_lanes("jf_atan2", a, lanes),
             Func::Hypot => self.call_lanes("jf_hypot", a, lanes),
             other => {
-                let (name, _) = runtime::unary_helper(other).expect("every other function has a helper");
+                let (name, _) =
+                    runtime::unary_helper(other).expect("every other function has a helper");
                 self.call_lanes(name, a, lanes)
             }
         }
@@ -505,13 +574,20 @@ impl<'a, 'b> Emitter<'a, 'b> {
         let v = match node.op {
             POp::Const(c) => self.fb.ins().f64const(c),
             POp::Param(i) => {
-                let params = self.params.expect("params pointer is loaded when the program has params");
-                self.fb.ins().load(types::F64, flags(), params, (8 * i) as i32)
+                let params = self
+                    .params
+                    .expect("params pointer is loaded when the program has params");
+                self.fb
+                    .ins()
+                    .load(types::F64, flags(), params, (8 * i) as i32)
             }
             POp::Builtin(b) => self.scalar_builtin(b),
             POp::Reduce(..) => unreachable!("reductions are computed by their pass"),
             ref op => {
-                let args: Vec<Value> = Plan::operands(op).into_iter().map(|o| self.scalar(o)).collect();
+                let args: Vec<Value> = Plan::operands(op)
+                    .into_iter()
+                    .map(|o| self.scalar(o))
+                    .collect();
                 self.apply(p, &args, Lanes::One)
             }
         };
@@ -566,7 +642,10 @@ impl<'a, 'b> Emitter<'a, 'b> {
             match node.op.clone() {
                 POp::Builtin(b) => self.vector_builtin(b, lanes, j),
                 ref op => {
-                    let args: Vec<Value> = Plan::operands(op).into_iter().map(|o| self.elem(o, lanes, j, memo)).collect();
+                    let args: Vec<Value> = Plan::operands(op)
+                        .into_iter()
+                        .map(|o| self.elem(o, lanes, j, memo))
+                        .collect();
                     self.apply(p, &args, lanes)
                 }
             }
@@ -614,11 +693,18 @@ impl<'a, 'b> Emitter<'a, 'b> {
 
     fn emit_pass(&mut self, stage: usize) {
         let reds = self.plan.stages[stage].clone();
-        let simd = !reds.iter().any(|&r| matches!(self.plan.nodes[r].op, POp::Reduce(Acc::ArgMin | Acc::ArgMax, ..)));
+        let simd = !reds.iter().any(|&r| {
+            matches!(
+                self.plan.nodes[r].op,
+                POp::Reduce(Acc::ArgMin | Acc::ArgMax, ..)
+            )
+        });
         self.splats.clear();
         let mut states = Vec::new();
         for &r in &reds {
-            let POp::Reduce(acc, arg, q) = self.plan.nodes[r].op else { unreachable!() };
+            let POp::Reduce(acc, arg, q) = self.plan.nodes[r].op else {
+                unreachable!()
+            };
             self.prepare(arg, simd);
             if let Some(q) = q {
                 self.scalar(q);
@@ -653,11 +739,29 @@ impl<'a, 'b> Emitter<'a, 'b> {
             let scratch = if let Acc::Sorted(_) = acc {
                 let slot = self.fb.ins().iconst(types::I64, self.sorted_slots);
                 self.sorted_slots += 1;
-                Some(self.call_helper("jf_scratch", &[types::I64, types::I64], Some(PTR), &[slot, self.n]).unwrap())
+                Some(
+                    self.call_helper(
+                        "jf_scratch",
+                        &[types::I64, types::I64],
+                        Some(PTR),
+                        &[slot, self.n],
+                    )
+                    .unwrap(),
+                )
             } else {
                 None
             };
-            states.push(AccState { node: r, acc, vec, vflag, s, sflag, idx, found, scratch });
+            states.push(AccState {
+                node: r,
+                acc,
+                vec,
+                vflag,
+                s,
+                sflag,
+                idx,
+                found,
+                scratch,
+            });
         }
 
         let j = self.new_var(types::I64);
@@ -670,7 +774,9 @@ impl<'a, 'b> Emitter<'a, 'b> {
                     let ju = e.fb.ins().iadd_imm_s(jv, 2 * u as i64);
                     let mut memo = HashMap::new();
                     for st in &states {
-                        let POp::Reduce(_, arg, _) = e.plan.nodes[st.node].op else { unreachable!() };
+                        let POp::Reduce(_, arg, _) = e.plan.nodes[st.node].op else {
+                            unreachable!()
+                        };
                         let v = e.elem(arg, Lanes::Two, ju, &mut memo);
                         e.update(st, Some(u), v, ju, Lanes::Two);
                     }
@@ -684,7 +790,9 @@ impl<'a, 'b> Emitter<'a, 'b> {
         self.counted_loop(j, 1, |e, jv| {
             let mut memo = HashMap::new();
             for st in &states {
-                let POp::Reduce(_, arg, _) = e.plan.nodes[st.node].op else { unreachable!() };
+                let POp::Reduce(_, arg, _) = e.plan.nodes[st.node].op else {
+                    unreachable!()
+                };
                 let v = e.elem(arg, Lanes::One, jv, &mut memo);
                 e.update(st, None, v, jv, Lanes::One);
             }
@@ -704,7 +812,10 @@ impl<'a, 'b> Emitter<'a, 'b> {
         self.fb.switch_to_block(head);
         let jv = self.fb.use_var(j);
         let next = self.fb.ins().iadd_imm_s(jv, step);
-        let more = self.fb.ins().icmp(IntCC::SignedLessThanOrEqual, next, self.n);
+        let more = self
+            .fb
+            .ins()
+            .icmp(IntCC::SignedLessThanOrEqual, next, self.n);
         self.fb.ins().brif(more, body_block, &[], exit, &[]);
         self.fb.switch_to_block(body_block);
         self.fb.seal_block(body_block);
@@ -740,7 +851,11 @@ impl<'a, 'b> Emitter<'a, 'b> {
             }
             Acc::Max | Acc::Min => {
                 let cur = self.fb.use_var(var);
-                let cc = if st.acc == Acc::Max { FloatCC::GreaterThan } else { FloatCC::LessThan };
+                let cc = if st.acc == Acc::Max {
+                    FloatCC::GreaterThan
+                } else {
+                    FloatCC::LessThan
+                };
                 let better = self.fb.ins().fcmp(cc, v, cur);
                 let new = self.select_mask(better, v, cur, lanes);
                 self.fb.def_var(var, new);
@@ -750,7 +865,11 @@ impl<'a, 'b> Emitter<'a, 'b> {
                 self.fb.def_var(flag, f);
             }
             Acc::ArgMin | Acc::ArgMax => {
-                let cc = if st.acc == Acc::ArgMax { FloatCC::GreaterThan } else { FloatCC::LessThan };
+                let cc = if st.acc == Acc::ArgMax {
+                    FloatCC::GreaterThan
+                } else {
+                    FloatCC::LessThan
+                };
                 let best = self.fb.use_var(st.s);
                 let found = self.fb.use_var(st.found);
                 let idx = self.fb.use_var(st.idx);
@@ -789,7 +908,11 @@ impl<'a, 'b> Emitter<'a, 'b> {
                 Acc::Sum | Acc::Count => self.fb.ins().fadd(acc, x),
                 Acc::Prod => self.fb.ins().fmul(acc, x),
                 Acc::Max | Acc::Min => {
-                    let cc = if st.acc == Acc::Max { FloatCC::GreaterThan } else { FloatCC::LessThan };
+                    let cc = if st.acc == Acc::Max {
+                        FloatCC::GreaterThan
+                    } else {
+                        FloatCC::LessThan
+                    };
                     let better = self.fb.ins().fcmp(cc, x, acc);
                     self.fb.ins().select(better, x, acc)
                 }
@@ -824,15 +947,22 @@ impl<'a, 'b> Emitter<'a, 'b> {
                 self.fb.ins().fcvt_from_sint(types::F64, idx)
             }
             Acc::Sorted(kind) => {
-                let POp::Reduce(_, _, q) = self.plan.nodes[st.node].op else { unreachable!() };
+                let POp::Reduce(_, _, q) = self.plan.nodes[st.node].op else {
+                    unreachable!()
+                };
                 let q = match q {
                     Some(q) => self.svals[&q],
                     None => self.fb.ins().f64const(50.0),
                 };
                 let kind = self.fb.ins().iconst(types::I64, kind as i64);
                 let args = [kind, st.scratch.unwrap(), self.n, q];
-                self.call_helper("jf_sorted", &[types::I64, PTR, types::I64, types::F64], Some(types::F64), &args)
-                    .unwrap()
+                self.call_helper(
+                    "jf_sorted",
+                    &[types::I64, PTR, types::I64, types::F64],
+                    Some(types::F64),
+                    &args,
+                )
+                .unwrap()
             }
         }
     }

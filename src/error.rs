@@ -11,7 +11,10 @@ pub struct Span {
 
 impl Span {
     pub fn new(start: usize, end: usize) -> Span {
-        Span { start, end: end.max(start) }
+        Span {
+            start,
+            end: end.max(start),
+        }
     }
 }
 
@@ -19,17 +22,38 @@ impl Span {
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum ExprError {
     #[error("syntax error: {message}")]
-    Syntax { span: Span, message: String, hint: Option<String> },
+    Syntax {
+        span: Span,
+        message: String,
+        hint: Option<String>,
+    },
     #[error("unknown name `{name}`")]
-    UnknownName { span: Span, name: String, suggestion: Option<String> },
+    UnknownName {
+        span: Span,
+        name: String,
+        suggestion: Option<String>,
+    },
     #[error("unknown function `{name}`")]
-    UnknownFunction { span: Span, name: String, suggestion: Option<String> },
+    UnknownFunction {
+        span: Span,
+        name: String,
+        suggestion: Option<String>,
+    },
     #[error("`{name}` takes {expected} argument(s), got {got}")]
-    Arity { span: Span, name: String, expected: String, got: usize },
+    Arity {
+        span: Span,
+        name: String,
+        expected: String,
+        got: usize,
+    },
     #[error("the result is a vector (one value per window element), but a filter needs one value per pixel")]
     VectorResult { span: Span },
     #[error("{message}")]
-    Type { span: Span, message: String, hint: Option<String> },
+    Type {
+        span: Span,
+        message: String,
+        hint: Option<String>,
+    },
     #[error("`{name}` is a built-in name and cannot be redefined")]
     Rebind { span: Span, name: String },
     #[error("`{name}` is already defined")]
@@ -37,7 +61,12 @@ pub enum ExprError {
     #[error("`{name}` is used before it is defined")]
     UseBeforeDefinition { span: Span, name: String },
     #[error("`{name}` needs a {axis} axis, but the array has {ndim} dimension(s)")]
-    NoPosition { span: Span, name: String, axis: &'static str, ndim: usize },
+    NoPosition {
+        span: Span,
+        name: String,
+        axis: &'static str,
+        ndim: usize,
+    },
     #[error("limit exceeded: {what}")]
     Limit { span: Span, what: String },
 }
@@ -64,17 +93,34 @@ impl ExprError {
     pub fn hint(&self) -> Option<String> {
         match self {
             ExprError::Syntax { hint, .. } | ExprError::Type { hint, .. } => hint.clone(),
-            ExprError::UnknownName { suggestion: Some(s), .. }
-            | ExprError::UnknownFunction { suggestion: Some(s), .. } => Some(format!("did you mean `{s}`?")),
-            ExprError::UnknownName { .. } => {
-                Some("built-in names are w c k dx dy dz i n x y z width height depth pi e inf nan".into())
+            ExprError::UnknownName {
+                suggestion: Some(s),
+                ..
             }
-            ExprError::UnknownFunction { .. } => Some("see docs/language.md for the list of functions".into()),
+            | ExprError::UnknownFunction {
+                suggestion: Some(s),
+                ..
+            } => Some(format!("did you mean `{s}`?")),
+            ExprError::UnknownName { .. } => Some(
+                "built-in names are w c k dx dy dz i n x y z width height depth pi e inf nan"
+                    .into(),
+            ),
+            ExprError::UnknownFunction { .. } => {
+                Some("see docs/language.md for the list of functions".into())
+            }
             ExprError::Arity { .. } => None,
-            ExprError::VectorResult { .. } => Some("reduce it, e.g. max(...), mean(...) or sum(...)".into()),
-            ExprError::Rebind { .. } | ExprError::Redefined { .. } => Some("choose another name".into()),
-            ExprError::UseBeforeDefinition { .. } => Some("move the `let` that defines it above this line".into()),
-            ExprError::NoPosition { .. } => Some("use a position name that the array's dimensions have".into()),
+            ExprError::VectorResult { .. } => {
+                Some("reduce it, e.g. max(...), mean(...) or sum(...)".into())
+            }
+            ExprError::Rebind { .. } | ExprError::Redefined { .. } => {
+                Some("choose another name".into())
+            }
+            ExprError::UseBeforeDefinition { .. } => {
+                Some("move the `let` that defines it above this line".into())
+            }
+            ExprError::NoPosition { .. } => {
+                Some("use a position name that the array's dimensions have".into())
+            }
             ExprError::Limit { .. } => Some("simplify the expression".into()),
         }
     }
@@ -90,7 +136,13 @@ pub enum Error {
     #[error("unknown boundary mode `{0}` (expected reflect, mirror, nearest, wrap, constant, grid-mirror, grid-constant, grid-wrap)")]
     Mode(String),
     #[error("origin {origin} is out of range for a footprint of size {size} on axis {axis} (allowed {min}..={max})")]
-    Origin { axis: usize, origin: isize, size: usize, min: isize, max: isize },
+    Origin {
+        axis: usize,
+        origin: isize,
+        size: usize,
+        min: isize,
+        max: isize,
+    },
     #[error("{0}")]
     Shape(String),
     #[error("unknown param `{name}`{}", if known.is_empty() { " (the kernel declares no params)".to_string() } else { format!(" (the kernel declares: {})", known.join(", ")) })]

@@ -18,7 +18,10 @@ enum Spec {
     /// `size` along every axis of whatever array it is applied to (scipy's `size=N`).
     Cube(usize),
     /// An explicit N-D footprint; a weight of 0 means "not in the window".
-    Explicit { shape: Vec<usize>, weights: Vec<f64> },
+    Explicit {
+        shape: Vec<usize>,
+        weights: Vec<f64>,
+    },
 }
 
 /// A footprint made concrete for a 3-D view of an array: shape, and per window element its
@@ -33,7 +36,9 @@ pub struct Resolved {
 impl Footprint {
     /// A box of `size` along every axis of the array (`box:N`), as scipy's `size=N`.
     pub fn cube(size: usize) -> Footprint {
-        Footprint { spec: Spec::Cube(size) }
+        Footprint {
+            spec: Spec::Cube(size),
+        }
     }
 
     /// A 2-D rectangle `width` columns by `height` rows (`rect:WxH`).
@@ -71,12 +76,22 @@ impl Footprint {
     /// A footprint from a boolean mask (true = in the window).
     pub fn from_mask(mask: ArrayViewD<bool>) -> Footprint {
         let weights = mask.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect();
-        Footprint { spec: Spec::Explicit { shape: mask.shape().to_vec(), weights } }
+        Footprint {
+            spec: Spec::Explicit {
+                shape: mask.shape().to_vec(),
+                weights,
+            },
+        }
     }
 
     /// A weighted footprint: nonzero cells form the window, their values are `k`.
     pub fn from_weights(weights: ArrayViewD<f64>) -> Footprint {
-        Footprint { spec: Spec::Explicit { shape: weights.shape().to_vec(), weights: weights.iter().copied().collect() } }
+        Footprint {
+            spec: Spec::Explicit {
+                shape: weights.shape().to_vec(),
+                weights: weights.iter().copied().collect(),
+            },
+        }
     }
 
     fn from_fn(shape: &[usize], inside: impl Fn(&[usize]) -> bool) -> Footprint {
@@ -90,7 +105,12 @@ impl Footprint {
             }
             weights.push(if inside(&idx) { 1.0 } else { 0.0 });
         }
-        Footprint { spec: Spec::Explicit { shape: shape.to_vec(), weights } }
+        Footprint {
+            spec: Spec::Explicit {
+                shape: shape.to_vec(),
+                weights,
+            },
+        }
     }
 
     /// Number of dimensions, or `None` for a box that adapts to the array.
@@ -122,7 +142,9 @@ impl Footprint {
             )));
         }
         if shape.len() > 3 || shape.contains(&0) {
-            return Err(Error::Footprint(format!("footprint shape {shape:?} is empty or has more than 3 axes")));
+            return Err(Error::Footprint(format!(
+                "footprint shape {shape:?} is empty or has more than 3 axes"
+            )));
         }
         let mut s3 = [1usize; 3];
         s3[3 - shape.len()..].copy_from_slice(&shape);
@@ -140,12 +162,18 @@ impl Footprint {
         if cells.len() > MAX_FOOTPRINT_ELEMENTS {
             return Err(too_big(cells.len()));
         }
-        Ok(Resolved { shape: s3, cells, weights: ws })
+        Ok(Resolved {
+            shape: s3,
+            cells,
+            weights: ws,
+        })
     }
 }
 
 fn too_big(n: usize) -> Error {
-    Error::Footprint(format!("{n} elements is more than the limit of {MAX_FOOTPRINT_ELEMENTS}"))
+    Error::Footprint(format!(
+        "{n} elements is more than the limit of {MAX_FOOTPRINT_ELEMENTS}"
+    ))
 }
 
 /// Parses `box:N`, `rect:WxH`, `disk:R`, `diamond:R` and `ball:R`.
@@ -154,11 +182,16 @@ impl FromStr for Footprint {
 
     fn from_str(s: &str) -> Result<Footprint, Error> {
         let bad = |why: &str| {
-            Error::Footprint(format!("`{s}`: {why} (expected box:N, rect:WxH, disk:R, diamond:R or ball:R)"))
+            Error::Footprint(format!(
+                "`{s}`: {why} (expected box:N, rect:WxH, disk:R, diamond:R or ball:R)"
+            ))
         };
         let (kind, arg) = s.split_once(':').ok_or_else(|| bad("missing `:`"))?;
         let num = |t: &str| -> Result<usize, Error> {
-            let v: usize = t.trim().parse().map_err(|_| bad(&format!("`{t}` is not a whole number")))?;
+            let v: usize = t
+                .trim()
+                .parse()
+                .map_err(|_| bad(&format!("`{t}` is not a whole number")))?;
             if v > 4096 {
                 return Err(bad(&format!("{v} is too large")));
             }
@@ -170,7 +203,9 @@ impl FromStr for Footprint {
                 n => Footprint::cube(n),
             },
             "rect" => {
-                let (w, h) = arg.split_once(['x', 'X']).ok_or_else(|| bad("rect needs WxH, e.g. rect:5x3"))?;
+                let (w, h) = arg
+                    .split_once(['x', 'X'])
+                    .ok_or_else(|| bad("rect needs WxH, e.g. rect:5x3"))?;
                 let (w, h) = (num(w)?, num(h)?);
                 if w == 0 || h == 0 {
                     return Err(bad("width and height must be at least 1"));
@@ -204,8 +239,19 @@ mod tests {
     #[test]
     fn parse_specs() {
         assert_eq!("disk:2".parse::<Footprint>().unwrap(), Footprint::disk(2));
-        assert_eq!("rect:5x3".parse::<Footprint>().unwrap(), Footprint::rect(5, 3));
-        for bad in ["disk", "disk:x", "rect:5", "box:0", "star:3", "box:-1", "disk:99999"] {
+        assert_eq!(
+            "rect:5x3".parse::<Footprint>().unwrap(),
+            Footprint::rect(5, 3)
+        );
+        for bad in [
+            "disk",
+            "disk:x",
+            "rect:5",
+            "box:0",
+            "star:3",
+            "box:-1",
+            "disk:99999",
+        ] {
             assert!(bad.parse::<Footprint>().is_err(), "{bad}");
         }
     }

@@ -59,7 +59,11 @@ pub fn eval(program: &Program, win: &Window) -> f64 {
     for node in &program.nodes {
         let elementwise = |args: &[&Value], f: &dyn Fn(&[f64]) -> f64| -> Value {
             if args.iter().any(|a| matches!(a, Value::V(_))) {
-                Value::V((0..n).map(|j| f(&args.iter().map(|a| a.at(j)).collect::<Vec<_>>())).collect())
+                Value::V(
+                    (0..n)
+                        .map(|j| f(&args.iter().map(|a| a.at(j)).collect::<Vec<_>>()))
+                        .collect(),
+                )
             } else {
                 Value::S(f(&args.iter().map(|a| a.scalar()).collect::<Vec<_>>()))
             }
@@ -69,17 +73,25 @@ pub fn eval(program: &Program, win: &Window) -> f64 {
             Op::Param(p) => Value::S(win.params[*p]),
             Op::Builtin(b) => builtin(*b, win),
             Op::Unary(op, a) => elementwise(&[&values[*a]], &|x| op.eval(x[0])),
-            Op::Binary(op, a, b) => elementwise(&[&values[*a], &values[*b]], &|x| op.eval(x[0], x[1])),
+            Op::Binary(op, a, b) => {
+                elementwise(&[&values[*a], &values[*b]], &|x| op.eval(x[0], x[1]))
+            }
             Op::Call(f, args) => {
                 let args: Vec<&Value> = args.iter().map(|a| &values[*a]).collect();
                 elementwise(&args, &|x| f.eval(x))
             }
-            Op::Select(c, a, b) => {
-                elementwise(&[&values[*c], &values[*a], &values[*b]], &|x| if x[0] != 0.0 { x[1] } else { x[2] })
-            }
-            Op::Reduce(red, a, extra) => {
-                Value::S(reduce(*red, values[*a].vector(), extra.map(|e| values[e].scalar())))
-            }
+            Op::Select(c, a, b) => elementwise(&[&values[*c], &values[*a], &values[*b]], &|x| {
+                if x[0] != 0.0 {
+                    x[1]
+                } else {
+                    x[2]
+                }
+            }),
+            Op::Reduce(red, a, extra) => Value::S(reduce(
+                *red,
+                values[*a].vector(),
+                extra.map(|e| values[e].scalar()),
+            )),
         };
         values.push(v);
     }
@@ -120,7 +132,7 @@ pub fn reduce(red: Reduction, v: &[f64], extra: Option<f64>) -> f64 {
         Reduction::Var => variance(v, ddof),
         Reduction::Std => variance(v, ddof).sqrt(),
         Reduction::Median if has_nan => f64::NAN,
-        Reduction::Median => percentile(&non_nan, 50.0),
+        Reduction::Median => median(&non_nan),
         Reduction::Percentile if has_nan => f64::NAN,
         Reduction::Percentile => percentile(&non_nan, extra.unwrap_or(f64::NAN)),
         Reduction::Count => v.iter().filter(|x| **x != 0.0).count() as f64,
@@ -136,7 +148,7 @@ pub fn reduce(red: Reduction, v: &[f64], extra: Option<f64>) -> f64 {
         Reduction::NanMax => non_nan.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         Reduction::NanVar => variance(&non_nan, ddof),
         Reduction::NanStd => variance(&non_nan, ddof).sqrt(),
-        Reduction::NanMedian => percentile(&non_nan, 50.0),
+        Reduction::NanMedian => median(&non_nan),
     }
 }
 
@@ -148,7 +160,23 @@ fn variance(v: &[f64], ddof: f64) -> f64 {
     ss / (n - ddof).max(0.0)
 }
 
+/// numpy's median of NaN-free data: the middle element, or the mean of the middle two.
+fn median(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let m = s.len() / 2;
+    if s.len() % 2 == 1 {
+        s[m]
+    } else {
+        (s[m - 1] + s[m]) / 2.0
+    }
+}
+
 /// numpy's default ("linear") percentile of NaN-free data; NaN when empty or q is outside 0..=100.
+/// Like numpy it always interpolates, so an infinite neighbour gives NaN even at t = 0.
 pub fn percentile(v: &[f64], q: f64) -> f64 {
     if v.is_empty() || !(0.0..=100.0).contains(&q) {
         return f64::NAN;
@@ -162,7 +190,7 @@ pub fn percentile(v: &[f64], q: f64) -> f64 {
     lerp(s[lo], s[hi], t)
 }
 
-/// numpy's `_lerp`: exact at both ends, monotone in t.
+/// numpy's `_lerp`: exact at both ends for finite values, monotone in t.
 pub fn lerp(a: f64, b: f64, t: f64) -> f64 {
     let d = b - a;
     if t >= 0.5 {

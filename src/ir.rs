@@ -78,7 +78,9 @@ impl Builtin {
 
     pub fn shape(self) -> Shape {
         match self {
-            Builtin::W | Builtin::K | Builtin::Dx | Builtin::Dy | Builtin::Dz | Builtin::I => Shape::Vector,
+            Builtin::W | Builtin::K | Builtin::Dx | Builtin::Dy | Builtin::Dz | Builtin::I => {
+                Shape::Vector
+            }
             _ => Shape::Scalar,
         }
     }
@@ -214,7 +216,9 @@ impl Func {
         if name == "log" {
             return Some(Func::Ln);
         }
-        Func::ALL.into_iter().find(|f| f.name() == name && !matches!(f, Func::Min2 | Func::Max2))
+        Func::ALL
+            .into_iter()
+            .find(|f| f.name() == name && !matches!(f, Func::Min2 | Func::Max2))
     }
 
     /// The reference scalar semantics (numpy's), shared by the interpreter and the JIT's helpers.
@@ -506,7 +510,11 @@ impl Program {
             Op::Unary(UnOp::Neg, a) => format!("(-{})", r(*a)),
             Op::Unary(UnOp::Not, a) => format!("(not {})", r(*a)),
             Op::Binary(op, a, b) => format!("({} {} {})", r(*a), op.symbol(), r(*b)),
-            Op::Call(f, args) => format!("{}({})", f.name(), args.iter().map(|a| r(*a)).collect::<Vec<_>>().join(", ")),
+            Op::Call(f, args) => format!(
+                "{}({})",
+                f.name(),
+                args.iter().map(|a| r(*a)).collect::<Vec<_>>().join(", ")
+            ),
             Op::Reduce(red, a, extra) => match extra {
                 Some(e) => format!("{}({}, {})", red.name(), r(*a), r(*e)),
                 None => format!("{}({})", red.name(), r(*a)),
@@ -520,7 +528,11 @@ fn format_number(v: f64) -> String {
     if v.is_nan() {
         "nan".into()
     } else if v.is_infinite() {
-        if v > 0.0 { "inf".into() } else { "(-inf)".into() }
+        if v > 0.0 {
+            "inf".into()
+        } else {
+            "(-inf)".into()
+        }
     } else {
         format!("{v}")
     }
@@ -537,7 +549,13 @@ impl fmt::Display for Program {
                 Shape::Scalar => "scalar",
                 Shape::Vector => "vector",
             };
-            let ops = node.op.operands().iter().map(|o| format!("%{o}")).collect::<Vec<_>>().join(", ");
+            let ops = node
+                .op
+                .operands()
+                .iter()
+                .map(|o| format!("%{o}"))
+                .collect::<Vec<_>>()
+                .join(", ");
             let what = match &node.op {
                 Op::Const(v) => format_number(*v),
                 Op::Param(p) => format!("param {}", self.params[*p].name),

@@ -88,13 +88,19 @@ pub struct Kernel {
 
 impl Clone for Kernel {
     fn clone(&self) -> Self {
-        Kernel { program: self.program.clone(), plan: self.plan.clone(), code: self.code.clone() }
+        Kernel {
+            program: self.program.clone(),
+            plan: self.plan.clone(),
+            code: self.code.clone(),
+        }
     }
 }
 
 impl std::fmt::Debug for Kernel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Kernel").field("source", &self.program.source).finish()
+        f.debug_struct("Kernel")
+            .field("source", &self.program.source)
+            .finish()
     }
 }
 
@@ -105,7 +111,11 @@ impl Kernel {
         let plan = Plan::new(&program);
         let defaults: Vec<f64> = program.params.iter().map(|p| p.default).collect();
         let code = codegen::compile(&plan, &defaults)?;
-        Ok(Kernel { program: Arc::new(program), plan: Arc::new(plan), code: Arc::new(code) })
+        Ok(Kernel {
+            program: Arc::new(program),
+            plan: Arc::new(plan),
+            code: Arc::new(code),
+        })
     }
 
     pub fn source(&self) -> &str {
@@ -177,13 +187,23 @@ impl Kernel {
         let flat = data.as_slice().expect("standard layout is contiguous");
         let mut out = vec![O::from_f64(0.0); flat.len()];
         let mut run = || match options.engine {
-            Engine::Jit => window::run(flat, &setup.geo, options.mode, options.cval, &JitPixel { k: self, s: &setup }, &mut out),
+            Engine::Jit => window::run(
+                flat,
+                &setup.geo,
+                options.mode,
+                options.cval,
+                &JitPixel { k: self, s: &setup },
+                &mut out,
+            ),
             Engine::Interpreter => window::run(
                 flat,
                 &setup.geo,
                 options.mode,
                 options.cval,
-                &InterpPixel { program: &self.program, s: &setup },
+                &InterpPixel {
+                    program: &self.program,
+                    s: &setup,
+                },
                 &mut out,
             ),
         };
@@ -199,16 +219,29 @@ impl Kernel {
     }
 
     /// Validates shape, footprint, origin and params, and builds the tables a run needs.
-    fn setup(&self, shape: &[usize], footprint: &Footprint, options: &Options) -> Result<Setup, Error> {
+    fn setup(
+        &self,
+        shape: &[usize],
+        footprint: &Footprint,
+        options: &Options,
+    ) -> Result<Setup, Error> {
         let ndim = shape.len();
         if !(1..=3).contains(&ndim) {
-            return Err(Error::Shape(format!("arrays must have 1 to 3 dimensions, got {ndim}")));
+            return Err(Error::Shape(format!(
+                "arrays must have 1 to 3 dimensions, got {ndim}"
+            )));
         }
         for (b, span) in self.program.builtins_used() {
             if let Some(axis) = b.axis_needed() {
                 if axis > ndim {
                     let axis = ["x (last)", "y (second-last)", "z (third-last)"][axis - 1];
-                    return Err(ExprError::NoPosition { span, name: b.name().into(), axis, ndim }.into());
+                    return Err(ExprError::NoPosition {
+                        span,
+                        name: b.name().into(),
+                        axis,
+                        ndim,
+                    }
+                    .into());
                 }
             }
         }
@@ -232,7 +265,12 @@ impl Kernel {
     /// A context for using [`Kernel::callback`] under scipy's `generic_filter` on an array of
     /// `shape` with `footprint`: it carries params, the `k`/`dx`/`dy`/`dz` tables, where `c` sits
     /// in the buffer, and tracks the output position as scipy visits elements in C order.
-    pub fn scipy_context(&self, shape: &[usize], footprint: &Footprint, options: &Options) -> Result<ScipyContext, Error> {
+    pub fn scipy_context(
+        &self,
+        shape: &[usize],
+        footprint: &Footprint,
+        options: &Options,
+    ) -> Result<ScipyContext, Error> {
         let s = self.setup(shape, footprint, options)?;
         Ok(ScipyContext::new(s, true))
     }
@@ -256,14 +294,24 @@ fn origin3(origin: &[isize], fshape: &[usize; 3], ndim: usize) -> Result<[isize;
         0 => vec![0; ndim],
         1 => vec![origin[0]; ndim],
         l if l == ndim => origin.to_vec(),
-        l => return Err(Error::Shape(format!("{l} origins given for a {ndim}-D array"))),
+        l => {
+            return Err(Error::Shape(format!(
+                "{l} origins given for a {ndim}-D array"
+            )))
+        }
     };
     let mut o3 = [0isize; 3];
     for (a, &o) in per_axis.iter().enumerate() {
         let size = fshape[3 - ndim + a];
         let (min, max) = (-((size / 2) as isize), ((size as isize) - 1) / 2);
         if o < min || o > max {
-            return Err(Error::Origin { axis: a, origin: o, size, min, max });
+            return Err(Error::Origin {
+                axis: a,
+                origin: o,
+                size,
+                min,
+                max,
+            });
         }
         o3[3 - ndim + a] = o;
     }
@@ -283,7 +331,11 @@ unsafe impl Send for ScipyContext {}
 impl ScipyContext {
     fn new(setup: Setup, track: bool) -> ScipyContext {
         let setup = Box::new(setup);
-        let ctx = Box::new(context_for(&setup, setup.geo.center_index().map_or(-1, |c| c as isize), track));
+        let ctx = Box::new(context_for(
+            &setup,
+            setup.geo.center_index().map_or(-1, |c| c as isize),
+            track,
+        ));
         ScipyContext { ctx, _setup: setup }
     }
 
@@ -338,7 +390,8 @@ impl PixelFn for JitPixel<'_> {
         let n = buf.len() as isize - 1;
         // SAFETY: `buf` has n window values plus `c`; the context's tables have n entries and
         // outlive the call; the function has exactly this signature.
-        let ok = unsafe { (self.k.code.func)(buf.as_ptr(), n, &mut out, ctx as *mut _ as *mut c_void) };
+        let ok =
+            unsafe { (self.k.code.func)(buf.as_ptr(), n, &mut out, ctx as *mut _ as *mut c_void) };
         debug_assert_eq!(ok, 1, "the window loop always passes a complete context");
         out
     }

@@ -79,7 +79,10 @@ impl Plan {
 
     /// Lowers a checked program.
     pub fn new(program: &Program) -> Plan {
-        let mut b = Builder { nodes: Vec::new(), interned: HashMap::new() };
+        let mut b = Builder {
+            nodes: Vec::new(),
+            interned: HashMap::new(),
+        };
         let mut map: Vec<P> = Vec::with_capacity(program.nodes.len());
         for node in &program.nodes {
             let m = |id: usize| map[id];
@@ -104,7 +107,11 @@ impl Plan {
                 stages[node.stage - 1].push(p);
             }
         }
-        Plan { nodes: b.nodes, root, stages }
+        Plan {
+            nodes: b.nodes,
+            root,
+            stages,
+        }
     }
 }
 
@@ -125,7 +132,10 @@ impl Builder {
         let ops = Plan::operands(&op);
         let (vector, stage) = match &op {
             POp::Builtin(b) => (b.shape() == Shape::Vector, 0),
-            POp::Reduce(..) => (false, ops.iter().map(|&o| self.nodes[o].stage).max().unwrap_or(0) + 1),
+            POp::Reduce(..) => (
+                false,
+                ops.iter().map(|&o| self.nodes[o].stage).max().unwrap_or(0) + 1,
+            ),
             _ => (
                 ops.iter().any(|&o| self.nodes[o].vector),
                 ops.iter().map(|&o| self.nodes[o].stage).max().unwrap_or(0),
@@ -228,8 +238,11 @@ impl Builder {
                 self.bin(BinOp::Div, s, count)
             }
             Reduction::NanMin | Reduction::NanMax => {
-                let (fill, acc) =
-                    if red == Reduction::NanMin { (f64::INFINITY, Acc::Min) } else { (f64::NEG_INFINITY, Acc::Max) };
+                let (fill, acc) = if red == Reduction::NanMin {
+                    (f64::INFINITY, Acc::Min)
+                } else {
+                    (f64::NEG_INFINITY, Acc::Max)
+                };
                 let (clean, count) = self.without_nan(v, fill);
                 let m = self.acc(acc, clean);
                 let zero = self.konst(0.0);
@@ -238,8 +251,12 @@ impl Builder {
                 self.add(POp::Select(empty, nan, m))
             }
             Reduction::Median => self.add(POp::Reduce(Acc::Sorted(SortKind::Median), v, None)),
-            Reduction::NanMedian => self.add(POp::Reduce(Acc::Sorted(SortKind::NanMedian), v, None)),
-            Reduction::Percentile => self.add(POp::Reduce(Acc::Sorted(SortKind::Percentile), v, extra)),
+            Reduction::NanMedian => {
+                self.add(POp::Reduce(Acc::Sorted(SortKind::NanMedian), v, None))
+            }
+            Reduction::Percentile => {
+                self.add(POp::Reduce(Acc::Sorted(SortKind::Percentile), v, extra))
+            }
         }
     }
 }
@@ -251,7 +268,8 @@ mod tests {
 
     #[test]
     fn variance_takes_two_passes_and_shares_the_sum() {
-        let plan = Plan::new(&compile_program("let m = mean(w); (c - m) / (std(w) + 1e-9)").unwrap());
+        let plan =
+            Plan::new(&compile_program("let m = mean(w); (c - m) / (std(w) + 1e-9)").unwrap());
         assert_eq!(plan.stages.len(), 2);
         assert_eq!(plan.stages[0].len(), 1, "mean and std share one sum");
         assert_eq!(plan.stages[1].len(), 1);

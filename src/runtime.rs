@@ -166,19 +166,34 @@ pub extern "C" fn jf_sorted(kind: i64, ptr: *mut f64, n: i64, q: f64) -> f64 {
     } else {
         v
     };
-    let q = if kind == SortKind::Percentile { q } else { 50.0 };
-    if v.is_empty() || !(0.0..=100.0).contains(&q) {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    if kind != SortKind::Percentile {
+        // numpy's median: the middle element, or the mean of the middle two.
+        let m = v.len() / 2;
+        let odd = v.len() % 2 == 1;
+        let (lower, &mut b, _) = v.select_nth_unstable_by(m, f64::total_cmp);
+        if odd {
+            return b;
+        }
+        let a = lower.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        return (a + b) / 2.0;
+    }
+    if !(0.0..=100.0).contains(&q) {
         return f64::NAN;
     }
     let pos = q / 100.0 * (v.len() - 1) as f64;
     let lo = pos.floor() as usize;
     let t = pos - lo as f64;
     let (_, &mut a, rest) = v.select_nth_unstable_by(lo, f64::total_cmp);
-    if t == 0.0 {
-        return a;
-    }
-    // The next order statistic is the smallest of the upper part.
-    let b = rest.iter().copied().fold(f64::INFINITY, f64::min);
+    // The next order statistic is the smallest of the upper part (or `a` itself at the end);
+    // numpy interpolates even at t = 0, so an infinite neighbour gives NaN there too.
+    let b = if rest.is_empty() {
+        a
+    } else {
+        rest.iter().copied().fold(f64::INFINITY, f64::min)
+    };
     crate::interp::lerp(a, b, t)
 }
 
@@ -200,12 +215,28 @@ mod tests {
 
     #[test]
     fn tracking_walks_c_order_and_wraps() {
-        let mut ctx = CallbackContext { shape: [1, 2, 3], track: 1, has_shape: 1, ..Default::default() };
+        let mut ctx = CallbackContext {
+            shape: [1, 2, 3],
+            track: 1,
+            has_shape: 1,
+            ..Default::default()
+        };
         let mut seen = Vec::new();
         for _ in 0..7 {
             jf_track(&mut ctx);
             seen.push((ctx.pos[0], ctx.pos[1]));
         }
-        assert_eq!(seen, [(0., 0.), (1., 0.), (2., 0.), (0., 1.), (1., 1.), (2., 1.), (0., 0.)]);
+        assert_eq!(
+            seen,
+            [
+                (0., 0.),
+                (1., 0.),
+                (2., 0.),
+                (0., 1.),
+                (1., 1.),
+                (2., 1.),
+                (0., 0.)
+            ]
+        );
     }
 }

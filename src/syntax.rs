@@ -72,16 +72,28 @@ pub enum ExprKind {
     Name(String),
     Unary(UnOp, Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
-    Call { name: String, name_span: Span, args: Vec<Expr> },
+    Call {
+        name: String,
+        name_span: Span,
+        args: Vec<Expr>,
+    },
     If(Box<Expr>, Box<Expr>, Box<Expr>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Stmt {
     /// `param NAME = number;` — a value that can change at apply time without recompiling.
-    Param { name: String, name_span: Span, default: f64 },
+    Param {
+        name: String,
+        name_span: Span,
+        default: f64,
+    },
     /// `let NAME = expr;`
-    Let { name: String, name_span: Span, value: Expr },
+    Let {
+        name: String,
+        name_span: Span,
+        value: Expr,
+    },
 }
 
 /// A parsed program: statements, then the final expression.
@@ -114,14 +126,20 @@ pub fn parse(src: &str) -> Result<Ast, ExprError> {
             _ => {}
         }
     }
-    Ok(Ast { stmts, body: body.expect("grammar requires a final expression") })
+    Ok(Ast {
+        stmts,
+        body: body.expect("grammar requires a final expression"),
+    })
 }
 
 fn check_limits(src: &str) -> Result<(), ExprError> {
     if src.len() > MAX_SOURCE_LEN {
         return Err(ExprError::Limit {
             span: Span::new(MAX_SOURCE_LEN, src.len()),
-            what: format!("program is {} bytes long; the limit is {MAX_SOURCE_LEN}", src.len()),
+            what: format!(
+                "program is {} bytes long; the limit is {MAX_SOURCE_LEN}",
+                src.len()
+            ),
         });
     }
     // Every level of nesting in the grammar (brackets, `^`, `if`) costs pest stack frames; count
@@ -144,7 +162,9 @@ fn check_limits(src: &str) -> Result<(), ExprError> {
             }
         }
     }
-    let mut ifs = src.match_indices("if").filter(|(pos, _)| is_word_at(src, *pos, 2));
+    let mut ifs = src
+        .match_indices("if")
+        .filter(|(pos, _)| is_word_at(src, *pos, 2));
     if let Some((pos, _)) = ifs.nth(MAX_NESTING) {
         return Err(ExprError::Limit {
             span: Span::new(pos, pos + 2),
@@ -225,7 +245,10 @@ fn build_expr(pair: Pair<Rule>) -> Result<Expr, ExprError> {
             let c = build_expr(it.next().unwrap())?;
             let a = build_expr(it.next().unwrap())?;
             let b = build_expr(it.next().unwrap())?;
-            Ok(Expr { kind: ExprKind::If(Box::new(c), Box::new(a), Box::new(b)), span })
+            Ok(Expr {
+                kind: ExprKind::If(Box::new(c), Box::new(a), Box::new(b)),
+                span,
+            })
         }
         Rule::or_expr | Rule::and_expr | Rule::add_expr | Rule::mul_expr => left_assoc(pair),
         Rule::cmp_expr => {
@@ -255,7 +278,10 @@ fn build_expr(pair: Pair<Rule>) -> Result<Expr, ExprError> {
             let mut e = operand.unwrap();
             for (op, s) in ops.into_iter().rev() {
                 let span = Span::new(s.start, e.span.end);
-                e = Expr { kind: ExprKind::Unary(op, Box::new(e)), span };
+                e = Expr {
+                    kind: ExprKind::Unary(op, Box::new(e)),
+                    span,
+                };
             }
             Ok(e)
         }
@@ -272,12 +298,22 @@ fn build_expr(pair: Pair<Rule>) -> Result<Expr, ExprError> {
             let name = it.next().unwrap();
             let args = it.map(build_expr).collect::<Result<Vec<_>, _>>()?;
             Ok(Expr {
-                kind: ExprKind::Call { name: name.as_str().to_string(), name_span: span_of(&name), args },
+                kind: ExprKind::Call {
+                    name: name.as_str().to_string(),
+                    name_span: span_of(&name),
+                    args,
+                },
                 span,
             })
         }
-        Rule::ident => Ok(Expr { kind: ExprKind::Name(pair.as_str().to_string()), span }),
-        Rule::number => Ok(Expr { kind: ExprKind::Number(parse_number(&pair)?), span }),
+        Rule::ident => Ok(Expr {
+            kind: ExprKind::Name(pair.as_str().to_string()),
+            span,
+        }),
+        Rule::number => Ok(Expr {
+            kind: ExprKind::Number(parse_number(&pair)?),
+            span,
+        }),
         r => unreachable!("rule {r:?} is not an expression"),
     }
 }
@@ -294,7 +330,10 @@ fn left_assoc(pair: Pair<Rule>) -> Result<Expr, ExprError> {
 
 fn binary(op: BinOp, lhs: Expr, rhs: Expr) -> Expr {
     let span = Span::new(lhs.span.start, rhs.span.end);
-    Expr { kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span }
+    Expr {
+        kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
+        span,
+    }
 }
 
 fn bin_op(s: &str) -> BinOp {
@@ -328,7 +367,11 @@ fn syntax_error(src: &str, e: pest::error::Error<Rule>) -> ExprError {
         ErrorVariant::ParsingError { positives, .. } => describe_expected(src, pos, positives),
         ErrorVariant::CustomError { message } => (message.clone(), None),
     };
-    ExprError::Syntax { span: Span::new(pos, end), message, hint }
+    ExprError::Syntax {
+        span: Span::new(pos, end),
+        message,
+        hint,
+    }
 }
 
 fn describe_expected(src: &str, pos: usize, positives: &[Rule]) -> (String, Option<String>) {
@@ -337,7 +380,15 @@ fn describe_expected(src: &str, pos: usize, positives: &[Rule]) -> (String, Opti
         Some(c) => format!("`{c}`"),
     };
     let wants_operand = positives.iter().any(|r| {
-        matches!(r, Rule::expr | Rule::number | Rule::ident | Rule::call | Rule::if_expr | Rule::signed_number)
+        matches!(
+            r,
+            Rule::expr
+                | Rule::number
+                | Rule::ident
+                | Rule::call
+                | Rule::if_expr
+                | Rule::signed_number
+        )
     });
     let message = if wants_operand {
         format!("expected a value (number, name, call or bracket), found {found}")
@@ -372,7 +423,10 @@ mod tests {
             ExprKind::Unary(UnOp::Not, a) => format!("(not {})", show(a)),
             ExprKind::Binary(op, a, b) => format!("({} {} {})", show(a), op.symbol(), show(b)),
             ExprKind::Call { name, args, .. } => {
-                format!("{name}({})", args.iter().map(show).collect::<Vec<_>>().join(", "))
+                format!(
+                    "{name}({})",
+                    args.iter().map(show).collect::<Vec<_>>().join(", ")
+                )
             }
             ExprKind::If(c, a, b) => format!("(if {} then {} else {})", show(c), show(a), show(b)),
         }
@@ -387,7 +441,10 @@ mod tests {
         assert_eq!(p("-2^2"), "(-(2 ^ 2))");
         assert_eq!(p("2^3^2"), "(2 ^ (3 ^ 2))");
         assert_eq!(p("1 - 2 - 3"), "((1 - 2) - 3)");
-        assert_eq!(p("a or b and not c < d + e * f % g"), "(a or (b and (not (c < (d + ((e * f) % g))))))");
+        assert_eq!(
+            p("a or b and not c < d + e * f % g"),
+            "(a or (b and (not (c < (d + ((e * f) % g))))))"
+        );
         assert_eq!(p("2^-1"), "(2 ^ (-1))");
         assert_eq!(p("1 + if a then b else c"), "(1 + (if a then b else c))");
         assert_eq!(p("max(w, 1e-9, .5)"), "max(w, 0.000000001, 0.5)");

@@ -28,7 +28,9 @@ impl Geometry {
         let offsets: Vec<[isize; 3]> = fp
             .cells
             .iter()
-            .map(|cell| std::array::from_fn(|a| cell[a] as isize - (fp.shape[a] / 2) as isize - origin[a]))
+            .map(|cell| {
+                std::array::from_fn(|a| cell[a] as isize - (fp.shape[a] / 2) as isize - origin[a])
+            })
             .collect();
         let mut lo = [0isize; 3];
         let mut hi = [0isize; 3];
@@ -38,7 +40,12 @@ impl Geometry {
                 hi[a] = hi[a].max(o[a]);
             }
         }
-        Geometry { shape, offsets, lo, hi }
+        Geometry {
+            shape,
+            offsets,
+            lo,
+            hi,
+        }
     }
 
     /// Index in footprint order of the element at offset 0, if the footprint has it.
@@ -48,7 +55,10 @@ impl Geometry {
 
     /// The offset tables (x, y, z) as f64, for `dx`, `dy`, `dz`.
     pub fn offset_table(&self, axis_from_last: usize) -> Vec<f64> {
-        self.offsets.iter().map(|o| o[3 - axis_from_last] as f64).collect()
+        self.offsets
+            .iter()
+            .map(|o| o[3 - axis_from_last] as f64)
+            .collect()
     }
 }
 
@@ -77,38 +87,49 @@ pub fn run<T: Element, O: Element, F: PixelFn>(
     let rows = h.div_ceil(4 * threads).clamp(h.min(8), 64).max(1);
     let bw = (w as isize + geo.hi[2] - geo.lo[2]) as usize;
     // Which source column each block column reads (None: the constant).
-    let xmap: Vec<Option<usize>> = (0..bw).map(|cx| mode.map(cx as isize + geo.lo[2], w)).collect();
+    let xmap: Vec<Option<usize>> = (0..bw)
+        .map(|cx| mode.map(cx as isize + geo.lo[2], w))
+        .collect();
     let n = geo.offsets.len();
-    out.par_chunks_mut(h * w).enumerate().for_each(|(z, plane)| {
-        plane.par_chunks_mut(rows * w).enumerate().for_each_init(
-            || (Vec::new(), vec![0.0; n + 1], Vec::with_capacity(n), f.state()),
-            |(block, buf, offs, state), (stripe, out_rows)| {
-                let y0 = stripe * rows;
-                let nrows = out_rows.len() / w;
-                let bd = (geo.hi[0] - geo.lo[0] + 1) as usize;
-                let bh = nrows + (geo.hi[1] - geo.lo[1]) as usize;
-                fill_block(block, input, geo, mode, cval, &xmap, [z, y0], [bd, bh, bw]);
-                offs.clear();
-                let lin = |o: &[isize; 3]| {
-                    (o[0] - geo.lo[0]) as usize * bh * bw
-                        + (o[1] - geo.lo[1]) as usize * bw
-                        + (o[2] - geo.lo[2]) as usize
-                };
-                offs.extend(geo.offsets.iter().map(lin));
-                let coff = lin(&[0, 0, 0]);
-                for ry in 0..nrows {
-                    for x in 0..w {
-                        let base = ry * bw + x;
-                        for (b, &o) in buf.iter_mut().zip(offs.iter()) {
-                            *b = block[base + o];
+    out.par_chunks_mut(h * w)
+        .enumerate()
+        .for_each(|(z, plane)| {
+            plane.par_chunks_mut(rows * w).enumerate().for_each_init(
+                || {
+                    (
+                        Vec::new(),
+                        vec![0.0; n + 1],
+                        Vec::with_capacity(n),
+                        f.state(),
+                    )
+                },
+                |(block, buf, offs, state), (stripe, out_rows)| {
+                    let y0 = stripe * rows;
+                    let nrows = out_rows.len() / w;
+                    let bd = (geo.hi[0] - geo.lo[0] + 1) as usize;
+                    let bh = nrows + (geo.hi[1] - geo.lo[1]) as usize;
+                    fill_block(block, input, geo, mode, cval, &xmap, [z, y0], [bd, bh, bw]);
+                    offs.clear();
+                    let lin = |o: &[isize; 3]| {
+                        (o[0] - geo.lo[0]) as usize * bh * bw
+                            + (o[1] - geo.lo[1]) as usize * bw
+                            + (o[2] - geo.lo[2]) as usize
+                    };
+                    offs.extend(geo.offsets.iter().map(lin));
+                    let coff = lin(&[0, 0, 0]);
+                    for ry in 0..nrows {
+                        for x in 0..w {
+                            let base = ry * bw + x;
+                            for (b, &o) in buf.iter_mut().zip(offs.iter()) {
+                                *b = block[base + o];
+                            }
+                            buf[n] = block[base + coff];
+                            out_rows[ry * w + x] = O::from_f64(f.eval(state, buf, [x, y0 + ry, z]));
                         }
-                        buf[n] = block[base + coff];
-                        out_rows[ry * w + x] = O::from_f64(f.eval(state, buf, [x, y0 + ry, z]));
                     }
-                }
-            },
-        );
-    });
+                },
+            );
+        });
 }
 
 /// Copies input planes z+lo0..=z+hi0 and rows y0+lo1.. into `block` (dims `[bd, bh, bw]`),
@@ -130,9 +151,13 @@ fn fill_block<T: Element>(
     // The block columns that read the row's own columns in order.
     let inner = (-geo.lo[2]) as usize;
     for bz in 0..bd {
-        let Some(sz) = mode.map(z as isize + geo.lo[0] + bz as isize, d) else { continue };
+        let Some(sz) = mode.map(z as isize + geo.lo[0] + bz as isize, d) else {
+            continue;
+        };
         for by in 0..bh {
-            let Some(sy) = mode.map(y0 as isize + geo.lo[1] + by as isize, h) else { continue };
+            let Some(sy) = mode.map(y0 as isize + geo.lo[1] + by as isize, h) else {
+                continue;
+            };
             let src = &input[(sz * h + sy) * w..][..w];
             let dst = &mut block[(bz * bh + by) * bw..][..bw];
             for (dv, sv) in dst[inner..inner + w].iter_mut().zip(src) {

@@ -12,11 +12,17 @@ fn fixtures() -> PathBuf {
 }
 
 fn close(got: f64, want: f64) -> bool {
-    (got.is_nan() && want.is_nan()) || got == want || (got - want).abs() <= 1e-9 * want.abs().max(1.0)
+    (got.is_nan() && want.is_nan())
+        || got == want
+        || (got - want).abs() <= 1e-9 * want.abs().max(1.0)
 }
 
 /// Runs one case for input element type `T`; returns a description of the first mismatch.
-fn run_case<T: Element + ReadableElement + PartialEq>(case: &Value, input: ArrayD<T>, engine: Engine) -> Result<(), String> {
+fn run_case<T: Element + ReadableElement + PartialEq>(
+    case: &Value,
+    input: ArrayD<T>,
+    engine: Engine,
+) -> Result<(), String> {
     let dir = fixtures();
     let s = |k: &str| case[k].as_str().unwrap().to_string();
     let fp_path = dir.join(s("footprint"));
@@ -25,7 +31,12 @@ fn run_case<T: Element + ReadableElement + PartialEq>(case: &Value, input: Array
     } else {
         Footprint::from_mask(read_npy::<_, ArrayD<bool>>(&fp_path).unwrap().view())
     };
-    let origin: Vec<isize> = case["origin"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap() as isize).collect();
+    let origin: Vec<isize> = case["origin"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap() as isize)
+        .collect();
     let opts = Options::default()
         .mode(s("mode").parse::<Mode>().unwrap())
         .cval(case["cval"].as_f64().unwrap())
@@ -34,15 +45,25 @@ fn run_case<T: Element + ReadableElement + PartialEq>(case: &Value, input: Array
     let kernel = Kernel::compile(&s("expr")).map_err(|e| format!("compile: {e}"))?;
     let expected_path = dir.join(s("expected"));
     let (got, want): (Vec<f64>, Vec<f64>) = if s("output") == "same" {
-        let got = kernel.filter(input.view(), &footprint, &opts).map_err(|e| e.to_string())?;
+        let got = kernel
+            .filter(input.view(), &footprint, &opts)
+            .map_err(|e| e.to_string())?;
         let want: ArrayD<T> = read_npy(&expected_path).unwrap();
         assert_eq!(got.shape(), want.shape());
-        (got.iter().map(|v| v.to_f64()).collect(), want.iter().map(|v| v.to_f64()).collect())
+        (
+            got.iter().map(|v| v.to_f64()).collect(),
+            want.iter().map(|v| v.to_f64()).collect(),
+        )
     } else {
-        let got = kernel.filter_as::<T, f64, _>(input.view(), &footprint, &opts).map_err(|e| e.to_string())?;
+        let got = kernel
+            .filter_as::<T, f64, _>(input.view(), &footprint, &opts)
+            .map_err(|e| e.to_string())?;
         let want: ArrayD<f64> = read_npy(&expected_path).unwrap();
         assert_eq!(got.shape(), want.shape());
-        (got.iter().copied().collect(), want.iter().copied().collect())
+        (
+            got.iter().copied().collect(),
+            want.iter().copied().collect(),
+        )
     };
     for (idx, (g, w)) in got.iter().zip(&want).enumerate() {
         if !close(*g, *w) {
@@ -53,7 +74,9 @@ fn run_case<T: Element + ReadableElement + PartialEq>(case: &Value, input: Array
 }
 
 fn run_all(engine: Engine) {
-    let cases: Value = serde_json::from_str(&std::fs::read_to_string(fixtures().join("cases.json")).unwrap()).unwrap();
+    let cases: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("cases.json")).unwrap())
+            .unwrap();
     let cases = cases.as_array().unwrap();
     assert!(cases.len() >= 40, "fixtures missing: {}", cases.len());
     let mut failures = Vec::new();
@@ -68,10 +91,20 @@ fn run_all(engine: Engine) {
             }};
         }
         if let Err(e) = try_types!(f64, f32, u8, u16, i16, i32) {
-            failures.push(format!("{} `{}`: {e}", case["name"].as_str().unwrap(), case["expr"].as_str().unwrap()));
+            failures.push(format!(
+                "{} `{}`: {e}",
+                case["name"].as_str().unwrap(),
+                case["expr"].as_str().unwrap()
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases differ from scipy:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ from scipy:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
