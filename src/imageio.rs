@@ -451,7 +451,7 @@ pub enum Reason {
     UnknownExtension,
     #[error("{0}")]
     Unsupported(String),
-    #[error("{format} cannot hold {} data{}", .dtype, layout_words(*.layout, *.ndim))]
+    #[error("{format} cannot hold {}", data_words(*.layout, *.dtype, *.ndim))]
     CannotWrite {
         format: Format,
         layout: Layout,
@@ -464,11 +464,11 @@ pub enum Reason {
     Encode(String),
 }
 
-fn layout_words(layout: Layout, ndim: usize) -> String {
-    match (layout, ndim) {
-        (Layout::Array, 2) => String::new(),
-        (Layout::Array, n) => format!(" in {n} dimensions"),
-        (l, _) => format!(" with {} channels", l.name()),
+fn data_words(layout: Layout, dtype: DType, ndim: usize) -> String {
+    match layout {
+        Layout::Array if ndim != 2 => format!("{ndim}-D arrays"),
+        Layout::Array => format!("{dtype} data"),
+        l => format!("{dtype} {} images", l.name()),
     }
 }
 
@@ -843,6 +843,7 @@ mod tiff_io {
     use super::*;
     use tiff::decoder::{Decoder, DecodingResult, Limits};
     use tiff::encoder::{colortype, TiffEncoder};
+    use tiff::tags::{ExtraSamples, Tag};
     use tiff::{ColorType, TiffError};
 
     fn bad(e: TiffError) -> Reason {
@@ -904,15 +905,22 @@ mod tiff_io {
         };
         let (w, h) = (w as u32, h as u32);
         let mut encoder = TiffEncoder::new(out).map_err(encode_error)?;
-        macro_rules! put {
-            ($t:ty, $c:ty) => {
-                encoder
-                    .write_image::<$c>(w, h, &image.interleaved::<$t>()?)
-                    .map_err(encode_error)
-            };
-        }
         let rgb = matches!(image.layout(), Layout::Rgb);
         let rgba = matches!(image.layout(), Layout::Rgba);
+        macro_rules! put {
+            ($t:ty, $c:ty) => {{
+                let data = image.interleaved::<$t>()?;
+                let mut tiff = encoder.new_image::<$c>(w, h).map_err(encode_error)?;
+                if rgba {
+                    // Readers take a fourth sample for alpha only when told so.
+                    let unassociated_alpha = [ExtraSamples::UnassociatedAlpha.to_u16()];
+                    tiff.encoder()
+                        .write_tag(Tag::ExtraSamples, &unassociated_alpha[..])
+                        .map_err(encode_error)?;
+                }
+                tiff.write_data(&data).map_err(encode_error)
+            }};
+        }
         let grey = matches!(image.layout(), Layout::Array | Layout::Grey);
         match image.dtype() {
             DType::U8 if grey => put!(u8, colortype::Gray8),

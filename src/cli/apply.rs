@@ -1,0 +1,224 @@
+//! `jitfilter apply`: one INPUT to one OUTPUT, or many INPUTs into `--out-dir`.
+
+use super::args::{ApplyArgs, OutputArgs};
+use super::progress::Progress;
+use super::report::{colour_on_stderr, Failure};
+use super::setup::{ms, split_positionals, usage_error, Job};
+use jitfilter::imageio::{self, DType, Format, IoError, Op, Reason};
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub fn run(args: &ApplyArgs) -> Result<(), Failure> {
+    let (source, paths) =
+        split_positionals("apply", &args.args, args.kernel.kernel_file.as_deref())?;
+    let out = &args.output;
+    let pairs = match &out.out_dir {
+        None => match paths.as_slice() {
+            [input, output] => vec![(input.clone(), output.clone())],
+            _ => {
+                let got = paths.len();
+                let message = format!(
+                    "expected INPUT OUTPUT after the {}, got {got} path{}; to filter many inputs, add --out-dir DIR",
+                    if args.kernel.kernel_file.is_some() { "options" } else { "expression" },
+                    if got == 1 { "" } else { "s" }
+                );
+                return Err(usage_error("apply", &message));
+            }
+        },
+        Some(dir) => batch_outputs(&paths, dir, &out.suffix, out.ext.as_deref())?,
+    };
+    let job = Job::new(source, &args.kernel, &args.window)?;
+    match &out.out_dir {
+        None => {
+            let (input, output) = &pairs[0];
+            let timing = process(&job, input, output, out.dtype.dtype())?;
+            if out.time {
+                eprintln!("time: compile {:.2} ms, {timing}", ms(job.compile_time));
+            }
+            Ok(())
+        }
+        Some(dir) => batch(&job, &pairs, dir, out),
+    }
+}
+
+/// Where each input's result goes in batch mode: `DIR/STEM SUFFIX.EXT`.
+fn batch_outputs(
+    inputs: &[PathBuf],
+    dir: &Path,
+    suffix: &str,
+    ext: Option<&str>,
+) -> Result<Vec<(PathBuf, PathBuf)>, Failure> {
+    if inputs.is_empty() {
+        return Err(usage_error("apply", "no INPUT given"));
+    }
+    let ext = ext.map(|e| e.trim_start_matches('.'));
+    if let Some(e) = ext {
+        if Format::from_extension(Path::new("x").with_extension(e).as_path()).is_none() {
+            return Err(Failure::usage(
+                format!("unknown output extension `{e}`"),
+                Some("use --ext png, tif, tiff, jpg, jpeg or npy"),
+            ));
+        }
+    }
+    let mut seen: HashMap<PathBuf, &Path> = HashMap::new();
+    let mut pairs = Vec::new();
+    for input in inputs {
+        let stem = input.file_stem().ok_or_else(|| {
+            Failure::usage(format!("`{}` does not name a file", input.display()), None)
+        })?;
+        let mut name = OsString::from(stem);
+        name.push(suffix);
+        if let Some(e) = ext
+            .map(OsString::from)
+            .or_else(|| input.extension().map(OsString::from))
+        {
+            name.push(".");
+            name.push(e);
+        }
+        let output = dir.join(name);
+        if let Some(other) = seen.insert(output.clone(), input) {
+            return Err(Failure::usage(
+                format!(
+                    "`{}` and `{}` would both be written to `{}`",
+                    other.display(),
+                    input.display(),
+                    output.display()
+                ),
+                Some("use --suffix, or filter them in separate runs"),
+            ));
+        }
+        pairs.push((input.clone(), output));
+    }
+    Ok(pairs)
+}
+
+fn batch(
+    job: &Job,
+    pairs: &[(PathBuf, PathBuf)],
+    dir: &Path,
+    out: &OutputArgs,
+) -> Result<(), Failure> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Failure::File(IoError {
+            op: Op::Write,
+            path: dir.into(),
+            reason: Reason::Io(e),
+        })
+    })?;
+    if out.time {
+        eprintln!("time: compile {:.2} ms", ms(job.compile_time));
+    }
+    let start = Instant::now();
+    let progress = Progress::new(pairs.len(), out.quiet);
+    let colour = colour_on_stderr();
+    let mut failed = Vec::new();
+    for (input, output) in pairs {
+        progress.start(&input.display().to_string());
+        match process(job, input, output, out.dtype.dtype()) {
+            Ok(timing) if out.time => {
+                progress.eprint(&format!("time: {}: {timing}\n", input.display()))
+            }
+            Ok(_) => {}
+            Err(failure) => {
+                progress.eprint(&failure.render(colour));
+                failed.push(input.display().to_string());
+            }
+        }
+        progress.done_one();
+    }
+    progress.finish();
+    let written = pairs.len() - failed.len();
+    if !out.quiet {
+        eprintln!(
+            "{written} of {} file{} written to {} in {:.1} s",
+            pairs.len(),
+            if pairs.len() == 1 { "" } else { "s" },
+            dir.display(),
+            start.elapsed().as_secs_f64()
+        );
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Runtime(format!(
+            "{} file{} failed: {}",
+            failed.len(),
+            if failed.len() == 1 { "" } else { "s" },
+            failed.join(", ")
+        )))
+    }
+}
+
+/// Time spent per stage on one file.
+struct Timing {
+    read: Duration,
+    filter: Duration,
+    write: Duration,
+}
+
+impl fmt::Display for Timing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "read {:.2} ms, filter {:.2} ms, write {:.2} ms",
+            ms(self.read),
+            ms(self.filter),
+            ms(self.write)
+        )
+    }
+}
+
+/// Reads, filters and writes one file. Problems visible from the names alone are reported
+/// before reading, and a type the output format cannot hold before filtering.
+fn process(
+    job: &Job,
+    input: &Path,
+    output: &Path,
+    dtype: Option<DType>,
+) -> Result<Timing, Failure> {
+    check_output_path(output)?;
+    let start = Instant::now();
+    let image = imageio::load(input).map_err(Failure::File)?;
+    let read = start.elapsed();
+    let dtype = dtype.unwrap_or(image.dtype());
+    imageio::check_output(output, image.layout(), dtype, image.shape().len())
+        .map_err(Failure::File)?;
+    let start = Instant::now();
+    let result = image
+        .map_planes(|plane| plane.filter(&job.kernel, &job.footprint, &job.options, dtype))
+        .map_err(|e| job.failure(e))?;
+    let filter = start.elapsed();
+    let start = Instant::now();
+    imageio::save_atomic(output, &result).map_err(Failure::File)?;
+    Ok(Timing {
+        read,
+        filter,
+        write: start.elapsed(),
+    })
+}
+
+fn check_output_path(output: &Path) -> Result<(), Failure> {
+    let fail = |reason| {
+        Err(Failure::File(IoError {
+            op: Op::Write,
+            path: output.into(),
+            reason,
+        }))
+    };
+    if Format::from_extension(output).is_none() {
+        return fail(Reason::UnknownExtension);
+    }
+    if output.is_dir() {
+        return fail(Reason::Io(io::ErrorKind::IsADirectory.into()));
+    }
+    match output.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
+            fail(Reason::Io(io::ErrorKind::NotFound.into()))
+        }
+        _ => Ok(()),
+    }
+}

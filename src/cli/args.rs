@@ -1,0 +1,310 @@
+//! The command line: subcommands, options, and parsers for the values that need more than
+//! `FromStr` (so that bad values are usage errors reported by clap, with exit code 2).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use jitfilter::imageio::DType;
+use jitfilter::{Footprint, Mode};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+const EXAMPLES: &str = "\
+Examples:
+  jitfilter apply 'max(w)' camera.png dilated.png
+  jitfilter apply 'median(w)' -f disk:3 noisy.png clean.png
+  jitfilter apply 'mean(w)' scans/*.png --out-dir smooth/ --suffix _mean
+  jitfilter check 'let m = mean(w); (c - m) / std(w)'
+  jitfilter bench 'max(w)' camera.png -f disk:5 --json
+
+Exit status: 0 success, 1 runtime or file error, 2 usage or expression error.";
+
+const APPLY_EXAMPLES: &str = "\
+Examples:
+  jitfilter apply 'max(w)' camera.png dilated.png
+  jitfilter apply 'median(w)' -f disk:3 -m nearest noisy.png clean.png
+  jitfilter apply 'std(w)' -f rect:7x3 camera.png std.tiff --dtype f32
+  jitfilter apply 'sum(k * w)' --weights gauss.npy in.npy out.npy
+  jitfilter apply -e sauvola.kf -p r=0.3 page.png binary.png
+  jitfilter apply 'mean(w)' photos/*.jpg --out-dir smooth/ --suffix _mean
+
+The output format follows OUTPUT's extension: .png, .tif/.tiff, .jpg/.jpeg or .npy.
+PNG holds u8 and u16, JPEG u8; .tiff and .npy hold every type.
+An expression that starts with '-' must be wrapped in parentheses: '(-max(w))'.";
+
+/// jitfilter: filter images and arrays with kernel expressions compiled to native code.
+///
+/// A kernel expression computes one output value per pixel from its window: `w` holds the
+/// values under the footprint, `c` the centre value, and reductions like max(w), mean(w),
+/// median(w) or sum(k * w) combine them. See docs/language.md for the language.
+#[derive(Debug, Parser)]
+#[command(name = "jitfilter", version, after_help = EXAMPLES, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Filter an image or array (or many, with --out-dir) with a kernel expression
+    #[command(
+        override_usage = "jitfilter apply [OPTIONS] <EXPR> <INPUT> <OUTPUT>\n       \
+                          jitfilter apply [OPTIONS] <EXPR> <INPUT>... --out-dir <DIR>\n       \
+                          jitfilter apply [OPTIONS] -e <PATH> <INPUT> <OUTPUT>",
+        after_help = APPLY_EXAMPLES
+    )]
+    Apply(ApplyArgs),
+    /// Parse and check an expression; print the typed program and what it uses
+    Check(SourceArgs),
+    /// Print the Cranelift IR a kernel compiles to
+    Ir(IrArgs),
+    /// Time compiling and filtering (median and min over repeats)
+    #[command(override_usage = "jitfilter bench [OPTIONS] <EXPR> <INPUT>\n       \
+                                jitfilter bench [OPTIONS] -e <PATH> <INPUT>")]
+    Bench(BenchArgs),
+    /// Print a shell completion script
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// EXPR (unless -e), then INPUT OUTPUT, or INPUT... with --out-dir
+    #[arg(value_name = "ARGS", required = true)]
+    pub args: Vec<OsString>,
+    #[command(flatten)]
+    pub kernel: KernelArgs,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Kernel")]
+pub struct KernelArgs {
+    /// Read the kernel program from a file (.kf) instead of EXPR
+    #[arg(short = 'e', long, value_name = "PATH")]
+    pub kernel_file: Option<PathBuf>,
+    /// Set a param the kernel declares (`param NAME = default;`); repeatable
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, f64)>,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Window")]
+pub struct WindowArgs {
+    /// The footprint: box:N, rect:WxH, disk:R, diamond:R, ball:R (3-D), or file:PATH (a mask
+    /// from an image or .npy; nonzero = in)
+    #[arg(short, long, value_name = "SPEC", default_value = "box:3", value_parser = parse_footprint)]
+    pub footprint: FootprintSpec,
+    /// Weights (the values of `k`) from a .npy file; its nonzero cells form the footprint
+    #[arg(long, value_name = "PATH", conflicts_with = "footprint")]
+    pub weights: Option<PathBuf>,
+    /// Boundary mode: reflect, mirror, nearest, wrap, constant (and grid-mirror, grid-wrap,
+    /// grid-constant), as scipy.ndimage
+    #[arg(short, long, value_name = "MODE", default_value = "reflect", value_parser = parse_mode)]
+    pub mode: Mode,
+    /// The value outside the array for --mode constant
+    #[arg(
+        long,
+        value_name = "V",
+        default_value_t = 0.0,
+        allow_hyphen_values = true
+    )]
+    pub cval: f64,
+    /// Shift of the window: one value for every axis, or one per axis (O1,O2)
+    #[arg(long, value_name = "O[,O2...]", value_parser = parse_origin, allow_hyphen_values = true)]
+    pub origin: Option<Origin>,
+    /// Worker threads (default: one per core)
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Output")]
+pub struct OutputArgs {
+    /// Element type of the output; integers are rounded half to even and saturated
+    #[arg(long, value_enum, value_name = "TYPE", default_value = "same")]
+    pub dtype: DtypeArg,
+    /// Batch mode: write each INPUT's result into DIR (created if missing)
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// Batch mode: appended to each output's file stem
+    #[arg(long, value_name = "S", default_value = "", requires = "out_dir")]
+    pub suffix: String,
+    /// Batch mode: the outputs' extension (default: each input's)
+    #[arg(long, value_name = "EXT", requires = "out_dir")]
+    pub ext: Option<String>,
+    /// Print compile, read, filter and write times (ms) to stderr
+    #[arg(long)]
+    pub time: bool,
+    /// No progress bar or summary (errors are still printed)
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// The program, as EXPR or from a file.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// The kernel expression
+    #[arg(
+        value_name = "EXPR",
+        required_unless_present = "kernel_file",
+        conflicts_with = "kernel_file"
+    )]
+    pub expr: Option<String>,
+    /// Read the kernel program from a file (.kf) instead of EXPR
+    #[arg(short = 'e', long, value_name = "PATH")]
+    pub kernel_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct IrArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The footprint, checked and noted in the header (the IR is the same for every footprint)
+    #[arg(short, long, value_name = "SPEC", default_value = "box:3", value_parser = parse_footprint)]
+    pub footprint: FootprintSpec,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// EXPR (unless -e), then INPUT
+    #[arg(value_name = "ARGS", required = true)]
+    pub args: Vec<OsString>,
+    #[command(flatten)]
+    pub kernel: KernelArgs,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    /// How many times to compile and filter
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub repeat: u32,
+    /// Print one JSON object instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DtypeArg {
+    Same,
+    U8,
+    U16,
+    I16,
+    I32,
+    F32,
+    F64,
+}
+
+impl DtypeArg {
+    /// The requested type, or `None` to keep the input's.
+    pub fn dtype(self) -> Option<DType> {
+        Some(match self {
+            DtypeArg::Same => return None,
+            DtypeArg::U8 => DType::U8,
+            DtypeArg::U16 => DType::U16,
+            DtypeArg::I16 => DType::I16,
+            DtypeArg::I32 => DType::I32,
+            DtypeArg::F32 => DType::F32,
+            DtypeArg::F64 => DType::F64,
+        })
+    }
+}
+
+/// A footprint given on the command line; a file is read only once the kernel has compiled.
+#[derive(Debug, Clone)]
+pub enum FootprintSpec {
+    Shape { spec: String, footprint: Footprint },
+    File(PathBuf),
+}
+
+impl std::fmt::Display for FootprintSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FootprintSpec::Shape { spec, .. } => f.write_str(spec),
+            FootprintSpec::File(p) => write!(f, "file:{}", p.display()),
+        }
+    }
+}
+
+/// Origins as given: empty (none), one for all axes, or one per axis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Origin(pub Vec<isize>);
+
+fn parse_footprint(s: &str) -> Result<FootprintSpec, String> {
+    match s.strip_prefix("file:") {
+        Some("") => Err("file: needs a path, e.g. file:mask.png".into()),
+        Some(path) => Ok(FootprintSpec::File(PathBuf::from(path))),
+        None => s
+            .parse::<Footprint>()
+            .map(|footprint| FootprintSpec::Shape {
+                spec: s.to_string(),
+                footprint,
+            })
+            .map_err(|e| format!("{e}, or file:PATH for a mask")),
+    }
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    s.parse().map_err(|e: jitfilter::Error| e.to_string())
+}
+
+fn parse_origin(s: &str) -> Result<Origin, String> {
+    s.split(',')
+        .map(|o| {
+            o.trim()
+                .parse::<isize>()
+                .map_err(|_| format!("`{o}` is not a whole number (expected O or O1,O2,...)"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Origin)
+}
+
+fn parse_param(s: &str) -> Result<(String, f64), String> {
+    let (name, value) = s
+        .split_once('=')
+        .ok_or("expected NAME=VALUE, e.g. -p r=0.3")?;
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("the param name is empty (expected NAME=VALUE)".into());
+    }
+    let value: f64 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{value}` is not a number"))?;
+    Ok((name.to_string(), value))
+}
+
+fn parse_threads(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        _ => Err("expected a number of threads from 1 to 1024".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn value_parsers() {
+        assert_eq!(parse_origin("-1,2").unwrap(), Origin(vec![-1, 2]));
+        assert!(parse_origin("1,x").is_err());
+        assert_eq!(parse_param("r = -0.5").unwrap(), ("r".to_string(), -0.5));
+        assert!(
+            parse_param("r").is_err() && parse_param("=1").is_err() && parse_param("r=x").is_err()
+        );
+        assert!(matches!(
+            parse_footprint("file:m.npy").unwrap(),
+            FootprintSpec::File(_)
+        ));
+        assert!(parse_footprint("file:").is_err() && parse_footprint("disk").is_err());
+        assert!(parse_threads("0").is_err());
+    }
+}

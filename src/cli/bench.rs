@@ -1,0 +1,115 @@
+//! `jitfilter bench`: compile and filter times over repeats, as a table or one JSON object.
+
+use super::args::BenchArgs;
+use super::report::Failure;
+use super::setup::{compile, ms, split_positionals, usage_error, Job};
+use jitfilter::imageio;
+use serde_json::json;
+use std::time::Instant;
+
+pub fn run(args: &BenchArgs) -> Result<String, Failure> {
+    let (source, paths) =
+        split_positionals("bench", &args.args, args.kernel.kernel_file.as_deref())?;
+    let [input] = paths.as_slice() else {
+        return Err(usage_error(
+            "bench",
+            &format!(
+                "expected one INPUT after the expression, got {}",
+                paths.len()
+            ),
+        ));
+    };
+    let job = Job::new(source, &args.kernel, &args.window)?;
+    let image = imageio::load(input).map_err(Failure::File)?;
+    let shape = image.shape().to_vec();
+    let footprint_size = job
+        .footprint
+        .resolve(shape.len())
+        .map_err(|e| job.failure(e))?
+        .cells
+        .len();
+
+    let (mut compile_ms, mut filter_ms) = (Vec::new(), Vec::new());
+    for _ in 0..args.repeat {
+        let start = Instant::now();
+        let kernel = compile(&job.source)?;
+        compile_ms.push(ms(start.elapsed()));
+        let start = Instant::now();
+        let result = image
+            .map_planes(|plane| plane.filter(&kernel, &job.footprint, &job.options, plane.dtype()))
+            .map_err(|e| job.failure(e))?;
+        filter_ms.push(ms(start.elapsed()));
+        std::hint::black_box(result);
+    }
+
+    let pixels: usize = shape.iter().product();
+    let channels = image.planes().len();
+    let threads = job
+        .options
+        .threads
+        .unwrap_or_else(rayon::current_num_threads);
+    let (compile_med, compile_min) = (median(&compile_ms), min(&compile_ms));
+    let (filter_med, filter_min) = (median(&filter_ms), min(&filter_ms));
+    // Window evaluations per second: every pixel of every colour channel.
+    let mpix_per_s = (pixels * channels) as f64 / (filter_med * 1e3);
+    if args.json {
+        let object = json!({
+            "expr": job.source.text,
+            "input": input.display().to_string(),
+            "shape": shape,
+            "dtype": image.dtype().name(),
+            "channels": channels,
+            "pixels": pixels,
+            "footprint": args.window.weights.as_ref().map_or(args.window.footprint.to_string(), |w| format!("weights:{}", w.display())),
+            "footprint_size": footprint_size,
+            "mode": format!("{:?}", job.options.mode).to_lowercase(),
+            "threads": threads,
+            "repeat": args.repeat,
+            "compile_ms": compile_med,
+            "compile_ms_min": compile_min,
+            "filter_ms": filter_med,
+            "filter_ms_min": filter_min,
+            "mpix_per_s": mpix_per_s,
+            "version": env!("CARGO_PKG_VERSION"),
+        });
+        return Ok(format!("{object}\n"));
+    }
+    Ok(format!(
+        "{} on {} ({}), {} cells, {} thread{}, {} repeat{}\n\
+         compile  median {compile_med:>9.3} ms   min {compile_min:>9.3} ms\n\
+         filter   median {filter_med:>9.3} ms   min {filter_min:>9.3} ms   {mpix_per_s:.1} Mpixel/s\n",
+        job.source.describe(),
+        input.display(),
+        image.describe(),
+        footprint_size,
+        threads,
+        if threads == 1 { "" } else { "s" },
+        args.repeat,
+        if args.repeat == 1 { "" } else { "s" },
+    ))
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
+fn min(v: &[f64]) -> f64 {
+    v.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(super::median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(super::median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(super::min(&[4.0, 1.0, 3.0]), 1.0);
+    }
+}

@@ -1,0 +1,75 @@
+//! `jitfilter check` and `jitfilter ir`: what a kernel means and what it compiles to.
+
+use super::args::{IrArgs, SourceArgs};
+use super::report::Failure;
+use super::setup::{compile, footprint, source};
+use jitfilter::ir::Op;
+use std::fmt::Write;
+
+/// The typed program, preceded by what it uses.
+pub fn check(args: &SourceArgs) -> Result<String, Failure> {
+    let source = source(args.expr.clone(), args.kernel_file.as_deref())?;
+    let kernel = compile(&source)?;
+    let program = kernel.program();
+    let mut functions: Vec<&str> = Vec::new();
+    for node in &program.nodes {
+        let name = match &node.op {
+            Op::Call(f, _) => f.name(),
+            Op::Reduce(r, _, _) => r.name(),
+            _ => continue,
+        };
+        if !functions.contains(&name) {
+            functions.push(name);
+        }
+    }
+    let builtins: Vec<&str> = program
+        .builtins_used()
+        .iter()
+        .map(|(b, _)| b.name())
+        .collect();
+    let params: Vec<String> = program
+        .params
+        .iter()
+        .map(|p| format!("{} = {}", p.name, p.default))
+        .collect();
+    let list = |items: &[&str]| {
+        if items.is_empty() {
+            "(none)".to_string()
+        } else {
+            items.join(", ")
+        }
+    };
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = writeln!(out, "ok: {}", source.describe());
+    let _ = writeln!(out, "uses       {}", list(&builtins));
+    let _ = writeln!(out, "functions  {}", list(&functions));
+    let _ = writeln!(
+        out,
+        "params     {}",
+        list(&params.iter().map(String::as_str).collect::<Vec<_>>())
+    );
+    let _ = write!(out, "\ntyped program:\n{program}");
+    Ok(out)
+}
+
+/// The Cranelift IR, with a header naming the kernel and footprint.
+pub fn ir(args: &IrArgs) -> Result<String, Failure> {
+    let source = source(args.source.expr.clone(), args.source.kernel_file.as_deref())?;
+    let kernel = compile(&source)?;
+    let fp = footprint(&args.footprint, None)?;
+    let ndim = fp.ndim().unwrap_or(2);
+    let cells = fp
+        .resolve(ndim)
+        .map_err(|e| Failure::from_engine(e, &source))?
+        .cells
+        .len();
+    let text = kernel
+        .cranelift_ir()
+        .map_err(|e| Failure::from_engine(e, &source))?;
+    Ok(format!(
+        "; kernel: {}\n; footprint: {} ({cells} cells in {ndim}-D)\n{text}",
+        source.describe(),
+        args.footprint
+    ))
+}

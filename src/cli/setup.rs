@@ -1,0 +1,153 @@
+//! From arguments to the library's values: the program text, the compiled kernel with its params
+//! checked, the footprint and the options. Everything here fails before any input is read.
+
+use super::args::{FootprintSpec, KernelArgs, WindowArgs};
+use super::report::{Failure, Source};
+use clap::CommandFactory;
+use jitfilter::imageio::{self, IoError, Op, Reason};
+use jitfilter::{Footprint, Kernel, Options};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Everything needed to filter: compiled once, applied to every input.
+pub struct Job {
+    pub source: Source,
+    pub kernel: Kernel,
+    pub footprint: Footprint,
+    pub options: Options,
+    pub compile_time: Duration,
+}
+
+impl Job {
+    pub fn new(
+        source: Source,
+        kernel_args: &KernelArgs,
+        window: &WindowArgs,
+    ) -> Result<Job, Failure> {
+        let start = Instant::now();
+        let kernel = compile(&source)?;
+        let compile_time = start.elapsed();
+        kernel
+            .param_values(&kernel_args.params)
+            .map_err(|e| Failure::from_engine(e, &source))?;
+        let footprint = footprint(&window.footprint, window.weights.as_deref())?;
+        let options = Options {
+            mode: window.mode,
+            cval: window.cval,
+            origin: window.origin.clone().map(|o| o.0).unwrap_or_default(),
+            params: kernel_args.params.clone(),
+            threads: window.threads,
+            ..Options::default()
+        };
+        Ok(Job {
+            source,
+            kernel,
+            footprint,
+            options,
+            compile_time,
+        })
+    }
+
+    /// A library error from applying this job's kernel.
+    pub fn failure(&self, error: jitfilter::Error) -> Failure {
+        Failure::from_engine(error, &self.source)
+    }
+}
+
+pub fn compile(source: &Source) -> Result<Kernel, Failure> {
+    Kernel::compile(&source.text).map_err(|e| Failure::from_engine(e, source))
+}
+
+/// The program from `-e PATH`, or else from `expr`.
+pub fn source(expr: Option<String>, kernel_file: Option<&Path>) -> Result<Source, Failure> {
+    match (kernel_file, expr) {
+        (Some(path), _) => {
+            let text = std::fs::read(path).map_err(|e| {
+                Failure::File(IoError {
+                    op: Op::Read,
+                    path: path.into(),
+                    reason: Reason::Io(e),
+                })
+            })?;
+            let text = String::from_utf8(text).map_err(|_| {
+                Failure::File(IoError {
+                    op: Op::Read,
+                    path: path.into(),
+                    reason: Reason::Unsupported("a kernel file must be UTF-8 text".into()),
+                })
+            })?;
+            Ok(Source {
+                name: path.display().to_string(),
+                text,
+            })
+        }
+        (None, Some(text)) => Ok(Source {
+            name: "expression".into(),
+            text,
+        }),
+        (None, None) => Err(Failure::usage("no kernel: give EXPR or -e PATH", None)),
+    }
+}
+
+/// Splits positionals into the program (the first, unless `-e` gave it) and the rest.
+pub fn split_positionals(
+    subcommand: &str,
+    args: &[OsString],
+    kernel_file: Option<&Path>,
+) -> Result<(Source, Vec<PathBuf>), Failure> {
+    let (expr, rest) = match kernel_file {
+        Some(_) => (None, args),
+        None => {
+            let (first, rest) = args
+                .split_first()
+                .ok_or_else(|| usage_error(subcommand, "EXPR is missing"))?;
+            let expr = first
+                .to_str()
+                .ok_or_else(|| usage_error(subcommand, "EXPR is not valid UTF-8"))?;
+            (Some(expr.to_string()), rest)
+        }
+    };
+    let source = source(expr, kernel_file)?;
+    Ok((source, rest.iter().map(PathBuf::from).collect()))
+}
+
+/// A usage error in clap's format, with the subcommand's usage lines.
+pub fn usage_error(subcommand: &str, message: &str) -> Failure {
+    let mut cli = super::args::Cli::command();
+    cli.build();
+    let error = match cli.find_subcommand_mut(subcommand) {
+        Some(sub) => sub.error(clap::error::ErrorKind::WrongNumberOfValues, message),
+        None => cli.error(clap::error::ErrorKind::WrongNumberOfValues, message),
+    };
+    Failure::Clap(Box::new(error))
+}
+
+/// The footprint; one from a file is checked here, so that an empty or 4-D mask is reported
+/// before any input is read.
+pub fn footprint(spec: &FootprintSpec, weights: Option<&Path>) -> Result<Footprint, Failure> {
+    let (path, footprint) = match (weights, spec) {
+        (None, FootprintSpec::Shape { footprint, .. }) => return Ok(footprint.clone()),
+        (Some(path), _) => {
+            let weights = imageio::load_weights(path).map_err(Failure::File)?;
+            (path, Footprint::from_weights(weights.view()))
+        }
+        (None, FootprintSpec::File(path)) => {
+            let path = path.as_path();
+            let mask = imageio::load_weights(path).map_err(Failure::File)?;
+            (path, Footprint::from_mask(mask.mapv(|v| v != 0.0).view()))
+        }
+    };
+    match footprint.resolve(footprint.ndim().unwrap_or(2)) {
+        Ok(_) => Ok(footprint),
+        Err(e) => Err(Failure::usage(
+            format!("{}: {e}", path.display()),
+            Some("a footprint file holds a 1-D to 3-D mask with at least one nonzero cell"),
+        )),
+    }
+}
+
+/// Milliseconds, for reports.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
