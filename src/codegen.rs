@@ -684,7 +684,9 @@ impl<'a, 'b> Emitter<'a, 'b> {
 
     fn acc_init(acc: Acc) -> f64 {
         match acc {
-            Acc::Sum | Acc::Count | Acc::Sorted(_) => 0.0,
+            // -0 is the identity of addition, so sums keep numpy's signed zeros.
+            Acc::Sum => -0.0,
+            Acc::Count | Acc::Sorted(_) => 0.0,
             Acc::Prod => 1.0,
             Acc::Max | Acc::ArgMax => f64::NEG_INFINITY,
             Acc::Min | Acc::ArgMin => f64::INFINITY,
@@ -851,13 +853,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
             }
             Acc::Max | Acc::Min => {
                 let cur = self.fb.use_var(var);
-                let cc = if st.acc == Acc::Max {
-                    FloatCC::GreaterThan
-                } else {
-                    FloatCC::LessThan
-                };
-                let better = self.fb.ins().fcmp(cc, v, cur);
-                let new = self.select_mask(better, v, cur, lanes);
+                let new = self.pseudo_extreme(st.acc, cur, v, lanes);
                 self.fb.def_var(var, new);
                 let isnan = self.fb.ins().fcmp(FloatCC::Unordered, v, v);
                 let f = self.fb.use_var(flag);
@@ -893,6 +889,17 @@ impl<'a, 'b> Emitter<'a, 'b> {
         }
     }
 
+    /// `max(cur, v)` / `min(cur, v)` ignoring NaN (tracked separately), written as
+    /// `cur < v ? v : cur` / `v < cur ? v : cur` so Cranelift emits one maxpd/minpd (maxsd/minsd).
+    fn pseudo_extreme(&mut self, acc: Acc, cur: Value, v: Value, lanes: Lanes) -> Value {
+        let take = if acc == Acc::Max {
+            self.fb.ins().fcmp(FloatCC::LessThan, cur, v)
+        } else {
+            self.fb.ins().fcmp(FloatCC::LessThan, v, cur)
+        };
+        self.select_mask(take, v, cur, lanes)
+    }
+
     /// Combines the SIMD slots and lanes of a reduction into its scalar accumulator.
     fn fold_vector(&mut self, st: &AccState) {
         let mut lanes_vals = Vec::new();
@@ -907,15 +914,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
             acc = match st.acc {
                 Acc::Sum | Acc::Count => self.fb.ins().fadd(acc, x),
                 Acc::Prod => self.fb.ins().fmul(acc, x),
-                Acc::Max | Acc::Min => {
-                    let cc = if st.acc == Acc::Max {
-                        FloatCC::GreaterThan
-                    } else {
-                        FloatCC::LessThan
-                    };
-                    let better = self.fb.ins().fcmp(cc, x, acc);
-                    self.fb.ins().select(better, x, acc)
-                }
+                Acc::Max | Acc::Min => self.pseudo_extreme(st.acc, acc, x, Lanes::One),
                 _ => acc,
             };
         }

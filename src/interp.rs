@@ -123,9 +123,9 @@ pub fn reduce(red: Reduction, v: &[f64], extra: Option<f64>) -> f64 {
     let has_nan = non_nan.len() != v.len();
     let ddof = extra.unwrap_or(0.0);
     match red {
-        Reduction::Sum => v.iter().sum(),
+        Reduction::Sum => sum(v),
         Reduction::Prod => v.iter().product(),
-        Reduction::Mean => v.iter().sum::<f64>() / v.len() as f64,
+        Reduction::Mean => sum(v) / v.len() as f64,
         Reduction::Min | Reduction::Max if has_nan => f64::NAN,
         Reduction::Min => v.iter().copied().fold(f64::INFINITY, f64::min),
         Reduction::Max => v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
@@ -140,8 +140,9 @@ pub fn reduce(red: Reduction, v: &[f64], extra: Option<f64>) -> f64 {
         Reduction::All => bool_f64(v.iter().all(|x| *x != 0.0)),
         Reduction::ArgMin => arg_best(v, |a, b| a < b),
         Reduction::ArgMax => arg_best(v, |a, b| a > b),
-        Reduction::NanSum => non_nan.iter().sum(),
-        Reduction::NanMean => non_nan.iter().sum::<f64>() / non_nan.len() as f64,
+        // numpy replaces NaN by +0 and sums, so an all-NaN window gives +0.
+        Reduction::NanSum => sum(&v.iter().map(|x| if x.is_nan() { 0.0 } else { *x }).collect::<Vec<_>>()),
+        Reduction::NanMean => sum(&non_nan) / non_nan.len() as f64,
         Reduction::NanMin if non_nan.is_empty() => f64::NAN,
         Reduction::NanMin => non_nan.iter().copied().fold(f64::INFINITY, f64::min),
         Reduction::NanMax if non_nan.is_empty() => f64::NAN,
@@ -152,11 +153,16 @@ pub fn reduce(red: Reduction, v: &[f64], extra: Option<f64>) -> f64 {
     }
 }
 
+/// A sum that keeps numpy's signed zeros: it starts from -0, the identity of addition.
+fn sum(v: &[f64]) -> f64 {
+    v.iter().fold(-0.0, |a, b| a + b)
+}
+
 /// Two-pass variance, as numpy computes it; the divisor is clamped at zero like numpy's.
 fn variance(v: &[f64], ddof: f64) -> f64 {
     let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let ss: f64 = v.iter().map(|x| (x - mean) * (x - mean)).sum();
+    let mean = sum(v) / n;
+    let ss = sum(&v.iter().map(|x| (x - mean) * (x - mean)).collect::<Vec<_>>());
     ss / (n - ddof).max(0.0)
 }
 

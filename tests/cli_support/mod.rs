@@ -1,0 +1,71 @@
+//! Shared by the tests/cli_*.rs files: running the binary and reading what it wrote.
+
+#![allow(dead_code)] // each test file uses a different part
+
+use assert_cmd::Command;
+use ndarray::ArrayD;
+use std::path::{Path, PathBuf};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A file under tests/data (the sample images).
+pub fn data(name: &str) -> PathBuf {
+    root().join("tests/data").join(name)
+}
+
+/// A file under tests/fixtures/cli (made by gen_cli_fixtures.py).
+pub fn fixture(name: &str) -> PathBuf {
+    root().join("tests/fixtures/cli").join(name)
+}
+
+/// The binary, with colour and terminal detection out of the way.
+pub fn jitfilter() -> Command {
+    let mut cmd = Command::cargo_bin("jitfilter").expect("the jitfilter binary is built");
+    cmd.env("NO_COLOR", "1").env_remove("CLICOLOR_FORCE");
+    cmd
+}
+
+/// Pixels of an image as (width, height, channels, samples as u16).
+pub fn pixels(path: &Path) -> (u32, u32, usize, Vec<u16>) {
+    let img = image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let (w, h) = (img.width(), img.height());
+    let channels = img.color().channel_count() as usize;
+    let samples: Vec<u16> = match img {
+        image::DynamicImage::ImageLuma8(b) => b.into_raw().into_iter().map(u16::from).collect(),
+        image::DynamicImage::ImageLumaA8(b) => b.into_raw().into_iter().map(u16::from).collect(),
+        image::DynamicImage::ImageRgb8(b) => b.into_raw().into_iter().map(u16::from).collect(),
+        image::DynamicImage::ImageRgba8(b) => b.into_raw().into_iter().map(u16::from).collect(),
+        image::DynamicImage::ImageLuma16(b) => b.into_raw(),
+        image::DynamicImage::ImageRgb16(b) => b.into_raw(),
+        image::DynamicImage::ImageRgba16(b) => b.into_raw(),
+        other => panic!("unexpected pixel format {:?}", other.color()),
+    };
+    (w, h, channels, samples)
+}
+
+/// The colour type of an image file, e.g. `L16`.
+pub fn colour_type(path: &Path) -> image::ColorType {
+    image::open(path).unwrap().color()
+}
+
+pub fn read_f64(path: &Path) -> ArrayD<f64> {
+    ndarray_npy::read_npy(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Files in `dir` whose names start with a dot: leftovers of a failed atomic write.
+pub fn stray_temp_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect()
+}
+
+/// Stderr must never show a panic or a backtrace, whatever went wrong.
+pub fn assert_no_panic(stderr: &str) {
+    for bad in ["panicked", "RUST_BACKTRACE", "stack backtrace", "internal error"] {
+        assert!(!stderr.contains(bad), "stderr shows a panic:\n{stderr}");
+    }
+}
