@@ -67,7 +67,10 @@ impl Default for CallbackContext {
 
 /// Sets `pos` from `counter` and advances it (called by kernels that use positions when `track`
 /// is set).
-pub extern "C" fn jf_track(ctx: *mut CallbackContext) {
+///
+/// # Safety
+/// `ctx` must point to a valid, exclusively borrowed context.
+pub unsafe extern "C" fn jf_track(ctx: *mut CallbackContext) {
     // SAFETY: generated code passes the non-null context it was given.
     let ctx = unsafe { &mut *ctx };
     let [d, h, w] = ctx.shape.map(|s| s.max(1));
@@ -144,7 +147,10 @@ pub extern "C" fn jf_scratch(slot: i64, n: i64) -> *mut f64 {
 }
 
 /// Selects the median/percentile of `n` stored values (reordering them in place).
-pub extern "C" fn jf_sorted(kind: i64, ptr: *mut f64, n: i64, q: f64) -> f64 {
+///
+/// # Safety
+/// `ptr` must point to `n` initialised doubles that nothing else accesses during the call.
+pub unsafe extern "C" fn jf_sorted(kind: i64, ptr: *mut f64, n: i64, q: f64) -> f64 {
     // SAFETY: generated code passes a scratch buffer of at least n values filled by this call.
     let v = unsafe { std::slice::from_raw_parts_mut(ptr, n.max(0) as usize) };
     let kind = match kind {
@@ -204,13 +210,13 @@ mod tests {
     #[test]
     fn sorted_matches_numpy() {
         let mut v = [4.0, 1.0, 3.0, 2.0];
-        assert_eq!(jf_sorted(0, v.as_mut_ptr(), 4, 0.0), 2.5);
+        assert_eq!(unsafe { jf_sorted(0, v.as_mut_ptr(), 4, 0.0) }, 2.5);
         let mut v = [4.0, 1.0, 3.0, 2.0];
-        assert_eq!(jf_sorted(2, v.as_mut_ptr(), 4, 25.0), 1.75);
+        assert_eq!(unsafe { jf_sorted(2, v.as_mut_ptr(), 4, 25.0) }, 1.75);
         let mut v = [f64::NAN, 1.0, 3.0];
-        assert!(jf_sorted(0, v.as_mut_ptr(), 3, 0.0).is_nan());
+        assert!(unsafe { jf_sorted(0, v.as_mut_ptr(), 3, 0.0) }.is_nan());
         let mut v = [f64::NAN, 1.0, 3.0];
-        assert_eq!(jf_sorted(1, v.as_mut_ptr(), 3, 0.0), 2.0);
+        assert_eq!(unsafe { jf_sorted(1, v.as_mut_ptr(), 3, 0.0) }, 2.0);
     }
 
     #[test]
@@ -223,7 +229,8 @@ mod tests {
         };
         let mut seen = Vec::new();
         for _ in 0..7 {
-            jf_track(&mut ctx);
+            // SAFETY: a valid context we own.
+            unsafe { jf_track(&mut ctx) };
             seen.push((ctx.pos[0], ctx.pos[1]));
         }
         assert_eq!(
