@@ -65,7 +65,12 @@ pub fn stray_temp_files(dir: &Path) -> Vec<String> {
 
 /// Stderr must never show a panic or a backtrace, whatever went wrong.
 pub fn assert_no_panic(stderr: &str) {
-    for bad in ["panicked", "RUST_BACKTRACE", "stack backtrace", "internal error"] {
+    for bad in [
+        "panicked",
+        "RUST_BACKTRACE",
+        "stack backtrace",
+        "internal error",
+    ] {
         assert!(!stderr.contains(bad), "stderr shows a panic:\n{stderr}");
     }
 }
