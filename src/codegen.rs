@@ -9,7 +9,7 @@
 use crate::error::Error;
 use crate::ir::{BinOp, Builtin, Func, UnOp};
 use crate::plan::{Acc, POp, Plan, P};
-use crate::runtime::{self, CallbackContext};
+use crate::runtime::{self, CallbackContext, RowArgs};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
     types, AbiParam, Endianness, Function, InstBuilder, MemFlagsData, Signature, Type,
@@ -27,11 +27,24 @@ use std::sync::OnceLock;
 
 /// scipy's `generic_filter` LowLevelCallable signature.
 pub type CallbackFn = unsafe extern "C" fn(*const f64, isize, *mut f64, *mut c_void) -> c_int;
+/// A fused row function: computes one output row straight from the padded input block.
+pub type RowFn = unsafe extern "C" fn(*const RowArgs);
+
+/// Which function to generate from a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// scipy's callback: one window in a buffer, SIMD across window elements.
+    Callback,
+    /// A whole output row, SIMD across output pixels, reading the padded block directly.
+    Row,
+}
 
 const PTR: Type = types::I64;
 const F64X2: Type = types::F64X2;
 /// F64X2 vectors handled per SIMD iteration, each with its own accumulators.
 const UNROLL: usize = 2;
+/// Pixel pairs handled per iteration of a row function, each with its own accumulators.
+const ROW_GROUPS: usize = 4;
 
 fn isa() -> Result<OwnedTargetIsa, Error> {
     static ISA: OnceLock<Result<OwnedTargetIsa, String>> = OnceLock::new();
@@ -61,13 +74,31 @@ fn isa() -> Result<OwnedTargetIsa, Error> {
     .map_err(Error::Codegen)
 }
 
-/// Native code for one kernel. Owns the JIT memory the function pointer points into.
+/// Native code for one kernel: the functions compiled together, owning their JIT memory.
 pub struct Code {
     module: Option<JITModule>,
-    pub func: CallbackFn,
-    /// Param defaults, read by the code when the context gives no params. Boxed so the address
-    /// baked into the code stays valid.
+    funcs: Vec<(Target, *const u8)>,
+    /// Param defaults, read by the callback when the context gives no params. Boxed so the
+    /// address baked into the code stays valid.
     _defaults: Box<[f64]>,
+}
+
+impl Code {
+    /// The `i`-th function, which must be a callback.
+    pub fn callback(&self, i: usize) -> CallbackFn {
+        let (target, ptr) = self.funcs[i];
+        assert_eq!(target, Target::Callback);
+        // SAFETY: built with exactly the `CallbackFn` signature.
+        unsafe { std::mem::transmute::<*const u8, CallbackFn>(ptr) }
+    }
+
+    /// The `i`-th function, which must be a row function.
+    pub fn row(&self, i: usize) -> RowFn {
+        let (target, ptr) = self.funcs[i];
+        assert_eq!(target, Target::Row);
+        // SAFETY: built with exactly the `RowFn` signature.
+        unsafe { std::mem::transmute::<*const u8, RowFn>(ptr) }
+    }
 }
 
 // SAFETY: after `finalize_definitions` the module's code and data are immutable and only read;
@@ -98,8 +129,8 @@ fn helper_symbols() -> Vec<(&'static str, *const u8)> {
     v
 }
 
-/// Compiles a plan to native code. `defaults` are the params' default values.
-pub fn compile(plan: &Plan, defaults: &[f64]) -> Result<Code, Error> {
+/// Compiles each (plan, target) into one module. `defaults` are the params' default values.
+pub fn compile(functions: &[(&Plan, Target)], defaults: &[f64]) -> Result<Code, Error> {
     let isa = isa()?;
     let mut jb = JITBuilder::with_isa(isa, default_libcall_names());
     for (name, ptr) in helper_symbols() {
@@ -107,35 +138,42 @@ pub fn compile(plan: &Plan, defaults: &[f64]) -> Result<Code, Error> {
     }
     let mut module = JITModule::new(jb);
     let defaults: Box<[f64]> = defaults.into();
-    let mut ctx = module.make_context();
-    ctx.func = build_function(plan, &defaults, &mut module)?;
-    let id = module
-        .declare_function("kernel", Linkage::Export, &ctx.func.signature)
-        .map_err(|e| Error::Codegen(e.to_string()))?;
-    module
-        .define_function(id, &mut ctx)
-        .map_err(|e| Error::Codegen(format!("{e:?}")))?;
-    module
-        .finalize_definitions()
-        .map_err(|e| Error::Codegen(e.to_string()))?;
-    let ptr = module.get_finalized_function(id);
-    // SAFETY: the function was built with exactly the `CallbackFn` signature.
-    let func = unsafe { std::mem::transmute::<*const u8, CallbackFn>(ptr) };
+    let cg = |e: cranelift_module::ModuleError| Error::Codegen(format!("{e:?}"));
+    let mut ids = Vec::new();
+    for (i, (plan, target)) in functions.iter().enumerate() {
+        let mut ctx = module.make_context();
+        ctx.func = build_function(plan, *target, &defaults, &mut module)?;
+        let id = module
+            .declare_function(&format!("f{i}"), Linkage::Export, &ctx.func.signature)
+            .map_err(cg)?;
+        module.define_function(id, &mut ctx).map_err(cg)?;
+        ids.push((*target, id));
+    }
+    module.finalize_definitions().map_err(cg)?;
+    let funcs = ids
+        .into_iter()
+        .map(|(t, id)| (t, module.get_finalized_function(id)))
+        .collect();
     Ok(Code {
         module: Some(module),
-        func,
+        funcs,
         _defaults: defaults,
     })
 }
 
-/// The Cranelift IR of a plan, as text (for `jitfilter ir`).
-pub fn ir_text(plan: &Plan) -> Result<String, Error> {
+/// The Cranelift IR of a plan for `target`, as text (for `jitfilter ir`).
+pub fn ir_text(plan: &Plan, target: Target) -> Result<String, Error> {
     let isa = isa()?;
     let mut module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
-    let defaults = vec![0.0; 0];
-    Ok(build_function(plan, &defaults, &mut module)?
+    Ok(build_function(plan, target, &[], &mut module)?
         .display()
         .to_string())
+}
+
+fn row_signature() -> Signature {
+    let mut sig = Signature::new(CallConv::SystemV);
+    sig.params.push(AbiParam::new(PTR));
+    sig
 }
 
 fn callback_signature() -> Signature {
@@ -147,32 +185,46 @@ fn callback_signature() -> Signature {
 
 fn build_function(
     plan: &Plan,
+    target: Target,
     defaults: &[f64],
     module: &mut JITModule,
 ) -> Result<Function, Error> {
-    let mut func = Function::with_name_signature(UserFuncName::user(0, 0), callback_signature());
+    let sig = match target {
+        Target::Callback => callback_signature(),
+        Target::Row => row_signature(),
+    };
+    let mut func = Function::with_name_signature(UserFuncName::user(0, 0), sig);
     let mut fctx = FunctionBuilderContext::new();
     let frontend_config = module.target_config();
     {
         let fb = FunctionBuilder::new(&mut func, &mut fctx);
+        let none = Value::reserved_value_hack();
         let mut e = Emitter {
             plan,
             fb,
             module,
-            svals: HashMap::new(),
+            svals: vec![HashMap::new()],
+            group: 0,
+            xs: Vec::new(),
+            jcache: HashMap::new(),
             splats: HashMap::new(),
             helpers: HashMap::new(),
-            buf: Value::reserved_value_hack(),
-            n: Value::reserved_value_hack(),
-            nf: Value::reserved_value_hack(),
-            ctxp: Value::reserved_value_hack(),
+            buf: none,
+            n: none,
+            nf: none,
+            ctxp: none,
             params: None,
             tables: HashMap::new(),
             c: None,
             err_block: None,
             sorted_slots: 0,
+            row: None,
+            pix: Lanes::One,
         };
-        e.emit(defaults)?;
+        match target {
+            Target::Callback => e.emit_callback(defaults)?,
+            Target::Row => e.emit_row(),
+        }
         e.fb.finalize(frontend_config);
     }
     Ok(func)
@@ -209,7 +261,15 @@ struct Emitter<'a, 'b> {
     fb: FunctionBuilder<'b>,
     module: &'a mut JITModule,
     /// Scalar values computed so far (they dominate everything emitted later).
-    svals: HashMap<P, Value>,
+    svals: Vec<HashMap<P, Value>>,
+    /// Row target: the pixel group being emitted (each group is two pixels with its own values
+    /// and accumulators; several groups per iteration keep the accumulator chains independent).
+    group: usize,
+    /// Row target: each group's first column.
+    xs: Vec<Value>,
+    /// Row target: per window element, values shared by all groups (the element's address in
+    /// the block, table entries), so each is loaded once per element.
+    jcache: HashMap<Builtin, Value>,
     /// Scalars splatted to F64X2 for the current pass.
     splats: HashMap<P, Value>,
     helpers: HashMap<&'static str, cranelift_codegen::ir::FuncRef>,
@@ -222,6 +282,22 @@ struct Emitter<'a, 'b> {
     c: Option<Value>,
     err_block: Option<cranelift_codegen::ir::Block>,
     sorted_slots: i64,
+    /// Row target: the row's values; `None` for the callback.
+    row: Option<RowVals>,
+    /// Lanes of per-pixel values: one for the callback, two (or one in the tail) for rows.
+    pix: Lanes,
+}
+
+/// Values the row function loads once.
+#[derive(Clone, Copy)]
+struct RowVals {
+    args: Value,
+    base: Value,
+    offs: Value,
+    c_off: Value,
+    planes: Value,
+    /// The current output column.
+    x: Value,
 }
 
 /// Per-reduction accumulator state of one pass.
@@ -234,7 +310,8 @@ struct AccState {
     sflag: Variable,
     idx: Variable,
     found: Variable,
-    scratch: Option<Value>,
+    /// Sort-based reductions: one buffer per pixel lane.
+    scratch: Vec<Value>,
 }
 
 fn flags() -> MemFlagsData {
@@ -267,7 +344,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
         self.fb.ins().load(ty, flags(), self.ctxp, offset as i32)
     }
 
-    fn emit(&mut self, defaults: &[f64]) -> Result<(), Error> {
+    fn emit_callback(&mut self, defaults: &[f64]) -> Result<(), Error> {
         let entry = self.fb.create_block();
         self.fb.append_block_params_for_function_params(entry);
         self.fb.switch_to_block(entry);
@@ -374,6 +451,90 @@ impl<'a, 'b> Emitter<'a, 'b> {
             self.fb.ins().return_(&[zero]);
         }
         Ok(())
+    }
+
+    fn row_load(&mut self, ty: Type, offset: usize) -> Value {
+        let args = self.row.expect("row target").args;
+        self.fb.ins().load(ty, flags(), args, offset as i32)
+    }
+
+    /// `void row(const RowArgs *)`: for x in 0..width, out[x] = kernel(pixel x). Two pixels per
+    /// iteration in F64X2 lanes, then a one-pixel tail.
+    fn emit_row(&mut self) {
+        let entry = self.fb.create_block();
+        self.fb.append_block_params_for_function_params(entry);
+        self.fb.switch_to_block(entry);
+        self.fb.seal_block(entry);
+        let args = self.fb.block_params(entry)[0];
+        let none = Value::reserved_value_hack();
+        self.row = Some(RowVals {
+            args,
+            base: none,
+            offs: none,
+            c_off: none,
+            planes: none,
+            x: none,
+        });
+        let base = self.row_load(PTR, offset_of!(RowArgs, base));
+        let offs = self.row_load(PTR, offset_of!(RowArgs, offs));
+        let c_off = self.row_load(types::I64, offset_of!(RowArgs, c_off));
+        let planes = self.row_load(PTR, offset_of!(RowArgs, planes));
+        self.row = Some(RowVals {
+            args,
+            base,
+            offs,
+            c_off,
+            planes,
+            x: none,
+        });
+        self.n = self.row_load(types::I64, offset_of!(RowArgs, n));
+        self.nf = self.fb.ins().fcvt_from_sint(types::F64, self.n);
+        self.params = Some(self.row_load(PTR, offset_of!(RowArgs, params)));
+        for (b, off) in [
+            (Builtin::K, offset_of!(RowArgs, k)),
+            (Builtin::Dx, offset_of!(RowArgs, dx)),
+            (Builtin::Dy, offset_of!(RowArgs, dy)),
+            (Builtin::Dz, offset_of!(RowArgs, dz)),
+        ] {
+            if self.uses(b) {
+                let t = self.row_load(PTR, off);
+                self.tables.insert(b, t);
+            }
+        }
+        let out = self.row_load(PTR, offset_of!(RowArgs, out));
+        let width = self.row_load(types::I64, offset_of!(RowArgs, width));
+        let x = self.new_var(types::I64);
+        let zero = self.fb.ins().iconst(types::I64, 0);
+        self.fb.def_var(x, zero);
+        for (lanes, groups) in [(Lanes::Two, ROW_GROUPS), (Lanes::Two, 1), (Lanes::One, 1)] {
+            let width_of_group = if lanes == Lanes::Two { 2 } else { 1 };
+            self.counted_loop(x, (width_of_group * groups) as i64, width, |e, xv| {
+                e.pix = lanes;
+                e.svals = vec![HashMap::new(); groups];
+                e.xs = (0..groups)
+                    .map(|g| e.fb.ins().iadd_imm_s(xv, (g * width_of_group) as i64))
+                    .collect();
+                for stage in 0..e.plan.stages.len() {
+                    e.emit_pass(stage);
+                }
+                for g in 0..groups {
+                    e.set_group(g);
+                    let result = e.scalar(e.plan.root);
+                    let off = e.fb.ins().ishl_imm_s(e.xs[g], 3);
+                    let addr = e.fb.ins().iadd(out, off);
+                    e.fb.ins().store(flags(), result, addr, 0);
+                }
+            });
+        }
+        self.fb.ins().return_(&[]);
+    }
+
+    /// Makes group `g` current: its values and its column.
+    fn set_group(&mut self, g: usize) {
+        self.group = g;
+        if let Some(r) = self.row.as_mut() {
+            r.x = self.xs[g];
+        }
     }
 
     fn call_helper(
@@ -485,7 +646,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
                 self.select_mask(m, a[1], a[2], lanes)
             }
             POp::Call(f, _) => self.call(f, a, lanes),
-            POp::Const(_) | POp::Param(_) | POp::Builtin(_) | POp::Reduce(..) => {
+            POp::Const(_) | POp::Param(_) | POp::Builtin(_) | POp::Reduce(..) | POp::Plane(_) => {
                 unreachable!("leaves are not applied")
             }
         }
@@ -566,36 +727,92 @@ impl<'a, 'b> Emitter<'a, 'b> {
 
     /// The value of scalar node `p`, emitting it (and what it needs) at the current point.
     fn scalar(&mut self, p: P) -> Value {
-        if let Some(v) = self.svals.get(&p) {
+        if let Some(v) = self.svals[self.group].get(&p) {
             return *v;
         }
         let node = self.plan.nodes[p].clone();
         debug_assert!(!node.vector);
+        let pix = self.pix;
         let v = match node.op {
-            POp::Const(c) => self.fb.ins().f64const(c),
+            POp::Const(c) => self.fconst(c, pix),
             POp::Param(i) => {
                 let params = self
                     .params
                     .expect("params pointer is loaded when the program has params");
-                self.fb
+                let v = self
+                    .fb
                     .ins()
-                    .load(types::F64, flags(), params, (8 * i) as i32)
+                    .load(types::F64, flags(), params, (8 * i) as i32);
+                self.widen(v, pix)
             }
             POp::Builtin(b) => self.scalar_builtin(b),
+            POp::Plane(i) => {
+                let r = self.row.expect("planes exist only in row functions");
+                let row = self.fb.ins().load(PTR, flags(), r.planes, (8 * i) as i32);
+                let off = self.fb.ins().ishl_imm_s(r.x, 3);
+                let addr = self.fb.ins().iadd(row, off);
+                self.fb.ins().load(pix.ty(), flags(), addr, 0)
+            }
             POp::Reduce(..) => unreachable!("reductions are computed by their pass"),
             ref op => {
                 let args: Vec<Value> = Plan::operands(op)
                     .into_iter()
                     .map(|o| self.scalar(o))
                     .collect();
-                self.apply(p, &args, Lanes::One)
+                self.apply(p, &args, pix)
             }
         };
-        self.svals.insert(p, v);
+        self.svals[self.group].insert(p, v);
         v
     }
 
+    /// A scalar as a per-pixel value: splatted when pixels come two at a time.
+    fn widen(&mut self, v: Value, lanes: Lanes) -> Value {
+        match lanes {
+            Lanes::One => v,
+            Lanes::Two => self.fb.ins().splat(F64X2, v),
+        }
+    }
+
+    /// `[v, v + 1]` for two lanes, `v` for one.
+    fn iota(&mut self, v: Value, lanes: Lanes) -> Value {
+        match lanes {
+            Lanes::One => v,
+            Lanes::Two => {
+                let v = self.fb.ins().splat(F64X2, v);
+                let one = self.fb.ins().f64const(1.0);
+                let zero = self.fb.ins().f64const(0.0);
+                let step = self.fb.ins().scalar_to_vector(F64X2, zero);
+                let step = self.fb.ins().insertlane(step, one, 1);
+                self.fb.ins().fadd(v, step)
+            }
+        }
+    }
+
     fn scalar_builtin(&mut self, b: Builtin) -> Value {
+        let pix = self.pix;
+        if let Some(r) = self.row {
+            let v = match b {
+                Builtin::C => {
+                    let i = self.fb.ins().iadd(r.x, r.c_off);
+                    let off = self.fb.ins().ishl_imm_s(i, 3);
+                    let addr = self.fb.ins().iadd(r.base, off);
+                    return self.fb.ins().load(pix.ty(), flags(), addr, 0);
+                }
+                Builtin::X => {
+                    let xf = self.fb.ins().fcvt_from_sint(types::F64, r.x);
+                    return self.iota(xf, pix);
+                }
+                Builtin::N => self.nf,
+                Builtin::Y => self.row_load(types::F64, offset_of!(RowArgs, y)),
+                Builtin::Z => self.row_load(types::F64, offset_of!(RowArgs, z)),
+                Builtin::Width => self.row_load(types::F64, offset_of!(RowArgs, size)),
+                Builtin::Height => self.row_load(types::F64, offset_of!(RowArgs, size) + 8),
+                Builtin::Depth => self.row_load(types::F64, offset_of!(RowArgs, size) + 16),
+                _ => unreachable!("{b:?} is a vector"),
+            };
+            return self.widen(v, pix);
+        }
         let pos = offset_of!(CallbackContext, pos);
         let size = offset_of!(CallbackContext, size);
         match b {
@@ -635,7 +852,8 @@ impl<'a, 'b> Emitter<'a, 'b> {
         let node = &self.plan.nodes[p];
         let v = if !node.vector {
             match lanes {
-                Lanes::One => self.svals[&p],
+                Lanes::One => self.svals[self.group][&p],
+                _ if self.row.is_some() => self.svals[self.group][&p],
                 Lanes::Two => self.splats[&p],
             }
         } else {
@@ -655,21 +873,46 @@ impl<'a, 'b> Emitter<'a, 'b> {
     }
 
     fn vector_builtin(&mut self, b: Builtin, lanes: Lanes, j: Value) -> Value {
+        if let Some(r) = self.row {
+            // Row target: lanes are output pixels; element j of pixel x is base[x + offs[j]].
+            let shared = match self.jcache.get(&b) {
+                Some(v) => *v,
+                None => {
+                    let j8 = self.fb.ins().ishl_imm_s(j, 3);
+                    let v = match b {
+                        // The element's address for column 0: base + offs[j] * 8.
+                        Builtin::W => {
+                            let oaddr = self.fb.ins().iadd(r.offs, j8);
+                            let o = self.fb.ins().load(types::I64, flags(), oaddr, 0);
+                            let o8 = self.fb.ins().ishl_imm_s(o, 3);
+                            self.fb.ins().iadd(r.base, o8)
+                        }
+                        Builtin::I => {
+                            let jf = self.fb.ins().fcvt_from_sint(types::F64, j);
+                            self.widen(jf, lanes)
+                        }
+                        other => {
+                            let addr = self.fb.ins().iadd(self.tables[&other], j8);
+                            let t = self.fb.ins().load(types::F64, flags(), addr, 0);
+                            self.widen(t, lanes)
+                        }
+                    };
+                    self.jcache.insert(b, v);
+                    v
+                }
+            };
+            if b != Builtin::W {
+                return shared;
+            }
+            let x8 = self.fb.ins().ishl_imm_s(r.x, 3);
+            let addr = self.fb.ins().iadd(shared, x8);
+            return self.fb.ins().load(lanes.ty(), flags(), addr, 0);
+        }
         let base = match b {
             Builtin::W => self.buf,
             Builtin::I => {
                 let jf = self.fb.ins().fcvt_from_sint(types::F64, j);
-                return match lanes {
-                    Lanes::One => jf,
-                    Lanes::Two => {
-                        let v = self.fb.ins().splat(F64X2, jf);
-                        let one = self.fb.ins().f64const(1.0);
-                        let zero = self.fb.ins().f64const(0.0);
-                        let step = self.fb.ins().scalar_to_vector(F64X2, zero);
-                        let step = self.fb.ins().insertlane(step, one, 1);
-                        self.fb.ins().fadd(v, step)
-                    }
-                };
+                return self.iota(jf, lanes);
             }
             other => self.tables[&other],
         };
@@ -693,17 +936,30 @@ impl<'a, 'b> Emitter<'a, 'b> {
         }
     }
 
+    /// One pass over the window computing every accumulator of `stage`. For the callback, SIMD
+    /// lanes run across window elements (folded at the end); for rows, across output pixels.
     fn emit_pass(&mut self, stage: usize) {
         let reds = self.plan.stages[stage].clone();
-        let simd = !reds.iter().any(|&r| {
-            matches!(
-                self.plan.nodes[r].op,
-                POp::Reduce(Acc::ArgMin | Acc::ArgMax, ..)
-            )
-        });
+        let row = self.row.is_some();
+        let pix = self.pix;
+        let simd = !row
+            && !reds.iter().any(|&r| {
+                matches!(
+                    self.plan.nodes[r].op,
+                    POp::Reduce(Acc::ArgMin | Acc::ArgMax, ..)
+                )
+            });
+        // Per-pixel accumulator types: masks are i8 for one lane, I64X2 for two.
+        let (mask_ty, idx_ty) = match pix {
+            Lanes::One => (types::I8, types::I64),
+            Lanes::Two => (types::I64X2, F64X2),
+        };
         self.splats.clear();
-        let mut states = Vec::new();
-        for &r in &reds {
+        let groups = self.svals.len();
+        // states[g]: the accumulators of pixel group g (one group for the callback).
+        let mut states: Vec<Vec<AccState>> = (0..groups).map(|_| Vec::new()).collect();
+        for (g, r) in (0..groups).flat_map(|g| reds.iter().map(move |&r| (g, r))) {
+            self.set_group(g);
             let POp::Reduce(acc, arg, q) = self.plan.nodes[r].op else {
                 unreachable!()
             };
@@ -712,23 +968,22 @@ impl<'a, 'b> Emitter<'a, 'b> {
                 self.scalar(q);
             }
             let init = Self::acc_init(acc);
-            let s = self.new_var(types::F64);
-            let sinit = self.fconst(init, Lanes::One);
+            let s = self.new_var(pix.ty());
+            let sinit = self.fconst(init, pix);
             self.fb.def_var(s, sinit);
-            let sflag = self.new_var(types::I8);
-            let z8 = self.fb.ins().iconst(types::I8, 0);
-            self.fb.def_var(sflag, z8);
-            let idx = self.new_var(types::I64);
-            let z64 = self.fb.ins().iconst(types::I64, 0);
-            self.fb.def_var(idx, z64);
-            let found = self.new_var(types::I8);
-            self.fb.def_var(found, z8);
+            let zmask = self.zero_of(mask_ty);
+            let sflag = self.new_var(mask_ty);
+            self.fb.def_var(sflag, zmask);
+            let idx = self.new_var(idx_ty);
+            let zidx = self.zero_of(idx_ty);
+            self.fb.def_var(idx, zidx);
+            let found = self.new_var(mask_ty);
+            self.fb.def_var(found, zmask);
             let mut vec = Vec::new();
             let mut vflag = Vec::new();
             if simd {
                 let vinit = self.fconst(init, Lanes::Two);
-                let zmask = self.fb.ins().iconst(types::I64, 0);
-                let zmask = self.fb.ins().splat(types::I64X2, zmask);
+                let zmask = self.zero_of(types::I64X2);
                 for _ in 0..UNROLL {
                     let v = self.new_var(F64X2);
                     self.fb.def_var(v, vinit);
@@ -738,22 +993,18 @@ impl<'a, 'b> Emitter<'a, 'b> {
                     vflag.push(f);
                 }
             }
-            let scratch = if let Acc::Sorted(_) = acc {
-                let slot = self.fb.ins().iconst(types::I64, self.sorted_slots);
-                self.sorted_slots += 1;
-                Some(
-                    self.call_helper(
-                        "jf_scratch",
-                        &[types::I64, types::I64],
-                        Some(PTR),
-                        &[slot, self.n],
-                    )
-                    .unwrap(),
-                )
-            } else {
-                None
-            };
-            states.push(AccState {
+            let mut scratch = Vec::new();
+            if let Acc::Sorted(_) = acc {
+                let lanes = if pix == Lanes::Two { 2 } else { 1 };
+                for _ in 0..lanes {
+                    let slot = self.fb.ins().iconst(types::I64, self.sorted_slots);
+                    self.sorted_slots += 1;
+                    let sig = [types::I64, types::I64];
+                    let buf = self.call_helper("jf_scratch", &sig, Some(PTR), &[slot, self.n]);
+                    scratch.push(buf.unwrap());
+                }
+            }
+            states[g].push(AccState {
                 node: r,
                 acc,
                 vec,
@@ -769,13 +1020,14 @@ impl<'a, 'b> Emitter<'a, 'b> {
         let j = self.new_var(types::I64);
         let zero = self.fb.ins().iconst(types::I64, 0);
         self.fb.def_var(j, zero);
+        let n = self.n;
         if simd {
             let step = (2 * UNROLL) as i64;
-            self.counted_loop(j, step, |e, jv| {
+            self.counted_loop(j, step, n, |e, jv| {
                 for u in 0..UNROLL {
                     let ju = e.fb.ins().iadd_imm_s(jv, 2 * u as i64);
                     let mut memo = HashMap::new();
-                    for st in &states {
+                    for st in &states[0] {
                         let POp::Reduce(_, arg, _) = e.plan.nodes[st.node].op else {
                             unreachable!()
                         };
@@ -785,28 +1037,53 @@ impl<'a, 'b> Emitter<'a, 'b> {
                 }
             });
             // Fold the SIMD accumulators into the scalar ones.
-            for st in &states {
+            for st in &states[0] {
                 self.fold_vector(st);
             }
         }
-        self.counted_loop(j, 1, |e, jv| {
-            let mut memo = HashMap::new();
-            for st in &states {
-                let POp::Reduce(_, arg, _) = e.plan.nodes[st.node].op else {
-                    unreachable!()
-                };
-                let v = e.elem(arg, Lanes::One, jv, &mut memo);
-                e.update(st, None, v, jv, Lanes::One);
+        let lanes = if row { pix } else { Lanes::One };
+        self.counted_loop(j, 1, n, |e, jv| {
+            e.jcache.clear();
+            for (g, group) in states.iter().enumerate() {
+                e.set_group(g);
+                let mut memo = HashMap::new();
+                for st in group {
+                    let POp::Reduce(_, arg, _) = e.plan.nodes[st.node].op else {
+                        unreachable!()
+                    };
+                    let v = e.elem(arg, lanes, jv, &mut memo);
+                    e.update(st, None, v, jv, lanes);
+                }
             }
         });
-        for st in &states {
-            let v = self.finish(st);
-            self.svals.insert(st.node, v);
+        for (g, group) in states.iter().enumerate() {
+            self.set_group(g);
+            for st in group {
+                let v = self.finish(st, lanes);
+                self.svals[g].insert(st.node, v);
+            }
         }
     }
 
+    fn zero_of(&mut self, ty: Type) -> Value {
+        if ty == F64X2 {
+            return self.fconst(0.0, Lanes::Two);
+        }
+        if ty.is_vector() {
+            let z = self.fb.ins().iconst(ty.lane_type(), 0);
+            return self.fb.ins().splat(ty, z);
+        }
+        self.fb.ins().iconst(ty, 0)
+    }
+
     /// `while j + step <= n { body(j); j += step }`, continuing at the exit block.
-    fn counted_loop(&mut self, j: Variable, step: i64, mut body: impl FnMut(&mut Self, Value)) {
+    fn counted_loop(
+        &mut self,
+        j: Variable,
+        step: i64,
+        limit: Value,
+        mut body: impl FnMut(&mut Self, Value),
+    ) {
         let head = self.fb.create_block();
         let body_block = self.fb.create_block();
         let exit = self.fb.create_block();
@@ -817,7 +1094,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
         let more = self
             .fb
             .ins()
-            .icmp(IntCC::SignedLessThanOrEqual, next, self.n);
+            .icmp(IntCC::SignedLessThanOrEqual, next, limit);
         self.fb.ins().brif(more, body_block, &[], exit, &[]);
         self.fb.switch_to_block(body_block);
         self.fb.seal_block(body_block);
@@ -874,8 +1151,15 @@ impl<'a, 'b> Emitter<'a, 'b> {
                 let cand = self.fb.ins().bor(isnan, better);
                 let open = self.fb.ins().bnot(found);
                 let take = self.fb.ins().band(open, cand);
-                let idx = self.fb.ins().select(take, j, idx);
-                let best = self.fb.ins().select(take, v, best);
+                let idx = match lanes {
+                    Lanes::One => self.fb.ins().select(take, j, idx),
+                    Lanes::Two => {
+                        let jf = self.fb.ins().fcvt_from_sint(types::F64, j);
+                        let jv = self.fb.ins().splat(F64X2, jf);
+                        self.select_mask(take, jv, idx, lanes)
+                    }
+                };
+                let best = self.select_mask(take, v, best, lanes);
                 let found = self.fb.ins().bor(found, isnan);
                 self.fb.def_var(st.idx, idx);
                 self.fb.def_var(st.s, best);
@@ -883,8 +1167,17 @@ impl<'a, 'b> Emitter<'a, 'b> {
             }
             Acc::Sorted(_) => {
                 let off = self.fb.ins().ishl_imm_s(j, 3);
-                let addr = self.fb.ins().iadd(st.scratch.unwrap(), off);
-                self.fb.ins().store(flags(), v, addr, 0);
+                if lanes == Lanes::Two && self.row.is_some() {
+                    // One buffer per output pixel.
+                    for (lane, buf) in st.scratch.iter().enumerate() {
+                        let x = self.fb.ins().extractlane(v, lane as u8);
+                        let addr = self.fb.ins().iadd(*buf, off);
+                        self.fb.ins().store(flags(), x, addr, 0);
+                    }
+                } else {
+                    let addr = self.fb.ins().iadd(st.scratch[0], off);
+                    self.fb.ins().store(flags(), v, addr, 0);
+                }
             }
         }
     }
@@ -932,36 +1225,53 @@ impl<'a, 'b> Emitter<'a, 'b> {
         }
     }
 
-    fn finish(&mut self, st: &AccState) -> Value {
+    /// The final per-pixel value of a reduction (`lanes`: pixel lanes of the accumulators).
+    fn finish(&mut self, st: &AccState, lanes: Lanes) -> Value {
         match st.acc {
             Acc::Sum | Acc::Prod | Acc::Count => self.fb.use_var(st.s),
             Acc::Max | Acc::Min => {
                 let v = self.fb.use_var(st.s);
                 let flag = self.fb.use_var(st.sflag);
-                let nan = self.fb.ins().f64const(f64::NAN);
-                self.fb.ins().select(flag, nan, v)
+                let nan = self.fconst(f64::NAN, lanes);
+                self.select_mask(flag, nan, v, lanes)
             }
             Acc::ArgMin | Acc::ArgMax => {
                 let idx = self.fb.use_var(st.idx);
-                self.fb.ins().fcvt_from_sint(types::F64, idx)
+                match lanes {
+                    Lanes::One => self.fb.ins().fcvt_from_sint(types::F64, idx),
+                    Lanes::Two => idx,
+                }
             }
             Acc::Sorted(kind) => {
                 let POp::Reduce(_, _, q) = self.plan.nodes[st.node].op else {
                     unreachable!()
                 };
-                let q = match q {
-                    Some(q) => self.svals[&q],
-                    None => self.fb.ins().f64const(50.0),
-                };
-                let kind = self.fb.ins().iconst(types::I64, kind as i64);
-                let args = [kind, st.scratch.unwrap(), self.n, q];
-                self.call_helper(
-                    "jf_sorted",
-                    &[types::I64, PTR, types::I64, types::F64],
-                    Some(types::F64),
-                    &args,
-                )
-                .unwrap()
+                let mut results = Vec::new();
+                for (lane, buf) in st.scratch.clone().into_iter().enumerate() {
+                    let q = match q {
+                        Some(q) if lanes == Lanes::Two => {
+                            let qv = self.svals[self.group][&q];
+                            self.fb.ins().extractlane(qv, lane as u8)
+                        }
+                        Some(q) => self.svals[self.group][&q],
+                        None => self.fb.ins().f64const(50.0),
+                    };
+                    let kind = self.fb.ins().iconst(types::I64, kind as i64);
+                    let args = [kind, buf, self.n, q];
+                    let sig = [types::I64, PTR, types::I64, types::F64];
+                    results.push(
+                        self.call_helper("jf_sorted", &sig, Some(types::F64), &args)
+                            .unwrap(),
+                    );
+                }
+                match results[..] {
+                    [one] => one,
+                    [a, b] => {
+                        let v = self.fb.ins().scalar_to_vector(F64X2, a);
+                        self.fb.ins().insertlane(v, b, 1)
+                    }
+                    _ => unreachable!("one buffer per pixel lane"),
+                }
             }
         }
     }

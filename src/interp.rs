@@ -141,7 +141,10 @@ pub fn reduce(red: Reduction, v: &[f64], extra: Option<f64>) -> f64 {
         Reduction::ArgMin => arg_best(v, |a, b| a < b),
         Reduction::ArgMax => arg_best(v, |a, b| a > b),
         // numpy replaces NaN by +0 and sums, so an all-NaN window gives +0.
-        Reduction::NanSum => sum(&v.iter().map(|x| if x.is_nan() { 0.0 } else { *x }).collect::<Vec<_>>()),
+        Reduction::NanSum => sum(&v
+            .iter()
+            .map(|x| if x.is_nan() { 0.0 } else { *x })
+            .collect::<Vec<_>>()),
         Reduction::NanMean => sum(&non_nan) / non_nan.len() as f64,
         Reduction::NanMin if non_nan.is_empty() => f64::NAN,
         Reduction::NanMin => non_nan.iter().copied().fold(f64::INFINITY, f64::min),
@@ -162,7 +165,10 @@ fn sum(v: &[f64]) -> f64 {
 fn variance(v: &[f64], ddof: f64) -> f64 {
     let n = v.len() as f64;
     let mean = sum(v) / n;
-    let ss = sum(&v.iter().map(|x| (x - mean) * (x - mean)).collect::<Vec<_>>());
+    let ss = sum(&v
+        .iter()
+        .map(|x| (x - mean) * (x - mean))
+        .collect::<Vec<_>>());
     ss / (n - ddof).max(0.0)
 }
 

@@ -3,27 +3,51 @@
 
 use crate::boundary::Mode;
 use crate::check;
-use crate::codegen::{self, CallbackFn, Code};
+use crate::codegen::{self, CallbackFn, Code, RowFn, Target};
 use crate::dtype::Element;
 use crate::error::{Error, ExprError};
 use crate::footprint::Footprint;
+use crate::fused::{RowStripe, RowTables};
 use crate::interp;
 use crate::ir::{Builtin, ParamDecl, Program};
 use crate::plan::Plan;
+use crate::planner::Planner;
 use crate::runtime::CallbackContext;
-use crate::window::{self, Geometry, PixelFn};
+use crate::window::{self, Gather, Geometry, PixelFn};
 use ndarray::{Array, ArrayView, Dimension};
 use std::os::raw::c_void;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Which implementation evaluates the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Engine {
-    /// Native code from Cranelift, called through the scipy-ABI callback.
+    /// The fastest: planned reductions as planes, the rest in the fused row function.
     #[default]
-    Jit,
+    Auto,
+    /// The fused row function alone (every reduction from the window, SIMD across pixels).
+    Fused,
+    /// Our window loop gathering each window and calling the scipy-ABI callback.
+    Callback,
     /// The reference interpreter (slow; the oracle for tests).
     Interpreter,
+}
+
+impl std::str::FromStr for Engine {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Engine, Error> {
+        Ok(match s {
+            "auto" => Engine::Auto,
+            "fused" => Engine::Fused,
+            "callback" => Engine::Callback,
+            "interpreter" => Engine::Interpreter,
+            other => {
+                return Err(Error::Shape(format!(
+                    "unknown engine `{other}` (expected auto, fused, callback or interpreter)"
+                )))
+            }
+        })
+    }
 }
 
 /// How to apply a kernel: boundary mode, origin, params, threads.
@@ -82,8 +106,15 @@ impl Options {
 /// ```
 pub struct Kernel {
     program: Arc<Program>,
+    /// The callback's plan (every reduction from the window).
     plan: Arc<Plan>,
+    /// The default row function's plan (planned reductions read as planes).
+    row_plan: Arc<Plan>,
+    planner: Arc<Planner>,
+    /// `[callback, row function]`.
     code: Arc<Code>,
+    /// The row function without planned reductions, compiled on first use by `Engine::Fused`.
+    fused: Arc<OnceLock<Result<Code, Error>>>,
 }
 
 impl Clone for Kernel {
@@ -91,7 +122,10 @@ impl Clone for Kernel {
         Kernel {
             program: self.program.clone(),
             plan: self.plan.clone(),
+            row_plan: self.row_plan.clone(),
+            planner: self.planner.clone(),
             code: self.code.clone(),
+            fused: self.fused.clone(),
         }
     }
 }
@@ -109,13 +143,26 @@ impl Kernel {
     pub fn compile(source: &str) -> Result<Kernel, Error> {
         let program = check::compile_program(source)?;
         let plan = Plan::new(&program);
+        let planner = Planner::new(&program);
+        let row_plan = Plan::with_planes(&program, planner.planes());
         let defaults: Vec<f64> = program.params.iter().map(|p| p.default).collect();
-        let code = codegen::compile(&plan, &defaults)?;
+        let code = codegen::compile(
+            &[(&plan, Target::Callback), (&row_plan, Target::Row)],
+            &defaults,
+        )?;
         Ok(Kernel {
             program: Arc::new(program),
             plan: Arc::new(plan),
+            row_plan: Arc::new(row_plan),
+            planner: Arc::new(planner),
             code: Arc::new(code),
+            fused: Arc::new(OnceLock::new()),
         })
+    }
+
+    /// What the planner does with each reduction, one line each (for `check` and `bench`).
+    pub fn plan_summary(&self) -> Vec<String> {
+        self.planner.describe(&self.program)
     }
 
     pub fn source(&self) -> &str {
@@ -136,16 +183,35 @@ impl Kernel {
         &self.program.params
     }
 
-    /// The Cranelift IR of the kernel, as text.
+    /// The Cranelift IR of the kernel's callback and default row function, as text.
     pub fn cranelift_ir(&self) -> Result<String, Error> {
-        codegen::ir_text(&self.plan)
+        Ok(format!(
+            "; scipy callback\n{}\n; fused row function\n{}",
+            codegen::ir_text(&self.plan, Target::Callback)?,
+            codegen::ir_text(&self.row_plan, Target::Row)?
+        ))
     }
 
     /// The native callback with scipy's `generic_filter` signature. Valid while this kernel (or
     /// a clone) lives. Pass a [`ScipyContext`] as `user_data`, or null when the program uses only
     /// `w`, `n`, `i` and params (which then take their defaults).
     pub fn callback(&self) -> CallbackFn {
-        self.code.func
+        self.code.callback(0)
+    }
+
+    /// The row function without planned reductions.
+    fn fused_row(&self) -> Result<RowFn, Error> {
+        if self.planner.is_empty() {
+            return Ok(self.code.row(1));
+        }
+        let code = self.fused.get_or_init(|| {
+            let defaults: Vec<f64> = self.program.params.iter().map(|p| p.default).collect();
+            codegen::compile(&[(&self.plan, Target::Row)], &defaults)
+        });
+        match code {
+            Ok(c) => Ok(c.row(0)),
+            Err(e) => Err(e.clone()),
+        }
     }
 
     /// Param values in declaration order, from defaults overridden by `given`.
@@ -186,24 +252,49 @@ impl Kernel {
         let data = input.as_standard_layout();
         let flat = data.as_slice().expect("standard layout is contiguous");
         let mut out = vec![O::from_f64(0.0); flat.len()];
-        let mut run = || match options.engine {
-            Engine::Jit => window::run(
-                flat,
-                &setup.geo,
-                options.mode,
-                options.cval,
-                &JitPixel { k: self, s: &setup },
-                &mut out,
-            ),
-            Engine::Interpreter => window::run(
-                flat,
-                &setup.geo,
-                options.mode,
-                options.cval,
-                &InterpPixel {
+        let no_plan = Planner::default();
+        let (row, planner) = match options.engine {
+            Engine::Auto => (Some(self.code.row(1)), &*self.planner),
+            Engine::Fused => (Some(self.fused_row()?), &no_plan),
+            _ => (None, &no_plan),
+        };
+        let (mode, cval, geo) = (options.mode, options.cval, &setup.geo);
+        let mut run = || match (options.engine, row) {
+            (Engine::Auto | Engine::Fused, Some(row)) => {
+                let tables = RowTables {
+                    k: &setup.k,
+                    dx: &setup.dx,
+                    dy: &setup.dy,
+                    dz: &setup.dz,
+                    params: &setup.params,
+                    size: setup.size,
+                };
+                window::run(
+                    flat,
+                    geo,
+                    mode,
+                    cval,
+                    &RowStripe {
+                        row,
+                        tables,
+                        planner,
+                    },
+                    &mut out,
+                )
+            }
+            (Engine::Interpreter, _) => {
+                let f = Gather(InterpPixel {
                     program: &self.program,
                     s: &setup,
-                },
+                });
+                window::run(flat, geo, mode, cval, &f, &mut out)
+            }
+            _ => window::run(
+                flat,
+                geo,
+                mode,
+                cval,
+                &Gather(JitPixel { k: self, s: &setup }),
                 &mut out,
             ),
         };
@@ -391,7 +482,7 @@ impl PixelFn for JitPixel<'_> {
         // SAFETY: `buf` has n window values plus `c`; the context's tables have n entries and
         // outlive the call; the function has exactly this signature.
         let ok =
-            unsafe { (self.k.code.func)(buf.as_ptr(), n, &mut out, ctx as *mut _ as *mut c_void) };
+            unsafe { (self.k.callback())(buf.as_ptr(), n, &mut out, ctx as *mut _ as *mut c_void) };
         debug_assert_eq!(ok, 1, "the window loop always passes a complete context");
         out
     }

@@ -46,6 +46,9 @@ pub enum POp {
     Select(P, P, P),
     /// A primitive accumulator of a vector operand, with an optional scalar operand.
     Reduce(Acc, P, Option<P>),
+    /// A reduction the planner computes for all pixels beforehand (see `planner.rs`): the
+    /// index of its plane.
+    Plane(usize),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -68,7 +71,7 @@ pub struct Plan {
 impl Plan {
     pub fn operands(op: &POp) -> Vec<P> {
         match op {
-            POp::Const(_) | POp::Param(_) | POp::Builtin(_) => vec![],
+            POp::Const(_) | POp::Param(_) | POp::Builtin(_) | POp::Plane(_) => vec![],
             POp::Un(_, a) => vec![*a],
             POp::Bin(_, a, b) => vec![*a, *b],
             POp::Call(_, args) => args.clone(),
@@ -79,6 +82,12 @@ impl Plan {
 
     /// Lowers a checked program.
     pub fn new(program: &Program) -> Plan {
+        Plan::with_planes(program, &HashMap::new())
+    }
+
+    /// Lowers a checked program in which the reductions in `planes` (IR node → plane index) are
+    /// precomputed per pixel rather than computed from the window.
+    pub fn with_planes(program: &Program, planes: &HashMap<usize, usize>) -> Plan {
         let mut b = Builder {
             nodes: Vec::new(),
             interned: HashMap::new(),
@@ -94,6 +103,9 @@ impl Plan {
                 Op::Binary(op, a, c) => b.add(POp::Bin(*op, m(*a), m(*c))),
                 Op::Call(f, args) => b.add(POp::Call(*f, args.iter().map(|a| m(*a)).collect())),
                 Op::Select(c, x, y) => b.add(POp::Select(m(*c), m(*x), m(*y))),
+                Op::Reduce(..) if planes.contains_key(&map.len()) => {
+                    b.add(POp::Plane(planes[&map.len()]))
+                }
                 Op::Reduce(red, a, extra) => b.reduction(*red, m(*a), extra.map(m)),
             };
             debug_assert_eq!(b.nodes[p].vector, node.shape == Shape::Vector);

@@ -65,6 +65,30 @@ impl Default for CallbackContext {
     }
 }
 
+/// The argument of a row function: everything needed to compute one output row.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct RowArgs {
+    /// Padded input block, positioned so that window element j of output pixel x is
+    /// `base[x + offs[j]]` and `c` is `base[x + c_off]`.
+    pub base: *const f64,
+    pub offs: *const i64,
+    pub n: i64,
+    pub c_off: i64,
+    pub k: *const f64,
+    pub dx: *const f64,
+    pub dy: *const f64,
+    pub dz: *const f64,
+    pub params: *const f64,
+    /// Per planned reduction, a pointer to this row's precomputed values.
+    pub planes: *const *const f64,
+    pub out: *mut f64,
+    pub width: i64,
+    pub y: f64,
+    pub z: f64,
+    pub size: [f64; 3],
+}
+
 /// Sets `pos` from `counter` and advances it (called by kernels that use positions when `track`
 /// is set).
 ///

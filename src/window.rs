@@ -62,7 +62,7 @@ impl Geometry {
     }
 }
 
-/// A function evaluated once per output element.
+/// A function evaluated once per output element, on a gathered window.
 pub trait PixelFn: Sync {
     type State;
     fn state(&self) -> Self::State;
@@ -70,8 +70,58 @@ pub trait PixelFn: Sync {
     fn eval(&self, state: &mut Self::State, buf: &[f64], pos: [usize; 3]) -> f64;
 }
 
-/// Applies `f` to every window of `input` (C-contiguous, `geo.shape`), writing `out`.
-pub fn run<T: Element, O: Element, F: PixelFn>(
+/// One stripe of output rows and the padded input block they read.
+pub struct Stripe<'a> {
+    /// Padded block, `bd × bh × bw`, starting at offset `lo` from the stripe's first row.
+    pub block: &'a [f64],
+    /// Window element j of output pixel (row r, column x) is `block[r * bw + x + offs[j]]`.
+    pub offs: &'a [usize],
+    /// Likewise for `c`.
+    pub coff: usize,
+    pub bw: usize,
+    pub bh: usize,
+    pub nrows: usize,
+    pub width: usize,
+    /// First output row and plane of the stripe.
+    pub y0: usize,
+    pub z: usize,
+}
+
+/// Computes a stripe of output rows from its padded block.
+pub trait StripeFn: Sync {
+    type State;
+    fn state(&self) -> Self::State;
+    fn stripe<O: Element>(&self, state: &mut Self::State, s: &Stripe, out: &mut [O]);
+}
+
+/// Adapts a per-pixel function: gathers each window into a buffer, then calls it.
+pub struct Gather<F>(pub F);
+
+impl<F: PixelFn> StripeFn for Gather<F> {
+    type State = (Vec<f64>, F::State);
+
+    fn state(&self) -> Self::State {
+        (Vec::new(), self.0.state())
+    }
+
+    fn stripe<O: Element>(&self, (buf, state): &mut Self::State, s: &Stripe, out: &mut [O]) {
+        let n = s.offs.len();
+        buf.resize(n + 1, 0.0);
+        for ry in 0..s.nrows {
+            for x in 0..s.width {
+                let base = ry * s.bw + x;
+                for (b, &o) in buf.iter_mut().zip(s.offs) {
+                    *b = s.block[base + o];
+                }
+                buf[n] = s.block[base + s.coff];
+                out[ry * s.width + x] = O::from_f64(self.0.eval(state, buf, [x, s.y0 + ry, s.z]));
+            }
+        }
+    }
+}
+
+/// Applies `f` to every stripe of `input` (C-contiguous, `geo.shape`), writing `out`.
+pub fn run<T: Element, O: Element, F: StripeFn>(
     input: &[T],
     geo: &Geometry,
     mode: Mode,
@@ -90,43 +140,36 @@ pub fn run<T: Element, O: Element, F: PixelFn>(
     let xmap: Vec<Option<usize>> = (0..bw)
         .map(|cx| mode.map(cx as isize + geo.lo[2], w))
         .collect();
-    let n = geo.offsets.len();
     out.par_chunks_mut(h * w)
         .enumerate()
         .for_each(|(z, plane)| {
             plane.par_chunks_mut(rows * w).enumerate().for_each_init(
-                || {
-                    (
-                        Vec::new(),
-                        vec![0.0; n + 1],
-                        Vec::with_capacity(n),
-                        f.state(),
-                    )
-                },
-                |(block, buf, offs, state), (stripe, out_rows)| {
+                || (Vec::new(), Vec::new(), f.state()),
+                |(block, offs, state), (stripe, out_rows)| {
                     let y0 = stripe * rows;
                     let nrows = out_rows.len() / w;
                     let bd = (geo.hi[0] - geo.lo[0] + 1) as usize;
                     let bh = nrows + (geo.hi[1] - geo.lo[1]) as usize;
                     fill_block(block, input, geo, mode, cval, &xmap, [z, y0], [bd, bh, bw]);
-                    offs.clear();
                     let lin = |o: &[isize; 3]| {
                         (o[0] - geo.lo[0]) as usize * bh * bw
                             + (o[1] - geo.lo[1]) as usize * bw
                             + (o[2] - geo.lo[2]) as usize
                     };
+                    offs.clear();
                     offs.extend(geo.offsets.iter().map(lin));
-                    let coff = lin(&[0, 0, 0]);
-                    for ry in 0..nrows {
-                        for x in 0..w {
-                            let base = ry * bw + x;
-                            for (b, &o) in buf.iter_mut().zip(offs.iter()) {
-                                *b = block[base + o];
-                            }
-                            buf[n] = block[base + coff];
-                            out_rows[ry * w + x] = O::from_f64(f.eval(state, buf, [x, y0 + ry, z]));
-                        }
-                    }
+                    let s = Stripe {
+                        block,
+                        offs,
+                        coff: lin(&[0, 0, 0]),
+                        bw,
+                        bh,
+                        nrows,
+                        width: w,
+                        y0,
+                        z,
+                    };
+                    f.stripe(state, &s, out_rows);
                 },
             );
         });

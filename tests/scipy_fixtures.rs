@@ -108,8 +108,18 @@ fn run_all(engine: Engine) {
 }
 
 #[test]
-fn jit_matches_scipy() {
-    run_all(Engine::Jit);
+fn auto_engine_matches_scipy() {
+    run_all(Engine::Auto);
+}
+
+#[test]
+fn fused_engine_matches_scipy() {
+    run_all(Engine::Fused);
+}
+
+#[test]
+fn callback_engine_matches_scipy() {
+    run_all(Engine::Callback);
 }
 
 #[test]
