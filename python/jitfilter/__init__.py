@@ -1,0 +1,605 @@
+"""jitfilter: kernel expressions compiled to native code, applied as N-D window filters.
+
+A kernel is a one-line (or a few-line) expression over the window ``w`` such as ``max(w)``,
+``sqrt(var(w))`` or ``let m = mean(w); (c - m) / (std(w) + 1e-9)``. :func:`compile` parses,
+checks and JIT-compiles it (Cranelift, about a millisecond) into a native function with scipy's
+``generic_filter`` callback signature ``int f(double *, npy_intp, double *, void *)``.
+
+Three ways to use a kernel::
+
+    import jitfilter as jf
+    from scipy import ndimage as ndi
+
+    k = jf.compile("sqrt(var(w))")
+    out = k.filter(img, footprint=fp, mode="reflect")       # numpy in/out, multithreaded
+    llc = k.low_level_callable(footprint=fp, shape=img.shape)
+    ndi.generic_filter(img, llc, footprint=fp)              # the same result, scipy's loop
+    big = jf.dask.filter(dask_array, "max(w)", footprint=fp) # lazy, chunked, exact
+
+The language is described in docs/language.md of the repository. Keyword names, defaults and
+boundary modes follow ``scipy.ndimage.generic_filter``.
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+import operator
+import warnings
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _jitfilter as _native
+from ._jitfilter import KernelError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .dask import filter as _dask_filter  # noqa: F401
+
+__all__ = [
+    "DTYPES",
+    "MODES",
+    "Kernel",
+    "KernelCallable",
+    "KernelError",
+    "compile",
+    "filter",
+]
+
+__version__ = "0.1.0"
+
+#: Boundary modes, as scipy.ndimage names them (``grid-*`` are aliases).
+MODES: Tuple[str, ...] = tuple(_native.modes())
+
+#: The dtypes the engine reads and writes without conversion.
+DTYPES: Tuple[np.dtype, ...] = tuple(np.dtype(n) for n in _native.DTYPES)
+_NATIVE = {d: d.name for d in DTYPES}
+
+#: Names that need the footprint's tables (or, for ``c``, its centre cell) under scipy.
+_TABLE_NAMES = frozenset({"c", "k", "dx", "dy", "dz"})
+#: Names that need the array's shape under scipy (position tracking).
+_POSITION_NAMES = frozenset({"x", "y", "z", "width", "height", "depth"})
+
+ArrayLike = Any
+Params = Optional[Mapping[str, float]]
+
+
+@functools.lru_cache(maxsize=256)
+def _native_kernel(source: str) -> "_native._Kernel":
+    # Compiled kernels are immutable and thread-safe; sharing one per source text makes
+    # unpickling on Dask workers (once per task) cost a dictionary look-up.
+    return _native._Kernel(source)
+
+
+def compile(source: str, params: Params = None) -> "Kernel":  # noqa: A001 - mirrors re.compile
+    """Parse, check and JIT-compile a kernel expression.
+
+    Parameters
+    ----------
+    source : str
+        The kernel program, e.g. ``"max(w)"`` or ``"param t = 2; count(w > c + t)"``.
+    params : mapping, optional
+        Values for the program's ``param`` declarations, bound to the returned kernel (they can
+        still be overridden per call with ``params=``).
+
+    Raises
+    ------
+    KernelError
+        (a ``ValueError``) for any error in the expression; its message shows the offending line
+        with a caret under the column and a hint, e.g.::
+
+            unknown function `maxx`
+              --> line 1, column 1
+              |
+            1 | maxx(w)
+              | ^^^^
+              = hint: did you mean `max`?
+    """
+    return Kernel(source, params)
+
+
+class Kernel:
+    """A compiled kernel expression. Create with :func:`compile`.
+
+    Immutable and thread-safe. Pickles as its source text and bound params, and recompiles when
+    unpickled (so it can be sent to Dask workers in other processes).
+    """
+
+    __slots__ = ("_k", "_bound")
+
+    def __init__(self, source: str, params: Params = None) -> None:
+        if not isinstance(source, str):
+            raise TypeError(f"a kernel source must be a str, not {type(source).__name__}")
+        self._k = _native_kernel(source)
+        self._bound: Dict[str, float] = {}
+        if params:
+            self._bound = self._check_params(params)
+
+    # -- introspection -------------------------------------------------------------------------
+
+    @property
+    def source(self) -> str:
+        """The program text."""
+        return self._k.source
+
+    @property
+    def param_defaults(self) -> Dict[str, float]:
+        """The declared params and their defaults, in declaration order."""
+        return dict(self._k.params)
+
+    @property
+    def params(self) -> Dict[str, float]:
+        """The param values this kernel applies with: defaults overridden by bound values."""
+        values = self.param_defaults
+        values.update(self._bound)
+        return values
+
+    @property
+    def builtins(self) -> Tuple[str, ...]:
+        """The built-in names the program uses (``w``, ``c``, ``k``, ``dx``, ``x``, ...)."""
+        return tuple(self._k.builtins)
+
+    @property
+    def callback_address(self) -> int:
+        """Address of the native ``int f(double *, npy_intp, double *, void *)``.
+
+        Valid while this kernel (or any object holding it) is alive. Without a context as
+        ``user_data``, params take their defaults and kernels that use ``c``, ``k``, ``dx``/``dy``/
+        ``dz`` or positions return 0. Prefer :meth:`low_level_callable`.
+        """
+        return self._k.callback_address
+
+    def cranelift_ir(self) -> str:
+        """The Cranelift IR of the compiled kernel, as text."""
+        return self._k.cranelift_ir()
+
+    def with_params(self, **params: float) -> "Kernel":
+        """A kernel sharing this one's compiled code, with more params bound."""
+        k = Kernel.__new__(Kernel)
+        k._k = self._k
+        k._bound = {**self._bound, **self._check_params(params)}
+        return k
+
+    def _check_params(self, params: Mapping[str, float]) -> Dict[str, float]:
+        declared = [name for name, _ in self._k.params]
+        out: Dict[str, float] = {}
+        for name, value in dict(params).items():
+            if name not in declared:
+                known = ", ".join(declared) if declared else None
+                raise ValueError(
+                    f"unknown param `{name}`"
+                    + (f" (the kernel declares: {known})" if known else " (the kernel declares no params)")
+                )
+            out[name] = float(value)
+        return out
+
+    def _param_list(self, params: Params) -> list:
+        merged = dict(self._bound)
+        if params:
+            merged.update(self._check_params(params))
+        return list(merged.items())
+
+    def __repr__(self) -> str:
+        extra = f", params={self._bound!r}" if self._bound else ""
+        return f"jitfilter.compile({self.source!r}{extra})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Kernel) and (self.source, self._bound) == (other.source, other._bound)
+
+    def __hash__(self) -> int:
+        return hash((self.source, tuple(sorted(self._bound.items()))))
+
+    def __reduce__(self):
+        return (_rebuild_kernel, (self.source, dict(self._bound)))
+
+    # -- filtering -----------------------------------------------------------------------------
+
+    def filter(
+        self,
+        input: ArrayLike,
+        size: Union[int, Sequence[int], None] = None,
+        footprint: Optional[ArrayLike] = None,
+        output: Any = None,
+        mode: str = "reflect",
+        cval: float = 0.0,
+        origin: Union[int, Sequence[int]] = 0,
+        *,
+        params: Params = None,
+        threads: Optional[int] = None,
+        engine: str = "auto",
+    ) -> np.ndarray:
+        """Apply the kernel to every window of ``input``: ``scipy.ndimage.generic_filter``,
+        compiled and multithreaded. The GIL is released while filtering.
+
+        Parameters
+        ----------
+        input : array_like
+            1-D to 3-D. uint8, uint16, int16, int32, float32 and float64 are read in place
+            (any strides; non-contiguous arrays are copied once); bool, int8, uint32, int64,
+            uint64 and float16 are converted first (int64/uint64 beyond 2**53 lose precision,
+            as the kernel computes in float64). Complex input is refused.
+        size : int or sequence of int, optional
+            A box footprint, as scipy's ``size``. Ignored (with a warning) if ``footprint`` is
+            given.
+        footprint : array_like, optional
+            Which neighbours form the window: nonzero cells, in C order (scipy's buffer order).
+            A bool array gives ``k == 1``; a numeric array's nonzero values become the weights
+            ``k`` (scipy itself would use it only as a mask, so the window is the same). It may
+            have fewer dimensions than ``input``; it then applies along the last axes.
+        output : array or dtype, optional
+            scipy's semantics: ``None`` gives the input's dtype; a dtype gives that dtype; an
+            array of the input's shape is written into and returned. Integer outputs are
+            rounded half to even and saturated, NaN becomes 0 (scipy truncates instead).
+        mode : {'reflect', 'mirror', 'nearest', 'wrap', 'constant', 'grid-mirror', 'grid-wrap', 'grid-constant'}
+            How the input is extended beyond its edges, exactly as scipy.ndimage.
+        cval : float
+            The value beyond the edges for ``mode='constant'``.
+        origin : int or sequence of int
+            Shifts the footprint, per axis, with scipy's rules and limits.
+        params : mapping, optional
+            Values for the program's ``param`` declarations (override the bound ones).
+        threads : int, optional
+            Worker threads; default: one per core.
+        engine : {'auto', 'interpreter'}
+            ``auto`` is the fastest engine; ``interpreter`` the slow reference implementation.
+
+        Returns
+        -------
+        numpy.ndarray
+            The filtered array (``output`` itself when an array was given).
+        """
+        arr, in_dtype = _as_input(input)
+        out_dtype, out_array = _resolve_output(output, arr.shape, in_dtype)
+        weights = _footprint_weights(arr.ndim, size, footprint)
+        origins = _origin_list(origin, arr.ndim)
+        if arr.size == 0:
+            result = np.empty(arr.shape, dtype=out_dtype)
+        else:
+            native_out = _NATIVE.get(out_dtype, "float64")
+            result = self._k.filter(
+                arr,
+                weights,
+                native_out,
+                _mode_name(mode),
+                float(cval),
+                origins,
+                self._param_list(params),
+                None if threads is None else int(threads),
+                engine,
+            )
+            if result.dtype != out_dtype:
+                result = _convert(result, out_dtype)
+        if out_array is not None:
+            np.copyto(out_array, result, casting="unsafe")
+            return out_array
+        return result
+
+    # -- scipy ---------------------------------------------------------------------------------
+
+    def low_level_callable(
+        self,
+        footprint: Optional[ArrayLike] = None,
+        size: Union[int, Sequence[int], None] = None,
+        shape: Optional[Sequence[int]] = None,
+        *,
+        origin: Union[int, Sequence[int]] = 0,
+        params: Params = None,
+    ) -> "KernelCallable":
+        """A real ``scipy.LowLevelCallable`` for ``scipy.ndimage.generic_filter``.
+
+        ``ndi.generic_filter(img, k.low_level_callable(footprint=fp, shape=img.shape),
+        footprint=fp, origin=o)`` gives the same result as ``k.filter(img, footprint=fp,
+        origin=o, output=np.float64)`` (scipy then truncates to the input dtype).
+
+        Parameters
+        ----------
+        footprint, size : the same window you give ``generic_filter``
+            Needed when the kernel uses ``c``, ``k``, ``dx``, ``dy`` or ``dz`` (the callback
+            carries their tables). Kernels using only ``w``, ``n``, ``i`` and params work with
+            any window.
+        shape : sequence of int
+            The shape of the array you will filter. Needed when the kernel uses ``x``, ``y``,
+            ``z``, ``width``, ``height`` or ``depth``: the callback counts its calls to know the
+            position, as scipy visits elements in C order.
+        origin : int or sequence of int
+            Must equal the ``origin`` you give ``generic_filter`` (it shifts ``dx``/``dy``/
+            ``dz`` and which cell is ``c``). ``mode`` and ``cval`` need not be given: scipy
+            applies them.
+        params : mapping, optional
+            Param values (override the bound ones).
+
+        Notes
+        -----
+        One callable serves one ``generic_filter`` call at a time. Its position counter wraps
+        after a whole array, so sequential calls on arrays of ``shape`` need nothing; after an
+        interrupted call use :meth:`KernelCallable.reset`, and give each thread its own
+        callable. If scipy passes a window size other than the footprint's (a different
+        ``footprint`` or ``size`` than the one given here), kernels that use the tables return
+        0 and scipy raises ``RuntimeError``; nothing crashes.
+        """
+        used = set(self.builtins)
+        needs_tables = sorted(used & _TABLE_NAMES)
+        needs_shape = sorted(used & _POSITION_NAMES)
+        if needs_shape and shape is None:
+            raise ValueError(
+                f"this kernel uses {', '.join(needs_shape)}: pass shape= (the shape of the array "
+                "you will filter) so the callback can track positions"
+            )
+        if shape is not None:
+            shape = tuple(operator.index(s) for s in shape)
+            ndim = len(shape)
+        elif footprint is not None:
+            ndim = np.ndim(footprint)
+        elif size is not None and not isinstance(size, numbers.Integral):
+            ndim = len(size)
+        else:
+            ndim = None
+        if footprint is None and size is None:
+            if needs_tables:
+                raise ValueError(
+                    f"this kernel uses {', '.join(needs_tables)}: pass the footprint= (or size=) "
+                    "you will give generic_filter"
+                )
+            ndim = ndim or 1
+            weights = np.ones((1,) * ndim)
+        else:
+            if ndim is None:
+                if needs_tables:
+                    raise ValueError(
+                        "size= alone does not say how many axes the window has: pass shape= or "
+                        "a footprint array"
+                    )
+                ndim = 1
+            weights = _footprint_weights(ndim, size, footprint)
+        if shape is None:
+            shape = (1,) * ndim
+        origins = _origin_list(origin, len(shape))
+        ctx = self._k.scipy_context(list(shape), weights, origins, self._param_list(params))
+        state = (self, shape, weights, origins, self._param_list(params))
+        return _make_callable(ctx, state)
+
+    def scipy_callable(self, *args: Any, **kwargs: Any) -> "KernelCallable":
+        """Alias of :meth:`low_level_callable`."""
+        return self.low_level_callable(*args, **kwargs)
+
+
+def _rebuild_kernel(source: str, params: Dict[str, float]) -> Kernel:
+    return Kernel(source, params or None)
+
+
+def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
+    input: ArrayLike,
+    kernel: Union[str, Kernel],
+    size: Union[int, Sequence[int], None] = None,
+    footprint: Optional[ArrayLike] = None,
+    output: Any = None,
+    mode: str = "reflect",
+    cval: float = 0.0,
+    origin: Union[int, Sequence[int]] = 0,
+    *,
+    params: Params = None,
+    threads: Optional[int] = None,
+    engine: str = "auto",
+) -> np.ndarray:
+    """``generic_filter(input, kernel, ...)`` with a kernel expression (or a :class:`Kernel`)
+    in place of the function. See :meth:`Kernel.filter`."""
+    k = kernel if isinstance(kernel, Kernel) else compile(kernel)
+    return k.filter(
+        input,
+        size=size,
+        footprint=footprint,
+        output=output,
+        mode=mode,
+        cval=cval,
+        origin=origin,
+        params=params,
+        threads=threads,
+        engine=engine,
+    )
+
+
+# -- argument handling (scipy's conventions) ---------------------------------------------------
+
+#: Inputs of these dtypes are converted to an engine dtype without loss (beyond 2**53).
+_INPUT_CONVERSIONS = {
+    np.dtype(np.bool_): np.dtype(np.uint8),
+    np.dtype(np.int8): np.dtype(np.int16),
+    np.dtype(np.uint32): np.dtype(np.float64),
+    np.dtype(np.int64): np.dtype(np.float64),
+    np.dtype(np.uint64): np.dtype(np.float64),
+    np.dtype(np.float16): np.dtype(np.float32),
+    np.dtype(np.longdouble): np.dtype(np.float64),
+}
+
+
+def _check_dtype(dtype: np.dtype, what: str) -> None:
+    if dtype.kind == "c":
+        raise TypeError(f"{what}: complex type not supported")
+    if dtype.kind not in "biuf":
+        raise TypeError(f"{what}: dtype {dtype} is not a real number type")
+
+
+def _as_input(input: ArrayLike) -> Tuple[np.ndarray, np.dtype]:
+    arr = np.asarray(input)
+    dtype = arr.dtype
+    _check_dtype(dtype, "input")
+    if not 1 <= arr.ndim <= 3:
+        raise ValueError(f"arrays must have 1 to 3 dimensions, got {arr.ndim}")
+    if not dtype.isnative:
+        arr = arr.astype(dtype.newbyteorder("="))
+    native = arr.dtype
+    if native not in _NATIVE:
+        arr = arr.astype(_INPUT_CONVERSIONS.get(native, np.dtype(np.float64)))
+    return arr, native
+
+
+def _resolve_output(output: Any, shape: Tuple[int, ...], in_dtype: np.dtype):
+    if output is None:
+        return in_dtype, None
+    if isinstance(output, np.ndarray):
+        if output.shape != shape:
+            raise RuntimeError("output shape not correct")
+        _check_dtype(output.dtype, "output")
+        if not output.flags.writeable:
+            raise ValueError("output array is read-only")
+        return output.dtype.newbyteorder("=") if not output.dtype.isnative else output.dtype, output
+    dtype = np.dtype(output)
+    _check_dtype(dtype, "output")
+    return (dtype.newbyteorder("=") if not dtype.isnative else dtype), None
+
+
+def _convert(result: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """float64 → a dtype the engine does not write, with the engine's rules for integers."""
+    if dtype.kind == "f":
+        return result.astype(dtype)
+    r = np.rint(result)
+    r[np.isnan(r)] = 0.0
+    if dtype.kind == "b":
+        return np.clip(r, 0.0, 1.0).astype(dtype)
+    info = np.iinfo(dtype)
+    lo, hi = float(info.min), float(info.max)
+    r = np.clip(r, lo, hi)
+    top = r >= hi  # float(max) may round up past max for 64-bit types
+    r[top] = 0.0
+    out = r.astype(dtype)
+    out[top] = info.max
+    return out
+
+
+def _normalize_sequence(value: Any, rank: int, what: str) -> list:
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{what} must be an int or a sequence of ints")
+    if np.ndim(value) == 0:
+        return [value] * rank
+    seq = list(value)
+    if len(seq) != rank:
+        raise RuntimeError("sequence argument must have length equal to input rank")
+    return seq
+
+
+def _footprint_weights(ndim: int, size: Any, footprint: Optional[ArrayLike]) -> np.ndarray:
+    if footprint is None:
+        if size is None:
+            raise RuntimeError("no footprint or filter size provided")
+        sizes = [operator.index(s) for s in _normalize_sequence(size, ndim, "size")]
+        if any(s < 1 for s in sizes):
+            raise ValueError(f"size must be at least 1 along every axis, got {sizes}")
+        return np.ones(sizes, dtype=np.float64)
+    if size is not None:
+        warnings.warn("ignoring size because footprint is set", UserWarning, stacklevel=3)
+    fp = np.asarray(footprint)
+    if fp.dtype.kind == "c":
+        raise TypeError("footprint: complex type not supported")
+    if fp.ndim == 0 or fp.ndim > ndim:
+        raise RuntimeError("filter footprint array has incorrect shape.")
+    return np.ascontiguousarray(fp, dtype=np.float64)
+
+
+def _origin_list(origin: Any, ndim: int) -> list:
+    if isinstance(origin, (str, bytes)):
+        raise TypeError("origin must be an int or a sequence of ints")
+    if np.ndim(origin) == 0:
+        return [operator.index(origin)]
+    seq = [operator.index(o) for o in origin]
+    if len(seq) != ndim:
+        raise RuntimeError("sequence argument must have length equal to input rank")
+    return seq
+
+
+def _mode_name(mode: Any) -> str:
+    if not isinstance(mode, str):
+        raise TypeError("mode must be a string (one mode for all axes, as generic_filter)")
+    if mode not in MODES:
+        raise RuntimeError(f"boundary mode not supported: {mode!r} (expected one of {', '.join(MODES)})")
+    return mode
+
+
+# -- scipy.LowLevelCallable --------------------------------------------------------------------
+
+_CALLABLE_CLASS = None
+
+
+def _callable_class():
+    global _CALLABLE_CLASS
+    if _CALLABLE_CLASS is None:
+        from scipy import LowLevelCallable
+
+        class KernelCallable(LowLevelCallable):
+            """A ``scipy.LowLevelCallable`` running a compiled kernel, made by
+            :meth:`Kernel.low_level_callable`.
+
+            It owns the callback's context (params, footprint tables, position counter) and keeps
+            the compiled code alive. Pickles as the kernel and its arguments, and rebuilds.
+            """
+
+            # Set once by _make_callable; LowLevelCallable is a tuple, this subclass has a dict.
+            _context: Any
+            _state: Any
+
+            def reset(self) -> None:
+                """Restart position tracking at the first element (after an interrupted
+                ``generic_filter`` call)."""
+                self._context.reset()
+
+            @property
+            def kernel(self) -> Kernel:
+                """The kernel this callable runs."""
+                return self._state[0]
+
+            @property
+            def shape(self) -> Tuple[int, ...]:
+                """The array shape positions are tracked for."""
+                return self._state[1]
+
+            @property
+            def footprint(self) -> np.ndarray:
+                """The footprint weights the tables describe."""
+                return self._state[2]
+
+            @property
+            def user_data_address(self) -> int:
+                """The address of the context passed as ``user_data``."""
+                return self._context.address
+
+            @property
+            def function_address(self) -> int:
+                """The address of the native callback."""
+                return self._context.function_address
+
+            def __reduce__(self):
+                return (_rebuild_callable, self._state)
+
+            def __repr__(self) -> str:
+                return (
+                    f"<jitfilter.KernelCallable {self.kernel.source!r} shape={self.shape} "
+                    f"signature={self.signature!r}>"
+                )
+
+        KernelCallable.__module__ = __name__
+        KernelCallable.__qualname__ = "KernelCallable"
+        _CALLABLE_CLASS = KernelCallable
+    return _CALLABLE_CLASS
+
+
+def _make_callable(ctx: Any, state: tuple) -> "KernelCallable":
+    cls = _callable_class()
+    llc = cls(ctx.function_capsule(), ctx.user_data_capsule())
+    llc._context = ctx
+    llc._state = state
+    return llc
+
+
+def _rebuild_callable(kernel, shape, weights, origins, params) -> "KernelCallable":
+    ctx = kernel._k.scipy_context(list(shape), weights, origins, params)
+    return _make_callable(ctx, (kernel, shape, weights, origins, params))
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: scipy and dask are optional.
+    if name == "KernelCallable":
+        return _callable_class()
+    if name == "dask":
+        import importlib
+
+        return importlib.import_module(".dask", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,447 @@
+//! `jitfilter._jitfilter`: the native half of the Python package.
+//!
+//! This module is deliberately thin and strict. It takes arrays of the engine's six dtypes, a
+//! footprint as a float64 weights array, and a validated mode string; the Python half
+//! (`jitfilter/__init__.py`) turns scipy's keyword conventions (`size`, `footprint`, `output`,
+//! `origin`, other dtypes) into these. Filtering runs with the GIL released.
+
+use jitfilter::{Engine, Error, ExprError, Footprint, Kernel, Mode, Options, ScipyContext};
+use ndarray::ArrayD;
+use numpy::{
+    Element as NpElement, IntoPyArray, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods,
+    PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods,
+};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyCapsule, PyDict};
+use std::ffi::{c_void, CStr};
+use std::ptr::NonNull;
+use std::sync::Mutex;
+
+pyo3::create_exception!(
+    jitfilter,
+    KernelError,
+    PyValueError,
+    "An error in a kernel expression. The message shows the offending line with a caret under \
+     the column, and a hint. Attributes: source, message, hint, lineno, offset, end_offset \
+     (1-based, in characters, like SyntaxError), text (the offending line), start, end (character \
+     offsets into source)."
+);
+
+/// The capsule name scipy reads as the callback's signature (one of those `generic_filter`
+/// accepts).
+const SIGNATURE: &CStr = c"int (double *, npy_intp, double *, void *)";
+const USER_DATA: &CStr = c"jitfilter.user_data";
+
+/// Renders an expression error rustc-style: message, the offending line with its number, carets
+/// under the span, and the hint. Returns the text and the location attributes.
+struct Rendered {
+    text: String,
+    message: String,
+    hint: Option<String>,
+    lineno: usize,
+    offset: usize,
+    end_offset: usize,
+    line: String,
+    start: usize,
+    end: usize,
+}
+
+fn render(source: &str, e: &ExprError) -> Rendered {
+    let span = e.span();
+    let clamp = |b: usize| {
+        let mut b = b.min(source.len());
+        while !source.is_char_boundary(b) {
+            b -= 1;
+        }
+        b
+    };
+    let (start, end) = (clamp(span.start), clamp(span.end));
+    let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = source[start..]
+        .find('\n')
+        .map_or(source.len(), |i| start + i);
+    let line = source[line_start..line_end].trim_end_matches('\r');
+    let lineno = source[..start].matches('\n').count() + 1;
+    let col = source[line_start..start].chars().count();
+    let width = source[start..end.min(line_end).max(start)]
+        .chars()
+        .count()
+        .max(1);
+    let message = e.to_string();
+    let hint = e.hint();
+    let num = lineno.to_string();
+    let pad = " ".repeat(num.len());
+    // Tabs before the caret keep their width so the caret lines up.
+    let lead: String = line
+        .chars()
+        .take(col)
+        .map(|ch| if ch == '\t' { '\t' } else { ' ' })
+        .collect();
+    let mut text = format!(
+        "{message}\n{pad} --> line {lineno}, column {}\n{pad} |\n{num} | {line}\n{pad} | {lead}{}",
+        col + 1,
+        "^".repeat(width)
+    );
+    if let Some(h) = &hint {
+        text.push_str(&format!("\n{pad} = hint: {h}"));
+    }
+    Rendered {
+        text,
+        message,
+        hint,
+        lineno,
+        offset: col + 1,
+        end_offset: col + 1 + width,
+        line: line.to_string(),
+        start: source[..start].chars().count(),
+        end: source[..end].chars().count(),
+    }
+}
+
+fn kernel_error(py: Python<'_>, source: &str, e: &ExprError) -> PyErr {
+    let r = render(source, e);
+    let err = KernelError::new_err(r.text);
+    let v = err.value(py);
+    let set = || -> PyResult<()> {
+        v.setattr("source", source)?;
+        v.setattr("message", r.message)?;
+        v.setattr("hint", r.hint)?;
+        v.setattr("lineno", r.lineno)?;
+        v.setattr("offset", r.offset)?;
+        v.setattr("end_offset", r.end_offset)?;
+        v.setattr("text", r.line)?;
+        v.setattr("start", r.start)?;
+        v.setattr("end", r.end)?;
+        Ok(())
+    };
+    match set() {
+        Ok(()) => err,
+        Err(e) => e,
+    }
+}
+
+fn to_py(py: Python<'_>, source: &str, e: Error) -> PyErr {
+    match e {
+        Error::Expr(x) => kernel_error(py, source, &x),
+        Error::Codegen(_) => PyRuntimeError::new_err(e.to_string()),
+        _ => PyValueError::new_err(e.to_string()),
+    }
+}
+
+/// `"auto"`: the core's default (its fastest engine); `"interpreter"`: the reference
+/// interpreter (slow; for cross-checking).
+fn parse_engine(s: &str) -> PyResult<Engine> {
+    match s {
+        "auto" => Ok(Engine::default()),
+        "interpreter" => Ok(Engine::Interpreter),
+        other => Err(PyValueError::new_err(format!(
+            "unknown engine `{other}` (expected auto or interpreter)"
+        ))),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn options(
+    py: Python<'_>,
+    source: &str,
+    mode: &str,
+    cval: f64,
+    origin: Vec<isize>,
+    params: Vec<(String, f64)>,
+    threads: Option<usize>,
+    engine: &str,
+) -> PyResult<Options> {
+    let mode: Mode = mode.parse().map_err(|e| to_py(py, source, e))?;
+    let mut o = Options::default().mode(mode).cval(cval).origin(&origin);
+    o.params = params;
+    o.threads = threads;
+    o.engine = parse_engine(engine)?;
+    Ok(o)
+}
+
+fn footprint(weights: &PyReadonlyArrayDyn<'_, f64>) -> Footprint {
+    Footprint::from_weights(weights.as_array())
+}
+
+/// A compiled kernel (the native object behind `jitfilter.Kernel`).
+#[pyclass(name = "_Kernel", module = "jitfilter._jitfilter", frozen)]
+struct PyKernel {
+    kernel: Kernel,
+}
+
+/// The engine's element types, as numpy names, in the order `filter` dispatches on.
+const DTYPES: [&str; 6] = ["uint8", "uint16", "int16", "int32", "float32", "float64"];
+
+fn run_typed<'py, T, O>(
+    py: Python<'py>,
+    k: &Kernel,
+    input: &Bound<'py, PyUntypedArray>,
+    fp: &Footprint,
+    opts: &Options,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    T: jitfilter::Element + NpElement,
+    O: jitfilter::Element + NpElement,
+{
+    let typed = input.cast::<PyArrayDyn<T>>()?;
+    let ro = typed.try_readonly()?;
+    let view = ro.as_array();
+    let result: Result<ArrayD<O>, Error> = py.detach(|| k.filter_as::<T, O, _>(view, fp, opts));
+    drop(ro);
+    match result {
+        Ok(a) => Ok(a.into_pyarray(py).into_any()),
+        Err(e) => Err(to_py(py, k.source(), e)),
+    }
+}
+
+macro_rules! dispatch_out {
+    ($py:expr, $k:expr, $input:expr, $fp:expr, $opts:expr, $T:ty, $out:expr) => {
+        match $out {
+            "uint8" => run_typed::<$T, u8>($py, $k, $input, $fp, $opts),
+            "uint16" => run_typed::<$T, u16>($py, $k, $input, $fp, $opts),
+            "int16" => run_typed::<$T, i16>($py, $k, $input, $fp, $opts),
+            "int32" => run_typed::<$T, i32>($py, $k, $input, $fp, $opts),
+            "float32" => run_typed::<$T, f32>($py, $k, $input, $fp, $opts),
+            "float64" => run_typed::<$T, f64>($py, $k, $input, $fp, $opts),
+            other => Err(PyTypeError::new_err(format!(
+                "output dtype {other} is not one of {DTYPES:?}"
+            ))),
+        }
+    };
+}
+
+fn dtype_name<'py>(py: Python<'py>, a: &Bound<'py, PyUntypedArray>) -> Option<&'static str> {
+    let d = a.dtype();
+    macro_rules! check {
+        ($($t:ty => $n:expr),*) => {$(
+            if d.is_equiv_to(&numpy::dtype::<$t>(py)) { return Some($n); }
+        )*};
+    }
+    check!(u8 => "uint8", u16 => "uint16", i16 => "int16", i32 => "int32", f32 => "float32",
+           f64 => "float64");
+    None
+}
+
+#[pymethods]
+impl PyKernel {
+    /// Parses, checks and compiles `source`. Raises KernelError with the caret text.
+    #[new]
+    fn new(py: Python<'_>, source: &str) -> PyResult<Self> {
+        let kernel = py
+            .detach(|| Kernel::compile(source))
+            .map_err(|e| to_py(py, source, e))?;
+        Ok(PyKernel { kernel })
+    }
+
+    #[getter]
+    fn source(&self) -> &str {
+        self.kernel.source()
+    }
+
+    /// The declared params as (name, default) pairs, in declaration order.
+    #[getter]
+    fn params(&self) -> Vec<(String, f64)> {
+        self.kernel
+            .params()
+            .iter()
+            .map(|p| (p.name.clone(), p.default))
+            .collect()
+    }
+
+    /// The built-in names the program uses (`w`, `c`, `k`, `dx`, `x`, `width`, ...).
+    #[getter]
+    fn builtins(&self) -> Vec<&'static str> {
+        self.kernel
+            .program()
+            .builtins_used()
+            .into_iter()
+            .map(|(b, _)| b.name())
+            .collect()
+    }
+
+    /// The address of the native callback `int f(double *, npy_intp, double *, void *)`.
+    #[getter]
+    fn callback_address(&self) -> usize {
+        self.kernel.callback() as usize
+    }
+
+    /// Cranelift IR of the kernel, as text.
+    fn cranelift_ir(&self, py: Python<'_>) -> PyResult<String> {
+        self.kernel
+            .cranelift_ir()
+            .map_err(|e| to_py(py, self.kernel.source(), e))
+    }
+
+    /// Filters `input` (an array of one of the engine's dtypes, 1-D to 3-D, any strides) into a
+    /// new array of dtype `out`. `footprint` is a float64 weights array (nonzero = in the window;
+    /// the values are `k`).
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (input, footprint, out, mode, cval, origin, params, threads, engine))]
+    fn filter<'py>(
+        &self,
+        py: Python<'py>,
+        input: &Bound<'py, PyUntypedArray>,
+        footprint: PyReadonlyArrayDyn<'py, f64>,
+        out: &str,
+        mode: &str,
+        cval: f64,
+        origin: Vec<isize>,
+        params: Vec<(String, f64)>,
+        threads: Option<usize>,
+        engine: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let k = &self.kernel;
+        let opts = options(
+            py,
+            k.source(),
+            mode,
+            cval,
+            origin,
+            params,
+            threads,
+            engine,
+        )?;
+        let fp = self::footprint(&footprint);
+        let inp = dtype_name(py, input).ok_or_else(|| {
+            PyTypeError::new_err(format!(
+                "input dtype {} is not one of {DTYPES:?} (native byte order)",
+                input.dtype()
+            ))
+        })?;
+        match inp {
+            "uint8" => dispatch_out!(py, k, input, &fp, &opts, u8, out),
+            "uint16" => dispatch_out!(py, k, input, &fp, &opts, u16, out),
+            "int16" => dispatch_out!(py, k, input, &fp, &opts, i16, out),
+            "int32" => dispatch_out!(py, k, input, &fp, &opts, i32, out),
+            "float32" => dispatch_out!(py, k, input, &fp, &opts, f32, out),
+            _ => dispatch_out!(py, k, input, &fp, &opts, f64, out),
+        }
+    }
+
+    /// A context for the callback under scipy's `generic_filter` on an array of `shape`.
+    #[pyo3(signature = (shape, footprint, origin, params))]
+    fn scipy_context(
+        &self,
+        py: Python<'_>,
+        shape: Vec<usize>,
+        footprint: PyReadonlyArrayDyn<'_, f64>,
+        origin: Vec<isize>,
+        params: Vec<(String, f64)>,
+    ) -> PyResult<PyScipyContext> {
+        let k = &self.kernel;
+        let opts = options(py, k.source(), "reflect", 0.0, origin, params, None, "auto")?;
+        let fp = self::footprint(&footprint);
+        let mut ctx = k
+            .scipy_context(&shape, &fp, &opts)
+            .map_err(|e| to_py(py, k.source(), e))?;
+        let address = ctx.as_ptr() as usize;
+        Ok(PyScipyContext {
+            kernel: k.clone(),
+            ctx: Mutex::new(ctx),
+            address,
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("_Kernel({:?})", self.kernel.source())
+    }
+}
+
+/// Owns a `ScipyContext` (params, `k`/`dx`/`dy`/`dz` tables, position counter) and a reference
+/// to the kernel's code, and hands out the capsules scipy's `LowLevelCallable` takes. Each capsule
+/// keeps this object alive.
+#[pyclass(name = "_ScipyContext", module = "jitfilter._jitfilter", frozen)]
+struct PyScipyContext {
+    kernel: Kernel,
+    ctx: Mutex<ScipyContext>,
+    /// The context's address (stable: it is boxed inside `ctx`).
+    address: usize,
+}
+
+/// Capsule destructor: drops the strong reference to the owner stored as the capsule's context.
+unsafe extern "C" fn release_owner(capsule: *mut pyo3::ffi::PyObject) {
+    // SAFETY: called by Python with the GIL held, on a capsule we made with an owned reference
+    // (or null) as its context.
+    unsafe {
+        let owner = pyo3::ffi::PyCapsule_GetContext(capsule);
+        if !owner.is_null() {
+            pyo3::ffi::Py_DecRef(owner as *mut pyo3::ffi::PyObject);
+        }
+    }
+}
+
+fn owning_capsule<'py>(
+    slf: &Bound<'py, PyScipyContext>,
+    pointer: *mut c_void,
+    name: &'static CStr,
+) -> PyResult<Bound<'py, PyCapsule>> {
+    let py = slf.py();
+    let ptr = NonNull::new(pointer).ok_or_else(|| PyRuntimeError::new_err("null pointer"))?;
+    // SAFETY: the pointer stays valid while the owner lives, and the capsule holds a strong
+    // reference to the owner (released by `release_owner`).
+    let cap =
+        unsafe { PyCapsule::new_with_pointer_and_destructor(py, ptr, name, Some(release_owner))? };
+    let owner = slf.clone().unbind().into_ptr();
+    // SAFETY: `cap` is a valid capsule; on failure we release the reference ourselves.
+    let rc = unsafe { pyo3::ffi::PyCapsule_SetContext(cap.as_ptr(), owner as *mut c_void) };
+    if rc != 0 {
+        // SAFETY: `owner` is the reference we just took.
+        unsafe { pyo3::ffi::Py_DecRef(owner) };
+        return Err(PyErr::fetch(py));
+    }
+    Ok(cap)
+}
+
+#[pymethods]
+impl PyScipyContext {
+    /// The callback as a PyCapsule named with its C signature (scipy's LowLevelCallable
+    /// `function`). It keeps this context, and so the compiled code, alive.
+    fn function_capsule<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyCapsule>> {
+        let f = slf.get().kernel.callback() as *mut c_void;
+        owning_capsule(slf, f, SIGNATURE)
+    }
+
+    /// The context as a PyCapsule (scipy's LowLevelCallable `user_data`). It keeps this context
+    /// alive.
+    fn user_data_capsule<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyCapsule>> {
+        let p = slf.get().address as *mut c_void;
+        owning_capsule(slf, p, USER_DATA)
+    }
+
+    #[getter]
+    fn address(&self) -> usize {
+        self.address
+    }
+
+    #[getter]
+    fn function_address(&self) -> usize {
+        self.kernel.callback() as usize
+    }
+
+    /// Restarts position tracking at the first element.
+    fn reset(&self) {
+        self.ctx.lock().unwrap_or_else(|e| e.into_inner()).reset();
+    }
+}
+
+/// Names of the scipy boundary modes the engine accepts.
+#[pyfunction]
+fn modes() -> Vec<&'static str> {
+    Mode::NAMES.to_vec()
+}
+
+#[pymodule]
+fn _jitfilter(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_class::<PyKernel>()?;
+    m.add_class::<PyScipyContext>()?;
+    m.add("KernelError", py.get_type::<KernelError>())?;
+    m.add("SIGNATURE", SIGNATURE.to_str().expect("ascii"))?;
+    m.add("DTYPES", DTYPES.to_vec())?;
+    m.add_function(wrap_pyfunction!(modes, m)?)?;
+    let info = PyDict::new(py);
+    info.set_item("core_version", env!("CARGO_PKG_VERSION"))?;
+    m.add("build_info", info)?;
+    Ok(())
+}
