@@ -92,12 +92,13 @@ pub fn check(src: &str, ast: &Ast) -> Result<Program, ExprError> {
             span: ast.body.span,
         });
     }
-    Ok(Program {
+    let program = Program {
         source: src.to_string(),
         nodes: ck.nodes,
         root,
         params: ck.params,
-    })
+    };
+    Ok(program.pruned())
 }
 
 /// Every name a user can write, for suggestions and completion.

@@ -21,6 +21,8 @@ pub struct RowStripe<'a> {
     pub row: RowFn,
     pub tables: RowTables<'a>,
     pub planner: &'a Planner,
+    /// Row functions of the planner's point maps.
+    pub maps: &'a [RowFn],
 }
 
 #[derive(Default)]
@@ -28,7 +30,6 @@ pub struct RowState {
     out: Vec<f64>,
     offs: Vec<i64>,
     planes: Vec<Vec<f64>>,
-    scratch: Vec<f64>,
     plane_rows: Vec<*const f64>,
 }
 
@@ -47,8 +48,8 @@ impl StripeFn for RowStripe<'_> {
         st.out.resize(w, 0.0);
         st.offs.clear();
         st.offs.extend(s.offs.iter().map(|&o| o as i64));
-        self.planner.compute(s, &mut st.planes, &mut st.scratch);
         let t = &self.tables;
+        self.planner.compute(s, self.maps, t.params, &mut st.planes);
         for ry in 0..s.nrows {
             st.plane_rows.clear();
             st.plane_rows

@@ -499,6 +499,42 @@ impl Program {
         self.nodes.iter().any(|n| n.op == Op::Builtin(b))
     }
 
+    /// The same program with only the nodes the root depends on (unused `let`s cost nothing).
+    pub fn pruned(&self) -> Program {
+        let mut live = vec![false; self.nodes.len()];
+        live[self.root] = true;
+        for id in (0..self.nodes.len()).rev() {
+            if live[id] {
+                for o in self.nodes[id].op.operands() {
+                    live[o] = true;
+                }
+            }
+        }
+        let mut remap = vec![usize::MAX; self.nodes.len()];
+        let mut nodes = Vec::new();
+        for (id, node) in self.nodes.iter().enumerate() {
+            if live[id] {
+                let m = |o: NodeId| remap[o];
+                let op = match &node.op {
+                    Op::Unary(u, a) => Op::Unary(*u, m(*a)),
+                    Op::Binary(b, x, y) => Op::Binary(*b, m(*x), m(*y)),
+                    Op::Call(f, args) => Op::Call(*f, args.iter().map(|a| m(*a)).collect()),
+                    Op::Reduce(r, a, e) => Op::Reduce(*r, m(*a), e.map(m)),
+                    Op::Select(c, x, y) => Op::Select(m(*c), m(*x), m(*y)),
+                    leaf => leaf.clone(),
+                };
+                remap[id] = nodes.len();
+                nodes.push(Node { op, ..node.clone() });
+            }
+        }
+        Program {
+            source: self.source.clone(),
+            nodes,
+            root: remap[self.root],
+            params: self.params.clone(),
+        }
+    }
+
     /// Renders node `id` back as an expression (lets inlined).
     pub fn render(&self, id: NodeId) -> String {
         let node = &self.nodes[id];

@@ -111,8 +111,10 @@ pub struct Kernel {
     /// The default row function's plan (planned reductions read as planes).
     row_plan: Arc<Plan>,
     planner: Arc<Planner>,
-    /// `[callback, row function]`.
+    /// `[callback, row function, point maps…]`.
     code: Arc<Code>,
+    /// The planner's point-map row functions (pointers into `code`).
+    maps: Arc<Vec<RowFn>>,
     /// The row function without planned reductions, compiled on first use by `Engine::Fused`.
     fused: Arc<OnceLock<Result<Code, Error>>>,
 }
@@ -125,6 +127,7 @@ impl Clone for Kernel {
             row_plan: self.row_plan.clone(),
             planner: self.planner.clone(),
             code: self.code.clone(),
+            maps: self.maps.clone(),
             fused: self.fused.clone(),
         }
     }
@@ -146,16 +149,18 @@ impl Kernel {
         let planner = Planner::new(&program);
         let row_plan = Plan::with_planes(&program, planner.planes());
         let defaults: Vec<f64> = program.params.iter().map(|p| p.default).collect();
-        let code = codegen::compile(
-            &[(&plan, Target::Callback), (&row_plan, Target::Row)],
-            &defaults,
-        )?;
+        let map_plans: Vec<Plan> = planner.map_programs().into_iter().map(Plan::new).collect();
+        let mut functions = vec![(&plan, Target::Callback), (&row_plan, Target::Row)];
+        functions.extend(map_plans.iter().map(|p| (p, Target::Row)));
+        let code = codegen::compile(&functions, &defaults)?;
+        let maps = (0..map_plans.len()).map(|i| code.row(2 + i)).collect();
         Ok(Kernel {
             program: Arc::new(program),
             plan: Arc::new(plan),
             row_plan: Arc::new(row_plan),
             planner: Arc::new(planner),
             code: Arc::new(code),
+            maps: Arc::new(maps),
             fused: Arc::new(OnceLock::new()),
         })
     }
@@ -278,6 +283,7 @@ impl Kernel {
                         row,
                         tables,
                         planner,
+                        maps: &self.maps,
                     },
                     &mut out,
                 )

@@ -233,3 +233,59 @@ fn long_windows_exercise_simd_and_tail() {
         }
     }
 }
+
+/// The planner's sums on real-valued data far from zero: within 1e-9 of the data's scale
+/// (its square for variance) of the interpreter's two-pass results.
+#[test]
+fn planned_reductions_on_float_data_within_documented_bound() {
+    let mut g = Gen(0x9E37_79B9_7F4A_7C15);
+    for case in 0..60 {
+        let (h, w) = (1 + g.below(30), 1 + g.below(30));
+        let offset = [0.0, 1000.0, -1e6][case % 3];
+        let data: Vec<f64> = (0..h * w)
+            .map(|_| offset + (g.next() % 100_000) as f64 / 997.0)
+            .collect();
+        let scale = data.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        let input = ArrayD::from_shape_vec(IxDyn(&[h, w]), data).unwrap();
+        let fshape = [1 + g.below(6), 1 + g.below(6)];
+        let mask: Vec<f64> = (0..fshape[0] * fshape[1])
+            .map(|_| if g.below(4) == 0 { 0.0 } else { 1.0 })
+            .collect();
+        if mask.iter().all(|m| *m == 0.0) {
+            continue;
+        }
+        let fp =
+            Footprint::from_weights(ArrayD::from_shape_vec(IxDyn(&fshape), mask).unwrap().view());
+        let mode: Mode = ["reflect", "mirror", "nearest", "wrap", "constant"][g.below(5)]
+            .parse()
+            .unwrap();
+        for (src, tol) in [
+            ("sum(w)", 1e-9 * scale * 36.0),
+            ("mean(w)", 1e-9 * scale),
+            ("var(w)", 1e-9 * scale * scale),
+            ("std(w, 1)", 1e-9 * scale),
+            ("max(w) - min(w)", 0.0),
+            ("count(w > c)", 0.0),
+            ("mean(w * w / 1000)", 1e-9 * scale * scale / 1000.0),
+        ] {
+            let k = Kernel::compile(src).unwrap();
+            let opts = Options::default().mode(mode).cval(offset);
+            let got = k
+                .filter_as::<f64, f64, _>(input.view(), &fp, &opts)
+                .unwrap();
+            let want = k
+                .filter_as::<f64, f64, _>(
+                    input.view(),
+                    &fp,
+                    &opts.clone().engine(Engine::Interpreter),
+                )
+                .unwrap();
+            for (a, b) in got.iter().zip(want.iter()) {
+                assert!(
+                    (a.is_nan() && b.is_nan()) || (a - b).abs() <= tol,
+                    "{src} case {case}: {a} vs {b} (tol {tol})"
+                );
+            }
+        }
+    }
+}
