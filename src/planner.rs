@@ -25,6 +25,12 @@ enum Kind {
     Std(f64),
     Max,
     Min,
+    /// numpy's median; `skip_nan` for `nanmedian`.
+    Median {
+        skip_nan: bool,
+    },
+    /// numpy's linear percentile with a constant `q`.
+    Percentile(f64),
 }
 
 #[derive(Debug, Clone)]
@@ -74,6 +80,9 @@ impl Planner {
                 Reduction::Std => Kind::Std(ddof),
                 Reduction::Max => Kind::Max,
                 Reduction::Min => Kind::Min,
+                Reduction::Median => Kind::Median { skip_nan: false },
+                Reduction::NanMedian => Kind::Median { skip_nan: true },
+                Reduction::Percentile if extra.is_some() => Kind::Percentile(ddof),
                 _ => continue,
             };
             if !is_point_map(program, arg) {
@@ -123,6 +132,9 @@ impl Planner {
                         "planned: chord prefix sums of shifted moments"
                     }
                     Some(Kind::Max | Kind::Min) => "planned: van Herk/Gil-Werman per chord length",
+                    Some(Kind::Median { .. } | Kind::Percentile(_)) => {
+                        "planned: sliding two-level histogram (values, or ranks for non-integer data)"
+                    }
                     None => "fused: one pass over the window per pixel, SIMD across pixels",
                 };
                 format!("{}  ->  {how}", program.render(id))
@@ -246,6 +258,8 @@ struct BlockStats {
 struct Prefix {
     hi: Vec<f64>,
     lo: Vec<f64>,
+    /// All `lo` are zero (e.g. integer data): the high parts alone are exact.
+    exact: bool,
 }
 
 impl Prefix {
@@ -263,22 +277,32 @@ impl Prefix {
             hi.push(h);
             lo.push(l);
         }
-        Prefix { hi, lo }
+        let exact = lo.iter().all(|&l| l == 0.0);
+        Prefix { hi, lo, exact }
     }
 
     fn is_empty(&self) -> bool {
         self.hi.is_empty()
     }
 
-    /// Sum of the values at `base + start .. base + start + len` over all chords.
-    #[inline]
-    fn chords(&self, chords: &[(usize, usize)], base: usize) -> f64 {
-        let mut sum = 0.0;
+    /// Adds, for each of the `out.len()` windows starting at `base`, `base + 1`, …, the sum of
+    /// the values under the chords.
+    fn add_chords(&self, chords: &[(usize, usize)], base: usize, out: &mut [f64]) {
+        let w = out.len();
         for &(s, l) in chords {
             let (a, b) = (base + s, base + s + l);
-            sum += (self.hi[b] - self.hi[a]) + (self.lo[b] - self.lo[a]);
+            let (ha, hb) = (&self.hi[a..a + w], &self.hi[b..b + w]);
+            for ((o, x), y) in out.iter_mut().zip(ha).zip(hb) {
+                *o += y - x;
+            }
+            if self.exact {
+                continue;
+            }
+            let (la, lb) = (&self.lo[a..a + w], &self.lo[b..b + w]);
+            for ((o, x), y) in out.iter_mut().zip(la).zip(lb) {
+                *o += y - x;
+            }
         }
-        sum
     }
 }
 
@@ -291,7 +315,12 @@ impl BlockStats {
         let second = kinds
             .iter()
             .any(|k| matches!(k, Kind::Var(_) | Kind::Std(_)));
-        let extremes = kinds.iter().any(|k| matches!(k, Kind::Max | Kind::Min));
+        let extremes = kinds.iter().any(|k| {
+            !matches!(
+                k,
+                Kind::Sum | Kind::Mean | Kind::Var(_) | Kind::Std(_) | Kind::Count
+            )
+        });
         let shift = f.iter().copied().find(|v| v.is_finite()).unwrap_or(0.0);
         let finite = |v: f64| if v.is_finite() { v - shift } else { 0.0 };
         let t = f.len();
@@ -302,6 +331,7 @@ impl BlockStats {
         let none = || Prefix {
             hi: Vec::new(),
             lo: Vec::new(),
+            exact: true,
         };
         BlockStats {
             shift,
@@ -339,75 +369,289 @@ impl BlockStats {
         }
     }
 
+    /// Fills one plane. Work is done a whole output row at a time, chord by chord, in straight
+    /// loops over the row that the compiler vectorises.
     fn fill(&self, kind: Kind, chords: &[(usize, usize)], n: f64, s: &Stripe, out: &mut [f64]) {
-        let running = match kind {
-            Kind::Max | Kind::Min => {
-                let mut by_len: HashMap<usize, Vec<f64>> = HashMap::new();
-                for &(_, l) in chords {
-                    by_len
-                        .entry(l)
-                        .or_insert_with(|| running_extreme(&self.f, l, kind == Kind::Max));
-                }
+        if let Kind::Median { .. } | Kind::Percentile(_) = kind {
+            return rank_fill(&self.f, kind, chords, s, out);
+        }
+        let w = s.width;
+        let mut s1 = vec![0.0; w];
+        let mut s2 = vec![0.0; w];
+        let mut bad = vec![0.0; w];
+        // For max/min: the running extreme for each chord length, and each chord's array.
+        let extreme = matches!(kind, Kind::Max | Kind::Min);
+        let mut by_len: HashMap<usize, Vec<f64>> = HashMap::new();
+        if extreme {
+            for &(_, l) in chords {
                 by_len
+                    .entry(l)
+                    .or_insert_with(|| running_extreme(&self.f, l, kind == Kind::Max));
             }
-            _ => HashMap::new(),
+        }
+        let runs: Vec<(usize, &[f64])> = if extreme {
+            chords
+                .iter()
+                .map(|&(st, l)| (st, &by_len[&l][..]))
+                .collect()
+        } else {
+            Vec::new()
         };
         for ry in 0..s.nrows {
-            for x in 0..s.width {
-                let base = ry * s.bw + x;
-                let (nan, pinf, ninf) = if self.nan.is_empty() {
-                    (0.0, 0.0, 0.0)
-                } else {
-                    (
-                        self.nan.chords(chords, base),
-                        self.pinf.chords(chords, base),
-                        self.ninf.chords(chords, base),
-                    )
-                };
-                let sum = || {
-                    if nan > 0.0 || (pinf > 0.0 && ninf > 0.0) {
-                        f64::NAN
-                    } else if pinf > 0.0 {
-                        f64::INFINITY
-                    } else if ninf > 0.0 {
+            let base = ry * s.bw;
+            let row = &mut out[ry * w..(ry + 1) * w];
+            // Windows holding a NaN (or, for sums, infinities of both signs) are NaN.
+            if !self.nan.is_empty() {
+                self.nan.add_chords(chords, base, &mut bad);
+            }
+            match kind {
+                Kind::Max | Kind::Min => {
+                    let max = kind == Kind::Max;
+                    row.fill(if max {
                         f64::NEG_INFINITY
                     } else {
-                        self.p1.chords(chords, base) + n * self.shift
+                        f64::INFINITY
+                    });
+                    for &(st, r) in &runs {
+                        let r = &r[base + st..base + st + w];
+                        // Compare-and-select (maxpd/minpd); NaN was handled by the counts.
+                        if max {
+                            row.iter_mut()
+                                .zip(r)
+                                .for_each(|(o, &v)| *o = if v > *o { v } else { *o });
+                        } else {
+                            row.iter_mut()
+                                .zip(r)
+                                .for_each(|(o, &v)| *o = if v < *o { v } else { *o });
+                        }
                     }
-                };
-                let var = |ddof: f64| {
-                    if nan + pinf + ninf > 0.0 {
-                        return f64::NAN;
+                }
+                Kind::Count => self.p0.add_chords(chords, base, row),
+                Kind::Median { .. } | Kind::Percentile(_) => {
+                    unreachable!("rank kinds fill by histogram")
+                }
+                Kind::Sum | Kind::Mean => {
+                    self.p1.add_chords(chords, base, &mut s1);
+                    let div = if kind == Kind::Mean { n } else { 1.0 };
+                    if !self.nan.is_empty() {
+                        let (mut pinf, mut ninf) = (vec![0.0; w], vec![0.0; w]);
+                        self.pinf.add_chords(chords, base, &mut pinf);
+                        self.ninf.add_chords(chords, base, &mut ninf);
+                        for x in 0..w {
+                            s1[x] = match (bad[x] > 0.0, pinf[x] > 0.0, ninf[x] > 0.0) {
+                                (true, _, _) | (_, true, true) => f64::NAN,
+                                (_, true, _) => f64::INFINITY,
+                                (_, _, true) => f64::NEG_INFINITY,
+                                _ => s1[x],
+                            };
+                        }
                     }
-                    let s1 = self.p1.chords(chords, base);
-                    let s2 = self.p2.chords(chords, base);
-                    // Below the rounding error of the one-pass formula the deviation is zero
-                    // (a flat window gives exactly 0, as numpy's two-pass formula does).
-                    let ss = s2 - s1 * s1 / n;
-                    let ss = if ss <= (n + 2.0) * f64::EPSILON * s2 {
-                        0.0
-                    } else {
-                        ss
-                    };
-                    ss / (n - ddof).max(0.0)
-                };
-                out[ry * s.width + x] = match kind {
-                    Kind::Sum => sum(),
-                    Kind::Mean => sum() / n,
-                    Kind::Count => self.p0.chords(chords, base),
-                    Kind::Var(d) => var(d),
-                    Kind::Std(d) => var(d).sqrt(),
-                    Kind::Max | Kind::Min if nan > 0.0 => f64::NAN,
-                    Kind::Max => chords
-                        .iter()
-                        .map(|&(st, l)| running[&l][base + st])
-                        .fold(f64::NEG_INFINITY, f64::max),
-                    Kind::Min => chords
-                        .iter()
-                        .map(|&(st, l)| running[&l][base + st])
-                        .fold(f64::INFINITY, f64::min),
-                };
+                    for (o, v) in row.iter_mut().zip(&s1) {
+                        *o = (v + n * self.shift) / div;
+                    }
+                }
+                Kind::Var(ddof) | Kind::Std(ddof) => {
+                    self.p1.add_chords(chords, base, &mut s1);
+                    self.p2.add_chords(chords, base, &mut s2);
+                    if !self.nan.is_empty() {
+                        // Any non-finite value makes the variance NaN.
+                        self.pinf.add_chords(chords, base, &mut bad);
+                        self.ninf.add_chords(chords, base, &mut bad);
+                    }
+                    let dof = (n - ddof).max(0.0);
+                    for x in 0..w {
+                        // Below the rounding error of the one-pass formula the deviation is
+                        // zero (a flat window gives exactly 0, as numpy's two-pass formula).
+                        let ss = s2[x] - s1[x] * s1[x] / n;
+                        let ss = if ss <= (n + 2.0) * f64::EPSILON * s2[x] {
+                            0.0
+                        } else {
+                            ss
+                        };
+                        let var = ss / dof;
+                        row[x] = if matches!(kind, Kind::Std(_)) {
+                            var.sqrt()
+                        } else {
+                            var
+                        };
+                    }
+                }
             }
+            if !self.nan.is_empty() && kind != Kind::Count {
+                for (o, b) in row.iter_mut().zip(&bad) {
+                    if *b > 0.0 {
+                        *o = f64::NAN;
+                    }
+                }
+            }
+            for v in [&mut s1, &mut s2, &mut bad] {
+                v.fill(0.0);
+            }
+        }
+    }
+}
+
+/// Per block value a histogram key (NaN: `u32::MAX`), and each key's value. Integer data in
+/// 0..65536 keys by value; anything else by rank among the block's distinct values.
+fn keys_of(f: &[f64]) -> (Vec<u32>, Vec<f64>) {
+    let integral = f
+        .iter()
+        .all(|v| v.is_nan() || (v.fract() == 0.0 && (0.0..65536.0).contains(v)));
+    if integral {
+        let top = f
+            .iter()
+            .filter(|v| !v.is_nan())
+            .fold(0.0f64, |m, &v| m.max(v)) as usize;
+        let keys = f
+            .iter()
+            .map(|&v| if v.is_nan() { u32::MAX } else { v as u32 })
+            .collect();
+        return (keys, (0..=top).map(|k| k as f64).collect());
+    }
+    let mut order: Vec<u32> = (0..f.len() as u32)
+        .filter(|&i| !f[i as usize].is_nan())
+        .collect();
+    order.sort_unstable_by(|&a, &b| f[a as usize].total_cmp(&f[b as usize]));
+    let mut keys = vec![u32::MAX; f.len()];
+    let mut values: Vec<f64> = Vec::new();
+    for &i in &order {
+        let v = f[i as usize];
+        if values.last() != Some(&v) {
+            values.push(v);
+        }
+        keys[i as usize] = (values.len() - 1) as u32;
+    }
+    (keys, values)
+}
+
+/// Fine bins per coarse bin of the histogram.
+const COARSE: usize = 64;
+
+/// A histogram of keys with a cursor that finds the k-th smallest by walking from where the
+/// last query ended, skipping whole coarse bins.
+struct Hist {
+    fine: Vec<u32>,
+    coarse: Vec<u32>,
+    /// Cursor bin, and how many elements lie in bins below it.
+    pos: usize,
+    below: u32,
+    count: u32,
+    nan: u32,
+}
+
+impl Hist {
+    fn new(bins: usize) -> Hist {
+        let bins = bins.div_ceil(COARSE) * COARSE + COARSE;
+        Hist {
+            fine: vec![0; bins],
+            coarse: vec![0; bins / COARSE],
+            pos: 0,
+            below: 0,
+            count: 0,
+            nan: 0,
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, key: u32) {
+        if key == u32::MAX {
+            self.nan += 1;
+            return;
+        }
+        let k = key as usize;
+        self.fine[k] += 1;
+        self.coarse[k / COARSE] += 1;
+        self.count += 1;
+        if k < self.pos {
+            self.below += 1;
+        }
+    }
+
+    #[inline]
+    fn remove(&mut self, key: u32) {
+        if key == u32::MAX {
+            self.nan -= 1;
+            return;
+        }
+        let k = key as usize;
+        self.fine[k] -= 1;
+        self.coarse[k / COARSE] -= 1;
+        self.count -= 1;
+        if k < self.pos {
+            self.below -= 1;
+        }
+    }
+
+    /// The key of the k-th smallest element (0-based, k < count).
+    fn kth(&mut self, k: u32) -> usize {
+        while self.below > k {
+            let cb = self.pos / COARSE;
+            if self.pos % COARSE == 0 && cb > 0 && self.below - self.coarse[cb - 1] > k {
+                self.below -= self.coarse[cb - 1];
+                self.pos -= COARSE;
+            } else {
+                self.pos -= 1;
+                self.below -= self.fine[self.pos];
+            }
+        }
+        while self.below + self.fine[self.pos] <= k {
+            let cb = self.pos / COARSE;
+            if self.pos % COARSE == 0 && self.below + self.coarse[cb] <= k {
+                self.below += self.coarse[cb];
+                self.pos += COARSE;
+            } else {
+                self.below += self.fine[self.pos];
+                self.pos += 1;
+            }
+        }
+        self.pos
+    }
+}
+
+/// Median / percentile planes by a sliding histogram along each output row: moving one pixel
+/// right removes the first and adds the next element of every chord.
+fn rank_fill(f: &[f64], kind: Kind, chords: &[(usize, usize)], s: &Stripe, out: &mut [f64]) {
+    let (keys, values) = keys_of(f);
+    let mut hist = Hist::new(values.len());
+    let skip_nan = kind == Kind::Median { skip_nan: true };
+    for ry in 0..s.nrows {
+        let base = ry * s.bw;
+        for &(st, l) in chords {
+            keys[base + st..base + st + l]
+                .iter()
+                .for_each(|&k| hist.add(k));
+        }
+        for x in 0..s.width {
+            let cnt = hist.count;
+            out[ry * s.width + x] = if (hist.nan > 0 && !skip_nan) || cnt == 0 {
+                f64::NAN
+            } else {
+                match kind {
+                    Kind::Percentile(q) if !(0.0..=100.0).contains(&q) => f64::NAN,
+                    Kind::Percentile(q) => {
+                        let pos = q / 100.0 * (cnt - 1) as f64;
+                        let lo = pos.floor() as u32;
+                        let a = values[hist.kth(lo)];
+                        let b = values[hist.kth((lo + 1).min(cnt - 1))];
+                        crate::interp::lerp(a, b, pos - lo as f64)
+                    }
+                    _ if cnt % 2 == 1 => values[hist.kth(cnt / 2)],
+                    _ => (values[hist.kth(cnt / 2 - 1)] + values[hist.kth(cnt / 2)]) / 2.0,
+                }
+            };
+            if x + 1 < s.width {
+                for &(st, l) in chords {
+                    hist.remove(keys[base + st + x]);
+                    hist.add(keys[base + st + l + x]);
+                }
+            }
+        }
+        // Empty the histogram by removing the last window.
+        let last = base + s.width - 1;
+        for &(st, l) in chords {
+            keys[last + st..last + st + l]
+                .iter()
+                .for_each(|&k| hist.remove(k));
         }
     }
 }
