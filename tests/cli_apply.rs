@@ -517,3 +517,31 @@ fn time_reports_compile_and_filter_ms() {
         "{stderr}"
     );
 }
+
+#[test]
+fn every_engine_gives_the_same_result() {
+    let tmp = TempDir::new().unwrap();
+    let expr = "let m = mean(w); max(w) - m + std(w) / 4";
+    let mut results = Vec::new();
+    for engine in ["auto", "fused", "callback", "interpreter"] {
+        let out = tmp.path().join(format!("{engine}.npy"));
+        jitfilter()
+            .args([
+                "apply", expr, "-f", "disk:2", "--dtype", "f64", "--engine", engine,
+            ])
+            .arg(data("coins.png"))
+            .arg(&out)
+            .assert()
+            .success();
+        results.push(read_f64(&out));
+    }
+    for r in &results[1..] {
+        assert!(r.iter().zip(results[0].iter()).all(|(a, b)| close(*a, *b)));
+    }
+    jitfilter()
+        .args(["apply", "c", "--engine", "turbo"])
+        .arg(data("coins.png"))
+        .arg(tmp.path().join("x.png"))
+        .assert()
+        .code(2);
+}

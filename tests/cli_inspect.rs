@@ -100,6 +100,8 @@ fn bench_json_has_the_documented_fields() {
     assert_eq!(v["shape"], serde_json::json!([303, 384]));
     assert_eq!(v["dtype"], "u8");
     assert_eq!(v["mode"], "reflect");
+    assert_eq!(v["engine"], "auto");
+    assert!(v["plan"].is_array(), "{v}");
     assert_eq!(v["expr"], "max(w)");
 }
 

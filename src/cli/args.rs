@@ -3,7 +3,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jitfilter::imageio::DType;
-use jitfilter::{Footprint, Mode};
+use jitfilter::{Engine, Footprint, Mode};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -119,6 +119,10 @@ pub struct WindowArgs {
     /// Worker threads (default: one per core)
     #[arg(long, value_name = "N", value_parser = parse_threads)]
     pub threads: Option<usize>,
+    /// Evaluation engine: auto (fastest), fused, callback (scipy's ABI) or interpreter (the
+    /// reference); all give the same results
+    #[arg(long, value_name = "ENGINE", default_value = "auto", value_parser = parse_engine)]
+    pub engine: Engine,
 }
 
 #[derive(Debug, Args)]
@@ -246,6 +250,10 @@ fn parse_footprint(s: &str) -> Result<FootprintSpec, String> {
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {
+    s.parse().map_err(|e: jitfilter::Error| e.to_string())
+}
+
+fn parse_engine(s: &str) -> Result<Engine, String> {
     s.parse().map_err(|e: jitfilter::Error| e.to_string())
 }
 

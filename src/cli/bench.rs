@@ -48,6 +48,7 @@ pub fn run(args: &BenchArgs) -> Result<String, Failure> {
         .options
         .threads
         .unwrap_or_else(rayon::current_num_threads);
+    let engine = format!("{:?}", job.options.engine).to_lowercase();
     let (compile_med, compile_min) = (median(&compile_ms), min(&compile_ms));
     let (filter_med, filter_min) = (median(&filter_ms), min(&filter_ms));
     // Window evaluations per second: every pixel of every colour channel.
@@ -63,19 +64,21 @@ pub fn run(args: &BenchArgs) -> Result<String, Failure> {
             "footprint": args.window.weights.as_ref().map_or(args.window.footprint.to_string(), |w| format!("weights:{}", w.display())),
             "footprint_size": footprint_size,
             "mode": format!("{:?}", job.options.mode).to_lowercase(),
+            "engine": engine,
+            "plan": job.kernel.plan_summary(),
             "threads": threads,
             "repeat": args.repeat,
-            "compile_ms": compile_med,
-            "compile_ms_min": compile_min,
-            "filter_ms": filter_med,
-            "filter_ms_min": filter_min,
-            "mpix_per_s": mpix_per_s,
+            "compile_ms": round(3, compile_med),
+            "compile_ms_min": round(3, compile_min),
+            "filter_ms": round(3, filter_med),
+            "filter_ms_min": round(3, filter_min),
+            "mpix_per_s": round(3, mpix_per_s),
             "version": env!("CARGO_PKG_VERSION"),
         });
         return Ok(format!("{object}\n"));
     }
     Ok(format!(
-        "{} on {} ({}), {} cells, {} thread{}, {} repeat{}\n\
+        "{} on {} ({}), {} cells, {engine} engine, {} thread{}, {} repeat{}\n\
          compile  median {compile_med:>9.3} ms   min {compile_min:>9.3} ms\n\
          filter   median {filter_med:>9.3} ms   min {filter_min:>9.3} ms   {mpix_per_s:.1} Mpixel/s\n",
         job.source.describe(),
@@ -98,6 +101,12 @@ fn median(v: &[f64]) -> f64 {
     } else {
         (s[n / 2 - 1] + s[n / 2]) / 2.0
     }
+}
+
+/// `v` to `digits` decimals, so JSON shows 16.523 rather than 16.523136000000002.
+fn round(digits: i32, v: f64) -> f64 {
+    let scale = 10f64.powi(digits);
+    (v * scale).round() / scale
 }
 
 fn min(v: &[f64]) -> f64 {

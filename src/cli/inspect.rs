@@ -49,6 +49,9 @@ pub fn check(args: &SourceArgs) -> Result<String, Failure> {
         "params     {}",
         list(&params.iter().map(String::as_str).collect::<Vec<_>>())
     );
+    for (i, line) in kernel.plan_summary().iter().enumerate() {
+        let _ = writeln!(out, "{:11}{line}", if i == 0 { "plan" } else { "" });
+    }
     let _ = write!(out, "\ntyped program:\n{program}");
     Ok(out)
 }

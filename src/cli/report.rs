@@ -7,7 +7,6 @@
 use jitfilter::imageio::{DType, Format, IoError, Op, Reason};
 use jitfilter::{Error, ExprError};
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
-use std::fmt;
 use std::io::IsTerminal;
 
 /// Exit codes, as documented in `--help`.
@@ -144,12 +143,6 @@ impl Failure {
     }
 }
 
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.render(false))
-    }
-}
-
 /// A failure as miette sees it.
 #[derive(Debug, thiserror::Error, Diagnostic)]
 #[error("{message}")]
@@ -225,7 +218,7 @@ fn file_hint(e: &IoError) -> Option<String> {
     Some(match &e.reason {
         Reason::CannotWrite { ndim, .. } if *ndim != 2 => "write .npy, which holds arrays of any dimension".into(),
         Reason::CannotWrite { format, layout, .. } if !format.can_write(*layout, DType::U8, 2) => {
-            format!("{format} cannot store this channel layout; write .png, .tiff or .npy")
+            format!("{format} cannot store these channels; write .png or .npy")
         }
         Reason::CannotWrite { format: Format::Png, .. } => {
             "add --dtype u8 or --dtype u16 to round and clip the result, or write .tiff or .npy for exact values".into()

@@ -32,14 +32,19 @@ impl Job {
             .param_values(&kernel_args.params)
             .map_err(|e| Failure::from_engine(e, &source))?;
         let footprint = footprint(&window.footprint, window.weights.as_deref())?;
-        let options = Options {
-            mode: window.mode,
-            cval: window.cval,
-            origin: window.origin.clone().map(|o| o.0).unwrap_or_default(),
-            params: kernel_args.params.clone(),
-            threads: window.threads,
-            ..Options::default()
-        };
+        // Built with Options' methods, so that new fields keep their defaults.
+        let origin = window.origin.clone().map(|o| o.0).unwrap_or_default();
+        let mut options = Options::default()
+            .mode(window.mode)
+            .cval(window.cval)
+            .origin(&origin)
+            .engine(window.engine);
+        for (name, value) in &kernel_args.params {
+            options = options.param(name, *value);
+        }
+        if let Some(threads) = window.threads {
+            options = options.threads(threads);
+        }
         Ok(Job {
             source,
             kernel,
