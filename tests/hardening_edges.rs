@@ -1,0 +1,239 @@
+//! Edge arrays through every engine, against scipy: 0×N, 1×1, 1-D of length 1, footprints larger
+//! than the array in every mode, even footprints, origins at both of scipy's limits, all-NaN
+//! windows (tests/fixtures/edge_cases.json, made by tests/fixtures/gen_edge_fixtures.py with
+//! scipy.ndimage.generic_filter). Origins one past either limit are errors, as in scipy.
+
+use jitfilter::{Element, Engine, Error, Footprint, Kernel, Mode, Options};
+use ndarray::{Array1, Array2, ArrayD, Dimension, IxDyn};
+use ndarray_npy::{read_npy, ReadableElement};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+const ENGINES: [Engine; 4] = [
+    Engine::Interpreter,
+    Engine::Callback,
+    Engine::Fused,
+    Engine::Auto,
+];
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// The tolerance of tests/scipy_fixtures.rs.
+fn close(got: f64, want: f64) -> bool {
+    (got.is_nan() && want.is_nan())
+        || got == want
+        || (got - want).abs() <= 1e-9 * want.abs().max(1.0)
+}
+
+fn run_case<T: Element + ReadableElement>(
+    case: &Value,
+    input: ArrayD<T>,
+    engine: Engine,
+) -> Result<(), String> {
+    let dir = fixtures();
+    let s = |k: &str| case[k].as_str().unwrap().to_string();
+    let fp_path = dir.join(s("footprint"));
+    let footprint = if case["weights"].as_bool().unwrap() {
+        Footprint::from_weights(read_npy::<_, ArrayD<f64>>(&fp_path).unwrap().view())
+    } else {
+        Footprint::from_mask(read_npy::<_, ArrayD<bool>>(&fp_path).unwrap().view())
+    };
+    let origin: Vec<isize> = case["origin"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap() as isize)
+        .collect();
+    let opts = Options::default()
+        .mode(s("mode").parse::<Mode>().unwrap())
+        .cval(case["cval"].as_f64().unwrap())
+        .origin(&origin)
+        .engine(engine);
+    let kernel = Kernel::compile(&s("expr")).map_err(|e| format!("compile: {e}"))?;
+    let expected = dir.join(s("expected"));
+    let (got, want): (Vec<f64>, Vec<f64>) = if s("output") == "same" {
+        let got = kernel
+            .filter(input.view(), &footprint, &opts)
+            .map_err(|e| e.to_string())?;
+        let want: ArrayD<T> = read_npy(&expected).unwrap();
+        if got.shape() != want.shape() {
+            return Err(format!("shape {:?}, scipy {:?}", got.shape(), want.shape()));
+        }
+        (
+            got.iter().map(|v| v.to_f64()).collect(),
+            want.iter().map(|v| v.to_f64()).collect(),
+        )
+    } else {
+        let got = kernel
+            .filter_as::<T, f64, _>(input.view(), &footprint, &opts)
+            .map_err(|e| e.to_string())?;
+        let want: ArrayD<f64> = read_npy(&expected).unwrap();
+        if got.shape() != want.shape() {
+            return Err(format!("shape {:?}, scipy {:?}", got.shape(), want.shape()));
+        }
+        (
+            got.iter().copied().collect(),
+            want.iter().copied().collect(),
+        )
+    };
+    for (idx, (g, w)) in got.iter().zip(&want).enumerate() {
+        if !close(*g, *w) {
+            return Err(format!("element {idx}: got {g}, scipy {w}"));
+        }
+    }
+    Ok(())
+}
+
+fn run_all(engine: Engine) {
+    let text = std::fs::read_to_string(fixtures().join("edge_cases.json")).unwrap();
+    let cases: Value = serde_json::from_str(&text).unwrap();
+    let cases = cases.as_array().unwrap();
+    assert!(cases.len() >= 100, "edge fixtures missing: {}", cases.len());
+    let mut failures = Vec::new();
+    for case in cases {
+        let path = fixtures().join(case["input"].as_str().unwrap());
+        macro_rules! try_types {
+            ($($t:ty),*) => {{
+                let mut r = Err("input dtype not supported".to_string());
+                $(if let Ok(a) = read_npy::<_, ArrayD<$t>>(&path) { r = run_case::<$t>(case, a, engine); } else)*
+                {}
+                r
+            }};
+        }
+        if let Err(e) = try_types!(f64, f32, u8, u16, i16, i32) {
+            failures.push(format!(
+                "{} `{}`: {e}",
+                case["name"].as_str().unwrap(),
+                case["expr"].as_str().unwrap()
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{engine:?}: {} of {} edge cases differ from scipy:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn interpreter_matches_scipy_on_edge_arrays() {
+    run_all(Engine::Interpreter);
+}
+
+#[test]
+fn callback_matches_scipy_on_edge_arrays() {
+    run_all(Engine::Callback);
+}
+
+#[test]
+fn fused_matches_scipy_on_edge_arrays() {
+    run_all(Engine::Fused);
+}
+
+#[test]
+fn auto_matches_scipy_on_edge_arrays() {
+    run_all(Engine::Auto);
+}
+
+/// scipy's limits are `-(f//2) <= o <= (f-1)//2`; both limits work (covered by the fixtures),
+/// one past either is an error naming the axis, in every engine, for 1-D, 2-D and 3-D.
+#[test]
+fn origin_one_past_either_limit_is_an_error() {
+    let k = Kernel::compile("sum(w)").unwrap();
+    for f in 1..=6usize {
+        let (lo, hi) = (-((f / 2) as isize), (f as isize - 1) / 2);
+        for engine in ENGINES {
+            let opts = |o: &[isize]| Options::default().origin(o).engine(engine);
+            let a1 = Array1::<f64>::ones(7);
+            for o in [lo, hi] {
+                assert!(k
+                    .filter(a1.view(), &Footprint::cube(f), &opts(&[o]))
+                    .is_ok());
+            }
+            for o in [lo - 1, hi + 1] {
+                let err = k
+                    .filter(a1.view(), &Footprint::cube(f), &opts(&[o]))
+                    .unwrap_err();
+                assert!(matches!(err, Error::Origin { .. }), "f={f} o={o}: {err}");
+                let a2 = Array2::<u8>::ones((4, 5));
+                // Per axis: only the second axis is out of range.
+                let err = k
+                    .filter(a2.view(), &Footprint::cube(f), &opts(&[0, o]))
+                    .unwrap_err();
+                assert!(matches!(err, Error::Origin { axis: 1, .. }), "{err}");
+                let a3 = ArrayD::<f32>::ones(IxDyn(&[2, 3, 4]));
+                let err = k
+                    .filter(a3.view(), &Footprint::cube(f), &opts(&[o]))
+                    .unwrap_err();
+                assert!(matches!(err, Error::Origin { .. }), "{err}");
+            }
+        }
+    }
+}
+
+/// Arrays and footprints scipy has no fixture for: empty along any axis with a huge footprint,
+/// 1-element arrays with even footprints, footprints of more dimensions than the array, an
+/// empty footprint, 4-D arrays: all an answer or a typed error, identical across engines.
+#[test]
+fn odd_shapes_agree_across_engines_or_fail_cleanly() {
+    let k = Kernel::compile("sum(w * (i + 1)) + 10 * c").unwrap();
+    let shapes: &[&[usize]] = &[
+        &[0],
+        &[1],
+        &[0, 0],
+        &[1, 0],
+        &[1, 1],
+        &[3, 1],
+        &[1, 1, 1],
+        &[0, 3, 3],
+    ];
+    let footprints = [
+        Footprint::cube(1),
+        Footprint::cube(2),
+        Footprint::cube(9),
+        Footprint::from_weights(ArrayD::zeros(IxDyn(&[3, 3])).view()),
+        Footprint::from_weights(ArrayD::ones(IxDyn(&[2, 2, 2])).view()),
+    ];
+    for shape in shapes {
+        let input = ArrayD::from_shape_fn(IxDyn(shape), |i| i.slice().iter().sum::<usize>() as f64);
+        for fp in &footprints {
+            for mode in Mode::NAMES {
+                let results: Vec<_> = ENGINES
+                    .iter()
+                    .map(|&e| {
+                        let opts = Options::default()
+                            .mode(mode.parse().unwrap())
+                            .cval(-1.0)
+                            .engine(e);
+                        k.filter(input.view(), fp, &opts).map_err(|e| e.to_string())
+                    })
+                    .collect();
+                for r in &results[1..] {
+                    match (&results[0], r) {
+                        (Ok(a), Ok(b)) => assert!(
+                            a.iter().zip(b.iter()).all(|(x, y)| close(*y, *x)),
+                            "{shape:?} {fp:?} {mode}: {a} vs {b}"
+                        ),
+                        (Err(a), Err(b)) => assert_eq!(a, b),
+                        (a, b) => panic!("{shape:?} {fp:?} {mode}: {a:?} vs {b:?}"),
+                    }
+                }
+            }
+        }
+    }
+    let four = ArrayD::<f64>::zeros(IxDyn(&[1, 1, 1, 1]));
+    for e in ENGINES {
+        let err = k
+            .filter(
+                four.view(),
+                &Footprint::cube(1),
+                &Options::default().engine(e),
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("1 to 3 dimensions"), "{err}");
+    }
+}
