@@ -1,14 +1,10 @@
 //! Arbitrary bytes → parse + check, then JIT compile of whatever checks: a typed error or a
 //! program, never a panic, a stack overflow or a hang.
+//! The logic is in fuzz/common/parse_check.rs, shared with the stable replay test
+//! tests/hardening_fuzz_corpus.rs.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
+#[path = "../common/parse_check.rs"]
+mod parse_check;
 
-fuzz_target!(|data: &[u8]| {
-    let src = String::from_utf8_lossy(data);
-    if jitfilter::check::compile_program(&src).is_ok() {
-        // Whatever the checker accepts must compile (or fail with a typed error, e.g. a limit);
-        // a Cranelift verifier panic here is a bug.
-        let _ = jitfilter::Kernel::compile(&src);
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| parse_check::run(data));

@@ -1,0 +1,337 @@
+//! Grammar-aware programs (valid, and mutated at the token level) × random small arrays,
+//! footprints, modes, origins and dtypes → every engine. The interpreter is the oracle: the
+//! callback, fused and auto (planned) engines must agree with it within the documented tolerance
+//! (1e-9 relative; the data are small halves, NaN and ±inf, so sums are exact in any order), or
+//! all fail with the same kind of error. Never a crash.
+
+use jitfilter::{Element, Engine, Footprint, Kernel, Mode, Options};
+use ndarray::{ArrayD, IxDyn};
+
+/// Reads choices from the fuzz input; zeros once it runs out.
+struct Bytes<'a>(&'a [u8]);
+
+impl Bytes<'_> {
+    fn byte(&mut self) -> u8 {
+        match self.0.split_first() {
+            Some((b, rest)) => {
+                self.0 = rest;
+                *b
+            }
+            None => 0,
+        }
+    }
+    fn below(&mut self, n: usize) -> usize {
+        self.byte() as usize % n
+    }
+    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[self.below(xs.len())]
+    }
+}
+
+const UNARY: &[&str] = &[
+    "abs", "sqrt", "exp", "ln", "sin", "cos", "atan", "tanh", "floor", "ceil", "round", "trunc",
+    "sign", "isnan", "isfinite", "cbrt", "exp2", "log2", "log10", "asin", "acos", "sinh", "cosh",
+    "tan", "-", "not ",
+];
+const BINARY: &[&str] = &[
+    "+", "-", "*", "/", "%", "^", "<", "<=", ">", ">=", "==", "!=", "and", "or",
+];
+const REDUCE: &[&str] = &[
+    "sum",
+    "mean",
+    "min",
+    "max",
+    "var",
+    "std",
+    "median",
+    "count",
+    "any",
+    "all",
+    "prod",
+    "argmin",
+    "argmax",
+    "nansum",
+    "nanmean",
+    "nanmin",
+    "nanmax",
+    "nanvar",
+    "nanstd",
+    "nanmedian",
+];
+const FUNC2: &[&str] = &["min", "max", "pow", "atan2", "hypot"];
+
+fn scalar(b: &mut Bytes, depth: usize, ndim: usize) -> String {
+    if depth == 0 || b.below(4) == 0 {
+        let mut leaves = vec![
+            "c", "n", "t", "1.5", "2", "0", "-3", "x", "width", "nan", "inf", "-0", "1e300", "pi",
+        ];
+        if ndim >= 2 {
+            leaves.extend(["y", "height"]);
+        }
+        if ndim >= 3 {
+            leaves.extend(["z", "depth"]);
+        }
+        return b.pick(&leaves).to_string();
+    }
+    let d = depth - 1;
+    match b.below(10) {
+        0 | 1 => format!("{}({})", b.pick(REDUCE), vector(b, d, ndim)),
+        2 => format!(
+            "percentile({}, {})",
+            vector(b, d, ndim),
+            b.pick(&["0", "25", "50", "90", "100", "101", "-1", "t", "c"])
+        ),
+        3 => format!(
+            "{}({}, {})",
+            b.pick(&["var", "std"]),
+            vector(b, d, ndim),
+            b.pick(&["0", "1", "2", "t", "100"])
+        ),
+        4 | 5 => format!(
+            "({} {} {})",
+            scalar(b, d, ndim),
+            b.pick(BINARY),
+            scalar(b, d, ndim)
+        ),
+        6 => format!("{}({})", b.pick(UNARY), scalar(b, d, ndim)),
+        7 => format!(
+            "(if {} then {} else {})",
+            scalar(b, d, ndim),
+            scalar(b, d, ndim),
+            scalar(b, d, ndim)
+        ),
+        8 => format!(
+            "clamp({}, {}, {})",
+            scalar(b, d, ndim),
+            scalar(b, d, ndim),
+            scalar(b, d, ndim)
+        ),
+        _ => format!(
+            "{}({}, {})",
+            b.pick(FUNC2),
+            scalar(b, d, ndim),
+            scalar(b, d, ndim)
+        ),
+    }
+}
+
+fn vector(b: &mut Bytes, depth: usize, ndim: usize) -> String {
+    if depth == 0 || b.below(3) == 0 {
+        let mut leaves = vec!["w", "w", "w", "k", "dx", "i"];
+        if ndim >= 2 {
+            leaves.push("dy");
+        }
+        if ndim >= 3 {
+            leaves.push("dz");
+        }
+        return b.pick(&leaves).to_string();
+    }
+    let d = depth - 1;
+    match b.below(7) {
+        0 => format!(
+            "({} {} {})",
+            vector(b, d, ndim),
+            b.pick(BINARY),
+            scalar(b, d, ndim)
+        ),
+        1 => format!(
+            "({} {} {})",
+            scalar(b, d, ndim),
+            b.pick(BINARY),
+            vector(b, d, ndim)
+        ),
+        2 => format!("{}({})", b.pick(UNARY), vector(b, d, ndim)),
+        3 => format!(
+            "(if {} then {} else {})",
+            vector(b, d, ndim),
+            vector(b, d, ndim),
+            scalar(b, d, ndim)
+        ),
+        4 => format!(
+            "{}({}, {})",
+            b.pick(FUNC2),
+            vector(b, d, ndim),
+            scalar(b, d, ndim)
+        ),
+        _ => format!(
+            "({} {} {})",
+            vector(b, d, ndim),
+            b.pick(BINARY),
+            vector(b, d, ndim)
+        ),
+    }
+}
+
+/// A program: maybe a param and lets, then a scalar body; sometimes mutated at the token level
+/// (a token dropped, duplicated or replaced), so near-valid text reaches the checker too.
+fn program(b: &mut Bytes, ndim: usize) -> String {
+    let mut src = String::from("param t = 0.5; ");
+    if b.below(3) == 0 {
+        src += &format!("let v = {}; ", vector(b, 2, ndim));
+        src += &format!("let s = {}; ", scalar(b, 2, ndim));
+        src += &format!("max(v) + s * {}", scalar(b, 3, ndim));
+    } else {
+        src += &scalar(b, 4, ndim);
+    }
+    if b.below(8) == 0 {
+        let tokens: Vec<&str> = src.split(' ').collect();
+        let at = b.below(tokens.len());
+        let mut out: Vec<&str> = tokens.clone();
+        match b.below(3) {
+            0 => {
+                out.remove(at);
+            }
+            1 => out.insert(at, tokens[at]),
+            _ => out[at] = b.pick(&["(", ")", ",", "w", "c", "+", "max(", "if", ";", "1"]),
+        }
+        src = out.join(" ");
+    }
+    src
+}
+
+fn value(b: &mut Bytes) -> f64 {
+    match b.below(24) {
+        0 => f64::NAN,
+        1 => f64::INFINITY,
+        2 => f64::NEG_INFINITY,
+        3 => -0.0,
+        _ => (b.below(33) as f64 - 16.0) / 2.0,
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+fn check<T: Element>(k: &Kernel, input: &ArrayD<f64>, fp: &Footprint, opts: &Options, src: &str) {
+    let typed = input.mapv(T::from_f64);
+    let engines = [
+        Engine::Interpreter,
+        Engine::Callback,
+        Engine::Fused,
+        Engine::Auto,
+    ];
+    let results: Vec<_> = engines
+        .iter()
+        .map(|&e| k.filter_as::<T, f64, _>(typed.view(), fp, &opts.clone().engine(e)))
+        .collect();
+    let same: Vec<_> = engines
+        .iter()
+        .map(|&e| k.filter::<T, _>(typed.view(), fp, &opts.clone().engine(e)))
+        .collect();
+    let ctx = format!(
+        "`{src}` {} shape {:?} fp {fp:?} {opts:?}",
+        T::NAME,
+        input.shape()
+    );
+    match &results[0] {
+        Err(e) => {
+            for (engine, r) in engines.iter().zip(&results).skip(1) {
+                assert!(
+                    r.is_err(),
+                    "{ctx}: interpreter fails ({e}) but {engine:?} succeeds"
+                );
+            }
+        }
+        Ok(want) => {
+            for (engine, r) in engines.iter().zip(&results).skip(1) {
+                let got = r
+                    .as_ref()
+                    .unwrap_or_else(|e| panic!("{ctx}: {engine:?} fails: {e}"));
+                assert_eq!(got.shape(), input.shape());
+                for (idx, (g, w)) in got.iter().zip(want.iter()).enumerate() {
+                    assert!(
+                        close(*g, *w),
+                        "{ctx}: {engine:?} at {idx}: {g} vs interpreter {w}"
+                    );
+                }
+            }
+            // Same-type output: the f64 result converted by the documented rule, give or take
+            // one step where engines' f64 results differ in the last bits.
+            let want_same = same[0].as_ref().expect("same-type interpreter");
+            for (engine, r) in engines.iter().zip(&same).skip(1) {
+                let got = r
+                    .as_ref()
+                    .unwrap_or_else(|e| panic!("{ctx}: {engine:?} same-type: {e}"));
+                for (idx, ((g, w), f)) in got
+                    .iter()
+                    .zip(want_same.iter())
+                    .zip(want.iter())
+                    .enumerate()
+                {
+                    let (g, w) = (g.to_f64(), w.to_f64());
+                    let ok = (g.is_nan() && w.is_nan())
+                        || g == w
+                        || (g - w).abs() <= 1e-6 * w.abs().max(1.0)
+                        || ((g - w).abs() <= 1.0 && (f.fract().abs() - 0.5).abs() < 1e-6);
+                    assert!(
+                        ok,
+                        "{ctx}: {engine:?} same-type at {idx}: {g} vs interpreter {w}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Runs one fuzz input; panics on a finding.
+pub fn run(data: &[u8]) {
+    let mut b = Bytes(data);
+    let ndim = 1 + b.below(3);
+    let max_len = [9, 9, 6][ndim - 1];
+    let shape: Vec<usize> = (0..ndim)
+        .map(|_| {
+            if b.below(16) == 0 {
+                0
+            } else {
+                1 + b.below(max_len)
+            }
+        })
+        .collect();
+    let total: usize = shape.iter().product();
+    let data: Vec<f64> = (0..total).map(|_| value(&mut b)).collect();
+    let input = ArrayD::from_shape_vec(IxDyn(&shape), data).unwrap();
+    // Footprints: explicit weights (zeros drop cells) of up to the array's rank, or a cube.
+    let fp = if b.below(5) == 0 {
+        Footprint::cube(b.below(6))
+    } else {
+        let frank = 1 + b.below(ndim);
+        let fshape: Vec<usize> = (0..frank).map(|_| 1 + b.below(5)).collect();
+        let fsize: usize = fshape.iter().product();
+        let weights: Vec<f64> = (0..fsize)
+            .map(|_| match b.below(6) {
+                0 => 0.0,
+                1 => 2.5,
+                2 => -1.0,
+                _ => 1.0,
+            })
+            .collect();
+        Footprint::from_weights(
+            ArrayD::from_shape_vec(IxDyn(&fshape), weights)
+                .unwrap()
+                .view(),
+        )
+    };
+    // Origins: mostly within scipy's limits, sometimes at or one past them.
+    let axes = if b.below(3) == 0 { 1 } else { ndim };
+    let origin: Vec<isize> = (0..axes).map(|_| b.below(9) as isize - 4).collect();
+    let mode: Mode = Mode::NAMES[b.below(Mode::NAMES.len())].parse().unwrap();
+    let cval = [0.0, 1.25, -3.0, f64::NAN, f64::INFINITY][b.below(5)];
+    let src = program(&mut b, ndim);
+    let Ok(kernel) = Kernel::compile(&src) else {
+        return;
+    };
+    let opts = Options::default()
+        .mode(mode)
+        .cval(cval)
+        .origin(&origin)
+        .param("t", [1.5, -2.0, 0.0, f64::NAN][b.below(4)]);
+    match b.below(6) {
+        0 => check::<f64>(&kernel, &input, &fp, &opts, &src),
+        1 => check::<f32>(&kernel, &input, &fp, &opts, &src),
+        2 => check::<u8>(&kernel, &input, &fp, &opts, &src),
+        3 => check::<u16>(&kernel, &input, &fp, &opts, &src),
+        4 => check::<i16>(&kernel, &input, &fp, &opts, &src),
+        _ => check::<i32>(&kernel, &input, &fp, &opts, &src),
+    }
+}
