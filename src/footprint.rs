@@ -197,6 +197,17 @@ impl FromStr for Footprint {
             }
             Ok(v)
         };
+        // The shapes are built as their whole bounding box, which must not exhaust memory
+        // first (ball:300 is 217M cells); each fills over a quarter of its box, so a box over
+        // 4x the limit could never pass the check below.
+        let bounded = |r: usize, ndim: u32| {
+            let cells = (2 * r + 1).pow(ndim);
+            if cells > 4 * MAX_FOOTPRINT_ELEMENTS {
+                Err(too_big(cells))
+            } else {
+                Ok(r)
+            }
+        };
         let fp = match kind.trim() {
             "box" => match num(arg)? {
                 0 => return Err(bad("size must be at least 1")),
@@ -212,9 +223,9 @@ impl FromStr for Footprint {
                 }
                 Footprint::rect(w, h)
             }
-            "disk" => Footprint::disk(num(arg)?),
-            "diamond" => Footprint::diamond(num(arg)?),
-            "ball" => Footprint::ball(num(arg)?),
+            "disk" => Footprint::disk(bounded(num(arg)?, 2)?),
+            "diamond" => Footprint::diamond(bounded(num(arg)?, 2)?),
+            "ball" => Footprint::ball(bounded(num(arg)?, 3)?),
             other => return Err(bad(&format!("unknown footprint kind `{other}`"))),
         };
         fp.resolve(fp.ndim().unwrap_or(2))?;
@@ -251,6 +262,8 @@ mod tests {
             "star:3",
             "box:-1",
             "disk:99999",
+            "ball:300",
+            "ball:4096",
         ] {
             assert!(bad.parse::<Footprint>().is_err(), "{bad}");
         }
