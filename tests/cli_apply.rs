@@ -545,3 +545,32 @@ fn every_engine_gives_the_same_result() {
         .assert()
         .code(2);
 }
+
+/// Replacing a file keeps its permissions; a symlink's target is replaced, the link kept.
+#[cfg(unix)]
+#[test]
+fn replacing_keeps_permissions_and_follows_symlinks() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = TempDir::new().unwrap();
+    let real = tmp.path().join("real.png");
+    std::fs::write(&real, b"old").unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let link = tmp.path().join("link.png");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    jitfilter()
+        .args(["apply", "max(w)"])
+        .arg(data("coins.png"))
+        .arg(&link)
+        .assert()
+        .success();
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        std::fs::metadata(&real).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    assert_eq!(pixels(&real).0, 384);
+    assert!(stray_temp_files(tmp.path()).is_empty());
+}

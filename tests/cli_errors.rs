@@ -163,7 +163,9 @@ fn unknown_param() {
 #[test]
 fn bad_footprint_specs() {
     let s = Scene::new();
-    for spec in ["disk", "disk:x", "star:3", "box:0", "rect:5", "file:"] {
+    for spec in [
+        "disk", "disk:x", "star:3", "box:0", "rect:5", "file:", "ball:300",
+    ] {
         s.fails(
             &["apply", "max(w)", "-f", spec, "in.png", "out.png"],
             2,
