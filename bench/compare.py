@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Side-by-side timings: `jitfilter bench --json` against OpenCV, scipy and scikit-image, on the
+same images in the same run (issue 5 targets, issue 2 generic-path comparison).
+
+Requirements: numpy scipy numba scikit-image opencv-python-headless
+    pip install numpy scipy numba scikit-image opencv-python-headless
+Run from the repository root after `cargo build --release`:
+    python3 bench/compare.py [--repeat 7]
+Prints a Markdown table of median milliseconds and ratios (ours / reference; < 1 means faster).
+"""
+import argparse, json, os, statistics, subprocess, sys, tempfile, time
+
+import cv2
+import numpy as np
+from numba import carray, cfunc, types
+from scipy import LowLevelCallable, ndimage as ndi
+from skimage.filters import threshold_sauvola
+from skimage.io import imread
+from skimage.morphology import disk
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "jitfilter")
+SIG = types.intc(types.CPointer(types.double), types.intp, types.CPointer(types.double), types.voidptr)
+
+
+def timed(fn, repeat):
+    fn()  # warm up (numba, OpenCV thread pool)
+    ts = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        ts.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(ts)
+
+
+def ours(expr, path, fp, repeat, engine="auto", extra=()):
+    cmd = [BIN, "bench", expr, path, "-f", fp, "--repeat", str(repeat), "--engine", engine, "--json", *extra]
+    out = json.loads(subprocess.check_output(cmd))
+    return out["filter_ms"], out["compile_ms"]
+
+
+@cfunc(SIG)
+def nb_max(buf, n, out, _ud):
+    v = carray(buf, (n,))
+    m = v[0]
+    for j in range(1, n):
+        if v[j] > m or v[j] != v[j]:
+            m = v[j]
+    out[0] = m
+    return 1
+
+
+@cfunc(SIG)
+def nb_std(buf, n, out, _ud):
+    v = carray(buf, (n,))
+    s = 0.0
+    for j in range(n):
+        s += v[j]
+    mean = s / n
+    ss = 0.0
+    for j in range(n):
+        ss += (v[j] - mean) ** 2
+    out[0] = np.sqrt(ss / n)
+    return 1
+
+
+@cfunc(SIG)
+def nb_mad(buf, n, out, _ud):
+    v = carray(buf, (n,))
+    s = 0.0
+    for j in range(n):
+        s += v[j]
+    m = s / n
+    a = 0.0
+    for j in range(n):
+        a += abs(v[j] - m)
+    out[0] = a / n
+    return 1
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=7)
+    r = ap.parse_args().repeat
+    camera_path = os.path.join(ROOT, "tests/data/camera.png")
+    page_path = os.path.join(ROOT, "tests/data/page.png")
+    cam = imread(camera_path)
+    camf = cam.astype(np.float64)
+    page = imread(page_path)
+    fp = disk(11)
+    fp8 = fp.astype(np.uint8)
+    kern = fp.astype(np.float64) / fp.sum()
+    tmp = tempfile.mkdtemp()
+    noise = np.random.default_rng(0).random((512, 512))
+    noise_path = os.path.join(tmp, "noise.npy")
+    np.save(noise_path, noise)
+    camf_path = os.path.join(tmp, "camera_f64.npy")
+    np.save(camf_path, camf)
+    big = np.tile(cam, (8, 8))
+    big_path = os.path.join(tmp, "camera_4096.npy")
+    np.save(big_path, big)
+
+    def cv_std():
+        m = cv2.filter2D(camf, -1, kern, borderType=cv2.BORDER_REFLECT)
+        m2 = cv2.filter2D(camf * camf, -1, kern, borderType=cv2.BORDER_REFLECT)
+        return np.sqrt(np.maximum(m2 - m * m, 0))
+
+    bil = "let g = exp(-(dx^2+dy^2)/242 - (w-c)^2/1800); sum(g*w)/sum(g)"
+    sauvola = "let m = mean(w); let s = std(w); if c > m * (1 + 0.2 * (s / 128 - 1)) then 255 else 0"
+    mad = "let m = mean(w); mean(abs(w - m))"
+    rows = []
+
+    def row(name, expr, path, fpspec, ref_name, ref_fn, target, engine="auto"):
+        ms, cms = ours(expr, path, fpspec, r, engine)
+        ref = timed(ref_fn, r)
+        rows.append((name, engine, ms, cms, ref_name, ref, ms / ref, target))
+
+    row("max(w) u8", "max(w)", camera_path, "disk:11", "cv2.dilate", lambda: cv2.dilate(cam, fp8), "<= 2x")
+    row("mean(w) f64", "mean(w)", camf_path, "disk:11", "cv2.filter2D f64",
+        lambda: cv2.filter2D(camf, -1, kern, borderType=cv2.BORDER_REFLECT), "< 1x")
+    row("std(w) f64", "std(w)", camf_path, "disk:11", "cv2.filter2D f64 (x1 of mean)",
+        lambda: cv2.filter2D(camf, -1, kern, borderType=cv2.BORDER_REFLECT), "<= 1.5x")
+    row("std(w) f64", "std(w)", camf_path, "disk:11", "cv2 std via 2x filter2D", cv_std, "(info)")
+    row("median(w) u8", "median(w)", camera_path, "disk:11", "cv2.medianBlur 23",
+        lambda: cv2.medianBlur(cam, 23), "<= 2x")
+    row("median(w) f64 noise", "median(w)", noise_path, "disk:11", "ndi.median_filter",
+        lambda: ndi.median_filter(noise, footprint=fp), "<= 0.05x")
+    row("bilateral u8", bil, camera_path, "disk:11", "cv2.bilateralFilter(23,30,11)",
+        lambda: cv2.bilateralFilter(cam, 23, 30, 11), "<= 3x")
+    row("Sauvola page", sauvola, page_path, "rect:25x25", "skimage sauvola + compare",
+        lambda: page > threshold_sauvola(page, window_size=25), "< 1x")
+    llc_mad = LowLevelCallable(nb_mad.ctypes)
+    row("mean|w-mean| f64", mad, camf_path, "disk:11", "generic_filter+numba",
+        lambda: ndi.generic_filter(camf, llc_mad, footprint=fp), "<= 0.05x")
+    # Issue 2: the generic path (our window loop + the scipy-ABI callback) vs scipy driving numba.
+    llc_max, llc_std = LowLevelCallable(nb_max.ctypes), LowLevelCallable(nb_std.ctypes)
+    row("max(w) f64", "max(w)", camf_path, "disk:11", "generic_filter+numba",
+        lambda: ndi.generic_filter(camf, llc_max, footprint=fp), "<= 0.5x", engine="callback")
+    row("std(w) f64", "std(w)", camf_path, "disk:11", "generic_filter+numba",
+        lambda: ndi.generic_filter(camf, llc_std, footprint=fp), "<= 0.5x", engine="callback")
+    # Scaling: disk 44 vs disk 11, and 4096^2 vs 512^2 per pixel.
+    scale = []
+    for expr in ["max(w)", "mean(w)", "std(w)"]:
+        a, _ = ours(expr, camf_path, "disk:11", r)
+        b, _ = ours(expr, camf_path, "disk:44", r)
+        c, _ = ours(expr, big_path, "disk:11", 3)
+        d, _ = ours(expr, camera_path, "disk:11", r)
+        scale.append((expr, a, b, b / a, d, c, c / d / 64))
+
+    print(f"{os.cpu_count()} cores, OpenCV {cv2.__version__} ({cv2.getNumThreads()} threads), "
+          f"median of {r}, {time.strftime('%Y-%m-%d')}\n")
+    print("| program | engine | ours ms | compile ms | reference | ref ms | ours/ref | target |")
+    print("| --- | --- | ---: | ---: | --- | ---: | ---: | --- |")
+    for n, e, ms, cms, rn, ref, ratio, tgt in rows:
+        print(f"| `{n}` | {e} | {ms:.2f} | {cms:.3f} | {rn} | {ref:.2f} | {ratio:.2f} | {tgt} |")
+    print("\n| program | disk:11 ms | disk:44 ms | 44/11 | 512² u8 ms | 4096² u8 ms | per-pixel ratio |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for e, a, b, ab, d, c, cd in scale:
+        print(f"| `{e}` | {a:.2f} | {b:.2f} | {ab:.2f} | {d:.2f} | {c:.1f} | {cd:.2f} |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
