@@ -289,3 +289,45 @@ fn planned_reductions_on_float_data_within_documented_bound() {
         }
     }
 }
+
+/// The inline SIMD `exp` against libm over its whole range, specials included.
+#[test]
+fn inline_exp_matches_libm() {
+    let mut xs: Vec<f64> = (-15000..=14400).map(|i| i as f64 * 0.05 + 0.0123).collect();
+    xs.extend([
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        709.78,
+        709.79,
+        710.0,
+        -708.4,
+        -745.0,
+        -745.2,
+        -746.0,
+        1e-300,
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    ]);
+    let input = ArrayD::from_shape_vec(IxDyn(&[xs.len()]), xs.clone()).unwrap();
+    let k = Kernel::compile("exp(c)").unwrap();
+    for engine in [Engine::Auto, Engine::Callback] {
+        let got = k
+            .filter(
+                input.view(),
+                &Footprint::cube(1),
+                &Options::default().engine(engine),
+            )
+            .unwrap();
+        for (x, g) in xs.iter().zip(got.iter()) {
+            let want = x.exp();
+            let ok = (want.is_nan() && g.is_nan())
+                || *g == want
+                || (g - want).abs() <= 4.0 * f64::EPSILON * want.abs()
+                || (want < 1e-300 && g.abs() < 1e-300);
+            assert!(ok, "{engine:?} exp({x}) = {g}, libm {want}");
+        }
+    }
+}
