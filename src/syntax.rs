@@ -390,7 +390,10 @@ fn describe_expected(src: &str, pos: usize, positives: &[Rule]) -> (String, Opti
                 | Rule::signed_number
         )
     });
-    let message = if wants_operand {
+    let open = src[..pos].matches('(').count().saturating_sub(src[..pos].matches(')').count());
+    let message = if !wants_operand && open > 0 && pos >= src.trim_end().len() {
+        format!("expected `)` to close an open bracket, found {found}")
+    } else if wants_operand {
         format!("expected a value (number, name, call or bracket), found {found}")
     } else if positives.is_empty() {
         format!("unexpected {found}")
@@ -462,6 +465,7 @@ mod tests {
     fn errors_have_columns() {
         let err = parse("max(w").unwrap_err();
         assert_eq!(err.span().start, 5);
+        assert!(err.to_string().contains("expected `)`"), "{err}");
         let err = parse("1 < 2 < 3").unwrap_err();
         assert!(err.to_string().contains("chain"), "{err}");
         let err = parse("max(w) max(w)").unwrap_err();
