@@ -149,6 +149,11 @@ class Kernel:
         """
         return self._k.callback_address
 
+    @property
+    def plan_summary(self) -> Tuple[str, ...]:
+        """What the planner does with each reduction, one line each."""
+        return tuple(self._k.plan_summary)
+
     def cranelift_ir(self) -> str:
         """The Cranelift IR of the compiled kernel, as text."""
         return self._k.cranelift_ir()
@@ -240,8 +245,14 @@ class Kernel:
             Values for the program's ``param`` declarations (override the bound ones).
         threads : int, optional
             Worker threads; default: one per core.
-        engine : {'auto', 'interpreter'}
-            ``auto`` is the fastest engine; ``interpreter`` the slow reference implementation.
+        engine : {'auto', 'fused', 'callback', 'interpreter'}
+            ``auto`` (default) is the fastest: the planner computes reductions it can share
+            between neighbouring windows (sliding sums in double-double, van Herk/Gil-Werman
+            max/min), the rest runs in the fused row function. ``callback`` runs jitfilter's
+            window loop calling the same native callback scipy calls, so it equals
+            ``generic_filter(input, k.low_level_callable(...))`` bit for bit (``auto`` can
+            differ from it in the last bits, being more accurate). ``interpreter`` is the slow
+            reference implementation.
 
         Returns
         -------
@@ -289,7 +300,8 @@ class Kernel:
 
         ``ndi.generic_filter(img, k.low_level_callable(footprint=fp, shape=img.shape),
         footprint=fp, origin=o)`` gives the same result as ``k.filter(img, footprint=fp,
-        origin=o, output=np.float64)`` (scipy then truncates to the input dtype).
+        origin=o, output=np.float64, engine="callback")`` bit for bit, and as the default
+        engine to rounding (scipy then truncates to the input dtype; jitfilter rounds).
 
         Parameters
         ----------

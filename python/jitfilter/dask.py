@@ -78,11 +78,12 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
     *,
     params: Params = None,
     threads: Optional[int] = None,
+    engine: str = "fused",
 ):
     """Lazily filter a Dask array (1-D to 3-D) with a kernel, chunk by chunk.
 
-    The result equals ``kernel.filter(input.compute(), ...)`` element for element, for every
-    mode, origin, footprint and chunking (see the module docstring for how).
+    The result equals ``kernel.filter(input.compute(), ..., engine=engine)`` byte for byte,
+    for every mode, origin, footprint and chunking (see the module docstring for how).
 
     Parameters
     ----------
@@ -92,6 +93,14 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
         The kernel expression, or a compiled :class:`jitfilter.Kernel`.
     size, footprint, mode, cval, origin, params, threads
         As :meth:`jitfilter.Kernel.filter`.
+    engine : {'fused', 'callback', 'interpreter', 'auto'}
+        ``fused`` by default: each window is computed on its own, so the result does not depend
+        on where the chunks are cut and equals ``kernel.filter(whole, ..., engine='fused')``
+        byte for byte. ``auto`` (the planner, which shares sums between neighbouring windows)
+        can be faster for sums and variances over large footprints, but its planned sums can
+        differ in the last bits with where a run of windows starts, so chunked and whole
+        results agree only to rounding (max/min/median and other exact reductions stay
+        identical).
     output : dtype, optional
         The result's dtype; default: the input's. (Arrays are not accepted here.)
 
@@ -165,6 +174,7 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
         params=param_list,
         out_dtype=out_dtype.str,
         threads=threads,
+        engine=engine,
         positions=positions,
     )
     depth_map = {a: (halo_lo[a], halo_hi[a]) for a in range(ndim)}
@@ -301,6 +311,7 @@ def _filter_block(
     params: list,
     out_dtype: str,
     threads: Optional[int],
+    engine: str,
     positions: Optional[tuple],
     block_id: Optional[Tuple[int, ...]] = None,
 ) -> np.ndarray:
@@ -328,4 +339,5 @@ def _filter_block(
         origin=origins,
         params=dict(params),
         threads=threads,
+        engine=engine,
     )

@@ -129,16 +129,12 @@ fn to_py(py: Python<'_>, source: &str, e: Error) -> PyErr {
     }
 }
 
-/// `"auto"`: the core's default (its fastest engine); `"interpreter"`: the reference
-/// interpreter (slow; for cross-checking).
+/// `"auto"` (the core's default: the planner, else the fused row function), `"fused"`,
+/// `"callback"` (our window loop calling the scipy-ABI callback, bit-identical to scipy's
+/// `generic_filter` with it) or `"interpreter"` (the slow reference).
 fn parse_engine(s: &str) -> PyResult<Engine> {
-    match s {
-        "auto" => Ok(Engine::default()),
-        "interpreter" => Ok(Engine::Interpreter),
-        other => Err(PyValueError::new_err(format!(
-            "unknown engine `{other}` (expected auto or interpreter)"
-        ))),
-    }
+    s.parse::<Engine>()
+        .map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -260,6 +256,12 @@ impl PyKernel {
             .collect()
     }
 
+    /// What the planner does with each reduction, one line each.
+    #[getter]
+    fn plan_summary(&self) -> Vec<String> {
+        self.kernel.plan_summary()
+    }
+
     /// The address of the native callback `int f(double *, npy_intp, double *, void *)`.
     #[getter]
     fn callback_address(&self) -> usize {
@@ -268,9 +270,19 @@ impl PyKernel {
 
     /// Cranelift IR of the kernel, as text.
     fn cranelift_ir(&self, py: Python<'_>) -> PyResult<String> {
-        self.kernel
-            .cranelift_ir()
-            .map_err(|e| to_py(py, self.kernel.source(), e))
+        // The core's IR dump can panic for some programs (see python/CI.md, "core issues");
+        // a Python caller gets a RuntimeError instead.
+        let k = &self.kernel;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| k.cranelift_ir())) {
+            Ok(r) => r.map_err(|e| to_py(py, k.source(), e)),
+            Err(p) => Err(PyRuntimeError::new_err(format!(
+                "the core panicked while printing the IR: {}",
+                p.downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_default()
+            ))),
+        }
     }
 
     /// Filters `input` (an array of one of the engine's dtypes, 1-D to 3-D, any strides) into a
