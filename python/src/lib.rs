@@ -304,16 +304,7 @@ impl PyKernel {
         engine: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
         let k = &self.kernel;
-        let opts = options(
-            py,
-            k.source(),
-            mode,
-            cval,
-            origin,
-            params,
-            threads,
-            engine,
-        )?;
+        let opts = options(py, k.source(), mode, cval, origin, params, threads, engine)?;
         let fp = self::footprint(&footprint);
         let inp = dtype_name(py, input).ok_or_else(|| {
             PyTypeError::new_err(format!(
