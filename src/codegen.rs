@@ -207,6 +207,7 @@ fn build_function(
             group: 0,
             xs: Vec::new(),
             jcache: HashMap::new(),
+            jmemo: HashMap::new(),
             splats: HashMap::new(),
             helpers: HashMap::new(),
             buf: none,
@@ -270,6 +271,8 @@ struct Emitter<'a, 'b> {
     /// Row target: per window element, values shared by all groups (the element's address in
     /// the block, table entries), so each is loaded once per element.
     jcache: HashMap<Builtin, Value>,
+    /// Row target: per window element, element-only vector values shared by all groups.
+    jmemo: HashMap<P, Value>,
     /// Scalars splatted to F64X2 for the current pass.
     splats: HashMap<P, Value>,
     helpers: HashMap<&'static str, cranelift_codegen::ir::FuncRef>,
@@ -911,6 +914,14 @@ impl<'a, 'b> Emitter<'a, 'b> {
         if let Some(v) = memo.get(&p) {
             return *v;
         }
+        // Row target: a vector that depends only on the element (dx, k, i, numbers, params) is
+        // the same for every pixel, so all groups share one computation per element.
+        let shared = self.row.is_some() && self.plan.nodes[p].vector && self.element_only(p);
+        if shared {
+            if let Some(v) = self.jmemo.get(&p) {
+                return *v;
+            }
+        }
         let node = &self.plan.nodes[p];
         let v = if !node.vector {
             match lanes {
@@ -931,7 +942,23 @@ impl<'a, 'b> Emitter<'a, 'b> {
             }
         };
         memo.insert(p, v);
+        if shared {
+            self.jmemo.insert(p, v);
+        }
         v
+    }
+
+    /// Whether node `p` depends only on the window element, not on the pixel.
+    fn element_only(&self, p: P) -> bool {
+        match &self.plan.nodes[p].op {
+            POp::Builtin(b) => matches!(
+                b,
+                Builtin::K | Builtin::Dx | Builtin::Dy | Builtin::Dz | Builtin::I | Builtin::N
+            ),
+            POp::Const(_) | POp::Param(_) => true,
+            POp::Reduce(..) | POp::Plane(_) => false,
+            op => Plan::operands(op).into_iter().all(|o| self.element_only(o)),
+        }
     }
 
     fn vector_builtin(&mut self, b: Builtin, lanes: Lanes, j: Value) -> Value {
@@ -1106,6 +1133,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
         let lanes = if row { pix } else { Lanes::One };
         self.counted_loop(j, 1, n, |e, jv| {
             e.jcache.clear();
+            e.jmemo.clear();
             for (g, group) in states.iter().enumerate() {
                 e.set_group(g);
                 let mut memo = HashMap::new();

@@ -381,14 +381,12 @@ impl BlockStats {
         let mut bad = vec![0.0; w];
         // For max/min: the running extreme for each chord length, and each chord's array.
         let extreme = matches!(kind, Kind::Max | Kind::Min);
-        let mut by_len: HashMap<usize, Vec<f64>> = HashMap::new();
-        if extreme {
-            for &(_, l) in chords {
-                by_len
-                    .entry(l)
-                    .or_insert_with(|| running_extreme(&self.f, l, kind == Kind::Max));
-            }
-        }
+        let by_len = if extreme {
+            let lengths: Vec<usize> = chords.iter().map(|&(_, l)| l).collect();
+            running_extremes(&self.f, &lengths, kind == Kind::Max)
+        } else {
+            HashMap::new()
+        };
         let runs: Vec<(usize, &[f64])> = if extreme {
             chords
                 .iter()
@@ -656,36 +654,44 @@ fn rank_fill(f: &[f64], kind: Kind, chords: &[(usize, usize)], s: &Stripe, out: 
     }
 }
 
-/// van Herk/Gil-Werman: the max (or min) of every window of `len` consecutive values, in about
-/// three comparisons per value whatever `len` is. NaN is ignored here (handled by the caller).
-fn running_extreme(f: &[f64], len: usize, max: bool) -> Vec<f64> {
-    let pick = |a: f64, b: f64| if max { a.max(b) } else { a.min(b) };
+/// The max (or min) of every run of `len` consecutive values, for each requested length, by
+/// doubling: extremes over runs of 1, 2, 4, … cells, each from two of the previous length, then
+/// any length from two overlapping power-of-two runs. Every pass is a straight loop over the
+/// block that the compiler vectorises (maxpd/minpd), log₂(len) + 1 passes per length.
+/// NaN is ignored here (handled by the caller's counts).
+fn running_extremes(f: &[f64], lengths: &[usize], max: bool) -> HashMap<usize, Vec<f64>> {
+    let pick = |a: f64, b: f64| if max == (b > a) { b } else { a };
     let t = f.len();
-    if len == 1 {
-        return f.to_vec();
+    let longest = lengths.iter().copied().max().unwrap_or(1);
+    // pow[k][i]: extreme of f[i .. i + 2^k] (valid for i + 2^k <= t).
+    let mut pow: Vec<Vec<f64>> = vec![f.to_vec()];
+    while (1usize << pow.len()) <= longest {
+        let half = 1usize << (pow.len() - 1);
+        let prev = pow.last().expect("starts with f");
+        let m = t.saturating_sub(2 * half - 1);
+        let next: Vec<f64> = prev[..m]
+            .iter()
+            .zip(&prev[half..half + m])
+            .map(|(&a, &b)| pick(a, b))
+            .collect();
+        pow.push(next);
     }
-    // g: running extreme from each block start; h: from each block end backwards.
-    let mut g = f.to_vec();
-    let mut h = f.to_vec();
-    for i in 1..t {
-        if i % len != 0 {
-            g[i] = pick(g[i - 1], f[i]);
+    let mut out = HashMap::new();
+    for &len in lengths {
+        if out.contains_key(&len) {
+            continue;
         }
+        let k = usize::BITS as usize - 1 - len.leading_zeros() as usize;
+        let p = 1usize << k;
+        let m = t.saturating_sub(len - 1);
+        let run: Vec<f64> = pow[k][..m]
+            .iter()
+            .zip(&pow[k][len - p..len - p + m])
+            .map(|(&a, &b)| pick(a, b))
+            .collect();
+        out.insert(len, run);
     }
-    for i in (0..t.saturating_sub(1)).rev() {
-        if (i + 1) % len != 0 {
-            h[i] = pick(h[i + 1], f[i]);
-        }
-    }
-    (0..t)
-        .map(|i| {
-            if i + len <= t {
-                pick(h[i], g[i + len - 1])
-            } else {
-                f64::NAN
-            }
-        })
-        .collect()
+    out
 }
 
 #[cfg(test)]
@@ -694,16 +700,21 @@ mod tests {
     use crate::check::compile_program;
 
     #[test]
-    fn running_extreme_matches_brute_force() {
+    fn running_extremes_match_brute_force() {
         let f: Vec<f64> = (0..50).map(|i| ((i * 37) % 11) as f64 - 5.0).collect();
-        for len in 1..9 {
-            let r = running_extreme(&f, len, true);
-            for i in 0..=f.len() - len {
-                let brute = f[i..i + len]
-                    .iter()
-                    .copied()
-                    .fold(f64::NEG_INFINITY, f64::max);
-                assert_eq!(r[i], brute, "len {len} at {i}");
+        let lengths: Vec<usize> = (1..20).collect();
+        for max in [true, false] {
+            let runs = running_extremes(&f, &lengths, max);
+            for &len in &lengths {
+                for i in 0..=f.len() - len {
+                    let w = f[i..i + len].iter().copied();
+                    let brute = if max {
+                        w.fold(f64::NEG_INFINITY, f64::max)
+                    } else {
+                        w.fold(f64::INFINITY, f64::min)
+                    };
+                    assert_eq!(runs[&len][i], brute, "len {len} at {i}");
+                }
             }
         }
     }
