@@ -741,8 +741,12 @@ impl<'a, 'b> Emitter<'a, 'b> {
         let le = MemFlagsData::new().with_endianness(Endianness::Little);
         let lo = self.fconst(-746.0, lanes);
         let hi = self.fconst(710.0, lanes);
-        let x = self.fb.ins().fmin(x, hi);
-        let x = self.fb.ins().fmax(x, lo);
+        // Clamp with compare+select (cheaper than IEEE fmin/fmax); NaN compares false and
+        // passes through unchanged.
+        let above = self.fb.ins().fcmp(FloatCC::GreaterThan, x, hi);
+        let x = self.select_mask(above, hi, x, lanes);
+        let below = self.fb.ins().fcmp(FloatCC::LessThan, x, lo);
+        let x = self.select_mask(below, lo, x, lanes);
         // Adding 1.5·2^52 rounds to an integer held in the low mantissa bits.
         let shifter_v = 6_755_399_441_055_744.0f64;
         let shifter = self.fconst(shifter_v, lanes);
