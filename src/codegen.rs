@@ -754,8 +754,8 @@ impl<'a, 'b> Emitter<'a, 'b> {
         let t = self.fb.ins().fmul(x, log2e);
         let t = self.fb.ins().fadd(t, shifter);
         let n = self.fb.ins().fsub(t, shifter);
-        let ln2_hi = self.fconst(6.931_471_803_691_238_164_9e-1, lanes);
-        let ln2_lo = self.fconst(1.908_214_929_270_587_7e-10, lanes);
+        let ln2_hi = self.fconst(f64::from_bits(0x3fe6_2e42_fee0_0000), lanes);
+        let ln2_lo = self.fconst(f64::from_bits(0x3dea_39ef_3579_3c76), lanes);
         let r = self.fb.ins().fmul(n, ln2_hi);
         let r = self.fb.ins().fsub(x, r);
         let r2 = self.fb.ins().fmul(n, ln2_lo);
