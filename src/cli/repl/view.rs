@@ -1,0 +1,146 @@
+//! `:view`: a small preview of an image in the terminal. With colour, each character cell shows
+//! two pixels as an upper half block (`▀`) with 24-bit foreground and background colours;
+//! without, each cell is one grey level from a ten-step character ramp. Values are stretched
+//! from the shown data's minimum (black) to its maximum (white); NaN shows red (or `?`).
+
+use jitfilter::imageio::Image;
+use ndarray::{Array2, Axis, Ix2};
+use std::fmt::Write;
+
+const RAMP: &[u8] = b" .:-=+*#%@";
+
+/// The preview, `width` characters wide, with a header line saying what is shown.
+pub fn preview(image: &Image, what: &str, width: usize, colour: bool) -> String {
+    let shape = image.shape();
+    let channels = image.layout().colour_channels();
+    let mut note = String::new();
+    let planes: Vec<Array2<f64>> = image
+        .planes()
+        .iter()
+        .take(channels)
+        .map(|p| {
+            let a = p.to_f64();
+            match a.ndim() {
+                1 => {
+                    let n = a.len();
+                    a.into_shape_with_order((1, n)).expect("1-D to one row")
+                }
+                2 => a.into_dimensionality::<Ix2>().expect("2-D"),
+                _ => {
+                    let mid = a.shape()[0] / 2;
+                    note = format!(", slice {mid} of axis 0");
+                    a.index_axis(Axis(0), mid)
+                        .to_owned()
+                        .into_dimensionality::<Ix2>()
+                        .expect("3-D slice is 2-D")
+                }
+            }
+        })
+        .collect();
+    let (rows, cols) = planes[0].dim();
+    let out_w = width.min(cols).max(1);
+    // A character cell is about twice as tall as wide: with half blocks it holds two pixels,
+    // without it one pixel of double height.
+    let out_h_px = ((rows as f64 * out_w as f64 / cols as f64).round() as usize).max(1);
+    let grid_h = if colour { out_h_px.max(2) } else { out_h_px.div_ceil(2) };
+    let sampled: Vec<Array2<f64>> = planes.iter().map(|p| resample(p, grid_h, out_w)).collect();
+    let finite = sampled.iter().flat_map(|s| s.iter()).filter(|v| v.is_finite());
+    let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+        (lo.min(v), hi.max(v))
+    });
+    let level = |v: f64| -> Option<f64> {
+        if !v.is_finite() {
+            None
+        } else if hi > lo {
+            Some((v - lo) / (hi - lo))
+        } else {
+            Some(0.5)
+        }
+    };
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let mut out = format!(
+        "{what}: {} {}{note}; black = {}, white = {}\n",
+        dims.join("×"),
+        image.dtype(),
+        super::num(if lo.is_finite() { lo } else { f64::NAN }),
+        super::num(if hi.is_finite() { hi } else { f64::NAN }),
+    );
+    let rgb = |y: usize, x: usize| -> (u8, u8, u8) {
+        let byte = |l: f64| (l * 255.0).round().clamp(0.0, 255.0) as u8;
+        let levels: Vec<Option<f64>> = sampled.iter().map(|s| level(s[[y, x]])).collect();
+        if levels.iter().any(Option::is_none) {
+            return (255, 0, 0);
+        }
+        match levels.as_slice() {
+            [Some(r), Some(g), Some(b)] => (byte(*r), byte(*g), byte(*b)),
+            [Some(v), ..] => (byte(*v), byte(*v), byte(*v)),
+            _ => (255, 0, 0),
+        }
+    };
+    if colour {
+        for y in (0..grid_h).step_by(2) {
+            for x in 0..out_w {
+                let (r, g, b) = rgb(y, x);
+                if y + 1 < grid_h {
+                    let (r2, g2, b2) = rgb(y + 1, x);
+                    let _ = write!(out, "\x1b[38;2;{r};{g};{b}m\x1b[48;2;{r2};{g2};{b2}m▀");
+                } else {
+                    let _ = write!(out, "\x1b[0m\x1b[38;2;{r};{g};{b}m▀");
+                }
+            }
+            out.push_str("\x1b[0m\n");
+        }
+    } else {
+        for y in 0..grid_h {
+            for x in 0..out_w {
+                let levels: Vec<Option<f64>> = sampled.iter().map(|s| level(s[[y, x]])).collect();
+                let ch = if levels.iter().any(Option::is_none) {
+                    b'?'
+                } else {
+                    let l = levels.iter().flatten().sum::<f64>() / levels.len() as f64;
+                    RAMP[((l * (RAMP.len() - 1) as f64).round() as usize).min(RAMP.len() - 1)]
+                };
+                out.push(ch as char);
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Box-averages `a` down (or repeats it up) to `h`×`w`. NaN in a box makes the box NaN.
+fn resample(a: &Array2<f64>, h: usize, w: usize) -> Array2<f64> {
+    let (rows, cols) = a.dim();
+    Array2::from_shape_fn((h, w), |(y, x)| {
+        let y0 = y * rows / h;
+        let y1 = ((y + 1) * rows / h).max(y0 + 1).min(rows);
+        let x0 = x * cols / w;
+        let x1 = ((x + 1) * cols / w).max(x0 + 1).min(cols);
+        let cell = a.slice(ndarray::s![y0..y1, x0..x1]);
+        cell.sum() / cell.len() as f64
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jitfilter::imageio::DynArray;
+    use ndarray::ArrayD;
+
+    #[test]
+    fn plain_ramp_spans_black_to_white() {
+        let a = ArrayD::from_shape_fn(vec![4, 10], |ix| ix[1] as f64);
+        let text = preview(&Image::array(DynArray::F64(a)), "_", 10, false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[1].starts_with(' ') && lines[1].ends_with('@'), "{text}");
+    }
+
+    #[test]
+    fn colour_uses_half_blocks() {
+        let a = ArrayD::from_shape_fn(vec![8, 8], |ix| (ix[0] * 8 + ix[1]) as f64);
+        let text = preview(&Image::array(DynArray::F64(a)), "_", 8, true);
+        assert!(text.contains("\x1b[38;2;") && text.contains('▀'));
+        assert_eq!(text.lines().count(), 1 + 4);
+    }
+}
