@@ -60,6 +60,8 @@ pub enum Command {
     #[command(override_usage = "jitfilter bench [OPTIONS] <EXPR> <INPUT>\n       \
                                 jitfilter bench [OPTIONS] -e <PATH> <INPUT>")]
     Bench(BenchArgs),
+    /// Try kernel expressions interactively on an image (default: the bundled camera.png)
+    Repl(super::repl::ReplArgs),
     /// Print a shell completion script
     Completions {
         #[arg(value_enum)]

@@ -7,6 +7,7 @@ mod args;
 mod bench;
 mod inspect;
 mod progress;
+mod repl;
 mod report;
 mod setup;
 
@@ -56,6 +57,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Check(args) => print(&inspect::check(args)?),
         Command::Ir(args) => print(&inspect::ir(args)?),
         Command::Bench(args) => print(&bench::run(args)?),
+        Command::Repl(args) => repl::run(args),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(*shell, &mut Cli::command(), "jitfilter", &mut script);
