@@ -551,6 +551,34 @@ pub fn check_output(
 /// Writes `image` to `path` in the format its extension names, atomically: into a temporary
 /// file in the same folder, then renamed over `path`. On any failure `path` is untouched and the
 /// temporary file is removed. A symlink at `path` is followed, so its target is replaced.
+/// Temporary files being written right now, so that an interrupted run can remove them.
+static IN_FLIGHT: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Removes the temporary files of writes still in progress (for a SIGINT/SIGTERM handler: the
+/// outputs they would have replaced stay as they were).
+pub fn remove_temporary_files() {
+    let mut files = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+    for f in files.drain(..) {
+        let _ = fs::remove_file(f);
+    }
+}
+
+/// Registers a temporary file for [`remove_temporary_files`] while it lives.
+struct InFlight(PathBuf);
+
+impl InFlight {
+    fn new(path: &Path) -> InFlight {
+        IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner()).push(path.to_path_buf());
+        InFlight(path.to_path_buf())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| *p != self.0);
+    }
+}
+
 pub fn save_atomic(path: &Path, image: &Image) -> Result<(), IoError> {
     let format = check_output(path, image.layout(), image.dtype(), image.shape().len())?;
     let fail = |reason| write_error(path, reason);
@@ -572,6 +600,7 @@ pub fn save_atomic(path: &Path, image: &Image) -> Result<(), IoError> {
         builder.permissions(fs::Permissions::from_mode(0o666));
     }
     let mut temp = builder.tempfile_in(dir).map_err(|e| fail(Reason::Io(e)))?;
+    let _in_flight = InFlight::new(temp.path());
     // Replacing a file keeps its permissions.
     if let Ok(meta) = fs::metadata(&target) {
         if meta.is_file() {

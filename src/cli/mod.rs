@@ -53,7 +53,15 @@ pub fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> Result<(), Failure> {
     match &cli.command {
-        Command::Apply(args) => apply::run(args),
+        Command::Apply(args) => {
+            // Interrupted (SIGINT, SIGTERM, SIGHUP): remove the temporary file being written;
+            // finished outputs are whole and unfinished ones were never touched.
+            let _ = ctrlc::set_handler(|| {
+                jitfilter::imageio::remove_temporary_files();
+                std::process::exit(130);
+            });
+            apply::run(args)
+        }
         Command::Check(args) => print(&inspect::check(args)?),
         Command::Ir(args) => print(&inspect::ir(args)?),
         Command::Bench(args) => print(&bench::run(args)?),
