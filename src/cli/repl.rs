@@ -38,19 +38,51 @@ const MORE: &str = "..> ";
 
 /// The commands, for `:help` and completion.
 pub(crate) const COMMANDS: &[(&str, &str, &str)] = &[
-    (":load", "PATH", "load an image or .npy array (`:load _` continues from the last result)"),
-    (":save", "PATH", "write the last result `_` (.png .tif .tiff .jpg .jpeg .npy), atomically"),
-    (":footprint", "SPEC", "box:N rect:WxH disk:R diamond:R ball:R file:PATH"),
-    (":mode", "MODE [CVAL]", "reflect mirror nearest wrap constant (with CVAL, default 0)"),
-    (":origin", "O[,O2...]", "shift the window: one value for all axes or one per axis"),
-    (":param", "NAME=VALUE", "set a param (`param NAME = default;` in the program)"),
-    (":params", "", "the last expression's params and their values"),
+    (
+        ":load",
+        "PATH",
+        "load an image or .npy array (`:load _` continues from the last result)",
+    ),
+    (
+        ":save",
+        "PATH",
+        "write the last result `_` (.png .tif .tiff .jpg .jpeg .npy), atomically",
+    ),
+    (
+        ":footprint",
+        "SPEC",
+        "box:N rect:WxH disk:R diamond:R ball:R file:PATH",
+    ),
+    (
+        ":mode",
+        "MODE [CVAL]",
+        "reflect mirror nearest wrap constant (with CVAL, default 0)",
+    ),
+    (
+        ":origin",
+        "O[,O2...]",
+        "shift the window: one value for all axes or one per axis",
+    ),
+    (
+        ":param",
+        "NAME=VALUE",
+        "set a param (`param NAME = default;` in the program)",
+    ),
+    (
+        ":params",
+        "",
+        "the last expression's params and their values",
+    ),
     (":dtype", "TYPE", "output type: same u8 u16 i16 i32 f32 f64"),
     (":threads", "N|auto", "worker threads"),
     (":engine", "ENGINE", "auto fused callback interpreter"),
     (":ir", "", "the Cranelift IR of the last expression"),
     (":ast", "", "the typed program of the last expression"),
-    (":view", "[WIDTH]", "a preview of the last result (or the image) in the terminal"),
+    (
+        ":view",
+        "[WIDTH]",
+        "a preview of the last result (or the image) in the terminal",
+    ),
     (":info", "", "the current image and settings"),
     (":help", "", "this list"),
     (":quit", "", "leave (or Ctrl-D)"),
@@ -286,7 +318,9 @@ impl Repl {
             self.handle(&input);
             if let (Some(helper), Some(kernel)) = (editor.helper_mut(), &self.kernel) {
                 helper.params = kernel.params().iter().map(|p| p.name.clone()).collect();
-                helper.params.extend(self.params.iter().map(|(n, _)| n.clone()));
+                helper
+                    .params
+                    .extend(self.params.iter().map(|(n, _)| n.clone()));
             }
         }
         if let Some(path) = &history {
@@ -414,7 +448,8 @@ impl Repl {
                 }
             }
             let start = Instant::now();
-            let result = image.map_planes(|plane| plane.filter(&kernel, &footprint, &options, dtype));
+            let result =
+                image.map_planes(|plane| plane.filter(&kernel, &footprint, &options, dtype));
             let _ = tx.send(Msg::Filtered(result, start.elapsed()));
         });
         let mut compile_time = Duration::ZERO;
@@ -566,7 +601,11 @@ impl Repl {
             self.image = Arc::new(imageio::load(path).map_err(Failure::File)?);
             self.image_name = path.display().to_string();
         }
-        Ok(format!("loaded {}: {}\n", self.image_name, self.image.describe()))
+        Ok(format!(
+            "loaded {}: {}\n",
+            self.image_name,
+            self.image.describe()
+        ))
     }
 
     fn save(&mut self, arg: &str) -> Result<String, Trouble> {
@@ -579,7 +618,11 @@ impl Repl {
             .ok_or_else(|| usage("nothing to save yet", Some("type an expression first")))?;
         let path = Path::new(arg);
         imageio::save_atomic(path, result).map_err(Failure::File)?;
-        Ok(format!("saved _ ({}) to {}\n", result.describe(), path.display()))
+        Ok(format!(
+            "saved _ ({}) to {}\n",
+            result.describe(),
+            path.display()
+        ))
     }
 
     fn set_footprint(&mut self, arg: &str) -> Result<String, Trouble> {
@@ -609,7 +652,9 @@ impl Repl {
         let Some(name) = words.next() else {
             return Ok(self.mode_line());
         };
-        let mode: Mode = name.parse().map_err(|e: Error| usage(e.to_string(), None))?;
+        let mode: Mode = name
+            .parse()
+            .map_err(|e: Error| usage(e.to_string(), None))?;
         let cval = match words.next() {
             Some(v) => v
                 .parse::<f64>()
@@ -701,7 +746,8 @@ impl Repl {
             for p in kernel.params() {
                 match self.params.iter().find(|(n, _)| *n == p.name) {
                     Some((_, v)) => {
-                        let _ = writeln!(out, "{} = {} (default {})", p.name, num(*v), num(p.default));
+                        let _ =
+                            writeln!(out, "{} = {} (default {})", p.name, num(*v), num(p.default));
                     }
                     None => {
                         let _ = writeln!(out, "{} = {} (default)", p.name, num(p.default));
@@ -717,7 +763,11 @@ impl Repl {
                 .as_ref()
                 .is_some_and(|k| k.params().iter().any(|p| &p.name == name))
             {
-                let _ = writeln!(out, "{name} = {} (set, not declared by the last expression)", num(*v));
+                let _ = writeln!(
+                    out,
+                    "{name} = {} (set, not declared by the last expression)",
+                    num(*v)
+                );
             }
         }
         out
@@ -799,9 +849,18 @@ impl Repl {
 
     fn info(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "image     {} ({})", self.image_name, self.image.describe());
+        let _ = writeln!(
+            out,
+            "image     {} ({})",
+            self.image_name,
+            self.image.describe()
+        );
         let _ = writeln!(out, "footprint {}", self.footprint_spec);
-        let _ = write!(out, "{}", self.mode_line().replacen("mode ", "mode      ", 1));
+        let _ = write!(
+            out,
+            "{}",
+            self.mode_line().replacen("mode ", "mode      ", 1)
+        );
         let _ = writeln!(out, "origin    {}", self.origin_text());
         let _ = writeln!(out, "dtype     {}", self.dtype_text());
         let _ = writeln!(out, "threads   {}", self.threads_text());
@@ -825,8 +884,10 @@ fn help() -> String {
     for (name, arg, what) in COMMANDS {
         let _ = writeln!(out, "  {:<24}{what}", format!("{name} {arg}"));
     }
-    out.push_str("\nTab completes names, functions, params and commands. Ctrl-C clears the line or\n\
-                  stops waiting for a filter; Ctrl-D quits. docs/language.md has the language.\n");
+    out.push_str(
+        "\nTab completes names, functions, params and commands. Ctrl-C clears the line or\n\
+                  stops waiting for a filter; Ctrl-D quits. docs/language.md has the language.\n",
+    );
     out
 }
 
@@ -853,7 +914,8 @@ fn floor_boundary(text: &str, mut i: usize) -> usize {
 
 /// `min … mean … max …` over the colour planes (NaNs counted apart).
 fn stats(image: &Image) -> String {
-    let (mut lo, mut hi, mut sum, mut n, mut nans) = (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0usize, 0usize);
+    let (mut lo, mut hi, mut sum, mut n, mut nans) =
+        (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0usize, 0usize);
     for plane in image.planes() {
         for &v in plane.to_f64().iter() {
             if v.is_nan() {

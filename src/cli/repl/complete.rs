@@ -66,9 +66,7 @@ pub fn candidates(line: &str, pos: usize, params: &[String]) -> (usize, Vec<Pair
                 return (offset, pairs(trimmed, words));
             }
             Some((name, _)) => {
-                let start = before
-                    .rfind(char::is_whitespace)
-                    .map_or(0, |i| i + 1);
+                let start = before.rfind(char::is_whitespace).map_or(0, |i| i + 1);
                 let word = &before[start..];
                 let list: &[&str] = match name {
                     "mode" => MODES,

@@ -42,9 +42,16 @@ pub fn preview(image: &Image, what: &str, width: usize, colour: bool) -> String 
     // A character cell is about twice as tall as wide: with half blocks it holds two pixels,
     // without it one pixel of double height.
     let out_h_px = ((rows as f64 * out_w as f64 / cols as f64).round() as usize).max(1);
-    let grid_h = if colour { out_h_px.max(2) } else { out_h_px.div_ceil(2) };
+    let grid_h = if colour {
+        out_h_px.max(2)
+    } else {
+        out_h_px.div_ceil(2)
+    };
     let sampled: Vec<Array2<f64>> = planes.iter().map(|p| resample(p, grid_h, out_w)).collect();
-    let finite = sampled.iter().flat_map(|s| s.iter()).filter(|v| v.is_finite());
+    let finite = sampled
+        .iter()
+        .flat_map(|s| s.iter())
+        .filter(|v| v.is_finite());
     let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
         (lo.min(v), hi.max(v))
     });
@@ -133,7 +140,10 @@ mod tests {
         let text = preview(&Image::array(DynArray::F64(a)), "_", 10, false);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
-        assert!(lines[1].starts_with(' ') && lines[1].ends_with('@'), "{text}");
+        assert!(
+            lines[1].starts_with(' ') && lines[1].ends_with('@'),
+            "{text}"
+        );
     }
 
     #[test]
