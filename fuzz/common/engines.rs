@@ -199,12 +199,26 @@ fn value(b: &mut Bytes) -> f64 {
     }
 }
 
+/// Equal, both NaN, or finite and within 1e-9 relative. (An infinite tolerance when one side
+/// is infinite would accept any finite value for an inf.)
 fn close(a: f64, b: f64) -> bool {
-    (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+    (a.is_nan() && b.is_nan())
+        || a == b
+        || (a.is_finite() && b.is_finite() && (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0))
 }
 
 fn check<T: Element>(k: &Kernel, input: &ArrayD<f64>, fp: &Footprint, opts: &Options, src: &str) {
-    let typed = input.mapv(T::from_f64);
+    // Integer types saturate ±inf to their limits; squares of 2^31 are not exact in f64, and
+    // the planner's documented bound is relative to the data's scale, not the result's. Keep
+    // integer data small so that every engine's sums are exact.
+    let int = !matches!(T::NAME, "f32" | "f64");
+    let typed = input.mapv(|v| {
+        T::from_f64(if int && v.is_infinite() {
+            v.signum() * 16.0
+        } else {
+            v
+        })
+    });
     let engines = [
         Engine::Interpreter,
         Engine::Callback,
@@ -262,7 +276,9 @@ fn check<T: Element>(k: &Kernel, input: &ArrayD<f64>, fp: &Footprint, opts: &Opt
                     let (g, w) = (g.to_f64(), w.to_f64());
                     let ok = (g.is_nan() && w.is_nan())
                         || g == w
-                        || (g - w).abs() <= 1e-6 * w.abs().max(1.0)
+                        || (g.is_finite()
+                            && w.is_finite()
+                            && (g - w).abs() <= 1e-6 * w.abs().max(1.0))
                         || ((g - w).abs() <= 1.0 && (f.fract().abs() - 0.5).abs() < 1e-6);
                     assert!(
                         ok,
