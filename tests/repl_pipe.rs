@@ -302,3 +302,57 @@ fn a_missing_image_fails_at_start() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no-such.png"));
 }
+
+/// Starts the REPL on a script whose third line is a filter that runs for many seconds (the
+/// interpreter over 41×41 windows), and sends `signal` once it has begun.
+#[cfg(unix)]
+fn signal_during_long_filter(signal: i32) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jitfilter"))
+        .arg("repl")
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env("JITFILTER_HISTORY", "")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let script = ":engine interpreter\n:footprint box:41\nmedian(w) + std(w)\n:engine auto\nmax(w)\n";
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // SAFETY: signalling our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+    child.wait_with_output().unwrap()
+}
+
+#[cfg(unix)]
+#[test]
+fn sigint_stops_waiting_for_a_filter_and_the_script_goes_on() {
+    let out = signal_during_long_filter(libc::SIGINT);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("interrupted: the result is discarded"),
+        "{stderr}"
+    );
+    // The next lines ran, and the interrupted one counts as failed.
+    assert_eq!(stdout.matches("_ = ").count(), 1, "{stdout}");
+    assert!(stderr.contains("1 of 5 inputs failed"), "{stderr}");
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_still_ends_the_repl() {
+    use std::os::unix::process::ExitStatusExt;
+    let out = signal_during_long_filter(libc::SIGTERM);
+    assert_eq!(out.status.signal(), Some(libc::SIGTERM), "{out:?}");
+}

@@ -26,7 +26,7 @@ use rustyline::{CompletionType, Config, Editor};
 use std::fmt::Write as _;
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -102,6 +102,8 @@ static PHASE: AtomicU8 = AtomicU8::new(READING);
 const READING: u8 = 0;
 const WORKING: u8 = 1;
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// Expression workers still running (more than none only after an interrupt).
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
 
 pub fn run(args: &ReplArgs) -> Result<(), Failure> {
     let (image, name) = match &args.image {
@@ -112,13 +114,7 @@ pub fn run(args: &ReplArgs) -> Result<(), Failure> {
         None => (bundled_camera()?, "camera.png (bundled)".to_string()),
     };
     let interactive = io::stdin().is_terminal();
-    let _ = ctrlc::set_handler(|| {
-        if PHASE.load(Ordering::SeqCst) == WORKING {
-            INTERRUPTED.store(true, Ordering::SeqCst);
-        } else {
-            std::process::exit(130);
-        }
-    });
+    install_interrupt_handler();
     let mut repl = Repl {
         image: Arc::new(image),
         image_name: name,
@@ -146,6 +142,37 @@ pub fn run(args: &ReplArgs) -> Result<(), Failure> {
     } else {
         repl.run_piped()
     }
+}
+
+/// Handles SIGINT only (SIGTERM and SIGHUP keep ending the process): while an input runs it
+/// raises [`INTERRUPTED`], otherwise it exits with 130.
+#[cfg(unix)]
+fn install_interrupt_handler() {
+    extern "C" fn on_sigint(_: libc::c_int) {
+        if PHASE.load(Ordering::SeqCst) == WORKING {
+            INTERRUPTED.store(true, Ordering::SeqCst);
+        } else {
+            // SAFETY: _exit is async-signal-safe; stdout was flushed after the last input.
+            unsafe { libc::_exit(130) };
+        }
+    }
+    let handler: extern "C" fn(libc::c_int) = on_sigint;
+    // SAFETY: the handler only touches atomics and calls _exit, both async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, handler as libc::sighandler_t);
+    }
+}
+
+/// Elsewhere ctrlc's handler (which also sees the console closing) does the same.
+#[cfg(not(unix))]
+fn install_interrupt_handler() {
+    let _ = ctrlc::set_handler(|| {
+        if PHASE.load(Ordering::SeqCst) == WORKING {
+            INTERRUPTED.store(true, Ordering::SeqCst);
+        } else {
+            std::process::exit(130);
+        }
+    });
 }
 
 /// The bundled camera.png, decoded by the same code as any file.
@@ -427,12 +454,27 @@ impl Repl {
             .cval(self.cval)
             .origin(&self.origin)
             .engine(self.engine);
-        if let Some(t) = self.threads {
-            options = options.threads(t);
+        match self.threads {
+            Some(t) => options = options.threads(t),
+            // An interrupted filter still occupies the shared pool: use a pool of our own.
+            None if RUNNING.load(Ordering::SeqCst) > 0 => {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                options = options.threads(cores);
+            }
+            None => {}
         }
         let params = self.params.clone();
         let dtype = self.dtype.unwrap_or(image.dtype());
+        RUNNING.fetch_add(1, Ordering::SeqCst);
         std::thread::spawn(move || {
+            /// Counts the worker out however it ends.
+            struct Running;
+            impl Drop for Running {
+                fn drop(&mut self) {
+                    RUNNING.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+            let _running = Running;
             let start = Instant::now();
             let kernel = match Kernel::compile(&source) {
                 Ok(k) => k,
