@@ -310,8 +310,12 @@ impl Repl {
         editor.set_helper(Some(ReplHelper::default()));
         let history = history_path();
         if let Some(path) = &history {
+            if let Some(dir) = path.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
             let _ = editor.load_history(path);
         }
+        let mut history_failed = false;
         print!("{}", self.banner());
         let mut pending = String::new();
         while !self.quit {
@@ -342,23 +346,23 @@ impl Repl {
                 continue;
             }
             let _ = editor.add_history_entry(input.as_str());
+            // Saved line by line, so that a killed session keeps its history.
+            if let Some(path) = history.as_ref().filter(|_| !history_failed) {
+                if let Err(e) = editor.append_history(path) {
+                    history_failed = true;
+                    eprintln!(
+                        "jitfilter repl: cannot save history to {}: {e}",
+                        path.display()
+                    );
+                }
+            }
             self.handle(&input);
-            if let (Some(helper), Some(kernel)) = (editor.helper_mut(), &self.kernel) {
-                helper.params = kernel.params().iter().map(|p| p.name.clone()).collect();
+            if let Some(helper) = editor.helper_mut() {
+                let declared = self.kernel.iter().flat_map(|k| k.params());
+                helper.params = declared.map(|p| p.name.clone()).collect();
                 helper
                     .params
                     .extend(self.params.iter().map(|(n, _)| n.clone()));
-            }
-        }
-        if let Some(path) = &history {
-            if let Some(dir) = path.parent() {
-                let _ = std::fs::create_dir_all(dir);
-            }
-            if let Err(e) = editor.append_history(path) {
-                eprintln!(
-                    "jitfilter repl: cannot save history to {}: {e}",
-                    path.display()
-                );
             }
         }
         Ok(())
