@@ -106,7 +106,7 @@ fn carets_for_a_missing_bracket_and_a_later_line() {
     let run = repl(None, "let m = mean(w);\nm + sqrt(c, 2)\n", dir.path());
     assert!(
         run.stderr
-            .contains("..> m + sqrt(c, 2)\n        ^^^^ `sqrt` takes 1 argument(s), got 2"),
+            .contains("jf> let m = mean(w);\n..> m + sqrt(c, 2)\n        ^^^^ `sqrt` takes 1 argument(s), got 2"),
         "{}",
         run.stderr
     );
@@ -270,6 +270,11 @@ max(w)
     let run = repl(None, script, dir.path());
     assert_eq!(run.code, Some(1));
     let err = &run.stderr;
+    // Each failure names its input.
+    assert!(
+        err.contains("jf> :fotprint disk:2\n  x unknown command `:fotprint`"),
+        "{err}"
+    );
     for want in [
         "nothing to save yet",
         "no expression yet",
@@ -320,7 +325,8 @@ fn signal_during_long_filter(signal: i32) -> std::process::Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let script = ":engine interpreter\n:footprint box:41\nmedian(w) + std(w)\n:engine auto\nmax(w)\n";
+    let script =
+        ":engine interpreter\n:footprint box:41\nmedian(w) + std(w)\n:engine auto\nmax(w)\n";
     child
         .stdin
         .take()

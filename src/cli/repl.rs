@@ -427,8 +427,18 @@ impl Repl {
             }
             Err(trouble) => {
                 self.failures += 1;
+                // A script's log shows which input failed; a terminal shows it already.
+                let mut echo = if self.interactive {
+                    String::new()
+                } else {
+                    echo(input)
+                };
                 let text = match trouble {
-                    Trouble::Expr(e) => self.caret(input, &e),
+                    // The caret brings its own copy of the input.
+                    Trouble::Expr(e) => {
+                        echo.clear();
+                        self.caret(input, &e)
+                    }
                     // The hints name the CLI's options; here they are commands.
                     Trouble::Failure(f) => f.render(self.colour).replace("--dtype ", ":dtype "),
                     Trouble::Interrupted => {
@@ -437,7 +447,7 @@ impl Repl {
                     }
                 };
                 let _ = out.flush();
-                eprint!("{text}");
+                eprint!("{echo}{text}");
             }
         }
         let _ = out.flush();
@@ -534,8 +544,8 @@ impl Repl {
     }
 
     /// An expression error: the caret under the offending column, aligned with the prompt. On a
-    /// terminal the line the user just typed is right above; otherwise (or when the error is on
-    /// an earlier line of a multi-line input) the line is shown again after its prompt.
+    /// terminal the line the user just typed is right above (an earlier line of a multi-line
+    /// input is shown again after its prompt); from a script, the input up to that line is.
     fn caret(&self, input: &str, error: &ExprError) -> String {
         let span = error.span();
         let start = floor_boundary(input, span.start);
@@ -552,7 +562,11 @@ impl Repl {
         let last_line = input.lines().count().saturating_sub(1);
         let mut out = String::new();
         let prompt = if line_index == 0 { PROMPT } else { MORE };
-        if !self.interactive || line_index < last_line {
+        if !self.interactive {
+            // Everything up to the line in question, as it would have been typed.
+            let upto = &input[..line_end];
+            out.push_str(&echo(upto));
+        } else if line_index < last_line {
             let _ = writeln!(out, "{prompt}{line}");
         }
         let (red, cyan, reset) = if self.colour {
@@ -948,6 +962,15 @@ fn engine_trouble(e: Error) -> Trouble {
             Trouble::Failure(Failure::from_engine(other, &source))
         }
     }
+}
+
+/// The input as it would have been typed, after its prompts.
+fn echo(input: &str) -> String {
+    let mut out = String::new();
+    for (i, line) in input.lines().enumerate() {
+        let _ = writeln!(out, "{}{line}", if i == 0 { PROMPT } else { MORE });
+    }
+    out
 }
 
 fn floor_boundary(text: &str, mut i: usize) -> usize {
