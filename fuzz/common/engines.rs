@@ -85,7 +85,7 @@ fn scalar(b: &mut Bytes, depth: usize, ndim: usize) -> String {
             "{}({}, {})",
             b.pick(&["var", "std"]),
             vector(b, d, ndim),
-            b.pick(&["0", "1", "2", "t", "100"])
+            b.pick(&["0", "1", "2", "t"])
         ),
         4 | 5 => format!(
             "({} {} {})",
