@@ -208,6 +208,7 @@ fn build_function(
             xs: Vec::new(),
             jcache: HashMap::new(),
             jmemo: HashMap::new(),
+            elem_only: element_only_nodes(plan),
             splats: HashMap::new(),
             helpers: HashMap::new(),
             buf: none,
@@ -229,6 +230,26 @@ fn build_function(
         e.fb.finalize(frontend_config);
     }
     Ok(func)
+}
+
+/// Per plan node (in topological order): whether it depends only on the window element.
+fn element_only_nodes(plan: &Plan) -> Vec<bool> {
+    let mut out: Vec<bool> = Vec::with_capacity(plan.nodes.len());
+    for node in &plan.nodes {
+        let is = match &node.op {
+            POp::Builtin(b) => {
+                matches!(
+                    b,
+                    Builtin::K | Builtin::Dx | Builtin::Dy | Builtin::Dz | Builtin::I | Builtin::N
+                )
+            }
+            POp::Const(_) | POp::Param(_) => true,
+            POp::Reduce(..) | POp::Plane(_) => false,
+            op => Plan::operands(op).into_iter().all(|o| out[o]),
+        };
+        out.push(is);
+    }
+    out
 }
 
 trait Placeholder {
@@ -273,6 +294,8 @@ struct Emitter<'a, 'b> {
     jcache: HashMap<Builtin, Value>,
     /// Row target: per window element, element-only vector values shared by all groups.
     jmemo: HashMap<P, Value>,
+    /// Per node: depends only on the window element (dx, k, i, numbers, params), not the pixel.
+    elem_only: Vec<bool>,
     /// Scalars splatted to F64X2 for the current pass.
     splats: HashMap<P, Value>,
     helpers: HashMap<&'static str, cranelift_codegen::ir::FuncRef>,
@@ -701,11 +724,27 @@ impl<'a, 'b> Emitter<'a, 'b> {
             Func::Ceil => self.fb.ins().ceil(a[0]),
             Func::Trunc => self.fb.ins().trunc(a[0]),
             Func::Round => self.fb.ins().nearest(a[0]),
-            Func::Min2 => self.fb.ins().fmin(a[0], a[1]),
-            Func::Max2 => self.fb.ins().fmax(a[0], a[1]),
+            // numpy: `a < b || isnan(a) ? a : b` (the second when equal, so signed zeros match).
+            Func::Min2 | Func::Max2 => {
+                let cc = if f == Func::Min2 {
+                    FloatCC::LessThan
+                } else {
+                    FloatCC::GreaterThan
+                };
+                let better = self.fb.ins().fcmp(cc, a[0], a[1]);
+                let nan = self.fb.ins().fcmp(FloatCC::Unordered, a[0], a[0]);
+                let take = self.fb.ins().bor(better, nan);
+                self.select_mask(take, a[0], a[1], lanes)
+            }
+            // np.clip: `x` itself within the bounds; NaN if any operand is NaN.
             Func::Clamp => {
-                let lo = self.fb.ins().fmax(a[0], a[1]);
-                self.fb.ins().fmin(lo, a[2])
+                let below = self.fb.ins().fcmp(FloatCC::GreaterThan, a[1], a[0]);
+                let t = self.select_mask(below, a[1], a[0], lanes);
+                let above = self.fb.ins().fcmp(FloatCC::GreaterThan, t, a[2]);
+                let t = self.select_mask(above, a[2], t, lanes);
+                let nan = self.fb.ins().fcmp(FloatCC::Unordered, a[1], a[2]);
+                let qnan = self.fconst(f64::NAN, lanes);
+                self.select_mask(nan, qnan, t, lanes)
             }
             Func::IsNan => {
                 let m = self.fb.ins().fcmp(FloatCC::Unordered, a[0], a[0]);
@@ -899,6 +938,14 @@ impl<'a, 'b> Emitter<'a, 'b> {
 
     /// Computes (before the pass) every scalar a pass's vector expressions use, splatted for SIMD.
     fn prepare(&mut self, p: P, simd: bool) {
+        let mut seen = vec![false; self.plan.nodes.len()];
+        self.prepare_node(p, simd, &mut seen);
+    }
+
+    fn prepare_node(&mut self, p: P, simd: bool, seen: &mut [bool]) {
+        if std::mem::replace(&mut seen[p], true) {
+            return;
+        }
         let node = &self.plan.nodes[p];
         if !node.vector {
             let v = self.scalar(p);
@@ -909,7 +956,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
             return;
         }
         for o in Plan::operands(&node.op) {
-            self.prepare(o, simd);
+            self.prepare_node(o, simd, seen);
         }
     }
 
@@ -954,15 +1001,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
 
     /// Whether node `p` depends only on the window element, not on the pixel.
     fn element_only(&self, p: P) -> bool {
-        match &self.plan.nodes[p].op {
-            POp::Builtin(b) => matches!(
-                b,
-                Builtin::K | Builtin::Dx | Builtin::Dy | Builtin::Dz | Builtin::I | Builtin::N
-            ),
-            POp::Const(_) | POp::Param(_) => true,
-            POp::Reduce(..) | POp::Plane(_) => false,
-            op => Plan::operands(op).into_iter().all(|o| self.element_only(o)),
-        }
+        self.elem_only[p]
     }
 
     fn vector_builtin(&mut self, b: Builtin, lanes: Lanes, j: Value) -> Value {

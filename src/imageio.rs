@@ -568,14 +568,20 @@ struct InFlight(PathBuf);
 
 impl InFlight {
     fn new(path: &Path) -> InFlight {
-        IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner()).push(path.to_path_buf());
+        IN_FLIGHT
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(path.to_path_buf());
         InFlight(path.to_path_buf())
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| *p != self.0);
+        IN_FLIGHT
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|p| *p != self.0);
     }
 }
 

@@ -169,7 +169,9 @@ fn variance(v: &[f64], ddof: f64) -> f64 {
         .iter()
         .map(|x| (x - mean) * (x - mean))
         .collect::<Vec<_>>());
-    ss / (n - ddof).max(0.0)
+    // The divisor is clamped at zero; a NaN ddof stays NaN.
+    let dof = if n - ddof < 0.0 { 0.0 } else { n - ddof };
+    ss / dof
 }
 
 /// numpy's median of NaN-free data: the middle element, or the mean of the middle two.

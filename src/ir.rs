@@ -262,24 +262,40 @@ impl Func {
             Func::Hypot => x.hypot(a[1]),
             Func::Min2 => nan_min(x, a[1]),
             Func::Max2 => nan_max(x, a[1]),
-            Func::Clamp => nan_min(nan_max(x, a[1]), a[2]),
+            Func::Clamp => clip(x, a[1], a[2]),
         }
     }
 }
 
+/// `np.minimum`: NaN if either is NaN; the second argument when they compare equal (so the
+/// sign of zero follows numpy).
 fn nan_min(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() {
-        f64::NAN
+    if a < b || a.is_nan() {
+        a
     } else {
-        a.min(b)
+        b
     }
 }
 
+/// `np.maximum`, likewise.
 fn nan_max(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() {
-        f64::NAN
+    if a > b || a.is_nan() {
+        a
     } else {
-        a.max(b)
+        b
+    }
+}
+
+/// `np.clip(x, lo, hi)`: NaN if any is NaN; `x` itself when within the bounds.
+fn clip(x: f64, lo: f64, hi: f64) -> f64 {
+    if lo.is_nan() || hi.is_nan() {
+        return f64::NAN;
+    }
+    let t = if lo > x { lo } else { x };
+    if t > hi {
+        hi
+    } else {
+        t
     }
 }
 
@@ -532,30 +548,6 @@ impl Program {
             nodes,
             root: remap[self.root],
             params: self.params.clone(),
-        }
-    }
-
-    /// Renders node `id` back as an expression (lets inlined).
-    pub fn render(&self, id: NodeId) -> String {
-        let node = &self.nodes[id];
-        let r = |id: NodeId| self.render(id);
-        match &node.op {
-            Op::Const(v) => format_number(*v),
-            Op::Param(p) => self.params[*p].name.clone(),
-            Op::Builtin(b) => b.name().to_string(),
-            Op::Unary(UnOp::Neg, a) => format!("(-{})", r(*a)),
-            Op::Unary(UnOp::Not, a) => format!("(not {})", r(*a)),
-            Op::Binary(op, a, b) => format!("({} {} {})", r(*a), op.symbol(), r(*b)),
-            Op::Call(f, args) => format!(
-                "{}({})",
-                f.name(),
-                args.iter().map(|a| r(*a)).collect::<Vec<_>>().join(", ")
-            ),
-            Op::Reduce(red, a, extra) => match extra {
-                Some(e) => format!("{}({}, {})", red.name(), r(*a), r(*e)),
-                None => format!("{}({})", red.name(), r(*a)),
-            },
-            Op::Select(c, a, b) => format!("(if {} then {} else {})", r(*c), r(*a), r(*b)),
         }
     }
 }

@@ -49,13 +49,18 @@ pub struct Planner {
     maps: Vec<Option<Program>>,
 }
 
-/// Whether `id` depends only on `w`, numbers and params.
-fn is_point_map(p: &Program, id: NodeId) -> bool {
-    match &p.nodes[id].op {
-        Op::Builtin(Builtin::W) | Op::Const(_) | Op::Param(_) => true,
-        Op::Builtin(_) | Op::Reduce(..) => false,
-        op => op.operands().iter().all(|&o| is_point_map(p, o)),
+/// Per node, whether it depends only on `w`, numbers and params (one pass in topological order).
+fn point_maps(p: &Program) -> Vec<bool> {
+    let mut point = Vec::with_capacity(p.nodes.len());
+    for node in &p.nodes {
+        let is = match &node.op {
+            Op::Builtin(Builtin::W) | Op::Const(_) | Op::Param(_) => true,
+            Op::Builtin(_) | Op::Reduce(..) => false,
+            op => op.operands().iter().all(|&o| point[o]),
+        };
+        point.push(is);
     }
+    point
 }
 
 impl Planner {
@@ -63,6 +68,7 @@ impl Planner {
     pub fn new(program: &Program) -> Planner {
         let mut planner = Planner::default();
         let mut map_index: HashMap<NodeId, usize> = HashMap::new();
+        let point = point_maps(program);
         for (id, node) in program.nodes.iter().enumerate() {
             let Op::Reduce(red, arg, extra) = node.op else {
                 continue;
@@ -85,7 +91,7 @@ impl Planner {
                 Reduction::Percentile if extra.is_some() => Kind::Percentile(ddof),
                 _ => continue,
             };
-            if !is_point_map(program, arg) {
+            if !point[arg] {
                 continue;
             }
             let map = *map_index.entry(arg).or_insert_with(|| {
@@ -137,7 +143,9 @@ impl Planner {
                     }
                     None => "fused: one pass over the window per pixel, SIMD across pixels",
                 };
-                format!("{}  ->  {how}", program.render(id))
+                let span = program.nodes[id].span;
+                let text = program.source.get(span.start..span.end).unwrap_or("?");
+                format!("{text}  ->  {how}")
             })
             .collect()
     }
@@ -249,8 +257,11 @@ struct BlockStats {
     nan: Prefix,
     pinf: Prefix,
     ninf: Prefix,
-    /// The mapped values, kept for running extremes.
+    /// The mapped values, kept for running extremes and for `huge` blocks.
     f: Vec<f64>,
+    /// Some finite value is so large that its square overflows: moments are computed per
+    /// window (two passes) instead of from prefix sums for this block.
+    huge: bool,
 }
 
 /// Prefix sums kept as double-doubles (`hi + lo`, TwoSum), so that a window's sum, a difference
@@ -315,13 +326,21 @@ impl BlockStats {
         let second = kinds
             .iter()
             .any(|k| matches!(k, Kind::Var(_) | Kind::Std(_)));
-        let extremes = kinds.iter().any(|k| {
-            !matches!(
-                k,
-                Kind::Sum | Kind::Mean | Kind::Var(_) | Kind::Std(_) | Kind::Count
-            )
-        });
-        let shift = f.iter().copied().find(|v| v.is_finite()).unwrap_or(0.0);
+        let huge = f.iter().any(|v| v.is_finite() && v.abs() > 1e150);
+        let extremes = huge
+            || kinds.iter().any(|k| {
+                !matches!(
+                    k,
+                    Kind::Sum | Kind::Mean | Kind::Var(_) | Kind::Std(_) | Kind::Count
+                )
+            });
+        // Shifting by a data value keeps sums of squares small; with huge values around, the
+        // double-double prefix alone keeps small windows exact, so no shift.
+        let shift = if huge {
+            0.0
+        } else {
+            f.iter().copied().find(|v| v.is_finite()).unwrap_or(0.0)
+        };
         let finite = |v: f64| if v.is_finite() { v - shift } else { 0.0 };
         let t = f.len();
         let all_finite = f.iter().all(|v| v.is_finite());
@@ -366,6 +385,7 @@ impl BlockStats {
                 count(|v| v == f64::NEG_INFINITY)
             },
             f: if extremes { f.to_vec() } else { Vec::new() },
+            huge,
         }
     }
 
@@ -456,7 +476,29 @@ impl BlockStats {
                         self.pinf.add_chords(chords, base, &mut bad);
                         self.ninf.add_chords(chords, base, &mut bad);
                     }
-                    let dof = (n - ddof).max(0.0);
+                    // max(n - ddof, 0), keeping a NaN ddof NaN as numpy does.
+                    let dof = if n - ddof < 0.0 { 0.0 } else { n - ddof };
+                    if self.huge {
+                        for (x, o) in row.iter_mut().enumerate() {
+                            let v: Vec<f64> = chords
+                                .iter()
+                                .flat_map(|&(st, l)| {
+                                    self.f[base + x + st..base + x + st + l].iter().copied()
+                                })
+                                .collect();
+                            let mean = v.iter().sum::<f64>() / n;
+                            let var = v.iter().map(|a| (a - mean) * (a - mean)).sum::<f64>() / dof;
+                            *o = if matches!(kind, Kind::Std(_)) {
+                                var.sqrt()
+                            } else {
+                                var
+                            };
+                        }
+                        s1.fill(0.0);
+                        s2.fill(0.0);
+                        bad.fill(0.0);
+                        continue;
+                    }
                     for x in 0..w {
                         // Below the rounding error of the one-pass formula the deviation is
                         // zero (a flat window gives exactly 0, as numpy's two-pass formula).

@@ -12,6 +12,9 @@ struct KernelParser;
 /// Deepest bracket nesting accepted. pest parses recursively, so unbounded nesting would overflow
 /// the stack; real kernels never come close to this.
 pub const MAX_NESTING: usize = 64;
+/// Most operators accepted. Operator chains (`1+1+…`, `- - -1`) build trees as deep as they
+/// are long, which later stages walk recursively.
+pub const MAX_OPERATORS: usize = 1000;
 /// Longest program text accepted, in bytes.
 pub const MAX_SOURCE_LEN: usize = 64 * 1024;
 
@@ -162,6 +165,20 @@ fn check_limits(src: &str) -> Result<(), ExprError> {
             }
         }
     }
+    // Per statement, so long programs of short statements stay fine.
+    let mut start = 0;
+    for stmt in src.split(';') {
+        let operators = count_operators(stmt);
+        if operators > MAX_OPERATORS {
+            return Err(ExprError::Limit {
+                span: Span::new(start, start + stmt.len()),
+                what: format!(
+                    "{operators} operators in one statement; the limit is {MAX_OPERATORS}"
+                ),
+            });
+        }
+        start += stmt.len() + 1;
+    }
     let mut ifs = src
         .match_indices("if")
         .filter(|(pos, _)| is_word_at(src, *pos, 2));
@@ -172,6 +189,27 @@ fn check_limits(src: &str) -> Result<(), ExprError> {
         });
     }
     Ok(())
+}
+
+/// Operators in a piece of source (the `=` of `let`/`param` is not one).
+fn count_operators(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let mut n = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' | b'-' | b'*' | b'/' | b'%' | b'^' => n += 1,
+            b'<' | b'>' | b'!' | b'=' if bytes.get(i + 1) == Some(&b'=') => {
+                n += 1;
+                i += 1;
+            }
+            b'<' | b'>' | b'!' => n += 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    let words = text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
+    n + words.filter(|w| matches!(*w, "and" | "or" | "not")).count()
 }
 
 fn is_word_at(src: &str, pos: usize, len: usize) -> bool {
@@ -390,7 +428,10 @@ fn describe_expected(src: &str, pos: usize, positives: &[Rule]) -> (String, Opti
                 | Rule::signed_number
         )
     });
-    let open = src[..pos].matches('(').count().saturating_sub(src[..pos].matches(')').count());
+    let open = src[..pos]
+        .matches('(')
+        .count()
+        .saturating_sub(src[..pos].matches(')').count());
     let message = if !wants_operand && open > 0 && pos >= src.trim_end().len() {
         format!("expected `)` to close an open bracket, found {found}")
     } else if wants_operand {

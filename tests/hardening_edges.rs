@@ -244,7 +244,6 @@ fn odd_shapes_agree_across_engines_or_fail_cleanly() {
 /// engines give. The interpreter (src/interp.rs `variance`, `(n - ddof).max(0.0)`) gives `inf`,
 /// because `f64::max` drops the NaN.
 #[test]
-#[ignore = "bug: interpreter var/std with NaN ddof gives inf, numpy and the JIT give NaN (src/interp.rs variance)"]
 fn variance_with_nan_ddof_is_nan_in_every_engine() {
     let input = Array1::<f64>::from(vec![1.0, 2.0, 4.0, 8.0, 3.0]);
     for src in ["var(w, t)", "std(w, t)", "nanvar(w, t)", "nanstd(w, t)"] {
@@ -293,7 +292,6 @@ fn variance_ddof_edges_match_numpy() {
 /// count NaN/±inf inputs separately, but not finite inputs whose *square* is infinite, so
 /// `P[j] − P[i]` is `inf − inf`.
 #[test]
-#[ignore = "bug: planned var/std NaN far from a finite value whose square overflows (src/planner.rs)"]
 fn huge_finite_values_only_affect_their_own_windows() {
     let input = Array1::<f64>::from(vec![1e300, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
     for src in ["var(w)", "std(w)", "var(w, 1)", "mean(w)", "sum(w)"] {
@@ -331,7 +329,6 @@ fn huge_finite_values_only_affect_their_own_windows() {
 /// agree with numpy; the interpreter (src/ir.rs `nan_min`/`nan_max`, `f64::min`/`f64::max`,
 /// whose result for ±0 is unspecified) gives `+0` for `min(0, -0)`.
 #[test]
-#[ignore = "bug: interpreter min/max of signed zeros differs from numpy and the JIT (src/ir.rs nan_min/nan_max)"]
 fn min_max_of_signed_zeros_follow_numpy() {
     let input = Array1::<f64>::zeros(2);
     for (src, want) in [
