@@ -34,7 +34,25 @@ from . import _jitfilter as _native
 from ._jitfilter import KernelError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .dask import filter as _dask_filter  # noqa: F401
+    from scipy import LowLevelCallable
+
+    from . import dask  # noqa: F401
+
+    class KernelCallable(LowLevelCallable):
+        """A ``scipy.LowLevelCallable`` running a compiled kernel (defined lazily at run time,
+        so that importing jitfilter does not import scipy)."""
+
+        def reset(self) -> None: ...
+        @property
+        def kernel(self) -> "Kernel": ...
+        @property
+        def shape(self) -> Tuple[int, ...]: ...
+        @property
+        def footprint(self) -> np.ndarray: ...
+        @property
+        def user_data_address(self) -> int: ...
+        @property
+        def function_address(self) -> int: ...
 
 __all__ = [
     "DTYPES",
@@ -343,7 +361,7 @@ class Kernel:
         elif footprint is not None:
             ndim = np.ndim(footprint)
         elif size is not None and not isinstance(size, numbers.Integral):
-            ndim = len(size)
+            ndim = len(size)  # type: ignore[arg-type]
         else:
             ndim = None
         if footprint is None and size is None:
@@ -413,7 +431,7 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
 # -- argument handling (scipy's conventions) ---------------------------------------------------
 
 #: Inputs of these dtypes are converted to an engine dtype without loss (beyond 2**53).
-_INPUT_CONVERSIONS = {
+_INPUT_CONVERSIONS: Dict[np.dtype, np.dtype] = {
     np.dtype(np.bool_): np.dtype(np.uint8),
     np.dtype(np.int8): np.dtype(np.int16),
     np.dtype(np.uint32): np.dtype(np.float64),

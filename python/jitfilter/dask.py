@@ -116,6 +116,8 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
     ndim = x.ndim
     if not 1 <= ndim <= 3:
         raise ValueError(f"arrays must have 1 to 3 dimensions, got {ndim}")
+    if any(np.isnan(c) for cs in x.chunks for c in cs):
+        raise ValueError("the array's chunk sizes are unknown: call x.compute_chunk_sizes() first")
     in_dtype = np.dtype(x.dtype)
     if isinstance(output, np.ndarray):
         raise TypeError("output must be a dtype for a dask array (the result is lazy)")
@@ -148,11 +150,11 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
     # known here for position-dependent kernels.
     from dask.array.overlap import ensure_minimum_chunksize
 
-    chunks = []
+    merged = []
     for a, c in enumerate(x.chunks):
         need = max(lo[a], hi[a], 1)
-        chunks.append((sum(c),) if need >= sum(c) else ensure_minimum_chunksize(need, c))
-    chunks = tuple(chunks)
+        merged.append((sum(c),) if need >= sum(c) else ensure_minimum_chunksize(need, c))
+    chunks = tuple(merged)
     if chunks != x.chunks:
         x = x.rechunk(chunks)
     # An axis in one chunk has no neighbours to share with (and dask refuses a halo deeper than

@@ -148,6 +148,8 @@ def test_errors_are_raised_before_computing():
         jfd.filter(x, "z + max(w)", size=3)
     with pytest.raises(RuntimeError, match="boundary mode"):
         jfd.filter(x, "max(w)", size=3, mode="symmetric")
+    with pytest.raises(ValueError, match="compute_chunk_sizes"):
+        jfd.filter(x[x[:, 0] > 0], "max(w)", size=3)
     with pytest.raises(TypeError, match="dtype"):
         jfd.filter(x, "max(w)", size=3, output=np.zeros((10, 10)))
 
