@@ -4,6 +4,9 @@ use crate::error::Error;
 use ndarray::ArrayViewD;
 use std::str::FromStr;
 
+/// Largest radius a disk, diamond or ball may be built with (larger ones are refused).
+const MAX_RADIUS: usize = 1 << 16;
+
 /// Most elements a footprint may have (about a 1024×1024 box).
 pub const MAX_FOOTPRINT_ELEMENTS: usize = 1 << 20;
 
@@ -17,6 +20,8 @@ pub struct Footprint {
 enum Spec {
     /// `size` along every axis of whatever array it is applied to (scipy's `size=N`).
     Cube(usize),
+    /// A footprint too large to build (its constructor's arguments), refused by `resolve`.
+    TooLarge(String),
     /// An explicit N-D footprint; a weight of 0 means "not in the window".
     Explicit {
         shape: Vec<usize>,
@@ -48,6 +53,11 @@ impl Footprint {
 
     /// A 2-D disk of radius `r`: cells with x² + y² ≤ r² (scikit-image's `disk`).
     pub fn disk(r: usize) -> Footprint {
+        if r > MAX_RADIUS {
+            return Footprint {
+                spec: Spec::TooLarge(format!("disk:{r}")),
+            };
+        }
         let r2 = (r * r) as isize;
         let c = r as isize;
         Footprint::from_fn(&[2 * r + 1, 2 * r + 1], |i| {
@@ -58,6 +68,11 @@ impl Footprint {
 
     /// A 2-D diamond of radius `r`: cells with |x| + |y| ≤ r.
     pub fn diamond(r: usize) -> Footprint {
+        if r > MAX_RADIUS {
+            return Footprint {
+                spec: Spec::TooLarge(format!("diamond:{r}")),
+            };
+        }
         let c = r as isize;
         Footprint::from_fn(&[2 * r + 1, 2 * r + 1], |i| {
             (i[0] as isize - c).abs() + (i[1] as isize - c).abs() <= c
@@ -66,6 +81,11 @@ impl Footprint {
 
     /// A 3-D ball of radius `r`: cells with x² + y² + z² ≤ r².
     pub fn ball(r: usize) -> Footprint {
+        if r > MAX_RADIUS {
+            return Footprint {
+                spec: Spec::TooLarge(format!("ball:{r}")),
+            };
+        }
         let r2 = (r * r) as isize;
         let c = r as isize;
         Footprint::from_fn(&[2 * r + 1; 3], |i| {
@@ -95,7 +115,16 @@ impl Footprint {
     }
 
     fn from_fn(shape: &[usize], inside: impl Fn(&[usize]) -> bool) -> Footprint {
-        let total: usize = shape.iter().product();
+        // Refuse (at `resolve`) boxes too large to build, before allocating or overflowing.
+        let total = shape.iter().try_fold(1usize, |a, &b| a.checked_mul(b));
+        let total = match total {
+            Some(t) if t <= 4 * MAX_FOOTPRINT_ELEMENTS => t,
+            _ => {
+                return Footprint {
+                    spec: Spec::TooLarge(format!("a footprint of shape {shape:?}")),
+                }
+            }
+        };
         let mut idx = vec![0; shape.len()];
         let mut weights = Vec::with_capacity(total);
         for mut flat in 0..total {
@@ -116,7 +145,7 @@ impl Footprint {
     /// Number of dimensions, or `None` for a box that adapts to the array.
     pub fn ndim(&self) -> Option<usize> {
         match &self.spec {
-            Spec::Cube(_) => None,
+            Spec::Cube(_) | Spec::TooLarge(_) => None,
             Spec::Explicit { shape, .. } => Some(shape.len()),
         }
     }
@@ -134,6 +163,11 @@ impl Footprint {
                 (shape, vec![1.0; total])
             }
             Spec::Explicit { shape, weights } => (shape.clone(), weights.clone()),
+            Spec::TooLarge(what) => {
+                return Err(Error::Footprint(format!(
+                    "{what} is larger than the limit of {MAX_FOOTPRINT_ELEMENTS} elements"
+                )))
+            }
         };
         if shape.len() > ndim {
             return Err(Error::Footprint(format!(
@@ -266,6 +300,17 @@ mod tests {
             "ball:4096",
         ] {
             assert!(bad.parse::<Footprint>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn huge_constructors_are_errors_not_panics() {
+        for fp in [
+            Footprint::disk(1 << 33),
+            Footprint::rect(1 << 40, 1 << 40),
+            Footprint::ball(usize::MAX / 2),
+        ] {
+            assert!(fp.resolve(3).is_err());
         }
     }
 

@@ -129,7 +129,9 @@ fn vector(g: &mut Gen, depth: usize, ndim: usize) -> String {
 }
 
 fn close(a: f64, b: f64) -> bool {
-    (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+    (a.is_nan() && b.is_nan())
+        || a == b
+        || (a.is_finite() && b.is_finite() && (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0))
 }
 
 fn check_seed(seed: u64) -> Result<(), TestCaseError> {
