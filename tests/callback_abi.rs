@@ -179,3 +179,31 @@ fn one_kernel_many_threads_same_bytes() {
             .all(|(x, y)| x.to_bits() == y.to_bits()));
     }
 }
+
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    let img = ArrayD::from_shape_fn(IxDyn(&[150, 61]), |i| {
+        ((i[0] * 7919 + i[1] * 104_729) % 1000) as f64 / 7.3
+    });
+    for src in [
+        "mean(w) + std(w)",
+        "median(w) - max(w)",
+        "let m = mean(w); mean(abs(w - m))",
+    ] {
+        let k = Kernel::compile(src).unwrap();
+        let runs: Vec<Vec<u64>> = [1, 2, 3]
+            .iter()
+            .map(|&t| {
+                let out = k
+                    .filter(
+                        img.view(),
+                        &Footprint::disk(4),
+                        &Options::default().threads(t),
+                    )
+                    .unwrap();
+                out.iter().map(|v| v.to_bits()).collect()
+            })
+            .collect();
+        assert!(runs.windows(2).all(|w| w[0] == w[1]), "{src}");
+    }
+}
