@@ -165,7 +165,13 @@ pub fn compile(functions: &[(&Plan, Target)], defaults: &[f64]) -> Result<Code, 
 pub fn ir_text(plan: &Plan, target: Target) -> Result<String, Error> {
     let isa = isa()?;
     let mut module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
-    Ok(build_function(plan, target, &[], &mut module)?
+    // Placeholder defaults: the text shows their address, nothing runs.
+    let params = plan.nodes.iter().filter_map(|n| match n.op {
+        POp::Param(i) => Some(i + 1),
+        _ => None,
+    });
+    let defaults = vec![0.0; params.max().unwrap_or(0)];
+    Ok(build_function(plan, target, &defaults, &mut module)?
         .display()
         .to_string())
 }

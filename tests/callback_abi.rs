@@ -207,3 +207,12 @@ fn results_do_not_depend_on_the_thread_count() {
         assert!(runs.windows(2).all(|w| w[0] == w[1]), "{src}");
     }
 }
+
+#[test]
+fn cranelift_ir_of_programs_with_params() {
+    let ir = Kernel::compile("param t = 1; count(w > t)")
+        .unwrap()
+        .cranelift_ir()
+        .unwrap();
+    assert!(ir.contains("fused row function") && ir.contains("fcmp"));
+}
