@@ -593,6 +593,16 @@ pub fn save_atomic(path: &Path, image: &Image) -> Result<(), IoError> {
     } else {
         path.to_path_buf()
     };
+    // A FIFO, device or socket (e.g. a symlink to /dev/null) would be replaced by the rename:
+    // refuse instead of destroying it. (Directories fail on their own with a clear message.)
+    if let Ok(meta) = fs::metadata(&target) {
+        if !meta.is_file() && !meta.is_dir() {
+            return Err(fail(Reason::Unsupported(
+                "not a regular file (a FIFO or device): jitfilter writes outputs by replacing them"
+                    .into(),
+            )));
+        }
+    }
     let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),

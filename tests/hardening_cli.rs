@@ -305,7 +305,6 @@ fn tiff_and_npy_bombs_are_refused() {
 /// the system's /dev/null. The special file must stay what it was: write into it directly, or
 /// refuse ("not a regular file") with exit code 1.
 #[test]
-#[ignore = "bug: save_atomic renames over special files (FIFO, /dev/null via symlink)"]
 fn special_file_outputs_are_not_replaced() {
     use std::os::unix::fs::FileTypeExt;
     let tmp = TempDir::new().unwrap();
