@@ -3,11 +3,11 @@
 //! windows (tests/fixtures/edge_cases.json, made by tests/fixtures/gen_edge_fixtures.py with
 //! scipy.ndimage.generic_filter). Origins one past either limit are errors, as in scipy.
 
-use jitfilter::{Element, Engine, Error, Footprint, Kernel, Mode, Options};
+mod golden;
+
+use golden::close;
+use jitfilter::{Engine, Error, Footprint, Kernel, Mode, Options};
 use ndarray::{Array1, Array2, ArrayD, Dimension, IxDyn};
-use ndarray_npy::{read_npy, ReadableElement};
-use serde_json::Value;
-use std::path::{Path, PathBuf};
 
 const ENGINES: [Engine; 4] = [
     Engine::Interpreter,
@@ -16,128 +16,24 @@ const ENGINES: [Engine; 4] = [
     Engine::Auto,
 ];
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-/// The tolerance of tests/scipy_fixtures.rs, but an infinity must match exactly (there,
-/// `inf - x <= 1e-9 * inf` accepts any finite value for an infinite one).
-fn close(got: f64, want: f64) -> bool {
-    (got.is_nan() && want.is_nan())
-        || got == want
-        || (got.is_finite() && want.is_finite() && (got - want).abs() <= 1e-9 * want.abs().max(1.0))
-}
-
-fn run_case<T: Element + ReadableElement>(
-    case: &Value,
-    input: ArrayD<T>,
-    engine: Engine,
-) -> Result<(), String> {
-    let dir = fixtures();
-    let s = |k: &str| case[k].as_str().unwrap().to_string();
-    let fp_path = dir.join(s("footprint"));
-    let footprint = if case["weights"].as_bool().unwrap() {
-        Footprint::from_weights(read_npy::<_, ArrayD<f64>>(&fp_path).unwrap().view())
-    } else {
-        Footprint::from_mask(read_npy::<_, ArrayD<bool>>(&fp_path).unwrap().view())
-    };
-    let origin: Vec<isize> = case["origin"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_i64().unwrap() as isize)
-        .collect();
-    let opts = Options::default()
-        .mode(s("mode").parse::<Mode>().unwrap())
-        .cval(case["cval"].as_f64().unwrap())
-        .origin(&origin)
-        .engine(engine);
-    let kernel = Kernel::compile(&s("expr")).map_err(|e| format!("compile: {e}"))?;
-    let expected = dir.join(s("expected"));
-    let (got, want): (Vec<f64>, Vec<f64>) = if s("output") == "same" {
-        let got = kernel
-            .filter(input.view(), &footprint, &opts)
-            .map_err(|e| e.to_string())?;
-        let want: ArrayD<T> = read_npy(&expected).unwrap();
-        if got.shape() != want.shape() {
-            return Err(format!("shape {:?}, scipy {:?}", got.shape(), want.shape()));
-        }
-        (
-            got.iter().map(|v| v.to_f64()).collect(),
-            want.iter().map(|v| v.to_f64()).collect(),
-        )
-    } else {
-        let got = kernel
-            .filter_as::<T, f64, _>(input.view(), &footprint, &opts)
-            .map_err(|e| e.to_string())?;
-        let want: ArrayD<f64> = read_npy(&expected).unwrap();
-        if got.shape() != want.shape() {
-            return Err(format!("shape {:?}, scipy {:?}", got.shape(), want.shape()));
-        }
-        (
-            got.iter().copied().collect(),
-            want.iter().copied().collect(),
-        )
-    };
-    for (idx, (g, w)) in got.iter().zip(&want).enumerate() {
-        if !close(*g, *w) {
-            return Err(format!("element {idx}: got {g}, scipy {w}"));
-        }
-    }
-    Ok(())
-}
-
-fn run_all(engine: Engine) {
-    let text = std::fs::read_to_string(fixtures().join("edge_cases.json")).unwrap();
-    let cases: Value = serde_json::from_str(&text).unwrap();
-    let cases = cases.as_array().unwrap();
-    assert!(cases.len() >= 100, "edge fixtures missing: {}", cases.len());
-    let mut failures = Vec::new();
-    for case in cases {
-        let path = fixtures().join(case["input"].as_str().unwrap());
-        macro_rules! try_types {
-            ($($t:ty),*) => {{
-                let mut r = Err("input dtype not supported".to_string());
-                $(if let Ok(a) = read_npy::<_, ArrayD<$t>>(&path) { r = run_case::<$t>(case, a, engine); } else)*
-                {}
-                r
-            }};
-        }
-        if let Err(e) = try_types!(f64, f32, u8, u16, i16, i32) {
-            failures.push(format!(
-                "{} `{}`: {e}",
-                case["name"].as_str().unwrap(),
-                case["expr"].as_str().unwrap()
-            ));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{engine:?}: {} of {} edge cases differ from scipy:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
-}
-
 #[test]
 fn interpreter_matches_scipy_on_edge_arrays() {
-    run_all(Engine::Interpreter);
+    golden::run_all("edge_cases.json", 100, Engine::Interpreter);
 }
 
 #[test]
 fn callback_matches_scipy_on_edge_arrays() {
-    run_all(Engine::Callback);
+    golden::run_all("edge_cases.json", 100, Engine::Callback);
 }
 
 #[test]
 fn fused_matches_scipy_on_edge_arrays() {
-    run_all(Engine::Fused);
+    golden::run_all("edge_cases.json", 100, Engine::Fused);
 }
 
 #[test]
 fn auto_matches_scipy_on_edge_arrays() {
-    run_all(Engine::Auto);
+    golden::run_all("edge_cases.json", 100, Engine::Auto);
 }
 
 /// scipy's limits are `-(f//2) <= o <= (f-1)//2`; both limits work (covered by the fixtures),
