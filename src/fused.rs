@@ -33,9 +33,6 @@ pub struct RowState {
     plane_rows: Vec<*const f64>,
 }
 
-// SAFETY: `plane_rows` only ever points into `planes` of the same state, rebuilt per row.
-unsafe impl Send for RowState {}
-
 impl StripeFn for RowStripe<'_> {
     type State = RowState;
 

@@ -40,10 +40,6 @@ pub struct CallbackContext {
     pub has_shape: isize,
 }
 
-// SAFETY: the context only points at immutable tables owned alongside it (see
-// `kernel::ScipyContext`); nothing in it is shared mutably between threads.
-unsafe impl Send for CallbackContext {}
-
 impl Default for CallbackContext {
     fn default() -> Self {
         CallbackContext {
