@@ -341,10 +341,8 @@ pub fn run(data: &[u8]) {
         .mode(mode)
         .cval(cval)
         .origin(&origin)
-        // Not NaN: `var(v, t)` with a NaN ddof is a known interpreter bug
-        // (tests/hardening_edges.rs::variance_with_nan_ddof_is_nan_in_every_engine); add
-        // f64::NAN back here once it is fixed.
-        .param("t", [1.5, -2.0, 0.0, 7.0][b.below(4)]);
+        // NaN too: `var(v, t)` with a NaN ddof must be NaN in every engine.
+        .param("t", [1.5, -2.0, 0.0, 7.0, f64::NAN][b.below(5)]);
     match b.below(6) {
         0 => check::<f64>(&kernel, &input, &fp, &opts, &src),
         1 => check::<f32>(&kernel, &input, &fp, &opts, &src),
