@@ -4,10 +4,21 @@
 ///
 /// Conversion from the kernel's f64 result to an integer type rounds half to even (as numpy's
 /// `rint`) and saturates at the type's limits; NaN becomes 0. (scipy truncates instead.)
-pub trait Element: Copy + Send + Sync + std::fmt::Debug + 'static {
+pub trait Element: Copy + Send + Sync + PartialOrd + std::fmt::Debug + 'static {
     const NAME: &'static str;
+    /// The lowest and highest values: the identities of `max` and `min`.
+    const LOWEST: Self;
+    const HIGHEST: Self;
+    /// Histogram keys of an integer type ([`Element::key`] is below it); 0 when the type has
+    /// too many values to histogram (i32) or is a float.
+    const KEYS: usize;
     fn to_f64(self) -> f64;
     fn from_f64(v: f64) -> Self;
+    /// `v` in this type if it is an integer type that holds `v` exactly (native paths pad with
+    /// it); `None` for floats, which stay on the f64 paths that handle NaN.
+    fn exact(v: f64) -> Option<Self>;
+    /// `self − LOWEST`, the histogram key of an integer with `KEYS > 0`.
+    fn key(self) -> u32;
 }
 
 /// Rounds half to even with two additions (the FPU's own rounding), which compiles to a few
@@ -23,21 +34,33 @@ fn round_half_even(v: f64) -> f64 {
 }
 
 macro_rules! int_element {
-    ($($t:ty),*) => {$(
+    ($($t:ty: $keys:expr),*) => {$(
         impl Element for $t {
             const NAME: &'static str = stringify!($t);
+            const LOWEST: Self = <$t>::MIN;
+            const HIGHEST: Self = <$t>::MAX;
+            const KEYS: usize = $keys;
             #[inline]
             fn to_f64(self) -> f64 { self as f64 }
             #[inline]
             // `as` from float saturates and maps NaN to 0.
             fn from_f64(v: f64) -> Self { round_half_even(v) as $t }
+            fn exact(v: f64) -> Option<Self> {
+                let t = v as $t;
+                (t as f64 == v).then_some(t)
+            }
+            #[inline]
+            fn key(self) -> u32 { (self as i64 - <$t>::MIN as i64) as u32 }
         }
     )*};
 }
-int_element!(u8, u16, i16, i32);
+int_element!(u8: 1 << 8, u16: 1 << 16, i16: 1 << 16, i32: 0);
 
 impl Element for f32 {
     const NAME: &'static str = "f32";
+    const LOWEST: Self = f32::NEG_INFINITY;
+    const HIGHEST: Self = f32::INFINITY;
+    const KEYS: usize = 0;
     #[inline]
     fn to_f64(self) -> f64 {
         self as f64
@@ -46,10 +69,19 @@ impl Element for f32 {
     fn from_f64(v: f64) -> Self {
         v as f32
     }
+    fn exact(_: f64) -> Option<Self> {
+        None
+    }
+    fn key(self) -> u32 {
+        0
+    }
 }
 
 impl Element for f64 {
     const NAME: &'static str = "f64";
+    const LOWEST: Self = f64::NEG_INFINITY;
+    const HIGHEST: Self = f64::INFINITY;
+    const KEYS: usize = 0;
     #[inline]
     fn to_f64(self) -> f64 {
         self
@@ -57,6 +89,12 @@ impl Element for f64 {
     #[inline]
     fn from_f64(v: f64) -> Self {
         v
+    }
+    fn exact(_: f64) -> Option<Self> {
+        None
+    }
+    fn key(self) -> u32 {
+        0
     }
 }
 
@@ -73,6 +111,15 @@ mod tests {
         assert_eq!(u8::from_f64(f64::NAN), 0);
         assert_eq!(i16::from_f64(f64::NEG_INFINITY), i16::MIN);
         assert_eq!(i32::from_f64(-2.5), -2);
+        assert_eq!(u8::exact(7.0), Some(7));
+        assert_eq!(
+            (u8::exact(-1.0), u8::exact(0.5), u8::exact(f64::NAN)),
+            (None, None, None)
+        );
+        assert_eq!(
+            (i16::key(-32768), i16::key(0), u16::key(65535)),
+            (0, 32768, 65535)
+        );
         for i in -2000..2000 {
             let v = i as f64 * 0.25 + 1e-3 * (i % 3) as f64;
             assert_eq!(round_half_even(v), v.round_ties_even(), "{v}");

@@ -3,6 +3,7 @@
 
 use crate::codegen::RowFn;
 use crate::dtype::Element;
+use crate::order;
 use crate::planner::Planner;
 use crate::runtime::RowArgs;
 use crate::window::{Stripe, StripeFn};
@@ -30,6 +31,7 @@ pub struct RowState {
     out: Vec<f64>,
     offs: Vec<i64>,
     planes: Vec<Vec<f64>>,
+    scratch: order::Scratch<f64>,
     plane_rows: Vec<*const f64>,
 }
 
@@ -46,7 +48,9 @@ impl StripeFn for RowStripe<'_> {
         st.offs.clear();
         st.offs.extend(s.offs.iter().map(|&o| o as i64));
         let t = &self.tables;
-        self.planner.compute(s, self.maps, t.params, &mut st.planes);
+        let planes = &mut st.planes;
+        self.planner
+            .compute(s, self.maps, t.params, planes, &mut st.scratch);
         for ry in 0..s.nrows {
             st.plane_rows.clear();
             st.plane_rows

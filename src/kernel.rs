@@ -10,6 +10,7 @@ use crate::footprint::Footprint;
 use crate::fused::{RowStripe, RowTables};
 use crate::interp;
 use crate::ir::{Builtin, ParamDecl, Program};
+use crate::native::{Native, NativeStripe};
 use crate::plan::Plan;
 use crate::planner::Planner;
 use crate::runtime::CallbackContext;
@@ -111,6 +112,8 @@ pub struct Kernel {
     /// The default row function's plan (planned reductions read as planes).
     row_plan: Arc<Plan>,
     planner: Arc<Planner>,
+    /// Set when the whole program is one order statistic that integer images run natively.
+    native: Option<Native>,
     /// `[callback, row function, point maps…]`.
     code: Arc<Code>,
     /// The planner's point-map row functions (pointers into `code`).
@@ -126,6 +129,7 @@ impl Clone for Kernel {
             plan: self.plan.clone(),
             row_plan: self.row_plan.clone(),
             planner: self.planner.clone(),
+            native: self.native,
             code: self.code.clone(),
             maps: self.maps.clone(),
             fused: self.fused.clone(),
@@ -147,6 +151,7 @@ impl Kernel {
         let program = check::compile_program(source)?;
         let plan = Plan::new(&program);
         let planner = Planner::new(&program);
+        let native = Native::of(&program);
         let row_plan = Plan::with_planes(&program, planner.planes());
         let defaults: Vec<f64> = program.params.iter().map(|p| p.default).collect();
         let map_plans: Vec<Plan> = planner.map_programs().into_iter().map(Plan::new).collect();
@@ -159,6 +164,7 @@ impl Kernel {
             plan: Arc::new(plan),
             row_plan: Arc::new(row_plan),
             planner: Arc::new(planner),
+            native,
             code: Arc::new(code),
             maps: Arc::new(maps),
             fused: Arc::new(OnceLock::new()),
@@ -167,7 +173,9 @@ impl Kernel {
 
     /// What the planner does with each reduction, one line each (for `check` and `bench`).
     pub fn plan_summary(&self) -> Vec<String> {
-        self.planner.describe(&self.program)
+        let mut lines = self.planner.describe(&self.program);
+        lines.extend(self.native.map(|n| n.describe().to_string()));
+        lines
     }
 
     pub fn source(&self) -> &str {
@@ -264,7 +272,17 @@ impl Kernel {
             _ => (None, &no_plan),
         };
         let (mode, cval, geo) = (options.mode, options.cval, &setup.geo);
+        let native = match (options.engine, self.native) {
+            (Engine::Auto, Some(op)) if !geo.offsets.is_empty() => {
+                op.pad::<T>(cval).map(|p| (op, p))
+            }
+            _ => None,
+        };
         let mut run = || match (options.engine, row) {
+            _ if native.is_some() => {
+                let (op, pad) = native.expect("checked");
+                window::run_in(flat, geo, mode, pad, |t| t, &NativeStripe(op), &mut out)
+            }
             (Engine::Auto | Engine::Fused, Some(row)) => {
                 let tables = RowTables {
                     k: &setup.k,

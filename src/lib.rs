@@ -28,6 +28,8 @@ pub mod imageio;
 pub mod interp;
 pub mod ir;
 pub mod kernel;
+pub mod native;
+pub mod order;
 pub mod plan;
 pub mod planner;
 pub mod runtime;

@@ -1,7 +1,7 @@
 //! The algebraic planner. Reductions of a *point map* of the window — `sum`, `mean`, `count`,
 //! `var`, `std`, `min`, `max` of `f(w)` where `f` uses only `w`, numbers and params — are computed
 //! for a whole stripe at once from the footprint's runs of consecutive cells (chords): sums from
-//! prefix sums, extremes by van Herk/Gil-Werman per distinct chord length. Their cost grows with
+//! prefix sums, extremes and ranks by the chord algorithms of [`crate::order`]. Their cost grows with
 //! the footprint's height, not its area. The rest of the program reads them per pixel as planes.
 //!
 //! Accuracy: prefix sums run over the stripe's padded block with the data shifted by one of its
@@ -12,6 +12,7 @@
 
 use crate::codegen::RowFn;
 use crate::ir::{Builtin, Node, NodeId, Op, Program, Reduction, Shape};
+use crate::order::{self, Chord, Rank};
 use crate::runtime::RowArgs;
 use crate::window::Stripe;
 use std::collections::HashMap;
@@ -25,12 +26,7 @@ enum Kind {
     Std(f64),
     Max,
     Min,
-    /// numpy's median; `skip_nan` for `nanmedian`.
-    Median {
-        skip_nan: bool,
-    },
-    /// numpy's linear percentile with a constant `q`.
-    Percentile(f64),
+    Rank(Rank),
 }
 
 #[derive(Debug, Clone)]
@@ -86,9 +82,9 @@ impl Planner {
                 Reduction::Std => Kind::Std(ddof),
                 Reduction::Max => Kind::Max,
                 Reduction::Min => Kind::Min,
-                Reduction::Median => Kind::Median { skip_nan: false },
-                Reduction::NanMedian => Kind::Median { skip_nan: true },
-                Reduction::Percentile if extra.is_some() => Kind::Percentile(ddof),
+                Reduction::Median => Kind::Rank(Rank::Median { skip_nan: false }),
+                Reduction::NanMedian => Kind::Rank(Rank::Median { skip_nan: true }),
+                Reduction::Percentile if extra.is_some() => Kind::Rank(Rank::Percentile(ddof)),
                 _ => continue,
             };
             if !point[arg] {
@@ -137,8 +133,8 @@ impl Planner {
                     Some(Kind::Var(_) | Kind::Std(_)) => {
                         "planned: chord prefix sums of shifted moments"
                     }
-                    Some(Kind::Max | Kind::Min) => "planned: van Herk/Gil-Werman per chord length",
-                    Some(Kind::Median { .. } | Kind::Percentile(_)) => {
+                    Some(Kind::Max | Kind::Min) => "planned: running extremes per chord (doubling)",
+                    Some(Kind::Rank(_)) => {
                         "planned: sliding two-level histogram (values, or ranks for non-integer data)"
                     }
                     None => "fused: one pass over the window per pixel, SIMD across pixels",
@@ -152,12 +148,19 @@ impl Planner {
 
     /// Computes this stripe's planes (one `nrows × width` buffer per planned reduction). `maps`
     /// are the compiled row functions of [`Planner::map_programs`].
-    pub fn compute(&self, s: &Stripe, maps: &[RowFn], params: &[f64], planes: &mut Vec<Vec<f64>>) {
+    pub fn compute(
+        &self,
+        s: &Stripe,
+        maps: &[RowFn],
+        params: &[f64],
+        planes: &mut Vec<Vec<f64>>,
+        scratch: &mut order::Scratch<f64>,
+    ) {
         planes.resize_with(self.items.len(), Vec::new);
         if self.items.is_empty() {
             return;
         }
-        let chords = chords(s.offs);
+        let chords = order::chords(s.offs, s.bw);
         let n = s.offs.len() as f64;
         let mut compiled = maps.iter();
         for (m, map) in self.maps.iter().enumerate() {
@@ -184,7 +187,7 @@ impl Planner {
                 let out = &mut planes[plane];
                 out.clear();
                 out.resize(s.nrows * s.width, 0.0);
-                stats.fill(item.kind, &chords, n, s, out);
+                stats.fill(item.kind, &chords, n, s, scratch, out);
             }
         }
     }
@@ -233,20 +236,8 @@ fn apply_map(f: RowFn, block: &[f64], params: &[f64]) -> Vec<f64> {
     out
 }
 
-/// Maximal runs of consecutive block offsets: (start, length).
-fn chords(offs: &[usize]) -> Vec<(usize, usize)> {
-    let mut out: Vec<(usize, usize)> = Vec::new();
-    for &o in offs {
-        match out.last_mut() {
-            Some((start, len)) if *start + *len == o => *len += 1,
-            _ => out.push((o, 1)),
-        }
-    }
-    out
-}
-
 /// Prefix sums and running extremes of one mapped block, as the planned items need them.
-struct BlockStats {
+struct BlockStats<'a> {
     shift: f64,
     /// Prefix sums of finite values minus `shift`, and of their squares.
     p1: Prefix,
@@ -257,8 +248,8 @@ struct BlockStats {
     nan: Prefix,
     pinf: Prefix,
     ninf: Prefix,
-    /// The mapped values, kept for running extremes and for `huge` blocks.
-    f: Vec<f64>,
+    /// The mapped values, for extremes, ranks and `huge` blocks.
+    f: &'a [f64],
     /// Some finite value is so large that its square overflows: moments are computed per
     /// window (two passes) instead of from prefix sums for this block.
     huge: bool,
@@ -317,8 +308,8 @@ impl Prefix {
     }
 }
 
-impl BlockStats {
-    fn new(f: &[f64], items: &[(usize, &Item)]) -> BlockStats {
+impl<'a> BlockStats<'a> {
+    fn new(f: &'a [f64], items: &[(usize, &Item)]) -> BlockStats<'a> {
         let kinds: Vec<Kind> = items.iter().map(|(_, it)| it.kind).collect();
         let moments = kinds
             .iter()
@@ -327,13 +318,6 @@ impl BlockStats {
             .iter()
             .any(|k| matches!(k, Kind::Var(_) | Kind::Std(_)));
         let huge = f.iter().any(|v| v.is_finite() && v.abs() > 1e150);
-        let extremes = huge
-            || kinds.iter().any(|k| {
-                !matches!(
-                    k,
-                    Kind::Sum | Kind::Mean | Kind::Var(_) | Kind::Std(_) | Kind::Count
-                )
-            });
         // Shifting by a data value keeps sums of squares small; with huge values around, the
         // double-double prefix alone keeps small windows exact, so no shift.
         let shift = if huge {
@@ -384,37 +368,63 @@ impl BlockStats {
             } else {
                 count(|v| v == f64::NEG_INFINITY)
             },
-            f: if extremes { f.to_vec() } else { Vec::new() },
+            f,
             huge,
         }
     }
 
     /// Fills one plane. Work is done a whole output row at a time, chord by chord, in straight
     /// loops over the row that the compiler vectorises.
-    fn fill(&self, kind: Kind, chords: &[(usize, usize)], n: f64, s: &Stripe, out: &mut [f64]) {
-        if let Kind::Median { .. } | Kind::Percentile(_) = kind {
-            return rank_fill(&self.f, kind, chords, s, out);
-        }
+    fn fill(
+        &self,
+        kind: Kind,
+        chords: &[Chord],
+        n: f64,
+        s: &Stripe,
+        scratch: &mut order::Scratch<f64>,
+        out: &mut [f64],
+    ) {
         let w = s.width;
+        match kind {
+            Kind::Rank(rank) => {
+                let (keys, values) = keys_of(self.f);
+                let value = |k: usize| values[k];
+                let (bw, nrows) = (s.bw, s.nrows);
+                return order::ranks(
+                    &keys,
+                    |k| k,
+                    values.len(),
+                    value,
+                    rank,
+                    chords,
+                    bw,
+                    nrows,
+                    w,
+                    out,
+                );
+            }
+            Kind::Max | Kind::Min => {
+                let max = kind == Kind::Max;
+                let identity = if max {
+                    f64::NEG_INFINITY
+                } else {
+                    f64::INFINITY
+                };
+                order::extremes(
+                    self.f, s.bw, s.nrows, w, chords, max, identity, scratch, out,
+                );
+            }
+            _ => {}
+        }
+        // Prefix sums see the block as one long row: (start, length) per chord.
+        let chords: Vec<(usize, usize)> = chords
+            .iter()
+            .map(|c| (c.row * s.bw + c.col, c.len))
+            .collect();
+        let chords = &chords[..];
         let mut s1 = vec![0.0; w];
         let mut s2 = vec![0.0; w];
         let mut bad = vec![0.0; w];
-        // For max/min: the running extreme for each chord length, and each chord's array.
-        let extreme = matches!(kind, Kind::Max | Kind::Min);
-        let by_len = if extreme {
-            let lengths: Vec<usize> = chords.iter().map(|&(_, l)| l).collect();
-            running_extremes(&self.f, &lengths, kind == Kind::Max)
-        } else {
-            HashMap::new()
-        };
-        let runs: Vec<(usize, &[f64])> = if extreme {
-            chords
-                .iter()
-                .map(|&(st, l)| (st, &by_len[&l][..]))
-                .collect()
-        } else {
-            Vec::new()
-        };
         for ry in 0..s.nrows {
             let base = ry * s.bw;
             let row = &mut out[ry * w..(ry + 1) * w];
@@ -423,31 +433,10 @@ impl BlockStats {
                 self.nan.add_chords(chords, base, &mut bad);
             }
             match kind {
-                Kind::Max | Kind::Min => {
-                    let max = kind == Kind::Max;
-                    row.fill(if max {
-                        f64::NEG_INFINITY
-                    } else {
-                        f64::INFINITY
-                    });
-                    for &(st, r) in &runs {
-                        let r = &r[base + st..base + st + w];
-                        // Compare-and-select (maxpd/minpd); NaN was handled by the counts.
-                        if max {
-                            row.iter_mut()
-                                .zip(r)
-                                .for_each(|(o, &v)| *o = if v > *o { v } else { *o });
-                        } else {
-                            row.iter_mut()
-                                .zip(r)
-                                .for_each(|(o, &v)| *o = if v < *o { v } else { *o });
-                        }
-                    }
-                }
+                // Filled above; only NaN windows are left to mark.
+                Kind::Max | Kind::Min => {}
                 Kind::Count => self.p0.add_chords(chords, base, row),
-                Kind::Median { .. } | Kind::Percentile(_) => {
-                    unreachable!("rank kinds fill by histogram")
-                }
+                Kind::Rank(_) => unreachable!("rank kinds fill by histogram"),
                 Kind::Sum | Kind::Mean => {
                     self.p1.add_chords(chords, base, &mut s1);
                     let div = if kind == Kind::Mean { n } else { 1.0 };
@@ -531,7 +520,7 @@ impl BlockStats {
     }
 }
 
-/// Per block value a histogram key (NaN: `u32::MAX`), and each key's value. Integer data in
+/// Per block value a histogram key (NaN: `order::NAN_KEY`), and each key's value. Integer data in
 /// 0..65536 keys by value; anything else by rank among the block's distinct values.
 fn keys_of(f: &[f64]) -> (Vec<u32>, Vec<f64>) {
     let integral = f
@@ -544,7 +533,7 @@ fn keys_of(f: &[f64]) -> (Vec<u32>, Vec<f64>) {
             .fold(0.0f64, |m, &v| m.max(v)) as usize;
         let keys = f
             .iter()
-            .map(|&v| if v.is_nan() { u32::MAX } else { v as u32 })
+            .map(|&v| if v.is_nan() { order::NAN_KEY } else { v as u32 })
             .collect();
         return (keys, (0..=top).map(|k| k as f64).collect());
     }
@@ -552,7 +541,7 @@ fn keys_of(f: &[f64]) -> (Vec<u32>, Vec<f64>) {
         .filter(|&i| !f[i as usize].is_nan())
         .collect();
     order.sort_unstable_by(|&a, &b| f[a as usize].total_cmp(&f[b as usize]));
-    let mut keys = vec![u32::MAX; f.len()];
+    let mut keys = vec![order::NAN_KEY; f.len()];
     let mut values: Vec<f64> = Vec::new();
     for &i in &order {
         let v = f[i as usize];
@@ -564,207 +553,10 @@ fn keys_of(f: &[f64]) -> (Vec<u32>, Vec<f64>) {
     (keys, values)
 }
 
-/// Fine bins per coarse bin of the histogram.
-const COARSE: usize = 64;
-
-/// A histogram of keys with a cursor that finds the k-th smallest by walking from where the
-/// last query ended, skipping whole coarse bins.
-struct Hist {
-    fine: Vec<u32>,
-    coarse: Vec<u32>,
-    /// Cursor bin, and how many elements lie in bins below it.
-    pos: usize,
-    below: u32,
-    count: u32,
-    nan: u32,
-}
-
-impl Hist {
-    fn new(bins: usize) -> Hist {
-        let bins = bins.div_ceil(COARSE) * COARSE + COARSE;
-        Hist {
-            fine: vec![0; bins],
-            coarse: vec![0; bins / COARSE],
-            pos: 0,
-            below: 0,
-            count: 0,
-            nan: 0,
-        }
-    }
-
-    #[inline]
-    fn add(&mut self, key: u32) {
-        if key == u32::MAX {
-            self.nan += 1;
-            return;
-        }
-        let k = key as usize;
-        self.fine[k] += 1;
-        self.coarse[k / COARSE] += 1;
-        self.count += 1;
-        if k < self.pos {
-            self.below += 1;
-        }
-    }
-
-    #[inline]
-    fn remove(&mut self, key: u32) {
-        if key == u32::MAX {
-            self.nan -= 1;
-            return;
-        }
-        let k = key as usize;
-        self.fine[k] -= 1;
-        self.coarse[k / COARSE] -= 1;
-        self.count -= 1;
-        if k < self.pos {
-            self.below -= 1;
-        }
-    }
-
-    /// The key of the k-th smallest element (0-based, k < count).
-    fn kth(&mut self, k: u32) -> usize {
-        while self.below > k {
-            let cb = self.pos / COARSE;
-            if self.pos % COARSE == 0 && cb > 0 && self.below - self.coarse[cb - 1] > k {
-                self.below -= self.coarse[cb - 1];
-                self.pos -= COARSE;
-            } else {
-                self.pos -= 1;
-                self.below -= self.fine[self.pos];
-            }
-        }
-        while self.below + self.fine[self.pos] <= k {
-            let cb = self.pos / COARSE;
-            if self.pos % COARSE == 0 && self.below + self.coarse[cb] <= k {
-                self.below += self.coarse[cb];
-                self.pos += COARSE;
-            } else {
-                self.below += self.fine[self.pos];
-                self.pos += 1;
-            }
-        }
-        self.pos
-    }
-}
-
-/// Median / percentile planes by a sliding histogram along each output row: moving one pixel
-/// right removes the first and adds the next element of every chord.
-fn rank_fill(f: &[f64], kind: Kind, chords: &[(usize, usize)], s: &Stripe, out: &mut [f64]) {
-    let (keys, values) = keys_of(f);
-    let mut hist = Hist::new(values.len());
-    let skip_nan = kind == Kind::Median { skip_nan: true };
-    for ry in 0..s.nrows {
-        let base = ry * s.bw;
-        for &(st, l) in chords {
-            keys[base + st..base + st + l]
-                .iter()
-                .for_each(|&k| hist.add(k));
-        }
-        for x in 0..s.width {
-            let cnt = hist.count;
-            out[ry * s.width + x] = if (hist.nan > 0 && !skip_nan) || cnt == 0 {
-                f64::NAN
-            } else {
-                match kind {
-                    Kind::Percentile(q) if !(0.0..=100.0).contains(&q) => f64::NAN,
-                    Kind::Percentile(q) => {
-                        let pos = q / 100.0 * (cnt - 1) as f64;
-                        let lo = pos.floor() as u32;
-                        let a = values[hist.kth(lo)];
-                        let b = values[hist.kth((lo + 1).min(cnt - 1))];
-                        crate::interp::lerp(a, b, pos - lo as f64)
-                    }
-                    _ if cnt % 2 == 1 => values[hist.kth(cnt / 2)],
-                    _ => (values[hist.kth(cnt / 2 - 1)] + values[hist.kth(cnt / 2)]) / 2.0,
-                }
-            };
-            if x + 1 < s.width {
-                for &(st, l) in chords {
-                    hist.remove(keys[base + st + x]);
-                    hist.add(keys[base + st + l + x]);
-                }
-            }
-        }
-        // Empty the histogram by removing the last window.
-        let last = base + s.width - 1;
-        for &(st, l) in chords {
-            keys[last + st..last + st + l]
-                .iter()
-                .for_each(|&k| hist.remove(k));
-        }
-    }
-}
-
-/// The max (or min) of every run of `len` consecutive values, for each requested length, by
-/// doubling: extremes over runs of 1, 2, 4, … cells, each from two of the previous length, then
-/// any length from two overlapping power-of-two runs. Every pass is a straight loop over the
-/// block that the compiler vectorises (maxpd/minpd), log₂(len) + 1 passes per length.
-/// NaN is ignored here (handled by the caller's counts).
-fn running_extremes(f: &[f64], lengths: &[usize], max: bool) -> HashMap<usize, Vec<f64>> {
-    let pick = |a: f64, b: f64| if max == (b > a) { b } else { a };
-    let t = f.len();
-    let longest = lengths.iter().copied().max().unwrap_or(1);
-    // pow[k][i]: extreme of f[i .. i + 2^k] (valid for i + 2^k <= t).
-    let mut pow: Vec<Vec<f64>> = vec![f.to_vec()];
-    while (1usize << pow.len()) <= longest {
-        let half = 1usize << (pow.len() - 1);
-        let prev = pow.last().expect("starts with f");
-        let m = t.saturating_sub(2 * half - 1);
-        let next: Vec<f64> = prev[..m]
-            .iter()
-            .zip(&prev[half..half + m])
-            .map(|(&a, &b)| pick(a, b))
-            .collect();
-        pow.push(next);
-    }
-    let mut out = HashMap::new();
-    for &len in lengths {
-        if out.contains_key(&len) {
-            continue;
-        }
-        let k = usize::BITS as usize - 1 - len.leading_zeros() as usize;
-        let p = 1usize << k;
-        let m = t.saturating_sub(len - 1);
-        let run: Vec<f64> = pow[k][..m]
-            .iter()
-            .zip(&pow[k][len - p..len - p + m])
-            .map(|(&a, &b)| pick(a, b))
-            .collect();
-        out.insert(len, run);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::check::compile_program;
-
-    #[test]
-    fn running_extremes_match_brute_force() {
-        let f: Vec<f64> = (0..50).map(|i| ((i * 37) % 11) as f64 - 5.0).collect();
-        let lengths: Vec<usize> = (1..20).collect();
-        for max in [true, false] {
-            let runs = running_extremes(&f, &lengths, max);
-            for &len in &lengths {
-                for i in 0..=f.len() - len {
-                    let w = f[i..i + len].iter().copied();
-                    let brute = if max {
-                        w.fold(f64::NEG_INFINITY, f64::max)
-                    } else {
-                        w.fold(f64::INFINITY, f64::min)
-                    };
-                    assert_eq!(runs[&len][i], brute, "len {len} at {i}");
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn chords_are_runs() {
-        assert_eq!(chords(&[0, 1, 2, 10, 11, 20]), [(0, 3), (10, 2), (20, 1)]);
-    }
 
     #[test]
     fn plans_point_maps_only() {

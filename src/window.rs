@@ -2,8 +2,9 @@
 //! footprint order into a buffer and hands it to a per-pixel function.
 //!
 //! Output rows are processed in stripes, in parallel. Each stripe first copies the input rows it
-//! needs into a padded f64 block, with the boundary mode applied, so that gathering a window is a
-//! list of fixed offsets with no bounds checks, and memory stays bounded by the stripe size.
+//! needs into a padded block (f64, or the input's own type for native paths), with the boundary
+//! mode applied, so that gathering a window is a list of fixed offsets with no bounds checks,
+//! and memory stays bounded by the stripe size.
 
 use crate::boundary::Mode;
 use crate::dtype::Element;
@@ -71,9 +72,9 @@ pub trait PixelFn: Sync {
 }
 
 /// One stripe of output rows and the padded input block they read.
-pub struct Stripe<'a> {
+pub struct Stripe<'a, B = f64> {
     /// Padded block, `bd × bh × bw`, starting at offset `lo` from the stripe's first row.
-    pub block: &'a [f64],
+    pub block: &'a [B],
     /// Window element j of output pixel (row r, column x) is `block[r * bw + x + offs[j]]`.
     pub offs: &'a [usize],
     /// Likewise for `c`.
@@ -87,11 +88,11 @@ pub struct Stripe<'a> {
     pub z: usize,
 }
 
-/// Computes a stripe of output rows from its padded block.
-pub trait StripeFn: Sync {
+/// Computes a stripe of output rows from its padded block of `B`.
+pub trait StripeFn<B = f64>: Sync {
     type State;
     fn state(&self) -> Self::State;
-    fn stripe<O: Element>(&self, state: &mut Self::State, s: &Stripe, out: &mut [O]);
+    fn stripe<O: Element>(&self, state: &mut Self::State, s: &Stripe<B>, out: &mut [O]);
 }
 
 /// Adapts a per-pixel function: gathers each window into a buffer, then calls it.
@@ -120,12 +121,25 @@ impl<F: PixelFn> StripeFn for Gather<F> {
     }
 }
 
-/// Applies `f` to every stripe of `input` (C-contiguous, `geo.shape`), writing `out`.
+/// Applies `f` to every stripe of `input` (C-contiguous, `geo.shape`) read as f64, writing `out`.
 pub fn run<T: Element, O: Element, F: StripeFn>(
     input: &[T],
     geo: &Geometry,
     mode: Mode,
     cval: f64,
+    f: &F,
+    out: &mut [O],
+) {
+    run_in(input, geo, mode, cval, T::to_f64, f, out)
+}
+
+/// Like [`run`], with blocks of `B` made by `conv` (the constant mode pads with `cval`).
+pub fn run_in<T: Element, B: Copy + Send + Sync, O: Element, F: StripeFn<B>>(
+    input: &[T],
+    geo: &Geometry,
+    mode: Mode,
+    cval: B,
+    conv: impl Fn(T) -> B + Sync,
     f: &F,
     out: &mut [O],
 ) {
@@ -151,7 +165,8 @@ pub fn run<T: Element, O: Element, F: StripeFn>(
                     let nrows = out_rows.len() / w;
                     let bd = (geo.hi[0] - geo.lo[0] + 1) as usize;
                     let bh = nrows + (geo.hi[1] - geo.lo[1]) as usize;
-                    fill_block(block, input, geo, mode, cval, &xmap, [z, y0], [bd, bh, bw]);
+                    let dims = [bd, bh, bw];
+                    fill_block(block, input, geo, mode, (cval, &conv), &xmap, [z, y0], dims);
                     let lin = |o: &[isize; 3]| {
                         (o[0] - geo.lo[0]) as usize * bh * bw
                             + (o[1] - geo.lo[1]) as usize * bw
@@ -179,12 +194,12 @@ pub fn run<T: Element, O: Element, F: StripeFn>(
 /// Copies input planes z+lo0..=z+hi0 and rows y0+lo1.. into `block` (dims `[bd, bh, bw]`),
 /// applying the boundary mode.
 #[allow(clippy::too_many_arguments)]
-fn fill_block<T: Element>(
-    block: &mut Vec<f64>,
+fn fill_block<T: Element, B: Copy>(
+    block: &mut Vec<B>,
     input: &[T],
     geo: &Geometry,
     mode: Mode,
-    cval: f64,
+    (cval, conv): (B, &impl Fn(T) -> B),
     xmap: &[Option<usize>],
     [z, y0]: [usize; 2],
     [bd, bh, bw]: [usize; 3],
@@ -205,12 +220,12 @@ fn fill_block<T: Element>(
             let src = &input[(sz * h + sy) * w..][..w];
             let dst = &mut block[(bz * bh + by) * bw..][..bw];
             for (dv, sv) in dst[inner..inner + w].iter_mut().zip(src) {
-                *dv = sv.to_f64();
+                *dv = conv(*sv);
             }
             for (cx, dv) in dst.iter_mut().enumerate() {
                 if cx < inner || cx >= inner + w {
                     if let Some(sx) = xmap[cx] {
-                        *dv = src[sx].to_f64();
+                        *dv = conv(src[sx]);
                     }
                 }
             }

@@ -333,3 +333,100 @@ fn inline_exp_matches_libm() {
         }
     }
 }
+
+/// One random case of the native integer paths (`max(w)`, `min(w)`, `median(w)`, …, run in the
+/// image's own type): auto must equal the interpreter exactly, to f64 and to the input type.
+fn check_native<T: jitfilter::Element>(g: &mut Gen, seed: u64) -> Result<(), TestCaseError> {
+    let ndim = 1 + g.below(3);
+    // Up to 150 rows so that 2-D images span several 64-row stripes.
+    let shape: Vec<usize> = (0..ndim)
+        .map(|a| {
+            1 + g.below(if ndim == 3 {
+                6
+            } else if a == 0 {
+                150
+            } else {
+                40
+            })
+        })
+        .collect();
+    let total: usize = shape.iter().product();
+    let (lo, hi) = (
+        T::LOWEST.to_f64().max(-70000.0),
+        T::HIGHEST.to_f64().min(70000.0),
+    );
+    let data: Vec<T> = (0..total)
+        .map(|_| match g.below(10) {
+            0 => T::from_f64(lo),
+            1 => T::from_f64(hi),
+            _ => T::from_f64(lo + g.below((hi - lo) as usize + 1) as f64),
+        })
+        .collect();
+    let input = ArrayD::from_shape_vec(IxDyn(&shape), data).unwrap();
+    let fshape: Vec<usize> = (0..ndim)
+        .map(|_| 1 + g.below(if ndim == 3 { 3 } else { 8 }))
+        .collect();
+    let cells: Vec<bool> = (0..fshape.iter().product())
+        .map(|_| g.below(3) > 0)
+        .collect();
+    if !cells.contains(&true) {
+        return Ok(());
+    }
+    let footprint = Footprint::from_mask(
+        ArrayD::from_shape_vec(IxDyn(&fshape), cells)
+            .unwrap()
+            .view(),
+    );
+    let origin: Vec<isize> = fshape
+        .iter()
+        .map(|&f| g.below(f) as isize - (f / 2) as isize)
+        .collect();
+    let mode: Mode = Mode::NAMES[g.below(Mode::NAMES.len())].parse().unwrap();
+    let cval = [0.0, 3.0, 255.0, -2.0, 1.5, 70000.0, f64::NAN][g.below(7)];
+    let src = [
+        "max(w)",
+        "min(w)",
+        "median(w)",
+        "nanmedian(w)",
+        "percentile(w, 30)",
+        "percentile(w, 100)",
+        "percentile(w, 0)",
+    ][g.below(7)];
+    let kernel = Kernel::compile(src).unwrap();
+    let opts = Options::default().mode(mode).cval(cval).origin(&origin);
+    let slow = opts.clone().engine(Engine::Interpreter);
+    let what = format!(
+        "seed {seed}: `{src}` {} {shape:?} {mode:?} cval {cval} fp {fshape:?} origin {origin:?}",
+        T::NAME
+    );
+    let fast = kernel
+        .filter_as::<T, f64, _>(input.view(), &footprint, &opts)
+        .unwrap();
+    let reference = kernel
+        .filter_as::<T, f64, _>(input.view(), &footprint, &slow)
+        .unwrap();
+    for (idx, (a, b)) in fast.iter().zip(reference.iter()).enumerate() {
+        prop_assert!(
+            a == b || (a.is_nan() && b.is_nan()),
+            "{what} at {idx}: auto {a}, interpreter {b}"
+        );
+    }
+    let fast = kernel.filter(input.view(), &footprint, &opts).unwrap();
+    let reference = kernel.filter(input.view(), &footprint, &slow).unwrap();
+    prop_assert!(fast == reference, "{what}: same-type outputs differ");
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    #[test]
+    fn native_integer_paths_equal_interpreter(seed in any::<u64>()) {
+        let mut g = Gen(seed | 1);
+        match g.below(4) {
+            0 => check_native::<u8>(&mut g, seed)?,
+            1 => check_native::<u16>(&mut g, seed)?,
+            2 => check_native::<i16>(&mut g, seed)?,
+            _ => check_native::<i32>(&mut g, seed)?,
+        }
+    }
+}

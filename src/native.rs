@@ -1,0 +1,130 @@
+//! Whole-program native paths. A program that is exactly one order statistic of the window —
+//! `max(w)`, `min(w)`, `median(w)`, `nanmedian(w)` or `percentile(w, q)` with a constant `q` —
+//! runs on an integer image in the image's own type: the padded blocks hold u8/u16/i16/i32, so
+//! extremes compare 16 u8 pixels per SSE instruction and medians key a histogram by value
+//! directly. Floats stay on the planner's f64 path, which handles NaN.
+
+use crate::dtype::Element;
+use crate::ir::{Builtin, Op, Program, Reduction};
+use crate::order::{self, Rank};
+use crate::window::{Stripe, StripeFn};
+
+/// The order statistic a native program computes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Native {
+    Max,
+    Min,
+    Rank(Rank),
+}
+
+impl Native {
+    /// The native form of `program`, if it is one order statistic of `w`.
+    pub fn of(program: &Program) -> Option<Native> {
+        let Op::Reduce(red, arg, extra) = program.nodes[program.root].op else {
+            return None;
+        };
+        if program.nodes[arg].op != Op::Builtin(Builtin::W) {
+            return None;
+        }
+        let q = extra.map(|e| &program.nodes[e].op);
+        match (red, q) {
+            (Reduction::Max, None) => Some(Native::Max),
+            (Reduction::Min, None) => Some(Native::Min),
+            (Reduction::Median, None) => Some(Native::Rank(Rank::Median { skip_nan: false })),
+            (Reduction::NanMedian, None) => Some(Native::Rank(Rank::Median { skip_nan: true })),
+            (Reduction::Percentile, Some(Op::Const(q))) => Some(Native::Rank(Rank::Percentile(*q))),
+            _ => None,
+        }
+    }
+
+    /// The padding value for element type `T` and `cval`, if `T` can run this natively: an
+    /// integer type holding `cval` exactly, with histogram keys for ranks.
+    pub fn pad<T: Element>(&self, cval: f64) -> Option<T> {
+        match self {
+            Native::Rank(_) if T::KEYS == 0 => None,
+            _ => T::exact(cval),
+        }
+    }
+
+    /// How `check` and `bench` describe it.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Native::Max | Native::Min => {
+                "whole program native on integer images: running extremes in the image's type"
+            }
+            Native::Rank(_) => {
+                "whole program native on 8/16-bit images: sliding histogram keyed by value"
+            }
+        }
+    }
+}
+
+/// Computes a native program over stripes of `T`.
+pub struct NativeStripe(pub Native);
+
+/// Per-worker buffers.
+pub struct NativeState<T> {
+    scratch: order::Scratch<T>,
+    extremes: Vec<T>,
+    ranks: Vec<f64>,
+}
+
+impl<T: Element> StripeFn<T> for NativeStripe {
+    type State = NativeState<T>;
+
+    fn state(&self) -> NativeState<T> {
+        NativeState {
+            scratch: order::Scratch::default(),
+            extremes: Vec::new(),
+            ranks: Vec::new(),
+        }
+    }
+
+    fn stripe<O: Element>(&self, st: &mut NativeState<T>, s: &Stripe<T>, out: &mut [O]) {
+        let chords = order::chords(s.offs, s.bw);
+        let (bw, nrows, w) = (s.bw, s.nrows, s.width);
+        match self.0 {
+            Native::Max | Native::Min => {
+                let max = self.0 == Native::Max;
+                let identity = if max { T::LOWEST } else { T::HIGHEST };
+                let ext = &mut st.extremes;
+                ext.resize(nrows * w, identity);
+                order::extremes(
+                    s.block,
+                    bw,
+                    nrows,
+                    w,
+                    &chords,
+                    max,
+                    identity,
+                    &mut st.scratch,
+                    ext,
+                );
+                for (o, v) in out.iter_mut().zip(ext.iter()) {
+                    *o = O::from_f64(v.to_f64());
+                }
+            }
+            Native::Rank(rank) => {
+                st.ranks.resize(nrows * w, 0.0);
+                let low = T::LOWEST.to_f64();
+                let value = |k: usize| k as f64 + low;
+                let r = &mut st.ranks;
+                order::ranks(
+                    s.block,
+                    T::key,
+                    T::KEYS,
+                    value,
+                    rank,
+                    &chords,
+                    bw,
+                    nrows,
+                    w,
+                    r,
+                );
+                for (o, v) in out.iter_mut().zip(r.iter()) {
+                    *o = O::from_f64(*v);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,440 @@
+//! Order statistics of every window of a stripe, computed from the footprint's chords and
+//! generic over the block's element type: f64 for the planner's planes, or the image's own
+//! integer type for whole-program native paths (`max(w)` on u8 works on 16 pixels per SSE
+//! register). Two algorithms:
+//!
+//! - extremes (max/min) by doubling along each block row: the extreme of 1, 2, 4, … consecutive
+//!   cells, then any chord as two overlapping power-of-two runs. Work goes one block row at a
+//!   time into small reused buffers, so everything stays in cache (whole-block tables per chord
+//!   length cost more in page faults than in arithmetic);
+//! - ranks (median/percentile) by a sliding histogram of keys along each output row.
+
+/// A chord: a run of consecutive footprint cells in one block row. `row` is the block row
+/// offset (planes included), `col` the column offset, `len` the run length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chord {
+    pub row: usize,
+    pub col: usize,
+    pub len: usize,
+}
+
+/// Splits a footprint's block offsets (ascending) into chords; `bw` is the block width.
+pub fn chords(offs: &[usize], bw: usize) -> Vec<Chord> {
+    let mut out: Vec<Chord> = Vec::new();
+    for &o in offs {
+        let (row, col) = (o / bw, o % bw);
+        match out.last_mut() {
+            Some(c) if c.row == row && c.col + c.len == col => c.len += 1,
+            _ => out.push(Chord { row, col, len: 1 }),
+        }
+    }
+    out
+}
+
+/// Reused buffers of [`extremes`]: `levels[k][i]` is the extreme of `row[i .. i + 2^k]`.
+pub struct Scratch<B> {
+    levels: Vec<Vec<B>>,
+}
+
+impl<B> Default for Scratch<B> {
+    fn default() -> Self {
+        Scratch { levels: Vec::new() }
+    }
+}
+
+/// For `nrows` output rows, `out[ry * width + x]` = the max (or min) over the chords of the
+/// `len` cells from `block[(ry + row) * bw + col + x]`. `identity` is the identity of the chosen
+/// extreme (the type's lowest value for max). NaN is not handled here: `a > b` comparisons pass it over, so callers
+/// with float data treat NaN windows separately.
+#[allow(clippy::too_many_arguments)]
+pub fn extremes<B: Copy + PartialOrd>(
+    block: &[B],
+    bw: usize,
+    nrows: usize,
+    width: usize,
+    chords: &[Chord],
+    max: bool,
+    identity: B,
+    scratch: &mut Scratch<B>,
+    out: &mut [B],
+) {
+    out[..nrows * width].fill(identity);
+    let geometry = (bw, nrows, width);
+    if max {
+        extremes_by(block, geometry, chords, scratch, out, |a, b| {
+            if b > a {
+                b
+            } else {
+                a
+            }
+        })
+    } else {
+        extremes_by(block, geometry, chords, scratch, out, |a, b| {
+            if b < a {
+                b
+            } else {
+                a
+            }
+        })
+    }
+}
+
+/// [`extremes`] for one comparison, monomorphised so that the loops vectorise (pmaxub, maxpd…).
+fn extremes_by<B: Copy>(
+    block: &[B],
+    (bw, nrows, width): (usize, usize, usize),
+    chords: &[Chord],
+    scratch: &mut Scratch<B>,
+    out: &mut [B],
+    pick: impl Fn(B, B) -> B + Copy,
+) {
+    let Some(top) = chords.iter().map(|c| c.row).max() else {
+        return;
+    };
+    for b in 0..nrows + top {
+        let row = &block[b * bw..(b + 1) * bw];
+        // The chords that read this block row, for some output row.
+        let reading = chords.iter().filter(|c| c.row <= b && b - c.row < nrows);
+        let Some(longest) = reading.clone().map(|c| c.len).max() else {
+            continue;
+        };
+        let depth = longest.ilog2() as usize;
+        scratch.levels.resize_with(depth.max(1), Vec::new);
+        for k in 1..=depth {
+            let half = 1usize << (k - 1);
+            let m = bw + 1 - (1 << k);
+            let (done, rest) = scratch.levels.split_at_mut(k - 1);
+            let prev: &[B] = if k == 1 { row } else { &done[k - 2] };
+            let next = &mut rest[0];
+            next.clear();
+            next.extend(
+                prev[..m]
+                    .iter()
+                    .zip(&prev[half..half + m])
+                    .map(|(&a, &b)| pick(a, b)),
+            );
+        }
+        for c in reading {
+            let k = c.len.ilog2() as usize;
+            let level: &[B] = if k == 0 { row } else { &scratch.levels[k - 1] };
+            let (a, z) = (c.col, c.col + c.len - (1 << k));
+            let dst = &mut out[(b - c.row) * width..][..width];
+            for ((o, &x), &y) in dst
+                .iter_mut()
+                .zip(&level[a..a + width])
+                .zip(&level[z..z + width])
+            {
+                *o = pick(pick(*o, x), y);
+            }
+        }
+    }
+}
+
+/// Which order statistic [`ranks`] computes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rank {
+    /// numpy's median; `skip_nan` for `nanmedian`.
+    Median { skip_nan: bool },
+    /// numpy's linear percentile with a constant `q`.
+    Percentile(f64),
+}
+
+/// A histogram of keys with a cursor that finds the k-th smallest by walking from where the
+/// last query ended, skipping whole coarse bins.
+///
+/// The bins are indexed without bounds checks (these updates are the whole cost of a median):
+/// every key passed in must be below the `bins` given to [`Hist::new`] or be [`NAN_KEY`], which
+/// [`ranks`] verifies once per block before any update.
+struct Hist {
+    fine: Vec<u32>,
+    coarse: Vec<u32>,
+    /// log2 of the fine bins per coarse bin.
+    shift: u32,
+    /// Cursor bin, and how many elements lie in bins below it.
+    pos: usize,
+    below: u32,
+    count: u32,
+    nan: u32,
+}
+
+/// The key of a NaN (never stored in a bin).
+pub const NAN_KEY: u32 = u32::MAX;
+
+impl Hist {
+    fn new(bins: usize) -> Hist {
+        // About √bins fine bins per coarse bin balances the two walks.
+        let shift = bins.max(2).ilog2().div_ceil(2);
+        let coarse = (bins >> shift) + 2;
+        Hist {
+            fine: vec![0; coarse << shift],
+            coarse: vec![0; coarse],
+            shift,
+            pos: 0,
+            below: 0,
+            count: 0,
+            nan: 0,
+        }
+    }
+
+    /// Adds `d` (±1) to the bins of finite key `k` (to its coarse bin too if `C`).
+    #[inline(always)]
+    fn bump<const C: bool>(&mut self, k: usize, d: u32) {
+        debug_assert!(k < self.fine.len());
+        // SAFETY: k < bins ≤ fine.len() (see the type's doc), and k >> shift < coarse.len()
+        // because fine.len() == coarse.len() << shift.
+        unsafe {
+            let f = self.fine.get_unchecked_mut(k);
+            *f = f.wrapping_add(d);
+            if C {
+                let c = self.coarse.get_unchecked_mut(k >> self.shift);
+                *c = c.wrapping_add(d);
+            }
+        }
+        self.below = self.below.wrapping_add(d * (k < self.pos) as u32);
+    }
+
+    #[inline]
+    fn add<const C: bool>(&mut self, key: u32) {
+        if key == NAN_KEY {
+            self.nan += 1;
+        } else {
+            self.count += 1;
+            self.bump::<C>(key as usize, 1);
+        }
+    }
+
+    #[inline]
+    fn remove<const C: bool>(&mut self, key: u32) {
+        if key == NAN_KEY {
+            self.nan -= 1;
+        } else {
+            self.count -= 1;
+            self.bump::<C>(key as usize, u32::MAX);
+        }
+    }
+
+    /// Replaces one element `out` by `new`: the sliding step. Without NaN keys (`!N`) the count
+    /// cannot change.
+    #[inline(always)]
+    fn replace<const C: bool, const N: bool>(&mut self, out: u32, new: u32) {
+        if N && (out == NAN_KEY || new == NAN_KEY) {
+            self.remove::<C>(out);
+            self.add::<C>(new);
+        } else {
+            self.bump::<C>(out as usize, u32::MAX);
+            self.bump::<C>(new as usize, 1);
+        }
+    }
+
+    /// The key of the k-th smallest element (0-based, k < count); coarse skips only if `C`.
+    fn kth<const C: bool>(&mut self, k: u32) -> usize {
+        let step = 1usize << self.shift;
+        while self.below > k {
+            let cb = self.pos >> self.shift;
+            if C && self.pos & (step - 1) == 0 && cb > 0 && self.below - self.coarse[cb - 1] > k {
+                self.below -= self.coarse[cb - 1];
+                self.pos -= step;
+            } else {
+                self.pos -= 1;
+                self.below -= self.fine[self.pos];
+            }
+        }
+        while self.below + self.fine[self.pos] <= k {
+            let cb = self.pos >> self.shift;
+            if C && self.pos & (step - 1) == 0 && self.below + self.coarse[cb] <= k {
+                self.below += self.coarse[cb];
+                self.pos += step;
+            } else {
+                self.below += self.fine[self.pos];
+                self.pos += 1;
+            }
+        }
+        self.pos
+    }
+}
+
+/// Median / percentile of every window by a sliding histogram along each output row: moving
+/// one pixel right removes the first and adds the next element of every chord. `key` maps a
+/// block element to its histogram key (< `bins`, or [`NAN_KEY`]), `value` a key back to its
+/// value; `out` gets `nrows × width` results.
+#[allow(clippy::too_many_arguments)]
+pub fn ranks<K: Copy>(
+    keys: &[K],
+    key: impl Fn(K) -> u32,
+    bins: usize,
+    value: impl Fn(usize) -> f64,
+    rank: Rank,
+    chords: &[Chord],
+    bw: usize,
+    nrows: usize,
+    width: usize,
+    out: &mut [f64],
+) {
+    // Hist's bins are unchecked: refuse keys out of range before any update.
+    let mut nan = false;
+    for &k in keys {
+        let k = key(k);
+        assert!(
+            k < bins as u32 || k == NAN_KEY,
+            "histogram key out of range"
+        );
+        nan |= k == NAN_KEY;
+    }
+    // The sliding loop reads keys unchecked: base + end + x for x < width - 1 must be in the
+    // block for every row and chord.
+    let ends: Vec<(usize, usize)> = chords
+        .iter()
+        .map(|c| (c.row * bw + c.col, c.row * bw + c.col + c.len))
+        .collect();
+    let reach = ends.iter().map(|&(_, z)| z).max().unwrap_or(0);
+    assert!(nrows == 0 || (nrows - 1) * bw + reach + width <= keys.len() + 1);
+    let g = (bins, nrows, width, bw);
+    // Small histograms walk fine bins only: keeping coarse counts costs more than it saves.
+    match (bins > 4096, nan) {
+        (true, true) => ranks_by::<K, true, true>(keys, key, value, rank, &ends, g, out),
+        (true, false) => ranks_by::<K, true, false>(keys, key, value, rank, &ends, g, out),
+        (false, true) => ranks_by::<K, false, true>(keys, key, value, rank, &ends, g, out),
+        (false, false) => ranks_by::<K, false, false>(keys, key, value, rank, &ends, g, out),
+    }
+}
+
+/// [`ranks`] for coarse bins kept or not (`C`) and NaN keys possible or not (`N`), checked.
+fn ranks_by<K: Copy, const C: bool, const N: bool>(
+    keys: &[K],
+    key: impl Fn(K) -> u32,
+    value: impl Fn(usize) -> f64,
+    rank: Rank,
+    ends: &[(usize, usize)],
+    (bins, nrows, width, bw): (usize, usize, usize, usize),
+    out: &mut [f64],
+) {
+    let mut hist = Hist::new(bins);
+    let skip_nan = rank == Rank::Median { skip_nan: true };
+    for ry in 0..nrows {
+        let base = ry * bw;
+        for &(a, z) in ends {
+            keys[base + a..base + z]
+                .iter()
+                .for_each(|&k| hist.add::<C>(key(k)));
+        }
+        let row = &keys[base..];
+        for x in 0..width {
+            let cnt = hist.count;
+            out[ry * width + x] = if (hist.nan > 0 && !skip_nan) || cnt == 0 {
+                f64::NAN
+            } else {
+                match rank {
+                    Rank::Percentile(q) if !(0.0..=100.0).contains(&q) => f64::NAN,
+                    Rank::Percentile(q) => {
+                        let pos = q / 100.0 * (cnt - 1) as f64;
+                        let lo = pos.floor() as u32;
+                        let a = value(hist.kth::<C>(lo));
+                        let b = value(hist.kth::<C>((lo + 1).min(cnt - 1)));
+                        crate::interp::lerp(a, b, pos - lo as f64)
+                    }
+                    _ if cnt % 2 == 1 => value(hist.kth::<C>(cnt / 2)),
+                    _ => (value(hist.kth::<C>(cnt / 2 - 1)) + value(hist.kth::<C>(cnt / 2))) / 2.0,
+                }
+            };
+            if x + 1 < width {
+                for &(a, z) in ends {
+                    // SAFETY: a + x < z + x ≤ z + width - 2, inside `row` by the assert in
+                    // `ranks`.
+                    let (o, n) = unsafe { (*row.get_unchecked(a + x), *row.get_unchecked(z + x)) };
+                    hist.replace::<C, N>(key(o), key(n));
+                }
+            }
+        }
+        // Empty the histogram by removing the last window.
+        let last = base + width - 1;
+        for &(a, z) in ends {
+            keys[last + a..last + z]
+                .iter()
+                .for_each(|&k| hist.remove::<C>(key(k)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A block of `rows × bw` pseudo-random small integers.
+    fn block(rows: usize, bw: usize) -> Vec<i32> {
+        (0..rows * bw)
+            .map(|i| ((i * 7919 + 13) % 23) as i32 - 11)
+            .collect()
+    }
+
+    #[test]
+    fn chords_split_runs_and_rows() {
+        let c = |row, col, len| Chord { row, col, len };
+        assert_eq!(
+            chords(&[0, 1, 2, 10, 11, 20], 5),
+            [c(0, 0, 3), c(2, 0, 2), c(4, 0, 1)]
+        );
+        // Consecutive offsets across a row end are two chords.
+        assert_eq!(chords(&[3, 4, 5, 6], 5), [c(0, 3, 2), c(1, 0, 2)]);
+    }
+
+    #[test]
+    fn extremes_match_brute_force() {
+        let (bw, nrows, width) = (40, 5, 12);
+        let offs: Vec<usize> = [(0, 3, 17), (1, 0, 28), (2, 5, 6), (4, 1, 1), (6, 0, 20)]
+            .iter()
+            .flat_map(|&(r, c, l)| (0..l).map(move |i| r * bw + c + i))
+            .collect();
+        let cs = chords(&offs, bw);
+        let b = block(nrows + 7, bw);
+        let mut scratch = Scratch::default();
+        let mut out = vec![0; nrows * width];
+        for max in [true, false] {
+            let identity = if max { i32::MIN } else { i32::MAX };
+            extremes(
+                &b,
+                bw,
+                nrows,
+                width,
+                &cs,
+                max,
+                identity,
+                &mut scratch,
+                &mut out,
+            );
+            for ry in 0..nrows {
+                for x in 0..width {
+                    let vals = offs.iter().map(|o| b[ry * bw + x + o]);
+                    let want = if max { vals.max() } else { vals.min() };
+                    assert_eq!(out[ry * width + x], want.unwrap(), "{max} {ry} {x}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ranks_match_sorting() {
+        let (bw, nrows, width) = (20, 4, 9);
+        let offs: Vec<usize> = vec![0, 1, 2, 5, bw + 3, bw + 4, 2 * bw, 3 * bw + 11];
+        let cs = chords(&offs, bw);
+        let b = block(nrows + 4, bw);
+        let mut out = vec![0.0; nrows * width];
+        for rank in [Rank::Median { skip_nan: false }, Rank::Percentile(30.0)] {
+            let key = |v: i32| (v + 11) as u32;
+            let value = |k: usize| k as f64 - 11.0;
+            ranks(&b, key, 23, value, rank, &cs, bw, nrows, width, &mut out);
+            for ry in 0..nrows {
+                for x in 0..width {
+                    let mut v: Vec<f64> = offs.iter().map(|o| b[ry * bw + x + o] as f64).collect();
+                    v.sort_by(f64::total_cmp);
+                    let pos = match rank {
+                        Rank::Percentile(q) => q / 100.0 * 7.0,
+                        _ => 3.5,
+                    };
+                    let (lo, t) = (pos.floor() as usize, pos.fract());
+                    let want = crate::interp::lerp(v[lo], v[lo + 1], t);
+                    assert_eq!(out[ry * width + x], want, "{rank:?} {ry} {x}");
+                }
+            }
+        }
+    }
+}
