@@ -140,16 +140,17 @@ pub enum Rank {
 }
 
 /// A histogram of keys with a cursor that finds the k-th smallest by walking from where the
-/// last query ended, skipping whole coarse bins.
+/// last query ended. Large key ranges (`C`: float ranks, 16-bit data) also keep a bitmap of
+/// the occupied bins, so the walk steps from one occupied bin to the next, 64 empty bins per
+/// word: its cost is then the number of elements the median moved past, not the keys between.
 ///
 /// The bins are indexed without bounds checks (these updates are the whole cost of a median):
 /// every key passed in must be below the `bins` given to [`Hist::new`] or be [`NAN_KEY`], which
 /// [`ranks`] verifies once per block before any update.
 struct Hist {
     fine: Vec<u32>,
-    coarse: Vec<u32>,
-    /// log2 of the fine bins per coarse bin.
-    shift: u32,
+    /// Bit `k % 64` of word `k / 64`: bin `k` is occupied (kept only if `C`).
+    occupied: Vec<u64>,
     /// Cursor bin, and how many elements lie in bins below it.
     pos: usize,
     below: u32,
@@ -162,13 +163,10 @@ pub const NAN_KEY: u32 = u32::MAX;
 
 impl Hist {
     fn new(bins: usize) -> Hist {
-        // About √bins fine bins per coarse bin balances the two walks.
-        let shift = bins.max(2).ilog2().div_ceil(2);
-        let coarse = (bins >> shift) + 2;
+        let words = bins.div_ceil(64) + 1;
         Hist {
-            fine: vec![0; coarse << shift],
-            coarse: vec![0; coarse],
-            shift,
+            fine: vec![0; words * 64],
+            occupied: vec![0; words],
             pos: 0,
             below: 0,
             count: 0,
@@ -176,18 +174,18 @@ impl Hist {
         }
     }
 
-    /// Adds `d` (±1) to the bins of finite key `k` (to its coarse bin too if `C`).
+    /// Adds `d` (±1) to the bin of finite key `k`.
     #[inline(always)]
     fn bump<const C: bool>(&mut self, k: usize, d: u32) {
         debug_assert!(k < self.fine.len());
-        // SAFETY: k < bins ≤ fine.len() (see the type's doc), and k >> shift < coarse.len()
-        // because fine.len() == coarse.len() << shift.
+        // SAFETY: k < bins ≤ fine.len() (see the type's doc), and k / 64 < occupied.len()
+        // because fine.len() == occupied.len() * 64.
         unsafe {
             let f = self.fine.get_unchecked_mut(k);
             *f = f.wrapping_add(d);
             if C {
-                let c = self.coarse.get_unchecked_mut(k >> self.shift);
-                *c = c.wrapping_add(d);
+                let (bit, word) = (1u64 << (k % 64), self.occupied.get_unchecked_mut(k / 64));
+                *word = if *f == 0 { *word & !bit } else { *word | bit };
             }
         }
         self.below = self.below.wrapping_add(d * (k < self.pos) as u32);
@@ -226,28 +224,45 @@ impl Hist {
         }
     }
 
-    /// The key of the k-th smallest element (0-based, k < count); coarse skips only if `C`.
+    /// The first occupied bin at or after `p` (one exists when walking up to an element).
+    fn next_occupied(&self, p: usize) -> usize {
+        let mut i = p / 64;
+        let mut word = self.occupied[i] & (u64::MAX << (p % 64));
+        while word == 0 {
+            i += 1;
+            word = self.occupied[i];
+        }
+        i * 64 + word.trailing_zeros() as usize
+    }
+
+    /// The last occupied bin before `p` (one exists when elements lie below `p`).
+    fn prev_occupied(&self, p: usize) -> usize {
+        let mut i = (p - 1) / 64;
+        let mut word = self.occupied[i] & (u64::MAX >> (63 - (p - 1) % 64));
+        while word == 0 {
+            i -= 1;
+            word = self.occupied[i];
+        }
+        i * 64 + 63 - word.leading_zeros() as usize
+    }
+
+    /// The key of the k-th smallest element (0-based, k < count).
     fn kth<const C: bool>(&mut self, k: u32) -> usize {
-        let step = 1usize << self.shift;
         while self.below > k {
-            let cb = self.pos >> self.shift;
-            if C && self.pos & (step - 1) == 0 && cb > 0 && self.below - self.coarse[cb - 1] > k {
-                self.below -= self.coarse[cb - 1];
-                self.pos -= step;
+            self.pos = if C {
+                self.prev_occupied(self.pos)
             } else {
-                self.pos -= 1;
-                self.below -= self.fine[self.pos];
-            }
+                self.pos - 1
+            };
+            self.below -= self.fine[self.pos];
         }
         while self.below + self.fine[self.pos] <= k {
-            let cb = self.pos >> self.shift;
-            if C && self.pos & (step - 1) == 0 && self.below + self.coarse[cb] <= k {
-                self.below += self.coarse[cb];
-                self.pos += step;
+            self.below += self.fine[self.pos];
+            self.pos = if C {
+                self.next_occupied(self.pos + 1)
             } else {
-                self.below += self.fine[self.pos];
-                self.pos += 1;
-            }
+                self.pos + 1
+            };
         }
         self.pos
     }
@@ -289,7 +304,7 @@ pub fn ranks<K: Copy>(
     let reach = ends.iter().map(|&(_, z)| z).max().unwrap_or(0);
     assert!(nrows == 0 || (nrows - 1) * bw + reach + width <= keys.len() + 1);
     let g = (bins, nrows, width, bw);
-    // Small histograms walk fine bins only: keeping coarse counts costs more than it saves.
+    // Small histograms walk bin by bin: keeping the bitmap costs more than it saves.
     match (bins > 4096, nan) {
         (true, true) => ranks_by::<K, true, true>(keys, key, value, rank, &ends, g, out),
         (true, false) => ranks_by::<K, true, false>(keys, key, value, rank, &ends, g, out),
@@ -298,7 +313,7 @@ pub fn ranks<K: Copy>(
     }
 }
 
-/// [`ranks`] for coarse bins kept or not (`C`) and NaN keys possible or not (`N`), checked.
+/// [`ranks`] with the occupancy bitmap or not (`C`) and NaN keys possible or not (`N`).
 fn ranks_by<K: Copy, const C: bool, const N: bool>(
     keys: &[K],
     key: impl Fn(K) -> u32,
@@ -418,10 +433,16 @@ mod tests {
         let cs = chords(&offs, bw);
         let b = block(nrows + 4, bw);
         let mut out = vec![0.0; nrows * width];
-        for rank in [Rank::Median { skip_nan: false }, Rank::Percentile(30.0)] {
+        // 23 bins walk bin by bin; 5000 use the occupancy bitmap.
+        for (rank, bins) in [
+            (Rank::Median { skip_nan: false }, 23),
+            (Rank::Percentile(30.0), 23),
+            (Rank::Median { skip_nan: false }, 5000),
+            (Rank::Percentile(30.0), 5000),
+        ] {
             let key = |v: i32| (v + 11) as u32;
             let value = |k: usize| k as f64 - 11.0;
-            ranks(&b, key, 23, value, rank, &cs, bw, nrows, width, &mut out);
+            ranks(&b, key, bins, value, rank, &cs, bw, nrows, width, &mut out);
             for ry in 0..nrows {
                 for x in 0..width {
                     let mut v: Vec<f64> = offs.iter().map(|o| b[ry * bw + x + o] as f64).collect();
