@@ -33,6 +33,7 @@ pub mod order;
 pub mod plan;
 pub mod planner;
 pub mod runtime;
+pub mod simd;
 pub mod syntax;
 pub mod window;
 

@@ -60,26 +60,22 @@ pub fn extremes<B: Copy + PartialOrd>(
 ) {
     out[..nrows * width].fill(identity);
     let geometry = (bw, nrows, width);
-    if max {
-        extremes_by(block, geometry, chords, scratch, out, |a, b| {
-            if b > a {
-                b
-            } else {
-                a
-            }
-        })
-    } else {
-        extremes_by(block, geometry, chords, scratch, out, |a, b| {
-            if b < a {
-                b
-            } else {
-                a
-            }
-        })
-    }
+    let (gt, lt) = (
+        |a: B, b: B| if b > a { b } else { a },
+        |a: B, b: B| if b < a { b } else { a },
+    );
+    crate::simd::avx2(
+        #[inline(always)]
+        || match max {
+            true => extremes_by(block, geometry, chords, scratch, out, gt),
+            false => extremes_by(block, geometry, chords, scratch, out, lt),
+        },
+    )
 }
 
-/// [`extremes`] for one comparison, monomorphised so that the loops vectorise (pmaxub, maxpd…).
+/// [`extremes`] for one comparison, monomorphised so that the loops vectorise (pmaxub, maxpd…);
+/// inlined into [`crate::simd::avx2`].
+#[inline(always)]
 fn extremes_by<B: Copy>(
     block: &[B],
     (bw, nrows, width): (usize, usize, usize),

@@ -283,8 +283,11 @@ impl SumChords {
             }
         }
         let (mut singles, mut rects) = (Vec::new(), Vec::new());
+        // Building a summed-area table costs about as many instructions as 12 chord reads per
+        // pixel (64-row stripes, callgrind); worth it when rectangles save more (not disk:11).
+        let saved: usize = runs.iter().filter(|r| r.1 >= 3).map(|r| 2 * r.1 - 4).sum();
         for (c, rows) in runs {
-            if rows >= 3 {
+            if rows >= 3 && saved > 12 {
                 rects.push((c.row, rows, c.col, c.len));
             } else {
                 singles.extend((0..rows).map(|r| ((c.row + r) * bw + c.col, c.len)));
@@ -343,6 +346,15 @@ impl Prefix {
     /// Adds, for each of the `out.len()` windows of output row `ry`, the sum of the values
     /// under the chords.
     fn add_chords(&self, sc: &SumChords, ry: usize, out: &mut [f64]) {
+        crate::simd::avx2(
+            #[inline(always)]
+            || self.add_chords_in(sc, ry, out),
+        )
+    }
+
+    /// [`Prefix::add_chords`]'s loops, inlined into [`crate::simd::avx2`].
+    #[inline(always)]
+    fn add_chords_in(&self, sc: &SumChords, ry: usize, out: &mut [f64]) {
         let (w, base) = (out.len(), ry * sc.bw);
         let chords = if self.sat.is_empty() {
             &sc.all

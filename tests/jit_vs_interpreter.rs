@@ -452,6 +452,7 @@ fn summed_area_rectangles_equal_interpreter() {
     let footprints = [
         Footprint::rect(3, 5),
         Footprint::rect(9, 9),
+        Footprint::rect(4, 12),
         Footprint::disk(4),
         Footprint::from_mask(mask.into_dyn().view()),
     ];
