@@ -22,9 +22,10 @@ use crate::dtype::Element;
 use crate::error::Error;
 use crate::footprint::Footprint;
 use crate::kernel::{Kernel, Options};
-use image::{DynamicImage, ImageBuffer, ImageFormat};
+use image::{DynamicImage, ExtendedColorType, ImageEncoder, ImageFormat};
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use ndarray_npy::{ReadNpyError, ReadNpyExt, ReadableElement, WritableElement, WriteNpyExt};
+use std::borrow::Cow;
 use std::fmt;
 use std::fs;
 use std::io::{self, BufWriter, Seek, Write};
@@ -480,7 +481,7 @@ pub fn load(path: &Path) -> Result<Image, IoError> {
     let image = match format {
         Format::Npy => npy::read(&bytes).map(Image::array),
         Format::Tiff => tiff_io::read(&bytes),
-        Format::Png | Format::Jpeg => read_image(&bytes, format),
+        Format::Png | Format::Jpeg => read_image(bytes, format),
     }
     .map_err(|reason| read_error(path, reason))?;
     let ndim = image.shape().len();
@@ -640,17 +641,24 @@ fn encode<W: Write + Seek>(out: &mut W, image: &Image, format: Format) -> Result
     match format {
         Format::Npy => npy::write(out, image),
         Format::Tiff => tiff_io::write(out, image),
-        Format::Png => {
-            let encoder = image::codecs::png::PngEncoder::new(out);
-            to_dynamic(image)?
-                .write_with_encoder(encoder)
-                .map_err(image_error)
-        }
-        Format::Jpeg => {
-            let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(out, JPEG_QUALITY);
-            to_dynamic(image)?
-                .write_with_encoder(encoder)
-                .map_err(image_error)
+        Format::Png | Format::Jpeg => {
+            let &[h, w] = image.shape() else {
+                return Err(Reason::Encode("images are 2-D".into()));
+            };
+            let (samples, color) = encoder_input(image)?;
+            if color.bits_per_pixel() as usize / 8 * w * h != samples.len() {
+                return Err(Reason::Encode(
+                    "pixel data does not match the image size".into(),
+                ));
+            }
+            let (w, h) = (w as u32, h as u32);
+            if format == Format::Png {
+                image::codecs::png::PngEncoder::new(out).write_image(&samples, w, h, color)
+            } else {
+                image::codecs::jpeg::JpegEncoder::new_with_quality(out, JPEG_QUALITY)
+                    .write_image(&samples, w, h, color)
+            }
+            .map_err(image_error)
         }
     }
 }
@@ -663,8 +671,9 @@ fn image_error(e: image::ImageError) -> Reason {
     }
 }
 
-/// Decodes PNG or JPEG with the `image` crate, under [`MAX_DECODED_BYTES`].
-fn read_image(bytes: &[u8], format: Format) -> Result<Image, Reason> {
+/// Decodes PNG or JPEG with the `image` crate, under [`MAX_DECODED_BYTES`]. Takes the file's
+/// bytes so that they are freed as soon as they are decoded (peak memory of big images).
+fn read_image(bytes: Vec<u8>, format: Format) -> Result<Image, Reason> {
     let mut reader = image::ImageReader::new(io::Cursor::new(bytes));
     reader.set_format(if format == Format::Png {
         ImageFormat::Png
@@ -708,6 +717,17 @@ fn split<T: Sample>(raw: Vec<T>, h: usize, w: usize, layout: Layout) -> Result<I
     let n = layout.colour_channels() + layout.has_alpha() as usize;
     let all = ArrayD::from_shape_vec(IxDyn(&[h, w, n]), raw)
         .map_err(|_| Reason::Unsupported("pixel data does not match the image size".into()))?;
+    if n == 1 {
+        // One channel: the decoded buffer is the plane, no copy.
+        let plane = all
+            .into_shape_with_order(IxDyn(&[h, w]))
+            .expect("h × w × 1 elements");
+        return Ok(Image {
+            layout,
+            planes: vec![T::wrap(plane)],
+            alpha: None,
+        });
+    }
     let mut planes: Vec<DynArray> = (0..n)
         .map(|c| T::wrap(all.index_axis(Axis(2), c).to_owned()))
         .collect();
@@ -723,49 +743,40 @@ fn split<T: Sample>(raw: Vec<T>, h: usize, w: usize, layout: Layout) -> Result<I
     })
 }
 
-/// The image as the `image` crate's type, for the PNG and JPEG encoders (u8 and u16 only;
-/// [`check_output`] has excluded the rest).
-fn to_dynamic(image: &Image) -> Result<DynamicImage, Reason> {
-    let &[h, w] = image.shape() else {
-        return Err(Reason::Encode("images are 2-D".into()));
-    };
-    let (w, h) = (w as u32, h as u32);
-    let size = || Reason::Encode("pixel data does not match the image size".into());
-    Ok(match image.dtype() {
-        DType::U8 => {
-            let raw = image.interleaved::<u8>()?;
-            match image.layout() {
-                Layout::Array | Layout::Grey => {
-                    ImageBuffer::from_raw(w, h, raw).map(DynamicImage::ImageLuma8)
-                }
-                Layout::GreyAlpha => {
-                    ImageBuffer::from_raw(w, h, raw).map(DynamicImage::ImageLumaA8)
-                }
-                Layout::Rgb => ImageBuffer::from_raw(w, h, raw).map(DynamicImage::ImageRgb8),
-                Layout::Rgba => ImageBuffer::from_raw(w, h, raw).map(DynamicImage::ImageRgba8),
-            }
-            .ok_or_else(size)?
-        }
-        DType::U16 => {
-            let raw = image.interleaved::<u16>()?;
-            match image.layout() {
-                Layout::Array | Layout::Grey => {
-                    ImageBuffer::from_raw(w, h, raw).map(DynamicImage::ImageLuma16)
-                }
-                Layout::GreyAlpha => {
-                    ImageBuffer::from_raw(w, h, raw).map(DynamicImage::ImageLumaA16)
-                }
-                Layout::Rgb => ImageBuffer::from_raw(w, h, raw).map(DynamicImage::ImageRgb16),
-                Layout::Rgba => ImageBuffer::from_raw(w, h, raw).map(DynamicImage::ImageRgba16),
-            }
-            .ok_or_else(size)?
-        }
+/// The samples (native-endian bytes, interleaved) and colour type the PNG and JPEG encoders
+/// take (u8 and u16 only; [`check_output`] has excluded the rest). A single u8 plane is lent
+/// as it is: no copy of a big grey image.
+fn encoder_input(image: &Image) -> Result<(Cow<'_, [u8]>, ExtendedColorType), Reason> {
+    use ExtendedColorType as C;
+    let colors = match image.dtype() {
+        DType::U8 => [C::L8, C::La8, C::Rgb8, C::Rgba8],
+        DType::U16 => [C::L16, C::La16, C::Rgb16, C::Rgba16],
         other => {
             return Err(Reason::Encode(format!(
                 "{other} samples in an 8/16-bit image format"
             )))
         }
-    })
+    };
+    let color = colors[match image.layout() {
+        Layout::Array | Layout::Grey => 0,
+        Layout::GreyAlpha => 1,
+        Layout::Rgb => 2,
+        Layout::Rgba => 3,
+    }];
+    if let ([plane], None) = (image.planes(), image.alpha()) {
+        if let Some(slice) = plane.view::<u8>().and_then(|v| v.to_slice()) {
+            return Ok((Cow::Borrowed(slice), color));
+        }
+    }
+    let samples = match image.dtype() {
+        DType::U8 => image.interleaved::<u8>()?,
+        _ => image
+            .interleaved::<u16>()?
+            .iter()
+            .flat_map(|v| v.to_ne_bytes())
+            .collect(),
+    };
+    Ok((Cow::Owned(samples), color))
 }
 
 /// `.npy` through `ndarray-npy`.

@@ -191,6 +191,8 @@ fn process(
     let result = image
         .map_planes(|plane| plane.filter(&job.kernel, &job.footprint, &job.options, dtype))
         .map_err(|e| job.failure(e))?;
+    // The input is not needed any more: free it before encoding (peak memory of big images).
+    drop(image);
     let filter = start.elapsed();
     let start = Instant::now();
     imageio::save_atomic(output, &result).map_err(Failure::File)?;
