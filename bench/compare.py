@@ -147,6 +147,14 @@ def main():
         d, _ = ours(expr, camera_path, "disk:11", r)
         scale.append((expr, a, b, b / a, d, c, c / d / 64))
 
+    # Memory: an 8192×8192 u8 PNG through `apply max(w) -f disk:11` to PNG; peak RSS of that process.
+    big_png = os.path.join(tmp, "big8192.png")
+    cv2.imwrite(big_png, np.tile(cam, (16, 16)))
+    proc = subprocess.Popen([BIN, "apply", "max(w)", big_png, os.path.join(tmp, "out8192.png"), "-f", "disk:11"])
+    _, status, usage = os.wait4(proc.pid, 0)
+    assert status == 0, "apply failed"
+    peak_mib = usage.ru_maxrss / 1024
+
     print(f"{os.cpu_count()} cores, OpenCV {cv2.__version__} ({cv2.getNumThreads()} threads), "
           f"median of {r}, {time.strftime('%Y-%m-%d')}\n")
     print("| program | engine | ours ms | compile ms | reference | ref ms | ours/ref | target |")
@@ -157,6 +165,7 @@ def main():
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for e, a, b, ab, d, c, cd in scale:
         print(f"| `{e}` | {a:.2f} | {b:.2f} | {ab:.2f} | {d:.2f} | {c:.1f} | {cd:.2f} |")
+    print(f"\n8192×8192 u8 PNG → `max(w)` disk:11 → PNG: peak RSS {peak_mib:.0f} MiB (target ≤ 300)")
 
 
 if __name__ == "__main__":
