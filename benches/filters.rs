@@ -15,7 +15,10 @@ const PROGRAMS: &[(&str, &str)] = &[
     ("mean", "mean(w)"),
     ("std", "std(w)"),
     ("median", "median(w)"),
-    ("bilateral", "let g = exp(-(dx^2+dy^2)/242 - (w-c)^2/1800); sum(g*w)/sum(g)"),
+    (
+        "bilateral",
+        "let g = exp(-(dx^2+dy^2)/242 - (w-c)^2/1800); sum(g*w)/sum(g)",
+    ),
     (
         "sauvola",
         "let m = mean(w); let s = std(w); if c > m * (1 + 0.2 * (s / 128 - 1)) then 255 else 0",
@@ -35,7 +38,9 @@ fn camera() -> ArrayD<u8> {
 fn compile(c: &mut Criterion) {
     let mut g = c.benchmark_group("compile");
     for &(name, src) in PROGRAMS {
-        g.bench_function(name, |b| b.iter(|| Kernel::compile(black_box(src)).unwrap()));
+        g.bench_function(name, |b| {
+            b.iter(|| Kernel::compile(black_box(src)).unwrap())
+        });
     }
     g.finish();
 }

@@ -538,7 +538,15 @@ impl<'a, 'b> Emitter<'a, 'b> {
         let x = self.new_var(types::I64);
         let zero = self.fb.ins().iconst(types::I64, 0);
         self.fb.def_var(x, zero);
-        for (lanes, groups) in [(Lanes::Two, ROW_GROUPS), (Lanes::Two, 1), (Lanes::One, 1)] {
+        // Several pixel pairs per iteration give independent chains to overlap; with an inline
+        // `exp` two pairs keep most of that (bilateral: 4 pairs 8% faster) at half the code.
+        let heavy = (self.plan.nodes.iter()).any(|n| matches!(n.op, POp::Call(Func::Exp, _)));
+        let loops: &[(Lanes, usize)] = if heavy {
+            &[(Lanes::Two, 2), (Lanes::Two, 1), (Lanes::One, 1)]
+        } else {
+            &[(Lanes::Two, ROW_GROUPS), (Lanes::Two, 1), (Lanes::One, 1)]
+        };
+        for &(lanes, groups) in loops {
             let width_of_group = if lanes == Lanes::Two { 2 } else { 1 };
             self.counted_loop(x, (width_of_group * groups) as i64, width, |e, xv| {
                 e.pix = lanes;

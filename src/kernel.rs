@@ -120,6 +120,8 @@ pub struct Kernel {
     maps: Arc<Vec<RowFn>>,
     /// The row function without planned reductions, compiled on first use by `Engine::Fused`.
     fused: Arc<OnceLock<Result<Code, Error>>>,
+    /// The scipy-ABI callback, compiled on first use.
+    callback: Arc<OnceLock<Result<Code, Error>>>,
 }
 
 impl Clone for Kernel {
@@ -133,6 +135,7 @@ impl Clone for Kernel {
             code: self.code.clone(),
             maps: self.maps.clone(),
             fused: self.fused.clone(),
+            callback: self.callback.clone(),
         }
     }
 }
@@ -155,10 +158,11 @@ impl Kernel {
         let row_plan = Plan::with_planes(&program, planner.planes());
         let defaults: Vec<f64> = program.params.iter().map(|p| p.default).collect();
         let map_plans: Vec<Plan> = planner.map_programs().into_iter().map(Plan::new).collect();
-        let mut functions = vec![(&plan, Target::Callback), (&row_plan, Target::Row)];
+        // The callback (scipy's ABI) is compiled on first use: `apply` never needs it.
+        let mut functions = vec![(&row_plan, Target::Row)];
         functions.extend(map_plans.iter().map(|p| (p, Target::Row)));
         let code = codegen::compile(&functions, &defaults)?;
-        let maps = (0..map_plans.len()).map(|i| code.row(2 + i)).collect();
+        let maps = (0..map_plans.len()).map(|i| code.row(1 + i)).collect();
         Ok(Kernel {
             program: Arc::new(program),
             plan: Arc::new(plan),
@@ -168,6 +172,7 @@ impl Kernel {
             code: Arc::new(code),
             maps: Arc::new(maps),
             fused: Arc::new(OnceLock::new()),
+            callback: Arc::new(OnceLock::new()),
         })
     }
 
@@ -205,26 +210,34 @@ impl Kernel {
         ))
     }
 
-    /// The native callback with scipy's `generic_filter` signature. Valid while this kernel (or
-    /// a clone) lives. Pass a [`ScipyContext`] as `user_data`, or null when the program uses only
-    /// `w`, `n`, `i` and params (which then take their defaults).
-    pub fn callback(&self) -> CallbackFn {
-        self.code.callback(0)
+    /// The native callback with scipy's `generic_filter` signature, compiled on the first call.
+    /// Valid while this kernel (or a clone) lives. Pass a [`ScipyContext`] as `user_data`, or
+    /// null when the program uses only `w`, `n`, `i` and params (which then take their
+    /// defaults).
+    pub fn callback(&self) -> Result<CallbackFn, Error> {
+        self.lazy(&self.callback, Target::Callback)
+            .map(|c| c.callback(0))
     }
 
     /// The row function without planned reductions.
     fn fused_row(&self) -> Result<RowFn, Error> {
         if self.planner.is_empty() {
-            return Ok(self.code.row(1));
+            return Ok(self.code.row(0));
         }
-        let code = self.fused.get_or_init(|| {
+        self.lazy(&self.fused, Target::Row).map(|c| c.row(0))
+    }
+
+    /// The code in `cell`: the whole-window plan compiled for `target` on first use.
+    fn lazy<'a>(
+        &self,
+        cell: &'a OnceLock<Result<Code, Error>>,
+        target: Target,
+    ) -> Result<&'a Code, Error> {
+        let code = cell.get_or_init(|| {
             let defaults: Vec<f64> = self.program.params.iter().map(|p| p.default).collect();
-            codegen::compile(&[(&self.plan, Target::Row)], &defaults)
+            codegen::compile(&[(&self.plan, target)], &defaults)
         });
-        match code {
-            Ok(c) => Ok(c.row(0)),
-            Err(e) => Err(e.clone()),
-        }
+        code.as_ref().map_err(Clone::clone)
     }
 
     /// Param values in declaration order, from defaults overridden by `given`.
@@ -267,9 +280,13 @@ impl Kernel {
         let mut out = vec![O::from_f64(0.0); flat.len()];
         let no_plan = Planner::default();
         let (row, planner) = match options.engine {
-            Engine::Auto => (Some(self.code.row(1)), &*self.planner),
+            Engine::Auto => (Some(self.code.row(0)), &*self.planner),
             Engine::Fused => (Some(self.fused_row()?), &no_plan),
             _ => (None, &no_plan),
+        };
+        let callback = match options.engine {
+            Engine::Callback => Some(self.callback()?),
+            _ => None,
         };
         let (mode, cval, geo) = (options.mode, options.cval, &setup.geo);
         let native = match (options.engine, self.native) {
@@ -318,7 +335,10 @@ impl Kernel {
                 geo,
                 mode,
                 cval,
-                &Gather(JitPixel { k: self, s: &setup }),
+                &Gather(JitPixel {
+                    f: callback.expect("compiled above for the callback engine"),
+                    s: &setup,
+                }),
                 &mut out,
             ),
         };
@@ -486,7 +506,7 @@ fn context_for(s: &Setup, c_index: isize, track: bool) -> CallbackContext {
 }
 
 struct JitPixel<'a> {
-    k: &'a Kernel,
+    f: CallbackFn,
     s: &'a Setup,
 }
 
@@ -505,8 +525,7 @@ impl PixelFn for JitPixel<'_> {
         let n = buf.len() as isize - 1;
         // SAFETY: `buf` has n window values plus `c`; the context's tables have n entries and
         // outlive the call; the function has exactly this signature.
-        let ok =
-            unsafe { (self.k.callback())(buf.as_ptr(), n, &mut out, ctx as *mut _ as *mut c_void) };
+        let ok = unsafe { (self.f)(buf.as_ptr(), n, &mut out, ctx as *mut _ as *mut c_void) };
         debug_assert_eq!(ok, 1, "the window loop always passes a complete context");
         out
     }

@@ -30,7 +30,7 @@ fn scipy_like(
         .collect();
     let mut buf = vec![0.0; cells.len()];
     let mut out = Array2::zeros((h, w));
-    let cb = kernel.callback();
+    let cb = kernel.callback().unwrap();
     for y in 0..h {
         for x in 0..w {
             for (b, (dy, dx)) in buf.iter_mut().zip(&cells) {
@@ -130,7 +130,7 @@ fn wrong_filter_size_returns_zero() {
     let buf = [1.0; 5];
     let mut out = 0.0;
     // SAFETY: 5 valid doubles; the context describes 9, so the callback must refuse.
-    let ok = unsafe { (k.callback())(buf.as_ptr(), 5, &mut out, ctx.as_ptr()) };
+    let ok = unsafe { (k.callback().unwrap())(buf.as_ptr(), 5, &mut out, ctx.as_ptr()) };
     assert_eq!(ok, 0);
 }
 

@@ -264,8 +264,9 @@ impl PyKernel {
 
     /// The address of the native callback `int f(double *, npy_intp, double *, void *)`.
     #[getter]
-    fn callback_address(&self) -> usize {
-        self.kernel.callback() as usize
+    fn callback_address(&self, py: Python<'_>) -> PyResult<usize> {
+        let k = &self.kernel;
+        Ok(k.callback().map_err(|e| to_py(py, k.source(), e))? as usize)
     }
 
     /// Cranelift IR of the kernel, as text.
@@ -401,7 +402,8 @@ impl PyScipyContext {
     /// The callback as a PyCapsule named with its C signature (scipy's LowLevelCallable
     /// `function`). It keeps this context, and so the compiled code, alive.
     fn function_capsule<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyCapsule>> {
-        let f = slf.get().kernel.callback() as *mut c_void;
+        let k = &slf.get().kernel;
+        let f = k.callback().map_err(|e| to_py(slf.py(), k.source(), e))? as *mut c_void;
         owning_capsule(slf, f, SIGNATURE)
     }
 
@@ -418,8 +420,9 @@ impl PyScipyContext {
     }
 
     #[getter]
-    fn function_address(&self) -> usize {
-        self.kernel.callback() as usize
+    fn function_address(&self, py: Python<'_>) -> PyResult<usize> {
+        let k = &self.kernel;
+        Ok(k.callback().map_err(|e| to_py(py, k.source(), e))? as usize)
     }
 
     /// Restarts position tracking at the first element.
