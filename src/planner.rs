@@ -317,12 +317,26 @@ struct Prefix {
 
 impl Prefix {
     fn new(values: impl Iterator<Item = f64> + Clone, len: usize, sc: &SumChords) -> Prefix {
+        let sat = if sc.rects.is_empty() {
+            Vec::new()
+        } else {
+            summed_area(values.clone(), len, sc.bw)
+        };
+        if !sat.is_empty() && sc.singles.is_empty() {
+            // Rectangles cover the footprint: no row prefix needed.
+            return Prefix {
+                hi: Vec::new(),
+                lo: Vec::new(),
+                exact: true,
+                sat,
+            };
+        }
         let mut hi = Vec::with_capacity(len + 1);
         let mut lo = Vec::with_capacity(len + 1);
         let (mut h, mut l) = (0.0f64, 0.0f64);
         hi.push(h);
         lo.push(l);
-        for v in values.clone() {
+        for v in values {
             let s = h + v;
             let bp = s - h;
             l += (h - (s - bp)) + (v - bp);
@@ -331,16 +345,12 @@ impl Prefix {
             lo.push(l);
         }
         let exact = lo.iter().all(|&l| l == 0.0);
-        let sat = if sc.rects.is_empty() {
-            Vec::new()
-        } else {
-            summed_area(values, len, sc.bw)
-        };
         Prefix { hi, lo, exact, sat }
     }
 
+    /// Not built (the block needs no such sums).
     fn is_empty(&self) -> bool {
-        self.hi.is_empty()
+        self.hi.is_empty() && self.sat.is_empty()
     }
 
     /// Adds, for each of the `out.len()` windows of output row `ry`, the sum of the values
