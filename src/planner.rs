@@ -331,6 +331,21 @@ impl Prefix {
                 sat,
             };
         }
+        if integers_summing_exactly(values.clone()) {
+            // Every partial sum is an exact integer: plain prefix sums, no low parts.
+            let mut hi = Vec::with_capacity(len + 1);
+            hi.push(0.0);
+            hi.extend(values.scan(0.0, |h, v| {
+                *h += v;
+                Some(*h)
+            }));
+            return Prefix {
+                hi,
+                lo: Vec::new(),
+                exact: true,
+                sat,
+            };
+        }
         let mut hi = Vec::with_capacity(len + 1);
         let mut lo = Vec::with_capacity(len + 1);
         let (mut h, mut l) = (0.0f64, 0.0f64);
@@ -398,36 +413,41 @@ impl Prefix {
     }
 }
 
-/// Whether `v` is an integer below 2⁶³ in magnitude (`fract` would be a libm call per value
-/// without SSE4.1).
+/// Whether `v` is an integer (from 2⁵² up, odd ones count as not: callers only need "small
+/// integer, or refuse"). Adding and removing 2⁵² rounds to an integer with plain float ops that
+/// vectorise, where `fract` is a libm call per value without SSE4.1.
 #[inline]
 fn is_integer(v: f64) -> bool {
-    v as i64 as f64 == v
+    const BIG: f64 = 4_503_599_627_370_496.0;
+    (v.abs() + BIG) - BIG == v.abs()
 }
 
-/// The summed-area table of `values` read as rows of `bw`, if they are integers whose total
-/// magnitude is below 2⁵³ (then every entry, and any sum of ±entries, is exact); else empty.
-fn summed_area(values: impl Iterator<Item = f64>, len: usize, bw: usize) -> Vec<f64> {
+/// Whether `values` are integers whose total magnitude is below 2⁵³: then every partial sum,
+/// and any sum of ± partial sums, is exact.
+fn integers_summing_exactly(values: impl Iterator<Item = f64>) -> bool {
+    let (total, integral) =
+        values.fold((0.0f64, true), |(t, i), v| (t + v.abs(), i & is_integer(v)));
+    integral && total < 9_007_199_254_740_992.0
+}
+
+/// The summed-area table of `values` read as rows of `bw`, if they sum exactly
+/// ([`integers_summing_exactly`]); else empty.
+fn summed_area(values: impl Iterator<Item = f64> + Clone, len: usize, bw: usize) -> Vec<f64> {
+    if !integers_summing_exactly(values.clone()) {
+        return Vec::new();
+    }
     let rows = len / bw;
     let stride = bw + 1;
     let mut sat = vec![0.0; (rows + 1) * stride];
-    let (mut total, mut integral) = (0.0f64, true);
     let mut values = values;
     for r in 0..rows {
         let mut acc = 0.0;
         for c in 0..bw {
-            let v = values.next().unwrap_or(0.0);
-            integral &= is_integer(v);
-            total += v.abs();
-            acc += v;
+            acc += values.next().unwrap_or(0.0);
             sat[(r + 1) * stride + c + 1] = sat[r * stride + c + 1] + acc;
         }
     }
-    if integral && total < 9_007_199_254_740_992.0 {
-        sat
-    } else {
-        Vec::new()
-    }
+    sat
 }
 
 impl<'a> BlockStats<'a> {
