@@ -1230,11 +1230,14 @@ impl<'a, 'b> Emitter<'a, 'b> {
         self.fb.switch_to_block(head);
         let jv = self.fb.use_var(j);
         let next = self.fb.ins().iadd_imm_s(jv, step);
-        let more = self
-            .fb
-            .ins()
-            .icmp(IntCC::SignedLessThanOrEqual, next, limit);
-        self.fb.ins().brif(more, body_block, &[], exit, &[]);
+        // The exit is the branch's first target so that it comes after the body in reverse
+        // postorder: Cranelift's optimizer places pure values walking the dominator tree in that
+        // order and forgets the enclosing loop for a body it reaches after the exit. It then
+        // computed loop-invariant values inside the loop, recomputing whole chains of earlier
+        // passes' results per element: code quadratic in the number of passes (1000 `let`s of
+        // `var(w * a, a)` made 150 MB in 11 minutes; now 1.2 MB in 2 s).
+        let done = self.fb.ins().icmp(IntCC::SignedGreaterThan, next, limit);
+        self.fb.ins().brif(done, exit, &[], body_block, &[]);
         self.fb.switch_to_block(body_block);
         self.fb.seal_block(body_block);
         let jv = self.fb.use_var(j);
