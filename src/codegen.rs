@@ -45,6 +45,10 @@ const F64X2: Type = types::F64X2;
 const UNROLL: usize = 2;
 /// Pixel pairs handled per iteration of a row function, each with its own accumulators.
 const ROW_GROUPS: usize = 4;
+/// Plans larger than this get one pixel pair per iteration: their bodies have independent work
+/// enough, and four copies of a huge body cost four times the code and far more than four times
+/// the compile time (the register allocator is superlinear in a block's size).
+const ROW_GROUPS_MAX_NODES: usize = 1024;
 
 fn isa() -> Result<OwnedTargetIsa, Error> {
     static ISA: OnceLock<Result<OwnedTargetIsa, String>> = OnceLock::new();
@@ -538,7 +542,12 @@ impl<'a, 'b> Emitter<'a, 'b> {
         let x = self.new_var(types::I64);
         let zero = self.fb.ins().iconst(types::I64, 0);
         self.fb.def_var(x, zero);
-        for (lanes, groups) in [(Lanes::Two, ROW_GROUPS), (Lanes::Two, 1), (Lanes::One, 1)] {
+        let loops: &[(Lanes, usize)] = if self.plan.nodes.len() > ROW_GROUPS_MAX_NODES {
+            &[(Lanes::Two, 1), (Lanes::One, 1)]
+        } else {
+            &[(Lanes::Two, ROW_GROUPS), (Lanes::Two, 1), (Lanes::One, 1)]
+        };
+        for &(lanes, groups) in loops {
             let width_of_group = if lanes == Lanes::Two { 2 } else { 1 };
             self.counted_loop(x, (width_of_group * groups) as i64, width, |e, xv| {
                 e.pix = lanes;
