@@ -28,9 +28,11 @@ pub mod imageio;
 pub mod interp;
 pub mod ir;
 pub mod kernel;
+pub mod limits;
 pub mod plan;
 pub mod planner;
 pub mod runtime;
+mod stack;
 pub mod syntax;
 pub mod window;
 
@@ -40,4 +42,5 @@ pub use dtype::Element;
 pub use error::{Error, ExprError, Span};
 pub use footprint::Footprint;
 pub use kernel::{Engine, Kernel, Options, ScipyContext};
+pub use limits::{Limit, LimitError, Limits};
 pub use runtime::CallbackContext;

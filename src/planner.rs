@@ -740,6 +740,7 @@ fn running_extremes(f: &[f64], lengths: &[usize], max: bool) -> HashMap<usize, V
 mod tests {
     use super::*;
     use crate::check::compile_program;
+    use crate::limits::Limits;
 
     #[test]
     fn running_extremes_match_brute_force() {
@@ -770,6 +771,7 @@ mod tests {
     fn plans_point_maps_only() {
         let p = compile_program(
             "let m = mean(w); std(w) + max(w * 2) + mean(abs(w - m)) + sum(dx * w)",
+            &Limits::default(),
         )
         .unwrap();
         let planner = Planner::new(&p);

@@ -182,7 +182,7 @@ fn process(
 ) -> Result<Timing, Failure> {
     check_output_path(output)?;
     let start = Instant::now();
-    let image = imageio::load(input).map_err(Failure::File)?;
+    let image = imageio::load_with(input, &job.limits).map_err(Failure::File)?;
     let read = start.elapsed();
     let dtype = dtype.unwrap_or(image.dtype());
     imageio::check_output(output, image.layout(), dtype, image.shape().len())

@@ -62,7 +62,13 @@ impl Failure {
                     error: e.clone(),
                 }
             }
-            Error::Codegen(_) => return Failure::Runtime(error.to_string()),
+            Error::Codegen(_) | Error::Resources(_) => return Failure::Runtime(error.to_string()),
+            Error::Limit(e) => {
+                return Failure::Usage {
+                    message: error.to_string(),
+                    hint: Some(e.hint()),
+                }
+            }
             Error::Footprint(_) => {
                 Some("footprints: box:N, rect:WxH, disk:R, diamond:R, ball:R (3-D only), file:PATH")
             }
@@ -243,6 +249,7 @@ fn file_hint(e: &IoError) -> Option<String> {
         Reason::CannotWrite { .. } => "add --dtype f32 (or u8, u16), or write .npy".into(),
         Reason::UnknownExtension if e.op == Op::Write => "name the output .png, .tif, .tiff, .jpg, .jpeg or .npy".into(),
         Reason::UnknownContent => "jitfilter reads PNG, TIFF, JPEG and .npy files".into(),
+        Reason::Limit(limit) => limit.hint(),
         _ => return None,
     })
 }
