@@ -328,48 +328,44 @@ fn just_over_each_program_limit() -> Vec<(Limit, String, Limits)> {
         })
         .collect::<String>();
     let nodes = format!("let a0 = c;{nodes}a849");
-    vec![
+    [
         (
             Limit::SourceBytes,
             format!("{}c", " ".repeat(d.max_source_bytes)),
-            Limits {
-                max_source_bytes: d.max_source_bytes + 1,
-                ..d
-            },
+            d.max_source_bytes + 1,
         ),
-        (
-            Limit::Nesting,
-            nested(d.max_nesting + 1),
-            Limits {
-                max_nesting: d.max_nesting + 1,
-                ..d
-            },
-        ),
+        (Limit::Nesting, nested(d.max_nesting + 1), d.max_nesting + 1),
         (
             Limit::Operators,
             format!("c{}", "+c".repeat(d.max_operators + 1)),
-            Limits {
-                max_operators: d.max_operators + 1,
-                ..d
-            },
+            d.max_operators + 1,
         ),
         (
             Limit::Statements,
             lets(d.max_statements + 1),
-            Limits {
-                max_statements: d.max_statements + 1,
-                ..d
-            },
+            d.max_statements + 1,
         ),
-        (
-            Limit::Nodes,
-            nodes,
-            Limits {
-                max_nodes: 2 * d.max_nodes,
-                ..d
-            },
-        ),
+        (Limit::Nodes, nodes, 2 * d.max_nodes),
     ]
+    .into_iter()
+    .map(|(limit, src, value)| (limit, src, raised(limit, value)))
+    .collect()
+}
+
+/// The defaults with one limit set to `value`.
+fn raised(limit: Limit, value: usize) -> Limits {
+    let mut limits = Limits::DEFAULT;
+    *match limit {
+        Limit::SourceBytes => &mut limits.max_source_bytes,
+        Limit::Nesting => &mut limits.max_nesting,
+        Limit::Operators => &mut limits.max_operators,
+        Limit::Statements => &mut limits.max_statements,
+        Limit::Nodes => &mut limits.max_nodes,
+        Limit::CodeBytes => &mut limits.max_code_bytes,
+        Limit::Footprint => &mut limits.max_footprint,
+        Limit::ImageBytes => &mut limits.max_image_bytes,
+    } = value;
+    limits
 }
 
 #[test]
@@ -408,11 +404,7 @@ fn footprint_limit_can_be_raised_in_the_library() {
         matches!(&err, Error::Limit(e) if e.limit == Limit::Footprint),
         "{err}"
     );
-    let raised = Limits {
-        max_footprint: 1025 * 1024,
-        ..Limits::DEFAULT
-    };
-    let k = Kernel::compile_with("sum(w)", &raised).unwrap();
+    let k = Kernel::compile_with("sum(w)", &raised(Limit::Footprint, 1025 * 1024)).unwrap();
     let out = k
         .filter(
             img.view(),
@@ -430,10 +422,7 @@ fn code_size_limit_triggers_with_a_small_cap() {
     let src = "let m = mean(w); (c - m) / (std(w) + 1e-9) + median(w * k)";
     let size = Kernel::compile(src).unwrap().code_bytes();
     assert!(size > 0 && size < Limits::DEFAULT.max_code_bytes);
-    let capped = |max_code_bytes| Limits {
-        max_code_bytes,
-        ..Limits::DEFAULT
-    };
+    let capped = |cap| raised(Limit::CodeBytes, cap);
     assert_eq!(
         Kernel::compile_with(src, &capped(size))
             .unwrap()
@@ -461,15 +450,7 @@ fn image_size_limit_is_configurable() {
     let dir = tempfile::TempDir::new().unwrap();
     let path = dir.path().join("g.png");
     image::GrayImage::new(64, 64).save(&path).unwrap();
-    let with = |max_image_bytes| {
-        imageio::load_with(
-            &path,
-            &Limits {
-                max_image_bytes,
-                ..Limits::DEFAULT
-            },
-        )
-    };
+    let with = |cap| imageio::load_with(&path, &raised(Limit::ImageBytes, cap));
     let err = with(1000).unwrap_err();
     assert!(
         matches!(&err.reason, Reason::Limit(e) if e.limit == Limit::ImageBytes),
@@ -520,127 +501,75 @@ fn extreme_raised_nesting_does_not_crash() {
     }
 }
 
+/// Runs the binary; checks the exit code and that stderr holds each of `needles`.
+fn expect(args: &[&str], code: i32, needles: &[&str]) {
+    let out = jitfilter().args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+    for needle in needles {
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}
+
 /// Each limit's flag on the command line: the program (or footprint, or image) just over the
 /// default fails with exit 2 (1 for the image) and a hint naming the flag; with the flag it works.
 #[test]
 fn each_limit_can_be_raised_on_the_command_line() {
     let dir = tempfile::TempDir::new().unwrap();
-    let input = dir.path().join("in.npy");
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let (input, output, kf) = (path("in.npy"), path("out.npy"), path("k.kf"));
     ndarray_npy::write_npy(&input, &Array2::<f64>::zeros((3, 3))).unwrap();
-    let output = dir.path().join("out.npy");
-    let run = |program: &str, extra: &[String]| {
-        let kf = dir.path().join("k.kf");
-        std::fs::write(&kf, program).unwrap();
-        let mut cmd = jitfilter();
-        cmd.arg("apply")
-            .arg("-e")
-            .arg(&kf)
-            .args(["-f", "box:1"])
-            .args(extra)
-            .arg(&input)
-            .arg(&output);
-        cmd.output().unwrap()
-    };
+    let apply = ["apply", "-f", "box:1", &input, &output];
     for (limit, src, raised) in just_over_each_program_limit() {
-        let out = run(&src, &[]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{limit:?}: {stderr}");
-        assert!(
-            stderr.contains("limit exceeded") && stderr.contains(&limit.flag()),
-            "{limit:?}: {stderr}"
+        std::fs::write(&kf, &src).unwrap();
+        let flag = limit.flag();
+        let value = limit.of(&raised).to_string();
+        expect(
+            &[&apply[..], &["-e", &kf]].concat(),
+            2,
+            &["limit exceeded", &flag],
         );
-        let flag = [limit.flag(), limit.of(&raised).to_string()];
-        let out = run(&src, &flag);
-        assert!(
-            out.status.success(),
-            "{limit:?} {flag:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        expect(&[&apply[..], &["-e", &kf, &flag, &value]].concat(), 0, &[]);
     }
-    // The same flags on check, ir and bench.
+    // The same flags on check, ir, bench and repl.
     let (_, deep, _) = &just_over_each_program_limit()[1];
-    for sub in ["check", "ir"] {
-        jitfilter().args([sub, deep]).assert().code(2);
-        jitfilter()
-            .args([sub, deep, "--max-nesting", "65"])
-            .assert()
-            .success();
+    let raise = ["--max-nesting", "65"];
+    let bench = ["bench", "--repeat", "1", "-f", "box:1", deep, &input];
+    for args in [&["check", deep][..], &["ir", deep], &bench] {
+        expect(args, 2, &["--max-nesting"]);
+        expect(&[args, &raise].concat(), 0, &[]);
     }
     jitfilter()
-        .args(["bench", deep, "--repeat", "1", "-f", "box:1"])
-        .arg(&input)
-        .assert()
-        .code(2);
-    jitfilter()
-        .args([
-            "bench",
-            deep,
-            "--repeat",
-            "1",
-            "-f",
-            "box:1",
-            "--max-nesting",
-            "65",
-        ])
-        .arg(&input)
+        .args(["repl"])
+        .args(raise)
+        .write_stdin(format!("{deep}\n"))
         .assert()
         .success();
     // Footprint: rect:1025x1024 is just over 2^20 cells.
-    let fp = ["-f", "rect:1025x1024"];
-    let out = jitfilter()
-        .args(["apply", "sum(w)"])
-        .args(fp)
-        .arg(&input)
-        .arg(&output)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("--footprint rect:1025x1024") && stderr.contains("--max-footprint"),
-        "{stderr}"
+    let big = ["apply", "sum(w)", "-f", "rect:1025x1024", &input, &output];
+    let needles = ["--footprint rect:1025x1024", "--max-footprint"];
+    expect(&big, 2, &needles);
+    expect(&[&big[..], &["--max-footprint", "2M"]].concat(), 0, &[]);
+    // Code size: a small cap fails, exit 2; `check` shows the size.
+    expect(
+        &["check", "median(w)", "--max-code-bytes", "100"],
+        2,
+        &["--max-code-bytes"],
     );
-    jitfilter()
-        .args(["apply", "sum(w)", "--max-footprint", "2M"])
-        .args(fp)
-        .arg(&input)
-        .arg(&output)
-        .assert()
-        .success();
-    // Code size: a small cap fails, exit 2; the default works.
-    let out = jitfilter()
-        .args(["check", "median(w)", "--max-code-bytes", "100"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("--max-code-bytes"), "{stderr}");
     let out = jitfilter().args(["check", "median(w)"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("bytes of machine code"));
     // Image: camera.png is 256 KiB of pixels; exit 1 with a 64K cap, fine with 1M.
     let camera = data("camera.png");
-    let out = jitfilter()
-        .args(["apply", "c", "--max-image-bytes", "64K"])
-        .arg(&camera)
-        .arg(dir.path().join("c.png"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("too large") && stderr.contains("--max-image-bytes"),
-        "{stderr}"
+    let camera = ["apply", "c", camera.to_str().unwrap(), &path("c.png")];
+    let needles = ["too large", "--max-image-bytes"];
+    expect(
+        &[&camera[..], &["--max-image-bytes", "64K"]].concat(),
+        1,
+        &needles,
     );
-    jitfilter()
-        .args(["apply", "c", "--max-image-bytes", "1M"])
-        .arg(&camera)
-        .arg(dir.path().join("c.png"))
-        .assert()
-        .success();
-    // And the REPL takes them too.
-    jitfilter()
-        .args(["repl", "--max-nesting", "65"])
-        .write_stdin(format!("{deep}\n"))
-        .assert()
-        .success();
+    expect(
+        &[&camera[..], &["--max-image-bytes", "1M"]].concat(),
+        0,
+        &[],
+    );
 }
