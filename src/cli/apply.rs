@@ -31,7 +31,7 @@ pub fn run(args: &ApplyArgs) -> Result<(), Failure> {
         },
         Some(dir) => batch_outputs(&paths, dir, &out.suffix, out.ext.as_deref())?,
     };
-    let job = Job::new(source, &args.kernel, &args.window)?;
+    let job = Job::new(source, &args.kernel, &args.window, args.limits.limits())?;
     match &out.out_dir {
         None => {
             let (input, output) = &pairs[0];

@@ -80,6 +80,8 @@ pub struct ApplyArgs {
     pub window: WindowArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 #[derive(Debug, Args)]
@@ -91,8 +93,6 @@ pub struct KernelArgs {
     /// Set a param the kernel declares (`param NAME = default;`); repeatable
     #[arg(short = 'p', long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, f64)>,
-    #[command(flatten)]
-    pub limits: LimitArgs,
 }
 
 /// The limits against oversized input (docs/limits.md), one flag each, named after the
@@ -241,6 +241,8 @@ pub struct BenchArgs {
     /// Print one JSON object instead of a table
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -19,7 +19,7 @@ pub fn run(args: &BenchArgs) -> Result<String, Failure> {
             ),
         ));
     };
-    let job = Job::new(source, &args.kernel, &args.window)?;
+    let job = Job::new(source, &args.kernel, &args.window, args.limits.limits())?;
     let image = imageio::load_with(input, &job.limits).map_err(Failure::File)?;
     let shape = image.shape().to_vec();
     let footprint_size = job

@@ -25,8 +25,8 @@ impl Job {
         source: Source,
         kernel_args: &KernelArgs,
         window: &WindowArgs,
+        limits: Limits,
     ) -> Result<Job, Failure> {
-        let limits = kernel_args.limits.limits();
         let start = Instant::now();
         let kernel = compile(&source, &limits)?;
         let compile_time = start.elapsed();
