@@ -7,8 +7,7 @@ use crate::limits::{Limit, Limits};
 use crate::syntax::{self, Ast, Expr, ExprKind, Stmt};
 use std::collections::HashMap;
 
-/// Parses and checks kernel source text within `limits`. Recursive: run it on a stack sized by
-/// [`syntax::measure`].
+/// Parses and checks kernel source text within `limits`. Recursive, as [`syntax::parse`] is.
 pub fn compile_program(src: &str, limits: &Limits) -> Result<Program, ExprError> {
     let ast = syntax::parse(src, limits)?;
     check(src, &ast, limits)

@@ -144,7 +144,7 @@ fn helper_symbols() -> Vec<(&'static str, *const u8)> {
 
 /// Compiles each (plan, target) into one module. `defaults` are the params' default values.
 /// The functions' machine code together may take at most `limits.max_code_bytes`. Recursive over
-/// the plans' depth: run it on a stack sized for their nodes (see `stack.rs`).
+/// the plans' depth: `Kernel` runs it on a thread with stack for their nodes (`src/stack.rs`).
 pub fn compile(
     functions: &[(&Plan, Target)],
     defaults: &[f64],

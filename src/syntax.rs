@@ -101,7 +101,8 @@ pub struct Ast {
 
 /// Parses kernel source text into a syntax tree, within `limits`' text size, nesting and
 /// operators. pest recurses per level of nesting, and so do the stages after it per level of
-/// the tree: call this on a stack sized by [`measure`].
+/// the tree. [`crate::Kernel::compile_with`] runs them on a thread with stack for the program
+/// (`src/stack.rs`); a direct caller needs a stack to match (docs/limits.md).
 pub fn parse(src: &str, limits: &Limits) -> Result<Ast, ExprError> {
     measure(src, limits)?;
     let mut pairs = KernelParser::parse(Rule::program, src).map_err(|e| syntax_error(src, e))?;
