@@ -3,18 +3,14 @@
 
 use crate::error::{ExprError, Span};
 use crate::ir::{Builtin, Func, Node, NodeId, Op, ParamDecl, Program, Reduction, Shape};
+use crate::limits::{Limit, Limits};
 use crate::syntax::{self, Ast, Expr, ExprKind, Stmt};
 use std::collections::HashMap;
 
-/// Most statements a program may have.
-pub const MAX_STATEMENTS: usize = 1024;
-/// Most DAG nodes a program may have (bounds the generated code size).
-pub const MAX_NODES: usize = 8192;
-
-/// Parses and checks kernel source text.
-pub fn compile_program(src: &str) -> Result<Program, ExprError> {
-    let ast = syntax::parse(src)?;
-    check(src, &ast)
+/// Parses and checks kernel source text within `limits`. Recursive, as [`syntax::parse`] is.
+pub fn compile_program(src: &str, limits: &Limits) -> Result<Program, ExprError> {
+    let ast = syntax::parse(src, limits)?;
+    check(src, &ast, limits)
 }
 
 #[derive(Clone, Copy)]
@@ -22,7 +18,8 @@ enum Binding {
     Node(NodeId),
 }
 
-struct Checker {
+struct Checker<'a> {
+    limits: &'a Limits,
     nodes: Vec<Node>,
     interned: HashMap<String, NodeId>,
     scope: HashMap<String, Binding>,
@@ -30,17 +27,16 @@ struct Checker {
     params: Vec<ParamDecl>,
 }
 
-pub fn check(src: &str, ast: &Ast) -> Result<Program, ExprError> {
-    if ast.stmts.len() > MAX_STATEMENTS {
+/// Checks a parsed program (statement and node limits from `limits`).
+pub fn check(src: &str, ast: &Ast, limits: &Limits) -> Result<Program, ExprError> {
+    if ast.stmts.len() > limits.max_statements {
         return Err(ExprError::Limit {
             span: Span::new(0, src.len()),
-            what: format!(
-                "{} statements; the limit is {MAX_STATEMENTS}",
-                ast.stmts.len()
-            ),
+            error: Limit::Statements.exceeded(limits, format!("{} statements", ast.stmts.len())),
         });
     }
     let mut ck = Checker {
+        limits,
         nodes: Vec::new(),
         interned: HashMap::new(),
         scope: HashMap::new(),
@@ -118,7 +114,7 @@ pub fn known_functions() -> Vec<&'static str> {
     v
 }
 
-impl Checker {
+impl Checker<'_> {
     fn define_check(&self, name: &str, span: Span) -> Result<(), ExprError> {
         if Builtin::from_name(name).is_some() || syntax::constant(name).is_some() {
             return Err(ExprError::Rebind {
@@ -151,10 +147,13 @@ impl Checker {
         if let Some(&id) = self.interned.get(&key) {
             return Ok(id);
         }
-        if self.nodes.len() >= MAX_NODES {
+        if self.nodes.len() >= self.limits.max_nodes {
             return Err(ExprError::Limit {
                 span,
-                what: format!("more than {MAX_NODES} operations"),
+                error: Limit::Nodes.exceeded(
+                    self.limits,
+                    "too many distinct operations (after sharing common subexpressions)",
+                ),
             });
         }
         self.nodes.push(Node { op, shape, span });
@@ -341,6 +340,10 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn compile_program(src: &str) -> Result<Program, ExprError> {
+        super::compile_program(src, &Limits::default())
+    }
 
     fn err(src: &str) -> ExprError {
         compile_program(src).unwrap_err()

@@ -1,5 +1,6 @@
 //! Typed errors of the library. Rendering (carets, colours) happens at the edges: CLI and REPL.
 
+use crate::limits::LimitError;
 use thiserror::Error;
 
 /// A byte range in the kernel source text.
@@ -67,8 +68,9 @@ pub enum ExprError {
         axis: &'static str,
         ndim: usize,
     },
-    #[error("limit exceeded: {what}")]
-    Limit { span: Span, what: String },
+    /// A limit on the program's size or shape (see [`crate::Limits`]).
+    #[error("{error}")]
+    Limit { span: Span, error: LimitError },
 }
 
 impl ExprError {
@@ -121,7 +123,7 @@ impl ExprError {
             ExprError::NoPosition { .. } => {
                 Some("use a position name that the array's dimensions have".into())
             }
-            ExprError::Limit { .. } => Some("simplify the expression".into()),
+            ExprError::Limit { error, .. } => Some(error.hint()),
         }
     }
 }
@@ -149,4 +151,10 @@ pub enum Error {
     UnknownParam { name: String, known: Vec<String> },
     #[error("code generation failed: {0}")]
     Codegen(String),
+    /// A limit on something other than the program text: the footprint, the generated code.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
+    /// The system refused what compiling needs (a thread with a large stack).
+    #[error("out of resources: {0}")]
+    Resources(String),
 }

@@ -1,14 +1,10 @@
 //! Footprints: which neighbours form the window, in what order, and with what weights (`k`).
 
 use crate::error::Error;
+use crate::limits::{Limit, Limits};
 use ndarray::ArrayViewD;
+use std::fmt;
 use std::str::FromStr;
-
-/// Largest radius a disk, diamond or ball may be built with (larger ones are refused).
-const MAX_RADIUS: usize = 1 << 16;
-
-/// Most elements a footprint may have (about a 1024×1024 box).
-pub const MAX_FOOTPRINT_ELEMENTS: usize = 1 << 20;
 
 /// The neighbourhood of a filter. Cells are visited in C order, as scipy fills its buffer.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,13 +16,59 @@ pub struct Footprint {
 enum Spec {
     /// `size` along every axis of whatever array it is applied to (scipy's `size=N`).
     Cube(usize),
-    /// A footprint too large to build (its constructor's arguments), refused by `resolve`.
-    TooLarge(String),
+    /// A shape, built only when resolved, once its size has been checked against the limit.
+    Shape(Shape),
     /// An explicit N-D footprint; a weight of 0 means "not in the window".
     Explicit {
         shape: Vec<usize>,
         weights: Vec<f64>,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Shape {
+    Rect { width: usize, height: usize },
+    Disk(usize),
+    Diamond(usize),
+    Ball(usize),
+}
+
+impl Shape {
+    /// The bounding box, or `None` if its size overflows.
+    fn dims(self) -> Option<Vec<usize>> {
+        let side = |r: usize| r.checked_mul(2)?.checked_add(1);
+        Some(match self {
+            Shape::Rect { width, height } => vec![height, width],
+            Shape::Disk(r) | Shape::Diamond(r) => vec![side(r)?; 2],
+            Shape::Ball(r) => vec![side(r)?; 3],
+        })
+    }
+
+    /// Whether the cell at `idx` (in the bounding box) is in the shape. The box fits in memory,
+    /// so these squares and sums cannot overflow.
+    fn contains(self, idx: &[usize]) -> bool {
+        let (r, off) = match self {
+            Shape::Rect { .. } => return true,
+            Shape::Disk(r) | Shape::Diamond(r) | Shape::Ball(r) => {
+                (r as i64, idx.iter().map(move |&v| v as i64 - r as i64))
+            }
+        };
+        match self {
+            Shape::Diamond(_) => off.map(i64::abs).sum::<i64>() <= r,
+            _ => off.map(|v| v * v).sum::<i64>() <= r * r,
+        }
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Shape::Rect { width, height } => write!(f, "rect:{width}x{height}"),
+            Shape::Disk(r) => write!(f, "disk:{r}"),
+            Shape::Diamond(r) => write!(f, "diamond:{r}"),
+            Shape::Ball(r) => write!(f, "ball:{r}"),
+        }
+    }
 }
 
 /// A footprint made concrete for a 3-D view of an array: shape, and per window element its
@@ -48,49 +90,28 @@ impl Footprint {
 
     /// A 2-D rectangle `width` columns by `height` rows (`rect:WxH`).
     pub fn rect(width: usize, height: usize) -> Footprint {
-        Footprint::from_fn(&[height, width], |_| true)
+        Footprint::shape(Shape::Rect { width, height })
     }
 
     /// A 2-D disk of radius `r`: cells with x² + y² ≤ r² (scikit-image's `disk`).
     pub fn disk(r: usize) -> Footprint {
-        if r > MAX_RADIUS {
-            return Footprint {
-                spec: Spec::TooLarge(format!("disk:{r}")),
-            };
-        }
-        let r2 = (r * r) as isize;
-        let c = r as isize;
-        Footprint::from_fn(&[2 * r + 1, 2 * r + 1], |i| {
-            let (y, x) = (i[0] as isize - c, i[1] as isize - c);
-            x * x + y * y <= r2
-        })
+        Footprint::shape(Shape::Disk(r))
     }
 
     /// A 2-D diamond of radius `r`: cells with |x| + |y| ≤ r.
     pub fn diamond(r: usize) -> Footprint {
-        if r > MAX_RADIUS {
-            return Footprint {
-                spec: Spec::TooLarge(format!("diamond:{r}")),
-            };
-        }
-        let c = r as isize;
-        Footprint::from_fn(&[2 * r + 1, 2 * r + 1], |i| {
-            (i[0] as isize - c).abs() + (i[1] as isize - c).abs() <= c
-        })
+        Footprint::shape(Shape::Diamond(r))
     }
 
     /// A 3-D ball of radius `r`: cells with x² + y² + z² ≤ r².
     pub fn ball(r: usize) -> Footprint {
-        if r > MAX_RADIUS {
-            return Footprint {
-                spec: Spec::TooLarge(format!("ball:{r}")),
-            };
+        Footprint::shape(Shape::Ball(r))
+    }
+
+    fn shape(shape: Shape) -> Footprint {
+        Footprint {
+            spec: Spec::Shape(shape),
         }
-        let r2 = (r * r) as isize;
-        let c = r as isize;
-        Footprint::from_fn(&[2 * r + 1; 3], |i| {
-            i.iter().map(|&v| (v as isize - c).pow(2)).sum::<isize>() <= r2
-        })
     }
 
     /// A footprint from a boolean mask (true = in the window).
@@ -114,60 +135,56 @@ impl Footprint {
         }
     }
 
-    fn from_fn(shape: &[usize], inside: impl Fn(&[usize]) -> bool) -> Footprint {
-        // Refuse (at `resolve`) boxes too large to build, before allocating or overflowing.
-        let total = shape.iter().try_fold(1usize, |a, &b| a.checked_mul(b));
-        let total = match total {
-            Some(t) if t <= 4 * MAX_FOOTPRINT_ELEMENTS => t,
-            _ => {
-                return Footprint {
-                    spec: Spec::TooLarge(format!("a footprint of shape {shape:?}")),
-                }
-            }
-        };
-        let mut idx = vec![0; shape.len()];
-        let mut weights = Vec::with_capacity(total);
-        for mut flat in 0..total {
-            for a in (0..shape.len()).rev() {
-                idx[a] = flat % shape[a];
-                flat /= shape[a];
-            }
-            weights.push(if inside(&idx) { 1.0 } else { 0.0 });
-        }
-        Footprint {
-            spec: Spec::Explicit {
-                shape: shape.to_vec(),
-                weights,
-            },
-        }
-    }
-
     /// Number of dimensions, or `None` for a box that adapts to the array.
     pub fn ndim(&self) -> Option<usize> {
         match &self.spec {
-            Spec::Cube(_) | Spec::TooLarge(_) => None,
+            Spec::Cube(_) => None,
+            Spec::Shape(Shape::Ball(_)) => Some(3),
+            Spec::Shape(_) => Some(2),
             Spec::Explicit { shape, .. } => Some(shape.len()),
         }
     }
 
-    /// Makes the footprint concrete for an array of `ndim` dimensions (1 to 3). A footprint with
-    /// fewer dimensions than the array applies along its last axes.
-    pub fn resolve(&self, ndim: usize) -> Result<Resolved, Error> {
+    /// Makes the footprint concrete for an array of `ndim` dimensions (1 to 3), refusing more
+    /// than `limits.max_footprint` elements. A footprint with fewer dimensions than the array
+    /// applies along its last axes.
+    pub fn resolve(&self, ndim: usize, limits: &Limits) -> Result<Resolved, Error> {
+        let too_big = |what: String| Error::from(Limit::Footprint.exceeded(limits, what));
         let (shape, weights): (Vec<usize>, Vec<f64>) = match &self.spec {
             Spec::Cube(n) => {
                 let shape = vec![*n; ndim];
-                let total = n.checked_pow(ndim as u32).unwrap_or(usize::MAX);
-                if total > MAX_FOOTPRINT_ELEMENTS {
-                    return Err(too_big(total));
+                match n.checked_pow(ndim as u32) {
+                    Some(t) if t <= limits.max_footprint => {}
+                    Some(t) => {
+                        return Err(too_big(format!("box:{n} in {ndim}-D has {t} elements")))
+                    }
+                    None => {
+                        return Err(too_big(format!(
+                            "box:{n} in {ndim}-D has {n}^{ndim} elements"
+                        )))
+                    }
                 }
-                (shape, vec![1.0; total])
+                let weights = filled(&shape, |_| true)?;
+                (shape, weights)
+            }
+            Spec::Shape(s) => {
+                // Built as the whole bounding box, which must not exhaust memory first (ball:300
+                // is 217M cells); each shape fills over a quarter of its box, so a box over 4x
+                // the limit could never pass the check below.
+                let dims = s.dims();
+                let cells = dims
+                    .as_ref()
+                    .and_then(|d| d.iter().try_fold(1usize, |a, &b| a.checked_mul(b)));
+                match cells {
+                    Some(c) if c <= limits.max_footprint.saturating_mul(4) => {}
+                    Some(c) => return Err(too_big(format!("{s} has over {} elements", c / 4))),
+                    None => return Err(too_big(format!("{s} has over {} elements", usize::MAX))),
+                }
+                let dims = dims.unwrap_or_default();
+                let weights = filled(&dims, |i| s.contains(i))?;
+                (dims, weights)
             }
             Spec::Explicit { shape, weights } => (shape.clone(), weights.clone()),
-            Spec::TooLarge(what) => {
-                return Err(Error::Footprint(format!(
-                    "{what} is larger than the limit of {MAX_FOOTPRINT_ELEMENTS} elements"
-                )))
-            }
         };
         if shape.len() > ndim {
             return Err(Error::Footprint(format!(
@@ -193,8 +210,11 @@ impl Footprint {
         if cells.is_empty() {
             return Err(Error::Footprint("the footprint has no cells in it".into()));
         }
-        if cells.len() > MAX_FOOTPRINT_ELEMENTS {
-            return Err(too_big(cells.len()));
+        if cells.len() > limits.max_footprint {
+            return Err(too_big(format!(
+                "the footprint has {} elements",
+                cells.len()
+            )));
         }
         Ok(Resolved {
             shape: s3,
@@ -204,13 +224,28 @@ impl Footprint {
     }
 }
 
-fn too_big(n: usize) -> Error {
-    Error::Footprint(format!(
-        "{n} elements is more than the limit of {MAX_FOOTPRINT_ELEMENTS}"
-    ))
+/// Weights 1 for the cells of a box of `shape` (C order) where `inside` holds, else 0. The box
+/// is within the limit, but a raised limit may still ask for more memory than there is: that is
+/// an error, not an abort.
+fn filled(shape: &[usize], inside: impl Fn(&[usize]) -> bool) -> Result<Vec<f64>, Error> {
+    let total: usize = shape.iter().product();
+    let mut weights = Vec::new();
+    weights
+        .try_reserve_exact(total)
+        .map_err(|_| Error::Resources(format!("cannot allocate a footprint of {total} cells")))?;
+    let mut idx = vec![0; shape.len()];
+    for mut flat in 0..total {
+        for a in (0..shape.len()).rev() {
+            idx[a] = flat % shape[a];
+            flat /= shape[a];
+        }
+        weights.push(if inside(&idx) { 1.0 } else { 0.0 });
+    }
+    Ok(weights)
 }
 
-/// Parses `box:N`, `rect:WxH`, `disk:R`, `diamond:R` and `ball:R`.
+/// Parses `box:N`, `rect:WxH`, `disk:R`, `diamond:R` and `ball:R` (the syntax only: sizes are
+/// checked by [`Footprint::resolve`]).
 impl FromStr for Footprint {
     type Err = Error;
 
@@ -226,23 +261,10 @@ impl FromStr for Footprint {
                 .trim()
                 .parse()
                 .map_err(|_| bad(&format!("`{t}` is not a whole number")))?;
-            if v > 4096 {
-                return Err(bad(&format!("{v} is too large")));
-            }
             Ok(v)
         };
-        // The shapes are built as their whole bounding box, which must not exhaust memory
-        // first (ball:300 is 217M cells); each fills over a quarter of its box, so a box over
-        // 4x the limit could never pass the check below.
-        let bounded = |r: usize, ndim: u32| {
-            let cells = (2 * r + 1).pow(ndim);
-            if cells > 4 * MAX_FOOTPRINT_ELEMENTS {
-                Err(too_big(cells))
-            } else {
-                Ok(r)
-            }
-        };
-        let fp = match kind.trim() {
+        // Only the syntax: the size is checked against the limits in force by `resolve`.
+        Ok(match kind.trim() {
             "box" => match num(arg)? {
                 0 => return Err(bad("size must be at least 1")),
                 n => Footprint::cube(n),
@@ -257,13 +279,11 @@ impl FromStr for Footprint {
                 }
                 Footprint::rect(w, h)
             }
-            "disk" => Footprint::disk(bounded(num(arg)?, 2)?),
-            "diamond" => Footprint::diamond(bounded(num(arg)?, 2)?),
-            "ball" => Footprint::ball(bounded(num(arg)?, 3)?),
+            "disk" => Footprint::disk(num(arg)?),
+            "diamond" => Footprint::diamond(num(arg)?),
+            "ball" => Footprint::ball(num(arg)?),
             other => return Err(bad(&format!("unknown footprint kind `{other}`"))),
-        };
-        fp.resolve(fp.ndim().unwrap_or(2))?;
-        Ok(fp)
+        })
     }
 }
 
@@ -271,14 +291,20 @@ impl FromStr for Footprint {
 mod tests {
     use super::*;
 
+    fn cells(fp: Footprint, ndim: usize) -> usize {
+        fp.resolve(ndim, &Limits::default()).unwrap().cells.len()
+    }
+
     #[test]
     fn sizes() {
-        assert_eq!(Footprint::disk(11).resolve(2).unwrap().cells.len(), 377);
-        assert_eq!(Footprint::diamond(2).resolve(2).unwrap().cells.len(), 13);
-        assert_eq!(Footprint::ball(1).resolve(3).unwrap().cells.len(), 7);
-        let r = Footprint::rect(4, 2).resolve(2).unwrap();
+        assert_eq!(cells(Footprint::disk(11), 2), 377);
+        assert_eq!(cells(Footprint::diamond(2), 2), 13);
+        assert_eq!(cells(Footprint::ball(1), 3), 7);
+        assert_eq!(cells(Footprint::cube(3), 3), 27);
+        let r = Footprint::rect(4, 2)
+            .resolve(2, &Limits::default())
+            .unwrap();
         assert_eq!(r.shape, [1, 2, 4]);
-        assert_eq!(Footprint::cube(3).resolve(3).unwrap().cells.len(), 27);
     }
 
     #[test]
@@ -288,34 +314,42 @@ mod tests {
             "rect:5x3".parse::<Footprint>().unwrap(),
             Footprint::rect(5, 3)
         );
-        for bad in [
-            "disk",
-            "disk:x",
-            "rect:5",
-            "box:0",
-            "star:3",
-            "box:-1",
-            "disk:99999",
-            "ball:300",
-            "ball:4096",
-        ] {
+        for bad in ["disk", "disk:x", "rect:5", "box:0", "star:3", "box:-1"] {
             assert!(bad.parse::<Footprint>().is_err(), "{bad}");
         }
+        // Well-formed but over the default limit; a raised limit takes them.
+        for (big, ndim) in [("disk:99999", 2), ("ball:300", 3), ("rect:1025x1024", 2)] {
+            let fp = big.parse::<Footprint>().unwrap();
+            let err = fp.resolve(ndim, &Limits::default()).unwrap_err();
+            assert!(matches!(err, Error::Limit(_)), "{big}: {err}");
+        }
+        let raised = Limits {
+            max_footprint: 1 << 21,
+            ..Limits::default()
+        };
+        assert!(Footprint::rect(1025, 1024).resolve(2, &raised).is_ok());
     }
 
     #[test]
     fn huge_constructors_are_errors_not_panics() {
+        let unlimited = Limits {
+            max_footprint: usize::MAX,
+            ..Limits::default()
+        };
         for fp in [
             Footprint::disk(1 << 33),
             Footprint::rect(1 << 40, 1 << 40),
             Footprint::ball(usize::MAX / 2),
+            Footprint::cube(1 << 22),
         ] {
-            assert!(fp.resolve(3).is_err());
+            assert!(fp.resolve(3, &Limits::default()).is_err());
+            // Beyond memory: an error too, not an abort.
+            assert!(fp.resolve(3, &unlimited).is_err());
         }
     }
 
     #[test]
     fn too_many_dims_is_an_error() {
-        assert!(Footprint::ball(1).resolve(2).is_err());
+        assert!(Footprint::ball(1).resolve(2, &Limits::default()).is_err());
     }
 }

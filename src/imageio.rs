@@ -14,14 +14,15 @@
 //! no temporary file behind.
 //!
 //! Decompression bombs: decoding an image stops with an error once its pixels would need more than
-//! [`MAX_DECODED_BYTES`] (512 MiB, the `image` crate's default `max_alloc`, applied to TIFF as
-//! well). A `.npy` header must not describe more data than the file holds, so reading one never
-//! allocates much more than the file's size.
+//! [`Limits::max_image_bytes`] (by default 512 MiB, the `image` crate's default `max_alloc`,
+//! applied to TIFF as well). A `.npy` header must not describe more data than the file holds, so
+//! reading one never allocates much more than the file's size.
 
 use crate::dtype::Element;
 use crate::error::Error;
 use crate::footprint::Footprint;
 use crate::kernel::{Kernel, Options};
+use crate::limits::{Limit, LimitError, Limits};
 use image::{DynamicImage, ExtendedColorType, ImageEncoder, ImageFormat};
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use ndarray_npy::{ReadNpyError, ReadNpyExt, ReadableElement, WritableElement, WriteNpyExt};
@@ -31,9 +32,6 @@ use std::fs;
 use std::io::{self, BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
-
-/// Most bytes of decoded pixel data one image may need.
-pub const MAX_DECODED_BYTES: u64 = 512 * 1024 * 1024;
 
 /// JPEG quality (0–100) of written files: high, since filter results are often compared closely.
 const JPEG_QUALITY: u8 = 95;
@@ -429,8 +427,8 @@ pub enum Reason {
         dtype: DType,
         ndim: usize,
     },
-    #[error("the image is too large (more than {} MiB of pixel data)", MAX_DECODED_BYTES >> 20)]
-    TooLarge,
+    #[error(transparent)]
+    Limit(LimitError),
     #[error("encoding failed: {0}")]
     Encode(String),
 }
@@ -471,17 +469,23 @@ fn write_error(path: &Path, reason: Reason) -> IoError {
     }
 }
 
-/// Reads an image (PNG, TIFF, JPEG) or a `.npy` array. The content decides the format; the
-/// extension is only a fallback, so that a damaged file gets that format's error message.
+/// Reads an image (PNG, TIFF, JPEG) or a `.npy` array within the default [`Limits`].
 pub fn load(path: &Path) -> Result<Image, IoError> {
+    load_with(path, &Limits::default())
+}
+
+/// Reads an image (PNG, TIFF, JPEG) or a `.npy` array; an image may decode to at most
+/// `limits.max_image_bytes`. The content decides the format; the extension is only a fallback, so
+/// that a damaged file gets that format's error message.
+pub fn load_with(path: &Path, limits: &Limits) -> Result<Image, IoError> {
     let bytes = read_bytes(path)?;
     let format = Format::sniff(&bytes)
         .or_else(|| Format::from_extension(path))
         .ok_or_else(|| read_error(path, Reason::UnknownContent))?;
     let image = match format {
         Format::Npy => npy::read(&bytes).map(Image::array),
-        Format::Tiff => tiff_io::read(&bytes),
-        Format::Png | Format::Jpeg => read_image(bytes, format),
+        Format::Tiff => tiff_io::read(&bytes, limits),
+        Format::Png | Format::Jpeg => read_image(bytes, format, limits),
     }
     .map_err(|reason| read_error(path, reason))?;
     let ndim = image.shape().len();
@@ -501,15 +505,15 @@ pub fn load(path: &Path) -> Result<Image, IoError> {
 }
 
 /// Reads a footprint mask or weights: a `.npy` of any real dtype (bool and 64-bit integers too,
-/// as numpy makes them by default) or a grey image, as f64.
-pub fn load_weights(path: &Path) -> Result<ArrayD<f64>, IoError> {
+/// as numpy makes them by default) or a grey image (within `limits`), as f64.
+pub fn load_weights(path: &Path, limits: &Limits) -> Result<ArrayD<f64>, IoError> {
     let bytes = read_bytes(path)?;
     if Format::sniff(&bytes) == Some(Format::Npy)
         || Format::from_extension(path) == Some(Format::Npy)
     {
         return npy::read_f64(&bytes).map_err(|r| read_error(path, r));
     }
-    let image = load(path)?;
+    let image = load_with(path, limits)?;
     match image.layout() {
         Layout::Array | Layout::Grey => Ok(image.planes()[0].to_f64()),
         other => Err(read_error(
@@ -666,25 +670,29 @@ fn encode<W: Write + Seek>(out: &mut W, image: &Image, format: Format) -> Result
 fn image_error(e: image::ImageError) -> Reason {
     match e {
         image::ImageError::IoError(e) => Reason::Io(e),
-        image::ImageError::Limits(_) => Reason::TooLarge,
         other => Reason::Encode(other.to_string()),
     }
 }
 
-/// Decodes PNG or JPEG with the `image` crate, under [`MAX_DECODED_BYTES`]. Takes the file's
+/// The error for an image that would decode to more than `limits.max_image_bytes`.
+fn too_large(limits: &Limits) -> Reason {
+    Reason::Limit(Limit::ImageBytes.exceeded(limits, "the image is too large to decode"))
+}
+
+/// Decodes PNG or JPEG with the `image` crate, under `limits.max_image_bytes`. Takes the file's
 /// bytes so that they are freed as soon as they are decoded (peak memory of big images).
-fn read_image(bytes: Vec<u8>, format: Format) -> Result<Image, Reason> {
+fn read_image(bytes: Vec<u8>, format: Format, limits: &Limits) -> Result<Image, Reason> {
     let mut reader = image::ImageReader::new(io::Cursor::new(bytes));
     reader.set_format(if format == Format::Png {
         ImageFormat::Png
     } else {
         ImageFormat::Jpeg
     });
-    let mut limits = image::Limits::default();
-    limits.max_alloc = Some(MAX_DECODED_BYTES);
-    reader.limits(limits);
+    let mut image_limits = image::Limits::default();
+    image_limits.max_alloc = Some(limits.max_image_bytes as u64);
+    reader.limits(image_limits);
     let decoded = reader.decode().map_err(|e| match e {
-        image::ImageError::Limits(_) => Reason::TooLarge,
+        image::ImageError::Limits(_) => too_large(limits),
         image::ImageError::Decoding(d) => Reason::Decode {
             format,
             detail: std::error::Error::source(&d)
@@ -867,14 +875,14 @@ mod npy {
 /// TIFF through the `tiff` crate: grey of every engine type, RGB(A) of 8, 16, 32f and 64f bits.
 mod tiff_io {
     use super::*;
-    use tiff::decoder::{Decoder, DecodingResult, Limits};
+    use tiff::decoder::{Decoder, DecodingResult, Limits as TiffLimits};
     use tiff::encoder::{colortype, TiffEncoder};
     use tiff::tags::{ExtraSamples, Tag};
     use tiff::{ColorType, TiffError};
 
-    fn bad(e: TiffError) -> Reason {
+    fn bad(e: TiffError, limits: &Limits) -> Reason {
         match e {
-            TiffError::LimitsExceeded => Reason::TooLarge,
+            TiffError::LimitsExceeded => too_large(limits),
             TiffError::IoError(e) if e.kind() != io::ErrorKind::UnexpectedEof => Reason::Io(e),
             other => Reason::Decode {
                 format: Format::Tiff,
@@ -884,12 +892,17 @@ mod tiff_io {
     }
 
     /// The first image in the file.
-    pub(super) fn read(bytes: &[u8]) -> Result<Image, Reason> {
-        let mut limits = Limits::default();
-        limits.decoding_buffer_size = MAX_DECODED_BYTES as usize;
+    pub(super) fn read(bytes: &[u8], limits: &Limits) -> Result<Image, Reason> {
+        let bad = |e| bad(e, limits);
+        let mut tiff_limits = TiffLimits::default();
+        tiff_limits.decoding_buffer_size = limits.max_image_bytes;
+        // Compressed strips are staged here; a raised image limit must not stop at its default.
+        tiff_limits.intermediate_buffer_size = tiff_limits
+            .intermediate_buffer_size
+            .max(limits.max_image_bytes);
         let mut decoder = Decoder::new(io::Cursor::new(bytes))
             .map_err(bad)?
-            .with_limits(limits);
+            .with_limits(tiff_limits);
         let (w, h) = decoder.dimensions().map_err(bad)?;
         let (w, h) = (w as usize, h as usize);
         let colour = decoder.colortype().map_err(bad)?;

@@ -232,9 +232,10 @@ fn arg_best(v: &[f64], better: impl Fn(f64, f64) -> bool) -> f64 {
 mod tests {
     use super::*;
     use crate::check::compile_program;
+    use crate::limits::Limits;
 
     fn run(src: &str, w: &[f64], c: f64) -> f64 {
-        let p = compile_program(src).unwrap();
+        let p = compile_program(src, &Limits::default()).unwrap();
         let zeros = vec![0.0; w.len()];
         let ones = vec![1.0; w.len()];
         let params: Vec<f64> = p.params.iter().map(|p| p.default).collect();

@@ -10,10 +10,13 @@ use crate::footprint::Footprint;
 use crate::fused::{RowStripe, RowTables};
 use crate::interp;
 use crate::ir::{Builtin, ParamDecl, Program};
+use crate::limits::Limits;
 use crate::native::{Native, NativeStripe};
 use crate::plan::Plan;
 use crate::planner::Planner;
 use crate::runtime::CallbackContext;
+use crate::stack::Depth;
+use crate::syntax;
 use crate::window::{self, Gather, Geometry, PixelFn};
 use ndarray::{Array, ArrayView, Dimension};
 use std::os::raw::c_void;
@@ -122,6 +125,8 @@ pub struct Kernel {
     fused: Arc<OnceLock<Result<Code, Error>>>,
     /// The scipy-ABI callback, compiled on first use.
     callback: Arc<OnceLock<Result<Code, Error>>>,
+    /// What it was compiled under; the footprint and code size limits also apply later.
+    limits: Limits,
 }
 
 impl Clone for Kernel {
@@ -136,6 +141,7 @@ impl Clone for Kernel {
             maps: self.maps.clone(),
             fused: self.fused.clone(),
             callback: self.callback.clone(),
+            limits: self.limits,
         }
     }
 }
@@ -149,9 +155,16 @@ impl std::fmt::Debug for Kernel {
 }
 
 impl Kernel {
-    /// Parses, checks and compiles `source` to native code.
+    /// Parses, checks and compiles `source` to native code, within the default [`Limits`].
     pub fn compile(source: &str) -> Result<Kernel, Error> {
-        let program = check::compile_program(source)?;
+        Kernel::compile_with(source, &Limits::default())
+    }
+
+    /// Parses, checks and compiles `source` to native code within `limits`, which the kernel
+    /// keeps: [`Kernel::filter`] refuses footprints over `limits.max_footprint`.
+    pub fn compile_with(source: &str, limits: &Limits) -> Result<Kernel, Error> {
+        let depth = syntax::measure(source, limits)?;
+        let program = depth.run(|| Ok(check::compile_program(source, limits)?))?;
         let plan = Plan::new(&program);
         let planner = Planner::new(&program);
         let native = Native::of(&program);
@@ -161,7 +174,8 @@ impl Kernel {
         // The callback (scipy's ABI) is compiled on first use: `apply` never needs it.
         let mut functions = vec![(&row_plan, Target::Row)];
         functions.extend(map_plans.iter().map(|p| (p, Target::Row)));
-        let code = codegen::compile(&functions, &defaults)?;
+        let depth = Depth::of_plans(functions.iter().map(|(p, _)| *p));
+        let code = depth.run(|| codegen::compile(&functions, &defaults, limits))?;
         let maps = (0..map_plans.len()).map(|i| code.row(1 + i)).collect();
         Ok(Kernel {
             program: Arc::new(program),
@@ -173,7 +187,15 @@ impl Kernel {
             maps: Arc::new(maps),
             fused: Arc::new(OnceLock::new()),
             callback: Arc::new(OnceLock::new()),
+            limits: *limits,
         })
+    }
+
+    /// Bytes of machine code of the kernel's row function and point maps (the callback and the
+    /// fused row function, compiled on first use, are checked on their own),
+    /// which `Limits::max_code_bytes` bounds.
+    pub fn code_bytes(&self) -> usize {
+        self.code.bytes()
     }
 
     /// What the planner does with each reduction, one line each (for `check` and `bench`).
@@ -203,11 +225,13 @@ impl Kernel {
 
     /// The Cranelift IR of the kernel's callback and default row function, as text.
     pub fn cranelift_ir(&self) -> Result<String, Error> {
-        Ok(format!(
-            "; scipy callback\n{}\n; fused row function\n{}",
-            codegen::ir_text(&self.plan, Target::Callback)?,
-            codegen::ir_text(&self.row_plan, Target::Row)?
-        ))
+        Depth::of_plans([&*self.plan, &*self.row_plan]).run(|| {
+            Ok(format!(
+                "; scipy callback\n{}\n; fused row function\n{}",
+                codegen::ir_text(&self.plan, Target::Callback)?,
+                codegen::ir_text(&self.row_plan, Target::Row)?
+            ))
+        })
     }
 
     /// The native callback with scipy's `generic_filter` signature, compiled on the first call.
@@ -235,7 +259,8 @@ impl Kernel {
     ) -> Result<&'a Code, Error> {
         let code = cell.get_or_init(|| {
             let defaults: Vec<f64> = self.program.params.iter().map(|p| p.default).collect();
-            codegen::compile(&[(&self.plan, target)], &defaults)
+            Depth::of_plans([&*self.plan])
+                .run(|| codegen::compile(&[(&self.plan, target)], &defaults, &self.limits))
         });
         code.as_ref().map_err(Clone::clone)
     }
@@ -380,7 +405,7 @@ impl Kernel {
                 }
             }
         }
-        let fp = footprint.resolve(ndim)?;
+        let fp = footprint.resolve(ndim, &self.limits)?;
         let origin = origin3(&options.origin, &fp.shape, ndim)?;
         let mut s3 = [1usize; 3];
         s3[3 - ndim..].copy_from_slice(shape);

@@ -277,11 +277,17 @@ impl Builder {
 mod tests {
     use super::*;
     use crate::check::compile_program;
+    use crate::limits::Limits;
 
     #[test]
     fn variance_takes_two_passes_and_shares_the_sum() {
-        let plan =
-            Plan::new(&compile_program("let m = mean(w); (c - m) / (std(w) + 1e-9)").unwrap());
+        let plan = Plan::new(
+            &compile_program(
+                "let m = mean(w); (c - m) / (std(w) + 1e-9)",
+                &Limits::default(),
+            )
+            .unwrap(),
+        );
         assert_eq!(plan.stages.len(), 2);
         assert_eq!(plan.stages[0].len(), 1, "mean and std share one sum");
         assert_eq!(plan.stages[1].len(), 1);
@@ -290,7 +296,7 @@ mod tests {
     #[test]
     fn independent_reductions_fuse_into_one_pass() {
         let src = "let g = exp(-(dx^2+dy^2)/242 - (w-c)^2/1800); sum(g*w)/sum(g)";
-        let plan = Plan::new(&compile_program(src).unwrap());
+        let plan = Plan::new(&compile_program(src, &Limits::default()).unwrap());
         assert_eq!(plan.stages.len(), 1);
         assert_eq!(plan.stages[0].len(), 2);
     }

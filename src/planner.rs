@@ -697,11 +697,13 @@ fn keys_of(f: &[f64]) -> (Vec<u32>, Vec<f64>) {
 mod tests {
     use super::*;
     use crate::check::compile_program;
+    use crate::limits::Limits;
 
     #[test]
     fn plans_point_maps_only() {
         let p = compile_program(
             "let m = mean(w); std(w) + max(w * 2) + mean(abs(w - m)) + sum(dx * w)",
+            &Limits::default(),
         )
         .unwrap();
         let planner = Planner::new(&p);

@@ -2,21 +2,14 @@
 //! flat operator lists into a tree (applying associativity) and pest's errors into [`ExprError`]s.
 
 use crate::error::{ExprError, Span};
+use crate::limits::{Limit, Limits};
+use crate::stack::Depth;
 use pest::iterators::Pair;
 use pest::Parser;
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/kernel.pest"]
 struct KernelParser;
-
-/// Deepest bracket nesting accepted. pest parses recursively, so unbounded nesting would overflow
-/// the stack; real kernels never come close to this.
-pub const MAX_NESTING: usize = 64;
-/// Most operators accepted. Operator chains (`1+1+…`, `- - -1`) build trees as deep as they
-/// are long, which later stages walk recursively.
-pub const MAX_OPERATORS: usize = 1000;
-/// Longest program text accepted, in bytes.
-pub const MAX_SOURCE_LEN: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnOp {
@@ -106,9 +99,12 @@ pub struct Ast {
     pub body: Expr,
 }
 
-/// Parses kernel source text into a syntax tree.
-pub fn parse(src: &str) -> Result<Ast, ExprError> {
-    check_limits(src)?;
+/// Parses kernel source text into a syntax tree, within `limits`' text size, nesting and
+/// operators. pest recurses per level of nesting, and so do the stages after it per level of
+/// the tree. [`crate::Kernel::compile_with`] runs them on a thread with stack for the program
+/// (`src/stack.rs`); a direct caller needs a stack to match (docs/limits.md).
+pub fn parse(src: &str, limits: &Limits) -> Result<Ast, ExprError> {
+    measure(src, limits)?;
     let mut pairs = KernelParser::parse(Rule::program, src).map_err(|e| syntax_error(src, e))?;
     let program = pairs.next().expect("program rule always yields one pair");
     let mut stmts = Vec::new();
@@ -135,60 +131,81 @@ pub fn parse(src: &str) -> Result<Ast, ExprError> {
     })
 }
 
-fn check_limits(src: &str) -> Result<(), ExprError> {
-    if src.len() > MAX_SOURCE_LEN {
-        return Err(ExprError::Limit {
-            span: Span::new(MAX_SOURCE_LEN, src.len()),
-            what: format!(
-                "program is {} bytes long; the limit is {MAX_SOURCE_LEN}",
-                src.len()
-            ),
-        });
+/// Checks the text against `limits`' size, nesting and operators before anything recurses over
+/// it, and returns how deep parsing it will recurse.
+pub(crate) fn measure(src: &str, limits: &Limits) -> Result<Depth, ExprError> {
+    let over = |span, limit: Limit, what: String| {
+        Err(ExprError::Limit {
+            span,
+            error: limit.exceeded(limits, what),
+        })
+    };
+    if src.len() > limits.max_source_bytes {
+        let span = Span::new(limits.max_source_bytes, src.len());
+        return over(
+            span,
+            Limit::SourceBytes,
+            format!("program is {} bytes long", src.len()),
+        );
     }
     // Every level of nesting in the grammar (brackets, `^`, `if`) costs pest stack frames; count
     // them all conservatively before pest recurses.
     let mut depth = 0usize;
     let mut deepest = 0usize;
+    let mut first_over = None;
     for (pos, ch) in src.char_indices() {
         match ch {
             '(' | '^' => depth += 1,
             ')' => depth = depth.saturating_sub(1),
             _ => {}
         }
-        if depth > deepest {
-            deepest = depth;
-            if deepest > MAX_NESTING {
-                return Err(ExprError::Limit {
-                    span: Span::new(pos, pos + 1),
-                    what: format!("expression nests deeper than {MAX_NESTING} levels"),
-                });
-            }
+        deepest = deepest.max(depth);
+        if deepest > limits.max_nesting && first_over.is_none() {
+            first_over = Some(pos);
         }
+    }
+    if let Some(pos) = first_over {
+        return over(
+            Span::new(pos, pos + 1),
+            Limit::Nesting,
+            format!("expression nests deeper than allowed: {deepest} levels of brackets and `^`"),
+        );
     }
     // Per statement, so long programs of short statements stay fine.
     let mut start = 0;
+    let mut most_operators = 0;
     for stmt in src.split(';') {
         let operators = count_operators(stmt);
-        if operators > MAX_OPERATORS {
-            return Err(ExprError::Limit {
-                span: Span::new(start, start + stmt.len()),
-                what: format!(
-                    "{operators} operators in one statement; the limit is {MAX_OPERATORS}"
-                ),
-            });
+        most_operators = most_operators.max(operators);
+        if operators > limits.max_operators {
+            return over(
+                Span::new(start, start + stmt.len()),
+                Limit::Operators,
+                format!("{operators} operators in one statement"),
+            );
         }
         start += stmt.len() + 1;
     }
-    let mut ifs = src
+    let ifs: Vec<usize> = src
         .match_indices("if")
-        .filter(|(pos, _)| is_word_at(src, *pos, 2));
-    if let Some((pos, _)) = ifs.nth(MAX_NESTING) {
-        return Err(ExprError::Limit {
-            span: Span::new(pos, pos + 2),
-            what: format!("more than {MAX_NESTING} `if` expressions"),
-        });
+        .map(|(pos, _)| pos)
+        .filter(|&pos| is_word_at(src, pos, 2))
+        .collect();
+    if let Some(&pos) = ifs.get(limits.max_nesting) {
+        return over(
+            Span::new(pos, pos + 2),
+            Limit::Nesting,
+            format!(
+                "{} `if` expressions (each counts as a level of nesting)",
+                ifs.len()
+            ),
+        );
     }
-    Ok(())
+    Ok(Depth {
+        levels: deepest.max(ifs.len()),
+        operators: most_operators,
+        nodes: 0,
+    })
 }
 
 /// Operators in a piece of source (the `=` of `let`/`param` is not one).
@@ -459,6 +476,10 @@ fn describe_expected(src: &str, pos: usize, positives: &[Rule]) -> (String, Opti
 mod tests {
     use super::*;
 
+    fn parse(src: &str) -> Result<Ast, ExprError> {
+        super::parse(src, &Limits::default())
+    }
+
     fn show(e: &Expr) -> String {
         match &e.kind {
             ExprKind::Number(v) => format!("{v}"),
@@ -519,7 +540,8 @@ mod tests {
     fn deep_nesting_is_an_error_not_a_crash() {
         let deep = format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000));
         assert!(matches!(parse(&deep), Err(ExprError::Limit { .. })));
-        let ok = format!("{}1{}", "(".repeat(MAX_NESTING), ")".repeat(MAX_NESTING));
+        let n = Limits::default().max_nesting;
+        let ok = format!("{}1{}", "(".repeat(n), ")".repeat(n));
         assert!(parse(&ok).is_ok());
     }
 }

@@ -97,6 +97,21 @@ fn syntax_error_shows_the_expression_a_caret_and_a_hint() {
     assert_eq!(caret_col, source_col + "max(w".len(), "\n{stderr}");
 }
 
+/// An error on a line longer than 64K columns (here: the program-length limit's, past 64 KiB)
+/// used to panic inside miette's padding; the line is now cut around the caret.
+#[test]
+fn errors_on_very_long_lines_are_shown_cut() {
+    let long = format!("{}c", " ".repeat(70_000));
+    let out = jitfilter().args(["check", &long]).output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("limit exceeded") && stderr.contains('…'),
+        "{stderr}"
+    );
+    assert!(stderr.len() < 5000, "{stderr}");
+}
+
 #[test]
 fn unknown_function_points_at_it_and_suggests() {
     let s = Scene::new();

@@ -1,17 +1,25 @@
 //! Limits: every oversized or pathological program is a typed `Limit` error, not a stack
-//! overflow, a hang or a crash; IEEE arithmetic never traps in any engine. See docs/limits.md.
+//! overflow, a hang or a crash; every limit can be raised, in the library and on the command
+//! line; IEEE arithmetic never traps in any engine. See docs/limits.md.
 //!
 //! Tests of pathological programs run on a thread with a 2 MiB stack (the default for spawned
 //! threads, rayon workers and the test harness) so that a recursion that would overflow in
 //! real use overflows here too, and under a deadline so that a hang fails instead of waiting.
 
-use jitfilter::check::{MAX_NODES, MAX_STATEMENTS};
-use jitfilter::footprint::MAX_FOOTPRINT_ELEMENTS;
-use jitfilter::syntax::{MAX_NESTING, MAX_SOURCE_LEN};
-use jitfilter::{Engine, Error, ExprError, Footprint, Kernel, Options};
+mod cli_support;
+
+use cli_support::*;
+use jitfilter::imageio::{self, Reason};
+use jitfilter::{Engine, Error, ExprError, Footprint, Kernel, Limit, Limits, Options};
 use ndarray::{Array1, Array2, ArrayD, IxDyn};
 use std::sync::mpsc;
 use std::time::Duration;
+
+const MAX_NODES: usize = Limits::DEFAULT.max_nodes;
+const MAX_STATEMENTS: usize = Limits::DEFAULT.max_statements;
+const MAX_FOOTPRINT_ELEMENTS: usize = Limits::DEFAULT.max_footprint;
+const MAX_NESTING: usize = Limits::DEFAULT.max_nesting;
+const MAX_SOURCE_LEN: usize = Limits::DEFAULT.max_source_bytes;
 
 const ENGINES: [Engine; 4] = [
     Engine::Interpreter,
@@ -36,7 +44,7 @@ fn compile_bounded(src: String, secs: u64) -> Result<(), String> {
 
 fn limit_error(src: &str) -> String {
     match Kernel::compile(src) {
-        Err(Error::Expr(ExprError::Limit { what, .. })) => what,
+        Err(Error::Expr(ExprError::Limit { error, .. })) => error.to_string(),
         Err(other) => panic!("expected a limit error, got {other}"),
         Ok(_) => panic!("expected a limit error, but it compiled"),
     }
@@ -299,5 +307,269 @@ fn deep_let_chains_run_in_every_engine() {
     assert!(
         results.windows(2).all(|p| (p[0] - p[1]).abs() < 1e-9),
         "{results:?}"
+    );
+}
+
+/// For each program limit: a program just over the default, and the limits that let it through.
+fn just_over_each_program_limit() -> Vec<(Limit, String, Limits)> {
+    let d = Limits::DEFAULT;
+    let nested = |n: usize| format!("{}c{}", "(".repeat(n), ")".repeat(n));
+    let lets = |n: usize| {
+        (0..n)
+            .map(|i| format!("let a{i} = {i};"))
+            .collect::<String>()
+            + "c"
+    };
+    // A scalar chain of about 10 distinct operations per `let`.
+    let nodes = (1..850)
+        .map(|i| {
+            let p = i - 1;
+            format!("let a{i} = (a{p} + {i}) * (c - {i}) / (c + {i}.5) - c * {i}.25;")
+        })
+        .collect::<String>();
+    let nodes = format!("let a0 = c;{nodes}a849");
+    [
+        (
+            Limit::SourceBytes,
+            format!("{}c", " ".repeat(d.max_source_bytes)),
+            d.max_source_bytes + 1,
+        ),
+        (Limit::Nesting, nested(d.max_nesting + 1), d.max_nesting + 1),
+        (
+            Limit::Operators,
+            format!("c{}", "+c".repeat(d.max_operators + 1)),
+            d.max_operators + 1,
+        ),
+        (
+            Limit::Statements,
+            lets(d.max_statements + 1),
+            d.max_statements + 1,
+        ),
+        (Limit::Nodes, nodes, 2 * d.max_nodes),
+    ]
+    .into_iter()
+    .map(|(limit, src, value)| (limit, src, raised(limit, value)))
+    .collect()
+}
+
+/// The defaults with one limit set to `value`.
+fn raised(limit: Limit, value: usize) -> Limits {
+    let mut limits = Limits::DEFAULT;
+    *match limit {
+        Limit::SourceBytes => &mut limits.max_source_bytes,
+        Limit::Nesting => &mut limits.max_nesting,
+        Limit::Operators => &mut limits.max_operators,
+        Limit::Statements => &mut limits.max_statements,
+        Limit::Nodes => &mut limits.max_nodes,
+        Limit::CodeBytes => &mut limits.max_code_bytes,
+        Limit::Footprint => &mut limits.max_footprint,
+        Limit::ImageBytes => &mut limits.max_image_bytes,
+    } = value;
+    limits
+}
+
+#[test]
+fn each_program_limit_can_be_raised_in_the_library() {
+    for (limit, src, raised) in just_over_each_program_limit() {
+        match Kernel::compile(&src) {
+            Err(Error::Expr(ExprError::Limit { error, .. })) => {
+                assert_eq!(error.limit, limit, "{error}");
+                assert!(error.to_string().contains("; the limit is"), "{error}");
+                assert!(error.hint().contains(&limit.flag()), "{}", error.hint());
+            }
+            other => panic!("{limit:?}: expected a limit error, got {other:?}"),
+        }
+        let k =
+            Kernel::compile_with(&src, &raised).unwrap_or_else(|e| panic!("{limit:?} raised: {e}"));
+        let out = k
+            .filter(
+                Array1::<f64>::zeros(3).view(),
+                &Footprint::cube(1),
+                &Options::default(),
+            )
+            .unwrap();
+        assert_eq!(out.len(), 3);
+    }
+}
+
+#[test]
+fn footprint_limit_can_be_raised_in_the_library() {
+    let big = Footprint::rect(1025, 1024);
+    let img = Array2::<f64>::from_elem((2, 2), 1.0);
+    let err = Kernel::compile("sum(w)")
+        .unwrap()
+        .filter(img.view(), &big, &Options::default())
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Limit(e) if e.limit == Limit::Footprint),
+        "{err}"
+    );
+    let k = Kernel::compile_with("sum(w)", &raised(Limit::Footprint, 1025 * 1024)).unwrap();
+    let out = k
+        .filter(
+            img.view(),
+            &big,
+            &Options::default().mode(jitfilter::Mode::Constant),
+        )
+        .unwrap();
+    assert!(out.iter().all(|&v| v == 4.0), "{out}");
+}
+
+/// The machine code of all of a kernel's functions together is bounded: a cap at its size works,
+/// one byte less is a typed error (no panic, and the JIT memory is freed).
+#[test]
+fn code_size_limit_triggers_with_a_small_cap() {
+    let src = "let m = mean(w); (c - m) / (std(w) + 1e-9) + median(w * k)";
+    let size = Kernel::compile(src).unwrap().code_bytes();
+    assert!(size > 0 && size < Limits::DEFAULT.max_code_bytes);
+    let capped = |cap| raised(Limit::CodeBytes, cap);
+    assert_eq!(
+        Kernel::compile_with(src, &capped(size))
+            .unwrap()
+            .code_bytes(),
+        size
+    );
+    for cap in [size - 1, 64, 0] {
+        match Kernel::compile_with(src, &capped(cap)) {
+            Err(Error::Limit(e)) => {
+                assert_eq!(e.limit, Limit::CodeBytes);
+                assert!(
+                    e.to_string()
+                        .starts_with("limit exceeded: the generated machine code is at least"),
+                    "{e}"
+                );
+                assert!(e.hint().contains("--max-code-bytes"), "{}", e.hint());
+            }
+            other => panic!("cap {cap}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn image_size_limit_is_configurable() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("g.png");
+    image::GrayImage::new(64, 64).save(&path).unwrap();
+    let with = |cap| imageio::load_with(&path, &raised(Limit::ImageBytes, cap));
+    let err = with(1000).unwrap_err();
+    assert!(
+        matches!(&err.reason, Reason::Limit(e) if e.limit == Limit::ImageBytes),
+        "{err}"
+    );
+    assert!(err.to_string().contains("too large"), "{err}");
+    assert_eq!(with(64 << 10).unwrap().shape(), &[64, 64]);
+}
+
+/// Raised far beyond the default, nesting still cannot overflow a stack: compiling runs on a
+/// thread sized for the program, whatever the caller's stack (2 MiB here). Limits no stack could
+/// serve are a typed error.
+#[test]
+fn extreme_raised_nesting_does_not_crash() {
+    let deep = Limits {
+        max_nesting: usize::MAX,
+        max_source_bytes: usize::MAX,
+        max_operators: usize::MAX,
+        max_nodes: usize::MAX,
+        ..Limits::DEFAULT
+    };
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            for src in [
+                format!("{}c{}", "(".repeat(3000), ")".repeat(3000)),
+                format!("{}c{}", "min(c, ".repeat(1000), ")".repeat(1000)),
+                format!("2{}", "^c".repeat(3000)),
+                format!("c{}", "+c".repeat(20_000)),
+            ] {
+                let k = Kernel::compile_with(&src, &deep).map_err(|e| e.to_string());
+                let _ = tx.send(k.map(|k| k.code_bytes()));
+            }
+        })
+        .unwrap();
+    for _ in 0..4 {
+        let r = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("compiling did not finish");
+        assert!(r.is_ok(), "{r:?}");
+    }
+    // A million levels would need hundreds of GiB of stack: refused, not a crash.
+    let src = "(".repeat(1 << 20);
+    match Kernel::compile_with(&src, &deep) {
+        Err(Error::Resources(msg)) => assert!(msg.contains("stack"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Runs the binary; checks the exit code and that stderr holds each of `needles`.
+fn expect(args: &[&str], code: i32, needles: &[&str]) {
+    let out = jitfilter().args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+    for needle in needles {
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}
+
+/// Each limit's flag on the command line: the program (or footprint, or image) just over the
+/// default fails with exit 2 (1 for the image) and a hint naming the flag; with the flag it works.
+#[test]
+fn each_limit_can_be_raised_on_the_command_line() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let (input, output, kf) = (path("in.npy"), path("out.npy"), path("k.kf"));
+    ndarray_npy::write_npy(&input, &Array2::<f64>::zeros((3, 3))).unwrap();
+    let apply = ["apply", "-f", "box:1", &input, &output];
+    for (limit, src, raised) in just_over_each_program_limit() {
+        std::fs::write(&kf, &src).unwrap();
+        let flag = limit.flag();
+        let value = limit.of(&raised).to_string();
+        expect(
+            &[&apply[..], &["-e", &kf]].concat(),
+            2,
+            &["limit exceeded", &flag],
+        );
+        expect(&[&apply[..], &["-e", &kf, &flag, &value]].concat(), 0, &[]);
+    }
+    // The same flags on check, ir, bench and repl.
+    let (_, deep, _) = &just_over_each_program_limit()[1];
+    let raise = ["--max-nesting", "65"];
+    let bench = ["bench", "--repeat", "1", "-f", "box:1", deep, &input];
+    for args in [&["check", deep][..], &["ir", deep], &bench] {
+        expect(args, 2, &["--max-nesting"]);
+        expect(&[args, &raise].concat(), 0, &[]);
+    }
+    jitfilter()
+        .args(["repl"])
+        .args(raise)
+        .write_stdin(format!("{deep}\n"))
+        .assert()
+        .success();
+    // Footprint: rect:1025x1024 is just over 2^20 cells.
+    let big = ["apply", "sum(w)", "-f", "rect:1025x1024", &input, &output];
+    let needles = ["--footprint rect:1025x1024", "--max-footprint"];
+    expect(&big, 2, &needles);
+    expect(&[&big[..], &["--max-footprint", "2M"]].concat(), 0, &[]);
+    // Code size: a small cap fails, exit 2; `check` shows the size.
+    expect(
+        &["check", "median(w)", "--max-code-bytes", "100"],
+        2,
+        &["--max-code-bytes"],
+    );
+    let out = jitfilter().args(["check", "median(w)"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("bytes of machine code"));
+    // Image: camera.png is 256 KiB of pixels; exit 1 with a 64K cap, fine with 1M.
+    let camera = data("camera.png");
+    let camera = ["apply", "c", camera.to_str().unwrap(), &path("c.png")];
+    let needles = ["too large", "--max-image-bytes"];
+    expect(
+        &[&camera[..], &["--max-image-bytes", "64K"]].concat(),
+        1,
+        &needles,
+    );
+    expect(
+        &[&camera[..], &["--max-image-bytes", "1M"]].concat(),
+        0,
+        &[],
     );
 }

@@ -26,6 +26,6 @@ pub fn run(data: &[u8]) {
         assert!((1..=3).contains(&shape.len()) && !shape.contains(&0));
         let _ = image.describe();
     }
-    let _ = jitfilter::imageio::load_weights(&path);
+    let _ = jitfilter::imageio::load_weights(&path, &jitfilter::Limits::default());
     let _ = std::fs::remove_file(&path);
 }

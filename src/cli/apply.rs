@@ -31,7 +31,7 @@ pub fn run(args: &ApplyArgs) -> Result<(), Failure> {
         },
         Some(dir) => batch_outputs(&paths, dir, &out.suffix, out.ext.as_deref())?,
     };
-    let job = Job::new(source, &args.kernel, &args.window)?;
+    let job = Job::new(source, &args.kernel, &args.window, args.limits.limits())?;
     match &out.out_dir {
         None => {
             let (input, output) = &pairs[0];
@@ -182,7 +182,7 @@ fn process(
 ) -> Result<Timing, Failure> {
     check_output_path(output)?;
     let start = Instant::now();
-    let image = imageio::load(input).map_err(Failure::File)?;
+    let image = imageio::load_with(input, &job.limits).map_err(Failure::File)?;
     let read = start.elapsed();
     let dtype = dtype.unwrap_or(image.dtype());
     imageio::check_output(output, image.layout(), dtype, image.shape().len())

@@ -3,7 +3,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jitfilter::imageio::DType;
-use jitfilter::{Engine, Footprint, Mode};
+use jitfilter::{Engine, Footprint, Limits, Mode};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -80,6 +80,8 @@ pub struct ApplyArgs {
     pub window: WindowArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 #[derive(Debug, Args)]
@@ -91,6 +93,54 @@ pub struct KernelArgs {
     /// Set a param the kernel declares (`param NAME = default;`); repeatable
     #[arg(short = 'p', long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, f64)>,
+}
+
+/// The limits against oversized input (docs/limits.md), one flag each, named after the
+/// library's `Limits` fields. Sizes take K, M or G (binary: 64K is 65536).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Limits (raise them for unusually large programs or images)")]
+pub struct LimitArgs {
+    /// Longest program text, in bytes
+    #[arg(long, value_name = "N", value_parser = parse_size, default_value_t = DEFAULTS.max_source_bytes)]
+    pub max_source_bytes: usize,
+    /// Deepest nesting of brackets and `^`, and most `if` expressions
+    #[arg(long, value_name = "N", value_parser = parse_size, default_value_t = DEFAULTS.max_nesting)]
+    pub max_nesting: usize,
+    /// Most operators in one statement
+    #[arg(long, value_name = "N", value_parser = parse_size, default_value_t = DEFAULTS.max_operators)]
+    pub max_operators: usize,
+    /// Most statements (`let`, `param`)
+    #[arg(long, value_name = "N", value_parser = parse_size, default_value_t = DEFAULTS.max_statements)]
+    pub max_statements: usize,
+    /// Most distinct operations after sharing common subexpressions
+    #[arg(long, value_name = "N", value_parser = parse_size, default_value_t = DEFAULTS.max_nodes)]
+    pub max_nodes: usize,
+    /// Most bytes of machine code one kernel compiles to
+    #[arg(long, value_name = "N", value_parser = parse_size, default_value_t = DEFAULTS.max_code_bytes)]
+    pub max_code_bytes: usize,
+    /// Most elements (cells) in a footprint
+    #[arg(long, value_name = "N", value_parser = parse_size, default_value_t = DEFAULTS.max_footprint)]
+    pub max_footprint: usize,
+    /// Most bytes of decoded pixel data in one image (decompression bombs)
+    #[arg(long, value_name = "N", value_parser = parse_size, default_value_t = DEFAULTS.max_image_bytes)]
+    pub max_image_bytes: usize,
+}
+
+const DEFAULTS: Limits = Limits::DEFAULT;
+
+impl LimitArgs {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_source_bytes: self.max_source_bytes,
+            max_nesting: self.max_nesting,
+            max_operators: self.max_operators,
+            max_statements: self.max_statements,
+            max_nodes: self.max_nodes,
+            max_code_bytes: self.max_code_bytes,
+            max_footprint: self.max_footprint,
+            max_image_bytes: self.max_image_bytes,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -163,6 +213,8 @@ pub struct SourceArgs {
     /// Read the kernel program from a file (.kf) instead of EXPR
     #[arg(short = 'e', long, value_name = "PATH")]
     pub kernel_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 #[derive(Debug, Args)]
@@ -189,6 +241,8 @@ pub struct BenchArgs {
     /// Print one JSON object instead of a table
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -285,6 +339,22 @@ fn parse_param(s: &str) -> Result<(String, f64), String> {
     Ok((name.to_string(), value))
 }
 
+/// A whole number, optionally with a binary K, M or G suffix (`64K` is 65536).
+fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let (digits, scale) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 1usize << 10),
+        Some((i, 'm' | 'M')) => (&t[..i], 1 << 20),
+        Some((i, 'g' | 'G')) => (&t[..i], 1 << 30),
+        _ => (t, 1),
+    };
+    digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("`{s}` is not a whole number (optionally with K, M or G)"))
+}
+
 fn parse_threads(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if (1..=1024).contains(&n) => Ok(n),
@@ -316,5 +386,27 @@ mod tests {
         ));
         assert!(parse_footprint("file:").is_err() && parse_footprint("disk").is_err());
         assert!(parse_threads("0").is_err());
+        assert_eq!(parse_size("64K"), Ok(65536));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert!(
+            parse_size("-1").is_err() && parse_size("1.5M").is_err() && parse_size("K").is_err()
+        );
+    }
+
+    /// The hints of limit errors name these flags.
+    #[test]
+    fn every_limit_has_its_flag() {
+        let command = Cli::command();
+        let apply = command.find_subcommand("apply").unwrap();
+        for limit in jitfilter::Limit::ALL {
+            let flag = limit.flag();
+            assert!(
+                apply
+                    .get_arguments()
+                    .any(|a| a.get_long() == flag.strip_prefix("--")),
+                "{flag}"
+            );
+        }
     }
 }

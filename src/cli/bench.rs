@@ -19,12 +19,12 @@ pub fn run(args: &BenchArgs) -> Result<String, Failure> {
             ),
         ));
     };
-    let job = Job::new(source, &args.kernel, &args.window)?;
-    let image = imageio::load(input).map_err(Failure::File)?;
+    let job = Job::new(source, &args.kernel, &args.window, args.limits.limits())?;
+    let image = imageio::load_with(input, &job.limits).map_err(Failure::File)?;
     let shape = image.shape().to_vec();
     let footprint_size = job
         .footprint
-        .resolve(shape.len())
+        .resolve(shape.len(), &job.limits)
         .map_err(|e| job.failure(e))?
         .cells
         .len();
@@ -32,7 +32,7 @@ pub fn run(args: &BenchArgs) -> Result<String, Failure> {
     let (mut compile_ms, mut filter_ms) = (Vec::new(), Vec::new());
     for _ in 0..args.repeat {
         let start = Instant::now();
-        let kernel = compile(&job.source)?;
+        let kernel = compile(&job.source, &job.limits)?;
         compile_ms.push(ms(start.elapsed()));
         let start = Instant::now();
         let result = image

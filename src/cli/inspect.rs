@@ -9,7 +9,8 @@ use std::fmt::Write;
 /// The typed program, preceded by what it uses.
 pub fn check(args: &SourceArgs) -> Result<String, Failure> {
     let source = source(args.expr.clone(), args.kernel_file.as_deref())?;
-    let kernel = compile(&source)?;
+    let limits = args.limits.limits();
+    let kernel = compile(&source, &limits)?;
     let program = kernel.program();
     let mut functions: Vec<&str> = Vec::new();
     for node in &program.nodes {
@@ -49,6 +50,12 @@ pub fn check(args: &SourceArgs) -> Result<String, Failure> {
         "params     {}",
         list(&params.iter().map(String::as_str).collect::<Vec<_>>())
     );
+    let _ = writeln!(
+        out,
+        "code       {} bytes of machine code (limit {})",
+        kernel.code_bytes(),
+        limits.max_code_bytes
+    );
     for (i, line) in kernel.plan_summary().iter().enumerate() {
         let _ = writeln!(out, "{:11}{line}", if i == 0 { "plan" } else { "" });
     }
@@ -59,11 +66,12 @@ pub fn check(args: &SourceArgs) -> Result<String, Failure> {
 /// The Cranelift IR, with a header naming the kernel and footprint.
 pub fn ir(args: &IrArgs) -> Result<String, Failure> {
     let source = source(args.source.expr.clone(), args.source.kernel_file.as_deref())?;
-    let kernel = compile(&source)?;
-    let fp = footprint(&args.footprint, None)?;
+    let limits = args.source.limits.limits();
+    let kernel = compile(&source, &limits)?;
+    let fp = footprint(&args.footprint, None, &limits)?;
     let ndim = fp.ndim().unwrap_or(2);
     let cells = fp
-        .resolve(ndim)
+        .resolve(ndim, &limits)
         .map_err(|e| Failure::from_engine(e, &source))?
         .cells
         .len();

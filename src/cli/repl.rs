@@ -13,13 +13,13 @@
 mod complete;
 mod view;
 
-use super::args::FootprintSpec;
+use super::args::{FootprintSpec, LimitArgs};
 use super::report::Failure;
 use super::setup::{self, ms};
 use clap::Args;
 use complete::ReplHelper;
 use jitfilter::imageio::{self, DType, Image};
-use jitfilter::{Engine, Error, ExprError, Footprint, Kernel, Mode, Options};
+use jitfilter::{Engine, Error, ExprError, Footprint, Kernel, Limits, Mode, Options};
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
 use rustyline::{CompletionType, Config, Editor};
@@ -93,6 +93,8 @@ pub struct ReplArgs {
     /// The image or .npy array to start with (default: the bundled camera.png, 512×512 grey)
     #[arg(value_name = "IMAGE")]
     pub image: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// What the SIGINT handler does: while reading piped input it ends the REPL like any program;
@@ -106,9 +108,10 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
 
 pub fn run(args: &ReplArgs) -> Result<(), Failure> {
+    let limits = args.limits.limits();
     let (image, name) = match &args.image {
         Some(path) => (
-            imageio::load(path).map_err(Failure::File)?,
+            imageio::load_with(path, &limits).map_err(Failure::File)?,
             path.display().to_string(),
         ),
         None => (bundled_camera()?, "camera.png (bundled)".to_string()),
@@ -130,6 +133,7 @@ pub fn run(args: &ReplArgs) -> Result<(), Failure> {
         engine: Engine::Auto,
         engine_name: "auto".into(),
         kernel: None,
+        limits,
         result: None,
         colour: colour_on_stdout(),
         interactive,
@@ -258,6 +262,8 @@ struct Repl {
     engine_name: String,
     /// The last expression that compiled.
     kernel: Option<Kernel>,
+    /// From the command line; they apply to expressions, `:load` and `:footprint`.
+    limits: Limits,
     /// `_`: the last result.
     result: Option<Arc<Image>>,
     colour: bool,
@@ -478,6 +484,7 @@ impl Repl {
             None => {}
         }
         let params = self.params.clone();
+        let limits = self.limits;
         let dtype = self.dtype.unwrap_or(image.dtype());
         RUNNING.fetch_add(1, Ordering::SeqCst);
         std::thread::spawn(move || {
@@ -490,7 +497,7 @@ impl Repl {
             }
             let _running = Running;
             let start = Instant::now();
-            let kernel = match Kernel::compile(&source) {
+            let kernel = match Kernel::compile_with(&source, &limits) {
                 Ok(k) => k,
                 Err(e) => {
                     let _ = tx.send(Msg::Compiled(Err(e), start.elapsed()));
@@ -658,7 +665,7 @@ impl Repl {
             self.image_name = "_ (the last result)".into();
         } else {
             let path = Path::new(arg);
-            self.image = Arc::new(imageio::load(path).map_err(Failure::File)?);
+            self.image = Arc::new(imageio::load_with(path, &self.limits).map_err(Failure::File)?);
             self.image_name = path.display().to_string();
         }
         Ok(format!(
@@ -690,18 +697,20 @@ impl Repl {
             return Ok(format!("footprint {}\n", self.footprint_spec));
         }
         let footprint = match arg.strip_prefix("file:") {
-            Some(path) if !path.is_empty() => {
-                setup::footprint(&FootprintSpec::File(PathBuf::from(path)), None)?
-            }
+            Some(path) if !path.is_empty() => setup::footprint(
+                &FootprintSpec::File(PathBuf::from(path)),
+                None,
+                &self.limits,
+            )?,
             _ => arg
                 .parse::<Footprint>()
                 .map_err(|e| usage(e.to_string(), Some("or file:PATH for a mask")))?,
         };
         let ndim = footprint.ndim().unwrap_or(self.image.shape().len());
         let cells = footprint
-            .resolve(ndim)
+            .resolve(ndim, &self.limits)
             .map(|r| r.cells.len())
-            .map_err(|e| usage(e.to_string(), None))?;
+            .map_err(engine_trouble)?;
         self.footprint = footprint;
         self.footprint_spec = arg.to_string();
         Ok(format!("footprint {arg} ({cells} cells)\n"))

@@ -62,7 +62,13 @@ impl Failure {
                     error: e.clone(),
                 }
             }
-            Error::Codegen(_) => return Failure::Runtime(error.to_string()),
+            Error::Codegen(_) | Error::Resources(_) => return Failure::Runtime(error.to_string()),
+            Error::Limit(e) => {
+                return Failure::Usage {
+                    message: error.to_string(),
+                    hint: Some(e.hint()),
+                }
+            }
             Error::Footprint(_) => {
                 Some("footprints: box:N, rect:WxH, disk:R, diamond:R, ball:R (3-D only), file:PATH")
             }
@@ -167,6 +173,11 @@ impl Report {
     }
 }
 
+/// Longest line shown whole above a caret. miette pads with Rust's formatting width, which
+/// cannot reach 64K columns (it panicked on a 64 KiB one-line program), and nobody reads such a
+/// line anyway: longer ones are cut to the part around the span.
+const MAX_LINE: usize = 1000;
+
 /// miette draws nothing for an empty span, so widen one to the character it points at, or to a
 /// space appended after the text when it points at the end (e.g. `max(w` is missing a bracket).
 fn visible_span(text: &str, start: usize, end: usize) -> (String, std::ops::Range<usize>) {
@@ -178,6 +189,15 @@ fn visible_span(text: &str, start: usize, end: usize) -> (String, std::ops::Rang
         i
     };
     let (start, end) = (boundary(start), boundary(end.max(start)));
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    if line_end - line_start > MAX_LINE {
+        let from = boundary(start.saturating_sub(MAX_LINE / 4).max(line_start));
+        let to = boundary((start + MAX_LINE / 4).min(line_end));
+        let excerpt = format!("…{}…", &text[from..to]);
+        let shift = |i: usize| i.clamp(from, to) - from + '…'.len_utf8();
+        return visible_span(&excerpt, shift(start), shift(end));
+    }
     if end > start {
         return (text.to_string(), start..end);
     }
@@ -229,6 +249,7 @@ fn file_hint(e: &IoError) -> Option<String> {
         Reason::CannotWrite { .. } => "add --dtype f32 (or u8, u16), or write .npy".into(),
         Reason::UnknownExtension if e.op == Op::Write => "name the output .png, .tif, .tiff, .jpg, .jpeg or .npy".into(),
         Reason::UnknownContent => "jitfilter reads PNG, TIFF, JPEG and .npy files".into(),
+        Reason::Limit(limit) => limit.hint(),
         _ => return None,
     })
 }

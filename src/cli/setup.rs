@@ -5,7 +5,7 @@ use super::args::{FootprintSpec, KernelArgs, WindowArgs};
 use super::report::{Failure, Source};
 use clap::CommandFactory;
 use jitfilter::imageio::{self, IoError, Op, Reason};
-use jitfilter::{Footprint, Kernel, Options};
+use jitfilter::{Error, Footprint, Kernel, Limits, Options};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -16,6 +16,7 @@ pub struct Job {
     pub kernel: Kernel,
     pub footprint: Footprint,
     pub options: Options,
+    pub limits: Limits,
     pub compile_time: Duration,
 }
 
@@ -24,14 +25,15 @@ impl Job {
         source: Source,
         kernel_args: &KernelArgs,
         window: &WindowArgs,
+        limits: Limits,
     ) -> Result<Job, Failure> {
         let start = Instant::now();
-        let kernel = compile(&source)?;
+        let kernel = compile(&source, &limits)?;
         let compile_time = start.elapsed();
         kernel
             .param_values(&kernel_args.params)
             .map_err(|e| Failure::from_engine(e, &source))?;
-        let footprint = footprint(&window.footprint, window.weights.as_deref())?;
+        let footprint = footprint(&window.footprint, window.weights.as_deref(), &limits)?;
         // Built with Options' methods, so that new fields keep their defaults.
         let origin = window.origin.clone().map(|o| o.0).unwrap_or_default();
         let mut options = Options::default()
@@ -50,6 +52,7 @@ impl Job {
             kernel,
             footprint,
             options,
+            limits,
             compile_time,
         })
     }
@@ -60,8 +63,8 @@ impl Job {
     }
 }
 
-pub fn compile(source: &Source) -> Result<Kernel, Failure> {
-    Kernel::compile(&source.text).map_err(|e| Failure::from_engine(e, source))
+pub fn compile(source: &Source, limits: &Limits) -> Result<Kernel, Failure> {
+    Kernel::compile_with(&source.text, limits).map_err(|e| Failure::from_engine(e, source))
 }
 
 /// The program from `-e PATH`, or else from `expr`.
@@ -128,27 +131,45 @@ pub fn usage_error(subcommand: &str, message: &str) -> Failure {
     Failure::Clap(Box::new(error))
 }
 
-/// The footprint; one from a file is checked here, so that an empty or 4-D mask is reported
-/// before any input is read.
-pub fn footprint(spec: &FootprintSpec, weights: Option<&Path>) -> Result<Footprint, Failure> {
-    let (path, footprint) = match (weights, spec) {
-        (None, FootprintSpec::Shape { footprint, .. }) => return Ok(footprint.clone()),
+/// The footprint, checked here against `limits` (and a file's for being an empty or 4-D
+/// mask), so that problems are reported before any input is read.
+pub fn footprint(
+    spec: &FootprintSpec,
+    weights: Option<&Path>,
+    limits: &Limits,
+) -> Result<Footprint, Failure> {
+    let (what, footprint) = match (weights, spec) {
+        (None, FootprintSpec::Shape { spec, footprint }) => {
+            (format!("--footprint {spec}"), footprint.clone())
+        }
         (Some(path), _) => {
-            let weights = imageio::load_weights(path).map_err(Failure::File)?;
-            (path, Footprint::from_weights(weights.view()))
+            let weights = imageio::load_weights(path, limits).map_err(Failure::File)?;
+            (
+                path.display().to_string(),
+                Footprint::from_weights(weights.view()),
+            )
         }
         (None, FootprintSpec::File(path)) => {
-            let path = path.as_path();
-            let mask = imageio::load_weights(path).map_err(Failure::File)?;
-            (path, Footprint::from_mask(mask.mapv(|v| v != 0.0).view()))
+            let mask = imageio::load_weights(path, limits).map_err(Failure::File)?;
+            (
+                path.display().to_string(),
+                Footprint::from_mask(mask.mapv(|v| v != 0.0).view()),
+            )
         }
     };
-    match footprint.resolve(footprint.ndim().unwrap_or(2)) {
+    let hint = |e: &Error| match e {
+        Error::Limit(limit) => limit.hint(),
+        _ if matches!(spec, FootprintSpec::Shape { .. }) && weights.is_none() => {
+            "footprints: box:N, rect:WxH, disk:R, diamond:R, ball:R (3-D only), file:PATH".into()
+        }
+        _ => "a footprint file holds a 1-D to 3-D mask with at least one nonzero cell".into(),
+    };
+    match footprint.resolve(footprint.ndim().unwrap_or(2), limits) {
         Ok(_) => Ok(footprint),
-        Err(e) => Err(Failure::usage(
-            format!("{}: {e}", path.display()),
-            Some("a footprint file holds a 1-D to 3-D mask with at least one nonzero cell"),
-        )),
+        Err(e) => Err(Failure::Usage {
+            message: format!("{what}: {e}"),
+            hint: Some(hint(&e)),
+        }),
     }
 }
 
