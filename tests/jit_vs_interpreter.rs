@@ -21,6 +21,13 @@ impl Gen {
     fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
         xs[self.below(xs.len())]
     }
+    /// An origin per axis within scipy's limits for a footprint of shape `fshape`.
+    fn origin(&mut self, fshape: &[usize]) -> Vec<isize> {
+        fshape
+            .iter()
+            .map(|&f| self.below(f) as isize - (f / 2) as isize)
+            .collect()
+    }
 }
 
 const UNARY: &[&str] = &[
@@ -167,10 +174,7 @@ fn check_seed(seed: u64) -> Result<(), TestCaseError> {
             .unwrap()
             .view(),
     );
-    let origin: Vec<isize> = fshape
-        .iter()
-        .map(|&f| g.below(f) as isize - (f / 2) as isize)
-        .collect();
+    let origin = g.origin(&fshape);
     let modes = ["reflect", "mirror", "nearest", "wrap", "constant"];
     let mode: Mode = modes[g.below(5)].parse().unwrap();
     let src = format!("param t = 0.5; {}", scalar(&mut g, 3, ndim));
@@ -377,10 +381,7 @@ fn check_native<T: jitfilter::Element>(g: &mut Gen, seed: u64) -> Result<(), Tes
             .unwrap()
             .view(),
     );
-    let origin: Vec<isize> = fshape
-        .iter()
-        .map(|&f| g.below(f) as isize - (f / 2) as isize)
-        .collect();
+    let origin = g.origin(&fshape);
     let mode: Mode = Mode::NAMES[g.below(Mode::NAMES.len())].parse().unwrap();
     let cval = [0.0, 3.0, 255.0, -2.0, 1.5, 70000.0, f64::NAN][g.below(7)];
     let src = [
