@@ -129,9 +129,9 @@ impl Planner {
             .filter(|(_, n)| matches!(n.op, Op::Reduce(..)))
             .map(|(id, _)| {
                 let how = match self.planes.get(&id).map(|&i| self.items[i].kind) {
-                    Some(Kind::Sum | Kind::Mean | Kind::Count) => "planned: chord prefix sums",
+                    Some(Kind::Sum | Kind::Mean | Kind::Count) => "planned: chord prefix sums (summed areas for boxes of integers)",
                     Some(Kind::Var(_) | Kind::Std(_)) => {
-                        "planned: chord prefix sums of shifted moments"
+                        "planned: chord prefix sums of shifted moments (summed areas for boxes of integers)"
                     }
                     Some(Kind::Max | Kind::Min) => "planned: running extremes per chord (doubling)",
                     Some(Kind::Rank(_)) => {
