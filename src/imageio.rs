@@ -795,6 +795,23 @@ mod npy {
     /// Checks the header against the file size, so that a forged shape cannot make the reader
     /// allocate more than about 8× the file, and returns a description of the dtype.
     fn check_header(bytes: &[u8]) -> Result<String, Reason> {
+        // The header's own length first: the reader allocates it before reading (versions 2
+        // and 3 allow 4 GiB), so a 20-byte file could ask for that much.
+        let (start, len) = match bytes {
+            [0x93, b'N', b'U', b'M', b'P', b'Y', 1, _, a, b, ..] => {
+                (10, u16::from_le_bytes([*a, *b]) as usize)
+            }
+            [0x93, b'N', b'U', b'M', b'P', b'Y', 2 | 3, _, a, b, c, d, ..] => {
+                (12, u32::from_le_bytes([*a, *b, *c, *d]) as usize)
+            }
+            _ => (0, 0),
+        };
+        if start + len > bytes.len() {
+            return Err(bad(format!(
+                "the header claims {len} bytes but the file has only {} after it",
+                bytes.len() - start
+            )));
+        }
         let mut rest = bytes;
         let header = Header::from_reader(&mut rest).map_err(|e| bad(e.to_string()))?;
         let elements = header

@@ -341,3 +341,28 @@ fn special_file_outputs_are_not_replaced() {
     }
     assert!(stray_temp_files(tmp.path()).is_empty());
 }
+
+/// A 14-byte `.npy` (version 2) whose header length field says 4 GiB: refused from the field,
+/// before the reader allocates the header (found by the load_image fuzzer as an OOM).
+#[test]
+fn npy_header_length_beyond_the_file_is_refused() {
+    let tmp = TempDir::new().unwrap();
+    let mut npy = b"\x93NUMPY\x02\x00".to_vec();
+    npy.extend_from_slice(&u32::MAX.to_le_bytes());
+    npy.extend_from_slice(b"{'");
+    let path = tmp.path().join("forged.npy");
+    std::fs::write(&path, &npy).unwrap();
+    let output = jitfilter()
+        .args(["apply", "max(w)"])
+        .arg(&path)
+        .arg(tmp.path().join("out.npy"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("forged.npy") && stderr.contains("the header claims 4294967295 bytes"),
+        "{stderr}"
+    );
+    assert_no_panic(&stderr);
+}
