@@ -2,8 +2,8 @@
 """Side-by-side timings: `jitfilter bench --json` against OpenCV, scipy and scikit-image, on the
 same images in the same run (issue 5 targets, issue 2 generic-path comparison).
 
-Requirements: numpy scipy numba scikit-image opencv-python-headless
-    pip install numpy scipy numba scikit-image opencv-python-headless
+Requirements: numpy scipy numba scikit-image opencv-python-headless, and GNU time
+    pip install numpy scipy numba scikit-image opencv-python-headless; apt-get install time
 Run from the repository root after `cargo build --release`:
     python3 bench/compare.py [--repeat 7]
 Prints a Markdown table of median milliseconds and ratios (ours / reference; < 1 means faster).
@@ -150,10 +150,12 @@ def main():
     # Memory: an 8192×8192 u8 PNG through `apply max(w) -f disk:11` to PNG; peak RSS of that process.
     big_png = os.path.join(tmp, "big8192.png")
     cv2.imwrite(big_png, np.tile(cam, (16, 16)))
-    proc = subprocess.Popen([BIN, "apply", "max(w)", big_png, os.path.join(tmp, "out8192.png"), "-f", "disk:11"])
-    _, status, usage = os.wait4(proc.pid, 0)
-    assert status == 0, "apply failed"
-    peak_mib = usage.ru_maxrss / 1024
+    # GNU time's %M (Debian package `time`): a forked child's own rusage would also count the
+    # Python parent's pages it started with.
+    run = subprocess.run(["/usr/bin/time", "-f", "%M", BIN, "apply", "max(w)", big_png,
+                          os.path.join(tmp, "out8192.png"), "-f", "disk:11"],
+                         check=True, capture_output=True, text=True)
+    peak_mib = int(run.stderr.strip().splitlines()[-1]) / 1024
 
     print(f"{os.cpu_count()} cores, OpenCV {cv2.__version__} ({cv2.getNumThreads()} threads), "
           f"median of {r}, {time.strftime('%Y-%m-%d')}\n")
