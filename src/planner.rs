@@ -15,6 +15,7 @@ use crate::ir::{Builtin, Node, NodeId, Op, Program, Reduction, Shape};
 use crate::order::{self, Chord, Rank};
 use crate::runtime::RowArgs;
 use crate::window::Stripe;
+use std::cell::OnceCell;
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -251,6 +252,8 @@ struct BlockStats<'a> {
     ninf: Prefix,
     /// The mapped values, for extremes, ranks and `huge` blocks.
     f: &'a [f64],
+    /// Histogram keys of `f` and their values, made once for all rank items of the block.
+    keys: OnceCell<(Vec<u32>, Vec<f64>)>,
     sc: &'a SumChords,
     /// Some finite value is so large that its square overflows: moments are computed per
     /// window (two passes) instead of from prefix sums for this block.
@@ -317,7 +320,9 @@ struct Prefix {
 
 impl Prefix {
     fn new(values: impl Iterator<Item = f64> + Clone, len: usize, sc: &SumChords) -> Prefix {
-        let sat = if sc.rects.is_empty() {
+        // One scan decides both exact forms: summed areas and plain prefix sums.
+        let integers = integers_summing_exactly(values.clone());
+        let sat = if sc.rects.is_empty() || !integers {
             Vec::new()
         } else {
             summed_area(values.clone(), len, sc.bw)
@@ -331,7 +336,7 @@ impl Prefix {
                 sat,
             };
         }
-        if integers_summing_exactly(values.clone()) {
+        if integers {
             // Every partial sum is an exact integer: plain prefix sums, no low parts.
             let mut hi = Vec::with_capacity(len + 1);
             hi.push(0.0);
@@ -430,12 +435,9 @@ fn integers_summing_exactly(values: impl Iterator<Item = f64>) -> bool {
     integral && total < 9_007_199_254_740_992.0
 }
 
-/// The summed-area table of `values` read as rows of `bw`, if they sum exactly
-/// ([`integers_summing_exactly`]); else empty.
-fn summed_area(values: impl Iterator<Item = f64> + Clone, len: usize, bw: usize) -> Vec<f64> {
-    if !integers_summing_exactly(values.clone()) {
-        return Vec::new();
-    }
+/// The summed-area table of `values` read as rows of `bw`; the caller has checked that they
+/// sum exactly ([`integers_summing_exactly`]).
+fn summed_area(values: impl Iterator<Item = f64>, len: usize, bw: usize) -> Vec<f64> {
     let rows = len / bw;
     let stride = bw + 1;
     let mut sat = vec![0.0; (rows + 1) * stride];
@@ -512,6 +514,7 @@ impl<'a> BlockStats<'a> {
                 count(|v| v == f64::NEG_INFINITY)
             },
             f,
+            keys: OnceCell::new(),
             sc,
             huge,
         }
@@ -531,11 +534,11 @@ impl<'a> BlockStats<'a> {
         let w = s.width;
         match kind {
             Kind::Rank(rank) => {
-                let (keys, values) = keys_of(self.f);
+                let (keys, values) = self.keys.get_or_init(|| keys_of(self.f));
                 let value = |k: usize| values[k];
                 let (bw, nrows) = (s.bw, s.nrows);
                 return order::ranks(
-                    &keys,
+                    keys,
                     |k| k,
                     values.len(),
                     value,

@@ -2,6 +2,7 @@
 //! engines, file paths), built-in names, functions (with their opening bracket) and params.
 
 use super::COMMANDS;
+use jitfilter::Mode;
 use rustyline::completion::{Completer, FilenameCompleter, Pair};
 use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
@@ -15,16 +16,6 @@ pub struct ReplHelper {
     files: FilenameCompleter,
 }
 
-const MODES: &[&str] = &[
-    "reflect",
-    "mirror",
-    "nearest",
-    "wrap",
-    "constant",
-    "grid-mirror",
-    "grid-wrap",
-    "grid-constant",
-];
 const FOOTPRINTS: &[&str] = &["box:", "rect:", "disk:", "diamond:", "ball:", "file:"];
 const DTYPES: &[&str] = &["same", "u8", "u16", "i16", "i32", "f32", "f64"];
 const ENGINES: &[&str] = &["auto", "fused", "callback", "interpreter"];
@@ -69,7 +60,7 @@ pub fn candidates(line: &str, pos: usize, params: &[String]) -> (usize, Vec<Pair
                 let start = before.rfind(char::is_whitespace).map_or(0, |i| i + 1);
                 let word = &before[start..];
                 let list: &[&str] = match name {
-                    "mode" => MODES,
+                    "mode" => &Mode::NAMES,
                     "footprint" | "fp" => FOOTPRINTS,
                     "dtype" => DTYPES,
                     "engine" => ENGINES,
