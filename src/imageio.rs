@@ -561,23 +561,30 @@ static IN_FLIGHT: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::ne
 
 /// Removes the temporary files of writes still in progress (for a SIGINT/SIGTERM handler: the
 /// outputs they would have replaced stay as they were).
+/// Called just before the process exits: the registry stays locked, so no write can create a
+/// new temporary file after this.
 pub fn remove_temporary_files() {
     let mut files = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
     for f in files.drain(..) {
         let _ = fs::remove_file(f);
     }
+    std::mem::forget(files);
 }
 
 /// Registers a temporary file for [`remove_temporary_files`] while it lives.
 struct InFlight(PathBuf);
 
 impl InFlight {
-    fn new(path: &Path) -> InFlight {
-        IN_FLIGHT
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(path.to_path_buf());
-        InFlight(path.to_path_buf())
+    /// Creates a temporary file with `create` and registers it, under the registry's lock: an
+    /// interrupt can come before (no file yet) or after (the file is removed), never between.
+    fn create(
+        create: impl FnOnce() -> io::Result<tempfile::NamedTempFile>,
+    ) -> io::Result<(tempfile::NamedTempFile, InFlight)> {
+        let mut files = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+        let temp = create()?;
+        files.push(temp.path().to_path_buf());
+        let path = temp.path().to_path_buf();
+        Ok((temp, InFlight(path)))
     }
 }
 
@@ -620,8 +627,8 @@ pub fn save_atomic(path: &Path, image: &Image) -> Result<(), IoError> {
         use std::os::unix::fs::PermissionsExt;
         builder.permissions(fs::Permissions::from_mode(0o666));
     }
-    let mut temp = builder.tempfile_in(dir).map_err(|e| fail(Reason::Io(e)))?;
-    let _in_flight = InFlight::new(temp.path());
+    let (mut temp, _in_flight) =
+        InFlight::create(|| builder.tempfile_in(dir)).map_err(|e| fail(Reason::Io(e)))?;
     // Replacing a file keeps its permissions.
     if let Ok(meta) = fs::metadata(&target) {
         if meta.is_file() {
