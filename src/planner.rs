@@ -11,10 +11,11 @@
 //! only the windows that contain it, with numpy's results (NaN, ±∞).
 
 use crate::codegen::RowFn;
-use crate::ir::{Builtin, Node, NodeId, Op, Program, Reduction, Shape};
+use crate::ir::{BinOp, Builtin, Func, Node, NodeId, Op, Program, Reduction, Shape};
 use crate::order::{self, Chord, Rank};
 use crate::runtime::RowArgs;
 use crate::window::Stripe;
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::HashMap;
 
@@ -28,6 +29,19 @@ enum Kind {
     Max,
     Min,
     Rank(Rank),
+    /// `sum`/`mean` of `|f(w) − s|` for a per-pixel `s` computed before (a plane, or `c`).
+    AbsDev {
+        center: Center,
+        mean: bool,
+    },
+}
+
+/// The per-pixel value an absolute deviation is measured from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Center {
+    /// A planned reduction's plane (computed before the item that reads it).
+    Plane(usize),
+    C,
 }
 
 #[derive(Debug, Clone)]
@@ -75,7 +89,17 @@ impl Planner {
                 Some(Op::Const(d)) => *d,
                 Some(_) => continue,
             };
+            // mean(abs(w - m)) and the like: not a point map, but a per-pixel center known
+            // before the window is read.
+            let (arg, kind) = match abs_dev(program, arg, &planner.planes, &point) {
+                Some((f, center)) if matches!(red, Reduction::Sum | Reduction::Mean) => {
+                    let mean = red == Reduction::Mean;
+                    (f, Some(Kind::AbsDev { center, mean }))
+                }
+                _ => (arg, None),
+            };
             let kind = match red {
+                _ if kind.is_some() => kind.expect("checked"),
                 Reduction::Sum => Kind::Sum,
                 Reduction::Mean => Kind::Mean,
                 Reduction::Count => Kind::Count,
@@ -138,6 +162,9 @@ impl Planner {
                     Some(Kind::Rank(_)) => {
                         "planned: sliding two-level histogram (values, or ranks for non-integer data)"
                     }
+                    Some(Kind::AbsDev { .. }) => {
+                        "planned: after its center, one pass over the window, 16 pixels at a time"
+                    }
                     None => "fused: one pass over the window per pixel, SIMD across pixels",
                 };
                 let span = program.nodes[id].span;
@@ -165,24 +192,20 @@ impl Planner {
         let sums = SumChords::new(&chords, s.bw);
         let n = s.offs.len() as f64;
         let mut compiled = maps.iter();
-        for (m, map) in self.maps.iter().enumerate() {
-            let mapped;
-            let f: &[f64] = match map {
-                None => s.block,
-                Some(_) => {
-                    mapped = apply_map(
-                        *compiled.next().expect("one function per map"),
-                        s.block,
-                        params,
-                    );
-                    &mapped
-                }
-            };
-            let items: Vec<(usize, &Item)> = self
-                .items
-                .iter()
-                .enumerate()
-                .filter(|(_, it)| it.map == m)
+        let mapped: Vec<Cow<[f64]>> = (self.maps.iter())
+            .map(|map| match map {
+                None => Cow::Borrowed(s.block),
+                Some(_) => Cow::Owned(apply_map(
+                    *compiled.next().expect("one function per map"),
+                    s.block,
+                    params,
+                )),
+            })
+            .collect();
+        let dependent = |it: &Item| matches!(it.kind, Kind::AbsDev { .. });
+        for (m, f) in mapped.iter().enumerate() {
+            let items: Vec<(usize, &Item)> = (self.items.iter().enumerate())
+                .filter(|(_, it)| it.map == m && !dependent(it))
                 .collect();
             let stats = BlockStats::new(f, &items, &sums);
             for (plane, item) in items {
@@ -192,6 +215,111 @@ impl Planner {
                 stats.fill(item.kind, &chords, n, s, scratch, out);
             }
         }
+        // Items that read other planes, after those are filled (a center's item comes first).
+        for (plane, item) in self
+            .items
+            .iter()
+            .enumerate()
+            .filter(|(_, it)| dependent(it))
+        {
+            let Kind::AbsDev { center, mean } = item.kind else {
+                unreachable!("only deviations depend on planes")
+            };
+            let mut out = std::mem::take(&mut planes[plane]);
+            out.clear();
+            out.resize(s.nrows * s.width, 0.0);
+            let (w, bw) = (s.width, s.bw);
+            for ry in 0..s.nrows {
+                let center: &[f64] = match center {
+                    Center::Plane(i) => &planes[i][ry * w..(ry + 1) * w],
+                    Center::C => &s.block[ry * bw + s.coff..ry * bw + s.coff + w],
+                };
+                let row = &mut out[ry * w..(ry + 1) * w];
+                abs_deviations(&mapped[item.map], ry * bw, &sums.all, center, row);
+                if mean {
+                    row.iter_mut().for_each(|v| *v /= n);
+                }
+            }
+            planes[plane] = out;
+        }
+    }
+}
+
+/// `out[x]` = Σ over the chords' cells of `|f[base + x + cell] − center[x]|`, summed in
+/// footprint order as the interpreter does (so the result is the same to the bit). Pixels go
+/// 24 at a time, their centers and sums held in 12 AVX registers across the whole window.
+fn abs_deviations(
+    f: &[f64],
+    base: usize,
+    chords: &[(usize, usize)],
+    center: &[f64],
+    out: &mut [f64],
+) {
+    crate::simd::avx2(
+        #[inline(always)]
+        || {
+            let mut x = 0;
+            while x + 24 <= out.len() {
+                deviation_tile::<24>(f, base + x, chords, &center[x..], &mut out[x..]);
+                x += 24;
+            }
+            while x + 4 <= out.len() {
+                deviation_tile::<4>(f, base + x, chords, &center[x..], &mut out[x..]);
+                x += 4;
+            }
+            while x < out.len() {
+                deviation_tile::<1>(f, base + x, chords, &center[x..], &mut out[x..]);
+                x += 1;
+            }
+        },
+    )
+}
+
+/// [`abs_deviations`] for the `T` pixels from `base`.
+#[inline(always)]
+fn deviation_tile<const T: usize>(
+    f: &[f64],
+    base: usize,
+    chords: &[(usize, usize)],
+    center: &[f64],
+    out: &mut [f64],
+) {
+    let s: [f64; T] = center[..T].try_into().expect("T centers");
+    let mut acc = [-0.0f64; T];
+    for &(start, len) in chords {
+        for v in f[base + start..base + start + len + T - 1].windows(T) {
+            let v: &[f64; T] = v.try_into().expect("windows of T");
+            for i in 0..T {
+                acc[i] += (v[i] - s[i]).abs();
+            }
+        }
+    }
+    out[..T].copy_from_slice(&acc);
+}
+
+/// `abs(f - s)` or `abs(s - f)` with `f` a point map and `s` a planned reduction or `c`: the
+/// point map and the center.
+fn abs_dev(
+    program: &Program,
+    arg: NodeId,
+    planes: &HashMap<NodeId, usize>,
+    point: &[bool],
+) -> Option<(NodeId, Center)> {
+    let Op::Call(Func::Abs, args) = &program.nodes[arg].op else {
+        return None;
+    };
+    let Op::Binary(BinOp::Sub, a, b) = program.nodes[args[0]].op else {
+        return None;
+    };
+    let center = |s: NodeId| match program.nodes[s].op {
+        Op::Builtin(Builtin::C) => Some(Center::C),
+        _ => planes.get(&s).map(|&i| Center::Plane(i)),
+    };
+    let vector = |f: NodeId| point[f] && program.nodes[f].shape == Shape::Vector;
+    match (center(a), center(b)) {
+        (None, Some(c)) if vector(a) => Some((a, c)),
+        (Some(c), None) if vector(b) => Some((b, c)),
+        _ => None,
     }
 }
 
@@ -577,7 +705,9 @@ impl<'a> BlockStats<'a> {
                 // Filled above; only NaN windows are left to mark.
                 Kind::Max | Kind::Min => {}
                 Kind::Count => self.p0.add_chords(self.sc, ry, row),
-                Kind::Rank(_) => unreachable!("rank kinds fill by histogram"),
+                Kind::Rank(_) | Kind::AbsDev { .. } => {
+                    unreachable!("ranks fill by histogram, deviations after their center")
+                }
                 Kind::Sum | Kind::Mean => {
                     self.p1.add_chords(self.sc, ry, &mut s1);
                     let div = if kind == Kind::Mean { n } else { 1.0 };
@@ -710,8 +840,50 @@ mod tests {
         )
         .unwrap();
         let planner = Planner::new(&p);
-        // mean, std, max of a point map: planned; mean(abs(w - m)) and sum(dx * w): not.
-        assert_eq!(planner.items.len(), 3);
+        // mean, std, max of a point map and mean(abs(w - m)) after m: planned; sum(dx * w): not.
+        assert_eq!(planner.items.len(), 4);
         assert_eq!(planner.map_programs().len(), 1);
+    }
+
+    #[test]
+    fn deviations_need_a_center_known_before_the_window() {
+        let planned = |src: &str| {
+            let p = compile_program(src, &Limits::default()).unwrap();
+            Planner::new(&p)
+                .items
+                .iter()
+                .filter(|it| matches!(it.kind, Kind::AbsDev { .. }))
+                .count()
+        };
+        assert_eq!(planned("sum(abs(w - c))"), 1);
+        assert_eq!(planned("let m = median(w); mean(abs(m - w * 2))"), 1);
+        // The center is not known before the window: a pixel-dependent mix, or unplanned.
+        assert_eq!(planned("sum(abs(w - c * x))"), 0);
+        assert_eq!(planned("let m = sum(dx * w); mean(abs(w - m))"), 0);
+        assert_eq!(planned("mean(abs(w - dx))"), 0);
+    }
+
+    #[test]
+    fn deviation_tiles_match_a_plain_sum() {
+        // Widths around the 16-pixel tile, a two-chord footprint, NaN and infinities.
+        let bw = 40;
+        let f: Vec<f64> = (0..bw * 3)
+            .map(|i| match i {
+                50 => f64::NAN,
+                77 => f64::INFINITY,
+                _ => ((i * 37) % 11) as f64 * 0.5 - 2.0,
+            })
+            .collect();
+        let chords = [(0, 3), (bw + 1, 2)];
+        for w in [1, 15, 16, 17, 33] {
+            let center: Vec<f64> = (0..w).map(|x| x as f64 * 0.25).collect();
+            let mut out = vec![0.0; w];
+            abs_deviations(&f, 2, &chords, &center, &mut out);
+            for x in 0..w {
+                let cells = chords.iter().flat_map(|&(s, l)| s..s + l);
+                let want = cells.fold(-0.0, |a, c| a + (f[2 + x + c] - center[x]).abs());
+                assert_eq!(out[x].to_bits(), want.to_bits(), "w {w}, x {x}");
+            }
+        }
     }
 }
