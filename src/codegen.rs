@@ -9,7 +9,7 @@
 use crate::error::Error;
 use crate::ir::{BinOp, Builtin, Func, UnOp};
 use crate::limits::{Limit, Limits};
-use crate::plan::{Acc, POp, Plan, P};
+use crate::plan::{Acc, POp, Plan, Tables, P};
 use crate::runtime::{self, CallbackContext, RowArgs};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
@@ -29,7 +29,7 @@ use std::sync::OnceLock;
 /// scipy's `generic_filter` LowLevelCallable signature.
 pub type CallbackFn = unsafe extern "C" fn(*const f64, isize, *mut f64, *mut c_void) -> c_int;
 /// A fused row function: computes one output row straight from the padded input block.
-pub type RowFn = unsafe extern "C" fn(*const RowArgs);
+pub type RowFn = unsafe extern "C" fn(*mut RowArgs);
 
 /// Which function to generate from a plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,9 +38,15 @@ pub enum Target {
     Callback,
     /// A whole output row, SIMD across output pixels, reading the padded block directly.
     Row,
+    /// A row function that also looks up keyed values in tables over the key's values
+    /// (integer images), and checks the split `exp` factors it tabulates.
+    RowKeyed,
 }
 
 const PTR: Type = types::I64;
+/// 1.5·2^52: adding it to a number below 2^51 in magnitude rounds it to an integer held in the
+/// low mantissa bits, so `bits(x + SHIFTER) - bits(SHIFTER)` is that integer.
+const SHIFTER: f64 = 6_755_399_441_055_744.0;
 const F64X2: Type = types::F64X2;
 /// F64X2 vectors handled per SIMD iteration, each with its own accumulators.
 const UNROLL: usize = 2;
@@ -107,7 +113,7 @@ impl Code {
     /// The `i`-th function, which must be a row function.
     pub fn row(&self, i: usize) -> RowFn {
         let (target, ptr) = self.funcs[i];
-        assert_eq!(target, Target::Row);
+        assert!(matches!(target, Target::Row | Target::RowKeyed));
         // SAFETY: built with exactly the `RowFn` signature.
         unsafe { std::mem::transmute::<*const u8, RowFn>(ptr) }
     }
@@ -229,7 +235,12 @@ fn build_function(
 ) -> Result<Function, Error> {
     let sig = match target {
         Target::Callback => callback_signature(),
-        Target::Row => row_signature(),
+        Target::Row | Target::RowKeyed => row_signature(),
+    };
+    let tables = match target {
+        Target::Callback => Tables::default(),
+        Target::Row => plan.tables(false),
+        Target::RowKeyed => plan.tables(true),
     };
     let mut func = Function::with_name_signature(UserFuncName::user(0, 0), sig);
     let mut fctx = FunctionBuilderContext::new();
@@ -246,7 +257,17 @@ fn build_function(
             xs: Vec::new(),
             jcache: HashMap::new(),
             jmemo: HashMap::new(),
-            elem_only: element_only_nodes(plan),
+            elem_only: plan.element_only(),
+            etables: (tables.element.iter().enumerate())
+                .map(|(i, &p)| (p, i))
+                .collect(),
+            ktables: (tables.keyed.iter().enumerate())
+                .map(|(i, &(p, key))| (p, (i, key)))
+                .collect(),
+            etab: Vec::new(),
+            ktab: Vec::new(),
+            filling: None,
+            check_exps: target == Target::RowKeyed,
             splats: HashMap::new(),
             helpers: HashMap::new(),
             buf: none,
@@ -263,31 +284,11 @@ fn build_function(
         };
         match target {
             Target::Callback => e.emit_callback(defaults)?,
-            Target::Row => e.emit_row(),
+            Target::Row | Target::RowKeyed => e.emit_row(),
         }
         e.fb.finalize(frontend_config);
     }
     Ok(func)
-}
-
-/// Per plan node (in topological order): whether it depends only on the window element.
-fn element_only_nodes(plan: &Plan) -> Vec<bool> {
-    let mut out: Vec<bool> = Vec::with_capacity(plan.nodes.len());
-    for node in &plan.nodes {
-        let is = match &node.op {
-            POp::Builtin(b) => {
-                matches!(
-                    b,
-                    Builtin::K | Builtin::Dx | Builtin::Dy | Builtin::Dz | Builtin::I | Builtin::N
-                )
-            }
-            POp::Const(_) | POp::Param(_) => true,
-            POp::Reduce(..) | POp::Plane(_) => false,
-            op => Plan::operands(op).into_iter().all(|o| out[o]),
-        };
-        out.push(is);
-    }
-    out
 }
 
 trait Placeholder {
@@ -334,6 +335,18 @@ struct Emitter<'a, 'b> {
     jmemo: HashMap<P, Value>,
     /// Per node: depends only on the window element (dx, k, i, numbers, params), not the pixel.
     elem_only: Vec<bool>,
+    /// Row targets: tabulated nodes (see `Plan::tables`) → index of their element table, or
+    /// of their keyed table and the key.
+    etables: HashMap<P, usize>,
+    ktables: HashMap<P, (usize, P)>,
+    /// Row targets: each element table's address; each keyed table's address minus
+    /// `(lut_lo + bits(SHIFTER)) * 8`, so that a key's bits after adding `SHIFTER` index it.
+    etab: Vec<Value>,
+    ktab: Vec<Value>,
+    /// The tabulated node being computed to fill its table (not looked up).
+    filling: Option<P>,
+    /// Track whether every tabulated `exp` is normal / at most 1 (`RowKeyed`).
+    check_exps: bool,
     /// Scalars splatted to F64X2 for the current pass.
     splats: HashMap<P, Value>,
     helpers: HashMap<&'static str, cranelift_codegen::ir::FuncRef>,
@@ -565,6 +578,9 @@ impl<'a, 'b> Emitter<'a, 'b> {
                 self.tables.insert(b, t);
             }
         }
+        if !self.etables.is_empty() || !self.ktables.is_empty() {
+            self.emit_tables();
+        }
         let out = self.row_load(PTR, offset_of!(RowArgs, out));
         let width = self.row_load(types::I64, offset_of!(RowArgs, width));
         let x = self.new_var(types::I64);
@@ -573,7 +589,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
         // Several pixel pairs per iteration give independent chains to overlap. Big plans and
         // an inline `exp` have long chains of their own, and one pair keeps their code small:
         // bilateral compiles in 0.7 ms instead of 2.4 ms with 4 pairs, for ~20% more filter time.
-        let has_exp = (self.plan.nodes.iter()).any(|n| matches!(n.op, POp::Call(Func::Exp, _)));
+        let has_exp = self.loop_has_exp();
         let loops: &[(Lanes, usize)] = if self.plan.nodes.len() > ROW_GROUPS_MAX_NODES || has_exp {
             &[(Lanes::Two, 1), (Lanes::One, 1)]
         } else {
@@ -600,6 +616,154 @@ impl<'a, 'b> Emitter<'a, 'b> {
             });
         }
         self.fb.ins().return_(&[]);
+    }
+
+    /// Whether the pixel loop computes an `exp` (not counting those in tables).
+    fn loop_has_exp(&self) -> bool {
+        let mut seen = vec![false; self.plan.nodes.len()];
+        let mut todo = vec![self.plan.root];
+        todo.extend(self.plan.stages.iter().flatten());
+        while let Some(p) = todo.pop() {
+            if std::mem::replace(&mut seen[p], true)
+                || self.etables.contains_key(&p)
+                || self.ktables.contains_key(&p)
+            {
+                continue;
+            }
+            if matches!(self.plan.nodes[p].op, POp::Call(Func::Exp, _)) {
+                return true;
+            }
+            todo.extend(Plan::operands(&self.plan.nodes[p].op));
+        }
+        false
+    }
+
+    /// The row function's prologue: the tables' addresses, and when `fill` is set, their
+    /// values — element tables for each window element, keyed tables for each key value
+    /// `lut_lo ..`, computed one value at a time by the same operations as the pixel loop's.
+    fn emit_tables(&mut self) {
+        let etab = self.row_load(PTR, offset_of!(RowArgs, tables));
+        let ktab = self.row_load(PTR, offset_of!(RowArgs, luts));
+        let lo = self.row_load(types::I64, offset_of!(RowArgs, lut_lo));
+        let len = self.row_load(types::I64, offset_of!(RowArgs, lut_len));
+        let n8 = self.fb.ins().ishl_imm_s(self.n, 3);
+        let len8 = self.fb.ins().ishl_imm_s(len, 3);
+        let raw = |e: &mut Self, base: Value, stride: Value, i: usize| {
+            let off = e.fb.ins().imul_imm_s(stride, i as i64);
+            e.fb.ins().iadd(base, off)
+        };
+        let mut order: Vec<(P, usize)> = self.etables.iter().map(|(&p, &i)| (p, i)).collect();
+        order.sort_unstable();
+        let eraw: Vec<Value> = (0..order.len()).map(|i| raw(self, etab, n8, i)).collect();
+        let mut korder: Vec<(P, usize, P)> = (self.ktables.iter())
+            .map(|(&p, &(i, k))| (p, i, k))
+            .collect();
+        korder.sort_unstable();
+        let kraw: Vec<Value> = (0..korder.len())
+            .map(|i| raw(self, ktab, len8, i))
+            .collect();
+        let bias = self.fb.ins().iadd_imm_s(lo, SHIFTER.to_bits() as i64);
+        let bias = self.fb.ins().ishl_imm_s(bias, 3);
+        self.etab = eraw.clone();
+        self.ktab = kraw.iter().map(|&r| self.fb.ins().isub(r, bias)).collect();
+
+        let fill = self.row_load(types::I64, offset_of!(RowArgs, fill));
+        let fill_block = self.fb.create_block();
+        let after = self.fb.create_block();
+        self.fb.ins().brif(fill, fill_block, &[], after, &[]);
+        self.fb.seal_block(fill_block);
+        self.fb.switch_to_block(fill_block);
+        let (pix, groups) = (self.pix, std::mem::take(&mut self.svals));
+        self.pix = Lanes::One;
+        self.svals = vec![HashMap::new()];
+        self.group = 0;
+        let one = self.fb.ins().iconst(types::I8, 1);
+        let (normal, unit) = (self.new_var(types::I8), self.new_var(types::I8));
+        self.fb.def_var(normal, one);
+        self.fb.def_var(unit, one);
+        let entries = (order.iter().map(|&(p, i)| (p, None, eraw[i], self.n)))
+            .chain(korder.iter().map(|&(p, i, k)| (p, Some(k), kraw[i], len)))
+            .collect::<Vec<_>>();
+        for (p, key, base, count) in entries {
+            let mut seen = vec![false; self.plan.nodes.len()];
+            if let Some(k) = key {
+                seen[k] = true; // the key is given, not computed from the pixel
+            }
+            self.prepare_node(p, false, &mut seen);
+            let j = self.new_var(types::I64);
+            let zero = self.fb.ins().iconst(types::I64, 0);
+            self.fb.def_var(j, zero);
+            self.counted_loop(j, 1, count, |e, jv| {
+                e.jcache.clear();
+                e.jmemo.clear();
+                let mut memo = HashMap::new();
+                if let Some(k) = key {
+                    let d = e.fb.ins().iadd(jv, lo);
+                    let d = e.fb.ins().fcvt_from_sint(types::F64, d);
+                    memo.insert(k, d);
+                }
+                e.filling = Some(p);
+                let v = e.elem(p, Lanes::One, jv, &mut memo);
+                e.filling = None;
+                let off = e.fb.ins().ishl_imm_s(jv, 3);
+                let addr = e.fb.ins().iadd(base, off);
+                e.fb.ins().store(flags(), v, addr, 0);
+                if e.check_exps && matches!(e.plan.nodes[p].op, POp::Call(Func::Exp, _)) {
+                    for (var, lo, hi) in [(normal, f64::MIN_POSITIVE, f64::MAX), (unit, 0.0, 1.0)] {
+                        let lo = e.fb.ins().f64const(lo);
+                        let hi = e.fb.ins().f64const(hi);
+                        let a = e.fb.ins().fcmp(FloatCC::GreaterThanOrEqual, v, lo);
+                        let b = e.fb.ins().fcmp(FloatCC::LessThanOrEqual, v, hi);
+                        let within = e.fb.ins().band(a, b);
+                        let all = e.fb.use_var(var);
+                        let all = e.fb.ins().band(all, within);
+                        e.fb.def_var(var, all);
+                    }
+                }
+            });
+        }
+        let normal = self.fb.use_var(normal);
+        let unit = self.fb.use_var(unit);
+        let ok = self.fb.ins().bor(normal, unit);
+        let ok = self.fb.ins().uextend(types::I64, ok);
+        let args = self.row.expect("row target").args;
+        (self.fb.ins()).store(flags(), ok, args, offset_of!(RowArgs, ok) as i32);
+        self.fb.ins().jump(after, &[]);
+        self.fb.seal_block(after);
+        self.fb.switch_to_block(after);
+        // Values of the fill block do not dominate what follows.
+        self.jcache.clear();
+        self.jmemo.clear();
+        self.svals = groups;
+        self.pix = pix;
+    }
+
+    /// The entry of keyed table `i` for key values `kv` (exact integers in the table's range).
+    fn lookup(&mut self, i: usize, kv: Value, lanes: Lanes) -> Value {
+        let le = MemFlagsData::new().with_endianness(Endianness::Little);
+        let shifter = self.fconst(SHIFTER, lanes);
+        let t = self.fb.ins().fadd(kv, shifter);
+        let table = self.ktab[i];
+        let load = |e: &mut Self, bits: Value| {
+            let off = e.fb.ins().ishl_imm_s(bits, 3);
+            let addr = e.fb.ins().iadd(table, off);
+            e.fb.ins().load(types::F64, flags(), addr, 0)
+        };
+        match lanes {
+            Lanes::One => {
+                let bits = self.fb.ins().bitcast(types::I64, le, t);
+                load(self, bits)
+            }
+            Lanes::Two => {
+                let bits = self.fb.ins().bitcast(types::I64X2, le, t);
+                let b0 = self.fb.ins().extractlane(bits, 0);
+                let b1 = self.fb.ins().extractlane(bits, 1);
+                let v0 = load(self, b0);
+                let v1 = load(self, b1);
+                let v = self.fb.ins().scalar_to_vector(F64X2, v0);
+                self.fb.ins().insertlane(v, v1, 1)
+            }
+        }
     }
 
     /// Makes group `g` current: its values and its column.
@@ -833,8 +997,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
         let x = self.select_mask(above, hi, x, lanes);
         let below = self.fb.ins().fcmp(FloatCC::LessThan, x, lo);
         let x = self.select_mask(below, lo, x, lanes);
-        // Adding 1.5·2^52 rounds to an integer held in the low mantissa bits.
-        let shifter_v = 6_755_399_441_055_744.0f64;
+        let shifter_v = SHIFTER;
         let shifter = self.fconst(shifter_v, lanes);
         let log2e = self.fconst(std::f64::consts::LOG2_E, lanes);
         let t = self.fb.ins().fmul(x, log2e);
@@ -1018,6 +1181,25 @@ impl<'a, 'b> Emitter<'a, 'b> {
         if shared {
             if let Some(v) = self.jmemo.get(&p) {
                 return *v;
+            }
+        }
+        if self.filling != Some(p) {
+            if let Some(&i) = self.etables.get(&p) {
+                let j8 = self.fb.ins().ishl_imm_s(j, 3);
+                let addr = self.fb.ins().iadd(self.etab[i], j8);
+                let v = self.fb.ins().load(types::F64, flags(), addr, 0);
+                let v = self.widen(v, lanes);
+                memo.insert(p, v);
+                if shared {
+                    self.jmemo.insert(p, v);
+                }
+                return v;
+            }
+            if let Some(&(i, key)) = self.ktables.get(&p) {
+                let kv = self.elem(key, lanes, j, memo);
+                let v = self.lookup(i, kv, lanes);
+                memo.insert(p, v);
+                return v;
             }
         }
         let node = &self.plan.nodes[p];

@@ -18,13 +18,26 @@ pub struct RowTables<'a> {
     pub size: [f64; 3],
 }
 
+/// A compiled row function and how many tables of each kind it fills (see `Plan::tables`).
+#[derive(Clone, Copy)]
+pub struct RowCode {
+    pub f: RowFn,
+    pub element: usize,
+    pub keyed: usize,
+}
+
 pub struct RowStripe<'a> {
-    pub row: RowFn,
+    pub row: RowCode,
+    /// The variant with keyed tables, for stripes of integers in a small range.
+    pub keyed: Option<RowCode>,
     pub tables: RowTables<'a>,
     pub planner: &'a Planner,
     /// Row functions of the planner's point maps.
     pub maps: &'a [RowFn],
 }
+
+/// The most key values a keyed table may have (64 KiB): `w - c` for data spanning 4095.
+const MAX_KEYS: i64 = 8191;
 
 #[derive(Default)]
 pub struct RowState {
@@ -33,6 +46,8 @@ pub struct RowState {
     planes: Vec<Vec<f64>>,
     scratch: order::Scratch<f64>,
     plane_rows: Vec<*const f64>,
+    tables: Vec<f64>,
+    luts: Vec<f64>,
 }
 
 impl StripeFn for RowStripe<'_> {
@@ -43,7 +58,7 @@ impl StripeFn for RowStripe<'_> {
     }
 
     fn stripe<O: Element>(&self, st: &mut RowState, s: &Stripe, out: &mut [O]) {
-        let w = s.width;
+        let (w, n) = (s.width, s.offs.len());
         st.out.resize(w, 0.0);
         st.offs.clear();
         st.offs.extend(s.offs.iter().map(|&o| o as i64));
@@ -51,34 +66,72 @@ impl StripeFn for RowStripe<'_> {
         let planes = &mut st.planes;
         self.planner
             .compute(s, self.maps, t.params, planes, &mut st.scratch);
+        // Keys `w` of integers in lo..=hi lie in that range, keys `w - c` in lo-hi..=hi-lo;
+        // filling a table should cost less than the lookups it serves.
+        let keyed = self.keyed.and_then(|k| {
+            let (lo, hi) = integer_span(s.block)?;
+            let (first, last) = (lo.min(lo - hi), hi.max(hi - lo));
+            let len = last - first + 1;
+            let worth = (len as usize) <= s.nrows * w * n;
+            (len <= MAX_KEYS && worth).then_some((k, first, len))
+        });
+        let mut code = keyed.map_or(self.row, |(k, ..)| k);
+        let (lut_lo, lut_len) = keyed.map_or((0, 0), |(_, lo, len)| (lo, len));
+        st.tables
+            .resize(n * self.row.element.max(code.element), 0.0);
+        st.luts.resize(lut_len as usize * code.keyed, 0.0);
         for ry in 0..s.nrows {
             st.plane_rows.clear();
             st.plane_rows
                 .extend(st.planes.iter().map(|p| p[ry * w..].as_ptr()));
-            let args = RowArgs {
-                base: s.block[ry * s.bw..].as_ptr(),
-                offs: st.offs.as_ptr(),
-                n: s.offs.len() as i64,
-                c_off: s.coff as i64,
-                k: t.k.as_ptr(),
-                dx: t.dx.as_ptr(),
-                dy: t.dy.as_ptr(),
-                dz: t.dz.as_ptr(),
-                params: t.params.as_ptr(),
-                planes: st.plane_rows.as_ptr(),
-                out: st.out.as_mut_ptr(),
-                width: w as i64,
-                y: (s.y0 + ry) as f64,
-                z: s.z as f64,
-                size: t.size,
-            };
+            let mut args = RowArgs::new(
+                s.block[ry * s.bw..].as_ptr(),
+                &st.offs,
+                w,
+                st.out.as_mut_ptr(),
+            );
+            args.c_off = s.coff as i64;
+            args.k = t.k.as_ptr();
+            args.dx = t.dx.as_ptr();
+            args.dy = t.dy.as_ptr();
+            args.dz = t.dz.as_ptr();
+            args.params = t.params.as_ptr();
+            args.planes = st.plane_rows.as_ptr();
+            args.y = (s.y0 + ry) as f64;
+            args.z = s.z as f64;
+            args.size = t.size;
+            args.tables = st.tables.as_mut_ptr();
+            args.luts = st.luts.as_mut_ptr();
+            args.lut_lo = lut_lo;
+            args.lut_len = lut_len;
+            args.fill = (ry == 0) as i64;
             // SAFETY: every window read base[x + offs[j]] for x < width stays inside the block
-            // (the block is padded by the footprint's extent); the tables have n entries; each
-            // plane row has `width` values; `out` has `width`.
-            unsafe { (self.row)(&args) };
+            // (the block is padded by the footprint's extent); the tables k/dx/dy/dz have n
+            // entries; each plane row has `width` values; `out` has `width`; `tables` holds n
+            // values per element table and `luts` lut_len per keyed table, whose keys `w - c`
+            // lie in lut_lo .. lut_lo + lut_len because the block's values are integers in
+            // lo..=hi.
+            unsafe { (code.f)(&mut args) };
+            if ry == 0 && code.keyed > 0 && args.ok == 0 {
+                // Split `exp` factors out of range: the direct row function, for this stripe.
+                code = self.row;
+                args.fill = 1;
+                // SAFETY: as above, for the row function without keyed tables.
+                unsafe { (code.f)(&mut args) };
+            }
             for (o, v) in out[ry * w..(ry + 1) * w].iter_mut().zip(&st.out) {
                 *o = O::from_f64(*v);
             }
         }
     }
+}
+
+/// The least and greatest values of `block`, if all are integers of magnitude below 2^31.
+fn integer_span(block: &[f64]) -> Option<(i64, i64)> {
+    let (lo, hi, integral) = block.iter().fold(
+        (f64::INFINITY, f64::NEG_INFINITY, true),
+        |(lo, hi, i), &v| (lo.min(v), hi.max(v), i & crate::planner::is_integer(v)),
+    );
+    let small = -2_147_483_648.0 < lo && hi < 2_147_483_648.0;
+    (integral && small).then_some((lo as i64, hi as i64))
 }

@@ -7,7 +7,7 @@ use crate::codegen::{self, CallbackFn, Code, RowFn, Target};
 use crate::dtype::Element;
 use crate::error::{Error, ExprError};
 use crate::footprint::Footprint;
-use crate::fused::{RowStripe, RowTables};
+use crate::fused::{RowCode, RowStripe, RowTables};
 use crate::interp;
 use crate::ir::{Builtin, ParamDecl, Program};
 use crate::limits::Limits;
@@ -125,6 +125,10 @@ pub struct Kernel {
     fused: Arc<OnceLock<Result<Code, Error>>>,
     /// The scipy-ABI callback, compiled on first use.
     callback: Arc<OnceLock<Result<Code, Error>>>,
+    /// The row plan with split `exp`s, when it has values worth looking up in keyed tables on
+    /// integer images, and its row function, compiled on first use.
+    keyed_plan: Option<Arc<Plan>>,
+    keyed: Arc<OnceLock<Result<Code, Error>>>,
     /// What it was compiled under; the footprint and code size limits also apply later.
     limits: Limits,
 }
@@ -141,6 +145,8 @@ impl Clone for Kernel {
             maps: self.maps.clone(),
             fused: self.fused.clone(),
             callback: self.callback.clone(),
+            keyed_plan: self.keyed_plan.clone(),
+            keyed: self.keyed.clone(),
             limits: self.limits,
         }
     }
@@ -177,6 +183,8 @@ impl Kernel {
         let depth = Depth::of_plans(functions.iter().map(|(p, _)| *p));
         let code = depth.run(|| codegen::compile(&functions, &defaults, limits))?;
         let maps = (0..map_plans.len()).map(|i| code.row(1 + i)).collect();
+        let keyed_plan = row_plan.split_exps();
+        let keyed_plan = (!keyed_plan.tables(true).keyed.is_empty()).then(|| Arc::new(keyed_plan));
         Ok(Kernel {
             program: Arc::new(program),
             plan: Arc::new(plan),
@@ -187,6 +195,8 @@ impl Kernel {
             maps: Arc::new(maps),
             fused: Arc::new(OnceLock::new()),
             callback: Arc::new(OnceLock::new()),
+            keyed_plan,
+            keyed: Arc::new(OnceLock::new()),
             limits: *limits,
         })
     }
@@ -239,28 +249,39 @@ impl Kernel {
     /// null when the program uses only `w`, `n`, `i` and params (which then take their
     /// defaults).
     pub fn callback(&self) -> Result<CallbackFn, Error> {
-        self.lazy(&self.callback, Target::Callback)
+        self.lazy(&self.callback, &self.plan, Target::Callback)
             .map(|c| c.callback(0))
     }
 
     /// The row function without planned reductions.
-    fn fused_row(&self) -> Result<RowFn, Error> {
+    fn fused_row(&self) -> Result<RowCode, Error> {
         if self.planner.is_empty() {
-            return Ok(self.code.row(0));
+            return Ok(row_code(&self.code, &self.row_plan, Target::Row));
         }
-        self.lazy(&self.fused, Target::Row).map(|c| c.row(0))
+        let code = self.lazy(&self.fused, &self.plan, Target::Row)?;
+        Ok(row_code(code, &self.plan, Target::Row))
     }
 
-    /// The code in `cell`: the whole-window plan compiled for `target` on first use.
+    /// The row function with keyed tables, if the program has values worth looking up.
+    fn keyed_row(&self) -> Result<Option<RowCode>, Error> {
+        let Some(plan) = &self.keyed_plan else {
+            return Ok(None);
+        };
+        let code = self.lazy(&self.keyed, plan, Target::RowKeyed)?;
+        Ok(Some(row_code(code, plan, Target::RowKeyed)))
+    }
+
+    /// The code in `cell`: `plan` compiled for `target` on first use.
     fn lazy<'a>(
         &self,
         cell: &'a OnceLock<Result<Code, Error>>,
+        plan: &Plan,
         target: Target,
     ) -> Result<&'a Code, Error> {
         let code = cell.get_or_init(|| {
             let defaults: Vec<f64> = self.program.params.iter().map(|p| p.default).collect();
-            Depth::of_plans([&*self.plan])
-                .run(|| codegen::compile(&[(&self.plan, target)], &defaults, &self.limits))
+            Depth::of_plans([plan])
+                .run(|| codegen::compile(&[(plan, target)], &defaults, &self.limits))
         });
         code.as_ref().map_err(Clone::clone)
     }
@@ -304,10 +325,14 @@ impl Kernel {
         let flat = data.as_slice().expect("standard layout is contiguous");
         let mut out = vec![O::from_f64(0.0); flat.len()];
         let no_plan = Planner::default();
-        let (row, planner) = match options.engine {
-            Engine::Auto => (Some(self.code.row(0)), &*self.planner),
-            Engine::Fused => (Some(self.fused_row()?), &no_plan),
-            _ => (None, &no_plan),
+        let (row, keyed, planner) = match options.engine {
+            Engine::Auto => (
+                Some(row_code(&self.code, &self.row_plan, Target::Row)),
+                self.keyed_row()?,
+                &*self.planner,
+            ),
+            Engine::Fused => (Some(self.fused_row()?), None, &no_plan),
+            _ => (None, None, &no_plan),
         };
         let callback = match options.engine {
             Engine::Callback => Some(self.callback()?),
@@ -341,6 +366,7 @@ impl Kernel {
                     cval,
                     &RowStripe {
                         row,
+                        keyed,
                         tables,
                         planner,
                         maps: &self.maps,
@@ -588,4 +614,14 @@ fn assert_send_sync() {
     fn is<T: Send + Sync>() {}
     is::<Kernel>();
     let _ = Builtin::W;
+}
+
+/// The row function `code.row(0)` compiled from `plan` for `target`, with its table counts.
+fn row_code(code: &Code, plan: &Plan, target: Target) -> RowCode {
+    let tables = plan.tables(target == Target::RowKeyed);
+    RowCode {
+        f: code.row(0),
+        element: tables.element.len(),
+        keyed: tables.keyed.len(),
+    }
 }

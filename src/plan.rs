@@ -127,6 +127,245 @@ impl Plan {
     }
 }
 
+/// How a node depends on the pixel: not at all (numbers, params, `n`, sizes), only through one
+/// *key* node (`w`, `w - c` or `c - w`), or otherwise. On integer images a keyed value takes
+/// few distinct values, so a table over the key's range can replace its computation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keyed {
+    Free,
+    By(P),
+    No,
+}
+
+/// Values a row function reads from tables it fills once per stripe instead of computing them
+/// per pixel (see [`Plan::tables`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tables {
+    /// Element-only vectors (of `dx`, `k`, `i`, numbers, params): one value per window element.
+    pub element: Vec<P>,
+    /// Keyed vectors worth a lookup, with their key: one value per key value.
+    pub keyed: Vec<(P, P)>,
+}
+
+impl Plan {
+    /// Per node: depends only on the window element (`dx`, `k`, `i`, numbers, params, `n`).
+    pub fn element_only(&self) -> Vec<bool> {
+        let mut out: Vec<bool> = Vec::with_capacity(self.nodes.len());
+        for node in &self.nodes {
+            let is = match &node.op {
+                POp::Builtin(b) => matches!(
+                    b,
+                    Builtin::K | Builtin::Dx | Builtin::Dy | Builtin::Dz | Builtin::I | Builtin::N
+                ),
+                POp::Const(_) | POp::Param(_) => true,
+                POp::Reduce(..) | POp::Plane(_) => false,
+                op => Plan::operands(op).into_iter().all(|o| out[o]),
+            };
+            out.push(is);
+        }
+        out
+    }
+
+    /// Per node: how it depends on the pixel ([`Keyed`]).
+    pub fn keyed(&self) -> Vec<Keyed> {
+        let mut out: Vec<Keyed> = Vec::with_capacity(self.nodes.len());
+        for (p, node) in self.nodes.iter().enumerate() {
+            let builtin = |q: P, b: Builtin| self.nodes[q].op == POp::Builtin(b);
+            let k = match &node.op {
+                POp::Builtin(Builtin::W) => Keyed::By(p),
+                POp::Bin(BinOp::Sub, a, b)
+                    if (builtin(*a, Builtin::W) && builtin(*b, Builtin::C))
+                        || (builtin(*a, Builtin::C) && builtin(*b, Builtin::W)) =>
+                {
+                    Keyed::By(p)
+                }
+                POp::Builtin(Builtin::N | Builtin::Width | Builtin::Height | Builtin::Depth)
+                | POp::Const(_)
+                | POp::Param(_) => Keyed::Free,
+                POp::Builtin(_) | POp::Reduce(..) | POp::Plane(_) => Keyed::No,
+                op => Plan::operands(op)
+                    .into_iter()
+                    .try_fold(Keyed::Free, |acc, o| match (acc, out[o]) {
+                        (Keyed::No, _) | (_, Keyed::No) => None,
+                        (Keyed::Free, k) | (k, Keyed::Free) => Some(k),
+                        (Keyed::By(a), Keyed::By(b)) if a == b => Some(Keyed::By(a)),
+                        _ => None,
+                    })
+                    .unwrap_or(Keyed::No),
+            };
+            out.push(k);
+        }
+        out
+    }
+
+    /// The values worth tabulating: the outermost element-only vectors that pixel-dependent
+    /// values use (computed once per window element instead of once per pixel), and, if
+    /// `keyed`, the outermost keyed vectors whose computation is costlier than a lookup
+    /// (a libm call or an inline `exp`, a power or a modulo).
+    pub fn tables(&self, keyed: bool) -> Tables {
+        let elem = self.element_only();
+        let keys = self.keyed();
+        let mut costly = vec![false; self.nodes.len()];
+        for (p, node) in self.nodes.iter().enumerate() {
+            let own = match &node.op {
+                POp::Call(f, _) => !matches!(
+                    f,
+                    Func::Abs
+                        | Func::Sqrt
+                        | Func::Floor
+                        | Func::Ceil
+                        | Func::Trunc
+                        | Func::Round
+                        | Func::Sign
+                        | Func::IsNan
+                        | Func::IsFinite
+                        | Func::Min2
+                        | Func::Max2
+                        | Func::Clamp
+                ),
+                POp::Bin(BinOp::Pow, _, e) => self.nodes[*e].op != POp::Const(2.0),
+                POp::Bin(BinOp::Mod, _, _) => true,
+                _ => false,
+            };
+            costly[p] = own
+                || Plan::operands(&node.op)
+                    .into_iter()
+                    .any(|o| costly[o] && keys[o] == keys[p]);
+        }
+        // A node is on the frontier of a class when some user is outside it.
+        let mut elem_frontier = vec![false; self.nodes.len()];
+        let mut key_frontier = vec![false; self.nodes.len()];
+        // Only what the result needs (a split leaves the unsplit argument unused).
+        let mut live = vec![false; self.nodes.len()];
+        live[self.root] = true;
+        for p in (0..self.nodes.len()).rev() {
+            if live[p] {
+                Plan::operands(&self.nodes[p].op)
+                    .into_iter()
+                    .for_each(|o| live[o] = true);
+            }
+        }
+        for (u, node) in self.nodes.iter().enumerate().filter(|(u, _)| live[*u]) {
+            for o in Plan::operands(&node.op) {
+                elem_frontier[o] |= !elem[u];
+                key_frontier[o] |= keys[u] != keys[o];
+            }
+        }
+        let mut t = Tables::default();
+        for (p, node) in self.nodes.iter().enumerate().filter(|(p, _)| live[*p]) {
+            let leaf = matches!(node.op, POp::Builtin(_) | POp::Const(_) | POp::Param(_));
+            if node.vector && !leaf && elem[p] && elem_frontier[p] {
+                t.element.push(p);
+            }
+            if let Keyed::By(k) = keys[p] {
+                if keyed && node.vector && p != k && costly[p] && key_frontier[p] {
+                    t.keyed.push((p, k));
+                }
+            }
+        }
+        t
+    }
+
+    /// The same plan with every `exp(a ± b …)` whose terms are element-only or keyed split into
+    /// `exp(element terms) · exp(keyed terms)`, so that both factors can be tabulated. The
+    /// product differs from the direct `exp` by a few ulps while both factors are normal
+    /// numbers, or while both are at most 1; the row function that uses it checks its tables
+    /// for this and is not used otherwise.
+    pub fn split_exps(&self) -> Plan {
+        let elem = self.element_only();
+        let keys = self.keyed();
+        let mut b = Builder {
+            nodes: Vec::new(),
+            interned: HashMap::new(),
+        };
+        let mut map: Vec<P> = Vec::with_capacity(self.nodes.len());
+        for node in &self.nodes {
+            let m = |q: P| map[q];
+            let p = match &node.op {
+                POp::Call(Func::Exp, args) => {
+                    // The additive terms of the argument, with their signs.
+                    let mut terms = Vec::new();
+                    self.terms(args[0], false, &mut terms);
+                    let is_elem = |q: P| elem[q];
+                    // The other terms must share one key, so that both factors are tabulated
+                    // (and checked).
+                    let key = (terms.iter().filter(|(q, _)| !is_elem(*q))).try_fold(
+                        None,
+                        |k, &(q, _)| match (k, keys[q]) {
+                            (None, Keyed::By(a)) => Some(Some(a)),
+                            (Some(a), Keyed::By(b)) if a == b => Some(Some(a)),
+                            _ => None,
+                        },
+                    );
+                    let split = terms
+                        .iter()
+                        .any(|&(q, _)| is_elem(q) && self.nodes[q].vector)
+                        && matches!(key, Some(Some(_)));
+                    if split {
+                        let factor = |take: &dyn Fn(P) -> bool, b: &mut Builder| {
+                            let mut sum: Option<P> = None;
+                            for &(q, neg) in terms.iter().filter(|(q, _)| take(*q)) {
+                                sum = Some(match (sum, neg) {
+                                    (None, false) => map[q],
+                                    (None, true) => b.add(POp::Un(UnOp::Neg, map[q])),
+                                    (Some(s), false) => b.bin(BinOp::Add, s, map[q]),
+                                    (Some(s), true) => b.bin(BinOp::Sub, s, map[q]),
+                                });
+                            }
+                            let sum = sum.expect("both parts have terms");
+                            b.add(POp::Call(Func::Exp, vec![sum]))
+                        };
+                        let e = factor(&|q| is_elem(q), &mut b);
+                        let k = factor(&|q| !is_elem(q), &mut b);
+                        b.bin(BinOp::Mul, e, k)
+                    } else {
+                        b.add(POp::Call(Func::Exp, vec![m(args[0])]))
+                    }
+                }
+                op => b.add(remap(op, &m)),
+            };
+            map.push(p);
+        }
+        let stages = (self.stages.iter())
+            .map(|s| s.iter().map(|&p| map[p]).collect())
+            .collect();
+        Plan {
+            nodes: b.nodes,
+            root: map[self.root],
+            stages,
+        }
+    }
+
+    /// The additive terms of node `p` (through `+`, `-` and negation), each with whether it is
+    /// subtracted.
+    fn terms(&self, p: P, neg: bool, out: &mut Vec<(P, bool)>) {
+        match self.nodes[p].op {
+            POp::Bin(BinOp::Add, a, b) => {
+                self.terms(a, neg, out);
+                self.terms(b, neg, out);
+            }
+            POp::Bin(BinOp::Sub, a, b) => {
+                self.terms(a, neg, out);
+                self.terms(b, !neg, out);
+            }
+            POp::Un(UnOp::Neg, a) => self.terms(a, !neg, out),
+            _ => out.push((p, neg)),
+        }
+    }
+}
+
+/// `op` with its operands renamed by `m`.
+fn remap(op: &POp, m: &dyn Fn(P) -> P) -> POp {
+    match op {
+        POp::Un(u, a) => POp::Un(*u, m(*a)),
+        POp::Bin(o, a, b) => POp::Bin(*o, m(*a), m(*b)),
+        POp::Call(f, args) => POp::Call(*f, args.iter().map(|a| m(*a)).collect()),
+        POp::Select(c, a, b) => POp::Select(m(*c), m(*a), m(*b)),
+        POp::Reduce(acc, a, q) => POp::Reduce(*acc, m(*a), q.map(m)),
+        leaf => leaf.clone(),
+    }
+}
+
 struct Builder {
     nodes: Vec<PNode>,
     interned: HashMap<String, P>,

@@ -343,26 +343,10 @@ fn map_program(program: &Program, arg: NodeId) -> Program {
 /// Runs a map's row function over the whole block as one row of one-element windows.
 fn apply_map(f: RowFn, block: &[f64], params: &[f64]) -> Vec<f64> {
     let mut out = vec![0.0; block.len()];
-    let zero = [0i64];
-    let args = RowArgs {
-        base: block.as_ptr(),
-        offs: zero.as_ptr(),
-        n: 1,
-        c_off: 0,
-        k: std::ptr::null(),
-        dx: std::ptr::null(),
-        dy: std::ptr::null(),
-        dz: std::ptr::null(),
-        params: params.as_ptr(),
-        planes: std::ptr::null(),
-        out: out.as_mut_ptr(),
-        width: block.len() as i64,
-        y: 0.0,
-        z: 0.0,
-        size: [1.0; 3],
-    };
+    let mut args = RowArgs::new(block.as_ptr(), &[0], block.len(), out.as_mut_ptr());
+    args.params = params.as_ptr();
     // SAFETY: a point map reads only base[x] for x < width, and params.
-    unsafe { f(&args) };
+    unsafe { f(&mut args) };
     out
 }
 
@@ -550,7 +534,7 @@ impl Prefix {
 /// integer, or refuse"). Adding and removing 2⁵² rounds to an integer with plain float ops that
 /// vectorise, where `fract` is a libm call per value without SSE4.1.
 #[inline]
-fn is_integer(v: f64) -> bool {
+pub(crate) fn is_integer(v: f64) -> bool {
     const BIG: f64 = 4_503_599_627_370_496.0;
     (v.abs() + BIG) - BIG == v.abs()
 }

@@ -83,6 +83,47 @@ pub struct RowArgs {
     pub y: f64,
     pub z: f64,
     pub size: [f64; 3],
+    /// The row function's tables (see `Plan::tables`): element tables, `n` values each, then
+    /// keyed tables, `lut_len` values each for keys `lut_lo ..`. Filled when `fill` is
+    /// nonzero (the first row of a stripe), read by every row.
+    pub tables: *mut f64,
+    pub luts: *mut f64,
+    pub lut_lo: i64,
+    pub lut_len: i64,
+    pub fill: i64,
+    /// Set by a filling call of a row function with keyed tables: 1 when its split `exp`
+    /// factors are all normal numbers or all at most 1 (so their products are accurate);
+    /// 0 means this function must not be used for the stripe.
+    pub ok: i64,
+}
+
+impl RowArgs {
+    /// Arguments with no tables, for rows `base[x + offs[j]]` of `width` pixels into `out`.
+    pub fn new(base: *const f64, offs: &[i64], width: usize, out: *mut f64) -> RowArgs {
+        RowArgs {
+            base,
+            offs: offs.as_ptr(),
+            n: offs.len() as i64,
+            c_off: 0,
+            k: std::ptr::null(),
+            dx: std::ptr::null(),
+            dy: std::ptr::null(),
+            dz: std::ptr::null(),
+            params: std::ptr::null(),
+            planes: std::ptr::null(),
+            out,
+            width: width as i64,
+            y: 0.0,
+            z: 0.0,
+            size: [1.0; 3],
+            tables: std::ptr::null_mut(),
+            luts: std::ptr::null_mut(),
+            lut_lo: 0,
+            lut_len: 0,
+            fill: 0,
+            ok: 0,
+        }
+    }
 }
 
 /// Sets `pos` from `counter` and advances it (called by kernels that use positions when `track`
