@@ -212,6 +212,14 @@ impl Kernel {
     pub fn plan_summary(&self) -> Vec<String> {
         let mut lines = self.planner.describe(&self.program);
         lines.extend(self.native.map(|n| n.describe().to_string()));
+        if let Some(plan) = &self.keyed_plan {
+            let t = plan.tables(true);
+            lines.push(format!(
+                "integer images: {} value(s) of w or w - c looked up in tables over their range, {} element-only value(s) tabulated",
+                t.keyed.len(),
+                t.element.len()
+            ));
+        }
         lines
     }
 
