@@ -267,7 +267,7 @@ fn build_function(
             etab: Vec::new(),
             ktab: Vec::new(),
             filling: None,
-            check_exps: target == Target::RowKeyed,
+
             splats: HashMap::new(),
             helpers: HashMap::new(),
             buf: none,
@@ -345,8 +345,7 @@ struct Emitter<'a, 'b> {
     ktab: Vec<Value>,
     /// The tabulated node being computed to fill its table (not looked up).
     filling: Option<P>,
-    /// Track whether every tabulated `exp` is normal / at most 1 (`RowKeyed`).
-    check_exps: bool,
+
     /// Scalars splatted to F64X2 for the current pass.
     splats: HashMap<P, Value>,
     helpers: HashMap<&'static str, cranelift_codegen::ir::FuncRef>,
@@ -708,7 +707,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
                 let off = e.fb.ins().ishl_imm_s(jv, 3);
                 let addr = e.fb.ins().iadd(base, off);
                 e.fb.ins().store(flags(), v, addr, 0);
-                if e.check_exps && matches!(e.plan.nodes[p].op, POp::Call(Func::Exp, _)) {
+                if e.plan.split.contains(&p) {
                     for (var, lo, hi) in [(normal, f64::MIN_POSITIVE, f64::MAX), (unit, 0.0, 1.0)] {
                         let lo = e.fb.ins().f64const(lo);
                         let hi = e.fb.ins().f64const(hi);

@@ -66,7 +66,16 @@ pub struct Plan {
     pub root: P,
     /// The reduction nodes of each pass, in order.
     pub stages: Vec<Vec<P>>,
+    /// The `exp` factors made by [`Plan::split_exps`], whose tables a row function checks.
+    pub split: Vec<P>,
 }
+
+/// At most this many tables of each kind: element tables cost `n` values each per thread
+/// (8 MiB at the largest footprint), and filling keyed tables costs up to 8191 values each per
+/// stripe. What is not tabulated is computed per pixel as before.
+const MAX_TABLES: usize = 16;
+/// At most this many `exp`s are split, so that their factors always get tables.
+const MAX_SPLITS: usize = 8;
 
 impl Plan {
     pub fn operands(op: &POp) -> Vec<P> {
@@ -123,6 +132,7 @@ impl Plan {
             nodes: b.nodes,
             root,
             stages,
+            split: Vec::new(),
         }
     }
 }
@@ -252,17 +262,29 @@ impl Plan {
             }
         }
         let mut t = Tables::default();
-        for (p, node) in self.nodes.iter().enumerate().filter(|(p, _)| live[*p]) {
+        // Split factors first: they must be tabulated (and checked).
+        let order = (self.split.iter().copied())
+            .chain((0..self.nodes.len()).filter(|p| !self.split.contains(p)));
+        for p in order.filter(|&p| live[p]) {
+            let node = &self.nodes[p];
             let leaf = matches!(node.op, POp::Builtin(_) | POp::Const(_) | POp::Param(_));
-            if node.vector && !leaf && elem[p] && elem_frontier[p] {
+            if node.vector && !leaf && elem[p] && elem_frontier[p] && t.element.len() < MAX_TABLES {
                 t.element.push(p);
             }
             if let Keyed::By(k) = keys[p] {
-                if keyed && node.vector && p != k && costly[p] && key_frontier[p] {
+                if keyed
+                    && node.vector
+                    && p != k
+                    && costly[p]
+                    && key_frontier[p]
+                    && t.keyed.len() < MAX_TABLES
+                {
                     t.keyed.push((p, k));
                 }
             }
         }
+        t.element.sort_unstable();
+        t.keyed.sort_unstable();
         t
     }
 
@@ -279,10 +301,11 @@ impl Plan {
             interned: HashMap::new(),
         };
         let mut map: Vec<P> = Vec::with_capacity(self.nodes.len());
+        let mut factors = Vec::new();
         for node in &self.nodes {
             let m = |q: P| map[q];
             let p = match &node.op {
-                POp::Call(Func::Exp, args) => {
+                POp::Call(Func::Exp, args) if factors.len() < 2 * MAX_SPLITS => {
                     // The additive terms of the argument, with their signs.
                     let mut terms = Vec::new();
                     self.terms(args[0], false, &mut terms);
@@ -317,6 +340,7 @@ impl Plan {
                         };
                         let e = factor(&|q| is_elem(q), &mut b);
                         let k = factor(&|q| !is_elem(q), &mut b);
+                        factors.extend([e, k]);
                         b.bin(BinOp::Mul, e, k)
                     } else {
                         b.add(POp::Call(Func::Exp, vec![m(args[0])]))
@@ -333,6 +357,7 @@ impl Plan {
             nodes: b.nodes,
             root: map[self.root],
             stages,
+            split: factors,
         }
     }
 
@@ -530,6 +555,40 @@ mod tests {
         assert_eq!(plan.stages.len(), 2);
         assert_eq!(plan.stages[0].len(), 1, "mean and std share one sum");
         assert_eq!(plan.stages[1].len(), 1);
+    }
+
+    #[test]
+    fn bilateral_weights_split_into_tabulated_factors() {
+        let src = "let g = exp(-(dx^2+dy^2)/242 - (w-c)^2/1800); sum(g*w)/sum(g)";
+        let plan = Plan::new(&compile_program(src, &Limits::default()).unwrap());
+        // Without the split: the spatial term is an element table, nothing is keyed.
+        let t = plan.tables(true);
+        assert_eq!((t.element.len(), t.keyed.len()), (1, 0));
+        let split = plan.split_exps();
+        assert_eq!(split.split.len(), 2);
+        let t = split.tables(true);
+        assert_eq!(t.element, vec![split.split[0]]);
+        assert_eq!(t.keyed.len(), 1);
+        assert_eq!(t.keyed[0].0, split.split[1]);
+        let key = &split.nodes[t.keyed[0].1].op;
+        assert!(
+            matches!(key, POp::Bin(BinOp::Sub, ..)),
+            "keyed by w - c: {key:?}"
+        );
+        // Keyed tables only when asked for.
+        assert!(split.tables(false).keyed.is_empty());
+    }
+
+    #[test]
+    fn no_split_without_a_common_key_and_tables_are_bounded() {
+        let plan = |src: &str| Plan::new(&compile_program(src, &Limits::default()).unwrap());
+        // w and w - c are different keys; c * x is not keyed at all.
+        for src in ["sum(exp(dx - w - (w - c)))", "sum(exp(dx - c * x))"] {
+            assert!(plan(src).split_exps().split.is_empty(), "{src}");
+        }
+        let many: Vec<String> = (0..40).map(|i| format!("sum(exp(dx * {i}) * w)")).collect();
+        let t = plan(&many.join(" + ")).tables(true);
+        assert_eq!(t.element.len(), MAX_TABLES);
     }
 
     #[test]
