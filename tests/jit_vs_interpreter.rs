@@ -489,6 +489,53 @@ fn summed_area_rectangles_equal_interpreter() {
     }
 }
 
+/// A random case for the planned paths: an N-D array of `data(g)` values of a random shape,
+/// an irregular footprint, a mode, an origin within scipy's limits and `cval`.
+fn random_case(
+    g: &mut Gen,
+    ndim: usize,
+    side: usize,
+    cval: f64,
+    mut data: impl FnMut(&mut Gen) -> f64,
+) -> (ndarray::ArrayD<f64>, Footprint, Options) {
+    let shape: Vec<usize> = (0..ndim)
+        .map(|_| 1 + g.below(if ndim == 3 { 6 } else { side }))
+        .collect();
+    let fshape: Vec<usize> = (0..ndim).map(|_| 1 + g.below(5)).collect();
+    let mask = ndarray::ArrayD::from_shape_fn(fshape.clone(), |_| g.below(4) != 0);
+    let img = ndarray::ArrayD::from_shape_fn(shape, |_| data(g));
+    let mode: Mode = Mode::NAMES[g.below(Mode::NAMES.len())].parse().unwrap();
+    let opts = Options::default()
+        .mode(mode)
+        .cval(cval)
+        .origin(&g.origin(&fshape));
+    (img, Footprint::from_mask(mask.view()), opts)
+}
+
+/// The default engine agrees with the interpreter on `img`, or both refuse it alike (an
+/// empty footprint).
+fn assert_agrees(
+    src: &str,
+    img: &ndarray::ArrayD<f64>,
+    fp: &Footprint,
+    opts: &Options,
+    what: &str,
+) {
+    let k = Kernel::compile(src).unwrap();
+    let fast = k.filter_as::<f64, f64, _>(img.view(), fp, opts);
+    let slow =
+        k.filter_as::<f64, f64, _>(img.view(), fp, &opts.clone().engine(Engine::Interpreter));
+    match (fast, slow) {
+        (Ok(fast), Ok(slow)) => {
+            for (i, (a, b)) in fast.iter().zip(slow.iter()).enumerate() {
+                assert!(close(*a, *b), "{what} `{src}` {opts:?} at {i}: {a} vs {b}");
+            }
+        }
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+        (a, b) => panic!("{what} `{src}`: {a:?} vs {b:?}"),
+    }
+}
+
 /// Absolute deviations from a center known before the window (a planned reduction, or `c`)
 /// are planned after their center; every shape of data, footprint, mode and origin agrees with
 /// the interpreter. Sums run in footprint order, so most agree to the bit.
@@ -503,48 +550,24 @@ fn planned_deviations_equal_interpreter() {
         "let m = mean(w); let d = mean(abs(w - m)); if c > m + 2 * d then 1 else 0",
     ];
     for case in 0..40 {
-        let ndim = 1 + case % 3;
-        let shape: Vec<usize> = (0..ndim)
-            .map(|_| 1 + g.below(if ndim == 3 { 6 } else { 40 }))
-            .collect();
-        let fshape: Vec<usize> = (0..ndim).map(|_| 1 + g.below(5)).collect();
-        let mask = ndarray::ArrayD::from_shape_fn(fshape.clone(), |_| g.below(4) != 0);
-        let fp = Footprint::from_mask(mask.view());
         let data_kind = g.below(4);
-        let img = ndarray::ArrayD::from_shape_fn(shape, |_| match (data_kind, g.below(30)) {
-            (1, 0) => f64::NAN,
-            (2, 0) => f64::INFINITY,
-            (3, _) => g.below(1000) as f64 / 7.0 - 50.0,
-            _ => g.below(256) as f64,
-        });
-        let mode: Mode = Mode::NAMES[g.below(Mode::NAMES.len())].parse().unwrap();
-        let opts = Options::default()
-            .mode(mode)
-            .cval(g.below(9) as f64 - 3.5)
-            .origin(&g.origin(&fshape));
-        for src in programs {
-            let k = Kernel::compile(src).unwrap();
-            let fast = k.filter_as::<f64, f64, _>(img.view(), &fp, &opts);
-            let slow = k.filter_as::<f64, f64, _>(
-                img.view(),
-                &fp,
-                &opts.clone().engine(Engine::Interpreter),
-            );
-            let (fast, slow) = match (fast, slow) {
-                (Ok(f), Ok(s)) => (f, s),
-                // An empty footprint is refused by every engine alike.
-                (Err(a), Err(b)) => {
-                    assert_eq!(a.to_string(), b.to_string());
-                    continue;
-                }
-                (a, b) => panic!("case {case} `{src}`: {a:?} vs {b:?}"),
-            };
-            for (i, (a, b)) in fast.iter().zip(slow.iter()).enumerate() {
-                assert!(
-                    close(*a, *b),
-                    "case {case} data {data_kind} `{src}` {mode:?} at {i}: {a} vs {b}"
-                );
+        let cval = g.below(9) as f64 - 3.5;
+        let (img, fp, opts) = random_case(&mut g, 1 + case % 3, 40, cval, |g| {
+            match (data_kind, g.below(30)) {
+                (1, 0) => f64::NAN,
+                (2, 0) => f64::INFINITY,
+                (3, _) => g.below(1000) as f64 / 7.0 - 50.0,
+                _ => g.below(256) as f64,
             }
+        });
+        for src in programs {
+            assert_agrees(
+                src,
+                &img,
+                &fp,
+                &opts,
+                &format!("case {case} data {data_kind}"),
+            );
         }
     }
 }
@@ -570,61 +593,33 @@ fn tabulated_values_equal_interpreter() {
         "max(sin(c - w) * dy) + sum(pow(abs(w - c), 1.5) / (1 + i))",
     ];
     for case in 0..28 {
-        let ndim = 1 + case % 3;
-        let shape: Vec<usize> = (0..ndim)
-            .map(|_| 1 + g.below(if ndim == 3 { 6 } else { 30 }))
-            .collect();
-        let fshape: Vec<usize> = (0..ndim).map(|_| 1 + g.below(5)).collect();
-        let mask = ndarray::ArrayD::from_shape_fn(fshape.clone(), |_| g.below(4) != 0);
-        let fp = Footprint::from_mask(mask.view());
         let data_kind = case % 7;
-        let img = ndarray::ArrayD::from_shape_fn(shape, |_| match (data_kind, g.below(30)) {
-            (1, 0) => f64::NAN,
-            (2, _) => g.below(1000) as f64 / 7.0,
-            (3, _) => g.below(20_000) as f64 - 10_000.0,
-            (4, _) => g.below(5) as f64 - 2.0,
-            (5, _) => g.below(100) as f64 + 1000.0,
-            (6, _) => g.below(100) as f64 - 1000.0,
-            _ => g.below(256) as f64,
-        });
-        let mode: Mode = Mode::NAMES[g.below(Mode::NAMES.len())].parse().unwrap();
         let cval = [0.0, 3.0, 0.5, -7.0][g.below(4)];
-        let mut opts = Options::default()
-            .mode(mode)
-            .cval(cval)
-            .origin(&g.origin(&fshape));
-        if g.below(2) == 0 {
-            opts = opts.param("s", 0.5);
-        }
-        for src in programs {
-            let k = Kernel::compile(src).unwrap();
-            let opts = match src.contains("param") {
-                true => opts.clone(),
-                false => Options {
-                    params: vec![],
-                    ..opts.clone()
-                },
-            };
-            let fast = k.filter_as::<f64, f64, _>(img.view(), &fp, &opts);
-            let slow = k.filter_as::<f64, f64, _>(
-                img.view(),
-                &fp,
-                &opts.clone().engine(Engine::Interpreter),
-            );
-            let (fast, slow) = match (fast, slow) {
-                (Ok(f), Ok(s)) => (f, s),
-                (Err(a), Err(b)) => {
-                    assert_eq!(a.to_string(), b.to_string());
-                    continue;
-                }
-                (a, b) => panic!("case {case} `{src}`: {a:?} vs {b:?}"),
-            };
-            for (i, (a, b)) in fast.iter().zip(slow.iter()).enumerate() {
-                assert!(
-                    close(*a, *b),
-                    "case {case} data {data_kind} `{src}` {mode:?} cval {cval} at {i}: {a} vs {b}"
-                );
+        let (img, fp, opts) = random_case(&mut g, 1 + case % 3, 30, cval, |g| {
+            match (data_kind, g.below(30)) {
+                (1, 0) => f64::NAN,
+                (2, _) => g.below(1000) as f64 / 7.0,
+                (3, _) => g.below(20_000) as f64 - 10_000.0,
+                (4, _) => g.below(5) as f64 - 2.0,
+                (5, _) => g.below(100) as f64 + 1000.0,
+                (6, _) => g.below(100) as f64 - 1000.0,
+                _ => g.below(256) as f64,
             }
+        });
+        let with_s = opts.clone().param("s", 0.5);
+        for src in programs {
+            let opts = if src.contains("param") && case % 2 == 0 {
+                &with_s
+            } else {
+                &opts
+            };
+            assert_agrees(
+                src,
+                &img,
+                &fp,
+                opts,
+                &format!("case {case} data {data_kind}"),
+            );
         }
     }
     // A split `exp` whose factors are inf and 0 (exp(800) · exp(-10000)) where the direct value
