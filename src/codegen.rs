@@ -708,12 +708,19 @@ impl<'a, 'b> Emitter<'a, 'b> {
                 let addr = e.fb.ins().iadd(base, off);
                 e.fb.ins().store(flags(), v, addr, 0);
                 if e.plan.split.contains(&p) {
-                    for (var, lo, hi) in [(normal, f64::MIN_POSITIVE, f64::MAX), (unit, 0.0, 1.0)] {
-                        let lo = e.fb.ins().f64const(lo);
+                    // normal: MIN_POSITIVE <= v <= MAX; unit: v == 0 or MIN_POSITIVE <= v <= 1.
+                    // A subnormal factor is already coarse, and a product would round it again.
+                    let small = e.fb.ins().f64const(f64::MIN_POSITIVE);
+                    let zero = e.fb.ins().f64const(0.0);
+                    let is_normal = e.fb.ins().fcmp(FloatCC::GreaterThanOrEqual, v, small);
+                    let is_zero = e.fb.ins().fcmp(FloatCC::Equal, v, zero);
+                    let normal_or_zero = e.fb.ins().bor(is_normal, is_zero);
+                    for (var, low, hi) in
+                        [(normal, is_normal, f64::MAX), (unit, normal_or_zero, 1.0)]
+                    {
                         let hi = e.fb.ins().f64const(hi);
-                        let a = e.fb.ins().fcmp(FloatCC::GreaterThanOrEqual, v, lo);
-                        let b = e.fb.ins().fcmp(FloatCC::LessThanOrEqual, v, hi);
-                        let within = e.fb.ins().band(a, b);
+                        let below = e.fb.ins().fcmp(FloatCC::LessThanOrEqual, v, hi);
+                        let within = e.fb.ins().band(low, below);
                         let all = e.fb.use_var(var);
                         let all = e.fb.ins().band(all, within);
                         e.fb.def_var(var, all);

@@ -126,11 +126,16 @@ impl StripeFn for RowStripe<'_> {
     }
 }
 
-/// The least and greatest values of `block`, if all are integers of magnitude below 2^31.
+/// The least and greatest values of `block`, if all are integers of magnitude below 2^31 and
+/// none is -0: keys are rebuilt from integers, so a key -0 would be looked up as +0, which
+/// `atan2`, `pow` and `%` tell apart (without -0 in the data, `w - c` is never -0).
 fn integer_span(block: &[f64]) -> Option<(i64, i64)> {
     let (lo, hi, integral) = block.iter().fold(
         (f64::INFINITY, f64::NEG_INFINITY, true),
-        |(lo, hi, i), &v| (lo.min(v), hi.max(v), i & crate::planner::is_integer(v)),
+        |(lo, hi, i), &v| {
+            let plain = crate::planner::is_integer(v) && v.to_bits() != (-0.0f64).to_bits();
+            (lo.min(v), hi.max(v), i & plain)
+        },
     );
     let small = -2_147_483_648.0 < lo && hi < 2_147_483_648.0;
     (integral && small).then_some((lo as i64, hi as i64))

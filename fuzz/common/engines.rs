@@ -332,7 +332,7 @@ pub fn run(data: &[u8]) {
     let axes = if b.below(3) == 0 { 1 } else { ndim };
     let origin: Vec<isize> = (0..axes).map(|_| b.below(9) as isize - 4).collect();
     let mode: Mode = Mode::NAMES[b.below(Mode::NAMES.len())].parse().unwrap();
-    let cval = [0.0, 1.25, -3.0, f64::NAN, f64::INFINITY][b.below(5)];
+    let cval = [0.0, 1.25, -3.0, f64::NAN, f64::INFINITY, -0.0][b.below(6)];
     let src = program(&mut b, ndim);
     let Ok(kernel) = Kernel::compile(&src) else {
         return;
