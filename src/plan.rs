@@ -291,8 +291,10 @@ impl Plan {
     /// The same plan with every `exp(a ± b …)` whose terms are element-only or keyed split into
     /// `exp(element terms) · exp(keyed terms)`, so that both factors can be tabulated. The
     /// product differs from the direct `exp` by a few ulps while both factors are normal
-    /// numbers, or while both are at most 1; the row function that uses it checks its tables
-    /// for this and is not used otherwise.
+    /// numbers, or while both are 0 or normal and at most 1 (a subnormal product is then
+    /// within one subnormal step, as the direct `exp` is; a subnormal factor is not accepted,
+    /// being rounded already); the row function that uses it checks its tables for this and is
+    /// not used otherwise.
     pub fn split_exps(&self) -> Plan {
         let elem = self.element_only();
         let keys = self.keyed();

@@ -92,7 +92,8 @@ pub struct RowArgs {
     pub lut_len: i64,
     pub fill: i64,
     /// Set by a filling call of a row function with keyed tables: 1 when its split `exp`
-    /// factors are all normal numbers or all at most 1 (so their products are accurate);
+    /// factors are all normal numbers or all 0 or normal and at most 1 (so their products are
+    /// accurate);
     /// 0 means this function must not be used for the stripe.
     pub ok: i64,
 }
