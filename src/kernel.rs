@@ -177,6 +177,9 @@ impl Kernel {
         let row_plan = Plan::with_planes(&program, planner.planes());
         let defaults: Vec<f64> = program.params.iter().map(|p| p.default).collect();
         let map_plans: Vec<Plan> = planner.map_programs().into_iter().map(Plan::new).collect();
+        // Point maps (of w, numbers and params) have no element-only vectors, so their row
+        // functions never read tables, which the planner does not pass them.
+        assert!(map_plans.iter().all(|p| p.tables(false).element.is_empty()));
         // The callback (scipy's ABI) is compiled on first use: `apply` never needs it.
         let mut functions = vec![(&row_plan, Target::Row)];
         functions.extend(map_plans.iter().map(|p| (p, Target::Row)));
