@@ -31,6 +31,15 @@ pub type CallbackFn = unsafe extern "C" fn(*const f64, isize, *mut f64, *mut c_v
 /// A fused row function: computes one output row straight from the padded input block.
 pub type RowFn = unsafe extern "C" fn(*mut RowArgs);
 
+/// A compiled row function and how many tables of each kind it fills (see `Plan::tables`): its
+/// caller passes `element × n` and `keyed × lut_len` values of room in `RowArgs`.
+#[derive(Clone, Copy)]
+pub struct RowCode {
+    pub f: RowFn,
+    pub element: usize,
+    pub keyed: usize,
+}
+
 /// Which function to generate from a plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -88,7 +97,8 @@ fn isa() -> Result<OwnedTargetIsa, Error> {
 /// Native code for one kernel: the functions compiled together, owning their JIT memory.
 pub struct Code {
     module: Option<JITModule>,
-    funcs: Vec<(Target, *const u8)>,
+    /// Each function's target, address and table counts (element, keyed).
+    funcs: Vec<(Target, *const u8, (usize, usize))>,
     /// Bytes of machine code of all the functions.
     bytes: usize,
     /// Param defaults, read by the callback when the context gives no params. Boxed so the
@@ -104,18 +114,19 @@ impl Code {
 
     /// The `i`-th function, which must be a callback.
     pub fn callback(&self, i: usize) -> CallbackFn {
-        let (target, ptr) = self.funcs[i];
+        let (target, ptr, _) = self.funcs[i];
         assert_eq!(target, Target::Callback);
         // SAFETY: built with exactly the `CallbackFn` signature.
         unsafe { std::mem::transmute::<*const u8, CallbackFn>(ptr) }
     }
 
-    /// The `i`-th function, which must be a row function.
-    pub fn row(&self, i: usize) -> RowFn {
-        let (target, ptr) = self.funcs[i];
+    /// The `i`-th function, which must be a row function, with its table counts.
+    pub fn row(&self, i: usize) -> RowCode {
+        let (target, ptr, (element, keyed)) = self.funcs[i];
         assert!(matches!(target, Target::Row | Target::RowKeyed));
         // SAFETY: built with exactly the `RowFn` signature.
-        unsafe { std::mem::transmute::<*const u8, RowFn>(ptr) }
+        let f = unsafe { std::mem::transmute::<*const u8, RowFn>(ptr) };
+        RowCode { f, element, keyed }
     }
 }
 
@@ -173,7 +184,8 @@ pub fn compile(
     let mut ids = Vec::new();
     for (i, (plan, target)) in functions.iter().enumerate() {
         let mut ctx = module.make_context();
-        ctx.func = build_function(plan, *target, &code._defaults, module)?;
+        let tables = tables_for(plan, *target);
+        ctx.func = build_function(plan, *target, &tables, &code._defaults, module)?;
         let id = module
             .declare_function(&format!("f{i}"), Linkage::Export, &ctx.func.signature)
             .map_err(cg)?;
@@ -189,12 +201,12 @@ pub fn compile(
             );
             return Err(Limit::CodeBytes.exceeded(limits, what).into());
         }
-        ids.push((*target, id));
+        ids.push((*target, id, (tables.element.len(), tables.keyed.len())));
     }
     module.finalize_definitions().map_err(cg)?;
     code.funcs = ids
         .into_iter()
-        .map(|(t, id)| (t, module.get_finalized_function(id)))
+        .map(|(t, id, counts)| (t, module.get_finalized_function(id), counts))
         .collect();
     Ok(code)
 }
@@ -209,9 +221,12 @@ pub fn ir_text(plan: &Plan, target: Target) -> Result<String, Error> {
         _ => None,
     });
     let defaults = vec![0.0; params.max().unwrap_or(0)];
-    Ok(build_function(plan, target, &defaults, &mut module)?
-        .display()
-        .to_string())
+    let tables = tables_for(plan, target);
+    Ok(
+        build_function(plan, target, &tables, &defaults, &mut module)?
+            .display()
+            .to_string(),
+    )
 }
 
 fn row_signature() -> Signature {
@@ -227,20 +242,25 @@ fn callback_signature() -> Signature {
     sig
 }
 
+/// The tables a function for `target` fills (none for the callback).
+fn tables_for(plan: &Plan, target: Target) -> Tables {
+    match target {
+        Target::Callback => Tables::default(),
+        Target::Row => plan.tables(false),
+        Target::RowKeyed => plan.tables(true),
+    }
+}
+
 fn build_function(
     plan: &Plan,
     target: Target,
+    tables: &Tables,
     defaults: &[f64],
     module: &mut JITModule,
 ) -> Result<Function, Error> {
     let sig = match target {
         Target::Callback => callback_signature(),
         Target::Row | Target::RowKeyed => row_signature(),
-    };
-    let tables = match target {
-        Target::Callback => Tables::default(),
-        Target::Row => plan.tables(false),
-        Target::RowKeyed => plan.tables(true),
     };
     let mut func = Function::with_name_signature(UserFuncName::user(0, 0), sig);
     let mut fctx = FunctionBuilderContext::new();
@@ -267,7 +287,7 @@ fn build_function(
             etab: Vec::new(),
             ktab: Vec::new(),
             filling: None,
-
+            table_list: tables.clone(),
             splats: HashMap::new(),
             helpers: HashMap::new(),
             buf: none,
@@ -345,7 +365,8 @@ struct Emitter<'a, 'b> {
     ktab: Vec<Value>,
     /// The tabulated node being computed to fill its table (not looked up).
     filling: Option<P>,
-
+    /// The same tables in index order.
+    table_list: Tables,
     /// Scalars splatted to F64X2 for the current pass.
     splats: HashMap<P, Value>,
     helpers: HashMap<&'static str, cranelift_codegen::ir::FuncRef>,
@@ -651,14 +672,11 @@ impl<'a, 'b> Emitter<'a, 'b> {
             let off = e.fb.ins().imul_imm_s(stride, i as i64);
             e.fb.ins().iadd(base, off)
         };
-        let mut order: Vec<(P, usize)> = self.etables.iter().map(|(&p, &i)| (p, i)).collect();
-        order.sort_unstable();
-        let eraw: Vec<Value> = (0..order.len()).map(|i| raw(self, etab, n8, i)).collect();
-        let mut korder: Vec<(P, usize, P)> = (self.ktables.iter())
-            .map(|(&p, &(i, k))| (p, i, k))
+        let t = self.table_list.clone();
+        let eraw: Vec<Value> = (0..t.element.len())
+            .map(|i| raw(self, etab, n8, i))
             .collect();
-        korder.sort_unstable();
-        let kraw: Vec<Value> = (0..korder.len())
+        let kraw: Vec<Value> = (0..t.keyed.len())
             .map(|i| raw(self, ktab, len8, i))
             .collect();
         let bias = self.fb.ins().iadd_imm_s(lo, SHIFTER.to_bits() as i64);
@@ -680,9 +698,13 @@ impl<'a, 'b> Emitter<'a, 'b> {
         let (normal, unit) = (self.new_var(types::I8), self.new_var(types::I8));
         self.fb.def_var(normal, one);
         self.fb.def_var(unit, one);
-        let entries = (order.iter().map(|&(p, i)| (p, None, eraw[i], self.n)))
-            .chain(korder.iter().map(|&(p, i, k)| (p, Some(k), kraw[i], len)))
-            .collect::<Vec<_>>();
+        let entries = (t
+            .element
+            .iter()
+            .zip(&eraw)
+            .map(|(&p, &b)| (p, None, b, self.n)))
+        .chain((t.keyed.iter().zip(&kraw)).map(|(&(p, k), &b)| (p, Some(k), b, len)))
+        .collect::<Vec<_>>();
         for (p, key, base, count) in entries {
             let mut seen = vec![false; self.plan.nodes.len()];
             if let Some(k) = key {
@@ -1003,8 +1025,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
         let x = self.select_mask(above, hi, x, lanes);
         let below = self.fb.ins().fcmp(FloatCC::LessThan, x, lo);
         let x = self.select_mask(below, lo, x, lanes);
-        let shifter_v = SHIFTER;
-        let shifter = self.fconst(shifter_v, lanes);
+        let shifter = self.fconst(SHIFTER, lanes);
         let log2e = self.fconst(std::f64::consts::LOG2_E, lanes);
         let t = self.fb.ins().fmul(x, log2e);
         let t = self.fb.ins().fadd(t, shifter);
@@ -1035,7 +1056,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
             let t = self.fb.ins().fadd(part, shifter);
             let bits = self.fb.ins().bitcast(ity, le, t);
             // bits(t) − bits(shifter) is the integer; add the exponent bias and shift it in.
-            let bias = (1023i64).wrapping_sub(shifter_v.to_bits() as i64);
+            let bias = (1023i64).wrapping_sub(SHIFTER.to_bits() as i64);
             let bias = self.fb.ins().iconst(types::I64, bias);
             let bias = match lanes {
                 Lanes::One => bias,

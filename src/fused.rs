@@ -1,7 +1,7 @@
 //! The default engine: drives the JIT's fused row function over each stripe, after the planner
 //! has computed the planned reductions of the stripe as planes.
 
-use crate::codegen::RowFn;
+use crate::codegen::{RowCode, RowFn};
 use crate::dtype::Element;
 use crate::order;
 use crate::planner::Planner;
@@ -16,14 +16,6 @@ pub struct RowTables<'a> {
     pub dz: &'a [f64],
     pub params: &'a [f64],
     pub size: [f64; 3],
-}
-
-/// A compiled row function and how many tables of each kind it fills (see `Plan::tables`).
-#[derive(Clone, Copy)]
-pub struct RowCode {
-    pub f: RowFn,
-    pub element: usize,
-    pub keyed: usize,
 }
 
 pub struct RowStripe<'a> {

@@ -3,11 +3,11 @@
 
 use crate::boundary::Mode;
 use crate::check;
-use crate::codegen::{self, CallbackFn, Code, RowFn, Target};
+use crate::codegen::{self, CallbackFn, Code, RowCode, RowFn, Target};
 use crate::dtype::Element;
 use crate::error::{Error, ExprError};
 use crate::footprint::Footprint;
-use crate::fused::{RowCode, RowStripe, RowTables};
+use crate::fused::{RowStripe, RowTables};
 use crate::interp;
 use crate::ir::{Builtin, ParamDecl, Program};
 use crate::limits::Limits;
@@ -177,15 +177,16 @@ impl Kernel {
         let row_plan = Plan::with_planes(&program, planner.planes());
         let defaults: Vec<f64> = program.params.iter().map(|p| p.default).collect();
         let map_plans: Vec<Plan> = planner.map_programs().into_iter().map(Plan::new).collect();
-        // Point maps (of w, numbers and params) have no element-only vectors, so their row
-        // functions never read tables, which the planner does not pass them.
-        assert!(map_plans.iter().all(|p| p.tables(false).element.is_empty()));
         // The callback (scipy's ABI) is compiled on first use: `apply` never needs it.
         let mut functions = vec![(&row_plan, Target::Row)];
         functions.extend(map_plans.iter().map(|p| (p, Target::Row)));
         let depth = Depth::of_plans(functions.iter().map(|(p, _)| *p));
         let code = depth.run(|| codegen::compile(&functions, &defaults, limits))?;
-        let maps = (0..map_plans.len()).map(|i| code.row(1 + i)).collect();
+        // Point maps (of w, numbers and params) have no element-only vectors, so their row
+        // functions never read tables, which the planner does not pass them.
+        let maps = (0..map_plans.len()).map(|i| code.row(1 + i));
+        assert!(maps.clone().all(|m| m.element == 0 && m.keyed == 0));
+        let maps = maps.map(|m| m.f).collect();
         let keyed_plan = row_plan.split_exps();
         let keyed_plan = (!keyed_plan.tables(true).keyed.is_empty()).then(|| Arc::new(keyed_plan));
         Ok(Kernel {
@@ -267,10 +268,9 @@ impl Kernel {
     /// The row function without planned reductions.
     fn fused_row(&self) -> Result<RowCode, Error> {
         if self.planner.is_empty() {
-            return Ok(row_code(&self.code, &self.row_plan, Target::Row));
+            return Ok(self.code.row(0));
         }
-        let code = self.lazy(&self.fused, &self.plan, Target::Row)?;
-        Ok(row_code(code, &self.plan, Target::Row))
+        Ok(self.lazy(&self.fused, &self.plan, Target::Row)?.row(0))
     }
 
     /// The row function with keyed tables, if the program has values worth looking up.
@@ -278,8 +278,7 @@ impl Kernel {
         let Some(plan) = &self.keyed_plan else {
             return Ok(None);
         };
-        let code = self.lazy(&self.keyed, plan, Target::RowKeyed)?;
-        Ok(Some(row_code(code, plan, Target::RowKeyed)))
+        Ok(Some(self.lazy(&self.keyed, plan, Target::RowKeyed)?.row(0)))
     }
 
     /// The code in `cell`: `plan` compiled for `target` on first use.
@@ -337,11 +336,7 @@ impl Kernel {
         let mut out = vec![O::from_f64(0.0); flat.len()];
         let no_plan = Planner::default();
         let (row, keyed, planner) = match options.engine {
-            Engine::Auto => (
-                Some(row_code(&self.code, &self.row_plan, Target::Row)),
-                self.keyed_row()?,
-                &*self.planner,
-            ),
+            Engine::Auto => (Some(self.code.row(0)), self.keyed_row()?, &*self.planner),
             Engine::Fused => (Some(self.fused_row()?), None, &no_plan),
             _ => (None, None, &no_plan),
         };
@@ -625,14 +620,4 @@ fn assert_send_sync() {
     fn is<T: Send + Sync>() {}
     is::<Kernel>();
     let _ = Builtin::W;
-}
-
-/// The row function `code.row(0)` compiled from `plan` for `target`, with its table counts.
-fn row_code(code: &Code, plan: &Plan, target: Target) -> RowCode {
-    let tables = plan.tables(target == Target::RowKeyed);
-    RowCode {
-        f: code.row(0),
-        element: tables.element.len(),
-        keyed: tables.keyed.len(),
-    }
 }

@@ -89,27 +89,25 @@ impl Planner {
                 Some(Op::Const(d)) => *d,
                 Some(_) => continue,
             };
-            // mean(abs(w - m)) and the like: not a point map, but a per-pixel center known
-            // before the window is read.
-            let (arg, kind) = match abs_dev(program, arg, &planner.planes, &point) {
-                Some((f, center)) if matches!(red, Reduction::Sum | Reduction::Mean) => {
+            let (arg, kind) = match (red, abs_dev(program, arg, &planner.planes, &point)) {
+                // mean(abs(w - m)) and the like: not a point map, but a per-pixel center
+                // known before the window is read; the item reduces the point map `f`.
+                (Reduction::Sum | Reduction::Mean, Some((f, center))) => {
                     let mean = red == Reduction::Mean;
-                    (f, Some(Kind::AbsDev { center, mean }))
+                    (f, Kind::AbsDev { center, mean })
                 }
-                _ => (arg, None),
-            };
-            let kind = match red {
-                _ if kind.is_some() => kind.expect("checked"),
-                Reduction::Sum => Kind::Sum,
-                Reduction::Mean => Kind::Mean,
-                Reduction::Count => Kind::Count,
-                Reduction::Var => Kind::Var(ddof),
-                Reduction::Std => Kind::Std(ddof),
-                Reduction::Max => Kind::Max,
-                Reduction::Min => Kind::Min,
-                Reduction::Median => Kind::Rank(Rank::Median { skip_nan: false }),
-                Reduction::NanMedian => Kind::Rank(Rank::Median { skip_nan: true }),
-                Reduction::Percentile if extra.is_some() => Kind::Rank(Rank::Percentile(ddof)),
+                (Reduction::Sum, _) => (arg, Kind::Sum),
+                (Reduction::Mean, _) => (arg, Kind::Mean),
+                (Reduction::Count, _) => (arg, Kind::Count),
+                (Reduction::Var, _) => (arg, Kind::Var(ddof)),
+                (Reduction::Std, _) => (arg, Kind::Std(ddof)),
+                (Reduction::Max, _) => (arg, Kind::Max),
+                (Reduction::Min, _) => (arg, Kind::Min),
+                (Reduction::Median, _) => (arg, Kind::Rank(Rank::Median { skip_nan: false })),
+                (Reduction::NanMedian, _) => (arg, Kind::Rank(Rank::Median { skip_nan: true })),
+                (Reduction::Percentile, _) if extra.is_some() => {
+                    (arg, Kind::Rank(Rank::Percentile(ddof)))
+                }
                 _ => continue,
             };
             if !point[arg] {
@@ -163,7 +161,7 @@ impl Planner {
                         "planned: sliding two-level histogram (values, or ranks for non-integer data)"
                     }
                     Some(Kind::AbsDev { .. }) => {
-                        "planned: after its center, one pass over the window, 16 pixels at a time"
+                        "planned: after its center, one pass over the window, 24 pixels at a time"
                     }
                     None => "fused: one pass over the window per pixel, SIMD across pixels",
                 };

@@ -93,8 +93,7 @@ pub struct RowArgs {
     pub fill: i64,
     /// Set by a filling call of a row function with keyed tables: 1 when its split `exp`
     /// factors are all normal numbers or all 0 or normal and at most 1 (so their products are
-    /// accurate);
-    /// 0 means this function must not be used for the stripe.
+    /// accurate); 0 means this function must not be used for the stripe.
     pub ok: i64,
 }
 
