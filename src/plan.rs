@@ -309,8 +309,7 @@ impl Plan {
             let p = match &node.op {
                 POp::Call(Func::Exp, args) if factors.len() < 2 * MAX_SPLITS => {
                     // The additive terms of the argument, with their signs.
-                    let mut terms = Vec::new();
-                    self.terms(args[0], false, &mut terms);
+                    let terms = self.terms(args[0]);
                     let is_elem = |q: P| elem[q];
                     // The other terms must share one key, so that both factors are tabulated
                     // (and checked).
@@ -363,21 +362,20 @@ impl Plan {
         }
     }
 
-    /// The additive terms of node `p` (through `+`, `-` and negation), each with whether it is
-    /// subtracted.
-    fn terms(&self, p: P, neg: bool, out: &mut Vec<(P, bool)>) {
-        match self.nodes[p].op {
-            POp::Bin(BinOp::Add, a, b) => {
-                self.terms(a, neg, out);
-                self.terms(b, neg, out);
+    /// The additive terms of node `p` (through `+`, `-` and negation), left to right, each
+    /// with whether it is subtracted. Iterative: a sum chained through many `let`s is as deep
+    /// as the plan, and this runs outside the code generator's sized stack.
+    fn terms(&self, p: P) -> Vec<(P, bool)> {
+        let (mut out, mut todo) = (Vec::new(), vec![(p, false)]);
+        while let Some((p, neg)) = todo.pop() {
+            match self.nodes[p].op {
+                POp::Bin(BinOp::Add, a, b) => todo.extend([(b, neg), (a, neg)]),
+                POp::Bin(BinOp::Sub, a, b) => todo.extend([(b, !neg), (a, neg)]),
+                POp::Un(UnOp::Neg, a) => todo.push((a, !neg)),
+                _ => out.push((p, neg)),
             }
-            POp::Bin(BinOp::Sub, a, b) => {
-                self.terms(a, neg, out);
-                self.terms(b, !neg, out);
-            }
-            POp::Un(UnOp::Neg, a) => self.terms(a, !neg, out),
-            _ => out.push((p, neg)),
         }
+        out
     }
 }
 
@@ -579,6 +577,30 @@ mod tests {
         );
         // Keyed tables only when asked for.
         assert!(split.tables(false).keyed.is_empty());
+    }
+
+    #[test]
+    fn a_long_sum_splits_without_recursion() {
+        // 5000 terms chained through lets: deeper than a 64 KiB stack allows recursively.
+        let mut src = String::from("let a0 = -dx*dx;");
+        for i in 1..5000 {
+            src.push_str(&format!(" let a{i} = a{} - dy * {i};", i - 1));
+        }
+        src.push_str(" sum(exp(a4999 - (w - c)^2))");
+        let limits = Limits {
+            max_source_bytes: 1 << 20,
+            max_statements: 6000,
+            max_nodes: 40_000,
+            ..Limits::default()
+        };
+        let plan = Plan::new(&compile_program(&src, &limits).unwrap());
+        let split = std::thread::Builder::new()
+            .stack_size(64 << 10)
+            .spawn(move || plan.split_exps().split.len())
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(split, 2);
     }
 
     #[test]
