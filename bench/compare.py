@@ -5,7 +5,8 @@ same images in the same run (issue 5 targets, issue 2 generic-path comparison).
 Requirements: numpy scipy numba scikit-image opencv-python-headless, and GNU time
     pip install numpy scipy numba scikit-image opencv-python-headless; apt-get install time
 Run from the repository root after `cargo build --release`:
-    python3 bench/compare.py [--repeat 7]
+    python3 bench/compare.py [--repeat 7] [--bin PATH]
+(--bin times another build of ours, e.g. a copy of the binary from before a change.)
 Prints a Markdown table of median milliseconds and ratios (ours / reference; < 1 means faster).
 """
 import argparse, json, os, statistics, subprocess, sys, tempfile, time
@@ -79,9 +80,13 @@ def nb_mad(buf, n, out, _ud):
 
 
 def main():
+    global BIN
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=7)
-    r = ap.parse_args().repeat
+    ap.add_argument("--bin", default=BIN, help="the jitfilter binary to time")
+    args = ap.parse_args()
+    r = args.repeat
+    BIN = args.bin
     camera_path = os.path.join(ROOT, "tests/data/camera.png")
     page_path = os.path.join(ROOT, "tests/data/page.png")
     cam = imread(camera_path)

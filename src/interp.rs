@@ -1,7 +1,9 @@
 //! The reference interpreter: evaluates a checked program on one window, written for obviousness
-//! rather than speed. It is the oracle every compiled path is tested against.
+//! rather than speed. It is the oracle every compiled path is tested against, so it shares no
+//! arithmetic with them: its operators, functions, `%` and percentile interpolation are written
+//! here from numpy's definitions, apart from the JIT's helpers in `runtime`.
 
-use crate::ir::{bool_f64, Builtin, Op, Program, Reduction};
+use crate::ir::{BinOp, Builtin, Func, Op, Program, Reduction, UnOp};
 
 /// Everything a program can see for one output element.
 #[derive(Debug, Clone, Copy)]
@@ -72,13 +74,13 @@ pub fn eval(program: &Program, win: &Window) -> f64 {
             Op::Const(c) => Value::S(*c),
             Op::Param(p) => Value::S(win.params[*p]),
             Op::Builtin(b) => builtin(*b, win),
-            Op::Unary(op, a) => elementwise(&[&values[*a]], &|x| op.eval(x[0])),
+            Op::Unary(op, a) => elementwise(&[&values[*a]], &|x| unary(*op, x[0])),
             Op::Binary(op, a, b) => {
-                elementwise(&[&values[*a], &values[*b]], &|x| op.eval(x[0], x[1]))
+                elementwise(&[&values[*a], &values[*b]], &|x| binary(*op, x[0], x[1]))
             }
             Op::Call(f, args) => {
                 let args: Vec<&Value> = args.iter().map(|a| &values[*a]).collect();
-                elementwise(&args, &|x| f.eval(x))
+                elementwise(&args, &|x| call(*f, x))
             }
             Op::Select(c, a, b) => elementwise(&[&values[*c], &values[*a], &values[*b]], &|x| {
                 if x[0] != 0.0 {
@@ -114,6 +116,122 @@ fn builtin(b: Builtin, win: &Window) -> Value {
         Builtin::Width => Value::S(win.size[0]),
         Builtin::Height => Value::S(win.size[1]),
         Builtin::Depth => Value::S(win.size[2]),
+    }
+}
+
+fn bool_f64(b: bool) -> f64 {
+    if b {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+fn unary(op: UnOp, a: f64) -> f64 {
+    match op {
+        UnOp::Neg => -a,
+        UnOp::Not => bool_f64(a == 0.0),
+    }
+}
+
+fn binary(op: BinOp, a: f64, b: f64) -> f64 {
+    match op {
+        BinOp::Or => bool_f64(a != 0.0 || b != 0.0),
+        BinOp::And => bool_f64(a != 0.0 && b != 0.0),
+        BinOp::Eq => bool_f64(a == b),
+        BinOp::Ne => bool_f64(a != b),
+        BinOp::Lt => bool_f64(a < b),
+        BinOp::Le => bool_f64(a <= b),
+        BinOp::Gt => bool_f64(a > b),
+        BinOp::Ge => bool_f64(a >= b),
+        BinOp::Add => a + b,
+        BinOp::Sub => a - b,
+        BinOp::Mul => a * b,
+        BinOp::Div => a / b,
+        BinOp::Mod => numpy_mod(a, b),
+        BinOp::Pow => a.powf(b),
+    }
+}
+
+/// numpy's scalar semantics of each function.
+fn call(f: Func, a: &[f64]) -> f64 {
+    let x = a[0];
+    let nan_in = a.iter().any(|v| v.is_nan());
+    match f {
+        Func::Abs => x.abs(),
+        Func::Sqrt => x.sqrt(),
+        Func::Cbrt => x.cbrt(),
+        Func::Exp => x.exp(),
+        Func::Exp2 => x.exp2(),
+        Func::Ln => x.ln(),
+        Func::Log2 => x.log2(),
+        Func::Log10 => x.log10(),
+        Func::Sin => x.sin(),
+        Func::Cos => x.cos(),
+        Func::Tan => x.tan(),
+        Func::Asin => x.asin(),
+        Func::Acos => x.acos(),
+        Func::Atan => x.atan(),
+        Func::Sinh => x.sinh(),
+        Func::Cosh => x.cosh(),
+        Func::Tanh => x.tanh(),
+        Func::Floor => x.floor(),
+        Func::Ceil => x.ceil(),
+        Func::Round => x.round_ties_even(),
+        Func::Trunc => x.trunc(),
+        // np.sign keeps 0, -0 and NaN.
+        Func::Sign if x == 0.0 || x.is_nan() => x,
+        Func::Sign => x.signum(),
+        Func::IsNan => bool_f64(x.is_nan()),
+        Func::IsFinite => bool_f64(x.is_finite()),
+        Func::Pow => x.powf(a[1]),
+        Func::Atan2 => x.atan2(a[1]),
+        Func::Hypot => x.hypot(a[1]),
+        // np.minimum / np.maximum: NaN if either is; the second argument when they compare equal
+        // (which decides the sign of a zero result).
+        Func::Min2 if nan_in => f64::NAN,
+        Func::Min2 => {
+            if x < a[1] {
+                x
+            } else {
+                a[1]
+            }
+        }
+        Func::Max2 if nan_in => f64::NAN,
+        Func::Max2 => {
+            if x > a[1] {
+                x
+            } else {
+                a[1]
+            }
+        }
+        // np.clip(x, lo, hi) = minimum(maximum(x, lo), hi), but `x` itself (its zero's sign
+        // included) when it lies within the bounds.
+        Func::Clamp if nan_in => f64::NAN,
+        Func::Clamp => {
+            let (lo, hi) = (a[1], a[2]);
+            let t = if x < lo { lo } else { x };
+            if t > hi {
+                hi
+            } else {
+                t
+            }
+        }
+    }
+}
+
+/// numpy's `np.mod` for floats (`npy_divmod`): C's `fmod`, moved into the divisor's sign; a zero
+/// remainder takes the divisor's sign, and a zero divisor gives NaN.
+fn numpy_mod(a: f64, b: f64) -> f64 {
+    let m = a % b;
+    if b == 0.0 {
+        f64::NAN
+    } else if m == 0.0 {
+        0.0f64.copysign(b)
+    } else if (b < 0.0) != (m < 0.0) {
+        m + b
+    } else {
+        m
     }
 }
 
@@ -204,13 +322,16 @@ pub fn percentile(v: &[f64], q: f64) -> f64 {
     lerp(s[lo], s[hi], t)
 }
 
-/// numpy's `_lerp`: exact at both ends for finite values, monotone in t.
-pub fn lerp(a: f64, b: f64, t: f64) -> f64 {
-    let d = b - a;
+/// numpy's `_lerp`: `a + (b - a)·t`, computed from `b` for t ≥ 0.5 so that t = 1 gives `b`
+/// exactly.
+fn lerp(a: f64, b: f64, t: f64) -> f64 {
+    let diff_b_a = b - a;
+    let from_a = a + diff_b_a * t;
+    let from_b = b - diff_b_a * (1.0 - t);
     if t >= 0.5 {
-        b - d * (1.0 - t)
+        from_b
     } else {
-        a + d * t
+        from_a
     }
 }
 

@@ -220,139 +220,6 @@ impl Func {
             .into_iter()
             .find(|f| f.name() == name && !matches!(f, Func::Min2 | Func::Max2))
     }
-
-    /// The reference scalar semantics (numpy's), shared by the interpreter and the JIT's helpers.
-    pub fn eval(self, a: &[f64]) -> f64 {
-        let x = a[0];
-        match self {
-            Func::Abs => x.abs(),
-            Func::Sqrt => x.sqrt(),
-            Func::Cbrt => x.cbrt(),
-            Func::Exp => x.exp(),
-            Func::Exp2 => x.exp2(),
-            Func::Ln => x.ln(),
-            Func::Log2 => x.log2(),
-            Func::Log10 => x.log10(),
-            Func::Sin => x.sin(),
-            Func::Cos => x.cos(),
-            Func::Tan => x.tan(),
-            Func::Asin => x.asin(),
-            Func::Acos => x.acos(),
-            Func::Atan => x.atan(),
-            Func::Sinh => x.sinh(),
-            Func::Cosh => x.cosh(),
-            Func::Tanh => x.tanh(),
-            Func::Floor => x.floor(),
-            Func::Ceil => x.ceil(),
-            Func::Round => x.round_ties_even(),
-            Func::Trunc => x.trunc(),
-            Func::Sign => {
-                if x > 0.0 {
-                    1.0
-                } else if x < 0.0 {
-                    -1.0
-                } else {
-                    x // keeps 0, -0 and NaN, as np.sign
-                }
-            }
-            Func::IsNan => bool_f64(x.is_nan()),
-            Func::IsFinite => bool_f64(x.is_finite()),
-            Func::Pow => x.powf(a[1]),
-            Func::Atan2 => x.atan2(a[1]),
-            Func::Hypot => x.hypot(a[1]),
-            Func::Min2 => nan_min(x, a[1]),
-            Func::Max2 => nan_max(x, a[1]),
-            Func::Clamp => clip(x, a[1], a[2]),
-        }
-    }
-}
-
-/// `np.minimum`: NaN if either is NaN; the second argument when they compare equal (so the
-/// sign of zero follows numpy).
-fn nan_min(a: f64, b: f64) -> f64 {
-    if a < b || a.is_nan() {
-        a
-    } else {
-        b
-    }
-}
-
-/// `np.maximum`, likewise.
-fn nan_max(a: f64, b: f64) -> f64 {
-    if a > b || a.is_nan() {
-        a
-    } else {
-        b
-    }
-}
-
-/// `np.clip(x, lo, hi)`: NaN if any is NaN; `x` itself when within the bounds.
-fn clip(x: f64, lo: f64, hi: f64) -> f64 {
-    if lo.is_nan() || hi.is_nan() {
-        return f64::NAN;
-    }
-    let t = if lo > x { lo } else { x };
-    if t > hi {
-        hi
-    } else {
-        t
-    }
-}
-
-pub fn bool_f64(b: bool) -> f64 {
-    if b {
-        1.0
-    } else {
-        0.0
-    }
-}
-
-/// numpy's `np.mod` for floats: the result takes the divisor's sign.
-pub fn floored_mod(a: f64, b: f64) -> f64 {
-    if b == 0.0 {
-        return f64::NAN;
-    }
-    let r = a % b;
-    if r != 0.0 {
-        if (r < 0.0) != (b < 0.0) {
-            r + b
-        } else {
-            r
-        }
-    } else {
-        0.0f64.copysign(b)
-    }
-}
-
-impl BinOp {
-    /// The reference scalar semantics of a binary operator.
-    pub fn eval(self, a: f64, b: f64) -> f64 {
-        match self {
-            BinOp::Or => bool_f64(a != 0.0 || b != 0.0),
-            BinOp::And => bool_f64(a != 0.0 && b != 0.0),
-            BinOp::Eq => bool_f64(a == b),
-            BinOp::Ne => bool_f64(a != b),
-            BinOp::Lt => bool_f64(a < b),
-            BinOp::Le => bool_f64(a <= b),
-            BinOp::Gt => bool_f64(a > b),
-            BinOp::Ge => bool_f64(a >= b),
-            BinOp::Add => a + b,
-            BinOp::Sub => a - b,
-            BinOp::Mul => a * b,
-            BinOp::Div => a / b,
-            BinOp::Mod => floored_mod(a, b),
-            BinOp::Pow => a.powf(b),
-        }
-    }
-}
-
-impl UnOp {
-    pub fn eval(self, a: f64) -> f64 {
-        match self {
-            UnOp::Neg => -a,
-            UnOp::Not => bool_f64(a == 0.0),
-        }
-    }
 }
 
 /// Reductions: a vector in, one number out, with numpy's default semantics.
@@ -499,6 +366,19 @@ pub struct Program {
 
 impl Program {
     /// The built-in names the program uses, each with the span of its first use.
+    /// The reduction nodes, in order.
+    pub fn reductions(&self) -> impl Iterator<Item = NodeId> + '_ {
+        (self.nodes.iter().enumerate())
+            .filter(|(_, n)| matches!(n.op, Op::Reduce(..)))
+            .map(|(id, _)| id)
+    }
+
+    /// The source text node `id` came from.
+    pub fn text(&self, id: NodeId) -> &str {
+        let span = self.nodes[id].span;
+        self.source.get(span.start..span.end).unwrap_or("?")
+    }
+
     pub fn builtins_used(&self) -> Vec<(Builtin, Span)> {
         let mut seen: Vec<(Builtin, Span)> = Vec::new();
         for node in &self.nodes {

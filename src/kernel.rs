@@ -7,17 +7,16 @@ use crate::codegen::{self, CallbackFn, Code, RowCode, RowFn, Target};
 use crate::dtype::Element;
 use crate::error::{Error, ExprError};
 use crate::footprint::Footprint;
-use crate::fused::{RowStripe, RowTables};
-use crate::interp;
 use crate::ir::{Builtin, ParamDecl, Program};
 use crate::limits::Limits;
-use crate::native::{Native, NativeStripe};
+use crate::native::Native;
 use crate::plan::Plan;
 use crate::planner::Planner;
 use crate::runtime::CallbackContext;
+use crate::schedule::{self, Rows, Schedule, Trace};
 use crate::stack::Depth;
 use crate::syntax;
-use crate::window::{self, Gather, Geometry, PixelFn};
+use crate::window::{self, Geometry};
 use ndarray::{Array, ArrayView, Dimension};
 use std::os::raw::c_void;
 use std::sync::{Arc, OnceLock};
@@ -330,84 +329,60 @@ impl Kernel {
         footprint: &Footprint,
         options: &Options,
     ) -> Result<Array<O, D>, Error> {
+        Ok(self.filter_traced(input, footprint, options)?.0)
+    }
+
+    /// [`Kernel::filter_as`], also returning what the run did: the path each reduction took.
+    pub fn filter_traced<T: Element, O: Element, D: Dimension>(
+        &self,
+        input: ArrayView<T, D>,
+        footprint: &Footprint,
+        options: &Options,
+    ) -> Result<(Array<O, D>, Trace), Error> {
         let setup = self.setup(input.shape(), footprint, options)?;
+        let shape = setup.geo.shape;
+        let schedule = self.schedule::<T>(setup, options)?;
         let data = input.as_standard_layout();
-        let flat = data.as_slice().expect("standard layout is contiguous");
-        let mut out = vec![O::from_f64(0.0); flat.len()];
-        let no_plan = Planner::default();
-        let (row, keyed, planner) = match options.engine {
-            Engine::Auto => (Some(self.code.row(0)), self.keyed_row()?, &*self.planner),
-            Engine::Fused => (Some(self.fused_row()?), None, &no_plan),
-            _ => (None, None, &no_plan),
+        let data = data.as_slice().expect("standard layout is contiguous");
+        let mut out = vec![O::from_f64(0.0); data.len()];
+        let trace = schedule.run(
+            &window::Array { data, shape },
+            &mut window::ArrayMut {
+                data: &mut out,
+                shape,
+            },
+        )?;
+        let out =
+            Array::from_shape_vec(input.raw_dim(), out).expect("output has the input's shape");
+        Ok((out, trace))
+    }
+
+    /// How `options.engine` runs this kernel on elements of type `T` under `setup`.
+    fn schedule<T: Element>(
+        &self,
+        setup: Setup,
+        options: &Options,
+    ) -> Result<Schedule<'_, T>, Error> {
+        let code = schedule::Code {
+            program: &self.program,
+            planner: &self.planner,
+            native: self.native,
+            maps: &self.maps,
         };
-        let callback = match options.engine {
-            Engine::Callback => Some(self.callback()?),
-            _ => None,
+        let how = (options.mode, options.cval, options.threads);
+        let rows = |engine| {
+            Ok(match engine {
+                Engine::Auto => Rows {
+                    row: self.code.row(0),
+                    keyed: self.keyed_row()?,
+                },
+                _ => Rows {
+                    row: self.fused_row()?,
+                    keyed: None,
+                },
+            })
         };
-        let (mode, cval, geo) = (options.mode, options.cval, &setup.geo);
-        let native = match (options.engine, self.native) {
-            (Engine::Auto, Some(op)) if !geo.offsets.is_empty() => {
-                op.pad::<T>(cval).map(|p| (op, p))
-            }
-            _ => None,
-        };
-        let mut run = || match (options.engine, row) {
-            _ if native.is_some() => {
-                let (op, pad) = native.expect("checked");
-                window::run_in(flat, geo, mode, pad, |t| t, &NativeStripe(op), &mut out)
-            }
-            (Engine::Auto | Engine::Fused, Some(row)) => {
-                let tables = RowTables {
-                    k: &setup.k,
-                    dx: &setup.dx,
-                    dy: &setup.dy,
-                    dz: &setup.dz,
-                    params: &setup.params,
-                    size: setup.size,
-                };
-                window::run(
-                    flat,
-                    geo,
-                    mode,
-                    cval,
-                    &RowStripe {
-                        row,
-                        keyed,
-                        tables,
-                        planner,
-                        maps: &self.maps,
-                    },
-                    &mut out,
-                )
-            }
-            (Engine::Interpreter, _) => {
-                let f = Gather(InterpPixel {
-                    program: &self.program,
-                    s: &setup,
-                });
-                window::run(flat, geo, mode, cval, &f, &mut out)
-            }
-            _ => window::run(
-                flat,
-                geo,
-                mode,
-                cval,
-                &Gather(JitPixel {
-                    f: callback.expect("compiled above for the callback engine"),
-                    s: &setup,
-                }),
-                &mut out,
-            ),
-        };
-        match options.threads {
-            Some(t) => rayon::ThreadPoolBuilder::new()
-                .num_threads(t.max(1))
-                .build()
-                .map_err(|e| Error::Shape(format!("cannot start {t} threads: {e}")))?
-                .install(run),
-            None => run(),
-        }
-        Ok(Array::from_shape_vec(input.raw_dim(), out).expect("output has the input's shape"))
+        Schedule::new(code, setup, options.engine, how, rows, || self.callback())
     }
 
     /// Validates shape, footprint, origin and params, and builds the tables a run needs.
@@ -469,14 +444,14 @@ impl Kernel {
 }
 
 /// Everything one application needs besides the data.
-struct Setup {
-    geo: Geometry,
-    k: Vec<f64>,
-    dx: Vec<f64>,
-    dy: Vec<f64>,
-    dz: Vec<f64>,
-    size: [f64; 3],
-    params: Vec<f64>,
+pub(crate) struct Setup {
+    pub geo: Geometry,
+    pub k: Vec<f64>,
+    pub dx: Vec<f64>,
+    pub dy: Vec<f64>,
+    pub dz: Vec<f64>,
+    pub size: [f64; 3],
+    pub params: Vec<f64>,
 }
 
 /// Converts the user's origin (none, one for all axes, or one per axis) to 3-D, checking scipy's
@@ -542,7 +517,7 @@ impl ScipyContext {
     }
 }
 
-fn context_for(s: &Setup, c_index: isize, track: bool) -> CallbackContext {
+pub(crate) fn context_for(s: &Setup, c_index: isize, track: bool) -> CallbackContext {
     let [d, h, w] = s.geo.shape;
     CallbackContext {
         params: s.params.as_ptr(),
@@ -559,59 +534,6 @@ fn context_for(s: &Setup, c_index: isize, track: bool) -> CallbackContext {
         counter: 0,
         track: track as isize,
         has_shape: 1,
-    }
-}
-
-struct JitPixel<'a> {
-    f: CallbackFn,
-    s: &'a Setup,
-}
-
-impl PixelFn for JitPixel<'_> {
-    type State = CallbackContext;
-
-    fn state(&self) -> CallbackContext {
-        // The window loop appends `c` after the window values.
-        context_for(self.s, self.s.k.len() as isize, false)
-    }
-
-    #[inline]
-    fn eval(&self, ctx: &mut CallbackContext, buf: &[f64], pos: [usize; 3]) -> f64 {
-        ctx.pos = pos.map(|p| p as f64);
-        let mut out = f64::NAN;
-        let n = buf.len() as isize - 1;
-        // SAFETY: `buf` has n window values plus `c`; the context's tables have n entries and
-        // outlive the call; the function has exactly this signature.
-        let ok = unsafe { (self.f)(buf.as_ptr(), n, &mut out, ctx as *mut _ as *mut c_void) };
-        debug_assert_eq!(ok, 1, "the window loop always passes a complete context");
-        out
-    }
-}
-
-struct InterpPixel<'a> {
-    program: &'a Program,
-    s: &'a Setup,
-}
-
-impl PixelFn for InterpPixel<'_> {
-    type State = ();
-
-    fn state(&self) {}
-
-    fn eval(&self, _: &mut (), buf: &[f64], pos: [usize; 3]) -> f64 {
-        let n = buf.len() - 1;
-        let win = interp::Window {
-            w: &buf[..n],
-            c: buf[n],
-            k: &self.s.k,
-            dx: &self.s.dx,
-            dy: &self.s.dy,
-            dz: &self.s.dz,
-            pos: pos.map(|p| p as f64),
-            size: self.s.size,
-            params: &self.s.params,
-        };
-        interp::eval(self.program, &win)
     }
 }
 

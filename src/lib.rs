@@ -17,13 +17,13 @@
 //! # Ok::<(), jitfilter::Error>(())
 //! ```
 
+pub mod auto;
 pub mod boundary;
 pub mod check;
 pub mod codegen;
 pub mod dtype;
 pub mod error;
 pub mod footprint;
-pub mod fused;
 pub mod imageio;
 pub mod interp;
 pub mod ir;
@@ -32,8 +32,10 @@ pub mod limits;
 pub mod native;
 pub mod order;
 pub mod plan;
+pub mod planes;
 pub mod planner;
 pub mod runtime;
+pub mod schedule;
 pub mod simd;
 mod stack;
 pub mod syntax;
@@ -47,3 +49,4 @@ pub use footprint::Footprint;
 pub use kernel::{Engine, Kernel, Options, ScipyContext};
 pub use limits::{Limit, LimitError, Limits};
 pub use runtime::CallbackContext;
+pub use schedule::{Path, Trace};

@@ -341,7 +341,7 @@ fn ranks_by<K: Copy, const C: bool, const N: bool>(
                         let lo = pos.floor() as u32;
                         let a = value(hist.kth::<C>(lo));
                         let b = value(hist.kth::<C>((lo + 1).min(cnt - 1)));
-                        crate::interp::lerp(a, b, pos - lo as f64)
+                        crate::runtime::lerp(a, b, pos - lo as f64)
                     }
                     _ if cnt % 2 == 1 => value(hist.kth::<C>(cnt / 2)),
                     _ => (value(hist.kth::<C>(cnt / 2 - 1)) + value(hist.kth::<C>(cnt / 2))) / 2.0,
@@ -448,7 +448,7 @@ mod tests {
                         _ => 3.5,
                     };
                     let (lo, t) = (pos.floor() as usize, pos.fract());
-                    let want = crate::interp::lerp(v[lo], v[lo + 1], t);
+                    let want = crate::runtime::lerp(v[lo], v[lo + 1], t);
                     assert_eq!(out[ry * width + x], want, "{rank:?} {ry} {x}");
                 }
             }

@@ -1,26 +1,16 @@
-//! The algebraic planner. Reductions of a *point map* of the window — `sum`, `mean`, `count`,
-//! `var`, `std`, `min`, `max` of `f(w)` where `f` uses only `w`, numbers and params — are computed
-//! for a whole stripe at once from the footprint's runs of consecutive cells (chords): sums from
-//! prefix sums, extremes and ranks by the chord algorithms of [`crate::order`]. Their cost grows with
-//! the footprint's height, not its area. The rest of the program reads them per pixel as planes.
-//!
-//! Accuracy: prefix sums run over the stripe's padded block with the data shifted by one of its
-//! values, so integer data sums exactly and float data loses at most about `T·ε` of the data's
-//! scale (T = block length, ~10⁵ → ~10⁻¹¹); variance is `(Σd² − (Σd)²/n)/(n − ddof)` of the shifted
-//! data `d`, clamped at 0. Non-finite values are counted separately so that one NaN or ∞ affects
-//! only the windows that contain it, with numpy's results (NaN, ±∞).
+//! The algebraic planner decides which reductions become planes. Reductions of a *point map* of
+//! the window — `sum`, `mean`, `count`, `var`, `std`, `min`, `max`, medians and percentiles of
+//! `f(w)` where `f` uses only `w`, numbers and params — and absolute deviations from a center
+//! known before the window is read are computed for a whole stripe at once by [`crate::planes`];
+//! the rest of the program reads them per pixel as planes. This module only decides: which
+//! reductions, of which point maps, in which order.
 
-use crate::codegen::RowFn;
 use crate::ir::{BinOp, Builtin, Func, Node, NodeId, Op, Program, Reduction, Shape};
-use crate::order::{self, Chord, Rank};
-use crate::runtime::RowArgs;
-use crate::window::Stripe;
-use std::borrow::Cow;
-use std::cell::OnceCell;
+use crate::order::Rank;
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Kind {
+pub(crate) enum Kind {
     Sum,
     Mean,
     Count,
@@ -36,28 +26,61 @@ enum Kind {
     },
 }
 
+/// How the plane kernels compute a planned reduction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Planned {
+    /// Chord prefix sums (summed areas for boxes of integers).
+    Sums,
+    /// Chord prefix sums of shifted moments.
+    Moments,
+    /// Running extremes per chord.
+    Extremes,
+    /// A sliding two-level histogram.
+    Histogram,
+    /// After its center, one pass over the window.
+    Deviation,
+}
+
+impl Planned {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Planned::Sums => "planned: chord prefix sums (summed areas for boxes of integers)",
+            Planned::Moments => {
+                "planned: chord prefix sums of shifted moments (summed areas for boxes of integers)"
+            }
+            Planned::Extremes => "planned: running extremes per chord (doubling)",
+            Planned::Histogram => {
+                "planned: sliding two-level histogram (values, or ranks for non-integer data)"
+            }
+            Planned::Deviation => {
+                "planned: after its center, one pass over the window, 24 pixels at a time"
+            }
+        }
+    }
+}
+
 /// The per-pixel value an absolute deviation is measured from.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Center {
+pub(crate) enum Center {
     /// A planned reduction's plane (computed before the item that reads it).
     Plane(usize),
     C,
 }
 
 #[derive(Debug, Clone)]
-struct Item {
-    kind: Kind,
+pub(crate) struct Item {
+    pub(crate) kind: Kind,
     /// Index into `Planner::maps`.
-    map: usize,
+    pub(crate) map: usize,
 }
 
 /// Which reductions are planned, and the point maps they reduce.
 #[derive(Debug, Clone, Default)]
 pub struct Planner {
-    items: Vec<Item>,
+    pub(crate) items: Vec<Item>,
     planes: HashMap<NodeId, usize>,
     /// Per point map: `None` for `w` itself, else a program whose row function computes it.
-    maps: Vec<Option<Program>>,
+    pub(crate) maps: Vec<Option<Program>>,
 }
 
 /// Per node, whether it depends only on `w`, numbers and params (one pass in topological order).
@@ -143,156 +166,30 @@ impl Planner {
         self.maps.iter().flatten().collect()
     }
 
+    /// How reduction node `id` is computed, if planned.
+    pub fn planned(&self, id: NodeId) -> Option<Planned> {
+        Some(match self.items[*self.planes.get(&id)?].kind {
+            Kind::Sum | Kind::Mean | Kind::Count => Planned::Sums,
+            Kind::Var(_) | Kind::Std(_) => Planned::Moments,
+            Kind::Max | Kind::Min => Planned::Extremes,
+            Kind::Rank(_) => Planned::Histogram,
+            Kind::AbsDev { .. } => Planned::Deviation,
+        })
+    }
+
     /// One line per reduction: how it is computed.
     pub fn describe(&self, program: &Program) -> Vec<String> {
         program
-            .nodes
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| matches!(n.op, Op::Reduce(..)))
-            .map(|(id, _)| {
-                let how = match self.planes.get(&id).map(|&i| self.items[i].kind) {
-                    Some(Kind::Sum | Kind::Mean | Kind::Count) => "planned: chord prefix sums (summed areas for boxes of integers)",
-                    Some(Kind::Var(_) | Kind::Std(_)) => {
-                        "planned: chord prefix sums of shifted moments (summed areas for boxes of integers)"
-                    }
-                    Some(Kind::Max | Kind::Min) => "planned: running extremes per chord (doubling)",
-                    Some(Kind::Rank(_)) => {
-                        "planned: sliding two-level histogram (values, or ranks for non-integer data)"
-                    }
-                    Some(Kind::AbsDev { .. }) => {
-                        "planned: after its center, one pass over the window, 24 pixels at a time"
-                    }
+            .reductions()
+            .map(|id| {
+                let how = match self.planned(id) {
+                    Some(p) => p.describe(),
                     None => "fused: one pass over the window per pixel, SIMD across pixels",
                 };
-                let span = program.nodes[id].span;
-                let text = program.source.get(span.start..span.end).unwrap_or("?");
-                format!("{text}  ->  {how}")
+                format!("{}  ->  {how}", program.text(id))
             })
             .collect()
     }
-
-    /// Computes this stripe's planes (one `nrows × width` buffer per planned reduction). `maps`
-    /// are the compiled row functions of [`Planner::map_programs`].
-    pub fn compute(
-        &self,
-        s: &Stripe,
-        maps: &[RowFn],
-        params: &[f64],
-        planes: &mut Vec<Vec<f64>>,
-        scratch: &mut order::Scratch<f64>,
-    ) {
-        planes.resize_with(self.items.len(), Vec::new);
-        if self.items.is_empty() {
-            return;
-        }
-        let chords = order::chords(s.offs, s.bw);
-        let sums = SumChords::new(&chords, s.bw);
-        let n = s.offs.len() as f64;
-        let mut compiled = maps.iter();
-        let mapped: Vec<Cow<[f64]>> = (self.maps.iter())
-            .map(|map| match map {
-                None => Cow::Borrowed(s.block),
-                Some(_) => Cow::Owned(apply_map(
-                    *compiled.next().expect("one function per map"),
-                    s.block,
-                    params,
-                )),
-            })
-            .collect();
-        let dependent = |it: &Item| matches!(it.kind, Kind::AbsDev { .. });
-        for (m, f) in mapped.iter().enumerate() {
-            let items: Vec<(usize, &Item)> = (self.items.iter().enumerate())
-                .filter(|(_, it)| it.map == m && !dependent(it))
-                .collect();
-            let stats = BlockStats::new(f, &items, &sums);
-            for (plane, item) in items {
-                let out = &mut planes[plane];
-                out.clear();
-                out.resize(s.nrows * s.width, 0.0);
-                stats.fill(item.kind, &chords, n, s, scratch, out);
-            }
-        }
-        // Items that read other planes, after those are filled (a center's item comes first).
-        for (plane, item) in self
-            .items
-            .iter()
-            .enumerate()
-            .filter(|(_, it)| dependent(it))
-        {
-            let Kind::AbsDev { center, mean } = item.kind else {
-                unreachable!("only deviations depend on planes")
-            };
-            let mut out = std::mem::take(&mut planes[plane]);
-            out.clear();
-            out.resize(s.nrows * s.width, 0.0);
-            let (w, bw) = (s.width, s.bw);
-            for ry in 0..s.nrows {
-                let center: &[f64] = match center {
-                    Center::Plane(i) => &planes[i][ry * w..(ry + 1) * w],
-                    Center::C => &s.block[ry * bw + s.coff..ry * bw + s.coff + w],
-                };
-                let row = &mut out[ry * w..(ry + 1) * w];
-                abs_deviations(&mapped[item.map], ry * bw, &sums.all, center, row);
-                if mean {
-                    row.iter_mut().for_each(|v| *v /= n);
-                }
-            }
-            planes[plane] = out;
-        }
-    }
-}
-
-/// `out[x]` = Σ over the chords' cells of `|f[base + x + cell] − center[x]|`, summed in
-/// footprint order as the interpreter does (so the result is the same to the bit). Pixels go
-/// 24 at a time, their centers and sums held in 12 AVX registers across the whole window.
-fn abs_deviations(
-    f: &[f64],
-    base: usize,
-    chords: &[(usize, usize)],
-    center: &[f64],
-    out: &mut [f64],
-) {
-    crate::simd::avx2(
-        #[inline(always)]
-        || {
-            let mut x = 0;
-            while x + 24 <= out.len() {
-                deviation_tile::<24>(f, base + x, chords, &center[x..], &mut out[x..]);
-                x += 24;
-            }
-            while x + 4 <= out.len() {
-                deviation_tile::<4>(f, base + x, chords, &center[x..], &mut out[x..]);
-                x += 4;
-            }
-            while x < out.len() {
-                deviation_tile::<1>(f, base + x, chords, &center[x..], &mut out[x..]);
-                x += 1;
-            }
-        },
-    )
-}
-
-/// [`abs_deviations`] for the `T` pixels from `base`.
-#[inline(always)]
-fn deviation_tile<const T: usize>(
-    f: &[f64],
-    base: usize,
-    chords: &[(usize, usize)],
-    center: &[f64],
-    out: &mut [f64],
-) {
-    let s: [f64; T] = center[..T].try_into().expect("T centers");
-    let mut acc = [-0.0f64; T];
-    for &(start, len) in chords {
-        for v in f[base + start..base + start + len + T - 1].windows(T) {
-            let v: &[f64; T] = v.try_into().expect("windows of T");
-            for i in 0..T {
-                acc[i] += (v[i] - s[i]).abs();
-            }
-        }
-    }
-    out[..T].copy_from_slice(&acc);
 }
 
 /// `abs(f - s)` or `abs(s - f)` with `f` a point map and `s` a planned reduction or `c`: the
@@ -338,476 +235,6 @@ fn map_program(program: &Program, arg: NodeId) -> Program {
     .pruned()
 }
 
-/// Runs a map's row function over the whole block as one row of one-element windows.
-fn apply_map(f: RowFn, block: &[f64], params: &[f64]) -> Vec<f64> {
-    let mut out = vec![0.0; block.len()];
-    let mut args = RowArgs::new(block.as_ptr(), &[0], block.len(), out.as_mut_ptr());
-    args.params = params.as_ptr();
-    // SAFETY: a point map reads only base[x] for x < width, and params.
-    unsafe { f(&mut args) };
-    out
-}
-
-/// Prefix sums and running extremes of one mapped block, as the planned items need them.
-struct BlockStats<'a> {
-    shift: f64,
-    /// Prefix sums of finite values minus `shift`, and of their squares.
-    p1: Prefix,
-    p2: Prefix,
-    /// Prefix counts of nonzero values.
-    p0: Prefix,
-    /// Prefix counts of NaN, +inf, -inf (empty when the block is all finite).
-    nan: Prefix,
-    pinf: Prefix,
-    ninf: Prefix,
-    /// The mapped values, for extremes, ranks and `huge` blocks.
-    f: &'a [f64],
-    /// Histogram keys of `f` and their values, made once for all rank items of the block.
-    keys: OnceCell<(Vec<u32>, Vec<f64>)>,
-    sc: &'a SumChords,
-    /// Some finite value is so large that its square overflows: moments are computed per
-    /// window (two passes) instead of from prefix sums for this block.
-    huge: bool,
-}
-
-/// The footprint's chords as prefix sums read them: every chord as (block offset, length), and
-/// the same split into single chords and rectangles — runs of 3 or more identical chords in
-/// consecutive rows — which a summed-area table sums with 4 reads instead of 2 per row (a
-/// 25×25 box: 4 reads per pixel instead of 50).
-struct SumChords {
-    all: Vec<(usize, usize)>,
-    singles: Vec<(usize, usize)>,
-    /// (first block row, rows, column, length).
-    rects: Vec<(usize, usize, usize, usize)>,
-    bw: usize,
-}
-
-impl SumChords {
-    fn new(chords: &[Chord], bw: usize) -> SumChords {
-        let mut runs: Vec<(Chord, usize)> = Vec::new();
-        for &c in chords {
-            match runs.last_mut() {
-                Some((first, rows))
-                    if first.row + *rows == c.row && (first.col, first.len) == (c.col, c.len) =>
-                {
-                    *rows += 1
-                }
-                _ => runs.push((c, 1)),
-            }
-        }
-        let (mut singles, mut rects) = (Vec::new(), Vec::new());
-        // Building a summed-area table costs about as many instructions as 12 chord reads per
-        // pixel (64-row stripes, callgrind); worth it when rectangles save more (not disk:11).
-        let saved: usize = runs.iter().filter(|r| r.1 >= 3).map(|r| 2 * r.1 - 4).sum();
-        for (c, rows) in runs {
-            if rows >= 3 && saved > 12 {
-                rects.push((c.row, rows, c.col, c.len));
-            } else {
-                singles.extend((0..rows).map(|r| ((c.row + r) * bw + c.col, c.len)));
-            }
-        }
-        SumChords {
-            all: chords.iter().map(|c| (c.row * bw + c.col, c.len)).collect(),
-            singles,
-            rects,
-            bw,
-        }
-    }
-}
-
-/// Prefix sums kept as double-doubles (`hi + lo`, TwoSum), so that a window's sum, a difference
-/// of two prefixes, is accurate to about ε of the window's own magnitude, not of the block's.
-struct Prefix {
-    hi: Vec<f64>,
-    lo: Vec<f64>,
-    /// All `lo` are zero (e.g. integer data): the high parts alone are exact.
-    exact: bool,
-    /// Summed-area table, `(rows + 1) × (bw + 1)`, when the chords have rectangles and the
-    /// values are integers whose total magnitude stays below 2⁵³, so that every entry and every
-    /// rectangle sum is exact; empty otherwise.
-    sat: Vec<f64>,
-}
-
-impl Prefix {
-    fn new(values: impl Iterator<Item = f64> + Clone, len: usize, sc: &SumChords) -> Prefix {
-        // One scan decides both exact forms: summed areas and plain prefix sums.
-        let integers = integers_summing_exactly(values.clone());
-        let sat = if sc.rects.is_empty() || !integers {
-            Vec::new()
-        } else {
-            summed_area(values.clone(), len, sc.bw)
-        };
-        if !sat.is_empty() && sc.singles.is_empty() {
-            // Rectangles cover the footprint: no row prefix needed.
-            return Prefix {
-                hi: Vec::new(),
-                lo: Vec::new(),
-                exact: true,
-                sat,
-            };
-        }
-        if integers {
-            // Every partial sum is an exact integer: plain prefix sums, no low parts.
-            let mut hi = Vec::with_capacity(len + 1);
-            hi.push(0.0);
-            hi.extend(values.scan(0.0, |h, v| {
-                *h += v;
-                Some(*h)
-            }));
-            return Prefix {
-                hi,
-                lo: Vec::new(),
-                exact: true,
-                sat,
-            };
-        }
-        let mut hi = Vec::with_capacity(len + 1);
-        let mut lo = Vec::with_capacity(len + 1);
-        let (mut h, mut l) = (0.0f64, 0.0f64);
-        hi.push(h);
-        lo.push(l);
-        for v in values {
-            let s = h + v;
-            let bp = s - h;
-            l += (h - (s - bp)) + (v - bp);
-            h = s;
-            hi.push(h);
-            lo.push(l);
-        }
-        let exact = lo.iter().all(|&l| l == 0.0);
-        Prefix { hi, lo, exact, sat }
-    }
-
-    /// Not built (the block needs no such sums).
-    fn is_empty(&self) -> bool {
-        self.hi.is_empty() && self.sat.is_empty()
-    }
-
-    /// Adds, for each of the `out.len()` windows of output row `ry`, the sum of the values
-    /// under the chords.
-    fn add_chords(&self, sc: &SumChords, ry: usize, out: &mut [f64]) {
-        crate::simd::avx2(
-            #[inline(always)]
-            || self.add_chords_in(sc, ry, out),
-        )
-    }
-
-    /// [`Prefix::add_chords`]'s loops, inlined into [`crate::simd::avx2`].
-    #[inline(always)]
-    fn add_chords_in(&self, sc: &SumChords, ry: usize, out: &mut [f64]) {
-        let (w, base) = (out.len(), ry * sc.bw);
-        let chords = if self.sat.is_empty() {
-            &sc.all
-        } else {
-            let stride = sc.bw + 1;
-            for &(row, rows, col, len) in &sc.rects {
-                let top = &self.sat[(ry + row) * stride..];
-                let bottom = &self.sat[(ry + row + rows) * stride..];
-                let (ta, tb) = (&top[col..col + w], &top[col + len..col + len + w]);
-                let (ba, bb) = (&bottom[col..col + w], &bottom[col + len..col + len + w]);
-                for ((((o, a), b), c), d) in out.iter_mut().zip(bb).zip(ba).zip(tb).zip(ta) {
-                    *o += (a - b) - (c - d);
-                }
-            }
-            &sc.singles
-        };
-        for &(s, l) in chords {
-            let (a, b) = (base + s, base + s + l);
-            let (ha, hb) = (&self.hi[a..a + w], &self.hi[b..b + w]);
-            for ((o, x), y) in out.iter_mut().zip(ha).zip(hb) {
-                *o += y - x;
-            }
-            if self.exact {
-                continue;
-            }
-            let (la, lb) = (&self.lo[a..a + w], &self.lo[b..b + w]);
-            for ((o, x), y) in out.iter_mut().zip(la).zip(lb) {
-                *o += y - x;
-            }
-        }
-    }
-}
-
-/// Whether `v` is an integer (from 2⁵² up, odd ones count as not: callers only need "small
-/// integer, or refuse"). Adding and removing 2⁵² rounds to an integer with plain float ops that
-/// vectorise, where `fract` is a libm call per value without SSE4.1.
-#[inline]
-pub(crate) fn is_integer(v: f64) -> bool {
-    const BIG: f64 = 4_503_599_627_370_496.0;
-    (v.abs() + BIG) - BIG == v.abs()
-}
-
-/// Whether `values` are integers whose total magnitude is below 2⁵³: then every partial sum,
-/// and any sum of ± partial sums, is exact.
-fn integers_summing_exactly(values: impl Iterator<Item = f64>) -> bool {
-    let (total, integral) =
-        values.fold((0.0f64, true), |(t, i), v| (t + v.abs(), i & is_integer(v)));
-    integral && total < 9_007_199_254_740_992.0
-}
-
-/// The summed-area table of `values` read as rows of `bw`; the caller has checked that they
-/// sum exactly ([`integers_summing_exactly`]).
-fn summed_area(values: impl Iterator<Item = f64>, len: usize, bw: usize) -> Vec<f64> {
-    let rows = len / bw;
-    let stride = bw + 1;
-    let mut sat = vec![0.0; (rows + 1) * stride];
-    let mut values = values;
-    for r in 0..rows {
-        let mut acc = 0.0;
-        for c in 0..bw {
-            acc += values.next().unwrap_or(0.0);
-            sat[(r + 1) * stride + c + 1] = sat[r * stride + c + 1] + acc;
-        }
-    }
-    sat
-}
-
-impl<'a> BlockStats<'a> {
-    fn new(f: &'a [f64], items: &[(usize, &Item)], sc: &'a SumChords) -> BlockStats<'a> {
-        let kinds: Vec<Kind> = items.iter().map(|(_, it)| it.kind).collect();
-        let moments = kinds
-            .iter()
-            .any(|k| matches!(k, Kind::Sum | Kind::Mean | Kind::Var(_) | Kind::Std(_)));
-        let second = kinds
-            .iter()
-            .any(|k| matches!(k, Kind::Var(_) | Kind::Std(_)));
-        let huge = f.iter().any(|v| v.is_finite() && v.abs() > 1e150);
-        // Shifting by a data value keeps sums of squares small; with huge values around, the
-        // double-double prefix alone keeps small windows exact, so no shift.
-        let shift = if huge {
-            0.0
-        } else {
-            f.iter().copied().find(|v| v.is_finite()).unwrap_or(0.0)
-        };
-        let finite = |v: f64| if v.is_finite() { v - shift } else { 0.0 };
-        let t = f.len();
-        let all_finite = f.iter().all(|v| v.is_finite());
-        let count = |pred: fn(f64) -> bool| {
-            Prefix::new(f.iter().map(|&v| if pred(v) { 1.0 } else { 0.0 }), t, sc)
-        };
-        let none = || Prefix {
-            hi: Vec::new(),
-            lo: Vec::new(),
-            exact: true,
-            sat: Vec::new(),
-        };
-        BlockStats {
-            shift,
-            p1: if moments {
-                Prefix::new(f.iter().map(|&v| finite(v)), t, sc)
-            } else {
-                none()
-            },
-            p2: if second {
-                Prefix::new(f.iter().map(|&v| finite(v) * finite(v)), t, sc)
-            } else {
-                none()
-            },
-            p0: if kinds.contains(&Kind::Count) {
-                count(|v| v != 0.0)
-            } else {
-                none()
-            },
-            nan: if all_finite {
-                none()
-            } else {
-                count(f64::is_nan)
-            },
-            pinf: if all_finite {
-                none()
-            } else {
-                count(|v| v == f64::INFINITY)
-            },
-            ninf: if all_finite {
-                none()
-            } else {
-                count(|v| v == f64::NEG_INFINITY)
-            },
-            f,
-            keys: OnceCell::new(),
-            sc,
-            huge,
-        }
-    }
-
-    /// Fills one plane. Work is done a whole output row at a time, chord by chord, in straight
-    /// loops over the row that the compiler vectorises.
-    fn fill(
-        &self,
-        kind: Kind,
-        chords: &[Chord],
-        n: f64,
-        s: &Stripe,
-        scratch: &mut order::Scratch<f64>,
-        out: &mut [f64],
-    ) {
-        let w = s.width;
-        match kind {
-            Kind::Rank(rank) => {
-                let (keys, values) = self.keys.get_or_init(|| keys_of(self.f));
-                let value = |k: usize| values[k];
-                let (bw, nrows) = (s.bw, s.nrows);
-                return order::ranks(
-                    keys,
-                    |k| k,
-                    values.len(),
-                    value,
-                    rank,
-                    chords,
-                    bw,
-                    nrows,
-                    w,
-                    out,
-                );
-            }
-            Kind::Max | Kind::Min => {
-                let max = kind == Kind::Max;
-                let identity = if max {
-                    f64::NEG_INFINITY
-                } else {
-                    f64::INFINITY
-                };
-                order::extremes(
-                    self.f, s.bw, s.nrows, w, chords, max, identity, scratch, out,
-                );
-            }
-            _ => {}
-        }
-        let mut s1 = vec![0.0; w];
-        let mut s2 = vec![0.0; w];
-        let mut bad = vec![0.0; w];
-        for ry in 0..s.nrows {
-            let base = ry * s.bw;
-            let row = &mut out[ry * w..(ry + 1) * w];
-            // Windows holding a NaN (or, for sums, infinities of both signs) are NaN.
-            if !self.nan.is_empty() {
-                self.nan.add_chords(self.sc, ry, &mut bad);
-            }
-            match kind {
-                // Filled above; only NaN windows are left to mark.
-                Kind::Max | Kind::Min => {}
-                Kind::Count => self.p0.add_chords(self.sc, ry, row),
-                Kind::Rank(_) | Kind::AbsDev { .. } => {
-                    unreachable!("ranks fill by histogram, deviations after their center")
-                }
-                Kind::Sum | Kind::Mean => {
-                    self.p1.add_chords(self.sc, ry, &mut s1);
-                    let div = if kind == Kind::Mean { n } else { 1.0 };
-                    if !self.nan.is_empty() {
-                        let (mut pinf, mut ninf) = (vec![0.0; w], vec![0.0; w]);
-                        self.pinf.add_chords(self.sc, ry, &mut pinf);
-                        self.ninf.add_chords(self.sc, ry, &mut ninf);
-                        for x in 0..w {
-                            s1[x] = match (bad[x] > 0.0, pinf[x] > 0.0, ninf[x] > 0.0) {
-                                (true, _, _) | (_, true, true) => f64::NAN,
-                                (_, true, _) => f64::INFINITY,
-                                (_, _, true) => f64::NEG_INFINITY,
-                                _ => s1[x],
-                            };
-                        }
-                    }
-                    for (o, v) in row.iter_mut().zip(&s1) {
-                        *o = (v + n * self.shift) / div;
-                    }
-                }
-                Kind::Var(ddof) | Kind::Std(ddof) => {
-                    self.p1.add_chords(self.sc, ry, &mut s1);
-                    self.p2.add_chords(self.sc, ry, &mut s2);
-                    if !self.nan.is_empty() {
-                        // Any non-finite value makes the variance NaN.
-                        self.pinf.add_chords(self.sc, ry, &mut bad);
-                        self.ninf.add_chords(self.sc, ry, &mut bad);
-                    }
-                    // max(n - ddof, 0), keeping a NaN ddof NaN as numpy does.
-                    let dof = if n - ddof < 0.0 { 0.0 } else { n - ddof };
-                    if self.huge {
-                        for (x, o) in row.iter_mut().enumerate() {
-                            let v: Vec<f64> = self
-                                .sc
-                                .all
-                                .iter()
-                                .flat_map(|&(st, l)| {
-                                    self.f[base + x + st..base + x + st + l].iter().copied()
-                                })
-                                .collect();
-                            let mean = v.iter().sum::<f64>() / n;
-                            let var = v.iter().map(|a| (a - mean) * (a - mean)).sum::<f64>() / dof;
-                            *o = if matches!(kind, Kind::Std(_)) {
-                                var.sqrt()
-                            } else {
-                                var
-                            };
-                        }
-                        s1.fill(0.0);
-                        s2.fill(0.0);
-                        bad.fill(0.0);
-                        continue;
-                    }
-                    for x in 0..w {
-                        // Below the rounding error of the one-pass formula the deviation is
-                        // zero (a flat window gives exactly 0, as numpy's two-pass formula).
-                        let ss = s2[x] - s1[x] * s1[x] / n;
-                        let ss = if ss <= (n + 2.0) * f64::EPSILON * s2[x] {
-                            0.0
-                        } else {
-                            ss
-                        };
-                        let var = ss / dof;
-                        row[x] = if matches!(kind, Kind::Std(_)) {
-                            var.sqrt()
-                        } else {
-                            var
-                        };
-                    }
-                }
-            }
-            if !self.nan.is_empty() && kind != Kind::Count {
-                for (o, b) in row.iter_mut().zip(&bad) {
-                    if *b > 0.0 {
-                        *o = f64::NAN;
-                    }
-                }
-            }
-            for v in [&mut s1, &mut s2, &mut bad] {
-                v.fill(0.0);
-            }
-        }
-    }
-}
-
-/// Per block value a histogram key (NaN: `order::NAN_KEY`), and each key's value. Integer data in
-/// 0..65536 keys by value; anything else by rank among the block's distinct values.
-fn keys_of(f: &[f64]) -> (Vec<u32>, Vec<f64>) {
-    let integral = f
-        .iter()
-        .all(|&v| v.is_nan() || (is_integer(v) && (0.0..65536.0).contains(&v)));
-    if integral {
-        let top = f
-            .iter()
-            .filter(|v| !v.is_nan())
-            .fold(0.0f64, |m, &v| m.max(v)) as usize;
-        let keys = f
-            .iter()
-            .map(|&v| if v.is_nan() { order::NAN_KEY } else { v as u32 })
-            .collect();
-        return (keys, (0..=top).map(|k| k as f64).collect());
-    }
-    let mut order: Vec<u32> = (0..f.len() as u32)
-        .filter(|&i| !f[i as usize].is_nan())
-        .collect();
-    order.sort_unstable_by(|&a, &b| f[a as usize].total_cmp(&f[b as usize]));
-    let mut keys = vec![order::NAN_KEY; f.len()];
-    let mut values: Vec<f64> = Vec::new();
-    for &i in &order {
-        let v = f[i as usize];
-        if values.last() != Some(&v) {
-            values.push(v);
-        }
-        keys[i as usize] = (values.len() - 1) as u32;
-    }
-    (keys, values)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -843,29 +270,5 @@ mod tests {
         assert_eq!(planned("sum(abs(w - c * x))"), 0);
         assert_eq!(planned("let m = sum(dx * w); mean(abs(w - m))"), 0);
         assert_eq!(planned("mean(abs(w - dx))"), 0);
-    }
-
-    #[test]
-    fn deviation_tiles_match_a_plain_sum() {
-        // Widths around the 16-pixel tile, a two-chord footprint, NaN and infinities.
-        let bw = 40;
-        let f: Vec<f64> = (0..bw * 3)
-            .map(|i| match i {
-                50 => f64::NAN,
-                77 => f64::INFINITY,
-                _ => ((i * 37) % 11) as f64 * 0.5 - 2.0,
-            })
-            .collect();
-        let chords = [(0, 3), (bw + 1, 2)];
-        for w in [1, 15, 16, 17, 33] {
-            let center: Vec<f64> = (0..w).map(|x| x as f64 * 0.25).collect();
-            let mut out = vec![0.0; w];
-            abs_deviations(&f, 2, &chords, &center, &mut out);
-            for x in 0..w {
-                let cells = chords.iter().flat_map(|&(s, l)| s..s + l);
-                let want = cells.fold(-0.0, |a, c| a + (f[2 + x + c] - center[x]).abs());
-                assert_eq!(out[x].to_bits(), want.to_bits(), "w {w}, x {x}");
-            }
-        }
     }
 }

@@ -1,7 +1,7 @@
 //! What compiled kernels see at run time: the `#[repr(C)]` callback context (scipy's `user_data`)
 //! and the helper functions the generated code calls (libm, sort-based reductions, scratch space).
 
-use crate::ir::{floored_mod, Func};
+use crate::ir::Func;
 use crate::plan::SortKind;
 use std::cell::RefCell;
 
@@ -142,8 +142,8 @@ pub unsafe extern "C" fn jf_track(ctx: *mut CallbackContext) {
 }
 
 macro_rules! unary_helpers {
-    ($($name:ident => $func:ident),* $(,)?) => {
-        $(extern "C" fn $name(x: f64) -> f64 { Func::$func.eval(&[x]) })*
+    ($($name:ident => $func:ident $body:expr),* $(,)?) => {
+        $(extern "C" fn $name(x: f64) -> f64 { $body(x) })*
         /// The helper symbol implementing a one-argument function, if it needs one.
         pub fn unary_helper(f: Func) -> Option<(&'static str, *const u8)> {
             match f {
@@ -155,10 +155,50 @@ macro_rules! unary_helpers {
 }
 
 unary_helpers! {
-    jf_cbrt => Cbrt, jf_exp => Exp, jf_exp2 => Exp2, jf_ln => Ln, jf_log2 => Log2,
-    jf_log10 => Log10, jf_sin => Sin, jf_cos => Cos, jf_tan => Tan, jf_asin => Asin,
-    jf_acos => Acos, jf_atan => Atan, jf_sinh => Sinh, jf_cosh => Cosh, jf_tanh => Tanh,
-    jf_sign => Sign,
+    jf_cbrt => Cbrt f64::cbrt, jf_exp => Exp f64::exp, jf_exp2 => Exp2 f64::exp2,
+    jf_ln => Ln f64::ln, jf_log2 => Log2 f64::log2, jf_log10 => Log10 f64::log10,
+    jf_sin => Sin f64::sin, jf_cos => Cos f64::cos, jf_tan => Tan f64::tan,
+    jf_asin => Asin f64::asin, jf_acos => Acos f64::acos, jf_atan => Atan f64::atan,
+    jf_sinh => Sinh f64::sinh, jf_cosh => Cosh f64::cosh, jf_tanh => Tanh f64::tanh,
+    jf_sign => Sign sign,
+}
+
+/// `np.sign`: ±1, keeping 0, -0 and NaN.
+fn sign(x: f64) -> f64 {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        x
+    }
+}
+
+/// numpy's `np.mod` for floats: the result takes the divisor's sign.
+fn floored_mod(a: f64, b: f64) -> f64 {
+    if b == 0.0 {
+        return f64::NAN;
+    }
+    let r = a % b;
+    if r != 0.0 {
+        if (r < 0.0) != (b < 0.0) {
+            r + b
+        } else {
+            r
+        }
+    } else {
+        0.0f64.copysign(b)
+    }
+}
+
+/// numpy's `_lerp`: exact at both ends for finite values, monotone in t.
+pub fn lerp(a: f64, b: f64, t: f64) -> f64 {
+    let d = b - a;
+    if t >= 0.5 {
+        b - d * (1.0 - t)
+    } else {
+        a + d * t
+    }
 }
 
 extern "C" fn jf_pow(a: f64, b: f64) -> f64 {
@@ -261,7 +301,7 @@ pub unsafe extern "C" fn jf_sorted(kind: i64, ptr: *mut f64, n: i64, q: f64) -> 
     } else {
         rest.iter().copied().fold(f64::INFINITY, f64::min)
     };
-    crate::interp::lerp(a, b, t)
+    lerp(a, b, t)
 }
 
 #[cfg(test)]

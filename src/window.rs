@@ -1,15 +1,42 @@
-//! The window loop: visits every output element of a (up to 3-D) array, gathers its window in
-//! footprint order into a buffer and hands it to a per-pixel function.
+//! The window loop: visits every output element of a (up to 3-D) array in stripes of rows and
+//! hands each stripe, with its padded input block, to a stripe function (or gathers each window in
+//! footprint order for a per-pixel function).
 //!
-//! Output rows are processed in stripes, in parallel. Each stripe first copies the input rows it
-//! needs into a padded block (f64, or the input's own type for native paths), with the boundary
-//! mode applied, so that gathering a window is a list of fixed offsets with no bounds checks,
-//! and memory stays bounded by the stripe size.
+//! Rows come from a [`Source`] and go to a [`Sink`], never from whole arrays: a stripe needs only
+//! its own rows plus the halo, which it copies into a padded block (f64, or the input's own type
+//! for native paths) with the boundary mode applied, so that gathering a window is a list of
+//! fixed offsets with no bounds checks, and memory stays bounded by the stripe size. An in-memory
+//! array is one source and one sink; a streaming decoder or encoder is another.
 
 use crate::boundary::Mode;
 use crate::dtype::Element;
 use crate::footprint::Resolved;
 use rayon::prelude::*;
+
+/// How far a pass reads around its output position: the lowest and highest offset per axis
+/// (z, y, x), always including 0 (so `c` is in every block).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Halo {
+    pub lo: [isize; 3],
+    pub hi: [isize; 3],
+}
+
+impl Halo {
+    /// The halo that covers every offset of `offsets`, and 0.
+    pub fn of(offsets: &[[isize; 3]]) -> Halo {
+        offsets
+            .iter()
+            .fold(Halo::default(), |h, o| h.union(Halo { lo: *o, hi: *o }))
+    }
+
+    /// The halo covering both.
+    pub fn union(self, other: Halo) -> Halo {
+        Halo {
+            lo: std::array::from_fn(|a| self.lo[a].min(other.lo[a])),
+            hi: std::array::from_fn(|a| self.hi[a].max(other.hi[a])),
+        }
+    }
+}
 
 /// The geometry of one filter application, in 3-D (leading axes of size 1 for 1-D and 2-D).
 #[derive(Debug, Clone)]
@@ -18,9 +45,8 @@ pub struct Geometry {
     pub shape: [usize; 3],
     /// Per window element, its offset (z, y, x) from the output position, origin included.
     pub offsets: Vec<[isize; 3]>,
-    /// Lowest and highest offset per axis, always including 0 (so `c` is in every block).
-    lo: [isize; 3],
-    hi: [isize; 3],
+    /// The rows and columns around the output a stripe's block holds.
+    pub halo: Halo,
 }
 
 impl Geometry {
@@ -33,19 +59,10 @@ impl Geometry {
                 std::array::from_fn(|a| cell[a] as isize - (fp.shape[a] / 2) as isize - origin[a])
             })
             .collect();
-        let mut lo = [0isize; 3];
-        let mut hi = [0isize; 3];
-        for o in &offsets {
-            for a in 0..3 {
-                lo[a] = lo[a].min(o[a]);
-                hi[a] = hi[a].max(o[a]);
-            }
-        }
         Geometry {
             shape,
+            halo: Halo::of(&offsets),
             offsets,
-            lo,
-            hi,
         }
     }
 
@@ -121,82 +138,144 @@ impl<F: PixelFn> StripeFn for Gather<F> {
     }
 }
 
-/// Applies `f` to every stripe of `input` (C-contiguous, `geo.shape`) read as f64, writing `out`.
+/// Where a pass reads its input rows: row `y` of plane `z`, `width` values. The window loop asks
+/// only for the rows a stripe and its halo cover, stripe by stripe.
+pub trait Source<T>: Sync {
+    fn row(&self, z: usize, y: usize) -> &[T];
+}
+
+/// Where a pass writes its output rows.
+pub trait Sink<O> {
+    /// Calls `f(state, z, y0, rows)` for every stripe of at most `stripe_rows` output rows (one
+    /// plane `z`, from row `y0`), with per-worker state from `init`; `rows` is where the
+    /// stripe's output goes, `width` values per row.
+    fn stripes<S, I, F>(&mut self, stripe_rows: usize, init: I, f: F)
+    where
+        I: Fn() -> S + Sync + Send,
+        F: Fn(&mut S, usize, usize, &mut [O]) + Sync + Send;
+}
+
+/// A whole C-contiguous array in memory, of shape `shape` (3-D).
+pub struct Array<'a, T> {
+    pub data: &'a [T],
+    pub shape: [usize; 3],
+}
+
+impl<T: Sync> Source<T> for Array<'_, T> {
+    #[inline]
+    fn row(&self, z: usize, y: usize) -> &[T] {
+        let [_, h, w] = self.shape;
+        &self.data[(z * h + y) * w..][..w]
+    }
+}
+
+/// A whole C-contiguous output array in memory: stripes run in parallel on rayon's pool.
+pub struct ArrayMut<'a, O> {
+    pub data: &'a mut [O],
+    pub shape: [usize; 3],
+}
+
+impl<O: Send> Sink<O> for ArrayMut<'_, O> {
+    fn stripes<S, I, F>(&mut self, stripe_rows: usize, init: I, f: F)
+    where
+        I: Fn() -> S + Sync + Send,
+        F: Fn(&mut S, usize, usize, &mut [O]) + Sync + Send,
+    {
+        let [_, h, w] = self.shape;
+        self.data
+            .par_chunks_mut(h * w)
+            .enumerate()
+            .for_each(|(z, plane)| {
+                plane
+                    .par_chunks_mut(stripe_rows * w)
+                    .enumerate()
+                    .for_each_init(&init, |state, (stripe, rows)| {
+                        f(state, z, stripe * stripe_rows, rows)
+                    });
+            });
+    }
+}
+
+/// Applies `f` to every stripe of `source` (`geo.shape`) read as f64, writing `sink`.
 pub fn run<T: Element, O: Element, F: StripeFn>(
-    input: &[T],
+    source: &impl Source<T>,
     geo: &Geometry,
     mode: Mode,
     cval: f64,
     f: &F,
-    out: &mut [O],
+    sink: &mut impl Sink<O>,
 ) {
-    run_in(input, geo, mode, cval, T::to_f64, f, out)
+    run_in(source, geo, mode, cval, T::to_f64, f, sink)
 }
 
 /// Like [`run`], with blocks of `B` made by `conv` (the constant mode pads with `cval`).
 pub fn run_in<T: Element, B: Copy + Send + Sync, O: Element, F: StripeFn<B>>(
-    input: &[T],
+    source: &impl Source<T>,
     geo: &Geometry,
     mode: Mode,
     cval: B,
     conv: impl Fn(T) -> B + Sync,
     f: &F,
-    out: &mut [O],
+    sink: &mut impl Sink<O>,
 ) {
     let [d, h, w] = geo.shape;
     if d * h * w == 0 {
         return;
     }
+    let Halo { lo, hi } = geo.halo;
     // A fixed stripe height: results never depend on the thread count (the planner's sums run
     // per stripe), and 64 rows keep the padding overhead small for large footprints.
     let rows = h.clamp(1, 64);
-    let bw = (w as isize + geo.hi[2] - geo.lo[2]) as usize;
+    let bw = (w as isize + hi[2] - lo[2]) as usize;
     // Which source column each block column reads (None: the constant).
-    let xmap: Vec<Option<usize>> = (0..bw)
-        .map(|cx| mode.map(cx as isize + geo.lo[2], w))
-        .collect();
-    out.par_chunks_mut(h * w)
-        .enumerate()
-        .for_each(|(z, plane)| {
-            plane.par_chunks_mut(rows * w).enumerate().for_each_init(
-                || (Vec::new(), Vec::new(), f.state()),
-                |(block, offs, state), (stripe, out_rows)| {
-                    let y0 = stripe * rows;
-                    let nrows = out_rows.len() / w;
-                    let bd = (geo.hi[0] - geo.lo[0] + 1) as usize;
-                    let bh = nrows + (geo.hi[1] - geo.lo[1]) as usize;
-                    let dims = [bd, bh, bw];
-                    fill_block(block, input, geo, mode, (cval, &conv), &xmap, [z, y0], dims);
-                    let lin = |o: &[isize; 3]| {
-                        (o[0] - geo.lo[0]) as usize * bh * bw
-                            + (o[1] - geo.lo[1]) as usize * bw
-                            + (o[2] - geo.lo[2]) as usize
-                    };
-                    offs.clear();
-                    offs.extend(geo.offsets.iter().map(lin));
-                    let s = Stripe {
-                        block,
-                        offs,
-                        coff: lin(&[0, 0, 0]),
-                        bw,
-                        bh,
-                        nrows,
-                        width: w,
-                        y0,
-                        z,
-                    };
-                    f.stripe(state, &s, out_rows);
-                },
+    let xmap: Vec<Option<usize>> = (0..bw).map(|cx| mode.map(cx as isize + lo[2], w)).collect();
+    sink.stripes(
+        rows,
+        || (Vec::new(), Vec::new(), f.state()),
+        |(block, offs, state), z, y0, out_rows| {
+            let nrows = out_rows.len() / w;
+            let bd = (hi[0] - lo[0] + 1) as usize;
+            let bh = nrows + (hi[1] - lo[1]) as usize;
+            let dims = [bd, bh, bw];
+            fill_block(
+                block,
+                source,
+                geo,
+                mode,
+                (cval, &conv),
+                &xmap,
+                [z, y0],
+                dims,
             );
-        });
+            let lin = |o: &[isize; 3]| {
+                (o[0] - lo[0]) as usize * bh * bw
+                    + (o[1] - lo[1]) as usize * bw
+                    + (o[2] - lo[2]) as usize
+            };
+            offs.clear();
+            offs.extend(geo.offsets.iter().map(lin));
+            let s = Stripe {
+                block,
+                offs,
+                coff: lin(&[0, 0, 0]),
+                bw,
+                bh,
+                nrows,
+                width: w,
+                y0,
+                z,
+            };
+            f.stripe(state, &s, out_rows);
+        },
+    );
 }
 
-/// Copies input planes z+lo0..=z+hi0 and rows y0+lo1.. into `block` (dims `[bd, bh, bw]`),
+/// Copies source planes z+lo0..=z+hi0 and rows y0+lo1.. into `block` (dims `[bd, bh, bw]`),
 /// applying the boundary mode.
 #[allow(clippy::too_many_arguments)]
 fn fill_block<T: Element, B: Copy>(
     block: &mut Vec<B>,
-    input: &[T],
+    source: &impl Source<T>,
     geo: &Geometry,
     mode: Mode,
     (cval, conv): (B, &impl Fn(T) -> B),
@@ -205,19 +284,20 @@ fn fill_block<T: Element, B: Copy>(
     [bd, bh, bw]: [usize; 3],
 ) {
     let [d, h, w] = geo.shape;
+    let lo = geo.halo.lo;
     block.clear();
     block.resize(bd * bh * bw, cval);
     // The block columns that read the row's own columns in order.
-    let inner = (-geo.lo[2]) as usize;
+    let inner = (-lo[2]) as usize;
     for bz in 0..bd {
-        let Some(sz) = mode.map(z as isize + geo.lo[0] + bz as isize, d) else {
+        let Some(sz) = mode.map(z as isize + lo[0] + bz as isize, d) else {
             continue;
         };
         for by in 0..bh {
-            let Some(sy) = mode.map(y0 as isize + geo.lo[1] + by as isize, h) else {
+            let Some(sy) = mode.map(y0 as isize + lo[1] + by as isize, h) else {
                 continue;
             };
-            let src = &input[(sz * h + sy) * w..][..w];
+            let src = source.row(sz, sy);
             let dst = &mut block[(bz * bh + by) * bw..][..bw];
             for (dv, sv) in dst[inner..inner + w].iter_mut().zip(src) {
                 *dv = conv(*sv);

@@ -2,7 +2,7 @@
 //! element types, gives the same bytes as sequential runs. `Kernel` is `Send + Sync` by
 //! construction: its fields are `Arc`s of `Send + Sync` types; the only `unsafe impl`s in the
 //! crate (`codegen::Code`, `runtime::CallbackContext`, `kernel::ScipyContext`,
-//! `fused::RowState`) each carry a written SAFETY argument.
+//! `auto::RowState`) each carry a written SAFETY argument.
 
 use jitfilter::{Element, Engine, Footprint, Kernel, Mode, Options};
 use ndarray::{ArrayD, Dimension, IxDyn};

@@ -1,7 +1,8 @@
 //! Property tests: random well-typed programs on random arrays, footprints, modes and origins
 //! give the same result from the JIT as from the reference interpreter.
 
-use jitfilter::{Engine, Footprint, Kernel, Mode, Options};
+use jitfilter::planner::Planned;
+use jitfilter::{Engine, Footprint, Kernel, Mode, Options, Path, Trace};
 use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
 
@@ -210,31 +211,41 @@ proptest! {
 
 #[test]
 fn long_windows_exercise_simd_and_tail() {
-    // Window sizes 1..=13 cover every split between the 4-wide SIMD loop and the scalar tail.
+    // The callback runs each pass four elements at a time in two F64X2 registers, then a scalar
+    // tail: window sizes 1..=13 cover every split, on data with and without a NaN (which
+    // max/min fix up after the vector pass).
     for size in 1..=13 {
-        let input = ArrayD::from_shape_fn(IxDyn(&[40]), |i| ((i[0] * 7919) % 23) as f64 - 11.0);
-        let fp = Footprint::cube(size);
-        for src in [
-            "max(w)",
-            "min(w)",
-            "sum(w)",
-            "prod(w / 8)",
-            "count(w > 0)",
-            "median(w)",
-            "argmax(w)",
-            "var(w)",
-        ] {
-            let k = Kernel::compile(src).unwrap();
-            let a = k.filter(input.view(), &fp, &Options::default()).unwrap();
-            let b = k
-                .filter(
-                    input.view(),
-                    &fp,
-                    &Options::default().engine(Engine::Interpreter),
-                )
-                .unwrap();
-            for (x, y) in a.iter().zip(b.iter()) {
-                assert!(close(*x, *y), "{src} size {size}: {x} vs {y}");
+        for nan_at in [None, Some(17)] {
+            let input = ArrayD::from_shape_fn(IxDyn(&[40]), |i| match nan_at {
+                Some(j) if i[0] == j => f64::NAN,
+                _ => ((i[0] * 7919) % 23) as f64 - 11.0,
+            });
+            let fp = Footprint::cube(size);
+            for src in [
+                "max(w)",
+                "min(w)",
+                "sum(w)",
+                "prod(w / 8)",
+                "count(w > 0)",
+                "median(w)",
+                "argmax(w)",
+                "var(w)",
+                "nanmax(w) + nanmin(w)",
+            ] {
+                let k = Kernel::compile(src).unwrap();
+                let callback = Options::default().engine(Engine::Callback);
+                let (a, trace) = k
+                    .filter_traced::<_, f64, _>(input.view(), &fp, &callback)
+                    .unwrap();
+                assert!(
+                    trace.reductions.iter().all(|(_, p)| *p == Path::Callback),
+                    "{src}: {trace:?}"
+                );
+                let interpreter = Options::default().engine(Engine::Interpreter);
+                let b = k.filter(input.view(), &fp, &interpreter).unwrap();
+                for (x, y) in a.iter().zip(b.iter()) {
+                    assert!(close(*x, *y), "{src} size {size}: {x} vs {y}");
+                }
             }
         }
     }
@@ -400,9 +411,28 @@ fn check_native<T: jitfilter::Element>(g: &mut Gen, seed: u64) -> Result<(), Tes
         "seed {seed}: `{src}` {} {shape:?} {mode:?} cval {cval} fp {fshape:?} origin {origin:?}",
         T::NAME
     );
-    let fast = kernel
-        .filter_as::<T, f64, _>(input.view(), &footprint, &opts)
+    let (fast, trace) = kernel
+        .filter_traced::<T, f64, _>(input.view(), &footprint, &opts)
         .unwrap();
+    // Native whenever the padding value is one of T's own (ranks also need histogram keys);
+    // else the planner's f64 path.
+    let rank = !matches!(src, "max(w)" | "min(w)");
+    let native = cval.fract() == 0.0
+        && (T::LOWEST.to_f64()..=T::HIGHEST.to_f64()).contains(&cval)
+        && !(rank && T::KEYS == 0);
+    let want = if native {
+        Path::Native
+    } else if rank {
+        Path::Planned(Planned::Histogram)
+    } else {
+        Path::Planned(Planned::Extremes)
+    };
+    prop_assert_eq!(
+        &trace.reductions,
+        &vec![(src.to_string(), want)],
+        "{}",
+        &what
+    );
     let reference = kernel
         .filter_as::<T, f64, _>(input.view(), &footprint, &slow)
         .unwrap();
@@ -470,9 +500,11 @@ fn summed_area_rectangles_equal_interpreter() {
                 let mode: Mode = Mode::NAMES[g.below(Mode::NAMES.len())].parse().unwrap();
                 let opts = Options::default().mode(mode).cval(7.0);
                 let what = format!("fp {case} data {data_kind}");
+                let trace = assert_agrees(src, &img, fp, &opts, &what).expect("filtered");
                 assert!(
-                    assert_agrees(src, &img, fp, &opts, &what),
-                    "{what}: refused"
+                    (trace.reductions.iter())
+                        .all(|(_, p)| matches!(p, Path::Planned(Planned::Sums | Planned::Moments))),
+                    "{what} `{src}`: {trace:?}"
                 );
             }
         }
@@ -503,28 +535,28 @@ fn random_case(
 }
 
 /// The default engine agrees with the interpreter on `img`, or both refuse it alike (an
-/// empty footprint); returns whether both filtered it.
+/// empty footprint); returns the default engine's trace if both filtered it.
 fn assert_agrees(
     src: &str,
     img: &ndarray::ArrayD<f64>,
     fp: &Footprint,
     opts: &Options,
     what: &str,
-) -> bool {
+) -> Option<Trace> {
     let k = Kernel::compile(src).unwrap();
-    let fast = k.filter_as::<f64, f64, _>(img.view(), fp, opts);
+    let fast = k.filter_traced::<f64, f64, _>(img.view(), fp, opts);
     let slow =
         k.filter_as::<f64, f64, _>(img.view(), fp, &opts.clone().engine(Engine::Interpreter));
     match (fast, slow) {
-        (Ok(fast), Ok(slow)) => {
+        (Ok((fast, trace)), Ok(slow)) => {
             for (i, (a, b)) in fast.iter().zip(slow.iter()).enumerate() {
                 assert!(close(*a, *b), "{what} `{src}` {opts:?} at {i}: {a} vs {b}");
             }
-            true
+            Some(trace)
         }
         (Err(a), Err(b)) => {
             assert_eq!(a.to_string(), b.to_string());
-            false
+            None
         }
         (a, b) => panic!("{what} `{src}`: {a:?} vs {b:?}"),
     }
@@ -555,13 +587,16 @@ fn planned_deviations_equal_interpreter() {
             }
         });
         for src in programs {
-            assert_agrees(
-                src,
-                &img,
-                &fp,
-                &opts,
-                &format!("case {case} data {data_kind}"),
-            );
+            let what = format!("case {case} data {data_kind}");
+            if let Some(trace) = assert_agrees(src, &img, &fp, &opts, &what) {
+                // Every reduction planned, the deviations among them.
+                let paths: Vec<Path> = trace.reductions.iter().map(|r| r.1).collect();
+                assert!(
+                    !paths.contains(&Path::Fused)
+                        && paths.contains(&Path::Planned(Planned::Deviation)),
+                    "{what} `{src}`: {paths:?}"
+                );
+            }
         }
     }
 }
@@ -621,9 +656,10 @@ fn tabulated_values_equal_interpreter() {
     let k = Kernel::compile("sum(exp(dx*800 - (w-c)^2))").unwrap();
     let img = ndarray::Array1::from_shape_fn(256, |i| (i % 2) as f64 * 100.0);
     let fp = Footprint::cube(3);
-    let fast = k
-        .filter_as::<f64, f64, _>(img.view(), &fp, &Options::default())
+    let (fast, trace) = k
+        .filter_traced::<f64, f64, _>(img.view(), &fp, &Options::default())
         .unwrap();
+    assert_eq!((trace.keyed_stripes, trace.direct_stripes), (0, 1));
     assert!(fast.iter().take(255).all(|v| *v == 1.0), "{fast}");
     assert_eq!(fast[255], f64::INFINITY, "reflected: w = c at dx = 1");
     // Found by a soak run (1-D, Reflect unless said): -0 in the data or as cval, which keyed
@@ -673,7 +709,7 @@ fn tabulated_values_equal_interpreter() {
     ];
     for (src, img, fp, opts) in &cases {
         assert!(
-            assert_agrees(src, img, fp, opts, "soak case"),
+            assert_agrees(src, img, fp, opts, "soak case").is_some(),
             "`{src}` refused"
         );
     }
@@ -682,7 +718,11 @@ fn tabulated_values_equal_interpreter() {
     let k = Kernel::compile(programs[0]).unwrap();
     let fp = Footprint::disk(4);
     let opts = Options::default();
-    let fast = k.filter_as::<u8, f64, _>(img.view(), &fp, &opts).unwrap();
+    let (fast, trace) = k
+        .filter_traced::<u8, f64, _>(img.view(), &fp, &opts)
+        .unwrap();
+    // One 37-row stripe, with keyed tables: the bilateral's fast path was taken.
+    assert_eq!((trace.keyed_stripes, trace.direct_stripes), (1, 0));
     let slow = k
         .filter_as::<u8, f64, _>(img.view(), &fp, &opts.engine(Engine::Interpreter))
         .unwrap();

@@ -1,12 +1,16 @@
-//! The default engine: drives the JIT's fused row function over each stripe, after the planner
-//! has computed the planned reductions of the stripe as planes.
+//! The auto engine's stripe loop: the planner's planes for the stripe first (computed by
+//! [`crate::planes`]), then the JIT's row function per output row, reading those planes, with
+//! the keyed-table variant on integer stripes of a small range. The fused engine is the same loop
+//! with no planes.
 
 use crate::codegen::{RowCode, RowFn};
 use crate::dtype::Element;
 use crate::order;
+use crate::planes;
 use crate::planner::Planner;
 use crate::runtime::RowArgs;
 use crate::window::{Stripe, StripeFn};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Tables a row function reads, borrowed from the kernel's setup.
 pub struct RowTables<'a> {
@@ -26,6 +30,8 @@ pub struct RowStripe<'a> {
     pub planner: &'a Planner,
     /// Row functions of the planner's point maps.
     pub maps: &'a [RowFn],
+    /// Stripes run with keyed tables, and without (for the run's trace).
+    pub counts: &'a [AtomicUsize; 2],
 }
 
 /// The most key values a keyed table may have (64 KiB): `w - c` for data spanning 4095.
@@ -56,8 +62,14 @@ impl StripeFn for RowStripe<'_> {
         st.offs.extend(s.offs.iter().map(|&o| o as i64));
         let t = &self.tables;
         let planes = &mut st.planes;
-        self.planner
-            .compute(s, self.maps, t.params, planes, &mut st.scratch);
+        planes::compute(
+            self.planner,
+            s,
+            self.maps,
+            t.params,
+            planes,
+            &mut st.scratch,
+        );
         // Keys `w` of integers in lo..=hi lie in that range, keys `w - c` in lo-hi..=hi-lo;
         // filling a table should cost less than the lookups it serves.
         let keyed = self.keyed.and_then(|k| {
@@ -115,6 +127,7 @@ impl StripeFn for RowStripe<'_> {
                 *o = O::from_f64(*v);
             }
         }
+        self.counts[(code.keyed == 0) as usize].fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -125,7 +138,7 @@ fn integer_span(block: &[f64]) -> Option<(i64, i64)> {
     let (lo, hi, integral) = block.iter().fold(
         (f64::INFINITY, f64::NEG_INFINITY, true),
         |(lo, hi, i), &v| {
-            let plain = crate::planner::is_integer(v) && v.to_bits() != (-0.0f64).to_bits();
+            let plain = crate::planes::is_integer(v) && v.to_bits() != (-0.0f64).to_bits();
             (lo.min(v), hi.max(v), i & plain)
         },
     );

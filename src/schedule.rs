@@ -1,0 +1,324 @@
+//! The schedule: what one application of a kernel runs, decided before any pixel is read. A
+//! schedule is a list of passes — today exactly one, reading input 0 and writing output 0 — each
+//! with its geometry and tables, its inputs and outputs (as lists), its halo, the engine that
+//! computes its stripes and the path each of its reductions takes. [`Kernel::filter_as`] asks for
+//! a schedule and runs it; the window loop reads a pass's input from a [`Source`] and writes its
+//! output to a [`Sink`], so more inputs, stages and streaming become new passes, sources and sinks
+//! here rather than special cases in the engines.
+//!
+//! [`Kernel::filter_as`]: crate::Kernel::filter_as
+
+use crate::auto::{RowStripe, RowTables};
+use crate::boundary::Mode;
+use crate::codegen::{CallbackFn, RowCode, RowFn};
+use crate::dtype::Element;
+use crate::error::Error;
+use crate::interp;
+use crate::ir::{NodeId, Program};
+use crate::kernel::{context_for, Engine, Setup};
+use crate::native::{Native, NativeStripe};
+use crate::planner::{Planned, Planner};
+use crate::runtime::CallbackContext;
+use crate::window::{self, Gather, Halo, PixelFn, Sink, Source};
+use std::os::raw::c_void;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
+
+/// How one reduction is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// The whole program natively in the image's integer type.
+    Native,
+    /// By the plane kernels, a whole stripe at once.
+    Planned(Planned),
+    /// In the fused row function, one pass over the window per pixel.
+    Fused,
+    /// In the scipy-ABI callback, on each gathered window.
+    Callback,
+    /// By the reference interpreter.
+    Interpreter,
+}
+
+/// What a run did: the path each reduction took, and how many stripes of the auto engine's row
+/// function read keyed tables. Tests assert it, so that a silent fallback to a slower path fails.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Trace {
+    /// Per reduction of the program, in order: its source text and its path.
+    pub reductions: Vec<(String, Path)>,
+    /// Stripes whose row function looked values up in keyed tables.
+    pub keyed_stripes: usize,
+    /// Stripes whose row function ran without keyed tables (none compiled, data out of range, or
+    /// split `exp` factors refused).
+    pub direct_stripes: usize,
+}
+
+/// The compiled code a schedule may use, borrowed from the kernel.
+pub(crate) struct Code<'k> {
+    pub program: &'k Program,
+    pub planner: &'k Planner,
+    pub native: Option<Native>,
+    pub maps: &'k [RowFn],
+}
+
+/// How a pass computes its stripes.
+enum StripeEngine<'k, T> {
+    /// One order statistic in the image's type, blocks padded with the constant `T`.
+    Native(Native, T),
+    /// The row function per output row, after the planner's planes (none for the fused engine).
+    Rows {
+        row: RowCode,
+        keyed: Option<RowCode>,
+        planner: &'k Planner,
+    },
+    /// Each window gathered and passed to the scipy-ABI callback.
+    Callback(CallbackFn),
+    Interpreter,
+}
+
+/// One window pass over the whole array.
+pub struct Pass<'k, T> {
+    program: &'k Program,
+    setup: Setup,
+    /// Indices of the arrays the pass reads (0: the main input) and writes (0: the result).
+    pub inputs: Vec<usize>,
+    pub outputs: Vec<usize>,
+    /// How far the pass reads around each output position.
+    pub halo: Halo,
+    engine: StripeEngine<'k, T>,
+    /// Per reduction node, its path.
+    pub paths: Vec<(NodeId, Path)>,
+}
+
+/// The passes of one application, in order.
+pub struct Schedule<'k, T> {
+    pub passes: Vec<Pass<'k, T>>,
+    maps: &'k [RowFn],
+    mode: Mode,
+    cval: f64,
+    threads: Option<usize>,
+}
+
+/// The row functions an engine needs, compiled (on first use) by the kernel.
+pub(crate) struct Rows {
+    pub row: RowCode,
+    pub keyed: Option<RowCode>,
+}
+
+impl<'k, T: Element> Schedule<'k, T> {
+    /// Decides how `engine` runs `code` on an array of element type `T` under `setup`. `rows`
+    /// and `callback` hand out the compiled functions the choice needs.
+    pub(crate) fn new(
+        code: Code<'k>,
+        setup: Setup,
+        engine: Engine,
+        (mode, cval, threads): (Mode, f64, Option<usize>),
+        rows: impl FnOnce(Engine) -> Result<Rows, Error>,
+        callback: impl FnOnce() -> Result<CallbackFn, Error>,
+    ) -> Result<Schedule<'k, T>, Error> {
+        let has_window = !setup.geo.offsets.is_empty();
+        let native = match (engine, code.native) {
+            (Engine::Auto, Some(op)) if has_window => op.pad::<T>(cval).map(|pad| (op, pad)),
+            _ => None,
+        };
+        let no_plan: &'static Planner = {
+            static NONE: std::sync::OnceLock<Planner> = std::sync::OnceLock::new();
+            NONE.get_or_init(Planner::default)
+        };
+        let (engine, path): (StripeEngine<T>, &dyn Fn(NodeId) -> Path) = match engine {
+            _ if native.is_some() => {
+                let (op, pad) = native.expect("checked");
+                (StripeEngine::Native(op, pad), &|_| Path::Native)
+            }
+            Engine::Auto => {
+                let Rows { row, keyed } = rows(engine)?;
+                let planner = code.planner;
+                let e = StripeEngine::Rows {
+                    row,
+                    keyed,
+                    planner,
+                };
+                (e, &|id| {
+                    planner.planned(id).map_or(Path::Fused, Path::Planned)
+                })
+            }
+            Engine::Fused => {
+                let Rows { row, keyed } = rows(engine)?;
+                let e = StripeEngine::Rows {
+                    row,
+                    keyed,
+                    planner: no_plan,
+                };
+                (e, &|_| Path::Fused)
+            }
+            Engine::Callback => (StripeEngine::Callback(callback()?), &|_| Path::Callback),
+            Engine::Interpreter => (StripeEngine::Interpreter, &|_| Path::Interpreter),
+        };
+        let paths = code.program.reductions().map(|id| (id, path(id))).collect();
+        let pass = Pass {
+            program: code.program,
+            halo: setup.geo.halo,
+            setup,
+            inputs: vec![0],
+            outputs: vec![0],
+            engine,
+            paths,
+        };
+        Ok(Schedule {
+            passes: vec![pass],
+            maps: code.maps,
+            mode,
+            cval,
+            threads,
+        })
+    }
+
+    /// Runs every pass: the input from `source`, the result into `sink`.
+    pub fn run<O: Element>(
+        &self,
+        source: &impl Source<T>,
+        sink: &mut (impl Sink<O> + Send),
+    ) -> Result<Trace, Error> {
+        let [pass] = &self.passes[..] else {
+            unreachable!("one pass per schedule until stages exist")
+        };
+        let counts = [AtomicUsize::new(0), AtomicUsize::new(0)];
+        let mut run = || self.run_pass(pass, source, sink, &counts);
+        match self.threads {
+            Some(t) => pool(t)?.install(run),
+            None => run(),
+        }
+        let [keyed, direct] = counts.map(AtomicUsize::into_inner);
+        Ok(Trace {
+            reductions: (pass.paths.iter())
+                .map(|&(id, p)| (pass.program.text(id).to_string(), p))
+                .collect(),
+            keyed_stripes: keyed,
+            direct_stripes: direct,
+        })
+    }
+
+    fn run_pass<O: Element>(
+        &self,
+        pass: &Pass<T>,
+        source: &impl Source<T>,
+        sink: &mut impl Sink<O>,
+        counts: &[AtomicUsize; 2],
+    ) {
+        let (s, mode, cval) = (&pass.setup, self.mode, self.cval);
+        let geo = &s.geo;
+        match &pass.engine {
+            StripeEngine::Native(op, pad) => {
+                window::run_in(source, geo, mode, *pad, |t| t, &NativeStripe(*op), sink)
+            }
+            StripeEngine::Rows {
+                row,
+                keyed,
+                planner,
+            } => {
+                let tables = RowTables {
+                    k: &s.k,
+                    dx: &s.dx,
+                    dy: &s.dy,
+                    dz: &s.dz,
+                    params: &s.params,
+                    size: s.size,
+                };
+                let f = RowStripe {
+                    row: *row,
+                    keyed: *keyed,
+                    tables,
+                    planner,
+                    maps: self.maps,
+                    counts,
+                };
+                window::run(source, geo, mode, cval, &f, sink)
+            }
+            StripeEngine::Callback(f) => {
+                let f = Gather(JitPixel { f: *f, s });
+                window::run(source, geo, mode, cval, &f, sink)
+            }
+            StripeEngine::Interpreter => {
+                let f = Gather(InterpPixel {
+                    program: pass.program,
+                    s,
+                });
+                window::run(source, geo, mode, cval, &f, sink)
+            }
+        }
+    }
+}
+
+/// A pool of `threads` workers, kept for later calls with the same count (building one costs a
+/// thread start per worker; a few counts are kept, the oldest dropped first).
+fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>, Error> {
+    const KEPT: usize = 4;
+    static POOLS: Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>> = Mutex::new(Vec::new());
+    let threads = threads.max(1);
+    let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, p)) = pools.iter().find(|(t, _)| *t == threads) {
+        return Ok(p.clone());
+    }
+    let p = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::Shape(format!("cannot start {threads} threads: {e}")))?;
+    let p = Arc::new(p);
+    if pools.len() == KEPT {
+        pools.remove(0);
+    }
+    pools.push((threads, p.clone()));
+    Ok(p)
+}
+
+struct JitPixel<'a> {
+    f: CallbackFn,
+    s: &'a Setup,
+}
+
+impl PixelFn for JitPixel<'_> {
+    type State = CallbackContext;
+
+    fn state(&self) -> CallbackContext {
+        // The window loop appends `c` after the window values.
+        context_for(self.s, self.s.k.len() as isize, false)
+    }
+
+    #[inline]
+    fn eval(&self, ctx: &mut CallbackContext, buf: &[f64], pos: [usize; 3]) -> f64 {
+        ctx.pos = pos.map(|p| p as f64);
+        let mut out = f64::NAN;
+        let n = buf.len() as isize - 1;
+        // SAFETY: `buf` has n window values plus `c`; the context's tables have n entries and
+        // outlive the call; the function has exactly this signature.
+        let ok = unsafe { (self.f)(buf.as_ptr(), n, &mut out, ctx as *mut _ as *mut c_void) };
+        debug_assert_eq!(ok, 1, "the window loop always passes a complete context");
+        out
+    }
+}
+
+struct InterpPixel<'a> {
+    program: &'a Program,
+    s: &'a Setup,
+}
+
+impl PixelFn for InterpPixel<'_> {
+    type State = ();
+
+    fn state(&self) {}
+
+    fn eval(&self, _: &mut (), buf: &[f64], pos: [usize; 3]) -> f64 {
+        let n = buf.len() - 1;
+        let win = interp::Window {
+            w: &buf[..n],
+            c: buf[n],
+            k: &self.s.k,
+            dx: &self.s.dx,
+            dy: &self.s.dy,
+            dz: &self.s.dz,
+            pos: pos.map(|p| p as f64),
+            size: self.s.size,
+            params: &self.s.params,
+        };
+        interp::eval(self.program, &win)
+    }
+}
