@@ -73,7 +73,7 @@ impl StripeFn for RowStripe<'_> {
         // Keys `w` of integers in lo..=hi lie in that range, keys `w - c` in lo-hi..=hi-lo;
         // filling a table should cost less than the lookups it serves.
         let keyed = self.keyed.and_then(|k| {
-            let (lo, hi) = integer_span(s.block)?;
+            let (lo, hi) = integer_span(s.input(0))?;
             let (first, last) = (lo.min(lo - hi), hi.max(hi - lo));
             let len = last - first + 1;
             let worth = (len as usize) <= s.nrows * w * n;
@@ -89,7 +89,7 @@ impl StripeFn for RowStripe<'_> {
             st.plane_rows
                 .extend(st.planes.iter().map(|p| p[ry * w..].as_ptr()));
             let mut args = RowArgs::new(
-                s.block[ry * s.bw..].as_ptr(),
+                s.input(0)[ry * s.bw..].as_ptr(),
                 &st.offs,
                 w,
                 st.out.as_mut_ptr(),

@@ -346,7 +346,7 @@ impl Kernel {
         let data = data.as_slice().expect("standard layout is contiguous");
         let mut out = vec![O::from_f64(0.0); data.len()];
         let trace = schedule.run(
-            &window::Array { data, shape },
+            &[&window::Array { data, shape }],
             &mut window::ArrayMut {
                 data: &mut out,
                 shape,

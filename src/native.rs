@@ -90,7 +90,7 @@ impl<T: Element> StripeFn<T> for NativeStripe {
                 let ext = &mut st.extremes;
                 ext.resize(nrows * w, identity);
                 order::extremes(
-                    s.block,
+                    s.input(0),
                     bw,
                     nrows,
                     w,
@@ -110,7 +110,7 @@ impl<T: Element> StripeFn<T> for NativeStripe {
                 let value = |k: usize| k as f64 + low;
                 let r = &mut st.ranks;
                 order::ranks(
-                    s.block,
+                    s.input(0),
                     T::key,
                     T::KEYS,
                     value,

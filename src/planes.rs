@@ -37,10 +37,10 @@ pub fn compute(
     let mut compiled = maps.iter();
     let mapped: Vec<Cow<[f64]>> = (planner.maps.iter())
         .map(|map| match map {
-            None => Cow::Borrowed(s.block),
+            None => Cow::Borrowed(s.input(0)),
             Some(_) => Cow::Owned(apply_map(
                 *compiled.next().expect("one function per map"),
-                s.block,
+                s.input(0),
                 params,
             )),
         })
@@ -75,7 +75,7 @@ pub fn compute(
         for ry in 0..s.nrows {
             let center: &[f64] = match center {
                 Center::Plane(i) => &planes[i][ry * w..(ry + 1) * w],
-                Center::C => &s.block[ry * bw + s.coff..ry * bw + s.coff + w],
+                Center::C => &s.input(0)[ry * bw + s.coff..ry * bw + s.coff + w],
             };
             let row = &mut out[ry * w..(ry + 1) * w];
             abs_deviations(&mapped[item.map], ry * bw, &sums.all, center, row);

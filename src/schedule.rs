@@ -172,17 +172,18 @@ impl<'k, T: Element> Schedule<'k, T> {
         })
     }
 
-    /// Runs every pass: the input from `source`, the result into `sink`.
+    /// Runs every pass: the inputs from `sources` (by index), the result into `sink`.
     pub fn run<O: Element>(
         &self,
-        source: &impl Source<T>,
+        sources: &[&dyn Source<T>],
         sink: &mut (impl Sink<O> + Send),
     ) -> Result<Trace, Error> {
         let [pass] = &self.passes[..] else {
             unreachable!("one pass per schedule until stages exist")
         };
         let counts = [AtomicUsize::new(0), AtomicUsize::new(0)];
-        let mut run = || self.run_pass(pass, source, sink, &counts);
+        let sources: Vec<&dyn Source<T>> = pass.inputs.iter().map(|&i| sources[i]).collect();
+        let mut run = || self.run_pass(pass, &sources, sink, &counts);
         match self.threads {
             Some(t) => pool(t)?.install(run),
             None => run(),
@@ -200,7 +201,7 @@ impl<'k, T: Element> Schedule<'k, T> {
     fn run_pass<O: Element>(
         &self,
         pass: &Pass<T>,
-        source: &impl Source<T>,
+        sources: &[&dyn Source<T>],
         sink: &mut impl Sink<O>,
         counts: &[AtomicUsize; 2],
     ) {
@@ -208,7 +209,7 @@ impl<'k, T: Element> Schedule<'k, T> {
         let geo = &s.geo;
         match &pass.engine {
             StripeEngine::Native(op, pad) => {
-                window::run_in(source, geo, mode, *pad, |t| t, &NativeStripe(*op), sink)
+                window::run_in(sources, geo, mode, *pad, |t| t, &NativeStripe(*op), sink)
             }
             StripeEngine::Rows {
                 row,
@@ -231,18 +232,18 @@ impl<'k, T: Element> Schedule<'k, T> {
                     maps: self.maps,
                     counts,
                 };
-                window::run(source, geo, mode, cval, &f, sink)
+                window::run(sources, geo, mode, cval, &f, sink)
             }
             StripeEngine::Callback(f) => {
                 let f = Gather(JitPixel { f: *f, s });
-                window::run(source, geo, mode, cval, &f, sink)
+                window::run(sources, geo, mode, cval, &f, sink)
             }
             StripeEngine::Interpreter => {
                 let f = Gather(InterpPixel {
                     program: pass.program,
                     s,
                 });
-                window::run(source, geo, mode, cval, &f, sink)
+                window::run(sources, geo, mode, cval, &f, sink)
             }
         }
     }

@@ -88,10 +88,11 @@ pub trait PixelFn: Sync {
     fn eval(&self, state: &mut Self::State, buf: &[f64], pos: [usize; 3]) -> f64;
 }
 
-/// One stripe of output rows and the padded input block they read.
+/// One stripe of output rows and the padded input blocks they read.
 pub struct Stripe<'a, B = f64> {
-    /// Padded block, `bd × bh × bw`, starting at offset `lo` from the stripe's first row.
-    pub block: &'a [B],
+    /// Per input, its padded block, `bd × bh × bw`, starting at offset `lo` from the stripe's
+    /// first row (every input has the pass's geometry).
+    pub blocks: &'a [Vec<B>],
     /// Window element j of output pixel (row r, column x) is `block[r * bw + x + offs[j]]`.
     pub offs: &'a [usize],
     /// Likewise for `c`.
@@ -105,7 +106,15 @@ pub struct Stripe<'a, B = f64> {
     pub z: usize,
 }
 
-/// Computes a stripe of output rows from its padded block of `B`.
+impl<B> Stripe<'_, B> {
+    /// The padded block of input `i` (0: the main input, whose window is `w`).
+    #[inline]
+    pub fn input(&self, i: usize) -> &[B] {
+        &self.blocks[i]
+    }
+}
+
+/// Computes a stripe of output rows from its padded blocks of `B`.
 pub trait StripeFn<B = f64>: Sync {
     type State;
     fn state(&self) -> Self::State;
@@ -124,14 +133,15 @@ impl<F: PixelFn> StripeFn for Gather<F> {
 
     fn stripe<O: Element>(&self, (buf, state): &mut Self::State, s: &Stripe, out: &mut [O]) {
         let n = s.offs.len();
+        let block = s.input(0);
         buf.resize(n + 1, 0.0);
         for ry in 0..s.nrows {
             for x in 0..s.width {
                 let base = ry * s.bw + x;
                 for (b, &o) in buf.iter_mut().zip(s.offs) {
-                    *b = s.block[base + o];
+                    *b = block[base + o];
                 }
-                buf[n] = s.block[base + s.coff];
+                buf[n] = block[base + s.coff];
                 out[ry * s.width + x] = O::from_f64(self.0.eval(state, buf, [x, s.y0 + ry, s.z]));
             }
         }
@@ -196,21 +206,21 @@ impl<O: Send> Sink<O> for ArrayMut<'_, O> {
     }
 }
 
-/// Applies `f` to every stripe of `source` (`geo.shape`) read as f64, writing `sink`.
+/// Applies `f` to every stripe of `sources` (each of `geo.shape`) read as f64, writing `sink`.
 pub fn run<T: Element, O: Element, F: StripeFn>(
-    source: &impl Source<T>,
+    sources: &[&dyn Source<T>],
     geo: &Geometry,
     mode: Mode,
     cval: f64,
     f: &F,
     sink: &mut impl Sink<O>,
 ) {
-    run_in(source, geo, mode, cval, T::to_f64, f, sink)
+    run_in(sources, geo, mode, cval, T::to_f64, f, sink)
 }
 
 /// Like [`run`], with blocks of `B` made by `conv` (the constant mode pads with `cval`).
 pub fn run_in<T: Element, B: Copy + Send + Sync, O: Element, F: StripeFn<B>>(
-    source: &impl Source<T>,
+    sources: &[&dyn Source<T>],
     geo: &Geometry,
     mode: Mode,
     cval: B,
@@ -232,21 +242,24 @@ pub fn run_in<T: Element, B: Copy + Send + Sync, O: Element, F: StripeFn<B>>(
     sink.stripes(
         rows,
         || (Vec::new(), Vec::new(), f.state()),
-        |(block, offs, state), z, y0, out_rows| {
+        |(blocks, offs, state), z, y0, out_rows| {
             let nrows = out_rows.len() / w;
             let bd = (hi[0] - lo[0] + 1) as usize;
             let bh = nrows + (hi[1] - lo[1]) as usize;
             let dims = [bd, bh, bw];
-            fill_block(
-                block,
-                source,
-                geo,
-                mode,
-                (cval, &conv),
-                &xmap,
-                [z, y0],
-                dims,
-            );
+            blocks.resize_with(sources.len(), Vec::new);
+            for (block, source) in blocks.iter_mut().zip(sources) {
+                fill_block(
+                    block,
+                    *source,
+                    geo,
+                    mode,
+                    (cval, &conv),
+                    &xmap,
+                    [z, y0],
+                    dims,
+                );
+            }
             let lin = |o: &[isize; 3]| {
                 (o[0] - lo[0]) as usize * bh * bw
                     + (o[1] - lo[1]) as usize * bw
@@ -255,7 +268,7 @@ pub fn run_in<T: Element, B: Copy + Send + Sync, O: Element, F: StripeFn<B>>(
             offs.clear();
             offs.extend(geo.offsets.iter().map(lin));
             let s = Stripe {
-                block,
+                blocks,
                 offs,
                 coff: lin(&[0, 0, 0]),
                 bw,
@@ -275,7 +288,7 @@ pub fn run_in<T: Element, B: Copy + Send + Sync, O: Element, F: StripeFn<B>>(
 #[allow(clippy::too_many_arguments)]
 fn fill_block<T: Element, B: Copy>(
     block: &mut Vec<B>,
-    source: &impl Source<T>,
+    source: &dyn Source<T>,
     geo: &Geometry,
     mode: Mode,
     (cval, conv): (B, &impl Fn(T) -> B),
