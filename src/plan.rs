@@ -46,7 +46,7 @@ pub enum POp {
     Select(P, P, P),
     /// A primitive accumulator of a vector operand, with an optional scalar operand.
     Reduce(Acc, P, Option<P>),
-    /// A reduction the planner computes for all pixels beforehand (see `planner.rs`): the
+    /// A reduction the planner computes for all pixels beforehand (see `planner.rs`, computed by `planes.rs`): the
     /// index of its plane.
     Plane(usize),
 }

@@ -184,7 +184,7 @@ fn variance_ddof_edges_match_numpy() {
 /// One huge finite value (|x| > 1.3e154, whose square overflows) poisons the planned `var`/`std`
 /// of every window in its stripe, not only the windows that contain it: the auto engine gives
 /// NaN where the interpreter, callback and fused engines (and numpy) give the variance. The
-/// planner's prefix sums of squares (src/planner.rs, "Non-finite values are counted separately")
+/// planner's prefix sums of squares (src/planes.rs, "Non-finite values are counted separately")
 /// count NaN/±inf inputs separately, but not finite inputs whose *square* is infinite, so
 /// `P[j] − P[i]` is `inf − inf`.
 #[test]
