@@ -14,7 +14,6 @@ use crate::plan::Plan;
 use crate::planner::Planner;
 use crate::runtime::CallbackContext;
 use crate::schedule::{self, Rows, Schedule, Trace};
-use crate::stack::Depth;
 use crate::syntax;
 use crate::window::{self, Geometry};
 use ndarray::{Array, ArrayView, Dimension};
@@ -179,7 +178,7 @@ impl Kernel {
         // The callback (scipy's ABI) is compiled on first use: `apply` never needs it.
         let mut functions = vec![(&row_plan, Target::Row)];
         functions.extend(map_plans.iter().map(|p| (p, Target::Row)));
-        let depth = Depth::of_plans(functions.iter().map(|(p, _)| *p));
+        let depth = codegen::depth(functions.iter().map(|(p, _)| *p));
         let code = depth.run(|| codegen::compile(&functions, &defaults, limits))?;
         // Point maps (of w, numbers and params) have no element-only vectors, so their row
         // functions never read tables, which the planner does not pass them.
@@ -246,7 +245,7 @@ impl Kernel {
 
     /// The Cranelift IR of the kernel's callback and default row function, as text.
     pub fn cranelift_ir(&self) -> Result<String, Error> {
-        Depth::of_plans([&*self.plan, &*self.row_plan]).run(|| {
+        codegen::depth([&*self.plan, &*self.row_plan]).run(|| {
             Ok(format!(
                 "; scipy callback\n{}\n; fused row function\n{}",
                 codegen::ir_text(&self.plan, Target::Callback)?,
@@ -289,7 +288,7 @@ impl Kernel {
     ) -> Result<&'a Code, Error> {
         let code = cell.get_or_init(|| {
             let defaults: Vec<f64> = self.program.params.iter().map(|p| p.default).collect();
-            Depth::of_plans([plan])
+            codegen::depth([plan])
                 .run(|| codegen::compile(&[(plan, target)], &defaults, &self.limits))
         });
         code.as_ref().map_err(Clone::clone)

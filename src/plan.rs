@@ -3,6 +3,7 @@
 //! subexpressions stay shared, and every accumulator is assigned to a *stage*: all accumulators
 //! of a stage are computed in one fused pass over the window, after the stages they depend on.
 
+use crate::codegen;
 use crate::ir::{BinOp, Builtin, Func, Op, Program, Reduction, Shape, UnOp};
 use std::collections::HashMap;
 
@@ -218,21 +219,8 @@ impl Plan {
         let mut costly = vec![false; self.nodes.len()];
         for (p, node) in self.nodes.iter().enumerate() {
             let own = match &node.op {
-                POp::Call(f, _) => !matches!(
-                    f,
-                    Func::Abs
-                        | Func::Sqrt
-                        | Func::Floor
-                        | Func::Ceil
-                        | Func::Trunc
-                        | Func::Round
-                        | Func::Sign
-                        | Func::IsNan
-                        | Func::IsFinite
-                        | Func::Min2
-                        | Func::Max2
-                        | Func::Clamp
-                ),
+                // A helper call, or the inline `exp`'s polynomial.
+                POp::Call(f, _) => *f == Func::Exp || !codegen::inlined(*f),
                 POp::Bin(BinOp::Pow, _, e) => self.nodes[*e].op != POp::Const(2.0),
                 POp::Bin(BinOp::Mod, _, _) => true,
                 _ => false,

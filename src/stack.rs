@@ -6,7 +6,6 @@
 //! cannot give is an [`Error::Resources`], not a crash.
 
 use crate::error::Error;
-use crate::plan::Plan;
 
 /// Stack at no depth, and per unit of each depth: twice the most measured for the build's kind
 /// (docs/limits.md; unoptimised builds use several times the stack per frame).
@@ -27,14 +26,6 @@ pub struct Depth {
 }
 
 impl Depth {
-    /// The code generator's depth for these plans.
-    pub fn of_plans<'a>(plans: impl IntoIterator<Item = &'a Plan>) -> Depth {
-        Depth {
-            nodes: plans.into_iter().map(|p| p.nodes.len()).max().unwrap_or(0),
-            ..Depth::default()
-        }
-    }
-
     /// Bytes of stack for this depth.
     pub fn stack_bytes(&self) -> usize {
         BASE.saturating_add(self.levels.saturating_mul(PER_LEVEL))
