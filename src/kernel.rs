@@ -186,7 +186,8 @@ impl Kernel {
         assert!(maps.clone().all(|m| m.element == 0 && m.keyed == 0));
         let maps = maps.map(|m| m.f).collect();
         let keyed_plan = row_plan.split_exps();
-        let keyed_plan = (!keyed_plan.tables(true).keyed.is_empty()).then(|| Arc::new(keyed_plan));
+        let keyed_plan =
+            (!codegen::tables(&keyed_plan, true).keyed.is_empty()).then(|| Arc::new(keyed_plan));
         Ok(Kernel {
             program: Arc::new(program),
             plan: Arc::new(plan),
@@ -215,7 +216,7 @@ impl Kernel {
         let mut lines = self.planner.describe(&self.program);
         lines.extend(self.native.map(|n| n.describe().to_string()));
         if let Some(plan) = &self.keyed_plan {
-            let t = plan.tables(true);
+            let t = codegen::tables(plan, true);
             lines.push(format!(
                 "integer images: {} value(s) of w or w - c looked up in tables over their range, {} element-only value(s) tabulated",
                 t.keyed.len(),

@@ -3,7 +3,6 @@
 //! subexpressions stay shared, and every accumulator is assigned to a *stage*: all accumulators
 //! of a stage are computed in one fused pass over the window, after the stages they depend on.
 
-use crate::codegen;
 use crate::ir::{BinOp, Builtin, Func, Op, Program, Reduction, Shape, UnOp};
 use std::collections::HashMap;
 
@@ -71,11 +70,8 @@ pub struct Plan {
     pub split: Vec<P>,
 }
 
-/// At most this many tables of each kind: element tables cost `n` values each per thread
-/// (8 MiB at the largest footprint), and filling keyed tables costs up to 8191 values each per
-/// stripe. What is not tabulated is computed per pixel as before.
-const MAX_TABLES: usize = 16;
-/// At most this many `exp`s are split, so that their factors always get tables.
+/// At most this many `exp`s are split, so that their factors always get tables (2 × 8 is
+/// codegen's bound on tables of each kind).
 const MAX_SPLITS: usize = 8;
 
 impl Plan {
@@ -148,16 +144,6 @@ pub enum Keyed {
     No,
 }
 
-/// Values a row function reads from tables it fills once per stripe instead of computing them
-/// per pixel (see [`Plan::tables`]).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Tables {
-    /// Element-only vectors (of `dx`, `k`, `i`, numbers, params): one value per window element.
-    pub element: Vec<P>,
-    /// Keyed vectors worth a lookup, with their key: one value per key value.
-    pub keyed: Vec<(P, P)>,
-}
-
 impl Plan {
     /// Per node: depends only on the window element (`dx`, `k`, `i`, numbers, params, `n`).
     pub fn element_only(&self) -> Vec<bool> {
@@ -207,73 +193,6 @@ impl Plan {
             out.push(k);
         }
         out
-    }
-
-    /// The values worth tabulating: the outermost element-only vectors that pixel-dependent
-    /// values use (computed once per window element instead of once per pixel), and, if
-    /// `keyed`, the outermost keyed vectors whose computation is costlier than a lookup
-    /// (a libm call or an inline `exp`, a power or a modulo).
-    pub fn tables(&self, keyed: bool) -> Tables {
-        let elem = self.element_only();
-        let keys = self.keyed();
-        let mut costly = vec![false; self.nodes.len()];
-        for (p, node) in self.nodes.iter().enumerate() {
-            let own = match &node.op {
-                // A helper call, or the inline `exp`'s polynomial.
-                POp::Call(f, _) => *f == Func::Exp || !codegen::inlined(*f),
-                POp::Bin(BinOp::Pow, _, e) => self.nodes[*e].op != POp::Const(2.0),
-                POp::Bin(BinOp::Mod, _, _) => true,
-                _ => false,
-            };
-            costly[p] = own
-                || Plan::operands(&node.op)
-                    .into_iter()
-                    .any(|o| costly[o] && keys[o] == keys[p]);
-        }
-        // A node is on the frontier of a class when some user is outside it.
-        let mut elem_frontier = vec![false; self.nodes.len()];
-        let mut key_frontier = vec![false; self.nodes.len()];
-        // Only what the result needs (a split leaves the unsplit argument unused).
-        let mut live = vec![false; self.nodes.len()];
-        live[self.root] = true;
-        for p in (0..self.nodes.len()).rev() {
-            if live[p] {
-                Plan::operands(&self.nodes[p].op)
-                    .into_iter()
-                    .for_each(|o| live[o] = true);
-            }
-        }
-        for (u, node) in self.nodes.iter().enumerate().filter(|(u, _)| live[*u]) {
-            for o in Plan::operands(&node.op) {
-                elem_frontier[o] |= !elem[u];
-                key_frontier[o] |= keys[u] != keys[o];
-            }
-        }
-        let mut t = Tables::default();
-        // Split factors first: they must be tabulated (and checked).
-        let order = (self.split.iter().copied())
-            .chain((0..self.nodes.len()).filter(|p| !self.split.contains(p)));
-        for p in order.filter(|&p| live[p]) {
-            let node = &self.nodes[p];
-            let leaf = matches!(node.op, POp::Builtin(_) | POp::Const(_) | POp::Param(_));
-            if node.vector && !leaf && elem[p] && elem_frontier[p] && t.element.len() < MAX_TABLES {
-                t.element.push(p);
-            }
-            if let Keyed::By(k) = keys[p] {
-                if keyed
-                    && node.vector
-                    && p != k
-                    && costly[p]
-                    && key_frontier[p]
-                    && t.keyed.len() < MAX_TABLES
-                {
-                    t.keyed.push((p, k));
-                }
-            }
-        }
-        t.element.sort_unstable();
-        t.keyed.sort_unstable();
-        t
     }
 
     /// The same plan with every `exp(a ± b …)` whose terms are element-only or keyed split into
@@ -546,28 +465,6 @@ mod tests {
     }
 
     #[test]
-    fn bilateral_weights_split_into_tabulated_factors() {
-        let src = "let g = exp(-(dx^2+dy^2)/242 - (w-c)^2/1800); sum(g*w)/sum(g)";
-        let plan = Plan::new(&compile_program(src, &Limits::default()).unwrap());
-        // Without the split: the spatial term is an element table, nothing is keyed.
-        let t = plan.tables(true);
-        assert_eq!((t.element.len(), t.keyed.len()), (1, 0));
-        let split = plan.split_exps();
-        assert_eq!(split.split.len(), 2);
-        let t = split.tables(true);
-        assert_eq!(t.element, vec![split.split[0]]);
-        assert_eq!(t.keyed.len(), 1);
-        assert_eq!(t.keyed[0].0, split.split[1]);
-        let key = &split.nodes[t.keyed[0].1].op;
-        assert!(
-            matches!(key, POp::Bin(BinOp::Sub, ..)),
-            "keyed by w - c: {key:?}"
-        );
-        // Keyed tables only when asked for.
-        assert!(split.tables(false).keyed.is_empty());
-    }
-
-    #[test]
     fn a_long_sum_splits_without_recursion() {
         // 5000 terms chained through lets: deeper than a 64 KiB stack allows recursively.
         let mut src = String::from("let a0 = -dx*dx;");
@@ -592,15 +489,12 @@ mod tests {
     }
 
     #[test]
-    fn no_split_without_a_common_key_and_tables_are_bounded() {
+    fn no_split_without_a_common_key() {
         let plan = |src: &str| Plan::new(&compile_program(src, &Limits::default()).unwrap());
         // w and w - c are different keys; c * x is not keyed at all.
         for src in ["sum(exp(dx - w - (w - c)))", "sum(exp(dx - c * x))"] {
             assert!(plan(src).split_exps().split.is_empty(), "{src}");
         }
-        let many: Vec<String> = (0..40).map(|i| format!("sum(exp(dx * {i}) * w)")).collect();
-        let t = plan(&many.join(" + ")).tables(true);
-        assert_eq!(t.element.len(), MAX_TABLES);
     }
 
     #[test]

@@ -9,11 +9,12 @@ mod accum;
 mod callback;
 mod lower;
 mod row;
+pub mod tables;
 
 use crate::error::Error;
 use crate::ir::{Builtin, Func};
 use crate::limits::{Limit, Limits};
-use crate::plan::{POp, Plan, Tables, P};
+use crate::plan::{POp, Plan, P};
 use crate::runtime::{self, RowArgs};
 use crate::stack::Depth;
 use callback::CallbackFrame;
@@ -30,6 +31,7 @@ use row::RowFrame;
 use std::collections::HashMap;
 use std::os::raw::{c_int, c_void};
 use std::sync::OnceLock;
+pub use tables::{tables, Tables};
 
 /// scipy's `generic_filter` LowLevelCallable signature.
 pub type CallbackFn = unsafe extern "C" fn(*const f64, isize, *mut f64, *mut c_void) -> c_int;
@@ -255,8 +257,8 @@ pub fn inlined(f: Func) -> bool {
 fn tables_for(plan: &Plan, target: Target) -> Tables {
     match target {
         Target::Callback => Tables::default(),
-        Target::Row => plan.tables(false),
-        Target::RowKeyed => plan.tables(true),
+        Target::Row => tables(plan, false),
+        Target::RowKeyed => tables(plan, true),
     }
 }
 

@@ -3,9 +3,10 @@
 //! `RowArgs`, locating and filling the tables of `Plan::tables`), the pixel loops, the keyed
 //! lookups, and its frame: how the lowering loads builtins and planes for the current pixels.
 
+use super::Tables;
 use super::{flags, uses, Emitter, Frame, Helpers, Inputs, Lanes, Lookups, F64X2, PTR, SHIFTER};
 use crate::ir::{Builtin, Func};
-use crate::plan::{POp, Plan, Tables, P};
+use crate::plan::{POp, Plan, P};
 use crate::runtime::RowArgs;
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{
