@@ -1,5 +1,38 @@
 //! Element types the engine reads and writes, and the conversion rules between them and f64.
 
+use std::fmt;
+
+/// The element types the engine reads and writes, as a run-time value (the [`Element`]
+/// implementations are the same types at compile time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DType {
+    U8,
+    U16,
+    I16,
+    I32,
+    F32,
+    F64,
+}
+
+impl DType {
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::U8 => "u8",
+            DType::U16 => "u16",
+            DType::I16 => "i16",
+            DType::I32 => "i32",
+            DType::F32 => "f32",
+            DType::F64 => "f64",
+        }
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// An array element type: u8, u16, i16, i32, f32 or f64.
 ///
 /// Conversion from the kernel's f64 result to an integer type rounds half to even (as numpy's

@@ -24,6 +24,7 @@ pub mod codegen;
 pub mod dtype;
 pub mod error;
 pub mod footprint;
+pub mod image_filter;
 pub mod imageio;
 pub mod interp;
 pub mod ir;
@@ -43,7 +44,7 @@ pub mod window;
 
 pub use boundary::Mode;
 pub use codegen::CallbackFn;
-pub use dtype::Element;
+pub use dtype::{DType, Element};
 pub use error::{Error, ExprError, Span};
 pub use footprint::Footprint;
 pub use kernel::{Engine, Kernel, Options, ScipyContext};

@@ -300,10 +300,10 @@ fn tiff_and_npy_bombs_are_refused() {
 
 /// An output that is (or is a symlink to) a special file — a FIFO here; `/dev/null` or
 /// `/dev/full` in real use — is replaced by a regular file: `imageio::save_atomic` resolves the
-/// symlink, writes a temporary file beside the target and renames it over it (src/imageio.rs,
-/// `save_atomic`, the `persist` call). Run as root with `out.png -> /dev/null`, that replaces
-/// the system's /dev/null. The special file must stay what it was: write into it directly, or
-/// refuse ("not a regular file") with exit code 1.
+/// symlink, writes a temporary file beside the target and renames it over it
+/// (src/imageio/atomic.rs, `replace`, the `persist` call). Run as root with
+/// `out.png -> /dev/null`, that replaces the system's /dev/null. The special file must stay
+/// what it was: write into it directly, or refuse ("not a regular file") with exit code 1.
 #[test]
 fn special_file_outputs_are_not_replaced() {
     use std::os::unix::fs::FileTypeExt;

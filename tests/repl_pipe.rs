@@ -3,6 +3,7 @@
 mod cli_support;
 
 use cli_support::{assert_no_panic, data, jitfilter};
+use jitfilter::image_filter::Filter;
 use jitfilter::imageio::{self, Image};
 use jitfilter::{Footprint, Kernel, Mode, Options};
 use std::path::Path;
@@ -196,7 +197,7 @@ param g = 2; g * max(w)
             &kernel,
             &Footprint::rect(3, 3),
             &options,
-            imageio::DType::F64,
+            jitfilter::DType::F64,
         )
         .unwrap();
     let got64 = imageio::load(&dir.path().join("g64.npy")).unwrap();

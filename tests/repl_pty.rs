@@ -6,6 +6,7 @@
 mod cli_support;
 
 use cli_support::data;
+use jitfilter::image_filter::Filter;
 use jitfilter::imageio;
 use jitfilter::{Footprint, Kernel, Options};
 use rexpect::reader::Options as ReaderOptions;

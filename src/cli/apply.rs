@@ -4,7 +4,9 @@ use super::args::{ApplyArgs, OutputArgs};
 use super::progress::Progress;
 use super::report::{colour_on_stderr, Failure};
 use super::setup::{ms, split_positionals, usage_error, Job};
-use jitfilter::imageio::{self, DType, Format, IoError, Op, Reason};
+use jitfilter::image_filter::Filter;
+use jitfilter::imageio::{self, Format, IoError, Op, Reason};
+use jitfilter::DType;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
@@ -189,7 +191,7 @@ fn process(
         .map_err(Failure::File)?;
     let start = Instant::now();
     let result = image
-        .map_planes(|plane| plane.filter(&job.kernel, &job.footprint, &job.options, dtype))
+        .filter(&job.kernel, &job.footprint, &job.options, dtype)
         .map_err(|e| job.failure(e))?;
     // The input is not needed any more: free it before encoding (peak memory of big images).
     drop(image);

@@ -2,7 +2,7 @@
 //! `FromStr` (so that bad values are usage errors reported by clap, with exit code 2).
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use jitfilter::imageio::DType;
+use jitfilter::DType;
 use jitfilter::{Engine, Footprint, Limits, Mode};
 use std::ffi::OsString;
 use std::path::PathBuf;

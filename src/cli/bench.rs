@@ -3,6 +3,7 @@
 use super::args::BenchArgs;
 use super::report::Failure;
 use super::setup::{compile, ms, split_positionals, usage_error, Job};
+use jitfilter::image_filter::Filter;
 use jitfilter::imageio;
 use serde_json::json;
 use std::time::Instant;
@@ -36,7 +37,7 @@ pub fn run(args: &BenchArgs) -> Result<String, Failure> {
         compile_ms.push(ms(start.elapsed()));
         let start = Instant::now();
         let result = image
-            .map_planes(|plane| plane.filter(&kernel, &job.footprint, &job.options, plane.dtype()))
+            .filter(&kernel, &job.footprint, &job.options, image.dtype())
             .map_err(|e| job.failure(e))?;
         filter_ms.push(ms(start.elapsed()));
         std::hint::black_box(result);

@@ -4,7 +4,8 @@
 //! hint. Other errors use the same renderer without source text, so every message looks alike.
 //! Colour only on a terminal and without NO_COLOR; otherwise plain ASCII.
 
-use jitfilter::imageio::{DType, Format, IoError, Op, Reason};
+use jitfilter::imageio::{Format, IoError, Op, Reason};
+use jitfilter::DType;
 use jitfilter::{Error, ExprError};
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
 use std::io::IsTerminal;

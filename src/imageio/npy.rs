@@ -1,0 +1,101 @@
+//! `.npy` through `ndarray-npy`: arrays of the engine's types (bool as u8), any real dtype for
+//! footprints and weights, and a check of the header against the file size before reading.
+
+use super::{with_type, DynArray, Format, Image, Reason};
+use ndarray::ArrayD;
+use ndarray_npy::npy::header::Header;
+use ndarray_npy::{ReadNpyError, ReadNpyExt, WriteNpyError, WriteNpyExt};
+use std::io::Write;
+
+/// Checks the header against the file size, so that a forged shape cannot make the reader
+/// allocate more than about 8× the file, and returns a description of the dtype.
+fn check_header(bytes: &[u8]) -> Result<String, Reason> {
+    // The header's own length first: the reader allocates it before reading (versions 2
+    // and 3 allow 4 GiB), so a 20-byte file could ask for that much.
+    let (start, len) = match bytes {
+        [0x93, b'N', b'U', b'M', b'P', b'Y', 1, _, a, b, ..] => {
+            (10, u16::from_le_bytes([*a, *b]) as usize)
+        }
+        [0x93, b'N', b'U', b'M', b'P', b'Y', 2 | 3, _, a, b, c, d, ..] => {
+            (12, u32::from_le_bytes([*a, *b, *c, *d]) as usize)
+        }
+        _ => (0, 0),
+    };
+    if start + len > bytes.len() {
+        return Err(bad(format!(
+            "the header claims {len} bytes but the file has only {} after it",
+            bytes.len() - start
+        )));
+    }
+    let mut rest = bytes;
+    let header = Header::from_reader(&mut rest).map_err(|e| bad(e.to_string()))?;
+    let elements = header
+        .shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d));
+    match elements {
+        Some(n) if n <= rest.len() => Ok(header.type_descriptor.to_string()),
+        _ => Err(bad(format!(
+            "the header's shape {:?} needs more data than the file holds",
+            header.shape
+        ))),
+    }
+}
+
+fn bad(detail: String) -> Reason {
+    Reason::Decode {
+        format: Format::Npy,
+        detail,
+    }
+}
+
+/// Tries each type in turn; `ndarray-npy` rejects a wrong dtype before reading any data.
+macro_rules! read_as {
+    ($bytes:expr, $($t:ty => $convert:expr),*) => {
+        $(match ArrayD::<$t>::read_npy($bytes) {
+            Ok(a) => return Ok($convert(a)),
+            Err(ReadNpyError::WrongDescriptor(_)) => {}
+            Err(e) => return Err(bad(e.to_string())),
+        })*
+    };
+}
+
+/// An array of an engine type; bool reads as u8 0/1.
+pub(super) fn read(bytes: &[u8]) -> Result<DynArray, Reason> {
+    let dtype = check_header(bytes)?;
+    read_as!(bytes,
+        u8 => DynArray::U8, u16 => DynArray::U16, i16 => DynArray::I16, i32 => DynArray::I32,
+        f32 => DynArray::F32, f64 => DynArray::F64,
+        bool => |a: ArrayD<bool>| DynArray::U8(a.mapv(u8::from)));
+    Err(Reason::Unsupported(format!(
+        "dtype {dtype} is not supported (u8, u16, i16, i32, f32, f64 and bool are; convert with numpy's astype)"
+    )))
+}
+
+/// Any real dtype as f64, for footprints and weights. (64-bit integers round to the nearest
+/// f64, which is exact for any sensible weight.)
+pub(super) fn read_f64(bytes: &[u8]) -> Result<ArrayD<f64>, Reason> {
+    let dtype = check_header(bytes)?;
+    macro_rules! widen {
+        ($($t:ty),*) => { read_as!(bytes, $($t => |a: ArrayD<$t>| a.mapv(|v| v as f64)),*) };
+    }
+    widen!(f64, f32, u8, u16, i16, i32, i8, u32, i64, u64);
+    read_as!(bytes, bool => |a: ArrayD<bool>| a.mapv(|b| if b { 1.0 } else { 0.0 }));
+    Err(Reason::Unsupported(format!(
+        "dtype {dtype} is not a real number type"
+    )))
+}
+
+/// Plain arrays as they are; images as `h × w × channels` (alpha last), or `h × w` for grey.
+pub(super) fn write<W: Write>(out: W, image: &Image) -> Result<(), Reason> {
+    with_type!(image.dtype(), T => {
+        let result = match image.channels::<T>()?.as_slice() {
+            [plane] => plane.write_npy(out),
+            _ => image.stacked::<T>()?.write_npy(out),
+        };
+        result.map_err(|e| match e {
+            WriteNpyError::Io(e) => Reason::Io(e),
+            other => Reason::Encode(other.to_string()),
+        })
+    })
+}
