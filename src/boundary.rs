@@ -2,6 +2,7 @@
 //! extends lines (periodically, for windows of any size).
 
 use crate::error::Error;
+use std::fmt;
 use std::str::FromStr;
 
 /// scipy.ndimage's boundary modes for filters.
@@ -79,9 +80,37 @@ impl FromStr for Mode {
     }
 }
 
+/// The canonical name, which [`FromStr`] parses back; the `grid-` aliases show as the mode they
+/// stand for.
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Reflect => "reflect",
+            Mode::Mirror => "mirror",
+            Mode::Nearest => "nearest",
+            Mode::Wrap => "wrap",
+            Mode::Constant => "constant",
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for name in Mode::NAMES {
+            let mode: Mode = name.parse().unwrap();
+            assert_eq!(mode.to_string().parse::<Mode>().unwrap(), mode, "{name}");
+            assert!(Mode::NAMES.contains(&mode.to_string().as_str()));
+        }
+        assert_eq!(Mode::Wrap.to_string(), "wrap");
+        assert_eq!(
+            "grid-mirror".parse::<Mode>().unwrap().to_string(),
+            "reflect"
+        );
+    }
 
     fn extend(mode: Mode, n: usize) -> Vec<Option<usize>> {
         (-4..n as isize + 4).map(|i| mode.map(i, n)).collect()

@@ -1,4 +1,5 @@
-//! Typed errors of the library. Rendering (carets, colours) happens at the edges: CLI and REPL.
+//! Typed errors of the library, and where a span lies in its source. Rendering (carets,
+//! colours) happens at the edges: CLI, REPL and the Python binding, all from [`Span::locate`].
 
 use crate::limits::LimitError;
 use thiserror::Error;
@@ -16,6 +17,87 @@ impl Span {
             start,
             end: end.max(start),
         }
+    }
+
+    /// Where the span lies in `source`: its line, column and width. A span past the end or
+    /// inside a character is moved back to the character's start, so any span can be shown.
+    pub fn locate(self, source: &str) -> Location<'_> {
+        let floor = |mut i: usize| {
+            i = i.min(source.len());
+            while !source.is_char_boundary(i) {
+                i -= 1;
+            }
+            i
+        };
+        let start = floor(self.start);
+        let end = floor(self.end.max(start));
+        let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = source[start..]
+            .find('\n')
+            .map_or(source.len(), |i| start + i);
+        Location {
+            line: source[..start].matches('\n').count() + 1,
+            column: source[line_start..start].chars().count(),
+            width: source[start..end.min(line_end)].chars().count().max(1),
+            text: source[line_start..line_end].trim_end_matches('\r'),
+            line_start,
+            span: Span { start, end },
+        }
+    }
+}
+
+/// A span's place in its source, for a caret under the line it starts in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location<'a> {
+    /// The line, from 1.
+    pub line: usize,
+    /// The span's start in the line, in characters from 0.
+    pub column: usize,
+    /// The span's length in characters, up to the end of the line and at least 1, so that an
+    /// empty span (`max(w` lacks its bracket at the end) still gets a caret.
+    pub width: usize,
+    /// The line, without its line break.
+    pub text: &'a str,
+    /// Where the line starts in the source, in bytes.
+    pub line_start: usize,
+    /// The span in the source, on character boundaries.
+    pub span: Span,
+}
+
+impl Location<'_> {
+    /// What goes before the carets to put them under the span: a blank for each character of
+    /// the line before it, tabs kept as tabs so that the carets line up below them.
+    pub fn indent(&self) -> String {
+        self.text
+            .chars()
+            .take(self.column)
+            .map(|ch| if ch == '\t' { '\t' } else { ' ' })
+            .collect()
+    }
+
+    /// For a line longer than `max` bytes, the part of it within `max / 4` bytes of the span's
+    /// start, with `…` marking both cuts, and the span's byte range in that excerpt (clipped to
+    /// it); `None` for shorter lines. Nobody reads a 64K-column line, and a renderer that pads
+    /// with formatting widths cannot draw one.
+    pub fn excerpt(&self, max: usize) -> Option<(String, Span)> {
+        let line = self.text;
+        if line.len() <= max {
+            return None;
+        }
+        let floor = |mut i: usize| {
+            while !line.is_char_boundary(i) {
+                i -= 1;
+            }
+            i
+        };
+        let at = self.span.start - self.line_start;
+        let from = floor(at.saturating_sub(max / 4));
+        let to = floor((at + max / 4).min(line.len()));
+        let shift = |i: usize| (i - self.line_start).clamp(from, to) - from + '…'.len_utf8();
+        Some((
+            format!("…{}…", &line[from..to]),
+            Span::new(shift(self.span.start), shift(self.span.end)),
+        ))
     }
 }
 
@@ -157,4 +239,38 @@ pub enum Error {
     /// The system refused what compiling needs (a thread with a large stack).
     #[error("out of resources: {0}")]
     Resources(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locate_counts_lines_and_characters() {
+        let source = "# größe\r\nmax(w) + ö\n";
+        let at = Span::new(source.rfind('ö').unwrap(), source.len()).locate(source);
+        assert_eq!((at.line, at.column, at.width), (2, 9, 1));
+        assert_eq!(at.text, "max(w) + ö");
+        // Past the end, or inside a character: moved back to a character's start.
+        let end = Span::new(99, 99).locate("max(w");
+        assert_eq!(
+            (end.line, end.column, end.width, end.span),
+            (1, 5, 1, Span::new(5, 5))
+        );
+        let inside = Span::new(5, 6).locate("# größe");
+        assert_eq!((inside.column, inside.span.start), (4, 4));
+        let tabbed = Span::new(3, 4).locate("\t1 x");
+        assert_eq!(tabbed.indent(), "\t  ");
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_span() {
+        let source = format!("a\n{}bad{}", "x".repeat(3000), "y".repeat(3000));
+        let at = Span::new(3002, 3005).locate(&source);
+        assert_eq!(at.excerpt(10_000), None);
+        let (excerpt, span) = at.excerpt(1000).unwrap();
+        assert_eq!(&excerpt[span.start..span.end], "bad");
+        assert!(excerpt.starts_with("…x") && excerpt.ends_with("y…"));
+        assert_eq!(excerpt.len(), 500 + 2 * '…'.len_utf8());
+    }
 }

@@ -244,6 +244,27 @@ fn filled(shape: &[usize], inside: impl Fn(&[usize]) -> bool) -> Result<Vec<f64>
     Ok(weights)
 }
 
+/// The spec that [`FromStr`] parses back to this footprint (`box:3`, `disk:11`, `rect:25x25`).
+/// A footprint from a mask or weights has no spec: it shows as `mask 5x5` or `weights 5x5`
+/// (its shape, C order), which does not parse.
+impl fmt::Display for Footprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.spec {
+            Spec::Cube(n) => write!(f, "box:{n}"),
+            Spec::Shape(s) => write!(f, "{s}"),
+            Spec::Explicit { shape, weights } => {
+                let kind = if weights.iter().all(|&w| w == 0.0 || w == 1.0) {
+                    "mask"
+                } else {
+                    "weights"
+                };
+                let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+                write!(f, "{kind} {}", dims.join("x"))
+            }
+        }
+    }
+}
+
 /// Parses `box:N`, `rect:WxH`, `disk:R`, `diamond:R` and `ball:R` (the syntax only: sizes are
 /// checked by [`Footprint::resolve`]).
 impl FromStr for Footprint {
@@ -328,6 +349,29 @@ mod tests {
             ..Limits::default()
         };
         assert!(Footprint::rect(1025, 1024).resolve(2, &raised).is_ok());
+    }
+
+    #[test]
+    fn specs_round_trip() {
+        for fp in [
+            Footprint::cube(3),
+            Footprint::rect(25, 7),
+            Footprint::disk(11),
+            Footprint::diamond(0),
+            Footprint::ball(2),
+        ] {
+            assert_eq!(fp.to_string().parse::<Footprint>().unwrap(), fp, "{fp}");
+        }
+        assert_eq!(
+            "rect:5X3".parse::<Footprint>().unwrap().to_string(),
+            "rect:5x3"
+        );
+        let mask = ndarray::ArrayD::from_elem(vec![2, 3], true);
+        assert_eq!(Footprint::from_mask(mask.view()).to_string(), "mask 2x3");
+        let weights = ndarray::ArrayD::from_elem(vec![3], 0.5);
+        let weighted = Footprint::from_weights(weights.view());
+        assert_eq!(weighted.to_string(), "weights 3");
+        assert!(weighted.to_string().parse::<Footprint>().is_err());
     }
 
     #[test]

@@ -52,6 +52,18 @@ impl std::str::FromStr for Engine {
     }
 }
 
+/// The name [`FromStr`](std::str::FromStr) parses back.
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Engine::Auto => "auto",
+            Engine::Fused => "fused",
+            Engine::Callback => "callback",
+            Engine::Interpreter => "interpreter",
+        })
+    }
+}
+
 /// How to apply a kernel: boundary mode, origin, params, threads.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Options {

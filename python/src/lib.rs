@@ -48,40 +48,17 @@ struct Rendered {
 }
 
 fn render(source: &str, e: &ExprError) -> Rendered {
-    let span = e.span();
-    let clamp = |b: usize| {
-        let mut b = b.min(source.len());
-        while !source.is_char_boundary(b) {
-            b -= 1;
-        }
-        b
-    };
-    let (start, end) = (clamp(span.start), clamp(span.end));
-    let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = source[start..]
-        .find('\n')
-        .map_or(source.len(), |i| start + i);
-    let line = source[line_start..line_end].trim_end_matches('\r');
-    let lineno = source[..start].matches('\n').count() + 1;
-    let col = source[line_start..start].chars().count();
-    let width = source[start..end.min(line_end).max(start)]
-        .chars()
-        .count()
-        .max(1);
+    let at = e.span().locate(source);
     let message = e.to_string();
     let hint = e.hint();
-    let num = lineno.to_string();
+    let num = at.line.to_string();
     let pad = " ".repeat(num.len());
-    // Tabs before the caret keep their width so the caret lines up.
-    let lead: String = line
-        .chars()
-        .take(col)
-        .map(|ch| if ch == '\t' { '\t' } else { ' ' })
-        .collect();
     let mut text = format!(
-        "{message}\n{pad} --> line {lineno}, column {}\n{pad} |\n{num} | {line}\n{pad} | {lead}{}",
-        col + 1,
-        "^".repeat(width)
+        "{message}\n{pad} --> line {num}, column {}\n{pad} |\n{num} | {}\n{pad} | {}{}",
+        at.column + 1,
+        at.text,
+        at.indent(),
+        "^".repeat(at.width)
     );
     if let Some(h) = &hint {
         text.push_str(&format!("\n{pad} = hint: {h}"));
@@ -90,12 +67,12 @@ fn render(source: &str, e: &ExprError) -> Rendered {
         text,
         message,
         hint,
-        lineno,
-        offset: col + 1,
-        end_offset: col + 1 + width,
-        line: line.to_string(),
-        start: source[..start].chars().count(),
-        end: source[..end].chars().count(),
+        lineno: at.line,
+        offset: at.column + 1,
+        end_offset: at.column + 1 + at.width,
+        line: at.text.to_string(),
+        start: source[..at.span.start].chars().count(),
+        end: source[..at.span.end].chars().count(),
     }
 }
 

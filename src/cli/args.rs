@@ -1,5 +1,6 @@
-//! The command line: subcommands, options, and parsers for the values that need more than
-//! `FromStr` (so that bad values are usage errors reported by clap, with exit code 2).
+//! The command line: subcommands, options, and the parsers of option values. The parsers are
+//! shared with the REPL's `:commands`, so that a value means the same and fails with the same
+//! message in both; their errors are plain text, which clap reports as usage errors (exit 2).
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jitfilter::DType;
@@ -61,12 +62,21 @@ pub enum Command {
                                 jitfilter bench [OPTIONS] -e <PATH> <INPUT>")]
     Bench(BenchArgs),
     /// Try kernel expressions interactively on an image (default: the bundled camera.png)
-    Repl(super::repl::ReplArgs),
+    Repl(ReplArgs),
     /// Print a shell completion script
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ReplArgs {
+    /// The image or .npy array to start with (default: the bundled camera.png, 512×512 grey)
+    #[arg(value_name = "IMAGE")]
+    pub image: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 #[derive(Debug, Args)]
@@ -272,16 +282,17 @@ impl DtypeArg {
 }
 
 /// A footprint given on the command line; a file is read only once the kernel has compiled.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum FootprintSpec {
-    Shape { spec: String, footprint: Footprint },
+    Shape(Footprint),
     File(PathBuf),
 }
 
+/// As given (a shape in its canonical spelling), so that it parses back.
 impl std::fmt::Display for FootprintSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            FootprintSpec::Shape { spec, .. } => f.write_str(spec),
+            FootprintSpec::Shape(footprint) => write!(f, "{footprint}"),
             FootprintSpec::File(p) => write!(f, "file:{}", p.display()),
         }
     }
@@ -291,29 +302,38 @@ impl std::fmt::Display for FootprintSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Origin(pub Vec<isize>);
 
-fn parse_footprint(s: &str) -> Result<FootprintSpec, String> {
+pub fn parse_footprint(s: &str) -> Result<FootprintSpec, String> {
     match s.strip_prefix("file:") {
         Some("") => Err("file: needs a path, e.g. file:mask.png".into()),
         Some(path) => Ok(FootprintSpec::File(PathBuf::from(path))),
         None => s
-            .parse::<Footprint>()
-            .map(|footprint| FootprintSpec::Shape {
-                spec: s.to_string(),
-                footprint,
-            })
+            .parse()
+            .map(FootprintSpec::Shape)
             .map_err(|e| format!("{e}, or file:PATH for a mask")),
     }
 }
 
-fn parse_mode(s: &str) -> Result<Mode, String> {
+pub fn parse_mode(s: &str) -> Result<Mode, String> {
     s.parse().map_err(|e: jitfilter::Error| e.to_string())
 }
 
-fn parse_engine(s: &str) -> Result<Engine, String> {
+pub fn parse_engine(s: &str) -> Result<Engine, String> {
     s.parse().map_err(|e: jitfilter::Error| e.to_string())
 }
 
-fn parse_origin(s: &str) -> Result<Origin, String> {
+/// A `--dtype` value: clap parses the option itself from [`DtypeArg`]'s names (and lists them in
+/// its help and completions); this takes the same names elsewhere.
+pub fn parse_dtype(s: &str) -> Result<DtypeArg, String> {
+    DtypeArg::from_str(s, false).map_err(|_| {
+        let names: Vec<String> = DtypeArg::value_variants()
+            .iter()
+            .filter_map(|v| Some(v.to_possible_value()?.get_name().to_string()))
+            .collect();
+        format!("unknown dtype `{s}` (expected {})", names.join(", "))
+    })
+}
+
+pub fn parse_origin(s: &str) -> Result<Origin, String> {
     s.split(',')
         .map(|o| {
             o.trim()
@@ -324,16 +344,13 @@ fn parse_origin(s: &str) -> Result<Origin, String> {
         .map(Origin)
 }
 
-fn parse_param(s: &str) -> Result<(String, f64), String> {
-    let (name, value) = s
-        .split_once('=')
-        .ok_or("expected NAME=VALUE, e.g. -p r=0.3")?;
-    let name = name.trim();
+pub fn parse_param(s: &str) -> Result<(String, f64), String> {
+    let (name, value) = s.split_once('=').ok_or("expected NAME=VALUE, e.g. r=0.3")?;
+    let (name, value) = (name.trim(), value.trim());
     if name.is_empty() {
         return Err("the param name is empty (expected NAME=VALUE)".into());
     }
     let value: f64 = value
-        .trim()
         .parse()
         .map_err(|_| format!("`{value}` is not a number"))?;
     Ok((name.to_string(), value))
@@ -355,10 +372,12 @@ fn parse_size(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("`{s}` is not a whole number (optionally with K, M or G)"))
 }
 
-fn parse_threads(s: &str) -> Result<usize, String> {
+pub fn parse_threads(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if (1..=1024).contains(&n) => Ok(n),
-        _ => Err("expected a number of threads from 1 to 1024".into()),
+        _ => Err(format!(
+            "`{s}` is not a number of threads (expected 1 to 1024)"
+        )),
     }
 }
 
@@ -386,12 +405,35 @@ mod tests {
         ));
         assert!(parse_footprint("file:").is_err() && parse_footprint("disk").is_err());
         assert!(parse_threads("0").is_err());
+        assert_eq!(parse_dtype("f32"), Ok(DtypeArg::F32));
+        assert_eq!(
+            parse_dtype("u7").unwrap_err(),
+            "unknown dtype `u7` (expected same, u8, u16, i16, i32, f32, f64)"
+        );
         assert_eq!(parse_size("64K"), Ok(65536));
         assert_eq!(parse_size("2g"), Ok(2 << 30));
         assert_eq!(parse_size("1000"), Ok(1000));
         assert!(
             parse_size("-1").is_err() && parse_size("1.5M").is_err() && parse_size("K").is_err()
         );
+    }
+
+    /// Values print as the spelling that parses back to them.
+    #[test]
+    fn values_round_trip() {
+        for name in ["auto", "fused", "callback", "interpreter"] {
+            assert_eq!(parse_engine(name).unwrap().to_string(), name);
+        }
+        for spec in [
+            "box:3",
+            "rect:25x25",
+            "disk:11",
+            "diamond:2",
+            "ball:1",
+            "file:m.npy",
+        ] {
+            assert_eq!(parse_footprint(spec).unwrap().to_string(), spec);
+        }
     }
 
     /// The hints of limit errors name these flags.

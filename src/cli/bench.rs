@@ -49,7 +49,7 @@ pub fn run(args: &BenchArgs) -> Result<String, Failure> {
         .options
         .threads
         .unwrap_or_else(rayon::current_num_threads);
-    let engine = format!("{:?}", job.options.engine).to_lowercase();
+    let engine = job.options.engine;
     let (compile_med, compile_min) = (median(&compile_ms), min(&compile_ms));
     let (filter_med, filter_min) = (median(&filter_ms), min(&filter_ms));
     // Window evaluations per second: every pixel of every colour channel.
@@ -64,8 +64,8 @@ pub fn run(args: &BenchArgs) -> Result<String, Failure> {
             "pixels": pixels,
             "footprint": args.window.weights.as_ref().map_or(args.window.footprint.to_string(), |w| format!("weights:{}", w.display())),
             "footprint_size": footprint_size,
-            "mode": format!("{:?}", job.options.mode).to_lowercase(),
-            "engine": engine,
+            "mode": job.options.mode.to_string(),
+            "engine": engine.to_string(),
             "plan": job.kernel.plan_summary(),
             "threads": threads,
             "repeat": args.repeat,

@@ -1,4 +1,6 @@
-//! `jitfilter repl`: try kernel expressions interactively on a loaded image.
+//! `jitfilter repl`: try kernel expressions interactively on a loaded image. This module owns
+//! the session: its state, reading input, running expressions and showing their errors; the
+//! `:commands` are in `commands`, completion in `complete`, previews and numbers in `view`.
 //!
 //! Each expression is compiled and applied to the current image; the result is kept as `_`.
 //! `:commands` change the window, the options and the image, or show what the last expression
@@ -10,13 +12,13 @@
 //! worker thread; on SIGINT the REPL stops waiting for it, discards its result and returns to the
 //! prompt while the worker finishes in the background.
 
+mod commands;
 mod complete;
 mod view;
 
-use super::args::{FootprintSpec, LimitArgs};
+use super::args::{FootprintSpec, ReplArgs};
 use super::report::Failure;
-use super::setup::{self, ms};
-use clap::Args;
+use super::setup::ms;
 use complete::ReplHelper;
 use jitfilter::image_filter::Filter;
 use jitfilter::imageio::{self, Image};
@@ -26,77 +28,17 @@ use rustyline::history::DefaultHistory;
 use rustyline::{CompletionType, Config, Editor};
 use std::fmt::Write as _;
 use std::io::{self, BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
+use view::stats;
 
 /// The image `jitfilter repl` starts with when given none, so that it works anywhere.
 static CAMERA_PNG: &[u8] = include_bytes!("../../tests/data/camera.png");
 
 const PROMPT: &str = "jf> ";
 const MORE: &str = "..> ";
-
-/// The commands, for `:help` and completion.
-pub(crate) const COMMANDS: &[(&str, &str, &str)] = &[
-    (
-        ":load",
-        "PATH",
-        "load an image or .npy array (`:load _` continues from the last result)",
-    ),
-    (
-        ":save",
-        "PATH",
-        "write the last result `_` (.png .tif .tiff .jpg .jpeg .npy), atomically",
-    ),
-    (
-        ":footprint",
-        "SPEC",
-        "box:N rect:WxH disk:R diamond:R ball:R file:PATH",
-    ),
-    (
-        ":mode",
-        "MODE [CVAL]",
-        "reflect mirror nearest wrap constant (with CVAL, default 0)",
-    ),
-    (
-        ":origin",
-        "O[,O2...]",
-        "shift the window: one value for all axes or one per axis",
-    ),
-    (
-        ":param",
-        "NAME=VALUE",
-        "set a param (`param NAME = default;` in the program)",
-    ),
-    (
-        ":params",
-        "",
-        "the last expression's params and their values",
-    ),
-    (":dtype", "TYPE", "output type: same u8 u16 i16 i32 f32 f64"),
-    (":threads", "N|auto", "worker threads"),
-    (":engine", "ENGINE", "auto fused callback interpreter"),
-    (":ir", "", "the Cranelift IR of the last expression"),
-    (":ast", "", "the typed program of the last expression"),
-    (
-        ":view",
-        "[WIDTH]",
-        "a preview of the last result (or the image) in the terminal",
-    ),
-    (":info", "", "the current image and settings"),
-    (":help", "", "this list"),
-    (":quit", "", "leave (or Ctrl-D)"),
-];
-
-#[derive(Debug, Args)]
-pub struct ReplArgs {
-    /// The image or .npy array to start with (default: the bundled camera.png, 512×512 grey)
-    #[arg(value_name = "IMAGE")]
-    pub image: Option<PathBuf>,
-    #[command(flatten)]
-    pub limits: LimitArgs,
-}
 
 /// What the SIGINT handler does: while reading piped input it ends the REPL like any program;
 /// while an expression runs it only raises [`INTERRUPTED`]. (While rustyline edits a line the
@@ -122,17 +64,15 @@ pub fn run(args: &ReplArgs) -> Result<(), Failure> {
     let mut repl = Repl {
         image: Arc::new(image),
         image_name: name,
-        footprint: "box:3".parse().expect("box:3 is a footprint"),
-        footprint_spec: "box:3".into(),
+        footprint: Footprint::cube(3),
+        footprint_spec: FootprintSpec::Shape(Footprint::cube(3)),
         mode: Mode::Reflect,
-        mode_name: "reflect".into(),
         cval: 0.0,
         origin: Vec::new(),
         params: Vec::new(),
         dtype: None,
         threads: None,
         engine: Engine::Auto,
-        engine_name: "auto".into(),
         kernel: None,
         limits,
         result: None,
@@ -250,9 +190,9 @@ struct Repl {
     image: Arc<Image>,
     image_name: String,
     footprint: Footprint,
-    footprint_spec: String,
+    /// The footprint as given, which is how it is shown: a mask file shows as `file:PATH`.
+    footprint_spec: FootprintSpec,
     mode: Mode,
-    mode_name: String,
     cval: f64,
     origin: Vec<isize>,
     /// Params set with `:param`, applied to every expression that declares them.
@@ -260,7 +200,6 @@ struct Repl {
     dtype: Option<DType>,
     threads: Option<usize>,
     engine: Engine,
-    engine_name: String,
     /// The last expression that compiled.
     kernel: Option<Kernel>,
     /// From the command line; they apply to expressions, `:load` and `:footprint`.
@@ -302,7 +241,7 @@ impl Repl {
             self.image_name,
             self.image.describe(),
             self.footprint_spec,
-            self.mode_name
+            self.mode
         )
     }
 
@@ -555,27 +494,15 @@ impl Repl {
     /// terminal the line the user just typed is right above (an earlier line of a multi-line
     /// input is shown again after its prompt); from a script, the input up to that line is.
     fn caret(&self, input: &str, error: &ExprError) -> String {
-        let span = error.span();
-        let start = floor_boundary(input, span.start);
-        let end = floor_boundary(input, span.end.max(start));
-        let line_index = input[..start].matches('\n').count();
-        let line_start = input[..start].rfind('\n').map_or(0, |i| i + 1);
-        let line = input[line_start..].lines().next().unwrap_or("");
-        let line_end = line_start + line.len();
-        let width = input[start..end.min(line_end).max(start)]
-            .chars()
-            .count()
-            .max(1);
-        let column = input[line_start..start].chars().count();
-        let last_line = input.lines().count().saturating_sub(1);
+        let at = error.span().locate(input);
+        let last_line = input.lines().count().max(1);
         let mut out = String::new();
-        let prompt = if line_index == 0 { PROMPT } else { MORE };
         if !self.interactive {
             // Everything up to the line in question, as it would have been typed.
-            let upto = &input[..line_end];
-            out.push_str(&echo(upto));
-        } else if line_index < last_line {
-            let _ = writeln!(out, "{prompt}{line}");
+            out.push_str(&echo(&input[..at.line_start + at.text.len()]));
+        } else if at.line < last_line {
+            let prompt = if at.line == 1 { PROMPT } else { MORE };
+            let _ = writeln!(out, "{prompt}{}", at.text);
         }
         let (red, cyan, reset) = if self.colour {
             ("\x1b[1;31m", "\x1b[36m", "\x1b[0m")
@@ -584,381 +511,16 @@ impl Repl {
         };
         let _ = writeln!(
             out,
-            "{}{red}{} {error}{reset}",
-            " ".repeat(PROMPT.len() + column),
-            "^".repeat(width)
+            "{}{}{red}{} {error}{reset}",
+            " ".repeat(PROMPT.len()),
+            at.indent(),
+            "^".repeat(at.width)
         );
         if let Some(hint) = error.hint() {
             let _ = writeln!(out, "{}{cyan}help: {hint}{reset}", " ".repeat(PROMPT.len()));
         }
         out
     }
-
-    fn command(&mut self, line: &str) -> Result<String, Trouble> {
-        let (name, arg) = match line.split_once(char::is_whitespace) {
-            Some((n, a)) => (n, a.trim()),
-            None => (line, ""),
-        };
-        let no_arg = |out: String| {
-            if arg.is_empty() {
-                Ok(out)
-            } else {
-                Err(usage(format!("{name} takes no argument"), None))
-            }
-        };
-        match name {
-            ":help" | ":h" | ":?" => no_arg(help()),
-            ":quit" | ":q" | ":exit" => {
-                self.quit = true;
-                no_arg(String::new())
-            }
-            ":load" => self.load(arg),
-            ":save" => self.save(arg),
-            ":footprint" | ":fp" => self.set_footprint(arg),
-            ":mode" => self.set_mode(arg),
-            ":origin" => self.set_origin(arg),
-            ":param" => self.set_param(arg),
-            ":params" => no_arg(self.show_params()),
-            ":dtype" => self.set_dtype(arg),
-            ":threads" => self.set_threads(arg),
-            ":engine" => self.set_engine(arg),
-            ":ir" => {
-                let kernel = self.last_kernel()?;
-                let ir = kernel
-                    .cranelift_ir()
-                    .map_err(|e| Trouble::Failure(Failure::Runtime(e.to_string())))?;
-                no_arg(format!("; kernel: {}\n{ir}", kernel.source().trim()))
-            }
-            ":ast" => {
-                let kernel = self.last_kernel()?;
-                no_arg(format!("{}", kernel.program()))
-            }
-            ":view" => self.view(arg),
-            ":info" => no_arg(self.info()),
-            _ => {
-                let known: Vec<&str> = COMMANDS.iter().map(|c| c.0).collect();
-                let hint = jitfilter::check::closest(name, &known)
-                    .map(|s| format!("did you mean `{s}`? (:help lists the commands)"));
-                Err(usage(
-                    format!("unknown command `{name}`"),
-                    Some(hint.as_deref().unwrap_or(":help lists the commands")),
-                ))
-            }
-        }
-    }
-
-    fn last_kernel(&self) -> Result<&Kernel, Trouble> {
-        self.kernel
-            .as_ref()
-            .ok_or_else(|| usage("no expression yet", Some("type one, e.g. max(w)")))
-    }
-
-    fn load(&mut self, arg: &str) -> Result<String, Trouble> {
-        if arg.is_empty() {
-            return Err(usage(":load needs a PATH (or _ for the last result)", None));
-        }
-        if arg == "_" {
-            let result = self
-                .result
-                .clone()
-                .ok_or_else(|| usage("no result yet", Some("type an expression first")))?;
-            self.image = result;
-            self.image_name = "_ (the last result)".into();
-        } else {
-            let path = Path::new(arg);
-            self.image = Arc::new(imageio::load_with(path, &self.limits).map_err(Failure::File)?);
-            self.image_name = path.display().to_string();
-        }
-        Ok(format!(
-            "loaded {}: {}\n",
-            self.image_name,
-            self.image.describe()
-        ))
-    }
-
-    fn save(&mut self, arg: &str) -> Result<String, Trouble> {
-        if arg.is_empty() {
-            return Err(usage(":save needs a PATH", Some("e.g. :save out.png")));
-        }
-        let result = self
-            .result
-            .as_ref()
-            .ok_or_else(|| usage("nothing to save yet", Some("type an expression first")))?;
-        let path = Path::new(arg);
-        imageio::save_atomic(path, result).map_err(Failure::File)?;
-        Ok(format!(
-            "saved _ ({}) to {}\n",
-            result.describe(),
-            path.display()
-        ))
-    }
-
-    fn set_footprint(&mut self, arg: &str) -> Result<String, Trouble> {
-        if arg.is_empty() {
-            return Ok(format!("footprint {}\n", self.footprint_spec));
-        }
-        let footprint = match arg.strip_prefix("file:") {
-            Some(path) if !path.is_empty() => setup::footprint(
-                &FootprintSpec::File(PathBuf::from(path)),
-                None,
-                &self.limits,
-            )?,
-            _ => arg
-                .parse::<Footprint>()
-                .map_err(|e| usage(e.to_string(), Some("or file:PATH for a mask")))?,
-        };
-        let ndim = footprint.ndim().unwrap_or(self.image.shape().len());
-        let cells = footprint
-            .resolve(ndim, &self.limits)
-            .map(|r| r.cells.len())
-            .map_err(engine_trouble)?;
-        self.footprint = footprint;
-        self.footprint_spec = arg.to_string();
-        Ok(format!("footprint {arg} ({cells} cells)\n"))
-    }
-
-    fn set_mode(&mut self, arg: &str) -> Result<String, Trouble> {
-        let mut words = arg.split_whitespace();
-        let Some(name) = words.next() else {
-            return Ok(self.mode_line());
-        };
-        let mode: Mode = name
-            .parse()
-            .map_err(|e: Error| usage(e.to_string(), None))?;
-        let cval = match words.next() {
-            Some(v) => v
-                .parse::<f64>()
-                .map_err(|_| usage(format!("`{v}` is not a number"), Some(":mode constant 0")))?,
-            None => 0.0,
-        };
-        if let Some(extra) = words.next() {
-            return Err(usage(
-                format!("unexpected `{extra}`"),
-                Some("usage: :mode MODE [CVAL]"),
-            ));
-        }
-        self.mode = mode;
-        self.mode_name = name.to_string();
-        self.cval = cval;
-        Ok(self.mode_line())
-    }
-
-    fn mode_line(&self) -> String {
-        if self.mode == Mode::Constant {
-            format!("mode {} (cval {})\n", self.mode_name, num(self.cval))
-        } else {
-            format!("mode {}\n", self.mode_name)
-        }
-    }
-
-    fn set_origin(&mut self, arg: &str) -> Result<String, Trouble> {
-        if !arg.is_empty() {
-            self.origin = arg
-                .split(',')
-                .map(|o| {
-                    o.trim().parse::<isize>().map_err(|_| {
-                        usage(
-                            format!("`{o}` is not a whole number"),
-                            Some("usage: :origin O or :origin O1,O2"),
-                        )
-                    })
-                })
-                .collect::<Result<_, _>>()?;
-        }
-        Ok(format!("origin {}\n", self.origin_text()))
-    }
-
-    fn origin_text(&self) -> String {
-        if self.origin.is_empty() {
-            "0".into()
-        } else {
-            self.origin
-                .iter()
-                .map(|o| o.to_string())
-                .collect::<Vec<_>>()
-                .join(",")
-        }
-    }
-
-    fn set_param(&mut self, arg: &str) -> Result<String, Trouble> {
-        let bad = || usage("expected NAME=VALUE", Some("e.g. :param r=0.3"));
-        let (name, value) = arg.split_once('=').ok_or_else(bad)?;
-        let name = name.trim();
-        if name.is_empty() {
-            return Err(bad());
-        }
-        let value: f64 = value
-            .trim()
-            .parse()
-            .map_err(|_| usage(format!("`{}` is not a number", value.trim()), None))?;
-        self.params.retain(|(n, _)| n != name);
-        self.params.push((name.to_string(), value));
-        let declared = self
-            .kernel
-            .as_ref()
-            .is_some_and(|k| k.params().iter().any(|p| p.name == name));
-        Ok(if declared || self.kernel.is_none() {
-            format!("{name} = {}\n", num(value))
-        } else {
-            format!(
-                "{name} = {} (the last expression does not declare it; kept for those that do)\n",
-                num(value)
-            )
-        })
-    }
-
-    fn show_params(&self) -> String {
-        let mut out = String::new();
-        if let Some(kernel) = &self.kernel {
-            if kernel.params().is_empty() {
-                out.push_str("the last expression declares no params\n");
-            }
-            for p in kernel.params() {
-                match self.params.iter().find(|(n, _)| *n == p.name) {
-                    Some((_, v)) => {
-                        let _ =
-                            writeln!(out, "{} = {} (default {})", p.name, num(*v), num(p.default));
-                    }
-                    None => {
-                        let _ = writeln!(out, "{} = {} (default)", p.name, num(p.default));
-                    }
-                }
-            }
-        } else {
-            out.push_str("no expression yet\n");
-        }
-        for (name, v) in &self.params {
-            if !self
-                .kernel
-                .as_ref()
-                .is_some_and(|k| k.params().iter().any(|p| &p.name == name))
-            {
-                let _ = writeln!(
-                    out,
-                    "{name} = {} (set, not declared by the last expression)",
-                    num(*v)
-                );
-            }
-        }
-        out
-    }
-
-    fn set_dtype(&mut self, arg: &str) -> Result<String, Trouble> {
-        if !arg.is_empty() {
-            self.dtype = match arg {
-                "same" => None,
-                "u8" => Some(DType::U8),
-                "u16" => Some(DType::U16),
-                "i16" => Some(DType::I16),
-                "i32" => Some(DType::I32),
-                "f32" => Some(DType::F32),
-                "f64" => Some(DType::F64),
-                other => {
-                    return Err(usage(
-                        format!("unknown dtype `{other}`"),
-                        Some("same, u8, u16, i16, i32, f32 or f64"),
-                    ))
-                }
-            };
-        }
-        Ok(format!("dtype {}\n", self.dtype_text()))
-    }
-
-    fn dtype_text(&self) -> String {
-        match self.dtype {
-            None => format!("same (the image's: {})", self.image.dtype()),
-            Some(t) => t.to_string(),
-        }
-    }
-
-    fn set_threads(&mut self, arg: &str) -> Result<String, Trouble> {
-        match arg {
-            "" => {}
-            "auto" => self.threads = None,
-            n => match n.parse::<usize>() {
-                Ok(n) if (1..=1024).contains(&n) => self.threads = Some(n),
-                _ => {
-                    return Err(usage(
-                        format!("`{n}` is not a number of threads"),
-                        Some("1 to 1024, or auto (one per core)"),
-                    ))
-                }
-            },
-        }
-        Ok(format!("threads {}\n", self.threads_text()))
-    }
-
-    fn threads_text(&self) -> String {
-        self.threads
-            .map_or("auto (one per core)".into(), |t| t.to_string())
-    }
-
-    fn set_engine(&mut self, arg: &str) -> Result<String, Trouble> {
-        if !arg.is_empty() {
-            self.engine = arg.parse().map_err(|e: Error| usage(e.to_string(), None))?;
-            self.engine_name = arg.to_string();
-        }
-        Ok(format!("engine {}\n", self.engine_name))
-    }
-
-    fn view(&mut self, arg: &str) -> Result<String, Trouble> {
-        let width = match arg {
-            "" => self.width.map_or(64, |w| w.saturating_sub(1).clamp(8, 64)),
-            w => w
-                .parse::<usize>()
-                .ok()
-                .filter(|w| (1..=1000).contains(w))
-                .ok_or_else(|| usage(format!("`{w}` is not a width"), Some("e.g. :view 48")))?,
-        };
-        let (image, what) = match &self.result {
-            Some(r) => (r.clone(), "_"),
-            None => (self.image.clone(), "the image"),
-        };
-        Ok(view::preview(&image, what, width, self.colour))
-    }
-
-    fn info(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "image     {} ({})",
-            self.image_name,
-            self.image.describe()
-        );
-        let _ = writeln!(out, "footprint {}", self.footprint_spec);
-        let _ = write!(
-            out,
-            "{}",
-            self.mode_line().replacen("mode ", "mode      ", 1)
-        );
-        let _ = writeln!(out, "origin    {}", self.origin_text());
-        let _ = writeln!(out, "dtype     {}", self.dtype_text());
-        let _ = writeln!(out, "threads   {}", self.threads_text());
-        let _ = writeln!(out, "engine    {}", self.engine_name);
-        if let Some(k) = &self.kernel {
-            let _ = writeln!(out, "last      {}", k.source().trim().replace('\n', " "));
-        }
-        if let Some(r) = &self.result {
-            let _ = writeln!(out, "_         {}  {}", r.describe(), stats(r));
-        }
-        out
-    }
-}
-
-fn help() -> String {
-    let mut out = String::from(
-        "Type a kernel expression to apply it to the image, e.g. max(w), median(w),\n\
-         let m = mean(w); (c - m) / std(w). Input continues on the next line while a\n\
-         bracket is open or the line ends with `;`. The result is kept as `_`.\n\n",
-    );
-    for (name, arg, what) in COMMANDS {
-        let _ = writeln!(out, "  {:<24}{what}", format!("{name} {arg}"));
-    }
-    out.push_str(
-        "\nTab completes names, functions, params and commands. Ctrl-C clears the line or\n\
-                  stops waiting for a filter; Ctrl-D quits. docs/language.md has the language.\n",
-    );
-    out
 }
 
 fn engine_trouble(e: Error) -> Trouble {
@@ -983,61 +545,6 @@ fn echo(input: &str) -> String {
     out
 }
 
-fn floor_boundary(text: &str, mut i: usize) -> usize {
-    i = i.min(text.len());
-    while !text.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
-}
-
-/// `min … mean … max …` over the colour planes (NaNs counted apart).
-fn stats(image: &Image) -> String {
-    let (mut lo, mut hi, mut sum, mut n, mut nans) =
-        (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0usize, 0usize);
-    for plane in image.planes() {
-        for &v in plane.to_f64().iter() {
-            if v.is_nan() {
-                nans += 1;
-            } else {
-                lo = lo.min(v);
-                hi = hi.max(v);
-                sum += v;
-                n += 1;
-            }
-        }
-    }
-    let mut s = if n == 0 {
-        "min nan  mean nan  max nan".to_string()
-    } else {
-        format!(
-            "min {}  mean {}  max {}",
-            num(lo),
-            num(sum / n as f64),
-            num(hi)
-        )
-    };
-    if nans > 0 && n > 0 {
-        let _ = write!(s, "  ({nans} NaN)");
-    }
-    s
-}
-
-/// A number for people: whole numbers as such, others with up to 4 decimals.
-pub(crate) fn num(v: f64) -> String {
-    if !v.is_finite() {
-        return format!("{v}");
-    }
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        return format!("{v:.0}");
-    }
-    if v.abs() >= 1e-3 && v.abs() < 1e9 {
-        let s = format!("{v:.4}");
-        return s.trim_end_matches('0').trim_end_matches('.').to_string();
-    }
-    format!("{v:.4e}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1051,15 +558,6 @@ mod tests {
         assert!(!incomplete("let m = mean(w);\nc - m"));
         assert!(!incomplete(":load a(b.png"));
         assert!(incomplete("max(\nw"));
-    }
-
-    #[test]
-    fn numbers() {
-        assert_eq!(num(3.0), "3");
-        assert_eq!(num(118.34567), "118.3457");
-        assert_eq!(num(0.5), "0.5");
-        assert_eq!(num(1e-7), "1.0000e-7");
-        assert_eq!(num(f64::NAN), "NaN");
     }
 
     #[test]

@@ -5,8 +5,7 @@
 //! Colour only on a terminal and without NO_COLOR; otherwise plain ASCII.
 
 use jitfilter::imageio::{Format, IoError, Op, Reason};
-use jitfilter::DType;
-use jitfilter::{Error, ExprError};
+use jitfilter::{DType, Error, ExprError, Span};
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
 use std::io::IsTerminal;
 
@@ -121,7 +120,7 @@ impl Failure {
             Failure::Runtime(message) => Report::plain(message.clone(), None),
             Failure::File(e) => Report::plain(e.to_string(), file_hint(e)),
             Failure::Expr { source, error } => {
-                let (text, span) = visible_span(&source.text, error.span().start, error.span().end);
+                let (text, span) = visible_span(&source.text, error.span());
                 Report {
                     message: error.to_string(),
                     source_code: Some(NamedSource::new(&source.name, text)),
@@ -175,40 +174,27 @@ impl Report {
 }
 
 /// Longest line shown whole above a caret. miette pads with Rust's formatting width, which
-/// cannot reach 64K columns (it panicked on a 64 KiB one-line program), and nobody reads such a
-/// line anyway: longer ones are cut to the part around the span.
+/// cannot reach 64K columns (it panicked on a 64 KiB one-line program): longer ones are cut to
+/// the part around the span.
 const MAX_LINE: usize = 1000;
 
 /// miette draws nothing for an empty span, so widen one to the character it points at, or to a
 /// space appended after the text when it points at the end (e.g. `max(w` is missing a bracket).
-fn visible_span(text: &str, start: usize, end: usize) -> (String, std::ops::Range<usize>) {
-    let boundary = |mut i: usize| {
-        i = i.min(text.len());
-        while !text.is_char_boundary(i) {
-            i -= 1;
-        }
-        i
-    };
-    let (start, end) = (boundary(start), boundary(end.max(start)));
-    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
-    if line_end - line_start > MAX_LINE {
-        let from = boundary(start.saturating_sub(MAX_LINE / 4).max(line_start));
-        let to = boundary((start + MAX_LINE / 4).min(line_end));
-        let excerpt = format!("…{}…", &text[from..to]);
-        let shift = |i: usize| i.clamp(from, to) - from + '…'.len_utf8();
-        return visible_span(&excerpt, shift(start), shift(end));
-    }
+fn visible_span(text: &str, span: Span) -> (String, std::ops::Range<usize>) {
+    let location = span.locate(text);
+    let (text, Span { start, end }) = location
+        .excerpt(MAX_LINE)
+        .unwrap_or_else(|| (text.to_string(), location.span));
     if end > start {
-        return (text.to_string(), start..end);
+        return (text, start..end);
     }
     match text[start..].chars().next() {
         Some('\n') | None => {
-            let mut text = text.to_string();
+            let mut text = text;
             text.insert(start, ' ');
             (text, start..start + 1)
         }
-        Some(ch) => (text.to_string(), start..start + ch.len_utf8()),
+        Some(ch) => (text, start..start + ch.len_utf8()),
     }
 }
 

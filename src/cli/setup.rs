@@ -139,8 +139,8 @@ pub fn footprint(
     limits: &Limits,
 ) -> Result<Footprint, Failure> {
     let (what, footprint) = match (weights, spec) {
-        (None, FootprintSpec::Shape { spec, footprint }) => {
-            (format!("--footprint {spec}"), footprint.clone())
+        (None, FootprintSpec::Shape(footprint)) => {
+            (format!("--footprint {footprint}"), footprint.clone())
         }
         (Some(path), _) => {
             let weights = imageio::load_weights(path, limits).map_err(Failure::File)?;
@@ -159,7 +159,7 @@ pub fn footprint(
     };
     let hint = |e: &Error| match e {
         Error::Limit(limit) => limit.hint(),
-        _ if matches!(spec, FootprintSpec::Shape { .. }) && weights.is_none() => {
+        _ if matches!(spec, FootprintSpec::Shape(_)) && weights.is_none() => {
             "footprints: box:N, rect:WxH, disk:R, diamond:R, ball:R (3-D only), file:PATH".into()
         }
         _ => "a footprint file holds a 1-D to 3-D mask with at least one nonzero cell".into(),

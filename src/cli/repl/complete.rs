@@ -1,7 +1,7 @@
 //! Tab completion for the REPL: `:commands`, their arguments (modes, footprints, dtypes,
 //! engines, file paths), built-in names, functions (with their opening bracket) and params.
 
-use super::COMMANDS;
+use super::commands::COMMANDS;
 use jitfilter::Mode;
 use rustyline::completion::{Completer, FilenameCompleter, Pair};
 use rustyline::highlight::Highlighter;

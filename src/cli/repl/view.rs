@@ -1,4 +1,7 @@
-//! `:view`: a small preview of an image in the terminal. With colour, each character cell shows
+//! How the REPL shows images and numbers: `:view`'s preview, the `min … mean … max` summary of a
+//! result, and numbers for people.
+//!
+//! The preview is small and in the terminal. With colour, each character cell shows
 //! two pixels as an upper half block (`▀`) with 24-bit foreground and background colours;
 //! without, each cell is one grey level from a ten-step character ramp. Values are stretched
 //! from the shown data's minimum (black) to its maximum (white); NaN shows red (or `?`).
@@ -69,8 +72,8 @@ pub fn preview(image: &Image, what: &str, width: usize, colour: bool) -> String 
         "{what}: {} {}{note}; black = {}, white = {}\n",
         dims.join("×"),
         image.dtype(),
-        super::num(if lo.is_finite() { lo } else { f64::NAN }),
-        super::num(if hi.is_finite() { hi } else { f64::NAN }),
+        num(if lo.is_finite() { lo } else { f64::NAN }),
+        num(if hi.is_finite() { hi } else { f64::NAN }),
     );
     let rgb = |y: usize, x: usize| -> (u8, u8, u8) {
         let byte = |l: f64| (l * 255.0).round().clamp(0.0, 255.0) as u8;
@@ -128,11 +131,67 @@ fn resample(a: &Array2<f64>, h: usize, w: usize) -> Array2<f64> {
     })
 }
 
+/// `min … mean … max …` over the colour planes (NaNs counted apart).
+pub fn stats(image: &Image) -> String {
+    let (mut lo, mut hi, mut sum, mut n, mut nans) =
+        (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0usize, 0usize);
+    for plane in image.planes() {
+        for &v in plane.to_f64().iter() {
+            if v.is_nan() {
+                nans += 1;
+            } else {
+                lo = lo.min(v);
+                hi = hi.max(v);
+                sum += v;
+                n += 1;
+            }
+        }
+    }
+    let mut s = if n == 0 {
+        "min nan  mean nan  max nan".to_string()
+    } else {
+        format!(
+            "min {}  mean {}  max {}",
+            num(lo),
+            num(sum / n as f64),
+            num(hi)
+        )
+    };
+    if nans > 0 && n > 0 {
+        let _ = write!(s, "  ({nans} NaN)");
+    }
+    s
+}
+
+/// A number for people: whole numbers as such, others with up to 4 decimals.
+pub fn num(v: f64) -> String {
+    if !v.is_finite() {
+        return format!("{v}");
+    }
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        return format!("{v:.0}");
+    }
+    if v.abs() >= 1e-3 && v.abs() < 1e9 {
+        let s = format!("{v:.4}");
+        return s.trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    format!("{v:.4e}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use jitfilter::imageio::DynArray;
     use ndarray::ArrayD;
+
+    #[test]
+    fn numbers() {
+        assert_eq!(num(3.0), "3");
+        assert_eq!(num(118.34567), "118.3457");
+        assert_eq!(num(0.5), "0.5");
+        assert_eq!(num(1e-7), "1.0000e-7");
+        assert_eq!(num(f64::NAN), "NaN");
+    }
 
     #[test]
     fn plain_ramp_spans_black_to_white() {
