@@ -2,7 +2,7 @@
 //! cannot run, and interns identical subexpressions into one DAG node.
 
 use crate::error::{ExprError, Span};
-use crate::ir::{Builtin, Func, Node, NodeId, Op, ParamDecl, Program, Reduction, Shape};
+use crate::ir::{Builtin, Func, Node, NodeId, Op, ParamDecl, Program, Reduction, Sample, Shape};
 use crate::limits::{Limit, Limits};
 use crate::syntax::{self, Ast, Expr, ExprKind, Stmt};
 use std::collections::HashMap;
@@ -99,7 +99,8 @@ pub fn check(src: &str, ast: &Ast, limits: &Limits) -> Result<Program, ExprError
 
 /// Every name a user can write, for suggestions and completion.
 pub fn known_names() -> Vec<&'static str> {
-    let mut v: Vec<&str> = Builtin::ALL.iter().map(|b| b.name()).collect();
+    let mut v: Vec<&str> = vec![Sample::W.name(), Sample::C.name()];
+    v.extend(Builtin::ALL.iter().map(|b| b.name()));
     v.extend(["pi", "e", "inf", "nan"]);
     v
 }
@@ -116,7 +117,10 @@ pub fn known_functions() -> Vec<&'static str> {
 
 impl Checker<'_> {
     fn define_check(&self, name: &str, span: Span) -> Result<(), ExprError> {
-        if Builtin::from_name(name).is_some() || syntax::constant(name).is_some() {
+        if Sample::from_name(name).is_some()
+            || Builtin::from_name(name).is_some()
+            || syntax::constant(name).is_some()
+        {
             return Err(ExprError::Rebind {
                 span,
                 name: name.into(),
@@ -201,6 +205,9 @@ impl Checker<'_> {
     fn name(&mut self, name: &str, span: Span) -> Result<NodeId, ExprError> {
         if let Some(Binding::Node(id)) = self.scope.get(name) {
             return Ok(*id);
+        }
+        if let Some(s) = Sample::from_name(name) {
+            return self.intern(Op::Sample(s), s.shape(), span);
         }
         if let Some(b) = Builtin::from_name(name) {
             return self.intern(Op::Builtin(b), b.shape(), span);

@@ -3,7 +3,7 @@
 //! arithmetic with them: its operators, functions, `%` and percentile interpolation are written
 //! here from numpy's definitions, apart from the JIT's helpers in `runtime`.
 
-use crate::ir::{BinOp, Builtin, Func, Op, Program, Reduction, UnOp};
+use crate::ir::{At, BinOp, Builtin, Func, Op, Program, Reduction, Sample, UnOp};
 
 /// Everything a program can see for one output element.
 #[derive(Debug, Clone, Copy)]
@@ -73,6 +73,7 @@ pub fn eval(program: &Program, win: &Window) -> f64 {
         let v = match &node.op {
             Op::Const(c) => Value::S(*c),
             Op::Param(p) => Value::S(win.params[*p]),
+            Op::Sample(s) => sample(*s, win),
             Op::Builtin(b) => builtin(*b, win),
             Op::Unary(op, a) => elementwise(&[&values[*a]], &|x| unary(*op, x[0])),
             Op::Binary(op, a, b) => {
@@ -100,10 +101,16 @@ pub fn eval(program: &Program, win: &Window) -> f64 {
     values[program.root].scalar()
 }
 
+fn sample(s: Sample, win: &Window) -> Value {
+    assert_eq!(s.input, 0, "one input per window so far");
+    match s.at {
+        At::Window => Value::V(win.w.to_vec()),
+        At::Center => Value::S(win.c),
+    }
+}
+
 fn builtin(b: Builtin, win: &Window) -> Value {
     match b {
-        Builtin::W => Value::V(win.w.to_vec()),
-        Builtin::C => Value::S(win.c),
         Builtin::K => Value::V(win.k.to_vec()),
         Builtin::Dx => Value::V(win.dx.to_vec()),
         Builtin::Dy => Value::V(win.dy.to_vec()),

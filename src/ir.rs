@@ -16,11 +16,63 @@ pub enum Shape {
     Vector,
 }
 
-/// Names the language provides.
+/// Where a sample of an input is read, relative to the output position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum At {
+    /// Every element of the window, in footprint order (a vector).
+    Window,
+    /// The element at the output position (a scalar).
+    Center,
+}
+
+/// A value read from one of the pass's inputs (0: the main input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Sample {
+    pub input: usize,
+    pub at: At,
+}
+
+impl Sample {
+    /// `w`: the main input's window.
+    pub const W: Sample = Sample {
+        input: 0,
+        at: At::Window,
+    };
+    /// `c`: the main input's value at the output position.
+    pub const C: Sample = Sample {
+        input: 0,
+        at: At::Center,
+    };
+
+    /// The sample a name of the language reads.
+    pub fn from_name(name: &str) -> Option<Sample> {
+        match name {
+            "w" => Some(Sample::W),
+            "c" => Some(Sample::C),
+            _ => None,
+        }
+    }
+
+    /// How the program spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sample::W => "w",
+            Sample::C => "c",
+            _ => unreachable!("only the main input has names yet"),
+        }
+    }
+
+    pub fn shape(self) -> Shape {
+        match self.at {
+            At::Window => Shape::Vector,
+            At::Center => Shape::Scalar,
+        }
+    }
+}
+
+/// The other names the language provides: window geometry, positions and sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Builtin {
-    W,
-    C,
     K,
     Dx,
     Dy,
@@ -36,9 +88,7 @@ pub enum Builtin {
 }
 
 impl Builtin {
-    pub const ALL: [Builtin; 14] = [
-        Builtin::W,
-        Builtin::C,
+    pub const ALL: [Builtin; 12] = [
         Builtin::K,
         Builtin::Dx,
         Builtin::Dy,
@@ -55,8 +105,6 @@ impl Builtin {
 
     pub fn name(self) -> &'static str {
         match self {
-            Builtin::W => "w",
-            Builtin::C => "c",
             Builtin::K => "k",
             Builtin::Dx => "dx",
             Builtin::Dy => "dy",
@@ -78,9 +126,7 @@ impl Builtin {
 
     pub fn shape(self) -> Shape {
         match self {
-            Builtin::W | Builtin::K | Builtin::Dx | Builtin::Dy | Builtin::Dz | Builtin::I => {
-                Shape::Vector
-            }
+            Builtin::K | Builtin::Dx | Builtin::Dy | Builtin::Dz | Builtin::I => Shape::Vector,
             _ => Shape::Scalar,
         }
     }
@@ -318,6 +364,8 @@ pub enum Op {
     Const(f64),
     /// Index into [`Program::params`].
     Param(usize),
+    /// A value of an input: its window or its value here.
+    Sample(Sample),
     Builtin(Builtin),
     Unary(UnOp, NodeId),
     Binary(BinOp, NodeId, NodeId),
@@ -331,7 +379,7 @@ pub enum Op {
 impl Op {
     pub fn operands(&self) -> Vec<NodeId> {
         match self {
-            Op::Const(_) | Op::Param(_) | Op::Builtin(_) => vec![],
+            Op::Const(_) | Op::Param(_) | Op::Sample(_) | Op::Builtin(_) => vec![],
             Op::Unary(_, a) => vec![*a],
             Op::Binary(_, a, b) => vec![*a, *b],
             Op::Call(_, args) => args.clone(),
@@ -379,6 +427,22 @@ impl Program {
         self.source.get(span.start..span.end).unwrap_or("?")
     }
 
+    /// Every name of the language the program reads (`w`, `c`, `k`, `x`…), in order of first use.
+    pub fn names_used(&self) -> Vec<&'static str> {
+        let mut seen: Vec<&'static str> = Vec::new();
+        for node in &self.nodes {
+            let name = match node.op {
+                Op::Sample(s) => s.name(),
+                Op::Builtin(b) => b.name(),
+                _ => continue,
+            };
+            if !seen.contains(&name) {
+                seen.push(name);
+            }
+        }
+        seen
+    }
+
     pub fn builtins_used(&self) -> Vec<(Builtin, Span)> {
         let mut seen: Vec<(Builtin, Span)> = Vec::new();
         for node in &self.nodes {
@@ -389,10 +453,6 @@ impl Program {
             }
         }
         seen
-    }
-
-    pub fn uses(&self, b: Builtin) -> bool {
-        self.nodes.iter().any(|n| n.op == Op::Builtin(b))
     }
 
     /// The same program with only the nodes the root depends on (unused `let`s cost nothing).
@@ -467,6 +527,7 @@ impl fmt::Display for Program {
             let what = match &node.op {
                 Op::Const(v) => format_number(*v),
                 Op::Param(p) => format!("param {}", self.params[*p].name),
+                Op::Sample(s) => s.name().to_string(),
                 Op::Builtin(b) => b.name().to_string(),
                 Op::Unary(UnOp::Neg, _) => format!("neg {ops}"),
                 Op::Unary(UnOp::Not, _) => format!("not {ops}"),

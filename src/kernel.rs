@@ -7,7 +7,7 @@ use crate::codegen::{self, CallbackFn, Code, RowCode, RowFn, Target};
 use crate::dtype::Element;
 use crate::error::{Error, ExprError};
 use crate::footprint::Footprint;
-use crate::ir::{Builtin, ParamDecl, Program};
+use crate::ir::{ParamDecl, Program};
 use crate::limits::Limits;
 use crate::native::Native;
 use crate::plan::Plan;
@@ -553,5 +553,4 @@ pub(crate) fn context_for(s: &Setup, c_index: isize, track: bool) -> CallbackCon
 fn assert_send_sync() {
     fn is<T: Send + Sync>() {}
     is::<Kernel>();
-    let _ = Builtin::W;
 }

@@ -5,7 +5,7 @@
 //! directly. Floats stay on the planner's f64 path, which handles NaN.
 
 use crate::dtype::Element;
-use crate::ir::{Builtin, Op, Program, Reduction};
+use crate::ir::{Op, Program, Reduction, Sample};
 use crate::order::{self, Rank};
 use crate::window::{Stripe, StripeFn};
 
@@ -23,7 +23,7 @@ impl Native {
         let Op::Reduce(red, arg, extra) = program.nodes[program.root].op else {
             return None;
         };
-        if program.nodes[arg].op != Op::Builtin(Builtin::W) {
+        if program.nodes[arg].op != Op::Sample(Sample::W) {
             return None;
         }
         let q = extra.map(|e| &program.nodes[e].op);

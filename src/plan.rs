@@ -3,7 +3,7 @@
 //! subexpressions stay shared, and every accumulator is assigned to a *stage*: all accumulators
 //! of a stage are computed in one fused pass over the window, after the stages they depend on.
 
-use crate::ir::{BinOp, Builtin, Func, Op, Program, Reduction, Shape, UnOp};
+use crate::ir::{BinOp, Builtin, Func, Op, Program, Reduction, Sample, Shape, UnOp};
 use std::collections::HashMap;
 
 pub type P = usize;
@@ -39,6 +39,8 @@ pub enum Acc {
 pub enum POp {
     Const(f64),
     Param(usize),
+    /// A value of an input (see [`Sample`]).
+    Sample(Sample),
     Builtin(Builtin),
     Un(UnOp, P),
     Bin(BinOp, P, P),
@@ -77,7 +79,9 @@ const MAX_SPLITS: usize = 8;
 impl Plan {
     pub fn operands(op: &POp) -> Vec<P> {
         match op {
-            POp::Const(_) | POp::Param(_) | POp::Builtin(_) | POp::Plane(_) => vec![],
+            POp::Const(_) | POp::Param(_) | POp::Sample(_) | POp::Builtin(_) | POp::Plane(_) => {
+                vec![]
+            }
             POp::Un(_, a) => vec![*a],
             POp::Bin(_, a, b) => vec![*a, *b],
             POp::Call(_, args) => args.clone(),
@@ -104,6 +108,7 @@ impl Plan {
             let p = match &node.op {
                 Op::Const(v) => b.konst(*v),
                 Op::Param(i) => b.add(POp::Param(*i)),
+                Op::Sample(s) => b.add(POp::Sample(*s)),
                 Op::Builtin(bi) => b.add(POp::Builtin(*bi)),
                 Op::Unary(op, a) => b.add(POp::Un(*op, m(*a))),
                 Op::Binary(op, a, c) => b.add(POp::Bin(*op, m(*a), m(*c))),
@@ -155,7 +160,7 @@ impl Plan {
                     Builtin::K | Builtin::Dx | Builtin::Dy | Builtin::Dz | Builtin::I | Builtin::N
                 ),
                 POp::Const(_) | POp::Param(_) => true,
-                POp::Reduce(..) | POp::Plane(_) => false,
+                POp::Sample(_) | POp::Reduce(..) | POp::Plane(_) => false,
                 op => Plan::operands(op).into_iter().all(|o| out[o]),
             };
             out.push(is);
@@ -167,19 +172,19 @@ impl Plan {
     pub fn keyed(&self) -> Vec<Keyed> {
         let mut out: Vec<Keyed> = Vec::with_capacity(self.nodes.len());
         for (p, node) in self.nodes.iter().enumerate() {
-            let builtin = |q: P, b: Builtin| self.nodes[q].op == POp::Builtin(b);
+            let sample = |q: P, s: Sample| self.nodes[q].op == POp::Sample(s);
             let k = match &node.op {
-                POp::Builtin(Builtin::W) => Keyed::By(p),
+                POp::Sample(Sample::W) => Keyed::By(p),
                 POp::Bin(BinOp::Sub, a, b)
-                    if (builtin(*a, Builtin::W) && builtin(*b, Builtin::C))
-                        || (builtin(*a, Builtin::C) && builtin(*b, Builtin::W)) =>
+                    if (sample(*a, Sample::W) && sample(*b, Sample::C))
+                        || (sample(*a, Sample::C) && sample(*b, Sample::W)) =>
                 {
                     Keyed::By(p)
                 }
                 POp::Builtin(Builtin::N | Builtin::Width | Builtin::Height | Builtin::Depth)
                 | POp::Const(_)
                 | POp::Param(_) => Keyed::Free,
-                POp::Builtin(_) | POp::Reduce(..) | POp::Plane(_) => Keyed::No,
+                POp::Sample(_) | POp::Builtin(_) | POp::Reduce(..) | POp::Plane(_) => Keyed::No,
                 op => Plan::operands(op)
                     .into_iter()
                     .try_fold(Keyed::Free, |acc, o| match (acc, out[o]) {
@@ -314,6 +319,7 @@ impl Builder {
         }
         let ops = Plan::operands(&op);
         let (vector, stage) = match &op {
+            POp::Sample(s) => (s.shape() == Shape::Vector, 0),
             POp::Builtin(b) => (b.shape() == Shape::Vector, 0),
             POp::Reduce(..) => (
                 false,

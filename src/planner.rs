@@ -5,7 +5,7 @@
 //! the rest of the program reads them per pixel as planes. This module only decides: which
 //! reductions, of which point maps, in which order.
 
-use crate::ir::{BinOp, Builtin, Func, Node, NodeId, Op, Program, Reduction, Shape};
+use crate::ir::{BinOp, Func, Node, NodeId, Op, Program, Reduction, Sample, Shape};
 use crate::order::Rank;
 use std::collections::HashMap;
 
@@ -88,8 +88,8 @@ fn point_maps(p: &Program) -> Vec<bool> {
     let mut point = Vec::with_capacity(p.nodes.len());
     for node in &p.nodes {
         let is = match &node.op {
-            Op::Builtin(Builtin::W) | Op::Const(_) | Op::Param(_) => true,
-            Op::Builtin(_) | Op::Reduce(..) => false,
+            Op::Sample(Sample::W) | Op::Const(_) | Op::Param(_) => true,
+            Op::Sample(_) | Op::Builtin(_) | Op::Reduce(..) => false,
             op => op.operands().iter().all(|&o| point[o]),
         };
         point.push(is);
@@ -139,7 +139,7 @@ impl Planner {
             let map = *map_index.entry(arg).or_insert_with(|| {
                 planner
                     .maps
-                    .push(if program.nodes[arg].op == Op::Builtin(Builtin::W) {
+                    .push(if program.nodes[arg].op == Op::Sample(Sample::W) {
                         None
                     } else {
                         Some(map_program(program, arg))
@@ -207,7 +207,7 @@ fn abs_dev(
         return None;
     };
     let center = |s: NodeId| match program.nodes[s].op {
-        Op::Builtin(Builtin::C) => Some(Center::C),
+        Op::Sample(Sample::C) => Some(Center::C),
         _ => planes.get(&s).map(|&i| Center::Plane(i)),
     };
     let vector = |f: NodeId| point[f] && program.nodes[f].shape == Shape::Vector;

@@ -225,12 +225,7 @@ impl PyKernel {
     /// The built-in names the program uses (`w`, `c`, `k`, `dx`, `x`, `width`, ...).
     #[getter]
     fn builtins(&self) -> Vec<&'static str> {
-        self.kernel
-            .program()
-            .builtins_used()
-            .into_iter()
-            .map(|(b, _)| b.name())
-            .collect()
+        self.kernel.program().names_used()
     }
 
     /// What the planner does with each reduction, one line each.

@@ -23,11 +23,7 @@ pub fn check(args: &SourceArgs) -> Result<String, Failure> {
             functions.push(name);
         }
     }
-    let builtins: Vec<&str> = program
-        .builtins_used()
-        .iter()
-        .map(|(b, _)| b.name())
-        .collect();
+    let builtins = program.names_used();
     let params: Vec<String> = program
         .params
         .iter()

@@ -4,8 +4,8 @@
 //! and its frame: how the lowering loads builtins from one window in a buffer.
 
 use super::{flags, uses, Emitter, Frame, Helpers, Inputs, Lanes, Lookups, PTR};
-use crate::ir::Builtin;
-use crate::plan::{POp, Plan};
+use crate::ir::{Builtin, Sample};
+use crate::plan::{POp, Plan, P};
 use crate::runtime::CallbackContext;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, AbiParam, Block, InstBuilder, Signature, Type, Value};
@@ -75,8 +75,9 @@ pub(super) fn emit<'a, 'b>(
         Builtin::Height,
         Builtin::Depth,
     ];
-    let uses_tables = tables.iter().any(|b| uses(plan, *b)) || uses(plan, Builtin::C);
-    let uses_pos = positions.iter().any(|b| uses(plan, *b));
+    let uses_c = uses(plan, POp::Sample(Sample::C));
+    let uses_tables = tables.iter().any(|b| uses(plan, POp::Builtin(*b))) || uses_c;
+    let uses_pos = positions.iter().any(|b| uses(plan, POp::Builtin(*b)));
     if uses_tables || uses_pos {
         let null = fb.ins().icmp_imm_s(IntCC::Equal, ctxp, 0);
         fail_if(&mut fb, &mut err, null);
@@ -92,7 +93,7 @@ pub(super) fn emit<'a, 'b>(
             (Builtin::Dy, offset_of!(CallbackContext, dy)),
             (Builtin::Dz, offset_of!(CallbackContext, dz)),
         ] {
-            if uses(plan, b) {
+            if uses(plan, POp::Builtin(b)) {
                 let t = frame.load(&mut fb, PTR, off);
                 let null = fb.ins().icmp_imm_s(IntCC::Equal, t, 0);
                 fail_if(&mut fb, &mut err, null);
@@ -100,7 +101,7 @@ pub(super) fn emit<'a, 'b>(
             }
         }
     }
-    if uses(plan, Builtin::C) {
+    if uses_c {
         let ci = frame.load(&mut fb, PTR, offset_of!(CallbackContext, c_index));
         let neg = fb.ins().icmp_imm_s(IntCC::SignedLessThan, ci, 0);
         fail_if(&mut fb, &mut err, neg);
@@ -179,7 +180,7 @@ impl Emitter<'_, '_> {
         let size = offset_of!(CallbackContext, size);
         let fb = &mut self.fb;
         match *op {
-            POp::Builtin(Builtin::C) => f.c.expect("c is loaded in the prologue"),
+            POp::Sample(Sample::C) => f.c.expect("c is loaded in the prologue"),
             POp::Builtin(Builtin::N) => self.inputs.nf,
             POp::Builtin(Builtin::X) => f.load(fb, types::F64, pos),
             POp::Builtin(Builtin::Y) => f.load(fb, types::F64, pos + 8),
@@ -191,22 +192,23 @@ impl Emitter<'_, '_> {
         }
     }
 
-    /// Vector builtin `b` at window elements `j..j+lanes`: consecutive values in the buffer
-    /// or the context's tables.
+    /// Vector leaf `p` (`w` or a builtin) at window elements `j..j+lanes`: consecutive values in
+    /// the buffer or the context's tables.
     pub(super) fn callback_vector(
         &mut self,
         f: CallbackFrame,
-        b: Builtin,
+        p: P,
         lanes: Lanes,
         j: Value,
     ) -> Value {
-        let base = match b {
-            Builtin::W => f.buf,
-            Builtin::I => {
+        let base = match self.plan.nodes[p].op {
+            POp::Sample(Sample::W) => f.buf,
+            POp::Builtin(Builtin::I) => {
                 let jf = self.fb.ins().fcvt_from_sint(types::F64, j);
                 return self.iota(jf, lanes);
             }
-            other => self.inputs.tables[&other],
+            POp::Builtin(other) => self.inputs.tables[&other],
+            ref op => unreachable!("{op:?} is not a vector leaf of the callback"),
         };
         let off = self.fb.ins().ishl_imm_s(j, 3);
         let addr = self.fb.ins().iadd(base, off);

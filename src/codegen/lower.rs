@@ -125,7 +125,12 @@ impl Emitter<'_, '_> {
                 self.select_mask(m, a[1], a[2], lanes)
             }
             POp::Call(f, _) => self.call(f, a, lanes),
-            POp::Const(_) | POp::Param(_) | POp::Builtin(_) | POp::Reduce(..) | POp::Plane(_) => {
+            POp::Const(_)
+            | POp::Param(_)
+            | POp::Sample(_)
+            | POp::Builtin(_)
+            | POp::Reduce(..)
+            | POp::Plane(_) => {
                 unreachable!("leaves are not applied")
             }
         }
@@ -310,7 +315,7 @@ impl Emitter<'_, '_> {
                     .load(types::F64, flags(), params, (8 * i) as i32);
                 self.widen(v, pix)
             }
-            ref op @ (POp::Builtin(_) | POp::Plane(_)) => match self.frame {
+            ref op @ (POp::Sample(_) | POp::Builtin(_) | POp::Plane(_)) => match self.frame {
                 Frame::Callback(f) => self.callback_scalar(f, op),
                 Frame::Row(r) => self.row_scalar(r, op),
             },
@@ -422,9 +427,9 @@ impl Emitter<'_, '_> {
             }
         } else {
             match node.op.clone() {
-                POp::Builtin(b) => match self.frame {
-                    Frame::Callback(f) => self.callback_vector(f, b, lanes, j),
-                    Frame::Row(r) => self.row_vector(r, b, lanes, j),
+                POp::Sample(_) | POp::Builtin(_) => match self.frame {
+                    Frame::Callback(f) => self.callback_vector(f, p, lanes, j),
+                    Frame::Row(r) => self.row_vector(r, p, lanes, j),
                 },
                 ref op => {
                     let args: Vec<Value> = Plan::operands(op)

@@ -289,9 +289,9 @@ fn build_function(
     func
 }
 
-/// Whether the plan reads builtin `b`.
-fn uses(plan: &Plan, b: Builtin) -> bool {
-    plan.nodes.iter().any(|n| n.op == POp::Builtin(b))
+/// Whether the plan has a node `op` (a builtin or a sample).
+fn uses(plan: &Plan, op: POp) -> bool {
+    plan.nodes.iter().any(|n| n.op == op)
 }
 
 fn flags() -> MemFlagsData {
@@ -396,7 +396,7 @@ struct Emitter<'a, 'b> {
     xs: Vec<Value>,
     /// Per window element, values shared by all groups (row target: the element's address in
     /// the block, table entries), so each is loaded once per element.
-    jcache: HashMap<Builtin, Value>,
+    jcache: HashMap<P, Value>,
     /// Per window element, element-only vector values shared by all groups.
     jmemo: HashMap<P, Value>,
     /// Per node: depends only on the window element (dx, k, i, numbers, params), not the pixel.

@@ -5,7 +5,7 @@
 
 use super::Tables;
 use super::{flags, uses, Emitter, Frame, Helpers, Inputs, Lanes, Lookups, F64X2, PTR, SHIFTER};
-use crate::ir::{Builtin, Func};
+use crate::ir::{Builtin, Func, Sample};
 use crate::plan::{POp, Plan, P};
 use crate::runtime::RowArgs;
 use cranelift_codegen::ir::condcodes::FloatCC;
@@ -86,7 +86,7 @@ pub(super) fn emit<'a, 'b>(
         (Builtin::Dy, offset_of!(RowArgs, dy)),
         (Builtin::Dz, offset_of!(RowArgs, dz)),
     ] {
-        if uses(plan, b) {
+        if uses(plan, POp::Builtin(b)) {
             table_addrs.insert(b, arg(&mut fb, args, PTR, off));
         }
     }
@@ -318,7 +318,7 @@ impl Emitter<'_, '_> {
         let field = |e: &mut Self, offset| arg(&mut e.fb, r.args, types::F64, offset);
         let size = offset_of!(RowArgs, size);
         let v = match *op {
-            POp::Builtin(Builtin::C) => {
+            POp::Sample(Sample::C) => {
                 let i = self.fb.ins().iadd(self.xs[self.group], r.c_off);
                 let off = self.fb.ins().ishl_imm_s(i, 3);
                 let addr = self.fb.ins().iadd(r.base, off);
@@ -348,36 +348,38 @@ impl Emitter<'_, '_> {
         self.widen(v, pix)
     }
 
-    /// Vector builtin `b` at window element `j` of the current pixels (lanes are pixels):
-    /// element j of pixel x is base[x + offs[j]].
-    pub(super) fn row_vector(&mut self, r: RowFrame, b: Builtin, lanes: Lanes, j: Value) -> Value {
-        let shared = match self.jcache.get(&b) {
+    /// Vector leaf `p` (`w` or a builtin) at window element `j` of the current pixels (lanes
+    /// are pixels): element j of pixel x is base[x + offs[j]].
+    pub(super) fn row_vector(&mut self, r: RowFrame, p: P, lanes: Lanes, j: Value) -> Value {
+        let op = self.plan.nodes[p].op.clone();
+        let shared = match self.jcache.get(&p) {
             Some(v) => *v,
             None => {
                 let j8 = self.fb.ins().ishl_imm_s(j, 3);
-                let v = match b {
+                let v = match op {
                     // The element's address for column 0: base + offs[j] * 8.
-                    Builtin::W => {
+                    POp::Sample(Sample::W) => {
                         let oaddr = self.fb.ins().iadd(r.offs, j8);
                         let o = self.fb.ins().load(types::I64, flags(), oaddr, 0);
                         let o8 = self.fb.ins().ishl_imm_s(o, 3);
                         self.fb.ins().iadd(r.base, o8)
                     }
-                    Builtin::I => {
+                    POp::Builtin(Builtin::I) => {
                         let jf = self.fb.ins().fcvt_from_sint(types::F64, j);
                         self.widen(jf, lanes)
                     }
-                    other => {
+                    POp::Builtin(other) => {
                         let addr = self.fb.ins().iadd(self.inputs.tables[&other], j8);
                         let t = self.fb.ins().load(types::F64, flags(), addr, 0);
                         self.widen(t, lanes)
                     }
+                    ref op => unreachable!("{op:?} is not a vector leaf of a row"),
                 };
-                self.jcache.insert(b, v);
+                self.jcache.insert(p, v);
                 v
             }
         };
-        if b != Builtin::W {
+        if op != POp::Sample(Sample::W) {
             return shared;
         }
         let x8 = self.fb.ins().ishl_imm_s(self.xs[self.group], 3);

@@ -66,7 +66,10 @@ pub fn tables(plan: &Plan, keyed: bool) -> Tables {
         .chain((0..plan.nodes.len()).filter(|p| !plan.split.contains(p)));
     for p in order.filter(|&p| live[p]) {
         let node = &plan.nodes[p];
-        let leaf = matches!(node.op, POp::Builtin(_) | POp::Const(_) | POp::Param(_));
+        let leaf = matches!(
+            node.op,
+            POp::Sample(_) | POp::Builtin(_) | POp::Const(_) | POp::Param(_)
+        );
         if node.vector && !leaf && elem[p] && elem_frontier[p] && t.element.len() < MAX_TABLES {
             t.element.push(p);
         }
