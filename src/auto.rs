@@ -44,6 +44,7 @@ pub struct RowState {
     planes: Vec<Vec<f64>>,
     scratch: order::Scratch<f64>,
     plane_rows: Vec<*const f64>,
+    input_rows: Vec<*const f64>,
     tables: Vec<f64>,
     luts: Vec<f64>,
 }
@@ -88,12 +89,10 @@ impl StripeFn for RowStripe<'_> {
             st.plane_rows.clear();
             st.plane_rows
                 .extend(st.planes.iter().map(|p| p[ry * w..].as_ptr()));
-            let mut args = RowArgs::new(
-                s.input(0)[ry * s.bw..].as_ptr(),
-                &st.offs,
-                w,
-                st.out.as_mut_ptr(),
-            );
+            st.input_rows.clear();
+            (st.input_rows).extend(s.blocks.iter().map(|b| b[ry * s.bw..].as_ptr()));
+            let outputs = [st.out.as_mut_ptr()];
+            let mut args = RowArgs::new(&st.input_rows, &st.offs, w, &outputs);
             args.c_off = s.coff as i64;
             args.k = t.k.as_ptr();
             args.dx = t.dx.as_ptr();
@@ -109,9 +108,10 @@ impl StripeFn for RowStripe<'_> {
             args.lut_lo = lut_lo;
             args.lut_len = lut_len;
             args.fill = (ry == 0) as i64;
-            // SAFETY: every window read base[x + offs[j]] for x < width stays inside the block
-            // (the block is padded by the footprint's extent); the tables k/dx/dy/dz have n
-            // entries; each plane row has `width` values; `out` has `width`; `tables` holds n
+            // SAFETY: every window read inputs[i][x + offs[j]] for x < width stays inside input
+            // i's block (each is padded by the footprint's extent); the tables k/dx/dy/dz have n
+            // entries; each plane row has `width` values; the output row has `width`, and the
+            // input and output lists outlive both calls; `tables` holds n
             // values per element table and `luts` lut_len per keyed table, whose keys `w - c`
             // lie in lut_lo .. lut_lo + lut_len because the block's values are integers in
             // lo..=hi.

@@ -142,9 +142,11 @@ fn deviation_tile<const T: usize>(
 /// Runs a map's row function over the whole block as one row of one-element windows.
 fn apply_map(f: RowFn, block: &[f64], params: &[f64]) -> Vec<f64> {
     let mut out = vec![0.0; block.len()];
-    let mut args = RowArgs::new(block.as_ptr(), &[0], block.len(), out.as_mut_ptr());
+    let (inputs, outputs) = ([block.as_ptr()], [out.as_mut_ptr()]);
+    let mut args = RowArgs::new(&inputs, &[0], block.len(), &outputs);
     args.params = params.as_ptr();
-    // SAFETY: a point map reads only base[x] for x < width, and params.
+    // SAFETY: a point map reads only inputs[0][x] for x < width, and params; both lists live
+    // until the call returns.
     unsafe { f(&mut args) };
     out
 }

@@ -65,9 +65,9 @@ impl Default for CallbackContext {
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct RowArgs {
-    /// Padded input block, positioned so that window element j of output pixel x is
-    /// `base[x + offs[j]]` and `c` is `base[x + c_off]`.
-    pub base: *const f64,
+    /// Per input, its padded block, positioned so that window element j of output pixel x is
+    /// `inputs[i][x + offs[j]]` and its value here is `inputs[i][x + c_off]`.
+    pub inputs: *const *const f64,
     pub offs: *const i64,
     pub n: i64,
     pub c_off: i64,
@@ -78,7 +78,8 @@ pub struct RowArgs {
     pub params: *const f64,
     /// Per planned reduction, a pointer to this row's precomputed values.
     pub planes: *const *const f64,
-    pub out: *mut f64,
+    /// Per output, the row of `width` values to write.
+    pub outputs: *const *mut f64,
     pub width: i64,
     pub y: f64,
     pub z: f64,
@@ -98,10 +99,11 @@ pub struct RowArgs {
 }
 
 impl RowArgs {
-    /// Arguments with no tables, for rows `base[x + offs[j]]` of `width` pixels into `out`.
-    pub fn new(base: *const f64, offs: &[i64], width: usize, out: *mut f64) -> RowArgs {
+    /// Arguments with no tables, for windows `inputs[i][x + offs[j]]` of `width` pixels into
+    /// `outputs`. The two lists must outlive every call made with these arguments.
+    pub fn new(inputs: &[*const f64], offs: &[i64], width: usize, outputs: &[*mut f64]) -> RowArgs {
         RowArgs {
-            base,
+            inputs: inputs.as_ptr(),
             offs: offs.as_ptr(),
             n: offs.len() as i64,
             c_off: 0,
@@ -111,7 +113,7 @@ impl RowArgs {
             dz: std::ptr::null(),
             params: std::ptr::null(),
             planes: std::ptr::null(),
-            out,
+            outputs: outputs.as_ptr(),
             width: width as i64,
             y: 0.0,
             z: 0.0,

@@ -69,9 +69,11 @@ pub(super) fn emit<'a, 'b>(
     fb.switch_to_block(entry);
     fb.seal_block(entry);
     let args = fb.block_params(entry)[0];
+    // Input 0's block row: the only input a pass reads until named inputs exist.
+    let inputs = arg(&mut fb, args, PTR, offset_of!(RowArgs, inputs));
     let frame = RowFrame {
         args,
-        base: arg(&mut fb, args, PTR, offset_of!(RowArgs, base)),
+        base: fb.ins().load(PTR, flags(), inputs, 0),
         offs: arg(&mut fb, args, PTR, offset_of!(RowArgs, offs)),
         c_off: arg(&mut fb, args, types::I64, offset_of!(RowArgs, c_off)),
         planes: arg(&mut fb, args, PTR, offset_of!(RowArgs, planes)),
@@ -103,7 +105,8 @@ pub(super) fn emit<'a, 'b>(
     if let Some(fill) = fill {
         e.fill_tables(frame, fill);
     }
-    let out = arg(&mut e.fb, args, PTR, offset_of!(RowArgs, out));
+    let outputs = arg(&mut e.fb, args, PTR, offset_of!(RowArgs, outputs));
+    let out = e.fb.ins().load(PTR, flags(), outputs, 0);
     let width = arg(&mut e.fb, args, types::I64, offset_of!(RowArgs, width));
     let x = e.new_var(types::I64);
     let zero = e.fb.ins().iconst(types::I64, 0);
