@@ -2,9 +2,11 @@
 //! scipy.ndimage's footprints, boundary modes and origins.
 //!
 //! Data flow, one module per stage: source text → [`syntax`] (pest) → [`check`] → [`ir`]
-//! (checked, typed DAG) → [`interp`] (reference) or [`plan`] (lowered passes) → [`codegen`]
-//! (Cranelift, scipy callback ABI) → [`window`] (the N-D window loop) → output. [`kernel`] ties
-//! them together behind a small API.
+//! (checked, typed DAG) → [`interp`] (reference) or [`plan`] (lowered passes) and [`planner`]
+//! (which reductions become planes) → [`codegen`] (Cranelift: scipy callback ABI, row
+//! functions) → [`schedule`] (the passes of one application and the engine each runs on) →
+//! [`window`] (the N-D window loop, rows from sources to sinks) → output. [`kernel`] ties them
+//! together behind a small API; [`imageio`] reads and writes files.
 //!
 //! ```
 //! use jitfilter::{Footprint, Kernel, Mode, Options};
