@@ -15,6 +15,15 @@ pub enum DType {
 }
 
 impl DType {
+    pub const ALL: [DType; 6] = [
+        DType::U8,
+        DType::U16,
+        DType::I16,
+        DType::I32,
+        DType::F32,
+        DType::F64,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             DType::U8 => "u8",

@@ -34,20 +34,29 @@ pub enum Engine {
     Interpreter,
 }
 
+impl Engine {
+    pub const ALL: [Engine; 4] = [
+        Engine::Auto,
+        Engine::Fused,
+        Engine::Callback,
+        Engine::Interpreter,
+    ];
+    /// The names [`FromStr`](std::str::FromStr) accepts, in the order of [`Engine::ALL`].
+    pub const NAMES: [&'static str; 4] = ["auto", "fused", "callback", "interpreter"];
+
+    pub fn name(self) -> &'static str {
+        Engine::NAMES[self as usize]
+    }
+}
+
 impl std::str::FromStr for Engine {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Engine, Error> {
-        Ok(match s {
-            "auto" => Engine::Auto,
-            "fused" => Engine::Fused,
-            "callback" => Engine::Callback,
-            "interpreter" => Engine::Interpreter,
-            other => {
-                return Err(Error::Shape(format!(
-                    "unknown engine `{other}` (expected auto, fused, callback or interpreter)"
-                )))
-            }
+        (Engine::ALL.into_iter().find(|e| e.name() == s)).ok_or_else(|| {
+            Error::Shape(format!(
+                "unknown engine `{s}` (expected auto, fused, callback or interpreter)"
+            ))
         })
     }
 }
@@ -55,12 +64,7 @@ impl std::str::FromStr for Engine {
 /// The name [`FromStr`](std::str::FromStr) parses back.
 impl std::fmt::Display for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Engine::Auto => "auto",
-            Engine::Fused => "fused",
-            Engine::Callback => "callback",
-            Engine::Interpreter => "interpreter",
-        })
+        f.write_str(self.name())
     }
 }
 

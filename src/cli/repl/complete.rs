@@ -2,7 +2,7 @@
 //! engines, file paths), built-in names, functions (with their opening bracket) and params.
 
 use super::commands::COMMANDS;
-use jitfilter::Mode;
+use jitfilter::{DType, Engine, Mode};
 use rustyline::completion::{Completer, FilenameCompleter, Pair};
 use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
@@ -17,8 +17,6 @@ pub struct ReplHelper {
 }
 
 const FOOTPRINTS: &[&str] = &["box:", "rect:", "disk:", "diamond:", "ball:", "file:"];
-const DTYPES: &[&str] = &["same", "u8", "u16", "i16", "i32", "f32", "f64"];
-const ENGINES: &[&str] = &["auto", "fused", "callback", "interpreter"];
 /// Keywords of the language.
 const KEYWORDS: &[&str] = &["let", "param", "if", "then", "else", "and", "or", "not"];
 
@@ -59,11 +57,15 @@ pub fn candidates(line: &str, pos: usize, params: &[String]) -> (usize, Vec<Pair
             Some((name, _)) => {
                 let start = before.rfind(char::is_whitespace).map_or(0, |i| i + 1);
                 let word = &before[start..];
+                // `same` keeps the image's type.
+                let dtypes: Vec<&str> = std::iter::once("same")
+                    .chain(DType::ALL.iter().map(|d| d.name()))
+                    .collect();
                 let list: &[&str] = match name {
                     "mode" => &Mode::NAMES,
                     "footprint" | "fp" => FOOTPRINTS,
-                    "dtype" => DTYPES,
-                    "engine" => ENGINES,
+                    "dtype" => &dtypes,
+                    "engine" => &Engine::NAMES,
                     "threads" => &["auto"],
                     "param" => {
                         let words = params.iter().map(|p| (p.as_str(), format!("{p}=")));
