@@ -27,7 +27,8 @@ pub struct RowStripe<'a> {
     /// The variant with keyed tables, for stripes of integers in a small range.
     pub keyed: Option<RowCode>,
     pub tables: RowTables<'a>,
-    pub planner: &'a Planner,
+    /// The planner whose planes the row function reads (none for the fused engine).
+    pub planner: Option<&'a Planner>,
     /// Row functions of the planner's point maps.
     pub maps: &'a [RowFn],
     /// Stripes run with keyed tables, and without (for the run's trace).
@@ -62,15 +63,16 @@ impl StripeFn for RowStripe<'_> {
         st.offs.clear();
         st.offs.extend(s.offs.iter().map(|&o| o as i64));
         let t = &self.tables;
-        let planes = &mut st.planes;
-        planes::compute(
-            self.planner,
-            s,
-            self.maps,
-            t.params,
-            planes,
-            &mut st.scratch,
-        );
+        if let Some(planner) = self.planner {
+            planes::compute(
+                planner,
+                s,
+                self.maps,
+                t.params,
+                &mut st.planes,
+                &mut st.scratch,
+            );
+        }
         // Keys `w` of integers in lo..=hi lie in that range, keys `w - c` in lo-hi..=hi-lo;
         // filling a table should cost less than the lookups it serves.
         let keyed = self.keyed.and_then(|k| {

@@ -13,7 +13,7 @@ use crate::native::Native;
 use crate::plan::Plan;
 use crate::planner::Planner;
 use crate::runtime::CallbackContext;
-use crate::schedule::{self, Rows, Schedule, Trace};
+use crate::schedule::{Schedule, Trace};
 use crate::syntax;
 use crate::window::{self, Geometry};
 use ndarray::{Array, ArrayView, Dimension};
@@ -280,8 +280,27 @@ impl Kernel {
             .map(|c| c.callback(0))
     }
 
+    /// The default row function (planned reductions read as planes).
+    pub(crate) fn auto_row(&self) -> RowCode {
+        self.code.row(0)
+    }
+
+    /// The planner's decisions, and the row functions of its point maps.
+    pub(crate) fn planner(&self) -> &Planner {
+        &self.planner
+    }
+
+    pub(crate) fn maps(&self) -> &[RowFn] {
+        &self.maps
+    }
+
+    /// The native form of the whole program, if it has one.
+    pub(crate) fn native(&self) -> Option<Native> {
+        self.native
+    }
+
     /// The row function without planned reductions.
-    fn fused_row(&self) -> Result<RowCode, Error> {
+    pub(crate) fn fused_row(&self) -> Result<RowCode, Error> {
         if self.planner.is_empty() {
             return Ok(self.code.row(0));
         }
@@ -289,7 +308,7 @@ impl Kernel {
     }
 
     /// The row function with keyed tables, if the program has values worth looking up.
-    fn keyed_row(&self) -> Result<Option<RowCode>, Error> {
+    pub(crate) fn keyed_row(&self) -> Result<Option<RowCode>, Error> {
         let Some(plan) = &self.keyed_plan else {
             return Ok(None);
         };
@@ -357,7 +376,7 @@ impl Kernel {
     ) -> Result<(Array<O, D>, Trace), Error> {
         let setup = self.setup(input.shape(), footprint, options)?;
         let shape = setup.geo.shape;
-        let schedule = self.schedule::<T>(setup, options)?;
+        let schedule = Schedule::<T>::new(self, setup, options)?;
         let data = input.as_standard_layout();
         let data = data.as_slice().expect("standard layout is contiguous");
         let mut out = vec![O::from_f64(0.0); data.len()];
@@ -371,34 +390,6 @@ impl Kernel {
         let out =
             Array::from_shape_vec(input.raw_dim(), out).expect("output has the input's shape");
         Ok((out, trace))
-    }
-
-    /// How `options.engine` runs this kernel on elements of type `T` under `setup`.
-    fn schedule<T: Element>(
-        &self,
-        setup: Setup,
-        options: &Options,
-    ) -> Result<Schedule<'_, T>, Error> {
-        let code = schedule::Code {
-            program: &self.program,
-            planner: &self.planner,
-            native: self.native,
-            maps: &self.maps,
-        };
-        let how = (options.mode, options.cval, options.threads);
-        let rows = |engine| {
-            Ok(match engine {
-                Engine::Auto => Rows {
-                    row: self.code.row(0),
-                    keyed: self.keyed_row()?,
-                },
-                _ => Rows {
-                    row: self.fused_row()?,
-                    keyed: None,
-                },
-            })
-        };
-        Schedule::new(code, setup, options.engine, how, rows, || self.callback())
     }
 
     /// Validates shape, footprint, origin and params, and builds the tables a run needs.

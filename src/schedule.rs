@@ -15,7 +15,7 @@ use crate::dtype::Element;
 use crate::error::Error;
 use crate::interp;
 use crate::ir::{NodeId, Program};
-use crate::kernel::{context_for, Engine, Setup};
+use crate::kernel::{context_for, Engine, Kernel, Options, Setup};
 use crate::native::{Native, NativeStripe};
 use crate::planner::{Planned, Planner};
 use crate::runtime::CallbackContext;
@@ -52,14 +52,6 @@ pub struct Trace {
     pub direct_stripes: usize,
 }
 
-/// The compiled code a schedule may use, borrowed from the kernel.
-pub(crate) struct Code<'k> {
-    pub program: &'k Program,
-    pub planner: &'k Planner,
-    pub native: Option<Native>,
-    pub maps: &'k [RowFn],
-}
-
 /// How a pass computes its stripes.
 enum StripeEngine<'k, T> {
     /// One order statistic in the image's type, blocks padded with the constant `T`.
@@ -68,11 +60,26 @@ enum StripeEngine<'k, T> {
     Rows {
         row: RowCode,
         keyed: Option<RowCode>,
-        planner: &'k Planner,
+        planner: Option<&'k Planner>,
     },
     /// Each window gathered and passed to the scipy-ABI callback.
     Callback(CallbackFn),
     Interpreter,
+}
+
+impl<T> StripeEngine<'_, T> {
+    /// How this engine computes reduction node `id`.
+    fn path(&self, id: NodeId) -> Path {
+        match self {
+            StripeEngine::Native(..) => Path::Native,
+            StripeEngine::Rows {
+                planner: Some(p), ..
+            } => p.planned(id).map_or(Path::Fused, Path::Planned),
+            StripeEngine::Rows { planner: None, .. } => Path::Fused,
+            StripeEngine::Callback(_) => Path::Callback,
+            StripeEngine::Interpreter => Path::Interpreter,
+        }
+    }
 }
 
 /// One window pass over the whole array.
@@ -82,11 +89,19 @@ pub struct Pass<'k, T> {
     /// Indices of the arrays the pass reads (0: the main input) and writes (0: the result).
     pub inputs: Vec<usize>,
     pub outputs: Vec<usize>,
-    /// How far the pass reads around each output position.
-    pub halo: Halo,
     engine: StripeEngine<'k, T>,
-    /// Per reduction node, its path.
-    pub paths: Vec<(NodeId, Path)>,
+}
+
+impl<T> Pass<'_, T> {
+    /// How far the pass reads around each output position.
+    pub fn halo(&self) -> Halo {
+        self.setup.geo.halo
+    }
+
+    /// Per reduction node, the path it takes.
+    pub fn paths(&self) -> impl Iterator<Item = (NodeId, Path)> + '_ {
+        (self.program.reductions()).map(|id| (id, self.engine.path(id)))
+    }
 }
 
 /// The passes of one application, in order.
@@ -98,77 +113,51 @@ pub struct Schedule<'k, T> {
     threads: Option<usize>,
 }
 
-/// The row functions an engine needs, compiled (on first use) by the kernel.
-pub(crate) struct Rows {
-    pub row: RowCode,
-    pub keyed: Option<RowCode>,
-}
-
 impl<'k, T: Element> Schedule<'k, T> {
-    /// Decides how `engine` runs `code` on an array of element type `T` under `setup`. `rows`
-    /// and `callback` hand out the compiled functions the choice needs.
+    /// Decides how `options.engine` runs `kernel` on an array of element type `T` under
+    /// `setup`, compiling (on first use) the functions the choice needs.
     pub(crate) fn new(
-        code: Code<'k>,
+        kernel: &'k Kernel,
         setup: Setup,
-        engine: Engine,
-        (mode, cval, threads): (Mode, f64, Option<usize>),
-        rows: impl FnOnce(Engine) -> Result<Rows, Error>,
-        callback: impl FnOnce() -> Result<CallbackFn, Error>,
+        options: &Options,
     ) -> Result<Schedule<'k, T>, Error> {
+        let (mode, cval) = (options.mode, options.cval);
         let has_window = !setup.geo.offsets.is_empty();
-        let native = match (engine, code.native) {
+        let native = match (options.engine, kernel.native()) {
             (Engine::Auto, Some(op)) if has_window => op.pad::<T>(cval).map(|pad| (op, pad)),
             _ => None,
         };
-        let no_plan: &'static Planner = {
-            static NONE: std::sync::OnceLock<Planner> = std::sync::OnceLock::new();
-            NONE.get_or_init(Planner::default)
-        };
-        let (engine, path): (StripeEngine<T>, &dyn Fn(NodeId) -> Path) = match engine {
+        let engine = match options.engine {
             _ if native.is_some() => {
                 let (op, pad) = native.expect("checked");
-                (StripeEngine::Native(op, pad), &|_| Path::Native)
+                StripeEngine::Native(op, pad)
             }
-            Engine::Auto => {
-                let Rows { row, keyed } = rows(engine)?;
-                let planner = code.planner;
-                let e = StripeEngine::Rows {
-                    row,
-                    keyed,
-                    planner,
-                };
-                (e, &|id| {
-                    planner.planned(id).map_or(Path::Fused, Path::Planned)
-                })
-            }
-            Engine::Fused => {
-                let Rows { row, keyed } = rows(engine)?;
-                let e = StripeEngine::Rows {
-                    row,
-                    keyed,
-                    planner: no_plan,
-                };
-                (e, &|_| Path::Fused)
-            }
-            Engine::Callback => (StripeEngine::Callback(callback()?), &|_| Path::Callback),
-            Engine::Interpreter => (StripeEngine::Interpreter, &|_| Path::Interpreter),
+            Engine::Auto => StripeEngine::Rows {
+                row: kernel.auto_row(),
+                keyed: kernel.keyed_row()?,
+                planner: Some(kernel.planner()),
+            },
+            Engine::Fused => StripeEngine::Rows {
+                row: kernel.fused_row()?,
+                keyed: None,
+                planner: None,
+            },
+            Engine::Callback => StripeEngine::Callback(kernel.callback()?),
+            Engine::Interpreter => StripeEngine::Interpreter,
         };
-        let paths = code.program.reductions().map(|id| (id, path(id))).collect();
         let pass = Pass {
-            program: code.program,
-            halo: setup.geo.halo,
+            program: kernel.program(),
             setup,
             inputs: vec![0],
             outputs: vec![0],
             engine,
-            paths,
         };
         Ok(Schedule {
             passes: vec![pass],
-            maps: code.maps,
+            maps: kernel.maps(),
             mode,
             cval,
-            threads,
+            threads: options.threads,
         })
     }
 
@@ -190,8 +179,8 @@ impl<'k, T: Element> Schedule<'k, T> {
         }
         let [keyed, direct] = counts.map(AtomicUsize::into_inner);
         Ok(Trace {
-            reductions: (pass.paths.iter())
-                .map(|&(id, p)| (pass.program.text(id).to_string(), p))
+            reductions: (pass.paths())
+                .map(|(id, p)| (pass.program.text(id).to_string(), p))
                 .collect(),
             keyed_stripes: keyed,
             direct_stripes: direct,
@@ -228,7 +217,7 @@ impl<'k, T: Element> Schedule<'k, T> {
                     row: *row,
                     keyed: *keyed,
                     tables,
-                    planner,
+                    planner: *planner,
                     maps: self.maps,
                     counts,
                 };

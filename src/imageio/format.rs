@@ -155,14 +155,7 @@ mod tests {
                 Layout::Rgb,
                 Layout::Rgba,
             ] {
-                for dtype in [
-                    DType::U8,
-                    DType::U16,
-                    DType::I16,
-                    DType::I32,
-                    DType::F32,
-                    DType::F64,
-                ] {
+                for dtype in DType::ALL {
                     let plane = DynArray::F64(values.clone()).convert(dtype);
                     let image = Image {
                         layout,
