@@ -19,7 +19,7 @@ pub struct RowTables<'a> {
     pub dy: &'a [f64],
     pub dz: &'a [f64],
     pub params: &'a [f64],
-    pub size: [f64; 3],
+    pub size: [f64; 4],
 }
 
 pub struct RowStripe<'a> {
@@ -33,6 +33,8 @@ pub struct RowStripe<'a> {
     pub maps: &'a [RowFn],
     /// Stripes run with keyed tables, and without (for the run's trace).
     pub counts: &'a [AtomicUsize; 2],
+    /// The row function's results per pixel.
+    pub outputs: usize,
 }
 
 /// The most key values a keyed table may have (64 KiB): `w - c` for data spanning 4095.
@@ -46,6 +48,7 @@ pub struct RowState {
     scratch: order::Scratch<f64>,
     plane_rows: Vec<*const f64>,
     input_rows: Vec<*const f64>,
+    output_rows: Vec<*mut f64>,
     tables: Vec<f64>,
     luts: Vec<f64>,
 }
@@ -57,9 +60,13 @@ impl StripeFn for RowStripe<'_> {
         RowState::default()
     }
 
+    fn outputs(&self) -> usize {
+        self.outputs
+    }
+
     fn stripe<O: Element>(&self, st: &mut RowState, s: &Stripe, out: &mut [O]) {
-        let (w, n) = (s.width, s.offs.len());
-        st.out.resize(w, 0.0);
+        let (w, n, nout) = (s.width, s.offs.len(), self.outputs);
+        st.out.resize(w * nout, 0.0);
         st.offs.clear();
         st.offs.extend(s.offs.iter().map(|&o| o as i64));
         let t = &self.tables;
@@ -93,9 +100,13 @@ impl StripeFn for RowStripe<'_> {
                 .extend(st.planes.iter().map(|p| p[ry * w..].as_ptr()));
             st.input_rows.clear();
             (st.input_rows).extend(s.blocks.iter().map(|b| b[ry * s.bw..].as_ptr()));
-            let outputs = [st.out.as_mut_ptr()];
-            let mut args = RowArgs::new(&st.input_rows, &st.offs, w, &outputs);
+            st.output_rows.clear();
+            let base = st.out.as_mut_ptr();
+            // SAFETY: `out` holds `nout` rows of `w` values.
+            (st.output_rows).extend((0..nout).map(|k| unsafe { base.add(k * w) }));
+            let mut args = RowArgs::new(&st.input_rows, &st.offs, w, &st.output_rows);
             args.c_off = s.coff as i64;
+            args.strides = [(s.bh * s.bw) as i64, s.bw as i64];
             args.k = t.k.as_ptr();
             args.dx = t.dx.as_ptr();
             args.dy = t.dy.as_ptr();
@@ -125,8 +136,17 @@ impl StripeFn for RowStripe<'_> {
                 // SAFETY: as above, for the row function without keyed tables.
                 unsafe { (code.f)(&mut args) };
             }
-            for (o, v) in out[ry * w..(ry + 1) * w].iter_mut().zip(&st.out) {
-                *o = O::from_f64(*v);
+            let row = &mut out[ry * w * nout..(ry + 1) * w * nout];
+            if nout == 1 {
+                for (o, v) in row.iter_mut().zip(&st.out) {
+                    *o = O::from_f64(*v);
+                }
+            } else {
+                for (k, results) in st.out.chunks(w).enumerate() {
+                    for (o, v) in row.iter_mut().skip(k).step_by(nout).zip(results) {
+                        *o = O::from_f64(*v);
+                    }
+                }
             }
         }
         self.counts[(code.keyed == 0) as usize].fetch_add(1, Ordering::Relaxed);

@@ -2,16 +2,22 @@
 //! cannot run, and interns identical subexpressions into one DAG node.
 
 use crate::error::{ExprError, Span};
-use crate::ir::{Builtin, Func, Node, NodeId, Op, ParamDecl, Program, Reduction, Sample, Shape};
+use crate::ir::{
+    At, Builtin, Func, Node, NodeId, Op, ParamDecl, Plane, Program, Reduction, Sample, Shape, MAIN,
+};
 use crate::limits::{Limit, Limits};
 use crate::syntax::{self, Ast, Expr, ExprKind, Stmt};
 use std::collections::HashMap;
 
-/// Parses and checks kernel source text within `limits`. Recursive, as [`syntax::parse`] is.
-pub fn compile_program(src: &str, limits: &Limits) -> Result<Program, ExprError> {
+/// Parses and checks kernel source text within `limits`, for a program that may also read the
+/// named `inputs` besides `w`. Recursive, as [`syntax::parse`] is.
+pub fn compile_program(src: &str, inputs: &[&str], limits: &Limits) -> Result<Program, ExprError> {
     let ast = syntax::parse(src, limits)?;
-    check(src, &ast, limits)
+    check(src, &ast, inputs, limits)
 }
+
+/// The largest offset `at()` accepts along an axis.
+pub const MAX_OFFSET: i64 = 4096;
 
 #[derive(Clone, Copy)]
 enum Binding {
@@ -25,10 +31,14 @@ struct Checker<'a> {
     scope: HashMap<String, Binding>,
     later: HashMap<String, Span>,
     params: Vec<ParamDecl>,
+    /// The named inputs the program may read besides `w`.
+    declared: &'a [&'a str],
+    planes: Vec<Plane>,
 }
 
-/// Checks a parsed program (statement and node limits from `limits`).
-pub fn check(src: &str, ast: &Ast, limits: &Limits) -> Result<Program, ExprError> {
+/// Checks a parsed program that may read the named `inputs` besides `w` (statement and node
+/// limits from `limits`).
+pub fn check(src: &str, ast: &Ast, inputs: &[&str], limits: &Limits) -> Result<Program, ExprError> {
     if ast.stmts.len() > limits.max_statements {
         return Err(ExprError::Limit {
             span: Span::new(0, src.len()),
@@ -42,6 +52,12 @@ pub fn check(src: &str, ast: &Ast, limits: &Limits) -> Result<Program, ExprError
         scope: HashMap::new(),
         later: HashMap::new(),
         params: Vec::new(),
+        declared: inputs,
+        planes: vec![Plane {
+            name: MAIN.into(),
+            channel: None,
+            span: Span::default(),
+        }],
     };
     for stmt in &ast.stmts {
         let (name, span) = match stmt {
@@ -82,24 +98,31 @@ pub fn check(src: &str, ast: &Ast, limits: &Limits) -> Result<Program, ExprError
             }
         }
     }
-    let root = ck.expr(&ast.body)?;
-    if ck.nodes[root].shape == Shape::Vector {
-        return Err(ExprError::VectorResult {
-            span: ast.body.span,
-        });
+    let results = match &ast.body.kind {
+        ExprKind::Tuple(items) => &items[..],
+        _ => std::slice::from_ref(&ast.body),
+    };
+    let mut roots = Vec::new();
+    for e in results {
+        let root = ck.expr(e)?;
+        if ck.nodes[root].shape == Shape::Vector {
+            return Err(ExprError::VectorResult { span: e.span });
+        }
+        roots.push(root);
     }
     let program = Program {
         source: src.to_string(),
         nodes: ck.nodes,
-        root,
+        roots,
         params: ck.params,
+        inputs: ck.planes,
     };
     Ok(program.pruned())
 }
 
 /// Every name a user can write, for suggestions and completion.
 pub fn known_names() -> Vec<&'static str> {
-    let mut v: Vec<&str> = vec![Sample::W.name(), Sample::C.name()];
+    let mut v: Vec<&str> = vec![MAIN, "c"];
     v.extend(Builtin::ALL.iter().map(|b| b.name()));
     v.extend(["pi", "e", "inf", "nan"]);
     v
@@ -109,7 +132,7 @@ pub fn known_names() -> Vec<&'static str> {
 pub fn known_functions() -> Vec<&'static str> {
     let mut v: Vec<&str> = Func::ALL.iter().map(|f| f.name()).collect();
     v.extend(Reduction::ALL.iter().map(|r| r.name()));
-    v.push("log");
+    v.extend(["log", "at"]);
     v.sort();
     v.dedup();
     v
@@ -117,7 +140,8 @@ pub fn known_functions() -> Vec<&'static str> {
 
 impl Checker<'_> {
     fn define_check(&self, name: &str, span: Span) -> Result<(), ExprError> {
-        if Sample::from_name(name).is_some()
+        if known_names().contains(&name)
+            || self.declared.contains(&name)
             || Builtin::from_name(name).is_some()
             || syntax::constant(name).is_some()
         {
@@ -198,15 +222,134 @@ impl Checker<'_> {
                 name,
                 name_span,
                 args,
+            } if name == "at" => self.at(*name_span, args, e.span),
+            ExprKind::Call {
+                name,
+                name_span,
+                args,
             } => self.call(name, *name_span, args, e.span),
+            ExprKind::Index(x, j) => {
+                let (plane, at) = self.indexed(x, j)?;
+                let s = Sample { input: plane, at };
+                self.intern(Op::Sample(s), s.shape(), e.span)
+            }
+            ExprKind::Tuple(_) => Err(ExprError::Type {
+                span: e.span,
+                message: "a tuple can only be the program's result".into(),
+                hint: Some("write the tuple last, at the top level: `(mean(w), std(w))`".into()),
+            }),
         }
+    }
+
+    /// Whether `name` is an input (`w` or a declared one) rather than a `let`.
+    fn is_input(&self, name: &str) -> bool {
+        !self.scope.contains_key(name) && (name == MAIN || self.declared.contains(&name))
+    }
+
+    /// The index of plane `name[channel]`, added on first use.
+    fn plane(&mut self, name: &str, channel: Option<usize>, span: Span) -> usize {
+        let found = (self.planes.iter()).position(|p| p.name == name && p.channel == channel);
+        found.unwrap_or_else(|| {
+            self.planes.push(Plane {
+                name: name.into(),
+                channel,
+                span,
+            });
+            self.planes.len() - 1
+        })
+    }
+
+    /// `X[j]`: the plane of channel `j` of input `X` (`c[j]` is its value here).
+    fn indexed(&mut self, x: &Expr, j: &Expr) -> Result<(usize, At), ExprError> {
+        let name = match &x.kind {
+            ExprKind::Name(n) if n == "c" && !self.scope.contains_key("c") => MAIN,
+            ExprKind::Name(n) if self.is_input(n) => n.as_str(),
+            _ => {
+                return Err(ExprError::Type {
+                    span: x.span,
+                    message: "only inputs have channels to index".into(),
+                    hint: Some("index `w`, `c` or a named input: `w[0]`, `c[1]`".into()),
+                })
+            }
+        };
+        let at = if matches!(&x.kind, ExprKind::Name(n) if n == "c") {
+            At::Center
+        } else {
+            At::Window
+        };
+        let channel = match const_int(j) {
+            Some(v) if (0..=1024).contains(&v) => v as usize,
+            _ => {
+                return Err(ExprError::Type {
+                    span: j.span,
+                    message: "a channel index must be a whole number from 0".into(),
+                    hint: Some(format!(
+                        "e.g. `{name}[0]`; `channels` is how many there are"
+                    )),
+                })
+            }
+        };
+        let span = Span::new(x.span.start, j.span.end + 1);
+        Ok((self.plane(name, Some(channel), span), at))
+    }
+
+    /// `at(X)`, `at(X, ox, oy)`, `at(X, ox, oy, oz)`: input `X` here or at a constant offset.
+    fn at(&mut self, name_span: Span, args: &[Expr], span: Span) -> Result<NodeId, ExprError> {
+        if !matches!(args.len(), 1 | 3 | 4) {
+            return Err(ExprError::Arity {
+                span: name_span,
+                name: "at".into(),
+                expected: "1, 3 or 4".into(),
+                got: args.len(),
+            });
+        }
+        let x = &args[0];
+        let plane = match &x.kind {
+            ExprKind::Name(n) if self.is_input(n) => self.plane(n, None, x.span),
+            ExprKind::Index(a, j) if matches!(&a.kind, ExprKind::Name(n) if n != "c") => {
+                self.indexed(a, j)?.0
+            }
+            _ => {
+                return Err(ExprError::Type {
+                    span: x.span,
+                    message: "`at` reads an input: `w`, `w[j]` or a named input".into(),
+                    hint: Some("e.g. `at(w, 1, 0)` is the value one column to the right".into()),
+                })
+            }
+        };
+        let mut offset = [0isize; 3];
+        // ox, oy, oz: along the last, second-last and third-last axes.
+        for (axis, arg) in args[1..].iter().enumerate() {
+            match const_int(arg) {
+                Some(v) if v.abs() <= MAX_OFFSET => offset[2 - axis] = v as isize,
+                _ => {
+                    return Err(ExprError::Type {
+                        span: arg.span,
+                        message: format!(
+                            "an offset of `at` must be a whole number (at most {MAX_OFFSET} either way), known when the program is compiled"
+                        ),
+                        hint: Some("write a number, e.g. `at(w, 1, 0)`, `at(w, 0, -1)`".into()),
+                    })
+                }
+            }
+        }
+        let at = if offset == [0; 3] {
+            At::Center
+        } else {
+            At::Offset(offset)
+        };
+        let s = Sample { input: plane, at };
+        self.intern(Op::Sample(s), s.shape(), span)
     }
 
     fn name(&mut self, name: &str, span: Span) -> Result<NodeId, ExprError> {
         if let Some(Binding::Node(id)) = self.scope.get(name) {
             return Ok(*id);
         }
-        if let Some(s) = Sample::from_name(name) {
+        if name == "c" || self.is_input(name) {
+            let plane = self.plane(if name == "c" { MAIN } else { name }, None, span);
+            let at = if name == "c" { At::Center } else { At::Window };
+            let s = Sample { input: plane, at };
             return self.intern(Op::Sample(s), s.shape(), span);
         }
         if let Some(b) = Builtin::from_name(name) {
@@ -229,6 +372,7 @@ impl Checker<'_> {
             });
         }
         let mut candidates: Vec<&str> = known_names();
+        candidates.extend(self.declared.iter().copied());
         candidates.extend(self.scope.keys().map(String::as_str));
         Err(ExprError::UnknownName {
             span,
@@ -317,6 +461,19 @@ impl Checker<'_> {
     }
 }
 
+/// The value of a whole-number constant (`3`, `-1`), if `e` is one.
+fn const_int(e: &Expr) -> Option<i64> {
+    let v = match &e.kind {
+        ExprKind::Number(v) => *v,
+        ExprKind::Unary(crate::syntax::UnOp::Neg, a) => match a.kind {
+            ExprKind::Number(v) => -v,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    (v.fract() == 0.0 && v.abs() < 1e15).then_some(v as i64)
+}
+
 /// The candidate nearest to `name` by edit distance, if it is near enough to be a likely typo.
 pub fn closest(name: &str, candidates: &[&str]) -> Option<String> {
     candidates
@@ -349,7 +506,7 @@ mod tests {
     use super::*;
 
     fn compile_program(src: &str) -> Result<Program, ExprError> {
-        super::compile_program(src, &Limits::default())
+        super::compile_program(src, &["g"], &Limits::default())
     }
 
     fn err(src: &str) -> ExprError {
@@ -402,7 +559,39 @@ mod tests {
             .filter(|n| matches!(n.op, Op::Reduce(Reduction::Mean, ..)))
             .count();
         assert_eq!(means, 1);
-        assert_eq!(p.nodes[p.root].shape, Shape::Scalar);
+        assert_eq!(p.nodes[p.roots[0]].shape, Shape::Scalar);
+    }
+
+    #[test]
+    fn inputs_channels_offsets_and_tuples() {
+        let p = compile_program("(max(w[0]) - c[2] + at(g, 1, -2), at(w), sum(g * w))").unwrap();
+        assert_eq!(p.roots.len(), 3);
+        let planes: Vec<String> = p.inputs.iter().map(|p| p.to_string()).collect();
+        assert_eq!(planes, ["w", "w[0]", "w[2]", "g"]);
+        assert!(p.indexes_channels());
+        assert_eq!(p.points(), [[0, -2, 1]]);
+        // at(w) is c, shared.
+        let c = compile_program("at(w) + c").unwrap();
+        assert_eq!(
+            c.nodes
+                .iter()
+                .filter(|n| n.op == Op::Sample(Sample::C))
+                .count(),
+            1
+        );
+        assert_eq!(c.names_used(), ["c"]);
+        assert!(matches!(err("sum((w, w))"), ExprError::Type { .. }));
+        assert!(matches!(err("at(w, x, 0)"), ExprError::Type { .. }));
+        assert!(matches!(err("at(w, 1)"), ExprError::Arity { .. }));
+        assert!(matches!(err("n[0]"), ExprError::Type { .. }));
+        assert!(matches!(err("w[0.5] + 1"), ExprError::Type { .. }));
+        assert!(matches!(err("let g = 1; g"), ExprError::Rebind { .. }));
+        match err("max(gg)") {
+            ExprError::UnknownName { suggestion, .. } => {
+                assert_eq!(suggestion.as_deref(), Some("g"))
+            }
+            e => panic!("{e:?}"),
+        }
     }
 
     #[test]

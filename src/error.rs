@@ -229,6 +229,13 @@ pub enum Error {
     },
     #[error("{0}")]
     Shape(String),
+    /// Named inputs and channels that do not fit the program or each other.
+    #[error("{0}")]
+    Input(String),
+    /// The scipy callback's ABI (one window of one input in, one number out) cannot carry the
+    /// program.
+    #[error("the scipy callback takes one window of one input and returns one number, but this program {0}; filter with jitfilter itself instead")]
+    Callback(String),
     #[error("unknown param `{name}`{}", if known.is_empty() { " (the kernel declares no params)".to_string() } else { format!(" (the kernel declares: {})", known.join(", ")) })]
     UnknownParam { name: String, known: Vec<String> },
     #[error("code generation failed: {0}")]

@@ -6,21 +6,23 @@
 use crate::ir::{At, BinOp, Builtin, Func, Op, Program, Reduction, Sample, UnOp};
 
 /// Everything a program can see for one output element.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Window<'a> {
-    /// Window values in footprint order.
-    pub w: &'a [f64],
-    /// The input value at the output position.
-    pub c: f64,
+    /// Per input plane of the program, its window values in footprint order.
+    pub w: &'a [Vec<f64>],
+    /// The value of input plane `i` at offset (z, y, x) from the output position (boundary mode
+    /// applied).
+    pub point: &'a dyn Fn(usize, [isize; 3]) -> f64,
     /// Footprint weights, one per window value.
     pub k: &'a [f64],
     /// Offsets along the last, second-last and third-last axes, one per window value.
     pub dx: &'a [f64],
     pub dy: &'a [f64],
     pub dz: &'a [f64],
-    /// Output position (x, y, z) and array size (width, height, depth).
+    /// Output position (x, y, z); array size (width, height, depth) and the main input's
+    /// channel count.
     pub pos: [f64; 3],
-    pub size: [f64; 3],
+    pub size: [f64; 4],
     /// Param values, in declaration order.
     pub params: &'a [f64],
 }
@@ -54,9 +56,9 @@ impl Value {
     }
 }
 
-/// Evaluates `program` on one window.
-pub fn eval(program: &Program, win: &Window) -> f64 {
-    let n = win.w.len();
+/// Evaluates `program` on one window, one value per output into `out`.
+pub fn eval(program: &Program, win: &Window, out: &mut [f64]) {
+    let n = win.k.len();
     let mut values: Vec<Value> = Vec::with_capacity(program.nodes.len());
     for node in &program.nodes {
         let elementwise = |args: &[&Value], f: &dyn Fn(&[f64]) -> f64| -> Value {
@@ -98,14 +100,16 @@ pub fn eval(program: &Program, win: &Window) -> f64 {
         };
         values.push(v);
     }
-    values[program.root].scalar()
+    for (o, &r) in out.iter_mut().zip(&program.roots) {
+        *o = values[r].scalar();
+    }
 }
 
 fn sample(s: Sample, win: &Window) -> Value {
-    assert_eq!(s.input, 0, "one input per window so far");
     match s.at {
-        At::Window => Value::V(win.w.to_vec()),
-        At::Center => Value::S(win.c),
+        At::Window => Value::V(win.w[s.input].clone()),
+        At::Center => Value::S((win.point)(s.input, [0; 3])),
+        At::Offset(o) => Value::S((win.point)(s.input, o)),
     }
 }
 
@@ -115,14 +119,15 @@ fn builtin(b: Builtin, win: &Window) -> Value {
         Builtin::Dx => Value::V(win.dx.to_vec()),
         Builtin::Dy => Value::V(win.dy.to_vec()),
         Builtin::Dz => Value::V(win.dz.to_vec()),
-        Builtin::I => Value::V((0..win.w.len()).map(|j| j as f64).collect()),
-        Builtin::N => Value::S(win.w.len() as f64),
+        Builtin::I => Value::V((0..win.k.len()).map(|j| j as f64).collect()),
+        Builtin::N => Value::S(win.k.len() as f64),
         Builtin::X => Value::S(win.pos[0]),
         Builtin::Y => Value::S(win.pos[1]),
         Builtin::Z => Value::S(win.pos[2]),
         Builtin::Width => Value::S(win.size[0]),
         Builtin::Height => Value::S(win.size[1]),
         Builtin::Depth => Value::S(win.size[2]),
+        Builtin::Channels => Value::S(win.size[3]),
     }
 }
 
@@ -363,22 +368,24 @@ mod tests {
     use crate::limits::Limits;
 
     fn run(src: &str, w: &[f64], c: f64) -> f64 {
-        let p = compile_program(src, &Limits::default()).unwrap();
+        let p = compile_program(src, &[], &Limits::default()).unwrap();
         let zeros = vec![0.0; w.len()];
         let ones = vec![1.0; w.len()];
         let params: Vec<f64> = p.params.iter().map(|p| p.default).collect();
         let win = Window {
-            w,
-            c,
+            w: &[w.to_vec()],
+            point: &|_, _| c,
             k: &ones,
             dx: &zeros,
             dy: &zeros,
             dz: &zeros,
             pos: [0.0; 3],
-            size: [1.0; 3],
+            size: [1.0; 4],
             params: &params,
         };
-        eval(&p, &win)
+        let mut out = [0.0];
+        eval(&p, &win, &mut out);
+        out[0]
     }
 
     #[test]

@@ -21,11 +21,14 @@ pub enum Shape {
 pub enum At {
     /// Every element of the window, in footprint order (a vector).
     Window,
-    /// The element at the output position (a scalar).
+    /// The element at the output position (a scalar): `c`, `at(X)`.
     Center,
+    /// The element at a constant nonzero offset (z, y, x) from the output position (a scalar):
+    /// `at(X, ox, oy, oz)`.
+    Offset([isize; 3]),
 }
 
-/// A value read from one of the pass's inputs (0: the main input).
+/// A value read from one of the program's input planes ([`Program::inputs`]; 0: `w`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Sample {
     pub input: usize,
@@ -44,28 +47,33 @@ impl Sample {
         at: At::Center,
     };
 
-    /// The sample a name of the language reads.
-    pub fn from_name(name: &str) -> Option<Sample> {
-        match name {
-            "w" => Some(Sample::W),
-            "c" => Some(Sample::C),
-            _ => None,
-        }
-    }
-
-    /// How the program spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Sample::W => "w",
-            Sample::C => "c",
-            _ => unreachable!("only the main input has names yet"),
-        }
-    }
-
     pub fn shape(self) -> Shape {
         match self.at {
             At::Window => Shape::Vector,
-            At::Center => Shape::Scalar,
+            At::Center | At::Offset(_) => Shape::Scalar,
+        }
+    }
+}
+
+/// The name of the main input's window; `c` is its value here.
+pub const MAIN: &str = "w";
+
+/// An input plane a program reads: an input by name, and which of its channels (`None`: the
+/// input as a whole — its only channel, or each channel in turn when the program never indexes
+/// channels).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Plane {
+    pub name: String,
+    pub channel: Option<usize>,
+    /// Where the program first names it (for errors found when inputs are bound).
+    pub span: Span,
+}
+
+impl fmt::Display for Plane {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.channel {
+            Some(j) => write!(f, "{}[{j}]", self.name),
+            None => f.write_str(&self.name),
         }
     }
 }
@@ -85,10 +93,12 @@ pub enum Builtin {
     Width,
     Height,
     Depth,
+    /// The main input's channel count.
+    Channels,
 }
 
 impl Builtin {
-    pub const ALL: [Builtin; 12] = [
+    pub const ALL: [Builtin; 13] = [
         Builtin::K,
         Builtin::Dx,
         Builtin::Dy,
@@ -101,6 +111,7 @@ impl Builtin {
         Builtin::Width,
         Builtin::Height,
         Builtin::Depth,
+        Builtin::Channels,
     ];
 
     pub fn name(self) -> &'static str {
@@ -117,6 +128,7 @@ impl Builtin {
             Builtin::Width => "width",
             Builtin::Height => "height",
             Builtin::Depth => "depth",
+            Builtin::Channels => "channels",
         }
     }
 
@@ -403,17 +415,20 @@ pub struct ParamDecl {
     pub span: Span,
 }
 
-/// A checked program: nodes in topological order, the root (a scalar), and its params.
+/// A checked program: nodes in topological order, its results (scalars, one per output
+/// channel), its params and the input planes it reads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Program {
     pub source: String,
     pub nodes: Vec<Node>,
-    pub root: NodeId,
+    /// One node per output: several for a tuple result.
+    pub roots: Vec<NodeId>,
     pub params: Vec<ParamDecl>,
+    /// The planes [`Sample::input`] indexes; the first is always `w` as a whole.
+    pub inputs: Vec<Plane>,
 }
 
 impl Program {
-    /// The built-in names the program uses, each with the span of its first use.
     /// The reduction nodes, in order.
     pub fn reductions(&self) -> impl Iterator<Item = NodeId> + '_ {
         (self.nodes.iter().enumerate())
@@ -427,13 +442,56 @@ impl Program {
         self.source.get(span.start..span.end).unwrap_or("?")
     }
 
-    /// Every name of the language the program reads (`w`, `c`, `k`, `x`…), in order of first use.
-    pub fn names_used(&self) -> Vec<&'static str> {
-        let mut seen: Vec<&'static str> = Vec::new();
+    /// How the program spells a sample: `w`, `c`, `g`, `w[1]`, `at(g, 1, 0)`, `c[2]`.
+    pub fn sample_text(&self, s: Sample) -> String {
+        let plane = &self.inputs[s.input];
+        match (s.at, plane.name == MAIN) {
+            (At::Window, _) => plane.to_string(),
+            (At::Center, true) => match plane.channel {
+                Some(j) => format!("c[{j}]"),
+                None => "c".into(),
+            },
+            (At::Center, false) => format!("at({plane})"),
+            (At::Offset([0, y, x]), _) => format!("at({plane}, {x}, {y})"),
+            (At::Offset([z, y, x]), _) => format!("at({plane}, {x}, {y}, {z})"),
+        }
+    }
+
+    /// Whether the program reads any input plane by channel (`w[0]`, `c[1]`…): then the
+    /// channels of its inputs are seen jointly, else it runs once per channel.
+    pub fn indexes_channels(&self) -> bool {
+        self.inputs.iter().any(|p| p.channel.is_some())
+    }
+
+    /// Whether a node reads input plane `i`.
+    pub fn reads(&self, i: usize) -> bool {
+        (self.nodes.iter()).any(|n| matches!(n.op, Op::Sample(s) if s.input == i))
+    }
+
+    /// The constant offsets (z, y, x) of `at()` samples, for the halo.
+    pub fn points(&self) -> Vec<[isize; 3]> {
+        let mut out = Vec::new();
+        for n in &self.nodes {
+            if let Op::Sample(Sample {
+                at: At::Offset(o), ..
+            }) = n.op
+            {
+                if !out.contains(&o) {
+                    out.push(o);
+                }
+            }
+        }
+        out
+    }
+
+    /// Every name of the language the program reads (`w`, `c`, `k`, `x`, `g`, `w[0]`…), in
+    /// order of first use.
+    pub fn names_used(&self) -> Vec<String> {
+        let mut seen: Vec<String> = Vec::new();
         for node in &self.nodes {
             let name = match node.op {
-                Op::Sample(s) => s.name(),
-                Op::Builtin(b) => b.name(),
+                Op::Sample(s) => self.sample_text(s),
+                Op::Builtin(b) => b.name().to_string(),
                 _ => continue,
             };
             if !seen.contains(&name) {
@@ -458,7 +516,9 @@ impl Program {
     /// The same program with only the nodes the root depends on (unused `let`s cost nothing).
     pub fn pruned(&self) -> Program {
         let mut live = vec![false; self.nodes.len()];
-        live[self.root] = true;
+        for &r in &self.roots {
+            live[r] = true;
+        }
         for id in (0..self.nodes.len()).rev() {
             if live[id] {
                 for o in self.nodes[id].op.operands() {
@@ -486,8 +546,10 @@ impl Program {
         Program {
             source: self.source.clone(),
             nodes,
-            root: remap[self.root],
+            roots: self.roots.iter().map(|&r| remap[r]).collect(),
             params: self.params.clone(),
+            // Kept whole, so that input indices mean the same in every part of a program.
+            inputs: self.inputs.clone(),
         }
     }
 }
@@ -527,7 +589,7 @@ impl fmt::Display for Program {
             let what = match &node.op {
                 Op::Const(v) => format_number(*v),
                 Op::Param(p) => format!("param {}", self.params[*p].name),
-                Op::Sample(s) => s.name().to_string(),
+                Op::Sample(s) => self.sample_text(*s),
                 Op::Builtin(b) => b.name().to_string(),
                 Op::Unary(UnOp::Neg, _) => format!("neg {ops}"),
                 Op::Unary(UnOp::Not, _) => format!("not {ops}"),
@@ -536,7 +598,11 @@ impl fmt::Display for Program {
                 Op::Reduce(red, _, _) => format!("{}({ops})", red.name()),
                 Op::Select(..) => format!("select {ops}"),
             };
-            let root = if id == self.root { "   <- result" } else { "" };
+            let root = match self.roots.iter().position(|&r| r == id) {
+                Some(_) if self.roots.len() == 1 => "   <- result".to_string(),
+                Some(k) => format!("   <- result {k}"),
+                None => String::new(),
+            };
             writeln!(f, "%{id:<3} {shape:6} = {what}{root}")?;
         }
         Ok(())

@@ -1,13 +1,14 @@
 //! The public API: compile a kernel once, apply it to many arrays, or hand its scipy-ABI
 //! callback to scipy.
 
+use crate::bind::{Binding, Inputs};
 use crate::boundary::Mode;
 use crate::check;
 use crate::codegen::{self, CallbackFn, Code, RowCode, RowFn, Target};
 use crate::dtype::Element;
 use crate::error::{Error, ExprError};
 use crate::footprint::Footprint;
-use crate::ir::{ParamDecl, Program};
+use crate::ir::{ParamDecl, Program, MAIN};
 use crate::limits::Limits;
 use crate::native::Native;
 use crate::plan::Plan;
@@ -16,7 +17,7 @@ use crate::runtime::CallbackContext;
 use crate::schedule::{Schedule, Trace};
 use crate::syntax;
 use crate::window::{self, Geometry};
-use ndarray::{Array, ArrayView, Dimension};
+use ndarray::{Array, ArrayD, ArrayView, Dimension, IxDyn};
 use std::os::raw::c_void;
 use std::sync::{Arc, OnceLock};
 
@@ -183,8 +184,21 @@ impl Kernel {
     /// Parses, checks and compiles `source` to native code within `limits`, which the kernel
     /// keeps: [`Kernel::filter`] refuses footprints over `limits.max_footprint`.
     pub fn compile_with(source: &str, limits: &Limits) -> Result<Kernel, Error> {
+        Kernel::compile_for(source, &[], limits)
+    }
+
+    /// Like [`Kernel::compile_with`], for a program that also reads the named `inputs` (given
+    /// to [`Kernel::apply`] with [`Inputs::with`]); each name is that input's window, as `w` is
+    /// the main input's.
+    pub fn compile_for(source: &str, inputs: &[&str], limits: &Limits) -> Result<Kernel, Error> {
+        for (i, name) in inputs.iter().enumerate() {
+            check_input_name(name)?;
+            if inputs[..i].contains(name) {
+                return Err(Error::Input(format!("input `{name}` is named twice")));
+            }
+        }
         let depth = syntax::measure(source, limits)?;
-        let program = depth.run(|| Ok(check::compile_program(source, limits)?))?;
+        let program = depth.run(|| Ok(check::compile_program(source, inputs, limits)?))?;
         let plan = Plan::new(&program);
         let planner = Planner::new(&program);
         let native = Native::of(&program);
@@ -276,8 +290,26 @@ impl Kernel {
     /// null when the program uses only `w`, `n`, `i` and params (which then take their
     /// defaults).
     pub fn callback(&self) -> Result<CallbackFn, Error> {
+        self.callback_fits()?;
         self.lazy(&self.callback, &self.plan, Target::Callback)
             .map(|c| c.callback(0))
+    }
+
+    /// Whether the scipy ABI can carry the program: one window of `w`, one result.
+    fn callback_fits(&self) -> Result<(), Error> {
+        let p = &self.program;
+        let why = if p.roots.len() > 1 {
+            format!("returns {} values per pixel", p.roots.len())
+        } else if let Some(plane) = (p.inputs.iter().skip(1)).find(|q| q.name != MAIN) {
+            format!("reads the named input `{}`", plane.name)
+        } else if p.indexes_channels() {
+            "reads channels (`w[j]`)".to_string()
+        } else if !p.points().is_empty() {
+            "reads values outside the window (`at()` with an offset)".to_string()
+        } else {
+            return Ok(());
+        };
+        Err(Error::Callback(why))
     }
 
     /// The default row function (planned reductions read as planes).
@@ -368,27 +400,85 @@ impl Kernel {
     }
 
     /// [`Kernel::filter_as`], also returning what the run did: the path each reduction took.
+    /// A program with several results or reading named inputs needs [`Kernel::apply`].
     pub fn filter_traced<T: Element, O: Element, D: Dimension>(
         &self,
         input: ArrayView<T, D>,
         footprint: &Footprint,
         options: &Options,
     ) -> Result<(Array<O, D>, Trace), Error> {
-        let setup = self.setup(input.shape(), footprint, options)?;
+        let dim = input.raw_dim();
+        let (out, trace) = self.apply_traced(&Inputs::new(input), footprint, options)?;
+        let out = out.into_dimensionality::<D>().map_err(|_| {
+            Error::Input(format!(
+                "the program returns {} values per pixel: use Kernel::apply, whose result has a channel axis",
+                self.program.roots.len()
+            ))
+        })?;
+        debug_assert_eq!(out.raw_dim(), dim);
+        Ok((out, trace))
+    }
+
+    /// Filters `inputs` (the main input, named inputs, channels) into an array of element type
+    /// `O`. The result has the image's shape, plus a last axis when there are several values per
+    /// pixel (a tuple result, or each channel of a multi-channel input filtered in turn).
+    pub fn apply<T: Element, O: Element>(
+        &self,
+        inputs: &Inputs<T>,
+        footprint: &Footprint,
+        options: &Options,
+    ) -> Result<ArrayD<O>, Error> {
+        Ok(self.apply_traced(inputs, footprint, options)?.0)
+    }
+
+    /// [`Kernel::apply`], also returning what the run did (of its last run, when each channel
+    /// runs in turn).
+    pub fn apply_traced<T: Element, O: Element>(
+        &self,
+        inputs: &Inputs<T>,
+        footprint: &Footprint,
+        options: &Options,
+    ) -> Result<(ArrayD<O>, Trace), Error> {
+        for name in inputs.names() {
+            check_input_name(name)?;
+        }
+        let bound = Binding::new(&self.program, inputs)?;
+        let mut setup = self.setup(&bound.shape, footprint, options)?;
+        setup.size[3] = bound.channels as f64;
         let shape = setup.geo.shape;
         let schedule = Schedule::<T>::new(self, setup, options)?;
-        let data = input.as_standard_layout();
-        let data = data.as_slice().expect("standard layout is contiguous");
-        let mut out = vec![O::from_f64(0.0); data.len()];
-        let trace = schedule.run(
-            &[&window::Array { data, shape }],
-            &mut window::ArrayMut {
-                data: &mut out,
+        let pixels: usize = bound.shape.iter().product();
+        let values = bound.runs.len() * bound.outputs;
+        let mut out = vec![O::from_f64(0.0); pixels * values];
+        let mut trace = Trace::default();
+        let mut part = Vec::new();
+        for (r, planes) in bound.runs.iter().enumerate() {
+            let arrays: Vec<window::Array<T>> = (planes.iter())
+                .map(|data| window::Array { data, shape })
+                .collect();
+            let sources: Vec<&dyn window::Source<T>> =
+                arrays.iter().map(|a| a as &dyn window::Source<T>).collect();
+            // One run writes the result in place; runs per channel each fill their column.
+            let target = if bound.runs.len() == 1 {
+                &mut out
+            } else {
+                part.resize(pixels, O::from_f64(0.0));
+                &mut part
+            };
+            let mut sink = window::ArrayMut {
+                data: target,
                 shape,
-            },
-        )?;
-        let out =
-            Array::from_shape_vec(input.raw_dim(), out).expect("output has the input's shape");
+                channels: bound.outputs,
+            };
+            trace = schedule.run(&sources, &mut sink)?;
+            if bound.runs.len() > 1 {
+                for (o, v) in out.iter_mut().skip(r).step_by(values).zip(&part) {
+                    *o = *v;
+                }
+            }
+        }
+        let out = Array::from_shape_vec(IxDyn(&bound.out_shape), out)
+            .expect("the result has the bound shape");
         Ok((out, trace))
     }
 
@@ -423,14 +513,14 @@ impl Kernel {
         let origin = origin3(&options.origin, &fp.shape, ndim)?;
         let mut s3 = [1usize; 3];
         s3[3 - ndim..].copy_from_slice(shape);
-        let geo = Geometry::new(s3, &fp, origin);
+        let geo = Geometry::new(s3, &fp, origin).reaching(&self.program.points());
         let params = self.param_values(&options.params)?;
         Ok(Setup {
             dx: geo.offset_table(1),
             dy: geo.offset_table(2),
             dz: geo.offset_table(3),
             k: fp.weights,
-            size: [s3[2] as f64, s3[1] as f64, s3[0] as f64],
+            size: [s3[2] as f64, s3[1] as f64, s3[0] as f64, 1.0],
             geo,
             params,
         })
@@ -457,8 +547,29 @@ pub(crate) struct Setup {
     pub dx: Vec<f64>,
     pub dy: Vec<f64>,
     pub dz: Vec<f64>,
-    pub size: [f64; 3],
+    /// Width, height, depth, and the main input's channels.
+    pub size: [f64; 4],
     pub params: Vec<f64>,
+}
+
+/// An input name must be a name of the language that means nothing else.
+fn check_input_name(name: &str) -> Result<(), Error> {
+    let ident = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let reserved = check::known_names().contains(&name)
+        || check::known_functions().contains(&name)
+        || ["param", "let", "if", "then", "else", "and", "or", "not"].contains(&name);
+    if !ident || reserved {
+        return Err(Error::Input(format!(
+            "`{name}` cannot name an input: {}",
+            if ident {
+                "it is a name of the language"
+            } else {
+                "use letters, digits and `_`, starting with a letter"
+            }
+        )));
+    }
+    Ok(())
 }
 
 /// Converts the user's origin (none, one for all axes, or one per axis) to 3-D, checking scipy's
@@ -536,7 +647,7 @@ pub(crate) fn context_for(s: &Setup, c_index: isize, track: bool) -> CallbackCon
         dz: s.dz.as_ptr(),
         c_index,
         pos: [0.0; 3],
-        size: s.size,
+        size: [s.size[0], s.size[1], s.size[2]],
         shape: [d as isize, h as isize, w as isize],
         counter: 0,
         track: track as isize,

@@ -6,7 +6,7 @@
 //! (which reductions become planes) → [`codegen`] (Cranelift: scipy callback ABI, row
 //! functions) → [`schedule`] (the passes of one application and the engine each runs on) →
 //! [`window`] (the N-D window loop, rows from sources to sinks) → output. [`kernel`] ties them
-//! together behind a small API; [`imageio`] reads and writes files.
+//! together behind a small API, [`bind`] fits named inputs and channels to a program; [`imageio`] reads and writes files.
 //!
 //! ```
 //! use jitfilter::{Footprint, Kernel, Mode, Options};
@@ -20,6 +20,7 @@
 //! ```
 
 pub mod auto;
+pub mod bind;
 pub mod boundary;
 pub mod check;
 pub mod codegen;
@@ -44,6 +45,7 @@ mod stack;
 pub mod syntax;
 pub mod window;
 
+pub use bind::Inputs;
 pub use boundary::Mode;
 pub use codegen::CallbackFn;
 pub use dtype::{DType, Element};

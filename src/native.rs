@@ -20,7 +20,10 @@ pub enum Native {
 impl Native {
     /// The native form of `program`, if it is one order statistic of `w`.
     pub fn of(program: &Program) -> Option<Native> {
-        let Op::Reduce(red, arg, extra) = program.nodes[program.root].op else {
+        let [root] = program.roots[..] else {
+            return None;
+        };
+        let Op::Reduce(red, arg, extra) = program.nodes[root].op else {
             return None;
         };
         if program.nodes[arg].op != Op::Sample(Sample::W) {

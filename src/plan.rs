@@ -65,7 +65,8 @@ pub struct PNode {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub nodes: Vec<PNode>,
-    pub root: P,
+    /// One node per output.
+    pub roots: Vec<P>,
     /// The reduction nodes of each pass, in order.
     pub stages: Vec<Vec<P>>,
     /// The `exp` factors made by [`Plan::split_exps`], whose tables a row function checks.
@@ -122,7 +123,7 @@ impl Plan {
             debug_assert_eq!(b.nodes[p].vector, node.shape == Shape::Vector);
             map.push(p);
         }
-        let root = map[program.root];
+        let roots = program.roots.iter().map(|&r| map[r]).collect();
         let nstages = b.nodes.iter().map(|n| n.stage).max().unwrap_or(0);
         let mut stages = vec![Vec::new(); nstages];
         for (p, node) in b.nodes.iter().enumerate() {
@@ -132,7 +133,7 @@ impl Plan {
         }
         Plan {
             nodes: b.nodes,
-            root,
+            roots,
             stages,
             split: Vec::new(),
         }
@@ -268,7 +269,7 @@ impl Plan {
             .collect();
         Plan {
             nodes: b.nodes,
-            root: map[self.root],
+            roots: self.roots.iter().map(|&r| map[r]).collect(),
             stages,
             split: factors,
         }
@@ -461,6 +462,7 @@ mod tests {
         let plan = Plan::new(
             &compile_program(
                 "let m = mean(w); (c - m) / (std(w) + 1e-9)",
+                &[],
                 &Limits::default(),
             )
             .unwrap(),
@@ -484,7 +486,7 @@ mod tests {
             max_nodes: 40_000,
             ..Limits::default()
         };
-        let plan = Plan::new(&compile_program(&src, &limits).unwrap());
+        let plan = Plan::new(&compile_program(&src, &[], &limits).unwrap());
         let split = std::thread::Builder::new()
             .stack_size(64 << 10)
             .spawn(move || plan.split_exps().split.len())
@@ -496,7 +498,7 @@ mod tests {
 
     #[test]
     fn no_split_without_a_common_key() {
-        let plan = |src: &str| Plan::new(&compile_program(src, &Limits::default()).unwrap());
+        let plan = |src: &str| Plan::new(&compile_program(src, &[], &Limits::default()).unwrap());
         // w and w - c are different keys; c * x is not keyed at all.
         for src in ["sum(exp(dx - w - (w - c)))", "sum(exp(dx - c * x))"] {
             assert!(plan(src).split_exps().split.is_empty(), "{src}");
@@ -506,7 +508,7 @@ mod tests {
     #[test]
     fn independent_reductions_fuse_into_one_pass() {
         let src = "let g = exp(-(dx^2+dy^2)/242 - (w-c)^2/1800); sum(g*w)/sum(g)";
-        let plan = Plan::new(&compile_program(src, &Limits::default()).unwrap());
+        let plan = Plan::new(&compile_program(src, &[], &Limits::default()).unwrap());
         assert_eq!(plan.stages.len(), 1);
         assert_eq!(plan.stages[0].len(), 2);
     }

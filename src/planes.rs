@@ -11,7 +11,7 @@
 
 use crate::codegen::RowFn;
 use crate::order::{self, Chord};
-use crate::planner::{Center, Item, Kind, Planner};
+use crate::planner::{Center, Item, Kind, Map, Planner};
 use crate::runtime::RowArgs;
 use crate::window::Stripe;
 use std::borrow::Cow;
@@ -37,10 +37,10 @@ pub fn compute(
     let mut compiled = maps.iter();
     let mapped: Vec<Cow<[f64]>> = (planner.maps.iter())
         .map(|map| match map {
-            None => Cow::Borrowed(s.input(0)),
-            Some(_) => Cow::Owned(apply_map(
+            Map::Input(i) => Cow::Borrowed(s.input(*i)),
+            Map::Program(_) => Cow::Owned(apply_map(
                 *compiled.next().expect("one function per map"),
-                s.input(0),
+                s.blocks,
                 params,
             )),
         })
@@ -75,7 +75,7 @@ pub fn compute(
         for ry in 0..s.nrows {
             let center: &[f64] = match center {
                 Center::Plane(i) => &planes[i][ry * w..(ry + 1) * w],
-                Center::C => &s.input(0)[ry * bw + s.coff..ry * bw + s.coff + w],
+                Center::At(i) => &s.input(i)[ry * bw + s.coff..ry * bw + s.coff + w],
             };
             let row = &mut out[ry * w..(ry + 1) * w];
             abs_deviations(&mapped[item.map], ry * bw, &sums.all, center, row);
@@ -139,14 +139,17 @@ fn deviation_tile<const T: usize>(
     out[..T].copy_from_slice(&acc);
 }
 
-/// Runs a map's row function over the whole block as one row of one-element windows.
-fn apply_map(f: RowFn, block: &[f64], params: &[f64]) -> Vec<f64> {
-    let mut out = vec![0.0; block.len()];
-    let (inputs, outputs) = ([block.as_ptr()], [out.as_mut_ptr()]);
-    let mut args = RowArgs::new(&inputs, &[0], block.len(), &outputs);
+/// Runs a map's row function over the whole blocks (all of one length) as one row of
+/// one-element windows.
+fn apply_map(f: RowFn, blocks: &[Vec<f64>], params: &[f64]) -> Vec<f64> {
+    let len = blocks[0].len();
+    let mut out = vec![0.0; len];
+    let inputs: Vec<*const f64> = blocks.iter().map(|b| b.as_ptr()).collect();
+    let outputs = [out.as_mut_ptr()];
+    let mut args = RowArgs::new(&inputs, &[0], len, &outputs);
     args.params = params.as_ptr();
-    // SAFETY: a point map reads only inputs[0][x] for x < width, and params; both lists live
-    // until the call returns.
+    // SAFETY: a point map reads only inputs[i][x] for x < width (every block has `len`
+    // values), and params; both lists live until the call returns.
     unsafe { f(&mut args) };
     out
 }

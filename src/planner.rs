@@ -5,7 +5,7 @@
 //! the rest of the program reads them per pixel as planes. This module only decides: which
 //! reductions, of which point maps, in which order.
 
-use crate::ir::{BinOp, Func, Node, NodeId, Op, Program, Reduction, Sample, Shape};
+use crate::ir::{At, BinOp, Func, Node, NodeId, Op, Program, Reduction, Sample, Shape};
 use crate::order::Rank;
 use std::collections::HashMap;
 
@@ -64,7 +64,17 @@ impl Planned {
 pub(crate) enum Center {
     /// A planned reduction's plane (computed before the item that reads it).
     Plane(usize),
-    C,
+    /// An input plane's value here (`c`, `at(g)`).
+    At(usize),
+}
+
+/// A point map a planned item reduces.
+#[derive(Debug, Clone)]
+pub(crate) enum Map {
+    /// An input plane's window as it is (`w`, `g`).
+    Input(usize),
+    /// A program of windows, numbers and params, whose row function computes it per element.
+    Program(Program),
 }
 
 #[derive(Debug, Clone)]
@@ -79,16 +89,16 @@ pub(crate) struct Item {
 pub struct Planner {
     pub(crate) items: Vec<Item>,
     planes: HashMap<NodeId, usize>,
-    /// Per point map: `None` for `w` itself, else a program whose row function computes it.
-    pub(crate) maps: Vec<Option<Program>>,
+    pub(crate) maps: Vec<Map>,
 }
 
-/// Per node, whether it depends only on `w`, numbers and params (one pass in topological order).
+/// Per node, whether it depends only on input windows, numbers and params (one pass in
+/// topological order).
 fn point_maps(p: &Program) -> Vec<bool> {
     let mut point = Vec::with_capacity(p.nodes.len());
     for node in &p.nodes {
         let is = match &node.op {
-            Op::Sample(Sample::W) | Op::Const(_) | Op::Param(_) => true,
+            Op::Sample(Sample { at: At::Window, .. }) | Op::Const(_) | Op::Param(_) => true,
             Op::Sample(_) | Op::Builtin(_) | Op::Reduce(..) => false,
             op => op.operands().iter().all(|&o| point[o]),
         };
@@ -137,13 +147,10 @@ impl Planner {
                 continue;
             }
             let map = *map_index.entry(arg).or_insert_with(|| {
-                planner
-                    .maps
-                    .push(if program.nodes[arg].op == Op::Sample(Sample::W) {
-                        None
-                    } else {
-                        Some(map_program(program, arg))
-                    });
+                planner.maps.push(match program.nodes[arg].op {
+                    Op::Sample(s) => Map::Input(s.input),
+                    _ => Map::Program(map_program(program, arg)),
+                });
                 planner.maps.len() - 1
             });
             planner.planes.insert(id, planner.items.len());
@@ -163,7 +170,12 @@ impl Planner {
 
     /// The programs whose row functions compute the non-identity point maps, in order.
     pub fn map_programs(&self) -> Vec<&Program> {
-        self.maps.iter().flatten().collect()
+        (self.maps.iter())
+            .filter_map(|m| match m {
+                Map::Program(p) => Some(p),
+                Map::Input(_) => None,
+            })
+            .collect()
     }
 
     /// How reduction node `id` is computed, if planned.
@@ -207,7 +219,10 @@ fn abs_dev(
         return None;
     };
     let center = |s: NodeId| match program.nodes[s].op {
-        Op::Sample(Sample::C) => Some(Center::C),
+        Op::Sample(Sample {
+            input,
+            at: At::Center,
+        }) => Some(Center::At(input)),
         _ => planes.get(&s).map(|&i| Center::Plane(i)),
     };
     let vector = |f: NodeId| point[f] && program.nodes[f].shape == Shape::Vector;
@@ -228,9 +243,10 @@ fn map_program(program: &Program, arg: NodeId) -> Program {
     });
     Program {
         source: program.source.clone(),
-        root: nodes.len() - 1,
+        roots: vec![nodes.len() - 1],
         nodes,
         params: program.params.clone(),
+        inputs: program.inputs.clone(),
     }
     .pruned()
 }
@@ -245,6 +261,7 @@ mod tests {
     fn plans_point_maps_only() {
         let p = compile_program(
             "let m = mean(w); std(w) + max(w * 2) + mean(abs(w - m)) + sum(dx * w)",
+            &[],
             &Limits::default(),
         )
         .unwrap();
@@ -257,7 +274,7 @@ mod tests {
     #[test]
     fn deviations_need_a_center_known_before_the_window() {
         let planned = |src: &str| {
-            let p = compile_program(src, &Limits::default()).unwrap();
+            let p = compile_program(src, &[], &Limits::default()).unwrap();
             Planner::new(&p)
                 .items
                 .iter()

@@ -71,6 +71,8 @@ pub struct RowArgs {
     pub offs: *const i64,
     pub n: i64,
     pub c_off: i64,
+    /// How far apart the blocks' planes and rows are, for `at()` offsets.
+    pub strides: [i64; 2],
     pub k: *const f64,
     pub dx: *const f64,
     pub dy: *const f64,
@@ -83,7 +85,8 @@ pub struct RowArgs {
     pub width: i64,
     pub y: f64,
     pub z: f64,
-    pub size: [f64; 3],
+    /// Width, height, depth and the main input's channel count.
+    pub size: [f64; 4],
     /// The row function's tables (see `Plan::tables`): element tables, `n` values each, then
     /// keyed tables, `lut_len` values each for keys `lut_lo ..`. Filled when `fill` is
     /// nonzero (the first row of a stripe), read by every row.
@@ -107,6 +110,7 @@ impl RowArgs {
             offs: offs.as_ptr(),
             n: offs.len() as i64,
             c_off: 0,
+            strides: [0; 2],
             k: std::ptr::null(),
             dx: std::ptr::null(),
             dy: std::ptr::null(),
@@ -117,7 +121,7 @@ impl RowArgs {
             width: width as i64,
             y: 0.0,
             z: 0.0,
-            size: [1.0; 3],
+            size: [1.0; 4],
             tables: std::ptr::null_mut(),
             luts: std::ptr::null_mut(),
             lut_lo: 0,

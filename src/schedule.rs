@@ -19,7 +19,7 @@ use crate::kernel::{context_for, Engine, Kernel, Options, Setup};
 use crate::native::{Native, NativeStripe};
 use crate::planner::{Planned, Planner};
 use crate::runtime::CallbackContext;
-use crate::window::{self, Gather, Halo, PixelFn, Sink, Source};
+use crate::window::{self, Gather, Halo, PixelFn, Sink, Source, Stripe, StripeFn};
 use std::os::raw::c_void;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
@@ -145,11 +145,12 @@ impl<'k, T: Element> Schedule<'k, T> {
             Engine::Callback => StripeEngine::Callback(kernel.callback()?),
             Engine::Interpreter => StripeEngine::Interpreter,
         };
+        let program = kernel.program();
         let pass = Pass {
-            program: kernel.program(),
+            program,
             setup,
-            inputs: vec![0],
-            outputs: vec![0],
+            inputs: (0..program.inputs.len()).collect(),
+            outputs: (0..program.roots.len()).collect(),
             engine,
         };
         Ok(Schedule {
@@ -220,6 +221,7 @@ impl<'k, T: Element> Schedule<'k, T> {
                     planner: *planner,
                     maps: self.maps,
                     counts,
+                    outputs: pass.outputs.len(),
                 };
                 window::run(sources, geo, mode, cval, &f, sink)
             }
@@ -228,10 +230,10 @@ impl<'k, T: Element> Schedule<'k, T> {
                 window::run(sources, geo, mode, cval, &f, sink)
             }
             StripeEngine::Interpreter => {
-                let f = Gather(InterpPixel {
+                let f = InterpStripe {
                     program: pass.program,
                     s,
-                });
+                };
                 window::run(sources, geo, mode, cval, &f, sink)
             }
         }
@@ -286,29 +288,57 @@ impl PixelFn for JitPixel<'_> {
     }
 }
 
-struct InterpPixel<'a> {
+/// The interpreter on each pixel: every input's window gathered in footprint order, values at
+/// `at()` offsets read from the blocks.
+struct InterpStripe<'a> {
     program: &'a Program,
     s: &'a Setup,
 }
 
-impl PixelFn for InterpPixel<'_> {
-    type State = ();
+impl StripeFn for InterpStripe<'_> {
+    type State = (Vec<Vec<f64>>, Vec<f64>);
 
-    fn state(&self) {}
+    fn state(&self) -> Self::State {
+        Default::default()
+    }
 
-    fn eval(&self, _: &mut (), buf: &[f64], pos: [usize; 3]) -> f64 {
-        let n = buf.len() - 1;
-        let win = interp::Window {
-            w: &buf[..n],
-            c: buf[n],
-            k: &self.s.k,
-            dx: &self.s.dx,
-            dy: &self.s.dy,
-            dz: &self.s.dz,
-            pos: pos.map(|p| p as f64),
-            size: self.s.size,
-            params: &self.s.params,
-        };
-        interp::eval(self.program, &win)
+    fn outputs(&self) -> usize {
+        self.program.roots.len()
+    }
+
+    fn stripe<O: Element>(&self, (w, vals): &mut Self::State, st: &Stripe, out: &mut [O]) {
+        let nout = self.outputs();
+        w.resize_with(st.blocks.len(), Vec::new);
+        vals.resize(nout, 0.0);
+        let plane = (st.bh * st.bw) as isize;
+        for ry in 0..st.nrows {
+            for x in 0..st.width {
+                let base = ry * st.bw + x;
+                for (wi, block) in w.iter_mut().zip(st.blocks) {
+                    wi.clear();
+                    wi.extend(st.offs.iter().map(|&o| block[base + o]));
+                }
+                let point = |i: usize, [z, y, dx]: [isize; 3]| {
+                    let at = (base + st.coff) as isize + z * plane + y * st.bw as isize + dx;
+                    st.input(i)[at as usize]
+                };
+                let win = interp::Window {
+                    w,
+                    point: &point,
+                    k: &self.s.k,
+                    dx: &self.s.dx,
+                    dy: &self.s.dy,
+                    dz: &self.s.dz,
+                    pos: [x, st.y0 + ry, st.z].map(|p| p as f64),
+                    size: self.s.size,
+                    params: &self.s.params,
+                };
+                interp::eval(self.program, &win, vals);
+                let o = &mut out[(ry * st.width + x) * nout..][..nout];
+                for (o, v) in o.iter_mut().zip(vals.iter()) {
+                    *o = O::from_f64(*v);
+                }
+            }
+        }
     }
 }

@@ -74,6 +74,10 @@ pub enum ExprKind {
         args: Vec<Expr>,
     },
     If(Box<Expr>, Box<Expr>, Box<Expr>),
+    /// `NAME[j]`: channel `j` of an input.
+    Index(Box<Expr>, Box<Expr>),
+    /// `(e1, e2, ...)`: several outputs (only as the program's result).
+    Tuple(Vec<Expr>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -155,8 +159,8 @@ pub(crate) fn measure(src: &str, limits: &Limits) -> Result<Depth, ExprError> {
     let mut first_over = None;
     for (pos, ch) in src.char_indices() {
         match ch {
-            '(' | '^' => depth += 1,
-            ')' => depth = depth.saturating_sub(1),
+            '(' | '[' | '^' => depth += 1,
+            ')' | ']' => depth = depth.saturating_sub(1),
             _ => {}
         }
         deepest = deepest.max(depth);
@@ -361,6 +365,28 @@ fn build_expr(pair: Pair<Rule>) -> Result<Expr, ExprError> {
                 span,
             })
         }
+        Rule::indexed => {
+            let mut it = pair.into_inner();
+            let name = build_expr(it.next().unwrap())?;
+            let index = build_expr(it.next().unwrap())?;
+            Ok(Expr {
+                kind: ExprKind::Index(Box::new(name), Box::new(index)),
+                span,
+            })
+        }
+        Rule::paren => {
+            let mut items = pair
+                .into_inner()
+                .map(build_expr)
+                .collect::<Result<Vec<_>, _>>()?;
+            if items.len() == 1 {
+                return Ok(items.pop().expect("one item"));
+            }
+            Ok(Expr {
+                kind: ExprKind::Tuple(items),
+                span,
+            })
+        }
         Rule::ident => Ok(Expr {
             kind: ExprKind::Name(pair.as_str().to_string()),
             span,
@@ -441,6 +467,8 @@ fn describe_expected(src: &str, pos: usize, positives: &[Rule]) -> (String, Opti
                 | Rule::number
                 | Rule::ident
                 | Rule::call
+                | Rule::indexed
+                | Rule::paren
                 | Rule::if_expr
                 | Rule::signed_number
         )
@@ -494,6 +522,13 @@ mod tests {
                 )
             }
             ExprKind::If(c, a, b) => format!("(if {} then {} else {})", show(c), show(a), show(b)),
+            ExprKind::Index(a, j) => format!("{}[{}]", show(a), show(j)),
+            ExprKind::Tuple(items) => {
+                format!(
+                    "({})",
+                    items.iter().map(show).collect::<Vec<_>>().join(", ")
+                )
+            }
         }
     }
 
@@ -513,6 +548,14 @@ mod tests {
         assert_eq!(p("2^-1"), "(2 ^ (-1))");
         assert_eq!(p("1 + if a then b else c"), "(1 + (if a then b else c))");
         assert_eq!(p("max(w, 1e-9, .5)"), "max(w, 0.000000001, 0.5)");
+    }
+
+    #[test]
+    fn channels_and_tuples() {
+        assert_eq!(p("w[0] - c[2]"), "(w[0] - c[2])");
+        assert_eq!(p("(mean(w), std(w))"), "(mean(w), std(w))");
+        assert_eq!(p("((((w))))"), "w");
+        assert_eq!(p("at(w[1], -1, 0)"), "at(w[1], (-1), 0)");
     }
 
     #[test]

@@ -66,6 +66,12 @@ impl Geometry {
         }
     }
 
+    /// The same geometry, its halo widened to reach `points` too (`at()` offsets).
+    pub fn reaching(mut self, points: &[[isize; 3]]) -> Geometry {
+        self.halo = self.halo.union(Halo::of(points));
+        self
+    }
+
     /// Index in footprint order of the element at offset 0, if the footprint has it.
     pub fn center_index(&self) -> Option<usize> {
         self.offsets.iter().position(|o| *o == [0, 0, 0])
@@ -118,6 +124,10 @@ impl<B> Stripe<'_, B> {
 pub trait StripeFn<B = f64>: Sync {
     type State;
     fn state(&self) -> Self::State;
+    /// Values per output pixel, stored next to each other.
+    fn outputs(&self) -> usize {
+        1
+    }
     fn stripe<O: Element>(&self, state: &mut Self::State, s: &Stripe<B>, out: &mut [O]);
 }
 
@@ -158,7 +168,7 @@ pub trait Source<T>: Sync {
 pub trait Sink<O> {
     /// Calls `f(state, z, y0, rows)` for every stripe of at most `stripe_rows` output rows (one
     /// plane `z`, from row `y0`), with per-worker state from `init`; `rows` is where the
-    /// stripe's output goes, `width` values per row.
+    /// stripe's output goes, `width` pixels per row of the pass's outputs each.
     fn stripes<S, I, F>(&mut self, stripe_rows: usize, init: I, f: F)
     where
         I: Fn() -> S + Sync + Send,
@@ -179,10 +189,12 @@ impl<T: Sync> Source<T> for Array<'_, T> {
     }
 }
 
-/// A whole C-contiguous output array in memory: stripes run in parallel on rayon's pool.
+/// A whole C-contiguous output array in memory, `channels` values per pixel: stripes run in
+/// parallel on rayon's pool.
 pub struct ArrayMut<'a, O> {
     pub data: &'a mut [O],
     pub shape: [usize; 3],
+    pub channels: usize,
 }
 
 impl<O: Send> Sink<O> for ArrayMut<'_, O> {
@@ -192,6 +204,7 @@ impl<O: Send> Sink<O> for ArrayMut<'_, O> {
         F: Fn(&mut S, usize, usize, &mut [O]) + Sync + Send,
     {
         let [_, h, w] = self.shape;
+        let w = w * self.channels;
         self.data
             .par_chunks_mut(h * w)
             .enumerate()
@@ -243,7 +256,7 @@ pub fn run_in<T: Element, B: Copy + Send + Sync, O: Element, F: StripeFn<B>>(
         rows,
         || (Vec::new(), Vec::new(), f.state()),
         |(blocks, offs, state), z, y0, out_rows| {
-            let nrows = out_rows.len() / w;
+            let nrows = out_rows.len() / (w * f.outputs());
             let bd = (hi[0] - lo[0] + 1) as usize;
             let bh = nrows + (hi[1] - lo[1]) as usize;
             let dims = [bd, bh, bw];

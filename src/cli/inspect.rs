@@ -39,7 +39,11 @@ pub fn check(args: &SourceArgs) -> Result<String, Failure> {
     let mut out = String::new();
     // Writing to a String cannot fail.
     let _ = writeln!(out, "ok: {}", source.describe());
+    let builtins: Vec<&str> = builtins.iter().map(String::as_str).collect();
     let _ = writeln!(out, "uses       {}", list(&builtins));
+    if program.roots.len() > 1 {
+        let _ = writeln!(out, "results    {} values per pixel", program.roots.len());
+    }
     let _ = writeln!(out, "functions  {}", list(&functions));
     let _ = writeln!(
         out,

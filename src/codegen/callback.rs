@@ -154,13 +154,17 @@ pub(super) fn emit<'a, 'b>(
         nf,
         params,
         tables: table_addrs,
+        samples: HashMap::new(),
     };
     let frame = Frame::Callback(frame);
     let mut e = Emitter::new(plan, fb, helpers, inputs, frame, Lookups::default());
     for stage in 0..plan.stages.len() {
         e.emit_pass(stage);
     }
-    let result = e.scalar(plan.root);
+    let [root] = plan.roots[..] else {
+        unreachable!("the kernel refuses a callback for several outputs")
+    };
+    let result = e.scalar(root);
     e.fb.ins().store(flags(), result, out, 0);
     let one = e.fb.ins().iconst(types::I32, 1);
     e.fb.ins().return_(&[one]);
@@ -188,6 +192,8 @@ impl Emitter<'_, '_> {
             POp::Builtin(Builtin::Width) => f.load(fb, types::F64, size),
             POp::Builtin(Builtin::Height) => f.load(fb, types::F64, size + 8),
             POp::Builtin(Builtin::Depth) => f.load(fb, types::F64, size + 16),
+            // scipy hands the callback one plane.
+            POp::Builtin(Builtin::Channels) => fb.ins().f64const(1.0),
             ref op => unreachable!("{op:?} is not a scalar leaf of the callback"),
         }
     }

@@ -12,7 +12,7 @@ mod row;
 pub mod tables;
 
 use crate::error::Error;
-use crate::ir::{Builtin, Func};
+use crate::ir::{Builtin, Func, Sample};
 use crate::limits::{Limit, Limits};
 use crate::plan::{POp, Plan, P};
 use crate::runtime::{self, RowArgs};
@@ -367,6 +367,9 @@ struct Inputs {
     params: Option<Value>,
     /// The `k`/`dx`/`dy`/`dz` tables the program reads.
     tables: HashMap<Builtin, Value>,
+    /// Row target: per input sample the program reads, the address of its value for column 0
+    /// (a window's: of its block row, which each element's offset is added to).
+    samples: HashMap<Sample, Value>,
 }
 
 /// Where the row function's tables (see `Plan::tables`) are: empty for the callback.

@@ -5,7 +5,7 @@
 
 use super::Tables;
 use super::{flags, uses, Emitter, Frame, Helpers, Inputs, Lanes, Lookups, F64X2, PTR, SHIFTER};
-use crate::ir::{Builtin, Func, Sample};
+use crate::ir::{At, Builtin, Func, Sample};
 use crate::plan::{POp, Plan, P};
 use crate::runtime::RowArgs;
 use cranelift_codegen::ir::condcodes::FloatCC;
@@ -28,11 +28,8 @@ const ROW_GROUPS_MAX_NODES: usize = 1024;
 #[derive(Clone, Copy)]
 pub(super) struct RowFrame {
     args: Value,
-    /// The padded block's row start, and each window element's offset from a pixel in it.
-    base: Value,
+    /// Each window element's offset from a pixel in its block row.
     offs: Value,
-    /// The centre's offset from a pixel.
-    c_off: Value,
     /// The planes' rows (see `Plan::with_planes`).
     planes: Value,
 }
@@ -69,15 +66,12 @@ pub(super) fn emit<'a, 'b>(
     fb.switch_to_block(entry);
     fb.seal_block(entry);
     let args = fb.block_params(entry)[0];
-    // Input 0's block row: the only input a pass reads until named inputs exist.
-    let inputs = arg(&mut fb, args, PTR, offset_of!(RowArgs, inputs));
     let frame = RowFrame {
         args,
-        base: fb.ins().load(PTR, flags(), inputs, 0),
         offs: arg(&mut fb, args, PTR, offset_of!(RowArgs, offs)),
-        c_off: arg(&mut fb, args, types::I64, offset_of!(RowArgs, c_off)),
         planes: arg(&mut fb, args, PTR, offset_of!(RowArgs, planes)),
     };
+    let samples = locate_samples(&mut fb, args, plan);
     let n = arg(&mut fb, args, types::I64, offset_of!(RowArgs, n));
     let nf = fb.ins().fcvt_from_sint(types::F64, n);
     let params = Some(arg(&mut fb, args, PTR, offset_of!(RowArgs, params)));
@@ -100,13 +94,16 @@ pub(super) fn emit<'a, 'b>(
         nf,
         params,
         tables: table_addrs,
+        samples,
     };
     let mut e = Emitter::new(plan, fb, helpers, inputs, Frame::Row(frame), lookups);
     if let Some(fill) = fill {
         e.fill_tables(frame, fill);
     }
     let outputs = arg(&mut e.fb, args, PTR, offset_of!(RowArgs, outputs));
-    let out = e.fb.ins().load(PTR, flags(), outputs, 0);
+    let outs: Vec<Value> = (0..plan.roots.len())
+        .map(|k| (e.fb.ins()).load(PTR, flags(), outputs, (8 * k) as i32))
+        .collect();
     let width = arg(&mut e.fb, args, types::I64, offset_of!(RowArgs, width));
     let x = e.new_var(types::I64);
     let zero = e.fb.ins().iconst(types::I64, 0);
@@ -133,15 +130,55 @@ pub(super) fn emit<'a, 'b>(
             }
             for g in 0..groups {
                 e.group = g;
-                let result = e.scalar(plan.root);
-                let off = e.fb.ins().ishl_imm_s(e.xs[g], 3);
-                let addr = e.fb.ins().iadd(out, off);
-                e.fb.ins().store(flags(), result, addr, 0);
+                for (&root, &out) in plan.roots.iter().zip(&outs) {
+                    let result = e.scalar(root);
+                    let off = e.fb.ins().ishl_imm_s(e.xs[g], 3);
+                    let addr = e.fb.ins().iadd(out, off);
+                    e.fb.ins().store(flags(), result, addr, 0);
+                }
             }
         });
     }
     e.fb.ins().return_(&[]);
     e.fb
+}
+
+/// Per input sample of the plan, the address of its value for column 0 of the row: the input's
+/// block row (windows add each element's offset), moved by the centre's offset (`c`, `at(g)`)
+/// or by that and an `at()` offset along the block's planes, rows and columns.
+fn locate_samples(fb: &mut FunctionBuilder, args: Value, plan: &Plan) -> HashMap<Sample, Value> {
+    let inputs = arg(fb, args, PTR, offset_of!(RowArgs, inputs));
+    let mut bases = HashMap::new();
+    let mut out = HashMap::new();
+    for node in &plan.nodes {
+        let POp::Sample(s) = node.op else { continue };
+        let base = *bases
+            .entry(s.input)
+            .or_insert_with(|| fb.ins().load(PTR, flags(), inputs, (8 * s.input) as i32));
+        let at = match s.at {
+            At::Window => base,
+            At::Center | At::Offset(_) => {
+                let [z, y, x] = match s.at {
+                    At::Offset(o) => o,
+                    _ => [0; 3],
+                };
+                let c_off = arg(fb, args, types::I64, offset_of!(RowArgs, c_off));
+                let mut off = fb.ins().iadd_imm_s(c_off, x as i64);
+                for (d, field) in [(z, 0), (y, 8)] {
+                    if d != 0 {
+                        let stride =
+                            arg(fb, args, types::I64, offset_of!(RowArgs, strides) + field);
+                        let step = fb.ins().imul_imm_s(stride, d as i64);
+                        off = fb.ins().iadd(off, step);
+                    }
+                }
+                let off8 = fb.ins().ishl_imm_s(off, 3);
+                fb.ins().iadd(base, off8)
+            }
+        };
+        out.insert(s, at);
+    }
+    out
 }
 
 /// The tables' addresses, recorded in `lookups`: each element table's, and each keyed
@@ -270,7 +307,7 @@ impl Emitter<'_, '_> {
     /// Whether the pixel loop computes an `exp` (not counting those in tables).
     fn loop_has_exp(&self) -> bool {
         let mut seen = vec![false; self.plan.nodes.len()];
-        let mut todo = vec![self.plan.root];
+        let mut todo = self.plan.roots.clone();
         todo.extend(self.plan.stages.iter().flatten());
         while let Some(p) = todo.pop() {
             if std::mem::replace(&mut seen[p], true)
@@ -321,10 +358,9 @@ impl Emitter<'_, '_> {
         let field = |e: &mut Self, offset| arg(&mut e.fb, r.args, types::F64, offset);
         let size = offset_of!(RowArgs, size);
         let v = match *op {
-            POp::Sample(Sample::C) => {
-                let i = self.fb.ins().iadd(self.xs[self.group], r.c_off);
-                let off = self.fb.ins().ishl_imm_s(i, 3);
-                let addr = self.fb.ins().iadd(r.base, off);
+            POp::Sample(s) => {
+                let off = self.fb.ins().ishl_imm_s(self.xs[self.group], 3);
+                let addr = self.fb.ins().iadd(self.inputs.samples[&s], off);
                 return self.fb.ins().load(pix.ty(), flags(), addr, 0);
             }
             POp::Builtin(Builtin::X) => {
@@ -346,13 +382,14 @@ impl Emitter<'_, '_> {
             POp::Builtin(Builtin::Width) => field(self, size),
             POp::Builtin(Builtin::Height) => field(self, size + 8),
             POp::Builtin(Builtin::Depth) => field(self, size + 16),
+            POp::Builtin(Builtin::Channels) => field(self, size + 24),
             ref op => unreachable!("{op:?} is not a scalar leaf of a row"),
         };
         self.widen(v, pix)
     }
 
-    /// Vector leaf `p` (`w` or a builtin) at window element `j` of the current pixels (lanes
-    /// are pixels): element j of pixel x is base[x + offs[j]].
+    /// Vector leaf `p` (an input's window or a builtin) at window element `j` of the current
+    /// pixels (lanes are pixels): element j of pixel x is base[x + offs[j]].
     pub(super) fn row_vector(&mut self, r: RowFrame, p: P, lanes: Lanes, j: Value) -> Value {
         let op = self.plan.nodes[p].op.clone();
         let shared = match self.jcache.get(&p) {
@@ -361,11 +398,11 @@ impl Emitter<'_, '_> {
                 let j8 = self.fb.ins().ishl_imm_s(j, 3);
                 let v = match op {
                     // The element's address for column 0: base + offs[j] * 8.
-                    POp::Sample(Sample::W) => {
+                    POp::Sample(s) => {
                         let oaddr = self.fb.ins().iadd(r.offs, j8);
                         let o = self.fb.ins().load(types::I64, flags(), oaddr, 0);
                         let o8 = self.fb.ins().ishl_imm_s(o, 3);
-                        self.fb.ins().iadd(r.base, o8)
+                        self.fb.ins().iadd(self.inputs.samples[&s], o8)
                     }
                     POp::Builtin(Builtin::I) => {
                         let jf = self.fb.ins().fcvt_from_sint(types::F64, j);
@@ -382,7 +419,7 @@ impl Emitter<'_, '_> {
                 v
             }
         };
-        if op != POp::Sample(Sample::W) {
+        if !matches!(op, POp::Sample(_)) {
             return shared;
         }
         let x8 = self.fb.ins().ishl_imm_s(self.xs[self.group], 3);

@@ -46,7 +46,9 @@ pub fn tables(plan: &Plan, keyed: bool) -> Tables {
     let mut key_frontier = vec![false; plan.nodes.len()];
     // Only what the result needs (a split leaves the unsplit argument unused).
     let mut live = vec![false; plan.nodes.len()];
-    live[plan.root] = true;
+    for &r in &plan.roots {
+        live[r] = true;
+    }
     for p in (0..plan.nodes.len()).rev() {
         if live[p] {
             Plan::operands(&plan.nodes[p].op)
@@ -99,7 +101,7 @@ mod tests {
     #[test]
     fn bilateral_weights_split_into_tabulated_factors() {
         let src = "let g = exp(-(dx^2+dy^2)/242 - (w-c)^2/1800); sum(g*w)/sum(g)";
-        let plan = Plan::new(&compile_program(src, &Limits::default()).unwrap());
+        let plan = Plan::new(&compile_program(src, &[], &Limits::default()).unwrap());
         // Without the split: the spatial term is an element table, nothing is keyed.
         let t = tables(&plan, true);
         assert_eq!((t.element.len(), t.keyed.len()), (1, 0));
@@ -121,7 +123,7 @@ mod tests {
     #[test]
     fn tables_are_bounded() {
         let many: Vec<String> = (0..40).map(|i| format!("sum(exp(dx * {i}) * w)")).collect();
-        let plan = Plan::new(&compile_program(&many.join(" + "), &Limits::default()).unwrap());
+        let plan = Plan::new(&compile_program(&many.join(" + "), &[], &Limits::default()).unwrap());
         assert_eq!(tables(&plan, true).element.len(), MAX_TABLES);
     }
 }
