@@ -5,7 +5,7 @@
 
 use crate::error::{Error, ExprError};
 use crate::ir::{Plane, Program, MAIN};
-use ndarray::{ArrayView, ArrayViewD, Dimension};
+use ndarray::{ArrayView, ArrayViewD, Axis, Dimension};
 use std::borrow::Cow;
 
 /// The arrays a kernel reads: the main input (`w`, `c`) and named inputs, all of one element
@@ -32,16 +32,33 @@ use std::borrow::Cow;
 /// ```
 #[derive(Debug, Clone)]
 pub struct Inputs<'a, T> {
-    main: ArrayViewD<'a, T>,
-    named: Vec<(String, ArrayViewD<'a, T>)>,
+    main: Data<'a, T>,
+    named: Vec<(String, Data<'a, T>)>,
     channels: bool,
+}
+
+/// One input's data: an array (its last axis channels in channel mode, when it has one more
+/// axis than the image), or its channels as separate planes (decoded images).
+#[derive(Debug, Clone)]
+enum Data<'a, T> {
+    Array(ArrayViewD<'a, T>),
+    Planes(Vec<ArrayViewD<'a, T>>),
 }
 
 impl<'a, T: Copy> Inputs<'a, T> {
     /// The main input alone.
     pub fn new<D: Dimension>(main: ArrayView<'a, T, D>) -> Self {
         Inputs {
-            main: main.into_dyn(),
+            main: Data::Array(main.into_dyn()),
+            named: Vec::new(),
+            channels: false,
+        }
+    }
+
+    /// The main input given as its channels, one array each (all of one shape).
+    pub fn from_planes<D: Dimension>(planes: Vec<ArrayView<'a, T, D>>) -> Self {
+        Inputs {
+            main: Data::Planes(planes.into_iter().map(|p| p.into_dyn()).collect()),
             named: Vec::new(),
             channels: false,
         }
@@ -49,7 +66,18 @@ impl<'a, T: Copy> Inputs<'a, T> {
 
     /// Adds the input the program calls `name`.
     pub fn with<D: Dimension>(mut self, name: &str, input: ArrayView<'a, T, D>) -> Self {
-        self.named.push((name.to_string(), input.into_dyn()));
+        (self.named).push((name.to_string(), Data::Array(input.into_dyn())));
+        self
+    }
+
+    /// Adds the input the program calls `name`, given as its channels.
+    pub fn with_planes<D: Dimension>(
+        mut self,
+        name: &str,
+        planes: Vec<ArrayView<'a, T, D>>,
+    ) -> Self {
+        let planes = planes.into_iter().map(|p| p.into_dyn()).collect();
+        self.named.push((name.to_string(), Data::Planes(planes)));
         self
     }
 
@@ -60,24 +88,23 @@ impl<'a, T: Copy> Inputs<'a, T> {
         self
     }
 
-    /// Whether the main input's last axis is channels.
-    pub fn has_channels(&self) -> bool {
-        self.channels
-    }
-
     /// The names of the named inputs, in order.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.named.iter().map(|(n, _)| n.as_str())
+    pub fn names(&self) -> Vec<&str> {
+        self.named.iter().map(|(n, _)| n.as_str()).collect()
     }
 
     /// The shape of the image without the channel axis.
     pub fn shape(&self) -> &[usize] {
-        let s = self.main.shape();
-        if self.channels && !s.is_empty() {
-            &s[..s.len() - 1]
-        } else {
-            s
+        match &self.main {
+            Data::Array(a) if self.channels && a.ndim() > 0 => &a.shape()[..a.ndim() - 1],
+            Data::Array(a) => a.shape(),
+            Data::Planes(p) => p.first().map_or(&[], |p| p.shape()),
         }
+    }
+
+    /// Whether the result has a channel axis even for one value per pixel.
+    fn channel_axis(&self) -> bool {
+        self.channels || matches!(self.main, Data::Planes(_))
     }
 }
 
@@ -96,81 +123,120 @@ pub(crate) struct Binding<'a, T: Clone> {
     pub channels: usize,
 }
 
-/// One input: its name, data, and its channel count when it has a channel axis.
+/// One input, resolved against the image's shape.
 struct Input<'b, 'a, T> {
     name: &'b str,
-    data: &'b ArrayViewD<'a, T>,
-    channels: Option<usize>,
+    data: &'b Data<'a, T>,
+    /// Channels along the data's last axis (arrays in channel mode).
+    axis: Option<usize>,
 }
 
 impl<'a, T: Copy> Input<'_, 'a, T> {
     fn count(&self) -> usize {
-        self.channels.unwrap_or(1)
+        match self.data {
+            Data::Planes(p) => p.len(),
+            Data::Array(_) => self.axis.unwrap_or(1),
+        }
     }
 
     /// Channel `j` as a contiguous plane in C order.
     fn plane(&self, j: usize) -> Cow<'a, [T]> {
-        match self.channels {
-            None | Some(1) => match self.data.to_slice() {
-                Some(s) => Cow::Borrowed(s),
-                None => Cow::Owned(self.data.iter().copied().collect()),
-            },
-            Some(c) => match self.data.as_slice() {
-                Some(s) => Cow::Owned(s.iter().skip(j).step_by(c).copied().collect()),
-                None => Cow::Owned(self.data.iter().skip(j).step_by(c).copied().collect()),
-            },
+        let contiguous = |v: &ArrayViewD<'a, T>| match v.to_slice() {
+            Some(s) => Cow::Borrowed(s),
+            None => Cow::Owned(v.iter().copied().collect()),
+        };
+        match (self.data, self.axis) {
+            (Data::Planes(p), _) => contiguous(&p[j]),
+            (Data::Array(a), Some(_)) => Cow::Owned(
+                a.index_axis(Axis(a.ndim() - 1), j)
+                    .iter()
+                    .copied()
+                    .collect(),
+            ),
+            (Data::Array(a), None) => contiguous(a),
         }
     }
+}
+
+/// `name`'s data as an input of an image of `shape`, or why it does not fit.
+fn resolve<'b, 'a, T>(
+    name: &'b str,
+    data: &'b Data<'a, T>,
+    shape: &[usize],
+    channels: bool,
+) -> Result<Input<'b, 'a, T>, Error> {
+    let shape_of = |s: &[usize]| format!("{s:?}");
+    let (given, axis) = match data {
+        Data::Planes(p) if p.is_empty() => {
+            return Err(Error::Input(format!("input `{name}` has no channels")))
+        }
+        Data::Planes(p) => match p.iter().find(|q| q.shape() != shape) {
+            Some(q) => (shape_of(q.shape()), None),
+            None => {
+                return Ok(Input {
+                    name,
+                    data,
+                    axis: None,
+                })
+            }
+        },
+        Data::Array(a) if a.shape() == shape => {
+            return Ok(Input {
+                name,
+                data,
+                axis: None,
+            })
+        }
+        Data::Array(a)
+            if channels && a.ndim() == shape.len() + 1 && a.shape()[..shape.len()] == *shape =>
+        {
+            let c = a.shape()[shape.len()];
+            if c == 0 {
+                return Err(Error::Input(format!("input `{name}` has no channels")));
+            }
+            (String::new(), Some(c))
+        }
+        Data::Array(a) => (shape_of(a.shape()), None),
+    };
+    if axis.is_some() {
+        return Ok(Input { name, data, axis });
+    }
+    Err(Error::Input(format!(
+        "input `{name}` has shape {given}, but the image `w` has shape {}{}",
+        shape_of(shape),
+        if channels {
+            " (without its channel axis)"
+        } else {
+            ""
+        }
+    )))
 }
 
 impl<'a, T: Copy> Binding<'a, T> {
     /// Binds `inputs` to `program`'s planes.
     pub fn new(program: &Program, inputs: &Inputs<'a, T>) -> Result<Binding<'a, T>, Error> {
         let shape = inputs.shape().to_vec();
-        if inputs.channels && inputs.main.ndim() == 0 {
-            return Err(Error::Shape(
-                "a 0-D array has no axis to hold channels".into(),
-            ));
-        }
-        let main = Input {
-            name: MAIN,
-            data: &inputs.main,
-            channels: inputs
-                .channels
-                .then(|| *inputs.main.shape().last().expect("ndim > 0")),
+        let main = match &inputs.main {
+            Data::Array(a) if inputs.channels => match a.shape().last() {
+                Some(0) | None => {
+                    return Err(Error::Input(
+                        "the image has no channel axis, or it is empty".into(),
+                    ))
+                }
+                Some(&c) => Input {
+                    name: MAIN,
+                    data: &inputs.main,
+                    axis: Some(c),
+                },
+            },
+            data => resolve(MAIN, data, &shape, false)?,
         };
         let mut all = vec![main];
         for (name, data) in &inputs.named {
             if all.iter().any(|i| i.name == name) {
                 return Err(Error::Input(format!("input `{name}` is given twice")));
             }
-            let channels = if data.shape() == &shape[..] {
-                None
-            } else if inputs.channels
-                && data.ndim() == shape.len() + 1
-                && data.shape()[..shape.len()] == shape[..]
-            {
-                Some(data.shape()[shape.len()])
-            } else {
-                return Err(Error::Input(format!(
-                    "input `{name}` has shape {:?}, but the image `w` has shape {:?}{}",
-                    data.shape(),
-                    inputs.main.shape(),
-                    if inputs.channels {
-                        " (channels last)"
-                    } else {
-                        ""
-                    }
-                )));
-            };
-            all.push(Input {
-                name,
-                data,
-                channels,
-            });
-        }
-        if all.iter().any(|i| i.channels == Some(0)) {
-            return Err(Error::Input("an input has 0 channels".into()));
+            all.push(resolve(name, data, &shape, inputs.channels)?);
         }
         let find = |plane: &Plane| -> Result<&Input<T>, Error> {
             all.iter().find(|i| i.name == plane.name).ok_or_else(|| {
@@ -257,7 +323,7 @@ impl<'a, T: Copy> Binding<'a, T> {
         }
         let values = runs.len() * outputs;
         let mut out_shape = shape.clone();
-        if inputs.channels || values > 1 {
+        if inputs.channel_axis() || values > 1 {
             out_shape.push(values);
         }
         Ok(Binding {

@@ -185,10 +185,9 @@ impl ExprError {
                 suggestion: Some(s),
                 ..
             } => Some(format!("did you mean `{s}`?")),
-            ExprError::UnknownName { .. } => Some(
-                "built-in names are w c k dx dy dz i n x y z width height depth pi e inf nan"
-                    .into(),
-            ),
+            ExprError::UnknownName { name, .. } => Some(format!(
+                "built-in names are w c k dx dy dz i n x y z width height depth channels pi e inf nan; to read another image as `{name}`, declare it as an input (--input {name}=PATH)"
+            )),
             ExprError::UnknownFunction { .. } => {
                 Some("see docs/language.md for the list of functions".into())
             }

@@ -94,7 +94,12 @@ fn a_session_on_a_terminal() {
     let camera = imageio::load(&data("camera.png")).unwrap();
     let kernel = Kernel::compile("max(w)").unwrap();
     let want = camera
-        .map_planes(|p| p.filter(&kernel, &Footprint::disk(5), &Options::default(), p.dtype()))
+        .filter(
+            &kernel,
+            &Footprint::disk(5),
+            &Options::default(),
+            camera.dtype(),
+        )
         .unwrap();
     assert_eq!(imageio::load(&dir.path().join("out.png")).unwrap(), want);
 

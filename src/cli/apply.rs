@@ -4,8 +4,8 @@ use super::args::{ApplyArgs, OutputArgs};
 use super::progress::Progress;
 use super::report::{colour_on_stderr, Failure};
 use super::setup::{ms, split_positionals, usage_error, Job};
-use jitfilter::image_filter::Filter;
-use jitfilter::imageio::{self, Format, IoError, Op, Reason};
+use jitfilter::image_filter;
+use jitfilter::imageio::{self, Format, Image, IoError, Layout, Op, Reason};
 use jitfilter::DType;
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -34,16 +34,17 @@ pub fn run(args: &ApplyArgs) -> Result<(), Failure> {
         Some(dir) => batch_outputs(&paths, dir, &out.suffix, out.ext.as_deref())?,
     };
     let job = Job::new(source, &args.kernel, &args.window, args.limits.limits())?;
+    let named = job.load_inputs()?;
     match &out.out_dir {
         None => {
             let (input, output) = &pairs[0];
-            let timing = process(&job, input, output, out.dtype.dtype())?;
+            let timing = process(&job, &named, input, output, out.dtype.dtype())?;
             if out.time {
                 eprintln!("time: compile {:.2} ms, {timing}", ms(job.compile_time));
             }
             Ok(())
         }
-        Some(dir) => batch(&job, &pairs, dir, out),
+        Some(dir) => batch(&job, &named, &pairs, dir, out),
     }
 }
 
@@ -100,6 +101,7 @@ fn batch_outputs(
 
 fn batch(
     job: &Job,
+    named: &[(String, Image)],
     pairs: &[(PathBuf, PathBuf)],
     dir: &Path,
     out: &OutputArgs,
@@ -120,7 +122,7 @@ fn batch(
     let mut failed = Vec::new();
     for (input, output) in pairs {
         progress.start(&input.display().to_string());
-        match process(job, input, output, out.dtype.dtype()) {
+        match process(job, named, input, output, out.dtype.dtype()) {
             Ok(timing) if out.time => {
                 progress.eprint(&format!("time: {}: {timing}\n", input.display()))
             }
@@ -178,6 +180,7 @@ impl fmt::Display for Timing {
 /// before reading, and a type the output format cannot hold before filtering.
 fn process(
     job: &Job,
+    named: &[(String, Image)],
     input: &Path,
     output: &Path,
     dtype: Option<DType>,
@@ -187,12 +190,34 @@ fn process(
     let image = imageio::load_with(input, &job.limits).map_err(Failure::File)?;
     let read = start.elapsed();
     let dtype = dtype.unwrap_or(image.dtype());
-    imageio::check_output(output, image.layout(), dtype, image.shape().len())
-        .map_err(Failure::File)?;
+    let (layout, ndim) = image_filter::result_layout(&job.kernel, &image, job.channels);
+    imageio::check_output(output, layout, dtype, ndim).map_err(|e| {
+        let values = job.kernel.program().roots.len();
+        match (layout, &e.reason) {
+            (Layout::Array, Reason::CannotWrite { format, .. })
+                if *format != Format::Npy && image.layout() != Layout::Array =>
+            {
+                Failure::usage(
+                    format!(
+                        "the program gives {values} values per pixel, which {format} cannot hold as an image (it holds 1, 3 or 4: grey, RGB, RGBA)"
+                    ),
+                    Some("write .npy, or return 1, 3 or 4 values"),
+                )
+            }
+            _ => Failure::File(e),
+        }
+    })?;
     let start = Instant::now();
-    let result = image
-        .filter(&job.kernel, &job.footprint, &job.options, dtype)
-        .map_err(|e| job.failure(e))?;
+    let result = image_filter::apply(
+        &job.kernel,
+        &image,
+        named,
+        job.channels,
+        &job.footprint,
+        &job.options,
+        dtype,
+    )
+    .map_err(|e| job.failure(e))?;
     // The input is not needed any more: free it before encoding (peak memory of big images).
     drop(image);
     let filter = start.elapsed();

@@ -103,6 +103,42 @@ pub struct KernelArgs {
     /// Set a param the kernel declares (`param NAME = default;`); repeatable
     #[arg(short = 'p', long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, f64)>,
+    /// Another image the program reads by NAME (its window, like `w`; `at(NAME)` its value
+    /// here), of the input's shape; repeatable; in batch mode the same for every file
+    #[arg(short = 'i', long = "input", value_name = "NAME=PATH", value_parser = parse_input)]
+    pub inputs: Vec<InputArg>,
+    /// A .npy array's last axis holds channels (`w[0]`, `w[1]`…), for the input and
+    /// every --input (images have their colour channels anyway)
+    #[arg(long)]
+    pub channels: bool,
+}
+
+/// `--input NAME=PATH` (the path may be left out where only the name matters: check, ir).
+#[derive(Debug, Clone)]
+pub struct InputArg {
+    pub name: String,
+    pub path: Option<PathBuf>,
+}
+
+pub fn parse_input(s: &str) -> Result<InputArg, String> {
+    let (name, path) = match s.split_once('=') {
+        Some((n, p)) => (n.trim(), Some(PathBuf::from(p))),
+        None => (s.trim(), None),
+    };
+    let ident = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !ident {
+        return Err(format!(
+            "`{name}` is not a name for an input (expected NAME=PATH, e.g. g=guide.png)"
+        ));
+    }
+    if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+        return Err(format!("no path after `{name}=`"));
+    }
+    Ok(InputArg {
+        name: name.to_string(),
+        path,
+    })
 }
 
 /// The limits against oversized input (docs/limits.md), one flag each, named after the
@@ -223,6 +259,9 @@ pub struct SourceArgs {
     /// Read the kernel program from a file (.kf) instead of EXPR
     #[arg(short = 'e', long, value_name = "PATH")]
     pub kernel_file: Option<PathBuf>,
+    /// A named input the program reads (NAME, or NAME=PATH as for apply); repeatable
+    #[arg(short = 'i', long = "input", value_name = "NAME[=PATH]", value_parser = parse_input)]
+    pub inputs: Vec<InputArg>,
     #[command(flatten)]
     pub limits: LimitArgs,
 }

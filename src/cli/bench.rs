@@ -2,8 +2,8 @@
 
 use super::args::BenchArgs;
 use super::report::Failure;
-use super::setup::{compile, ms, split_positionals, usage_error, Job};
-use jitfilter::image_filter::Filter;
+use super::setup::{ms, split_positionals, usage_error, Job};
+use jitfilter::image_filter;
 use jitfilter::imageio;
 use serde_json::json;
 use std::time::Instant;
@@ -22,6 +22,7 @@ pub fn run(args: &BenchArgs) -> Result<String, Failure> {
     };
     let job = Job::new(source, &args.kernel, &args.window, args.limits.limits())?;
     let image = imageio::load_with(input, &job.limits).map_err(Failure::File)?;
+    let named = job.load_inputs()?;
     let shape = image.shape().to_vec();
     let footprint_size = job
         .footprint
@@ -33,12 +34,19 @@ pub fn run(args: &BenchArgs) -> Result<String, Failure> {
     let (mut compile_ms, mut filter_ms) = (Vec::new(), Vec::new());
     for _ in 0..args.repeat {
         let start = Instant::now();
-        let kernel = compile(&job.source, &job.limits)?;
+        let kernel = job.recompile()?;
         compile_ms.push(ms(start.elapsed()));
         let start = Instant::now();
-        let result = image
-            .filter(&kernel, &job.footprint, &job.options, image.dtype())
-            .map_err(|e| job.failure(e))?;
+        let result = image_filter::apply(
+            &kernel,
+            &image,
+            &named,
+            job.channels,
+            &job.footprint,
+            &job.options,
+            image.dtype(),
+        )
+        .map_err(|e| job.failure(e))?;
         filter_ms.push(ms(start.elapsed()));
         std::hint::black_box(result);
     }

@@ -10,7 +10,7 @@ use std::fmt::Write;
 pub fn check(args: &SourceArgs) -> Result<String, Failure> {
     let source = source(args.expr.clone(), args.kernel_file.as_deref())?;
     let limits = args.limits.limits();
-    let kernel = compile(&source, &limits)?;
+    let kernel = compile(&source, &args.inputs, &limits)?;
     let program = kernel.program();
     let mut functions: Vec<&str> = Vec::new();
     for node in &program.nodes {
@@ -67,7 +67,7 @@ pub fn check(args: &SourceArgs) -> Result<String, Failure> {
 pub fn ir(args: &IrArgs) -> Result<String, Failure> {
     let source = source(args.source.expr.clone(), args.source.kernel_file.as_deref())?;
     let limits = args.source.limits.limits();
-    let kernel = compile(&source, &limits)?;
+    let kernel = compile(&source, &args.source.inputs, &limits)?;
     let fp = footprint(&args.footprint, None, &limits)?;
     let ndim = fp.ndim().unwrap_or(2);
     let cells = fp

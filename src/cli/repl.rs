@@ -451,8 +451,7 @@ impl Repl {
                 }
             }
             let start = Instant::now();
-            let result =
-                image.map_planes(|plane| plane.filter(&kernel, &footprint, &options, dtype));
+            let result = image.filter(&kernel, &footprint, &options, dtype);
             let _ = tx.send(Msg::Filtered(result, start.elapsed()));
         });
         let mut compile_time = Duration::ZERO;

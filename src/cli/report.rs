@@ -75,6 +75,10 @@ impl Failure {
             Error::Origin { .. } => Some(
                 "an origin must keep the window over its centre pixel: -(size/2) ..= (size-1)/2",
             ),
+            Error::Input(_) => Some(
+                "give each input once with --input NAME=PATH, all of the image's width and height",
+            ),
+            Error::Callback(_) => Some("use --engine auto (the default)"),
             Error::UnknownParam { known, .. } if known.is_empty() => {
                 Some("declare params at the top of the program, e.g. `param r = 0.5;`")
             }

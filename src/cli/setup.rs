@@ -1,7 +1,7 @@
 //! From arguments to the library's values: the program text, the compiled kernel with its params
 //! checked, the footprint and the options. Everything here fails before any input is read.
 
-use super::args::{FootprintSpec, KernelArgs, WindowArgs};
+use super::args::{FootprintSpec, InputArg, KernelArgs, WindowArgs};
 use super::report::{Failure, Source};
 use clap::CommandFactory;
 use jitfilter::imageio::{self, IoError, Op, Reason};
@@ -18,6 +18,9 @@ pub struct Job {
     pub options: Options,
     pub limits: Limits,
     pub compile_time: Duration,
+    /// The named inputs (`--input`), and whether `.npy` arrays hold channels last.
+    pub inputs: Vec<InputArg>,
+    pub channels: bool,
 }
 
 impl Job {
@@ -28,7 +31,7 @@ impl Job {
         limits: Limits,
     ) -> Result<Job, Failure> {
         let start = Instant::now();
-        let kernel = compile(&source, &limits)?;
+        let kernel = compile(&source, &kernel_args.inputs, &limits)?;
         let compile_time = start.elapsed();
         kernel
             .param_values(&kernel_args.params)
@@ -54,7 +57,28 @@ impl Job {
             options,
             limits,
             compile_time,
+            inputs: kernel_args.inputs.clone(),
+            channels: kernel_args.channels,
         })
+    }
+
+    /// Compiles the job's program again (to time it).
+    pub fn recompile(&self) -> Result<Kernel, Failure> {
+        compile(&self.source, &self.inputs, &self.limits)
+    }
+
+    /// Reads the named inputs.
+    pub fn load_inputs(&self) -> Result<Vec<(String, imageio::Image)>, Failure> {
+        (self.inputs.iter())
+            .map(|i| {
+                let path = i
+                    .path
+                    .as_deref()
+                    .expect("apply and bench inputs have paths");
+                let image = imageio::load_with(path, &self.limits).map_err(Failure::File)?;
+                Ok((i.name.clone(), image))
+            })
+            .collect()
     }
 
     /// A library error from applying this job's kernel.
@@ -63,8 +87,18 @@ impl Job {
     }
 }
 
-pub fn compile(source: &Source, limits: &Limits) -> Result<Kernel, Failure> {
-    Kernel::compile_with(&source.text, limits).map_err(|e| Failure::from_engine(e, source))
+/// Compiles `source` for the named `inputs`; a name given twice is a usage error.
+pub fn compile(source: &Source, inputs: &[InputArg], limits: &Limits) -> Result<Kernel, Failure> {
+    let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].contains(name) {
+            return Err(Failure::usage(
+                format!("--input `{name}` is given twice"),
+                Some("name each input once"),
+            ));
+        }
+    }
+    Kernel::compile_for(&source.text, &names, limits).map_err(|e| Failure::from_engine(e, source))
 }
 
 /// The program from `-e PATH`, or else from `expr`.

@@ -96,7 +96,7 @@ macro_rules! with_type {
         }
     };
 }
-use with_type;
+pub(crate) use with_type;
 
 /// The element types of [`DynArray`], tying each Rust type to its variant.
 pub(crate) trait Sample: Element + ReadableElement + WritableElement {
@@ -206,6 +206,27 @@ impl Image {
             layout: Layout::Array,
             planes: vec![data],
             alpha: None,
+        }
+    }
+
+    /// An image of `layout` from its planes: colour planes, then alpha, either given apart or
+    /// as the last plane. Planes must share one type and shape.
+    pub fn from_planes(
+        layout: Layout,
+        mut planes: Vec<DynArray>,
+        alpha: Option<DynArray>,
+    ) -> Image {
+        let alpha = match alpha {
+            Some(a) => Some(a),
+            None if layout.has_alpha() && planes.len() > layout.colour_channels() => planes.pop(),
+            None => None,
+        };
+        debug_assert_eq!(planes.len(), layout.colour_channels());
+        debug_assert_eq!(alpha.is_some(), layout.has_alpha());
+        Image {
+            layout,
+            planes,
+            alpha,
         }
     }
 
