@@ -36,13 +36,6 @@ impl Filter for Image {
     }
 }
 
-/// The files one application reads: the named inputs (each an image or array) and whether a
-/// `.npy` array's last axis holds channels.
-pub struct Named<'a> {
-    pub inputs: &'a [(String, Image)],
-    pub channels: bool,
-}
-
 /// The layout and number of dimensions of what filtering `main` with `kernel` gives: one value
 /// per pixel per colour plane for a program that does not index channels, else its results.
 pub fn result_layout(kernel: &Kernel, main: &Image, channels: bool) -> (Layout, usize) {
@@ -77,7 +70,7 @@ pub fn result_layout(kernel: &Kernel, main: &Image, channels: bool) -> (Layout, 
 pub fn apply(
     kernel: &Kernel,
     main: &Image,
-    named: &[(String, Image)],
+    named: &[(&str, &Image)],
     channels: bool,
     footprint: &Footprint,
     options: &Options,
@@ -88,13 +81,13 @@ pub fn apply(
     let common = if same { main.dtype() } else { DType::F64 };
     let converted: Vec<Image>;
     let (main_c, named_c): (&Image, Vec<(&str, &Image)>) = if same {
-        (main, named.iter().map(|(n, i)| (n.as_str(), i)).collect())
+        (main, named.to_vec())
     } else {
         converted = std::iter::once(main)
-            .chain(named.iter().map(|(_, i)| i))
+            .chain(named.iter().map(|(_, i)| *i))
             .map(|i| i.map_planes(|p| Ok::<_, Error>(p.convert(common))))
             .collect::<Result<_, _>>()?;
-        let names = named.iter().map(|(n, _)| n.as_str());
+        let names = named.iter().map(|(n, _)| *n);
         (&converted[0], names.zip(&converted[1..]).collect())
     };
     let result: DynArray = with_type!(common, T => {

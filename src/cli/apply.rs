@@ -208,10 +208,11 @@ fn process(
         }
     })?;
     let start = Instant::now();
+    let named: Vec<(&str, &Image)> = named.iter().map(|(n, i)| (n.as_str(), i)).collect();
     let result = image_filter::apply(
         &job.kernel,
         &image,
-        named,
+        &named,
         job.channels,
         &job.footprint,
         &job.options,

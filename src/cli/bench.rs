@@ -22,7 +22,8 @@ pub fn run(args: &BenchArgs) -> Result<String, Failure> {
     };
     let job = Job::new(source, &args.kernel, &args.window, args.limits.limits())?;
     let image = imageio::load_with(input, &job.limits).map_err(Failure::File)?;
-    let named = job.load_inputs()?;
+    let loaded = job.load_inputs()?;
+    let named: Vec<(&str, &imageio::Image)> = loaded.iter().map(|(n, i)| (n.as_str(), i)).collect();
     let shape = image.shape().to_vec();
     let footprint_size = job
         .footprint

@@ -20,7 +20,7 @@ use super::args::{FootprintSpec, ReplArgs};
 use super::report::Failure;
 use super::setup::ms;
 use complete::ReplHelper;
-use jitfilter::image_filter::Filter;
+use jitfilter::image_filter;
 use jitfilter::imageio::{self, Image};
 use jitfilter::{DType, Engine, Error, ExprError, Footprint, Kernel, Limits, Mode, Options};
 use rustyline::error::ReadlineError;
@@ -70,6 +70,7 @@ pub fn run(args: &ReplArgs) -> Result<(), Failure> {
         cval: 0.0,
         origin: Vec::new(),
         params: Vec::new(),
+        inputs: Vec::new(),
         dtype: None,
         threads: None,
         engine: Engine::Auto,
@@ -197,6 +198,8 @@ struct Repl {
     origin: Vec<isize>,
     /// Params set with `:param`, applied to every expression that declares them.
     params: Vec<(String, f64)>,
+    /// Images loaded with `:input NAME PATH`, which expressions read by name.
+    inputs: Vec<(String, Arc<Image>)>,
     dtype: Option<DType>,
     threads: Option<usize>,
     engine: Engine,
@@ -306,6 +309,7 @@ impl Repl {
             if let Some(helper) = editor.helper_mut() {
                 let declared = self.kernel.iter().flat_map(|k| k.params());
                 helper.params = declared.map(|p| p.name.clone()).collect();
+                (helper.params).extend(self.inputs.iter().map(|(n, _)| n.clone()));
                 helper
                     .params
                     .extend(self.params.iter().map(|(n, _)| n.clone()));
@@ -424,6 +428,7 @@ impl Repl {
             None => {}
         }
         let params = self.params.clone();
+        let inputs = self.inputs.clone();
         let limits = self.limits;
         let dtype = self.dtype.unwrap_or(image.dtype());
         RUNNING.fetch_add(1, Ordering::SeqCst);
@@ -437,7 +442,8 @@ impl Repl {
             }
             let _running = Running;
             let start = Instant::now();
-            let kernel = match Kernel::compile_with(&source, &limits) {
+            let names: Vec<&str> = inputs.iter().map(|(n, _)| n.as_str()).collect();
+            let kernel = match Kernel::compile_for(&source, &names, &limits) {
                 Ok(k) => k,
                 Err(e) => {
                     let _ = tx.send(Msg::Compiled(Err(e), start.elapsed()));
@@ -451,7 +457,10 @@ impl Repl {
                 }
             }
             let start = Instant::now();
-            let result = image.filter(&kernel, &footprint, &options, dtype);
+            let named: Vec<(&str, &Image)> =
+                inputs.iter().map(|(n, i)| (n.as_str(), &**i)).collect();
+            let result =
+                image_filter::apply(&kernel, &image, &named, false, &footprint, &options, dtype);
             let _ = tx.send(Msg::Filtered(result, start.elapsed()));
         });
         let mut compile_time = Duration::ZERO;

@@ -6,7 +6,7 @@
 use super::view::{self, num, stats};
 use super::{engine_trouble, usage, Repl, Trouble};
 use crate::cli::args::{
-    parse_dtype, parse_engine, parse_footprint, parse_mode, parse_origin, parse_param,
+    parse_dtype, parse_engine, parse_footprint, parse_input, parse_mode, parse_origin, parse_param,
     parse_threads, FootprintSpec,
 };
 use crate::cli::report::Failure;
@@ -24,6 +24,12 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "PATH",
         "load an image or .npy array (`:load _` continues from the last result)",
     ),
+    (
+        ":input",
+        "NAME [PATH]",
+        "load another image that expressions read as NAME (without PATH: drop it)",
+    ),
+    (":inputs", "", "the images loaded with :input"),
     (
         ":save",
         "PATH",
@@ -90,6 +96,8 @@ impl Repl {
                 no_arg(String::new())
             }
             ":load" => self.load(arg),
+            ":input" => self.input(arg),
+            ":inputs" => no_arg(self.show_inputs()),
             ":save" => self.save(arg),
             ":footprint" | ":fp" => self.set_footprint(arg),
             ":mode" => self.set_mode(arg),
@@ -151,6 +159,33 @@ impl Repl {
             self.image_name,
             self.image.describe()
         ))
+    }
+
+    fn input(&mut self, arg: &str) -> Result<String, Trouble> {
+        let (name, path) = match arg.split_once(char::is_whitespace) {
+            Some((n, p)) => (n, Some(p.trim())),
+            None => (arg, None),
+        };
+        let name = parse_input(name)
+            .map_err(|e| usage(e, Some("e.g. :input g guide.png")))?
+            .name;
+        self.inputs.retain(|(n, _)| *n != name);
+        let Some(path) = path else {
+            return Ok(format!("dropped input {name}\n"));
+        };
+        let image = imageio::load_with(Path::new(path), &self.limits).map_err(Failure::File)?;
+        let line = format!("input {name} = {path}: {}\n", image.describe());
+        self.inputs.push((name, Arc::new(image)));
+        Ok(line)
+    }
+
+    fn show_inputs(&self) -> String {
+        if self.inputs.is_empty() {
+            return "no inputs (load one with :input NAME PATH)\n".into();
+        }
+        (self.inputs.iter())
+            .map(|(n, i)| format!("{n:9} {}\n", i.describe()))
+            .collect()
     }
 
     fn save(&mut self, arg: &str) -> Result<String, Trouble> {
@@ -353,6 +388,9 @@ impl Repl {
             self.image_name,
             self.image.describe()
         );
+        for (name, image) in &self.inputs {
+            let _ = writeln!(out, "input     {name} ({})", image.describe());
+        }
         let _ = writeln!(out, "footprint {}", self.footprint_spec);
         let _ = write!(
             out,
