@@ -6,6 +6,7 @@
 use crate::codegen::{RowCode, RowFn};
 use crate::dtype::Element;
 use crate::order;
+use crate::plan::{POp, Plan, P};
 use crate::planes;
 use crate::planner::Planner;
 use crate::runtime::RowArgs;
@@ -22,10 +23,42 @@ pub struct RowTables<'a> {
     pub size: [f64; 4],
 }
 
+/// The row function with keyed tables, its plan and the keys its tables are indexed by.
+#[derive(Clone, Copy)]
+pub struct KeyedRow<'a> {
+    pub code: RowCode,
+    pub plan: &'a Plan,
+    pub keys: &'a [P],
+}
+
+impl KeyedRow<'_> {
+    /// The key values the stripe's data gives, lowest first, if all its keys' inputs are
+    /// integers in a small enough range.
+    fn range(&self, s: &Stripe) -> Option<(i64, i64)> {
+        let mut spans: Vec<Option<Option<(i64, i64)>>> = vec![None; s.blocks.len()];
+        let mut reads = vec![false; s.blocks.len()];
+        for node in &self.plan.nodes {
+            if let POp::Sample(sample) = node.op {
+                reads[sample.input] = true;
+            }
+        }
+        for (i, block) in s.blocks.iter().enumerate().filter(|(i, _)| reads[*i]) {
+            spans[i] = Some(integer_span(block));
+        }
+        let spans: Vec<Option<(i64, i64)>> = spans.into_iter().map(Option::flatten).collect();
+        self.keys
+            .iter()
+            .try_fold(None, |acc: Option<(i64, i64)>, &k| {
+                let (lo, hi) = self.plan.key_range(k, &spans)?;
+                Some(Some(acc.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi)))))
+            })?
+    }
+}
+
 pub struct RowStripe<'a> {
     pub row: RowCode,
     /// The variant with keyed tables, for stripes of integers in a small range.
-    pub keyed: Option<RowCode>,
+    pub keyed: Option<KeyedRow<'a>>,
     pub tables: RowTables<'a>,
     /// The planner whose planes the row function reads (none for the fused engine).
     pub planner: Option<&'a Planner>,
@@ -80,14 +113,12 @@ impl StripeFn for RowStripe<'_> {
                 &mut st.scratch,
             );
         }
-        // Keys `w` of integers in lo..=hi lie in that range, keys `w - c` in lo-hi..=hi-lo;
-        // filling a table should cost less than the lookups it serves.
+        // Filling a table should cost less than the lookups it serves.
         let keyed = self.keyed.and_then(|k| {
-            let (lo, hi) = integer_span(s.input(0))?;
-            let (first, last) = (lo.min(lo - hi), hi.max(hi - lo));
+            let (first, last) = k.range(s)?;
             let len = last - first + 1;
             let worth = (len as usize) <= s.nrows * w * n;
-            (len <= MAX_KEYS && worth).then_some((k, first, len))
+            (len <= MAX_KEYS && worth).then_some((k.code, first, len))
         });
         let mut code = keyed.map_or(self.row, |(k, ..)| k);
         let (lut_lo, lut_len) = keyed.map_or((0, 0), |(_, lo, len)| (lo, len));

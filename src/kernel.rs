@@ -1,6 +1,7 @@
 //! The public API: compile a kernel once, apply it to many arrays, or hand its scipy-ABI
 //! callback to scipy.
 
+use crate::auto::KeyedRow;
 use crate::bind::{Binding, Inputs};
 use crate::boundary::Mode;
 use crate::check;
@@ -143,6 +144,8 @@ pub struct Kernel {
     /// The row plan with split `exp`s, when it has values worth looking up in keyed tables on
     /// integer images, and its row function, compiled on first use.
     keyed_plan: Option<Arc<Plan>>,
+    /// The keys of its keyed tables, whose ranges each stripe works out from its data.
+    keys: Arc<Vec<usize>>,
     keyed: Arc<OnceLock<Result<Code, Error>>>,
     /// What it was compiled under; the footprint and code size limits also apply later.
     limits: Limits,
@@ -161,6 +164,7 @@ impl Clone for Kernel {
             fused: self.fused.clone(),
             callback: self.callback.clone(),
             keyed_plan: self.keyed_plan.clone(),
+            keys: self.keys.clone(),
             keyed: self.keyed.clone(),
             limits: self.limits,
         }
@@ -216,8 +220,12 @@ impl Kernel {
         assert!(maps.clone().all(|m| m.element == 0 && m.keyed == 0));
         let maps = maps.map(|m| m.f).collect();
         let keyed_plan = row_plan.split_exps();
-        let keyed_plan =
-            (!codegen::tables(&keyed_plan, true).keyed.is_empty()).then(|| Arc::new(keyed_plan));
+        let mut keys: Vec<usize> = (codegen::tables(&keyed_plan, true).keyed.iter())
+            .map(|&(_, k)| k)
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let keyed_plan = (!keys.is_empty()).then(|| Arc::new(keyed_plan));
         Ok(Kernel {
             program: Arc::new(program),
             plan: Arc::new(plan),
@@ -229,6 +237,7 @@ impl Kernel {
             fused: Arc::new(OnceLock::new()),
             callback: Arc::new(OnceLock::new()),
             keyed_plan,
+            keys: Arc::new(keys),
             keyed: Arc::new(OnceLock::new()),
             limits: *limits,
         })
@@ -248,8 +257,13 @@ impl Kernel {
         if let Some(plan) = &self.keyed_plan {
             let t = codegen::tables(plan, true);
             lines.push(format!(
-                "integer images: {} value(s) of w or w - c looked up in tables over their range, {} element-only value(s) tabulated",
+                "integer images: {} value(s) looked up in tables over the range of their key{} ({}), {} element-only value(s) tabulated",
                 t.keyed.len(),
+                if self.keys.len() == 1 { "" } else { "s" },
+                (self.keys.iter())
+                    .map(|&k| describe_key(plan, &self.program, k))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 t.element.len()
             ));
         }
@@ -340,11 +354,15 @@ impl Kernel {
     }
 
     /// The row function with keyed tables, if the program has values worth looking up.
-    pub(crate) fn keyed_row(&self) -> Result<Option<RowCode>, Error> {
+    pub(crate) fn keyed_row(&self) -> Result<Option<KeyedRow<'_>>, Error> {
         let Some(plan) = &self.keyed_plan else {
             return Ok(None);
         };
-        Ok(Some(self.lazy(&self.keyed, plan, Target::RowKeyed)?.row(0)))
+        Ok(Some(KeyedRow {
+            code: self.lazy(&self.keyed, plan, Target::RowKeyed)?.row(0),
+            plan,
+            keys: &self.keys,
+        }))
     }
 
     /// The code in `cell`: `plan` compiled for `target` on first use.
@@ -550,6 +568,23 @@ pub(crate) struct Setup {
     /// Width, height, depth, and the main input's channels.
     pub size: [f64; 4],
     pub params: Vec<f64>,
+}
+
+/// How a key of the keyed plan reads, e.g. `abs(w[0] - c[0]) + abs(w[1] - c[1])`.
+fn describe_key(plan: &Plan, program: &Program, k: usize) -> String {
+    use crate::plan::POp;
+    let text = |p| describe_key(plan, program, p);
+    match &plan.nodes[k].op {
+        POp::Sample(s) => program.sample_text(*s),
+        POp::Const(v) => format!("{v}"),
+        POp::Bin(op, a, b) => format!("{} {} {}", text(*a), op.symbol(), text(*b)),
+        POp::Call(f, args) => format!(
+            "{}({})",
+            f.name(),
+            args.iter().map(|&a| text(a)).collect::<Vec<_>>().join(", ")
+        ),
+        _ => "?".into(),
+    }
 }
 
 /// An input name must be a name of the language that means nothing else.

@@ -141,8 +141,9 @@ impl Plan {
 }
 
 /// How a node depends on the pixel: not at all (numbers, params, `n`, sizes), only through one
-/// *key* node (`w`, `w - c` or `c - w`), or otherwise. On integer images a keyed value takes
-/// few distinct values, so a table over the key's range can replace its computation.
+/// *key* node (see [`Plan::keys`]: `w`, `w - c`, `abs(w[0] - c[0]) + abs(w[1] - c[1])`…), or
+/// otherwise. On integer images a key takes few distinct values, so a table over the key's
+/// range can replace the computation of what depends on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Keyed {
     Free,
@@ -171,17 +172,11 @@ impl Plan {
 
     /// Per node: how it depends on the pixel ([`Keyed`]).
     pub fn keyed(&self) -> Vec<Keyed> {
+        let keys = self.keys();
         let mut out: Vec<Keyed> = Vec::with_capacity(self.nodes.len());
         for (p, node) in self.nodes.iter().enumerate() {
-            let sample = |q: P, s: Sample| self.nodes[q].op == POp::Sample(s);
             let k = match &node.op {
-                POp::Sample(Sample::W) => Keyed::By(p),
-                POp::Bin(BinOp::Sub, a, b)
-                    if (sample(*a, Sample::W) && sample(*b, Sample::C))
-                        || (sample(*a, Sample::C) && sample(*b, Sample::W)) =>
-                {
-                    Keyed::By(p)
-                }
+                _ if keys[p] => Keyed::By(p),
                 POp::Builtin(Builtin::N | Builtin::Width | Builtin::Height | Builtin::Depth)
                 | POp::Const(_)
                 | POp::Param(_) => Keyed::Free,
@@ -199,6 +194,72 @@ impl Plan {
             out.push(k);
         }
         out
+    }
+
+    /// Per node: whether it is a *key*: an input sample, or a sum, difference, absolute value,
+    /// minimum or maximum of keys and whole numbers. On integer data a key is an integer whose
+    /// range follows from the data's ([`Plan::key_range`]), and never -0 (no negation or
+    /// product makes one), so a table indexed by its value gives exactly what computing from it
+    /// gives.
+    pub fn keys(&self) -> Vec<bool> {
+        // Per node: (an integer expression, reads a sample).
+        let mut int: Vec<(bool, bool)> = Vec::with_capacity(self.nodes.len());
+        for node in &self.nodes {
+            let both = |a: P, b: P| (int[a].0 && int[b].0, int[a].1 || int[b].1);
+            int.push(match &node.op {
+                POp::Sample(_) => (true, true),
+                POp::Const(v) => (v.fract() == 0.0 && v.abs() < 2_147_483_648.0, false),
+                POp::Bin(BinOp::Add | BinOp::Sub, a, b) => both(*a, *b),
+                POp::Call(Func::Abs, args) => int[args[0]],
+                POp::Call(Func::Min2 | Func::Max2, args) => both(args[0], args[1]),
+                _ => (false, false),
+            });
+        }
+        int.into_iter().map(|(i, s)| i && s).collect()
+    }
+
+    /// The least and greatest value key `k` takes when each input `i`'s values are integers in
+    /// `spans[i]` (`None`: not integers, or not known); `None` if some input it reads has none.
+    pub fn key_range(&self, k: P, spans: &[Option<(i64, i64)>]) -> Option<(i64, i64)> {
+        let mut r: Vec<Option<(i64, i64)>> = Vec::with_capacity(k + 1);
+        for node in &self.nodes[..=k] {
+            let get = |q: P| r[q];
+            let v = match &node.op {
+                POp::Sample(s) => spans[s.input],
+                POp::Const(c) if c.fract() == 0.0 && c.abs() < 2_147_483_648.0 => {
+                    Some((*c as i64, *c as i64))
+                }
+                // Checked: a long sum of wide spans gives up rather than wrap.
+                POp::Bin(BinOp::Add, a, b) => {
+                    (get(*a)).zip(get(*b)).and_then(|((a0, a1), (b0, b1))| {
+                        Some((a0.checked_add(b0)?, a1.checked_add(b1)?))
+                    })
+                }
+                POp::Bin(BinOp::Sub, a, b) => {
+                    (get(*a)).zip(get(*b)).and_then(|((a0, a1), (b0, b1))| {
+                        Some((a0.checked_sub(b1)?, a1.checked_sub(b0)?))
+                    })
+                }
+                POp::Call(Func::Abs, args) => get(args[0]).map(|(a0, a1)| {
+                    if a0 >= 0 {
+                        (a0, a1)
+                    } else if a1 <= 0 {
+                        (-a1, -a0)
+                    } else {
+                        (0, a1.max(-a0))
+                    }
+                }),
+                POp::Call(Func::Min2, args) => (get(args[0]))
+                    .zip(get(args[1]))
+                    .map(|((a0, a1), (b0, b1))| (a0.min(b0), a1.min(b1))),
+                POp::Call(Func::Max2, args) => (get(args[0]))
+                    .zip(get(args[1]))
+                    .map(|((a0, a1), (b0, b1))| (a0.max(b0), a1.max(b1))),
+                _ => None,
+            };
+            r.push(v);
+        }
+        r[k]
     }
 
     /// The same plan with every `exp(a ± b …)` whose terms are element-only or keyed split into
@@ -456,6 +517,34 @@ mod tests {
     use super::*;
     use crate::check::compile_program;
     use crate::limits::Limits;
+
+    #[test]
+    fn keys_and_their_ranges() {
+        let src = "sum(exp(abs(w[0] - c[0]) + max(w[1], 3) - 2) + (w[0] - c[0]) * 2 + w[0] / 2)";
+        let plan = Plan::new(&compile_program(src, &[], &Limits::default()).unwrap());
+        let keys = plan.keys();
+        let find = |f: &dyn Fn(&POp) -> bool| {
+            (0..plan.nodes.len())
+                .find(|&p| f(&plan.nodes[p].op))
+                .unwrap()
+        };
+        let exp = find(&|op| matches!(op, POp::Call(Func::Exp, _)));
+        let POp::Call(_, args) = &plan.nodes[exp].op else {
+            unreachable!()
+        };
+        let key = args[0];
+        assert!(keys[key], "abs(..) + max(..) - 2 is a key");
+        assert_eq!(plan.keyed()[exp], Keyed::By(key));
+        // Products and halves are not keys (a product can be -0, a half is not whole).
+        let times = find(&|op| matches!(op, POp::Bin(BinOp::Mul, ..)));
+        let half = find(&|op| matches!(op, POp::Bin(BinOp::Div, ..)));
+        assert!(!keys[times] && !keys[half]);
+        // Planes: 0 `w` (unread), 1 `w[0]`, 2 `w[1]`.
+        let spans = [None, Some((10, 20)), Some((-5, 7))];
+        // abs(w0 - c0) in 0..=10, max(w1, 3) in 3..=7, less 2.
+        assert_eq!(plan.key_range(key, &spans), Some((1, 15)));
+        assert_eq!(plan.key_range(key, &[None, Some((10, 20)), None]), None);
+    }
 
     #[test]
     fn variance_takes_two_passes_and_shares_the_sum() {

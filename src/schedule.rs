@@ -8,7 +8,7 @@
 //!
 //! [`Kernel::filter_as`]: crate::Kernel::filter_as
 
-use crate::auto::{RowStripe, RowTables};
+use crate::auto::{KeyedRow, RowStripe, RowTables};
 use crate::boundary::Mode;
 use crate::codegen::{CallbackFn, RowCode, RowFn};
 use crate::dtype::Element;
@@ -59,7 +59,7 @@ enum StripeEngine<'k, T> {
     /// The row function per output row, after the planner's planes (none for the fused engine).
     Rows {
         row: RowCode,
-        keyed: Option<RowCode>,
+        keyed: Option<KeyedRow<'k>>,
         planner: Option<&'k Planner>,
     },
     /// Each window gathered and passed to the scipy-ABI callback.
