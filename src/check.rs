@@ -249,6 +249,12 @@ impl Checker<'_> {
     /// The index of plane `name[channel]`, added on first use.
     fn plane(&mut self, name: &str, channel: Option<usize>, span: Span) -> usize {
         let found = (self.planes.iter()).position(|p| p.name == name && p.channel == channel);
+        if let Some(i) = found {
+            // `w` is there from the start: its first use is where the program names it.
+            if self.planes[i].span == Span::default() {
+                self.planes[i].span = span;
+            }
+        }
         found.unwrap_or_else(|| {
             self.planes.push(Plane {
                 name: name.into(),
