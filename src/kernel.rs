@@ -682,7 +682,7 @@ pub(crate) fn context_for(s: &Setup, c_index: isize, track: bool) -> CallbackCon
         dz: s.dz.as_ptr(),
         c_index,
         pos: [0.0; 3],
-        size: [s.size[0], s.size[1], s.size[2]],
+        size: s.size,
         shape: [d as isize, h as isize, w as isize],
         counter: 0,
         track: track as isize,

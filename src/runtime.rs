@@ -9,7 +9,7 @@ use std::cell::RefCell;
 ///
 /// All pointers may be null when the program does not need them. With a null `user_data` the
 /// callback uses the params' defaults and fails (returns 0) if the program needs `c`, `k`,
-/// `dx`/`dy`/`dz` or a position name.
+/// `dx`/`dy`/`dz`, a position or size name or `channels`.
 #[repr(C)]
 #[derive(Debug, Clone)]
 pub struct CallbackContext {
@@ -27,9 +27,10 @@ pub struct CallbackContext {
     pub dz: *const f64,
     /// Index in the window buffer of the element at the output position (`c`), or -1.
     pub c_index: isize,
-    /// Current output position (x, y, z) and array size (width, height, depth).
+    /// Current output position (x, y, z); array size (width, height, depth) and the main
+    /// input's channel count (`channels`, 1 for a plain array).
     pub pos: [f64; 3],
-    pub size: [f64; 3],
+    pub size: [f64; 4],
     /// Array shape (depth, height, width) for tracking; nonzero `has_shape` makes positions valid.
     pub shape: [isize; 3],
     /// Linear index of the next output element, when `track` is nonzero.
@@ -52,7 +53,7 @@ impl Default for CallbackContext {
             dz: std::ptr::null(),
             c_index: -1,
             pos: [0.0; 3],
-            size: [1.0; 3],
+            size: [1.0; 4],
             shape: [1; 3],
             counter: 0,
             track: 0,

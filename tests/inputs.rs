@@ -776,12 +776,16 @@ fn at_reads_named_inputs_and_channels() {
 
 /// `channels` in a per-channel program on an RGB image is 3 in every engine.
 #[test]
-#[ignore = "bug: the callback engine's context has no channel count (context_for copies size[0..3] only), so `channels` reads 1 in per-channel runs of a 3-channel image"]
 fn callback_engine_sees_channels() {
     let rgb = Array3::<f64>::zeros((4, 5, 3));
     let k = Kernel::compile("channels + max(w)").unwrap();
     let inputs = Inputs::new(rgb.view()).channels();
-    for e in [Engine::Auto, Engine::Fused, Engine::Interpreter, Engine::Callback] {
+    for e in [
+        Engine::Auto,
+        Engine::Fused,
+        Engine::Interpreter,
+        Engine::Callback,
+    ] {
         let got = k
             .apply::<f64, f64>(&inputs, &Footprint::cube(3), &Options::default().engine(e))
             .unwrap();

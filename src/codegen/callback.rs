@@ -74,6 +74,7 @@ pub(super) fn emit<'a, 'b>(
         Builtin::Width,
         Builtin::Height,
         Builtin::Depth,
+        Builtin::Channels,
     ];
     let uses_c = uses(plan, POp::Sample(Sample::C));
     let uses_tables = tables.iter().any(|b| uses(plan, POp::Builtin(*b))) || uses_c;
@@ -192,8 +193,7 @@ impl Emitter<'_, '_> {
             POp::Builtin(Builtin::Width) => f.load(fb, types::F64, size),
             POp::Builtin(Builtin::Height) => f.load(fb, types::F64, size + 8),
             POp::Builtin(Builtin::Depth) => f.load(fb, types::F64, size + 16),
-            // scipy hands the callback one plane.
-            POp::Builtin(Builtin::Channels) => fb.ins().f64const(1.0),
+            POp::Builtin(Builtin::Channels) => f.load(fb, types::F64, size + 24),
             ref op => unreachable!("{op:?} is not a scalar leaf of the callback"),
         }
     }
