@@ -16,6 +16,14 @@ Three ways to use a kernel::
     ndi.generic_filter(img, llc, footprint=fp)              # the same result, scipy's loop
     big = jf.dask.filter(dask_array, "max(w)", footprint=fp) # lazy, chunked, exact
 
+Several inputs, colour channels, neighbour access and several results per pixel::
+
+    k = jf.compile("sum(g * w) / sum(g)", inputs=("g",))    # a guide image g weights w
+    out = k.filter(img, size=5, inputs={"g": guide})
+    ms = jf.filter(img, "(mean(w), std(w))", size=5)        # shape img.shape + (2,)
+    red = jf.filter(rgb, "max(w[0])", size=3, channel_axis=-1)
+    dx = jf.filter(img, "at(w, 1, 0) - at(w, -1, 0)", size=1)
+
 The language is described in docs/language.md of the repository. Keyword names, defaults and
 boundary modes follow ``scipy.ndimage.generic_filter``.
 """
@@ -80,16 +88,33 @@ _POSITION_NAMES = frozenset({"x", "y", "z", "width", "height", "depth"})
 
 ArrayLike = Any
 Params = Optional[Mapping[str, float]]
+#: Named input arrays for :meth:`Kernel.filter`: ``{"g": guide, ...}``.
+NamedInputs = Optional[Mapping[str, ArrayLike]]
 
 
 @functools.lru_cache(maxsize=256)
-def _native_kernel(source: str) -> "_native._Kernel":
+def _native_kernel(source: str, inputs: Tuple[str, ...] = ()) -> "_native._Kernel":
     # Compiled kernels are immutable and thread-safe; sharing one per source text makes
     # unpickling on Dask workers (once per task) cost a dictionary look-up.
-    return _native._Kernel(source)
+    return _native._Kernel(source, list(inputs))
 
 
-def compile(source: str, params: Params = None) -> "Kernel":  # noqa: A001 - mirrors re.compile
+def _input_names(inputs: Any) -> Tuple[str, ...]:
+    """The declared input names: a sequence of names (or one name, or a mapping's keys)."""
+    if inputs is None:
+        return ()
+    if isinstance(inputs, str):
+        return (inputs,)
+    names = tuple(inputs)
+    for n in names:
+        if not isinstance(n, str):
+            raise TypeError(f"input names must be str, not {type(n).__name__} ({n!r})")
+    return names
+
+
+def compile(  # noqa: A001 - mirrors re.compile
+    source: str, params: Params = None, inputs: Union[Sequence[str], str, None] = ()
+) -> "Kernel":
     """Parse, check and JIT-compile a kernel expression.
 
     Parameters
@@ -99,6 +124,11 @@ def compile(source: str, params: Params = None) -> "Kernel":  # noqa: A001 - mir
     params : mapping, optional
         Values for the program's ``param`` declarations, bound to the returned kernel (they can
         still be overridden per call with ``params=``).
+    inputs : sequence of str, optional
+        Names of further input images the program reads besides ``w``, e.g. ``("g", "m")`` for
+        ``"if at(m) > 0 then sum(g * w) / sum(g) else c"``. Each name is that input's window
+        under the footprint, as ``w`` is the main input's; ``at(g)`` is its value at the output
+        position. The arrays are given to :meth:`Kernel.filter` as ``inputs={"g": ..., "m": ...}``.
 
     Raises
     ------
@@ -112,23 +142,28 @@ def compile(source: str, params: Params = None) -> "Kernel":  # noqa: A001 - mir
             1 | maxx(w)
               | ^^^^
               = hint: did you mean `max`?
+
+        A name that is neither built in nor declared in ``inputs`` is such an error (with a
+        note saying how to declare it); so is an invalid or repeated input name.
     """
-    return Kernel(source, params)
+    return Kernel(source, params, inputs)
 
 
 class Kernel:
     """A compiled kernel expression. Create with :func:`compile`.
 
-    Immutable and thread-safe. Pickles as its source text and bound params, and recompiles when
-    unpickled (so it can be sent to Dask workers in other processes).
+    Immutable and thread-safe. Pickles as its source text, declared inputs and bound params, and
+    recompiles when unpickled (so it can be sent to Dask workers in other processes).
     """
 
     __slots__ = ("_k", "_bound")
 
-    def __init__(self, source: str, params: Params = None) -> None:
+    def __init__(
+        self, source: str, params: Params = None, inputs: Union[Sequence[str], str, None] = ()
+    ) -> None:
         if not isinstance(source, str):
             raise TypeError(f"a kernel source must be a str, not {type(source).__name__}")
-        self._k = _native_kernel(source)
+        self._k = _native_kernel(source, _input_names(inputs))
         self._bound: Dict[str, float] = {}
         if params:
             self._bound = self._check_params(params)
@@ -154,8 +189,65 @@ class Kernel:
 
     @property
     def builtins(self) -> Tuple[str, ...]:
-        """The built-in names the program uses (``w``, ``c``, ``k``, ``dx``, ``x``, ...)."""
+        """The names of the language the program reads, in order of first use: ``w``, ``c``,
+        ``k``, ``dx``, ``x``, ..., and the inputs it reads as it spells them (``g``, ``w[0]``,
+        ``c[2]``, ``at(g, 1, 0)``)."""
         return tuple(self._k.builtins)
+
+    @property
+    def inputs(self) -> Tuple[str, ...]:
+        """The named inputs declared with ``compile(..., inputs=)``, in order."""
+        return tuple(self._k.inputs)
+
+    @property
+    def outputs(self) -> int:
+        """Values per pixel the program computes: the items of a tuple result, else 1."""
+        return self._k.outputs
+
+    @property
+    def indexes_channels(self) -> bool:
+        """Whether the program indexes channels (``w[j]``, ``c[j]``, ``g[j]``): it then sees all
+        channels of a ``channel_axis=-1`` image at once; otherwise it runs once per channel."""
+        return self._k.indexes_channels
+
+    @property
+    def planes(self) -> Tuple[Tuple[str, Optional[int]], ...]:
+        """The input planes the program reads, as ``(name, channel or None)``; the first is
+        always ``("w", None)``."""
+        return tuple(self._k.planes)
+
+    @property
+    def points(self) -> Tuple[Tuple[int, int, int], ...]:
+        """The constant offsets of the program's ``at()`` samples, as ``(oz, oy, ox)``: along the
+        third-last, second-last and last axis (``at(w, 1, -2)`` is ``(0, -2, 1)``)."""
+        return tuple(tuple(p) for p in self._k.points)  # type: ignore[misc]
+
+    def halo(
+        self,
+        footprint: Optional[ArrayLike] = None,
+        ndim: Optional[int] = None,
+        origin: Union[int, Sequence[int]] = 0,
+        *,
+        size: Union[int, Sequence[int], None] = None,
+    ) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
+        """How far the program reads before (``lo``) and after (``hi``) the output position
+        along each of ``ndim`` axes: the footprint's cells (shifted by ``origin``, scipy's rule:
+        cell ``j`` reads ``position + j - size // 2 - origin``) and the ``at()`` offsets.
+        ``ndim`` defaults to the footprint's (or ``size``'s) number of axes. This is the depth a
+        chunk needs from its neighbours."""
+        if ndim is None:
+            if footprint is not None:
+                ndim = np.ndim(footprint)
+            elif size is not None and not isinstance(size, numbers.Integral):
+                ndim = len(size)  # type: ignore[arg-type]
+            else:
+                raise ValueError("pass ndim= (or a footprint array) to say how many axes")
+        ndim = operator.index(ndim)
+        if not 1 <= ndim <= 3:
+            raise ValueError(f"arrays must have 1 to 3 dimensions, got {ndim}")
+        weights = _footprint_weights(ndim, size, footprint)
+        origins = _origin_list(origin, ndim)
+        return _halo(weights, origins, ndim, self._k.points)
 
     @property
     def callback_address(self) -> int:
@@ -202,18 +294,50 @@ class Kernel:
             merged.update(self._check_params(params))
         return list(merged.items())
 
+    def _check_inputs(self, inputs: NamedInputs) -> Dict[str, ArrayLike]:
+        """The named inputs of a call, each declared when compiling."""
+        if inputs is None:
+            return {}
+        if not isinstance(inputs, Mapping):
+            raise TypeError(
+                f"inputs must be a mapping of names to arrays, e.g. inputs={{'g': guide}}, "
+                f"not {type(inputs).__name__}"
+            )
+        declared = self.inputs
+        for name in inputs:
+            if not isinstance(name, str):
+                raise TypeError(f"input names must be str, not {type(name).__name__} ({name!r})")
+            if name not in declared:
+                if name == "w":
+                    raise ValueError(
+                        "`w` is the main input (the first argument); named inputs are the others"
+                    )
+                names = (*declared, *(n for n in inputs if n not in declared))
+                raise ValueError(
+                    f"input `{name}` was not declared when the kernel was compiled "
+                    + (f"(it declares {', '.join(declared)})" if declared else "(it declares no inputs)")
+                    + f": declare it with jitfilter.compile(source, inputs={names!r})"
+                )
+        return dict(inputs)
+
     def __repr__(self) -> str:
         extra = f", params={self._bound!r}" if self._bound else ""
+        if self.inputs:
+            extra += f", inputs={self.inputs!r}"
         return f"jitfilter.compile({self.source!r}{extra})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Kernel) and (self.source, self._bound) == (other.source, other._bound)
+        return isinstance(other, Kernel) and (self.source, self.inputs, self._bound) == (
+            other.source,
+            other.inputs,
+            other._bound,
+        )
 
     def __hash__(self) -> int:
-        return hash((self.source, tuple(sorted(self._bound.items()))))
+        return hash((self.source, self.inputs, tuple(sorted(self._bound.items()))))
 
     def __reduce__(self):
-        return (_rebuild_kernel, (self.source, dict(self._bound)))
+        return (_rebuild_kernel, (self.source, dict(self._bound), self.inputs))
 
     # -- filtering -----------------------------------------------------------------------------
 
@@ -227,6 +351,8 @@ class Kernel:
         cval: float = 0.0,
         origin: Union[int, Sequence[int]] = 0,
         *,
+        inputs: NamedInputs = None,
+        channel_axis: Optional[int] = None,
         params: Params = None,
         threads: Optional[int] = None,
         engine: str = "auto",
@@ -237,7 +363,8 @@ class Kernel:
         Parameters
         ----------
         input : array_like
-            1-D to 3-D. uint8, uint16, int16, int32, float32 and float64 are read in place
+            1-D to 3-D (plus a channel axis with ``channel_axis=-1``). uint8, uint16, int16,
+            int32, float32 and float64 are read in place
             (any strides; non-contiguous arrays are copied once); bool, int8, uint32, int64,
             uint64 and float16 are converted first (int64/uint64 beyond 2**53 lose precision,
             as the kernel computes in float64). Complex input is refused.
@@ -259,6 +386,17 @@ class Kernel:
             The value beyond the edges for ``mode='constant'``.
         origin : int or sequence of int
             Shifts the footprint, per axis, with scipy's rules and limits.
+        inputs : mapping of str to array_like, optional
+            The named inputs the program reads, e.g. ``{"g": guide}``; each name must have been
+            declared with ``compile(..., inputs=)``. Each has the image's shape (with
+            ``channel_axis=-1``: the image's shape without its channel axis, optionally plus a
+            channel axis of its own). They are converted like ``input``; when their dtypes differ
+            from ``input``'s, all are read as float64 (exact for every engine dtype).
+        channel_axis : None or -1
+            ``-1`` (skimage's name): the last axis of ``input`` is channels. The program reads
+            channel ``j`` as ``w[j]`` / ``c[j]`` (and ``channels`` is the count); a program that
+            never indexes channels runs on each channel in turn. The result then always has a
+            trailing axis. Only the last axis can hold channels (move it with ``np.moveaxis``).
         params : mapping, optional
             Values for the program's ``param`` declarations (override the bound ones).
         threads : int, optional
@@ -275,14 +413,28 @@ class Kernel:
         Returns
         -------
         numpy.ndarray
-            The filtered array (``output`` itself when an array was given).
+            The filtered array (``output`` itself when an array was given): the image's shape,
+            plus a trailing axis when there are several values per pixel (a tuple result gives
+            one per item; with ``channel_axis=-1`` a program that never indexes channels gives
+            one per channel and item, channel-major).
         """
-        arr, in_dtype = _as_input(input)
-        out_dtype, out_array = _resolve_output(output, arr.shape, in_dtype)
-        weights = _footprint_weights(arr.ndim, size, footprint)
-        origins = _origin_list(origin, arr.ndim)
-        if arr.size == 0:
-            result = np.empty(arr.shape, dtype=out_dtype)
+        channels = _channel_axis(channel_axis, np.ndim(input))
+        arr, in_dtype = _as_input(input, channels=channels)
+        named = [
+            (name, _as_input(a, f"input `{name}`", channels=channels, image=False)[0])
+            for name, a in self._check_inputs(inputs).items()
+        ]
+        if any(a.dtype != arr.dtype for _, a in named):
+            # One element type for all inputs in the engine: float64 holds every value exactly.
+            arr = arr.astype(np.float64)
+            named = [(n, a.astype(np.float64, copy=False)) for n, a in named]
+        shape = arr.shape[:-1] if channels else arr.shape
+        out_shape = self._out_shape(shape, arr.shape[-1] if channels else None)
+        out_dtype, out_array = _resolve_output(output, out_shape, in_dtype)
+        weights = _footprint_weights(len(shape), size, footprint)
+        origins = _origin_list(origin, len(shape))
+        if 0 in shape:
+            result = np.empty(out_shape, dtype=out_dtype)
         else:
             native_out = _NATIVE.get(out_dtype, "float64")
             result = self._k.filter(
@@ -295,6 +447,8 @@ class Kernel:
                 self._param_list(params),
                 None if threads is None else int(threads),
                 engine,
+                named,
+                channels,
             )
             if result.dtype != out_dtype:
                 result = _convert(result, out_dtype)
@@ -302,6 +456,14 @@ class Kernel:
             np.copyto(out_array, result, casting="unsafe")
             return out_array
         return result
+
+    def _out_shape(self, shape: Tuple[int, ...], channels: Optional[int]) -> Tuple[int, ...]:
+        """The result's shape for an image of ``shape`` with ``channels`` channels (None: no
+        channel axis): the values per pixel are runs (one per channel unless the program indexes
+        channels) times results."""
+        runs = 1 if channels is None or self.indexes_channels else channels
+        values = runs * self.outputs
+        return tuple(shape) + ((values,) if channels is not None or values > 1 else ())
 
     # -- scipy ---------------------------------------------------------------------------------
 
@@ -346,7 +508,13 @@ class Kernel:
         callable. If scipy passes a window size other than the footprint's (a different
         ``footprint`` or ``size`` than the one given here), kernels that use the tables return
         0 and scipy raises ``RuntimeError``; nothing crashes.
+
+        The callback's ABI carries one window of one input and returns one number: a kernel that
+        reads named inputs, indexes channels, reads ``at()`` with an offset or returns a tuple
+        raises ``ValueError`` saying which (use :meth:`filter` for those).
         """
+        # The ABI check first (it compiles the callback, which is needed anyway).
+        _ = self._k.callback_address
         used = set(self.builtins)
         needs_tables = sorted(used & _TABLE_NAMES)
         needs_shape = sorted(used & _POSITION_NAMES)
@@ -393,8 +561,8 @@ class Kernel:
         return self.low_level_callable(*args, **kwargs)
 
 
-def _rebuild_kernel(source: str, params: Dict[str, float]) -> Kernel:
-    return Kernel(source, params or None)
+def _rebuild_kernel(source: str, params: Dict[str, float], inputs: Tuple[str, ...] = ()) -> Kernel:
+    return Kernel(source, params or None, inputs)
 
 
 def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
@@ -407,13 +575,17 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
     cval: float = 0.0,
     origin: Union[int, Sequence[int]] = 0,
     *,
+    inputs: NamedInputs = None,
+    channel_axis: Optional[int] = None,
     params: Params = None,
     threads: Optional[int] = None,
     engine: str = "auto",
 ) -> np.ndarray:
     """``generic_filter(input, kernel, ...)`` with a kernel expression (or a :class:`Kernel`)
-    in place of the function. See :meth:`Kernel.filter`."""
-    k = kernel if isinstance(kernel, Kernel) else compile(kernel)
+    in place of the function. See :meth:`Kernel.filter`. An expression is compiled with the
+    names of ``inputs`` declared, e.g. ``jf.filter(img, "sum(g * w) / sum(g)", size=5,
+    inputs={"g": guide})``."""
+    k = kernel if isinstance(kernel, Kernel) else compile(kernel, inputs=_input_names(inputs))
     return k.filter(
         input,
         size=size,
@@ -422,6 +594,8 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
         mode=mode,
         cval=cval,
         origin=origin,
+        inputs=inputs,
+        channel_axis=channel_axis,
         params=params,
         threads=threads,
         engine=engine,
@@ -449,18 +623,62 @@ def _check_dtype(dtype: np.dtype, what: str) -> None:
         raise TypeError(f"{what}: dtype {dtype} is not a real number type")
 
 
-def _as_input(input: ArrayLike) -> Tuple[np.ndarray, np.dtype]:
+def _as_input(
+    input: ArrayLike, what: str = "input", *, channels: bool = False, image: bool = True
+) -> Tuple[np.ndarray, np.dtype]:
+    """The array as the engine reads it (an engine dtype, native byte order), and its dtype
+    before conversion. ``channels``: the image has a trailing channel axis. A named input
+    (``image=False``) may or may not have one; the engine checks its shape."""
     arr = np.asarray(input)
     dtype = arr.dtype
-    _check_dtype(dtype, "input")
-    if not 1 <= arr.ndim <= 3:
+    _check_dtype(dtype, what)
+    extra = 1 if channels else 0
+    if image and not 1 + extra <= arr.ndim <= 3 + extra:
+        if channels:
+            raise ValueError(
+                f"arrays must have 1 to 3 dimensions plus the channel axis, got {arr.ndim} in all"
+            )
         raise ValueError(f"arrays must have 1 to 3 dimensions, got {arr.ndim}")
+    if not image and not 1 <= arr.ndim <= 4:
+        raise ValueError(f"{what} must have 1 to 3 dimensions (plus channels), got {arr.ndim}")
     if not dtype.isnative:
         arr = arr.astype(dtype.newbyteorder("="))
     native = arr.dtype
     if native not in _NATIVE:
         arr = arr.astype(_INPUT_CONVERSIONS.get(native, np.dtype(np.float64)))
     return arr, native
+
+
+def _channel_axis(channel_axis: Any, ndim: int) -> bool:
+    """Whether the input's last axis holds channels: ``channel_axis`` is None or the last axis."""
+    if channel_axis is None:
+        return False
+    if isinstance(channel_axis, bool) or not isinstance(channel_axis, numbers.Integral):
+        raise TypeError(f"channel_axis must be None or -1, not {channel_axis!r}")
+    if channel_axis == -1 or (ndim >= 2 and channel_axis == ndim - 1):
+        return True
+    raise ValueError(
+        f"channel_axis={channel_axis} is not supported: channels must be the last axis "
+        f"(channel_axis=-1) or absent (None); move them last with "
+        f"np.moveaxis(input, {channel_axis}, -1)"
+    )
+
+
+def _halo(weights: np.ndarray, origins: Sequence[int], ndim: int, points: Sequence[Sequence[int]]):
+    """How far windows (the footprint's nonzero cells, applied along the last axes, shifted by
+    the origin) and ``at()`` offsets (``(oz, oy, ox)``) reach before (``lo``) and after (``hi``)
+    the output position along each of ``ndim`` axes."""
+    fshape = (1,) * (ndim - weights.ndim) + tuple(weights.shape)
+    cells = np.argwhere(weights.reshape(fshape) != 0)
+    if len(origins) == 1:
+        origins = list(origins) * ndim
+    lo, hi = [], []
+    for a in range(ndim):
+        off = list(cells[:, a] - fshape[a] // 2 - origins[a]) if len(cells) else []
+        off += [p[3 - ndim + a] for p in points]
+        lo.append(int(max([0, *(-o for o in off)])))
+        hi.append(int(max([0, *off])))
+    return tuple(lo), tuple(hi)
 
 
 def _resolve_output(output: Any, shape: Tuple[int, ...], in_dtype: np.dtype):

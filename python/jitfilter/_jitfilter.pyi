@@ -28,13 +28,28 @@ class KernelError(ValueError):
 def modes() -> List[str]: ...
 
 class _Kernel:
-    def __new__(cls, source: str) -> "_Kernel": ...
+    def __new__(cls, source: str, inputs: Sequence[str] = ...) -> "_Kernel": ...
     @property
     def source(self) -> str: ...
     @property
+    def inputs(self) -> List[str]:
+        """The named inputs declared when compiling."""
+    @property
     def params(self) -> List[Tuple[str, float]]: ...
     @property
-    def builtins(self) -> List[str]: ...
+    def builtins(self) -> List[str]:
+        """The names the program reads: ``w``, ``c``, ``k``, ..., ``g``, ``w[0]``, ``at(g, 1, 0)``."""
+    @property
+    def planes(self) -> List[Tuple[str, Optional[int]]]:
+        """The input planes read, as (name, channel or None); the first is ``("w", None)``."""
+    @property
+    def outputs(self) -> int:
+        """Values per pixel (items of a tuple result)."""
+    @property
+    def indexes_channels(self) -> bool: ...
+    @property
+    def points(self) -> List[Tuple[int, int, int]]:
+        """The ``at()`` offsets as (z, y, x)."""
     @property
     def plan_summary(self) -> List[str]: ...
     @property
@@ -51,7 +66,11 @@ class _Kernel:
         params: Sequence[Tuple[str, float]],
         threads: Optional[int],
         engine: str,
-    ) -> np.ndarray: ...
+        inputs: Sequence[Tuple[str, np.ndarray]] = ...,
+        channels: bool = ...,
+    ) -> np.ndarray:
+        """``inputs``: named inputs of ``input``'s dtype; ``channels``: ``input``'s last axis is
+        channels. The result has a trailing axis for several values per pixel or channels."""
     def scipy_context(
         self,
         shape: Sequence[int],

@@ -5,7 +5,9 @@
 //! (`jitfilter/__init__.py`) turns scipy's keyword conventions (`size`, `footprint`, `output`,
 //! `origin`, other dtypes) into these. Filtering runs with the GIL released.
 
-use jitfilter::{Engine, Error, ExprError, Footprint, Kernel, Mode, Options, ScipyContext};
+use jitfilter::{
+    Engine, Error, ExprError, Footprint, Inputs, Kernel, Limits, Mode, Options, ScipyContext,
+};
 use ndarray::ArrayD;
 use numpy::{
     Element as NpElement, IntoPyArray, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods,
@@ -62,6 +64,15 @@ fn render(source: &str, e: &ExprError) -> Rendered {
     );
     if let Some(h) = &hint {
         text.push_str(&format!("\n{pad} = hint: {h}"));
+    }
+    if let ExprError::UnknownName { name, .. } = e {
+        // The one error a Python caller fixes outside the program: an input image it forgot to
+        // declare.
+        text.push_str(&format!(
+            "\n{pad} = note: if `{name}` is an input image, declare it when compiling: \
+             jitfilter.compile(source, inputs=(\"{name}\",)) and pass it with \
+             filter(..., inputs={{\"{name}\": array}})"
+        ));
     }
     Rendered {
         text,
@@ -141,15 +152,25 @@ fn footprint(weights: &PyReadonlyArrayDyn<'_, f64>) -> Footprint {
 #[pyclass(name = "_Kernel", module = "jitfilter._jitfilter", frozen)]
 struct PyKernel {
     kernel: Kernel,
+    /// The named inputs declared when compiling, in order.
+    inputs: Vec<String>,
 }
 
 /// The engine's element types, as numpy names, in the order `filter` dispatches on.
 const DTYPES: [&str; 6] = ["uint8", "uint16", "int16", "int32", "float32", "float64"];
 
+/// The arrays of one application: the main input and the named inputs (all of one dtype, which
+/// the Python half ensures), and whether the main input's last axis is channels.
+struct Arrays<'a, 'py> {
+    main: &'a Bound<'py, PyUntypedArray>,
+    named: &'a [(String, Bound<'py, PyUntypedArray>)],
+    channels: bool,
+}
+
 fn run_typed<'py, T, O>(
     py: Python<'py>,
     k: &Kernel,
-    input: &Bound<'py, PyUntypedArray>,
+    arrays: &Arrays<'_, 'py>,
     fp: &Footprint,
     opts: &Options,
 ) -> PyResult<Bound<'py, PyAny>>
@@ -157,11 +178,29 @@ where
     T: jitfilter::Element + NpElement,
     O: jitfilter::Element + NpElement,
 {
-    let typed = input.cast::<PyArrayDyn<T>>()?;
-    let ro = typed.try_readonly()?;
-    let view = ro.as_array();
-    let result: Result<ArrayD<O>, Error> = py.detach(|| k.filter_as::<T, O, _>(view, fp, opts));
-    drop(ro);
+    let main = arrays.main.cast::<PyArrayDyn<T>>()?.try_readonly()?;
+    let mut named = Vec::with_capacity(arrays.named.len());
+    for (name, a) in arrays.named {
+        let typed = a.cast::<PyArrayDyn<T>>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "input `{name}` has dtype {}, but the image has {} (all inputs share one dtype)",
+                a.dtype(),
+                arrays.main.dtype()
+            ))
+        })?;
+        named.push((name.as_str(), typed.try_readonly()?));
+    }
+    let mut inputs = Inputs::new(main.as_array());
+    for (name, ro) in &named {
+        inputs = inputs.with(name, ro.as_array());
+    }
+    if arrays.channels {
+        inputs = inputs.channels();
+    }
+    let result: Result<ArrayD<O>, Error> = py.detach(|| k.apply::<T, O>(&inputs, fp, opts));
+    drop(inputs);
+    drop(named);
+    drop(main);
     match result {
         Ok(a) => Ok(a.into_pyarray(py).into_any()),
         Err(e) => Err(to_py(py, k.source(), e)),
@@ -169,14 +208,14 @@ where
 }
 
 macro_rules! dispatch_out {
-    ($py:expr, $k:expr, $input:expr, $fp:expr, $opts:expr, $T:ty, $out:expr) => {
+    ($py:expr, $k:expr, $arrays:expr, $fp:expr, $opts:expr, $T:ty, $out:expr) => {
         match $out {
-            "uint8" => run_typed::<$T, u8>($py, $k, $input, $fp, $opts),
-            "uint16" => run_typed::<$T, u16>($py, $k, $input, $fp, $opts),
-            "int16" => run_typed::<$T, i16>($py, $k, $input, $fp, $opts),
-            "int32" => run_typed::<$T, i32>($py, $k, $input, $fp, $opts),
-            "float32" => run_typed::<$T, f32>($py, $k, $input, $fp, $opts),
-            "float64" => run_typed::<$T, f64>($py, $k, $input, $fp, $opts),
+            "uint8" => run_typed::<$T, u8>($py, $k, $arrays, $fp, $opts),
+            "uint16" => run_typed::<$T, u16>($py, $k, $arrays, $fp, $opts),
+            "int16" => run_typed::<$T, i16>($py, $k, $arrays, $fp, $opts),
+            "int32" => run_typed::<$T, i32>($py, $k, $arrays, $fp, $opts),
+            "float32" => run_typed::<$T, f32>($py, $k, $arrays, $fp, $opts),
+            "float64" => run_typed::<$T, f64>($py, $k, $arrays, $fp, $opts),
             other => Err(PyTypeError::new_err(format!(
                 "output dtype {other} is not one of {DTYPES:?}"
             ))),
@@ -198,18 +237,27 @@ fn dtype_name<'py>(py: Python<'py>, a: &Bound<'py, PyUntypedArray>) -> Option<&'
 
 #[pymethods]
 impl PyKernel {
-    /// Parses, checks and compiles `source`. Raises KernelError with the caret text.
+    /// Parses, checks and compiles `source`, which may read the named `inputs` besides `w`.
+    /// Raises KernelError with the caret text.
     #[new]
-    fn new(py: Python<'_>, source: &str) -> PyResult<Self> {
+    #[pyo3(signature = (source, inputs = Vec::new()))]
+    fn new(py: Python<'_>, source: &str, inputs: Vec<String>) -> PyResult<Self> {
+        let names: Vec<&str> = inputs.iter().map(String::as_str).collect();
         let kernel = py
-            .detach(|| Kernel::compile(source))
+            .detach(|| Kernel::compile_for(source, &names, &Limits::default()))
             .map_err(|e| to_py(py, source, e))?;
-        Ok(PyKernel { kernel })
+        Ok(PyKernel { kernel, inputs })
     }
 
     #[getter]
     fn source(&self) -> &str {
         self.kernel.source()
+    }
+
+    /// The named inputs declared when compiling, in order.
+    #[getter]
+    fn inputs(&self) -> Vec<String> {
+        self.inputs.clone()
     }
 
     /// The declared params as (name, default) pairs, in declaration order.
@@ -222,10 +270,39 @@ impl PyKernel {
             .collect()
     }
 
-    /// The built-in names the program uses (`w`, `c`, `k`, `dx`, `x`, `width`, ...).
+    /// The names of the language the program reads, in order of first use (`w`, `c`, `k`,
+    /// `dx`, `x`, `width`, a named input `g`, `w[0]`, `at(g, 1, 0)`, ...).
     #[getter]
-    fn builtins(&self) -> Vec<&'static str> {
+    fn builtins(&self) -> Vec<String> {
         self.kernel.program().names_used()
+    }
+
+    /// The input planes the program reads, as (name, channel or None); the first is `w`.
+    #[getter]
+    fn planes(&self) -> Vec<(String, Option<usize>)> {
+        (self.kernel.program().inputs.iter())
+            .map(|p| (p.name.clone(), p.channel))
+            .collect()
+    }
+
+    /// Values per pixel (the items of a tuple result; 1 otherwise).
+    #[getter]
+    fn outputs(&self) -> usize {
+        self.kernel.program().roots.len()
+    }
+
+    /// Whether the program indexes channels (`w[j]`, `c[j]`): it then sees them jointly.
+    #[getter]
+    fn indexes_channels(&self) -> bool {
+        self.kernel.program().indexes_channels()
+    }
+
+    /// The constant offsets of `at()`, as (z, y, x): (third-last, second-last, last axis).
+    #[getter]
+    fn points(&self) -> Vec<(isize, isize, isize)> {
+        (self.kernel.program().points().iter())
+            .map(|p| (p[0], p[1], p[2]))
+            .collect()
     }
 
     /// What the planner does with each reduction, one line each.
@@ -260,9 +337,12 @@ impl PyKernel {
 
     /// Filters `input` (an array of one of the engine's dtypes, 1-D to 3-D, any strides) into a
     /// new array of dtype `out`. `footprint` is a float64 weights array (nonzero = in the window;
-    /// the values are `k`).
+    /// the values are `k`). `inputs` are the named inputs as (name, array) pairs, of `input`'s
+    /// dtype; with `channels`, `input`'s last axis is channels (and a named input's, when it has
+    /// one more axis than the image). The result has the image's shape, plus a last axis when
+    /// there are several values per pixel or `channels` is set.
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (input, footprint, out, mode, cval, origin, params, threads, engine))]
+    #[pyo3(signature = (input, footprint, out, mode, cval, origin, params, threads, engine, inputs = Vec::new(), channels = false))]
     fn filter<'py>(
         &self,
         py: Python<'py>,
@@ -275,6 +355,8 @@ impl PyKernel {
         params: Vec<(String, f64)>,
         threads: Option<usize>,
         engine: &str,
+        inputs: Vec<(String, Bound<'py, PyUntypedArray>)>,
+        channels: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let k = &self.kernel;
         let opts = options(py, k.source(), mode, cval, origin, params, threads, engine)?;
@@ -285,13 +367,19 @@ impl PyKernel {
                 input.dtype()
             ))
         })?;
+        let arrays = Arrays {
+            main: input,
+            named: &inputs,
+            channels,
+        };
+        let a = &arrays;
         match inp {
-            "uint8" => dispatch_out!(py, k, input, &fp, &opts, u8, out),
-            "uint16" => dispatch_out!(py, k, input, &fp, &opts, u16, out),
-            "int16" => dispatch_out!(py, k, input, &fp, &opts, i16, out),
-            "int32" => dispatch_out!(py, k, input, &fp, &opts, i32, out),
-            "float32" => dispatch_out!(py, k, input, &fp, &opts, f32, out),
-            _ => dispatch_out!(py, k, input, &fp, &opts, f64, out),
+            "uint8" => dispatch_out!(py, k, a, &fp, &opts, u8, out),
+            "uint16" => dispatch_out!(py, k, a, &fp, &opts, u16, out),
+            "int16" => dispatch_out!(py, k, a, &fp, &opts, i16, out),
+            "int32" => dispatch_out!(py, k, a, &fp, &opts, i32, out),
+            "float32" => dispatch_out!(py, k, a, &fp, &opts, f32, out),
+            _ => dispatch_out!(py, k, a, &fp, &opts, f64, out),
         }
     }
 
