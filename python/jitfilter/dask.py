@@ -9,11 +9,19 @@
     y = jf.dask.filter(x, "max(w)", footprint=fp, mode="reflect")   # lazy
     y.compute()                                # equals jf.filter(x.compute(), "max(w)", ...)
 
+Named inputs, channels and tuple results work as in :meth:`jitfilter.Kernel.filter`::
+
+    y = jf.dask.filter(x, "sum(g * w) / sum(g)", size=5, inputs={"g": guide})   # dask or numpy
+    ms = jf.dask.filter(x, "(mean(w), std(w))", size=5)          # chunks gain a trailing axis
+    red = jf.dask.filter(rgb, "max(w[0])", size=3, channel_axis=-1)
+
 How it is exact
 ---------------
-``dask.array.map_overlap`` gives every chunk a halo of its neighbours, as deep as the footprint
-reaches along each axis (``lo`` before, ``hi`` after, origins included), with ``boundary='none'``:
-dask adds nothing at the array's outer edges. The outer edges are then handled so that every
+Every chunk gets a halo of its neighbours (``dask.array.overlap``), as deep as the program reads
+along each axis (``lo`` before, ``hi`` after): the footprint with its origin, and the offsets of
+``at()`` (:meth:`jitfilter.Kernel.halo`), with ``boundary='none'``: dask adds nothing at the
+array's outer edges. Named inputs are given the image's chunks and the same halo; a channel axis
+is one chunk. Each block is filtered and its halo cut off the result. The outer edges are then handled so that every
 window reads exactly what scipy's whole-array filter reads:
 
 - ``reflect``, ``mirror``, ``nearest``, ``wrap`` (and ``grid-mirror``, ``grid-wrap``): the array is
@@ -32,7 +40,7 @@ so any chunking works. Kernels that use positions (``x``, ``y``, ``z``, ``width`
 ``depth``) are rewritten to add each chunk's offset and the whole array's size, so they too give
 the whole-array result.
 
-Kernels pickle as their source text and params and are compiled again on each worker process
+Kernels pickle as their source text, declared inputs and params and are compiled again on each worker process
 (once per process and source), so this runs on a ``dask.distributed`` cluster.
 """
 
@@ -46,9 +54,13 @@ import numpy as np
 
 from . import (
     Kernel,
+    NamedInputs,
     Params,
     _as_input,  # noqa: F401 - re-exported for tests
+    _channel_axis,
     _footprint_weights,
+    _halo,
+    _input_names,
     _mode_name,
     _origin_list,
     compile,
@@ -76,11 +88,14 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
     cval: float = 0.0,
     origin: Union[int, Sequence[int]] = 0,
     *,
+    inputs: NamedInputs = None,
+    channel_axis: Optional[int] = None,
     params: Params = None,
     threads: Optional[int] = None,
     engine: str = "fused",
 ):
-    """Lazily filter a Dask array (1-D to 3-D) with a kernel, chunk by chunk.
+    """Lazily filter a Dask array (1-D to 3-D, plus a channel axis) with a kernel, chunk by
+    chunk.
 
     The result equals ``kernel.filter(input.compute(), ..., engine=engine)`` byte for byte,
     for every mode, origin, footprint and chunking (see the module docstring for how).
@@ -90,7 +105,15 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
     input : dask.array.Array or array_like
         The array; numpy arrays are wrapped with ``dask.array.asarray``.
     kernel : str or Kernel
-        The kernel expression, or a compiled :class:`jitfilter.Kernel`.
+        The kernel expression (compiled with the names of ``inputs`` declared), or a compiled
+        :class:`jitfilter.Kernel`.
+    inputs : mapping of str to dask or numpy arrays, optional
+        The named inputs, as :meth:`jitfilter.Kernel.filter`. Dask arrays are rechunked to
+        ``input``'s chunks, numpy arrays wrapped with ``dask.array.from_array`` in them; each
+        gets the same halo as ``input``.
+    channel_axis : None or -1
+        As :meth:`jitfilter.Kernel.filter`; the channel axis is made one chunk (a chunk reads
+        all channels of its pixels).
     size, footprint, mode, cval, origin, params, threads
         As :meth:`jitfilter.Kernel.filter`.
     engine : {'fused', 'callback', 'interpreter', 'auto'}
@@ -107,17 +130,24 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
     Returns
     -------
     dask.array.Array
-        Lazy; same shape and chunks as ``input`` (after any merging of too-small chunks).
+        Lazy; the shape of ``kernel.filter``'s result (the image's, plus a trailing axis for
+        several values per pixel or channels) and ``input``'s chunks (after any merging of
+        too-small chunks; a trailing axis is one chunk).
     """
     import dask.array as da
 
-    k = kernel if isinstance(kernel, Kernel) else compile(kernel)
+    k = kernel if isinstance(kernel, Kernel) else compile(kernel, inputs=_input_names(inputs))
+    given = k._check_inputs(inputs)
     x = input if isinstance(input, da.Array) else da.asarray(input)
-    ndim = x.ndim
+    channels = _channel_axis(channel_axis, x.ndim)
+    ndim = x.ndim - channels
     if not 1 <= ndim <= 3:
+        if channels:
+            raise ValueError(
+                f"arrays must have 1 to 3 dimensions plus the channel axis, got {x.ndim} in all"
+            )
         raise ValueError(f"arrays must have 1 to 3 dimensions, got {ndim}")
-    if any(np.isnan(c) for cs in x.chunks for c in cs):
-        raise ValueError("the array's chunk sizes are unknown: call x.compute_chunk_sizes() first")
+    _known_chunks(x, "the array")
     in_dtype = np.dtype(x.dtype)
     if isinstance(output, np.ndarray):
         raise TypeError("output must be a dtype for a dask array (the result is lazy)")
@@ -128,35 +158,94 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
     if len(origins) == 1:
         origins = origins * ndim
     param_list = k._param_list(params)
-    # Validate everything (footprint, origin, params, position names vs ndim) now, not on a
-    # worker: building a scipy context runs the engine's own checks without touching data.
-    k._k.scipy_context(list(x.shape) or [1], weights, origins, param_list)
-    if x.size == 0:
-        return x.astype(out_dtype)
+    shape = tuple(x.shape[:ndim])
+    nchannels = int(x.shape[-1]) if channels else None
+    if channels and len(x.chunks[-1]) > 1:
+        x = x.rechunk(x.chunks[:ndim] + ((nchannels,),))
 
-    lo, hi = depth(weights, origins, ndim)
+    # Named inputs: dask arrays in the image's chunks (their own channel axis one chunk), and a
+    # trailing axis of 1 when the image has channels and they do not (so that every array has
+    # the same axes for map_blocks; the block function drops it again).
+    names, arrays, squeeze = [], [], []
+    for name, a in given.items():
+        if isinstance(a, da.Array):
+            _known_chunks(a, f"input `{name}`")
+        a_shape = tuple(int(n) for n in np.shape(a))
+        if a_shape == shape:
+            own = None
+        elif channels and len(a_shape) == ndim + 1 and a_shape[:ndim] == shape:
+            own = a_shape[-1]
+        else:
+            raise ValueError(
+                f"input `{name}` has shape {list(a_shape)}, but the image `w` has shape "
+                f"{list(shape)}" + (" (without its channel axis)" if channels else "")
+            )
+        chunks = x.chunks[:ndim] + ((own,) if own is not None else ())
+        if isinstance(a, da.Array):
+            if a.chunks != chunks:
+                a = a.rechunk(chunks)
+        else:
+            a = da.from_array(np.asarray(a), chunks=chunks)
+        if channels and own is None:
+            a = a[..., None]
+        names.append(name)
+        arrays.append(a)
+        squeeze.append(channels and own is None)
+
+    # Validate everything (footprint, origin, params, position names vs ndim, channel indexes,
+    # channel counts, dtypes) now, not on a worker: the kernel on a 1-pixel image of the same
+    # channels and dtypes runs the engine's own checks.
+    one = (1,) * ndim
+    k.filter(
+        np.zeros(one + ((nchannels,) if channels else ()), dtype=in_dtype),
+        footprint=weights,
+        output=out_dtype,
+        mode=mode,
+        cval=cval,
+        origin=origins,
+        inputs={
+            n: np.zeros(one + tuple(a.shape[ndim:] if not sq else ()), dtype=a.dtype)
+            for n, a, sq in zip(names, arrays, squeeze)
+        },
+        channel_axis=-1 if channels else None,
+        params=dict(param_list),
+        threads=1,
+        engine=engine,
+    )
+    out_shape = k._out_shape(shape, nchannels)
+    values = out_shape[ndim:]  # () or (the values per pixel,)
+    if 0 in shape or (channels and nchannels == 0):
+        if not values and out_dtype == in_dtype:
+            return x
+        return da.zeros(out_shape, dtype=out_dtype)
+
+    lo, hi = _halo(weights, origins, ndim, k._k.points)
     used = set(k.builtins)
     block_kernel = _with_offsets(k) if used & set(_POSITION_NAMES) else None
 
+    def along(a: Any, per_axis: Sequence[int]) -> Tuple[int, ...]:
+        return tuple(per_axis) + (0,) * (a.ndim - ndim)
+
     if mode in _EXTENDED:
         pad = lo, hi
-        x = extend(x, lo, hi, _EXTENDED[mode])
+        x = extend(x, along(x, lo), along(x, hi), _EXTENDED[mode])
+        arrays = [extend(a, along(a, lo), along(a, hi), _EXTENDED[mode]) for a in arrays]
         block_mode = "nearest"  # the extension already holds every value a kept window reads
     else:
         pad = (0,) * ndim, (0,) * ndim
         block_mode = _LOCAL[mode]
 
     # Merge chunks smaller than the halo (what map_overlap would do), so that chunk offsets are
-    # known here for position-dependent kernels.
-    from dask.array.overlap import ensure_minimum_chunksize
+    # known here for position-dependent kernels; every input gets the image's chunks.
+    from dask.array.overlap import ensure_minimum_chunksize, overlap
 
     merged = []
-    for a, c in enumerate(x.chunks):
+    for a, c in enumerate(x.chunks[:ndim]):
         need = max(lo[a], hi[a], 1)
         merged.append((sum(c),) if need >= sum(c) else ensure_minimum_chunksize(need, c))
-    chunks = tuple(merged)
-    if chunks != x.chunks:
-        x = x.rechunk(chunks)
+    chunks = tuple(tuple(int(n) for n in c) for c in merged)
+    x = _rechunk(x, chunks)
+    arrays = [_rechunk(a, chunks) for a in arrays]
     # An axis in one chunk has no neighbours to share with (and dask refuses a halo deeper than
     # the chunk): windows there are all inside the chunk or beyond the (extended) array's edges.
     halo_lo = tuple(lo[a] if len(chunks[a]) > 1 else 0 for a in range(ndim))
@@ -165,10 +254,16 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
     positions = None
     if block_kernel is not None:
         starts = tuple(tuple(int(s) for s in np.cumsum((0,) + c[:-1])) for c in chunks)
-        positions = (starts, halo_lo, tuple(pad[0]), tuple(input_shape(x, pad)))
+        positions = (starts, tuple(pad[0]), tuple(input_shape(x, pad, ndim)))
     fn = functools.partial(
         _filter_block,
         kernel=block_kernel or k,
+        names=tuple(names),
+        squeeze=tuple(squeeze),
+        channels=channels,
+        ndim=ndim,
+        halo=(halo_lo, halo_hi),
+        numblocks=tuple(len(c) for c in chunks),
         weights=weights,
         mode=block_mode,
         cval=float(cval),
@@ -180,40 +275,54 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
         positions=positions,
     )
     depth_map = {a: (halo_lo[a], halo_hi[a]) for a in range(ndim)}
-    y = da.map_overlap(
+    if channels:
+        depth_map[ndim] = 0
+    if any(halo_lo) or any(halo_hi):
+        x = overlap(x, depth=depth_map, boundary="none", allow_rechunk=False)
+        arrays = [overlap(a, depth=depth_map, boundary="none", allow_rechunk=False) for a in arrays]
+    extra = {}
+    if values and not channels:
+        extra["new_axis"] = [ndim]
+    y = da.map_blocks(
         fn,
         x,
-        depth=depth_map,
-        boundary="none",
-        trim=True,
+        *arrays,
+        chunks=chunks + tuple((v,) for v in values),
         dtype=out_dtype,
-        meta=np.empty((0,) * ndim, dtype=out_dtype),
-        allow_rechunk=False,
+        meta=np.empty((0,) * (ndim + len(values)), dtype=out_dtype),
+        **extra,
     )
     if any(pad[0]) or any(pad[1]):
         y = y[tuple(slice(pad[0][a], y.shape[a] - pad[1][a]) for a in range(ndim))]
     return y
 
 
-def input_shape(x: Any, pad: Tuple[Sequence[int], Sequence[int]]) -> Tuple[int, ...]:
-    """The unextended array's shape, from the extended one."""
-    return tuple(x.shape[a] - pad[0][a] - pad[1][a] for a in range(x.ndim))
+def _known_chunks(x: Any, what: str) -> None:
+    if any(np.isnan(c) for cs in x.chunks for c in cs):
+        raise ValueError(f"{what}'s chunk sizes are unknown: call x.compute_chunk_sizes() first")
 
 
-def depth(weights: np.ndarray, origins: Sequence[int], ndim: int) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
+def _rechunk(a: Any, spatial: Tuple[Tuple[int, ...], ...]) -> Any:
+    """``a`` in chunks ``spatial`` along its first axes, its last (channel) axis one chunk."""
+    want = spatial + tuple((int(n),) for n in a.shape[len(spatial):])
+    return a if a.chunks == want else a.rechunk(want)
+
+
+def input_shape(x: Any, pad: Tuple[Sequence[int], Sequence[int]], ndim: Optional[int] = None) -> Tuple[int, ...]:
+    """The unextended array's shape (its first ``ndim`` axes), from the extended one."""
+    ndim = x.ndim if ndim is None else ndim
+    return tuple(x.shape[a] - pad[0][a] - pad[1][a] for a in range(ndim))
+
+
+def depth(
+    weights: np.ndarray, origins: Sequence[int], ndim: int, points: Sequence[Sequence[int]] = ()
+) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
     """How far windows reach before (``lo``) and after (``hi``) the output position along each
     axis, for a footprint (nonzero cells of ``weights``, applied along the last axes) and origin,
-    with scipy's rule: footprint cell ``j`` reads ``position + j - size // 2 - origin``."""
-    fshape = (1,) * (ndim - weights.ndim) + tuple(weights.shape)
-    cells = np.argwhere(weights.reshape(fshape) != 0)
-    if len(origins) == 1:
-        origins = list(origins) * ndim
-    lo, hi = [], []
-    for a in range(ndim):
-        off = cells[:, a] - fshape[a] // 2 - origins[a] if len(cells) else np.zeros(1, int)
-        lo.append(int(max(0, -off.min())))
-        hi.append(int(max(0, off.max())))
-    return tuple(lo), tuple(hi)
+    with scipy's rule: footprint cell ``j`` reads ``position + j - size // 2 - origin``; and for
+    ``at()`` offsets ``points`` as ``(oz, oy, ox)`` (a kernel's :attr:`~jitfilter.Kernel.points`;
+    :meth:`jitfilter.Kernel.halo` gives both at once)."""
+    return _halo(weights, list(origins), ndim, points)
 
 
 def _map_index(i: int, n: int, mode: str) -> int:
@@ -299,13 +408,19 @@ def _with_offsets(k: Kernel) -> Kernel:
             text = _SIZE_PARAM[text]
         out.append(text)
     decls = "".join(f"param {p} = 0; " for p in (*_OFFSET_PARAM.values(), *_SIZE_PARAM.values()))
-    return Kernel(decls + "".join(out), k._bound or None)
+    return Kernel(decls + "".join(out), k._bound or None, k.inputs)
 
 
 def _filter_block(
     block: np.ndarray,
-    *,
+    *named: np.ndarray,
     kernel: Kernel,
+    names: Tuple[str, ...],
+    squeeze: Tuple[bool, ...],
+    channels: bool,
+    ndim: int,
+    halo: Tuple[Tuple[int, ...], Tuple[int, ...]],
+    numblocks: Tuple[int, ...],
     weights: np.ndarray,
     mode: str,
     cval: float,
@@ -317,29 +432,35 @@ def _filter_block(
     positions: Optional[tuple],
     block_id: Optional[Tuple[int, ...]] = None,
 ) -> np.ndarray:
-    if block.size == 0:
-        return np.empty(block.shape, dtype=out_dtype)
+    """Filters one chunk with its halo (none beyond the array's outer edges) and cuts the halo
+    off the result."""
+    block_id = tuple(block_id) if block_id is not None else (0,) * ndim
+    halo_lo, halo_hi = halo
+    # The halo this block has: dask's overlap adds none at the outer edges.
+    before = [halo_lo[a] if block_id[a] > 0 else 0 for a in range(ndim)]
+    after = [halo_hi[a] if block_id[a] < numblocks[a] - 1 else 0 for a in range(ndim)]
     params = list(params)
-    if positions is not None and block_id is not None:
-        starts, halo_lo, pad_lo, shape = positions
-        ndim = block.ndim
-        offset = [
-            starts[a][block_id[a]] - (halo_lo[a] if block_id[a] > 0 else 0) - pad_lo[a]
-            for a in range(ndim)
-        ]
+    if positions is not None:
+        starts, pad_lo, shape = positions
+        offset = [starts[a][block_id[a]] - before[a] - pad_lo[a] for a in range(ndim)]
         for name, axis in (("x", 1), ("y", 2), ("z", 3)):
             if axis <= ndim:
                 params.append((_OFFSET_PARAM[name], float(offset[ndim - axis])))
         for name, axis in (("width", 1), ("height", 2), ("depth", 3)):
             params.append((_SIZE_PARAM[name], float(shape[ndim - axis]) if axis <= ndim else 1.0))
-    return kernel.filter(
+    inputs = {n: (b[..., 0] if sq else b) for n, b, sq in zip(names, named, squeeze)}
+    out = kernel.filter(
         block,
         footprint=weights,
         output=np.dtype(out_dtype),
         mode=mode,
         cval=cval,
         origin=origins,
+        inputs=inputs,
+        channel_axis=-1 if channels else None,
         params=dict(params),
         threads=threads,
         engine=engine,
     )
+    keep = tuple(slice(before[a], out.shape[a] - after[a]) for a in range(ndim))
+    return out[keep]
