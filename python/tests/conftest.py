@@ -48,3 +48,16 @@ class Positions:
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="session")
+def cluster_client():
+    """A dask.distributed cluster of two worker processes, shared by the test modules."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+    )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()

@@ -192,18 +192,6 @@ def test_depth_of_footprints():
     assert jfd.depth(fp, [0, 0], 2) == ((2, 0), (0, 2))
 
 
-@pytest.fixture(scope="module")
-def cluster_client():
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
-    )
-    client = distributed.Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
-
-
 def test_on_a_local_cluster_of_two_worker_processes(cluster_client, img):
     client = cluster_client
     pids = set(client.run(os.getpid).values())
