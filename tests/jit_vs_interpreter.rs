@@ -2,7 +2,7 @@
 //! give the same result from the JIT as from the reference interpreter.
 
 use jitfilter::planner::Planned;
-use jitfilter::{Engine, Footprint, Kernel, Mode, Options, Path, Trace};
+use jitfilter::{Engine, Error, Footprint, Inputs, Kernel, Limits, Mode, Options, Path, Trace};
 use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
 
@@ -61,77 +61,157 @@ const REDUCE: &[&str] = &[
     "nanmedian",
 ];
 
-fn scalar(g: &mut Gen, depth: usize, ndim: usize) -> String {
+/// What a generated program may read besides `w`, `c` and the built-ins. `Lang::plain(ndim)`
+/// draws exactly the programs of the original generator (same seeds, same programs).
+#[derive(Clone, Copy, Debug)]
+struct Lang {
+    ndim: usize,
+    /// Whether to use `at()`, `channels` and the inputs below at all.
+    extended: bool,
+    /// Channels of `w`: 0 without a channel axis.
+    w_channels: usize,
+    /// The named input `g`, with its channel count (0: no channel axis of its own).
+    g: Option<usize>,
+    /// Whether the program indexes channels (sees them jointly): then inputs with several
+    /// channels are always indexed.
+    joint: bool,
+}
+
+impl Lang {
+    fn plain(ndim: usize) -> Lang {
+        Lang {
+            ndim,
+            extended: false,
+            w_channels: 0,
+            g: None,
+            joint: false,
+        }
+    }
+
+    /// Input `name` (of `n` channels) as the program must spell it: indexed when the program
+    /// sees channels jointly and the input has several (sometimes when it has one).
+    fn plane(&self, r: &mut Gen, name: &str, n: usize) -> String {
+        if self.joint && n > 0 && (n > 1 || r.below(2) == 0) {
+            format!("{name}[{}]", r.below(n))
+        } else {
+            name.to_string()
+        }
+    }
+
+    /// `w` or `g`'s window, as the program must spell it.
+    fn window(&self, r: &mut Gen) -> String {
+        match self.g {
+            Some(n) if r.below(2) == 0 => self.plane(r, "g", n),
+            _ => self.plane(r, "w", self.w_channels),
+        }
+    }
+
+    /// `c`, `c[j]`, or `at()` of an input here or at a small offset (up to 4 either way, so
+    /// beyond the footprint, which is at most 4 wide).
+    fn point(&self, r: &mut Gen) -> String {
+        let x = self.window(r);
+        let mut o = || r.below(9) as isize - 4;
+        match (self.ndim, o() % 3) {
+            (_, 0) if x == "w" && !self.w_indexed() => "c".to_string(),
+            (_, 0) => format!("at({x})"),
+            (3, _) => format!("at({x}, {}, {}, {})", o(), o(), o()),
+            // On 1-D arrays `oy` is mostly 0; else it reads along an axis of length 1.
+            (1, _) => format!("at({x}, {}, {})", o(), if o() == 4 { 1 } else { 0 }),
+            _ => format!("at({x}, {}, {})", o(), o()),
+        }
+    }
+
+    /// Whether `w` must be indexed.
+    fn w_indexed(&self) -> bool {
+        self.joint && self.w_channels > 1
+    }
+}
+
+fn scalar(g: &mut Gen, depth: usize, lang: &Lang) -> String {
+    let ndim = lang.ndim;
     let leaf = depth == 0 || g.below(4) == 0;
     if leaf {
+        if lang.extended && g.below(3) == 0 {
+            return match g.below(6) {
+                0 => "channels".to_string(),
+                _ => lang.point(g),
+            };
+        }
         let mut leaves = vec!["c", "n", "t", "1.5", "2", "0", "-3", "x", "width"];
         if ndim >= 2 {
             leaves.extend(["y", "height"]);
         }
-        return g.pick(&leaves).to_string();
+        return match g.pick(&leaves) {
+            "c" if lang.w_indexed() => format!("c[{}]", g.below(lang.w_channels)),
+            leaf => leaf.to_string(),
+        };
     }
     match g.below(7) {
-        0 | 1 => format!("{}({})", g.pick(REDUCE), vector(g, depth - 1, ndim)),
+        0 | 1 => format!("{}({})", g.pick(REDUCE), vector(g, depth - 1, lang)),
         2 => format!(
             "percentile({}, {})",
-            vector(g, depth - 1, ndim),
+            vector(g, depth - 1, lang),
             g.pick(&["0", "25", "50", "90", "100"])
         ),
         3 => format!(
             "({} {} {})",
-            scalar(g, depth - 1, ndim),
+            scalar(g, depth - 1, lang),
             g.pick(BINARY),
-            scalar(g, depth - 1, ndim)
+            scalar(g, depth - 1, lang)
         ),
-        4 => format!("{}({})", g.pick(UNARY), scalar(g, depth - 1, ndim)),
+        4 => format!("{}({})", g.pick(UNARY), scalar(g, depth - 1, lang)),
         5 => format!(
             "(if {} then {} else {})",
-            scalar(g, depth - 1, ndim),
-            scalar(g, depth - 1, ndim),
-            scalar(g, depth - 1, ndim)
+            scalar(g, depth - 1, lang),
+            scalar(g, depth - 1, lang),
+            scalar(g, depth - 1, lang)
         ),
         _ => format!(
             "{}({}, {})",
             g.pick(&["min", "max", "pow", "atan2", "hypot"]),
-            scalar(g, depth - 1, ndim),
-            scalar(g, depth - 1, ndim)
+            scalar(g, depth - 1, lang),
+            scalar(g, depth - 1, lang)
         ),
     }
 }
 
-fn vector(g: &mut Gen, depth: usize, ndim: usize) -> String {
+fn vector(g: &mut Gen, depth: usize, lang: &Lang) -> String {
+    let ndim = lang.ndim;
     if depth == 0 || g.below(3) == 0 {
         let mut leaves = vec!["w", "w", "w", "k", "dx", "i"];
         if ndim >= 2 {
             leaves.push("dy");
         }
-        return g.pick(&leaves).to_string();
+        return match g.pick(&leaves) {
+            "w" if lang.extended => lang.window(g),
+            leaf => leaf.to_string(),
+        };
     }
     match g.below(5) {
         0 => format!(
             "({} {} {})",
-            vector(g, depth - 1, ndim),
+            vector(g, depth - 1, lang),
             g.pick(BINARY),
-            scalar(g, depth - 1, ndim)
+            scalar(g, depth - 1, lang)
         ),
         1 => format!(
             "({} {} {})",
-            scalar(g, depth - 1, ndim),
+            scalar(g, depth - 1, lang),
             g.pick(BINARY),
-            vector(g, depth - 1, ndim)
+            vector(g, depth - 1, lang)
         ),
-        2 => format!("{}({})", g.pick(UNARY), vector(g, depth - 1, ndim)),
+        2 => format!("{}({})", g.pick(UNARY), vector(g, depth - 1, lang)),
         3 => format!(
             "(if {} then {} else {})",
-            vector(g, depth - 1, ndim),
-            vector(g, depth - 1, ndim),
-            scalar(g, depth - 1, ndim)
+            vector(g, depth - 1, lang),
+            vector(g, depth - 1, lang),
+            scalar(g, depth - 1, lang)
         ),
         _ => format!(
             "({} {} {})",
-            vector(g, depth - 1, ndim),
+            vector(g, depth - 1, lang),
             g.pick(BINARY),
-            vector(g, depth - 1, ndim)
+            vector(g, depth - 1, lang)
         ),
     }
 }
@@ -178,7 +258,7 @@ fn check_seed(seed: u64) -> Result<(), TestCaseError> {
     let origin = g.origin(&fshape);
     let modes = ["reflect", "mirror", "nearest", "wrap", "constant"];
     let mode: Mode = modes[g.below(5)].parse().unwrap();
-    let src = format!("param t = 0.5; {}", scalar(&mut g, 3, ndim));
+    let src = format!("param t = 0.5; {}", scalar(&mut g, 3, &Lang::plain(ndim)));
     let kernel = Kernel::compile(&src).map_err(|e| TestCaseError::fail(format!("{src}: {e}")))?;
     let opts = Options::default()
         .mode(mode)
@@ -207,6 +287,216 @@ proptest! {
     fn jit_equals_interpreter(seed in any::<u64>()) {
         check_seed(seed)?;
     }
+}
+
+/// One random case of the language's several inputs: programs reading `w` and a second input
+/// `g`, `at(w|g, ox, oy)` at small offsets (also beyond the footprint), tuples of 1 to 3
+/// results, and channels of 1 to 3 channel inputs, seen jointly (`w[j]`, `c[j]`, `g[j]`) or
+/// per channel; f64, i16 and u8 data (integer data take keyed tables). The auto and fused
+/// engines equal the interpreter within the tolerance of `check_seed`; the callback equals it
+/// too, or refuses the program (Error::Callback).
+fn check_inputs_seed(seed: u64) -> Result<(), TestCaseError> {
+    let mut g = Gen(seed | 1);
+    let ndim = [1, 2, 2, 2, 3][g.below(5)];
+    let shape: Vec<usize> = (0..ndim)
+        .map(|_| 1 + g.below(if ndim == 3 { 5 } else { 9 }))
+        .collect();
+    let w_channels = [0, 0, 1, 2, 3][g.below(5)];
+    let joint = w_channels > 0 && g.below(3) != 0;
+    let g_channels = match g.below(4) {
+        0 => None,
+        _ if w_channels == 0 => Some(0),
+        _ if joint => Some(g.below(4)),
+        // Per channel: one plane shared by every run, or one channel per run.
+        _ => Some(if g.below(2) == 0 { 0 } else { w_channels }),
+    };
+    let lang = Lang {
+        ndim,
+        extended: true,
+        w_channels,
+        g: g_channels,
+        joint,
+    };
+    // Per channel on several channels, one result per run; else 1 to 3.
+    let items = if joint || w_channels < 2 {
+        1 + g.below(3)
+    } else {
+        1
+    };
+    let mut results: Vec<String> = (0..items).map(|_| scalar(&mut g, 3, &lang)).collect();
+    if joint && !results.iter().any(|r| r.contains('[')) {
+        results[0] = format!("({} - c[0])", results[0]);
+    }
+    let body = if items == 1 && g.below(2) == 0 {
+        results.remove(0)
+    } else {
+        format!("({})", results.join(", "))
+    };
+    let src = format!("param t = 0.5; {body}");
+    // Data as in check_seed: small halves, a few NaN and inf.
+    let value = |g: &mut Gen| match g.below(20) {
+        0 => f64::NAN,
+        1 => f64::INFINITY,
+        _ => (g.below(17) as f64 - 8.0) / 2.0,
+    };
+    let with_channels = |n: usize| {
+        let mut s = shape.clone();
+        if n > 0 {
+            s.push(n);
+        }
+        s
+    };
+    let main = ArrayD::from_shape_fn(with_channels(w_channels), |_| value(&mut g));
+    let second = g_channels.map(|n| ArrayD::from_shape_fn(with_channels(n), |_| value(&mut g)));
+    let fshape: Vec<usize> = (0..ndim).map(|_| 1 + g.below(4)).collect();
+    let fsize: usize = fshape.iter().product();
+    let mut weights: Vec<f64> = (0..fsize)
+        .map(|_| if g.below(3) == 0 { 0.0 } else { 1.0 })
+        .collect();
+    weights[g.below(fsize)] = 1.0;
+    let footprint = Footprint::from_weights(
+        ArrayD::from_shape_vec(IxDyn(&fshape), weights)
+            .unwrap()
+            .view(),
+    );
+    let origin = g.origin(&fshape);
+    let mode: Mode = Mode::NAMES[g.below(Mode::NAMES.len())].parse().unwrap();
+    let cval = [1.25, 3.0, -2.0][g.below(3)];
+    let opts = Options::default()
+        .mode(mode)
+        .cval(cval)
+        .origin(&origin)
+        .param("t", 1.5);
+    let kernel = Kernel::compile_for(&src, &["g"], &Limits::default())
+        .map_err(|e| TestCaseError::fail(format!("seed {seed}: {src}: {e}")))?;
+    let what = format!(
+        "seed {seed}: `{src}` shape {shape:?} channels {w_channels} g {g_channels:?} {mode:?} fp {fshape:?} origin {origin:?}"
+    );
+    let case = Case {
+        kernel: &kernel,
+        main: &main,
+        second: second.as_ref(),
+        channels: w_channels > 0,
+        footprint: &footprint,
+        opts: &opts,
+        what: &what,
+    };
+    match g.below(4) {
+        0 => case.check::<i16>(),
+        1 => case.check::<u8>(),
+        _ => case.check::<f64>(),
+    }
+}
+
+/// A kernel and what it is applied to, for `check_inputs_seed`.
+struct Case<'a> {
+    kernel: &'a Kernel,
+    main: &'a ArrayD<f64>,
+    second: Option<&'a ArrayD<f64>>,
+    channels: bool,
+    footprint: &'a Footprint,
+    opts: &'a Options,
+    what: &'a str,
+}
+
+impl Case<'_> {
+    fn check<T: jitfilter::Element>(&self) -> Result<(), TestCaseError> {
+        // Integer types would saturate inf to their limits, whose squares and exponentials are
+        // beyond the planner's documented bound (relative to the data's scale): ±16 instead, as
+        // the fuzz target does.
+        let int = !matches!(T::NAME, "f32" | "f64");
+        let typed = |v: f64| {
+            T::from_f64(if int && v.is_infinite() {
+                v.signum() * 16.0
+            } else {
+                v
+            })
+        };
+        let main = self.main.mapv(typed);
+        let second = self.second.map(|a| a.mapv(typed));
+        let mut inputs = Inputs::new(main.view());
+        if self.channels {
+            inputs = inputs.channels();
+        }
+        if let Some(s) = &second {
+            inputs = inputs.with("g", s.view());
+        }
+        let what = format!("{} {}", self.what, T::NAME);
+        let run = |e: Engine| {
+            self.kernel
+                .apply::<T, f64>(&inputs, self.footprint, &self.opts.clone().engine(e))
+        };
+        let want = run(Engine::Interpreter)
+            .map_err(|e| TestCaseError::fail(format!("{what}: interpreter: {e}")))?;
+        for engine in [Engine::Auto, Engine::Fused, Engine::Callback] {
+            // tests/inputs.rs `callback_engine_sees_channels` (ignored): a known bug.
+            if engine == Engine::Callback && self.kernel.source().contains("channels") {
+                continue;
+            }
+            let got = match run(engine) {
+                Ok(got) => got,
+                Err(Error::Callback(_)) if engine == Engine::Callback => continue,
+                Err(e) => return Err(TestCaseError::fail(format!("{what}: {engine}: {e}"))),
+            };
+            prop_assert_eq!(got.shape(), want.shape(), "{}: {}", &what, engine);
+            for ((idx, a), b) in got.indexed_iter().zip(want.iter()) {
+                prop_assert!(
+                    close(*a, *b),
+                    "{what}: {engine} at {idx:?}: {a}, interpreter {b}; data {:?} g {:?}",
+                    main.iter().map(|v| v.to_f64()).collect::<Vec<_>>(),
+                    second
+                        .as_ref()
+                        .map(|s| s.iter().map(|v| v.to_f64()).collect::<Vec<_>>())
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+proptest! {
+    // A fixed seed: about one random case in 10^4 compares the engines where a discontinuous
+    // function (`if`, `floor`, `==`, `0/x`) of a reduction meets last-bit differences (a planned
+    // sum of `atan(w)` that is 0 where the interpreter's is 1e-16, the inline `exp`'s ulp), which
+    // the tolerance cannot absorb. The soak test below runs other seeds.
+    #![proptest_config(ProptestConfig {
+        cases: 400,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(11),
+        ..ProptestConfig::default()
+    })]
+    #[test]
+    fn inputs_channels_offsets_and_tuples_equal_interpreter(seed in any::<u64>()) {
+        check_inputs_seed(seed)?;
+    }
+}
+
+/// A longer run of `check_inputs_seed` that reports every failing seed instead of stopping at
+/// the first: `SOAK_SEEDS=100000 cargo test --test jit_vs_interpreter soak -- --ignored`.
+#[test]
+#[ignore = "a soak run; set SOAK_SEEDS"]
+fn soak_inputs_channels_offsets_and_tuples() {
+    let n: u64 = std::env::var("SOAK_SEEDS").map_or(10_000, |v| v.parse().unwrap());
+    let start: u64 = std::env::var("SOAK_START").map_or(1, |v| v.parse().unwrap());
+    // SOAK_SEED: that one seed (as a failure reports it).
+    let only: Option<u64> = std::env::var("SOAK_SEED").ok().map(|v| v.parse().unwrap());
+    let seeds: Vec<u64> = match only {
+        Some(seed) => vec![seed],
+        None => (start..start + n)
+            .map(|s| s.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            .collect(),
+    };
+    let mut failures = Vec::new();
+    for seed in seeds {
+        if let Err(e) = check_inputs_seed(seed) {
+            eprintln!("{e}");
+            failures.push(seed);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures: {failures:?}",
+        failures.len()
+    );
 }
 
 #[test]
