@@ -288,14 +288,25 @@ impl Kernel {
         &self.program.params
     }
 
-    /// The Cranelift IR of the kernel's callback and default row function, as text.
+    /// The Cranelift IR of the kernel's callback, default row function and (when it has
+    /// keyed tables) the row function for integer images, as text.
     pub fn cranelift_ir(&self) -> Result<String, Error> {
         codegen::depth([&*self.plan, &*self.row_plan]).run(|| {
-            Ok(format!(
-                "; scipy callback\n{}\n; fused row function\n{}",
-                codegen::ir_text(&self.plan, Target::Callback)?,
+            let callback = match self.callback_fits() {
+                Ok(()) => codegen::ir_text(&self.plan, Target::Callback)?,
+                Err(why) => format!("; none: {why}\n"),
+            };
+            let mut text = format!(
+                "; scipy callback\n{callback}\n; fused row function\n{}",
                 codegen::ir_text(&self.row_plan, Target::Row)?
-            ))
+            );
+            if let Some(plan) = &self.keyed_plan {
+                let keyed = codegen::ir_text(plan, Target::RowKeyed)?;
+                text.push_str(&format!(
+                    "\n; row function with keyed tables (integer images)\n{keyed}"
+                ));
+            }
+            Ok(text)
         })
     }
 

@@ -190,7 +190,11 @@ impl Emitter<'_, '_> {
             return self.call_lanes(name, a, lanes);
         }
         match f {
-            Func::Abs => self.fb.ins().fabs(a[0]),
+            // A mask that the optimiser hoists out of loops: `fabs` makes its own every time.
+            Func::Abs => {
+                let mask = self.fconst(f64::from_bits(!(1 << 63)), lanes);
+                self.fb.ins().band(a[0], mask)
+            }
             Func::Sqrt => self.fb.ins().sqrt(a[0]),
             Func::Floor => self.fb.ins().floor(a[0]),
             Func::Ceil => self.fb.ins().ceil(a[0]),

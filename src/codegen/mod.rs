@@ -185,10 +185,15 @@ pub fn compile(
         let mut ctx = module.make_context();
         let tables = tables_for(plan, *target);
         ctx.func = build_function(plan, *target, &tables, &code._defaults, module);
+        // For work on code shapes: JF_DISASM=1 prints each function's machine code to stderr.
+        ctx.set_disasm(std::env::var_os("JF_DISASM").is_some());
         let id = module
             .declare_function(&format!("f{i}"), Linkage::Export, &ctx.func.signature)
             .map_err(cg)?;
         module.define_function(id, &mut ctx).map_err(cg)?;
+        if let Some(v) = ctx.compiled_code().and_then(|c| c.vcode.as_ref()) {
+            eprintln!("{v}");
+        }
         // Checked per function, so that a huge kernel stops at its first function over the limit.
         code.bytes += ctx
             .compiled_code()

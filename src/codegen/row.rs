@@ -24,6 +24,37 @@ const ROW_GROUPS: usize = 4;
 /// the compile time (the register allocator is superlinear in a block's size).
 const ROW_GROUPS_MAX_NODES: usize = 1024;
 
+/// Vector registers the pixel groups of one iteration may fill (of x86-64's 16, the rest for
+/// the element's own values).
+const VECTOR_REGISTERS: usize = 12;
+
+/// Vector values each pixel group keeps live across its window loop, at most over the passes:
+/// its accumulators, and the per-pixel scalars that window values are computed from (`c`,
+/// planes, earlier reductions).
+fn live_per_group(plan: &Plan) -> usize {
+    let mut most = 1;
+    for stage in &plan.stages {
+        let mut scalars = std::collections::HashSet::new();
+        let mut todo: Vec<P> = stage.clone();
+        let mut seen = vec![false; plan.nodes.len()];
+        while let Some(p) = todo.pop() {
+            if std::mem::replace(&mut seen[p], true) {
+                continue;
+            }
+            for o in Plan::operands(&plan.nodes[p].op) {
+                let node = &plan.nodes[o];
+                if node.vector {
+                    todo.push(o);
+                } else if !matches!(node.op, POp::Const(_) | POp::Param(_)) {
+                    scalars.insert(o);
+                }
+            }
+        }
+        most = most.max(stage.len() + scalars.len());
+    }
+    most
+}
+
 /// What the row function's prologue loaded that only rows have.
 #[derive(Clone, Copy)]
 pub(super) struct RowFrame {
@@ -112,10 +143,16 @@ pub(super) fn emit<'a, 'b>(
     // an inline `exp` have long chains of their own, and one pair keeps their code small:
     // bilateral compiles in 0.7 ms instead of 2.4 ms with 4 pairs, for ~20% more filter time.
     let has_exp = e.loop_has_exp();
-    let loops: &[(Lanes, usize)] = if plan.nodes.len() > ROW_GROUPS_MAX_NODES || has_exp {
-        &[(Lanes::Two, 1), (Lanes::One, 1)]
+    let groups = if plan.nodes.len() > ROW_GROUPS_MAX_NODES || has_exp {
+        1
     } else {
-        &[(Lanes::Two, ROW_GROUPS), (Lanes::Two, 1), (Lanes::One, 1)]
+        // x86-64 has 16 vector registers: each group keeps its accumulators and the
+        // per-pixel values its window loop reads in registers, or spills them every element.
+        (VECTOR_REGISTERS / live_per_group(plan)).clamp(1, ROW_GROUPS)
+    };
+    let loops: &[(Lanes, usize)] = match groups {
+        1 => &[(Lanes::Two, 1), (Lanes::One, 1)],
+        g => &[(Lanes::Two, g), (Lanes::Two, 1), (Lanes::One, 1)],
     };
     for &(lanes, groups) in loops {
         let width_of_group = if lanes == Lanes::Two { 2 } else { 1 };
@@ -346,7 +383,8 @@ impl Emitter<'_, '_> {
                 let b1 = self.fb.ins().extractlane(bits, 1);
                 let v0 = load(self, b0);
                 let v1 = load(self, b1);
-                let v = self.fb.ins().scalar_to_vector(F64X2, v0);
+                // A splat and an insert: `scalar_to_vector` would zero a register first.
+                let v = self.fb.ins().splat(F64X2, v0);
                 self.fb.ins().insertlane(v, v1, 1)
             }
         }
