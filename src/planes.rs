@@ -582,11 +582,14 @@ impl<'a> BlockStats<'a> {
 }
 
 /// Per block value a histogram key (NaN: `order::NAN_KEY`), and each key's value. Integer data in
-/// 0..65536 keys by value; anything else by rank among the block's distinct values.
+/// 0..65536 keys by value; anything else by rank among the block's distinct values (-0 and +0
+/// apart).
 fn keys_of(f: &[f64]) -> (Vec<u32>, Vec<f64>) {
-    let integral = f
-        .iter()
-        .all(|&v| v.is_nan() || (is_integer(v) && (0.0..65536.0).contains(&v)));
+    // -0 keys by rank: its own value, ordered before +0 as the interpreter's sort orders it.
+    let integral = f.iter().all(|&v| {
+        v.is_nan()
+            || (is_integer(v) && (0.0..65536.0).contains(&v) && v.to_bits() != (-0.0f64).to_bits())
+    });
     if integral {
         let top = f
             .iter()
@@ -606,7 +609,7 @@ fn keys_of(f: &[f64]) -> (Vec<u32>, Vec<f64>) {
     let mut values: Vec<f64> = Vec::new();
     for &i in &order {
         let v = f[i as usize];
-        if values.last() != Some(&v) {
+        if values.last().map(|l| l.to_bits()) != Some(v.to_bits()) {
             values.push(v);
         }
         keys[i as usize] = (values.len() - 1) as u32;

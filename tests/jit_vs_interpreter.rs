@@ -502,7 +502,6 @@ fn soak_inputs_channels_offsets_and_tuples() {
 /// A window of -0.0: its median and percentiles are -0.0 (numpy's `np.median([-0., -0., -0.])`),
 /// which `1 / median(w)` tells apart. Found by the soak run (as `atan2(median(w % w), -1)`).
 #[test]
-#[ignore = "bug: the planner's histogram (Planned::Histogram) returns +0.0 for a window of -0.0 values, where the interpreter and fused engine return -0.0"]
 fn planned_ranks_keep_negative_zero() {
     let img = ndarray::Array1::from_elem(5, -0.0f64).into_dyn();
     for src in ["1 / median(w)", "1 / nanmedian(w)", "1 / percentile(w, 30)"] {
