@@ -320,8 +320,8 @@ impl PyKernel {
 
     /// Cranelift IR of the kernel, as text.
     fn cranelift_ir(&self, py: Python<'_>) -> PyResult<String> {
-        // The core's IR dump can panic for some programs (see python/CI.md, "core issues");
-        // a Python caller gets a RuntimeError instead.
+        // A safety net: should the core's IR dump panic, a Python caller gets a RuntimeError
+        // instead of an abort.
         let k = &self.kernel;
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| k.cranelift_ir())) {
             Ok(r) => r.map_err(|e| to_py(py, k.source(), e)),
