@@ -27,10 +27,39 @@ enum Spec {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Shape {
-    Rect { width: usize, height: usize },
+    Rect {
+        width: usize,
+        height: usize,
+    },
     Disk(usize),
     Diamond(usize),
     Ball(usize),
+    /// scipy's `gaussian_filter(sigma=(sy, sx), truncate=4.0)`: a box of radius
+    /// `int(4σ + 0.5)` per axis, weighted by the product of normalised 1-D Gaussians.
+    Gauss {
+        sy: f64,
+        sx: f64,
+    },
+}
+
+/// scipy's Gaussian radius for `sigma` at `truncate=4.0`.
+fn gauss_radius(sigma: f64) -> Option<usize> {
+    let r = (4.0 * sigma + 0.5).floor();
+    (r < 1e9).then_some(r as usize)
+}
+
+/// scipy's `_gaussian_kernel1d(sigma, 0, radius)`: `exp(-x²/2σ²)` normalised to sum 1 (a
+/// single 1 for σ = 0).
+fn gauss_1d(sigma: f64, radius: usize) -> Vec<f64> {
+    let r = radius as isize;
+    let phi: Vec<f64> = (-r..=r)
+        .map(|x| (-0.5 / (sigma * sigma) * (x * x) as f64).exp())
+        .collect();
+    let total: f64 = phi.iter().sum();
+    if radius == 0 {
+        return vec![1.0];
+    }
+    phi.iter().map(|v| v / total).collect()
 }
 
 impl Shape {
@@ -41,14 +70,33 @@ impl Shape {
             Shape::Rect { width, height } => vec![height, width],
             Shape::Disk(r) | Shape::Diamond(r) => vec![side(r)?; 2],
             Shape::Ball(r) => vec![side(r)?; 3],
+            Shape::Gauss { sy, sx } => vec![side(gauss_radius(sy)?)?, side(gauss_radius(sx)?)?],
         })
+    }
+
+    /// The weight of every cell of the bounding box `dims`, in C order: 1 inside the shape and
+    /// 0 outside, or a Gaussian's weights.
+    fn weights(self, dims: &[usize]) -> Result<Vec<f64>, Error> {
+        match self {
+            Shape::Gauss { sy, sx } => {
+                let (wy, wx) = (gauss_1d(sy, dims[0] / 2), gauss_1d(sx, dims[1] / 2));
+                let total = dims[0] * dims[1];
+                let mut weights = Vec::new();
+                weights.try_reserve_exact(total).map_err(|_| {
+                    Error::Resources(format!("cannot allocate a footprint of {total} cells"))
+                })?;
+                weights.extend(wy.iter().flat_map(|a| wx.iter().map(move |b| a * b)));
+                Ok(weights)
+            }
+            _ => filled(dims, |i| self.contains(i)),
+        }
     }
 
     /// Whether the cell at `idx` (in the bounding box) is in the shape. The box fits in memory,
     /// so these squares and sums cannot overflow.
     fn contains(self, idx: &[usize]) -> bool {
         let (r, off) = match self {
-            Shape::Rect { .. } => return true,
+            Shape::Rect { .. } | Shape::Gauss { .. } => return true,
             Shape::Disk(r) | Shape::Diamond(r) | Shape::Ball(r) => {
                 (r as i64, idx.iter().map(move |&v| v as i64 - r as i64))
             }
@@ -67,6 +115,8 @@ impl fmt::Display for Shape {
             Shape::Disk(r) => write!(f, "disk:{r}"),
             Shape::Diamond(r) => write!(f, "diamond:{r}"),
             Shape::Ball(r) => write!(f, "ball:{r}"),
+            Shape::Gauss { sy, sx } if sy == sx => write!(f, "gauss:{sx}"),
+            Shape::Gauss { sy, sx } => write!(f, "gauss:{sy},{sx}"),
         }
     }
 }
@@ -106,6 +156,13 @@ impl Footprint {
     /// A 3-D ball of radius `r`: cells with x² + y² + z² ≤ r².
     pub fn ball(r: usize) -> Footprint {
         Footprint::shape(Shape::Ball(r))
+    }
+
+    /// The 2-D footprint of scipy's `gaussian_filter(sigma=(sy, sx), truncate=4.0)`
+    /// (`gauss:S`, `gauss:SY,SX`): radius `int(4σ + 0.5)` per axis, `k` the normalised
+    /// Gaussian weights, so `sum(k * w)` is the Gaussian filter.
+    pub fn gauss(sy: f64, sx: f64) -> Footprint {
+        Footprint::shape(Shape::Gauss { sy, sx })
     }
 
     fn shape(shape: Shape) -> Footprint {
@@ -181,7 +238,7 @@ impl Footprint {
                     None => return Err(too_big(format!("{s} has over {} elements", usize::MAX))),
                 }
                 let dims = dims.unwrap_or_default();
-                let weights = filled(&dims, |i| s.contains(i))?;
+                let weights = s.weights(&dims)?;
                 (dims, weights)
             }
             Spec::Explicit { shape, weights } => (shape.clone(), weights.clone()),
@@ -265,15 +322,15 @@ impl fmt::Display for Footprint {
     }
 }
 
-/// Parses `box:N`, `rect:WxH`, `disk:R`, `diamond:R` and `ball:R` (the syntax only: sizes are
-/// checked by [`Footprint::resolve`]).
+/// Parses `box:N`, `rect:WxH`, `disk:R`, `diamond:R`, `ball:R` and `gauss:S` or `gauss:SY,SX`
+/// (the syntax only: sizes are checked by [`Footprint::resolve`]).
 impl FromStr for Footprint {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Footprint, Error> {
         let bad = |why: &str| {
             Error::Footprint(format!(
-                "`{s}`: {why} (expected box:N, rect:WxH, disk:R, diamond:R or ball:R)"
+                "`{s}`: {why} (expected box:N, rect:WxH, disk:R, diamond:R, ball:R or gauss:S)"
             ))
         };
         let (kind, arg) = s.split_once(':').ok_or_else(|| bad("missing `:`"))?;
@@ -303,6 +360,21 @@ impl FromStr for Footprint {
             "disk" => Footprint::disk(num(arg)?),
             "diamond" => Footprint::diamond(num(arg)?),
             "ball" => Footprint::ball(num(arg)?),
+            "gauss" => {
+                let sigma = |t: &str| -> Result<f64, Error> {
+                    match t.trim().parse::<f64>() {
+                        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+                        _ => Err(bad(&format!("`{t}` is not a sigma (a number >= 0)"))),
+                    }
+                };
+                match arg.split_once(',') {
+                    Some((sy, sx)) => Footprint::gauss(sigma(sy)?, sigma(sx)?),
+                    None => {
+                        let s = sigma(arg)?;
+                        Footprint::gauss(s, s)
+                    }
+                }
+            }
             other => return Err(bad(&format!("unknown footprint kind `{other}`"))),
         })
     }
@@ -314,6 +386,28 @@ mod tests {
 
     fn cells(fp: Footprint, ndim: usize) -> usize {
         fp.resolve(ndim, &Limits::default()).unwrap().cells.len()
+    }
+
+    #[test]
+    fn gaussian_weights_follow_scipy() {
+        let r = Footprint::gauss(1.0, 2.0)
+            .resolve(2, &Limits::default())
+            .unwrap();
+        // Radii int(4σ + 0.5): 4 and 8.
+        assert_eq!(r.shape, [1, 9, 17]);
+        assert!((r.weights.iter().sum::<f64>() - 1.0).abs() < 1e-15);
+        // The centre: 1 / (Σ exp(-x²/2) · Σ exp(-x²/8)) over the radii.
+        let sy: f64 = (-4..=4).map(|x: i32| (-0.5 * (x * x) as f64).exp()).sum();
+        let sx: f64 = (-8..=8).map(|x: i32| (-0.125 * (x * x) as f64).exp()).sum();
+        let centre = r.weights[r.cells.iter().position(|c| *c == [0, 4, 8]).unwrap()];
+        assert!((centre - 1.0 / (sy * sx)).abs() < 1e-16);
+        assert_eq!(
+            "gauss:1.5".parse::<Footprint>().unwrap(),
+            Footprint::gauss(1.5, 1.5)
+        );
+        assert_eq!(Footprint::gauss(1.0, 2.0).to_string(), "gauss:1,2");
+        assert!("gauss:-1".parse::<Footprint>().is_err());
+        assert_eq!(cells(Footprint::gauss(0.0, 0.0), 2), 1);
     }
 
     #[test]

@@ -23,7 +23,9 @@ Examples:
   jitfilter apply 'max(w)' camera.png dilated.png
   jitfilter apply 'median(w)' -f disk:3 -m nearest noisy.png clean.png
   jitfilter apply 'std(w)' -f rect:7x3 camera.png std.tiff --dtype f32
-  jitfilter apply 'sum(k * w)' --weights gauss.npy in.npy out.npy
+  jitfilter apply 'sum(k * w)' -f gauss:2 camera.png blurred.png
+  jitfilter apply 'if at(m) > 0 then median(w) else c' -i m=mask.png photo.png out.png
+  jitfilter apply '(mean(w), std(w))' -f disk:5 camera.png mean_std.npy
   jitfilter apply -e sauvola.kf -p r=0.3 page.png binary.png
   jitfilter apply 'mean(w)' photos/*.jpg --out-dir smooth/ --suffix _mean
 
@@ -192,7 +194,8 @@ impl LimitArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Window")]
 pub struct WindowArgs {
-    /// The footprint: box:N, rect:WxH, disk:R, diamond:R, ball:R (3-D), or file:PATH (a mask
+    /// The footprint: box:N, rect:WxH, disk:R, diamond:R, ball:R (3-D), gauss:S or gauss:SY,SX
+    /// (scipy's gaussian_filter weights as k), or file:PATH (a mask
     /// from an image or .npy; nonzero = in)
     #[arg(short, long, value_name = "SPEC", default_value = "box:3", value_parser = parse_footprint)]
     pub footprint: FootprintSpec,

@@ -70,7 +70,7 @@ impl Failure {
                 }
             }
             Error::Footprint(_) => {
-                Some("footprints: box:N, rect:WxH, disk:R, diamond:R, ball:R (3-D only), file:PATH")
+                Some("footprints: box:N, rect:WxH, disk:R, diamond:R, ball:R (3-D only), gauss:S, gauss:SY,SX, file:PATH")
             }
             Error::Origin { .. } => Some(
                 "an origin must keep the window over its centre pixel: -(size/2) ..= (size-1)/2",

@@ -38,7 +38,7 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     (
         ":footprint",
         "SPEC",
-        "box:N rect:WxH disk:R diamond:R ball:R file:PATH",
+        "box:N rect:WxH disk:R diamond:R ball:R gauss:S file:PATH",
     ),
     (
         ":mode",

@@ -16,7 +16,9 @@ pub struct ReplHelper {
     files: FilenameCompleter,
 }
 
-const FOOTPRINTS: &[&str] = &["box:", "rect:", "disk:", "diamond:", "ball:", "file:"];
+const FOOTPRINTS: &[&str] = &[
+    "box:", "rect:", "disk:", "diamond:", "ball:", "gauss:", "file:",
+];
 /// Keywords of the language.
 const KEYWORDS: &[&str] = &["let", "param", "if", "then", "else", "and", "or", "not"];
 
