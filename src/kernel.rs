@@ -9,7 +9,7 @@ use crate::codegen::{self, CallbackFn, Code, RowCode, RowFn, Target};
 use crate::dtype::Element;
 use crate::error::{Error, ExprError};
 use crate::footprint::Footprint;
-use crate::ir::{ParamDecl, Program, MAIN};
+use crate::ir::{At, Op, ParamDecl, Program, Sample, MAIN};
 use crate::limits::Limits;
 use crate::native::Native;
 use crate::plan::Plan;
@@ -533,6 +533,25 @@ impl Kernel {
                         name: b.name().into(),
                         axis,
                         ndim,
+                    }
+                    .into());
+                }
+            }
+        }
+        for node in &self.program.nodes {
+            if let Op::Sample(Sample {
+                at: At::Offset(o), ..
+            }) = node.op
+            {
+                // o is (z, y, x): an array of ndim dimensions has the last ndim of them.
+                if let Some(a) = (0..3 - ndim).find(|&a| o[a] != 0) {
+                    return Err(ExprError::Type {
+                        span: node.span,
+                        message: format!(
+                            "this offset moves along the {} axis, which a {ndim}-D array does not have",
+                            ["z (third-last)", "y (second-last)"][a]
+                        ),
+                        hint: Some("give offsets only along the array's axes".into()),
                     }
                     .into());
                 }

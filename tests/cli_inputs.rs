@@ -1,7 +1,8 @@
 //! Named inputs, channels and tuple results through the binary (`apply`, batch mode, `check`,
 //! `bench`) and the REPL's `:input`: each result against the library's own `Kernel::apply` on the
 //! same decoded data (which tests/inputs.rs checks against hand-written oracles), each bad input a
-//! clear error with no output written.
+//! clear error with no output written (and `at()` offsets along axes the array lacks refused,
+//! in the library itself).
 
 mod cli_support;
 
@@ -263,4 +264,23 @@ fn repl_loads_inputs_and_lists_them() {
         .unwrap();
     let got = imageio::load(&dir.path().join("r.npy")).unwrap();
     assert_eq!(got.planes()[0], DynArray::U8(want));
+}
+
+#[test]
+fn offsets_along_missing_axes_are_errors() {
+    let k = Kernel::compile("at(w, 0, 1)").unwrap();
+    let line = ndarray::Array1::<f64>::zeros(5);
+    let e = k
+        .filter(line.view(), &Footprint::cube(3), &Options::default())
+        .unwrap_err();
+    assert!(e.to_string().contains("y (second-last) axis"), "{e}");
+    let k = Kernel::compile("at(w, 1, 0, 1)").unwrap();
+    let plane = ndarray::Array2::<f64>::zeros((4, 5));
+    assert!(k
+        .filter(plane.view(), &Footprint::cube(3), &Options::default())
+        .is_err());
+    let k = Kernel::compile("at(w, 1, 0)").unwrap();
+    assert!(k
+        .filter(line.view(), &Footprint::cube(3), &Options::default())
+        .is_ok());
 }
