@@ -135,6 +135,8 @@ fn bad_inputs_are_clear_errors_and_touch_no_output() {
     let dir = TempDir::new().unwrap();
     let out = dir.path().join("out.png");
     std::fs::write(&out, b"keep me").unwrap();
+    let tiff = dir.path().join("out.tiff");
+    std::fs::write(&tiff, b"keep me").unwrap();
     let camera = format!("g={}", data("camera.png").display());
     let coins = format!("g={}", data("coins.png").display());
     let cases: &[(&[&str], &str, &str)] = &[
@@ -163,6 +165,11 @@ fn bad_inputs_are_clear_errors_and_touch_no_output() {
         ),
         (&["(c, c, c, c, c)"], "5 values per pixel", "write .npy"),
         (&["(c, c)"], "2 values per pixel", "PNG"),
+        (
+            &[&format!("({})", vec!["c"; 17].join(", "))],
+            "17 values per pixel",
+            "TIFF holds at most 16",
+        ),
         (&["max(w)", "-i", "1x=a.png"], "not a name for an input", ""),
         (&["max(w)", "-i", "max=a.png"], "cannot name an input", ""),
     ];
@@ -171,7 +178,11 @@ fn bad_inputs_are_clear_errors_and_touch_no_output() {
             .arg("apply")
             .args(&args[..1])
             .arg(data("camera.png"))
-            .arg(&out)
+            .arg(if args[0].matches(", c").count() == 16 {
+                &tiff
+            } else {
+                &out
+            })
             .args(&args[1..])
             .output()
             .unwrap();
@@ -180,6 +191,7 @@ fn bad_inputs_are_clear_errors_and_touch_no_output() {
         assert!(stderr.contains(want), "{args:?}: {stderr}");
         assert!(stderr.contains(also), "{args:?}: {stderr}");
         assert_eq!(std::fs::read(&out).unwrap(), b"keep me", "{args:?}");
+        assert_eq!(std::fs::read(&tiff).unwrap(), b"keep me", "{args:?}");
     }
     // A missing input file names the file (exit 1).
     let result = jitfilter()
@@ -283,4 +295,23 @@ fn offsets_along_missing_axes_are_errors() {
     assert!(k
         .filter(line.view(), &Footprint::cube(3), &Options::default())
         .is_ok());
+}
+
+#[test]
+fn n_values_per_pixel_round_trip_through_tiff() {
+    let dir = TempDir::new().unwrap();
+    let src = "(mean(w), std(w), max(w), min(w), c)";
+    for ext in ["tiff", "npy"] {
+        jitfilter()
+            .args(["apply", src])
+            .arg(data("camera.png"))
+            .arg(dir.path().join(format!("five.{ext}")))
+            .args(["-f", "disk:2", "--dtype", "f32"])
+            .assert()
+            .success();
+    }
+    let tiff = imageio::load(&dir.path().join("five.tiff")).unwrap();
+    let npy = imageio::load(&dir.path().join("five.npy")).unwrap();
+    assert_eq!(tiff.shape(), [512, 512, 5]);
+    assert_eq!(tiff, npy);
 }

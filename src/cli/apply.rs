@@ -191,8 +191,17 @@ fn process(
     let read = start.elapsed();
     let dtype = dtype.unwrap_or(image.dtype());
     let (layout, ndim) = image_filter::result_layout(&job.kernel, &image, job.channels);
+    let values = job.kernel.program().roots.len();
+    if Format::from_extension(output) == Some(Format::Tiff) && values > imageio::MAX_TIFF_BANDS {
+        return Err(Failure::usage(
+            format!(
+                "the program gives {values} values per pixel; a TIFF holds at most {}",
+                imageio::MAX_TIFF_BANDS
+            ),
+            Some("write .npy"),
+        ));
+    }
     imageio::check_output(output, layout, dtype, ndim).map_err(|e| {
-        let values = job.kernel.program().roots.len();
         match (layout, &e.reason) {
             (Layout::Array, Reason::CannotWrite { format, .. })
                 if *format != Format::Npy && image.layout() != Layout::Array =>
@@ -201,7 +210,7 @@ fn process(
                     format!(
                         "the program gives {values} values per pixel, which {format} cannot hold as an image (it holds 1, 3 or 4: grey, RGB, RGBA)"
                     ),
-                    Some("write .npy, or return 1, 3 or 4 values"),
+                    Some("write .npy or .tiff, or return 1, 3 or 4 values"),
                 )
             }
             _ => Failure::File(e),

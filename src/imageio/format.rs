@@ -62,10 +62,15 @@ impl Format {
 
     /// How this format writes data of this layout, type and dimensionality, if it can: `.npy`
     /// anything, the image formats 2-D data only. PNG holds 8 and 16 bits, JPEG 8 bits without
-    /// alpha, TIFF every grey type and RGB(A) of 8, 16, 32f and 64f bits (no grey+alpha).
+    /// alpha, TIFF every grey type, RGB(A) of 8, 16, 32f and 64f bits (no grey+alpha), and
+    /// H×W×N arrays of every type as N samples per pixel (up to `MAX_TIFF_BANDS`).
     pub(super) fn encoding(self, layout: Layout, dtype: DType, ndim: usize) -> Option<Encoding> {
         match self {
             Format::Npy => Some(Encoding::Npy),
+            // H×W×N: N values per pixel, as a TIFF of N samples.
+            Format::Tiff if ndim == 3 && layout == Layout::Array => {
+                Some(Encoding::Tiff(TiffColour::Bands(dtype)))
+            }
             _ if ndim != 2 => None,
             Format::Png => raster_colour(layout, dtype).map(Encoding::Png),
             Format::Jpeg if dtype == DType::U8 && !layout.has_alpha() => {

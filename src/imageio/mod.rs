@@ -28,6 +28,7 @@ mod tiff;
 
 pub use atomic::remove_temporary_files;
 pub use format::Format;
+pub use tiff::MAX_BANDS as MAX_TIFF_BANDS;
 
 use crate::dtype::{DType, Element};
 use crate::limits::{Limit, LimitError, Limits};
