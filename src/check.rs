@@ -481,30 +481,14 @@ fn const_int(e: &Expr) -> Option<i64> {
 }
 
 /// The candidate nearest to `name` by edit distance, if it is near enough to be a likely typo.
+/// Swapped neighbours count as one edit (`mxa` is one from `max`), as people type them.
 pub fn closest(name: &str, candidates: &[&str]) -> Option<String> {
     candidates
         .iter()
-        .map(|c| (edit_distance(name, c), *c))
+        .map(|c| (strsim::osa_distance(name, c), *c))
         .filter(|(d, c)| *d <= 2.max(name.len() / 3) && *d < c.len().max(name.len()))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c.to_string())
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur.push(
-                (prev[j] + usize::from(ca != *cb))
-                    .min(prev[j + 1] + 1)
-                    .min(cur[j] + 1),
-            );
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]
@@ -529,6 +513,15 @@ mod tests {
                 assert_eq!(span, Span::new(0, 4));
             }
             e => panic!("{e:?}"),
+        }
+        // Swapped letters are one edit.
+        for (typo, want) in [("mxa(w)", "max"), ("amx(w)", "max"), ("meidan(w)", "median")] {
+            match err(typo) {
+                ExprError::UnknownFunction { suggestion, .. } => {
+                    assert_eq!(suggestion.as_deref(), Some(want), "{typo}")
+                }
+                e => panic!("{e:?}"),
+            }
         }
         match err("max(ww)") {
             ExprError::UnknownName { suggestion, .. } => {
