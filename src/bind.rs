@@ -3,9 +3,10 @@
 //! their names, shapes and channel indexes, and decides the runs: one run when the program
 //! indexes channels (it sees them jointly), else one run per channel of `w`.
 
+use crate::dtype::Element;
 use crate::error::{Error, ExprError};
 use crate::ir::{Plane, Program, MAIN};
-use ndarray::{ArrayView, ArrayViewD, Axis, Dimension};
+use ndarray::{ArrayD, ArrayView, ArrayViewD, Axis, Dimension};
 use std::borrow::Cow;
 
 /// The arrays a kernel reads: the main input (`w`, `c`) and named inputs, all of one element
@@ -105,6 +106,71 @@ impl<'a, T: Copy> Inputs<'a, T> {
     /// Whether the result has a channel axis even for one value per pixel.
     fn channel_axis(&self) -> bool {
         self.channels || matches!(self.main, Data::Planes(_))
+    }
+}
+
+/// Inputs converted to f64 and owned, for programs with stages (whose results are f64).
+pub(crate) struct Wide {
+    main: WideData,
+    named: Vec<(String, WideData)>,
+    channels: bool,
+}
+
+enum WideData {
+    Array(ArrayD<f64>),
+    Planes(Vec<ArrayD<f64>>),
+}
+
+impl WideData {
+    fn view(&self) -> Data<'_, f64> {
+        match self {
+            WideData::Array(a) => Data::Array(a.view()),
+            WideData::Planes(p) => Data::Planes(p.iter().map(|a| a.view()).collect()),
+        }
+    }
+}
+
+impl<T: Element> Inputs<'_, T> {
+    /// The same inputs as f64 (exact for every element type).
+    pub(crate) fn to_f64(&self) -> Wide {
+        let wide = |d: &Data<T>| match d {
+            Data::Array(a) => WideData::Array(a.mapv(T::to_f64)),
+            Data::Planes(p) => WideData::Planes(p.iter().map(|a| a.mapv(T::to_f64)).collect()),
+        };
+        Wide {
+            main: wide(&self.main),
+            named: self
+                .named
+                .iter()
+                .map(|(n, d)| (n.clone(), wide(d)))
+                .collect(),
+            channels: self.channels,
+        }
+    }
+}
+
+impl Wide {
+    /// These inputs, and `made` (stage results, by name) as inputs too: a result with a last
+    /// axis more than the image has holds channels.
+    pub(crate) fn view<'a>(&'a self, made: &'a [(&str, ArrayD<f64>)]) -> Inputs<'a, f64> {
+        let mut inputs = Inputs {
+            main: self.main.view(),
+            named: (self.named.iter())
+                .map(|(n, d)| (n.clone(), d.view()))
+                .collect(),
+            channels: self.channels,
+        };
+        let ndim = inputs.shape().len();
+        for (name, result) in made {
+            let data = if result.ndim() > ndim {
+                let last = Axis(result.ndim() - 1);
+                Data::Planes(result.axis_iter(last).collect())
+            } else {
+                Data::Array(result.view())
+            };
+            inputs.named.push((name.to_string(), data));
+        }
+        inputs
     }
 }
 

@@ -3,7 +3,8 @@
 
 use crate::error::{ExprError, Span};
 use crate::ir::{
-    At, Builtin, Func, Node, NodeId, Op, ParamDecl, Plane, Program, Reduction, Sample, Shape, MAIN,
+    At, Builtin, Func, Node, NodeId, Op, ParamDecl, Plane, Program, Reduction, Sample, Shape,
+    Stage, MAIN,
 };
 use crate::limits::{Limit, Limits};
 use crate::syntax::{self, Ast, Expr, ExprKind, Stmt};
@@ -34,6 +35,8 @@ struct Checker<'a> {
     /// The named inputs the program may read besides `w`.
     declared: &'a [&'a str],
     planes: Vec<Plane>,
+    /// The stages defined so far, and their results per pixel.
+    stages: Vec<Stage>,
 }
 
 /// Checks a parsed program that may read the named `inputs` besides `w` (statement and node
@@ -53,6 +56,7 @@ pub fn check(src: &str, ast: &Ast, inputs: &[&str], limits: &Limits) -> Result<P
         later: HashMap::new(),
         params: Vec::new(),
         declared: inputs,
+        stages: Vec::new(),
         planes: vec![Plane {
             name: MAIN.into(),
             channel: None,
@@ -66,6 +70,9 @@ pub fn check(src: &str, ast: &Ast, inputs: &[&str], limits: &Limits) -> Result<P
             }
             | Stmt::Let {
                 name, name_span, ..
+            }
+            | Stmt::Stage {
+                name, name_span, ..
             } => (name, *name_span),
         };
         ck.later.entry(name.clone()).or_insert(span);
@@ -77,7 +84,7 @@ pub fn check(src: &str, ast: &Ast, inputs: &[&str], limits: &Limits) -> Result<P
                 name_span,
                 default,
             } => {
-                ck.define_check(name, *name_span)?;
+                ck.define_check(name, *name_span, false)?;
                 let idx = ck.params.len();
                 ck.params.push(ParamDecl {
                     name: name.clone(),
@@ -92,32 +99,28 @@ pub fn check(src: &str, ast: &Ast, inputs: &[&str], limits: &Limits) -> Result<P
                 name_span,
                 value,
             } => {
-                ck.define_check(name, *name_span)?;
+                ck.define_check(name, *name_span, false)?;
                 let id = ck.expr(value)?;
                 ck.scope.insert(name.clone(), Binding::Node(id));
             }
+            Stmt::Stage {
+                name,
+                name_span,
+                value,
+            } => {
+                ck.define_check(name, *name_span, true)?;
+                let program = ck.program(src, value)?;
+                ck.stages.push(Stage {
+                    name: name.clone(),
+                    span: *name_span,
+                    program,
+                });
+            }
         }
     }
-    let results = match &ast.body.kind {
-        ExprKind::Tuple(items) => &items[..],
-        _ => std::slice::from_ref(&ast.body),
-    };
-    let mut roots = Vec::new();
-    for e in results {
-        let root = ck.expr(e)?;
-        if ck.nodes[root].shape == Shape::Vector {
-            return Err(ExprError::VectorResult { span: e.span });
-        }
-        roots.push(root);
-    }
-    let program = Program {
-        source: src.to_string(),
-        nodes: ck.nodes,
-        roots,
-        params: ck.params,
-        inputs: ck.planes,
-    };
-    Ok(program.pruned())
+    let mut program = ck.program(src, &ast.body)?;
+    program.stages = ck.stages;
+    Ok(program)
 }
 
 /// Every name a user can write, for suggestions and completion.
@@ -139,11 +142,14 @@ pub fn known_functions() -> Vec<&'static str> {
 }
 
 impl Checker<'_> {
-    fn define_check(&self, name: &str, span: Span) -> Result<(), ExprError> {
-        if known_names().contains(&name)
+    /// Whether `name` may be defined here. A stage may take a constant's name (`stage e = …`
+    /// hides Euler's number from the statements after it), as images are named with letters.
+    fn define_check(&self, name: &str, span: Span, stage: bool) -> Result<(), ExprError> {
+        let constant = syntax::constant(name).is_some();
+        let known = known_names().contains(&name) || constant;
+        if (known && !(stage && constant))
             || self.declared.contains(&name)
             || Builtin::from_name(name).is_some()
-            || syntax::constant(name).is_some()
         {
             return Err(ExprError::Rebind {
                 span,
@@ -157,7 +163,7 @@ impl Checker<'_> {
                 hint: Some("choose another name".into()),
             });
         }
-        if self.scope.contains_key(name) {
+        if self.scope.contains_key(name) || self.stages.iter().any(|s| s.name == name) {
             return Err(ExprError::Redefined {
                 span,
                 name: name.into(),
@@ -241,9 +247,55 @@ impl Checker<'_> {
         }
     }
 
-    /// Whether `name` is an input (`w` or a declared one) rather than a `let`.
+    /// The program whose results are `body`'s (each item of a tuple), over what is checked so far.
+    fn program(&mut self, src: &str, body: &Expr) -> Result<Program, ExprError> {
+        let results = match &body.kind {
+            ExprKind::Tuple(items) => &items[..],
+            _ => std::slice::from_ref(body),
+        };
+        let mut roots = Vec::new();
+        for e in results {
+            let root = self.expr(e)?;
+            if self.nodes[root].shape == Shape::Vector {
+                return Err(ExprError::VectorResult { span: e.span });
+            }
+            roots.push(root);
+        }
+        let program = Program {
+            source: src.to_string(),
+            nodes: self.nodes.clone(),
+            roots,
+            params: self.params.clone(),
+            inputs: self.planes.clone(),
+            stages: Vec::new(),
+        };
+        Ok(program.pruned())
+    }
+
+    /// Whether `name` is an input (`w`, a declared one, or a stage) rather than a `let`.
     fn is_input(&self, name: &str) -> bool {
-        !self.scope.contains_key(name) && (name == MAIN || self.declared.contains(&name))
+        !self.scope.contains_key(name)
+            && (name == MAIN
+                || self.declared.contains(&name)
+                || self.stages.iter().any(|s| s.name == name))
+    }
+
+    /// A stage of several results is read by channel (`s[0]`), never whole.
+    fn whole_stage(&self, name: &str, span: Span) -> Result<(), ExprError> {
+        match self.stages.iter().find(|s| s.name == name) {
+            Some(stage) if stage.program.roots.len() > 1 => Err(ExprError::Type {
+                span,
+                message: format!(
+                    "stage `{name}` has {} results per pixel: say which",
+                    stage.program.roots.len()
+                ),
+                hint: Some(format!(
+                    "`{name}[0]` … `{name}[{}]`",
+                    stage.program.roots.len() - 1
+                )),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// The index of plane `name[channel]`, added on first use.
@@ -296,6 +348,19 @@ impl Checker<'_> {
             }
         };
         let span = Span::new(x.span.start, j.span.end + 1);
+        if let Some(stage) = self.stages.iter().find(|s| s.name == name) {
+            let count = stage.program.roots.len();
+            if channel >= count {
+                return Err(ExprError::Type {
+                    span,
+                    message: format!(
+                        "stage `{name}` has {count} result{} per pixel, so `{name}[{channel}]` is out of range",
+                        if count == 1 { "" } else { "s" }
+                    ),
+                    hint: Some(format!("index from 0 to {}", count - 1)),
+                });
+            }
+        }
         Ok((self.plane(name, Some(channel), span), at))
     }
 
@@ -311,7 +376,10 @@ impl Checker<'_> {
         }
         let x = &args[0];
         let plane = match &x.kind {
-            ExprKind::Name(n) if self.is_input(n) => self.plane(n, None, x.span),
+            ExprKind::Name(n) if self.is_input(n) => {
+                self.whole_stage(n, x.span)?;
+                self.plane(n, None, x.span)
+            }
             ExprKind::Index(a, j) if matches!(&a.kind, ExprKind::Name(n) if n != "c") => {
                 self.indexed(a, j)?.0
             }
@@ -353,6 +421,7 @@ impl Checker<'_> {
             return Ok(*id);
         }
         if name == "c" || self.is_input(name) {
+            self.whole_stage(name, span)?;
             let plane = self.plane(if name == "c" { MAIN } else { name }, None, span);
             let at = if name == "c" { At::Center } else { At::Window };
             let s = Sample { input: plane, at };
@@ -515,7 +584,11 @@ mod tests {
             e => panic!("{e:?}"),
         }
         // Swapped letters are one edit.
-        for (typo, want) in [("mxa(w)", "max"), ("amx(w)", "max"), ("meidan(w)", "median")] {
+        for (typo, want) in [
+            ("mxa(w)", "max"),
+            ("amx(w)", "max"),
+            ("meidan(w)", "median"),
+        ] {
             match err(typo) {
                 ExprError::UnknownFunction { suggestion, .. } => {
                     assert_eq!(suggestion.as_deref(), Some(want), "{typo}")
@@ -591,6 +664,40 @@ mod tests {
             }
             e => panic!("{e:?}"),
         }
+    }
+
+    #[test]
+    fn stages_are_programs_of_their_own() {
+        let p = compile_program(
+            "stage e = min(w); stage t = (max(e), at(e)); at(e) + at(t[1]) - max(t[0])",
+        )
+        .unwrap();
+        assert_eq!(p.stages.len(), 2);
+        assert_eq!(p.stages[0].name, "e");
+        assert_eq!(p.stages[1].program.roots.len(), 2);
+        let planes: Vec<String> = p.inputs.iter().map(|p| p.to_string()).collect();
+        assert_eq!(planes, ["w", "e", "t[1]", "t[0]"]);
+        // `e` after the stage is the stage, not Euler's number.
+        assert!(matches!(p.nodes[p.roots[0]].op, Op::Binary(..)));
+        assert!(matches!(
+            err("stage t = (c, c); max(t)"),
+            ExprError::Type { .. }
+        ));
+        assert!(matches!(
+            err("stage t = c; max(t[1])"),
+            ExprError::Type { .. }
+        ));
+        assert!(matches!(
+            err("let a = max(s); stage s = c; a"),
+            ExprError::UseBeforeDefinition { .. }
+        ));
+        assert!(matches!(err("stage w = c; 1"), ExprError::Rebind { .. }));
+        assert!(matches!(err("stage g = c; 1"), ExprError::Rebind { .. }));
+        assert!(matches!(
+            err("stage s = c; stage s = c; 1"),
+            ExprError::Redefined { .. }
+        ));
+        assert!(matches!(err("let e = 1; e"), ExprError::Rebind { .. }));
     }
 
     #[test]

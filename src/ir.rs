@@ -426,6 +426,17 @@ pub struct Program {
     pub params: Vec<ParamDecl>,
     /// The planes [`Sample::input`] indexes; the first is always `w` as a whole.
     pub inputs: Vec<Plane>,
+    /// The images this program's `stage` statements make, in order: each a program of its own
+    /// (with no stages), whose results later programs read as inputs by the stage's name.
+    pub stages: Vec<Stage>,
+}
+
+/// `stage NAME = EXPR;`: an image made before the program that reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    pub name: String,
+    pub span: Span,
+    pub program: Program,
 }
 
 impl Program {
@@ -550,6 +561,7 @@ impl Program {
             params: self.params.clone(),
             // Kept whole, so that input indices mean the same in every part of a program.
             inputs: self.inputs.clone(),
+            stages: self.stages.clone(),
         }
     }
 }
@@ -571,6 +583,16 @@ fn format_number(v: f64) -> String {
 /// One line per node: the typed program as later stages see it.
 impl fmt::Display for Program {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for stage in &self.stages {
+            writeln!(f, "stage {}:", stage.name)?;
+            let text = stage.program.to_string();
+            for line in text.lines().filter(|l| !l.starts_with("param ")) {
+                writeln!(f, "  {line}")?;
+            }
+        }
+        if !self.stages.is_empty() {
+            writeln!(f, "result:")?;
+        }
         for p in &self.params {
             writeln!(f, "param {} = {}", p.name, format_number(p.default))?;
         }

@@ -147,6 +147,8 @@ pub struct Kernel {
     /// The keys of its keyed tables, whose ranges each stripe works out from its data.
     keys: Arc<Vec<usize>>,
     keyed: Arc<OnceLock<Result<Code, Error>>>,
+    /// The kernels of the program's stages, by name, run in order before this one.
+    stages: Arc<Vec<(String, Kernel)>>,
     /// What it was compiled under; the footprint and code size limits also apply later.
     limits: Limits,
 }
@@ -166,6 +168,7 @@ impl Clone for Kernel {
             keyed_plan: self.keyed_plan.clone(),
             keys: self.keys.clone(),
             keyed: self.keyed.clone(),
+            stages: self.stages.clone(),
             limits: self.limits,
         }
     }
@@ -203,6 +206,21 @@ impl Kernel {
         }
         let depth = syntax::measure(source, limits)?;
         let program = depth.run(|| Ok(check::compile_program(source, inputs, limits)?))?;
+        Kernel::from_program(program, limits)
+    }
+
+    /// Compiles a checked program, and each of its stages as a kernel of its own.
+    fn from_program(mut program: Program, limits: &Limits) -> Result<Kernel, Error> {
+        let stages = std::mem::take(&mut program.stages);
+        let stage_kernels = (stages.iter())
+            .map(|s| {
+                Ok((
+                    s.name.clone(),
+                    Kernel::from_program(s.program.clone(), limits)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        program.stages = stages;
         let plan = Plan::new(&program);
         let planner = Planner::new(&program);
         let native = Native::of(&program);
@@ -239,6 +257,7 @@ impl Kernel {
             keyed_plan,
             keys: Arc::new(keys),
             keyed: Arc::new(OnceLock::new()),
+            stages: Arc::new(stage_kernels),
             limits: *limits,
         })
     }
@@ -252,7 +271,17 @@ impl Kernel {
 
     /// What the planner does with each reduction, one line each (for `check` and `bench`).
     pub fn plan_summary(&self) -> Vec<String> {
-        let mut lines = self.planner.describe(&self.program);
+        let mut lines: Vec<String> = (self.stages.iter())
+            .flat_map(|(name, k)| {
+                let plan = k.plan_summary();
+                let head = format!("stage {name}: a whole image, then read as an input");
+                std::iter::once(head).chain(plan.into_iter().map(|l| format!("  {l}")))
+            })
+            .collect();
+        if !self.stages.is_empty() {
+            lines.push("result:".into());
+        }
+        lines.extend(self.planner.describe(&self.program));
         lines.extend(self.native.map(|n| n.describe().to_string()));
         if let Some(plan) = &self.keyed_plan {
             let t = codegen::tables(plan, true);
@@ -268,6 +297,16 @@ impl Kernel {
             ));
         }
         lines
+    }
+
+    /// Per pass over the array, in order (each stage, then the result), the `at()` offsets it
+    /// reads: a pass reads its footprint and these around each position, and passes add up
+    /// (what a chunk of a larger array needs from its neighbours).
+    pub fn pass_points(&self) -> Vec<Vec<[isize; 3]>> {
+        (self.stages.iter())
+            .map(|(_, k)| k.program.points())
+            .chain(std::iter::once(self.program.points()))
+            .collect()
     }
 
     pub fn source(&self) -> &str {
@@ -323,7 +362,9 @@ impl Kernel {
     /// Whether the scipy ABI can carry the program: one window of `w`, one result.
     fn callback_fits(&self) -> Result<(), Error> {
         let p = &self.program;
-        let why = if p.roots.len() > 1 {
+        let why = if !p.stages.is_empty() {
+            "has stages (whole images made before the result)".to_string()
+        } else if p.roots.len() > 1 {
             format!("returns {} values per pixel", p.roots.len())
         } else if let Some(plane) = (p.inputs.iter().skip(1)).find(|q| q.name != MAIN) {
             format!("reads the named input `{}`", plane.name)
@@ -471,6 +512,42 @@ impl Kernel {
         for name in inputs.names() {
             check_input_name(name)?;
         }
+        if self.stages.is_empty() {
+            return self.run(inputs, footprint, options);
+        }
+        // Each stage over the whole array in turn, its result an input of what follows; in f64
+        // throughout, so nothing is rounded between stages.
+        self.param_values(&options.params)?;
+        let wide = inputs.to_f64();
+        let mut made: Vec<(&str, ArrayD<f64>)> = Vec::new();
+        let mut trace = Trace::default();
+        for (name, stage) in self.stages.iter() {
+            let mut opts = options.clone();
+            opts.params
+                .retain(|(p, _)| stage.params().iter().any(|d| &d.name == p));
+            // A stage of the inputs alone reads them in their own type (native paths and all).
+            let reads_stages =
+                (stage.program.inputs.iter()).any(|p| made.iter().any(|(m, _)| *m == p.name));
+            let (out, t) = if reads_stages {
+                stage.run::<f64, f64>(&wide.view(&made), footprint, &opts)?
+            } else {
+                stage.run::<T, f64>(inputs, footprint, &opts)?
+            };
+            trace.add(t);
+            made.push((name, out));
+        }
+        let (out, t) = self.run(&wide.view(&made), footprint, options)?;
+        trace.add(t);
+        Ok((out, trace))
+    }
+
+    /// Applies this kernel alone (its stages' results among `inputs`).
+    fn run<T: Element, O: Element>(
+        &self,
+        inputs: &Inputs<T>,
+        footprint: &Footprint,
+        options: &Options,
+    ) -> Result<(ArrayD<O>, Trace), Error> {
         let bound = Binding::new(&self.program, inputs)?;
         let mut setup = self.setup(&bound.shape, footprint, options)?;
         setup.size[3] = bound.channels as f64;
@@ -623,7 +700,10 @@ fn check_input_name(name: &str) -> Result<(), Error> {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     let reserved = check::known_names().contains(&name)
         || check::known_functions().contains(&name)
-        || ["param", "let", "if", "then", "else", "and", "or", "not"].contains(&name);
+        || [
+            "param", "let", "stage", "if", "then", "else", "and", "or", "not",
+        ]
+        .contains(&name);
     if !ident || reserved {
         return Err(Error::Input(format!(
             "`{name}` cannot name an input: {}",

@@ -247,6 +247,7 @@ fn map_program(program: &Program, arg: NodeId) -> Program {
         nodes,
         params: program.params.clone(),
         inputs: program.inputs.clone(),
+        stages: Vec::new(),
     }
     .pruned()
 }

@@ -52,6 +52,15 @@ pub struct Trace {
     pub direct_stripes: usize,
 }
 
+impl Trace {
+    /// Adds what another run did (a stage's) to this trace.
+    pub fn add(&mut self, other: Trace) {
+        self.reductions.extend(other.reductions);
+        self.keyed_stripes += other.keyed_stripes;
+        self.direct_stripes += other.direct_stripes;
+    }
+}
+
 /// How a pass computes its stripes.
 enum StripeEngine<'k, T> {
     /// One order statistic in the image's type, blocks padded with the constant `T`.

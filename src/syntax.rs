@@ -94,6 +94,12 @@ pub enum Stmt {
         name_span: Span,
         value: Expr,
     },
+    /// `stage NAME = expr;`: an image of `expr` at every position.
+    Stage {
+        name: String,
+        name_span: Span,
+        value: Expr,
+    },
 }
 
 /// A parsed program: statements, then the final expression.
@@ -116,13 +122,24 @@ pub fn parse(src: &str, limits: &Limits) -> Result<Ast, ExprError> {
     for pair in program.into_inner() {
         match pair.as_rule() {
             Rule::param_stmt => stmts.push(build_param(pair)?),
-            Rule::let_stmt => {
+            Rule::let_stmt | Rule::stage_stmt => {
+                let stage = pair.as_rule() == Rule::stage_stmt;
                 let mut inner = pair.into_inner();
                 let name = inner.next().unwrap();
-                stmts.push(Stmt::Let {
-                    name: name.as_str().to_string(),
-                    name_span: span_of(&name),
-                    value: build_expr(inner.next().unwrap())?,
+                let (name, name_span) = (name.as_str().to_string(), span_of(&name));
+                let value = build_expr(inner.next().unwrap())?;
+                stmts.push(if stage {
+                    Stmt::Stage {
+                        name,
+                        name_span,
+                        value,
+                    }
+                } else {
+                    Stmt::Let {
+                        name,
+                        name_span,
+                        value,
+                    }
                 });
             }
             Rule::expr => body = Some(build_expr(pair)?),

@@ -247,7 +247,7 @@ class Kernel:
             raise ValueError(f"arrays must have 1 to 3 dimensions, got {ndim}")
         weights = _footprint_weights(ndim, size, footprint)
         origins = _origin_list(origin, ndim)
-        return _halo(weights, origins, ndim, self._k.points)
+        return _halo(weights, origins, ndim, self._k.pass_points)
 
     @property
     def callback_address(self) -> int:
@@ -664,20 +664,22 @@ def _channel_axis(channel_axis: Any, ndim: int) -> bool:
     )
 
 
-def _halo(weights: np.ndarray, origins: Sequence[int], ndim: int, points: Sequence[Sequence[int]]):
-    """How far windows (the footprint's nonzero cells, applied along the last axes, shifted by
-    the origin) and ``at()`` offsets (``(oz, oy, ox)``) reach before (``lo``) and after (``hi``)
-    the output position along each of ``ndim`` axes."""
+def _halo(weights: np.ndarray, origins: Sequence[int], ndim: int, passes: Sequence[Sequence[Sequence[int]]]):
+    """How far the program reaches before (``lo``) and after (``hi``) the output position along
+    each of ``ndim`` axes: per pass over the array (each ``stage``, then the result; ``passes``
+    holds each pass's ``at()`` offsets as ``(oz, oy, ox)``), the footprint's nonzero cells
+    (applied along the last axes, shifted by the origin) and its offsets; passes add up."""
     fshape = (1,) * (ndim - weights.ndim) + tuple(weights.shape)
     cells = np.argwhere(weights.reshape(fshape) != 0)
     if len(origins) == 1:
         origins = list(origins) * ndim
-    lo, hi = [], []
-    for a in range(ndim):
-        off = list(cells[:, a] - fshape[a] // 2 - origins[a]) if len(cells) else []
-        off += [p[3 - ndim + a] for p in points]
-        lo.append(int(max([0, *(-o for o in off)])))
-        hi.append(int(max([0, *off])))
+    lo, hi = [0] * ndim, [0] * ndim
+    for points in passes:
+        for a in range(ndim):
+            off = list(cells[:, a] - fshape[a] // 2 - origins[a]) if len(cells) else []
+            off += [p[3 - ndim + a] for p in points]
+            lo[a] += int(max([0, *(-o for o in off)]))
+            hi[a] += int(max([0, *off]))
     return tuple(lo), tuple(hi)
 
 

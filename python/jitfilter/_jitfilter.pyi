@@ -51,6 +51,9 @@ class _Kernel:
     def points(self) -> List[Tuple[int, int, int]]:
         """The ``at()`` offsets as (z, y, x)."""
     @property
+    def pass_points(self) -> List[List[Tuple[int, int, int]]]:
+        """Per pass over the array (each ``stage``, then the result), its ``at()`` offsets."""
+    @property
     def plan_summary(self) -> List[str]: ...
     @property
     def callback_address(self) -> int: ...

@@ -219,7 +219,7 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
             return x
         return da.zeros(out_shape, dtype=out_dtype)
 
-    lo, hi = _halo(weights, origins, ndim, k._k.points)
+    lo, hi = _halo(weights, origins, ndim, k._k.pass_points)
     used = set(k.builtins)
     block_kernel = _with_offsets(k) if used & set(_POSITION_NAMES) else None
 
@@ -322,7 +322,7 @@ def depth(
     with scipy's rule: footprint cell ``j`` reads ``position + j - size // 2 - origin``; and for
     ``at()`` offsets ``points`` as ``(oz, oy, ox)`` (a kernel's :attr:`~jitfilter.Kernel.points`;
     :meth:`jitfilter.Kernel.halo` gives both at once)."""
-    return _halo(weights, list(origins), ndim, points)
+    return _halo(weights, list(origins), ndim, [points])
 
 
 def _map_index(i: int, n: int, mode: str) -> int:

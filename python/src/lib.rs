@@ -305,6 +305,15 @@ impl PyKernel {
             .collect()
     }
 
+    /// Per pass over the array (each `stage`, then the result), its `at()` offsets as (z, y, x):
+    /// passes' halos add up.
+    #[getter]
+    fn pass_points(&self) -> Vec<Vec<(isize, isize, isize)>> {
+        (self.kernel.pass_points().iter())
+            .map(|pass| pass.iter().map(|p| (p[0], p[1], p[2])).collect())
+            .collect()
+    }
+
     /// What the planner does with each reduction, one line each.
     #[getter]
     fn plan_summary(&self) -> Vec<String> {

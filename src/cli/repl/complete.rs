@@ -20,7 +20,9 @@ const FOOTPRINTS: &[&str] = &[
     "box:", "rect:", "disk:", "diamond:", "ball:", "gauss:", "file:",
 ];
 /// Keywords of the language.
-const KEYWORDS: &[&str] = &["let", "param", "if", "then", "else", "and", "or", "not"];
+const KEYWORDS: &[&str] = &[
+    "let", "param", "stage", "if", "then", "else", "and", "or", "not",
+];
 
 fn pairs<'a>(prefix: &str, words: impl IntoIterator<Item = (&'a str, String)>) -> Vec<Pair> {
     let mut out: Vec<Pair> = words

@@ -1,0 +1,97 @@
+//! `stage NAME = EXPR;`: each stage is an image made over the whole array with the command's
+//! footprint and mode, read by later statements as an input — what chained scipy.ndimage calls
+//! give (fixtures by tests/fixtures/gen_stage_fixtures.py), in every engine, on u8 and f64, on
+//! colour per channel, and with tuple stages; and the interpreter as oracle for the rest.
+
+use jitfilter::{Engine, Footprint, Inputs, Kernel, Mode, Options};
+use ndarray::{Array3, ArrayD, Axis};
+use std::path::PathBuf;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/stages")
+        .join(name)
+}
+
+const OPENING: &str = "stage e = min(w); max(e)";
+const TOPHAT: &str = "stage e = min(w); stage o = max(e); c - at(o)";
+
+#[test]
+fn opening_and_top_hat_equal_scipy() {
+    let img: ArrayD<u8> = ndarray_npy::read_npy(fixture("input.npy")).unwrap();
+    let wide = img.mapv(f64::from);
+    for mode in ["reflect", "mirror", "nearest", "wrap"] {
+        for (src, name) in [(OPENING, "opening"), (TOPHAT, "tophat")] {
+            let want: ArrayD<f64> =
+                ndarray_npy::read_npy(fixture(&format!("{name}_{mode}.npy"))).unwrap();
+            let k = Kernel::compile(src).unwrap();
+            for engine in [Engine::Auto, Engine::Fused, Engine::Interpreter] {
+                let opts = Options::default()
+                    .mode(mode.parse::<Mode>().unwrap())
+                    .engine(engine);
+                let got = k
+                    .filter_as::<u8, f64, _>(img.view(), &Footprint::disk(3), &opts)
+                    .unwrap();
+                assert_eq!(got, want, "{name} {mode} {engine} u8");
+                let got = k.filter(wide.view(), &Footprint::disk(3), &opts).unwrap();
+                assert_eq!(got, want, "{name} {mode} {engine} f64");
+            }
+        }
+    }
+}
+
+#[test]
+fn stages_per_channel_tuples_and_inputs_agree_with_the_interpreter() {
+    let rgb = Array3::from_shape_fn((30, 33, 3), |(y, x, j)| {
+        ((x * 7 + y * 13 + j * 29) % 61) as f64
+    });
+    let g = rgb.index_axis(Axis(2), 1).to_owned();
+    let cases: &[(&str, bool)] = &[
+        // Per channel: the stage is made per channel and read per channel.
+        ("stage m = mean(w); c - at(m) + max(m)", false),
+        // A tuple stage read by channel, with an at() offset and a named input.
+        (
+            "param p = 2; stage t = (min(w[0]), max(g) * p); at(t[0], 1, -1) + mean(t[1]) - c[2]",
+            true,
+        ),
+    ];
+    for (src, joint) in cases {
+        let k = Kernel::compile_for(src, &["g"], &Default::default()).unwrap();
+        let inputs = Inputs::new(rgb.view()).with("g", g.view()).channels();
+        let mut opts = Options::default().mode(Mode::Wrap);
+        if src.contains("param") {
+            opts = opts.param("p", 3.0);
+        }
+        let want: ArrayD<f64> = k
+            .apply(
+                &inputs,
+                &Footprint::disk(2),
+                &opts.clone().engine(Engine::Interpreter),
+            )
+            .unwrap();
+        assert_eq!(
+            want.shape(),
+            if *joint {
+                &[30, 33, 1][..]
+            } else {
+                &[30, 33, 3][..]
+            }
+        );
+        for engine in [Engine::Auto, Engine::Fused] {
+            let got: ArrayD<f64> = k
+                .apply(&inputs, &Footprint::disk(2), &opts.clone().engine(engine))
+                .unwrap();
+            for (a, b) in got.iter().zip(want.iter()) {
+                assert!(
+                    (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+                    "{src} {engine}: {a} vs {b}"
+                );
+            }
+        }
+    }
+    // The scipy callback cannot run stages.
+    let k = Kernel::compile(OPENING).unwrap();
+    assert!(k.callback().is_err());
+    // Each pass reads the footprint around each position: two passes reach twice as far.
+    assert_eq!(k.pass_points().len(), 2);
+}
