@@ -1106,6 +1106,49 @@ fn offsets_must_be_integer_constants() {
 }
 
 #[test]
+fn offsets_along_axes_the_array_lacks() {
+    let grey = Array2::<f64>::zeros((4, 5));
+    let line = ndarray::Array1::<f64>::zeros(6);
+    let fp = Footprint::cube(1);
+    let o = Options::default();
+    for (src, img, at) in [
+        (
+            "c + at(w, 0, 0, 1)",
+            grey.view().into_dyn(),
+            "at(w, 0, 0, 1)",
+        ),
+        ("at(w, 1, 1) - c", line.view().into_dyn(), "at(w, 1, 1)"),
+        (
+            "(c, at(w, 1, 0, -2))",
+            line.view().into_dyn(),
+            "at(w, 1, 0, -2)",
+        ),
+    ] {
+        let k = Kernel::compile(src).unwrap();
+        for e in [Engine::Auto, Engine::Fused, Engine::Interpreter] {
+            let err = k
+                .apply::<f64, f64>(&Inputs::new(img.view()), &fp, &o.clone().engine(e))
+                .unwrap_err();
+            assert!(
+                matches!(err, Error::Expr(ExprError::Type { .. })),
+                "{err:?}"
+            );
+            assert_eq!(spanned(src, &err), at, "{src} {e}");
+        }
+    }
+    // Zero offsets along them are fine: `at(w, 1, 0)` on a line is the next element.
+    let line = ndarray::Array1::from_shape_fn(6, |i| (i * i) as f64);
+    let k = Kernel::compile("at(w, 1, 0, 0) - at(w, -1, 0)").unwrap();
+    let got = k
+        .apply::<f64, f64>(&Inputs::new(line.view()), &fp, &opts(Mode::Nearest, 0.0))
+        .unwrap();
+    assert_eq!(
+        got.into_raw_vec_and_offset().0,
+        [1.0, 4.0, 8.0, 12.0, 16.0, 9.0]
+    );
+}
+
+#[test]
 fn tuples_only_at_the_top_level() {
     for (src, at) in [
         ("sum((w, w))", "(w, w)"),

@@ -115,8 +115,8 @@ impl Lang {
             (_, 0) if x == "w" && !self.w_indexed() => "c".to_string(),
             (_, 0) => format!("at({x})"),
             (3, _) => format!("at({x}, {}, {}, {})", o(), o(), o()),
-            // On 1-D arrays `oy` is mostly 0; else it reads along an axis of length 1.
-            (1, _) => format!("at({x}, {}, {})", o(), if o() == 4 { 1 } else { 0 }),
+            // An offset along an axis the array lacks is an error: `oy` is 0 on 1-D arrays.
+            (1, _) => format!("at({x}, {}, 0)", o()),
             _ => format!("at({x}, {}, {})", o(), o()),
         }
     }
@@ -429,10 +429,6 @@ impl Case<'_> {
         let want = run(Engine::Interpreter)
             .map_err(|e| TestCaseError::fail(format!("{what}: interpreter: {e}")))?;
         for engine in [Engine::Auto, Engine::Fused, Engine::Callback] {
-            // tests/inputs.rs `callback_engine_sees_channels` (ignored): a known bug.
-            if engine == Engine::Callback && self.kernel.source().contains("channels") {
-                continue;
-            }
             let got = match run(engine) {
                 Ok(got) => got,
                 Err(Error::Callback(_)) if engine == Engine::Callback => continue,
@@ -519,6 +515,37 @@ fn planned_ranks_keep_negative_zero() {
                 "{src} {engine}: {got} {trace:?}"
             );
         }
+    }
+}
+
+/// Percentiles order -0.0 before +0.0, as the interpreter (and the planner's histogram) do: at
+/// x = 3 of four zeros padded with -0.0, the window [0, 0, 0, -0, -0] sorts to
+/// [-0, -0, 0, 0, 0] and its 20th percentile interpolates between -0 and -0. Found by the
+/// engines fuzz target's second generator.
+#[test]
+#[ignore = "bug: the fused and callback engines' percentile sorts -0.0 and +0.0 as equal (window order kept), so percentile(w, 20) of [0, 0, 0, -0, -0] is +0.0 where the interpreter and auto give -0.0"]
+fn percentiles_order_negative_zero_first() {
+    let img = ndarray::Array1::from_elem(4, 0.0f64).into_dyn();
+    let k = Kernel::compile("1 / percentile(w, 20)").unwrap();
+    let opts = Options::default().mode(Mode::Constant).cval(-0.0);
+    for engine in Engine::ALL {
+        let got = k
+            .filter_as::<f64, f64, _>(
+                img.view(),
+                &Footprint::cube(5),
+                &opts.clone().engine(engine),
+            )
+            .unwrap();
+        assert_eq!(
+            got.as_slice().unwrap(),
+            [
+                f64::NEG_INFINITY,
+                f64::INFINITY,
+                f64::INFINITY,
+                f64::NEG_INFINITY
+            ],
+            "{engine}"
+        );
     }
 }
 
