@@ -51,11 +51,30 @@ pub fn compute(
             .filter(|(_, it)| it.map == m && !dependent(it))
             .collect();
         let stats = BlockStats::new(f, &items, &sums);
-        for (plane, item) in items {
+        // A sum or mean beside a variance of the same map is made from the variance's window
+        // sums (the same sums, so the same values), when no value needs NaN or ∞ handling.
+        let moments = (items.iter())
+            .find(|(_, it)| matches!(it.kind, Kind::Var(_) | Kind::Std(_)))
+            .map(|&(plane, _)| plane);
+        let shares = |it: &Item| {
+            moments.is_some()
+                && stats.nan.is_empty()
+                && !stats.huge
+                && matches!(it.kind, Kind::Sum | Kind::Mean)
+        };
+        let mut window_sums = Vec::new();
+        for &(plane, item) in items.iter().filter(|(_, it)| !shares(it)) {
             let out = &mut planes[plane];
             out.clear();
             out.resize(s.nrows * s.width, 0.0);
-            stats.fill(item.kind, &chords, n, s, scratch, out);
+            let sums_out = (Some(plane) == moments).then_some(&mut window_sums);
+            stats.fill(item.kind, &chords, n, s, scratch, out, sums_out);
+        }
+        for &(plane, item) in items.iter().filter(|(_, it)| shares(it)) {
+            let div = if item.kind == Kind::Mean { n } else { 1.0 };
+            let out = &mut planes[plane];
+            out.clear();
+            out.extend(window_sums.iter().map(|v| (v + n * stats.shift) / div));
         }
     }
     // Items that read other planes, after those are filled (a center's item comes first).
@@ -438,6 +457,9 @@ impl<'a> BlockStats<'a> {
 
     /// Fills one plane. Work is done a whole output row at a time, chord by chord, in straight
     /// loops over the row that the compiler vectorises.
+    /// Fills `out` with item `kind` of every pixel of the stripe; a variance also keeps its
+    /// window sums in `sums` when asked (for a mean beside it).
+    #[allow(clippy::too_many_arguments)]
     fn fill(
         &self,
         kind: Kind,
@@ -446,7 +468,11 @@ impl<'a> BlockStats<'a> {
         s: &Stripe,
         scratch: &mut order::Scratch<f64>,
         out: &mut [f64],
+        mut sums: Option<&mut Vec<f64>>,
     ) {
+        if let Some(v) = sums.as_deref_mut() {
+            v.clear();
+        }
         let w = s.width;
         match kind {
             Kind::Rank(rank) => {
@@ -519,6 +545,9 @@ impl<'a> BlockStats<'a> {
                 Kind::Var(ddof) | Kind::Std(ddof) => {
                     self.p1.add_chords(self.sc, ry, &mut s1);
                     self.p2.add_chords(self.sc, ry, &mut s2);
+                    if let Some(v) = sums.as_deref_mut() {
+                        v.extend_from_slice(&s1);
+                    }
                     if !self.nan.is_empty() {
                         // Any non-finite value makes the variance NaN.
                         self.pinf.add_chords(self.sc, ry, &mut bad);
