@@ -6,7 +6,7 @@
 use crate::codegen::{RowCode, RowFn};
 use crate::dtype::Element;
 use crate::order;
-use crate::plan::{POp, Plan, P};
+use crate::plan::{Plan, P};
 use crate::planes;
 use crate::planner::Planner;
 use crate::runtime::RowArgs;
@@ -29,23 +29,18 @@ pub struct KeyedRow<'a> {
     pub code: RowCode,
     pub plan: &'a Plan,
     pub keys: &'a [P],
+    /// The inputs the keys read, whose integer spans bound them.
+    pub inputs: &'a [usize],
 }
 
 impl KeyedRow<'_> {
     /// The key values the stripe's data gives, lowest first, if all its keys' inputs are
     /// integers in a small enough range.
     fn range(&self, s: &Stripe) -> Option<(i64, i64)> {
-        let mut spans: Vec<Option<Option<(i64, i64)>>> = vec![None; s.blocks.len()];
-        let mut reads = vec![false; s.blocks.len()];
-        for node in &self.plan.nodes {
-            if let POp::Sample(sample) = node.op {
-                reads[sample.input] = true;
-            }
+        let mut spans = vec![None; s.blocks.len()];
+        for &i in self.inputs {
+            spans[i] = Some(integer_span(s.input(i))?);
         }
-        for (i, block) in s.blocks.iter().enumerate().filter(|(i, _)| reads[*i]) {
-            spans[i] = Some(integer_span(block));
-        }
-        let spans: Vec<Option<(i64, i64)>> = spans.into_iter().map(Option::flatten).collect();
         self.keys
             .iter()
             .try_fold(None, |acc: Option<(i64, i64)>, &k| {

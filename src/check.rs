@@ -123,6 +123,18 @@ pub fn check(src: &str, ast: &Ast, inputs: &[&str], limits: &Limits) -> Result<P
     Ok(program)
 }
 
+/// The keywords of the language (grammar/kernel.pest's `keyword`).
+pub const KEYWORDS: [&str; 9] = [
+    "let", "param", "stage", "if", "then", "else", "and", "or", "not",
+];
+
+/// Whether `name` is spelled as a name of the language: letters, digits and `_`, not starting
+/// with a digit.
+pub fn is_identifier(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// Every name a user can write, for suggestions and completion.
 pub fn known_names() -> Vec<&'static str> {
     let mut v: Vec<&str> = vec![MAIN, "c"];

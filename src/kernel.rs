@@ -144,8 +144,10 @@ pub struct Kernel {
     /// The row plan with split `exp`s, when it has values worth looking up in keyed tables on
     /// integer images, and its row function, compiled on first use.
     keyed_plan: Option<Arc<Plan>>,
-    /// The keys of its keyed tables, whose ranges each stripe works out from its data.
+    /// The keys of its keyed tables, whose ranges each stripe works out from its data, and the
+    /// inputs they read.
     keys: Arc<Vec<usize>>,
+    key_inputs: Arc<Vec<usize>>,
     keyed: Arc<OnceLock<Result<Code, Error>>>,
     /// The kernels of the program's stages, by name, run in order before this one.
     stages: Arc<Vec<(String, Kernel)>>,
@@ -167,6 +169,7 @@ impl Clone for Kernel {
             callback: self.callback.clone(),
             keyed_plan: self.keyed_plan.clone(),
             keys: self.keys.clone(),
+            key_inputs: self.key_inputs.clone(),
             keyed: self.keyed.clone(),
             stages: self.stages.clone(),
             limits: self.limits,
@@ -243,6 +246,7 @@ impl Kernel {
             .collect();
         keys.sort_unstable();
         keys.dedup();
+        let key_inputs = keyed_plan.key_inputs(&keys);
         let keyed_plan = (!keys.is_empty()).then(|| Arc::new(keyed_plan));
         Ok(Kernel {
             program: Arc::new(program),
@@ -256,6 +260,7 @@ impl Kernel {
             callback: Arc::new(OnceLock::new()),
             keyed_plan,
             keys: Arc::new(keys),
+            key_inputs: Arc::new(key_inputs),
             keyed: Arc::new(OnceLock::new()),
             stages: Arc::new(stage_kernels),
             limits: *limits,
@@ -414,6 +419,7 @@ impl Kernel {
             code: self.lazy(&self.keyed, plan, Target::RowKeyed)?.row(0),
             plan,
             keys: &self.keys,
+            inputs: &self.key_inputs,
         }))
     }
 
@@ -696,14 +702,10 @@ fn describe_key(plan: &Plan, program: &Program, k: usize) -> String {
 
 /// An input name must be a name of the language that means nothing else.
 fn check_input_name(name: &str) -> Result<(), Error> {
-    let ident = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let ident = check::is_identifier(name);
     let reserved = check::known_names().contains(&name)
         || check::known_functions().contains(&name)
-        || [
-            "param", "let", "stage", "if", "then", "else", "and", "or", "not",
-        ]
-        .contains(&name);
+        || check::KEYWORDS.contains(&name);
     if !ident || reserved {
         return Err(Error::Input(format!(
             "`{name}` cannot name an input: {}",

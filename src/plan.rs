@@ -218,6 +218,27 @@ impl Plan {
         int.into_iter().map(|(i, s)| i && s).collect()
     }
 
+    /// The inputs the keys `keys` read, in order.
+    pub fn key_inputs(&self, keys: &[P]) -> Vec<usize> {
+        let mut marked = vec![false; self.nodes.len()];
+        keys.iter().for_each(|&k| marked[k] = true);
+        let mut inputs = Vec::new();
+        for p in (0..self.nodes.len()).rev() {
+            if !marked[p] {
+                continue;
+            }
+            match self.nodes[p].op {
+                POp::Sample(s) => inputs.push(s.input),
+                ref op => Plan::operands(op)
+                    .into_iter()
+                    .for_each(|o| marked[o] = true),
+            }
+        }
+        inputs.sort_unstable();
+        inputs.dedup();
+        inputs
+    }
+
     /// The least and greatest value key `k` takes when each input `i`'s values are integers in
     /// `spans[i]` (`None`: not integers, or not known); `None` if some input it reads has none.
     pub fn key_range(&self, k: P, spans: &[Option<(i64, i64)>]) -> Option<(i64, i64)> {
@@ -543,6 +564,7 @@ mod tests {
         let spans = [None, Some((10, 20)), Some((-5, 7))];
         // abs(w0 - c0) in 0..=10, max(w1, 3) in 3..=7, less 2.
         assert_eq!(plan.key_range(key, &spans), Some((1, 15)));
+        assert_eq!(plan.key_inputs(&[key]), [1, 2]);
         assert_eq!(plan.key_range(key, &[None, Some((10, 20)), None]), None);
     }
 

@@ -127,9 +127,7 @@ pub fn parse_input(s: &str) -> Result<InputArg, String> {
         Some((n, p)) => (n.trim(), Some(PathBuf::from(p))),
         None => (s.trim(), None),
     };
-    let ident = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !ident {
+    if !jitfilter::check::is_identifier(name) {
         return Err(format!(
             "`{name}` is not a name for an input (expected NAME=PATH, e.g. g=guide.png)"
         ));

@@ -19,10 +19,6 @@ pub struct ReplHelper {
 const FOOTPRINTS: &[&str] = &[
     "box:", "rect:", "disk:", "diamond:", "ball:", "gauss:", "file:",
 ];
-/// Keywords of the language.
-const KEYWORDS: &[&str] = &[
-    "let", "param", "stage", "if", "then", "else", "and", "or", "not",
-];
 
 fn pairs<'a>(prefix: &str, words: impl IntoIterator<Item = (&'a str, String)>) -> Vec<Pair> {
     let mut out: Vec<Pair> = words
@@ -97,7 +93,11 @@ pub fn candidates(line: &str, pos: usize, params: &[String]) -> (usize, Vec<Pair
         .iter()
         .map(|f| (*f, format!("{f}(")))
         .chain(names.iter().map(|n| (*n, n.to_string())))
-        .chain(KEYWORDS.iter().map(|k| (*k, format!("{k} "))))
+        .chain(
+            jitfilter::check::KEYWORDS
+                .iter()
+                .map(|k| (*k, format!("{k} "))),
+        )
         .chain(params.iter().map(|p| (p.as_str(), p.clone())));
     (start, pairs(word, words))
 }
