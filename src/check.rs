@@ -6,8 +6,10 @@ use crate::ir::{
     At, Builtin, Func, Node, NodeId, Op, ParamDecl, Plane, Program, Reduction, Sample, Shape,
     Stage, MAIN,
 };
+use crate::footprint::Footprint;
 use crate::limits::{Limit, Limits};
-use crate::syntax::{self, Ast, Expr, ExprKind, Stmt};
+use crate::regions::{self, Over};
+use crate::syntax::{self, Ast, BinOp, Expr, ExprKind, Stmt};
 use std::collections::HashMap;
 
 /// Parses and checks kernel source text within `limits`, for a program that may also read the
@@ -37,6 +39,12 @@ struct Checker<'a> {
     planes: Vec<Plane>,
     /// The stages defined so far, and their results per pixel.
     stages: Vec<Stage>,
+    /// The footprints `over` names (footprint `i` is `footprints[i - 1]`), and the one of the
+    /// region being checked (0: the command's).
+    footprints: Vec<Footprint>,
+    over: Over,
+    /// Reductions checked so far (to find an `over` that sets no footprint).
+    reductions_seen: usize,
 }
 
 /// Checks a parsed program that may read the named `inputs` besides `w` (statement and node
@@ -57,6 +65,9 @@ pub fn check(src: &str, ast: &Ast, inputs: &[&str], limits: &Limits) -> Result<P
         params: Vec::new(),
         declared: inputs,
         stages: Vec::new(),
+        footprints: Vec::new(),
+        over: 0,
+        reductions_seen: 0,
         planes: vec![Plane {
             name: MAIN.into(),
             channel: None,
@@ -110,6 +121,8 @@ pub fn check(src: &str, ast: &Ast, inputs: &[&str], limits: &Limits) -> Result<P
             } => {
                 ck.define_check(name, *name_span, true)?;
                 let program = ck.program(src, value)?;
+                ck.split(program);
+                let program = ck.stages.pop().expect("split pushes the program").program;
                 ck.stages.push(Stage {
                     name: name.clone(),
                     span: *name_span,
@@ -118,14 +131,16 @@ pub fn check(src: &str, ast: &Ast, inputs: &[&str], limits: &Limits) -> Result<P
             }
         }
     }
-    let mut program = ck.program(src, &ast.body)?;
+    let program = ck.program(src, &ast.body)?;
+    ck.split(program);
+    let mut program = ck.stages.pop().expect("split pushes the program").program;
     program.stages = ck.stages;
     Ok(program)
 }
 
 /// The keywords of the language (grammar/kernel.pest's `keyword`).
-pub const KEYWORDS: [&str; 9] = [
-    "let", "param", "stage", "if", "then", "else", "and", "or", "not",
+pub const KEYWORDS: [&str; 10] = [
+    "let", "param", "stage", "over", "if", "then", "else", "and", "or", "not",
 ];
 
 /// Whether `name` is spelled as a name of the language: letters, digits and `_`, not starting
@@ -182,6 +197,43 @@ impl Checker<'_> {
             });
         }
         Ok(())
+    }
+
+    /// Splits `program` by footprint ([`regions::split`]): its stages, then the program itself
+    /// (as a stage without a name, for the caller to take back).
+    fn split(&mut self, program: Program) {
+        let taken: Vec<String> = self.stages.iter().map(|s| s.name.clone()).collect();
+        let (stages, program) = regions::split(program, &self.footprints, &taken);
+        self.stages.extend(stages);
+        self.stages.push(Stage {
+            name: String::new(),
+            span: Span::default(),
+            program,
+        });
+    }
+
+    /// `EXPR over SPEC`: EXPR with SPEC the footprint of its reductions that have none.
+    fn over(&mut self, e: &Expr, footprint: &Footprint, spec: Span) -> Result<NodeId, ExprError> {
+        let index = match self.footprints.iter().position(|f| f == footprint) {
+            Some(i) => i + 1,
+            None => {
+                self.footprints.push(footprint.clone());
+                self.footprints.len()
+            }
+        };
+        let (outer, seen) = (self.over, self.reductions_seen);
+        self.over = index;
+        let id = self.expr(e);
+        self.over = outer;
+        let id = id?;
+        if self.reductions_seen == seen {
+            return Err(ExprError::Type {
+                span: spec,
+                message: format!("`over {footprint}` sets the footprint of no reduction: none is written inside it without an `over` of its own"),
+                hint: Some("put it right after a reduction, `mean(w) over box:3`, or bracket the expression it is for; a `let` keeps the footprint of where it is defined".into()),
+            });
+        }
+        Ok(id)
     }
 
     fn intern(&mut self, op: Op, shape: Shape, span: Span) -> Result<NodeId, ExprError> {
@@ -251,6 +303,7 @@ impl Checker<'_> {
                 let s = Sample { input: plane, at };
                 self.intern(Op::Sample(s), s.shape(), e.span)
             }
+            ExprKind::Over(inner, footprint, spec) => self.over(inner, footprint, *spec),
             ExprKind::Tuple(_) => Err(ExprError::Type {
                 span: e.span,
                 message: "a tuple can only be the program's result".into(),
@@ -280,6 +333,7 @@ impl Checker<'_> {
             params: self.params.clone(),
             inputs: self.planes.clone(),
             stages: Vec::new(),
+            footprint: None,
         };
         Ok(program.pruned())
     }
@@ -440,6 +494,15 @@ impl Checker<'_> {
             return self.intern(Op::Sample(s), s.shape(), span);
         }
         if let Some(b) = Builtin::from_name(name) {
+            if b == Builtin::N && self.over != 0 {
+                // The size of the region's footprint: a reduction over it, `count(i + 1)`.
+                self.reductions_seen += 1;
+                let i = self.intern(Op::Builtin(Builtin::I), Shape::Vector, span)?;
+                let one = self.intern(Op::Const(1.0), Shape::Scalar, span)?;
+                let cells = self.intern(Op::Binary(BinOp::Add, i, one), Shape::Vector, span)?;
+                let op = Op::Reduce(Reduction::Count, cells, None, self.over);
+                return self.intern(op, Shape::Scalar, span);
+            }
             return self.intern(Op::Builtin(b), b.shape(), span);
         }
         if let Some(v) = syntax::constant(name) {
@@ -527,8 +590,9 @@ impl Checker<'_> {
                     });
                 }
             }
+            self.reductions_seen += 1;
             return self.intern(
-                Op::Reduce(red, ids[0], ids.get(1).copied()),
+                Op::Reduce(red, ids[0], ids.get(1).copied(), self.over),
                 Shape::Scalar,
                 span,
             );

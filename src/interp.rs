@@ -92,7 +92,7 @@ pub fn eval(program: &Program, win: &Window, out: &mut [f64]) {
                     x[2]
                 }
             }),
-            Op::Reduce(red, a, extra) => Value::S(reduce(
+            Op::Reduce(red, a, extra, _) => Value::S(reduce(
                 *red,
                 values[*a].vector(),
                 extra.map(|e| values[e].scalar()),

@@ -4,6 +4,8 @@
 //! and compute each value once.
 
 use crate::error::Span;
+use crate::footprint::Footprint;
+use crate::regions::Over;
 pub use crate::syntax::{BinOp, UnOp};
 use std::fmt;
 
@@ -382,8 +384,9 @@ pub enum Op {
     Unary(UnOp, NodeId),
     Binary(BinOp, NodeId, NodeId),
     Call(Func, Vec<NodeId>),
-    /// A reduction of a vector operand; `extra` is the scalar `q` of `percentile` or `ddof`.
-    Reduce(Reduction, NodeId, Option<NodeId>),
+    /// A reduction of a vector operand; `extra` is the scalar `q` of `percentile` or `ddof`;
+    /// then the footprint it runs over (0 in every program after [`crate::regions::split`]).
+    Reduce(Reduction, NodeId, Option<NodeId>, Over),
     /// `if cond then a else b`, elementwise when any operand is a vector.
     Select(NodeId, NodeId, NodeId),
 }
@@ -395,7 +398,7 @@ impl Op {
             Op::Unary(_, a) => vec![*a],
             Op::Binary(_, a, b) => vec![*a, *b],
             Op::Call(_, args) => args.clone(),
-            Op::Reduce(_, a, extra) => std::iter::once(*a).chain(*extra).collect(),
+            Op::Reduce(_, a, extra, _) => std::iter::once(*a).chain(*extra).collect(),
             Op::Select(c, a, b) => vec![*c, *a, *b],
         }
     }
@@ -429,6 +432,8 @@ pub struct Program {
     /// The images this program's `stage` statements make, in order: each a program of its own
     /// (with no stages), whose results later programs read as inputs by the stage's name.
     pub stages: Vec<Stage>,
+    /// The footprint of its reductions, when `over` sets it (`None`: the one it is applied with).
+    pub footprint: Option<Footprint>,
 }
 
 /// `stage NAME = EXPR;`: an image made before the program that reads it.
@@ -437,6 +442,19 @@ pub struct Stage {
     pub name: String,
     pub span: Span,
     pub program: Program,
+}
+
+impl Stage {
+    /// Its name, and the footprint it sets unless the name says it (`e over disk:5`; a stage
+    /// made by `over` is named for its reduction: `mean(w) over box:3`).
+    pub fn heading(&self) -> String {
+        match &self.program.footprint {
+            Some(fp) if crate::check::is_identifier(&self.name) => {
+                format!("{} over {fp}", self.name)
+            }
+            _ => self.name.clone(),
+        }
+    }
 }
 
 impl Program {
@@ -546,7 +564,7 @@ impl Program {
                     Op::Unary(u, a) => Op::Unary(*u, m(*a)),
                     Op::Binary(b, x, y) => Op::Binary(*b, m(*x), m(*y)),
                     Op::Call(f, args) => Op::Call(*f, args.iter().map(|a| m(*a)).collect()),
-                    Op::Reduce(r, a, e) => Op::Reduce(*r, m(*a), e.map(m)),
+                    Op::Reduce(r, a, e, o) => Op::Reduce(*r, m(*a), e.map(m), *o),
                     Op::Select(c, x, y) => Op::Select(m(*c), m(*x), m(*y)),
                     leaf => leaf.clone(),
                 };
@@ -562,6 +580,7 @@ impl Program {
             // Kept whole, so that input indices mean the same in every part of a program.
             inputs: self.inputs.clone(),
             stages: self.stages.clone(),
+            footprint: self.footprint.clone(),
         }
     }
 }
@@ -584,14 +603,16 @@ fn format_number(v: f64) -> String {
 impl fmt::Display for Program {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for stage in &self.stages {
-            writeln!(f, "stage {}:", stage.name)?;
+            writeln!(f, "stage {}:", stage.heading())?;
             let text = stage.program.to_string();
             for line in text.lines().filter(|l| !l.starts_with("param ")) {
                 writeln!(f, "  {line}")?;
             }
         }
-        if !self.stages.is_empty() {
-            writeln!(f, "result:")?;
+        match &self.footprint {
+            Some(fp) => writeln!(f, "result over {fp}:")?,
+            None if !self.stages.is_empty() => writeln!(f, "result:")?,
+            None => {}
         }
         for p in &self.params {
             writeln!(f, "param {} = {}", p.name, format_number(p.default))?;
@@ -617,7 +638,7 @@ impl fmt::Display for Program {
                 Op::Unary(UnOp::Not, _) => format!("not {ops}"),
                 Op::Binary(op, _, _) => format!("{} {ops}", op.symbol()),
                 Op::Call(func, _) => format!("{}({ops})", func.name()),
-                Op::Reduce(red, _, _) => format!("{}({ops})", red.name()),
+                Op::Reduce(red, ..) => format!("{}({ops})", red.name()),
                 Op::Select(..) => format!("select {ops}"),
             };
             let root = match self.roots.iter().position(|&r| r == id) {

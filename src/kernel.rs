@@ -276,17 +276,28 @@ impl Kernel {
 
     /// What the planner does with each reduction, one line each (for `check` and `bench`).
     pub fn plan_summary(&self) -> Vec<String> {
-        let mut lines: Vec<String> = (self.stages.iter())
-            .flat_map(|(name, k)| {
-                let plan = k.plan_summary();
-                let head = format!("stage {name}: a whole image, then read as an input");
-                std::iter::once(head).chain(plan.into_iter().map(|l| format!("  {l}")))
+        let mut lines: Vec<String> = (self.stages.iter().zip(&self.program.stages))
+            .flat_map(|((_, k), stage)| {
+                let head = format!(
+                    "stage {}: a whole image, then read as an input",
+                    stage.heading()
+                );
+                let plan = k.pass_summary().into_iter().map(|l| format!("  {l}"));
+                std::iter::once(head).chain(plan)
             })
             .collect();
-        if !self.stages.is_empty() {
-            lines.push("result:".into());
+        match &self.program.footprint {
+            Some(fp) => lines.push(format!("result over {fp}:")),
+            None if !self.stages.is_empty() => lines.push("result:".into()),
+            None => {}
         }
-        lines.extend(self.planner.describe(&self.program));
+        lines.extend(self.pass_summary());
+        lines
+    }
+
+    /// [`Kernel::plan_summary`] of this kernel's own pass (without its stages).
+    fn pass_summary(&self) -> Vec<String> {
+        let mut lines = self.planner.describe(&self.program);
         lines.extend(self.native.map(|n| n.describe().to_string()));
         if let Some(plan) = &self.keyed_plan {
             let t = codegen::tables(plan, true);
@@ -369,6 +380,8 @@ impl Kernel {
         let p = &self.program;
         let why = if !p.stages.is_empty() {
             "has stages (whole images made before the result)".to_string()
+        } else if let Some(f) = &p.footprint {
+            format!("sets its own footprint (`over {f}`): drop the `over` and give scipy that footprint")
         } else if p.roots.len() > 1 {
             format!("returns {} values per pixel", p.roots.len())
         } else if let Some(plane) = (p.inputs.iter().skip(1)).find(|q| q.name != MAIN) {
@@ -555,6 +568,7 @@ impl Kernel {
         options: &Options,
     ) -> Result<(ArrayD<O>, Trace), Error> {
         let bound = Binding::new(&self.program, inputs)?;
+        let footprint = self.program.footprint.as_ref().unwrap_or(footprint);
         let mut setup = self.setup(&bound.shape, footprint, options)?;
         setup.size[3] = bound.channels as f64;
         let shape = setup.geo.shape;

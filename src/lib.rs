@@ -38,6 +38,7 @@ pub mod order;
 pub mod plan;
 pub mod planes;
 pub mod planner;
+pub mod regions;
 pub mod runtime;
 pub mod schedule;
 pub mod simd;

@@ -23,7 +23,7 @@ impl Native {
         let [root] = program.roots[..] else {
             return None;
         };
-        let Op::Reduce(red, arg, extra) = program.nodes[root].op else {
+        let Op::Reduce(red, arg, extra, _) = program.nodes[root].op else {
             return None;
         };
         if program.nodes[arg].op != Op::Sample(Sample::W) {

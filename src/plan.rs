@@ -118,7 +118,7 @@ impl Plan {
                 Op::Reduce(..) if planes.contains_key(&map.len()) => {
                     b.add(POp::Plane(planes[&map.len()]))
                 }
-                Op::Reduce(red, a, extra) => b.reduction(*red, m(*a), extra.map(m)),
+                Op::Reduce(red, a, extra, _) => b.reduction(*red, m(*a), extra.map(m)),
             };
             debug_assert_eq!(b.nodes[p].vector, node.shape == Shape::Vector);
             map.push(p);

@@ -114,7 +114,7 @@ impl Planner {
         let mut map_index: HashMap<NodeId, usize> = HashMap::new();
         let point = point_maps(program);
         for (id, node) in program.nodes.iter().enumerate() {
-            let Op::Reduce(red, arg, extra) = node.op else {
+            let Op::Reduce(red, arg, extra, _) = node.op else {
                 continue;
             };
             let ddof = match extra.map(|e| &program.nodes[e].op) {
@@ -237,7 +237,7 @@ fn abs_dev(
 fn map_program(program: &Program, arg: NodeId) -> Program {
     let mut nodes: Vec<Node> = program.nodes[..=arg].to_vec();
     nodes.push(Node {
-        op: Op::Reduce(Reduction::Sum, arg, None),
+        op: Op::Reduce(Reduction::Sum, arg, None, 0),
         shape: Shape::Scalar,
         span: program.nodes[arg].span,
     });
@@ -248,6 +248,7 @@ fn map_program(program: &Program, arg: NodeId) -> Program {
         params: program.params.clone(),
         inputs: program.inputs.clone(),
         stages: Vec::new(),
+        footprint: None,
     }
     .pruned()
 }

@@ -1,7 +1,8 @@
 //! Source text → syntax tree. The grammar lives in `grammar/kernel.pest`; this module turns pest's
 //! flat operator lists into a tree (applying associativity) and pest's errors into [`ExprError`]s.
 
-use crate::error::{ExprError, Span};
+use crate::error::{Error, ExprError, Span};
+use crate::footprint::Footprint;
 use crate::limits::{Limit, Limits};
 use crate::stack::Depth;
 use pest::iterators::Pair;
@@ -78,6 +79,9 @@ pub enum ExprKind {
     Index(Box<Expr>, Box<Expr>),
     /// `(e1, e2, ...)`: several outputs (only as the program's result).
     Tuple(Vec<Expr>),
+    /// `EXPR over SPEC`: the footprint of the reductions inside EXPR without one of their own;
+    /// the span is SPEC's.
+    Over(Box<Expr>, Footprint, Span),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -361,6 +365,26 @@ fn build_expr(pair: Pair<Rule>) -> Result<Expr, ExprError> {
             }
             Ok(e)
         }
+        Rule::over_expr => {
+            let mut it = pair.into_inner();
+            let inner = build_expr(it.next().unwrap())?;
+            let Some(spec) = it.nth(1) else {
+                return Ok(inner);
+            };
+            let spec_span = span_of(&spec);
+            let footprint = spec.as_str().parse::<Footprint>().map_err(|e| ExprError::Syntax {
+                span: spec_span,
+                message: match e {
+                    Error::Footprint(why) => format!("bad footprint after `over`: {why}"),
+                    other => other.to_string(),
+                },
+                hint: Some("write a footprint as `-f` takes it: box:N, rect:WxH, disk:R, diamond:R, ball:R, gauss:S".into()),
+            })?;
+            Ok(Expr {
+                kind: ExprKind::Over(Box::new(inner), footprint, spec_span),
+                span,
+            })
+        }
         Rule::power => {
             let mut it = pair.into_inner();
             let base = build_expr(it.next().unwrap())?;
@@ -494,6 +518,12 @@ fn describe_expected(src: &str, pos: usize, positives: &[Rule]) -> (String, Opti
         .matches('(')
         .count()
         .saturating_sub(src[..pos].matches(')').count());
+    if positives.contains(&Rule::spec) {
+        return (
+            format!("expected a footprint after `over`, found {found}"),
+            Some("e.g. `mean(w) over box:3`, `max(w) over disk:5`, `sum(k * w) over gauss:2`".into()),
+        );
+    }
     let message = if !wants_operand && open > 0 && pos >= src.trim_end().len() {
         format!("expected `)` to close an open bracket, found {found}")
     } else if wants_operand {
@@ -540,6 +570,7 @@ mod tests {
             }
             ExprKind::If(c, a, b) => format!("(if {} then {} else {})", show(c), show(a), show(b)),
             ExprKind::Index(a, j) => format!("{}[{}]", show(a), show(j)),
+            ExprKind::Over(a, fp, _) => format!("({} over {fp})", show(a)),
             ExprKind::Tuple(items) => {
                 format!(
                     "({})",
@@ -565,6 +596,31 @@ mod tests {
         assert_eq!(p("2^-1"), "(2 ^ (-1))");
         assert_eq!(p("1 + if a then b else c"), "(1 + (if a then b else c))");
         assert_eq!(p("max(w, 1e-9, .5)"), "max(w, 0.000000001, 0.5)");
+    }
+
+    #[test]
+    fn over_binds_tighter_than_any_operator() {
+        assert_eq!(
+            p("mean(w) over box:3 - mean(w) over box:9"),
+            "((mean(w) over box:3) - (mean(w) over box:9))"
+        );
+        assert_eq!(p("-max(w) over disk:5 ^ 2"), "(-((max(w) over disk:5) ^ 2))");
+        assert_eq!(p("(a + b) over rect:5x3"), "((a + b) over rect:5x3)");
+        assert_eq!(p("sum(k * w) over gauss:1.5,2"), "(sum((k * w)) over gauss:1.5,2)");
+        // A comma goes on in the spec only before a digit; with a space it ends the spec.
+        assert_eq!(
+            p("(mean(w) over box:3, max(w))"),
+            "((mean(w) over box:3), max(w))"
+        );
+        assert_eq!(p("(sum(w) over gauss:2, 3)"), "((sum(w) over gauss:2), 3)");
+        // `over` is a keyword, not a name.
+        assert!(parse("let over = 1; over").is_err());
+        for (src, at) in [("mean(w) over box:x", 13), ("mean(w) over star:3", 13), ("mean(w) over", 12)] {
+            match parse(src).unwrap_err() {
+                ExprError::Syntax { span, .. } => assert_eq!(span.start, at, "{src}"),
+                e => panic!("{src}: {e:?}"),
+            }
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub fn check(args: &SourceArgs) -> Result<String, Failure> {
     for node in &program.nodes {
         let name = match &node.op {
             Op::Call(f, _) => f.name(),
-            Op::Reduce(r, _, _) => r.name(),
+            Op::Reduce(r, ..) => r.name(),
             _ => continue,
         };
         if !functions.contains(&name) {
