@@ -134,6 +134,15 @@ pub fn check(src: &str, ast: &Ast, inputs: &[&str], limits: &Limits) -> Result<P
     let program = ck.program(src, &ast.body)?;
     ck.split(program);
     let mut program = ck.stages.pop().expect("split pushes the program").program;
+    if let Some(stage) = ck.stages.get(limits.max_stages) {
+        return Err(ExprError::Limit {
+            span: stage.span,
+            error: Limit::Stages.exceeded(
+                limits,
+                format!("{} stages (`stage` statements and reductions `over` another footprint)", ck.stages.len()),
+            ),
+        });
+    }
     program.stages = ck.stages;
     Ok(program)
 }

@@ -10,14 +10,14 @@ use crate::dtype::Element;
 use crate::error::{Error, ExprError};
 use crate::footprint::Footprint;
 use crate::ir::{At, Op, ParamDecl, Program, Sample, MAIN};
-use crate::limits::Limits;
+use crate::limits::{Limit, Limits};
 use crate::native::Native;
 use crate::plan::Plan;
 use crate::planner::Planner;
 use crate::runtime::CallbackContext;
 use crate::schedule::{Schedule, Trace};
 use crate::syntax;
-use crate::window::{self, Geometry};
+use crate::window::{self, Geometry, Halo};
 use ndarray::{Array, ArrayD, ArrayView, Dimension, IxDyn};
 use std::os::raw::c_void;
 use std::sync::{Arc, OnceLock};
@@ -325,6 +325,65 @@ impl Kernel {
             .collect()
     }
 
+    /// The passes one application runs, in order: each stage (by name), then the result (named
+    /// `""`), each a kernel of its own with no stages, which reads the results of the passes
+    /// before it as named inputs. Running them one after another over the whole array is what
+    /// [`Kernel::apply`] does (what a chunked runner needs, pass by pass).
+    pub fn passes(&self) -> Vec<(String, Kernel)> {
+        let mut alone = self.clone();
+        let mut program = (*self.program).clone();
+        program.stages.clear();
+        alone.program = Arc::new(program);
+        alone.stages = Arc::new(Vec::new());
+        let mut passes: Vec<(String, Kernel)> = self.stages.to_vec();
+        passes.push((String::new(), alone));
+        passes
+    }
+
+    /// The footprint the program sets for itself with `over` (`None`: the one it is applied
+    /// with). Each pass of [`Kernel::passes`] has its own.
+    pub fn footprint(&self) -> Option<&Footprint> {
+        self.program.footprint.as_ref()
+    }
+
+    /// How far one application on an array of `shape` reads around each output position through
+    /// all its passes: a stage read at an offset reads its own footprint around there, so the
+    /// passes' halos add up. Over the footprint limit (as a box) is an error.
+    pub fn reach(
+        &self,
+        shape: &[usize],
+        footprint: &Footprint,
+        options: &Options,
+    ) -> Result<Halo, Error> {
+        let mut total = Halo::default();
+        for (_, pass) in self.passes() {
+            let fp = pass.footprint().unwrap_or(footprint);
+            let h = pass.setup(shape, fp, options)?.geo.halo;
+            total = Halo {
+                lo: std::array::from_fn(|a| total.lo[a] + h.lo[a]),
+                hi: std::array::from_fn(|a| total.hi[a] + h.hi[a]),
+            };
+        }
+        let cells = (0..3).try_fold(1usize, |acc, a| {
+            acc.checked_mul((total.hi[a] - total.lo[a]) as usize + 1)
+        });
+        if cells.is_none_or(|c| c > self.limits.max_footprint) {
+            let dims: Vec<String> = (3 - shape.len().min(3)..3)
+                .map(|a| ((total.hi[a] - total.lo[a]) + 1).to_string())
+                .collect();
+            return Err(Limit::Footprint
+                .exceeded(
+                    &self.limits,
+                    format!(
+                        "the passes together read a {} box around each pixel",
+                        dims.join("x")
+                    ),
+                )
+                .into());
+        }
+        Ok(total)
+    }
+
     pub fn source(&self) -> &str {
         &self.program.source
     }
@@ -528,12 +587,17 @@ impl Kernel {
         footprint: &Footprint,
         options: &Options,
     ) -> Result<(ArrayD<O>, Trace), Error> {
+        // A pass of `passes()` reads stages `over` made by their names (`mean(w) over box:3`).
+        let stage = |name: &str| (self.program.inputs.iter()).any(|p| p.name == name);
         for name in inputs.names() {
-            check_input_name(name)?;
+            if !stage(name) {
+                check_input_name(name)?;
+            }
         }
         if self.stages.is_empty() {
             return self.run(inputs, footprint, options);
         }
+        self.reach(inputs.shape(), footprint, options)?;
         // Each stage over the whole array in turn, its result an input of what follows; in f64
         // throughout, so nothing is rounded between stages.
         self.param_values(&options.params)?;

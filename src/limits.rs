@@ -19,8 +19,11 @@ pub struct Limits {
     /// Most operators in one statement: operator chains (`1+1+…`, `- - -1`) build syntax trees as
     /// deep as they are long, which later stages walk recursively.
     pub max_operators: usize,
-    /// Most statements (`let` and `param`).
+    /// Most statements (`let`, `param` and `stage`).
     pub max_statements: usize,
+    /// Most stages (`stage` statements, and those `over` makes): each is a whole image in f64
+    /// while the program runs, and a compiled kernel of its own.
+    pub max_stages: usize,
     /// Most distinct operations after sharing common subexpressions (nodes of the checked DAG).
     pub max_nodes: usize,
     /// Most bytes of machine code the functions of one kernel may take together.
@@ -38,6 +41,7 @@ impl Limits {
         max_nesting: 64,
         max_operators: 1000,
         max_statements: 1024,
+        max_stages: 64,
         max_nodes: 8192,
         max_code_bytes: 16 << 20,
         max_footprint: 1 << 20,
@@ -58,6 +62,7 @@ pub enum Limit {
     Nesting,
     Operators,
     Statements,
+    Stages,
     Nodes,
     CodeBytes,
     Footprint,
@@ -65,11 +70,12 @@ pub enum Limit {
 }
 
 impl Limit {
-    pub const ALL: [Limit; 8] = [
+    pub const ALL: [Limit; 9] = [
         Limit::SourceBytes,
         Limit::Nesting,
         Limit::Operators,
         Limit::Statements,
+        Limit::Stages,
         Limit::Nodes,
         Limit::CodeBytes,
         Limit::Footprint,
@@ -83,6 +89,7 @@ impl Limit {
             Limit::Nesting => "max_nesting",
             Limit::Operators => "max_operators",
             Limit::Statements => "max_statements",
+            Limit::Stages => "max_stages",
             Limit::Nodes => "max_nodes",
             Limit::CodeBytes => "max_code_bytes",
             Limit::Footprint => "max_footprint",
@@ -102,6 +109,7 @@ impl Limit {
             Limit::Nesting => limits.max_nesting,
             Limit::Operators => limits.max_operators,
             Limit::Statements => limits.max_statements,
+            Limit::Stages => limits.max_stages,
             Limit::Nodes => limits.max_nodes,
             Limit::CodeBytes => limits.max_code_bytes,
             Limit::Footprint => limits.max_footprint,

@@ -158,6 +158,9 @@ pub struct LimitArgs {
     /// Most statements (`let`, `param`)
     #[arg(long, value_name = "N", value_parser = parse_size, default_value_t = DEFAULTS.max_statements)]
     pub max_statements: usize,
+    /// Most stages (`stage` statements and those `over` makes)
+    #[arg(long, value_name = "N", value_parser = parse_size, default_value_t = DEFAULTS.max_stages)]
+    pub max_stages: usize,
     /// Most distinct operations after sharing common subexpressions
     #[arg(long, value_name = "N", value_parser = parse_size, default_value_t = DEFAULTS.max_nodes)]
     pub max_nodes: usize,
@@ -182,6 +185,7 @@ impl LimitArgs {
             max_operators: self.max_operators,
             max_statements: self.max_statements,
             max_nodes: self.max_nodes,
+            max_stages: self.max_stages,
             max_code_bytes: self.max_code_bytes,
             max_footprint: self.max_footprint,
             max_image_bytes: self.max_image_bytes,
