@@ -2,11 +2,11 @@
 //! cannot run, and interns identical subexpressions into one DAG node.
 
 use crate::error::{ExprError, Span};
+use crate::footprint::Footprint;
 use crate::ir::{
     At, Builtin, Func, Node, NodeId, Op, ParamDecl, Plane, Program, Reduction, Sample, Shape,
     Stage, MAIN,
 };
-use crate::footprint::Footprint;
 use crate::limits::{Limit, Limits};
 use crate::regions::{self, Over};
 use crate::syntax::{self, Ast, BinOp, Expr, ExprKind, Stmt};
@@ -139,7 +139,10 @@ pub fn check(src: &str, ast: &Ast, inputs: &[&str], limits: &Limits) -> Result<P
             span: stage.span,
             error: Limit::Stages.exceeded(
                 limits,
-                format!("{} stages (`stage` statements and reductions `over` another footprint)", ck.stages.len()),
+                format!(
+                    "{} stages (`stage` statements and reductions `over` another footprint)",
+                    ck.stages.len()
+                ),
             ),
         });
     }

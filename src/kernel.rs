@@ -340,6 +340,17 @@ impl Kernel {
         passes
     }
 
+    /// A kernel that makes stage `name` (as its result, in f64) after the stages before it.
+    pub fn stage(&self, name: &str) -> Option<Kernel> {
+        let i = self.stages.iter().position(|(n, _)| n == name)?;
+        let mut k = self.stages[i].1.clone();
+        let mut program = (*k.program).clone();
+        program.stages = self.program.stages[..i].to_vec();
+        k.program = Arc::new(program);
+        k.stages = Arc::new(self.stages[..i].to_vec());
+        Some(k)
+    }
+
     /// The footprint the program sets for itself with `over` (`None`: the one it is applied
     /// with). Each pass of [`Kernel::passes`] has its own.
     pub fn footprint(&self) -> Option<&Footprint> {

@@ -138,7 +138,9 @@ fn extract(
                     channel: None,
                     span: node.span,
                 };
-                let input = match (inputs.iter()).position(|p| p.name == plane.name && p.channel.is_none()) {
+                let input = match (inputs.iter())
+                    .position(|p| p.name == plane.name && p.channel.is_none())
+                {
                     Some(i) => i,
                     None => {
                         inputs.push(plane);
@@ -176,7 +178,10 @@ fn extract(
     Program {
         source: program.source.clone(),
         nodes,
-        roots: roots.iter().map(|&r| map[r].expect("roots are kept")).collect(),
+        roots: roots
+            .iter()
+            .map(|&r| map[r].expect("roots are kept"))
+            .collect(),
         params: program.params.clone(),
         inputs,
         stages: Vec::new(),

@@ -521,7 +521,9 @@ fn describe_expected(src: &str, pos: usize, positives: &[Rule]) -> (String, Opti
     if positives.contains(&Rule::spec) {
         return (
             format!("expected a footprint after `over`, found {found}"),
-            Some("e.g. `mean(w) over box:3`, `max(w) over disk:5`, `sum(k * w) over gauss:2`".into()),
+            Some(
+                "e.g. `mean(w) over box:3`, `max(w) over disk:5`, `sum(k * w) over gauss:2`".into(),
+            ),
         );
     }
     let message = if !wants_operand && open > 0 && pos >= src.trim_end().len() {
@@ -604,9 +606,15 @@ mod tests {
             p("mean(w) over box:3 - mean(w) over box:9"),
             "((mean(w) over box:3) - (mean(w) over box:9))"
         );
-        assert_eq!(p("-max(w) over disk:5 ^ 2"), "(-((max(w) over disk:5) ^ 2))");
+        assert_eq!(
+            p("-max(w) over disk:5 ^ 2"),
+            "(-((max(w) over disk:5) ^ 2))"
+        );
         assert_eq!(p("(a + b) over rect:5x3"), "((a + b) over rect:5x3)");
-        assert_eq!(p("sum(k * w) over gauss:1.5,2"), "(sum((k * w)) over gauss:1.5,2)");
+        assert_eq!(
+            p("sum(k * w) over gauss:1.5,2"),
+            "(sum((k * w)) over gauss:1.5,2)"
+        );
         // A comma goes on in the spec only before a digit; with a space it ends the spec.
         assert_eq!(
             p("(mean(w) over box:3, max(w))"),
@@ -615,7 +623,11 @@ mod tests {
         assert_eq!(p("(sum(w) over gauss:2, 3)"), "((sum(w) over gauss:2), 3)");
         // `over` is a keyword, not a name.
         assert!(parse("let over = 1; over").is_err());
-        for (src, at) in [("mean(w) over box:x", 13), ("mean(w) over star:3", 13), ("mean(w) over", 12)] {
+        for (src, at) in [
+            ("mean(w) over box:x", 13),
+            ("mean(w) over star:3", 13),
+            ("mean(w) over", 12),
+        ] {
             match parse(src).unwrap_err() {
                 ExprError::Syntax { span, .. } => assert_eq!(span.start, at, "{src}"),
                 e => panic!("{src}: {e:?}"),

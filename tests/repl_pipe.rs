@@ -363,3 +363,49 @@ fn sigterm_still_ends_the_repl() {
     let out = signal_during_long_filter(libc::SIGTERM);
     assert_eq!(out.status.signal(), Some(libc::SIGTERM), "{out:?}");
 }
+
+#[test]
+fn stages_shows_the_passes_and_view_shows_a_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = "\
+:stages
+stage e = min(w) over disk:5; mean(w) over box:3 - max(e) over disk:5
+:stages
+:view e 16
+:view mean(w) over box:3 16
+:view nope
+";
+    let run = repl(None, script, dir.path());
+    // `:view nope` fails, so the piped session exits 1.
+    assert_eq!(run.code, Some(1), "{}{}", run.stdout, run.stderr);
+    let out = &run.stdout;
+    for want in [
+        "no expression yet",
+        "stage e over disk:5: a whole image, then read as an input",
+        "stage mean(w) over box:3: a whole image, then read as an input",
+        "result over disk:5:",
+        "e: 512×512 f64; black = ",
+        "mean(w) over box:3: 512×512 f64; black = ",
+    ] {
+        assert!(out.contains(want), "no `{want}` in\n{out}");
+    }
+    assert!(
+        run.stderr
+            .contains("the last expression has no stage `nope`")
+            && run.stderr.contains("its stages: e, mean(w) over box:3"),
+        "{}",
+        run.stderr
+    );
+    // The preview of `e` is of the stage, not of the result: it differs from `:view` of `_`.
+    let preview = |after: &str| -> Vec<String> {
+        out.lines()
+            .skip_while(|l| !l.starts_with(after))
+            .skip(1)
+            .take(8)
+            .map(String::from)
+            .collect()
+    };
+    let stage = preview("e: ");
+    assert_eq!(stage.len(), 8);
+    assert_ne!(stage, preview("mean(w) over box:3: "));
+}

@@ -403,6 +403,24 @@ impl Repl {
         let _ = out.flush();
     }
 
+    /// The options of the session (params apart, which depend on the kernel).
+    fn options(&self) -> Options {
+        let options = Options::default()
+            .mode(self.mode)
+            .cval(self.cval)
+            .origin(&self.origin)
+            .engine(self.engine);
+        match self.threads {
+            Some(t) => options.threads(t),
+            // An interrupted filter still occupies the shared pool: use a pool of our own.
+            None if RUNNING.load(Ordering::SeqCst) > 0 => {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                options.threads(cores)
+            }
+            None => options,
+        }
+    }
+
     /// Compiles and applies an expression on a worker thread, so that Ctrl-C can stop waiting.
     fn expression(&mut self, text: &str) -> Result<String, Trouble> {
         enum Msg {
@@ -413,20 +431,7 @@ impl Repl {
         let source = text.to_string();
         let image = self.image.clone();
         let footprint = self.footprint.clone();
-        let mut options = Options::default()
-            .mode(self.mode)
-            .cval(self.cval)
-            .origin(&self.origin)
-            .engine(self.engine);
-        match self.threads {
-            Some(t) => options = options.threads(t),
-            // An interrupted filter still occupies the shared pool: use a pool of our own.
-            None if RUNNING.load(Ordering::SeqCst) > 0 => {
-                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-                options = options.threads(cores);
-            }
-            None => {}
-        }
+        let mut options = self.options();
         let params = self.params.clone();
         let inputs = self.inputs.clone();
         let limits = self.limits;

@@ -11,7 +11,8 @@ use crate::cli::args::{
 };
 use crate::cli::report::Failure;
 use crate::cli::setup;
-use jitfilter::imageio;
+use jitfilter::imageio::{self, Image};
+use jitfilter::{image_filter, DType};
 use jitfilter::{Kernel, Mode};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -67,8 +68,13 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     (":ast", "", "the typed program of the last expression"),
     (
         ":view",
-        "[WIDTH]",
-        "a preview of the last result (or the image) in the terminal",
+        "[STAGE] [WIDTH]",
+        "a preview of the last result (or the image, or a stage of the last expression)",
+    ),
+    (
+        ":stages",
+        "",
+        "the passes of the last expression: its stages, then the result",
     ),
     (":info", "", "the current image and settings"),
     (":help", "", "this list"),
@@ -119,6 +125,7 @@ impl Repl {
                 no_arg(format!("{}", kernel.program()))
             }
             ":view" => self.view(arg),
+            ":stages" => no_arg(self.show_stages()),
             ":info" => no_arg(self.info()),
             _ => {
                 let known: Vec<&str> = COMMANDS.iter().map(|c| c.0).collect();
@@ -364,7 +371,28 @@ impl Repl {
         Ok(format!("engine {}\n", self.engine))
     }
 
+    fn show_stages(&self) -> String {
+        let Some(k) = &self.kernel else {
+            return "no expression yet: type one, e.g. stage e = min(w); max(e)\n".into();
+        };
+        let mut out = String::new();
+        if k.program().stages.is_empty() {
+            out.push_str("one pass (no stages):\n");
+        }
+        for line in k.plan_summary() {
+            let _ = writeln!(out, "  {line}");
+        }
+        out
+    }
+
     fn view(&mut self, arg: &str) -> Result<String, Trouble> {
+        // A stage's name, then the width: `:view e`, `:view e 48`, `:view 48`. Names made by
+        // `over` have spaces, so the width is the last word when it is a number.
+        let (stage, arg) = match arg.rsplit_once(' ') {
+            Some((name, w)) if w.parse::<usize>().is_ok() => (name.trim(), w),
+            _ if arg.parse::<usize>().is_ok() || arg.is_empty() => ("", arg),
+            _ => (arg, ""),
+        };
         let width = match arg {
             "" => self.width.map_or(64, |w| w.saturating_sub(1).clamp(8, 64)),
             w => w
@@ -373,11 +401,65 @@ impl Repl {
                 .filter(|w| (1..=1000).contains(w))
                 .ok_or_else(|| usage(format!("`{w}` is not a width"), Some("e.g. :view 48")))?,
         };
+        if !stage.is_empty() {
+            let image = self.stage_image(stage)?;
+            return Ok(view::preview(&image, stage, width, self.colour));
+        }
         let (image, what) = match &self.result {
             Some(r) => (r.clone(), "_"),
             None => (self.image.clone(), "the image"),
         };
         Ok(view::preview(&image, what, width, self.colour))
+    }
+
+    /// Stage `name` of the last expression, made over the image (in f64).
+    fn stage_image(&self, name: &str) -> Result<Arc<Image>, Trouble> {
+        let last = self.kernel.as_ref().ok_or_else(|| {
+            usage(
+                "no expression yet",
+                Some("type one with stages, then :view NAME"),
+            )
+        })?;
+        let k = last.stage(name).ok_or_else(|| {
+            let names: Vec<String> = last
+                .program()
+                .stages
+                .iter()
+                .map(|s| s.name.clone())
+                .collect();
+            match names.is_empty() {
+                true => usage(
+                    "the last expression has no stages",
+                    Some("e.g. stage e = min(w); max(e)"),
+                ),
+                false => usage(
+                    format!("the last expression has no stage `{name}`"),
+                    Some(&format!("its stages: {}", names.join(", "))),
+                ),
+            }
+        })?;
+        let mut options = self.options();
+        for (p, v) in &self.params {
+            if k.params().iter().any(|d| &d.name == p) {
+                options = options.param(p, *v);
+            }
+        }
+        let named: Vec<(&str, &Image)> = self
+            .inputs
+            .iter()
+            .map(|(n, i)| (n.as_str(), &**i))
+            .collect();
+        let image = image_filter::apply(
+            &k,
+            &self.image,
+            &named,
+            false,
+            &self.footprint,
+            &options,
+            DType::F64,
+        )
+        .map_err(engine_trouble)?;
+        Ok(Arc::new(image))
     }
 
     fn info(&self) -> String {
