@@ -16,6 +16,11 @@ Three ways to use a kernel::
     ndi.generic_filter(img, llc, footprint=fp)              # the same result, scipy's loop
     big = jf.dask.filter(dask_array, "max(w)", footprint=fp) # lazy, chunked, exact
 
+Footprints per reduction (``over``) and stages (whole images made before the result)::
+
+    dob = jf.filter(img, "mean(w) over box:3 - mean(w) over box:9")      # difference of boxes
+    opened = jf.filter(img, "stage e = min(w); max(e)", footprint=fp)   # grey opening
+
 Several inputs, colour channels, neighbour access and several results per pixel::
 
     k = jf.compile("sum(g * w) / sum(g)", inputs=("g",))    # a guide image g weights w
@@ -99,6 +104,11 @@ def _native_kernel(source: str, inputs: Tuple[str, ...] = ()) -> "_native._Kerne
     return _native._Kernel(source, list(inputs))
 
 
+@functools.lru_cache(maxsize=256)
+def _native_passes(source: str, inputs: Tuple[str, ...] = ()) -> Tuple[Tuple[str, "_native._Kernel"], ...]:
+    return tuple(_native_kernel(source, inputs).passes())
+
+
 def _input_names(inputs: Any) -> Tuple[str, ...]:
     """The declared input names: a sequence of names (or one name, or a mapping's keys)."""
     if inputs is None:
@@ -154,9 +164,13 @@ class Kernel:
 
     Immutable and thread-safe. Pickles as its source text, declared inputs and bound params, and
     recompiles when unpickled (so it can be sent to Dask workers in other processes).
+
+    A program with stages (``stage NAME = ...;``, or reductions over several footprints with
+    ``over``) runs as several passes over the array; :attr:`passes` gives each as a kernel of
+    its own, for running them one at a time (what :func:`jitfilter.dask.filter` does).
     """
 
-    __slots__ = ("_k", "_bound")
+    __slots__ = ("_k", "_bound", "_pass")
 
     def __init__(
         self, source: str, params: Params = None, inputs: Union[Sequence[str], str, None] = ()
@@ -165,6 +179,9 @@ class Kernel:
             raise TypeError(f"a kernel source must be a str, not {type(source).__name__}")
         self._k = _native_kernel(source, _input_names(inputs))
         self._bound: Dict[str, float] = {}
+        #: For a pass of a program (see ``passes``): the program's declared inputs and the
+        #: pass's index; None for a whole program.
+        self._pass: Optional[Tuple[Tuple[str, ...], int]] = None
         if params:
             self._bound = self._check_params(params)
 
@@ -196,8 +213,45 @@ class Kernel:
 
     @property
     def inputs(self) -> Tuple[str, ...]:
-        """The named inputs declared with ``compile(..., inputs=)``, in order."""
+        """The named inputs declared with ``compile(..., inputs=)``, in order. For a pass (see
+        :attr:`passes`), followed by the names of the passes before it, which it may read."""
         return tuple(self._k.inputs)
+
+    @property
+    def footprint(self) -> Optional[str]:
+        """The footprint the program's result sets for itself with ``over``, as its spec
+        (``"disk:5"``, ``"box:9"``, ``"gauss:2"``), or None: the ``footprint=``/``size=`` given
+        when filtering. Each of :attr:`passes` has its own. When every pass sets its own,
+        ``footprint=`` and ``size=`` may be left out (they would be ignored)."""
+        return self._k.footprint
+
+    @property
+    def passes(self) -> Tuple[Tuple[str, "Kernel"], ...]:
+        """The passes one application makes over the array, in order, as ``(name, kernel)``:
+        each stage by its name, then the result, named ``""``. A program without stages is one
+        pass. A reduction whose ``over`` differs from the result's is made by a stage
+        of its own, named after its text: ``"mean(w) over box:3"``.
+
+        Each pass is a :class:`Kernel` without stages, with its own :attr:`footprint`,
+        :attr:`points` and :meth:`halo`, that reads the results of the passes before it as
+        named inputs: ``p.filter(img, footprint=fp, inputs={"e": e})``, where ``e`` is the
+        float64 result of the pass named ``"e"`` over the whole array (with the same
+        ``footprint``, ``mode``, ``cval``, ``origin`` and ``channel_axis``; a stage of several
+        values per pixel as an array with a last axis of them). Running the passes so, one
+        after another, is what :meth:`filter` does, where stages are made and kept in float64
+        and the passes after a stage (the result's always) read every input as float64.
+        """
+        if self._pass is not None:
+            return (("", self),)
+        out = []
+        for i, (name, native) in enumerate(_native_passes(self.source, self.inputs)):
+            p = Kernel.__new__(Kernel)
+            p._k = native
+            declared = {n for n, _ in native.params}
+            p._bound = {n: v for n, v in self._bound.items() if n in declared}
+            p._pass = (self.inputs, i)
+            out.append((name, p))
+        return tuple(out)
 
     @property
     def outputs(self) -> int:
@@ -234,7 +288,12 @@ class Kernel:
         along each of ``ndim`` axes: the footprint's cells (shifted by ``origin``, scipy's rule:
         cell ``j`` reads ``position + j - size // 2 - origin``) and the ``at()`` offsets.
         ``ndim`` defaults to the footprint's (or ``size``'s) number of axes. This is the depth a
-        chunk needs from its neighbours."""
+        chunk needs from its neighbours.
+
+        A pass that sets its own footprint with ``over`` reads that one instead of
+        ``footprint``/``size`` (which may then be left out, if every pass does). A program
+        with stages reads through all its :attr:`passes`, so their halos add up:
+        ``stage e = min(w); max(e)`` with a radius-2 footprint reaches 4 either way."""
         if ndim is None:
             if footprint is not None:
                 ndim = np.ndim(footprint)
@@ -245,9 +304,27 @@ class Kernel:
         ndim = operator.index(ndim)
         if not 1 <= ndim <= 3:
             raise ValueError(f"arrays must have 1 to 3 dimensions, got {ndim}")
-        weights = _footprint_weights(ndim, size, footprint)
+        weights = self._command_weights(ndim, size, footprint)
         origins = _origin_list(origin, ndim)
-        return _halo(weights, origins, ndim, self._k.pass_points)
+        return _halo(self._pass_windows(ndim, weights), origins, ndim)
+
+    def _command_weights(
+        self, ndim: int, size: Any, footprint: Optional[ArrayLike], stacklevel: int = 4
+    ) -> np.ndarray:
+        """The footprint given when filtering as weights; a single cell when none is given and
+        every pass sets its own (with ``over``)."""
+        if footprint is None and size is None and all(p._k.footprint for _, p in self.passes):
+            return np.ones((1,) * ndim)
+        return _footprint_weights(ndim, size, footprint, stacklevel=stacklevel)
+
+    def _pass_windows(self, ndim: int, weights: np.ndarray) -> list:
+        """Per pass: the weights of the footprint it reads on ``ndim`` axes (its own, or
+        ``weights``), and its ``at()`` offsets."""
+        out = []
+        for _, p in self.passes:
+            own = p._k.own_footprint(ndim)
+            out.append((weights if own is None else own, p.points))
+        return out
 
     @property
     def callback_address(self) -> int:
@@ -273,6 +350,7 @@ class Kernel:
         k = Kernel.__new__(Kernel)
         k._k = self._k
         k._bound = {**self._bound, **self._check_params(params)}
+        k._pass = self._pass
         return k
 
     def _check_params(self, params: Mapping[str, float]) -> Dict[str, float]:
@@ -322,21 +400,30 @@ class Kernel:
 
     def __repr__(self) -> str:
         extra = f", params={self._bound!r}" if self._bound else ""
+        if self._pass is not None:
+            declared, index = self._pass
+            if declared:
+                extra += f", inputs={declared!r}"
+            return f"jitfilter.compile({self.source!r}{extra}).passes[{index}][1]"
         if self.inputs:
             extra += f", inputs={self.inputs!r}"
         return f"jitfilter.compile({self.source!r}{extra})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Kernel) and (self.source, self.inputs, self._bound) == (
+        return isinstance(other, Kernel) and (self.source, self.inputs, self._bound, self._pass) == (
             other.source,
             other.inputs,
             other._bound,
+            other._pass,
         )
 
     def __hash__(self) -> int:
-        return hash((self.source, self.inputs, tuple(sorted(self._bound.items()))))
+        return hash((self.source, self.inputs, tuple(sorted(self._bound.items())), self._pass))
 
     def __reduce__(self):
+        if self._pass is not None:
+            declared, index = self._pass
+            return (_rebuild_pass, (self.source, dict(self._bound), declared, index))
         return (_rebuild_kernel, (self.source, dict(self._bound), self.inputs))
 
     # -- filtering -----------------------------------------------------------------------------
@@ -370,7 +457,9 @@ class Kernel:
             as the kernel computes in float64). Complex input is refused.
         size : int or sequence of int, optional
             A box footprint, as scipy's ``size``. Ignored (with a warning) if ``footprint`` is
-            given.
+            given. Reductions with an ``over`` of their own use that footprint instead; when
+            every pass sets its own (``mean(w) over box:3 - mean(w) over box:9``), ``size``
+            and ``footprint`` may both be left out.
         footprint : array_like, optional
             Which neighbours form the window: nonzero cells, in C order (scipy's buffer order).
             A bool array gives ``k == 1``; a numeric array's nonzero values become the weights
@@ -431,7 +520,7 @@ class Kernel:
         shape = arr.shape[:-1] if channels else arr.shape
         out_shape = self._out_shape(shape, arr.shape[-1] if channels else None)
         out_dtype, out_array = _resolve_output(output, out_shape, in_dtype)
-        weights = _footprint_weights(len(shape), size, footprint)
+        weights = self._command_weights(len(shape), size, footprint)
         origins = _origin_list(origin, len(shape))
         if 0 in shape:
             result = np.empty(out_shape, dtype=out_dtype)
@@ -565,6 +654,11 @@ def _rebuild_kernel(source: str, params: Dict[str, float], inputs: Tuple[str, ..
     return Kernel(source, params or None, inputs)
 
 
+def _rebuild_pass(source: str, params: Dict[str, float], inputs: Tuple[str, ...], index: int) -> Kernel:
+    p = Kernel(source, None, inputs).passes[index][1]
+    return p.with_params(**params) if params else p
+
+
 def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
     input: ArrayLike,
     kernel: Union[str, Kernel],
@@ -664,17 +758,18 @@ def _channel_axis(channel_axis: Any, ndim: int) -> bool:
     )
 
 
-def _halo(weights: np.ndarray, origins: Sequence[int], ndim: int, passes: Sequence[Sequence[Sequence[int]]]):
+def _halo(passes: Sequence[Tuple[np.ndarray, Sequence[Sequence[int]]]], origins: Sequence[int], ndim: int):
     """How far the program reaches before (``lo``) and after (``hi``) the output position along
     each of ``ndim`` axes: per pass over the array (each ``stage``, then the result; ``passes``
-    holds each pass's ``at()`` offsets as ``(oz, oy, ox)``), the footprint's nonzero cells
-    (applied along the last axes, shifted by the origin) and its offsets; passes add up."""
-    fshape = (1,) * (ndim - weights.ndim) + tuple(weights.shape)
-    cells = np.argwhere(weights.reshape(fshape) != 0)
+    holds each pass's footprint weights and ``at()`` offsets as ``(oz, oy, ox)``), the
+    footprint's nonzero cells (applied along the last axes, shifted by the origin) and its
+    offsets; passes add up."""
     if len(origins) == 1:
         origins = list(origins) * ndim
     lo, hi = [0] * ndim, [0] * ndim
-    for points in passes:
+    for weights, points in passes:
+        fshape = (1,) * (ndim - weights.ndim) + tuple(weights.shape)
+        cells = np.argwhere(weights.reshape(fshape) != 0)
         for a in range(ndim):
             off = list(cells[:, a] - fshape[a] // 2 - origins[a]) if len(cells) else []
             off += [p[3 - ndim + a] for p in points]
@@ -727,7 +822,9 @@ def _normalize_sequence(value: Any, rank: int, what: str) -> list:
     return seq
 
 
-def _footprint_weights(ndim: int, size: Any, footprint: Optional[ArrayLike]) -> np.ndarray:
+def _footprint_weights(
+    ndim: int, size: Any, footprint: Optional[ArrayLike], stacklevel: int = 3
+) -> np.ndarray:
     if footprint is None:
         if size is None:
             raise RuntimeError("no footprint or filter size provided")
@@ -736,7 +833,7 @@ def _footprint_weights(ndim: int, size: Any, footprint: Optional[ArrayLike]) -> 
             raise ValueError(f"size must be at least 1 along every axis, got {sizes}")
         return np.ones(sizes, dtype=np.float64)
     if size is not None:
-        warnings.warn("ignoring size because footprint is set", UserWarning, stacklevel=3)
+        warnings.warn("ignoring size because footprint is set", UserWarning, stacklevel=stacklevel)
     fp = np.asarray(footprint)
     if fp.dtype.kind == "c":
         raise TypeError("footprint: complex type not supported")

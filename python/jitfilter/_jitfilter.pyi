@@ -53,6 +53,14 @@ class _Kernel:
     @property
     def pass_points(self) -> List[List[Tuple[int, int, int]]]:
         """Per pass over the array (each ``stage``, then the result), its ``at()`` offsets."""
+    def passes(self) -> List[Tuple[str, "_Kernel"]]:
+        """The passes of one application, in order, as (name, kernel): each stage, then the
+        result (named ""); each reads the earlier passes' results as named inputs."""
+    @property
+    def footprint(self) -> Optional[str]:
+        """The footprint the program sets with ``over``, as its spec (``disk:5``), or None."""
+    def own_footprint(self, ndim: int) -> Optional[npt.NDArray[np.float64]]:
+        """That footprint's weights for an array of ``ndim`` axes, or None."""
     @property
     def plan_summary(self) -> List[str]: ...
     @property

@@ -15,6 +15,12 @@ Named inputs, channels and tuple results work as in :meth:`jitfilter.Kernel.filt
     ms = jf.dask.filter(x, "(mean(w), std(w))", size=5)          # chunks gain a trailing axis
     red = jf.dask.filter(rgb, "max(w[0])", size=3, channel_axis=-1)
 
+Programs with stages and ``over`` run pass by pass, each stage a float64 dask array over the
+whole array::
+
+    dob = jf.dask.filter(x, "mean(w) over box:3 - mean(w) over box:9")
+    opened = jf.dask.filter(x, "stage e = min(w) over disk:5; max(e) over disk:5")
+
 How it is exact
 ---------------
 Every chunk gets a halo of its neighbours (``dask.array.overlap``), as deep as the program reads
@@ -36,7 +42,16 @@ window reads exactly what scipy's whole-array filter reads:
   dtype, which cannot hold e.g. 0.5 in uint8).
 
 Chunks smaller than the halo are merged with their neighbours first (as ``map_overlap`` would),
-so any chunking works. Kernels that use positions (``x``, ``y``, ``z``, ``width``, ``height``,
+so any chunking works.
+
+A program with stages (``stage NAME = ...;``, or reductions over several footprints with
+``over``) is several passes over the array (:attr:`jitfilter.Kernel.passes`), and its stages
+are whole images: at the array's outer edges the next pass reads a stage's own values extended
+by the mode, not a stage computed from extended input. So each pass runs as above on its own
+— its own halo (its own footprint and ``at()`` offsets), the mode at the outer edges — over the
+inputs it reads and the earlier stages' results, which are float64 dask arrays in the image's
+chunks (merged once for the deepest pass). The result equals the whole-array filter byte for
+byte, as for one pass. Kernels that use positions (``x``, ``y``, ``z``, ``width``, ``height``,
 ``depth``) are rewritten to add each chunk's offset and the whole array's size, so they too give
 the whole-array result.
 
@@ -53,12 +68,13 @@ from typing import Any, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import (
+    _INPUT_CONVERSIONS,
+    _NATIVE,
     Kernel,
     NamedInputs,
     Params,
     _as_input,  # noqa: F401 - re-exported for tests
     _channel_axis,
-    _footprint_weights,
     _halo,
     _input_names,
     _mode_name,
@@ -98,7 +114,8 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
     chunk.
 
     The result equals ``kernel.filter(input.compute(), ..., engine=engine)`` byte for byte,
-    for every mode, origin, footprint and chunking (see the module docstring for how).
+    for every mode, origin, footprint and chunking (see the module docstring for how),
+    programs with stages and ``over`` too (run pass by pass, each stage a float64 dask array).
 
     Parameters
     ----------
@@ -137,13 +154,6 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
     import dask.array as da
 
     k = kernel if isinstance(kernel, Kernel) else compile(kernel, inputs=_input_names(inputs))
-    if len(k._k.pass_points) > 1:
-        # A block padded at the array's edges would compute its stages from padded input, where
-        # the whole-array stage pads each stage's own result: not exact at the outer edges yet.
-        raise NotImplementedError(
-            "jitfilter.dask.filter does not run programs with `stage` yet: filter in process "
-            "with Kernel.filter, or apply the stages as separate dask filters"
-        )
     given = k._check_inputs(inputs)
     x = input if isinstance(input, da.Array) else da.asarray(input)
     channels = _channel_axis(channel_axis, x.ndim)
@@ -160,7 +170,7 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
         raise TypeError("output must be a dtype for a dask array (the result is lazy)")
     out_dtype = in_dtype if output is None else np.dtype(output)
     mode = _mode_name(mode)
-    weights = _footprint_weights(ndim, size, footprint)
+    weights = k._command_weights(ndim, size, footprint)
     origins = _origin_list(origin, ndim)
     if len(origins) == 1:
         origins = origins * ndim
@@ -226,13 +236,114 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
             return x
         return da.zeros(out_shape, dtype=out_dtype)
 
-    lo, hi = _halo(weights, origins, ndim, k._k.pass_points)
     used = set(k.builtins)
-    block_kernel = _with_offsets(k) if used & set(_POSITION_NAMES) else None
+    run = _with_offsets(k) if used & set(_POSITION_NAMES) else k
+    passes = run.passes
+    staged = len(passes) > 1
+    if not staged:
+        passes = (("", run),)
+    # Whole-array filtering reads every input as float64 when their engine dtypes differ (and
+    # the passes after a stage always): so do the passes here, whatever inputs each one reads.
+    mixed = len({_engine_dtype(a.dtype) for a in (x, *arrays)}) > 1
+    stage_names = [name for name, _ in passes[:-1]]
+
+    # One chunking for every pass: chunks smaller than the deepest pass's halo are merged with
+    # their neighbours first (what map_overlap would do); every input gets the image's chunks.
+    # Each pass then keeps them (its extension at the outer edges goes into the edge chunks),
+    # so the stages line up with the image and with each other.
+    from dask.array.overlap import ensure_minimum_chunksize
+
+    halos = [p.halo(weights, ndim, origins) for _, p in passes]
+    chunks = []
+    for a, c in enumerate(x.chunks[:ndim]):
+        need = max(1, *(max(lo[a], hi[a]) for lo, hi in halos))
+        chunks.append((sum(c),) if need >= sum(c) else ensure_minimum_chunksize(need, c))
+    chunks = tuple(tuple(int(n) for n in c) for c in chunks)
+    x = _rechunk(x, chunks)
+    arrays = [_rechunk(a, chunks) for a in arrays]
+    # The results of the stages so far, as (arrays, kind): see _filter_block.
+    made: dict = {}
+    for i, (name, p) in enumerate(passes):
+        last = i == len(passes) - 1
+        reads = {n for n, _ in p.planes}
+        named = [
+            (n, [a], "squeeze" if sq else "plain")
+            for n, a, sq in zip(names, arrays, squeeze)
+            if n in reads or not staged
+        ]
+        named += [(n, *made[n]) for n in stage_names[:i] if n in reads]
+        p_values = p._out_shape(shape, nchannels)[ndim:]
+        y = _run_pass(
+            p,
+            x,
+            named,
+            halo=halos[i],
+            chunks=chunks,
+            ndim=ndim,
+            channels=channels,
+            weights=weights,
+            origins=origins,
+            mode=mode,
+            cval=float(cval),
+            params=[(n, v) for n, v in param_list if n in p.param_defaults],
+            threads=threads,
+            engine=engine,
+            out_dtype=out_dtype if last else np.dtype(np.float64),
+            wide=mixed or (staged and (last or any(n in reads for n in stage_names[:i]))),
+            values=p_values,
+            positions=run is not k,
+        )
+        if not last:
+            if p_values and not channels:
+                # Values per pixel along a last axis, given to the block function as one array
+                # each (map_blocks lines arrays up by their last axes) and stacked there again.
+                made[name] = ([y[..., j] for j in range(p_values[0])], "stack")
+            else:
+                made[name] = ([y], "plain")
+    return y
+
+
+def _engine_dtype(dtype: Any) -> np.dtype:
+    """The dtype ``Kernel.filter`` hands an input of ``dtype`` to the engine in."""
+    d = np.dtype(dtype)
+    d = d if d.isnative else d.newbyteorder("=")
+    return d if d in _NATIVE else _INPUT_CONVERSIONS.get(d, np.dtype(np.float64))
+
+
+def _run_pass(
+    kernel: Kernel,
+    x: Any,
+    named: list,
+    *,
+    halo: Tuple[Tuple[int, ...], Tuple[int, ...]],
+    chunks: Tuple[Tuple[int, ...], ...],
+    ndim: int,
+    channels: bool,
+    weights: np.ndarray,
+    origins: list,
+    mode: str,
+    cval: float,
+    params: list,
+    threads: Optional[int],
+    engine: str,
+    out_dtype: np.dtype,
+    wide: bool,
+    values: Tuple[int, ...],
+    positions: bool,
+) -> Any:
+    """One pass (a kernel without stages, reading ``halo`` around each position) over the dask
+    array ``x`` and the ``named`` inputs (``(name, arrays, kind)``, see :func:`_filter_block`),
+    all in ``chunks`` (each at least as deep as the halo, or the whole axis): the lazy result
+    of ``kernel.filter`` on the whole arrays, exact at the outer edges, in ``chunks``."""
+    import dask.array as da
+    from dask.array.overlap import overlap
+
+    lo, hi = halo
 
     def along(a: Any, per_axis: Sequence[int]) -> Tuple[int, ...]:
         return tuple(per_axis) + (0,) * (a.ndim - ndim)
 
+    arrays = [a for _, arrs, _ in named for a in arrs]
     if mode in _EXTENDED:
         pad = lo, hi
         x = extend(x, along(x, lo), along(x, hi), _EXTENDED[mode])
@@ -241,16 +352,13 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
     else:
         pad = (0,) * ndim, (0,) * ndim
         block_mode = _LOCAL[mode]
-
-    # Merge chunks smaller than the halo (what map_overlap would do), so that chunk offsets are
-    # known here for position-dependent kernels; every input gets the image's chunks.
-    from dask.array.overlap import ensure_minimum_chunksize, overlap
-
-    merged = []
-    for a, c in enumerate(x.chunks[:ndim]):
-        need = max(lo[a], hi[a], 1)
-        merged.append((sum(c),) if need >= sum(c) else ensure_minimum_chunksize(need, c))
-    chunks = tuple(tuple(int(n) for n in c) for c in merged)
+    # The extension belongs to the edge chunks (so the result, cut, has ``chunks`` again).
+    chunks = tuple(
+        (c[0] + pad[0][a] + (pad[1][a] if len(c) == 1 else 0),)
+        + c[1:-1]
+        + ((c[-1] + pad[1][a],) if len(c) > 1 else ())
+        for a, c in enumerate(chunks)
+    )
     x = _rechunk(x, chunks)
     arrays = [_rechunk(a, chunks) for a in arrays]
     # An axis in one chunk has no neighbours to share with (and dask refuses a halo deeper than
@@ -258,28 +366,28 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
     halo_lo = tuple(lo[a] if len(chunks[a]) > 1 else 0 for a in range(ndim))
     halo_hi = tuple(hi[a] if len(chunks[a]) > 1 else 0 for a in range(ndim))
 
-    positions = None
-    if block_kernel is not None:
+    where = None
+    if positions:
         starts = tuple(tuple(int(s) for s in np.cumsum((0,) + c[:-1])) for c in chunks)
-        positions = (starts, tuple(pad[0]), tuple(input_shape(x, pad, ndim)))
+        where = (starts, tuple(pad[0]), tuple(input_shape(x, pad, ndim)))
     fn = functools.partial(
         _filter_block,
-        kernel=block_kernel or k,
-        names=tuple(names),
-        squeeze=tuple(squeeze),
+        kernel=kernel,
+        layout=tuple((n, kind, len(arrs)) for n, arrs, kind in named),
         channels=channels,
         ndim=ndim,
         halo=(halo_lo, halo_hi),
         numblocks=tuple(len(c) for c in chunks),
         weights=weights,
         mode=block_mode,
-        cval=float(cval),
+        cval=cval,
         origins=origins,
-        params=param_list,
+        params=params,
         out_dtype=out_dtype.str,
         threads=threads,
         engine=engine,
-        positions=positions,
+        wide=wide,
+        positions=where,
     )
     depth_map = {a: (halo_lo[a], halo_hi[a]) for a in range(ndim)}
     if channels:
@@ -329,7 +437,7 @@ def depth(
     with scipy's rule: footprint cell ``j`` reads ``position + j - size // 2 - origin``; and for
     ``at()`` offsets ``points`` as ``(oz, oy, ox)`` (a kernel's :attr:`~jitfilter.Kernel.points`;
     :meth:`jitfilter.Kernel.halo` gives both at once)."""
-    return _halo(weights, list(origins), ndim, [points])
+    return _halo([(np.asarray(weights), points)], list(origins), ndim)
 
 
 def _map_index(i: int, n: int, mode: str) -> int:
@@ -422,8 +530,7 @@ def _filter_block(
     block: np.ndarray,
     *named: np.ndarray,
     kernel: Kernel,
-    names: Tuple[str, ...],
-    squeeze: Tuple[bool, ...],
+    layout: Tuple[Tuple[str, str, int], ...],
     channels: bool,
     ndim: int,
     halo: Tuple[Tuple[int, ...], Tuple[int, ...]],
@@ -436,11 +543,16 @@ def _filter_block(
     out_dtype: str,
     threads: Optional[int],
     engine: str,
+    wide: bool,
     positions: Optional[tuple],
     block_id: Optional[Tuple[int, ...]] = None,
 ) -> np.ndarray:
     """Filters one chunk with its halo (none beyond the array's outer edges) and cuts the halo
-    off the result."""
+    off the result. ``named`` holds the blocks of the named inputs as ``layout`` says, per
+    input ``(name, kind, count)``: ``plain`` one block as it is, ``squeeze`` one block with a
+    trailing axis of 1 to drop (an input without channels beside a channel image), ``stack``
+    ``count`` blocks to stack along a new last axis (a stage's values per pixel). ``wide``:
+    every input is read as float64 (as the whole-array filter reads them after a stage)."""
     block_id = tuple(block_id) if block_id is not None else (0,) * ndim
     halo_lo, halo_hi = halo
     # The halo this block has: dask's overlap adds none at the outer edges.
@@ -455,7 +567,20 @@ def _filter_block(
                 params.append((_OFFSET_PARAM[name], float(offset[ndim - axis])))
         for name, axis in (("width", 1), ("height", 2), ("depth", 3)):
             params.append((_SIZE_PARAM[name], float(shape[ndim - axis]) if axis <= ndim else 1.0))
-    inputs = {n: (b[..., 0] if sq else b) for n, b, sq in zip(names, named, squeeze)}
+        declared = kernel.param_defaults
+        params = [(n, v) for n, v in params if n in declared]
+    inputs = {}
+    i = 0
+    for name, kind, count in layout:
+        blocks = named[i : i + count]
+        i += count
+        if kind == "stack":
+            inputs[name] = np.stack(blocks, axis=-1)
+        else:
+            inputs[name] = blocks[0][..., 0] if kind == "squeeze" else blocks[0]
+    if wide:
+        block = block.astype(np.float64, copy=False)
+        inputs = {n: b.astype(np.float64, copy=False) for n, b in inputs.items()}
     out = kernel.filter(
         block,
         footprint=weights,

@@ -8,7 +8,7 @@
 use jitfilter::{
     Engine, Error, ExprError, Footprint, Inputs, Kernel, Limits, Mode, Options, ScipyContext,
 };
-use ndarray::ArrayD;
+use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use numpy::{
     Element as NpElement, IntoPyArray, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods,
     PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods,
@@ -148,23 +148,38 @@ fn footprint(weights: &PyReadonlyArrayDyn<'_, f64>) -> Footprint {
     Footprint::from_weights(weights.as_array())
 }
 
-/// A compiled kernel (the native object behind `jitfilter.Kernel`).
+/// A compiled kernel (the native object behind `jitfilter.Kernel`), or one pass of one
+/// (`passes()`).
 #[pyclass(name = "_Kernel", module = "jitfilter._jitfilter", frozen)]
 struct PyKernel {
     kernel: Kernel,
-    /// The named inputs declared when compiling, in order.
+    /// The named inputs it is given: those declared when compiling, in order, then (for a pass)
+    /// the names of the passes before it.
     inputs: Vec<String>,
+    /// For a pass: the names of the passes before it, whose results it reads as inputs.
+    stages: Vec<String>,
 }
 
 /// The engine's element types, as numpy names, in the order `filter` dispatches on.
 const DTYPES: [&str; 6] = ["uint8", "uint16", "int16", "int32", "float32", "float64"];
 
 /// The arrays of one application: the main input and the named inputs (all of one dtype, which
-/// the Python half ensures), and whether the main input's last axis is channels.
+/// the Python half ensures), whether the main input's last axis is channels, and the names of
+/// earlier passes' results among the named inputs (a result with an axis more than the image
+/// holds its values per pixel along it, as the core hands them from pass to pass).
 struct Arrays<'a, 'py> {
     main: &'a Bound<'py, PyUntypedArray>,
     named: &'a [(String, Bound<'py, PyUntypedArray>)],
     channels: bool,
+    stages: &'a [String],
+}
+
+/// The planes of `a` along its last axis.
+fn planes<'a, T>(a: ArrayViewD<'a, T>) -> Vec<ArrayViewD<'a, T>> {
+    let last = Axis(a.ndim() - 1);
+    (0..a.len_of(last))
+        .map(|j| a.clone().index_axis_move(last, j))
+        .collect()
 }
 
 fn run_typed<'py, T, O>(
@@ -190,9 +205,15 @@ where
         })?;
         named.push((name.as_str(), typed.try_readonly()?));
     }
+    let image_ndim = main.ndim() - usize::from(arrays.channels);
     let mut inputs = Inputs::new(main.as_array());
     for (name, ro) in &named {
-        inputs = inputs.with(name, ro.as_array());
+        let stage = arrays.stages.iter().any(|s| s == name);
+        inputs = if stage && ro.ndim() == image_ndim + 1 {
+            inputs.with_planes(name, planes(ro.as_array()))
+        } else {
+            inputs.with(name, ro.as_array())
+        };
     }
     if arrays.channels {
         inputs = inputs.channels();
@@ -246,7 +267,11 @@ impl PyKernel {
         let kernel = py
             .detach(|| Kernel::compile_for(source, &names, &Limits::default()))
             .map_err(|e| to_py(py, source, e))?;
-        Ok(PyKernel { kernel, inputs })
+        Ok(PyKernel {
+            kernel,
+            inputs,
+            stages: Vec::new(),
+        })
     }
 
     #[getter]
@@ -312,6 +337,64 @@ impl PyKernel {
         (self.kernel.pass_points().iter())
             .map(|pass| pass.iter().map(|p| (p[0], p[1], p[2])).collect())
             .collect()
+    }
+
+    /// The passes of one application, in order, as (name, kernel): each stage by its name
+    /// (`mean(w) over box:3` for one `over` made), then the result (named ""). Each pass is a
+    /// kernel without stages that reads the results of the passes before it as named inputs
+    /// (by their names; a result with several values per pixel as an array with a last axis of
+    /// them). A program without stages is one pass.
+    fn passes(&self) -> Vec<(String, PyKernel)> {
+        let passes = self.kernel.passes();
+        let names: Vec<String> = passes.iter().map(|(n, _)| n.clone()).collect();
+        (passes.into_iter().enumerate())
+            .map(|(i, (name, kernel))| {
+                let mut inputs = self.inputs.clone();
+                inputs.extend(names[..i].iter().cloned());
+                let stages = [self.stages.as_slice(), &names[..i]].concat();
+                (
+                    name,
+                    PyKernel {
+                        kernel,
+                        inputs,
+                        stages,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// The footprint the program sets for itself with `over`, as its spec (`disk:5`), or None
+    /// (the one given when filtering). For a staged program: the result's.
+    #[getter]
+    fn footprint(&self) -> Option<String> {
+        self.kernel.footprint().map(|f| f.to_string())
+    }
+
+    /// The program's own footprint (`over`) made concrete for an array of `ndim` axes, as a
+    /// float64 weights array (0 outside the footprint; a 2-D footprint in 3-D has a leading axis
+    /// of 1), or None when it has none.
+    fn own_footprint<'py>(
+        &self,
+        py: Python<'py>,
+        ndim: usize,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let Some(fp) = self.kernel.footprint() else {
+            return Ok(None);
+        };
+        if !(1..=3).contains(&ndim) {
+            return Err(PyValueError::new_err(format!(
+                "arrays must have 1 to 3 dimensions, got {ndim}"
+            )));
+        }
+        let r = fp
+            .resolve(ndim, &Limits::default())
+            .map_err(|e| to_py(py, self.kernel.source(), e))?;
+        let mut dense = ArrayD::<f64>::zeros(IxDyn(&r.shape[3 - ndim..]));
+        for (cell, &w) in r.cells.iter().zip(&r.weights) {
+            dense[&cell[3 - ndim..]] = w;
+        }
+        Ok(Some(dense.into_pyarray(py).into_any()))
     }
 
     /// What the planner does with each reduction, one line each.
@@ -380,6 +463,7 @@ impl PyKernel {
             main: input,
             named: &inputs,
             channels,
+            stages: &self.stages,
         };
         let a = &arrays;
         match inp {

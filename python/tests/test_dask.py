@@ -208,3 +208,129 @@ def test_on_a_local_cluster_of_two_worker_processes(cluster_client, img):
     k = jf.compile("param t = 0; count(w > t)", params={"t": 20})
     got = client.compute(jfd.filter(da.from_array(img, chunks=7), k, size=3)).result()
     np.testing.assert_array_equal(got, k.filter(img, size=3))
+
+
+# -- programs of several passes (stages, `over`) -----------------------------------------------
+
+DISK3 = np.hypot(*np.mgrid[-3:4, -3:4]) <= 3
+GUIDED = (
+    "param eps = 100; "
+    "stage a = ((mean(g*w) - mean(g)*mean(w)) / (var(g) + eps)) over box:9; "
+    "stage b = (mean(w) - at(a) * mean(g)) over box:9; "
+    "(mean(a) * at(g) + mean(b)) over box:9"
+)
+STAGED = {
+    "opening": "stage e = min(w) over disk:5; max(e) over disk:5",
+    "top-hat": "stage e = min(w); stage o = max(e); c - at(o)",
+    "dob": "mean(w) over box:3 - mean(w) over box:9",
+    "guided": GUIDED,
+    "offsets": "stage e = mean(w) over disk:2; at(e, 3, -2) - at(e, -1, 4) + max(w)",
+    "tuple": "stage s = (min(w), max(w) over box:3); at(s[1]) - at(s[0]) + mean(s[0]) + at(s[1], 0, 2)",
+    "positions": "stage e = x + 10 * y + min(w); max(e) + width - at(e, 0, -1)",
+}
+# Uneven, with chunks smaller and larger than the passes' halos (1x1 chunks: see below).
+STAGED_CHUNKS = [((3, 20, 1, 17), (30, 8)), ((30, 11), (2, 2, 34))]
+
+
+@pytest.fixture(scope="module")
+def staged_images():
+    rng = np.random.default_rng(31)
+    f = rng.uniform(0, 255, (41, 38))
+    return {
+        "f64": (f, rng.uniform(0, 255, f.shape)),
+        "u8": (f.astype(np.uint8), rng.integers(0, 256, f.shape).astype(np.uint8)),
+    }
+
+
+@pytest.mark.parametrize("dtype", ["f64", "u8"])
+@pytest.mark.parametrize("mode", ["reflect", "mirror", "nearest", "wrap", "constant", "grid-wrap"])
+def test_staged_programs_equal_whole_byte_for_byte(staged_images, mode, dtype):
+    """Every staged program x chunkings smaller and larger than the halos: chunked == whole
+    (the default fused engine on both sides), and the default engine in process to 1e-9."""
+    import dask
+
+    f, g = staged_images[dtype]
+    lazies, wants, labels = [], [], []
+    for name, src in STAGED.items():
+        named = {"g": g} if "g*w" in src else {}
+        k = jf.compile(src, inputs=tuple(named))
+        whole = k.filter(f, footprint=DISK3, inputs=named, mode=mode, cval=3.5, engine="fused")
+        if dtype == "f64":
+            auto = k.filter(f, footprint=DISK3, inputs=named, mode=mode, cval=3.5)
+            np.testing.assert_allclose(whole, auto, rtol=1e-12, atol=1e-9, err_msg=name)
+        for chunks in STAGED_CHUNKS:
+            x = da.from_array(f, chunks=chunks)
+            lazies.append(jfd.filter(x, k, footprint=DISK3, inputs=named, mode=mode, cval=3.5))
+            wants.append(whole)
+            labels.append((name, chunks))
+    for got, want, label in zip(dask.compute(*lazies, scheduler="sync"), wants, labels):
+        assert got.dtype == want.dtype and got.shape == want.shape, label
+        assert got.tobytes() == want.tobytes(), label
+
+
+def test_staged_programs_on_chunks_of_one_element(staged_images):
+    f, g = staged_images["u8"]
+    for name in ("top-hat", "guided", "positions"):
+        named = {"g": g} if name == "guided" else {}
+        k = jf.compile(STAGED[name], inputs=tuple(named))
+        whole = k.filter(f, footprint=DISK3, inputs=named, mode="mirror", engine="fused")
+        got = jfd.filter(da.from_array(f, chunks=1), k, footprint=DISK3, inputs=named, mode="mirror")
+        assert got.compute(scheduler="sync").tobytes() == whole.tobytes(), name
+
+
+def test_staged_chunks_line_up():
+    # Every pass keeps the (merged) chunks of the image: stages need no rechunking in between.
+    x = da.ones((40, 50), chunks=(10, 25))
+    y = jfd.filter(x, GUIDED, inputs={"g": x})
+    assert y.chunks == x.chunks
+    y = jfd.filter(x, "stage e = min(w) over disk:5; max(e) over disk:5")
+    assert y.chunks == x.chunks
+    # chunks smaller than the deepest pass's halo are merged, once, for all passes
+    y = jfd.filter(da.ones((40, 50), chunks=(3, 50)), "mean(w) over box:3 - mean(w) over box:13")
+    assert min(y.chunks[0]) >= 6 and sum(y.chunks[0]) == 40 and y.chunks[1] == (50,)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "wrap", "constant"])
+def test_staged_programs_per_channel_and_jointly(mode):
+    import dask
+
+    rng = np.random.default_rng(32)
+    rgb = rng.integers(0, 256, (29, 33, 3)).astype(np.uint8)
+    cases = [
+        ("stage e = min(w) over disk:5; max(e) over disk:5", {}),  # each channel in turn
+        ("stage e = min(w); stage o = max(e); c - at(o)", {}),
+        ("stage l = (c[0] + 2 * c[1] + c[2]) / 4; max(l) - min(l) over box:3", {}),  # jointly
+        ("stage s = (min(w[0]), max(w[2])); at(s[1]) - mean(s[0]) + at(s[0], 1, 1)", {}),  # a tuple stage
+        # a guide of one channel, shared by every channel's run
+        (GUIDED, {"g": rng.uniform(0, 255, (29, 33))}),
+    ]
+    lazies, wants, labels = [], [], []
+    for src, named in cases:
+        k = jf.compile(src, inputs=tuple(named))
+        whole = k.filter(rgb, footprint=DISK3, inputs=named, mode=mode, cval=2.0, channel_axis=-1, engine="fused")
+        for chunks in [(4, 5, 3), ((20, 9), (1, 30, 2), (2, 1))]:
+            x = da.from_array(rgb, chunks=chunks)
+            lazies.append(jfd.filter(x, k, footprint=DISK3, inputs=named, mode=mode, cval=2.0, channel_axis=-1))
+            wants.append(whole)
+            labels.append((src, chunks))
+    for got, want, label in zip(dask.compute(*lazies, scheduler="sync"), wants, labels):
+        assert got.shape == want.shape, label
+        assert got.tobytes() == want.tobytes(), label
+
+
+def test_staged_in_three_dimensions():
+    rng = np.random.default_rng(33)
+    a = rng.uniform(-5, 5, (9, 11, 10))
+    k = jf.compile("stage e = max(w) over ball:1; mean(e) over box:3 - at(e, 1, 0, -2)")
+    for mode in ("reflect", "constant"):
+        whole = k.filter(a, mode=mode, cval=1.0, engine="fused")
+        got = jfd.filter(da.from_array(a, chunks=(2, 5, 3)), k, mode=mode, cval=1.0)
+        assert got.compute(scheduler="sync").tobytes() == whole.tobytes(), mode
+
+
+def test_staged_on_a_local_cluster(cluster_client, staged_images):
+    f, g = staged_images["f64"]
+    k = jf.compile(GUIDED, inputs=("g",), params={"eps": 20})
+    lazy = jfd.filter(da.from_array(f, chunks=(15, 13)), k, inputs={"g": g}, mode="nearest")
+    got = cluster_client.compute(lazy).result()
+    assert got.tobytes() == k.filter(f, inputs={"g": g}, mode="nearest", engine="fused").tobytes()

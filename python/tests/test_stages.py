@@ -1,5 +1,5 @@
 """`stage NAME = EXPR;`: images made over the whole array before the result, equal to chained
-scipy.ndimage calls in process; the halo adds up the passes; Dask refuses stages for now."""
+scipy.ndimage calls in process; the halo adds up the passes; Dask runs them pass by pass."""
 
 import numpy as np
 import pytest
@@ -34,15 +34,32 @@ def test_halo_adds_up_the_passes():
     assert jf.compile("stage e = min(w); max(e)").halo(DISK2) == ((4, 4), (4, 4))
 
 
-def test_dask_refuses_stages_for_now(img):
-    # A padded block would compute its stages from padded input at the array's outer edges,
-    # where the whole-array stages pad each stage's own result.
+def test_dask_runs_stages_pass_by_pass(img):
+    # Each stage is a dask array over the whole array, made with its own halo and the mode at
+    # the outer edges, as the whole-array filter makes it (test_dask.py has the full matrix).
     da = pytest.importorskip("dask.array")
     import jitfilter.dask as jfd
 
-    k = jf.compile("stage e = min(w); max(e)")
-    with pytest.raises(NotImplementedError, match="stage"):
-        jfd.filter(da.from_array(img, chunks=(5, 6)), k, footprint=DISK2)
+    x = da.from_array(img, chunks=(5, 6))
+    for src in ("stage e = min(w); max(e)", "stage e = min(w); stage o = max(e); c - at(o)"):
+        k = jf.compile(src)
+        for mode in ("reflect", "constant"):
+            got = jfd.filter(x, k, footprint=DISK2, mode=mode, cval=9.0).compute(scheduler="sync")
+            want = k.filter(img, footprint=DISK2, mode=mode, cval=9.0, engine="fused")
+            assert got.tobytes() == want.tobytes(), (src, mode)
+
+
+def test_a_pass_run_alone_reads_earlier_passes_as_inputs(img):
+    k = jf.compile("stage e = min(w); stage o = max(e); c - at(o)")
+    assert [n for n, _ in k.passes] == ["e", "o", ""]
+    made = {}
+    for name, p in k.passes:
+        made[name] = p.filter(img, footprint=DISK2, mode="mirror", inputs=made, output=np.float64)
+    np.testing.assert_array_equal(made["o"], ndi.grey_opening(img, footprint=DISK2, mode="mirror"))
+    np.testing.assert_array_equal(made[""], k.filter(img, footprint=DISK2, mode="mirror"))
+    # a pass reads only what the passes before it made
+    with pytest.raises(ValueError, match="not declared"):
+        k.passes[0][1].filter(img, footprint=DISK2, inputs={"o": img})
 
 
 def test_the_callback_refuses_stages():
