@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Side-by-side timings: `jitfilter bench --json` against OpenCV, scipy and scikit-image, on the
-same images in the same run (issue 5 targets, issue 2 generic-path comparison).
+same images in the same run (issue 5 targets, issue 2 generic-path comparison, issue 12 rows of
+programs of several passes).
 
-Requirements: numpy scipy numba scikit-image opencv-python-headless, and GNU time
-    pip install numpy scipy numba scikit-image opencv-python-headless; apt-get install time
+Requirements: numpy scipy numba scikit-image opencv-contrib-python-headless (for
+cv2.ximgproc.guidedFilter), and GNU time
+    pip install numpy scipy numba scikit-image opencv-contrib-python-headless; apt-get install time
 Run from the repository root after `cargo build --release`:
     python3 bench/compare.py [--repeat 7] [--bin PATH]
 (--bin times another build of ours, e.g. a copy of the binary from before a change.)
@@ -35,7 +37,9 @@ def timed(fn, repeat):
 
 
 def ours(expr, path, fp, repeat, engine="auto", extra=()):
-    cmd = [BIN, "bench", expr, path, "-f", fp, "--repeat", str(repeat), "--engine", engine, "--json", *extra]
+    # A program from a file: examples/kf/NAME.kf.
+    prog = ["-e", expr] if expr.endswith(".kf") else [expr]
+    cmd = [BIN, "bench", *prog, path, "-f", fp, "--repeat", str(repeat), "--engine", engine, "--json", *extra]
     out = json.loads(subprocess.check_output(cmd))
     return out["filter_ms"], out["compile_ms"]
 
@@ -117,8 +121,8 @@ def main():
     mad = "let m = mean(w); mean(abs(w - m))"
     rows = []
 
-    def row(name, expr, path, fpspec, ref_name, ref_fn, target, engine="auto"):
-        ms, cms = ours(expr, path, fpspec, r, engine)
+    def row(name, expr, path, fpspec, ref_name, ref_fn, target, engine="auto", extra=()):
+        ms, cms = ours(expr, path, fpspec, r, engine, extra)
         ref = timed(ref_fn, r)
         rows.append((name, engine, ms, cms, ref_name, ref, ms / ref, target))
 
@@ -156,6 +160,20 @@ def main():
         lambda: ndi.generic_filter(camf, llc_max, footprint=fp), "<= 0.5x", engine="callback")
     row("std(w) f64", "std(w)", camf_path, "disk:11", "generic_filter+numba",
         lambda: ndi.generic_filter(camf, llc_std, footprint=fp), "<= 0.5x", engine="callback")
+    # Issue 12: filters of several passes, each one program (examples/kf/), against OpenCV.
+    kf = lambda name: os.path.join(ROOT, "examples", "kf", name + ".kf")
+    ell11 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (11, 11))
+    row("opening disk:5 u8", kf("opening"), camera_path, "box:3", "cv2.morphologyEx OPEN ellipse 11",
+        lambda: cv2.morphologyEx(cam, cv2.MORPH_OPEN, ell11), "<= 2x")
+    row("difference of boxes f64", kf("dob"), camf_path, "box:3", "2x cv2.blur f64, subtract",
+        lambda: cv2.blur(camf, (3, 3)) - cv2.blur(camf, (9, 9)), "<= 2x")
+    camf32 = camf.astype(np.float32)
+    row("Harris f64", kf("harris"), camf_path, "box:3", "cv2.cornerHarris f32 (5, 3, 0.04)",
+        lambda: cv2.cornerHarris(camf32, 5, 3, 0.04), "<= 2x")
+    row("guided filter r=4 f64", kf("guided"), camf_path, "box:3", "cv2.ximgproc.guidedFilter f64",
+        lambda: cv2.ximgproc.guidedFilter(camf, camf, 4, 100.0), "<= 1.5x", extra=("-i", "g=" + camf_path))
+    row("sum(k*w) gauss:2 f64", "sum(k * w)", camf_path, "gauss:2", "cv2.GaussianBlur f64 17x17 s=2",
+        lambda: cv2.GaussianBlur(camf, (17, 17), 2), "<= 1.5x")
     # Scaling: disk 44 vs disk 11, and 4096^2 vs 512^2 per pixel.
     scale = []
     for expr in ["max(w)", "mean(w)", "std(w)"]:

@@ -99,14 +99,7 @@ impl StripeFn for RowStripe<'_> {
         st.offs.extend(s.offs.iter().map(|&o| o as i64));
         let t = &self.tables;
         if let Some(planner) = self.planner {
-            planes::compute(
-                planner,
-                s,
-                self.maps,
-                t.params,
-                &mut st.planes,
-                &mut st.scratch,
-            );
+            planes::compute(planner, s, self.maps, t, &mut st.planes, &mut st.scratch);
         }
         // Filling a table should cost less than the lookups it serves.
         let keyed = self.keyed.and_then(|k| {

@@ -43,8 +43,11 @@ struct Checker<'a> {
     /// region being checked (0: the command's).
     footprints: Vec<Footprint>,
     over: Over,
-    /// Reductions checked so far (to find an `over` that sets no footprint).
+    /// Reductions checked so far in the innermost `over` region (to find one that sets no
+    /// footprint).
     reductions_seen: usize,
+    /// Whether the program has any `over`.
+    overs: bool,
 }
 
 /// Checks a parsed program that may read the named `inputs` besides `w` (statement and node
@@ -68,6 +71,10 @@ pub fn check(src: &str, ast: &Ast, inputs: &[&str], limits: &Limits) -> Result<P
         footprints: Vec::new(),
         over: 0,
         reductions_seen: 0,
+        overs: ast.stmts.iter().any(|s| match s {
+            Stmt::Let { value, .. } | Stmt::Stage { value, .. } => has_over(value),
+            Stmt::Param { .. } => false,
+        }) || has_over(&ast.body),
         planes: vec![Plane {
             name: MAIN.into(),
             channel: None,
@@ -233,12 +240,14 @@ impl Checker<'_> {
                 self.footprints.len()
             }
         };
+        // Only the reductions this region sets count, not those of regions inside it.
         let (outer, seen) = (self.over, self.reductions_seen);
-        self.over = index;
+        (self.over, self.reductions_seen) = (index, 0);
         let id = self.expr(e);
-        self.over = outer;
+        let mine = self.reductions_seen;
+        (self.over, self.reductions_seen) = (outer, seen);
         let id = id?;
-        if self.reductions_seen == seen {
+        if mine == 0 {
             return Err(ExprError::Type {
                 span: spec,
                 message: format!("`over {footprint}` sets the footprint of no reduction: none is written inside it without an `over` of its own"),
@@ -506,8 +515,9 @@ impl Checker<'_> {
             return self.intern(Op::Sample(s), s.shape(), span);
         }
         if let Some(b) = Builtin::from_name(name) {
-            if b == Builtin::N && self.over != 0 {
-                // The size of the region's footprint: a reduction over it, `count(i + 1)`.
+            if b == Builtin::N && self.overs {
+                // The size of the region's footprint (0: the command's), as a reduction over
+                // it, `count(i + 1)`: a pass may run over another footprint than `n`'s.
                 self.reductions_seen += 1;
                 let i = self.intern(Op::Builtin(Builtin::I), Shape::Vector, span)?;
                 let one = self.intern(Op::Const(1.0), Shape::Scalar, span)?;
@@ -621,6 +631,18 @@ impl Checker<'_> {
             name: name.into(),
             suggestion: closest(name, &known_functions()),
         })
+    }
+}
+
+/// Whether `e` has an `over` anywhere.
+fn has_over(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Over(..) => true,
+        ExprKind::Number(_) | ExprKind::Name(_) => false,
+        ExprKind::Unary(_, a) => has_over(a),
+        ExprKind::Binary(_, a, b) | ExprKind::Index(a, b) => has_over(a) || has_over(b),
+        ExprKind::If(c, a, b) => has_over(c) || has_over(a) || has_over(b),
+        ExprKind::Call { args, .. } | ExprKind::Tuple(args) => args.iter().any(has_over),
     }
 }
 

@@ -58,6 +58,24 @@ impl Value {
 
 /// Evaluates `program` on one window, one value per output into `out`.
 pub fn eval(program: &Program, win: &Window, out: &mut [f64]) {
+    let values = values(program, win);
+    for (o, &r) in out.iter_mut().zip(&program.roots) {
+        *o = values[r].scalar();
+    }
+}
+
+/// Evaluates `program`, whose results may be vectors, on one window: per result, its value
+/// per window element (a scalar repeated).
+pub fn vectors(program: &Program, win: &Window) -> Vec<Vec<f64>> {
+    let values = values(program, win);
+    let n = win.k.len();
+    (program.roots.iter())
+        .map(|&r| (0..n).map(|j| values[r].at(j)).collect())
+        .collect()
+}
+
+/// The value of every node of `program` on one window.
+fn values(program: &Program, win: &Window) -> Vec<Value> {
     let n = win.k.len();
     let mut values: Vec<Value> = Vec::with_capacity(program.nodes.len());
     for node in &program.nodes {
@@ -100,9 +118,7 @@ pub fn eval(program: &Program, win: &Window, out: &mut [f64]) {
         };
         values.push(v);
     }
-    for (o, &r) in out.iter_mut().zip(&program.roots) {
-        *o = values[r].scalar();
-    }
+    values
 }
 
 fn sample(s: Sample, win: &Window) -> Value {

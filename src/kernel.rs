@@ -357,6 +357,15 @@ impl Kernel {
         self.program.footprint.as_ref()
     }
 
+    /// The footprint and options this kernel's own pass runs with: its own footprint when `over`
+    /// sets one (without the origin, which is the command footprint's), else the command's.
+    fn pass_footprint(&self, footprint: &Footprint, options: &Options) -> (Footprint, Options) {
+        match &self.program.footprint {
+            Some(own) => (own.clone(), options.clone().origin(&[])),
+            None => (footprint.clone(), options.clone()),
+        }
+    }
+
     /// How far one application on an array of `shape` reads around each output position through
     /// all its passes: a stage read at an offset reads its own footprint around there, so the
     /// passes' halos add up. Over the footprint limit (as a box) is an error.
@@ -368,8 +377,8 @@ impl Kernel {
     ) -> Result<Halo, Error> {
         let mut total = Halo::default();
         for (_, pass) in self.passes() {
-            let fp = pass.footprint().unwrap_or(footprint);
-            let h = pass.setup(shape, fp, options)?.geo.halo;
+            let (fp, options) = pass.pass_footprint(footprint, options);
+            let h = pass.setup(shape, &fp, &options)?.geo.halo;
             total = Halo {
                 lo: std::array::from_fn(|a| total.lo[a] + h.lo[a]),
                 hi: std::array::from_fn(|a| total.hi[a] + h.hi[a]),
@@ -643,7 +652,7 @@ impl Kernel {
         options: &Options,
     ) -> Result<(ArrayD<O>, Trace), Error> {
         let bound = Binding::new(&self.program, inputs)?;
-        let footprint = self.program.footprint.as_ref().unwrap_or(footprint);
+        let (footprint, options) = &self.pass_footprint(footprint, options);
         let mut setup = self.setup(&bound.shape, footprint, options)?;
         setup.size[3] = bound.channels as f64;
         let shape = setup.geo.shape;

@@ -9,6 +9,7 @@
 //! data `d`, clamped at 0. Non-finite values are counted separately so that one NaN or ∞ affects
 //! only the windows that contain it, with numpy's results (NaN, ±∞).
 
+use crate::auto::RowTables;
 use crate::codegen::RowFn;
 use crate::order::{self, Chord};
 use crate::planner::{Center, Item, Kind, Map, Planner};
@@ -23,10 +24,11 @@ pub fn compute(
     planner: &Planner,
     s: &Stripe,
     maps: &[RowFn],
-    params: &[f64],
+    tables: &RowTables,
     planes: &mut Vec<Vec<f64>>,
     scratch: &mut order::Scratch<f64>,
 ) {
+    let params = tables.params;
     planes.resize_with(planner.items.len(), Vec::new);
     if planner.items.is_empty() {
         return;
@@ -45,7 +47,7 @@ pub fn compute(
             )),
         })
         .collect();
-    let dependent = |it: &Item| matches!(it.kind, Kind::AbsDev { .. });
+    let dependent = |it: &Item| matches!(it.kind, Kind::AbsDev { .. } | Kind::Weighted { .. });
     for (m, f) in mapped.iter().enumerate() {
         let items: Vec<(usize, &Item)> = (planner.items.iter().enumerate())
             .filter(|(_, it)| it.map == m && !dependent(it))
@@ -84,12 +86,22 @@ pub fn compute(
         .enumerate()
         .filter(|(_, it)| dependent(it))
     {
-        let Kind::AbsDev { center, mean } = item.kind else {
-            unreachable!("only deviations depend on planes")
-        };
         let mut out = std::mem::take(&mut planes[plane]);
         out.clear();
         out.resize(s.nrows * s.width, 0.0);
+        let (center, mean) = match item.kind {
+            Kind::AbsDev { center, mean } => (center, mean),
+            Kind::Weighted { weights, mean } => {
+                let w = weights_of(&planner.weights[weights], tables);
+                weighted_sums(&mapped[item.map], s, &w, tables, &mut out);
+                if mean {
+                    out.iter_mut().for_each(|v| *v /= n);
+                }
+                planes[plane] = out;
+                continue;
+            }
+            _ => unreachable!("only deviations and weighted sums are apart"),
+        };
         let (w, bw) = (s.width, s.bw);
         for ry in 0..s.nrows {
             let center: &[f64] = match center {
@@ -104,6 +116,151 @@ pub fn compute(
         }
         planes[plane] = out;
     }
+}
+
+/// The weight of each window element: the product of the vectors `program` computes (its
+/// results) from the footprint's tables and the params.
+fn weights_of(program: &crate::ir::Program, t: &RowTables) -> Vec<f64> {
+    let no_point = |_: usize, _: [isize; 3]| 0.0;
+    let win = crate::interp::Window {
+        w: &[],
+        point: &no_point,
+        k: t.k,
+        dx: t.dx,
+        dy: t.dy,
+        dz: t.dz,
+        pos: [0.0; 3],
+        size: t.size,
+        params: t.params,
+    };
+    let factors = crate::interp::vectors(program, &win);
+    (0..t.k.len())
+        .map(|j| factors.iter().fold(1.0, |p, f| p * f[j]))
+        .collect()
+}
+
+/// `out` = Σ_j weights[j] · f at window element j, for every pixel of the stripe. Weights that
+/// factor over a full box (`gauss:`, boxes, Sobel's `dx * (2 - abs(dy))`) as row weight times
+/// column weight run as two 1-D passes (cost ∝ height + width, not their product): along each
+/// row of the block, then across rows. Otherwise, or when the block holds values that are not
+/// finite (whose NaN and ∞ must come out as the window-order sum gives them), one pass per cell
+/// in window order.
+fn weighted_sums(f: &[f64], s: &Stripe, weights: &[f64], t: &RowTables, out: &mut [f64]) {
+    let (w, bw, n) = (s.width, s.bw, s.offs.len());
+    // The flat span of the block the windows read.
+    let lo = s.offs.iter().copied().min().unwrap_or(0);
+    let hi = s.offs.iter().copied().max().unwrap_or(0) + (s.nrows - 1) * bw + w;
+    let finite = f[lo..hi].iter().all(|v| v.is_finite());
+    let split = if finite {
+        separable(s, weights, t)
+    } else {
+        None
+    };
+    crate::simd::avx2(
+        #[inline(always)]
+        || {
+            let axpy = |out: &mut [f64], a: f64, x: &[f64]| {
+                for (o, v) in out.iter_mut().zip(x) {
+                    *o += a * v;
+                }
+            };
+            let Some((rows, cols)) = split else {
+                for (&off, &k) in s.offs.iter().zip(weights) {
+                    for ry in 0..s.nrows {
+                        let from = ry * bw + off;
+                        axpy(&mut out[ry * w..(ry + 1) * w], k, &f[from..from + w]);
+                    }
+                }
+                return;
+            };
+            // Along rows: tmp[p] = Σ_c b_c · f[rlo + p + δ_c], for every row start the windows
+            // need; then out = Σ_r a_r · tmp[row r's start − rlo + …].
+            let rlo = rows.iter().map(|r| r.0).min().unwrap_or(0);
+            let rhi = rows.iter().map(|r| r.0).max().unwrap_or(0);
+            let len = rhi - rlo + (s.nrows - 1) * bw + w;
+            let mut tmp = vec![0.0; len];
+            for &(delta, b) in &cols {
+                axpy(&mut tmp, b, &f[rlo + delta..rlo + delta + len]);
+            }
+            for ry in 0..s.nrows {
+                let row = &mut out[ry * w..(ry + 1) * w];
+                for &(rho, a) in &rows {
+                    let from = rho - rlo + ry * bw;
+                    axpy(row, a, &tmp[from..from + w]);
+                }
+            }
+        },
+    );
+    debug_assert_eq!(n, weights.len());
+}
+
+/// Row and column factors of `weights` when the footprint is a full box and its weights are a
+/// product `a[row] · b[column]` (to rounding): per row its flat start in the block and `a`,
+/// per column its offset from the row start and `b`.
+#[allow(clippy::type_complexity)]
+fn separable(
+    s: &Stripe,
+    weights: &[f64],
+    t: &RowTables,
+) -> Option<(Vec<(usize, f64)>, Vec<(usize, f64)>)> {
+    let n = weights.len();
+    let row_of = |j: usize| (t.dz[j] as i64, t.dy[j] as i64);
+    let mut rows: Vec<(i64, i64)> = Vec::new();
+    let mut cols: Vec<i64> = Vec::new();
+    for j in 0..n {
+        if !rows.contains(&row_of(j)) {
+            rows.push(row_of(j));
+        }
+        if !cols.contains(&(t.dx[j] as i64)) {
+            cols.push(t.dx[j] as i64);
+        }
+    }
+    if rows.len() * cols.len() != n || rows.len() < 2 || cols.len() < 2 {
+        return None;
+    }
+    // Cell (r, c) → element j (a full box has each once).
+    let mut at = vec![usize::MAX; n];
+    for j in 0..n {
+        let r = rows.iter().position(|&q| q == row_of(j))?;
+        let c = cols.iter().position(|&q| q == t.dx[j] as i64)?;
+        at[r * cols.len() + c] = j;
+    }
+    let (mut r0, mut c0, mut big) = (0, 0, 0.0f64);
+    for r in 0..rows.len() {
+        for c in 0..cols.len() {
+            let v = weights[at[r * cols.len() + c]].abs();
+            if v > big {
+                (r0, c0, big) = (r, c, v);
+            }
+        }
+    }
+    if !(big.is_finite() && big > 0.0) {
+        return None;
+    }
+    let pivot = weights[at[r0 * cols.len() + c0]];
+    let a: Vec<f64> = (0..rows.len())
+        .map(|r| weights[at[r * cols.len() + c0]] / pivot)
+        .collect();
+    let b: Vec<f64> = (0..cols.len())
+        .map(|c| weights[at[r0 * cols.len() + c]])
+        .collect();
+    let off = |r: usize, c: usize| s.offs[at[r * cols.len() + c]];
+    for r in 0..rows.len() {
+        for c in 0..cols.len() {
+            let j = at[r * cols.len() + c];
+            let rank1 = (a[r] * b[c] - weights[j]).abs() <= 1e-13 * big;
+            // The block's layout: each cell's offset is its row's start plus its column's.
+            let flat = off(r, c) + off(r0, c0) == off(r, c0) + off(r0, c);
+            if !rank1 || !flat {
+                return None;
+            }
+        }
+    }
+    // off(r, c) = R_r + C_c with the smallest C_c = 0, both ≥ 0.
+    let cmin = (0..cols.len()).map(|c| off(r0, c)).min().unwrap_or(0);
+    let rows = (0..rows.len()).map(|r| (off(r, c0) + cmin - off(r0, c0), a[r]));
+    let cols = (0..cols.len()).map(|c| (off(r0, c) - cmin, b[c]));
+    Some((rows.collect(), cols.collect()))
 }
 
 /// `out[x]` = Σ over the chords' cells of `|f[base + x + cell] − center[x]|`, summed in
@@ -519,8 +676,8 @@ impl<'a> BlockStats<'a> {
                 // Filled above; only NaN windows are left to mark.
                 Kind::Max | Kind::Min => {}
                 Kind::Count => self.p0.add_chords(self.sc, ry, row),
-                Kind::Rank(_) | Kind::AbsDev { .. } => {
-                    unreachable!("ranks fill by histogram, deviations after their center")
+                Kind::Rank(_) | Kind::AbsDev { .. } | Kind::Weighted { .. } => {
+                    unreachable!("ranks fill by histogram, deviations and weighted sums apart")
                 }
                 Kind::Sum | Kind::Mean => {
                     self.p1.add_chords(self.sc, ry, &mut s1);

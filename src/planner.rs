@@ -5,7 +5,7 @@
 //! the rest of the program reads them per pixel as planes. This module only decides: which
 //! reductions, of which point maps, in which order.
 
-use crate::ir::{At, BinOp, Func, Node, NodeId, Op, Program, Reduction, Sample, Shape};
+use crate::ir::{At, BinOp, Builtin, Func, Node, NodeId, Op, Program, Reduction, Sample, Shape};
 use crate::order::Rank;
 use std::collections::HashMap;
 
@@ -24,6 +24,12 @@ pub(crate) enum Kind {
         center: Center,
         mean: bool,
     },
+    /// `sum`/`mean` of `f(w)` times weights of the footprint alone (`k`, `dx`, `dy`, `dz`, `i`,
+    /// numbers and params): the product of the vectors of `Planner::weights[weights]`.
+    Weighted {
+        weights: usize,
+        mean: bool,
+    },
 }
 
 /// How the plane kernels compute a planned reduction.
@@ -39,6 +45,8 @@ pub enum Planned {
     Histogram,
     /// After its center, one pass over the window.
     Deviation,
+    /// A weighted sum: two 1-D passes when the weights are separable, else one per cell.
+    Weighted,
 }
 
 impl Planned {
@@ -54,6 +62,9 @@ impl Planned {
             }
             Planned::Deviation => {
                 "planned: after its center, one pass over the window, 24 pixels at a time"
+            }
+            Planned::Weighted => {
+                "planned: weighted sum (two 1-D passes when the weights are separable)"
             }
         }
     }
@@ -90,6 +101,8 @@ pub struct Planner {
     pub(crate) items: Vec<Item>,
     planes: HashMap<NodeId, usize>,
     pub(crate) maps: Vec<Map>,
+    /// Per weighted item, a program whose results are the weight vectors to multiply.
+    pub(crate) weights: Vec<Program>,
 }
 
 /// Per node, whether it depends only on input windows, numbers and params (one pass in
@@ -113,6 +126,7 @@ impl Planner {
         let mut planner = Planner::default();
         let mut map_index: HashMap<NodeId, usize> = HashMap::new();
         let point = point_maps(program);
+        let weight = weight_maps(program);
         for (id, node) in program.nodes.iter().enumerate() {
             let Op::Reduce(red, arg, extra, _) = node.op else {
                 continue;
@@ -122,12 +136,27 @@ impl Planner {
                 Some(Op::Const(d)) => *d,
                 Some(_) => continue,
             };
+            let mean = red == Reduction::Mean;
+            let weighted = match red {
+                Reduction::Sum | Reduction::Mean if !point[arg] => {
+                    weighted(program, arg, &point, &weight)
+                }
+                _ => None,
+            };
             let (arg, kind) = match (red, abs_dev(program, arg, &planner.planes, &point)) {
                 // mean(abs(w - m)) and the like: not a point map, but a per-pixel center
                 // known before the window is read; the item reduces the point map `f`.
                 (Reduction::Sum | Reduction::Mean, Some((f, center))) => {
-                    let mean = red == Reduction::Mean;
                     (f, Kind::AbsDev { center, mean })
+                }
+                // sum(k * w), sum(w * dx * (2 - abs(dy))): the weights are known per cell.
+                (_, None) if weighted.is_some() => {
+                    let (factors, f) = weighted.expect("checked");
+                    let mut weights = program.clone();
+                    weights.roots = factors;
+                    planner.weights.push(weights.pruned());
+                    let weights = planner.weights.len() - 1;
+                    (f, Kind::Weighted { weights, mean })
                 }
                 (Reduction::Sum, _) => (arg, Kind::Sum),
                 (Reduction::Mean, _) => (arg, Kind::Mean),
@@ -186,6 +215,7 @@ impl Planner {
             Kind::Max | Kind::Min => Planned::Extremes,
             Kind::Rank(_) => Planned::Histogram,
             Kind::AbsDev { .. } => Planned::Deviation,
+            Kind::Weighted { .. } => Planned::Weighted,
         })
     }
 
@@ -202,6 +232,58 @@ impl Planner {
             })
             .collect()
     }
+}
+
+/// Per node, whether it depends only on the footprint (`k`, `dx`, `dy`, `dz`, `i`, `n`),
+/// numbers and params: the same for every pixel.
+fn weight_maps(p: &Program) -> Vec<bool> {
+    let mut weight = Vec::with_capacity(p.nodes.len());
+    for node in &p.nodes {
+        let is = match &node.op {
+            Op::Builtin(b) => matches!(
+                b,
+                Builtin::K | Builtin::Dx | Builtin::Dy | Builtin::Dz | Builtin::I | Builtin::N
+            ),
+            Op::Const(_) | Op::Param(_) => true,
+            Op::Sample(_) | Op::Reduce(..) => false,
+            op => op.operands().iter().all(|&o| weight[o]),
+        };
+        weight.push(is);
+    }
+    weight
+}
+
+/// A product of weights (the same for every pixel) and one point map `f` (with at least one of
+/// each): the weight factors, and `f`.
+fn weighted(
+    program: &Program,
+    arg: NodeId,
+    point: &[bool],
+    weight: &[bool],
+) -> Option<(Vec<NodeId>, NodeId)> {
+    fn factors(
+        p: &Program,
+        id: NodeId,
+        point: &[bool],
+        weight: &[bool],
+        out: &mut (Vec<NodeId>, Option<NodeId>),
+    ) -> Option<()> {
+        if weight[id] {
+            out.0.push(id);
+        } else if point[id] && p.nodes[id].shape == Shape::Vector && out.1.is_none() {
+            out.1 = Some(id);
+        } else if let Op::Binary(BinOp::Mul, a, b) = p.nodes[id].op {
+            factors(p, a, point, weight, out)?;
+            factors(p, b, point, weight, out)?;
+        } else {
+            return None;
+        }
+        Some(())
+    }
+    let mut out = (Vec::new(), None);
+    factors(program, arg, point, weight, &mut out)?;
+    let (ws, f) = out;
+    (!ws.is_empty()).then_some((ws, f?))
 }
 
 /// `abs(f - s)` or `abs(s - f)` with `f` a point map and `s` a planned reduction or `c`: the
@@ -262,14 +344,16 @@ mod tests {
     #[test]
     fn plans_point_maps_only() {
         let p = compile_program(
-            "let m = mean(w); std(w) + max(w * 2) + mean(abs(w - m)) + sum(dx * w)",
+            "let m = mean(w); std(w) + max(w * 2) + mean(abs(w - m)) + sum(x * w) + sum(dx * w)",
             &[],
             &Limits::default(),
         )
         .unwrap();
         let planner = Planner::new(&p);
-        // mean, std, max of a point map and mean(abs(w - m)) after m: planned; sum(dx * w): not.
-        assert_eq!(planner.items.len(), 4);
+        // mean, std, max of a point map, mean(abs(w - m)) after m and sum(dx * w) (a weighted
+        // sum): planned; sum(x * w) (x varies per pixel): not.
+        assert_eq!(planner.items.len(), 5);
+        assert_eq!(planner.weights.len(), 1);
         assert_eq!(planner.map_programs().len(), 1);
     }
 
@@ -287,7 +371,7 @@ mod tests {
         assert_eq!(planned("let m = median(w); mean(abs(m - w * 2))"), 1);
         // The center is not known before the window: a pixel-dependent mix, or unplanned.
         assert_eq!(planned("sum(abs(w - c * x))"), 0);
-        assert_eq!(planned("let m = sum(dx * w); mean(abs(w - m))"), 0);
+        assert_eq!(planned("let m = sum(x * w); mean(abs(w - m))"), 0);
         assert_eq!(planned("mean(abs(w - dx))"), 0);
     }
 }

@@ -120,7 +120,8 @@ fn extract(
     }
     for id in (0..program.nodes.len()).rev() {
         let node = &program.nodes[id];
-        if needed[id] && !(matches!(node.op, Op::Reduce(..)) && !inside(id)) {
+        let own = inside(id) || !matches!(node.op, Op::Reduce(..));
+        if needed[id] && own {
             for o in node.op.operands() {
                 needed[o] = true;
             }

@@ -346,6 +346,14 @@ fn just_over_each_program_limit() -> Vec<(Limit, String, Limits)> {
             d.max_statements + 1,
         ),
         (Limit::Nodes, nodes, 2 * d.max_nodes),
+        (
+            Limit::Stages,
+            (0..=d.max_stages)
+                .map(|i| format!("stage s{i} = c + {i};"))
+                .collect::<String>()
+                + "at(s0)",
+            d.max_stages + 1,
+        ),
     ]
     .into_iter()
     .map(|(limit, src, value)| (limit, src, raised(limit, value)))
@@ -360,6 +368,7 @@ fn raised(limit: Limit, value: usize) -> Limits {
         Limit::Nesting => &mut limits.max_nesting,
         Limit::Operators => &mut limits.max_operators,
         Limit::Statements => &mut limits.max_statements,
+        Limit::Stages => &mut limits.max_stages,
         Limit::Nodes => &mut limits.max_nodes,
         Limit::CodeBytes => &mut limits.max_code_bytes,
         Limit::Footprint => &mut limits.max_footprint,

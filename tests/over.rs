@@ -401,7 +401,6 @@ fn n_inside_over_is_that_footprints_size() {
 }
 
 #[test]
-#[ignore = "bug: `n` outside any `over` is the size of the result pass's footprint (the last reduction's `over`), not the command's"]
 fn n_outside_over_is_the_commands_footprint_size() {
     let img = image().mapv(f64::from);
     let o = opts("reflect", 0.0, Engine::Auto);
@@ -644,7 +643,6 @@ fn over_without_a_reduction_points_at_its_spec() {
 }
 
 #[test]
-#[ignore = "bug: an `over` whose reductions all have an `over` of their own is accepted and ignored"]
 fn over_around_reductions_with_their_own_over_is_an_error() {
     // The checker's own message says so ("none is written inside it without an `over` of its
     // own"), but it counts every reduction inside, and `over box:3` silently does nothing.
