@@ -1070,3 +1070,823 @@ fn tabulated_values_equal_interpreter() {
         assert!(close(*a, *b), "u8 bilateral: {a} vs {b}");
     }
 }
+
+// ---- `over` regions and stages -------------------------------------------------------------
+
+/// A footprint spec (`-f`'s syntax, as `over` takes it) that fits an array of `ndim` axes:
+/// `box:N` on any, the 2-D shapes (`rect`, `disk`, `diamond`, `gauss`) from 2-D on, `ball` on
+/// 3-D. Small, so that a window of it fits the small arrays several times over.
+fn spec(g: &mut Gen, ndim: usize) -> String {
+    let mut kinds = vec!["box", "box"];
+    if ndim >= 2 {
+        kinds.extend(["rect", "disk", "diamond", "gauss", "gauss2"]);
+    }
+    if ndim == 3 {
+        kinds.push("ball");
+    }
+    match g.pick(&kinds) {
+        "box" => format!("box:{}", 1 + g.below(4)),
+        "rect" => format!("rect:{}x{}", 1 + g.below(4), 1 + g.below(4)),
+        "disk" => format!("disk:{}", g.below(3)),
+        "diamond" => format!("diamond:{}", g.below(3)),
+        "gauss" => format!("gauss:{}", g.pick(&["0", "0.3", "0.5"])),
+        "gauss2" => format!(
+            "gauss:{},{}",
+            g.pick(&["0.3", "0.5"]),
+            g.pick(&["0", "0.4"])
+        ),
+        _ => format!("ball:{}", g.below(2)),
+    }
+}
+
+/// What a program with `over` regions and stages may read, and what it has defined so far.
+#[derive(Clone, Debug, Default)]
+struct Scope {
+    ndim: usize,
+    /// Whether `over` regions may be written (the composition oracle's parts have none).
+    overs: bool,
+    /// Whether reductions (and `n`) may be written: a `let` the composition oracle shares
+    /// between its parts has none, so that it means the same under every footprint.
+    reduce: bool,
+    /// Stages defined so far: their names and results per pixel (1: read by name, more: by
+    /// `s[j]`).
+    stages: Vec<(String, usize)>,
+    /// `let`s defined so far: vectors and scalars.
+    vectors: Vec<String>,
+    scalars: Vec<String>,
+    /// Reductions (and `n`s) written so far outside any `over` of their own: an `over` around
+    /// an expression that adds none would set no footprint, an error.
+    free: usize,
+    /// `over` regions open around the expression being written.
+    open: usize,
+    /// What to write for `n` outside every `over` instead of `n` (the command footprint's
+    /// size, for the oracle that `n` there means that); the random draws stay the same.
+    n_outside: Option<String>,
+    /// Whether a `stage` statement is being written.
+    in_stage: bool,
+}
+
+/// Whether stage statements may write `n` outside every `over`: such an `n` in a stage of
+/// several footprints becomes a stage named `n`, which later statements then read instead of
+/// the built-in (`n_after_a_stage_that_lifts_n`, ignored: a bug). Set to true once fixed.
+const N_OUTSIDE_OVER_IN_STAGES: bool = false;
+
+impl Scope {
+    fn new(ndim: usize) -> Scope {
+        Scope {
+            ndim,
+            overs: true,
+            reduce: true,
+            ..Scope::default()
+        }
+    }
+
+    /// A window: `w`, a one-result stage or one result of a tuple stage.
+    fn window(&self, g: &mut Gen) -> String {
+        if self.stages.is_empty() || g.below(3) == 0 {
+            return "w".to_string();
+        }
+        let (name, items) = &self.stages[g.below(self.stages.len())];
+        match items {
+            1 => name.clone(),
+            n => format!("{name}[{}]", g.below(*n)),
+        }
+    }
+
+    /// `c`, or `at()` of a window here or at an offset along the array's own axes (up to 3
+    /// either way, beyond most footprints).
+    fn point(&self, g: &mut Gen) -> String {
+        let x = self.window(g);
+        let mut o = || g.below(7) as isize - 3;
+        match (self.ndim, o() % 3) {
+            (_, 0) if x == "w" => "c".to_string(),
+            (_, 0) => format!("at({x})"),
+            (1, _) => format!("at({x}, {}, 0)", o()),
+            (2, _) => format!("at({x}, {}, {})", o(), o()),
+            _ => format!("at({x}, {}, {}, {})", o(), o(), o()),
+        }
+    }
+
+    /// A reduction of a vector: counts as one the enclosing `over` sets.
+    fn reduction(&mut self, g: &mut Gen, depth: usize) -> String {
+        let v = self.vector(g, depth);
+        self.free += 1;
+        match g.below(8) {
+            0 => format!(
+                "percentile({v}, {})",
+                g.pick(&["0", "25", "50", "90", "100"])
+            ),
+            1 => format!("{}({v}, {})", g.pick(&["var", "std"]), g.below(2)),
+            _ => format!("{}({v})", g.pick(REDUCE)),
+        }
+    }
+
+    /// `(inner) over SPEC`, `inner` made by `make`; a reduction is added when it has none of
+    /// its own (an `over` must set the footprint of some reduction).
+    fn over(&mut self, g: &mut Gen, make: impl FnOnce(&mut Scope, &mut Gen) -> String) -> String {
+        let before = self.free;
+        self.open += 1;
+        let mut inner = make(self, g);
+        if self.free == before {
+            inner = format!("({inner} + {})", self.reduction(g, 0));
+        }
+        self.open -= 1;
+        self.free = before;
+        format!("({inner} over {})", spec(g, self.ndim))
+    }
+
+    fn scalar(&mut self, g: &mut Gen, depth: usize) -> String {
+        if depth == 0 || g.below(4) == 0 {
+            return self.scalar_leaf(g);
+        }
+        let d = depth - 1;
+        match g.below(9) {
+            0 | 1 if self.reduce => self.reduction(g, d),
+            2 if self.overs && self.reduce && self.open < 2 => self.over(g, |s, g| s.scalar(g, d)),
+            0..=3 => format!(
+                "({} {} {})",
+                self.scalar(g, d),
+                g.pick(BINARY),
+                self.scalar(g, d)
+            ),
+            4 => format!("{}({})", g.pick(UNARY), self.scalar(g, d)),
+            5 => format!(
+                "(if {} then {} else {})",
+                self.scalar(g, d),
+                self.scalar(g, d),
+                self.scalar(g, d)
+            ),
+            6 => format!(
+                "{}({}, {})",
+                g.pick(&["min", "max", "pow", "atan2", "hypot"]),
+                self.scalar(g, d),
+                self.scalar(g, d)
+            ),
+            _ => format!("({} - {})", self.scalar(g, d), self.scalar(g, d)),
+        }
+    }
+
+    fn scalar_leaf(&mut self, g: &mut Gen) -> String {
+        match g.below(8) {
+            0 if !self.scalars.is_empty() => g.pick(&self.str_refs(false)).to_string(),
+            1 | 2 => self.point(g),
+            3 if self.reduce && (N_OUTSIDE_OVER_IN_STAGES || !self.in_stage || self.open > 0) => {
+                // Inside an `over`, the size of its footprint: one of its reductions.
+                self.free += 1;
+                match &self.n_outside {
+                    Some(size) if self.open == 0 => size.clone(),
+                    _ => "n".to_string(),
+                }
+            }
+            _ => {
+                let mut leaves = vec!["c", "t", "1.5", "2", "0", "-3", "x", "width"];
+                if self.ndim >= 2 {
+                    leaves.extend(["y", "height"]);
+                }
+                if self.ndim == 3 {
+                    leaves.extend(["z", "depth"]);
+                }
+                g.pick(&leaves).to_string()
+            }
+        }
+    }
+
+    fn str_refs(&self, vectors: bool) -> Vec<&str> {
+        let names = if vectors {
+            &self.vectors
+        } else {
+            &self.scalars
+        };
+        names.iter().map(String::as_str).collect()
+    }
+
+    fn vector(&mut self, g: &mut Gen, depth: usize) -> String {
+        if depth == 0 || g.below(3) == 0 {
+            let mut leaves = vec!["w", "w", "w", "k", "dx", "i"];
+            if self.ndim >= 2 {
+                leaves.push("dy");
+            }
+            if self.ndim == 3 {
+                leaves.push("dz");
+            }
+            if !self.vectors.is_empty() {
+                leaves.push("let");
+            }
+            return match g.pick(&leaves) {
+                "w" => self.window(g),
+                "let" => g.pick(&self.str_refs(true)).to_string(),
+                leaf => leaf.to_string(),
+            };
+        }
+        let d = depth - 1;
+        match g.below(6) {
+            0 => format!(
+                "({} {} {})",
+                self.vector(g, d),
+                g.pick(BINARY),
+                self.scalar(g, d)
+            ),
+            1 => format!(
+                "({} {} {})",
+                self.scalar(g, d),
+                g.pick(BINARY),
+                self.vector(g, d)
+            ),
+            2 => format!("{}({})", g.pick(UNARY), self.vector(g, d)),
+            3 => format!(
+                "(if {} then {} else {})",
+                self.vector(g, d),
+                self.vector(g, d),
+                self.scalar(g, d)
+            ),
+            // A vector whose scalars are reductions over a footprint of their own.
+            4 if self.overs && self.reduce && self.open < 2 => self.over(g, |s, g| s.vector(g, d)),
+            _ => format!(
+                "({} {} {})",
+                self.vector(g, d),
+                g.pick(BINARY),
+                self.vector(g, d)
+            ),
+        }
+    }
+}
+
+/// A program of statements (vector and scalar `let`s, stages of one result or a tuple, some
+/// with an `over` of their own) and a result of one or two values, with `over` regions
+/// throughout: nested, around `n`, `k`, `dx`, `dy`, around lets defined outside them, several
+/// footprints in one expression.
+fn staged_program(g: &mut Gen, ndim: usize, n_outside: Option<String>) -> (String, usize) {
+    let mut s = Scope::new(ndim);
+    s.n_outside = n_outside;
+    let mut src = String::from("param t = 0.5; ");
+    for j in 0..g.below(4) {
+        s.in_stage = false;
+        match g.below(5) {
+            0 => {
+                let v = s.vector(g, 2);
+                src += &format!("let v{j} = {v}; ");
+                s.vectors.push(format!("v{j}"));
+            }
+            1 => {
+                let v = s.scalar(g, 2);
+                src += &format!("let a{j} = {v}; ");
+                s.scalars.push(format!("a{j}"));
+            }
+            2 => {
+                s.in_stage = true;
+                let items: Vec<String> = (0..2).map(|_| s.scalar(g, 2)).collect();
+                src += &format!("stage s{j} = ({}); ", items.join(", "));
+                s.stages.push((format!("s{j}"), 2));
+            }
+            3 => {
+                s.in_stage = true;
+                let v = s.over(g, |s, g| s.scalar(g, 2));
+                src += &format!("stage s{j} = {v}; ");
+                s.stages.push((format!("s{j}"), 1));
+            }
+            _ => {
+                s.in_stage = true;
+                let v = s.scalar(g, 3);
+                src += &format!("stage s{j} = {v}; ");
+                s.stages.push((format!("s{j}"), 1));
+            }
+        }
+    }
+    s.in_stage = false;
+    let items = 1 + usize::from(g.below(4) == 0);
+    let mut results: Vec<String> = (0..items).map(|_| s.scalar(g, 3)).collect();
+    // Mostly at least one region in the result itself.
+    if g.below(3) != 0 && !results.iter().any(|r| r.contains(" over ")) {
+        results[0] = format!("({} {} {})", results[0], g.pick(&["+", "-", "*"]), {
+            s.over(g, |s, g| s.scalar(g, 2))
+        });
+    }
+    src += &if items == 1 {
+        results.remove(0)
+    } else {
+        format!("({})", results.join(", "))
+    };
+    (src, items)
+}
+
+/// Data for the `over` and stage cases: small halves with a few NaN and inf (f64), or small
+/// integers and the extremes (u8).
+fn region_data(g: &mut Gen, shape: &[usize], u8_data: bool) -> ArrayD<f64> {
+    ArrayD::from_shape_fn(IxDyn(shape), |_| match (u8_data, g.below(20)) {
+        (false, 0) => f64::NAN,
+        (false, 1) => f64::INFINITY,
+        (false, _) => (g.below(17) as f64 - 8.0) / 2.0,
+        (true, 0) => 255.0,
+        (true, _) => g.below(12) as f64,
+    })
+}
+
+/// An array shape of `ndim` axes, small enough for several passes of the interpreter.
+fn region_shape(g: &mut Gen, ndim: usize) -> Vec<usize> {
+    (0..ndim)
+        .map(|_| 1 + g.below([14, 9, 5][ndim - 1]))
+        .collect()
+}
+
+/// The command's footprint for the `over` cases: a spec, or random weights as `check_seed`
+/// draws them; an origin within scipy's limits one time in four.
+fn command_footprint(g: &mut Gen, ndim: usize) -> (Footprint, String, Vec<isize>) {
+    if g.below(2) == 0 {
+        let s = spec(g, ndim);
+        return (s.parse().unwrap(), s, Vec::new());
+    }
+    let fshape: Vec<usize> = (0..ndim).map(|_| 1 + g.below(4)).collect();
+    let fsize: usize = fshape.iter().product();
+    let mut weights: Vec<f64> = (0..fsize)
+        .map(|_| match g.below(3) {
+            0 => 0.0,
+            _ => 1.0 + g.below(3) as f64,
+        })
+        .collect();
+    weights[g.below(fsize)] = 1.0;
+    let fp = Footprint::from_weights(
+        ArrayD::from_shape_vec(IxDyn(&fshape), weights)
+            .unwrap()
+            .view(),
+    );
+    let origin = if g.below(4) == 0 {
+        g.origin(&fshape)
+    } else {
+        Vec::new()
+    };
+    (fp.clone(), fp.to_string(), origin)
+}
+
+/// One random case of `over` regions and stages: a program (`staged_program`, drawn from
+/// `Gen(program)`), a 1-D to 3-D array of f64 or u8 data, the command's footprint, mode and
+/// options.
+struct RegionsCase {
+    seed: u64,
+    ndim: usize,
+    program: u64,
+    src: String,
+    items: usize,
+    shape: Vec<usize>,
+    u8_data: bool,
+    data: ArrayD<f64>,
+    footprint: Footprint,
+    fname: String,
+    opts: Options,
+}
+
+impl RegionsCase {
+    fn new(seed: u64) -> RegionsCase {
+        let mut g = Gen(seed | 1);
+        let ndim = [1, 2, 2, 3][g.below(4)];
+        let program = g.0;
+        let (src, items) = staged_program(&mut g, ndim, None);
+        let shape = region_shape(&mut g, ndim);
+        let u8_data = g.below(3) == 0;
+        let data = region_data(&mut g, &shape, u8_data);
+        let (footprint, fname, origin) = command_footprint(&mut g, ndim);
+        let mode: Mode = Mode::NAMES[g.below(Mode::NAMES.len())].parse().unwrap();
+        let cval = [1.25, 3.0, -2.0, 0.0][g.below(4)];
+        let opts = Options::default()
+            .mode(mode)
+            .cval(cval)
+            .origin(&origin)
+            .param("t", 1.5);
+        RegionsCase {
+            seed,
+            ndim,
+            program,
+            src,
+            items,
+            shape,
+            u8_data,
+            data,
+            footprint,
+            fname,
+            opts,
+        }
+    }
+
+    fn what(&self, src: &str) -> String {
+        format!(
+            "seed {}: `{src}` shape {:?} {} -f {} {:?}",
+            self.seed,
+            self.shape,
+            if self.u8_data { "u8" } else { "f64" },
+            self.fname,
+            self.opts
+        )
+    }
+
+    fn compile(&self, src: &str) -> Result<Kernel, TestCaseError> {
+        Kernel::compile(src).map_err(|e| TestCaseError::fail(format!("{}: {e}", self.what(src))))
+    }
+
+    /// The interpreter's result for `kernel` on this case's data.
+    fn interpret(&self, kernel: &Kernel) -> Result<ArrayD<f64>, Error> {
+        let opts = self.opts.clone().engine(Engine::Interpreter);
+        if self.u8_data {
+            let typed = self.data.mapv(|v| v as u8);
+            kernel.apply::<u8, f64>(&Inputs::new(typed.view()), &self.footprint, &opts)
+        } else {
+            kernel.apply::<f64, f64>(&Inputs::new(self.data.view()), &self.footprint, &opts)
+        }
+    }
+}
+
+/// One random case of `over` regions and stages (`RegionsCase`): auto and fused equal the
+/// interpreter within `close`, or all three refuse it alike; the callback refuses every program
+/// with a stage or an `over`.
+fn check_regions_seed(seed: u64) -> Result<(), TestCaseError> {
+    let case = RegionsCase::new(seed);
+    let kernel = case.compile(&case.src)?;
+    let what = case.what(&case.src);
+    let (data, fp, opts, items) = (&case.data, &case.footprint, &case.opts, case.items);
+    if case.u8_data {
+        check_engines::<u8>(&kernel, data, fp, opts, items, &what)
+    } else {
+        check_engines::<f64>(&kernel, data, fp, opts, items, &what)
+    }
+}
+
+/// Oracle: `n` written outside every `over` is the command's footprint's size (docs/language.md:
+/// inside a region `n` is its footprint's; a `let` keeps the footprint of where it is defined;
+/// a stage is made with the command's footprint): the program of a `RegionsCase` equals the
+/// same program with that size written for each such `n`, in the interpreter.
+fn check_n_outside_seed(seed: u64) -> Result<(), TestCaseError> {
+    let case = RegionsCase::new(seed);
+    let Ok(cells) = case.footprint.resolve(case.ndim, &Limits::default()) else {
+        return Ok(());
+    };
+    let size = cells.weights.len().to_string();
+    let (literal, _) = staged_program(&mut Gen(case.program), case.ndim, Some(size));
+    if literal == case.src {
+        return Ok(());
+    }
+    let (kernel, fixed) = (case.compile(&case.src)?, case.compile(&literal)?);
+    match (case.interpret(&kernel), case.interpret(&fixed)) {
+        (Ok(got), Ok(want)) => {
+            for ((idx, a), b) in got.indexed_iter().zip(want.iter()) {
+                prop_assert!(
+                    close(*a, *b),
+                    "{}: at {idx:?}: {a}, with `{literal}`: {b}",
+                    case.what(&case.src)
+                );
+            }
+        }
+        (Err(_), Err(_)) => {}
+        (a, b) => {
+            return Err(TestCaseError::fail(format!(
+                "{}: {:?}, with `{literal}`: {:?}",
+                case.what(&case.src),
+                a.map(|_| "ok"),
+                b.map(|_| "ok")
+            )))
+        }
+    }
+    Ok(())
+}
+
+/// Auto and fused equal the interpreter on `data` (as `T`), within `close`, or every engine
+/// fails with the interpreter's error; the callback refuses programs with stages or a footprint
+/// of their own, and equals the interpreter on the rest or refuses them.
+fn check_engines<T: jitfilter::Element>(
+    kernel: &Kernel,
+    data: &ArrayD<f64>,
+    footprint: &Footprint,
+    opts: &Options,
+    items: usize,
+    what: &str,
+) -> Result<(), TestCaseError> {
+    let typed = data.mapv(T::from_f64);
+    let inputs = Inputs::new(typed.view());
+    let run = |e: Engine| kernel.apply::<T, f64>(&inputs, footprint, &opts.clone().engine(e));
+    let want = run(Engine::Interpreter);
+    // Stages, or a footprint of its own, that the program still has after dead `let`s are
+    // dropped.
+    let staged = kernel.passes().len() > 1 || kernel.footprint().is_some();
+    for engine in [Engine::Auto, Engine::Fused, Engine::Callback] {
+        let got = run(engine);
+        match (&want, got) {
+            (_, Err(Error::Callback(_))) if engine == Engine::Callback => {}
+            (_, Ok(_)) if engine == Engine::Callback && staged => {
+                return Err(TestCaseError::fail(format!(
+                    "{what}: the callback runs a program with stages or `over`"
+                )))
+            }
+            (Err(a), Err(b)) => {
+                prop_assert_eq!(a.to_string(), b.to_string(), "{}: {}", what, engine)
+            }
+            (Ok(want), Ok(got)) => {
+                let mut shape = data.shape().to_vec();
+                if items > 1 {
+                    shape.push(items);
+                }
+                prop_assert_eq!(want.shape(), &shape[..], "{}", what);
+                prop_assert_eq!(got.shape(), want.shape(), "{}: {}", what, engine);
+                for ((idx, a), b) in got.indexed_iter().zip(want.iter()) {
+                    prop_assert!(
+                        close(*a, *b),
+                        "{what}: {engine} at {idx:?}: {a}, interpreter {b}; data {:?}",
+                        typed.iter().map(|v| v.to_f64()).collect::<Vec<_>>()
+                    );
+                }
+            }
+            (want, got) => {
+                return Err(TestCaseError::fail(format!(
+                    "{what}: interpreter {:?}, {engine} {:?}",
+                    want.as_ref().map(|_| "ok"),
+                    got.map(|_| "ok")
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    // A fixed seed, as for the inputs test: the soak test below runs others.
+    #![proptest_config(ProptestConfig {
+        cases: 128,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(12),
+        // The seed reproduces a failure (SOAK_SEED=…): nothing to persist.
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+    #[test]
+    fn over_regions_and_stages_equal_interpreter(seed in any::<u64>()) {
+        check_regions_seed(seed)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 48,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(14),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+    #[test]
+    fn n_outside_over_is_the_command_footprints_size_in_random_programs(seed in any::<u64>()) {
+        check_n_outside_seed(seed)?;
+    }
+}
+
+/// How the composition oracle combines its two parts: as the language's operator or function.
+const COMBINE: &[&str] = &[
+    "+", "-", "*", "/", "^", "<", ">=", "==", "!=", "and", "or", "min", "max", "atan2", "hypot",
+];
+
+/// `op` of the language on two values, written from docs/language.md.
+fn combine(op: &str, a: f64, b: f64) -> f64 {
+    let truth = |v: bool| if v { 1.0 } else { 0.0 };
+    match op {
+        "+" => a + b,
+        "-" => a - b,
+        "*" => a * b,
+        "/" => a / b,
+        "^" => a.powf(b),
+        "<" => truth(a < b),
+        ">=" => truth(a >= b),
+        "==" => truth(a == b),
+        "!=" => truth(a != b),
+        "and" => truth(a != 0.0 && b != 0.0),
+        "or" => truth(a != 0.0 || b != 0.0),
+        "min" | "max" if a.is_nan() || b.is_nan() => f64::NAN,
+        "min" => a.min(b),
+        "max" => a.max(b),
+        "atan2" => a.atan2(b),
+        "hypot" => a.hypot(b),
+        _ => unreachable!("{op}"),
+    }
+}
+
+/// The independent oracle for `over`: `A over F1 OP B over F2` (after `let`s of neither
+/// reductions nor `n`, which mean the same under every footprint) equals A filtered with F1
+/// and B with F2, each compiled alone (`n` then the command's footprint's size), combined by
+/// OP here — all run by the interpreter; auto on the whole program equals it too. The command's
+/// footprint is read by nothing.
+fn check_composition_seed(seed: u64) -> Result<(), TestCaseError> {
+    let mut g = Gen(seed | 1);
+    let ndim = [1, 2, 2, 3][g.below(4)];
+    let mut s = Scope::new(ndim);
+    s.overs = false;
+    let mut lets = String::from("param t = 0.5; ");
+    s.reduce = false;
+    if g.below(2) == 0 {
+        lets += &format!("let v = {}; ", s.vector(&mut g, 2));
+        s.vectors.push("v".into());
+    }
+    if g.below(2) == 0 {
+        lets += &format!("let a = {}; ", s.scalar(&mut g, 2));
+        s.scalars.push("a".into());
+    }
+    s.reduce = true;
+    let mut part = |g: &mut Gen| {
+        let before = s.free;
+        let mut p = s.scalar(g, 3);
+        if s.free == before {
+            p = format!("({p} + {})", s.reduction(g, 1));
+        }
+        p
+    };
+    let (a, b) = (part(&mut g), part(&mut g));
+    let (f1, f2) = (spec(&mut g, ndim), spec(&mut g, ndim));
+    let op = g.pick(COMBINE);
+    let body = match op {
+        "min" | "max" | "atan2" | "hypot" => format!("{op}({a} over {f1}, {b} over {f2})"),
+        _ => format!("{a} over {f1} {op} {b} over {f2}"),
+    };
+    let src = format!("{lets}{body}");
+    let shape = region_shape(&mut g, ndim);
+    let u8_data = g.below(3) == 0;
+    let data = region_data(&mut g, &shape, u8_data);
+    let command = spec(&mut g, ndim);
+    let mode: Mode = Mode::NAMES[g.below(Mode::NAMES.len())].parse().unwrap();
+    let cval = [1.25, 3.0, -2.0, 0.0][g.below(4)];
+    let opts = Options::default().mode(mode).cval(cval).param("t", 1.5);
+    let what = format!(
+        "seed {seed}: `{src}` shape {shape:?} {} {mode:?} cval {cval} -f {command}",
+        if u8_data { "u8" } else { "f64" }
+    );
+    let compile = |src: &str| {
+        Kernel::compile(src).map_err(|e| TestCaseError::fail(format!("{what}: `{src}`: {e}")))
+    };
+    let whole = compile(&src)?;
+    let (ka, kb) = (
+        compile(&format!("{lets}{a}"))?,
+        compile(&format!("{lets}{b}"))?,
+    );
+    let run = |k: &Kernel, fp: &str, engine: Engine| {
+        let fp: Footprint = fp.parse().unwrap();
+        let opts = opts.clone().engine(engine);
+        if u8_data {
+            let typed = data.mapv(|v| v as u8);
+            k.filter_as::<u8, f64, _>(typed.view(), &fp, &opts)
+        } else {
+            k.filter_as::<f64, f64, _>(data.view(), &fp, &opts)
+        }
+    };
+    let (ra, rb) = (
+        run(&ka, &f1, Engine::Interpreter),
+        run(&kb, &f2, Engine::Interpreter),
+    );
+    let (ra, rb) = match (ra, rb) {
+        (Ok(a), Ok(b)) => (a, b),
+        (ra, rb) => {
+            // A part the array cannot take (none here: every spec fits): the whole fails too.
+            prop_assert!(
+                run(&whole, &command, Engine::Interpreter).is_err(),
+                "{}: {:?} {:?}",
+                what,
+                ra.err(),
+                rb.err()
+            );
+            return Ok(());
+        }
+    };
+    for engine in [Engine::Interpreter, Engine::Auto] {
+        let got = run(&whole, &command, engine)
+            .map_err(|e| TestCaseError::fail(format!("{what}: {engine}: {e}")))?;
+        for (((idx, got), a), b) in got.indexed_iter().zip(&ra).zip(&rb) {
+            let want = combine(op, *a, *b);
+            prop_assert!(
+                close(*got, want),
+                "{what}: {engine} at {idx:?}: {got}, composed {want} ({a} {op} {b})"
+            );
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 64,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(13),
+        // The seed reproduces a failure (SOAK_SEED=…): nothing to persist.
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+    #[test]
+    fn over_composes_single_footprint_kernels(seed in any::<u64>()) {
+        check_composition_seed(seed)?;
+    }
+}
+
+/// A longer run of the `over` and stage checks, reporting every failing seed:
+/// `SOAK_SEEDS=20000 cargo test --test jit_vs_interpreter soak_over -- --ignored`
+/// (SOAK_START, SOAK_SEED as for the inputs soak; SOAK_N=1 adds `check_n_outside_seed`).
+#[test]
+#[ignore = "a soak run; set SOAK_SEEDS"]
+fn soak_over_regions_and_stages() {
+    let n: u64 = std::env::var("SOAK_SEEDS").map_or(2_000, |v| v.parse().unwrap());
+    let start: u64 = std::env::var("SOAK_START").map_or(1, |v| v.parse().unwrap());
+    let only: Option<u64> = std::env::var("SOAK_SEED").ok().map(|v| v.parse().unwrap());
+    let seeds: Vec<u64> = match only {
+        Some(seed) => vec![seed],
+        None => (start..start + n)
+            .map(|s| s.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            .collect(),
+    };
+    let mut failures = Vec::new();
+    for seed in seeds {
+        let checks = [
+            (
+                check_regions_seed as fn(u64) -> Result<(), TestCaseError>,
+                "regions",
+            ),
+            (check_composition_seed, "composition"),
+            (check_n_outside_seed, "n outside"),
+        ];
+        // The third (a known bug for now) with SOAK_N=1.
+        let with_n = std::env::var("SOAK_N").is_ok();
+        for &(check, name) in &checks[..if with_n { 3 } else { 2 }] {
+            if let Err(e) = check(seed) {
+                eprintln!("{name}: {e}");
+                failures.push((name, seed));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures: {failures:?}",
+        failures.len()
+    );
+}
+
+/// `n` written outside every `over` is the size of the command's footprint (docs/language.md:
+/// inside a region `n` is its footprint's, and "a `let` keeps the footprint of where it is
+/// defined"), whatever else the program reduces. On [0, 5, 10, 4, 9, 3] with `-f box:5`, `m` is
+/// 5 in each program below; where the `over` region's footprint became the whole pass's (it
+/// has the last reduction, or the scalar is lifted into its stage) `n` read 3, box:3's
+/// size: `let m = n; max(w) over box:3 + m` gave max + 3, while the same program with
+/// `+ min(w) - min(w)` appended gave max + 5 (fixed by 8d4b703). Found by the `over`
+/// generators.
+#[test]
+fn n_outside_over_is_the_command_footprints_size() {
+    let img = ndarray::arr1(&[0.0, 5.0, 10.0, 4.0, 9.0, 3.0]).into_dyn();
+    let fp = Footprint::cube(5);
+    for (src, same) in [
+        ("let m = n; max(w) over box:3 + m", "max(w) over box:3 + 5"),
+        ("max(w) over box:3 + n", "max(w) over box:3 + 5"),
+        (
+            "let m = n; max(w + m) over box:3 + min(w)",
+            "max(w + 5) over box:3 + min(w)",
+        ),
+        // Right before the fix too: `n` stays in a pass of `-f`'s footprint.
+        (
+            "let m = n; max(w) over box:3 + m + min(w) - min(w)",
+            "max(w) over box:3 + 5 + min(w) - min(w)",
+        ),
+    ] {
+        let (k, want) = (
+            Kernel::compile(src).unwrap(),
+            Kernel::compile(same).unwrap(),
+        );
+        for engine in [Engine::Interpreter, Engine::Auto, Engine::Fused] {
+            let opts = Options::default().engine(engine);
+            let got = k.filter(img.view(), &fp, &opts).unwrap();
+            let want = want.filter(img.view(), &fp, &opts).unwrap();
+            assert_eq!(got, want, "`{src}` {engine}");
+        }
+    }
+}
+
+/// A stage statement whose reductions use several footprints lifts an `n` written outside any
+/// `over` (`count(i + 1)` over the command's footprint since 8d4b703) into a stage of its own,
+/// named after its text: `n`. The statements after it then read `n` as that stage, an input,
+/// not as the built-in: `n` alone is its window (a vector), so `...; n` is refused ("the result
+/// is a vector") and `n over box:4` sets "the footprint of no reduction"; `sum(n)`, a type
+/// error without the stage, is accepted and sums the stage's padded window (6 at the edges of
+/// a 1-D array in constant mode with `-f box:3`, where it would be 9). Each program below
+/// compiles, and each `n` is its own footprint's size (`-f box:5` on a 2-D array: 25; `over
+/// box:4`: 16). Found by the `over` generators (which write no such `n` in stages while this
+/// stands: `N_OUTSIDE_OVER_IN_STAGES`).
+#[test]
+#[ignore = "bug: a bare `n` lifted out of a stage statement becomes a stage named `n` (regions::split names stages by their text), which later statements resolve instead of the built-in (Checker::is_input): compile errors, or `sum(n)` accepted"]
+fn n_after_a_stage_that_lifts_n() {
+    let img = ndarray::Array2::from_shape_fn((6, 6), |(y, x)| ((y * 7 + x) * 5 % 11) as f64);
+    let img = img.into_dyn();
+    for (src, want) in [
+        ("stage s0 = sum(w + n) + max(w) over box:3; n", 25.0),
+        ("stage s0 = sum(w + n) + max(w) over box:3; 1 + n", 26.0),
+        ("stage s = n + sum(w) over box:4; n over box:4", 16.0),
+    ] {
+        let k = Kernel::compile(src).unwrap_or_else(|e| panic!("`{src}`: {e}"));
+        for engine in [Engine::Interpreter, Engine::Auto, Engine::Fused] {
+            let got = k
+                .filter(
+                    img.view(),
+                    &Footprint::cube(5),
+                    &Options::default().engine(engine),
+                )
+                .unwrap();
+            assert!(got.iter().all(|v| *v == want), "`{src}` {engine}: {got}");
+        }
+    }
+    // `n` is one value per pixel: reducing it is an error, as it is without the stage.
+    assert!(Kernel::compile("sum(n)").is_err());
+    assert!(
+        Kernel::compile("stage s = n + max(w) over box:3; sum(n)").is_err(),
+        "`sum(n)` after the stage is accepted"
+    );
+}
