@@ -76,9 +76,11 @@ pub fn split(
     let mut stages: Vec<Stage> = Vec::new();
     for &r in reductions.iter().filter(|&&r| lifted[r]) {
         let over = fp_of(&program, r);
+        // Never a name of the language (`n` lifted alone would be): later statements must not
+        // read the stage where they mean the built-in.
         let base = match footprint(over) {
             Some(f) => format!("{} over {f}", program.text(r)),
-            None => program.text(r).to_string(),
+            None => format!("{} over -f", program.text(r)),
         };
         let name = (1..)
             .map(|n| match n {
