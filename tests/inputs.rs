@@ -822,7 +822,7 @@ fn planner_takes_point_maps_of_any_input() {
     let fp = Footprint::disk(3);
     let sums = Path::Planned(Planned::Sums);
     let moments = Path::Planned(Planned::Moments);
-    let cases: [(&str, Vec<Path>); 9] = [
+    let cases: [(&str, Vec<Path>); 10] = [
         ("mean(g)", vec![sums]),
         ("var(g)", vec![moments]),
         ("mean(g*w)", vec![sums]),
@@ -834,8 +834,13 @@ fn planner_takes_point_maps_of_any_input() {
             vec![Path::Planned(Planned::Deviation)],
         ),
         ("sum(g*w) / sum(g)", vec![sums, sums]),
-        // Offsets and window-position values are not point maps.
-        ("sum(dx * g) + at(g, 1, 0)", vec![Path::Fused]),
+        // A point map times footprint-only weights is a weighted sum; offsets are not point
+        // maps, so the `at()` is read directly.
+        (
+            "sum(dx * g) + at(g, 1, 0)",
+            vec![Path::Planned(Planned::Weighted)],
+        ),
+        ("max(dx * g)", vec![Path::Fused]),
     ];
     for (src, want) in cases {
         let k = Kernel::compile_for(src, &["g"], &Limits::default()).unwrap();
