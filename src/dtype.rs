@@ -36,6 +36,19 @@ impl DType {
     }
 }
 
+impl DType {
+    /// The lowest and highest values of an integer type; `None` for floats.
+    pub fn integer_range(self) -> Option<(f64, f64)> {
+        match self {
+            DType::U8 => Some((0.0, u8::MAX as f64)),
+            DType::U16 => Some((0.0, u16::MAX as f64)),
+            DType::I16 => Some((i16::MIN as f64, i16::MAX as f64)),
+            DType::I32 => Some((i32::MIN as f64, i32::MAX as f64)),
+            DType::F32 | DType::F64 => None,
+        }
+    }
+}
+
 impl fmt::Display for DType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

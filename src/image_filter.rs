@@ -8,6 +8,7 @@ use crate::error::Error;
 use crate::footprint::Footprint;
 use crate::imageio::{dispatch, with_type, DynArray, Image, Layout, Sample};
 use crate::kernel::{Kernel, Options};
+use crate::native::Native;
 use ndarray::{ArrayD, ArrayViewD, Axis};
 
 /// Filtering of whole [`Image`]s.
@@ -119,6 +120,140 @@ pub fn apply(
         Layout::Array => Image::array(result),
         _ => Image::from_planes(layout, split_last_axis(&result), alpha),
     })
+}
+
+/// What writing a float result in an integer type loses: values outside the type's range
+/// (saturated), NaN (written as 0), and fractional parts (rounded half to even).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Loss {
+    /// The integer type written.
+    pub dtype: DType,
+    /// Values in the result (every colour plane; alpha is not the program's).
+    pub values: usize,
+    /// Values below or above the type's range, saturated at its limits.
+    pub clamped: usize,
+    /// NaN values, written as 0.
+    pub nan: usize,
+    /// Values with a fractional part, rounded.
+    pub fractional: usize,
+    /// The lowest and highest finite values of the result (NaN when none is finite).
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Loss {
+    /// Fewer distinct integers than this across a result with fractional parts means the
+    /// rounding, not the program, decides what the image shows (a z-score, `exp(-w)`).
+    pub const FEW_LEVELS: f64 = 16.0;
+
+    fn measure(planes: &[DynArray], dtype: DType) -> Loss {
+        let (lo, hi) = dtype.integer_range().unwrap_or((f64::MIN, f64::MAX));
+        let mut loss = Loss {
+            dtype,
+            values: 0,
+            clamped: 0,
+            nan: 0,
+            fractional: 0,
+            min: f64::NAN,
+            max: f64::NAN,
+        };
+        for plane in planes {
+            let DynArray::F64(a) = plane else {
+                continue;
+            };
+            for &v in a {
+                loss.values += 1;
+                if v.is_nan() {
+                    loss.nan += 1;
+                    continue;
+                }
+                loss.clamped += usize::from(v < lo || v > hi);
+                loss.fractional += usize::from(v.is_finite() && v.fract() != 0.0);
+                if v.is_finite() {
+                    loss.min = loss.min.min(v);
+                    loss.max = loss.max.max(v);
+                }
+            }
+        }
+        loss
+    }
+
+    /// Whether the written image misrepresents the result: some values were saturated or NaN,
+    /// or rounding leaves fewer than [`Loss::FEW_LEVELS`] levels. (Rounding a result that spans
+    /// many levels, like `mean(w)` on u8, loses at most half a level, as OpenCV's filters do.)
+    pub fn is_real(&self) -> bool {
+        self.clamped + self.nan > 0
+            || (self.fractional > 0 && self.max - self.min < Self::FEW_LEVELS)
+    }
+
+    /// One sentence: what was lost, and how much of the result.
+    pub fn describe(&self) -> String {
+        let share = |n: usize| 100.0 * n as f64 / self.values.max(1) as f64;
+        let mut parts = Vec::new();
+        if self.clamped > 0 {
+            let (lo, hi) = self.dtype.integer_range().unwrap_or_default();
+            parts.push(format!(
+                "{:.1}% of the values lie outside {}'s range {lo}..{hi} and were clamped",
+                share(self.clamped),
+                self.dtype
+            ));
+        }
+        if self.nan > 0 {
+            parts.push(format!("{:.1}% are NaN, written as 0", share(self.nan)));
+        }
+        if self.fractional > 0 && self.max - self.min < Self::FEW_LEVELS {
+            parts.push(format!(
+                "{:.1}% have fractional parts, rounded to integers",
+                share(self.fractional)
+            ));
+        }
+        format!(
+            "the result spans {} to {}; {}",
+            short(self.min),
+            short(self.max),
+            parts.join(", ")
+        )
+    }
+}
+
+/// A number in at most 4 significant digits.
+fn short(v: f64) -> String {
+    let s = format!("{v:.4}");
+    let t = s.trim_end_matches('0').trim_end_matches('.');
+    t.to_string()
+}
+
+/// [`apply`] into element type `out`, measuring what an integer `out` loses. A program that is
+/// one order statistic of an integer image's window gives values of the image's type and is
+/// not measured; otherwise the result is computed in f64 and converted here.
+pub fn apply_measured(
+    kernel: &Kernel,
+    main: &Image,
+    named: &[(&str, &Image)],
+    channels: bool,
+    footprint: &Footprint,
+    options: &Options,
+    out: DType,
+) -> Result<(Image, Option<Loss>), Error> {
+    let exact = out == main.dtype() && Native::of(kernel.program()).is_some();
+    if out.integer_range().is_none() || exact {
+        return Ok((
+            apply(kernel, main, named, channels, footprint, options, out)?,
+            None,
+        ));
+    }
+    let wide = apply(
+        kernel,
+        main,
+        named,
+        channels,
+        footprint,
+        options,
+        DType::F64,
+    )?;
+    let loss = Loss::measure(wide.planes(), out);
+    let image = wide.map_planes(|p| Ok::<_, Error>(p.convert(out)))?;
+    Ok((image, Some(loss)))
 }
 
 /// The image's colour planes as views of `T`, their element type.

@@ -527,3 +527,57 @@ fn output_that_is_a_folder() {
     );
     assert_eq!(std::fs::read(s.path("busy.png/keep")).unwrap(), b"x");
 }
+
+/// An expression that starts with `-` is taken for options by the argument parser: the error
+/// names the expression and both fixes, and each fix works.
+#[test]
+fn expression_starting_with_a_hyphen() {
+    let s = Scene::new();
+    for (args, fix) in [
+        (
+            &["apply", "-mean(w)", "in.png", "out.png"][..],
+            "'(-mean(w))'",
+        ),
+        (&["check", "-c + 1"][..], "jitfilter check -- '-c + 1'"),
+        (
+            &["bench", "-max(w)", "in.png"][..],
+            "bench -f disk:3 -- '-max(w)' IN",
+        ),
+    ] {
+        let err = s.fails(args, 2, &["was read as options", "`--`", fix]);
+        assert!(!err.contains("--mode"), "{err}");
+    }
+    let ok = |args: &[&str]| {
+        let out = jitfilter()
+            .current_dir(s.dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {:?}", out);
+        jitfilter::imageio::load(&s.path("neg.tiff"))
+            .unwrap()
+            .planes()[0]
+            .to_f64()
+    };
+    let a = ok(&[
+        "apply",
+        "--dtype",
+        "f64",
+        "(-mean(w))",
+        "in.png",
+        "neg.tiff",
+    ]);
+    let b = ok(&[
+        "apply", "--dtype", "f64", "--", "-mean(w)", "in.png", "neg.tiff",
+    ]);
+    assert_eq!(a, b);
+    let coins = jitfilter::imageio::load(&s.path("in.png"))
+        .unwrap()
+        .planes()[0]
+        .to_f64();
+    // The negated 3×3 mean of a corner pixel, by hand (reflect: the corner row and column
+    // repeat).
+    let want =
+        -(4.0 * coins[[0, 0]] + 2.0 * coins[[0, 1]] + 2.0 * coins[[1, 0]] + coins[[1, 1]]) / 9.0;
+    assert!((a[[0, 0]] - want).abs() < 1e-12, "{} {want}", a[[0, 0]]);
+}

@@ -4,9 +4,8 @@ use super::args::{ApplyArgs, OutputArgs};
 use super::progress::Progress;
 use super::report::{colour_on_stderr, Failure};
 use super::setup::{ms, split_positionals, usage_error, Job};
-use jitfilter::image_filter;
+use jitfilter::image_filter::{self, Loss};
 use jitfilter::imageio::{self, Format, Image, IoError, Layout, Op, Reason};
-use jitfilter::DType;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
@@ -38,7 +37,7 @@ pub fn run(args: &ApplyArgs) -> Result<(), Failure> {
     match &out.out_dir {
         None => {
             let (input, output) = &pairs[0];
-            let timing = process(&job, &named, input, output, out.dtype.dtype())?;
+            let timing = process(&job, &named, input, output, out, &|w| eprint!("{w}"))?;
             if out.time {
                 eprintln!("time: compile {:.2} ms, {timing}", ms(job.compile_time));
             }
@@ -122,7 +121,7 @@ fn batch(
     let mut failed = Vec::new();
     for (input, output) in pairs {
         progress.start(&input.display().to_string());
-        match process(job, named, input, output, out.dtype.dtype()) {
+        match process(job, named, input, output, out, &|w| progress.eprint(w)) {
             Ok(timing) if out.time => {
                 progress.eprint(&format!("time: {}: {timing}\n", input.display()))
             }
@@ -177,19 +176,21 @@ impl fmt::Display for Timing {
 }
 
 /// Reads, filters and writes one file. Problems visible from the names alone are reported
-/// before reading, and a type the output format cannot hold before filtering.
+/// before reading, and a type the output format cannot hold before filtering; a result the
+/// integer output type misrepresents is written with a warning (unless `--quiet`).
 fn process(
     job: &Job,
     named: &[(String, Image)],
     input: &Path,
     output: &Path,
-    dtype: Option<DType>,
+    out: &OutputArgs,
+    warn: &dyn Fn(&str),
 ) -> Result<Timing, Failure> {
     check_output_path(output)?;
     let start = Instant::now();
     let image = imageio::load_with(input, &job.limits).map_err(Failure::File)?;
     let read = start.elapsed();
-    let dtype = dtype.unwrap_or(image.dtype());
+    let dtype = out.dtype.dtype().unwrap_or(image.dtype());
     let (layout, ndim) = image_filter::result_layout(&job.kernel, &image, job.channels);
     let values = job.kernel.program().roots.len();
     if Format::from_extension(output) == Some(Format::Tiff) && values > imageio::MAX_TIFF_BANDS {
@@ -218,7 +219,7 @@ fn process(
     })?;
     let start = Instant::now();
     let named: Vec<(&str, &Image)> = named.iter().map(|(n, i)| (n.as_str(), i)).collect();
-    let result = image_filter::apply(
+    let (result, loss) = image_filter::apply_measured(
         &job.kernel,
         &image,
         &named,
@@ -231,6 +232,9 @@ fn process(
     // The input is not needed any more: free it before encoding (peak memory of big images).
     drop(image);
     let filter = start.elapsed();
+    if let Some(loss) = loss.filter(|l| l.is_real() && !out.quiet) {
+        warn(&loss_warning(output, &loss, out.dtype.dtype().is_some()));
+    }
     let start = Instant::now();
     imageio::save_atomic(output, &result).map_err(Failure::File)?;
     Ok(Timing {
@@ -238,6 +242,35 @@ fn process(
         filter,
         write: start.elapsed(),
     })
+}
+
+/// The warning for a result that `loss` misrepresents, with the fix: a float output type (in a
+/// format that holds one), or a program that scales or clamps into the type's range.
+fn loss_warning(output: &Path, loss: &Loss, dtype_given: bool) -> String {
+    let holds_floats = matches!(
+        Format::from_extension(output),
+        Some(Format::Tiff | Format::Npy)
+    );
+    let keep = if holds_floats {
+        "add --dtype f32 to keep the values".to_string()
+    } else {
+        format!(
+            "write .tiff or .npy with --dtype f32 to keep the values ({} holds integers only)",
+            Format::from_extension(output).map_or("this format".into(), |f| f.to_string())
+        )
+    };
+    let how = if dtype_given {
+        "--dtype asks for it"
+    } else {
+        "the input's type, the default"
+    };
+    let (lo, hi) = loss.dtype.integer_range().unwrap_or_default();
+    format!(
+        "warning: {}: written as {} ({how}): {}\n  help: {keep}, or scale or clamp the result into range in the program, e.g. min(max(EXPR, {lo}), {hi}); -q hides this warning\n",
+        output.display(),
+        loss.dtype,
+        loss.describe()
+    )
 }
 
 fn check_output_path(output: &Path) -> Result<(), Failure> {

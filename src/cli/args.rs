@@ -26,12 +26,12 @@ Examples:
   jitfilter apply 'sum(k * w)' -f gauss:2 camera.png blurred.png
   jitfilter apply 'if at(m) > 0 then median(w) else c' -i m=mask.png photo.png out.png
   jitfilter apply '(mean(w), std(w))' -f disk:5 camera.png mean_std.npy
-  jitfilter apply -e sauvola.kf -p r=0.3 page.png binary.png
+  jitfilter apply -e sauvola.kf -p kappa=0.3 page.png binary.png
   jitfilter apply 'mean(w)' photos/*.jpg --out-dir smooth/ --suffix _mean
 
 The output format follows OUTPUT's extension: .png, .tif/.tiff, .jpg/.jpeg or .npy.
 PNG holds u8 and u16, JPEG u8; .tiff and .npy hold every type.
-An expression that starts with '-' must be wrapped in parentheses: '(-max(w))'.";
+An expression that starts with '-' goes in parentheses, '(-max(w))', or after '--'.";
 
 /// jitfilter: filter images and arrays with kernel expressions compiled to native code.
 ///

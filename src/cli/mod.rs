@@ -22,6 +22,24 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
+            if e.use_stderr() {
+                if let Some(expr) = hyphen_expression(std::env::args().skip(2)) {
+                    let sub = std::env::args().nth(1).unwrap_or_default();
+                    let example = match sub.as_str() {
+                        "apply" => format!("apply -f disk:3 -- '{expr}' IN OUT"),
+                        "bench" => format!("bench -f disk:3 -- '{expr}' IN"),
+                        _ => format!("{sub} -- '{expr}'"),
+                    };
+                    Failure::usage(
+                        format!("`{expr}` was read as options because it starts with `-`"),
+                        Some(&format!(
+                            "wrap the expression in parentheses, '({expr})', or put it after `--`, which ends the options (so give them first: jitfilter {example})"
+                        )),
+                    )
+                    .print();
+                    return ExitCode::from(e.exit_code() as u8);
+                }
+            }
             // Help and --version (exit 0) go to stdout, errors (exit 2) to stderr.
             let _ = e.print();
             return ExitCode::from(e.exit_code() as u8);
@@ -49,6 +67,17 @@ pub fn main() -> ExitCode {
         // The hook has reported it.
         Err(_) => ExitCode::from(EXIT_FAILURE),
     }
+}
+
+/// An argument that starts with one `-` but reads as an expression (`-mean(w)`, `-c + 1`):
+/// clap takes it for short options, so its error would be about an option the user never meant.
+fn hyphen_expression(args: impl Iterator<Item = String>) -> Option<String> {
+    args.into_iter().find(|a| {
+        a.starts_with('-')
+            && !a.starts_with("--")
+            && a.len() > 2
+            && a.contains(|ch: char| "() +*/^<>=!&|".contains(ch))
+    })
 }
 
 fn run(cli: &Cli) -> Result<(), Failure> {

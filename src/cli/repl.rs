@@ -20,7 +20,7 @@ use super::args::{FootprintSpec, ReplArgs};
 use super::report::Failure;
 use super::setup::ms;
 use complete::ReplHelper;
-use jitfilter::image_filter;
+use jitfilter::image_filter::{self, Loss};
 use jitfilter::imageio::{self, Image};
 use jitfilter::{DType, Engine, Error, ExprError, Footprint, Kernel, Limits, Mode, Options};
 use rustyline::error::ReadlineError;
@@ -425,7 +425,7 @@ impl Repl {
     fn expression(&mut self, text: &str) -> Result<String, Trouble> {
         enum Msg {
             Compiled(Result<Kernel, Error>, Duration),
-            Filtered(Result<Image, Error>, Duration),
+            Filtered(Result<(Image, Option<Loss>), Error>, Duration),
         }
         let (tx, rx) = mpsc::channel();
         let source = text.to_string();
@@ -464,8 +464,9 @@ impl Repl {
             let start = Instant::now();
             let named: Vec<(&str, &Image)> =
                 inputs.iter().map(|(n, i)| (n.as_str(), &**i)).collect();
-            let result =
-                image_filter::apply(&kernel, &image, &named, false, &footprint, &options, dtype);
+            let result = image_filter::apply_measured(
+                &kernel, &image, &named, false, &footprint, &options, dtype,
+            );
             let _ = tx.send(Msg::Filtered(result, start.elapsed()));
         });
         let mut compile_time = Duration::ZERO;
@@ -481,14 +482,22 @@ impl Repl {
                 Ok(Msg::Compiled(Err(e), _)) | Ok(Msg::Filtered(Err(e), _)) => {
                     return Err(engine_trouble(e))
                 }
-                Ok(Msg::Filtered(Ok(result), filter_time)) => {
-                    let line = format!(
+                Ok(Msg::Filtered(Ok((result, loss)), filter_time)) => {
+                    let mut line = format!(
                         "_ = {}  {}  (compile {:.2} ms, filter {:.2} ms)\n",
                         result.describe(),
                         stats(&result),
                         ms(compile_time),
                         ms(filter_time)
                     );
+                    if let Some(loss) = loss.filter(Loss::is_real) {
+                        let _ = writeln!(
+                            line,
+                            "    note: as {}, {}; :dtype f64 keeps the values",
+                            loss.dtype,
+                            loss.describe()
+                        );
+                    }
                     self.result = Some(Arc::new(result));
                     return Ok(line);
                 }
