@@ -698,6 +698,7 @@ mod tests {
             ("mxa(w)", "max"),
             ("amx(w)", "max"),
             ("meidan(w)", "median"),
+            ("meen(w)", "mean"),
         ] {
             match err(typo) {
                 ExprError::UnknownFunction { suggestion, .. } => {

@@ -4,7 +4,9 @@
 //! The preview is small and in the terminal. With colour, each character cell shows
 //! two pixels as an upper half block (`▀`) with 24-bit foreground and background colours;
 //! without, each cell is one grey level from a ten-step character ramp. Values are stretched
-//! from the shown data's minimum (black) to its maximum (white); NaN shows red (or `?`).
+//! from the shown data's minimum (black) to its maximum (white); NaN shows red (or `?`). A
+//! signed grey result is centred on 0 instead: blue below, red above (or darker and lighter
+//! than middle grey), full scale at the 99th percentile of |v|.
 
 use jitfilter::imageio::Image;
 use ndarray::{Array2, Axis, Ix2};
@@ -58,9 +60,29 @@ pub fn preview(image: &Image, what: &str, width: usize, colour: bool) -> String 
     let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
         (lo.min(v), hi.max(v))
     });
+    // A signed grey result (a z-score, a derivative) is centred on 0, so that the sign reads
+    // off the picture: full scale is the 99th percentile of |v|, so that a few outliers (a
+    // z-score over a flat window) do not flatten the rest into noise.
+    let scale = (sampled.len() == 1 && lo < 0.0 && hi > 0.0).then(|| {
+        let mut mags: Vec<f64> = sampled[0]
+            .iter()
+            .filter(|v| v.is_finite())
+            .map(|v| v.abs())
+            .collect();
+        mags.sort_by(f64::total_cmp);
+        let q = mags[(mags.len() - 1) * 99 / 100];
+        if q > 0.0 {
+            q
+        } else {
+            hi.max(-lo)
+        }
+    });
+    // Grey level in 0..=1 (for a signed result, 0.5 is 0).
     let level = |v: f64| -> Option<f64> {
         if !v.is_finite() {
             None
+        } else if let Some(m) = scale {
+            Some(((v / m).clamp(-1.0, 1.0) + 1.0) / 2.0)
         } else if hi > lo {
             Some((v - lo) / (hi - lo))
         } else {
@@ -68,13 +90,27 @@ pub fn preview(image: &Image, what: &str, width: usize, colour: bool) -> String 
         }
     };
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let mut out = format!(
-        "{what}: {} {}{note}; black = {}, white = {}\n",
-        dims.join("×"),
-        image.dtype(),
-        num(if lo.is_finite() { lo } else { f64::NAN }),
-        num(if hi.is_finite() { hi } else { f64::NAN }),
-    );
+    let mut out = format!("{what}: {} {}{note}; ", dims.join("×"), image.dtype());
+    let _ = match scale {
+        Some(m) if colour => writeln!(
+            out,
+            "signed, centred on 0: black = 0, blue = {} or less, red = {} or more",
+            num(-m),
+            num(m)
+        ),
+        Some(m) => writeln!(
+            out,
+            "signed, centred on 0: black = {} or less, middle grey = 0, white = {} or more",
+            num(-m),
+            num(m)
+        ),
+        None => writeln!(
+            out,
+            "black = {}, white = {}",
+            num(if lo.is_finite() { lo } else { f64::NAN }),
+            num(if hi.is_finite() { hi } else { f64::NAN }),
+        ),
+    };
     let rgb = |y: usize, x: usize| -> (u8, u8, u8) {
         let byte = |l: f64| (l * 255.0).round().clamp(0.0, 255.0) as u8;
         let levels: Vec<Option<f64>> = sampled.iter().map(|s| level(s[[y, x]])).collect();
@@ -83,6 +119,16 @@ pub fn preview(image: &Image, what: &str, width: usize, colour: bool) -> String 
         }
         match levels.as_slice() {
             [Some(r), Some(g), Some(b)] => (byte(*r), byte(*g), byte(*b)),
+            // Diverging: brightness is |v|, hue its sign.
+            [Some(v)] if scale.is_some() => {
+                let t = 2.0 * v - 1.0;
+                let (m, w) = (byte(t.abs()), byte(t.abs() * 0.35));
+                if t < 0.0 {
+                    (w, w, m)
+                } else {
+                    (m, w, w)
+                }
+            }
             [Some(v), ..] => (byte(*v), byte(*v), byte(*v)),
             _ => (255, 0, 0),
         }
@@ -203,6 +249,30 @@ mod tests {
             lines[1].starts_with(' ') && lines[1].ends_with('@'),
             "{text}"
         );
+    }
+
+    #[test]
+    fn signed_results_are_centred_on_zero() {
+        // -10..10 with one outlier of 1000: 0 is middle grey, and the outlier does not squash
+        // the ramp.
+        let mut a = ArrayD::from_shape_fn(vec![2, 201], |ix| ix[1] as f64 / 10.0 - 10.0);
+        a[[0, 0]] = -1000.0;
+        let image = Image::array(DynArray::F64(a));
+        let text = preview(&image, "_", 201, false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].contains("signed, centred on 0"), "{text}");
+        let row: Vec<char> = lines[1].chars().collect();
+        assert_eq!(row[0], ' ');
+        assert_eq!(row[200], '@');
+        // The middle column (value 0) is the middle of the ramp.
+        let mid = RAMP[(RAMP.len() - 1) / 2] as char;
+        let mid_up = RAMP[RAMP.len() / 2] as char;
+        assert!(row[100] == mid || row[100] == mid_up, "{:?}", row[100]);
+        // Colour: negative is blue, positive red, 0 black.
+        let text = preview(&image, "_", 201, true);
+        assert!(text.contains("\x1b[38;2;0;0;0m"), "0 is black");
+        assert!(text.contains(";89;89;255m"), "-10 is blue");
+        assert!(text.contains("2;255;89;89m"), "+10 is red");
     }
 
     #[test]
