@@ -50,8 +50,17 @@ impl KeyedRow<'_> {
     }
 }
 
+/// How an output row is made from the planes: by the JIT's row function, or, when every result
+/// is a plane (`max(w)`, `mean(w)`, a stage that is one reduction), by copying those planes, so
+/// that such a program compiles no row function at all.
+#[derive(Clone, Copy)]
+pub enum Row<'a> {
+    Code(RowCode),
+    Planes(&'a [usize]),
+}
+
 pub struct RowStripe<'a> {
-    pub row: RowCode,
+    pub row: Row<'a>,
     /// The variant with keyed tables, for stripes of integers in a small range.
     pub keyed: Option<KeyedRow<'a>>,
     pub tables: RowTables<'a>,
@@ -108,10 +117,27 @@ impl StripeFn for RowStripe<'_> {
             let worth = (len as usize) <= s.nrows * w * n;
             (len <= MAX_KEYS && worth).then_some((k.code, first, len))
         });
-        let mut code = keyed.map_or(self.row, |(k, ..)| k);
+        let row = match self.row {
+            Row::Code(code) => code,
+            Row::Planes(planes) => {
+                for ry in 0..s.nrows {
+                    for (k, &p) in planes.iter().enumerate() {
+                        st.out[k * w..(k + 1) * w].copy_from_slice(&st.planes[p][ry * w..][..w]);
+                    }
+                    write_row(
+                        &st.out,
+                        &mut out[ry * w * nout..(ry + 1) * w * nout],
+                        w,
+                        nout,
+                    );
+                }
+                self.counts[1].fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        let mut code = keyed.map_or(row, |(k, ..)| k);
         let (lut_lo, lut_len) = keyed.map_or((0, 0), |(_, lo, len)| (lo, len));
-        st.tables
-            .resize(n * self.row.element.max(code.element), 0.0);
+        st.tables.resize(n * row.element.max(code.element), 0.0);
         st.luts.resize(lut_len as usize * code.keyed, 0.0);
         for ry in 0..s.nrows {
             st.plane_rows.clear();
@@ -150,25 +176,34 @@ impl StripeFn for RowStripe<'_> {
             unsafe { (code.f)(&mut args) };
             if ry == 0 && code.keyed > 0 && args.ok == 0 {
                 // Split `exp` factors out of range: the direct row function, for this stripe.
-                code = self.row;
+                code = row;
                 args.fill = 1;
                 // SAFETY: as above, for the row function without keyed tables.
                 unsafe { (code.f)(&mut args) };
             }
-            let row = &mut out[ry * w * nout..(ry + 1) * w * nout];
-            if nout == 1 {
-                for (o, v) in row.iter_mut().zip(&st.out) {
-                    *o = O::from_f64(*v);
-                }
-            } else {
-                for (k, results) in st.out.chunks(w).enumerate() {
-                    for (o, v) in row.iter_mut().skip(k).step_by(nout).zip(results) {
-                        *o = O::from_f64(*v);
-                    }
-                }
-            }
+            write_row(
+                &st.out,
+                &mut out[ry * w * nout..(ry + 1) * w * nout],
+                w,
+                nout,
+            );
         }
         self.counts[(code.keyed == 0) as usize].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// One output row from its results (`nout` runs of `w` values), interleaved per pixel.
+fn write_row<O: Element>(results: &[f64], row: &mut [O], w: usize, nout: usize) {
+    if nout == 1 {
+        for (o, v) in row.iter_mut().zip(results) {
+            *o = O::from_f64(*v);
+        }
+    } else {
+        for (k, results) in results.chunks(w).enumerate() {
+            for (o, v) in row.iter_mut().skip(k).step_by(nout).zip(results) {
+                *o = O::from_f64(*v);
+            }
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The public API: compile a kernel once, apply it to many arrays, or hand its scipy-ABI
 //! callback to scipy.
 
-use crate::auto::KeyedRow;
+use crate::auto::{KeyedRow, Row};
 use crate::bind::{Binding, Inputs};
 use crate::boundary::Mode;
 use crate::check;
@@ -130,10 +130,12 @@ pub struct Kernel {
     plan: Arc<Plan>,
     /// The default row function's plan (planned reductions read as planes).
     row_plan: Arc<Plan>,
+    /// The planes the results are, when they are nothing else: no row function is compiled.
+    plane_roots: Option<Arc<[usize]>>,
     planner: Arc<Planner>,
     /// Set when the whole program is one order statistic that integer images run natively.
     native: Option<Native>,
-    /// `[callback, row function, point maps…]`.
+    /// `[row function (unless the results are planes), point maps…]`.
     code: Arc<Code>,
     /// The planner's point-map row functions (pointers into `code`).
     maps: Arc<Vec<RowFn>>,
@@ -161,6 +163,7 @@ impl Clone for Kernel {
             program: self.program.clone(),
             plan: self.plan.clone(),
             row_plan: self.row_plan.clone(),
+            plane_roots: self.plane_roots.clone(),
             planner: self.planner.clone(),
             native: self.native,
             code: self.code.clone(),
@@ -212,32 +215,61 @@ impl Kernel {
         Kernel::from_program(program, limits)
     }
 
-    /// Compiles a checked program, and each of its stages as a kernel of its own.
-    fn from_program(mut program: Program, limits: &Limits) -> Result<Kernel, Error> {
-        let stages = std::mem::take(&mut program.stages);
-        let stage_kernels = (stages.iter())
-            .map(|s| {
-                Ok((
-                    s.name.clone(),
-                    Kernel::from_program(s.program.clone(), limits)?,
-                ))
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
-        program.stages = stages;
+    /// Compiles a checked program, and each of its stages as a kernel of its own, each on a
+    /// thread: every pass is a Cranelift module of its own, so a staged program (Harris, a
+    /// guided filter) compiles in about the time of its largest pass when cores are free.
+    fn from_program(program: Program, limits: &Limits) -> Result<Kernel, Error> {
+        if program.stages.is_empty() {
+            return Kernel::from_pass(program, limits);
+        }
+        std::thread::scope(|scope| {
+            let threads: Vec<_> = (program.stages.iter())
+                .map(|s| {
+                    let compile = || Kernel::from_program(s.program.clone(), limits);
+                    // The main thread's stack size: compiling checks what is left of it.
+                    std::thread::Builder::new()
+                        .name("jitfilter-compile".into())
+                        .stack_size(8 << 20)
+                        .spawn_scoped(scope, compile)
+                        .map(|t| (s.name.clone(), t))
+                        .map_err(|e| Error::Resources(format!("cannot start a thread ({e})")))
+                })
+                .collect::<Result<_, _>>()?;
+            let mut kernel = Kernel::from_pass(program.clone(), limits)?;
+            let stages = (threads.into_iter())
+                .map(|(name, t)| {
+                    let k = t.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+                    Ok((name, k))
+                })
+                .collect::<Result<Vec<_>, Error>>()?;
+            kernel.stages = Arc::new(stages);
+            Ok(kernel)
+        })
+    }
+
+    /// Compiles one pass of a program: its own reductions (its stages are compiled apart, and
+    /// set by the caller).
+    fn from_pass(program: Program, limits: &Limits) -> Result<Kernel, Error> {
         let plan = Plan::new(&program);
         let planner = Planner::new(&program);
         let native = Native::of(&program);
         let row_plan = Plan::with_planes(&program, planner.planes());
         let defaults: Vec<f64> = program.params.iter().map(|p| p.default).collect();
         let map_plans: Vec<Plan> = planner.map_programs().into_iter().map(Plan::new).collect();
-        // The callback (scipy's ABI) is compiled on first use: `apply` never needs it.
-        let mut functions = vec![(&row_plan, Target::Row)];
+        // The callback (scipy's ABI) is compiled on first use: `apply` never needs it; nor a
+        // row function whose results are planes (the auto engine copies them).
+        let plane_roots = row_plan.plane_roots();
+        let mut functions = Vec::new();
+        if plane_roots.is_none() {
+            functions.push((&row_plan, Target::Row));
+        }
         functions.extend(map_plans.iter().map(|p| (p, Target::Row)));
         let depth = codegen::depth(functions.iter().map(|(p, _)| *p));
         let code = depth.run(|| codegen::compile(&functions, &defaults, limits))?;
         // Point maps (of w, numbers and params) have no element-only vectors, so their row
         // functions never read tables, which the planner does not pass them.
-        let maps = (0..map_plans.len()).map(|i| code.row(1 + i));
+        let first_map = usize::from(plane_roots.is_none());
+        let maps = (0..map_plans.len()).map(|i| code.row(first_map + i));
         assert!(maps.clone().all(|m| m.element == 0 && m.keyed == 0));
         let maps = maps.map(|m| m.f).collect();
         let keyed_plan = row_plan.split_exps();
@@ -252,6 +284,7 @@ impl Kernel {
             program: Arc::new(program),
             plan: Arc::new(plan),
             row_plan: Arc::new(row_plan),
+            plane_roots: plane_roots.map(Arc::from),
             planner: Arc::new(planner),
             native,
             code: Arc::new(code),
@@ -262,7 +295,7 @@ impl Kernel {
             keys: Arc::new(keys),
             key_inputs: Arc::new(key_inputs),
             keyed: Arc::new(OnceLock::new()),
-            stages: Arc::new(stage_kernels),
+            stages: Arc::new(Vec::new()),
             limits: *limits,
         })
     }
@@ -475,9 +508,13 @@ impl Kernel {
         Err(Error::Callback(why))
     }
 
-    /// The default row function (planned reductions read as planes).
-    pub(crate) fn auto_row(&self) -> RowCode {
-        self.code.row(0)
+    /// How the auto engine makes a row: the row function reading planned reductions as planes,
+    /// or a copy of the planes that are the results.
+    pub(crate) fn auto_row(&self) -> Row<'_> {
+        match &self.plane_roots {
+            Some(planes) => Row::Planes(planes),
+            None => Row::Code(self.code.row(0)),
+        }
     }
 
     /// The planner's decisions, and the row functions of its point maps.

@@ -78,6 +78,16 @@ pub struct Plan {
 const MAX_SPLITS: usize = 8;
 
 impl Plan {
+    /// The planes the results are, when every result is a plane (nothing left to compute).
+    pub fn plane_roots(&self) -> Option<Vec<usize>> {
+        (self.roots.iter())
+            .map(|&r| match self.nodes[r].op {
+                POp::Plane(i) => Some(i),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn operands(op: &POp) -> Vec<P> {
         match op {
             POp::Const(_) | POp::Param(_) | POp::Sample(_) | POp::Builtin(_) | POp::Plane(_) => {

@@ -8,9 +8,9 @@
 //!
 //! [`Kernel::filter_as`]: crate::Kernel::filter_as
 
-use crate::auto::{KeyedRow, RowStripe, RowTables};
+use crate::auto::{KeyedRow, Row, RowStripe, RowTables};
 use crate::boundary::Mode;
-use crate::codegen::{CallbackFn, RowCode, RowFn};
+use crate::codegen::{CallbackFn, RowFn};
 use crate::dtype::Element;
 use crate::error::Error;
 use crate::interp;
@@ -67,7 +67,7 @@ enum StripeEngine<'k, T> {
     Native(Native, T),
     /// The row function per output row, after the planner's planes (none for the fused engine).
     Rows {
-        row: RowCode,
+        row: Row<'k>,
         keyed: Option<KeyedRow<'k>>,
         planner: Option<&'k Planner>,
     },
@@ -147,7 +147,7 @@ impl<'k, T: Element> Schedule<'k, T> {
                 planner: Some(kernel.planner()),
             },
             Engine::Fused => StripeEngine::Rows {
-                row: kernel.fused_row()?,
+                row: Row::Code(kernel.fused_row()?),
                 keyed: None,
                 planner: None,
             },

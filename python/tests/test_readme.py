@@ -1,6 +1,6 @@
 """python/README.md runs as written: its `>>>` session is a doctest (outputs compared, with
 `...` for what varies between machines and library versions), and every other ```python block
-is executed, with the names its prose assumes (`img`, `fp`, `guide`, `rgb`, `mask`,
+is executed, with the names its prose assumes (`jf`, `ndi`, `img`, `fp`, `guide`, `rgb`, `mask`,
 `dask_array`) bound to real data. Both run from the repository root, as the README says."""
 
 import doctest
@@ -28,7 +28,8 @@ def at_root():
 def test_session_is_a_doctest(at_root):
     pytest.importorskip("PIL")
     pytest.importorskip("dask.array")
-    text = README.read_text()
+    # A fence ends the expected output of the example above it, as a blank line would.
+    text = re.sub(r"(?m)^```.*$", "", README.read_text())
     parser = doctest.DocTestParser()
     test = parser.get_doctest(text, {}, "python/README.md", str(README), 0)
     assert len(test.examples) >= 15, "the README lost its session"
@@ -55,6 +56,8 @@ def test_there_are_blocks_to_run():
 def test_block_runs(index, at_root):
     from PIL import Image
     import dask.array as da
+    import jitfilter as jf
+    from scipy import ndimage as ndi
 
     img = np.asarray(Image.open("tests/data/camera.png").convert("L"))
     y, x = np.mgrid[-11:12, -11:12]
@@ -66,5 +69,7 @@ def test_block_runs(index, at_root):
         "mask": (img > 128).astype(np.uint8),
         "dask_array": da.from_array(img, chunks=128),
         "np": np,
+        "jf": jf,
+        "ndi": ndi,
     }
     exec(compile(blocks()[index], f"python/README.md block {index}", "exec"), namespace)
