@@ -150,8 +150,7 @@ impl<T: Element> Inputs<'_, T> {
 }
 
 impl Wide {
-    /// These inputs, and `made` (stage results, by name) as inputs too: a result with a last
-    /// axis more than the image has holds channels.
+    /// These inputs, and `made` (stage results, by name) as inputs too.
     pub(crate) fn view<'a>(&'a self, made: &'a [(&str, ArrayD<f64>)]) -> Inputs<'a, f64> {
         let mut inputs = Inputs {
             main: self.main.view(),
@@ -160,7 +159,36 @@ impl Wide {
                 .collect(),
             channels: self.channels,
         };
-        let ndim = inputs.shape().len();
+        inputs.add_made(made);
+        inputs
+    }
+}
+
+impl<'a, T: Copy> Inputs<'a, T> {
+    /// These inputs, and `made` (stage results, by name) as inputs too.
+    pub(crate) fn and_made<'b>(&'b self, made: &'b [(&str, ArrayD<T>)]) -> Inputs<'b, T>
+    where
+        'a: 'b,
+    {
+        let reborrow = |d: &'b Data<'a, T>| match d {
+            Data::Array(a) => Data::Array(a.view()),
+            Data::Planes(p) => Data::Planes(p.iter().map(|a| a.view()).collect()),
+        };
+        let mut inputs = Inputs {
+            main: reborrow(&self.main),
+            named: (self.named.iter())
+                .map(|(n, d)| (n.clone(), reborrow(d)))
+                .collect(),
+            channels: self.channels,
+        };
+        inputs.add_made(made);
+        inputs
+    }
+
+    /// Adds `made` (stage results, by name) as inputs: a result with a last axis more than
+    /// the image has holds channels.
+    fn add_made(&mut self, made: &'a [(&str, ArrayD<T>)]) {
+        let ndim = self.shape().len();
         for (name, result) in made {
             let data = if result.ndim() > ndim {
                 let last = Axis(result.ndim() - 1);
@@ -168,9 +196,8 @@ impl Wide {
             } else {
                 Data::Array(result.view())
             };
-            inputs.named.push((name.to_string(), data));
+            self.named.push((name.to_string(), data));
         }
-        inputs
     }
 }
 

@@ -133,8 +133,9 @@ pub struct Kernel {
     /// The planes the results are, when they are nothing else: no row function is compiled.
     plane_roots: Option<Arc<[usize]>>,
     planner: Arc<Planner>,
-    /// Set when the whole program is one order statistic that integer images run natively.
-    native: Option<Native>,
+    /// Set when the whole program is one order statistic that integer images run natively, with
+    /// the input whose window it reads.
+    native: Option<(Native, usize)>,
     /// `[row function (unless the results are planes), point maps…]`.
     code: Arc<Code>,
     /// The planner's point-map row functions (pointers into `code`).
@@ -252,7 +253,7 @@ impl Kernel {
     fn from_pass(program: Program, limits: &Limits) -> Result<Kernel, Error> {
         let plan = Plan::new(&program);
         let planner = Planner::new(&program);
-        let native = Native::of(&program);
+        let native = Native::with_input(&program);
         let row_plan = Plan::with_planes(&program, planner.planes());
         let defaults: Vec<f64> = program.params.iter().map(|p| p.default).collect();
         let map_plans: Vec<Plan> = planner.map_programs().into_iter().map(Plan::new).collect();
@@ -331,7 +332,7 @@ impl Kernel {
     /// [`Kernel::plan_summary`] of this kernel's own pass (without its stages).
     fn pass_summary(&self) -> Vec<String> {
         let mut lines = self.planner.describe(&self.program);
-        lines.extend(self.native.map(|n| n.describe().to_string()));
+        lines.extend(self.native.map(|(n, _)| n.describe().to_string()));
         if let Some(plan) = &self.keyed_plan {
             let t = codegen::tables(plan, true);
             lines.push(format!(
@@ -527,7 +528,7 @@ impl Kernel {
     }
 
     /// The native form of the whole program, if it has one.
-    pub(crate) fn native(&self) -> Option<Native> {
+    pub(crate) fn native(&self) -> Option<(Native, usize)> {
         self.native
     }
 
@@ -655,16 +656,34 @@ impl Kernel {
             return self.run(inputs, footprint, options);
         }
         self.reach(inputs.shape(), footprint, options)?;
+        self.param_values(&options.params)?;
+        // Stages that each pick a value of their window (`min`, `max`) of an integer image are
+        // exact in its type: kept in it, they run natively, and so may the pass reading them
+        // (an opening's `max(e)`).
+        let exact = (self.stages.iter()).all(|(_, s)| {
+            s.native()
+                .is_some_and(|(n, _)| n.picks_a_value() && n.pad::<T>(options.cval).is_some())
+        });
+        if exact && options.engine == Engine::Auto {
+            let mut made: Vec<(&str, ArrayD<T>)> = Vec::new();
+            let mut trace = Trace::default();
+            for (name, stage) in self.stages.iter() {
+                let opts = stage.own_params(options);
+                let (out, t) = stage.run::<T, T>(&inputs.and_made(&made), footprint, &opts)?;
+                trace.add(t);
+                made.push((name, out));
+            }
+            let (out, t) = self.run(&inputs.and_made(&made), footprint, options)?;
+            trace.add(t);
+            return Ok((out, trace));
+        }
         // Each stage over the whole array in turn, its result an input of what follows; in f64
         // throughout, so nothing is rounded between stages.
-        self.param_values(&options.params)?;
         let wide = inputs.to_f64();
         let mut made: Vec<(&str, ArrayD<f64>)> = Vec::new();
         let mut trace = Trace::default();
         for (name, stage) in self.stages.iter() {
-            let mut opts = options.clone();
-            opts.params
-                .retain(|(p, _)| stage.params().iter().any(|d| &d.name == p));
+            let opts = stage.own_params(options);
             // A stage of the inputs alone reads them in their own type (native paths and all).
             let reads_stages =
                 (stage.program.inputs.iter()).any(|p| made.iter().any(|(m, _)| *m == p.name));
@@ -679,6 +698,13 @@ impl Kernel {
         let (out, t) = self.run(&wide.view(&made), footprint, options)?;
         trace.add(t);
         Ok((out, trace))
+    }
+
+    /// `options` with only the params this kernel declares (a stage declares those it reads).
+    fn own_params(&self, options: &Options) -> Options {
+        let mut opts = options.clone();
+        (opts.params).retain(|(p, _)| self.params().iter().any(|d| &d.name == p));
+        opts
     }
 
     /// Applies this kernel alone (its stages' results among `inputs`).

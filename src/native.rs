@@ -5,7 +5,7 @@
 //! directly. Floats stay on the planner's f64 path, which handles NaN.
 
 use crate::dtype::Element;
-use crate::ir::{Op, Program, Reduction, Sample};
+use crate::ir::{At, Op, Program, Reduction, Sample};
 use crate::order::{self, Rank};
 use crate::window::{Stripe, StripeFn};
 
@@ -18,26 +18,43 @@ pub enum Native {
 }
 
 impl Native {
-    /// The native form of `program`, if it is one order statistic of `w`.
+    /// The native form of `program`, if it is one order statistic of an input's window (`w`,
+    /// or a named input or stage: an opening's second pass is `max(e)`).
     pub fn of(program: &Program) -> Option<Native> {
+        Native::with_input(program).map(|(n, _)| n)
+    }
+
+    /// [`Native::of`], and the input whose window it reads.
+    pub fn with_input(program: &Program) -> Option<(Native, usize)> {
         let [root] = program.roots[..] else {
             return None;
         };
         let Op::Reduce(red, arg, extra, _) = program.nodes[root].op else {
             return None;
         };
-        if program.nodes[arg].op != Op::Sample(Sample::W) {
+        let Op::Sample(Sample {
+            input,
+            at: At::Window,
+        }) = program.nodes[arg].op
+        else {
             return None;
-        }
+        };
         let q = extra.map(|e| &program.nodes[e].op);
-        match (red, q) {
-            (Reduction::Max, None) => Some(Native::Max),
-            (Reduction::Min, None) => Some(Native::Min),
-            (Reduction::Median, None) => Some(Native::Rank(Rank::Median { skip_nan: false })),
-            (Reduction::NanMedian, None) => Some(Native::Rank(Rank::Median { skip_nan: true })),
-            (Reduction::Percentile, Some(Op::Const(q))) => Some(Native::Rank(Rank::Percentile(*q))),
-            _ => None,
-        }
+        let native = match (red, q) {
+            (Reduction::Max, None) => Native::Max,
+            (Reduction::Min, None) => Native::Min,
+            (Reduction::Median, None) => Native::Rank(Rank::Median { skip_nan: false }),
+            (Reduction::NanMedian, None) => Native::Rank(Rank::Median { skip_nan: true }),
+            (Reduction::Percentile, Some(Op::Const(q))) => Native::Rank(Rank::Percentile(*q)),
+            _ => return None,
+        };
+        Some((native, input))
+    }
+
+    /// Whether its result is always one of the window's values, so that it is exact in an
+    /// integer input's type (a median of an even count or a percentile may fall between two).
+    pub fn picks_a_value(&self) -> bool {
+        matches!(self, Native::Max | Native::Min)
     }
 
     /// The padding value for element type `T` and `cval`, if `T` can run this natively: an
@@ -62,8 +79,8 @@ impl Native {
     }
 }
 
-/// Computes a native program over stripes of `T`.
-pub struct NativeStripe(pub Native);
+/// Computes a native program over stripes of `T`: the order statistic of input `.1`'s window.
+pub struct NativeStripe(pub Native, pub usize);
 
 /// Per-worker buffers.
 pub struct NativeState<T> {
@@ -93,7 +110,7 @@ impl<T: Element> StripeFn<T> for NativeStripe {
                 let ext = &mut st.extremes;
                 ext.resize(nrows * w, identity);
                 order::extremes(
-                    s.input(0),
+                    s.input(self.1),
                     bw,
                     nrows,
                     w,
@@ -113,7 +130,7 @@ impl<T: Element> StripeFn<T> for NativeStripe {
                 let value = |k: usize| k as f64 + low;
                 let r = &mut st.ranks;
                 order::ranks(
-                    s.input(0),
+                    s.input(self.1),
                     T::key,
                     T::KEYS,
                     value,

@@ -63,8 +63,8 @@ impl Trace {
 
 /// How a pass computes its stripes.
 enum StripeEngine<'k, T> {
-    /// One order statistic in the image's type, blocks padded with the constant `T`.
-    Native(Native, T),
+    /// One order statistic of an input's window in the image's type, blocks padded with `T`.
+    Native(Native, usize, T),
     /// The row function per output row, after the planner's planes (none for the fused engine).
     Rows {
         row: Row<'k>,
@@ -133,13 +133,15 @@ impl<'k, T: Element> Schedule<'k, T> {
         let (mode, cval) = (options.mode, options.cval);
         let has_window = !setup.geo.offsets.is_empty();
         let native = match (options.engine, kernel.native()) {
-            (Engine::Auto, Some(op)) if has_window => op.pad::<T>(cval).map(|pad| (op, pad)),
+            (Engine::Auto, Some((op, input))) if has_window => {
+                op.pad::<T>(cval).map(|pad| (op, input, pad))
+            }
             _ => None,
         };
         let engine = match options.engine {
             _ if native.is_some() => {
-                let (op, pad) = native.expect("checked");
-                StripeEngine::Native(op, pad)
+                let (op, input, pad) = native.expect("checked");
+                StripeEngine::Native(op, input, pad)
             }
             Engine::Auto => StripeEngine::Rows {
                 row: kernel.auto_row(),
@@ -207,8 +209,9 @@ impl<'k, T: Element> Schedule<'k, T> {
         let (s, mode, cval) = (&pass.setup, self.mode, self.cval);
         let geo = &s.geo;
         match &pass.engine {
-            StripeEngine::Native(op, pad) => {
-                window::run_in(sources, geo, mode, *pad, |t| t, &NativeStripe(*op), sink)
+            StripeEngine::Native(op, input, pad) => {
+                let f = NativeStripe(*op, *input);
+                window::run_in(sources, geo, mode, *pad, |t| t, &f, sink)
             }
             StripeEngine::Rows {
                 row,

@@ -95,3 +95,62 @@ fn stages_per_channel_tuples_and_inputs_agree_with_the_interpreter() {
     // Each pass reads the footprint around each position: two passes reach twice as far.
     assert_eq!(k.pass_points().len(), 2);
 }
+
+/// Stages that pick a value of their window (`min`, `max`) of an integer image stay in its type
+/// and run natively, and so does a pass reading them with one order statistic: an opening, a
+/// closing, a top-hat and a morphological gradient on u8 and u16, in every mode (constant with
+/// a cval the type holds, and one it does not: then the stages stay in f64), equal the
+/// interpreter exactly; a stage that may fall between two values (an even median) keeps f64.
+#[test]
+fn min_max_stages_of_integer_images_run_natively() {
+    use jitfilter::Path;
+    let img = ndarray::Array2::from_shape_fn((37, 41), |(y, x)| {
+        ((y * 7919 + x * 104729 + (y * x) % 13) % 251) as u8
+    })
+    .into_dyn();
+    let programs = [
+        ("stage e = min(w) over disk:2; max(e) over disk:2", true),
+        ("stage d = max(w); stage e = min(d); at(e)", true),
+        ("stage e = min(w); stage o = max(e); c - at(o)", true),
+        ("stage d = max(w); stage e = min(w); at(d) - at(e)", true),
+        ("stage m = median(w); max(m)", false),
+    ];
+    let modes = [
+        ("reflect", 0.0),
+        ("mirror", 0.0),
+        ("nearest", 0.0),
+        ("wrap", 0.0),
+        ("constant", 7.0),
+        ("constant", -1.0),
+    ];
+    for (src, native) in programs {
+        let k = Kernel::compile(src).unwrap();
+        for (mode, cval) in modes {
+            let opts = Options::default()
+                .mode(mode.parse::<Mode>().unwrap())
+                .cval(cval);
+            let fp = Footprint::rect(4, 3);
+            let interp = opts.clone().engine(Engine::Interpreter);
+            let want = k.filter_as::<u8, f64, _>(img.view(), &fp, &interp).unwrap();
+            let (got, trace) = k
+                .filter_traced::<u8, f64, _>(img.view(), &fp, &opts)
+                .unwrap();
+            assert_eq!(got, want, "`{src}` {mode} {cval} u8");
+            let wide = img.mapv(u16::from);
+            let got16 = k.filter_as::<u16, f64, _>(wide.view(), &fp, &opts).unwrap();
+            assert_eq!(got16, want, "`{src}` {mode} {cval} u16");
+            let natives = (trace.reductions.iter())
+                .filter(|(_, p)| *p == Path::Native)
+                .count();
+            let last = trace.reductions.last().unwrap().1;
+            if src.starts_with("stage e = min(w) over") {
+                // Both passes native, unless u8 cannot hold the cval.
+                let want = if cval >= 0.0 { 2 } else { 0 };
+                assert_eq!(natives, want, "`{src}` {mode} {cval}: {trace:?}");
+            }
+            if !native {
+                assert_ne!(last, Path::Native, "`{src}`: {trace:?}");
+            }
+        }
+    }
+}
