@@ -1,7 +1,7 @@
 //! Syntax tree → checked IR: resolves names, checks arity and scalar/vector types, rejects what
 //! cannot run, and interns identical subexpressions into one DAG node.
 
-use crate::error::{ExprError, Span};
+use crate::error::{Error, ExprError, Span};
 use crate::footprint::Footprint;
 use crate::ir::{
     At, Builtin, Func, Node, NodeId, Op, ParamDecl, Plane, Program, Reduction, Sample, Shape,
@@ -233,6 +233,13 @@ impl Checker<'_> {
 
     /// `EXPR over SPEC`: EXPR with SPEC the footprint of its reductions that have none.
     fn over(&mut self, e: &Expr, footprint: &Footprint, spec: Span) -> Result<NodeId, ExprError> {
+        // Over the footprint limit in the fewest dimensions it can have: known now, with a caret
+        // on the SPEC (the array's dimensions, known when applying, may add to a `box`).
+        if let Err(Error::Limit(error)) =
+            footprint.resolve(footprint.ndim().unwrap_or(1), self.limits)
+        {
+            return Err(ExprError::Limit { span: spec, error });
+        }
         let index = match self.footprints.iter().position(|f| f == footprint) {
             Some(i) => i + 1,
             None => {

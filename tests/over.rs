@@ -819,3 +819,23 @@ fn the_passes_together_may_read_at_most_the_footprint_limit() {
         .unwrap();
     assert_eq!(got, want);
 }
+
+/// An `over` footprint past `--max-footprint` is refused when compiling, with the span on its
+/// SPEC, in the fewest dimensions the footprint can have; within a raised limit it compiles.
+#[test]
+fn over_footprints_past_the_limit_point_at_their_spec() {
+    let src = "max(w) over disk:2000 - min(w)";
+    match Kernel::compile(src) {
+        Err(jitfilter::Error::Expr(jitfilter::ExprError::Limit { span, .. })) => {
+            assert_eq!(&src[span.start..span.end], "disk:2000");
+        }
+        other => panic!("{other:?}"),
+    }
+    let roomy = jitfilter::Limits {
+        max_footprint: 1 << 24,
+        ..jitfilter::Limits::default()
+    };
+    assert!(Kernel::compile_with(src, &roomy).is_ok());
+    // A box adapts to the array: 2000 cells in 1-D are within the limit when compiling.
+    assert!(Kernel::compile("max(w) over box:2000").is_ok());
+}
