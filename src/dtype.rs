@@ -55,6 +55,22 @@ impl fmt::Display for DType {
     }
 }
 
+/// Converts `src` into `dst` element by element (through f64, as [`Element::from_f64`] rounds
+/// and saturates); a plain copy when both have the same type, as a native min or max of u8 into
+/// u8, where the round trip would cost more than the filter.
+pub fn convert<T: Element, O: Element>(src: &[T], dst: &mut [O]) {
+    use std::any::TypeId;
+    if TypeId::of::<T>() == TypeId::of::<O>() {
+        // SAFETY: T and O are the same type, so `src` is a valid slice of O.
+        let same = unsafe { std::slice::from_raw_parts(src.as_ptr() as *const O, src.len()) };
+        dst.copy_from_slice(&same[..dst.len()]);
+        return;
+    }
+    for (o, v) in dst.iter_mut().zip(src) {
+        *o = O::from_f64(v.to_f64());
+    }
+}
+
 /// An array element type: u8, u16, i16, i32, f32 or f64.
 ///
 /// Conversion from the kernel's f64 result to an integer type rounds half to even (as numpy's

@@ -120,9 +120,7 @@ impl<T: Element> StripeFn<T> for NativeStripe {
                     &mut st.scratch,
                     ext,
                 );
-                for (o, v) in out.iter_mut().zip(ext.iter()) {
-                    *o = O::from_f64(v.to_f64());
-                }
+                crate::dtype::convert(ext, out);
             }
             Native::Rank(rank) => {
                 st.ranks.resize(nrows * w, 0.0);

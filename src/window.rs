@@ -328,11 +328,10 @@ fn fill_block<T: Element, B: Copy>(
             for (dv, sv) in dst[inner..inner + w].iter_mut().zip(src) {
                 *dv = conv(*sv);
             }
-            for (cx, dv) in dst.iter_mut().enumerate() {
-                if cx < inner || cx >= inner + w {
-                    if let Some(sx) = xmap[cx] {
-                        *dv = conv(src[sx]);
-                    }
+            // Only the halo columns: a test per column of the row would cost more than the copy.
+            for cx in (0..inner).chain(inner + w..bw) {
+                if let Some(sx) = xmap[cx] {
+                    dst[cx] = conv(src[sx]);
                 }
             }
         }
