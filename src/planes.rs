@@ -1,12 +1,15 @@
 //! The plane kernels: compute a stripe's planned reductions (decided by [`crate::planner`]) from
-//! the footprint's runs of consecutive cells (chords): sums from prefix sums, extremes and ranks
-//! by the chord algorithms of [`crate::order`], absolute deviations in one pass over the window.
-//! Their cost grows with the footprint's height, not its area.
+//! the footprint's runs of consecutive cells (chords): sums from prefix sums and rectangles in
+//! two 1-D passes, extremes and ranks by the chord algorithms of [`crate::order`], absolute
+//! deviations in one pass over the window. Their cost grows with the footprint's height, not
+//! its area.
 //!
-//! Accuracy: prefix sums run over the stripe's padded block with the data shifted by one of its
-//! values, so integer data sums exactly and float data loses at most about `T·ε` of the data's
-//! scale (T = block length, ~10⁵ → ~10⁻¹¹); variance is `(Σd² − (Σd)²/n)/(n − ddof)` of the shifted
-//! data `d`, clamped at 0. Non-finite values are counted separately so that one NaN or ∞ affects
+//! Accuracy: sums run over the stripe's padded block with the data shifted by one of its
+//! values. Integer data sums exactly. Float data: prefix sums are double-doubles, accurate to
+//! about ε of each window's magnitude; a box's first moments (sums and means with no variance
+//! beside them) go by rectangles, off by about `(box width + stripe rows)·ε` of the magnitudes
+//! added, the order of a window-order sum's own error. Variance is `(Σd² − (Σd)²/n)/(n − ddof)`
+//! of the shifted data `d`, clamped at 0. Non-finite values are counted separately so that one NaN or ∞ affects
 //! only the windows that contain it, with numpy's results (NaN, ±∞).
 
 use crate::auto::RowTables;
@@ -34,7 +37,7 @@ pub fn compute(
         return;
     }
     let chords = order::chords(s.offs, s.bw);
-    let sums = SumChords::new(&chords, s.bw);
+    let sums = SumChords::new(&chords, s);
     let n = s.offs.len() as f64;
     let mut compiled = maps.iter();
     let mapped: Vec<Cow<[f64]>> = (planner.maps.iter())
@@ -352,20 +355,24 @@ struct BlockStats<'a> {
     huge: bool,
 }
 
-/// The footprint's chords as prefix sums read them: every chord as (block offset, length), and
-/// the same split into single chords and rectangles — runs of 3 or more identical chords in
-/// consecutive rows — which a summed-area table sums with 4 reads instead of 2 per row (a
-/// 25×25 box: 4 reads per pixel instead of 50).
+/// The footprint's chords as the sums read them: every chord as (block offset, length), and the
+/// same split into single chords and rectangles — runs of 3 or more identical chords in
+/// consecutive rows, not much wider than tall — which are summed in two 1-D passes (along block
+/// rows, then down a running sum) instead of from prefix sums (a 9×9 box: about 12 additions
+/// per pixel and no prefix at all, instead of 18 prefix reads after a serial scan).
 struct SumChords {
     all: Vec<(usize, usize)>,
     singles: Vec<(usize, usize)>,
     /// (first block row, rows, column, length).
     rects: Vec<(usize, usize, usize, usize)>,
     bw: usize,
+    nrows: usize,
+    width: usize,
 }
 
 impl SumChords {
-    fn new(chords: &[Chord], bw: usize) -> SumChords {
+    fn new(chords: &[Chord], s: &Stripe) -> SumChords {
+        let bw = s.bw;
         let mut runs: Vec<(Chord, usize)> = Vec::new();
         for &c in chords {
             match runs.last_mut() {
@@ -378,11 +385,10 @@ impl SumChords {
             }
         }
         let (mut singles, mut rects) = (Vec::new(), Vec::new());
-        // Building a summed-area table costs about as many instructions as 12 chord reads per
-        // pixel (64-row stripes, callgrind); worth it when rectangles save more (not disk:11).
-        let saved: usize = runs.iter().filter(|r| r.1 >= 3).map(|r| 2 * r.1 - 4).sum();
         for (c, rows) in runs {
-            if rows >= 3 && saved > 12 {
+            // A rectangle costs about `len + 2` additions per pixel, its chords `2 · rows`
+            // prefix reads.
+            if rows >= 3 && c.len + 2 <= 2 * rows {
                 rects.push((c.row, rows, c.col, c.len));
             } else {
                 singles.extend((0..rows).map(|r| ((c.row + r) * bw + c.col, c.len)));
@@ -393,46 +399,52 @@ impl SumChords {
             singles,
             rects,
             bw,
+            nrows: s.nrows,
+            width: s.width,
         }
     }
 }
 
-/// Prefix sums kept as double-doubles (`hi + lo`, TwoSum), so that a window's sum, a difference
-/// of two prefixes, is accurate to about ε of the window's own magnitude, not of the block's.
+/// Window sums of one sequence of block values: prefix sums kept as double-doubles (`hi + lo`,
+/// TwoSum), so that a window's sum, a difference of two prefixes, is accurate to about ε of the
+/// window's own magnitude, not of the block's; and the rectangles' sums, when exact.
 struct Prefix {
     hi: Vec<f64>,
     lo: Vec<f64>,
     /// All `lo` are zero (e.g. integer data): the high parts alone are exact.
     exact: bool,
-    /// Summed-area table, `(rows + 1) × (bw + 1)`, when the chords have rectangles and the
-    /// values are integers whose total magnitude stays below 2⁵³, so that every entry and every
-    /// rectangle sum is exact; empty otherwise.
-    sat: Vec<f64>,
+    /// The rectangles' sums for every output pixel of the stripe (`nrows × width`), when the
+    /// chords have rectangles and the values are integers whose total magnitude stays below
+    /// 2⁵³, so that sums in any order are exact, or the caller accepts rounding; empty
+    /// otherwise.
+    rects: Vec<f64>,
 }
 
 impl Prefix {
-    fn new(values: impl Iterator<Item = f64> + Clone, len: usize, sc: &SumChords) -> Prefix {
-        // One scan decides both exact forms: summed areas and plain prefix sums.
-        let integers = integers_summing_exactly(values.clone());
-        let sat = if sc.rects.is_empty() || !integers {
+    /// `rounded`: rectangles may also sum values that are not integers (then with rounding
+    /// errors of the order of the interpreter's own).
+    fn new(values: Vec<f64>, sc: &SumChords, rounded: bool) -> Prefix {
+        // One scan decides both exact forms: rectangle sums and plain prefix sums.
+        let integers = integers_summing_exactly(&values);
+        let rects = if sc.rects.is_empty() || !(integers || rounded) {
             Vec::new()
         } else {
-            summed_area(values.clone(), len, sc.bw)
+            rect_sums(&values, sc)
         };
-        if !sat.is_empty() && sc.singles.is_empty() {
-            // Rectangles cover the footprint: no row prefix needed.
+        if !rects.is_empty() && sc.singles.is_empty() {
+            // Rectangles cover the footprint: no prefix needed.
             return Prefix {
                 hi: Vec::new(),
                 lo: Vec::new(),
                 exact: true,
-                sat,
+                rects,
             };
         }
+        let mut hi = Vec::with_capacity(values.len() + 1);
         if integers {
             // Every partial sum is an exact integer: plain prefix sums, no low parts.
-            let mut hi = Vec::with_capacity(len + 1);
             hi.push(0.0);
-            hi.extend(values.scan(0.0, |h, v| {
+            hi.extend(values.iter().scan(0.0, |h, v| {
                 *h += v;
                 Some(*h)
             }));
@@ -440,15 +452,14 @@ impl Prefix {
                 hi,
                 lo: Vec::new(),
                 exact: true,
-                sat,
+                rects,
             };
         }
-        let mut hi = Vec::with_capacity(len + 1);
-        let mut lo = Vec::with_capacity(len + 1);
+        let mut lo = Vec::with_capacity(values.len() + 1);
         let (mut h, mut l) = (0.0f64, 0.0f64);
         hi.push(h);
         lo.push(l);
-        for v in values {
+        for &v in &values {
             let s = h + v;
             let bp = s - h;
             l += (h - (s - bp)) + (v - bp);
@@ -457,12 +468,17 @@ impl Prefix {
             lo.push(l);
         }
         let exact = lo.iter().all(|&l| l == 0.0);
-        Prefix { hi, lo, exact, sat }
+        Prefix {
+            hi,
+            lo,
+            exact,
+            rects,
+        }
     }
 
     /// Not built (the block needs no such sums).
     fn is_empty(&self) -> bool {
-        self.hi.is_empty() && self.sat.is_empty()
+        self.hi.is_empty() && self.rects.is_empty()
     }
 
     /// Adds, for each of the `out.len()` windows of output row `ry`, the sum of the values
@@ -478,18 +494,11 @@ impl Prefix {
     #[inline(always)]
     fn add_chords_in(&self, sc: &SumChords, ry: usize, out: &mut [f64]) {
         let (w, base) = (out.len(), ry * sc.bw);
-        let chords = if self.sat.is_empty() {
+        let chords = if self.rects.is_empty() {
             &sc.all
         } else {
-            let stride = sc.bw + 1;
-            for &(row, rows, col, len) in &sc.rects {
-                let top = &self.sat[(ry + row) * stride..];
-                let bottom = &self.sat[(ry + row + rows) * stride..];
-                let (ta, tb) = (&top[col..col + w], &top[col + len..col + len + w]);
-                let (ba, bb) = (&bottom[col..col + w], &bottom[col + len..col + len + w]);
-                for ((((o, a), b), c), d) in out.iter_mut().zip(bb).zip(ba).zip(tb).zip(ta) {
-                    *o += (a - b) - (c - d);
-                }
+            for (o, r) in out.iter_mut().zip(&self.rects[ry * w..(ry + 1) * w]) {
+                *o += r;
             }
             &sc.singles
         };
@@ -510,6 +519,78 @@ impl Prefix {
     }
 }
 
+/// The sums of the chords' rectangles for every output pixel of the stripe, all rectangles
+/// added, `nrows × width`: along each block row a direct sum of `len` values, then down the
+/// rows a running sum (add the row entering, subtract the row leaving). Exact for integers
+/// summing exactly; otherwise each sum is off by at most about `(len + nrows)·ε` of the
+/// magnitudes it adds, as a sum in window order is by `len · rows · ε`.
+fn rect_sums(v: &[f64], sc: &SumChords) -> Vec<f64> {
+    let (bw, nrows, w) = (sc.bw, sc.nrows, sc.width);
+    let mut out = vec![0.0; nrows * w];
+    let mut along = Vec::new();
+    let mut down = vec![0.0; w];
+    crate::simd::avx2(
+        #[inline(always)]
+        || {
+            for &(row, rows, col, len) in &sc.rects {
+                let hrows = nrows + rows - 1;
+                along.clear();
+                along.resize(hrows * w, 0.0);
+                for (b, dst) in along.chunks_exact_mut(w).enumerate() {
+                    run_sums(&v[(row + b) * bw + col..], len, dst);
+                }
+                down.fill(0.0);
+                for r in 0..rows {
+                    add(&mut down, &along[r * w..(r + 1) * w]);
+                }
+                for ry in 0..nrows {
+                    if ry > 0 {
+                        let (enter, leave) = (ry + rows - 1, ry - 1);
+                        let (enter, leave) = (&along[enter * w..][..w], &along[leave * w..][..w]);
+                        for ((d, e), l) in down.iter_mut().zip(enter).zip(leave) {
+                            *d += e - l;
+                        }
+                    }
+                    add(&mut out[ry * w..(ry + 1) * w], &down);
+                }
+            }
+        },
+    );
+    out
+}
+
+#[inline(always)]
+fn add(dst: &mut [f64], src: &[f64]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d += s;
+    }
+}
+
+/// `dst[x] = Σ_{c < len} src[x + c]`, 16 pixels at a time held in registers across the run.
+#[inline(always)]
+fn run_sums(src: &[f64], len: usize, dst: &mut [f64]) {
+    #[inline(always)]
+    fn tile<const T: usize>(src: &[f64], len: usize, dst: &mut [f64]) {
+        let mut acc = [0.0f64; T];
+        for v in src[..len + T - 1].windows(T) {
+            let v: &[f64; T] = v.try_into().expect("windows of T");
+            for i in 0..T {
+                acc[i] += v[i];
+            }
+        }
+        dst[..T].copy_from_slice(&acc);
+    }
+    let mut x = 0;
+    while x + 16 <= dst.len() {
+        tile::<16>(&src[x..], len, &mut dst[x..]);
+        x += 16;
+    }
+    while x < dst.len() {
+        tile::<1>(&src[x..], len, &mut dst[x..]);
+        x += 1;
+    }
+}
+
 /// Whether `v` is an integer (from 2⁵² up, odd ones count as not: callers only need "small
 /// integer, or refuse"). Adding and removing 2⁵² rounds to an integer with plain float ops that
 /// vectorise, where `fract` is a libm call per value without SSE4.1.
@@ -520,28 +601,59 @@ pub(crate) fn is_integer(v: f64) -> bool {
 }
 
 /// Whether `values` are integers whose total magnitude is below 2⁵³: then every partial sum,
-/// and any sum of ± partial sums, is exact.
-fn integers_summing_exactly(values: impl Iterator<Item = f64>) -> bool {
-    let (total, integral) =
-        values.fold((0.0f64, true), |(t, i), v| (t + v.abs(), i & is_integer(v)));
-    integral && total < 9_007_199_254_740_992.0
+/// and any sum of ± partial sums, is exact. Eight independent lanes, so that the loop
+/// vectorises (one running total would be a chain of dependent additions).
+fn integers_summing_exactly(values: &[f64]) -> bool {
+    const L: usize = 8;
+    let (mut total, mut integral) = ([0.0f64; L], [true; L]);
+    crate::simd::avx2(
+        #[inline(always)]
+        || {
+            let chunks = values.chunks_exact(L);
+            let rest = chunks.remainder();
+            for c in chunks {
+                for i in 0..L {
+                    total[i] += c[i].abs();
+                    integral[i] &= is_integer(c[i]);
+                }
+            }
+            for (i, &v) in rest.iter().enumerate() {
+                total[i] += v.abs();
+                integral[i] &= is_integer(v);
+            }
+        },
+    );
+    integral.iter().all(|&i| i) && total.iter().sum::<f64>() < 9_007_199_254_740_992.0
 }
 
-/// The summed-area table of `values` read as rows of `bw`; the caller has checked that they
-/// sum exactly ([`integers_summing_exactly`]).
-fn summed_area(values: impl Iterator<Item = f64>, len: usize, bw: usize) -> Vec<f64> {
-    let rows = len / bw;
-    let stride = bw + 1;
-    let mut sat = vec![0.0; (rows + 1) * stride];
-    let mut values = values;
-    for r in 0..rows {
-        let mut acc = 0.0;
-        for c in 0..bw {
-            acc += values.next().unwrap_or(0.0);
-            sat[(r + 1) * stride + c + 1] = sat[r * stride + c + 1] + acc;
-        }
-    }
-    sat
+/// Whether all of `f` is finite, and its largest finite magnitude: one pass in eight
+/// independent lanes, so that it vectorises (an early-exit search would not).
+fn scan(f: &[f64]) -> (bool, f64) {
+    const L: usize = 8;
+    let (mut finite, mut largest) = ([true; L], [0.0f64; L]);
+    crate::simd::avx2(
+        #[inline(always)]
+        || {
+            let mut lane = |i: usize, v: f64| {
+                let a = v.abs();
+                let ok = a < f64::INFINITY;
+                finite[i] &= ok;
+                largest[i] = if ok && a > largest[i] { a } else { largest[i] };
+            };
+            let chunks = f.chunks_exact(L);
+            let rest = chunks.remainder();
+            for c in chunks {
+                for (i, &v) in c.iter().enumerate() {
+                    lane(i, v);
+                }
+            }
+            for (i, &v) in rest.iter().enumerate() {
+                lane(i, v);
+            }
+        },
+    );
+    let largest = largest.iter().fold(0.0f64, |m, &v| m.max(v));
+    (finite.iter().all(|&ok| ok), largest)
 }
 
 impl<'a> BlockStats<'a> {
@@ -553,7 +665,8 @@ impl<'a> BlockStats<'a> {
         let second = kinds
             .iter()
             .any(|k| matches!(k, Kind::Var(_) | Kind::Std(_)));
-        let huge = f.iter().any(|v| v.is_finite() && v.abs() > 1e150);
+        let (all_finite, largest) = scan(f);
+        let huge = largest > 1e150;
         // Shifting by a data value keeps sums of squares small; with huge values around, the
         // double-double prefix alone keeps small windows exact, so no shift.
         let shift = if huge {
@@ -562,26 +675,34 @@ impl<'a> BlockStats<'a> {
             f.iter().copied().find(|v| v.is_finite()).unwrap_or(0.0)
         };
         let finite = |v: f64| if v.is_finite() { v - shift } else { 0.0 };
-        let t = f.len();
-        let all_finite = f.iter().all(|v| v.is_finite());
         let count = |pred: fn(f64) -> bool| {
-            Prefix::new(f.iter().map(|&v| if pred(v) { 1.0 } else { 0.0 }), t, sc)
+            Prefix::new(
+                f.iter().map(|&v| if pred(v) { 1.0 } else { 0.0 }).collect(),
+                sc,
+                false,
+            )
         };
         let none = || Prefix {
             hi: Vec::new(),
             lo: Vec::new(),
             exact: true,
-            sat: Vec::new(),
+            rects: Vec::new(),
         };
         BlockStats {
             shift,
             p1: if moments {
-                Prefix::new(f.iter().map(|&v| finite(v)), t, sc)
+                // First moments alone round as a window-order sum would; beside a variance
+                // they must stay as accurate as the squares (the variance is their difference).
+                Prefix::new(f.iter().map(|&v| finite(v)).collect(), sc, !second)
             } else {
                 none()
             },
             p2: if second {
-                Prefix::new(f.iter().map(|&v| finite(v) * finite(v)), t, sc)
+                Prefix::new(
+                    f.iter().map(|&v| finite(v) * finite(v)).collect(),
+                    sc,
+                    false,
+                )
             } else {
                 none()
             },

@@ -35,7 +35,7 @@ pub(crate) enum Kind {
 /// How the plane kernels compute a planned reduction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Planned {
-    /// Chord prefix sums (summed areas for boxes of integers).
+    /// Chord prefix sums (boxes in two 1-D passes).
     Sums,
     /// Chord prefix sums of shifted moments.
     Moments,
@@ -52,9 +52,9 @@ pub enum Planned {
 impl Planned {
     pub fn describe(self) -> &'static str {
         match self {
-            Planned::Sums => "planned: chord prefix sums (summed areas for boxes of integers)",
+            Planned::Sums => "planned: chord prefix sums (boxes in two 1-D passes)",
             Planned::Moments => {
-                "planned: chord prefix sums of shifted moments (summed areas for boxes of integers)"
+                "planned: chord prefix sums of shifted moments (boxes in two 1-D passes)"
             }
             Planned::Extremes => "planned: running extremes per chord (doubling)",
             Planned::Histogram => {

@@ -311,28 +311,29 @@ fn fill_block<T: Element, B: Copy>(
 ) {
     let [d, h, w] = geo.shape;
     let lo = geo.halo.lo;
-    block.clear();
+    // Every value is written below, once: no clearing of a block reused from the last stripe.
     block.resize(bd * bh * bw, cval);
     // The block columns that read the row's own columns in order.
     let inner = (-lo[2]) as usize;
     for bz in 0..bd {
-        let Some(sz) = mode.map(z as isize + lo[0] + bz as isize, d) else {
-            continue;
-        };
+        let sz = mode.map(z as isize + lo[0] + bz as isize, d);
         for by in 0..bh {
-            let Some(sy) = mode.map(y0 as isize + lo[1] + by as isize, h) else {
+            let dst = &mut block[(bz * bh + by) * bw..][..bw];
+            let sy = mode.map(y0 as isize + lo[1] + by as isize, h);
+            let (Some(sz), Some(sy)) = (sz, sy) else {
+                dst.fill(cval);
                 continue;
             };
             let src = source.row(sz, sy);
-            let dst = &mut block[(bz * bh + by) * bw..][..bw];
             for (dv, sv) in dst[inner..inner + w].iter_mut().zip(src) {
                 *dv = conv(*sv);
             }
             // Only the halo columns: a test per column of the row would cost more than the copy.
             for cx in (0..inner).chain(inner + w..bw) {
-                if let Some(sx) = xmap[cx] {
-                    dst[cx] = conv(src[sx]);
-                }
+                dst[cx] = match xmap[cx] {
+                    Some(sx) => conv(src[sx]),
+                    None => cval,
+                };
             }
         }
     }
