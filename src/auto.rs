@@ -66,8 +66,8 @@ pub struct RowStripe<'a> {
     pub tables: RowTables<'a>,
     /// The planner whose planes the row function reads (none for the fused engine).
     pub planner: Option<&'a Planner>,
-    /// Row functions of the planner's point maps.
-    pub maps: &'a [RowFn],
+    /// The row function of the planner's point maps.
+    pub map: Option<RowFn>,
     /// Stripes run with keyed tables, and without (for the run's trace).
     pub counts: &'a [AtomicUsize; 2],
     /// The row function's results per pixel.
@@ -108,7 +108,7 @@ impl StripeFn for RowStripe<'_> {
         st.offs.extend(s.offs.iter().map(|&o| o as i64));
         let t = &self.tables;
         if let Some(planner) = self.planner {
-            planes::compute(planner, s, self.maps, t, &mut st.planes, &mut st.scratch);
+            planes::compute(planner, s, self.map, t, &mut st.planes, &mut st.scratch);
         }
         // Filling a table should cost less than the lookups it serves.
         let keyed = self.keyed.and_then(|k| {

@@ -136,10 +136,10 @@ pub struct Kernel {
     /// Set when the whole program is one order statistic that integer images run natively, with
     /// the input whose window it reads.
     native: Option<(Native, usize)>,
-    /// `[row function (unless the results are planes), point maps…]`.
+    /// `[row function (unless the results are planes), point maps (if any)]`.
     code: Arc<Code>,
-    /// The planner's point-map row functions (pointers into `code`).
-    maps: Arc<Vec<RowFn>>,
+    /// The row function of the planner's point maps, one result each (a pointer into `code`).
+    map: Option<RowFn>,
     /// The row function without planned reductions, compiled on first use by `Engine::Fused`.
     fused: Arc<OnceLock<Result<Code, Error>>>,
     /// The scipy-ABI callback, compiled on first use.
@@ -168,7 +168,7 @@ impl Clone for Kernel {
             planner: self.planner.clone(),
             native: self.native,
             code: self.code.clone(),
-            maps: self.maps.clone(),
+            map: self.map,
             fused: self.fused.clone(),
             callback: self.callback.clone(),
             keyed_plan: self.keyed_plan.clone(),
@@ -256,7 +256,7 @@ impl Kernel {
         let native = Native::with_input(&program);
         let row_plan = Plan::with_planes(&program, planner.planes());
         let defaults: Vec<f64> = program.params.iter().map(|p| p.default).collect();
-        let map_plans: Vec<Plan> = planner.map_programs().into_iter().map(Plan::new).collect();
+        let map_plan: Option<Plan> = planner.map_program().map(Plan::new);
         // The callback (scipy's ABI) is compiled on first use: `apply` never needs it; nor a
         // row function whose results are planes (the auto engine copies them).
         let plane_roots = row_plan.plane_roots();
@@ -264,15 +264,15 @@ impl Kernel {
         if plane_roots.is_none() {
             functions.push((&row_plan, Target::Row));
         }
-        functions.extend(map_plans.iter().map(|p| (p, Target::Row)));
+        functions.extend(map_plan.iter().map(|p| (p, Target::Row)));
         let depth = codegen::depth(functions.iter().map(|(p, _)| *p));
         let code = depth.run(|| codegen::compile(&functions, &defaults, limits))?;
         // Point maps (of w, numbers and params) have no element-only vectors, so their row
         // functions never read tables, which the planner does not pass them.
         let first_map = usize::from(plane_roots.is_none());
-        let maps = (0..map_plans.len()).map(|i| code.row(first_map + i));
-        assert!(maps.clone().all(|m| m.element == 0 && m.keyed == 0));
-        let maps = maps.map(|m| m.f).collect();
+        let map = map_plan.as_ref().map(|_| code.row(first_map));
+        assert!(map.iter().all(|m| m.element == 0 && m.keyed == 0));
+        let map = map.map(|m| m.f);
         let keyed_plan = row_plan.split_exps();
         let mut keys: Vec<usize> = (codegen::tables(&keyed_plan, true).keyed.iter())
             .map(|&(_, k)| k)
@@ -289,7 +289,7 @@ impl Kernel {
             planner: Arc::new(planner),
             native,
             code: Arc::new(code),
-            maps: Arc::new(maps),
+            map,
             fused: Arc::new(OnceLock::new()),
             callback: Arc::new(OnceLock::new()),
             keyed_plan,
@@ -523,8 +523,8 @@ impl Kernel {
         &self.planner
     }
 
-    pub(crate) fn maps(&self) -> &[RowFn] {
-        &self.maps
+    pub(crate) fn map(&self) -> Option<RowFn> {
+        self.map
     }
 
     /// The native form of the whole program, if it has one.

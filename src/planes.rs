@@ -21,12 +21,12 @@ use crate::window::Stripe;
 use std::borrow::Cow;
 use std::cell::OnceCell;
 
-/// Computes this stripe's planes (one `nrows × width` buffer per item of `planner`). `maps`
-/// are the compiled row functions of [`Planner::map_programs`].
+/// Computes this stripe's planes (one `nrows × width` buffer per item of `planner`). `map` is
+/// the compiled row function of [`Planner::map_program`].
 pub fn compute(
     planner: &Planner,
     s: &Stripe,
-    maps: &[RowFn],
+    map: Option<RowFn>,
     tables: &RowTables,
     planes: &mut Vec<Vec<f64>>,
     scratch: &mut order::Scratch<f64>,
@@ -39,15 +39,18 @@ pub fn compute(
     let chords = order::chords(s.offs, s.bw);
     let sums = SumChords::new(&chords, s);
     let n = s.offs.len() as f64;
-    let mut compiled = maps.iter();
+    let programs = (planner.maps.iter())
+        .filter(|m| matches!(m, Map::Program(_)))
+        .count();
+    let mut made = match map {
+        Some(f) if programs > 0 => apply_map(f, programs, s.blocks, params),
+        _ => Vec::new(),
+    }
+    .into_iter();
     let mapped: Vec<Cow<[f64]>> = (planner.maps.iter())
-        .map(|map| match map {
+        .map(|m| match m {
             Map::Input(i) => Cow::Borrowed(s.input(*i)),
-            Map::Program(_) => Cow::Owned(apply_map(
-                *compiled.next().expect("one function per map"),
-                s.blocks,
-                params,
-            )),
+            Map::Program(_) => Cow::Owned(made.next().expect("one result per map")),
         })
         .collect();
     let dependent = |it: &Item| matches!(it.kind, Kind::AbsDev { .. } | Kind::Weighted { .. });
@@ -69,8 +72,8 @@ pub fn compute(
         };
         let mut window_sums = Vec::new();
         for &(plane, item) in items.iter().filter(|(_, it)| !shares(it)) {
+            // Every value is written by `fill` (no clearing of the last stripe's plane).
             let out = &mut planes[plane];
-            out.clear();
             out.resize(s.nrows * s.width, 0.0);
             let sums_out = (Some(plane) == moments).then_some(&mut window_sums);
             stats.fill(item.kind, &chords, n, s, scratch, out, sums_out);
@@ -318,17 +321,18 @@ fn deviation_tile<const T: usize>(
     out[..T].copy_from_slice(&acc);
 }
 
-/// Runs a map's row function over the whole blocks (all of one length) as one row of
-/// one-element windows.
-fn apply_map(f: RowFn, blocks: &[Vec<f64>], params: &[f64]) -> Vec<f64> {
+/// Runs the maps' row function over the whole blocks (all of one length) as one row of
+/// one-element windows: its `n` results, one block each.
+fn apply_map(f: RowFn, n: usize, blocks: &[Vec<f64>], params: &[f64]) -> Vec<Vec<f64>> {
     let len = blocks[0].len();
-    let mut out = vec![0.0; len];
+    let mut out = vec![vec![0.0; len]; n];
     let inputs: Vec<*const f64> = blocks.iter().map(|b| b.as_ptr()).collect();
-    let outputs = [out.as_mut_ptr()];
+    let outputs: Vec<*mut f64> = out.iter_mut().map(|o| o.as_mut_ptr()).collect();
     let mut args = RowArgs::new(&inputs, &[0], len, &outputs);
     args.params = params.as_ptr();
     // SAFETY: a point map reads only inputs[i][x] for x < width (every block has `len`
-    // values), and params; both lists live until the call returns.
+    // values), and params, and writes `len` values to each of its `n` outputs; the lists
+    // live until the call returns.
     unsafe { f(&mut args) };
     out
 }
@@ -526,32 +530,41 @@ impl Prefix {
 /// magnitudes it adds, as a sum in window order is by `len · rows · ε`.
 fn rect_sums(v: &[f64], sc: &SumChords) -> Vec<f64> {
     let (bw, nrows, w) = (sc.bw, sc.nrows, sc.width);
-    let mut out = vec![0.0; nrows * w];
-    let mut along = Vec::new();
+    let mut out = Vec::with_capacity(nrows * w);
+    let mut ring = Vec::new();
     let mut down = vec![0.0; w];
     crate::simd::avx2(
         #[inline(always)]
         || {
-            for &(row, rows, col, len) in &sc.rects {
-                let hrows = nrows + rows - 1;
-                along.clear();
-                along.resize(hrows * w, 0.0);
-                for (b, dst) in along.chunks_exact_mut(w).enumerate() {
-                    run_sums(&v[(row + b) * bw + col..], len, dst);
-                }
+            for (i, &(row, rows, col, len)) in sc.rects.iter().enumerate() {
+                // The sums along the last `rows + 1` block rows, row b in slot b % (rows + 1):
+                // a few rows of the image, so they stay in the core's cache.
+                let slots = rows + 1;
+                ring.resize(slots * w, 0.0);
+                let along = |b: usize, ring: &mut [f64]| {
+                    let slot = &mut ring[(b % slots) * w..][..w];
+                    run_sums(&v[(row + b) * bw + col..], len, slot);
+                };
                 down.fill(0.0);
-                for r in 0..rows {
-                    add(&mut down, &along[r * w..(r + 1) * w]);
+                for b in 0..rows {
+                    along(b, &mut ring);
+                    add(&mut down, &ring[b * w..][..w]);
                 }
                 for ry in 0..nrows {
                     if ry > 0 {
                         let (enter, leave) = (ry + rows - 1, ry - 1);
-                        let (enter, leave) = (&along[enter * w..][..w], &along[leave * w..][..w]);
+                        along(enter, &mut ring);
+                        let enter = &ring[(enter % slots) * w..][..w];
+                        let leave = &ring[(leave % slots) * w..][..w];
                         for ((d, e), l) in down.iter_mut().zip(enter).zip(leave) {
                             *d += e - l;
                         }
                     }
-                    add(&mut out[ry * w..(ry + 1) * w], &down);
+                    if i == 0 {
+                        out.extend_from_slice(&down);
+                    } else {
+                        add(&mut out[ry * w..(ry + 1) * w], &down);
+                    }
                 }
             }
         },
@@ -796,7 +809,10 @@ impl<'a> BlockStats<'a> {
             match kind {
                 // Filled above; only NaN windows are left to mark.
                 Kind::Max | Kind::Min => {}
-                Kind::Count => self.p0.add_chords(self.sc, ry, row),
+                Kind::Count => {
+                    row.fill(0.0);
+                    self.p0.add_chords(self.sc, ry, row)
+                }
                 Kind::Rank(_) | Kind::AbsDev { .. } | Kind::Weighted { .. } => {
                     unreachable!("ranks fill by histogram, deviations and weighted sums apart")
                 }

@@ -84,8 +84,8 @@ pub(crate) enum Center {
 pub(crate) enum Map {
     /// An input plane's window as it is (`w`, `g`).
     Input(usize),
-    /// A program of windows, numbers and params, whose row function computes it per element.
-    Program(Program),
+    /// A node of windows, numbers and params: one of the results of [`Planner::map_program`].
+    Program(NodeId),
 }
 
 #[derive(Debug, Clone)]
@@ -103,6 +103,9 @@ pub struct Planner {
     pub(crate) maps: Vec<Map>,
     /// Per weighted item, a program whose results are the weight vectors to multiply.
     pub(crate) weights: Vec<Program>,
+    /// The point maps of `Map::Program`, in order, as the results of one program: one row
+    /// function computes them all (one compile and one pass over the block, not one each).
+    map_program: Option<Program>,
 }
 
 /// Per node, whether it depends only on input windows, numbers and params (one pass in
@@ -178,13 +181,20 @@ impl Planner {
             let map = *map_index.entry(arg).or_insert_with(|| {
                 planner.maps.push(match program.nodes[arg].op {
                     Op::Sample(s) => Map::Input(s.input),
-                    _ => Map::Program(map_program(program, arg)),
+                    _ => Map::Program(arg),
                 });
                 planner.maps.len() - 1
             });
             planner.planes.insert(id, planner.items.len());
             planner.items.push(Item { kind, map });
         }
+        let args: Vec<NodeId> = (planner.maps.iter())
+            .filter_map(|m| match m {
+                Map::Program(arg) => Some(*arg),
+                Map::Input(_) => None,
+            })
+            .collect();
+        planner.map_program = (!args.is_empty()).then(|| map_program(program, &args));
         planner
     }
 
@@ -197,14 +207,10 @@ impl Planner {
         &self.planes
     }
 
-    /// The programs whose row functions compute the non-identity point maps, in order.
-    pub fn map_programs(&self) -> Vec<&Program> {
-        (self.maps.iter())
-            .filter_map(|m| match m {
-                Map::Program(p) => Some(p),
-                Map::Input(_) => None,
-            })
-            .collect()
+    /// The program whose results are the point maps that are not an input as it is, in order
+    /// (none when there are no such maps).
+    pub fn map_program(&self) -> Option<&Program> {
+        self.map_program.as_ref()
     }
 
     /// How reduction node `id` is computed, if planned.
@@ -315,17 +321,23 @@ fn abs_dev(
     }
 }
 
-/// The program `sum(f(w))` for point map `arg`: on a one-element window it computes `f`.
-fn map_program(program: &Program, arg: NodeId) -> Program {
-    let mut nodes: Vec<Node> = program.nodes[..=arg].to_vec();
-    nodes.push(Node {
-        op: Op::Reduce(Reduction::Sum, arg, None, 0),
-        shape: Shape::Scalar,
-        span: program.nodes[arg].span,
-    });
+/// The program whose results are `sum(f(w))` for each point map `f` of `args`, in order: on a
+/// one-element window each computes `f`.
+fn map_program(program: &Program, args: &[NodeId]) -> Program {
+    let last = args.iter().copied().max().expect("at least one map");
+    let mut nodes: Vec<Node> = program.nodes[..=last].to_vec();
+    let mut roots = Vec::new();
+    for &arg in args {
+        nodes.push(Node {
+            op: Op::Reduce(Reduction::Sum, arg, None, 0),
+            shape: Shape::Scalar,
+            span: program.nodes[arg].span,
+        });
+        roots.push(nodes.len() - 1);
+    }
     Program {
         source: program.source.clone(),
-        roots: vec![nodes.len() - 1],
+        roots,
         nodes,
         params: program.params.clone(),
         inputs: program.inputs.clone(),
@@ -354,7 +366,7 @@ mod tests {
         // sum): planned; sum(x * w) (x varies per pixel): not.
         assert_eq!(planner.items.len(), 5);
         assert_eq!(planner.weights.len(), 1);
-        assert_eq!(planner.map_programs().len(), 1);
+        assert_eq!(planner.map_program().map(|p| p.roots.len()), Some(1));
     }
 
     #[test]

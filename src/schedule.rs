@@ -116,7 +116,7 @@ impl<T> Pass<'_, T> {
 /// The passes of one application, in order.
 pub struct Schedule<'k, T> {
     pub passes: Vec<Pass<'k, T>>,
-    maps: &'k [RowFn],
+    map: Option<RowFn>,
     mode: Mode,
     cval: f64,
     threads: Option<usize>,
@@ -166,7 +166,7 @@ impl<'k, T: Element> Schedule<'k, T> {
         };
         Ok(Schedule {
             passes: vec![pass],
-            maps: kernel.maps(),
+            map: kernel.map(),
             mode,
             cval,
             threads: options.threads,
@@ -231,7 +231,7 @@ impl<'k, T: Element> Schedule<'k, T> {
                     keyed: *keyed,
                     tables,
                     planner: *planner,
-                    maps: self.maps,
+                    map: self.map,
                     counts,
                     outputs: pass.outputs.len(),
                 };
