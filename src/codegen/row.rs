@@ -150,10 +150,9 @@ pub(super) fn emit<'a, 'b>(
         // per-pixel values its window loop reads in registers, or spills them every element.
         (VECTOR_REGISTERS / live_per_group(plan)).clamp(1, ROW_GROUPS)
     };
-    let loops: &[(Lanes, usize)] = match groups {
-        1 => &[(Lanes::Two, 1), (Lanes::One, 1)],
-        g => &[(Lanes::Two, g), (Lanes::Two, 1), (Lanes::One, 1)],
-    };
+    // The last `width mod (2·groups)` pixels one at a time: a loop of single pairs between
+    // would save a few pixels' work per row and cost a third more code to compile.
+    let loops: &[(Lanes, usize)] = &[(Lanes::Two, groups), (Lanes::One, 1)];
     for &(lanes, groups) in loops {
         let width_of_group = if lanes == Lanes::Two { 2 } else { 1 };
         e.counted_loop(x, (width_of_group * groups) as i64, width, |e, xv| {
