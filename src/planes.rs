@@ -425,11 +425,10 @@ struct Prefix {
 }
 
 impl Prefix {
-    /// `rounded`: rectangles may also sum values that are not integers (then with rounding
-    /// errors of the order of the interpreter's own).
-    fn new(values: Vec<f64>, sc: &SumChords, rounded: bool) -> Prefix {
-        // One scan decides both exact forms: rectangle sums and plain prefix sums.
-        let integers = integers_summing_exactly(&values);
+    /// `integers`: the values are integers whose total magnitude stays below 2⁵³ (so that
+    /// sums in any order are exact); `rounded`: rectangles may also sum values that are not
+    /// (then with rounding errors of the order of the interpreter's own).
+    fn new(values: Cow<[f64]>, sc: &SumChords, integers: bool, rounded: bool) -> Prefix {
         let rects = if sc.rects.is_empty() || !(integers || rounded) {
             Vec::new()
         } else {
@@ -463,7 +462,7 @@ impl Prefix {
         let (mut h, mut l) = (0.0f64, 0.0f64);
         hi.push(h);
         lo.push(l);
-        for &v in &values {
+        for &v in values.iter() {
             let s = h + v;
             let bp = s - h;
             l += (h - (s - bp)) + (v - bp);
@@ -613,37 +612,23 @@ pub(crate) fn is_integer(v: f64) -> bool {
     (v.abs() + BIG) - BIG == v.abs()
 }
 
-/// Whether `values` are integers whose total magnitude is below 2⁵³: then every partial sum,
-/// and any sum of ± partial sums, is exact. Eight independent lanes, so that the loop
-/// vectorises (one running total would be a chain of dependent additions).
-fn integers_summing_exactly(values: &[f64]) -> bool {
-    const L: usize = 8;
-    let (mut total, mut integral) = ([0.0f64; L], [true; L]);
-    crate::simd::avx2(
-        #[inline(always)]
-        || {
-            let chunks = values.chunks_exact(L);
-            let rest = chunks.remainder();
-            for c in chunks {
-                for i in 0..L {
-                    total[i] += c[i].abs();
-                    integral[i] &= is_integer(c[i]);
-                }
-            }
-            for (i, &v) in rest.iter().enumerate() {
-                total[i] += v.abs();
-                integral[i] &= is_integer(v);
-            }
-        },
-    );
-    integral.iter().all(|&i| i) && total.iter().sum::<f64>() < 9_007_199_254_740_992.0
+/// What one pass over a block's values finds.
+struct Scan {
+    /// Every value is finite.
+    finite: bool,
+    /// The largest finite magnitude, and the sum of all finite magnitudes.
+    largest: f64,
+    total: f64,
+    /// Every finite value is an integer.
+    integral: bool,
 }
 
-/// Whether all of `f` is finite, and its largest finite magnitude: one pass in eight
-/// independent lanes, so that it vectorises (an early-exit search would not).
-fn scan(f: &[f64]) -> (bool, f64) {
+/// [`Scan`] of `f`, in eight independent lanes so that it vectorises (an early-exit search or
+/// one running total would not).
+fn scan(f: &[f64]) -> Scan {
     const L: usize = 8;
     let (mut finite, mut largest) = ([true; L], [0.0f64; L]);
+    let (mut total, mut integral) = ([0.0f64; L], [true; L]);
     crate::simd::avx2(
         #[inline(always)]
         || {
@@ -652,6 +637,8 @@ fn scan(f: &[f64]) -> (bool, f64) {
                 let ok = a < f64::INFINITY;
                 finite[i] &= ok;
                 largest[i] = if ok && a > largest[i] { a } else { largest[i] };
+                total[i] += if ok { a } else { 0.0 };
+                integral[i] &= !ok || is_integer(v);
             };
             let chunks = f.chunks_exact(L);
             let rest = chunks.remainder();
@@ -665,9 +652,16 @@ fn scan(f: &[f64]) -> (bool, f64) {
             }
         },
     );
-    let largest = largest.iter().fold(0.0f64, |m, &v| m.max(v));
-    (finite.iter().all(|&ok| ok), largest)
+    Scan {
+        finite: finite.iter().all(|&ok| ok),
+        largest: largest.iter().fold(0.0f64, |m, &v| m.max(v)),
+        total: total.iter().sum(),
+        integral: integral.iter().all(|&i| i),
+    }
 }
+
+/// Below this, sums of integers are exact in any order.
+const EXACT: f64 = 9_007_199_254_740_992.0;
 
 impl<'a> BlockStats<'a> {
     fn new(f: &'a [f64], items: &[(usize, &Item)], sc: &'a SumChords) -> BlockStats<'a> {
@@ -678,22 +672,25 @@ impl<'a> BlockStats<'a> {
         let second = kinds
             .iter()
             .any(|k| matches!(k, Kind::Var(_) | Kind::Std(_)));
-        let (all_finite, largest) = scan(f);
-        let huge = largest > 1e150;
-        // Shifting by a data value keeps sums of squares small; with huge values around, the
-        // double-double prefix alone keeps small windows exact, so no shift.
-        let shift = if huge {
+        let stats = scan(f);
+        let huge = stats.largest > 1e150;
+        // Shifting by a data value keeps sums of squares small (with huge values around, the
+        // double-double prefix alone keeps small windows exact); sums and means alone need no
+        // shift, and then read finite data as it is.
+        let shift = if huge || !second {
             0.0
         } else {
             f.iter().copied().find(|v| v.is_finite()).unwrap_or(0.0)
         };
         let finite = |v: f64| if v.is_finite() { v - shift } else { 0.0 };
+        let len = f.len() as f64;
+        // Integers stay integers when shifted by one of them; bounds of the shifted sums.
+        let spread = stats.largest + shift.abs();
+        let exact1 = stats.integral && stats.total + len * shift.abs() < EXACT;
+        let exact2 = stats.integral && len * spread * spread < EXACT;
         let count = |pred: fn(f64) -> bool| {
-            Prefix::new(
-                f.iter().map(|&v| if pred(v) { 1.0 } else { 0.0 }).collect(),
-                sc,
-                false,
-            )
+            let ones = f.iter().map(|&v| if pred(v) { 1.0 } else { 0.0 });
+            Prefix::new(Cow::Owned(ones.collect()), sc, true, false)
         };
         let none = || Prefix {
             hi: Vec::new(),
@@ -701,21 +698,24 @@ impl<'a> BlockStats<'a> {
             exact: true,
             rects: Vec::new(),
         };
+        let all_finite = stats.finite;
         BlockStats {
             shift,
             p1: if moments {
+                let values = if all_finite && shift == 0.0 {
+                    Cow::Borrowed(f)
+                } else {
+                    Cow::Owned(f.iter().map(|&v| finite(v)).collect())
+                };
                 // First moments alone round as a window-order sum would; beside a variance
                 // they must stay as accurate as the squares (the variance is their difference).
-                Prefix::new(f.iter().map(|&v| finite(v)).collect(), sc, !second)
+                Prefix::new(values, sc, exact1, !second)
             } else {
                 none()
             },
             p2: if second {
-                Prefix::new(
-                    f.iter().map(|&v| finite(v) * finite(v)).collect(),
-                    sc,
-                    false,
-                )
+                let squares = f.iter().map(|&v| finite(v) * finite(v));
+                Prefix::new(Cow::Owned(squares.collect()), sc, exact2, false)
             } else {
                 none()
             },
