@@ -122,8 +122,11 @@ def main():
     mad = "let m = mean(w); mean(abs(w - m))"
     rows = []
 
+    def wanted(name):
+        return not args.only or re.search(args.only, name)
+
     def row(name, expr, path, fpspec, ref_name, ref_fn, target, engine="auto", extra=()):
-        if args.only and not re.search(args.only, name):
+        if not wanted(name):
             return
         ms, cms = ours(expr, path, fpspec, r, engine, extra)
         ref = timed(ref_fn, r)
@@ -148,7 +151,7 @@ def main():
     row("colour bilateral u8 RGB", bil_rgb, astro_path, "disk:11", "cv2.bilateralFilter(23,30,11)",
         lambda: cv2.bilateralFilter(astro, 23, 30, 11), "<= 2x")
     # Issue 11: two results in one pass cost about one.
-    if not args.only or re.search(args.only, "(mean(w), std(w)) f64"):
+    if wanted("(mean(w), std(w)) f64"):
         pair, pair_c = ours("(mean(w), std(w))", camf_path, "disk:11", r)
         alone, _ = ours("std(w)", camf_path, "disk:11", r)
         rows.append(("(mean(w), std(w)) f64", "auto", pair, pair_c, "ours: std(w) alone", alone,

@@ -195,9 +195,7 @@ impl StripeFn for RowStripe<'_> {
 /// One output row from its results (`nout` runs of `w` values), interleaved per pixel.
 fn write_row<O: Element>(results: &[f64], row: &mut [O], w: usize, nout: usize) {
     if nout == 1 {
-        for (o, v) in row.iter_mut().zip(results) {
-            *o = O::from_f64(*v);
-        }
+        crate::dtype::convert(&results[..w], row);
     } else {
         for (k, results) in results.chunks(w).enumerate() {
             for (o, v) in row.iter_mut().skip(k).step_by(nout).zip(results) {

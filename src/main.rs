@@ -7,11 +7,10 @@ fn main() -> std::process::ExitCode {
     cli::main()
 }
 
-/// Stripes and stages allocate and free buffers of 0.1–30 MB on every filter call (32 MB is
-/// glibc's largest mmap threshold). glibc maps
-/// each one afresh from the kernel (above its mmap threshold) or gives it back (above its trim
-/// threshold), so every call paid page faults on new pages: a fifth of Harris's time. The
-/// process filters one job and exits: keep freed memory for reuse instead.
+/// Stripes and stages allocate and free buffers of 0.1–30 MB on every filter call. glibc maps
+/// each one afresh from the kernel (above its mmap threshold, at most 32 MB) or gives it back
+/// (above its trim threshold), so every call paid page faults on new pages: a fifth of
+/// Harris's time. The process filters one job and exits: keep freed memory for reuse instead.
 fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator tunables; called before any thread exists.

@@ -4,12 +4,12 @@
 //! deviations in one pass over the window. Their cost grows with the footprint's height, not
 //! its area.
 //!
-//! Accuracy: sums run over the stripe's padded block with the data shifted by one of its
-//! values. Integer data sums exactly. Float data: prefix sums are double-doubles, accurate to
-//! about ε of each window's magnitude; a box's first moments (sums and means with no variance
-//! beside them) go by rectangles, off by about `(box width + stripe rows)·ε` of the magnitudes
-//! added, the order of a window-order sum's own error. Variance is `(Σd² − (Σd)²/n)/(n − ddof)`
-//! of the shifted data `d`, clamped at 0. Non-finite values are counted separately so that one NaN or ∞ affects
+//! Accuracy: sums run over the stripe's padded block. Integer data sums exactly. Float data:
+//! prefix sums are double-doubles, accurate to about ε of each window's magnitude; a box's first
+//! moments (sums and means with no variance beside them) go by rectangles, off by about
+//! `(box width + stripe rows)·ε` of the magnitudes added, the order of a window-order sum's own
+//! error. Variance is `(Σd² − (Σd)²/n)/(n − ddof)` of the data `d` shifted by one of its
+//! values, clamped at 0. Non-finite values are counted separately so that one NaN or ∞ affects
 //! only the windows that contain it, with numpy's results (NaN, ±∞).
 
 use crate::auto::RowTables;
@@ -39,11 +39,9 @@ pub fn compute(
     let chords = order::chords(s.offs, s.bw);
     let sums = SumChords::new(&chords, s);
     let n = s.offs.len() as f64;
-    let programs = (planner.maps.iter())
-        .filter(|m| matches!(m, Map::Program(_)))
-        .count();
-    let mut made = match map {
-        Some(f) if programs > 0 => apply_map(f, programs, s.blocks, params),
+    // The kernel compiles `map` exactly when the planner has a map program.
+    let mut made = match (map, planner.map_program()) {
+        (Some(f), Some(p)) => apply_map(f, p.roots.len(), s.blocks, params),
         _ => Vec::new(),
     }
     .into_iter();
@@ -698,11 +696,10 @@ impl<'a> BlockStats<'a> {
             exact: true,
             rects: Vec::new(),
         };
-        let all_finite = stats.finite;
         BlockStats {
             shift,
             p1: if moments {
-                let values = if all_finite && shift == 0.0 {
+                let values = if stats.finite && shift == 0.0 {
                     Cow::Borrowed(f)
                 } else {
                     Cow::Owned(f.iter().map(|&v| finite(v)).collect())
@@ -724,17 +721,17 @@ impl<'a> BlockStats<'a> {
             } else {
                 none()
             },
-            nan: if all_finite {
+            nan: if stats.finite {
                 none()
             } else {
                 count(f64::is_nan)
             },
-            pinf: if all_finite {
+            pinf: if stats.finite {
                 none()
             } else {
                 count(|v| v == f64::INFINITY)
             },
-            ninf: if all_finite {
+            ninf: if stats.finite {
                 none()
             } else {
                 count(|v| v == f64::NEG_INFINITY)
