@@ -99,12 +99,17 @@ def test_mean_and_std_in_one_pass(img, mode):
     std = ndi.generic_filter(img, np.std, footprint=DISK, mode=mode, cval=1.5)
     np.testing.assert_allclose(got[..., 0], mean, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(got[..., 1], std, rtol=1e-10, atol=1e-10)
-    # each item equals the same expression alone, engine by engine
+    # each item equals the same expression alone, engine by engine: std bit for
+    # bit; the mean to rounding, since beside a variance the planner sums values
+    # shifted by a local offset (for the variance's sake) and a mean alone does not
     for e in ENGINES:
         both = k.filter(img, footprint=DISK, mode=mode, cval=1.5, engine=e)
         for j, alone in enumerate(("mean(w)", "std(w)")):
             want = jf.filter(img, alone, footprint=DISK, mode=mode, cval=1.5, engine=e)
-            np.testing.assert_array_equal(both[..., j], want, err_msg=f"{e} {alone}")
+            if j == 0:
+                np.testing.assert_allclose(both[..., j], want, rtol=4e-15, err_msg=e)
+            else:
+                np.testing.assert_array_equal(both[..., j], want, err_msg=f"{e} {alone}")
 
 
 def test_tuple_of_three_with_integer_output(rgb):
