@@ -621,22 +621,26 @@ struct Scan {
     integral: bool,
 }
 
-/// [`Scan`] of `f`, in eight independent lanes so that it vectorises (an early-exit search or
-/// one running total would not).
+/// [`Scan`] of `f`, in eight independent lanes of f64 sums and maxima (no early exit, no
+/// boolean lanes), so that it vectorises: a count of non-finite values and a sum of fractional
+/// parts stand for "all finite" and "all integers".
 fn scan(f: &[f64]) -> Scan {
     const L: usize = 8;
-    let (mut finite, mut largest) = ([true; L], [0.0f64; L]);
-    let (mut total, mut integral) = ([0.0f64; L], [true; L]);
+    const BIG: f64 = 4_503_599_627_370_496.0;
+    let (mut largest, mut total) = ([0.0f64; L], [0.0f64; L]);
+    let (mut bad, mut frac) = ([0.0f64; L], [0.0f64; L]);
     crate::simd::avx2(
         #[inline(always)]
         || {
             let mut lane = |i: usize, v: f64| {
                 let a = v.abs();
                 let ok = a < f64::INFINITY;
-                finite[i] &= ok;
-                largest[i] = if ok && a > largest[i] { a } else { largest[i] };
-                total[i] += if ok { a } else { 0.0 };
-                integral[i] &= !ok || is_integer(v);
+                let fa = if ok { a } else { 0.0 };
+                largest[i] = if fa > largest[i] { fa } else { largest[i] };
+                total[i] += fa;
+                bad[i] += if ok { 0.0 } else { 1.0 };
+                // Nonzero exactly when `is_integer` says no (a sum of such is nonzero too).
+                frac[i] += (((fa + BIG) - BIG) - fa).abs();
             };
             let chunks = f.chunks_exact(L);
             let rest = chunks.remainder();
@@ -651,10 +655,10 @@ fn scan(f: &[f64]) -> Scan {
         },
     );
     Scan {
-        finite: finite.iter().all(|&ok| ok),
+        finite: bad.iter().all(|&n| n == 0.0),
         largest: largest.iter().fold(0.0f64, |m, &v| m.max(v)),
         total: total.iter().sum(),
-        integral: integral.iter().all(|&i| i),
+        integral: frac.iter().all(|&d| d == 0.0),
     }
 }
 
@@ -799,6 +803,10 @@ impl<'a> BlockStats<'a> {
         for ry in 0..s.nrows {
             let base = ry * s.bw;
             let row = &mut out[ry * w..(ry + 1) * w];
+            // The row's window sums start from zero (each kind clears only what it adds to).
+            if !self.nan.is_empty() {
+                bad.fill(0.0);
+            }
             // Windows holding a NaN (or, for sums, infinities of both signs) are NaN.
             if !self.nan.is_empty() {
                 self.nan.add_chords(self.sc, ry, &mut bad);
@@ -814,6 +822,7 @@ impl<'a> BlockStats<'a> {
                     unreachable!("ranks fill by histogram, deviations and weighted sums apart")
                 }
                 Kind::Sum | Kind::Mean => {
+                    s1.fill(0.0);
                     self.p1.add_chords(self.sc, ry, &mut s1);
                     let div = if kind == Kind::Mean { n } else { 1.0 };
                     if !self.nan.is_empty() {
@@ -834,6 +843,8 @@ impl<'a> BlockStats<'a> {
                     }
                 }
                 Kind::Var(ddof) | Kind::Std(ddof) => {
+                    s1.fill(0.0);
+                    s2.fill(0.0);
                     self.p1.add_chords(self.sc, ry, &mut s1);
                     self.p2.add_chords(self.sc, ry, &mut s2);
                     if let Some(v) = sums.as_deref_mut() {
@@ -864,9 +875,6 @@ impl<'a> BlockStats<'a> {
                                 var
                             };
                         }
-                        s1.fill(0.0);
-                        s2.fill(0.0);
-                        bad.fill(0.0);
                         continue;
                     }
                     for x in 0..w {
@@ -893,9 +901,6 @@ impl<'a> BlockStats<'a> {
                         *o = f64::NAN;
                     }
                 }
-            }
-            for v in [&mut s1, &mut s2, &mut bad] {
-                v.fill(0.0);
             }
         }
     }
@@ -940,6 +945,37 @@ fn keys_of(f: &[f64]) -> (Vec<u32>, Vec<f64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scan_agrees_with_plain_tests() {
+        let specials = [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            0.5,
+            -3.0,
+            1e300,
+            5e-324,
+        ];
+        for n in [0usize, 1, 7, 8, 9, 30] {
+            for special in specials {
+                for at in [0, n / 2, n.saturating_sub(1)] {
+                    let mut f: Vec<f64> = (0..n).map(|i| (i as f64 * 3.0) - 11.0).collect();
+                    if n > 0 {
+                        f[at] = special;
+                    }
+                    let s = scan(&f);
+                    let finite: Vec<f64> = f.iter().copied().filter(|v| v.is_finite()).collect();
+                    assert_eq!(s.finite, finite.len() == n, "{f:?}");
+                    assert_eq!(s.integral, finite.iter().all(|&v| is_integer(v)), "{f:?}");
+                    let largest = finite.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                    assert_eq!(s.largest, largest, "{f:?}");
+                    let total: f64 = finite.iter().map(|v| v.abs()).sum();
+                    assert!((s.total - total).abs() <= 1e-12 * total, "{f:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn deviation_tiles_match_a_plain_sum() {

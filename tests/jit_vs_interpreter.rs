@@ -153,12 +153,11 @@ fn scalar(g: &mut Gen, depth: usize, lang: &Lang) -> String {
             vector(g, depth - 1, lang),
             g.pick(&["0", "25", "50", "90", "100"])
         ),
-        3 => format!(
-            "({} {} {})",
-            scalar(g, depth - 1, lang),
-            g.pick(BINARY),
-            scalar(g, depth - 1, lang)
-        ),
+        3 => {
+            let l = scalar(g, depth - 1, lang);
+            let op = g.pick(BINARY);
+            binary(l, op, scalar(g, depth - 1, lang))
+        }
         4 => format!("{}({})", g.pick(UNARY), scalar(g, depth - 1, lang)),
         5 => format!(
             "(if {} then {} else {})",
@@ -188,18 +187,16 @@ fn vector(g: &mut Gen, depth: usize, lang: &Lang) -> String {
         };
     }
     match g.below(5) {
-        0 => format!(
-            "({} {} {})",
-            vector(g, depth - 1, lang),
-            g.pick(BINARY),
-            scalar(g, depth - 1, lang)
-        ),
-        1 => format!(
-            "({} {} {})",
-            scalar(g, depth - 1, lang),
-            g.pick(BINARY),
-            vector(g, depth - 1, lang)
-        ),
+        0 => {
+            let l = vector(g, depth - 1, lang);
+            let op = g.pick(BINARY);
+            binary(l, op, scalar(g, depth - 1, lang))
+        }
+        1 => {
+            let l = scalar(g, depth - 1, lang);
+            let op = g.pick(BINARY);
+            binary(l, op, vector(g, depth - 1, lang))
+        }
         2 => format!("{}({})", g.pick(UNARY), vector(g, depth - 1, lang)),
         3 => format!(
             "(if {} then {} else {})",
@@ -207,12 +204,23 @@ fn vector(g: &mut Gen, depth: usize, lang: &Lang) -> String {
             vector(g, depth - 1, lang),
             scalar(g, depth - 1, lang)
         ),
-        _ => format!(
-            "({} {} {})",
-            vector(g, depth - 1, lang),
-            g.pick(BINARY),
-            vector(g, depth - 1, lang)
-        ),
+        _ => {
+            let l = vector(g, depth - 1, lang);
+            let op = g.pick(BINARY);
+            binary(l, op, vector(g, depth - 1, lang))
+        }
+    }
+}
+
+/// `(l op r)`. The operands are generated in order either way (seeds keep their programs); a
+/// `%` divides by a constant: `%` jumps by its divisor where the dividend crosses a multiple of
+/// it, so a divisor the engines round differently (a variance: one pass with a shift here,
+/// numpy's two passes in the interpreter, each within an ulp) would turn one ulp into a period.
+/// `1.5 + 0 * r` keeps `r`'s shape (a vector stays a vector) and its NaN and infinities.
+fn binary(l: String, op: &str, r: String) -> String {
+    match op {
+        "%" => format!("({l} % (1.5 + 0 * {r}))"),
+        _ => format!("({l} {op} {r})"),
     }
 }
 
