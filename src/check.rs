@@ -300,6 +300,16 @@ impl Checker<'_> {
         match &e.kind {
             ExprKind::Number(v) => self.intern(Op::Const(*v), Shape::Scalar, e.span),
             ExprKind::Name(name) => self.name(name, e.span),
+            // `-1` is the constant -1, so that `kth(w, -1)` and `percentile(w, -5)` have a
+            // constant second argument the planner can plan.
+            ExprKind::Unary(crate::syntax::UnOp::Neg, a)
+                if matches!(a.kind, ExprKind::Number(_)) =>
+            {
+                let ExprKind::Number(v) = a.kind else {
+                    unreachable!("matched above")
+                };
+                self.intern(Op::Const(-v), Shape::Scalar, e.span)
+            }
             ExprKind::Unary(op, a) => {
                 let a = self.expr(a)?;
                 let shape = self.shape_of(&[a]);

@@ -281,6 +281,7 @@ pub fn reduce(red: Reduction, v: &[f64], extra: Option<f64>) -> f64 {
         Reduction::Median => median(&non_nan),
         Reduction::Percentile if has_nan => f64::NAN,
         Reduction::Percentile => percentile(&non_nan, extra.unwrap_or(f64::NAN)),
+        Reduction::Kth => kth(&non_nan, v.len(), extra.unwrap_or(f64::NAN)),
         Reduction::Count => v.iter().filter(|x| **x != 0.0).count() as f64,
         Reduction::Any => bool_f64(v.iter().any(|x| *x != 0.0)),
         Reduction::All => bool_f64(v.iter().all(|x| *x != 0.0)),
@@ -333,6 +334,19 @@ fn median(v: &[f64]) -> f64 {
     } else {
         (s[m - 1] + s[m]) / 2.0
     }
+}
+
+/// Element `r` of the window sorted as `np.sort` sorts it, NaN last (`non_nan` its NaN-free
+/// elements, `n` all of them): from the bottom for r ≥ 0, from the top for r < 0; NaN when `r`
+/// is not an integer in -n..n or lands on a NaN.
+pub fn kth(non_nan: &[f64], n: usize, r: f64) -> f64 {
+    let k = if r < 0.0 { r + n as f64 } else { r };
+    if !(k >= 0.0 && k < n as f64 && k.fract() == 0.0) || k as usize >= non_nan.len() {
+        return f64::NAN;
+    }
+    let mut s = non_nan.to_vec();
+    s.sort_by(f64::total_cmp);
+    s[k as usize]
 }
 
 /// numpy's default ("linear") percentile of NaN-free data; NaN when empty or q is outside 0..=100.
@@ -419,6 +433,13 @@ mod tests {
         assert_eq!(run("7 % -3", &w, 0.0), -2.0);
         assert_eq!(run("param t = 2; sum(w > t)", &w, 0.0), 2.0);
         assert_eq!(run("if c > 1 then 10 else 20", &w, 2.0), 10.0);
+        // np.sort(w)[r]
+        for (r, want) in [(0, 1.0), (1, 2.0), (3, 4.0), (-1, 4.0), (-4, 1.0)] {
+            assert_eq!(run(&format!("kth(w, {r})"), &w, 0.0), want, "{r}");
+        }
+        for r in ["4", "-5", "0.5", "nan"] {
+            assert!(run(&format!("kth(w, {r})"), &w, 0.0).is_nan(), "{r}");
+        }
         assert_eq!(run("sum(if w > 2 then w else 0)", &w, 0.0), 7.0);
     }
 
@@ -432,6 +453,10 @@ mod tests {
         assert_eq!(run("nanmedian(w)", &w, 0.0), 2.0);
         assert_eq!(run("argmax(w)", &w, 0.0), 1.0);
         assert_eq!(run("count(w)", &w, 0.0), 3.0);
+        // NaN sorts last, as in np.sort.
+        assert_eq!(run("kth(w, 0)", &w, 0.0), 1.0);
+        assert_eq!(run("kth(w, -2)", &w, 0.0), 3.0);
+        assert!(run("kth(w, -1)", &w, 0.0).is_nan());
         let all_nan = [f64::NAN, f64::NAN];
         assert_eq!(run("nansum(w)", &all_nan, 0.0), 0.0);
         assert!(run("nanmin(w)", &all_nan, 0.0).is_nan());

@@ -293,6 +293,8 @@ pub enum Reduction {
     Std,
     Median,
     Percentile,
+    /// `kth(v, r)`: the r-th smallest element (from 0; negative from the top).
+    Kth,
     Count,
     Any,
     All,
@@ -309,7 +311,7 @@ pub enum Reduction {
 }
 
 impl Reduction {
-    pub const ALL: [Reduction; 21] = [
+    pub const ALL: [Reduction; 22] = [
         Reduction::Sum,
         Reduction::Mean,
         Reduction::Min,
@@ -318,6 +320,7 @@ impl Reduction {
         Reduction::Std,
         Reduction::Median,
         Reduction::Percentile,
+        Reduction::Kth,
         Reduction::Count,
         Reduction::Any,
         Reduction::All,
@@ -343,6 +346,7 @@ impl Reduction {
             Reduction::Std => "std",
             Reduction::Median => "median",
             Reduction::Percentile => "percentile",
+            Reduction::Kth => "kth",
             Reduction::Count => "count",
             Reduction::Any => "any",
             Reduction::All => "all",
@@ -366,7 +370,7 @@ impl Reduction {
     /// Number of arguments after the vector: `(min, max)` accepted.
     pub fn extra_args(self) -> (usize, usize) {
         match self {
-            Reduction::Percentile => (1, 1),
+            Reduction::Percentile | Reduction::Kth => (1, 1),
             Reduction::Var | Reduction::Std | Reduction::NanVar | Reduction::NanStd => (0, 1),
             _ => (0, 0),
         }
@@ -384,7 +388,8 @@ pub enum Op {
     Unary(UnOp, NodeId),
     Binary(BinOp, NodeId, NodeId),
     Call(Func, Vec<NodeId>),
-    /// A reduction of a vector operand; `extra` is the scalar `q` of `percentile` or `ddof`;
+    /// A reduction of a vector operand; `extra` is the scalar `q` of `percentile`, `r` of `kth`
+    /// or `ddof`;
     /// then the footprint it runs over (0 in every program after [`crate::regions::split`]).
     Reduce(Reduction, NodeId, Option<NodeId>, Over),
     /// `if cond then a else b`, elementwise when any operand is a vector.

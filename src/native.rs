@@ -46,6 +46,7 @@ impl Native {
             (Reduction::Median, None) => Native::Rank(Rank::Median { skip_nan: false }),
             (Reduction::NanMedian, None) => Native::Rank(Rank::Median { skip_nan: true }),
             (Reduction::Percentile, Some(Op::Const(q))) => Native::Rank(Rank::Percentile(*q)),
+            (Reduction::Kth, Some(Op::Const(r))) => Native::Rank(Rank::Kth(*r)),
             _ => return None,
         };
         Some((native, input))
@@ -54,7 +55,7 @@ impl Native {
     /// Whether its result is always one of the window's values, so that it is exact in an
     /// integer input's type (a median of an even count or a percentile may fall between two).
     pub fn picks_a_value(&self) -> bool {
-        matches!(self, Native::Max | Native::Min)
+        matches!(self, Native::Max | Native::Min | Native::Rank(Rank::Kth(_)))
     }
 
     /// The padding value for element type `T` and `cval`, if `T` can run this natively: an

@@ -133,6 +133,8 @@ pub enum Rank {
     Median { skip_nan: bool },
     /// numpy's linear percentile with a constant `q`.
     Percentile(f64),
+    /// `kth` with a constant `r`: element r of the window sorted with NaN last.
+    Kth(f64),
 }
 
 /// A histogram of keys with a cursor that finds the k-th smallest by walking from where the
@@ -331,7 +333,19 @@ fn ranks_by<K: Copy, const C: bool, const N: bool>(
         let row = &keys[base..];
         for x in 0..width {
             let cnt = hist.count;
-            out[ry * width + x] = if (hist.nan > 0 && !skip_nan) || cnt == 0 {
+            out[ry * width + x] = if let Rank::Kth(r) = rank {
+                // NaN sort last: a rank past the other values lands on one.
+                let k = if r < 0.0 {
+                    r + (cnt + hist.nan) as f64
+                } else {
+                    r
+                };
+                if k >= 0.0 && k < cnt as f64 && k.fract() == 0.0 {
+                    value(hist.kth::<C>(k as u32))
+                } else {
+                    f64::NAN
+                }
+            } else if (hist.nan > 0 && !skip_nan) || cnt == 0 {
                 f64::NAN
             } else {
                 match rank {
@@ -435,6 +449,8 @@ mod tests {
             (Rank::Percentile(30.0), 23),
             (Rank::Median { skip_nan: false }, 5000),
             (Rank::Percentile(30.0), 5000),
+            (Rank::Kth(2.0), 23),
+            (Rank::Kth(-1.0), 5000),
         ] {
             let key = |v: i32| (v + 11) as u32;
             let value = |k: usize| k as f64 - 11.0;
@@ -445,10 +461,12 @@ mod tests {
                     v.sort_by(f64::total_cmp);
                     let pos = match rank {
                         Rank::Percentile(q) => q / 100.0 * 7.0,
+                        Rank::Kth(r) if r < 0.0 => 8.0 + r,
+                        Rank::Kth(r) => r,
                         _ => 3.5,
                     };
                     let (lo, t) = (pos.floor() as usize, pos.fract());
-                    let want = crate::runtime::lerp(v[lo], v[lo + 1], t);
+                    let want = crate::runtime::lerp(v[lo], v[(lo + 1).min(7)], t);
                     assert_eq!(out[ry * width + x], want, "{rank:?} {ry} {x}");
                 }
             }

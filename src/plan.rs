@@ -17,6 +17,8 @@ pub enum SortKind {
     NanMedian = 1,
     /// NaN if any element is NaN, else the linear-interpolated percentile `q`.
     Percentile = 2,
+    /// Element `q` of the window sorted with NaN last (`kth`).
+    Kth = 3,
 }
 
 /// A primitive accumulator over the window.
@@ -539,6 +541,7 @@ impl Builder {
             Reduction::Percentile => {
                 self.add(POp::Reduce(Acc::Sorted(SortKind::Percentile), v, extra))
             }
+            Reduction::Kth => self.add(POp::Reduce(Acc::Sorted(SortKind::Kth), v, extra)),
         }
     }
 }

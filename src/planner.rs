@@ -173,6 +173,7 @@ impl Planner {
                 (Reduction::Percentile, _) if extra.is_some() => {
                     (arg, Kind::Rank(Rank::Percentile(ddof)))
                 }
+                (Reduction::Kth, _) if extra.is_some() => (arg, Kind::Rank(Rank::Kth(ddof))),
                 _ => continue,
             };
             if !point[arg] {

@@ -254,7 +254,7 @@ pub extern "C" fn jf_scratch(slot: i64, n: i64) -> *mut f64 {
     })
 }
 
-/// Selects the median/percentile of `n` stored values (reordering them in place).
+/// Selects the median/percentile/k-th element of `n` stored values (reordering them in place).
 ///
 /// # Safety
 /// `ptr` must point to `n` initialised doubles that nothing else accesses during the call.
@@ -264,9 +264,12 @@ pub unsafe extern "C" fn jf_sorted(kind: i64, ptr: *mut f64, n: i64, q: f64) -> 
     let kind = match kind {
         0 => SortKind::Median,
         1 => SortKind::NanMedian,
-        _ => SortKind::Percentile,
+        2 => SortKind::Percentile,
+        _ => SortKind::Kth,
     };
-    let v: &mut [f64] = if kind == SortKind::NanMedian {
+    let all = v.len();
+    let v: &mut [f64] = if matches!(kind, SortKind::NanMedian | SortKind::Kth) {
+        // The NaN to the end, where `np.sort` puts them.
         let mut m = 0;
         for j in 0..v.len() {
             if !v[j].is_nan() {
@@ -280,6 +283,13 @@ pub unsafe extern "C" fn jf_sorted(kind: i64, ptr: *mut f64, n: i64, q: f64) -> 
     } else {
         v
     };
+    if kind == SortKind::Kth {
+        let k = if q < 0.0 { q + all as f64 } else { q };
+        if !(k >= 0.0 && k < v.len() as f64 && k.fract() == 0.0) {
+            return f64::NAN;
+        }
+        return *v.select_nth_unstable_by(k as usize, f64::total_cmp).1;
+    }
     if v.is_empty() {
         return f64::NAN;
     }
@@ -325,6 +335,18 @@ mod tests {
         assert!(unsafe { jf_sorted(0, v.as_mut_ptr(), 3, 0.0) }.is_nan());
         let mut v = [f64::NAN, 1.0, 3.0];
         assert_eq!(unsafe { jf_sorted(1, v.as_mut_ptr(), 3, 0.0) }, 2.0);
+        // kth: np.sort(v)[r], NaN last.
+        for (r, want) in [(0.0, 1.0), (1.0, 3.0), (-2.0, 3.0), (-3.0, 1.0)] {
+            let mut v = [3.0, f64::NAN, 1.0];
+            assert_eq!(unsafe { jf_sorted(3, v.as_mut_ptr(), 3, r) }, want, "{r}");
+        }
+        for r in [-1.0, 2.0, 3.0, -4.0, 0.5] {
+            let mut v = [3.0, f64::NAN, 1.0];
+            assert!(
+                unsafe { jf_sorted(3, v.as_mut_ptr(), 3, r) }.is_nan(),
+                "{r}"
+            );
+        }
     }
 
     #[test]

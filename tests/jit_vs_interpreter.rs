@@ -148,11 +148,13 @@ fn scalar(g: &mut Gen, depth: usize, lang: &Lang) -> String {
     }
     match g.below(7) {
         0 | 1 => format!("{}({})", g.pick(REDUCE), vector(g, depth - 1, lang)),
-        2 => format!(
-            "percentile({}, {})",
-            vector(g, depth - 1, lang),
-            g.pick(&["0", "25", "50", "90", "100"])
-        ),
+        2 => {
+            let v = vector(g, depth - 1, lang);
+            match g.pick(&["0", "25", "50", "90", "100", "k0", "k2", "k-1", "k-3"]) {
+                r if r.starts_with('k') => format!("kth({v}, {})", &r[1..]),
+                q => format!("percentile({v}, {q})"),
+            }
+        }
         3 => {
             let l = scalar(g, depth - 1, lang);
             let op = g.pick(BINARY);

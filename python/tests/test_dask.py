@@ -17,6 +17,7 @@ KERNELS = [
     "sqrt(var(w))",
     "let m = mean(w); (c - m) / (std(w) + 1e-9) + median(w) + sum(k * dx) - sum(dy * w) / 7",
     "x + 100 * y + width * 1000 + height * 10000 + min(w)",
+    "kth(w, 3) - kth(w, -2)",
 ]
 
 FOOTPRINTS = {

@@ -22,6 +22,9 @@ REDUCTIONS = {
     "median(w)": np.median,
     "percentile(w, 90)": lambda v: np.percentile(v, 90),
     "percentile(w, 12.5)": lambda v: np.percentile(v, 12.5),
+    "kth(w, 0)": lambda v: np.sort(v)[0],
+    "kth(w, -1)": lambda v: np.sort(v)[-1],
+    "kth(w, 2)": lambda v: np.sort(v)[2] if len(v) > 2 else np.nan,
     "count(w > 40)": lambda v: np.count_nonzero(v > 40),
     "any(w > 90)": lambda v: float(np.any(v > 90)),
     "all(w > 10)": lambda v: float(np.all(v > 10)),
@@ -90,6 +93,22 @@ def test_every_reduction_every_mode_every_footprint(rng, mode, fp_name):
         want = ndi.generic_filter(a, ref, footprint=fp, mode=mode, cval=7.5)
         got = k.filter(a, footprint=fp, mode=mode, cval=7.5)
         close(got, want)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float64])
+def test_kth_is_rank_filter_exactly(rng, mode, dtype):
+    """Every rank of a few footprints, an even footprint's two middle ranks included, on every
+    engine: equal to scipy's rank_filter (and so of the input's dtype for integers)."""
+    a = image(rng, (23, 29), dtype)
+    for fp in (FOOTPRINTS_2D["even4x4"], FOOTPRINTS_2D["irregular"], np.ones((5, 5), bool)):
+        n = int(fp.sum())
+        for r in sorted({0, 1, n // 2 - 1, n // 2, n - 1, -1, -n}):
+            want = ndi.rank_filter(a, r, footprint=fp, mode=mode, cval=3)
+            for engine in ("auto", "fused", "callback", "interpreter"):
+                got = jf.filter(a, f"kth(w, {r})", footprint=fp, mode=mode, cval=3, engine=engine)
+                assert got.dtype == a.dtype
+                np.testing.assert_array_equal(got, want, err_msg=f"{r} {engine}")
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""jitfilter.ndimage against scipy.ndimage, function by function, in one run: camera 512x512
+(uint8 and float64) with disk(11) and 3x3 footprints, and a 256^3 float32 volume with ball(5)
+(--volume N changes its side; scipy takes minutes for some ball(5) filters on 256^3).
+
+    cd python && .venv/bin/python bench/ndimage_bench.py [--repeat 5] [--volume 128]
+
+Prints a Markdown table of median milliseconds and the speed-up (scipy / jitfilter; > 1 means
+jitfilter is faster). Every result is compared with scipy's before it is timed.
+"""
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+from scipy import ndimage as sn
+
+import jitfilter.ndimage as jn
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def disk(r):
+    y, x = np.mgrid[-r:r + 1, -r:r + 1]
+    return x * x + y * y <= r * r
+
+
+def ball(r):
+    z, y, x = np.mgrid[-r:r + 1, -r:r + 1, -r:r + 1]
+    return x * x + y * y + z * z <= r * r
+
+
+def timed(fn, repeat, budget_s=20.0):
+    ts = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        ts.append((time.perf_counter() - t) * 1e3)
+        if sum(ts) > budget_s * 1e3:
+            break
+    return statistics.median(ts), len(ts)
+
+
+def cases(cam, camf, vol):
+    fp, fp3, bl = disk(11), np.ones((3, 3), bool), ball(5)
+    s3 = np.array([[0, 1, 0], [1, 2, 1], [0, 1, 0]])
+    w23 = np.where(disk(11), 1.0 / disk(11).sum(), 0.0)
+    for label, a, big, small in (("camera u8", cam, fp, fp3), ("camera f64", camf, fp, fp3),
+                                 (f"volume {vol.shape[0]}^3 f32", vol, bl, np.ones((3, 3, 3), bool))):
+        d = a.ndim
+        yield label, "maximum_filter", lambda m, a=a, f=big: m.maximum_filter(a, footprint=f), \
+            lambda m, a=a, f=small: m.maximum_filter(a, footprint=f)
+        yield label, "minimum_filter", lambda m, a=a, f=big: m.minimum_filter(a, footprint=f), \
+            lambda m, a=a, f=small: m.minimum_filter(a, footprint=f)
+        yield label, "median_filter", lambda m, a=a, f=big: m.median_filter(a, footprint=f), \
+            lambda m, a=a, f=small: m.median_filter(a, footprint=f)
+        yield label, "rank_filter", lambda m, a=a, f=big: m.rank_filter(a, 10, footprint=f), \
+            lambda m, a=a, f=small: m.rank_filter(a, 2, footprint=f)
+        yield label, "percentile_filter", lambda m, a=a, f=big: m.percentile_filter(a, 80, footprint=f), \
+            lambda m, a=a, f=small: m.percentile_filter(a, 80, footprint=f)
+        yield label, "uniform_filter", lambda m, a=a: m.uniform_filter(a, 23 if d == 2 else 11), \
+            lambda m, a=a: m.uniform_filter(a, 3)
+        yield label, "gaussian_filter", lambda m, a=a: m.gaussian_filter(a, 2.75 if d == 2 else 1.25), \
+            lambda m, a=a: m.gaussian_filter(a, 0.5)
+        if d == 2:
+            yield label, "correlate", lambda m, a=a: m.correlate(a, w23), \
+                lambda m, a=a: m.correlate(a, np.arange(9.0).reshape(3, 3))
+            yield label, "grey_opening", lambda m, a=a, f=big: m.grey_opening(a, footprint=f), \
+                lambda m, a=a: m.grey_opening(a, size=3)
+            yield label, "white_tophat", lambda m, a=a, f=big: m.white_tophat(a, footprint=f), \
+                lambda m, a=a: m.white_tophat(a, structure=s3)
+            yield label, "morphological_gradient", \
+                lambda m, a=a, f=big: m.morphological_gradient(a, footprint=f), \
+                lambda m, a=a: m.morphological_gradient(a, size=3)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--volume", type=int, default=256)
+    ap.add_argument("--only", default=None, help="only functions whose name contains this")
+    args = ap.parse_args()
+    from PIL import Image
+
+    cam = np.asarray(Image.open(os.path.join(ROOT, "tests", "data", "camera.png")).convert("L"))
+    camf = cam.astype(np.float64)
+    vol = np.random.default_rng(0).uniform(0, 255, (args.volume,) * 3).astype(np.float32)
+    print("| data | function | footprint | scipy ms | jitfilter ms | scipy / jitfilter |")
+    print("| --- | --- | --- | ---: | ---: | ---: |")
+    for label, name, big, small in cases(cam, camf, vol):
+        if args.only and args.only not in name:
+            continue
+        for size, run in (("large", big), ("3x3", small)):
+            ours = run(jn)
+            theirs = run(sn)
+            assert ours.dtype == theirs.dtype, (name, ours.dtype, theirs.dtype)
+            np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-3 if ours.dtype.kind == "f" else 0)
+            t_jf, _ = timed(lambda: run(jn), args.repeat)
+            t_sp, n = timed(lambda: run(sn), args.repeat)
+            fp_name = {"large": "disk(11)" if "volume" not in label else "ball(5)",
+                       "3x3": "3x3" if "volume" not in label else "3x3x3"}[size]
+            print(f"| {label} | {name} | {fp_name} | {t_sp:.2f}{'' if n == args.repeat else f' ({n} run)'} "
+                  f"| {t_jf:.2f} | {t_sp / t_jf:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

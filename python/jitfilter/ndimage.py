@@ -1,0 +1,411 @@
+"""``import jitfilter.ndimage as ndi``: scipy.ndimage's window filters, computed by jitfilter.
+
+The functions are scipy's own (the installed scipy's Python code: names, signatures, defaults,
+argument checks, error types and messages, ``axes``, mode sequences, ``output`` dtypes and
+arrays, complex input via real and imaginary parts), re-bound so that the compiled C routines
+they end in run as jitfilter kernels instead:
+
+========================  ===========================================
+scipy's C routine          jitfilter kernel
+========================  ===========================================
+``correlate``              ``sum(k * w)`` over the weights' footprint
+``correlate1d``            ``sum(k * w)`` along one axis
+``uniform_filter1d``       ``mean(w)`` along one axis
+``min_or_max_filter(1d)``  ``min(w)`` / ``max(w)``; with a structure
+                           ``min(w - k)`` / ``max(w + k)``
+``rank_filter``            ``kth(w, r)``
+``generic_filter``         the expression string or compiled kernel
+========================  ===========================================
+
+so ``gaussian_filter``, ``uniform_filter``, ``median_filter``, ``grey_opening``,
+``white_tophat``… are those of scipy with jitfilter underneath. Results are cast into the output
+array as scipy's C code casts them (a C cast: float to integer truncates), not with the core's
+rounding (``jf.filter`` rounds half to even and saturates).
+
+``generic_filter`` takes a jitfilter expression (``"median(w) - min(w)"``) or a compiled
+:class:`jitfilter.Kernel` as ``function``; ``extra_keywords`` then sets the program's params. A
+Python callable or a ``LowLevelCallable`` runs scipy's own loop, as in scipy.
+
+What jitfilter does not compute exactly raises ``NotImplementedError`` naming the scipy function
+to use instead, never a different result: a footprint spanning more than three axes (any
+number of axes is fine when the footprint spans at most three), 64-bit integers beyond 2**53,
+and a non-flat structure with zero entries on non-integer data.
+"""
+
+from __future__ import annotations
+
+import functools
+import types
+from typing import Any, Callable, Dict
+
+import numpy as np
+
+try:
+    from scipy.ndimage import _filters as _sp_filters
+    from scipy.ndimage import _morphology as _sp_morphology
+    from scipy.ndimage import _nd_image as _sp_nd_image
+    from scipy.ndimage import _rank_filter_1d as _sp_rank_1d
+except ImportError as e:  # pragma: no cover - depends on the installed scipy
+    raise ImportError(
+        "jitfilter.ndimage builds on scipy.ndimage's Python code (scipy >= 1.15): " + str(e)
+    ) from e
+
+import jitfilter as _jf
+
+__all__ = [
+    "correlate",
+    "correlate1d",
+    "convolve",
+    "convolve1d",
+    "gaussian_filter",
+    "gaussian_filter1d",
+    "uniform_filter",
+    "uniform_filter1d",
+    "minimum_filter",
+    "minimum_filter1d",
+    "maximum_filter",
+    "maximum_filter1d",
+    "median_filter",
+    "rank_filter",
+    "percentile_filter",
+    "generic_filter",
+    "grey_erosion",
+    "grey_dilation",
+    "grey_opening",
+    "grey_closing",
+    "white_tophat",
+    "black_tophat",
+    "morphological_gradient",
+    "morphological_laplace",
+    "prewitt",
+    "sobel",
+    "laplace",
+    "gaussian_laplace",
+    "gaussian_gradient_magnitude",
+]
+
+# scipy's C mode codes (`_ni_support._extend_mode_to_code`); the grid- forms are the plain ones
+# for filters.
+_MODES = {0: "nearest", 1: "wrap", 2: "reflect", 3: "mirror", 4: "constant", 5: "wrap", 6: "constant"}
+_EXACT = 2.0**53
+
+
+class _Uncovered(NotImplementedError):
+    pass
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(source: str) -> "_jf.Kernel":
+    return _jf.compile(source)
+
+
+def _c_types(one_d: bool, *arrays: np.ndarray) -> None:
+    """scipy's C routines take bool, integers, float32 and float64, and say so in their words."""
+    for a in arrays:
+        d = a.dtype
+        if not (d.kind in "biu" or (d.kind == "f" and d.itemsize in (4, 8))):
+            raise RuntimeError(f"array type {d!r} not supported" if one_d else "array type not supported")
+
+
+def _engine_input(a: np.ndarray, exact: bool) -> np.ndarray:
+    """``a`` as an array the engine reads (bool and 64-bit integers widened). scipy's C code
+    reads values as doubles for sums (`exact` False), so 64-bit integers may round as there; an
+    order statistic compares them in their own type, so they must fit in a double."""
+    if a.dtype.kind == "b":
+        return a.astype(np.uint8)
+    if a.dtype.kind in "iu" and a.dtype.itemsize == 8:
+        if exact and a.size and max(abs(int(a.max())), abs(int(a.min()))) > _EXACT:
+            raise _Uncovered("order statistics of 64-bit integers beyond 2**53")
+        return a.astype(np.float64)
+    return a
+
+
+def _run(source, input, footprint, output, mode, cval, origins, weights=None, params=None,
+         one_d=False, exact=True, same_type=False, engine="auto"):
+    """Filters ``input`` with the program ``source`` (or a Kernel) over the N-D ``footprint``
+    (scipy's, one axis per input axis) and writes the result into ``output`` as C casts do.
+    `same_type`: the result is one of the input's values (an order statistic), so it is made
+    in the input's type (the engine's native paths) rather than in float64.
+
+    The engine filters arrays of one to three axes. Neighbouring axes the footprint does not
+    span (size 1 there) merge into one, which keeps the array's memory order; when that still
+    leaves more than three axes, the unspanned ones are moved in front and folded into one,
+    which the engine filters slice by slice. At most three axes may be spanned."""
+    input = np.asarray(input)
+    _c_types(one_d, input, output)
+    fp = np.asarray(footprint, dtype=bool) if weights is None else np.asarray(weights, np.float64)
+    origins = [int(o) for o in origins]
+    spanned = [ax for ax in range(input.ndim) if fp.shape[ax] > 1]
+    if len(spanned) > 3:
+        raise _Uncovered("a footprint spanning more than three axes")
+    if input.size == 0:
+        return
+    x = _engine_input(input, exact)
+    out_type = x.dtype if same_type and x.dtype in _jf.DTYPES else np.float64
+    kw = dict(mode=_MODES[int(mode)], cval=float(cval), params=params, output=out_type,
+              engine=engine)
+    # Runs of axes: each spanned axis alone, neighbouring unspanned ones together.
+    groups = []
+    for ax in range(input.ndim):
+        if ax in spanned or not groups or groups[-1][0] in spanned:
+            groups.append([ax])
+        else:
+            groups[-1].append(ax)
+    if len(groups) <= 3:
+        kernel = _program(source, len(groups), next((i for i, g in enumerate(groups) if g[0] in spanned), 0))
+        size = lambda g: int(np.prod([input.shape[ax] for ax in g], dtype=np.int64))
+        shape = [size(g) for g in groups]
+        f = fp.reshape([int(np.prod([fp.shape[ax] for ax in g])) for g in groups])
+        o = [origins[g[0]] if g[0] in spanned else 0 for g in groups]
+        res = kernel.filter(x.reshape(shape), footprint=f, origin=o, **kw).reshape(input.shape)
+    else:
+        rest = [ax for ax in range(input.ndim) if ax not in spanned]
+        order = rest + spanned
+        batch = int(np.prod([input.shape[ax] for ax in rest], dtype=np.int64))
+        xt = np.transpose(x, order).reshape([batch] + [input.shape[ax] for ax in spanned])
+        f = np.transpose(fp, order).reshape([fp.shape[ax] for ax in spanned])
+        o = [origins[ax] for ax in spanned]
+        kernel = _program(source, len(spanned), 0)
+        res = np.empty(xt.shape, out_type)
+        for b in range(batch):
+            res[b] = kernel.filter(xt[b], footprint=f, origin=o, **kw)
+        res = np.transpose(res.reshape([input.shape[ax] for ax in order]), np.argsort(order))
+    _store(output, res)
+
+
+def _program(source, ndim: int, axis: int) -> "_jf.Kernel":
+    """The kernel of ``source``: a program, a Kernel, or a function of the array's number of
+    axes and the (first) filtered axis's index that returns the program."""
+    if isinstance(source, _jf.Kernel):
+        return source
+    if callable(source):
+        source = source(ndim, axis)
+    return _compiled(source)
+
+
+def _store(output: np.ndarray, res: np.ndarray) -> None:
+    """Writes results as scipy's C code does: a C cast to the output's type."""
+    if output.dtype.kind in "iub" and res.size:
+        # NaN and values beyond the type are undefined in C; numpy warns about them.
+        with np.errstate(invalid="ignore"):
+            np.copyto(output, res, casting="unsafe")
+    else:
+        np.copyto(output, res, casting="unsafe")
+
+
+def _scipy_name(fn: Callable) -> Callable:
+    """Turns what jitfilter does not cover into NotImplementedError naming scipy's routine."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except _Uncovered as e:
+            raise NotImplementedError(
+                f"jitfilter.ndimage does not cover {e} yet; use scipy.ndimage, whose result this "
+                "would have to equal"
+            ) from None
+
+    return run
+
+
+# ---- the C routines, as jitfilter kernels ---------------------------------------------------
+
+
+def _line(ndim: int, axis: int, values: np.ndarray) -> np.ndarray:
+    shape = [1] * ndim
+    shape[axis] = len(values)
+    return np.asarray(values).reshape(shape)
+
+
+def _origins(ndim: int, axis: int, origin: int) -> list:
+    o = [0] * ndim
+    o[axis] = int(origin)
+    return o
+
+
+def _weights(weights: np.ndarray) -> np.ndarray:
+    # scipy's correlate keeps the cells whose |weight| exceeds DBL_EPSILON.
+    w = np.array(weights, dtype=np.float64)
+    w[np.abs(w) <= np.finfo(np.float64).eps] = 0.0
+    return w
+
+
+def _correlate(input, weights, output, mode, cval, origins):
+    w = _weights(weights)
+    if not w.any():
+        _c_types(False, np.asarray(input), output)
+        _store(output, np.zeros(np.shape(input)))
+        return
+    # The fused engine adds the cells in footprint order, as scipy's NI_Correlate does, so the
+    # sums round alike (and truncate alike into integer outputs).
+    _run("sum(k * w)", input, None, output, mode, cval, origins, weights=w, exact=False,
+         engine="fused")
+
+
+def _correlate1d(input, weights, axis, output, mode, cval, origin):
+    input = np.asarray(input)
+    w = np.asarray(weights, dtype=np.float64).ravel()
+    n = w.size
+    fp = _line(input.ndim, axis, np.ones(n, bool))
+
+    def program(ndim: int, along: int) -> str:
+        return _correlate1d_program(w, int(origin), ndim, along)
+
+    _run(program, input, fp, output, mode, cval, [0] * input.ndim, one_d=True, exact=False)
+
+
+def _correlate1d_program(w: np.ndarray, origin: int, ndim: int, along: int) -> str:
+    """scipy's NI_Correlate1D, term by term in its order of additions (so the sums round as
+    scipy's do, and truncate alike into integer outputs): a symmetric or antisymmetric odd
+    filter (to DBL_EPSILON) adds the centre, then each pair from the outside in; any other adds
+    its last value, then the others in order. ``along``: the filtered axis among ``ndim``."""
+    n = w.size
+    size1, size2 = n // 2, n - n // 2 - 1
+    eps = np.finfo(np.float64).eps
+    sym = 0
+    if n % 2:
+        pairs = [(w[size1 + j], w[size1 - j]) for j in range(1, n // 2 + 1)]
+        if all(abs(a - b) <= eps for a, b in pairs):
+            sym = 1
+        elif all(abs(a + b) <= eps for a, b in pairs):
+            sym = -1
+
+    def at(j: int) -> str:
+        # iline[j]: the input at offset j - origin from the output position along the axis.
+        off = [0] * max(ndim, 2)
+        off[ndim - 1 - along] = j - origin
+        return f"at(w, {', '.join(str(v) for v in off[: max(ndim, 2)])})" if ndim > 1 else f"at(w, {j - origin}, 0)"
+
+    k = lambda j: repr(float(w[size1 + j]))
+    if sym:
+        op = "+" if sym > 0 else "-"
+        terms = [f"{at(0)} * {k(0)}"]
+        terms += [f"({at(j)} {op} {at(-j)}) * {k(j)}" for j in range(-size1, 0)]
+    else:
+        terms = [f"{at(size2)} * {k(size2)}"]
+        terms += [f"{at(j)} * {k(j)}" for j in range(-size1, size2)]
+    return " + ".join(terms)
+
+
+def _uniform_filter1d(input, size, axis, output, mode, cval, origin):
+    input = np.asarray(input)
+    fp = _line(input.ndim, axis, np.ones(int(size), bool))
+    _run("mean(w)", input, fp, output, mode, cval, _origins(input.ndim, axis, origin), one_d=True,
+         exact=False)
+
+
+def _min_or_max_filter1d(input, size, axis, output, mode, cval, origin, minimum):
+    input = np.asarray(input)
+    fp = _line(input.ndim, axis, np.ones(int(size), bool))
+    source = "min(w)" if minimum else "max(w)"
+    _run(source, input, fp, output, mode, cval, _origins(input.ndim, axis, origin), one_d=True,
+         same_type=True)
+
+
+def _min_or_max_filter(input, footprint, structure, output, mode, cval, origins, minimum):
+    fp = np.asarray(footprint, dtype=bool)
+    if structure is None:
+        _run("min(w)" if minimum else "max(w)", input, fp, output, mode, cval, origins,
+             same_type=True)
+        return
+    # scipy's C code reads the structure in C order beside the footprint (it may lack the
+    # footprint's expanded axes).
+    s = np.where(fp, np.asarray(structure, np.float64).reshape(fp.shape), 0.0)
+    values = np.asarray(input)
+    # The structure's values reach the kernel as its weights `k`, which a footprint holds only
+    # where they are nonzero: all nonzero, they go as they are; else shifted past zero, which
+    # is exact for integers only.
+    k = "k"
+    if not s[fp].all():
+        integral = lambda a: not a.size or bool(np.all(np.isfinite(a)) and np.all(a == np.round(a)))
+        if not (values.dtype.kind in "iub" or integral(values)) or not integral(s[fp]):
+            raise _Uncovered("a structure with zero entries on non-integer data")
+        shift = 1.0 - float(s[fp].min())
+        s = np.where(fp, s + shift, 0.0)
+        k = f"(k - {shift!r})"
+    v = f"(w - {k})" if minimum else f"(w + {k})"
+    # scipy's C loop keeps the window's first value as a double but casts each later one to the
+    # input's type before comparing, so out-of-range sums wrap there (all but the first).
+    wrapped = _c_cast(v, values.dtype)
+    source = f"{'min' if minimum else 'max'}(if i == 0 then {v} else {wrapped})"
+    _run(source, input, None, output, mode, cval, origins, weights=s)
+
+
+def _c_cast(x: str, dtype: np.dtype) -> str:
+    """The expression for C's cast of the double ``x`` to ``dtype`` (wrapping integers)."""
+    if dtype.kind == "b":
+        return f"({x} != 0)"
+    # 64-bit values stay far inside their range (order statistics refuse beyond 2**53).
+    if dtype.kind in "iu" and dtype.itemsize < 8:
+        m = 2.0 ** (8 * dtype.itemsize)
+        t = f"trunc({x})"
+        return f"({t} % {m!r})" if dtype.kind == "u" else f"(({t} + {m / 2!r}) % {m!r} - {m / 2!r})"
+    return x
+
+
+def _rank_filter(input, rank, footprint, output, mode, cval, origins):
+    _run(f"kth(w, {int(rank)})", input, footprint, output, mode, cval, origins, same_type=True)
+
+
+def _rank_filter_1d(x, rank, size, x_out, mode, cval, origin):
+    fp = np.ones(int(size), bool)
+    _run(f"kth(w, {int(rank)})", x, fp, x_out, mode, cval, [origin], same_type=True)
+
+
+def _generic_filter(input, function, footprint, output, mode, cval, origins, extra_arguments,
+                    extra_keywords):
+    if isinstance(function, (str, _jf.Kernel)):
+        if extra_arguments:
+            raise TypeError("extra_arguments: a jitfilter program takes params by name "
+                            "(extra_keywords={'name': value})")
+        _run(function, input, footprint, output, mode, cval, origins,
+             params=dict(extra_keywords or {}))
+        return
+    _sp_nd_image.generic_filter(input, function, footprint, output, mode, cval, origins,
+                                extra_arguments, extra_keywords)
+
+
+class _Routines:
+    """scipy's ``_nd_image`` with the filter routines replaced (anything else is scipy's)."""
+
+    correlate = staticmethod(_correlate)
+    correlate1d = staticmethod(_correlate1d)
+    uniform_filter1d = staticmethod(_uniform_filter1d)
+    min_or_max_filter1d = staticmethod(_min_or_max_filter1d)
+    min_or_max_filter = staticmethod(_min_or_max_filter)
+    rank_filter = staticmethod(_rank_filter)
+    generic_filter = staticmethod(_generic_filter)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_sp_nd_image, name)
+
+
+# ---- scipy's Python code, re-bound to those routines ----------------------------------------
+
+
+def _rebind(module: types.ModuleType, overrides: Dict[str, Any]) -> Dict[str, Any]:
+    """Copies of ``module``'s functions whose global names resolve in a copy of its namespace
+    with ``overrides`` (and each other) in place of the originals."""
+    namespace = dict(vars(module))
+    namespace.update(overrides)
+    for name, obj in vars(module).items():
+        if isinstance(obj, types.FunctionType) and obj.__module__ == module.__name__:
+            copy = types.FunctionType(obj.__code__, namespace, obj.__name__, obj.__defaults__,
+                                      obj.__closure__)
+            copy.__kwdefaults__ = obj.__kwdefaults__
+            copy.__doc__ = obj.__doc__
+            copy.__qualname__ = obj.__qualname__
+            copy.__module__ = __name__
+            namespace[name] = copy
+    return namespace
+
+
+_filters = _rebind(_sp_filters, {"_nd_image": _Routines(),
+                                 "_rank_filter_1d": types.SimpleNamespace(rank_filter=_rank_filter_1d)})
+_morphology = _rebind(_sp_morphology, {"_filters": types.SimpleNamespace(**_filters)})
+
+for _name in __all__:
+    _source = _morphology if _name in vars(_sp_morphology) else _filters
+    globals()[_name] = _scipy_name(_source[_name])
+del _name, _source

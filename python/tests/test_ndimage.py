@@ -1,0 +1,120 @@
+"""jitfilter.ndimage beyond what scipy's own tests (tests/scipy_suite) check: jitfilter programs
+in generic_filter, arrays of more than three axes, C casts into integer outputs, and the
+NotImplementedError for what the engine does not cover."""
+
+import numpy as np
+import pytest
+from scipy import ndimage as sn
+
+import jitfilter as jf
+import jitfilter.ndimage as jn
+from conftest import MODES
+
+
+@pytest.fixture(scope="module")
+def img():
+    return np.random.default_rng(5).uniform(-20, 120, (31, 37))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_generic_filter_runs_programs_with_params(img, mode):
+    fp = np.array([[1, 0, 1], [1, 1, 0], [0, 1, 1]], bool)
+    want = sn.generic_filter(img, lambda v: np.sum(v > 40.0), footprint=fp, mode=mode, cval=2.5)
+    got = jn.generic_filter(img, "param t = 0; count(w > t)", footprint=fp, mode=mode, cval=2.5,
+                            extra_keywords={"t": 40.0})
+    np.testing.assert_array_equal(got, want)
+    k = jf.compile("param t = 0; max(w) - kth(w, 1) + t")
+    want = sn.generic_filter(img, lambda v: np.max(v) - np.sort(v)[1] + 1.5, size=(3, 4), mode=mode)
+    got = jn.generic_filter(img, k, size=(3, 4), mode=mode, extra_keywords={"t": 1.5})
+    np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-12)
+
+
+def test_generic_filter_python_callables_run_scipys_loop(img):
+    got = jn.generic_filter(img, np.ptp, size=3, mode="wrap")
+    np.testing.assert_array_equal(got, sn.generic_filter(img, np.ptp, size=3, mode="wrap"))
+    with pytest.raises(TypeError, match="extra_keywords"):
+        jn.generic_filter(img, "max(w)", size=3, extra_arguments=(1,))
+
+
+@pytest.mark.parametrize("axes", [(1, 3), (0, 2, 4), (4,), None])
+def test_many_axes_fold_into_batches(axes):
+    """Five axes: the footprint's axes run in the engine, the others are folded into batches."""
+    rng = np.random.default_rng(9)
+    a = rng.integers(0, 200, (3, 4, 5, 4, 6)).astype(np.uint8)
+    if axes is None:
+        # A footprint over all five axes, one cell thick on two of them.
+        fp = np.ones((1, 3, 1, 2, 3), bool)
+        for name in ("median_filter", "minimum_filter", "maximum_filter"):
+            got = getattr(jn, name)(a, footprint=fp, mode="mirror")
+            np.testing.assert_array_equal(got, getattr(sn, name)(a, footprint=fp, mode="mirror"))
+        return
+    size = 3
+    modes = ["wrap", "nearest", "reflect"][: len(axes)]
+    for name in ("median_filter", "minimum_filter", "uniform_filter", "maximum_filter"):
+        kw = dict(size=size, axes=axes)
+        if name != "median_filter":
+            kw["mode"] = modes  # per-axis modes (scipy runs these axis by axis)
+        got = getattr(jn, name)(a, **kw)
+        want = getattr(sn, name)(a, **kw)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want, err_msg=name)
+    got = jn.gaussian_filter(a.astype(np.float64), 1.5, axes=axes, mode=modes)
+    want = sn.gaussian_filter(a.astype(np.float64), 1.5, axes=axes, mode=modes)
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-12)
+
+
+def test_integer_outputs_are_c_casts(img):
+    """scipy's C code truncates into integer outputs; so does jitfilter.ndimage (jf.filter rounds)."""
+    for output in (np.int16, np.uint8, np.int32):
+        want = sn.uniform_filter(img, 5, output=output)
+        got = jn.uniform_filter(img, 5, output=output)
+        np.testing.assert_array_equal(got, want)
+    weights = np.array([[0.5, -1.25, 2.0], [1.0, 0.0, -0.75]])
+    np.testing.assert_array_equal(jn.correlate(img, weights, output=np.int32),
+                                  sn.correlate(img, weights, output=np.int32))
+    # The same program through jf.filter rounds half to even and saturates instead.
+    rounded = jf.filter(img, "mean(w)", size=5, output=np.int16)
+    assert not np.array_equal(rounded, jn.uniform_filter(img, 5, output=np.int16))
+
+
+def test_complex_input_and_weights_by_parts(img):
+    z = img + 1j * img[::-1]
+    w = np.array([[1 + 2j, 0.5], [-1j, 2.0]])
+    np.testing.assert_allclose(jn.correlate(z, w), sn.correlate(z, w), rtol=1e-13, atol=1e-11)
+    np.testing.assert_allclose(jn.convolve(img, w, mode="wrap"), sn.convolve(img, w, mode="wrap"),
+                               rtol=1e-13, atol=1e-11)
+    np.testing.assert_allclose(jn.uniform_filter1d(z, 4, axis=0), sn.uniform_filter1d(z, 4, axis=0),
+                               rtol=1e-13, atol=1e-12)
+
+
+def test_what_is_not_covered_says_so():
+    a = np.zeros((3, 3, 3, 3))
+    with pytest.raises(NotImplementedError, match="more than three axes.*scipy.ndimage"):
+        jn.median_filter(a, size=2)
+    big = np.array([2**60, 256, 512, 768, 2**60 + 256], dtype=np.int64)
+    with pytest.raises(NotImplementedError, match="2\\*\\*53"):
+        jn.median_filter(big, size=3)
+    # Sums read 64-bit integers as doubles, as scipy's C code does: no refusal there. Both
+    # round beyond 2**53, scipy's running sum more (it keeps 2**61 + 256 as 2**61 and then
+    # gives 426 for the window 256, 512, 768 whose mean is 512).
+    got, want = jn.uniform_filter1d(big, 3), sn.uniform_filter1d(big, 3)
+    assert got[2] == 512 and want[2] == 426
+    np.testing.assert_allclose(got[[0, 1, 3, 4]], want[[0, 1, 3, 4]], rtol=1e-15)
+    with pytest.raises(NotImplementedError, match="zero entries"):
+        jn.grey_erosion(np.full((4, 4), 0.5), structure=np.array([[0.0, 1.5], [2.0, 0.25]]))
+
+
+def test_scipys_errors_are_scipys(img):
+    for call in (
+        lambda m: m.median_filter(img, size=3, origin=5),
+        lambda m: m.uniform_filter(img, size=3, mode="bogus"),
+        lambda m: m.rank_filter(img, 10, size=3),
+        lambda m: m.correlate(img, np.ones((3, 3, 3))),
+        lambda m: m.minimum_filter(img, footprint=np.zeros((3, 3))),
+        lambda m: m.gaussian_filter(img.astype(np.float16), 1.0),
+    ):
+        with pytest.raises(Exception) as theirs:
+            call(sn)
+        with pytest.raises(type(theirs.value)) as ours:
+            call(jn)
+        assert str(ours.value) == str(theirs.value)
