@@ -65,6 +65,29 @@ impl Mode {
     }
 }
 
+/// The modes of the window loop's three axes (z, y, x) for an array of `ndim` axes: `mode` on
+/// every axis, or `modes` one per array axis (the first for axes the array lacks, which no
+/// window crosses).
+pub fn axis_modes(mode: Mode, modes: &[Mode], ndim: usize) -> Result<[Mode; 3], Error> {
+    if modes.is_empty() {
+        return Ok([mode; 3]);
+    }
+    if modes.len() != ndim {
+        return Err(Error::Shape(format!(
+            "{} boundary modes for a {ndim}-D array: give one mode, or one per axis",
+            modes.len()
+        )));
+    }
+    let mut out = [modes[0]; 3];
+    out[3 - ndim..].copy_from_slice(modes);
+    Ok(out)
+}
+
+/// Parses `reflect` or a comma-separated list, one mode per axis: `reflect,wrap`.
+pub fn parse_modes(text: &str) -> Result<Vec<Mode>, Error> {
+    text.split(',').map(|m| m.trim().parse()).collect()
+}
+
 impl FromStr for Mode {
     type Err = Error;
 

@@ -74,6 +74,9 @@ impl std::fmt::Display for Engine {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Options {
     pub mode: Mode,
+    /// Empty: `mode` on every axis; else one mode per axis of the array (scipy's mode
+    /// sequences), e.g. `[Mode::Reflect, Mode::Wrap]` for a 2-D array.
+    pub modes: Vec<Mode>,
     /// The value outside the array for [`Mode::Constant`].
     pub cval: f64,
     /// Empty: 0 on every axis; one value: the same on every axis; else one per axis.
@@ -88,6 +91,11 @@ pub struct Options {
 impl Options {
     pub fn mode(mut self, mode: Mode) -> Self {
         self.mode = mode;
+        self
+    }
+    /// One boundary mode per axis of the array (overrides [`Options::mode`]).
+    pub fn modes(mut self, modes: &[Mode]) -> Self {
+        self.modes = modes.to_vec();
         self
     }
     pub fn cval(mut self, cval: f64) -> Self {
@@ -807,7 +815,9 @@ impl Kernel {
         s3[3 - ndim..].copy_from_slice(shape);
         let geo = Geometry::new(s3, &fp, origin).reaching(&self.program.points());
         let params = self.param_values(&options.params)?;
+        let modes = crate::boundary::axis_modes(options.mode, &options.modes, ndim)?;
         Ok(Setup {
+            modes,
             dx: geo.offset_table(1),
             dy: geo.offset_table(2),
             dz: geo.offset_table(3),
@@ -835,6 +845,8 @@ impl Kernel {
 /// Everything one application needs besides the data.
 pub(crate) struct Setup {
     pub geo: Geometry,
+    /// The boundary mode of each geometry axis (z, y, x).
+    pub modes: [Mode; 3],
     pub k: Vec<f64>,
     pub dx: Vec<f64>,
     pub dy: Vec<f64>,

@@ -9,7 +9,6 @@
 //! [`Kernel::filter_as`]: crate::Kernel::filter_as
 
 use crate::auto::{KeyedRow, Row, RowStripe, RowTables};
-use crate::boundary::Mode;
 use crate::codegen::{CallbackFn, RowFn};
 use crate::dtype::Element;
 use crate::error::Error;
@@ -117,7 +116,6 @@ impl<T> Pass<'_, T> {
 pub struct Schedule<'k, T> {
     pub passes: Vec<Pass<'k, T>>,
     map: Option<RowFn>,
-    mode: Mode,
     cval: f64,
     threads: Option<usize>,
 }
@@ -130,7 +128,7 @@ impl<'k, T: Element> Schedule<'k, T> {
         setup: Setup,
         options: &Options,
     ) -> Result<Schedule<'k, T>, Error> {
-        let (mode, cval) = (options.mode, options.cval);
+        let cval = options.cval;
         let has_window = !setup.geo.offsets.is_empty();
         let native = match (options.engine, kernel.native()) {
             (Engine::Auto, Some((op, input))) if has_window => {
@@ -167,7 +165,6 @@ impl<'k, T: Element> Schedule<'k, T> {
         Ok(Schedule {
             passes: vec![pass],
             map: kernel.map(),
-            mode,
             cval,
             threads: options.threads,
         })
@@ -206,12 +203,12 @@ impl<'k, T: Element> Schedule<'k, T> {
         sink: &mut impl Sink<O>,
         counts: &[AtomicUsize; 2],
     ) {
-        let (s, mode, cval) = (&pass.setup, self.mode, self.cval);
+        let (s, modes, cval) = (&pass.setup, pass.setup.modes, self.cval);
         let geo = &s.geo;
         match &pass.engine {
             StripeEngine::Native(op, input, pad) => {
                 let f = NativeStripe(*op, *input);
-                window::run_in(sources, geo, mode, *pad, |t| t, &f, sink)
+                window::run_in(sources, geo, modes, *pad, |t| t, &f, sink)
             }
             StripeEngine::Rows {
                 row,
@@ -235,18 +232,18 @@ impl<'k, T: Element> Schedule<'k, T> {
                     counts,
                     outputs: pass.outputs.len(),
                 };
-                window::run(sources, geo, mode, cval, &f, sink)
+                window::run(sources, geo, modes, cval, &f, sink)
             }
             StripeEngine::Callback(f) => {
                 let f = Gather(JitPixel { f: *f, s });
-                window::run(sources, geo, mode, cval, &f, sink)
+                window::run(sources, geo, modes, cval, &f, sink)
             }
             StripeEngine::Interpreter => {
                 let f = InterpStripe {
                     program: pass.program,
                     s,
                 };
-                window::run(sources, geo, mode, cval, &f, sink)
+                window::run(sources, geo, modes, cval, &f, sink)
             }
         }
     }

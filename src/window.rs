@@ -223,19 +223,19 @@ impl<O: Send> Sink<O> for ArrayMut<'_, O> {
 pub fn run<T: Element, O: Element, F: StripeFn>(
     sources: &[&dyn Source<T>],
     geo: &Geometry,
-    mode: Mode,
+    modes: [Mode; 3],
     cval: f64,
     f: &F,
     sink: &mut impl Sink<O>,
 ) {
-    run_in(sources, geo, mode, cval, T::to_f64, f, sink)
+    run_in(sources, geo, modes, cval, T::to_f64, f, sink)
 }
 
 /// Like [`run`], with blocks of `B` made by `conv` (the constant mode pads with `cval`).
 pub fn run_in<T: Element, B: Copy + Send + Sync, O: Element, F: StripeFn<B>>(
     sources: &[&dyn Source<T>],
     geo: &Geometry,
-    mode: Mode,
+    modes: [Mode; 3],
     cval: B,
     conv: impl Fn(T) -> B + Sync,
     f: &F,
@@ -251,7 +251,9 @@ pub fn run_in<T: Element, B: Copy + Send + Sync, O: Element, F: StripeFn<B>>(
     let rows = h.clamp(1, 64);
     let bw = (w as isize + hi[2] - lo[2]) as usize;
     // Which source column each block column reads (None: the constant).
-    let xmap: Vec<Option<usize>> = (0..bw).map(|cx| mode.map(cx as isize + lo[2], w)).collect();
+    let xmap: Vec<Option<usize>> = (0..bw)
+        .map(|cx| modes[2].map(cx as isize + lo[2], w))
+        .collect();
     sink.stripes(
         rows,
         || (Vec::new(), Vec::new(), f.state()),
@@ -266,7 +268,7 @@ pub fn run_in<T: Element, B: Copy + Send + Sync, O: Element, F: StripeFn<B>>(
                     block,
                     *source,
                     geo,
-                    mode,
+                    modes,
                     (cval, &conv),
                     &xmap,
                     [z, y0],
@@ -297,13 +299,13 @@ pub fn run_in<T: Element, B: Copy + Send + Sync, O: Element, F: StripeFn<B>>(
 }
 
 /// Copies source planes z+lo0..=z+hi0 and rows y0+lo1.. into `block` (dims `[bd, bh, bw]`),
-/// applying the boundary mode.
+/// applying each axis's boundary mode.
 #[allow(clippy::too_many_arguments)]
 fn fill_block<T: Element, B: Copy>(
     block: &mut Vec<B>,
     source: &dyn Source<T>,
     geo: &Geometry,
-    mode: Mode,
+    modes: [Mode; 3],
     (cval, conv): (B, &impl Fn(T) -> B),
     xmap: &[Option<usize>],
     [z, y0]: [usize; 2],
@@ -316,10 +318,10 @@ fn fill_block<T: Element, B: Copy>(
     // The block columns that read the row's own columns in order.
     let inner = (-lo[2]) as usize;
     for bz in 0..bd {
-        let sz = mode.map(z as isize + lo[0] + bz as isize, d);
+        let sz = modes[0].map(z as isize + lo[0] + bz as isize, d);
         for by in 0..bh {
             let dst = &mut block[(bz * bh + by) * bw..][..bw];
-            let sy = mode.map(y0 as isize + lo[1] + by as isize, h);
+            let sy = modes[1].map(y0 as isize + lo[1] + by as isize, h);
             let (Some(sz), Some(sy)) = (sz, sy) else {
                 dst.fill(cval);
                 continue;

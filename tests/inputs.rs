@@ -7,6 +7,9 @@
 //! Every engine then also agrees with the interpreter (1e-9 relative), the scipy callback
 //! refuses what its ABI cannot carry, and traces show which reductions the planner takes.
 
+mod cli_support;
+
+use cli_support::extend;
 use jitfilter::planner::Planned;
 use jitfilter::{
     Element, Engine, Error, ExprError, Footprint, Inputs, Kernel, Limits, Mode, Options, Path,
@@ -51,47 +54,6 @@ fn grey_crop(name: &str, y0: usize, x0: usize, h: usize, w: usize) -> Array2<f64
     Array2::from_shape_fn((h, w), |(y, x)| {
         img.get_pixel((x0 + x) as u32, (y0 + y) as u32)[0] as f64
     })
-}
-
-/// Index `i` of an axis of length `n` under `mode`, or `None` for `cval` — scipy's extension
-/// rules folded step by step (independent of src/boundary.rs's closed forms).
-fn extend(mode: Mode, i: isize, n: usize) -> Option<usize> {
-    let n = n as isize;
-    let mut i = i;
-    match mode {
-        Mode::Constant => (0..n).contains(&i).then_some(i as usize),
-        Mode::Nearest => Some(i.max(0).min(n - 1) as usize),
-        Mode::Wrap => {
-            while i < 0 {
-                i += n;
-            }
-            while i >= n {
-                i -= n;
-            }
-            Some(i as usize)
-        }
-        // d c b a | a b c d | d c b a
-        Mode::Reflect => loop {
-            if i < 0 {
-                i = -1 - i;
-            } else if i >= n {
-                i = 2 * n - 1 - i;
-            } else {
-                return Some(i as usize);
-            }
-        },
-        // d c b | a b c d | c b a
-        Mode::Mirror if n == 1 => Some(0),
-        Mode::Mirror => loop {
-            if i < 0 {
-                i = -i;
-            } else if i >= n {
-                i = 2 * (n - 1) - i;
-            } else {
-                return Some(i as usize);
-            }
-        },
-    }
 }
 
 /// `img[y, x]` with the boundary mode applied outside.

@@ -469,8 +469,9 @@ class Kernel:
             scipy's semantics: ``None`` gives the input's dtype; a dtype gives that dtype; an
             array of the input's shape is written into and returned. Integer outputs are
             rounded half to even and saturated, NaN becomes 0 (scipy truncates instead).
-        mode : {'reflect', 'mirror', 'nearest', 'wrap', 'constant', 'grid-mirror', 'grid-wrap', 'grid-constant'}
-            How the input is extended beyond its edges, exactly as scipy.ndimage.
+        mode : {'reflect', 'mirror', 'nearest', 'wrap', 'constant', 'grid-mirror', 'grid-wrap', 'grid-constant'} or sequence
+            How the input is extended beyond its edges, exactly as scipy.ndimage; or one mode
+            per axis (``["reflect", "wrap"]``, as scipy's separable filters take).
         cval : float
             The value beyond the edges for ``mode='constant'``.
         origin : int or sequence of int
@@ -530,7 +531,7 @@ class Kernel:
                 arr,
                 weights,
                 native_out,
-                _mode_name(mode),
+                _mode_name(mode, len(shape)),
                 float(cval),
                 origins,
                 self._param_list(params),
@@ -853,12 +854,23 @@ def _origin_list(origin: Any, ndim: int) -> list:
     return seq
 
 
-def _mode_name(mode: Any) -> str:
-    if not isinstance(mode, str):
-        raise TypeError("mode must be a string (one mode for all axes, as generic_filter)")
-    if mode not in MODES:
-        raise RuntimeError(f"boundary mode not supported: {mode!r} (expected one of {', '.join(MODES)})")
-    return mode
+def _mode_name(mode: Any, ndim: int) -> str:
+    """The engine's spelling of ``mode``: one name, or one per axis of an ``ndim``-D image
+    joined by commas (scipy's mode sequences; the same name on every axis is that name)."""
+    if isinstance(mode, str):
+        modes = mode.split(",") if "," in mode else [mode]
+        if len(modes) not in (1, ndim):
+            raise RuntimeError("sequence argument must have length equal to input rank")
+    elif isinstance(mode, Sequence) or isinstance(mode, np.ndarray):
+        modes = list(mode)
+        if len(modes) != ndim:
+            raise RuntimeError("sequence argument must have length equal to input rank")
+    else:
+        raise TypeError("mode must be a string, or a sequence of one string per axis")
+    for m in modes:
+        if not isinstance(m, str) or m not in MODES:
+            raise RuntimeError(f"boundary mode not supported: {m!r} (expected one of {', '.join(MODES)})")
+    return modes[0] if len(set(modes)) == 1 else ",".join(modes)
 
 
 # -- scipy.LowLevelCallable --------------------------------------------------------------------

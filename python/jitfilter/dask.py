@@ -169,7 +169,7 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
     if isinstance(output, np.ndarray):
         raise TypeError("output must be a dtype for a dask array (the result is lazy)")
     out_dtype = in_dtype if output is None else np.dtype(output)
-    mode = _mode_name(mode)
+    mode = _mode_name(mode, ndim)
     weights = k._command_weights(ndim, size, footprint)
     origins = _origin_list(origin, ndim)
     if len(origins) == 1:
@@ -344,14 +344,20 @@ def _run_pass(
         return tuple(per_axis) + (0,) * (a.ndim - ndim)
 
     arrays = [a for _, arrs, _ in named for a in arrs]
-    if mode in _EXTENDED:
-        pad = lo, hi
-        x = extend(x, along(x, lo), along(x, hi), _EXTENDED[mode])
-        arrays = [extend(a, along(a, lo), along(a, hi), _EXTENDED[mode]) for a in arrays]
-        block_mode = "nearest"  # the extension already holds every value a kept window reads
-    else:
-        pad = (0,) * ndim, (0,) * ndim
-        block_mode = _LOCAL[mode]
+    # Per axis: extended by slices of the array (the extension then holds every value a kept
+    # window reads, so blocks use "nearest" there), or constant, which each edge chunk applies.
+    modes = mode.split(",") if "," in mode else [mode] * ndim
+    extended = [m in _EXTENDED for m in modes]
+    pad = (
+        tuple(lo[a] if extended[a] else 0 for a in range(ndim)),
+        tuple(hi[a] if extended[a] else 0 for a in range(ndim)),
+    )
+    if any(extended):
+        ext = [_EXTENDED.get(m, "nearest") for m in modes]
+        x = extend(x, along(x, pad[0]), along(x, pad[1]), ext)
+        arrays = [extend(a, along(a, pad[0]), along(a, pad[1]), ext) for a in arrays]
+    block_modes = ["nearest" if e else _LOCAL[m] for m, e in zip(modes, extended)]
+    block_mode = block_modes[0] if len(set(block_modes)) == 1 else ",".join(block_modes)
     # The extension belongs to the edge chunks (so the result, cut, has ``chunks`` again).
     chunks = tuple(
         (c[0] + pad[0][a] + (pad[1][a] if len(c) == 1 else 0),)
@@ -482,17 +488,19 @@ def _runs(indices: Sequence[int]):
     return out
 
 
-def extend(x: Any, lo: Sequence[int], hi: Sequence[int], mode: str):
+def extend(x: Any, lo: Sequence[int], hi: Sequence[int], mode: Union[str, Sequence[str]]):
     """Extends a dask array by ``lo[a]`` before and ``hi[a]`` after each axis ``a`` with scipy's
-    boundary rule for ``mode`` (reflect, mirror, nearest or wrap), built from slices of ``x``."""
+    boundary rule for ``mode`` (reflect, mirror, nearest or wrap; or one of them per axis),
+    built from slices of ``x``."""
     import dask.array as da
 
     for a in range(x.ndim):
         n = x.shape[a]
         if lo[a] == 0 and hi[a] == 0:
             continue
-        before = [_map_index(i, n, mode) for i in range(-lo[a], 0)]
-        after = [_map_index(i, n, mode) for i in range(n, n + hi[a])]
+        m = mode if isinstance(mode, str) else mode[a]
+        before = [_map_index(i, n, m) for i in range(-lo[a], 0)]
+        after = [_map_index(i, n, m) for i in range(n, n + hi[a])]
         index = lambda s: tuple(s if b == a else slice(None) for b in range(x.ndim))  # noqa: E731
         pieces = [x[index(s)] for s in _runs(before)]
         pieces.append(x)

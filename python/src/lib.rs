@@ -136,8 +136,13 @@ fn options(
     threads: Option<usize>,
     engine: &str,
 ) -> PyResult<Options> {
-    let mode: Mode = mode.parse().map_err(|e| to_py(py, source, e))?;
-    let mut o = Options::default().mode(mode).cval(cval).origin(&origin);
+    // One mode, or one per axis joined by commas (the Python side checks the count).
+    let modes = jitfilter::boundary::parse_modes(mode).map_err(|e| to_py(py, source, e))?;
+    let o = match modes.as_slice() {
+        [mode] => Options::default().mode(*mode),
+        modes => Options::default().modes(modes),
+    };
+    let mut o = o.cval(cval).origin(&origin);
     o.params = params;
     o.threads = threads;
     o.engine = parse_engine(engine)?;

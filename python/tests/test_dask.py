@@ -335,3 +335,17 @@ def test_staged_on_a_local_cluster(cluster_client, staged_images):
     lazy = jfd.filter(da.from_array(f, chunks=(15, 13)), k, inputs={"g": g}, mode="nearest")
     got = cluster_client.compute(lazy).result()
     assert got.tobytes() == k.filter(f, inputs={"g": g}, mode="nearest", engine="fused").tobytes()
+
+
+@pytest.mark.parametrize("modes", [("reflect", "constant"), ("constant", "wrap"), ("mirror", "nearest")])
+def test_a_mode_per_axis_chunked_equals_whole(img, modes):
+    import dask
+
+    k = jf.compile("sqrt(var(w)) + median(w) + at(w, 2, -1)")
+    fp = FOOTPRINTS["irregular"]
+    whole = k.filter(img, footprint=fp, mode=list(modes), cval=3.5, engine="fused")
+    lazies = [jfd.filter(da.from_array(img, chunks=c), k, footprint=fp, mode=list(modes), cval=3.5)
+              for c in CHUNKS]
+    for got in dask.compute(*lazies, scheduler="sync"):
+        assert got.tobytes() == whole.tobytes()
+

@@ -89,8 +89,14 @@ def test_other_bad_arguments():
     k = jf.compile("max(w)")
     with pytest.raises(RuntimeError, match="boundary mode not supported"):
         k.filter(a, size=3, mode="symmetric")
-    with pytest.raises(TypeError):
-        k.filter(a, size=3, mode=["reflect", "wrap"])
+    # A mode per axis is fine; a count that is not the array's, or a non-string, is not.
+    k.filter(a, size=3, mode=["reflect", "wrap"])
+    with pytest.raises(RuntimeError, match="length equal to input rank"):
+        k.filter(a, size=3, mode=["reflect", "wrap", "wrap"])
+    with pytest.raises(RuntimeError, match="boundary mode not supported"):
+        k.filter(a, size=3, mode=["reflect", 3])
+    with pytest.raises(TypeError, match="mode must be a string"):
+        k.filter(a, size=3, mode=3)
     with pytest.raises(ValueError, match="origin 2 is out of range"):
         k.filter(a, size=3, origin=2)
     with pytest.raises(ValueError, match="1 to 3 dimensions"):

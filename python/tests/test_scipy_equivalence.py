@@ -242,3 +242,18 @@ def test_interpreter_engine_agrees(rng):
     for expr in list(REDUCTIONS)[:8]:
         k = jf.compile(expr)
         close(k.filter(a, size=3, engine="interpreter"), k.filter(a, size=3))
+
+
+@pytest.mark.parametrize("modes", [("reflect", "wrap"), ("constant", "mirror"), ("nearest", "grid-constant")])
+def test_a_mode_per_axis_is_scipys_mode_sequence(rng, modes):
+    """scipy takes a mode per axis in its separable filters (a box min and mean are separable),
+    and so does every jitfilter engine, for any program."""
+    a = image(rng, (17, 19))
+    for engine in ("auto", "fused", "callback", "interpreter"):
+        got = jf.filter(a, "min(w)", size=(3, 4), mode=list(modes), cval=5, engine=engine)
+        np.testing.assert_array_equal(got, ndi.minimum_filter(a, size=(3, 4), mode=list(modes), cval=5))
+        got = jf.filter(a, "mean(w)", size=(5, 2), mode=modes, cval=5, engine=engine)
+        close(got, ndi.uniform_filter(a, size=(5, 2), mode=list(modes), cval=5))
+    with pytest.raises(RuntimeError, match="length equal to input rank"):
+        jf.filter(a, "min(w)", size=3, mode=["wrap"] * 3)
+

@@ -4,7 +4,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jitfilter::DType;
-use jitfilter::{Engine, Footprint, Limits, Mode};
+use jitfilter::{Engine, Footprint, Limits, Mode, Options};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -205,9 +205,9 @@ pub struct WindowArgs {
     #[arg(long, value_name = "PATH", conflicts_with = "footprint")]
     pub weights: Option<PathBuf>,
     /// Boundary mode: reflect, mirror, nearest, wrap, constant (and grid-mirror, grid-wrap,
-    /// grid-constant), as scipy.ndimage
+    /// grid-constant), as scipy.ndimage; or one per axis, first axis first: reflect,wrap
     #[arg(short, long, value_name = "MODE", default_value = "reflect", value_parser = parse_mode)]
-    pub mode: Mode,
+    pub mode: ModeArg,
     /// The value outside the array for --mode constant
     #[arg(
         long,
@@ -357,8 +357,36 @@ pub fn parse_footprint(s: &str) -> Result<FootprintSpec, String> {
     }
 }
 
-pub fn parse_mode(s: &str) -> Result<Mode, String> {
-    s.parse().map_err(|e: jitfilter::Error| e.to_string())
+/// `--mode`: one boundary mode for every axis, or one per axis (`reflect,wrap`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModeArg(pub Vec<Mode>);
+
+impl ModeArg {
+    /// `options` with these modes.
+    pub fn apply(&self, options: Options) -> Options {
+        match self.0.as_slice() {
+            [mode] => options.mode(*mode),
+            modes => options.modes(modes),
+        }
+    }
+
+    /// Whether `cval` is used (some axis is constant).
+    pub fn constant(&self) -> bool {
+        self.0.contains(&Mode::Constant)
+    }
+}
+
+impl std::fmt::Display for ModeArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<String> = self.0.iter().map(Mode::to_string).collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+pub fn parse_mode(s: &str) -> Result<ModeArg, String> {
+    jitfilter::boundary::parse_modes(s)
+        .map(ModeArg)
+        .map_err(|e| e.to_string())
 }
 
 pub fn parse_engine(s: &str) -> Result<Engine, String> {

@@ -73,7 +73,7 @@ pub fn run(args: &BenchArgs) -> Result<String, Failure> {
             "pixels": pixels,
             "footprint": args.window.weights.as_ref().map_or(args.window.footprint.to_string(), |w| format!("weights:{}", w.display())),
             "footprint_size": footprint_size,
-            "mode": job.options.mode.to_string(),
+            "mode": args.window.mode.to_string(),
             "engine": engine.to_string(),
             "plan": job.kernel.plan_summary(),
             "threads": threads,

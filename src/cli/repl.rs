@@ -16,7 +16,7 @@ mod commands;
 mod complete;
 mod view;
 
-use super::args::{FootprintSpec, ReplArgs};
+use super::args::{FootprintSpec, ModeArg, ReplArgs};
 use super::report::Failure;
 use super::setup::ms;
 use complete::ReplHelper;
@@ -66,7 +66,7 @@ pub fn run(args: &ReplArgs) -> Result<(), Failure> {
         image_name: name,
         footprint: Footprint::cube(3),
         footprint_spec: FootprintSpec::Shape(Footprint::cube(3)),
-        mode: Mode::Reflect,
+        mode: ModeArg(vec![Mode::Reflect]),
         cval: 0.0,
         origin: Vec::new(),
         params: Vec::new(),
@@ -193,7 +193,7 @@ struct Repl {
     footprint: Footprint,
     /// The footprint as given, which is how it is shown: a mask file shows as `file:PATH`.
     footprint_spec: FootprintSpec,
-    mode: Mode,
+    mode: ModeArg,
     cval: f64,
     origin: Vec<isize>,
     /// Params set with `:param`, applied to every expression that declares them.
@@ -405,8 +405,8 @@ impl Repl {
 
     /// The options of the session (params apart, which depend on the kernel).
     fn options(&self) -> Options {
-        let options = Options::default()
-            .mode(self.mode)
+        let options = (self.mode)
+            .apply(Options::default())
             .cval(self.cval)
             .origin(&self.origin)
             .engine(self.engine);

@@ -39,8 +39,9 @@ impl Job {
         let footprint = footprint(&window.footprint, window.weights.as_deref(), &limits)?;
         // Built with Options' methods, so that new fields keep their defaults.
         let origin = window.origin.clone().map(|o| o.0).unwrap_or_default();
-        let mut options = Options::default()
-            .mode(window.mode)
+        let mut options = window
+            .mode
+            .apply(Options::default())
             .cval(window.cval)
             .origin(&origin)
             .engine(window.engine);

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test file uses a different part
 
 use assert_cmd::Command;
+use jitfilter::Mode;
 use ndarray::ArrayD;
 use std::path::{Path, PathBuf};
 
@@ -72,5 +73,46 @@ pub fn assert_no_panic(stderr: &str) {
         "internal error",
     ] {
         assert!(!stderr.contains(bad), "stderr shows a panic:\n{stderr}");
+    }
+}
+
+/// Index `i` of an axis of length `n` under `mode`, or `None` for `cval` — scipy's extension
+/// rules folded step by step (independent of src/boundary.rs's closed forms).
+pub fn extend(mode: Mode, i: isize, n: usize) -> Option<usize> {
+    let n = n as isize;
+    let mut i = i;
+    match mode {
+        Mode::Constant => (0..n).contains(&i).then_some(i as usize),
+        Mode::Nearest => Some(i.max(0).min(n - 1) as usize),
+        Mode::Wrap => {
+            while i < 0 {
+                i += n;
+            }
+            while i >= n {
+                i -= n;
+            }
+            Some(i as usize)
+        }
+        // d c b a | a b c d | d c b a
+        Mode::Reflect => loop {
+            if i < 0 {
+                i = -1 - i;
+            } else if i >= n {
+                i = 2 * n - 1 - i;
+            } else {
+                return Some(i as usize);
+            }
+        },
+        // d c b | a b c d | c b a
+        Mode::Mirror if n == 1 => Some(0),
+        Mode::Mirror => loop {
+            if i < 0 {
+                i = -i;
+            } else if i >= n {
+                i = 2 * (n - 1) - i;
+            } else {
+                return Some(i as usize);
+            }
+        },
     }
 }

@@ -12,8 +12,8 @@ use crate::cli::args::{
 use crate::cli::report::Failure;
 use crate::cli::setup;
 use jitfilter::imageio::{self, Image};
+use jitfilter::Kernel;
 use jitfilter::{image_filter, DType};
-use jitfilter::{Kernel, Mode};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
@@ -256,7 +256,7 @@ impl Repl {
     }
 
     fn mode_line(&self) -> String {
-        if self.mode == Mode::Constant {
+        if self.mode.constant() {
             format!("mode {} (cval {})\n", self.mode, num(self.cval))
         } else {
             format!("mode {}\n", self.mode)
