@@ -130,6 +130,38 @@ pub struct Resolved {
     pub weights: Vec<f64>,
 }
 
+impl Resolved {
+    /// This footprint (resolved for `axes.len()` dimensions) along `axes` of an `ndim`-D array,
+    /// one cell thick along the others. Its dimensions go to the axes in increasing order, as
+    /// scipy's `axes=` expands a footprint (`np.expand_dims` over the other axes).
+    pub fn along(self, axes: &[usize], ndim: usize) -> Resolved {
+        let mut sorted = axes.to_vec();
+        sorted.sort_unstable();
+        let n = sorted.len();
+        // Geometry index (z, y, x) of the footprint's dimension j and of array axis a.
+        let from = |j: usize| 3 - n + j;
+        let to = |j: usize| 3 - ndim + sorted[j];
+        let mut shape = [1usize; 3];
+        for j in 0..n {
+            shape[to(j)] = self.shape[from(j)];
+        }
+        let cells = (self.cells.iter())
+            .map(|c| {
+                let mut at = [0usize; 3];
+                for j in 0..n {
+                    at[to(j)] = c[from(j)];
+                }
+                at
+            })
+            .collect();
+        Resolved {
+            shape,
+            cells,
+            weights: self.weights,
+        }
+    }
+}
+
 impl Footprint {
     /// A box of `size` along every axis of the array (`box:N`), as scipy's `size=N`.
     pub fn cube(size: usize) -> Footprint {

@@ -75,8 +75,14 @@ impl std::fmt::Display for Engine {
 pub struct Options {
     pub mode: Mode,
     /// Empty: `mode` on every axis; else one mode per axis of the array (scipy's mode
-    /// sequences), e.g. `[Mode::Reflect, Mode::Wrap]` for a 2-D array.
+    /// sequences), e.g. `[Mode::Reflect, Mode::Wrap]` for a 2-D array; with `axes`, one per
+    /// listed axis.
     pub modes: Vec<Mode>,
+    /// Empty: the footprint applies along the array's last axes (all of them when it has the
+    /// array's rank). Else the axes it applies along (scipy's `axes=`): the footprint has one
+    /// dimension per listed axis (in increasing axis order, as scipy expands it), origins and
+    /// modes one entry each (in the listed order); windows never cross the other axes.
+    pub axes: Vec<usize>,
     /// The value outside the array for [`Mode::Constant`].
     pub cval: f64,
     /// Empty: 0 on every axis; one value: the same on every axis; else one per axis.
@@ -96,6 +102,11 @@ impl Options {
     /// One boundary mode per axis of the array (overrides [`Options::mode`]).
     pub fn modes(mut self, modes: &[Mode]) -> Self {
         self.modes = modes.to_vec();
+        self
+    }
+    /// The axes the footprint applies along (see [`Options::axes`]).
+    pub fn axes(mut self, axes: &[usize]) -> Self {
+        self.axes = axes.to_vec();
         self
     }
     pub fn cval(mut self, cval: f64) -> Self {
@@ -809,13 +820,61 @@ impl Kernel {
                 }
             }
         }
-        let fp = footprint.resolve(ndim, &self.limits)?;
-        let origin = origin3(&options.origin, &fp.shape, ndim)?;
+        let (fp, origin, modes) = if options.axes.is_empty() {
+            let fp = footprint.resolve(ndim, &self.limits)?;
+            (fp, options.origin.clone(), options.modes.clone())
+        } else {
+            let axes = &options.axes;
+            let n = axes.len();
+            if let Some(&a) = axes.iter().find(|&&a| a >= ndim) {
+                return Err(Error::Shape(format!(
+                    "axis {a} is out of range for a {ndim}-D array"
+                )));
+            }
+            if (1..n).any(|i| axes[..i].contains(&axes[i])) {
+                return Err(Error::Shape(format!("axes {axes:?} name an axis twice")));
+            }
+            let fp = footprint.resolve(n, &self.limits)?.along(axes, ndim);
+            // One entry per listed axis, spread over the array's axes (scipy's
+            // `_expand_origin`/`_expand_mode`; with every axis listed, as given).
+            let spread = |given: &[isize]| -> Result<Vec<isize>, Error> {
+                match given.len() {
+                    0 => Ok(Vec::new()),
+                    l if l == n && n == ndim => Ok(given.to_vec()),
+                    l if l == 1 || l == n => {
+                        let mut out = vec![0; ndim];
+                        for (j, &a) in axes.iter().enumerate() {
+                            out[a] = given[if l == 1 { 0 } else { j }];
+                        }
+                        Ok(out)
+                    }
+                    l => Err(Error::Shape(format!("{l} origins given for {n} axes"))),
+                }
+            };
+            let modes = match options.modes.len() {
+                0 => Vec::new(),
+                l if l == n && n == ndim => options.modes.clone(),
+                l if l == n => {
+                    let mut out = vec![options.modes[0]; ndim];
+                    for (j, &a) in axes.iter().enumerate() {
+                        out[a] = options.modes[j];
+                    }
+                    out
+                }
+                l => {
+                    return Err(Error::Shape(format!(
+                        "{l} boundary modes given for {n} axes: give one mode, or one per axis"
+                    )))
+                }
+            };
+            (fp, spread(&options.origin)?, modes)
+        };
+        let origin = origin3(&origin, &fp.shape, ndim)?;
         let mut s3 = [1usize; 3];
         s3[3 - ndim..].copy_from_slice(shape);
         let geo = Geometry::new(s3, &fp, origin).reaching(&self.program.points());
         let params = self.param_values(&options.params)?;
-        let modes = crate::boundary::axis_modes(options.mode, &options.modes, ndim)?;
+        let modes = crate::boundary::axis_modes(options.mode, &modes, ndim)?;
         Ok(Setup {
             modes,
             dx: geo.offset_table(1),

@@ -192,3 +192,89 @@ fn cli_takes_a_mode_per_axis() {
     );
     assert!(!bad.exists());
 }
+
+#[test]
+fn axes_place_the_footprint_and_its_origins_and_modes() {
+    let mut g = Gen(11);
+    let a = ArrayD::from_shape_fn(IxDyn(&[4, 5, 6]), |p| {
+        ((p[0] * 31 + p[1] * 7 + p[2] * 3) % 13) as f64
+    });
+    let k = Kernel::compile(PROGRAM).unwrap();
+    for (axes, fshape) in [
+        (vec![0, 2], vec![3, 2]),
+        (vec![1], vec![4]),
+        (vec![2, 0], vec![2, 3]),
+    ] {
+        let n = axes.len();
+        let mask: Vec<bool> = (0..fshape.iter().product::<usize>())
+            .map(|i| i == 0 || g.below(3) > 0)
+            .collect();
+        let small = ArrayD::from_shape_vec(IxDyn(&fshape), mask).unwrap();
+        let modes: Vec<Mode> = (0..n).map(|_| MODES[g.below(5)]).collect();
+        let origin: Vec<isize> = vec![0; n];
+        // The oracle's footprint: the small one's dimensions on the listed axes in increasing
+        // order, one cell thick elsewhere; modes on the listed axes in the listed order.
+        let mut sorted = axes.clone();
+        sorted.sort_unstable();
+        let mut full = vec![1usize; 3];
+        for (j, &ax) in sorted.iter().enumerate() {
+            full[ax] = fshape[j];
+        }
+        let big = small.clone().into_shape_with_order(IxDyn(&full)).unwrap();
+        let mut all_modes = vec![Mode::Reflect; 3];
+        for (j, &ax) in axes.iter().enumerate() {
+            all_modes[ax] = modes[j];
+        }
+        let want = oracle(&a, &big, &[0, 0, 0], &all_modes, 2.5);
+        let opts = Options::default()
+            .axes(&axes)
+            .modes(&modes)
+            .cval(2.5)
+            .origin(&origin);
+        let got = k
+            .filter(a.view(), &Footprint::from_mask(small.view()), &opts)
+            .unwrap();
+        assert_eq!(got, want, "axes {axes:?} {fshape:?} {modes:?}");
+    }
+    let bad = Options::default().axes(&[3]);
+    assert!(k
+        .filter(a.view(), &Footprint::cube(3), &bad)
+        .unwrap_err()
+        .to_string()
+        .contains("axis 3 is out of range"));
+}
+
+#[test]
+fn cli_takes_axes() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let a = ArrayD::from_shape_fn(IxDyn(&[4, 5, 6]), |p| {
+        ((p[0] * 31 + p[1] * 7 + p[2] * 3) % 13) as f64
+    });
+    let input = dir.path().join("a.npy");
+    ndarray_npy::write_npy(&input, &a).unwrap();
+    let out = dir.path().join("out.npy");
+    cli()
+        .args([
+            "apply",
+            PROGRAM,
+            "-f",
+            "box:3",
+            "--axes",
+            "0,2",
+            "-m",
+            "wrap,nearest",
+        ])
+        .arg(&input)
+        .arg(&out)
+        .assert()
+        .success();
+    let fp = ArrayD::from_elem(IxDyn(&[3, 1, 3]), true);
+    let want = oracle(
+        &a,
+        &fp,
+        &[0, 0, 0],
+        &[Mode::Wrap, Mode::Reflect, Mode::Nearest],
+        0.0,
+    );
+    assert_eq!(read_f64(&out), want);
+}

@@ -443,6 +443,7 @@ class Kernel:
         params: Params = None,
         threads: Optional[int] = None,
         engine: str = "auto",
+        axes: Union[int, Sequence[int], None] = None,
     ) -> np.ndarray:
         """Apply the kernel to every window of ``input``: ``scipy.ndimage.generic_filter``,
         compiled and multithreaded. The GIL is released while filtering.
@@ -491,6 +492,10 @@ class Kernel:
             Values for the program's ``param`` declarations (override the bound ones).
         threads : int, optional
             Worker threads; default: one per core.
+        axes : int or sequence of int, optional
+            The axes the footprint applies along (scipy's ``axes=``): ``size``, ``footprint``,
+            ``origin`` and a mode sequence then have one entry per listed axis, and windows never
+            cross the other axes. Negative axes count from the end.
         engine : {'auto', 'fused', 'callback', 'interpreter'}
             ``auto`` (default) is the fastest: the planner computes reductions it can share
             between neighbouring windows (sliding sums in double-double, van Herk/Gil-Werman
@@ -521,8 +526,10 @@ class Kernel:
         shape = arr.shape[:-1] if channels else arr.shape
         out_shape = self._out_shape(shape, arr.shape[-1] if channels else None)
         out_dtype, out_array = _resolve_output(output, out_shape, in_dtype)
-        weights = self._command_weights(len(shape), size, footprint)
-        origins = _origin_list(origin, len(shape))
+        axis_list = _axes(axes, len(shape))
+        nax = len(shape) if axis_list is None else len(axis_list)
+        weights = self._command_weights(nax, size, footprint)
+        origins = _origin_list(origin, nax)
         if 0 in shape:
             result = np.empty(out_shape, dtype=out_dtype)
         else:
@@ -531,7 +538,7 @@ class Kernel:
                 arr,
                 weights,
                 native_out,
-                _mode_name(mode, len(shape)),
+                _mode_name(mode, nax),
                 float(cval),
                 origins,
                 self._param_list(params),
@@ -539,6 +546,7 @@ class Kernel:
                 engine,
                 named,
                 channels,
+                axis_list or [],
             )
             if result.dtype != out_dtype:
                 result = _convert(result, out_dtype)
@@ -675,6 +683,7 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
     params: Params = None,
     threads: Optional[int] = None,
     engine: str = "auto",
+    axes: Union[int, Sequence[int], None] = None,
 ) -> np.ndarray:
     """``generic_filter(input, kernel, ...)`` with a kernel expression (or a :class:`Kernel`)
     in place of the function. See :meth:`Kernel.filter`. An expression is compiled with the
@@ -694,6 +703,7 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
         params=params,
         threads=threads,
         engine=engine,
+        axes=axes,
     )
 
 
@@ -841,6 +851,20 @@ def _footprint_weights(
     if fp.ndim == 0 or fp.ndim > ndim:
         raise RuntimeError("filter footprint array has incorrect shape.")
     return np.ascontiguousarray(fp, dtype=np.float64)
+
+
+def _axes(axes: Any, ndim: int) -> Optional[list]:
+    """scipy's ``axes=``: None, an int or a sequence of distinct ints in -ndim..ndim-1."""
+    if axes is None:
+        return None
+    seq = [operator.index(axes)] if np.ndim(axes) == 0 else [operator.index(a) for a in axes]
+    for a in seq:
+        if not -ndim <= a < ndim:
+            raise ValueError(f"specified axis: {a} is out of range")
+    seq = [a % ndim for a in seq]
+    if len(set(seq)) != len(seq):
+        raise ValueError("axes must be unique")
+    return seq
 
 
 def _origin_list(origin: Any, ndim: int) -> list:

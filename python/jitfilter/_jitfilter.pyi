@@ -79,9 +79,11 @@ class _Kernel:
         engine: str,
         inputs: Sequence[Tuple[str, np.ndarray]] = ...,
         channels: bool = ...,
+        axes: Sequence[int] = ...,
     ) -> np.ndarray:
         """``inputs``: named inputs of ``input``'s dtype; ``channels``: ``input``'s last axis is
-        channels. The result has a trailing axis for several values per pixel or channels."""
+        channels; ``axes``: the axes the footprint applies along (none: all). The result has a
+        trailing axis for several values per pixel or channels."""
     def scipy_context(
         self,
         shape: Sequence[int],

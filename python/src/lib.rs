@@ -439,7 +439,7 @@ impl PyKernel {
     /// one more axis than the image). The result has the image's shape, plus a last axis when
     /// there are several values per pixel or `channels` is set.
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (input, footprint, out, mode, cval, origin, params, threads, engine, inputs = Vec::new(), channels = false))]
+    #[pyo3(signature = (input, footprint, out, mode, cval, origin, params, threads, engine, inputs = Vec::new(), channels = false, axes = Vec::new()))]
     fn filter<'py>(
         &self,
         py: Python<'py>,
@@ -454,9 +454,11 @@ impl PyKernel {
         engine: &str,
         inputs: Vec<(String, Bound<'py, PyUntypedArray>)>,
         channels: bool,
+        axes: Vec<usize>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let k = &self.kernel;
         let opts = options(py, k.source(), mode, cval, origin, params, threads, engine)?;
+        let opts = opts.axes(&axes);
         let fp = self::footprint(&footprint);
         let inp = dtype_name(py, input).ok_or_else(|| {
             PyTypeError::new_err(format!(

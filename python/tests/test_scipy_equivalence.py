@@ -257,3 +257,29 @@ def test_a_mode_per_axis_is_scipys_mode_sequence(rng, modes):
     with pytest.raises(RuntimeError, match="length equal to input rank"):
         jf.filter(a, "min(w)", size=3, mode=["wrap"] * 3)
 
+
+
+@pytest.mark.parametrize(
+    "axes, size, origin, mode",
+    [((0, 2), (3, 2), (0, -1), "wrap"), ((1,), 4, 1, "mirror"), ((2, 0), (3, 2), (0, 1), "reflect"),
+     ((-1,), 5, 0, "constant"), ((0, 2), (3, 2), (1, 0), ["wrap", "nearest"])],
+)
+def test_axes_as_scipy(rng, axes, size, origin, mode):
+    """``axes=``: the footprint along the listed axes (its dimensions in increasing axis order,
+    origins and modes in the listed order, as scipy's generic and rank filters expand them; its
+    separable filters pair sizes with axes in the listed order, so those cases list axes in
+    increasing order), every engine."""
+    a = image(rng, (5, 6, 7))
+    n = int(np.prod(np.broadcast_to(size, (len(axes),))))
+    kw = dict(size=size, axes=axes, origin=origin, mode=mode, cval=3)
+    for engine in ("auto", "fused", "callback", "interpreter"):
+        if isinstance(mode, list):  # scipy takes mode sequences in separable filters only
+            got = jf.filter(a, "min(w)", engine=engine, **kw)
+            np.testing.assert_array_equal(got, ndi.minimum_filter(a, **kw))
+        else:  # scipy's median of an even window is the upper middle element
+            got = jf.filter(a, f"kth(w, {n // 2})", engine=engine, **kw)
+            np.testing.assert_array_equal(got, ndi.median_filter(a, **kw))
+    with pytest.raises(ValueError, match="out of range"):
+        jf.filter(a, "min(w)", size=3, axes=(3,))
+    with pytest.raises(ValueError, match="unique"):
+        jf.filter(a, "min(w)", size=3, axes=(1, -2))

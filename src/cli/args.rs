@@ -219,6 +219,11 @@ pub struct WindowArgs {
     /// Shift of the window: one value for every axis, or one per axis (O1,O2)
     #[arg(long, value_name = "O[,O2...]", value_parser = parse_origin, allow_hyphen_values = true)]
     pub origin: Option<Origin>,
+    /// The axes the footprint applies along, first axis 0 (scipy's axes=): `--axes 0,2` filters
+    /// a 3-D array along its first and last axes; the footprint, origins and a mode list then
+    /// have one entry per listed axis
+    #[arg(long, value_name = "A[,A2...]", value_parser = parse_axes)]
+    pub axes: Option<Axes>,
     /// Worker threads (default: one per core)
     #[arg(long, value_name = "N", value_parser = parse_threads)]
     pub threads: Option<usize>,
@@ -414,6 +419,21 @@ pub fn parse_origin(s: &str) -> Result<Origin, String> {
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Origin)
+}
+
+/// `--axes`: the axes the footprint applies along.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Axes(pub Vec<usize>);
+
+pub fn parse_axes(s: &str) -> Result<Axes, String> {
+    s.split(',')
+        .map(|a| {
+            a.trim().parse::<usize>().map_err(|_| {
+                format!("`{a}` is not an axis number (expected A or A1,A2,..., from 0)")
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Axes)
 }
 
 pub fn parse_param(s: &str) -> Result<(String, f64), String> {

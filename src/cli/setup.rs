@@ -48,6 +48,9 @@ impl Job {
         for (name, value) in &kernel_args.params {
             options = options.param(name, *value);
         }
+        if let Some(axes) = &window.axes {
+            options = options.axes(&axes.0);
+        }
         if let Some(threads) = window.threads {
             options = options.threads(threads);
         }
