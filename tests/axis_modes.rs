@@ -152,31 +152,34 @@ fn one_mode_per_axis_or_one_for_all() {
     );
 }
 
-#[test]
-fn cli_takes_a_mode_per_axis() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let a = ArrayD::from_shape_fn(IxDyn(&[7, 9]), |p| ((p[0] * 13 + p[1] * 7) % 11) as f64);
-    let input = dir.path().join("a.npy");
-    ndarray_npy::write_npy(&input, &a).unwrap();
-    let out = dir.path().join("out.npy");
+/// Runs `jitfilter apply PROGRAM -f box:3 ARGS in.npy out.npy` on `a` in `dir`; returns the
+/// input's path and the result.
+fn apply_cli(
+    dir: &std::path::Path,
+    a: &ArrayD<f64>,
+    args: &[&str],
+) -> (std::path::PathBuf, ArrayD<f64>) {
+    let input = dir.join("a.npy");
+    ndarray_npy::write_npy(&input, a).unwrap();
+    let out = dir.join("out.npy");
     cli()
-        .args([
-            "apply",
-            PROGRAM,
-            "-f",
-            "box:3",
-            "-m",
-            "wrap,constant",
-            "--cval",
-            "2.5",
-        ])
+        .args(["apply", PROGRAM, "-f", "box:3"])
+        .args(args)
         .arg(&input)
         .arg(&out)
         .assert()
         .success();
+    (input, read_f64(&out))
+}
+
+#[test]
+fn cli_takes_a_mode_per_axis() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let a = ArrayD::from_shape_fn(IxDyn(&[7, 9]), |p| ((p[0] * 13 + p[1] * 7) % 11) as f64);
+    let (input, got) = apply_cli(dir.path(), &a, &["-m", "wrap,constant", "--cval", "2.5"]);
     let fp = ArrayD::from_elem(IxDyn(&[3, 3]), true);
     let want = oracle(&a, &fp, &[0, 0], &[Mode::Wrap, Mode::Constant], 2.5);
-    assert_eq!(read_f64(&out), want);
+    assert_eq!(got, want);
     // A count that is not the array's: exit 2, nothing written.
     let bad = dir.path().join("bad.npy");
     let assert = cli()
@@ -250,24 +253,7 @@ fn cli_takes_axes() {
     let a = ArrayD::from_shape_fn(IxDyn(&[4, 5, 6]), |p| {
         ((p[0] * 31 + p[1] * 7 + p[2] * 3) % 13) as f64
     });
-    let input = dir.path().join("a.npy");
-    ndarray_npy::write_npy(&input, &a).unwrap();
-    let out = dir.path().join("out.npy");
-    cli()
-        .args([
-            "apply",
-            PROGRAM,
-            "-f",
-            "box:3",
-            "--axes",
-            "0,2",
-            "-m",
-            "wrap,nearest",
-        ])
-        .arg(&input)
-        .arg(&out)
-        .assert()
-        .success();
+    let (_, got) = apply_cli(dir.path(), &a, &["--axes", "0,2", "-m", "wrap,nearest"]);
     let fp = ArrayD::from_elem(IxDyn(&[3, 1, 3]), true);
     let want = oracle(
         &a,
@@ -276,5 +262,5 @@ fn cli_takes_axes() {
         &[Mode::Wrap, Mode::Reflect, Mode::Nearest],
         0.0,
     );
-    assert_eq!(read_f64(&out), want);
+    assert_eq!(got, want);
 }
