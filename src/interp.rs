@@ -340,13 +340,12 @@ fn median(v: &[f64]) -> f64 {
 /// elements, `n` all of them): from the bottom for r ≥ 0, from the top for r < 0; NaN when `r`
 /// is not an integer in -n..n or lands on a NaN.
 pub fn kth(non_nan: &[f64], n: usize, r: f64) -> f64 {
-    let k = if r < 0.0 { r + n as f64 } else { r };
-    if !(k >= 0.0 && k < n as f64 && k.fract() == 0.0) || k as usize >= non_nan.len() {
+    let Some(k) = crate::order::kth_index(r, n, non_nan.len()) else {
         return f64::NAN;
-    }
+    };
     let mut s = non_nan.to_vec();
     s.sort_by(f64::total_cmp);
-    s[k as usize]
+    s[k]
 }
 
 /// numpy's default ("linear") percentile of NaN-free data; NaN when empty or q is outside 0..=100.

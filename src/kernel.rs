@@ -835,39 +835,9 @@ impl Kernel {
                 return Err(Error::Shape(format!("axes {axes:?} name an axis twice")));
             }
             let fp = footprint.resolve(n, &self.limits)?.along(axes, ndim);
-            // One entry per listed axis, spread over the array's axes (scipy's
-            // `_expand_origin`/`_expand_mode`; with every axis listed, as given).
-            let spread = |given: &[isize]| -> Result<Vec<isize>, Error> {
-                match given.len() {
-                    0 => Ok(Vec::new()),
-                    l if l == n && n == ndim => Ok(given.to_vec()),
-                    l if l == 1 || l == n => {
-                        let mut out = vec![0; ndim];
-                        for (j, &a) in axes.iter().enumerate() {
-                            out[a] = given[if l == 1 { 0 } else { j }];
-                        }
-                        Ok(out)
-                    }
-                    l => Err(Error::Shape(format!("{l} origins given for {n} axes"))),
-                }
-            };
-            let modes = match options.modes.len() {
-                0 => Vec::new(),
-                l if l == n && n == ndim => options.modes.clone(),
-                l if l == n => {
-                    let mut out = vec![options.modes[0]; ndim];
-                    for (j, &a) in axes.iter().enumerate() {
-                        out[a] = options.modes[j];
-                    }
-                    out
-                }
-                l => {
-                    return Err(Error::Shape(format!(
-                        "{l} boundary modes given for {n} axes: give one mode, or one per axis"
-                    )))
-                }
-            };
-            (fp, spread(&options.origin)?, modes)
+            let origin = spread(&options.origin, axes, ndim, 0, "origins")?;
+            let modes = spread(&options.modes, axes, ndim, options.mode, "boundary modes")?;
+            (fp, origin, modes)
         };
         let origin = origin3(&origin, &fp.shape, ndim)?;
         let mut s3 = [1usize; 3];
@@ -953,6 +923,31 @@ fn check_input_name(name: &str) -> Result<(), Error> {
 
 /// Converts the user's origin (none, one for all axes, or one per axis) to 3-D, checking scipy's
 /// limits: for a footprint of size f, `-(f/2) <= origin <= (f-1)/2`.
+/// Values given per listed axis (none, one for all, or one each) spread over an array's `ndim`
+/// axes, `fill` on the others — scipy's `_expand_origin`/`_expand_mode`, which keep a list that
+/// names every axis as given.
+fn spread<T: Copy>(
+    given: &[T],
+    axes: &[usize],
+    ndim: usize,
+    fill: T,
+    what: &str,
+) -> Result<Vec<T>, Error> {
+    let n = axes.len();
+    match given.len() {
+        0 => Ok(Vec::new()),
+        l if l == n && n == ndim => Ok(given.to_vec()),
+        l if l == 1 || l == n => {
+            let mut out = vec![fill; ndim];
+            for (j, &a) in axes.iter().enumerate() {
+                out[a] = given[if l == 1 { 0 } else { j }];
+            }
+            Ok(out)
+        }
+        l => Err(Error::Shape(format!("{l} {what} given for {n} axes"))),
+    }
+}
+
 fn origin3(origin: &[isize], fshape: &[usize; 3], ndim: usize) -> Result<[isize; 3], Error> {
     let per_axis: Vec<isize> = match origin.len() {
         0 => vec![0; ndim],

@@ -137,6 +137,14 @@ pub enum Rank {
     Kth(f64),
 }
 
+/// The sorted position `kth(v, r)` reads, for a window of `all` elements of which `numbers` are
+/// not NaN (NaN sort last, as in `np.sort`): r from the bottom, or from the top when negative;
+/// `None` (the result is NaN) when r is not a whole number in -all..all or lands on a NaN.
+pub fn kth_index(r: f64, all: usize, numbers: usize) -> Option<usize> {
+    let k = if r < 0.0 { r + all as f64 } else { r };
+    (k >= 0.0 && k < numbers as f64 && k.fract() == 0.0).then_some(k as usize)
+}
+
 /// A histogram of keys with a cursor that finds the k-th smallest by walking from where the
 /// last query ended. Large key ranges (`C`: float ranks, 16-bit data) also keep a bitmap of
 /// the occupied bins, so the walk steps from one occupied bin to the next, 64 empty bins per
@@ -334,17 +342,8 @@ fn ranks_by<K: Copy, const C: bool, const N: bool>(
         for x in 0..width {
             let cnt = hist.count;
             out[ry * width + x] = if let Rank::Kth(r) = rank {
-                // NaN sort last: a rank past the other values lands on one.
-                let k = if r < 0.0 {
-                    r + (cnt + hist.nan) as f64
-                } else {
-                    r
-                };
-                if k >= 0.0 && k < cnt as f64 && k.fract() == 0.0 {
-                    value(hist.kth::<C>(k as u32))
-                } else {
-                    f64::NAN
-                }
+                kth_index(r, (cnt + hist.nan) as usize, cnt as usize)
+                    .map_or(f64::NAN, |k| value(hist.kth::<C>(k as u32)))
             } else if (hist.nan > 0 && !skip_nan) || cnt == 0 {
                 f64::NAN
             } else {

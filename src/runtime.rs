@@ -284,11 +284,10 @@ pub unsafe extern "C" fn jf_sorted(kind: i64, ptr: *mut f64, n: i64, q: f64) -> 
         v
     };
     if kind == SortKind::Kth {
-        let k = if q < 0.0 { q + all as f64 } else { q };
-        if !(k >= 0.0 && k < v.len() as f64 && k.fract() == 0.0) {
-            return f64::NAN;
-        }
-        return *v.select_nth_unstable_by(k as usize, f64::total_cmp).1;
+        return match crate::order::kth_index(q, all, v.len()) {
+            Some(k) => *v.select_nth_unstable_by(k, f64::total_cmp).1,
+            None => f64::NAN,
+        };
     }
     if v.is_empty() {
         return f64::NAN;

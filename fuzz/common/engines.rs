@@ -88,11 +88,11 @@ fn scalar(b: &mut Bytes, depth: usize, ndim: usize) -> String {
     let d = depth - 1;
     match b.below(10) {
         0 | 1 => format!("{}({})", b.pick(REDUCE), vector(b, d, ndim)),
-        2 => format!(
-            "percentile({}, {})",
-            vector(b, d, ndim),
-            b.pick(&["0", "25", "50", "90", "100", "101", "-1", "t", "c"])
-        ),
+        2 => {
+            let v = vector(b, d, ndim);
+            let q = b.pick(&["0", "25", "50", "90", "100", "101", "-1", "t", "c"]);
+            order_statistic(b, v, q)
+        }
         3 => format!(
             "{}({}, {})",
             b.pick(&["var", "std"]),
@@ -459,11 +459,11 @@ fn scalar2(b: &mut Bytes, lang: &Lang, depth: usize) -> String {
         0 | 1 => format!("{}({})", b.pick(REDUCE), vector2(b, lang, d)),
         // A ddof of n or more divides the rounding noise of a flat window by 0 (inf or NaN by
         // a last bit): ddof stays 0 or 1 here.
-        2 => format!(
-            "percentile({}, {})",
-            vector2(b, lang, d),
-            b.pick(&["0", "50", "100", "t"])
-        ),
+        2 => {
+            let v = vector2(b, lang, d);
+            let q = b.pick(&["0", "50", "100", "t"]);
+            order_statistic(b, v, q)
+        }
         8 => format!(
             "{}({}, {})",
             b.pick(&["var", "std"]),
@@ -903,10 +903,10 @@ impl Scope {
         let v = self.vector(b, depth);
         self.free += 1;
         match b.below(8) {
-            0 => format!(
-                "percentile({v}, {})",
-                b.pick(&["0", "25", "50", "100", "t"])
-            ),
+            0 => {
+                let q = b.pick(&["0", "25", "50", "100", "t"]);
+                order_statistic(b, v, q)
+            }
             // ddof 0 or 1, as in the second generator.
             1 => format!("{}({v}, {})", b.pick(&["var", "std"]), b.below(2)),
             _ => format!("{}({v})", b.pick(REDUCE)),
@@ -1373,4 +1373,19 @@ fn composition(b: &mut Bytes, ndim: usize) {
             );
         }
     }
+}
+
+/// `percentile(v, q)`, or as often `kth(v, r)` with a rank made from the same pick (`q`, `-1`,
+/// past the end, a param), so that both order statistics meet every engine.
+fn order_statistic(b: &mut Bytes, v: String, q: &str) -> String {
+    if b.below(2) == 0 {
+        return format!("percentile({v}, {q})");
+    }
+    let r = match q {
+        "25" => "2",
+        "50" => "-2",
+        "90" | "101" => "40",
+        other => other,
+    };
+    format!("kth({v}, {r})")
 }

@@ -273,9 +273,10 @@ def _correlate1d_program(w: np.ndarray, origin: int, ndim: int, along: int) -> s
 
     def at(j: int) -> str:
         # iline[j]: the input at offset j - origin from the output position along the axis.
+        # at(w, ox, oy[, oz]): ox along the last axis; a 1-D array still spells oy (0).
         off = [0] * max(ndim, 2)
         off[ndim - 1 - along] = j - origin
-        return f"at(w, {', '.join(str(v) for v in off[: max(ndim, 2)])})" if ndim > 1 else f"at(w, {j - origin}, 0)"
+        return f"at(w, {', '.join(map(str, off))})"
 
     k = lambda j: repr(float(w[size1 + j]))
     if sym:

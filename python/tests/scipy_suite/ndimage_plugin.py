@@ -21,7 +21,8 @@ import jitfilter.ndimage as jn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 _called = {"now": False}
-_outcomes = {}
+_outcomes = {}  # node id -> (outcome, whether an expected failure)
+_calling = set()  # node ids of the tests that called a jitfilter.ndimage function
 
 
 def _expected():
@@ -87,22 +88,20 @@ def pytest_runtest_logreport(report):
 def pytest_runtest_makereport(item, call):
     report = yield
     if call.when == "call":
-        report.jf_called = getattr(item, "_jf_called", False)
-        if report.jf_called:
-            _outcomes.setdefault("__called__", set()).add(report.nodeid)
+        if getattr(item, "_jf_called", False):
+            _calling.add(report.nodeid)
     return report
 
 
 def pytest_terminal_summary(terminalreporter):
-    called = _outcomes.get("__called__", set())
     counts = {}
-    for node in called:
+    for node in _calling:
         outcome, xfail = _outcomes.get(node, ("?", False))
         key = "expected failure" if xfail else outcome
         counts[key] = counts.get(key, 0) + 1
     parts = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
     info = jn._compiled.cache_info()
     terminalreporter.write_line(
-        f"jitfilter.ndimage: {len(called)} tests called it: {parts}; "
+        f"jitfilter.ndimage: {len(_calling)} tests called it: {parts}; "
         f"{info.hits + info.misses} kernel runs of {info.misses} distinct programs"
     )
