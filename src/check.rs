@@ -101,12 +101,18 @@ pub fn check(src: &str, ast: &Ast, inputs: &[&str], limits: &Limits) -> Result<P
                 name,
                 name_span,
                 default,
+                range,
             } => {
                 ck.define_check(name, *name_span, false)?;
+                let range = match *range {
+                    Some((lo, hi, span)) => Some(param_range(*default, lo, hi, span)?),
+                    None => None,
+                };
                 let idx = ck.params.len();
                 ck.params.push(ParamDecl {
                     name: name.clone(),
                     default: *default,
+                    range,
                     span: *name_span,
                 });
                 let id = ck.intern(Op::Param(idx), Shape::Scalar, *name_span)?;
@@ -685,6 +691,30 @@ pub fn closest(name: &str, candidates: &[&str]) -> Option<String> {
         .filter(|(d, c)| *d <= 2.max(name.len() / 3) && *d < c.len().max(name.len()))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c.to_string())
+}
+
+/// A param's declared range, checked: finite ends in order, the default inside.
+fn param_range(default: f64, lo: f64, hi: f64, span: Span) -> Result<(f64, f64), ExprError> {
+    let wrong = |message: String, hint: &str| ExprError::Type {
+        span,
+        message,
+        hint: Some(hint.into()),
+    };
+    if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+        return Err(wrong(
+            format!(
+                "a param's range must be two finite numbers, the lower first, not {lo} .. {hi}"
+            ),
+            "e.g. `param k = 0.5 in 0 .. 1;`",
+        ));
+    }
+    if !(lo..=hi).contains(&default) {
+        return Err(wrong(
+            format!("the param's value {default} is outside its range {lo} .. {hi}"),
+            "give a value inside the range, or widen the range",
+        ));
+    }
+    Ok((lo, hi))
 }
 
 #[cfg(test)]

@@ -237,6 +237,16 @@ pub enum Error {
     Callback(String),
     #[error("unknown param `{name}`{}", if known.is_empty() { " (the kernel declares no params)".to_string() } else { format!(" (the kernel declares: {})", known.join(", ")) })]
     UnknownParam { name: String, known: Vec<String> },
+    #[error("param `{name}` = {value} is outside its declared range {lo} .. {hi}")]
+    ParamRange {
+        name: String,
+        value: f64,
+        lo: f64,
+        hi: f64,
+    },
+    /// The run was stopped through [`crate::Options::cancel`] before it finished.
+    #[error("cancelled")]
+    Cancelled,
     #[error("code generation failed: {0}")]
     Codegen(String),
     /// A limit on something other than the program text: the footprint, the generated code.

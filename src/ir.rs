@@ -420,6 +420,8 @@ pub struct Node {
 pub struct ParamDecl {
     pub name: String,
     pub default: f64,
+    /// `in LO .. HI`: the values the param may take (inclusive), if declared.
+    pub range: Option<(f64, f64)>,
     pub span: Span,
 }
 
@@ -620,7 +622,11 @@ impl fmt::Display for Program {
             None => {}
         }
         for p in &self.params {
-            writeln!(f, "param {} = {}", p.name, format_number(p.default))?;
+            write!(f, "param {} = {}", p.name, format_number(p.default))?;
+            if let Some((lo, hi)) = p.range {
+                write!(f, " in {} .. {}", format_number(lo), format_number(hi))?;
+            }
+            writeln!(f)?;
         }
         for (id, node) in self.nodes.iter().enumerate() {
             let shape = match node.shape {

@@ -20,6 +20,7 @@ use crate::syntax;
 use crate::window::{self, Geometry, Halo};
 use ndarray::{Array, ArrayD, ArrayView, Dimension, IxDyn};
 use std::os::raw::c_void;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// Which implementation evaluates the kernel.
@@ -92,6 +93,35 @@ pub struct Options {
     /// Worker threads; `None` uses rayon's global pool (one per core).
     pub threads: Option<usize>,
     pub engine: Engine,
+    /// Set from any thread to stop the run early: it then returns [`Error::Cancelled`].
+    pub cancel: Option<Cancel>,
+}
+
+/// A flag that stops runs early (e.g. a request superseded by a newer one): once set, the stripes
+/// not yet started are skipped and the run returns [`Error::Cancelled`]. Clones share the flag.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+    pub(crate) fn flag(&self) -> &AtomicBool {
+        &self.0
+    }
+}
+
+/// Options are equal when they share the one flag.
+impl PartialEq for Cancel {
+    fn eq(&self, other: &Cancel) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl Options {
@@ -127,6 +157,11 @@ impl Options {
     }
     pub fn engine(mut self, engine: Engine) -> Self {
         self.engine = engine;
+        self
+    }
+    /// Runs stop early once `cancel` is set (see [`Cancel`]).
+    pub fn cancel(mut self, cancel: &Cancel) -> Self {
+        self.cancel = Some(cancel.clone());
         self
     }
 }
@@ -592,7 +627,17 @@ impl Kernel {
         let mut values: Vec<f64> = self.program.params.iter().map(|p| p.default).collect();
         for (name, v) in given {
             match self.program.params.iter().position(|p| &p.name == name) {
-                Some(i) => values[i] = *v,
+                Some(i) => match self.program.params[i].range {
+                    Some((lo, hi)) if !(lo..=hi).contains(v) => {
+                        return Err(Error::ParamRange {
+                            name: name.clone(),
+                            value: *v,
+                            lo,
+                            hi,
+                        })
+                    }
+                    _ => values[i] = *v,
+                },
                 None => {
                     return Err(Error::UnknownParam {
                         name: name.clone(),
@@ -903,7 +948,7 @@ fn describe_key(plan: &Plan, program: &Program, k: usize) -> String {
 }
 
 /// An input name must be a name of the language that means nothing else.
-fn check_input_name(name: &str) -> Result<(), Error> {
+pub fn check_input_name(name: &str) -> Result<(), Error> {
     let ident = check::is_identifier(name);
     let reserved = check::known_names().contains(&name)
         || check::known_functions().contains(&name)

@@ -52,7 +52,7 @@ pub use codegen::CallbackFn;
 pub use dtype::{DType, Element};
 pub use error::{Error, ExprError, Span};
 pub use footprint::Footprint;
-pub use kernel::{Engine, Kernel, Options, ScipyContext};
+pub use kernel::{Cancel, Engine, Kernel, Options, ScipyContext};
 pub use limits::{Limit, LimitError, Limits};
 pub use runtime::CallbackContext;
 pub use schedule::{Path, Trace};

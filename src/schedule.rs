@@ -14,13 +14,13 @@ use crate::dtype::Element;
 use crate::error::Error;
 use crate::interp;
 use crate::ir::{NodeId, Program};
-use crate::kernel::{context_for, Engine, Kernel, Options, Setup};
+use crate::kernel::{context_for, Cancel, Engine, Kernel, Options, Setup};
 use crate::native::{Native, NativeStripe};
 use crate::planner::{Planned, Planner};
 use crate::runtime::CallbackContext;
 use crate::window::{self, Gather, Halo, PixelFn, Sink, Source, Stripe, StripeFn};
 use std::os::raw::c_void;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// How one reduction is computed.
@@ -118,6 +118,7 @@ pub struct Schedule<'k, T> {
     map: Option<RowFn>,
     cval: f64,
     threads: Option<usize>,
+    cancel: Option<Cancel>,
 }
 
 impl<'k, T: Element> Schedule<'k, T> {
@@ -167,6 +168,7 @@ impl<'k, T: Element> Schedule<'k, T> {
             map: kernel.map(),
             cval,
             threads: options.threads,
+            cancel: options.cancel.clone(),
         })
     }
 
@@ -181,10 +183,16 @@ impl<'k, T: Element> Schedule<'k, T> {
         };
         let counts = [AtomicUsize::new(0), AtomicUsize::new(0)];
         let sources: Vec<&dyn Source<T>> = pass.inputs.iter().map(|&i| sources[i]).collect();
-        let mut run = || self.run_pass(pass, &sources, sink, &counts);
+        let never = AtomicBool::new(false);
+        let stop = self.cancel.as_ref().map_or(&never, |c| c.flag());
+        let mut sink = window::Stoppable { sink, stop };
+        let mut run = || self.run_pass(pass, &sources, &mut sink, &counts);
         match self.threads {
             Some(t) => pool(t)?.install(run),
             None => run(),
+        }
+        if stop.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
         }
         let [keyed, direct] = counts.map(AtomicUsize::into_inner);
         Ok(Trace {

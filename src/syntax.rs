@@ -86,11 +86,13 @@ pub enum ExprKind {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Stmt {
-    /// `param NAME = number;` — a value that can change at apply time without recompiling.
+    /// `param NAME = number;` — a value that can change at apply time without recompiling;
+    /// `param NAME = number in LO .. HI;` also bounds the values it may take (span: the range).
     Param {
         name: String,
         name_span: Span,
         default: f64,
+        range: Option<(f64, f64, Span)>,
     },
     /// `let NAME = expr;`
     Let {
@@ -267,34 +269,51 @@ fn span_of(pair: &Pair<Rule>) -> Span {
 fn build_param(pair: Pair<Rule>) -> Result<Stmt, ExprError> {
     let mut inner = pair.into_inner();
     let name = inner.next().unwrap();
-    let value = inner.next().unwrap();
+    let default = signed_number(inner.next().unwrap())?;
+    let range = match inner.next() {
+        Some(range) => {
+            let span = span_of(&range);
+            let mut ends = range.into_inner().skip(1).map(signed_number);
+            let (lo, hi) = (ends.next().unwrap()?, ends.next().unwrap()?);
+            Some((lo, hi, span))
+        }
+        None => None,
+    };
+    Ok(Stmt::Param {
+        name: name.as_str().to_string(),
+        name_span: span_of(&name),
+        default,
+        range,
+    })
+}
+
+/// A param's number: a literal or a named constant, maybe negated.
+fn signed_number(value: Pair<Rule>) -> Result<f64, ExprError> {
     let value_span = span_of(&value);
     let mut negate = false;
-    let mut default = None;
+    let mut number = None;
     for p in value.into_inner() {
         match p.as_rule() {
             Rule::op_neg => negate = true,
-            Rule::number => default = Some(parse_number(&p)?),
+            Rule::number => number = Some(parse_number(&p)?),
             Rule::ident => {
-                default = Some(constant(p.as_str()).ok_or_else(|| ExprError::Syntax {
+                number = Some(constant(p.as_str()).ok_or_else(|| ExprError::Syntax {
                     span: span_of(&p),
                     message: format!("`{}` is not a number", p.as_str()),
-                    hint: Some("a param's default must be a number or pi, e, inf, nan".into()),
+                    hint: Some(
+                        "a param's default and range must be numbers or pi, e, inf, nan".into(),
+                    ),
                 })?)
             }
             _ => {}
         }
     }
-    let v = default.ok_or_else(|| ExprError::Syntax {
+    let v = number.ok_or_else(|| ExprError::Syntax {
         span: value_span,
         message: "expected a number".into(),
         hint: None,
     })?;
-    Ok(Stmt::Param {
-        name: name.as_str().to_string(),
-        name_span: span_of(&name),
-        default: if negate { -v } else { v },
-    })
+    Ok(if negate { -v } else { v })
 }
 
 /// The named constants of the language.
@@ -518,6 +537,12 @@ fn describe_expected(src: &str, pos: usize, positives: &[Rule]) -> (String, Opti
         .matches('(')
         .count()
         .saturating_sub(src[..pos].matches(')').count());
+    if positives.contains(&Rule::kw_in) {
+        return (
+            format!("expected `;` after the param's value, found {found}"),
+            Some("e.g. `param k = 0.5;`, or with a range: `param k = 0.5 in 0 .. 1;`".into()),
+        );
+    }
     if positives.contains(&Rule::spec) {
         return (
             format!("expected a footprint after `over`, found {found}"),

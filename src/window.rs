@@ -12,6 +12,7 @@ use crate::boundary::Mode;
 use crate::dtype::Element;
 use crate::footprint::Resolved;
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// How far a pass reads around its output position: the lowest and highest offset per axis
 /// (z, y, x), always including 0 (so `c` is in every block).
@@ -216,6 +217,28 @@ impl<O: Send> Sink<O> for ArrayMut<'_, O> {
                         f(state, z, stripe * stripe_rows, rows)
                     });
             });
+    }
+}
+
+/// A sink whose stripes not yet started are skipped once `stop` is set (the run is then
+/// discarded by whoever set it).
+pub struct Stoppable<'a, K> {
+    pub sink: &'a mut K,
+    pub stop: &'a AtomicBool,
+}
+
+impl<O, K: Sink<O>> Sink<O> for Stoppable<'_, K> {
+    fn stripes<S, I, F>(&mut self, stripe_rows: usize, init: I, f: F)
+    where
+        I: Fn() -> S + Sync + Send,
+        F: Fn(&mut S, usize, usize, &mut [O]) + Sync + Send,
+    {
+        let stop = self.stop;
+        self.sink.stripes(stripe_rows, init, |state, z, y0, rows| {
+            if !stop.load(Ordering::Relaxed) {
+                f(state, z, y0, rows)
+            }
+        })
     }
 }
 

@@ -65,6 +65,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// Try kernel expressions interactively on an image (default: the bundled camera.png)
     Repl(ReplArgs),
+    /// Design kernels live in the browser: serve a page that re-filters as you type
+    Studio(StudioArgs),
     /// Print a shell completion script
     Completions {
         #[arg(value_enum)]
@@ -77,6 +79,24 @@ pub struct ReplArgs {
     /// The image or .npy array to start with (default: the bundled camera.png, 512×512 grey)
     #[arg(value_name = "IMAGE")]
     pub image: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StudioArgs {
+    /// The image or .npy array to filter (default: the bundled camera.png, 512×512 grey)
+    #[arg(value_name = "IMAGE")]
+    pub image: Option<PathBuf>,
+    /// The port to listen on (0: any free port; the first line printed says which)
+    #[arg(long, value_name = "PORT", default_value_t = 0)]
+    pub port: u16,
+    /// The address to listen on; other than loopback, anyone who can reach it can use the studio
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// Open the page in the system's browser
+    #[arg(long)]
+    pub open: bool,
     #[command(flatten)]
     pub limits: LimitArgs,
 }

@@ -1,9 +1,10 @@
 //! `jitfilter check` and `jitfilter ir`: what a kernel means and what it compiles to.
 
 use super::args::{IrArgs, SourceArgs};
-use super::report::Failure;
+use super::report::{Failure, Source};
 use super::setup::{compile, footprint, source};
 use jitfilter::ir::Op;
+use jitfilter::{Kernel, Limits};
 use std::fmt::Write;
 
 /// The typed program, preceded by what it uses.
@@ -11,6 +12,11 @@ pub fn check(args: &SourceArgs) -> Result<String, Failure> {
     let source = source(args.expr.clone(), args.kernel_file.as_deref())?;
     let limits = args.limits.limits();
     let kernel = compile(&source, &args.inputs, &limits)?;
+    Ok(describe(&kernel, &source, &limits))
+}
+
+/// What `check` prints of a compiled kernel (the studio shows it too).
+pub fn describe(kernel: &Kernel, source: &Source, limits: &Limits) -> String {
     let program = kernel.program();
     let mut functions: Vec<&str> = Vec::new();
     for node in &program.nodes {
@@ -27,7 +33,10 @@ pub fn check(args: &SourceArgs) -> Result<String, Failure> {
     let params: Vec<String> = program
         .params
         .iter()
-        .map(|p| format!("{} = {}", p.name, p.default))
+        .map(|p| match p.range {
+            Some((lo, hi)) => format!("{} = {} in {lo} .. {hi}", p.name, p.default),
+            None => format!("{} = {}", p.name, p.default),
+        })
         .collect();
     let list = |items: &[&str]| {
         if items.is_empty() {
@@ -60,7 +69,7 @@ pub fn check(args: &SourceArgs) -> Result<String, Failure> {
         let _ = writeln!(out, "{:11}{line}", if i == 0 { "plan" } else { "" });
     }
     let _ = write!(out, "\ntyped program:\n{program}");
-    Ok(out)
+    out
 }
 
 /// The Cranelift IR, with a header naming the kernel and footprint.

@@ -10,6 +10,7 @@ mod progress;
 mod repl;
 mod report;
 mod setup;
+mod studio;
 
 use args::{Cli, Command};
 use clap::{CommandFactory, Parser};
@@ -95,6 +96,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Ir(args) => print(&inspect::ir(args)?),
         Command::Bench(args) => print(&bench::run(args)?),
         Command::Repl(args) => repl::run(args),
+        Command::Studio(args) => studio::run(args),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(*shell, &mut Cli::command(), "jitfilter", &mut script);

@@ -18,7 +18,7 @@ mod view;
 
 use super::args::{FootprintSpec, ModeArg, ReplArgs};
 use super::report::Failure;
-use super::setup::ms;
+use super::setup::{bundled_camera, ms};
 use complete::ReplHelper;
 use jitfilter::image_filter::{self, Loss};
 use jitfilter::imageio::{self, Image};
@@ -33,9 +33,6 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 use view::stats;
-
-/// The image `jitfilter repl` starts with when given none, so that it works anywhere.
-static CAMERA_PNG: &[u8] = include_bytes!("../../tests/data/camera.png");
 
 const PROMPT: &str = "jf> ";
 const MORE: &str = "..> ";
@@ -57,7 +54,7 @@ pub fn run(args: &ReplArgs) -> Result<(), Failure> {
             imageio::load_with(path, &limits).map_err(Failure::File)?,
             path.display().to_string(),
         ),
-        None => (bundled_camera()?, "camera.png (bundled)".to_string()),
+        None => bundled_camera()?,
     };
     let interactive = io::stdin().is_terminal();
     install_interrupt_handler();
@@ -119,19 +116,6 @@ fn install_interrupt_handler() {
             std::process::exit(130);
         }
     });
-}
-
-/// The bundled camera.png, decoded by the same code as any file.
-fn bundled_camera() -> Result<Image, Failure> {
-    let failed = |e: io::Error| Failure::Runtime(format!("cannot unpack the bundled image: {e}"));
-    let mut file = tempfile::Builder::new()
-        .prefix(".jitfilter-camera-")
-        .suffix(".png")
-        .tempfile()
-        .map_err(failed)?;
-    file.write_all(CAMERA_PNG).map_err(failed)?;
-    file.flush().map_err(failed)?;
-    imageio::load(file.path()).map_err(Failure::File)
 }
 
 /// Colour on stdout: only on a terminal, and never with NO_COLOR set or TERM=dumb.
@@ -584,7 +568,7 @@ mod tests {
 
     #[test]
     fn bundled_image_loads() {
-        let image = bundled_camera().unwrap();
+        let (image, _) = bundled_camera().unwrap();
         assert_eq!(image.shape(), &[512, 512]);
     }
 }

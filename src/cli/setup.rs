@@ -213,6 +213,16 @@ pub fn footprint(
     }
 }
 
+/// The image `jitfilter repl` and `studio` start with when given none, so that they work anywhere.
+static CAMERA_PNG: &[u8] = include_bytes!("../../tests/data/camera.png");
+
+/// The bundled camera.png (512×512 grey) and its name for messages.
+pub fn bundled_camera() -> Result<(imageio::Image, String), Failure> {
+    let name = "camera.png (bundled)";
+    let image = imageio::decode(CAMERA_PNG.to_vec(), Path::new(name), &Limits::default());
+    Ok((image.map_err(Failure::File)?, name.to_string()))
+}
+
 /// Milliseconds, for reports.
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3

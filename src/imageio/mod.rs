@@ -394,7 +394,13 @@ pub fn load(path: &Path) -> Result<Image, IoError> {
 /// `limits.max_image_bytes`. The content decides the format; the extension is only a fallback, so
 /// that a damaged file gets that format's error message.
 pub fn load_with(path: &Path, limits: &Limits) -> Result<Image, IoError> {
-    let bytes = read_bytes(path)?;
+    decode(read_bytes(path)?, path, limits)
+}
+
+/// Decodes an image or `.npy` array held in memory, as [`load_with`] decodes a file; `name` (an
+/// upload's file name, say) only names it in errors and is the fallback for its format.
+pub fn decode(bytes: Vec<u8>, name: &Path, limits: &Limits) -> Result<Image, IoError> {
+    let path = name;
     let format = Format::sniff(&bytes)
         .or_else(|| Format::from_extension(path))
         .ok_or_else(|| read_error(path, Reason::UnknownContent))?;
@@ -485,6 +491,14 @@ fn output_encoding(
 pub fn save_atomic(path: &Path, image: &Image) -> Result<(), IoError> {
     let (_, encoding) = output_encoding(path, image.layout(), image.dtype(), image.shape().len())?;
     atomic::replace(path, |out| encode(out, image, encoding))
+}
+
+/// Encodes `image` in memory in the format `name`'s extension names (a download, say).
+pub fn encode_as(name: &Path, image: &Image) -> Result<Vec<u8>, IoError> {
+    let (_, encoding) = output_encoding(name, image.layout(), image.dtype(), image.shape().len())?;
+    let mut out = io::Cursor::new(Vec::new());
+    encode(&mut out, image, encoding).map_err(|reason| write_error(name, reason))?;
+    Ok(out.into_inner())
 }
 
 fn encode<W: Write + Seek>(out: &mut W, image: &Image, encoding: Encoding) -> Result<(), Reason> {

@@ -1,0 +1,595 @@
+//! The studio's answers: the page and its assets, and the JSON API the page uses (see
+//! docs/studio.md for the contract). Programs are compiled once and cached by their text, so a
+//! slider move only re-filters; a newer filter request from the same page cancels the older one
+//! still running, and a run that goes on too long is cancelled by a watchdog.
+
+use super::guard::Guard;
+use crate::cli::inspect;
+use crate::cli::report::{Failure, Source};
+use jitfilter::image_filter;
+use jitfilter::imageio::{self, DynArray, Image, Layout};
+use jitfilter::{Cancel, DType, Engine, Error, ExprError, Footprint, Kernel, Limits, Options};
+use ndarray::{ArrayD, Axis};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{mpsc, Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+const INDEX_HTML: &str = include_str!("page/index.html");
+const STUDIO_JS: &str = include_str!("page/studio.js");
+const STUDIO_CSS: &str = include_str!("page/studio.css");
+
+/// Compiled programs kept for re-filtering (slider moves, mode changes) without recompiling.
+const CACHED_KERNELS: usize = 32;
+/// How long one filter may run before it is cancelled.
+const TIME_LIMIT: Duration = Duration::from_secs(30);
+
+/// One answer: status, type, body and extra headers.
+pub struct Answer {
+    status: u16,
+    content_type: &'static str,
+    body: Vec<u8>,
+    headers: Vec<(&'static str, String)>,
+}
+
+impl Answer {
+    fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Answer {
+        Answer {
+            status,
+            content_type,
+            body: body.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    fn json(status: u16, value: &Value) -> Answer {
+        Answer::new(status, "application/json", value.to_string())
+    }
+
+    /// `{"error": message}` with `status`.
+    pub fn error(status: u16, message: &str) -> Answer {
+        Answer::json(status, &json!({ "error": message, "hint": null }))
+    }
+
+    fn header(mut self, name: &'static str, value: impl ToString) -> Answer {
+        self.headers.push((name, value.to_string()));
+        self
+    }
+
+    pub fn into_response(self) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
+        let header = |name: &str, value: &str| {
+            tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes())
+                .expect("header names and values are ASCII")
+        };
+        let mut response = tiny_http::Response::from_data(self.body)
+            .with_status_code(self.status)
+            .with_header(header("Content-Type", self.content_type))
+            .with_header(header("Cache-Control", "no-store"))
+            .with_header(header("X-Content-Type-Options", "nosniff"))
+            // The page loads nothing from elsewhere and may not be framed by other sites.
+            .with_header(header(
+                "Content-Security-Policy",
+                "default-src 'self'; img-src 'self' blob: data:; frame-ancestors 'none'",
+            ));
+        for (name, value) in &self.headers {
+            response = response.with_header(header(name, value));
+        }
+        response
+    }
+}
+
+/// A program compiled once.
+#[derive(Clone)]
+struct Compiled {
+    key: (String, Vec<String>),
+    kernel: Kernel,
+    compile_ms: f64,
+}
+
+/// The session: the image being filtered, the uploaded inputs, compiled programs and the filter
+/// run of each page.
+pub struct Studio {
+    pub guard: Guard,
+    image: RwLock<(Arc<Image>, String)>,
+    /// Uploaded inputs: name, image, file name.
+    inputs: Mutex<Vec<(String, Arc<Image>, String)>>,
+    limits: Limits,
+    kernels: Mutex<Vec<Compiled>>,
+    /// Per page (its `client` id), the run in flight.
+    running: Mutex<HashMap<String, Cancel>>,
+}
+
+/// What a request asked for and the error the page shows if it cannot be had.
+type Reply = Result<Answer, Answer>;
+
+impl Studio {
+    pub fn new(image: Image, name: String, limits: Limits, guard: Guard) -> Studio {
+        Studio {
+            guard,
+            image: RwLock::new((Arc::new(image), name)),
+            inputs: Mutex::new(Vec::new()),
+            limits,
+            kernels: Mutex::new(Vec::new()),
+            running: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn answer(&self, request: &tiny_http::Request, body: Vec<u8>) -> Answer {
+        use tiny_http::Method::{Delete, Get, Post};
+        let url = request.url();
+        let (path, query) = url.split_once('?').unwrap_or((url, ""));
+        let upload_name = (request.headers().iter())
+            .find(|h| h.field.equiv("X-Filename"))
+            .map(|h| h.value.as_str().to_string());
+        let reply = match (request.method(), path) {
+            (Get, "/") => Ok(Answer::new(200, "text/html; charset=utf-8", INDEX_HTML)),
+            (Get, "/studio.js") => Ok(Answer::new(200, "text/javascript", STUDIO_JS)),
+            (Get, "/studio.css") => Ok(Answer::new(200, "text/css", STUDIO_CSS)),
+            (Get, "/api/info") => Ok(self.info()),
+            (Get, "/api/image") => {
+                let image = self
+                    .image
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+                    .clone();
+                picture(&image, query_value(query, "format").unwrap_or("png"))
+            }
+            (Post, "/api/image") => self.upload(None, upload_name, body),
+            (Post, "/api/input") => self.upload(query_value(query, "name"), upload_name, body),
+            (Delete, "/api/input") => self.remove_input(query_value(query, "name")),
+            (Post, "/api/check") => self.check(&body),
+            (Post, "/api/filter") => self.filter(&body),
+            (_, "/" | "/studio.js" | "/studio.css" | "/api/info" | "/api/image" | "/api/input")
+            | (_, "/api/check" | "/api/filter") => {
+                Err(Answer::error(405, "method not allowed here"))
+            }
+            _ => Err(Answer::error(404, &format!("no such page: {path}"))),
+        };
+        reply.unwrap_or_else(|e| e)
+    }
+
+    /// `GET /api/info`: the image and the session's inputs.
+    fn info(&self) -> Answer {
+        let (image, name) = self.image.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let inputs: Vec<Value> = (self.inputs.lock().unwrap_or_else(|e| e.into_inner()).iter())
+            .map(|(n, i, file)| json!({ "name": n, "file": file, "about": about(i) }))
+            .collect();
+        let mut value = about(&image);
+        value["name"] = json!(name);
+        value["inputs"] = json!(inputs);
+        value["max_source_bytes"] = json!(self.limits.max_source_bytes);
+        value["max_footprint"] = json!(self.limits.max_footprint);
+        Answer::json(200, &value)
+    }
+
+    /// `POST /api/image` (the image to filter) or `POST /api/input?name=NAME` (an input the
+    /// program reads by NAME): the file's bytes, decoded in memory and never stored.
+    fn upload(&self, name: Option<&str>, file: Option<String>, body: Vec<u8>) -> Reply {
+        let file = file.unwrap_or_else(|| "upload".into());
+        let image = imageio::decode(body, Path::new(&file), &self.limits)
+            .map_err(|e| Answer::error(400, &e.to_string()))?;
+        viewable(&image).map_err(|e| Answer::error(400, &format!("{file}: {e}")))?;
+        let Some(name) = name else {
+            *self.image.write().unwrap_or_else(|e| e.into_inner()) = (Arc::new(image), file);
+            return Ok(self.info());
+        };
+        jitfilter::kernel::check_input_name(name)
+            .map_err(|e| Answer::error(400, &e.to_string()))?;
+        let main = self
+            .image
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .clone();
+        if image.shape() != main.shape() {
+            return Err(Answer::error(
+                400,
+                &format!(
+                    "{file} is {:?}, but the image is {:?}: an input must have the image's shape",
+                    image.shape(),
+                    main.shape()
+                ),
+            ));
+        }
+        {
+            let mut inputs = self.inputs.lock().unwrap_or_else(|e| e.into_inner());
+            inputs.retain(|(n, ..)| n != name);
+            inputs.push((name.to_string(), Arc::new(image), file));
+        }
+        Ok(self.info())
+    }
+
+    fn remove_input(&self, name: Option<&str>) -> Reply {
+        let name = name.ok_or_else(|| Answer::error(400, "which input? (?name=NAME)"))?;
+        (self.inputs.lock().unwrap_or_else(|e| e.into_inner())).retain(|(n, ..)| n != name);
+        Ok(self.info())
+    }
+
+    /// The compiled program, from the cache or compiled now.
+    fn compile(&self, program: &str) -> Result<Compiled, Answer> {
+        let names: Vec<String> = (self.inputs.lock().unwrap_or_else(|e| e.into_inner()).iter())
+            .map(|(n, ..)| n.clone())
+            .collect();
+        let key = (program.to_string(), names);
+        let mut cache = self.kernels.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = cache.iter().position(|c| c.key == key) {
+            let hit = cache.remove(i);
+            cache.insert(0, hit.clone());
+            return Ok(hit);
+        }
+        drop(cache);
+        let start = Instant::now();
+        let names: Vec<&str> = key.1.iter().map(String::as_str).collect();
+        let kernel = Kernel::compile_for(program, &names, &self.limits)
+            .map_err(|e| engine_error(e, program))?;
+        let compiled = Compiled {
+            key,
+            kernel,
+            compile_ms: start.elapsed().as_secs_f64() * 1e3,
+        };
+        let mut cache = self.kernels.lock().unwrap_or_else(|e| e.into_inner());
+        cache.insert(0, compiled.clone());
+        cache.truncate(CACHED_KERNELS);
+        Ok(compiled)
+    }
+
+    /// `POST /api/check {"program"}`: what the program declares and how it runs.
+    fn check(&self, body: &[u8]) -> Reply {
+        let request = parse_body(body)?;
+        let program = text(&request, "program", None)?;
+        let compiled = self.compile(&program)?;
+        let kernel = &compiled.kernel;
+        let source = Source {
+            name: "program".into(),
+            text: program.clone(),
+        };
+        let params: Vec<Value> = (kernel.params().iter())
+            .map(|p| {
+                let (min, max) = p.range.unwrap_or_else(|| slider_range(p.default));
+                json!({ "name": p.name, "default": p.default, "min": min, "max": max,
+                        "declared": p.range.is_some() })
+            })
+            .collect();
+        let stages: Vec<String> = (kernel.passes().into_iter())
+            .map(|(name, _)| name)
+            .filter(|n| !n.is_empty())
+            .collect();
+        let mut inputs: Vec<&str> = (kernel.program().inputs.iter())
+            .map(|i| i.name.as_str())
+            .filter(|n| *n != jitfilter::ir::MAIN && !stages.iter().any(|s| s == n))
+            .collect();
+        inputs.dedup();
+        Ok(Answer::json(
+            200,
+            &json!({
+                "params": params,
+                "stages": stages,
+                "inputs": inputs,
+                "outputs": kernel.program().roots.len(),
+                "plan": inspect::describe(kernel, &source, &self.limits),
+                "compile_ms": compiled.compile_ms,
+            }),
+        ))
+    }
+
+    /// `POST /api/filter`: the image filtered by the program, as a PNG (default), raw f32
+    /// planes for the page (`"format": "raw"`), or a file to download (`"tiff"`, `"npy"`).
+    fn filter(&self, body: &[u8]) -> Reply {
+        let request = parse_body(body)?;
+        let program = text(&request, "program", None)?;
+        let footprint = text(&request, "footprint", Some("box:3"))?;
+        let footprint = (footprint.parse::<Footprint>())
+            .and_then(|fp| fp.resolve(fp.ndim().unwrap_or(2), &self.limits).map(|_| fp))
+            .map_err(|e| field_error("footprint", &e.to_string()))?;
+        let modes = jitfilter::boundary::parse_modes(&text(&request, "mode", Some("reflect"))?)
+            .map_err(|e| field_error("mode", &e.to_string()))?;
+        let engine: Engine = (text(&request, "engine", Some("auto"))?.parse())
+            .map_err(|e: Error| field_error("engine", &e.to_string()))?;
+        let cval = number(&request, "cval", 0.0)?;
+        let format = text(&request, "format", Some("png"))?;
+        let compiled = self.compile(&program)?;
+        let kernel = match request.get("stage").and_then(Value::as_str) {
+            None | Some("") => compiled.kernel.clone(),
+            Some(name) => compiled.kernel.stage(name).ok_or_else(|| {
+                field_error("stage", &format!("the program has no stage `{name}`"))
+            })?,
+        };
+        let mut options = match modes.as_slice() {
+            [mode] => Options::default().mode(*mode),
+            modes => Options::default().modes(modes),
+        }
+        .cval(cval)
+        .engine(engine);
+        if let Some(params) = request.get("params").and_then(Value::as_object) {
+            for (name, value) in params {
+                let value = value
+                    .as_f64()
+                    .ok_or_else(|| field_error("params", &format!("`{name}` is not a number")))?;
+                // A stage declares only the params it reads.
+                if kernel.params().iter().any(|p| &p.name == name) {
+                    options = options.param(name, value);
+                }
+            }
+        }
+        let (image, _) = self.image.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let dtype = match text(&request, "dtype", Some("same"))?.as_str() {
+            "same" | "" => image.dtype(),
+            name => crate::cli::args::parse_dtype(name)
+                .map_err(|e| field_error("dtype", &e))?
+                .dtype()
+                .unwrap_or(image.dtype()),
+        };
+        let inputs: Vec<(String, Arc<Image>)> = (self.inputs.lock())
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(n, ..)| kernel.program().inputs.iter().any(|i| &i.name == n))
+            .map(|(n, i, _)| (n.clone(), i.clone()))
+            .collect();
+        let named: Vec<(&str, &Image)> = inputs.iter().map(|(n, i)| (n.as_str(), &**i)).collect();
+        let client = text(&request, "client", Some(""))?;
+        let run = self.start(&client);
+        options = options.cancel(&run.cancel);
+        let start = Instant::now();
+        let result = image_filter::apply_measured(
+            &kernel, &image, &named, false, &footprint, &options, dtype,
+        );
+        let filter_ms = start.elapsed().as_secs_f64() * 1e3;
+        self.finish(&client, &run.cancel);
+        let (result, _) = match result {
+            Ok(r) => r,
+            Err(Error::Cancelled) if run.timed_out() => {
+                return Err(Answer::error(
+                    503,
+                    &format!(
+                        "the filter ran for more than {} s and was stopped",
+                        TIME_LIMIT.as_secs()
+                    ),
+                ))
+            }
+            Err(Error::Cancelled) => {
+                return Err(Answer::error(409, "superseded by a newer request"));
+            }
+            Err(e) => return Err(engine_error(e, &program)),
+        };
+        Ok(picture(&result, &format)?
+            .header("X-Compile-Ms", format!("{:.3}", compiled.compile_ms))
+            .header("X-Filter-Ms", format!("{filter_ms:.3}")))
+    }
+
+    /// Registers a filter run of page `client`, cancelling its run still in flight, and starts
+    /// the watchdog that cancels this one after [`TIME_LIMIT`].
+    fn start(&self, client: &str) -> Run {
+        let cancel = Cancel::new();
+        let older = (self.running.lock().unwrap_or_else(|e| e.into_inner()))
+            .insert(client.to_string(), cancel.clone());
+        if let Some(older) = older {
+            older.cancel();
+        }
+        let (done, watch) = mpsc::channel::<()>();
+        let fired = Cancel::new();
+        let (c, f) = (cancel.clone(), fired.clone());
+        std::thread::spawn(move || {
+            // The sender is dropped when the run ends, which ends the wait at once.
+            if watch.recv_timeout(TIME_LIMIT) == Err(mpsc::RecvTimeoutError::Timeout) {
+                f.cancel();
+                c.cancel();
+            }
+        });
+        Run {
+            cancel,
+            fired,
+            _done: done,
+        }
+    }
+
+    fn finish(&self, client: &str, cancel: &Cancel) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if running.get(client) == Some(cancel) {
+            running.remove(client);
+        }
+    }
+}
+
+/// A filter run in flight: its cancel flag and whether the watchdog set it.
+struct Run {
+    cancel: Cancel,
+    fired: Cancel,
+    _done: mpsc::Sender<()>,
+}
+
+impl Run {
+    fn timed_out(&self) -> bool {
+        self.fired.is_cancelled()
+    }
+}
+
+/// Whether the studio can show `image`: a 2-D image or array (colour planes apart).
+pub fn viewable(image: &Image) -> Result<(), String> {
+    match image.shape().len() {
+        2 => Ok(()),
+        n => Err(format!(
+            "the studio shows 2-D images, and this is {n}-D (filter it with `jitfilter apply`)"
+        )),
+    }
+}
+
+/// Shape, element type and layout, as JSON.
+fn about(image: &Image) -> Value {
+    json!({
+        "shape": image.shape(),
+        "dtype": image.dtype().name(),
+        "layout": image.layout().name(),
+        "channels": image.planes().len(),
+    })
+}
+
+/// The slider's ends for a param declared without a range: around its default.
+fn slider_range(default: f64) -> (f64, f64) {
+    match default {
+        d if d > 0.0 => (0.0, 2.0 * d),
+        d if d < 0.0 => (2.0 * d, 0.0),
+        _ => (-1.0, 1.0),
+    }
+}
+
+/// `image` in `format`: `png` (8 or 16 bits as they are; other types stretched from their
+/// finite minimum to maximum onto 8 bits, for viewing), `raw` (f32 little-endian planes, one
+/// after another, for the page), or a file: `tiff`, `npy`, `png` of the exact values.
+fn picture(image: &Image, format: &str) -> Reply {
+    // Colour planes, or the planes along an array's last axis (a tuple result).
+    let planes: Vec<ArrayD<f64>> = match (image.layout(), image.shape()) {
+        (Layout::Array, [_, _, _]) => {
+            let all = image.planes()[0].to_f64();
+            (all.axis_iter(Axis(2))).map(|p| p.to_owned()).collect()
+        }
+        _ => image.planes().iter().map(DynArray::to_f64).collect(),
+    };
+    let shape = planes[0].shape();
+    let dims = format!("{},{},{}", planes.len(), shape[0], shape[1]);
+    match format {
+        "raw" => {
+            let mut body = Vec::with_capacity(planes.len() * planes[0].len() * 4);
+            for plane in &planes {
+                for v in plane.iter() {
+                    body.extend_from_slice(&(*v as f32).to_le_bytes());
+                }
+            }
+            Ok(Answer::new(200, "application/octet-stream", body)
+                .header("X-Shape", dims)
+                .header("X-Dtype", image.dtype().name()))
+        }
+        "png" | "tiff" | "npy" => {
+            let name = format!("result.{format}");
+            let shown;
+            let image = match (format, image.dtype()) {
+                ("png", DType::U8 | DType::U16) => image,
+                ("png", _) => {
+                    shown = stretched(image);
+                    &shown
+                }
+                _ => image,
+            };
+            let body = imageio::encode_as(Path::new(&name), image)
+                .map_err(|e| Answer::error(400, &e.to_string()))?;
+            let mime = match format {
+                "png" => "image/png",
+                "tiff" => "image/tiff",
+                _ => "application/octet-stream",
+            };
+            Ok(Answer::new(200, mime, body)
+                .header("X-Shape", dims)
+                .header("X-Dtype", image.dtype().name()))
+        }
+        other => Err(field_error(
+            "format",
+            &format!("unknown format `{other}` (png, raw, tiff, npy)"),
+        )),
+    }
+}
+
+/// The image's colour planes stretched from their finite minimum to maximum onto u8 (NaN: 0).
+fn stretched(image: &Image) -> Image {
+    let planes: Vec<_> = image.planes().iter().map(DynArray::to_f64).collect();
+    let finite = planes
+        .iter()
+        .flat_map(|p| p.iter())
+        .filter(|v| v.is_finite());
+    let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+        (lo.min(v), hi.max(v))
+    });
+    let scale = if hi > lo { 255.0 / (hi - lo) } else { 0.0 };
+    let planes: Vec<DynArray> = (planes.into_iter())
+        .map(|p| {
+            DynArray::U8(p.mapv(|v| {
+                if v.is_finite() {
+                    ((v - lo) * scale).round() as u8
+                } else {
+                    0
+                }
+            }))
+        })
+        .collect();
+    match image.layout() {
+        Layout::Array => Image::array(planes.into_iter().next().expect("one plane")),
+        layout => {
+            let alpha = image.alpha().map(|a| a.convert(DType::U8));
+            Image::from_planes(layout, planes, alpha)
+        }
+    }
+}
+
+fn parse_body(body: &[u8]) -> Result<Map<String, Value>, Answer> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Answer::error(400, "the request body must be a JSON object")),
+        Err(e) => Err(Answer::error(
+            400,
+            &format!("the request body is not JSON: {e}"),
+        )),
+    }
+}
+
+/// A string field, or `default` when it is absent (required when `default` is `None`).
+fn text(request: &Map<String, Value>, name: &str, default: Option<&str>) -> Result<String, Answer> {
+    match (request.get(name), default) {
+        (Some(Value::String(s)), _) => Ok(s.clone()),
+        (None | Some(Value::Null), Some(d)) => Ok(d.to_string()),
+        (None | Some(Value::Null), None) => Err(field_error(name, &format!("`{name}` is missing"))),
+        (Some(_), _) => Err(field_error(name, &format!("`{name}` must be a string"))),
+    }
+}
+
+fn number(request: &Map<String, Value>, name: &str, default: f64) -> Result<f64, Answer> {
+    match request.get(name) {
+        None | Some(Value::Null) => Ok(default),
+        Some(v) => v
+            .as_f64()
+            .ok_or_else(|| field_error(name, &format!("`{name}` must be a number"))),
+    }
+}
+
+/// A 400 about one field of the request.
+fn field_error(field: &str, message: &str) -> Answer {
+    Answer::json(
+        400,
+        &json!({ "error": message, "hint": null, "field": field }),
+    )
+}
+
+/// A library error as the page shows it: an expression error with the byte span it points at
+/// (`start`, `end`), its hint and the nearest name; others with the CLI's hint.
+fn engine_error(error: Error, program: &str) -> Answer {
+    let source = Source {
+        name: "program".into(),
+        text: program.to_string(),
+    };
+    match Failure::from_engine(error, &source) {
+        Failure::Expr { error, .. } => {
+            let span = error.span();
+            let suggestion = match &error {
+                ExprError::UnknownName { suggestion, .. }
+                | ExprError::UnknownFunction { suggestion, .. } => suggestion.clone(),
+                _ => None,
+            };
+            Answer::json(
+                400,
+                &json!({ "error": error.to_string(), "hint": error.hint(),
+                         "start": span.start, "end": span.end, "suggestion": suggestion }),
+            )
+        }
+        Failure::Usage { message, hint } => {
+            Answer::json(400, &json!({ "error": message, "hint": hint }))
+        }
+        other => Answer::json(
+            500,
+            &json!({ "error": other.render(false).trim_end(), "hint": null }),
+        ),
+    }
+}
+
+/// The value of `name` in a URL query (`a=1&b=2`), undecoded.
+fn query_value<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+    (query.split('&')).find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+}
