@@ -763,6 +763,27 @@ mod tests {
     }
 
     #[test]
+    fn param_ranges_are_checked() {
+        let p = compile_program("param t = 2 in 1 .. 3; c * t").unwrap();
+        assert_eq!(p.params[0].range, Some((1.0, 3.0)));
+        for (src, says) in [
+            ("param t = 5 in 1 .. 3; c * t", "outside its range"),
+            ("param t = 2 in 3 .. 1; c * t", "the lower first"),
+            ("param t = 2 in 2 .. 2; c * t", "the lower first"),
+            ("param t = 2 in -inf .. 3; c * t", "finite"),
+        ] {
+            let e = err(src);
+            assert!(e.to_string().contains(says), "{src}: {e}");
+            // The caret is on the range.
+            let span = e.span();
+            assert!(
+                src[span.start..span.end].starts_with("in "),
+                "{src}: {span:?}"
+            );
+        }
+    }
+
+    #[test]
     fn type_errors() {
         assert!(matches!(err("w + 1"), ExprError::VectorResult { .. }));
         assert!(matches!(err("sum(c)"), ExprError::Type { .. }));

@@ -531,6 +531,10 @@ fn describe_expected(src: &str, pos: usize, positives: &[Rule]) -> (String, Opti
                 | Rule::paren
                 | Rule::if_expr
                 | Rule::signed_number
+                | Rule::unary
+                | Rule::not_expr
+                | Rule::op_neg
+                | Rule::op_not
         )
     });
     let open = src[..pos]
@@ -674,6 +678,41 @@ mod tests {
         assert_eq!(ast.stmts.len(), 2);
         assert!(matches!(&ast.stmts[0], Stmt::Param { default, .. } if *default == -1.5));
         assert_eq!(show(&ast.body), "(m > t)");
+    }
+
+    #[test]
+    fn param_ranges() {
+        let range = |src: &str| match &parse(src).unwrap().stmts[0] {
+            Stmt::Param { default, range, .. } => (*default, range.map(|(lo, hi, _)| (lo, hi))),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(range("param k = 0.3; c"), (0.3, None));
+        assert_eq!(range("param k = 0.3 in 0 .. 1; c"), (0.3, Some((0.0, 1.0))));
+        // `0..1` is two numbers, not `0.` and `.1`.
+        assert_eq!(range("param k = 1 in 0..2.5; c"), (1.0, Some((0.0, 2.5))));
+        assert_eq!(
+            range("param k = -1 in -pi .. 1e1; c"),
+            (-1.0, Some((-std::f64::consts::PI, 10.0)))
+        );
+        let e = parse("param k = 1 into; c").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("expected `;` after the param's value"),
+            "{e}"
+        );
+        let e = parse("param k = 1 in 0 .. x; c").unwrap_err();
+        assert!(e.to_string().contains("`x` is not a number"), "{e}");
+    }
+
+    #[test]
+    fn a_trailing_operator_wants_a_value() {
+        for src in ["mean(w) +", "c * ", "c <", "1 + -", "not"] {
+            let e = parse(src).unwrap_err().to_string();
+            assert!(
+                e.contains("expected a value (number, name, call or bracket), found the end"),
+                "{src}: {e}"
+            );
+        }
     }
 
     #[test]
