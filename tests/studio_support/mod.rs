@@ -136,9 +136,41 @@ pub fn request(
     stream.write_all(head.as_bytes()).unwrap();
     // The server may answer (413) before reading a large body, and close.
     let _ = stream.write_all(body);
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(120)))
+        .unwrap();
+    // Read until the answer is complete: not every server closes after `Connection: close`.
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
+    let mut buf = [0u8; 65536];
+    loop {
+        if let Some(len) = complete(&raw) {
+            raw.truncate(len);
+            break;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("reading the answer to {method} {path}: {e}"),
+        }
+    }
     parse(&raw)
+}
+
+/// The length of the whole answer if `raw` holds all of it (by Content-Length, or the last
+/// chunk); `None` while more is to come (or the answer ends when the connection closes).
+fn complete(raw: &[u8]) -> Option<usize> {
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+    let length = (head.lines())
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if let Some(n) = length {
+        return (raw.len() >= end + n).then_some(end + n);
+    }
+    if head.contains("transfer-encoding: chunked") && raw[end..].ends_with(b"0\r\n\r\n") {
+        return Some(raw.len());
+    }
+    None
 }
 
 fn parse(raw: &[u8]) -> Response {

@@ -120,9 +120,13 @@ function soon(fn, ms) {
   timer = setTimeout(fn, ms);
 }
 
-/** Compiles the program (cached on the server) to learn its params, stages and plan. */
+/**
+ * Compiles the program (cached on the server) to learn its params, stages and plan, while the
+ * filter runs beside it: a param the page does not know yet takes its default there anyway.
+ */
 async function check() {
   const text = $('program').value;
+  const filtering = filter();
   const response = await post('/api/check', { program: text });
   if (text !== $('program').value) return; // typed on meanwhile: a newer check follows
   if (!response.ok) {
@@ -132,9 +136,12 @@ async function check() {
   }
   checked = await response.json();
   showParams(checked.params);
+  const stage = $('stage').value;
   showStages(checked.stages);
   $('plan').textContent = checked.plan;
-  await filter();
+  await filtering;
+  // The stage shown is gone with the edit: show the result instead.
+  if ($('stage').value !== stage) await filter();
 }
 
 /** Filters with the current program and controls; a newer call cancels this one. */
@@ -166,6 +173,7 @@ async function filter() {
   const latency = performance.now() - started;
   studio.lastLatency = latency;
   studio.renders += 1;
+  studio.shown = body;
   $('result').dataset.renders = String(studio.renders);
   editedAt = null;
   const compile = Number(response.headers.get('X-Compile-Ms'));
@@ -176,6 +184,15 @@ async function filter() {
   $('range').textContent = `result ${result.dtype}, shown ${fmt(result.lo)} … ${fmt(result.hi)}`;
   showCommand();
 }
+
+/** The shown result's 8-bit red channel, base64 (what tests compare with the CLI's output). */
+studio.resultPixels = () => {
+  const b = result.bitmap;
+  const data = b.getContext('2d').getImageData(0, 0, b.width, b.height).data;
+  let s = '';
+  for (let i = 0; i < data.length; i += 4) s += String.fromCharCode(data[i]);
+  return btoa(s);
+};
 
 // ---- errors: in place, under the text, keeping the last good result ----
 
@@ -484,11 +501,11 @@ $('input-file').addEventListener('change', (e) => {
 
 $('program').addEventListener('input', () => {
   $('backdrop').textContent = $('program').value + '\n';
-  soon(check, 30);
+  soon(check, 0);
 });
 $('program').addEventListener('scroll', () => ($('backdrop').scrollTop = $('program').scrollTop));
 for (const id of ['footprint', 'mode', 'cval', 'dtype', 'engine', 'stage']) {
-  $(id).addEventListener('input', () => soon(filter, 30));
+  $(id).addEventListener('input', () => soon(filter, 0));
 }
 $('download-format').addEventListener('change', showCommand);
 $('layout').addEventListener('change', draw);
