@@ -173,6 +173,23 @@ fn unknown_param() {
         2,
         &["NAME=VALUE"],
     );
+    s.fails(
+        &[
+            "apply",
+            "param r = 1 in 0 .. 2; c * r",
+            "-p",
+            "r=3",
+            "in.png",
+            "out.png",
+        ],
+        2,
+        &["param `r` = 3 is outside its declared range 0 .. 2"],
+    );
+    s.fails(
+        &["apply", "param r = 1 in 2 .. 0; c * r", "in.png", "out.png"],
+        2,
+        &["the lower first", "in 2 .. 0"],
+    );
 }
 
 #[test]

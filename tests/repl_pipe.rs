@@ -154,6 +154,26 @@ fn a_footprint_change_changes_the_result() {
 }
 
 #[test]
+fn a_params_range_shows_and_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let script =
+        "param h = 1 in 0 .. 3; h * c\n:params\n:param h=4\nparam h = 1 in 0 .. 3; h * c\n";
+    let run = repl(Some(&data("camera.png")), script, dir.path());
+    assert!(
+        run.stdout.contains("h = 1 (default, in 0 .. 3)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr
+            .contains("param `h` = 4 is outside its declared range 0 .. 3"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.code, Some(1), "one input failed");
+}
+
+#[test]
 fn mode_origin_params_and_dtype() {
     let dir = tempfile::tempdir().unwrap();
     let script = "\

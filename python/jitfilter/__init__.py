@@ -198,6 +198,12 @@ class Kernel:
         return dict(self._k.params)
 
     @property
+    def param_ranges(self) -> Dict[str, Tuple[float, float]]:
+        """The declared ranges (``param k = 0.3 in 0 .. 1;``) of the params that have one: values
+        outside them are refused with ``ValueError``."""
+        return dict(self._k.param_ranges)
+
+    @property
     def params(self) -> Dict[str, float]:
         """The param values this kernel applies with: defaults overridden by bound values."""
         values = self.param_defaults
@@ -364,6 +370,12 @@ class Kernel:
                     + (f" (the kernel declares: {known})" if known else " (the kernel declares no params)")
                 )
             out[name] = float(value)
+            lo_hi = self._k.param_ranges.get(name)
+            if lo_hi is not None and not lo_hi[0] <= out[name] <= lo_hi[1]:
+                raise ValueError(
+                    f"param `{name}` = {out[name]:g} is outside its declared range "
+                    f"{lo_hi[0]:g} .. {lo_hi[1]:g}"
+                )
         return out
 
     def _param_list(self, params: Params) -> list:

@@ -37,6 +37,9 @@ class _Kernel:
     @property
     def params(self) -> List[Tuple[str, float]]: ...
     @property
+    def param_ranges(self) -> Dict[str, Tuple[float, float]]:
+        """The declared ranges of the params declared with one, by name."""
+    @property
     def builtins(self) -> List[str]:
         """The names the program reads: ``w``, ``c``, ``k``, ..., ``g``, ``w[0]``, ``at(g, 1, 0)``."""
     @property

@@ -300,6 +300,15 @@ impl PyKernel {
             .collect()
     }
 
+    /// The declared ranges of the params declared with one (`param k = 0.3 in 0 .. 1;`), by
+    /// name: values outside them are refused.
+    #[getter]
+    fn param_ranges(&self) -> std::collections::HashMap<String, (f64, f64)> {
+        (self.kernel.params().iter())
+            .filter_map(|p| Some((p.name.clone(), p.range?)))
+            .collect()
+    }
+
     /// The names of the language the program reads, in order of first use (`w`, `c`, `k`,
     /// `dx`, `x`, `width`, a named input `g`, `w[0]`, `at(g, 1, 0)`, ...).
     #[getter]

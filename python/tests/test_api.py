@@ -175,6 +175,28 @@ def test_params(rng):
         jf.compile("max(w)").filter(a, size=3, params={"s": 1})
 
 
+def test_param_ranges(rng):
+    a = rng.uniform(0, 10, (8, 8))
+    k = jf.compile("param t = 5 in 0 .. 8; count(w > t)")
+    assert k.param_ranges == {"t": (0.0, 8.0)} and k.params == {"t": 5.0}
+    np.testing.assert_array_equal(k.filter(a, size=3, params={"t": 8}), ndi.generic_filter(a, lambda v: np.sum(v > 8), size=3))
+    for bad in (-1, 8.5, float("nan")):
+        with pytest.raises(ValueError, match=r"param `t` = .* is outside its declared range 0 \.\. 8"):
+            k.filter(a, size=3, params={"t": bad})
+        with pytest.raises(ValueError, match="outside its declared range"):
+            jf.compile("param t = 5 in 0 .. 8; count(w > t)", params={"t": bad})
+    # The Dask path refuses it too, before any chunk runs.
+    da = pytest.importorskip("dask.array")
+    import jitfilter.dask as jfd
+
+    with pytest.raises(ValueError, match="outside its declared range"):
+        jfd.filter(da.from_array(a, chunks=4), k, size=3, params={"t": 9}).compute()
+    # A range the checker refuses points at it.
+    with pytest.raises(jf.KernelError, match="outside its range"):
+        jf.compile("param t = 9 in 0 .. 8; c * t")
+    assert jf.compile("param t = 1; c * t").param_ranges == {}
+
+
 def test_empty_arrays():
     got = jf.filter(np.zeros((0, 5), np.uint8), "max(w)", size=3)
     assert got.shape == (0, 5) and got.dtype == np.uint8

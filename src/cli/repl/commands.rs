@@ -307,15 +307,20 @@ impl Repl {
                 out.push_str("the last expression declares no params\n");
             }
             for p in kernel.params() {
-                match self.params.iter().find(|(n, _)| *n == p.name) {
-                    Some((_, v)) => {
-                        let _ =
-                            writeln!(out, "{} = {} (default {})", p.name, num(*v), num(p.default));
-                    }
-                    None => {
-                        let _ = writeln!(out, "{} = {} (default)", p.name, num(p.default));
-                    }
-                }
+                let range = match p.range {
+                    Some((lo, hi)) => format!(", in {} .. {}", num(lo), num(hi)),
+                    None => String::new(),
+                };
+                let _ = match self.params.iter().find(|(n, _)| *n == p.name) {
+                    Some((_, v)) => writeln!(
+                        out,
+                        "{} = {} (default {}{range})",
+                        p.name,
+                        num(*v),
+                        num(p.default)
+                    ),
+                    None => writeln!(out, "{} = {} (default{range})", p.name, num(p.default)),
+                };
             }
         } else {
             out.push_str("no expression yet\n");
