@@ -538,3 +538,71 @@ fn images_the_studio_cannot_show_are_refused_at_start() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no-such.png"));
 }
+
+#[test]
+fn a_region_is_the_whole_images_crop() {
+    let studio = Studio::start(&[]);
+    let cases = [
+        ("max(w)", "disk:5", "reflect", "same"),
+        ("median(w)", "box:7", "mirror", "same"),
+        (
+            "stage e = min(w) over disk:3; max(e) over disk:4",
+            "box:3",
+            "nearest",
+            "same",
+        ),
+        (
+            "let m = mean(w); (c - m) / (std(w) + 1e-9)",
+            "disk:6",
+            "wrap",
+            "f64",
+        ),
+        ("at(w, 3, -2) + sum(k * w)", "gauss:1.5", "constant", "f64"),
+        ("mean(w)", "rect:15x1", "reflect,wrap", "f64"),
+    ];
+    let regions = [
+        [100, 200, 50, 60],
+        [0, 0, 30, 30],
+        [490, 500, 50, 50],
+        [0, 0, 512, 512],
+    ];
+    for (program, footprint, mode, dtype) in cases {
+        let body = json!({"program": program, "footprint": footprint, "mode": mode, "cval": 3,
+                          "dtype": dtype, "format": "raw"});
+        let whole = studio.post("/api/filter", &body);
+        assert_eq!(whole.status, 200, "{program}: {}", whole.text());
+        let whole = floats(&whole.body);
+        for region in regions {
+            let mut body = body.clone();
+            body["region"] = json!(region);
+            let part = studio.post("/api/filter", &body);
+            assert_eq!(part.status, 200, "{program}: {}", part.text());
+            let shown: Vec<usize> = (part.header("X-Region").unwrap().split(','))
+                .map(|v| v.parse().unwrap())
+                .collect();
+            let [y0, x0, h, w] = shown[..] else { panic!() };
+            assert!(y0 + h <= 512 && x0 + w <= 512 && h > 0 && w > 0);
+            let got = floats(&part.body);
+            assert_eq!(got.len(), h * w, "{program} {region:?}");
+            for (i, v) in got.iter().enumerate() {
+                let want = whole[(y0 + i / w) * 512 + x0 + i % w];
+                // Sums may be anchored elsewhere in a crop: equal to a few ulps.
+                assert!(
+                    (v - want).abs() <= 1e-5 * want.abs().max(1.0),
+                    "{program} {region:?} at {i}: {v} vs {want}"
+                );
+            }
+        }
+    }
+    // A program that reads positions is filtered whole.
+    let r = studio.post(
+        "/api/filter",
+        &json!({"program": "c * x / width", "region": [10, 10, 5, 5], "format": "raw"}),
+    );
+    assert_eq!(r.header("X-Region"), Some("0,0,512,512"));
+    let e = studio.post("/api/filter", &json!({"program": "c", "region": [1, 2]}));
+    assert_eq!(
+        (e.status, e.json()["field"].as_str()),
+        (400, Some("region"))
+    );
+}

@@ -245,13 +245,18 @@ impl Drop for Browser {
 
 /// `jitfilter apply ARGS camera.png out.png`'s pixels.
 fn cli(args: &[&str]) -> Vec<u8> {
+    let camera = format!("{}/tests/data/camera.png", env!("CARGO_MANIFEST_DIR"));
+    cli_on(Path::new(&camera), args)
+}
+
+/// `jitfilter apply ARGS INPUT out.png`'s pixels.
+fn cli_on(input: &Path, args: &[&str]) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.png");
-    let camera = format!("{}/tests/data/camera.png", env!("CARGO_MANIFEST_DIR"));
     let status = Command::new(env!("CARGO_BIN_EXE_jitfilter"))
         .args(["apply", "-q"])
         .args(args)
-        .arg(camera)
+        .arg(input)
         .arg(&out)
         .status()
         .unwrap();
@@ -381,6 +386,28 @@ fn the_page_in_a_real_browser() {
         let ms = b.js("return studio.lastLatency;").as_f64().unwrap();
         latencies.push((name.as_str().unwrap().to_string(), ms));
     }
+    assert_eq!(b.js("return studio.errors;"), json!([]));
+
+    // A large image, zoomed in: the visible part of a new result comes first, then the whole.
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.png");
+    image::GrayImage::from_fn(1600, 1200, |x, y| {
+        image::Luma([((x * 7 + y * 3) % 251) as u8])
+    })
+    .save(&big)
+    .unwrap();
+    b.send_keys("#image-file", big.to_str().unwrap());
+    b.wait_for("document.getElementById('image-info').textContent.startsWith('big.png')");
+    b.click("#fit");
+    b.js(r#"
+        const c = document.getElementById('result');
+        const r = c.getBoundingClientRect();
+        for (let i = 0; i < 10; i++) c.dispatchEvent(new WheelEvent('wheel', {clientX: r.left + 100, clientY: r.top + 100, deltaY: -100, bubbles: true, cancelable: true}));
+    "#);
+    b.type_into("#footprint", "disk:4");
+    b.type_into("#program", "min(w)");
+    b.wait_for("studio.shown.program === 'min(w)' && studio.shown.footprint === 'disk:4' && studio.partials > 0");
+    assert_eq!(b.result_pixels(), cli_on(&big, &["min(w)", "-f", "disk:4"]));
     assert_eq!(b.js("return studio.errors;"), json!([]));
     eprintln!("change → image on screen (ms), camera 512², in headless Chromium:");
     for (name, ms) in &latencies {

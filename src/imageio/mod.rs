@@ -255,6 +255,23 @@ impl Image {
     /// Replaces every colour plane by `f(plane)` (e.g. a filter). The results must share one
     /// type and shape (writing an image whose planes differ fails); alpha is converted to the
     /// first plane's type by value.
+    /// The part of the image in `ranges`, one per leading axis (rows, columns, …), alpha too.
+    pub fn crop(&self, ranges: &[std::ops::Range<usize>]) -> Image {
+        let cut = |a: &DynArray| {
+            dispatch!(a, a => Sample::wrap(a
+                .slice_each_axis(|ax| match ranges.get(ax.axis.index()) {
+                    Some(r) => ndarray::Slice::from(r.clone()),
+                    None => ndarray::Slice::from(..),
+                })
+                .to_owned()))
+        };
+        Image {
+            layout: self.layout,
+            planes: self.planes.iter().map(cut).collect(),
+            alpha: self.alpha.as_ref().map(cut),
+        }
+    }
+
     pub fn map_planes<E>(
         &self,
         mut f: impl FnMut(&DynArray) -> Result<DynArray, E>,

@@ -12,6 +12,7 @@ use jitfilter::{Cancel, DType, Engine, Error, ExprError, Footprint, Kernel, Limi
 use ndarray::{ArrayD, Axis};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
+use std::ops::Range;
 use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -321,12 +322,27 @@ impl Studio {
                 .dtype()
                 .unwrap_or(image.dtype()),
         };
-        let inputs: Vec<(String, Arc<Image>)> = (self.inputs.lock())
+        let mut inputs: Vec<(String, Arc<Image>)> = (self.inputs.lock())
             .unwrap_or_else(|e| e.into_inner())
             .iter()
             .filter(|(n, ..)| kernel.program().inputs.iter().any(|i| &i.name == n))
             .map(|(n, i, _)| (n.clone(), i.clone()))
             .collect();
+        // Only the rows and columns a region needs (what the page sees first of a large image).
+        let region = match request.get("region") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(region(v)?),
+        };
+        let (image, cut) = match region {
+            Some(r) if !positional(&kernel) => {
+                let (crop, cut) = crop_for(&kernel, &image, &footprint, &options, r)?;
+                for (_, input) in &mut inputs {
+                    *input = Arc::new(input.crop(&crop));
+                }
+                (Arc::new(image.crop(&crop)), Some(cut))
+            }
+            _ => (image, None),
+        };
         let named: Vec<(&str, &Image)> = inputs.iter().map(|(n, i)| (n.as_str(), &**i)).collect();
         let client = text(&request, "client", Some(""))?;
         let run = self.start(&client);
@@ -353,7 +369,13 @@ impl Studio {
             }
             Err(e) => return Err(engine_error(e, &program)),
         };
+        let (result, shown) = match cut {
+            Some((inner, at)) => (result.crop(&inner), at),
+            None => (result, [0, 0, image.shape()[0], image.shape()[1]]),
+        };
+        let shown: Vec<String> = shown.iter().map(usize::to_string).collect();
         Ok(picture(&result, &format)?
+            .header("X-Region", shown.join(","))
             .header("X-Compile-Ms", format!("{:.3}", compiled.compile_ms))
             .header("X-Filter-Ms", format!("{filter_ms:.3}")))
     }
@@ -403,6 +425,65 @@ impl Run {
     fn timed_out(&self) -> bool {
         self.fired.is_cancelled()
     }
+}
+
+/// `[y0, x0, h, w]`, as the request gives a region.
+fn region(v: &Value) -> Result<[usize; 4], Answer> {
+    let bad = || {
+        field_error(
+            "region",
+            "`region` must be [y0, x0, height, width] in pixels",
+        )
+    };
+    let items = v.as_array().filter(|a| a.len() == 4).ok_or_else(bad)?;
+    let mut r = [0usize; 4];
+    for (slot, item) in r.iter_mut().zip(items) {
+        *slot = item.as_u64().ok_or_else(bad)? as usize;
+    }
+    Ok(r)
+}
+
+/// Whether the program reads positions or the array's size (`x`, `width`, …), which a crop
+/// would change.
+fn positional(kernel: &Kernel) -> bool {
+    let names = kernel.program().names_used();
+    (names.iter()).any(|n| ["x", "y", "z", "width", "height", "depth"].contains(&n.as_str()))
+}
+
+/// The crop of `image` that gives region `[y0, x0, h, w]` (clamped to the image) as the whole
+/// image does: the region plus what the program reads around it (all passes, so stages too),
+/// whole along an axis that wraps. Returns the crop's ranges, where the region lies in the
+/// crop, and the region as clamped.
+#[allow(clippy::type_complexity)]
+fn crop_for(
+    kernel: &Kernel,
+    image: &Image,
+    footprint: &Footprint,
+    options: &Options,
+    [y0, x0, h, w]: [usize; 4],
+) -> Result<(Vec<Range<usize>>, (Vec<Range<usize>>, [usize; 4])), Answer> {
+    let shape = image.shape();
+    let halo =
+        (kernel.reach(shape, footprint, options)).map_err(|e| engine_error(e, kernel.source()))?;
+    let mut crop = Vec::new();
+    let mut inner: Vec<Range<usize>> = Vec::new();
+    let mut clamped = [0; 4];
+    for (a, (start, len)) in [(y0, h), (x0, w)].into_iter().enumerate() {
+        let n = shape[a];
+        let start = start.min(n - 1);
+        let len = len.clamp(1, n - start);
+        let margin = (-halo.lo[a + 1]).max(halo.hi[a + 1]) as usize;
+        let mode = options.modes.get(a).copied().unwrap_or(options.mode);
+        let (c0, c1) = if mode == jitfilter::Mode::Wrap {
+            (0, n)
+        } else {
+            (start.saturating_sub(margin), (start + len + margin).min(n))
+        };
+        crop.push(c0..c1);
+        inner.push(start - c0..start - c0 + len);
+        (clamped[a], clamped[a + 2]) = (start, len);
+    }
+    Ok((crop, (inner, clamped)))
 }
 
 /// Whether the studio can show `image`: a 2-D image or array (colour planes apart).

@@ -9,6 +9,7 @@ const studio = (window.studio = {
   errors: [],
   lastLatency: null,
   renders: 0,
+  partials: 0,
   client: Math.random().toString(36).slice(2),
 });
 window.addEventListener('error', (e) => studio.errors.push(String(e.message)));
@@ -31,6 +32,9 @@ const EXAMPLES = [
 let info = null; // GET /api/info
 let before = null; // {planes, c, h, w, dtype, bitmap, lo, hi}
 let result = null;
+let partial = null; // the visible part of a large image's new result, while the whole is made
+/** Images of more pixels than this show the visible part of a new result first. */
+const LARGE = 1 << 20;
 let checked = null; // the last good POST /api/check answer
 const paramValues = {};
 let inFlight = null; // AbortController of the filter request in flight
@@ -153,6 +157,17 @@ async function filter() {
   const body = { ...requestBody('raw'), client: studio.client };
   let response;
   try {
+    const region = visibleRegion();
+    if (region) {
+      const visible = { ...body, region, client: `${studio.client}:view` };
+      const part = await post('/api/filter', visible, controller.signal);
+      if (part.ok) {
+        partial = await planes(part);
+        partial.at = part.headers.get('X-Region').split(',').map(Number);
+        studio.partials += 1;
+        draw();
+      }
+    }
     response = await post('/api/filter', body, controller.signal);
     if (response.status === 409) return; // superseded by a newer request
     if (!response.ok) {
@@ -166,6 +181,7 @@ async function filter() {
   } finally {
     if (inFlight === controller) inFlight = null;
   }
+  partial = null;
   clearError();
   if (!view.fitted) fit();
   draw();
@@ -321,6 +337,18 @@ function fit() {
   view.fitted = true;
 }
 
+/** The part of a large image the result view shows, [y0, x0, h, w]; null for small images or
+ * when most of the image is in view. */
+function visibleRegion() {
+  if (!before || before.w * before.h <= LARGE) return null;
+  const c = $('result');
+  const x0 = Math.max(0, Math.floor(view.x)), y0 = Math.max(0, Math.floor(view.y));
+  const x1 = Math.min(before.w, Math.ceil(view.x + c.width / view.scale));
+  const y1 = Math.min(before.h, Math.ceil(view.y + c.height / view.scale));
+  if (x1 <= x0 || y1 <= y0 || (x1 - x0) * (y1 - y0) > 0.5 * before.w * before.h) return null;
+  return [y0, x0, y1 - y0, x1 - x0];
+}
+
 function draw() {
   const swipe = $('layout').value === 'swipe';
   $('panes').classList.toggle('swipe', swipe);
@@ -334,6 +362,7 @@ function draw() {
     ctx.setTransform(view.scale, 0, 0, view.scale, -view.x * view.scale, -view.y * view.scale);
     const shown = canvas.id === 'before' ? before : result ?? before;
     if (shown) ctx.drawImage(shown.bitmap, 0, 0);
+    if (partial && canvas.id === 'result') ctx.drawImage(partial.bitmap, partial.at[1], partial.at[0]);
     if (swipe && before) {
       const split = view.x + (canvas.width * view.split) / view.scale;
       ctx.save();
