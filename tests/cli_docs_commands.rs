@@ -139,6 +139,34 @@ fn workspace() -> TempDir {
     tmp
 }
 
+/// Runs a `jitfilter studio` line until it prints `studio: http://…`, then stops it.
+fn starts_serving(line: &str, dir: &Path, path: &std::ffi::OsStr) -> Result<(), String> {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("exec {line}"))
+        .current_dir(dir)
+        .env("PATH", path)
+        .env("NO_COLOR", "1")
+        // No browser to open here: `--open` finds none and says so.
+        .env("BROWSER", "true")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    let read = BufReader::new(child.stdout.take().unwrap()).read_line(&mut first);
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_no_panic(&stderr);
+    match read {
+        Ok(_) if first.starts_with("studio: http://") => Ok(()),
+        _ => Err(format!("printed {first:?} and then:\n{stderr}")),
+    }
+}
+
 /// The exit code a `# exit N` comment documents, else 0.
 fn expected_code(line: &str) -> i32 {
     line.split("# exit ")
@@ -181,6 +209,13 @@ fn every_documented_command_runs_as_written() {
     let mut failures = Vec::new();
     for c in &commands {
         let line = c.line.replacen("cargo run --release -- ", "jitfilter ", 1);
+        if line.starts_with("jitfilter studio") {
+            // A server: it runs as written when it prints its address.
+            if let Err(e) = starts_serving(&line, ws.path(), &path) {
+                failures.push(format!("{}: `{line}`: {e}", c.place));
+            }
+            continue;
+        }
         let out = Command::new("sh")
             .arg("-c")
             .arg(&line)

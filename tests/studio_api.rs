@@ -606,3 +606,22 @@ fn a_region_is_the_whole_images_crop() {
         (400, Some("region"))
     );
 }
+
+#[test]
+fn a_runaway_filter_costs_one_request() {
+    let studio = Studio::start(&["--time-limit", "1"]);
+    let slow = json!({"program": "median(w)", "footprint": "disk:40", "engine": "interpreter", "format": "raw"});
+    let r = studio.post("/api/filter", &slow);
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("ran for more than 1 s"));
+    // The server goes on.
+    assert_eq!(
+        studio
+            .post("/api/filter", &json!({"program": "max(w)"}))
+            .status,
+        200
+    );
+}

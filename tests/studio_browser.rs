@@ -384,7 +384,11 @@ fn the_page_in_a_real_browser() {
             "return document.getElementById('examples').options[{i}].text;"
         ));
         let ms = b.js("return studio.lastLatency;").as_f64().unwrap();
-        latencies.push((name.as_str().unwrap().to_string(), ms));
+        let steps = b.js("return JSON.stringify(studio.steps);");
+        latencies.push((
+            format!("{} {}", name.as_str().unwrap(), steps.as_str().unwrap()),
+            ms,
+        ));
     }
     assert_eq!(b.js("return studio.errors;"), json!([]));
 

@@ -97,6 +97,9 @@ pub struct StudioArgs {
     /// Open the page in the system's browser
     #[arg(long)]
     pub open: bool,
+    /// Stop a filter that runs longer than this (the request answers 503; the server goes on)
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub time_limit: u64,
     #[command(flatten)]
     pub limits: LimitArgs,
 }

@@ -18,10 +18,10 @@ mod view;
 
 use super::args::{FootprintSpec, ModeArg, ReplArgs};
 use super::report::Failure;
-use super::setup::{bundled_camera, ms};
+use super::setup::{image_or_camera, ms};
 use complete::ReplHelper;
 use jitfilter::image_filter::{self, Loss};
-use jitfilter::imageio::{self, Image};
+use jitfilter::imageio::Image;
 use jitfilter::{DType, Engine, Error, ExprError, Footprint, Kernel, Limits, Mode, Options};
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
@@ -49,13 +49,7 @@ static RUNNING: AtomicUsize = AtomicUsize::new(0);
 
 pub fn run(args: &ReplArgs) -> Result<(), Failure> {
     let limits = args.limits.limits();
-    let (image, name) = match &args.image {
-        Some(path) => (
-            imageio::load_with(path, &limits).map_err(Failure::File)?,
-            path.display().to_string(),
-        ),
-        None => bundled_camera()?,
-    };
+    let (image, name) = image_or_camera(args.image.as_deref(), &limits)?;
     let interactive = io::stdin().is_terminal();
     install_interrupt_handler();
     let mut repl = Repl {
@@ -568,7 +562,7 @@ mod tests {
 
     #[test]
     fn bundled_image_loads() {
-        let (image, _) = bundled_camera().unwrap();
+        let (image, _) = image_or_camera(None, &Limits::default()).unwrap();
         assert_eq!(image.shape(), &[512, 512]);
     }
 }

@@ -217,10 +217,31 @@ pub fn footprint(
 static CAMERA_PNG: &[u8] = include_bytes!("../../tests/data/camera.png");
 
 /// The bundled camera.png (512×512 grey) and its name for messages.
-pub fn bundled_camera() -> Result<(imageio::Image, String), Failure> {
+fn bundled_camera() -> Result<(imageio::Image, String), Failure> {
     let name = "camera.png (bundled)";
     let image = imageio::decode(CAMERA_PNG.to_vec(), Path::new(name), &Limits::default());
     Ok((image.map_err(Failure::File)?, name.to_string()))
+}
+
+/// The image at `path` (within `limits`), or the bundled camera.png; and its name for messages.
+pub fn image_or_camera(
+    path: Option<&Path>,
+    limits: &Limits,
+) -> Result<(imageio::Image, String), Failure> {
+    match path {
+        Some(path) => Ok((
+            imageio::load_with(path, limits).map_err(Failure::File)?,
+            path.display().to_string(),
+        )),
+        None => bundled_camera(),
+    }
+}
+
+/// The smallest and largest finite values (`(inf, -inf)` when there are none).
+pub fn finite_range<'a>(values: impl Iterator<Item = &'a f64>) -> (f64, f64) {
+    (values.filter(|v| v.is_finite())).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+        (lo.min(v), hi.max(v))
+    })
 }
 
 /// Milliseconds, for reports.

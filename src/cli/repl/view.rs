@@ -8,6 +8,7 @@
 //! signed grey result is centred on 0 instead: blue below, red above (or darker and lighter
 //! than middle grey), full scale at the 99th percentile of |v|.
 
+use crate::cli::setup::finite_range;
 use jitfilter::imageio::Image;
 use ndarray::{Array2, Axis, Ix2};
 use std::fmt::Write;
@@ -53,13 +54,7 @@ pub fn preview(image: &Image, what: &str, width: usize, colour: bool) -> String 
         out_h_px.div_ceil(2)
     };
     let sampled: Vec<Array2<f64>> = planes.iter().map(|p| resample(p, grid_h, out_w)).collect();
-    let finite = sampled
-        .iter()
-        .flat_map(|s| s.iter())
-        .filter(|v| v.is_finite());
-    let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-        (lo.min(v), hi.max(v))
-    });
+    let (lo, hi) = finite_range(sampled.iter().flat_map(|s| s.iter()));
     // A signed grey result (a z-score, a derivative) is centred on 0, so that the sign reads
     // off the picture: full scale is the 99th percentile of |v|, so that a few outliers (a
     // z-score over a flat window) do not flatten the rest into noise.

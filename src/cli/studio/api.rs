@@ -6,6 +6,7 @@
 use super::guard::Guard;
 use crate::cli::inspect;
 use crate::cli::report::{Failure, Source};
+use crate::cli::setup::finite_range;
 use jitfilter::image_filter;
 use jitfilter::imageio::{self, DynArray, Image, Layout};
 use jitfilter::{Cancel, DType, Engine, Error, ExprError, Footprint, Kernel, Limits, Options};
@@ -23,8 +24,6 @@ const STUDIO_CSS: &str = include_str!("page/studio.css");
 
 /// Compiled programs kept for re-filtering (slider moves, mode changes) without recompiling.
 const CACHED_KERNELS: usize = 32;
-/// How long one filter may run before it is cancelled.
-const TIME_LIMIT: Duration = Duration::from_secs(30);
 
 /// One answer: status, type, body and extra headers.
 pub struct Answer {
@@ -99,13 +98,21 @@ pub struct Studio {
     kernels: Mutex<Vec<Compiled>>,
     /// Per page (its `client` id), the run in flight.
     running: Mutex<HashMap<String, Cancel>>,
+    /// How long one filter may run before it is cancelled.
+    time_limit: Duration,
 }
 
 /// What a request asked for and the error the page shows if it cannot be had.
 type Reply = Result<Answer, Answer>;
 
 impl Studio {
-    pub fn new(image: Image, name: String, limits: Limits, guard: Guard) -> Studio {
+    pub fn new(
+        image: Image,
+        name: String,
+        limits: Limits,
+        guard: Guard,
+        time_limit: Duration,
+    ) -> Studio {
         Studio {
             guard,
             image: RwLock::new((Arc::new(image), name)),
@@ -113,6 +120,7 @@ impl Studio {
             limits,
             kernels: Mutex::new(Vec::new()),
             running: Mutex::new(HashMap::new()),
+            time_limit,
         }
     }
 
@@ -359,8 +367,8 @@ impl Studio {
                 return Err(Answer::error(
                     503,
                     &format!(
-                        "the filter ran for more than {} s and was stopped",
-                        TIME_LIMIT.as_secs()
+                        "the filter ran for more than {} s and was stopped (studio --time-limit)",
+                        self.time_limit.as_secs()
                     ),
                 ))
             }
@@ -381,7 +389,7 @@ impl Studio {
     }
 
     /// Registers a filter run of page `client`, cancelling its run still in flight, and starts
-    /// the watchdog that cancels this one after [`TIME_LIMIT`].
+    /// the watchdog that cancels this one after the time limit.
     fn start(&self, client: &str) -> Run {
         let cancel = Cancel::new();
         let older = (self.running.lock().unwrap_or_else(|e| e.into_inner()))
@@ -391,10 +399,10 @@ impl Studio {
         }
         let (done, watch) = mpsc::channel::<()>();
         let fired = Cancel::new();
-        let (c, f) = (cancel.clone(), fired.clone());
+        let (c, f, limit) = (cancel.clone(), fired.clone(), self.time_limit);
         std::thread::spawn(move || {
             // The sender is dropped when the run ends, which ends the wait at once.
-            if watch.recv_timeout(TIME_LIMIT) == Err(mpsc::RecvTimeoutError::Timeout) {
+            if watch.recv_timeout(limit) == Err(mpsc::RecvTimeoutError::Timeout) {
                 f.cancel();
                 c.cancel();
             }
@@ -573,13 +581,7 @@ fn picture(image: &Image, format: &str) -> Reply {
 /// The image's colour planes stretched from their finite minimum to maximum onto u8 (NaN: 0).
 fn stretched(image: &Image) -> Image {
     let planes: Vec<_> = image.planes().iter().map(DynArray::to_f64).collect();
-    let finite = planes
-        .iter()
-        .flat_map(|p| p.iter())
-        .filter(|v| v.is_finite());
-    let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-        (lo.min(v), hi.max(v))
-    });
+    let (lo, hi) = finite_range(planes.iter().flat_map(|p| p.iter()));
     let scale = if hi > lo { 255.0 / (hi - lo) } else { 0.0 };
     let planes: Vec<DynArray> = (planes.into_iter())
         .map(|p| {

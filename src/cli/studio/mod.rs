@@ -9,8 +9,8 @@ mod guard;
 
 use super::args::StudioArgs;
 use super::report::Failure;
-use super::setup::bundled_camera;
-use jitfilter::imageio::{self, Image, Layout};
+use super::setup::image_or_camera;
+use jitfilter::imageio::{Image, Layout};
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::panic::{self, AssertUnwindSafe};
@@ -18,13 +18,7 @@ use std::sync::Arc;
 
 pub fn run(args: &StudioArgs) -> Result<(), Failure> {
     let limits = args.limits.limits();
-    let (image, name) = match &args.image {
-        Some(path) => (
-            imageio::load_with(path, &limits).map_err(Failure::File)?,
-            path.display().to_string(),
-        ),
-        None => bundled_camera()?,
-    };
+    let (image, name) = image_or_camera(args.image.as_deref(), &limits)?;
     api::viewable(&image).map_err(|e| Failure::usage(format!("{name}: {e}"), None))?;
     let server = tiny_http::Server::http(SocketAddr::new(args.bind, args.port)).map_err(|e| {
         Failure::Runtime(format!("cannot listen on {}:{}: {e}", args.bind, args.port))
@@ -57,6 +51,7 @@ pub fn run(args: &StudioArgs) -> Result<(), Failure> {
         name,
         limits,
         guard::Guard::new(args.bind, port, limits.max_image_bytes),
+        std::time::Duration::from_secs(args.time_limit),
     ));
     for request in server.incoming_requests() {
         let studio = studio.clone();

@@ -169,9 +169,11 @@ async function filter() {
       }
     }
     response = await post('/api/filter', body, controller.signal);
+    studio.steps = { headers: performance.now() - sent };
     if (response.status === 409) return; // superseded by a newer request
     if (!response.ok) {
       showError(await response.json(), body.program);
+      editedAt = null; // the next change starts the clock again
       return;
     }
     result = await planes(response);
@@ -182,10 +184,12 @@ async function filter() {
     if (inFlight === controller) inFlight = null;
   }
   partial = null;
+  studio.steps.decoded = performance.now() - sent;
   clearError();
   if (!view.fitted) fit();
   draw();
   histogram();
+  studio.steps.drawn = performance.now() - sent;
   const latency = performance.now() - started;
   studio.lastLatency = latency;
   studio.renders += 1;
