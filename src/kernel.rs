@@ -117,7 +117,7 @@ impl Cancel {
     }
 }
 
-/// Options are equal when they share the one flag.
+/// Two `Cancel`s are equal when they share the one flag.
 impl PartialEq for Cancel {
     fn eq(&self, other: &Cancel) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
@@ -452,6 +452,17 @@ impl Kernel {
             Some(own) => (own.clone(), options.clone().origin(&[])),
             None => (footprint.clone(), options.clone()),
         }
+    }
+
+    /// Whether any pass reads positions or the array's size (`x`, `width`, …): such a result
+    /// changes when the array is cropped.
+    pub fn reads_positions(&self) -> bool {
+        (self.passes().iter()).any(|(_, pass)| {
+            (pass.program.builtins_used().iter()).any(|(b, _)| {
+                use crate::ir::Builtin::*;
+                matches!(b, X | Y | Z | Width | Height | Depth)
+            })
+        })
     }
 
     /// How far one application on an array of `shape` reads around each output position through

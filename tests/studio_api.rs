@@ -8,7 +8,7 @@ use jitfilter::{Footprint, Kernel, Options};
 use serde_json::json;
 use std::io::BufRead;
 use std::path::Path;
-use studio_support::{request, Studio};
+use studio_support::{request, Response, Studio};
 
 fn camera() -> String {
     format!("{}/tests/data/camera.png", env!("CARGO_MANIFEST_DIR"))
@@ -22,11 +22,15 @@ fn grey(png: &[u8]) -> Vec<u8> {
         .into_raw()
 }
 
-/// The raw f32 planes of a `"format": "raw"` answer.
-fn floats(body: &[u8]) -> Vec<f32> {
-    (body.chunks_exact(4))
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect()
+/// The raw planes of a `"format": "raw"` answer (bytes for u8 results, else f32), as f32.
+fn floats(r: &Response) -> Vec<f32> {
+    match r.header("X-Raw") {
+        Some("u8") => r.body.iter().map(|&b| b as f32).collect(),
+        Some("f32") => (r.body.chunks_exact(4))
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect(),
+        other => panic!("X-Raw {other:?}"),
+    }
 }
 
 #[test]
@@ -76,7 +80,7 @@ fn raw_values_are_the_librarys() {
     let k = Kernel::compile(program).unwrap();
     let opts = Options::default().mode(jitfilter::Mode::Wrap);
     let want = k.filter(img.view(), &Footprint::disk(3), &opts).unwrap();
-    let got = floats(&r.body);
+    let got = floats(&r);
     assert_eq!(got.len(), want.len());
     assert!(want.iter().zip(&got).all(|(w, g)| *w as f32 == *g));
     // A float result as PNG is stretched for viewing: its extremes are 0 and 255.
@@ -186,7 +190,8 @@ fn expression_errors_point_at_their_bytes() {
         (e.status, e.json()["field"].as_str()),
         (400, Some("program"))
     );
-    let e = studio.request("POST", "/api/filter", &[], b"{not json");
+    let json = [("Content-Type", "application/json")];
+    let e = studio.request("POST", "/api/filter", &json, b"{not json");
     assert_eq!(e.status, 400);
     assert!(e.json()["error"].as_str().unwrap().contains("not JSON"));
 }
@@ -222,7 +227,7 @@ fn check_lists_params_stages_and_the_plan() {
         &json!({"program": "min(w)", "footprint": "disk:2", "format": "raw"}),
     );
     assert_eq!(stage.status, 200, "{}", stage.text());
-    assert_eq!(floats(&stage.body), floats(&erosion.body));
+    assert_eq!(floats(&stage), floats(&erosion));
 }
 
 #[test]
@@ -240,7 +245,7 @@ fn a_slider_move_does_not_recompile() {
     assert_eq!((first.status, moved.status), (200, 200));
     // The compile time reported is the one compile's, and the results differ.
     assert_eq!(first.header("X-Compile-Ms"), moved.header("X-Compile-Ms"));
-    assert_ne!(floats(&first.body), floats(&moved.body));
+    assert_ne!(floats(&first), floats(&moved));
 }
 
 #[test]
@@ -271,9 +276,7 @@ fn uploads_are_inputs_held_in_memory() {
     );
     assert_eq!(both.status, 200, "{}", both.text());
     assert!(
-        floats(&both.body)
-            .iter()
-            .all(|v| *v == 128.0 || *v == 127.0),
+        floats(&both).iter().all(|v| *v == 128.0 || *v == 127.0),
         "(c + 255 - c) / 2 rounds to 128 or 127"
     );
     let checked = studio
@@ -281,7 +284,12 @@ fn uploads_are_inputs_held_in_memory() {
         .json();
     assert_eq!(checked["inputs"], json!(["g"]));
     // A bad name, a file of another shape, bytes that are no image.
-    let e = studio.request("POST", "/api/input?name=max", &[], &bytes);
+    let e = studio.request(
+        "POST",
+        "/api/input?name=max",
+        &[("X-Filename", "f.png")],
+        &bytes,
+    );
     assert_eq!(e.status, 400);
     assert!(e.json()["error"]
         .as_str()
@@ -300,7 +308,7 @@ fn uploads_are_inputs_held_in_memory() {
     let e = studio.request(
         "POST",
         "/api/input?name=h",
-        &[],
+        &[("X-Filename", "small.png")],
         &std::fs::read(&small).unwrap(),
     );
     assert_eq!(e.status, 400);
@@ -355,7 +363,7 @@ fn a_newer_request_cancels_the_older() {
             port,
             "POST",
             "/api/filter",
-            &[("Host", &host)],
+            &[("Host", &host), ("Content-Type", "application/json")],
             slow.as_bytes(),
         )
     });
@@ -419,7 +427,11 @@ fn requests_from_elsewhere_are_refused() {
         port,
         "POST",
         "/api/check",
-        &[("Host", &own), ("Origin", &origin)],
+        &[
+            ("Host", &own),
+            ("Origin", &origin),
+            ("Content-Type", "application/json"),
+        ],
         check,
     );
     assert_eq!(same.status, 200);
@@ -433,7 +445,22 @@ fn requests_from_elsewhere_are_refused() {
     assert_eq!(cross.status, 403);
     // Bodies are capped: JSON at 1 MiB, so a huge body never reaches the parser.
     let huge = vec![b' '; (1 << 20) + 1];
-    assert_eq!(studio.request("POST", "/api/check", &[], &huge).status, 413);
+    let json = [("Content-Type", "application/json")];
+    assert_eq!(
+        studio.request("POST", "/api/check", &json, &huge).status,
+        413
+    );
+    // A page of another origin cannot send JSON or an upload's header without asking first.
+    assert_eq!(studio.request("POST", "/api/check", &[], check).status, 415);
+    let form = [("Content-Type", "text/plain")];
+    assert_eq!(
+        studio.request("POST", "/api/filter", &form, check).status,
+        415
+    );
+    assert_eq!(
+        studio.request("POST", "/api/image", &[], b"GIF89a").status,
+        400
+    );
     // Programs and footprints keep the CLI's limits.
     let long = "c + ".repeat(20_000) + "c";
     let e = studio.post("/api/check", &json!({"program": long}));
@@ -462,7 +489,10 @@ fn requests_from_elsewhere_are_refused() {
     );
     assert_eq!(studio.get("/etc/passwd").status, 404);
     assert_eq!(studio.get("/../Cargo.toml").status, 404);
-    assert_eq!(studio.request("PUT", "/api/filter", &[], b"{}").status, 405);
+    assert_eq!(
+        studio.request("PUT", "/api/filter", &json, b"{}").status,
+        405
+    );
 }
 
 #[test]
@@ -571,7 +601,7 @@ fn a_region_is_the_whole_images_crop() {
                           "dtype": dtype, "format": "raw"});
         let whole = studio.post("/api/filter", &body);
         assert_eq!(whole.status, 200, "{program}: {}", whole.text());
-        let whole = floats(&whole.body);
+        let whole = floats(&whole);
         for region in regions {
             let mut body = body.clone();
             body["region"] = json!(region);
@@ -582,7 +612,7 @@ fn a_region_is_the_whole_images_crop() {
                 .collect();
             let [y0, x0, h, w] = shown[..] else { panic!() };
             assert!(y0 + h <= 512 && x0 + w <= 512 && h > 0 && w > 0);
-            let got = floats(&part.body);
+            let got = floats(&part);
             assert_eq!(got.len(), h * w, "{program} {region:?}");
             for (i, v) in got.iter().enumerate() {
                 let want = whole[(y0 + i / w) * 512 + x0 + i % w];
@@ -624,4 +654,67 @@ fn a_runaway_filter_costs_one_request() {
             .status,
         200
     );
+}
+
+#[test]
+fn what_the_review_found() {
+    let studio = Studio::start(&[]);
+    // A stage that reads positions makes a region run whole.
+    let r = studio.post(
+        "/api/filter",
+        &json!({"program": "stage s = c * x / width; max(s)", "region": [10, 10, 5, 5], "format": "raw"}),
+    );
+    assert_eq!(r.header("X-Region"), Some("0,0,512,512"));
+    // A file name beyond ASCII arrives percent-encoded.
+    let camera_png = std::fs::read(camera()).unwrap();
+    let r = studio.request(
+        "POST",
+        "/api/input?name=g",
+        &[("X-Filename", "caf%C3%A9%20%E5%9B%BE.png")],
+        &camera_png,
+    );
+    assert_eq!(r.json()["inputs"][0]["file"], "café 图.png");
+    // A new image of another shape drops the inputs made for the old one, so a region of the
+    // new image never crops them out of range.
+    let coins = std::fs::read(format!(
+        "{}/tests/data/coins.png",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let r = studio.request("POST", "/api/image", &[("X-Filename", "coins.png")], &coins);
+    assert_eq!(r.json()["inputs"], json!([]));
+    let e = studio.post(
+        "/api/filter",
+        &json!({"program": "c + at(g)", "region": [300, 300, 5, 5]}),
+    );
+    assert_eq!(e.status, 400, "{}", e.text());
+    // A default JSON cannot hold gets no slider; a huge one a finite slider.
+    let c = studio
+        .post(
+            "/api/check",
+            &json!({"program": "param a = inf; param b = 1e308; min(c, a) + b * 0"}),
+        )
+        .json();
+    assert_eq!(c["params"][0]["min"], json!(null));
+    assert_eq!(c["params"][0]["default"], "inf");
+    assert_eq!(
+        (
+            c["params"][1]["min"].as_f64(),
+            c["params"][1]["max"].as_f64()
+        ),
+        (Some(0.0), Some(1e308))
+    );
+    // A download keeps exact values: a float result is no PNG (a view stretches it).
+    let e = studio.post(
+        "/api/filter",
+        &json!({"program": "c / 3", "dtype": "f64", "download": true}),
+    );
+    assert_eq!(e.status, 400);
+    assert!(
+        e.json()["error"].as_str().unwrap().contains("PNG"),
+        "{}",
+        e.text()
+    );
+    let v = studio.post("/api/filter", &json!({"program": "c / 3", "dtype": "f64"}));
+    assert_eq!(v.header("Content-Type"), Some("image/png"));
 }

@@ -252,9 +252,6 @@ impl Image {
         self.planes[0].shape()
     }
 
-    /// Replaces every colour plane by `f(plane)` (e.g. a filter). The results must share one
-    /// type and shape (writing an image whose planes differ fails); alpha is converted to the
-    /// first plane's type by value.
     /// The part of the image in `ranges`, one per leading axis (rows, columns, …), alpha too.
     pub fn crop(&self, ranges: &[std::ops::Range<usize>]) -> Image {
         let cut = |a: &DynArray| {
@@ -272,6 +269,9 @@ impl Image {
         }
     }
 
+    /// Replaces every colour plane by `f(plane)` (e.g. a filter). The results must share one
+    /// type and shape (writing an image whose planes differ fails); alpha is converted to the
+    /// first plane's type by value.
     pub fn map_planes<E>(
         &self,
         mut f: impl FnMut(&DynArray) -> Result<DynArray, E>,
@@ -417,26 +417,25 @@ pub fn load_with(path: &Path, limits: &Limits) -> Result<Image, IoError> {
 /// Decodes an image or `.npy` array held in memory, as [`load_with`] decodes a file; `name` (an
 /// upload's file name, say) only names it in errors and is the fallback for its format.
 pub fn decode(bytes: Vec<u8>, name: &Path, limits: &Limits) -> Result<Image, IoError> {
-    let path = name;
     let format = Format::sniff(&bytes)
-        .or_else(|| Format::from_extension(path))
-        .ok_or_else(|| read_error(path, Reason::UnknownContent))?;
+        .or_else(|| Format::from_extension(name))
+        .ok_or_else(|| read_error(name, Reason::UnknownContent))?;
     let image = match format {
         Format::Npy => npy::read(&bytes).map(Image::array),
         Format::Tiff => tiff::read(&bytes, limits),
         Format::Png | Format::Jpeg => raster::read(bytes, format, limits),
     }
-    .map_err(|reason| read_error(path, reason))?;
+    .map_err(|reason| read_error(name, reason))?;
     let ndim = image.shape().len();
     if !(1..=3).contains(&ndim) {
         return Err(read_error(
-            path,
+            name,
             Reason::Unsupported(format!("{ndim}-D arrays are not supported (1-D to 3-D)")),
         ));
     }
     if image.shape().contains(&0) {
         return Err(read_error(
-            path,
+            name,
             Reason::Unsupported("the array is empty".into()),
         ));
     }

@@ -22,6 +22,8 @@ const INDEX_HTML: &str = include_str!("page/index.html");
 const STUDIO_JS: &str = include_str!("page/studio.js");
 const STUDIO_CSS: &str = include_str!("page/studio.css");
 
+/// Uploaded inputs held at once.
+const MAX_INPUTS: usize = 16;
 /// Compiled programs kept for re-filtering (slider moves, mode changes) without recompiling.
 const CACHED_KERNELS: usize = 32;
 
@@ -96,6 +98,8 @@ pub struct Studio {
     inputs: Mutex<Vec<(String, Arc<Image>, String)>>,
     limits: Limits,
     kernels: Mutex<Vec<Compiled>>,
+    /// Held while compiling, so that the page's check and filter of a new text compile it once.
+    compiling: Mutex<()>,
     /// Per page (its `client` id), the run in flight.
     running: Mutex<HashMap<String, Cancel>>,
     /// How long one filter may run before it is cancelled.
@@ -119,6 +123,7 @@ impl Studio {
             inputs: Mutex::new(Vec::new()),
             limits,
             kernels: Mutex::new(Vec::new()),
+            compiling: Mutex::new(()),
             running: Mutex::new(HashMap::new()),
             time_limit,
         }
@@ -128,9 +133,10 @@ impl Studio {
         use tiny_http::Method::{Delete, Get, Post};
         let url = request.url();
         let (path, query) = url.split_once('?').unwrap_or((url, ""));
+        // The page sends the file name percent-encoded (a header holds ASCII only).
         let upload_name = (request.headers().iter())
             .find(|h| h.field.equiv("X-Filename"))
-            .map(|h| h.value.as_str().to_string());
+            .map(|h| percent_decoded(h.value.as_str()));
         let reply = match (request.method(), path) {
             (Get, "/") => Ok(Answer::new(200, "text/html; charset=utf-8", INDEX_HTML)),
             (Get, "/studio.js") => Ok(Answer::new(200, "text/javascript", STUDIO_JS)),
@@ -143,15 +149,15 @@ impl Studio {
                     .unwrap_or_else(|e| e.into_inner())
                     .0
                     .clone();
-                picture(&image, query_value(query, "format").unwrap_or("png"))
+                picture(&image, query_value(query, "format").unwrap_or("png"), true)
             }
             (Post, "/api/image") => self.upload(None, upload_name, body),
             (Post, "/api/input") => self.upload(query_value(query, "name"), upload_name, body),
             (Delete, "/api/input") => self.remove_input(query_value(query, "name")),
             (Post, "/api/check") => self.check(&body),
             (Post, "/api/filter") => self.filter(&body),
-            (_, "/" | "/studio.js" | "/studio.css" | "/api/info" | "/api/image" | "/api/input")
-            | (_, "/api/check" | "/api/filter") => {
+            (_, "/" | "/studio.js" | "/studio.css" | "/api/info" | "/api/image")
+            | (_, "/api/input" | "/api/check" | "/api/filter") => {
                 Err(Answer::error(405, "method not allowed here"))
             }
             _ => Err(Answer::error(404, &format!("no such page: {path}"))),
@@ -181,7 +187,11 @@ impl Studio {
             .map_err(|e| Answer::error(400, &e.to_string()))?;
         viewable(&image).map_err(|e| Answer::error(400, &format!("{file}: {e}")))?;
         let Some(name) = name else {
+            // Inputs of the old image's shape cannot go with the new one.
+            let mut inputs = self.inputs.lock().unwrap_or_else(|e| e.into_inner());
+            inputs.retain(|(_, input, _)| input.shape() == image.shape());
             *self.image.write().unwrap_or_else(|e| e.into_inner()) = (Arc::new(image), file);
+            drop(inputs);
             return Ok(self.info());
         };
         jitfilter::kernel::check_input_name(name)
@@ -205,6 +215,12 @@ impl Studio {
         {
             let mut inputs = self.inputs.lock().unwrap_or_else(|e| e.into_inner());
             inputs.retain(|(n, ..)| n != name);
+            if inputs.len() >= MAX_INPUTS {
+                return Err(Answer::error(
+                    400,
+                    &format!("the studio holds at most {MAX_INPUTS} inputs: remove one first"),
+                ));
+            }
             inputs.push((name.to_string(), Arc::new(image), file));
         }
         Ok(self.info())
@@ -222,13 +238,20 @@ impl Studio {
             .map(|(n, ..)| n.clone())
             .collect();
         let key = (program.to_string(), names);
-        let mut cache = self.kernels.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = cache.iter().position(|c| c.key == key) {
+        let cached = || {
+            let mut cache = self.kernels.lock().unwrap_or_else(|e| e.into_inner());
+            let i = cache.iter().position(|c| c.key == key)?;
             let hit = cache.remove(i);
             cache.insert(0, hit.clone());
+            Some(hit)
+        };
+        if let Some(hit) = cached() {
             return Ok(hit);
         }
-        drop(cache);
+        let _compiling = self.compiling.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(hit) = cached() {
+            return Ok(hit);
+        }
         let start = Instant::now();
         let names: Vec<&str> = key.1.iter().map(String::as_str).collect();
         let kernel = Kernel::compile_for(program, &names, &self.limits)
@@ -256,8 +279,13 @@ impl Studio {
         };
         let params: Vec<Value> = (kernel.params().iter())
             .map(|p| {
-                let (min, max) = p.range.unwrap_or_else(|| slider_range(p.default));
-                json!({ "name": p.name, "default": p.default, "min": min, "max": max,
+                let (min, max) = p.range.or_else(|| slider_range(p.default)).unzip();
+                // A default that JSON cannot hold (inf, nan) is text.
+                let default = match p.default.is_finite() {
+                    true => json!(p.default),
+                    false => json!(p.default.to_string()),
+                };
+                json!({ "name": p.name, "default": default, "min": min, "max": max,
                         "declared": p.range.is_some() })
             })
             .collect();
@@ -341,8 +369,9 @@ impl Studio {
             None | Some(Value::Null) => None,
             Some(v) => Some(region(v)?),
         };
+        let same_shape = inputs.iter().all(|(_, i)| i.shape() == image.shape());
         let (image, cut) = match region {
-            Some(r) if !positional(&kernel) => {
+            Some(r) if same_shape && !kernel.reads_positions() => {
                 let (crop, cut) = crop_for(&kernel, &image, &footprint, &options, r)?;
                 for (_, input) in &mut inputs {
                     *input = Arc::new(input.crop(&crop));
@@ -382,7 +411,9 @@ impl Studio {
             None => (result, [0, 0, image.shape()[0], image.shape()[1]]),
         };
         let shown: Vec<String> = shown.iter().map(usize::to_string).collect();
-        Ok(picture(&result, &format)?
+        // A download holds the exact values (a float result cannot be a PNG); a view may not.
+        let download = request.get("download").and_then(Value::as_bool) == Some(true);
+        Ok(picture(&result, &format, !download)?
             .header("X-Region", shown.join(","))
             .header("X-Compile-Ms", format!("{:.3}", compiled.compile_ms))
             .header("X-Filter-Ms", format!("{filter_ms:.3}")))
@@ -451,13 +482,6 @@ fn region(v: &Value) -> Result<[usize; 4], Answer> {
     Ok(r)
 }
 
-/// Whether the program reads positions or the array's size (`x`, `width`, …), which a crop
-/// would change.
-fn positional(kernel: &Kernel) -> bool {
-    let names = kernel.program().names_used();
-    (names.iter()).any(|n| ["x", "y", "z", "width", "height", "depth"].contains(&n.as_str()))
-}
-
 /// The crop of `image` that gives region `[y0, x0, h, w]` (clamped to the image) as the whole
 /// image does: the region plus what the program reads around it (all passes, so stages too),
 /// whole along an axis that wraps. Returns the crop's ranges, where the region lies in the
@@ -514,19 +538,23 @@ fn about(image: &Image) -> Value {
     })
 }
 
-/// The slider's ends for a param declared without a range: around its default.
-fn slider_range(default: f64) -> (f64, f64) {
+/// The slider's ends for a param declared without a range: around its default; none for a
+/// default that is not finite.
+fn slider_range(default: f64) -> Option<(f64, f64)> {
+    let far = 2.0 * default;
     match default {
-        d if d > 0.0 => (0.0, 2.0 * d),
-        d if d < 0.0 => (2.0 * d, 0.0),
-        _ => (-1.0, 1.0),
+        d if !d.is_finite() => None,
+        d if d > 0.0 => Some((0.0, if far.is_finite() { far } else { d })),
+        d if d < 0.0 => Some((if far.is_finite() { far } else { d }, 0.0)),
+        _ => Some((-1.0, 1.0)),
     }
 }
 
-/// `image` in `format`: `png` (8 or 16 bits as they are; other types stretched from their
-/// finite minimum to maximum onto 8 bits, for viewing), `raw` (f32 little-endian planes, one
-/// after another, for the page), or a file: `tiff`, `npy`, `png` of the exact values.
-fn picture(image: &Image, format: &str) -> Reply {
+/// `image` in `format`: `png`, `raw` (planes one after another, for the page: u8 results as
+/// bytes, others as f32 little-endian; `X-Raw` says which), `tiff` or `npy`. A PNG holds 8- and 16-bit results as they are; other types are
+/// stretched from their finite minimum to maximum onto 8 bits when `stretch` (for viewing), and
+/// refused otherwise (a download keeps exact values).
+fn picture(image: &Image, format: &str, stretch: bool) -> Reply {
     // Colour planes, or the planes along an array's last axis (a tuple result).
     let planes: Vec<ArrayD<f64>> = match (image.layout(), image.shape()) {
         (Layout::Array, [_, _, _]) => {
@@ -539,14 +567,19 @@ fn picture(image: &Image, format: &str) -> Reply {
     let dims = format!("{},{},{}", planes.len(), shape[0], shape[1]);
     match format {
         "raw" => {
+            // u8 results as bytes (a quarter of the f32s to send and read), others as f32.
+            let bytes = image.dtype() == DType::U8;
             let mut body = Vec::with_capacity(planes.len() * planes[0].len() * 4);
             for plane in &planes {
-                for v in plane.iter() {
-                    body.extend_from_slice(&(*v as f32).to_le_bytes());
+                if bytes {
+                    body.extend(plane.iter().map(|v| *v as u8));
+                } else {
+                    body.extend(plane.iter().flat_map(|v| (*v as f32).to_le_bytes()));
                 }
             }
             Ok(Answer::new(200, "application/octet-stream", body)
                 .header("X-Shape", dims)
+                .header("X-Raw", if bytes { "u8" } else { "f32" })
                 .header("X-Dtype", image.dtype().name()))
         }
         "png" | "tiff" | "npy" => {
@@ -554,7 +587,7 @@ fn picture(image: &Image, format: &str) -> Reply {
             let shown;
             let image = match (format, image.dtype()) {
                 ("png", DType::U8 | DType::U16) => image,
-                ("png", _) => {
+                ("png", _) if stretch => {
                     shown = stretched(image);
                     &shown
                 }
@@ -675,4 +708,27 @@ fn engine_error(error: Error, program: &str) -> Answer {
 /// The value of `name` in a URL query (`a=1&b=2`), undecoded.
 fn query_value<'q>(query: &'q str, name: &str) -> Option<&'q str> {
     (query.split('&')).find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+}
+
+/// `%XX` sequences decoded (as UTF-8, lossily); anything else kept as it is.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = (bytes.get(i + 1..i + 3))
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -61,11 +61,32 @@ impl Guard {
         if header("Sec-Fetch-Site").as_deref() == Some("cross-site") {
             return Err(Answer::error(403, "refused: a cross-site request"));
         }
-        let cap = if request.url().starts_with("/api/input") || request.url() == "/api/image" {
-            self.max_upload
-        } else {
-            MAX_JSON
-        };
+        // What a page of another origin cannot send without asking first (a preflight, which
+        // this server never grants): a JSON body, or the upload's own header.
+        let path = request
+            .url()
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let upload = matches!(path.as_str(), "/api/input" | "/api/image");
+        if !reading {
+            let json = (header("Content-Type")).is_some_and(|t| t.starts_with("application/json"));
+            let named = header("X-Filename").is_some();
+            if upload && !named && *request.method() == tiny_http::Method::Post {
+                return Err(Answer::error(
+                    400,
+                    "an upload names its file in an X-Filename header",
+                ));
+            }
+            if !upload && !json {
+                return Err(Answer::error(
+                    415,
+                    "send the request as Content-Type: application/json",
+                ));
+            }
+        }
+        let cap = if upload { self.max_upload } else { MAX_JSON };
         if request.body_length().is_some_and(|n| n > cap) {
             return Err(too_large(cap));
         }
@@ -83,10 +104,12 @@ impl Guard {
     /// `HOST:PORT` names this server: its port, and `localhost` or an IP address this server
     /// listens on. A DNS name (other than localhost) never does, which is what defeats rebinding.
     fn is_own_host(&self, host: &str) -> bool {
-        let Some((name, port)) = host.rsplit_once(':') else {
-            return false;
+        // Browsers leave out port 80.
+        let (name, port) = match host.rsplit_once(':') {
+            Some((name, port)) if !port.ends_with(']') => (name, port.parse().ok()),
+            _ => (host, Some(80)),
         };
-        if port.parse() != Ok(self.port) {
+        if host.is_empty() || port != Some(self.port) {
             return false;
         }
         if name.eq_ignore_ascii_case("localhost") {
@@ -133,5 +156,11 @@ mod tests {
         let any = Guard::new("0.0.0.0".parse().unwrap(), 80, 0);
         assert!(any.is_own_host("192.168.1.20:80"));
         assert!(!any.is_own_host("rebound.example:80"));
+        // Port 80 goes without saying.
+        assert!(any.is_own_host("192.168.1.20") && any.is_own_host("localhost"));
+        let v6 = Guard::new("::1".parse().unwrap(), 80, 0);
+        assert!(
+            v6.is_own_host("[::1]") && v6.is_own_host("[::1]:80") && !v6.is_own_host("[::1]:81")
+        );
     }
 }

@@ -1,6 +1,6 @@
 // jitfilter studio: edit a kernel program and see the image change as you type. Talks only to
-// the server that served it (docs/studio.md has the API). Results arrive as raw f32 planes, so
-// that the value under the cursor and the histogram show real numbers.
+// the server that served it (docs/studio.md has the API). Results arrive as raw planes (bytes
+// or f32), so that the value under the cursor and the histogram show real numbers.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
@@ -53,10 +53,11 @@ function post(path, body, signal) {
   });
 }
 
-/** Raw f32 planes from a response with X-Shape `C,H,W`. */
+/** Raw planes (bytes or f32, as X-Raw says) from a response with X-Shape `C,H,W`. */
 async function planes(response) {
   const [c, h, w] = response.headers.get('X-Shape').split(',').map(Number);
-  const all = new Float32Array(await response.arrayBuffer());
+  const buffer = await response.arrayBuffer();
+  const all = response.headers.get('X-Raw') === 'u8' ? new Uint8Array(buffer) : new Float32Array(buffer);
   const out = [];
   for (let i = 0; i < c; i++) out.push(all.subarray(i * h * w, (i + 1) * h * w));
   const image = { planes: out, c, h, w, dtype: response.headers.get('X-Dtype') };
@@ -157,27 +158,32 @@ async function filter() {
   const body = { ...requestBody('raw'), client: studio.client };
   let response;
   try {
+    partial = null;
     const region = visibleRegion();
     if (region) {
-      const visible = { ...body, region, client: `${studio.client}:view` };
-      const part = await post('/api/filter', visible, controller.signal);
-      if (part.ok) {
-        partial = await planes(part);
-        partial.at = part.headers.get('X-Region').split(',').map(Number);
+      // The same client: this cancels the page's older run still going on the server.
+      response = await post('/api/filter', { ...body, region }, controller.signal);
+      if (response.ok) {
+        partial = await planes(response);
+        partial.at = response.headers.get('X-Region').split(',').map(Number);
         studio.partials += 1;
         draw();
       }
     }
-    response = await post('/api/filter', body, controller.signal);
+    // Unless that was the whole image already (a program that reads positions runs whole).
+    const whole = partial && partial.at[2] === before.h && partial.at[3] === before.w;
+    if (!whole) response = await post('/api/filter', body, controller.signal);
     studio.steps = { headers: performance.now() - sent };
     if (response.status === 409) return; // superseded by a newer request
     if (!response.ok) {
+      partial = null;
       showError(await response.json(), body.program);
       editedAt = null; // the next change starts the clock again
       return;
     }
-    result = await planes(response);
+    result = whole ? partial : await planes(response);
   } catch (e) {
+    partial = null;
     if (e.name === 'AbortError') return;
     throw e;
   } finally {
@@ -280,19 +286,27 @@ function clearError() {
 
 // ---- params and stages ----
 
+/** The defaults the sliders were made with, by param. */
+const defaults = {};
+
 function showParams(params) {
   const box = $('params');
-  const same =
-    box.dataset.key === JSON.stringify(params.map((p) => [p.name, p.min, p.max]));
+  const key = JSON.stringify(params.map((p) => [p.name, p.min, p.max, p.default]));
+  const same = box.dataset.key === key;
   for (const name of Object.keys(paramValues)) {
     if (!params.some((p) => p.name === name)) delete paramValues[name];
   }
   if (same) return;
-  box.dataset.key = JSON.stringify(params.map((p) => [p.name, p.min, p.max]));
+  box.dataset.key = key;
   box.replaceChildren();
   for (const p of params) {
-    const value = paramValues[p.name] ?? p.default;
+    if (p.min == null) continue; // a default of inf or nan: no slider, the default holds
+    // A value kept from before the edit stays if its default did not change and it is in range.
+    const kept = paramValues[p.name];
+    const fresh = kept == null || defaults[p.name] !== p.default || kept < p.min || kept > p.max;
+    const value = fresh ? p.default : kept;
     paramValues[p.name] = value;
+    defaults[p.name] = p.default;
     const label = document.createElement('label');
     const name = document.createElement('span');
     name.textContent = p.name;
@@ -504,7 +518,7 @@ $('copy').onclick = async () => {
 
 $('download').onclick = async () => {
   const format = $('download-format').value;
-  const response = await post('/api/filter', requestBody(format));
+  const response = await post('/api/filter', { ...requestBody(format), download: true });
   if (!response.ok) return showError(await response.json(), $('program').value);
   download(await response.blob(), `result.${format}`);
 };
@@ -512,7 +526,8 @@ $('download').onclick = async () => {
 $('save-program').onclick = () => download(new Blob([$('program').value + '\n']), 'program.kf');
 
 async function upload(path, file) {
-  const response = await fetch(path, { method: 'POST', headers: { 'X-Filename': file.name }, body: file });
+  const headers = { 'X-Filename': encodeURIComponent(file.name) };
+  const response = await fetch(path, { method: 'POST', headers, body: file });
   if (!response.ok) return showError(await response.json(), $('program').value);
   await loadInfo();
   await check();
