@@ -376,6 +376,16 @@ fn a_newer_request_cancels_the_older() {
     let older = older.join().unwrap();
     assert_eq!(older.status, 409, "{}", older.text());
     assert_eq!(older.json()["error"], "superseded by a newer request");
+    // Requests may arrive out of order: the page numbers them, and an older one is refused.
+    let body =
+        |seq: u64| json!({"program": "max(w)", "client": "page-3", "seq": seq, "format": "raw"});
+    assert_eq!(studio.post("/api/filter", &body(5)).status, 200);
+    let late = studio.post("/api/filter", &body(3));
+    assert_eq!(
+        (late.status, late.json()["error"].as_str()),
+        (409, Some("superseded by a newer request"))
+    );
+    assert_eq!(studio.post("/api/filter", &body(6)).status, 200);
     // Another page's requests are its own.
     let other = studio.post(
         "/api/filter",

@@ -100,8 +100,8 @@ pub struct Studio {
     kernels: Mutex<Vec<Compiled>>,
     /// Held while compiling, so that the page's check and filter of a new text compile it once.
     compiling: Mutex<()>,
-    /// Per page (its `client` id), the run in flight.
-    running: Mutex<HashMap<String, Cancel>>,
+    /// Per page (its `client` id), its newest filter run: its `seq` and cancel flag.
+    running: Mutex<HashMap<String, (u64, Cancel)>>,
     /// How long one filter may run before it is cancelled.
     time_limit: Duration,
 }
@@ -382,14 +382,22 @@ impl Studio {
         };
         let named: Vec<(&str, &Image)> = inputs.iter().map(|(n, i)| (n.as_str(), &**i)).collect();
         let client = text(&request, "client", Some(""))?;
-        let run = self.start(&client);
+        let seq = match request.get("seq") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_u64().ok_or_else(|| {
+                field_error(
+                    "seq",
+                    "`seq` must be a whole number (the page's request count)",
+                )
+            })?),
+        };
+        let run = self.start(&client, seq)?;
         options = options.cancel(&run.cancel);
         let start = Instant::now();
         let result = image_filter::apply_measured(
             &kernel, &image, &named, false, &footprint, &options, dtype,
         );
         let filter_ms = start.elapsed().as_secs_f64() * 1e3;
-        self.finish(&client, &run.cancel);
         let (result, _) = match result {
             Ok(r) => r,
             Err(Error::Cancelled) if run.timed_out() => {
@@ -401,9 +409,7 @@ impl Studio {
                     ),
                 ))
             }
-            Err(Error::Cancelled) => {
-                return Err(Answer::error(409, "superseded by a newer request"));
-            }
+            Err(Error::Cancelled) => return Err(superseded()),
             Err(e) => return Err(engine_error(e, &program)),
         };
         let (result, shown) = match cut {
@@ -419,14 +425,21 @@ impl Studio {
             .header("X-Filter-Ms", format!("{filter_ms:.3}")))
     }
 
-    /// Registers a filter run of page `client`, cancelling its run still in flight, and starts
-    /// the watchdog that cancels this one after the time limit.
-    fn start(&self, client: &str) -> Run {
+    /// Registers run `seq` of page `client` (`None`: after its last), cancelling the page's run
+    /// still in flight, and starts the watchdog that cancels this one after the time limit. A
+    /// run older than the page's newest (requests can arrive out of order) is refused: 409.
+    fn start(&self, client: &str, seq: Option<u64>) -> Result<Run, Answer> {
         let cancel = Cancel::new();
-        let older = (self.running.lock().unwrap_or_else(|e| e.into_inner()))
-            .insert(client.to_string(), cancel.clone());
-        if let Some(older) = older {
-            older.cancel();
+        {
+            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            let newest = running.get(client).map(|(n, _)| *n);
+            let seq = seq.unwrap_or_else(|| newest.map_or(0, |n| n + 1));
+            match running.get(client) {
+                Some((n, _)) if seq < *n => return Err(superseded()),
+                Some((_, older)) => older.cancel(),
+                None => {}
+            }
+            running.insert(client.to_string(), (seq, cancel.clone()));
         }
         let (done, watch) = mpsc::channel::<()>();
         let fired = Cancel::new();
@@ -438,19 +451,16 @@ impl Studio {
                 c.cancel();
             }
         });
-        Run {
+        Ok(Run {
             cancel,
             fired,
             _done: done,
-        }
+        })
     }
+}
 
-    fn finish(&self, client: &str, cancel: &Cancel) {
-        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        if running.get(client) == Some(cancel) {
-            running.remove(client);
-        }
-    }
+fn superseded() -> Answer {
+    Answer::error(409, "superseded by a newer request")
 }
 
 /// A filter run in flight: its cancel flag and whether the watchdog set it.

@@ -155,7 +155,9 @@ async function filter() {
   const controller = (inFlight = new AbortController());
   const started = editedAt ?? performance.now();
   const sent = performance.now();
-  const body = { ...requestBody('raw'), client: studio.client };
+  // The server runs only the newest of the page's requests, however they arrive.
+  studio.seq = (studio.seq ?? 0) + 1;
+  const body = { ...requestBody('raw'), client: studio.client, seq: studio.seq };
   let response;
   try {
     partial = null;
