@@ -8,11 +8,7 @@ use jitfilter::{Footprint, Kernel, Options};
 use serde_json::json;
 use std::io::BufRead;
 use std::path::Path;
-use studio_support::{request, Response, Studio};
-
-fn camera() -> String {
-    format!("{}/tests/data/camera.png", env!("CARGO_MANIFEST_DIR"))
-}
+use studio_support::{apply, data, request, Response, Studio};
 
 /// Decoded grey pixels of PNG bytes.
 fn grey(png: &[u8]) -> Vec<u8> {
@@ -47,20 +43,11 @@ fn the_result_is_the_clis() {
     assert!(r.header("X-Filter-Ms").unwrap().parse::<f64>().unwrap() > 0.0);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("max.png");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_jitfilter"))
-        .args([
-            "apply",
-            "max(w)",
-            "-f",
-            "disk:5",
-            "-m",
-            "nearest",
-            &camera(),
-        ])
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    apply(
+        &["max(w)", "-f", "disk:5", "-m", "nearest"],
+        &data("camera.png"),
+        &out,
+    );
     assert_eq!(grey(&r.body), grey(&std::fs::read(&out).unwrap()));
 }
 
@@ -75,7 +62,7 @@ fn raw_values_are_the_librarys() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("X-Dtype"), Some("f64"));
-    let image = imageio::load(Path::new(&camera())).unwrap();
+    let image = imageio::load(&data("camera.png")).unwrap();
     let img = image.planes()[0].to_f64();
     let k = Kernel::compile(program).unwrap();
     let opts = Options::default().mode(jitfilter::Mode::Wrap);
@@ -107,7 +94,7 @@ fn downloads_carry_exact_values() {
     let path = dir.path().join("r.npy");
     std::fs::write(&path, &r.body).unwrap();
     let got = imageio::load(&path).unwrap().planes()[0].to_f64();
-    let image = imageio::load(Path::new(&camera())).unwrap();
+    let image = imageio::load(&data("camera.png")).unwrap();
     let k = Kernel::compile("mean(w) / 3").unwrap();
     let want = k
         .filter_as::<f64, f32, _>(
@@ -253,12 +240,7 @@ fn uploads_are_inputs_held_in_memory() {
     let studio = Studio::start(&[]);
     let dir = tempfile::tempdir().unwrap();
     let flipped = dir.path().join("flipped.png");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_jitfilter"))
-        .args(["apply", "255 - c", "-f", "box:1", &camera()])
-        .arg(&flipped)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    apply(&["255 - c", "-f", "box:1"], &data("camera.png"), &flipped);
     let bytes = std::fs::read(&flipped).unwrap();
     // The file name is only a name: nothing is written anywhere.
     let r = studio.request(
@@ -296,15 +278,7 @@ fn uploads_are_inputs_held_in_memory() {
         .unwrap()
         .contains("cannot name an input"));
     let small = dir.path().join("small.png");
-    std::process::Command::new(env!("CARGO_BIN_EXE_jitfilter"))
-        .args(["apply", "c", "-f", "box:1"])
-        .arg(format!(
-            "{}/tests/data/coins.png",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .arg(&small)
-        .status()
-        .unwrap();
+    apply(&["c", "-f", "box:1"], &data("coins.png"), &small);
     let e = studio.request(
         "POST",
         "/api/input?name=h",
@@ -334,11 +308,7 @@ fn uploads_are_inputs_held_in_memory() {
     let e = studio.post("/api/check", &json!({"program": "max(g)"}));
     assert_eq!(e.status, 400);
     // A new image to filter replaces the old.
-    let coins = std::fs::read(format!(
-        "{}/tests/data/coins.png",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap();
+    let coins = std::fs::read(data("coins.png")).unwrap();
     let r = studio.request("POST", "/api/image", &[("X-Filename", "coins.png")], &coins);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["name"], "coins.png");
@@ -676,7 +646,7 @@ fn what_the_review_found() {
     );
     assert_eq!(r.header("X-Region"), Some("0,0,512,512"));
     // A file name beyond ASCII arrives percent-encoded.
-    let camera_png = std::fs::read(camera()).unwrap();
+    let camera_png = std::fs::read(data("camera.png")).unwrap();
     let r = studio.request(
         "POST",
         "/api/input?name=g",
@@ -686,11 +656,7 @@ fn what_the_review_found() {
     assert_eq!(r.json()["inputs"][0]["file"], "café 图.png");
     // A new image of another shape drops the inputs made for the old one, so a region of the
     // new image never crops them out of range.
-    let coins = std::fs::read(format!(
-        "{}/tests/data/coins.png",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap();
+    let coins = std::fs::read(data("coins.png")).unwrap();
     let r = studio.request("POST", "/api/image", &[("X-Filename", "coins.png")], &coins);
     assert_eq!(r.json()["inputs"], json!([]));
     let e = studio.post(

@@ -13,7 +13,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use studio_support::{request, Studio};
+use studio_support::{apply, data, request, Studio};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -245,22 +245,14 @@ impl Drop for Browser {
 
 /// `jitfilter apply ARGS camera.png out.png`'s pixels.
 fn cli(args: &[&str]) -> Vec<u8> {
-    let camera = format!("{}/tests/data/camera.png", env!("CARGO_MANIFEST_DIR"));
-    cli_on(Path::new(&camera), args)
+    cli_on(&data("camera.png"), args)
 }
 
 /// `jitfilter apply ARGS INPUT out.png`'s pixels.
 fn cli_on(input: &Path, args: &[&str]) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.png");
-    let status = Command::new(env!("CARGO_BIN_EXE_jitfilter"))
-        .args(["apply", "-q"])
-        .args(args)
-        .arg(input)
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(status.success(), "{args:?}");
+    apply(args, input, &out);
     image::open(&out).unwrap().into_luma8().into_raw()
 }
 

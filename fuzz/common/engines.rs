@@ -177,7 +177,12 @@ fn vector(b: &mut Bytes, depth: usize, ndim: usize) -> String {
 /// A program: maybe a param and lets, then a scalar body; sometimes mutated at the token level
 /// (a token dropped, duplicated or replaced), so near-valid text reaches the checker too.
 fn program(b: &mut Bytes, ndim: usize) -> String {
-    let mut src = String::from("param t = 0.5; ");
+    // Now and then a declared range that some of the values tried (7, NaN) leave: every engine
+    // must refuse them alike.
+    let mut src = String::from(match b.below(4) {
+        0 => "param t = 0.5 in -2 .. 2; ",
+        _ => "param t = 0.5; ",
+    });
     if b.below(3) == 0 {
         src += &format!("let v = {}; ", vector(b, 2, ndim));
         src += &format!("let s = {}; ", scalar(b, 2, ndim));

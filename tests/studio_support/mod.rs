@@ -5,7 +5,31 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+
+/// A file under tests/data.
+pub fn data(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+/// Runs `jitfilter apply -q ARGS INPUT OUTPUT`, which must succeed.
+pub fn apply(args: &[&str], input: &Path, output: &Path) {
+    let status = Command::new(env!("CARGO_BIN_EXE_jitfilter"))
+        .args(["apply", "-q"])
+        .args(args)
+        .arg(input)
+        .arg(output)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "jitfilter apply {args:?} {}",
+        input.display()
+    );
+}
 
 /// A studio server, killed when dropped.
 pub struct Studio {

@@ -566,17 +566,22 @@ fn slider_range(default: f64) -> Option<(f64, f64)> {
 /// refused otherwise (a download keeps exact values).
 fn picture(image: &Image, format: &str, stretch: bool) -> Reply {
     // Colour planes, or the planes along an array's last axis (a tuple result).
-    let planes: Vec<ArrayD<f64>> = match (image.layout(), image.shape()) {
-        (Layout::Array, [_, _, _]) => {
-            let all = image.planes()[0].to_f64();
-            (all.axis_iter(Axis(2))).map(|p| p.to_owned()).collect()
-        }
-        _ => image.planes().iter().map(DynArray::to_f64).collect(),
+    let shape = image.shape();
+    let split = matches!((image.layout(), shape), (Layout::Array, [_, _, _]));
+    let count = if split {
+        shape[2]
+    } else {
+        image.planes().len()
     };
-    let shape = planes[0].shape();
-    let dims = format!("{},{},{}", planes.len(), shape[0], shape[1]);
+    let dims = format!("{count},{},{}", shape[0], shape[1]);
     match format {
         "raw" => {
+            let planes: Vec<ArrayD<f64>> = if split {
+                let all = image.planes()[0].to_f64();
+                (all.axis_iter(Axis(2))).map(|p| p.to_owned()).collect()
+            } else {
+                image.planes().iter().map(DynArray::to_f64).collect()
+            };
             // u8 results as bytes (a quarter of the f32s to send and read), others as f32.
             let bytes = image.dtype() == DType::U8;
             let mut body = Vec::with_capacity(planes.len() * planes[0].len() * 4);

@@ -10,7 +10,6 @@ mod guard;
 use super::args::StudioArgs;
 use super::report::Failure;
 use super::setup::image_or_camera;
-use jitfilter::imageio::{Image, Layout};
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::panic::{self, AssertUnwindSafe};
@@ -41,7 +40,7 @@ pub fn run(args: &StudioArgs) -> Result<(), Failure> {
     }
     eprintln!(
         "studio: serving {name} ({}); Ctrl-C stops",
-        describe(&image)
+        image.describe()
     );
     if args.open {
         open_browser(&url);
@@ -77,16 +76,6 @@ fn serve(studio: &api::Studio, mut request: tiny_http::Request) {
         )
     });
     let _ = request.respond(answer.into_response());
-}
-
-/// `grey 512×512 u8`, for the startup line.
-fn describe(image: &Image) -> String {
-    let shape: Vec<String> = image.shape().iter().map(usize::to_string).collect();
-    let layout = match image.layout() {
-        Layout::Array => "array",
-        other => other.name(),
-    };
-    format!("{layout} {} {}", shape.join("×"), image.dtype())
 }
 
 /// Opens `url` in the system's browser, best effort: the URL is printed anyway.
