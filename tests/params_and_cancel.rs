@@ -37,6 +37,12 @@ fn a_declared_range_bounds_the_values() {
             }
         }
     }
+    // The scipy callback's context takes params through the same check.
+    let ctx = k.scipy_context(&[40, 50], &fp, &Options::default().param("a", 3.0));
+    assert!(matches!(ctx, Err(Error::ParamRange { .. })));
+    assert!(k
+        .scipy_context(&[40, 50], &fp, &Options::default().param("a", 1.0))
+        .is_ok());
     // The message says what is allowed.
     let e = (k.filter(img.view(), &fp, &Options::default().param("a", 3.0))).unwrap_err();
     assert_eq!(
