@@ -150,10 +150,16 @@ pub fn kth_index(r: f64, all: usize, numbers: usize) -> Option<usize> {
 /// the occupied bins, so the walk steps from one occupied bin to the next, 64 empty bins per
 /// word: its cost is then the number of elements the median moved past, not the keys between.
 ///
+/// Each bin is split into `L` lanes (`fine[k * L + lane]`; a bin's count is the sum of its
+/// lanes), and the sliding step sends consecutive chords to different lanes: in flat areas
+/// every update hits the same bin, and with one counter each increment would wait for the
+/// previous one to be stored (a store-to-load chain), so the lanes turn one chain into `L`
+/// independent ones. The bitmap (`C`) needs one counter per bin: `L` is then 1.
+///
 /// The bins are indexed without bounds checks (these updates are the whole cost of a median):
 /// every key passed in must be below the `bins` given to [`Hist::new`] or be [`NAN_KEY`], which
 /// [`ranks`] verifies once per block before any update.
-struct Hist {
+struct Hist<const L: usize> {
     fine: Vec<u32>,
     /// Bit `k % 64` of word `k / 64`: bin `k` is occupied (kept only if `C`).
     occupied: Vec<u64>,
@@ -167,11 +173,11 @@ struct Hist {
 /// The key of a NaN (never stored in a bin).
 pub const NAN_KEY: u32 = u32::MAX;
 
-impl Hist {
-    fn new(bins: usize) -> Hist {
+impl<const L: usize> Hist<L> {
+    fn new(bins: usize) -> Hist<L> {
         let words = bins.div_ceil(64) + 1;
         Hist {
-            fine: vec![0; words * 64],
+            fine: vec![0; words * 64 * L],
             occupied: vec![0; words],
             pos: 0,
             below: 0,
@@ -180,54 +186,83 @@ impl Hist {
         }
     }
 
-    /// Adds `d` (±1) to the bin of finite key `k`.
+    /// The number of elements in bin `k`. A lane alone may wrap below zero (an element can
+    /// leave by another lane than the one it came in by); the sum is exact.
     #[inline(always)]
-    fn bump<const C: bool>(&mut self, k: usize, d: u32) {
-        debug_assert!(k < self.fine.len());
-        // SAFETY: k < bins ≤ fine.len() (see the type's doc), and k / 64 < occupied.len()
-        // because fine.len() == occupied.len() * 64.
+    fn bin(&self, k: usize) -> u32 {
+        self.fine[k * L..k * L + L]
+            .iter()
+            .fold(0, |a, &b| a.wrapping_add(b))
+    }
+
+    /// Adds `d` (±1) to lane `lane` of the bin of finite key `k`; `below` (the caller's
+    /// running count of elements below the cursor) changes with it.
+    #[inline(always)]
+    fn bump<const C: bool>(&mut self, k: usize, d: u32, lane: usize, below: &mut u32) {
+        debug_assert!(k * L + lane < self.fine.len() && lane < L);
+        // SAFETY: k < bins and lane < L, so k * L + lane < fine.len() (see the type's doc);
+        // k / 64 < occupied.len() because fine.len() == occupied.len() * 64 * L.
         unsafe {
-            let f = self.fine.get_unchecked_mut(k);
+            let f = self.fine.get_unchecked_mut(k * L + lane);
             *f = f.wrapping_add(d);
             if C {
+                // L == 1 with the bitmap: this lane is the whole bin.
                 let (bit, word) = (1u64 << (k % 64), self.occupied.get_unchecked_mut(k / 64));
                 *word = if *f == 0 { *word & !bit } else { *word | bit };
             }
         }
-        self.below = self.below.wrapping_add(d * (k < self.pos) as u32);
+        *below = below.wrapping_add(d * (k < self.pos) as u32);
     }
 
     #[inline]
-    fn add<const C: bool>(&mut self, key: u32) {
+    fn add<const C: bool>(&mut self, key: u32, lane: usize, below: &mut u32) {
         if key == NAN_KEY {
             self.nan += 1;
         } else {
             self.count += 1;
-            self.bump::<C>(key as usize, 1);
+            self.bump::<C>(key as usize, 1, lane, below);
         }
     }
 
     #[inline]
-    fn remove<const C: bool>(&mut self, key: u32) {
+    fn remove<const C: bool>(&mut self, key: u32, lane: usize, below: &mut u32) {
         if key == NAN_KEY {
             self.nan -= 1;
         } else {
             self.count -= 1;
-            self.bump::<C>(key as usize, u32::MAX);
+            self.bump::<C>(key as usize, u32::MAX, lane, below);
         }
     }
 
-    /// Replaces one element `out` by `new`: the sliding step. Without NaN keys (`!N`) the count
-    /// cannot change.
+    /// Replaces one element `out` by `new` in one lane: the sliding step. Without NaN keys
+    /// (`!N`) the count cannot change.
     #[inline(always)]
-    fn replace<const C: bool, const N: bool>(&mut self, out: u32, new: u32) {
+    fn replace<const C: bool, const N: bool>(
+        &mut self,
+        out: u32,
+        new: u32,
+        lane: usize,
+        below: &mut u32,
+    ) {
         if N && (out == NAN_KEY || new == NAN_KEY) {
-            self.remove::<C>(out);
-            self.add::<C>(new);
+            self.remove::<C>(out, lane, below);
+            self.add::<C>(new, lane, below);
         } else {
-            self.bump::<C>(out as usize, u32::MAX);
-            self.bump::<C>(new as usize, 1);
+            self.bump::<C>(out as usize, u32::MAX, lane, below);
+            self.bump::<C>(new as usize, 1, lane, below);
         }
+    }
+
+    /// Adds (`d` = 1) or removes (`d` = `u32::MAX`) the keys of `keys`, lane by lane.
+    fn fill<const C: bool, K: Copy>(&mut self, keys: &[K], key: impl Fn(K) -> u32, add: bool) {
+        let mut below = self.below;
+        for (i, &k) in keys.iter().enumerate() {
+            match add {
+                true => self.add::<C>(key(k), i % L, &mut below),
+                false => self.remove::<C>(key(k), i % L, &mut below),
+            }
+        }
+        self.below = below;
     }
 
     /// The first occupied bin at or after `p` (one exists when walking up to an element).
@@ -260,17 +295,20 @@ impl Hist {
             } else {
                 self.pos - 1
             };
-            self.below -= self.fine[self.pos];
+            self.below -= self.bin(self.pos);
         }
-        while self.below + self.fine[self.pos] <= k {
-            self.below += self.fine[self.pos];
+        loop {
+            let here = self.bin(self.pos);
+            if self.below + here > k {
+                return self.pos;
+            }
+            self.below += here;
             self.pos = if C {
                 self.next_occupied(self.pos + 1)
             } else {
                 self.pos + 1
             };
         }
-        self.pos
     }
 }
 
@@ -312,15 +350,16 @@ pub fn ranks<K: Copy>(
     let g = (bins, nrows, width, bw);
     // Small histograms walk bin by bin: keeping the bitmap costs more than it saves.
     match (bins > 4096, nan) {
-        (true, true) => ranks_by::<K, true, true>(keys, key, value, rank, &ends, g, out),
-        (true, false) => ranks_by::<K, true, false>(keys, key, value, rank, &ends, g, out),
-        (false, true) => ranks_by::<K, false, true>(keys, key, value, rank, &ends, g, out),
-        (false, false) => ranks_by::<K, false, false>(keys, key, value, rank, &ends, g, out),
+        (true, true) => ranks_by::<K, true, true, 1>(keys, key, value, rank, &ends, g, out),
+        (true, false) => ranks_by::<K, true, false, 1>(keys, key, value, rank, &ends, g, out),
+        (false, true) => ranks_by::<K, false, true, 2>(keys, key, value, rank, &ends, g, out),
+        (false, false) => ranks_by::<K, false, false, 2>(keys, key, value, rank, &ends, g, out),
     }
 }
 
-/// [`ranks`] with the occupancy bitmap or not (`C`) and NaN keys possible or not (`N`).
-fn ranks_by<K: Copy, const C: bool, const N: bool>(
+/// [`ranks`] with the occupancy bitmap or not (`C`), NaN keys possible or not (`N`), and `L`
+/// lanes per bin.
+fn ranks_by<K: Copy, const C: bool, const N: bool, const L: usize>(
     keys: &[K],
     key: impl Fn(K) -> u32,
     value: impl Fn(usize) -> f64,
@@ -329,14 +368,12 @@ fn ranks_by<K: Copy, const C: bool, const N: bool>(
     (bins, nrows, width, bw): (usize, usize, usize, usize),
     out: &mut [f64],
 ) {
-    let mut hist = Hist::new(bins);
+    let mut hist = Hist::<L>::new(bins);
     let skip_nan = rank == Rank::Median { skip_nan: true };
     for ry in 0..nrows {
         let base = ry * bw;
         for &(a, z) in ends {
-            keys[base + a..base + z]
-                .iter()
-                .for_each(|&k| hist.add::<C>(key(k)));
+            hist.fill::<C, K>(&keys[base + a..base + z], &key, true);
         }
         let row = &keys[base..];
         for x in 0..width {
@@ -361,20 +398,31 @@ fn ranks_by<K: Copy, const C: bool, const N: bool>(
                 }
             };
             if x + 1 < width {
-                for &(a, z) in ends {
-                    // SAFETY: a + x < z + x ≤ z + width - 2, inside `row` by the assert in
-                    // `ranks`.
-                    let (o, n) = unsafe { (*row.get_unchecked(a + x), *row.get_unchecked(z + x)) };
-                    hist.replace::<C, N>(key(o), key(n));
+                // One running `below` per lane: the lanes' updates are independent chains.
+                let mut below = [0u32; L];
+                let mut chunks = ends.chunks_exact(L);
+                for chunk in &mut chunks {
+                    for lane in 0..L {
+                        let (a, z) = chunk[lane];
+                        // SAFETY: a + x < z + x ≤ z + width - 2, inside `row` by the assert
+                        // in `ranks`.
+                        let (o, n) =
+                            unsafe { (*row.get_unchecked(a + x), *row.get_unchecked(z + x)) };
+                        hist.replace::<C, N>(key(o), key(n), lane, &mut below[lane]);
+                    }
                 }
+                for (lane, &(a, z)) in chunks.remainder().iter().enumerate() {
+                    // SAFETY: as above.
+                    let (o, n) = unsafe { (*row.get_unchecked(a + x), *row.get_unchecked(z + x)) };
+                    hist.replace::<C, N>(key(o), key(n), lane, &mut below[lane]);
+                }
+                hist.below = below.iter().fold(hist.below, |b, &l| b.wrapping_add(l));
             }
         }
         // Empty the histogram by removing the last window.
         let last = base + width - 1;
         for &(a, z) in ends {
-            keys[last + a..last + z]
-                .iter()
-                .for_each(|&k| hist.remove::<C>(key(k)));
+            hist.fill::<C, K>(&keys[last + a..last + z], &key, false);
         }
     }
 }
@@ -431,6 +479,47 @@ mod tests {
                     let want = if max { vals.max() } else { vals.min() };
                     assert_eq!(out[ry * width + x], want.unwrap(), "{max} {ry} {x}");
                 }
+            }
+        }
+    }
+
+    /// Runs of equal values (flat areas): elements enter and leave a bin by different lanes,
+    /// so single lanes wrap below zero while the bins' sums stay exact.
+    #[test]
+    fn ranks_match_sorting_on_flat_runs() {
+        let (bw, nrows, width) = (30, 6, 14);
+        let offs: Vec<usize> = (0..5)
+            .flat_map(|r| (r % 3..7 - r % 2).map(move |c| r * bw + c))
+            .collect();
+        let cs = chords(&offs, bw);
+        let b: Vec<i32> = (0..(nrows + 5) * bw)
+            .map(|i| ((i / 9) % 3) as i32)
+            .collect();
+        let mut out = vec![0.0; nrows * width];
+        let rank = Rank::Median { skip_nan: false };
+        ranks(
+            &b,
+            |v| v as u32,
+            3,
+            |k| k as f64,
+            rank,
+            &cs,
+            bw,
+            nrows,
+            width,
+            &mut out,
+        );
+        for ry in 0..nrows {
+            for x in 0..width {
+                let mut v: Vec<i32> = offs.iter().map(|o| b[ry * bw + x + o]).collect();
+                v.sort_unstable();
+                let n = v.len();
+                let want = if n % 2 == 1 {
+                    v[n / 2] as f64
+                } else {
+                    (v[n / 2 - 1] + v[n / 2]) as f64 / 2.0
+                };
+                assert_eq!(out[ry * width + x], want, "{ry} {x}");
             }
         }
     }

@@ -363,8 +363,12 @@ struct BlockStats<'a> {
 /// rows, then down a running sum) instead of from prefix sums (a 9×9 box: about 12 additions
 /// per pixel and no prefix at all, instead of 18 prefix reads after a serial scan).
 struct SumChords {
+    /// Every chord as (block offset, length).
     all: Vec<(usize, usize)>,
-    singles: Vec<(usize, usize)>,
+    /// Every chord, and the single chords alone, as (offset in a [`Prefix`], length): prefixes
+    /// have one more column than the block (see [`Prefix`]).
+    all_p: Vec<(usize, usize)>,
+    singles_p: Vec<(usize, usize)>,
     /// (first block row, rows, column, length).
     rects: Vec<(usize, usize, usize, usize)>,
     bw: usize,
@@ -393,12 +397,19 @@ impl SumChords {
             if rows >= 3 && c.len + 2 <= 2 * rows {
                 rects.push((c.row, rows, c.col, c.len));
             } else {
-                singles.extend((0..rows).map(|r| ((c.row + r) * bw + c.col, c.len)));
+                singles.extend((0..rows).map(|r| Chord {
+                    row: c.row + r,
+                    ..c
+                }));
             }
         }
+        let at = |cs: &[Chord], stride: usize| -> Vec<(usize, usize)> {
+            cs.iter().map(|c| (c.row * stride + c.col, c.len)).collect()
+        };
         SumChords {
-            all: chords.iter().map(|c| (c.row * bw + c.col, c.len)).collect(),
-            singles,
+            all: at(chords, bw),
+            all_p: at(chords, bw + 1),
+            singles_p: at(&singles, bw + 1),
             rects,
             bw,
             nrows: s.nrows,
@@ -407,9 +418,12 @@ impl SumChords {
     }
 }
 
-/// Window sums of one sequence of block values: prefix sums kept as double-doubles (`hi + lo`,
-/// TwoSum), so that a window's sum, a difference of two prefixes, is accurate to about ε of the
-/// window's own magnitude, not of the block's; and the rectangles' sums, when exact.
+/// Window sums of one sequence of block values: prefix sums along each block row, kept as
+/// double-doubles (`hi + lo`, TwoSum), so that a window's sum, a difference of two prefixes, is
+/// accurate to about ε of the window's own magnitude, not of the row's; and the rectangles'
+/// sums, when exact. A row of `bw` values has `bw + 1` prefixes (0 first), so every chord's end
+/// lies in its own row; rows are independent, which lets the scan run several rows at once
+/// (one row alone is a chain of dependent additions).
 struct Prefix {
     hi: Vec<f64>,
     lo: Vec<f64>,
@@ -422,6 +436,10 @@ struct Prefix {
     rects: Vec<f64>,
 }
 
+/// Rows scanned at once by [`Prefix::new`]: enough independent addition chains to cover an
+/// addition's latency.
+const SCAN_ROWS: usize = 4;
+
 impl Prefix {
     /// `integers`: the values are integers whose total magnitude stays below 2⁵³ (so that
     /// sums in any order are exact); `rounded`: rectangles may also sum values that are not
@@ -432,7 +450,7 @@ impl Prefix {
         } else {
             rect_sums(&values, sc)
         };
-        if !rects.is_empty() && sc.singles.is_empty() {
+        if !rects.is_empty() && sc.singles_p.is_empty() {
             // Rectangles cover the footprint: no prefix needed.
             return Prefix {
                 hi: Vec::new(),
@@ -441,14 +459,13 @@ impl Prefix {
                 rects,
             };
         }
-        let mut hi = Vec::with_capacity(values.len() + 1);
+        let bw = sc.bw;
+        debug_assert_eq!(values.len() % bw, 0);
+        let size = values.len() / bw * (bw + 1);
+        let mut hi = Vec::with_capacity(size);
         if integers {
             // Every partial sum is an exact integer: plain prefix sums, no low parts.
-            hi.push(0.0);
-            hi.extend(values.iter().scan(0.0, |h, v| {
-                *h += v;
-                Some(*h)
-            }));
+            scan_rows(&values, bw, &mut hi, None, |h, _, v| *h += v);
             return Prefix {
                 hi,
                 lo: Vec::new(),
@@ -456,18 +473,13 @@ impl Prefix {
                 rects,
             };
         }
-        let mut lo = Vec::with_capacity(values.len() + 1);
-        let (mut h, mut l) = (0.0f64, 0.0f64);
-        hi.push(h);
-        lo.push(l);
-        for &v in values.iter() {
-            let s = h + v;
-            let bp = s - h;
-            l += (h - (s - bp)) + (v - bp);
-            h = s;
-            hi.push(h);
-            lo.push(l);
-        }
+        let mut lo = Vec::with_capacity(size);
+        scan_rows(&values, bw, &mut hi, Some(&mut lo), |h, l, v| {
+            let s = *h + v;
+            let bp = s - *h;
+            *l += (*h - (s - bp)) + (v - bp);
+            *h = s;
+        });
         let exact = lo.iter().all(|&l| l == 0.0);
         Prefix {
             hi,
@@ -491,31 +503,116 @@ impl Prefix {
         )
     }
 
-    /// [`Prefix::add_chords`]'s loops, inlined into [`crate::simd::avx2`].
+    /// [`Prefix::add_chords`]'s loops, inlined into [`crate::simd::avx2`]: 16 windows at a
+    /// time held in registers across all chords, so that each chord costs its two prefix reads
+    /// and not also a read and a write of the sums.
     #[inline(always)]
     fn add_chords_in(&self, sc: &SumChords, ry: usize, out: &mut [f64]) {
-        let (w, base) = (out.len(), ry * sc.bw);
+        let (w, base) = (out.len(), ry * (sc.bw + 1));
         let chords = if self.rects.is_empty() {
-            &sc.all
+            &sc.all_p
         } else {
             for (o, r) in out.iter_mut().zip(&self.rects[ry * w..(ry + 1) * w]) {
                 *o += r;
             }
-            &sc.singles
+            &sc.singles_p
         };
-        for &(s, l) in chords {
-            let (a, b) = (base + s, base + s + l);
-            let (ha, hb) = (&self.hi[a..a + w], &self.hi[b..b + w]);
-            for ((o, x), y) in out.iter_mut().zip(ha).zip(hb) {
-                *o += y - x;
+        #[inline(always)]
+        fn tile<const T: usize>(p: &Prefix, chords: &[(usize, usize)], at: usize, out: &mut [f64]) {
+            let mut acc: [f64; T] = out[..T].try_into().expect("a tile");
+            for &(s, l) in chords {
+                let (a, b) = (at + s, at + s + l);
+                let (ha, hb) = (&p.hi[a..a + T], &p.hi[b..b + T]);
+                if p.exact {
+                    for i in 0..T {
+                        acc[i] += hb[i] - ha[i];
+                    }
+                } else {
+                    let (la, lb) = (&p.lo[a..a + T], &p.lo[b..b + T]);
+                    for i in 0..T {
+                        acc[i] += (hb[i] - ha[i]) + (lb[i] - la[i]);
+                    }
+                }
             }
-            if self.exact {
-                continue;
+            out[..T].copy_from_slice(&acc);
+        }
+        let mut x = 0;
+        while x + 16 <= w {
+            tile::<16>(self, chords, base + x, &mut out[x..]);
+            x += 16;
+        }
+        while x < w {
+            tile::<1>(self, chords, base + x, &mut out[x..]);
+            x += 1;
+        }
+    }
+}
+
+/// Prefix sums along each row of `values` (`bw` per row) into the empty `hi` (and `lo`),
+/// `bw + 1` per row starting at 0, [`SCAN_ROWS`] rows at a time; `step(h, l, v)` adds `v`.
+/// Every entry is written once, so the vectors are filled without zeroing them first.
+fn scan_rows(
+    values: &[f64],
+    bw: usize,
+    hi: &mut Vec<f64>,
+    mut lo: Option<&mut Vec<f64>>,
+    step: impl Fn(&mut f64, &mut f64, f64) + Copy,
+) {
+    use std::mem::MaybeUninit;
+    #[inline(always)]
+    fn rows<const K: usize>(
+        src: &[f64],
+        bw: usize,
+        hi: &mut [MaybeUninit<f64>],
+        mut lo: Option<&mut [MaybeUninit<f64>]>,
+        step: impl Fn(&mut f64, &mut f64, f64),
+    ) {
+        let (mut h, mut l) = ([0.0f64; K], [0.0f64; K]);
+        for k in 0..K {
+            hi[k * (bw + 1)].write(0.0);
+            if let Some(lo) = lo.as_deref_mut() {
+                lo[k * (bw + 1)].write(0.0);
             }
-            let (la, lb) = (&self.lo[a..a + w], &self.lo[b..b + w]);
-            for ((o, x), y) in out.iter_mut().zip(la).zip(lb) {
-                *o += y - x;
+        }
+        for c in 0..bw {
+            for k in 0..K {
+                step(&mut h[k], &mut l[k], src[k * bw + c]);
+                hi[k * (bw + 1) + c + 1].write(h[k]);
+                if let Some(lo) = lo.as_deref_mut() {
+                    lo[k * (bw + 1) + c + 1].write(l[k]);
+                }
             }
+        }
+    }
+    let rows_n = values.len() / bw;
+    let size = rows_n * (bw + 1);
+    assert!(hi.is_empty() && hi.capacity() >= size);
+    let (hi_all, mut lo_all) = (
+        &mut hi.spare_capacity_mut()[..size],
+        lo.as_deref_mut()
+            .map(|l| &mut l.spare_capacity_mut()[..size]),
+    );
+    let mut r = 0;
+    while r < rows_n {
+        let k = if r + SCAN_ROWS <= rows_n {
+            SCAN_ROWS
+        } else {
+            1
+        };
+        let (a, z) = (r * (bw + 1), (r + k) * (bw + 1));
+        let src = &values[r * bw..(r + k) * bw];
+        let lo_part = lo_all.as_deref_mut().map(|l| &mut l[a..z]);
+        match k {
+            SCAN_ROWS => rows::<SCAN_ROWS>(src, bw, &mut hi_all[a..z], lo_part, step),
+            _ => rows::<1>(src, bw, &mut hi_all[a..z], lo_part, step),
+        }
+        r += k;
+    }
+    // SAFETY: the loop above wrote entries 0..=bw of every row, i.e. all `size` entries.
+    unsafe {
+        hi.set_len(size);
+        if let Some(lo) = lo {
+            lo.set_len(size);
         }
     }
 }
