@@ -270,12 +270,33 @@ impl Emitter<'_, '_> {
         for k in 1..14 {
             coeffs[k] = coeffs[k - 1] / k as f64;
         }
-        let mut p = self.fconst(coeffs[13], lanes);
-        for &c in coeffs[..13].iter().rev() {
-            let c = self.fconst(c, lanes);
-            p = self.fb.ins().fmul(p, r);
-            p = self.fb.ins().fadd(p, c);
+        // Estrin's scheme: pairs `c[2i] + c[2i+1]·r`, then pairs of those with r², r⁴, r⁸. Its
+        // dependency chain is four multiply-adds deep where Horner's is thirteen: the pixel
+        // loop around an `exp` is bound by that latency, not by the operations' count.
+        let mut terms: Vec<Value> = coeffs
+            .chunks(2)
+            .map(|c| {
+                let (c0, c1) = (self.fconst(c[0], lanes), self.fconst(c[1], lanes));
+                let t = self.fb.ins().fmul(c1, r);
+                self.fb.ins().fadd(c0, t)
+            })
+            .collect();
+        let mut power = r;
+        while terms.len() > 1 {
+            power = self.fb.ins().fmul(power, power);
+            terms = terms
+                .chunks(2)
+                .map(|t| match t {
+                    [lo, hi] => {
+                        let h = self.fb.ins().fmul(*hi, power);
+                        self.fb.ins().fadd(*lo, h)
+                    }
+                    [only] => *only,
+                    _ => unreachable!("chunks of two"),
+                })
+                .collect();
         }
+        let p = terms[0];
         // 2^n = 2^n1 · 2^n2 with n1 = floor(n / 2): each half stays a normal number.
         let half = self.fconst(0.5, lanes);
         let n1 = self.fb.ins().fmul(n, half);
