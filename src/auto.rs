@@ -197,9 +197,12 @@ fn write_row<O: Element>(results: &[f64], row: &mut [O], w: usize, nout: usize) 
     if nout == 1 {
         crate::dtype::convert(&results[..w], row);
     } else {
-        for (k, results) in results.chunks(w).enumerate() {
-            for (o, v) in row.iter_mut().skip(k).step_by(nout).zip(results) {
-                *o = O::from_f64(*v);
+        // Pixel by pixel, writing each pixel's values together (a strided pass per result
+        // cost a tenth of a two-result `(mean(w), std(w))`).
+        let results = &results[..w * nout];
+        for (x, px) in row.chunks_exact_mut(nout).take(w).enumerate() {
+            for (k, o) in px.iter_mut().enumerate() {
+                *o = O::from_f64(results[k * w + x]);
             }
         }
     }
