@@ -199,7 +199,7 @@ impl<const L: usize> Hist<L> {
     /// running count of elements below the cursor) changes with it.
     #[inline(always)]
     fn bump<const C: bool>(&mut self, k: usize, d: u32, lane: usize, below: &mut u32) {
-        debug_assert!(k * L + lane < self.fine.len() && lane < L);
+        debug_assert!(k * L + lane < self.fine.len() && lane < L && (!C || L == 1));
         // SAFETY: k < bins and lane < L, so k * L + lane < fine.len() (see the type's doc);
         // k / 64 < occupied.len() because fine.len() == occupied.len() * 64 * L.
         unsafe {
@@ -253,7 +253,7 @@ impl<const L: usize> Hist<L> {
         }
     }
 
-    /// Adds (`d` = 1) or removes (`d` = `u32::MAX`) the keys of `keys`, lane by lane.
+    /// Adds (`add`) or removes the keys of `keys`, the i-th by lane `i % L`.
     fn fill<const C: bool, K: Copy>(&mut self, keys: &[K], key: impl Fn(K) -> u32, add: bool) {
         let mut below = self.below;
         for (i, &k) in keys.iter().enumerate() {

@@ -361,7 +361,7 @@ struct BlockStats<'a> {
 /// same split into single chords and rectangles — runs of 3 or more identical chords in
 /// consecutive rows, not much wider than tall — which are summed in two 1-D passes (along block
 /// rows, then down a running sum) instead of from prefix sums (a 9×9 box: about 12 additions
-/// per pixel and no prefix at all, instead of 18 prefix reads after a serial scan).
+/// per pixel and no prefix at all, instead of 18 prefix reads after a scan of the block).
 struct SumChords {
     /// Every chord as (block offset, length).
     all: Vec<(usize, usize)>,
@@ -586,7 +586,8 @@ fn scan_rows(
     }
     let rows_n = values.len() / bw;
     let size = rows_n * (bw + 1);
-    assert!(hi.is_empty() && hi.capacity() >= size);
+    let ready = |v: &Vec<f64>| v.is_empty() && v.capacity() >= size;
+    assert!(ready(hi) && lo.as_deref().is_none_or(ready));
     let (hi_all, mut lo_all) = (
         &mut hi.spare_capacity_mut()[..size],
         lo.as_deref_mut()
@@ -844,8 +845,6 @@ impl<'a> BlockStats<'a> {
         }
     }
 
-    /// Fills one plane. Work is done a whole output row at a time, chord by chord, in straight
-    /// loops over the row that the compiler vectorises.
     /// Fills `out` with item `kind` of every pixel of the stripe; a variance also keeps its
     /// window sums in `sums` when asked (for a mean beside it).
     #[allow(clippy::too_many_arguments)]
