@@ -400,21 +400,21 @@ fn ranks_by<K: Copy, const C: bool, const N: bool, const L: usize>(
             if x + 1 < width {
                 // One running `below` per lane: the lanes' updates are independent chains.
                 let mut below = [0u32; L];
+                let mut slide = |lane: usize, (a, z): (usize, usize)| {
+                    // SAFETY: a + x < z + x ≤ z + width - 2, inside `row` by the assert in
+                    // `ranks`.
+                    let (o, n) = unsafe { (*row.get_unchecked(a + x), *row.get_unchecked(z + x)) };
+                    hist.replace::<C, N>(key(o), key(n), lane, &mut below[lane]);
+                };
+                // Whole groups of L chords with each lane known at compile time, then the rest.
                 let mut chunks = ends.chunks_exact(L);
                 for chunk in &mut chunks {
                     for lane in 0..L {
-                        let (a, z) = chunk[lane];
-                        // SAFETY: a + x < z + x ≤ z + width - 2, inside `row` by the assert
-                        // in `ranks`.
-                        let (o, n) =
-                            unsafe { (*row.get_unchecked(a + x), *row.get_unchecked(z + x)) };
-                        hist.replace::<C, N>(key(o), key(n), lane, &mut below[lane]);
+                        slide(lane, chunk[lane]);
                     }
                 }
-                for (lane, &(a, z)) in chunks.remainder().iter().enumerate() {
-                    // SAFETY: as above.
-                    let (o, n) = unsafe { (*row.get_unchecked(a + x), *row.get_unchecked(z + x)) };
-                    hist.replace::<C, N>(key(o), key(n), lane, &mut below[lane]);
+                for (lane, &end) in chunks.remainder().iter().enumerate() {
+                    slide(lane, end);
                 }
                 hist.below = below.iter().fold(hist.below, |b, &l| b.wrapping_add(l));
             }
