@@ -409,8 +409,8 @@ fn ranks_by<K: Copy, const C: bool, const N: bool, const L: usize>(
                 // Whole groups of L chords with each lane known at compile time, then the rest.
                 let mut chunks = ends.chunks_exact(L);
                 for chunk in &mut chunks {
-                    for lane in 0..L {
-                        slide(lane, chunk[lane]);
+                    for (lane, &end) in chunk.iter().enumerate() {
+                        slide(lane, end);
                     }
                 }
                 for (lane, &end) in chunks.remainder().iter().enumerate() {
