@@ -432,9 +432,9 @@ impl Studio {
         let cancel = Cancel::new();
         {
             let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-            let newest = running.get(client).map(|(n, _)| *n);
-            let seq = seq.unwrap_or_else(|| newest.map_or(0, |n| n + 1));
-            match running.get(client) {
+            let newest = running.get(client);
+            let seq = seq.unwrap_or_else(|| newest.map_or(0, |(n, _)| n + 1));
+            match newest {
                 Some((n, _)) if seq < *n => return Err(superseded()),
                 Some((_, older)) => older.cancel(),
                 None => {}
@@ -551,11 +551,14 @@ fn about(image: &Image) -> Value {
 /// The slider's ends for a param declared without a range: around its default; none for a
 /// default that is not finite.
 fn slider_range(default: f64) -> Option<(f64, f64)> {
-    let far = 2.0 * default;
+    // Twice the default, or the default itself where twice would overflow.
+    let far = Some(2.0 * default)
+        .filter(|f| f.is_finite())
+        .unwrap_or(default);
     match default {
         d if !d.is_finite() => None,
-        d if d > 0.0 => Some((0.0, if far.is_finite() { far } else { d })),
-        d if d < 0.0 => Some((if far.is_finite() { far } else { d }, 0.0)),
+        d if d > 0.0 => Some((0.0, far)),
+        d if d < 0.0 => Some((far, 0.0)),
         _ => Some((-1.0, 1.0)),
     }
 }
