@@ -17,8 +17,9 @@ use crate::planner::Planner;
 use crate::runtime::CallbackContext;
 use crate::schedule::{Schedule, Trace};
 use crate::syntax;
-use crate::window::{self, Geometry, Halo};
-use ndarray::{Array, ArrayD, ArrayView, Dimension, IxDyn};
+use crate::window::{self, Geometry, Halo, Rows, STRIPE_ROWS};
+use ndarray::{Array, ArrayD, ArrayView, Axis, Dimension, IxDyn, Slice};
+use std::ops::Range;
 use std::os::raw::c_void;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -95,6 +96,10 @@ pub struct Options {
     pub engine: Engine,
     /// Set from any thread to stop the run early: it then returns [`Error::Cancelled`].
     pub cancel: Option<Cancel>,
+    /// `None`: the inputs are whole images. Else they are a band of rows of a taller 2-D image,
+    /// and only the band's output rows are computed (row streaming, see [`crate::stream`]);
+    /// the result equals those rows of the whole image's, bit for bit.
+    pub rows: Option<Rows>,
 }
 
 /// A flag that stops runs early (e.g. a request superseded by a newer one): once set, the stripes
@@ -162,6 +167,11 @@ impl Options {
     /// Runs stop early once `cancel` is set (see [`Cancel`]).
     pub fn cancel(mut self, cancel: &Cancel) -> Self {
         self.cancel = Some(cancel.clone());
+        self
+    }
+    /// The inputs are a band of rows of a taller image (see [`Options::rows`]).
+    pub fn rows(mut self, rows: Rows) -> Self {
+        self.rows = Some(rows);
         self
     }
 }
@@ -696,7 +706,7 @@ impl Kernel {
                 self.program.roots.len()
             ))
         })?;
-        debug_assert_eq!(out.raw_dim(), dim);
+        debug_assert!(options.rows.is_some() || out.raw_dim() == dim);
         Ok((out, trace))
     }
 
@@ -727,10 +737,32 @@ impl Kernel {
                 check_input_name(name)?;
             }
         }
+        // In a band, per pass the rows it computes (the stages', whole stripes of the rows
+        // their readers read).
+        let outs = match &options.rows {
+            Some(rows) => {
+                let image = band_shape(rows, inputs.shape())?;
+                let (held, outs) = self.band_plan(&image, footprint, options, rows.out.clone())?;
+                if let Some(r) = held.iter().find(|r| {
+                    (rows.held.iter()).all(|h| h.start > r.start || h.end < r.end)
+                }) {
+                    return Err(Error::Shape(format!(
+                        "the band does not hold rows {r:?}, which it reads (Kernel::rows_needed says which)"
+                    )));
+                }
+                self.reach(&image, footprint, options)?;
+                Some(outs)
+            }
+            None if self.stages.is_empty() => None,
+            None => {
+                self.reach(inputs.shape(), footprint, options)?;
+                None
+            }
+        };
         if self.stages.is_empty() {
             return self.run(inputs, footprint, options);
         }
-        self.reach(inputs.shape(), footprint, options)?;
+        let outs = |i: usize| outs.as_ref().map(|o| &o[i][..]);
         self.param_values(&options.params)?;
         // Stages that each pick a value of their window (`min`, `max`) of an integer image are
         // exact in its type: kept in it, they run natively, and so may the pass reading them
@@ -742,9 +774,10 @@ impl Kernel {
         if exact && options.engine == Engine::Auto {
             let mut made: Vec<(&str, ArrayD<T>)> = Vec::new();
             let mut trace = Trace::default();
-            for (name, stage) in self.stages.iter() {
+            for (i, (name, stage)) in self.stages.iter().enumerate() {
                 let opts = stage.own_params(options);
-                let (out, t) = stage.run::<T, T>(&inputs.and_made(&made), footprint, &opts)?;
+                let (out, t) =
+                    stage.run_over::<T, T>(&inputs.and_made(&made), footprint, &opts, outs(i))?;
                 trace.add(t);
                 made.push((name, out));
             }
@@ -757,15 +790,15 @@ impl Kernel {
         let wide = inputs.to_f64();
         let mut made: Vec<(&str, ArrayD<f64>)> = Vec::new();
         let mut trace = Trace::default();
-        for (name, stage) in self.stages.iter() {
+        for (i, (name, stage)) in self.stages.iter().enumerate() {
             let opts = stage.own_params(options);
             // A stage of the inputs alone reads them in their own type (native paths and all).
             let reads_stages =
                 (stage.program.inputs.iter()).any(|p| made.iter().any(|(m, _)| *m == p.name));
             let (out, t) = if reads_stages {
-                stage.run::<f64, f64>(&wide.view(&made), footprint, &opts)?
+                stage.run_over::<f64, f64>(&wide.view(&made), footprint, &opts, outs(i))?
             } else {
-                stage.run::<T, f64>(inputs, footprint, &opts)?
+                stage.run_over::<T, f64>(inputs, footprint, &opts, outs(i))?
             };
             trace.add(t);
             made.push((name, out));
@@ -782,6 +815,93 @@ impl Kernel {
         opts
     }
 
+    /// The rows of the inputs that computing rows `out` of a 2-D image of `shape` reads, through
+    /// every pass: a band holding them, with [`Options::rows`], computes those rows exactly as
+    /// filtering the whole image would. `out` starts on a multiple of [`STRIPE_ROWS`].
+    pub fn rows_needed(
+        &self,
+        shape: &[usize],
+        footprint: &Footprint,
+        options: &Options,
+        out: Range<usize>,
+    ) -> Result<Vec<Range<usize>>, Error> {
+        Ok(self.band_plan(shape, footprint, options, out)?.0)
+    }
+
+    /// For rows `out` of a 2-D image of `shape`: the rows the inputs must hold, and per pass
+    /// (stages, then the result) the rows it computes. A stage computes whole stripes covering
+    /// the rows its readers read, so that its rows equal the whole image's.
+    #[allow(clippy::type_complexity)]
+    fn band_plan(
+        &self,
+        shape: &[usize],
+        footprint: &Footprint,
+        options: &Options,
+        out: Range<usize>,
+    ) -> Result<(Vec<Range<usize>>, Vec<Vec<Range<usize>>>), Error> {
+        let &[h, _] = shape else {
+            return Err(Error::Shape(format!(
+                "bands of rows are of 2-D images, not {}-D arrays",
+                shape.len()
+            )));
+        };
+        check_band_out(&out, h)?;
+        let passes = self.passes();
+        let n = passes.len();
+        let mut outs = vec![Vec::new(); n];
+        let mut needs: Vec<Vec<Range<usize>>> = vec![Vec::new(); n];
+        outs[n - 1] = vec![out];
+        for i in (0..n).rev() {
+            let (name, pass) = &passes[i];
+            if i + 1 < n {
+                let read = (i + 1..n)
+                    .filter(|&j| (passes[j].1.program.inputs.iter()).any(|p| &p.name == name))
+                    .flat_map(|j| needs[j].iter().cloned())
+                    .collect();
+                outs[i] = window::whole_stripes(&window::merge(read), h);
+            }
+            let (fp, opts) = pass.pass_footprint(footprint, options);
+            let s = pass.setup(shape, &fp, &opts)?;
+            let halo = (s.geo.halo.lo[1], s.geo.halo.hi[1]);
+            needs[i] = window::rows_read(&outs[i], halo, s.modes[1], h);
+        }
+        let held = window::merge(needs.iter().chain(&outs).flatten().cloned().collect());
+        Ok((held, outs))
+    }
+
+    /// [`Kernel::run`]; in a band, over each of `outs`' ranges in turn, into an array of the
+    /// band's held rows (the rows not computed are 0, and no reader reads them).
+    fn run_over<T: Element, O: Element>(
+        &self,
+        inputs: &Inputs<T>,
+        footprint: &Footprint,
+        options: &Options,
+        outs: Option<&[Range<usize>]>,
+    ) -> Result<(ArrayD<O>, Trace), Error> {
+        let (Some(outs), Some(rows)) = (outs, &options.rows) else {
+            return self.run(inputs, footprint, options);
+        };
+        let mut whole: Option<ArrayD<O>> = None;
+        let mut trace = Trace::default();
+        for out in outs.iter().cloned().chain(outs.is_empty().then_some(0..0)) {
+            let band = Rows {
+                out: out.clone(),
+                ..rows.clone()
+            };
+            let (part, t) = self.run(inputs, footprint, &options.clone().rows(band))?;
+            let whole = whole.get_or_insert_with(|| {
+                let mut shape = part.shape().to_vec();
+                shape[0] = rows.held_rows();
+                ArrayD::from_elem(shape, O::from_f64(0.0))
+            });
+            if let Some(at) = Rows::index(&rows.held, out.start) {
+                (whole.slice_axis_mut(Axis(0), Slice::from(at..at + out.len()))).assign(&part);
+            }
+            trace = t;
+        }
+        Ok((whole.expect("one run at least"), trace))
+    }
+
     /// Applies this kernel alone (its stages' results among `inputs`).
     fn run<T: Element, O: Element>(
         &self,
@@ -791,18 +911,26 @@ impl Kernel {
     ) -> Result<(ArrayD<O>, Trace), Error> {
         let bound = Binding::new(&self.program, inputs)?;
         let (footprint, options) = &self.pass_footprint(footprint, options);
-        let mut setup = self.setup(&bound.shape, footprint, options)?;
+        let rows = options.rows.as_ref();
+        let image = match rows {
+            Some(r) => band_shape(r, &bound.shape)?,
+            None => bound.shape.clone(),
+        };
+        let mut setup = self.setup(&image, footprint, options)?;
         setup.size[3] = bound.channels as f64;
         let shape = setup.geo.shape;
         let schedule = Schedule::<T>::new(self, setup, options)?;
-        let pixels: usize = bound.shape.iter().product();
+        // In a band: the rows computed, and the rows the inputs hold.
+        let (first, height) = rows.map_or((0, shape[1]), |r| (r.out.start, r.out.len()));
+        let held = rows.map_or(&[][..], |r| &r.held[..]);
+        let pixels = shape[0] * height * shape[2];
         let values = bound.runs.len() * bound.outputs;
         let mut out = vec![O::from_f64(0.0); pixels * values];
         let mut trace = Trace::default();
         let mut part = Vec::new();
         for (r, planes) in bound.runs.iter().enumerate() {
             let arrays: Vec<window::Array<T>> = (planes.iter())
-                .map(|data| window::Array { data, shape })
+                .map(|data| window::Array { data, shape, held })
                 .collect();
             let sources: Vec<&dyn window::Source<T>> =
                 arrays.iter().map(|a| a as &dyn window::Source<T>).collect();
@@ -815,8 +943,9 @@ impl Kernel {
             };
             let mut sink = window::ArrayMut {
                 data: target,
-                shape,
+                shape: [shape[0], height, shape[2]],
                 channels: bound.outputs,
+                first,
             };
             trace = schedule.run(&sources, &mut sink)?;
             if bound.runs.len() > 1 {
@@ -825,7 +954,11 @@ impl Kernel {
                 }
             }
         }
-        let out = Array::from_shape_vec(IxDyn(&bound.out_shape), out)
+        let mut out_shape = bound.out_shape;
+        if rows.is_some() {
+            out_shape[0] = height;
+        }
+        let out = Array::from_shape_vec(IxDyn(&out_shape), out)
             .expect("the result has the bound shape");
         Ok((out, trace))
     }
@@ -925,6 +1058,33 @@ impl Kernel {
         let s = self.setup(shape, footprint, options)?;
         Ok(ScipyContext::new(s, true))
     }
+}
+
+/// The image shape of a band of `rows` whose inputs are of shape `data` (2-D).
+fn band_shape(rows: &Rows, data: &[usize]) -> Result<Vec<usize>, Error> {
+    let &[held, w] = data else {
+        return Err(Error::Shape(format!(
+            "bands of rows are of 2-D images, not {}-D arrays",
+            data.len()
+        )));
+    };
+    if held != rows.held_rows() || rows.held.last().is_some_and(|r| r.end > rows.height) {
+        return Err(Error::Shape(format!(
+            "the inputs have {held} rows, but the band holds rows {:?} of {}",
+            rows.held, rows.height
+        )));
+    }
+    check_band_out(&rows.out, rows.height)?;
+    Ok(vec![rows.height, w])
+}
+
+fn check_band_out(out: &Range<usize>, height: usize) -> Result<(), Error> {
+    if out.end > height || (!out.is_empty() && out.start % STRIPE_ROWS != 0) {
+        return Err(Error::Shape(format!(
+            "a band computes rows starting on a multiple of {STRIPE_ROWS}, within the image's {height}, not {out:?}"
+        )));
+    }
+    Ok(())
 }
 
 /// Everything one application needs besides the data.

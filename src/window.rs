@@ -12,7 +12,91 @@ use crate::boundary::Mode;
 use crate::dtype::Element;
 use crate::footprint::Resolved;
 use rayon::prelude::*;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Output rows per stripe. Fixed, so that results never depend on the thread count or on how
+/// the rows are streamed (the planner's sums run per stripe): a band of rows that starts on a
+/// multiple of it computes exactly the rows the whole array would.
+pub const STRIPE_ROWS: usize = 64;
+
+/// A band of rows of a taller 2-D image, for filtering it a band at a time (row streaming):
+/// the inputs hold only the image rows `held`, and only the rows `out` are computed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rows {
+    /// The whole image's height.
+    pub height: usize,
+    /// The image rows the inputs hold, one range after another (sorted, disjoint, merged):
+    /// [`crate::Kernel::rows_needed`] says which.
+    pub held: Vec<Range<usize>>,
+    /// The rows to compute; starts on a multiple of [`STRIPE_ROWS`] (or is empty).
+    pub out: Range<usize>,
+}
+
+impl Rows {
+    /// How many rows the inputs hold.
+    pub fn held_rows(&self) -> usize {
+        self.held.iter().map(|r| r.len()).sum()
+    }
+
+    /// Where image row `y` sits among the held rows (`None`: not held).
+    pub fn index(held: &[Range<usize>], y: usize) -> Option<usize> {
+        let mut before = 0;
+        for r in held {
+            if r.contains(&y) {
+                return Some(before + y - r.start);
+            }
+            before += r.len();
+        }
+        None
+    }
+}
+
+/// Sorted, merged ranges covering `ranges`.
+pub(crate) fn merge(mut ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
+    ranges.retain(|r| !r.is_empty());
+    ranges.sort_by_key(|r| r.start);
+    let mut out: Vec<Range<usize>> = Vec::new();
+    for r in ranges {
+        match out.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+/// The rows (of `height`) that computing rows `out` reads, through a halo of `lo..=hi` rows and
+/// the boundary mode of the rows' axis.
+pub(crate) fn rows_read(
+    out: &[Range<usize>],
+    (lo, hi): (isize, isize),
+    mode: Mode,
+    height: usize,
+) -> Vec<Range<usize>> {
+    let mut ranges = Vec::new();
+    for r in out.iter().filter(|r| !r.is_empty()) {
+        let (a, b) = (r.start as isize + lo, r.end as isize + hi);
+        ranges.push(a.max(0) as usize..b.min(height as isize).max(0) as usize);
+        // Beyond the edges: each row the mode maps to (at most the halo's rows).
+        for y in (a..b.min(0)).chain(a.max(height as isize)..b) {
+            if let Some(m) = mode.map(y, height) {
+                ranges.push(m..m + 1);
+            }
+        }
+    }
+    merge(ranges)
+}
+
+/// `rows` widened to whole stripes (of an image of `height`).
+pub(crate) fn whole_stripes(rows: &[Range<usize>], height: usize) -> Vec<Range<usize>> {
+    let s = STRIPE_ROWS;
+    merge(
+        rows.iter()
+            .map(|r| r.start / s * s..r.end.div_ceil(s).saturating_mul(s).min(height))
+            .collect(),
+    )
+}
 
 /// How far a pass reads around its output position: the lowest and highest offset per axis
 /// (z, y, x), always including 0 (so `c` is in every block).
@@ -176,26 +260,34 @@ pub trait Sink<O> {
         F: Fn(&mut S, usize, usize, &mut [O]) + Sync + Send;
 }
 
-/// A whole C-contiguous array in memory, of shape `shape` (3-D).
+/// A C-contiguous array in memory, of shape `shape` (3-D): all of it, or (a band of a taller
+/// 2-D image) only the rows `held`, one after another.
 pub struct Array<'a, T> {
     pub data: &'a [T],
     pub shape: [usize; 3],
+    /// Empty: every row.
+    pub held: &'a [Range<usize>],
 }
 
 impl<T: Sync> Source<T> for Array<'_, T> {
     #[inline]
     fn row(&self, z: usize, y: usize) -> &[T] {
         let [_, h, w] = self.shape;
-        &self.data[(z * h + y) * w..][..w]
+        let i = match self.held {
+            [] => z * h + y,
+            held => Rows::index(held, y).expect("the band holds every row its stripes read"),
+        };
+        &self.data[i * w..][..w]
     }
 }
 
-/// A whole C-contiguous output array in memory, `channels` values per pixel: stripes run in
-/// parallel on rayon's pool.
+/// A C-contiguous output array in memory, `channels` values per pixel, whose first row is row
+/// `first` of the image: stripes run in parallel on rayon's pool.
 pub struct ArrayMut<'a, O> {
     pub data: &'a mut [O],
     pub shape: [usize; 3],
     pub channels: usize,
+    pub first: usize,
 }
 
 impl<O: Send> Sink<O> for ArrayMut<'_, O> {
@@ -205,7 +297,7 @@ impl<O: Send> Sink<O> for ArrayMut<'_, O> {
         F: Fn(&mut S, usize, usize, &mut [O]) + Sync + Send,
     {
         let [_, h, w] = self.shape;
-        let w = w * self.channels;
+        let (w, first) = (w * self.channels, self.first);
         self.data
             .par_chunks_mut(h * w)
             .enumerate()
@@ -214,7 +306,7 @@ impl<O: Send> Sink<O> for ArrayMut<'_, O> {
                     .par_chunks_mut(stripe_rows * w)
                     .enumerate()
                     .for_each_init(&init, |state, (stripe, rows)| {
-                        f(state, z, stripe * stripe_rows, rows)
+                        f(state, z, first + stripe * stripe_rows, rows)
                     });
             });
     }
@@ -269,9 +361,8 @@ pub fn run_in<T: Element, B: Copy + Send + Sync, O: Element, F: StripeFn<B>>(
         return;
     }
     let Halo { lo, hi } = geo.halo;
-    // A fixed stripe height: results never depend on the thread count (the planner's sums run
-    // per stripe), and 64 rows keep the padding overhead small for large footprints.
-    let rows = h.clamp(1, 64);
+    // 64 rows keep the padding overhead small for large footprints.
+    let rows = h.clamp(1, STRIPE_ROWS);
     let bw = (w as isize + hi[2] - lo[2]) as usize;
     // Which source column each block column reads (None: the constant).
     let xmap: Vec<Option<usize>> = (0..bw)
