@@ -37,6 +37,16 @@ impl DType {
 }
 
 impl DType {
+    /// Bytes per value.
+    pub fn size(self) -> usize {
+        match self {
+            DType::U8 => 1,
+            DType::U16 | DType::I16 => 2,
+            DType::I32 | DType::F32 => 4,
+            DType::F64 => 8,
+        }
+    }
+
     /// The lowest and highest values of an integer type; `None` for floats.
     pub fn integer_range(self) -> Option<(f64, f64)> {
         match self {

@@ -40,11 +40,15 @@ impl Filter for Image {
 /// The layout and number of dimensions of what filtering `main` with `kernel` gives: one value
 /// per pixel per colour plane for a program that does not index channels, else its results.
 pub fn result_layout(kernel: &Kernel, main: &Image, channels: bool) -> (Layout, usize) {
+    layout_of(kernel, main.layout(), main.shape().len(), channels)
+}
+
+/// [`result_layout`] for an image of `layout` and `ndim` dimensions.
+pub fn layout_of(kernel: &Kernel, layout: Layout, ndim: usize, channels: bool) -> (Layout, usize) {
     let program = kernel.program();
-    let ndim = main.shape().len();
     // One value per pixel of each colour plane, in the image's own layout.
     let per_channel = !program.indexes_channels() && program.roots.len() == 1;
-    match main.layout() {
+    match layout {
         Layout::Array => {
             let axis = channels || program.roots.len() > 1;
             (Layout::Array, ndim + axis as usize)
@@ -176,6 +180,22 @@ impl Loss {
             }
         }
         loss
+    }
+
+    /// What two parts of a result lose together (either may have lost nothing measured).
+    pub fn merge(a: Option<Loss>, b: Option<Loss>) -> Option<Loss> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(Loss {
+                values: a.values + b.values,
+                clamped: a.clamped + b.clamped,
+                nan: a.nan + b.nan,
+                fractional: a.fractional + b.fractional,
+                min: a.min.min(b.min),
+                max: a.max.max(b.max),
+                ..a
+            }),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Whether the written image misrepresents the result: some values were saturated or NaN,

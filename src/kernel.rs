@@ -743,9 +743,10 @@ impl Kernel {
             Some(rows) => {
                 let image = band_shape(rows, inputs.shape())?;
                 let (held, outs) = self.band_plan(&image, footprint, options, rows.out.clone())?;
-                if let Some(r) = held.iter().find(|r| {
-                    (rows.held.iter()).all(|h| h.start > r.start || h.end < r.end)
-                }) {
+                if let Some(r) = held
+                    .iter()
+                    .find(|r| (rows.held.iter()).all(|h| h.start > r.start || h.end < r.end))
+                {
                     return Err(Error::Shape(format!(
                         "the band does not hold rows {r:?}, which it reads (Kernel::rows_needed says which)"
                     )));
@@ -958,8 +959,8 @@ impl Kernel {
         if rows.is_some() {
             out_shape[0] = height;
         }
-        let out = Array::from_shape_vec(IxDyn(&out_shape), out)
-            .expect("the result has the bound shape");
+        let out =
+            Array::from_shape_vec(IxDyn(&out_shape), out).expect("the result has the bound shape");
         Ok((out, trace))
     }
 

@@ -43,6 +43,7 @@ pub mod runtime;
 pub mod schedule;
 pub mod simd;
 mod stack;
+pub mod stream;
 pub mod syntax;
 pub mod window;
 

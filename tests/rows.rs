@@ -20,9 +20,13 @@ const MODES: [Mode; 5] = [
 /// A deterministic noisy image with flat runs (medians, keyed tables and plane sums all see
 /// both).
 fn image(h: usize, w: usize, seed: u64) -> Array2<u8> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     Array2::from_shape_fn((h, w), |(y, x)| {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let noise = (s >> 59) as usize;
         ((x / 7 * 31 + y / 5 * 17 + noise) % 256) as u8
     })
@@ -50,7 +54,9 @@ fn by_bands(
     let mut parts = Vec::new();
     for start in (0..h).step_by(band) {
         let out = start..(start + band).min(h);
-        let held = k.rows_needed(main.shape(), fp, options, out.clone()).unwrap();
+        let held = k
+            .rows_needed(main.shape(), fp, options, out.clone())
+            .unwrap();
         let main_rows = rows_of(main, &held);
         let named_rows: Vec<_> = named.iter().map(|(n, a)| (*n, rows_of(a, &held))).collect();
         let mut inputs = Inputs::new(main_rows.view());
@@ -62,9 +68,7 @@ fn by_bands(
             held,
             out,
         };
-        let part: ArrayD<f64> = k
-            .apply(&inputs, fp, &options.clone().rows(rows))
-            .unwrap();
+        let part: ArrayD<f64> = k.apply(&inputs, fp, &options.clone().rows(rows)).unwrap();
         parts.push(part);
     }
     let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
@@ -175,7 +179,10 @@ fn a_band_that_lacks_rows_is_an_error() {
         &Options::default().rows(rows),
     );
     // Rows 64 and 65 are read by rows 62 and 63 but not held.
-    assert!(r.unwrap_err().to_string().contains("does not hold rows 0..66"));
+    assert!(r
+        .unwrap_err()
+        .to_string()
+        .contains("does not hold rows 0..66"));
     let misaligned = Rows {
         height: 128,
         held: vec![0..128],

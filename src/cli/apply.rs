@@ -1,11 +1,13 @@
 //! `jitfilter apply`: one INPUT to one OUTPUT, or many INPUTs into `--out-dir`.
 
-use super::args::{ApplyArgs, OutputArgs};
+use super::args::{ApplyArgs, OutputArgs, StreamArg};
 use super::progress::Progress;
 use super::report::{colour_on_stderr, Failure};
 use super::setup::{ms, split_positionals, usage_error, Job};
+use jitfilter::dtype::DType;
 use jitfilter::image_filter::{self, Loss};
-use jitfilter::imageio::{self, Format, Image, IoError, Layout, Op, Reason};
+use jitfilter::imageio::{self, Format, Image, IoError, Layout, Op, Reason, WriteOptions};
+use jitfilter::stream::{Stream, StreamError};
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
@@ -161,10 +163,19 @@ struct Timing {
     read: Duration,
     filter: Duration,
     write: Duration,
+    /// Rows streamed: reading, filtering and writing interleave (all in `filter`).
+    streamed: bool,
 }
 
 impl fmt::Display for Timing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.streamed {
+            return write!(
+                f,
+                "streamed (read, filter and write by bands of rows) {:.2} ms",
+                ms(self.filter)
+            );
+        }
         write!(
             f,
             "read {:.2} ms, filter {:.2} ms, write {:.2} ms",
@@ -187,36 +198,17 @@ fn process(
     warn: &dyn Fn(&str),
 ) -> Result<Timing, Failure> {
     check_output_path(output)?;
+    if out.stream != StreamArg::Never && !job.channels {
+        if let Some(timing) = stream(job, named, input, output, out, warn)? {
+            return Ok(timing);
+        }
+    }
     let start = Instant::now();
     let image = imageio::load_with(input, &job.limits).map_err(Failure::File)?;
     let read = start.elapsed();
     let dtype = out.dtype.dtype().unwrap_or(image.dtype());
     let (layout, ndim) = image_filter::result_layout(&job.kernel, &image, job.channels);
-    let values = job.kernel.program().roots.len();
-    if Format::from_extension(output) == Some(Format::Tiff) && values > imageio::MAX_TIFF_BANDS {
-        return Err(Failure::usage(
-            format!(
-                "the program gives {values} values per pixel; a TIFF holds at most {}",
-                imageio::MAX_TIFF_BANDS
-            ),
-            Some("write .npy"),
-        ));
-    }
-    imageio::check_output(output, layout, dtype, ndim).map_err(|e| {
-        match (layout, &e.reason) {
-            (Layout::Array, Reason::CannotWrite { format, .. })
-                if *format != Format::Npy && image.layout() != Layout::Array =>
-            {
-                Failure::usage(
-                    format!(
-                        "the program gives {values} values per pixel, which {format} cannot hold as an image (it holds 1, 3 or 4: grey, RGB, RGBA)"
-                    ),
-                    Some("write .npy or .tiff, or return 1, 3 or 4 values"),
-                )
-            }
-            _ => Failure::File(e),
-        }
-    })?;
+    check_result(job, output, (layout, ndim), dtype, image.layout())?;
     let start = Instant::now();
     let named: Vec<(&str, &Image)> = named.iter().map(|(n, i)| (n.as_str(), i)).collect();
     let (result, loss) = image_filter::apply_measured(
@@ -236,12 +228,133 @@ fn process(
         warn(&loss_warning(output, &loss, out.dtype.dtype().is_some()));
     }
     let start = Instant::now();
-    imageio::save_atomic(output, &result).map_err(Failure::File)?;
+    let options = WriteOptions {
+        tiff: out.compress,
+        png_level: out.png_level,
+    };
+    imageio::save_atomic_with(output, &result, options).map_err(Failure::File)?;
     Ok(Timing {
         read,
         filter,
         write: start.elapsed(),
+        streamed: false,
     })
+}
+
+/// Images over this many bytes stream (when their format allows) unless `--stream never`.
+const STREAM_OVER: usize = 64 << 20;
+
+/// Streams `input` to `output` by bands of rows when it streams and is large (or `--stream
+/// always`); `None`: it is to be read whole.
+fn stream(
+    job: &Job,
+    named: &[(String, Image)],
+    input: &Path,
+    output: &Path,
+    out: &OutputArgs,
+    warn: &dyn Fn(&str),
+) -> Result<Option<Timing>, Failure> {
+    let mut source = match imageio::open_rows(input, &job.limits).map_err(Failure::File)? {
+        Ok(source) => source,
+        Err(why) => {
+            if out.stream == StreamArg::Always && !out.quiet {
+                warn(&format!("note: {}: {why}\n", input.display()));
+            }
+            return Ok(None);
+        }
+    };
+    let [h, w] = source.shape();
+    let layout = source.layout();
+    let samples = layout.colour_channels() + layout.has_alpha() as usize;
+    let bytes = (h as u128) * (w * samples * source.dtype().size()) as u128;
+    if out.stream == StreamArg::Auto && bytes <= STREAM_OVER as u128 {
+        return Ok(None);
+    }
+    let dtype = out.dtype.dtype().unwrap_or(source.dtype());
+    let named: Vec<(&str, &Image)> = named.iter().map(|(n, i)| (n.as_str(), i)).collect();
+    let stream = Stream {
+        kernel: &job.kernel,
+        named: &named,
+        channels: job.channels,
+        footprint: &job.footprint,
+        options: &job.options,
+        out: dtype,
+    };
+    let (out_layout, shape) = stream.result_of(&*source);
+    check_result(job, output, (out_layout, shape.len()), dtype, layout)?;
+    let start = Instant::now();
+    let bar = Progress::rows(h, out.quiet);
+    let mut failure = None;
+    let mut loss = None;
+    let options = WriteOptions {
+        tiff: out.compress,
+        png_level: out.png_level,
+    };
+    let written = imageio::save_rows(output, &shape, out_layout, dtype, options, |sink| {
+        let progress = &mut |done: usize, _| bar.set(done);
+        match stream.run(&mut *source, sink, progress) {
+            Ok(l) => {
+                loss = l;
+                Ok(())
+            }
+            Err(StreamError::Write(reason)) => Err(reason),
+            Err(e) => {
+                failure = Some(e);
+                Err(Reason::Encode("stopped".into()))
+            }
+        }
+    });
+    bar.finish();
+    match failure {
+        Some(StreamError::Filter(e)) => return Err(job.failure(e)),
+        Some(StreamError::Read(e)) => return Err(Failure::File(e)),
+        _ => written.map_err(Failure::File)?,
+    }
+    if let Some(loss) = loss.filter(|l| l.is_real() && !out.quiet) {
+        warn(&loss_warning(output, &loss, out.dtype.dtype().is_some()));
+    }
+    Ok(Some(Timing {
+        read: Duration::ZERO,
+        filter: start.elapsed(),
+        write: Duration::ZERO,
+        streamed: true,
+    }))
+}
+
+/// Refuses, before any work, a result `output` cannot hold.
+fn check_result(
+    job: &Job,
+    output: &Path,
+    (layout, ndim): (Layout, usize),
+    dtype: DType,
+    input: Layout,
+) -> Result<(), Failure> {
+    let values = job.kernel.program().roots.len();
+    if Format::from_extension(output) == Some(Format::Tiff) && values > imageio::MAX_TIFF_BANDS {
+        return Err(Failure::usage(
+            format!(
+                "the program gives {values} values per pixel; a TIFF holds at most {}",
+                imageio::MAX_TIFF_BANDS
+            ),
+            Some("write .npy"),
+        ));
+    }
+    imageio::check_output(output, layout, dtype, ndim).map_err(|e| {
+        match (layout, &e.reason) {
+            (Layout::Array, Reason::CannotWrite { format, .. })
+                if *format != Format::Npy && input != Layout::Array =>
+            {
+                Failure::usage(
+                    format!(
+                        "the program gives {values} values per pixel, which {format} cannot hold as an image (it holds 1, 3 or 4: grey, RGB, RGBA)"
+                    ),
+                    Some("write .npy or .tiff, or return 1, 3 or 4 values"),
+                )
+            }
+            _ => Failure::File(e),
+        }
+    })?;
+    Ok(())
 }
 
 /// The warning for a result that `loss` misrepresents, with the fix: a float output type (in a

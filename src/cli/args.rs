@@ -277,6 +277,24 @@ pub struct OutputArgs {
     /// No progress bar or summary (errors are still printed)
     #[arg(short, long)]
     pub quiet: bool,
+    /// Stream rows from decoder to encoder in bounded memory: auto (images over 64 MiB that
+    /// stream), always (every input that streams), never
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
+    pub stream: StreamArg,
+    /// TIFF output compression (strips compressed in parallel)
+    #[arg(long, value_name = "none|lzw|deflate", default_value = "none")]
+    pub compress: jitfilter::imageio::TiffCompression,
+    /// PNG output deflate level, 0 (none) to 9 (smallest); default: balanced
+    #[arg(long, value_name = "0-9", value_parser = clap::value_parser!(u8).range(0..=9))]
+    pub png_level: Option<u8>,
+}
+
+/// When `apply` streams rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StreamArg {
+    Auto,
+    Always,
+    Never,
 }
 
 /// The program, as EXPR or from a file.

@@ -45,4 +45,16 @@ impl Progress {
     pub fn finish(&self) {
         self.bar.finish_and_clear();
     }
+
+    /// A bar over the `rows` of one streamed image.
+    pub fn rows(rows: usize, quiet: bool) -> Progress {
+        let p = Progress::new(rows, quiet);
+        p.start("rows");
+        p
+    }
+
+    /// `done` rows (or files) so far.
+    pub fn set(&self, done: usize) {
+        self.bar.set_position(done as u64);
+    }
 }

@@ -24,17 +24,22 @@ mod atomic;
 mod format;
 mod npy;
 mod raster;
+mod rows;
 mod tiff;
+mod tiff_writer;
 
 pub use atomic::remove_temporary_files;
 pub use format::Format;
+pub use rows::{open_rows, save_rows, RowSink, RowSource, WriteOptions};
 pub use tiff::MAX_BANDS as MAX_TIFF_BANDS;
+pub use tiff_writer::Compression as TiffCompression;
 
 use crate::dtype::{DType, Element};
 use crate::limits::{Limit, LimitError, Limits};
 use format::Encoding;
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use ndarray_npy::{ReadableElement, WritableElement};
+use std::borrow::Cow;
 use std::fs;
 use std::io::{self, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -313,15 +318,36 @@ impl Image {
             .map_err(|e| Reason::Encode(e.to_string()))
     }
 
-    /// The channels interleaved per pixel, as image encoders want them.
-    fn interleaved<T: Sample>(&self) -> Result<Vec<T>, Reason> {
-        Ok(self
-            .stacked::<T>()?
-            .as_standard_layout()
-            .iter()
-            .copied()
-            .collect())
+    /// The channels interleaved per pixel, as image encoders want them; a single contiguous
+    /// plane is lent as it is (no copy of a big grey image).
+    fn samples<T: Sample>(&self) -> Result<Cow<'_, [T]>, Reason> {
+        let channels = self.channels::<T>()?;
+        let planes: Vec<Cow<[T]>> = (channels.iter())
+            .map(|c| match c.to_slice() {
+                Some(s) => Cow::Borrowed(s),
+                None => Cow::Owned(c.iter().copied().collect()),
+            })
+            .collect();
+        let n = planes.len();
+        if n == 1 {
+            return Ok(planes.into_iter().next().expect("one plane"));
+        }
+        let len = planes[0].len();
+        let mut out = vec![planes[0][0]; len * n];
+        for (c, plane) in planes.iter().enumerate() {
+            for (o, v) in out[c..].iter_mut().step_by(n).zip(plane.iter()) {
+                *o = *v;
+            }
+        }
+        Ok(Cow::Owned(out))
     }
+}
+
+/// The bytes of `samples` in the machine's byte order.
+fn sample_bytes<T: Sample>(samples: &[T]) -> &[u8] {
+    // SAFETY: every engine type (u8 … f64) is plain data without padding or invalid bit
+    // patterns; the slice covers exactly the samples' memory, borrowed for as long.
+    unsafe { std::slice::from_raw_parts(samples.as_ptr().cast(), std::mem::size_of_val(samples)) }
 }
 
 /// Reading or writing.
@@ -505,7 +531,25 @@ fn output_encoding(
 /// file in the same folder, then renamed over `path`. On any failure `path` is untouched and the
 /// temporary file is removed. A symlink at `path` is followed, so its target is replaced.
 pub fn save_atomic(path: &Path, image: &Image) -> Result<(), IoError> {
+    save_atomic_with(path, image, WriteOptions::default())
+}
+
+/// [`save_atomic`] with TIFF compression and PNG level as `options` say.
+pub fn save_atomic_with(path: &Path, image: &Image, options: WriteOptions) -> Result<(), IoError> {
     let (_, encoding) = output_encoding(path, image.layout(), image.dtype(), image.shape().len())?;
+    if let Encoding::Tiff(colour) = encoding {
+        return atomic::replace(path, |out| tiff::write(out, image, colour, options.tiff));
+    }
+    if let (Encoding::Png(_), Some(_)) = (encoding, options.png_level) {
+        return save_rows(
+            path,
+            image.shape(),
+            image.layout(),
+            image.dtype(),
+            options,
+            |sink| sink.write_rows(image),
+        );
+    }
     atomic::replace(path, |out| encode(out, image, encoding))
 }
 
@@ -520,7 +564,7 @@ pub fn encode_as(name: &Path, image: &Image) -> Result<Vec<u8>, IoError> {
 fn encode<W: Write + Seek>(out: &mut W, image: &Image, encoding: Encoding) -> Result<(), Reason> {
     match encoding {
         Encoding::Npy => npy::write(out, image),
-        Encoding::Tiff(colour) => tiff::write(out, image, colour),
+        Encoding::Tiff(colour) => tiff::write(out, image, colour, TiffCompression::None),
         Encoding::Png(colour) => raster::write(out, image, Format::Png, colour),
         Encoding::Jpeg(colour) => raster::write(out, image, Format::Jpeg, colour),
     }

@@ -2,8 +2,9 @@
 //! footprints and weights, and a check of the header against the file size before reading.
 
 use super::{with_type, DynArray, Format, Image, Reason};
+use crate::dtype::DType;
 use ndarray::ArrayD;
-use ndarray_npy::npy::header::Header;
+use ndarray_npy::npy::header::Header as NpyHeader;
 use ndarray_npy::{ReadNpyError, ReadNpyExt, WriteNpyError, WriteNpyExt};
 use std::io::Write;
 
@@ -28,7 +29,7 @@ fn check_header(bytes: &[u8]) -> Result<String, Reason> {
         )));
     }
     let mut rest = bytes;
-    let header = Header::from_reader(&mut rest).map_err(|e| bad(e.to_string()))?;
+    let header = NpyHeader::from_reader(&mut rest).map_err(|e| bad(e.to_string()))?;
     let elements = header
         .shape
         .iter()
@@ -98,4 +99,75 @@ pub(super) fn write<W: Write>(out: W, image: &Image) -> Result<(), Reason> {
             other => Reason::Encode(other.to_string()),
         })
     })
+}
+
+/// What row streaming needs of a `.npy` header: the engine type of its dtype (`None`: another
+/// dtype, read whole and converted), its byte order, order and shape.
+pub(super) struct Header {
+    pub dtype: Option<DType>,
+    pub big_endian: bool,
+    pub fortran: bool,
+    pub shape: Vec<usize>,
+}
+
+/// Reads the header, leaving `r` at the first byte of data.
+pub(super) fn header(r: &mut impl std::io::Read) -> Result<Header, Reason> {
+    let h = NpyHeader::from_reader(r).map_err(|e| bad(e.to_string()))?;
+    let descr = h.type_descriptor.to_string();
+    let code = descr.trim_matches(|c| c == '\'' || c == '"');
+    let (order, kind) = code.split_at(code.len().min(1));
+    let dtype = match kind {
+        "u1" => Some(DType::U8),
+        "u2" => Some(DType::U16),
+        "i2" => Some(DType::I16),
+        "i4" => Some(DType::I32),
+        "f4" => Some(DType::F32),
+        "f8" => Some(DType::F64),
+        _ => None,
+    };
+    Ok(Header {
+        dtype: dtype.filter(|_| matches!(order, "<" | ">" | "|" | "=")),
+        big_endian: order == ">",
+        fortran: h.layout.is_fortran(),
+        shape: h.shape,
+    })
+}
+
+/// A version 1 (or, for a long shape, 2) header for a C-order array of `shape` and `dtype`, in
+/// the machine's byte order.
+pub(super) fn header_bytes(shape: &[usize], dtype: DType) -> Vec<u8> {
+    let order = if cfg!(target_endian = "little") {
+        '<'
+    } else {
+        '>'
+    };
+    let code = match dtype {
+        DType::U8 => "|u1".to_string(),
+        DType::U16 => format!("{order}u2"),
+        DType::I16 => format!("{order}i2"),
+        DType::I32 => format!("{order}i4"),
+        DType::F32 => format!("{order}f4"),
+        DType::F64 => format!("{order}f8"),
+    };
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let tuple = match dims.len() {
+        1 => format!("({},)", dims[0]),
+        _ => format!("({})", dims.join(", ")),
+    };
+    let mut dict = format!("{{'descr': '{code}', 'fortran_order': False, 'shape': {tuple}, }}");
+    let v1 = (10 + dict.len() + 1).div_ceil(64) * 64 - 10 < 65536;
+    let prefix = if v1 { 10 } else { 12 };
+    let total = (prefix + dict.len() + 1).div_ceil(64) * 64;
+    dict.push_str(&" ".repeat(total - prefix - dict.len() - 1));
+    dict.push('\n');
+    let mut out = b"\x93NUMPY".to_vec();
+    if v1 {
+        out.extend_from_slice(&[1, 0]);
+        out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    } else {
+        out.extend_from_slice(&[2, 0]);
+        out.extend_from_slice(&(dict.len() as u32).to_le_bytes());
+    }
+    out.extend_from_slice(dict.as_bytes());
+    out
 }

@@ -1,12 +1,15 @@
 //! PNG and JPEG through the `image` crate: decoding under the image-size limit into planes, and
 //! encoding 8- and 16-bit samples.
 
-use super::{split, too_large, Format, Image, Layout, Reason};
+use super::rows::{check_row, RowSink, RowSource};
+use super::{read_error, sample_bytes, split, too_large, Format, Image, IoError, Layout, Reason};
 use crate::dtype::DType;
 use crate::limits::Limits;
 use image::{DynamicImage, ExtendedColorType, ImageEncoder, ImageFormat};
 use std::borrow::Cow;
-use std::io::{self, Write};
+use std::fs::File;
+use std::io::{self, BufReader, Write};
+use std::path::{Path, PathBuf};
 
 /// JPEG quality (0–100) of written files: high, since filter results are often compared closely.
 const JPEG_QUALITY: u8 = 95;
@@ -108,20 +111,211 @@ fn write_jpeg<W: Write>(
 }
 
 /// The samples as the encoders take them: native-endian bytes, interleaved. Only u8 and u16
-/// reach here (see [`Format::encoding`]). A single u8 plane is lent as it is: no copy of a big
-/// grey image.
+/// reach here (see [`Format::encoding`]).
 fn samples(image: &Image) -> Result<Cow<'_, [u8]>, Reason> {
-    if let ([plane], None) = (image.planes(), image.alpha()) {
-        if let Some(slice) = plane.view::<u8>().and_then(|v| v.to_slice()) {
-            return Ok(Cow::Borrowed(slice));
-        }
+    Ok(match image.dtype() {
+        DType::U8 => image.samples::<u8>()?,
+        _ => Cow::Owned(sample_bytes(&image.samples::<u16>()?).to_vec()),
+    })
+}
+
+/// Opens a PNG to read it row by row: 8- or 16-bit grey, grey+alpha, RGB or RGBA, not
+/// interlaced, without palette or transparency chunk (those decode whole, as `image` expands
+/// them).
+pub(super) fn png_rows(
+    path: &Path,
+    limits: &Limits,
+) -> Result<Result<Box<dyn RowSource>, String>, IoError> {
+    let fail = |reason| read_error(path, reason);
+    let file = File::open(path).map_err(|e| fail(Reason::Io(e)))?;
+    let mut decoder = png::Decoder::new(BufReader::new(file));
+    decoder.set_transformations(png::Transformations::IDENTITY);
+    let reader = decoder
+        .read_info()
+        .map_err(|e| fail(png_error(e, limits)))?;
+    let info = reader.info();
+    let layout = match info.color_type {
+        png::ColorType::Grayscale => Layout::Grey,
+        png::ColorType::GrayscaleAlpha => Layout::GreyAlpha,
+        png::ColorType::Rgb => Layout::Rgb,
+        png::ColorType::Rgba => Layout::Rgba,
+        png::ColorType::Indexed => return Ok(Err("palette PNG is decoded whole".into())),
+    };
+    let dtype = match info.bit_depth {
+        png::BitDepth::Eight => DType::U8,
+        png::BitDepth::Sixteen => DType::U16,
+        _ => return Ok(Err("PNG of fewer than 8 bits is decoded whole".into())),
+    };
+    if info.interlaced {
+        return Ok(Err("interlaced PNG is decoded whole".into()));
     }
-    Ok(Cow::Owned(match image.dtype() {
-        DType::U8 => image.interleaved::<u8>()?,
-        _ => image
-            .interleaved::<u16>()?
-            .iter()
-            .flat_map(|v| v.to_ne_bytes())
-            .collect(),
-    }))
+    if info.trns.is_some() {
+        return Ok(Err("PNG with a transparency chunk is decoded whole".into()));
+    }
+    let (w, h) = (info.width as usize, info.height as usize);
+    let n = layout.colour_channels() + layout.has_alpha() as usize;
+    let row = check_row(w.checked_mul(n * dtype.size()), limits).map_err(fail)?;
+    Ok(Ok(Box::new(PngRows {
+        path: path.to_path_buf(),
+        limits: *limits,
+        reader,
+        shape: [h, w],
+        layout,
+        dtype,
+        row: 0,
+        block: ((1 << 20) / row.max(1)).max(1),
+    })))
+}
+
+fn png_error(e: png::DecodingError, limits: &Limits) -> Reason {
+    match e {
+        png::DecodingError::IoError(e) if e.kind() != io::ErrorKind::UnexpectedEof => Reason::Io(e),
+        png::DecodingError::LimitsExceeded => too_large(limits),
+        other => Reason::Decode {
+            format: Format::Png,
+            detail: other.to_string(),
+        },
+    }
+}
+
+struct PngRows {
+    path: PathBuf,
+    limits: Limits,
+    reader: png::Reader<BufReader<File>>,
+    shape: [usize; 2],
+    layout: Layout,
+    dtype: DType,
+    row: usize,
+    block: usize,
+}
+
+impl RowSource for PngRows {
+    fn shape(&self) -> [usize; 2] {
+        self.shape
+    }
+    fn layout(&self) -> Layout {
+        self.layout
+    }
+    fn dtype(&self) -> DType {
+        self.dtype
+    }
+    fn next_rows(&mut self) -> Result<Option<Image>, IoError> {
+        let [h, w] = self.shape;
+        let rows = self.block.min(h - self.row);
+        if rows == 0 {
+            return Ok(None);
+        }
+        let n = self.layout.colour_channels() + self.layout.has_alpha() as usize;
+        let mut bytes = Vec::with_capacity(rows * w * n * self.dtype.size());
+        for r in 0..rows {
+            let at = self.row + r;
+            let broke = |e| {
+                let reason = match png_error(e, &self.limits) {
+                    Reason::Decode { format, detail } => Reason::Decode {
+                        format,
+                        detail: format!("{detail} (at row {at})"),
+                    },
+                    other => other,
+                };
+                read_error(&self.path, reason)
+            };
+            match self.reader.next_row().map_err(broke)? {
+                Some(row) => bytes.extend_from_slice(row.data()),
+                None => {
+                    return Err(read_error(
+                        &self.path,
+                        Reason::Decode {
+                            format: Format::Png,
+                            detail: format!("the data ends at row {at}: the file is truncated"),
+                        },
+                    ))
+                }
+            }
+        }
+        self.row += rows;
+        let image = match self.dtype {
+            DType::U8 => split(bytes, rows, w, self.layout),
+            // PNG's 16-bit samples are big-endian.
+            _ => split(
+                (bytes.chunks_exact(2))
+                    .map(|b| u16::from_be_bytes([b[0], b[1]]))
+                    .collect::<Vec<u16>>(),
+                rows,
+                w,
+                self.layout,
+            ),
+        };
+        image.map(Some).map_err(|r| read_error(&self.path, r))
+    }
+    fn reopen(&self) -> Result<Box<dyn RowSource>, IoError> {
+        png_rows(&self.path, &self.limits)?
+            .map_err(|why| read_error(&self.path, Reason::Unsupported(why)))
+    }
+}
+
+/// A PNG encoder taking rows as they come (`level` 0–9, else the default as `image` writes).
+pub(super) fn png_sink<W: Write + 'static>(
+    out: W,
+    shape: &[usize],
+    colour: ExtendedColorType,
+    level: Option<u8>,
+) -> Result<Box<dyn RowSink>, Reason> {
+    let &[h, w] = shape else {
+        return Err(Reason::Encode("images are 2-D".into()));
+    };
+    let (Ok(w), Ok(h)) = (u32::try_from(w), u32::try_from(h)) else {
+        return Err(Reason::Encode(format!(
+            "PNG holds at most 2³¹ pixels a side, not {w}×{h}"
+        )));
+    };
+    let (color, depth) = match colour {
+        ExtendedColorType::L8 => (png::ColorType::Grayscale, png::BitDepth::Eight),
+        ExtendedColorType::La8 => (png::ColorType::GrayscaleAlpha, png::BitDepth::Eight),
+        ExtendedColorType::Rgb8 => (png::ColorType::Rgb, png::BitDepth::Eight),
+        ExtendedColorType::Rgba8 => (png::ColorType::Rgba, png::BitDepth::Eight),
+        ExtendedColorType::L16 => (png::ColorType::Grayscale, png::BitDepth::Sixteen),
+        ExtendedColorType::La16 => (png::ColorType::GrayscaleAlpha, png::BitDepth::Sixteen),
+        ExtendedColorType::Rgb16 => (png::ColorType::Rgb, png::BitDepth::Sixteen),
+        ExtendedColorType::Rgba16 => (png::ColorType::Rgba, png::BitDepth::Sixteen),
+        other => return Err(Reason::Encode(format!("PNG cannot hold {other:?}"))),
+    };
+    let mut encoder = png::Encoder::new(out, w, h);
+    encoder.set_color(color);
+    encoder.set_depth(depth);
+    match level {
+        Some(0) => encoder.set_deflate_compression(png::DeflateCompression::NoCompression),
+        Some(l) => encoder.set_deflate_compression(png::DeflateCompression::Level(l.min(9))),
+        None => encoder.set_compression(png::Compression::Balanced),
+    }
+    let writer = encoder.write_header().map_err(png_encode_error)?;
+    let stream = writer.into_stream_writer().map_err(png_encode_error)?;
+    Ok(Box::new(PngSink { stream }))
+}
+
+fn png_encode_error(e: png::EncodingError) -> Reason {
+    match e {
+        png::EncodingError::IoError(e) => Reason::Io(e),
+        other => Reason::Encode(other.to_string()),
+    }
+}
+
+struct PngSink<W: Write + 'static> {
+    stream: png::StreamWriter<'static, W>,
+}
+
+impl<W: Write + 'static> RowSink for PngSink<W> {
+    fn write_rows(&mut self, rows: &Image) -> Result<(), Reason> {
+        let bytes: Cow<[u8]> = match rows.dtype() {
+            DType::U8 => rows.samples::<u8>()?,
+            _ => Cow::Owned(
+                (rows.samples::<u16>()?.iter())
+                    .flat_map(|v| v.to_be_bytes())
+                    .collect(),
+            ),
+        };
+        self.stream.write_all(&bytes).map_err(Reason::Io)
+    }
+    fn finish(self: Box<Self>) -> Result<(), Reason> {
+        self.stream.finish().map_err(png_encode_error)
+    }
 }

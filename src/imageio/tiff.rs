@@ -1,13 +1,18 @@
 //! TIFF through the `tiff` crate directly, which reads and writes grey images of every engine
 //! type (signed and float too) and RGB(A) of 8, 16, 32f and 64f bits.
 
-use super::{split, too_large, Format, Image, Layout, Reason};
+use super::rows::{check_row, RowSource};
+use super::tiff_writer::{Compression, Pixels, StripWriter};
+use super::{
+    read_error, sample_bytes, split, too_large, with_type, Format, Image, IoError, Layout, Reason,
+};
 use crate::dtype::DType;
 use crate::limits::Limits;
-use std::io::{self, Seek, Write};
-use tiff::decoder::{Decoder, DecodingResult, Limits as TiffLimits};
-use tiff::encoder::{colortype, TiffEncoder};
-use tiff::tags::{ExtraSamples, PhotometricInterpretation, SampleFormat, Tag};
+use std::fs::File;
+use std::io::{self, BufReader, Seek, Write};
+use std::path::{Path, PathBuf};
+use tiff::decoder::{ChunkType, Decoder, DecodingResult, Limits as TiffLimits};
+use tiff::tags::Tag;
 use tiff::{ColorType, TiffError};
 
 /// The `tiff` crate's colour types (its `colortype` module) that the engine writes, as values:
@@ -34,38 +39,6 @@ pub(super) enum Colour {
 
 /// The most samples per pixel an H×W×N array may have in a TIFF.
 pub const MAX_BANDS: usize = 16;
-
-/// A sample type of [`Bands`].
-trait Band: tiff::encoder::TiffValue + Copy {
-    const BITS: u16;
-    const FORMAT: SampleFormat;
-}
-
-macro_rules! band {
-    ($($t:ty: $bits:expr, $format:ident),*) => {$(
-        impl Band for $t {
-            const BITS: u16 = $bits;
-            const FORMAT: SampleFormat = SampleFormat::$format;
-        }
-    )*};
-}
-band!(u8: 8, Uint, u16: 16, Uint, i16: 16, Int, i32: 32, Int, f32: 32, IEEEFP, f64: 64, IEEEFP);
-
-/// N samples of `T` per pixel, none of them colour or alpha: what the `tiff` crate calls a
-/// colour type, for any N.
-struct Bands<T, const N: usize>(std::marker::PhantomData<T>);
-
-impl<T: Band, const N: usize> colortype::ColorType for Bands<T, N> {
-    type Inner = T;
-    const TIFF_VALUE: PhotometricInterpretation = PhotometricInterpretation::BlackIsZero;
-    const BITS_PER_SAMPLE: &'static [u16] = &[T::BITS; N];
-    const SAMPLE_FORMAT: &'static [SampleFormat] = &[T::FORMAT; N];
-
-    // Only used with a predictor, which these files are written without.
-    fn horizontal_predict(row: &[T], result: &mut Vec<T>) {
-        result.extend_from_slice(row);
-    }
-}
 
 fn bad(e: TiffError, limits: &Limits) -> Reason {
     match e {
@@ -155,107 +128,315 @@ fn read_bands<R: io::Read + io::Seek>(
     }
 }
 
+impl Colour {
+    /// The pixels of an image of `shape` in this colour, as the strip writer describes them.
+    fn pixels(self, shape: &[usize]) -> Result<Pixels, Reason> {
+        use DType::*;
+        let (dtype, colours, alpha) = match self {
+            Colour::Gray8 => (U8, 1, false),
+            Colour::Rgb8 => (U8, 3, false),
+            Colour::Rgba8 => (U8, 3, true),
+            Colour::Gray16 => (U16, 1, false),
+            Colour::Rgb16 => (U16, 3, false),
+            Colour::Rgba16 => (U16, 3, true),
+            Colour::GrayI16 => (I16, 1, false),
+            Colour::GrayI32 => (I32, 1, false),
+            Colour::Gray32Float => (F32, 1, false),
+            Colour::Rgb32Float => (F32, 3, false),
+            Colour::Rgba32Float => (F32, 3, true),
+            Colour::Gray64Float => (F64, 1, false),
+            Colour::Rgb64Float => (F64, 3, false),
+            Colour::Rgba64Float => (F64, 3, true),
+            Colour::Bands(dtype) => {
+                let &[height, width, n] = shape else {
+                    return Err(Reason::Encode(
+                        "an array of N values per pixel is H×W×N".into(),
+                    ));
+                };
+                if !(2..=MAX_BANDS).contains(&n) {
+                    return Err(Reason::Encode(format!(
+                        "a TIFF holds 2 to {MAX_BANDS} values per pixel, not {n}: write .npy"
+                    )));
+                }
+                // Every sample after the first is an extra one, of no colour meaning.
+                return Ok(Pixels {
+                    width,
+                    height,
+                    samples: n,
+                    dtype,
+                    rgb: false,
+                    extra: vec![0; n - 1],
+                });
+            }
+        };
+        let &[height, width] = shape else {
+            return Err(Reason::Encode("TIFF images are 2-D".into()));
+        };
+        Ok(Pixels {
+            width,
+            height,
+            samples: colours + alpha as usize,
+            dtype,
+            rgb: colours == 3,
+            // Readers take a fourth sample for alpha only when told so.
+            extra: if alpha { vec![2] } else { Vec::new() },
+        })
+    }
+}
+
 /// Writes `image` as `colour`, which [`Format::encoding`] chose for its layout and type.
 pub(super) fn write<W: Write + Seek>(
     out: &mut W,
     image: &Image,
     colour: Colour,
+    compression: Compression,
 ) -> Result<(), Reason> {
-    if let Colour::Bands(dtype) = colour {
-        return write_bands(out, image, dtype);
-    }
-    let &[h, w] = image.shape() else {
-        return Err(Reason::Encode("TIFF images are 2-D".into()));
+    let mut writer = writer(out, image.shape(), colour, compression)?;
+    write_rows(&mut writer, image)?;
+    writer.finish().map(|_| ())
+}
+
+/// A strip writer for images of `shape` (the whole image's) in `colour`.
+pub(super) fn writer<W: Write + Seek>(
+    out: W,
+    shape: &[usize],
+    colour: Colour,
+    compression: Compression,
+) -> Result<StripWriter<W>, Reason> {
+    StripWriter::new(out, colour.pixels(shape)?, compression)
+}
+
+/// Writes the rows of `image` (a band of the image the writer was made for).
+pub(super) fn write_rows<W: Write + Seek>(
+    writer: &mut StripWriter<W>,
+    image: &Image,
+) -> Result<(), Reason> {
+    with_type!(image.dtype(), T => writer.write_rows(sample_bytes(&image.samples::<T>()?)))
+}
+
+/// Opens a TIFF to read it a strip (or a row of tiles) at a time: the decoder, or why this one
+/// is read whole.
+pub(super) fn rows(
+    path: &Path,
+    limits: &Limits,
+) -> Result<Result<Box<dyn RowSource>, String>, IoError> {
+    let fail = |reason| read_error(path, reason);
+    let file = File::open(path).map_err(|e| fail(Reason::Io(e)))?;
+    let mut tiff_limits = TiffLimits::default();
+    tiff_limits.decoding_buffer_size = limits.max_image_bytes;
+    tiff_limits.intermediate_buffer_size = tiff_limits
+        .intermediate_buffer_size
+        .max(limits.max_image_bytes);
+    let bad = |e| fail(bad(e, limits));
+    let mut decoder = Decoder::new(BufReader::new(file))
+        .map_err(bad)?
+        .with_limits(tiff_limits);
+    let (w, h) = decoder.dimensions().map_err(bad)?;
+    let (w, h) = (w as usize, h as usize);
+    let (layout, spp) = match decoder.colortype().map_err(bad)? {
+        ColorType::Gray(b) if b > 1 => (Layout::Grey, 1),
+        ColorType::GrayA(_) => (Layout::GreyAlpha, 2),
+        ColorType::RGB(_) => (Layout::Rgb, 3),
+        ColorType::RGBA(_) => (Layout::Rgba, 4),
+        other => return Ok(Err(format!("TIFF colour type {other:?} is read whole"))),
     };
-    let (w, h) = (w as u32, h as u32);
-    let mut encoder = TiffEncoder::new(out).map_err(encode_error)?;
-    let rgba = matches!(image.layout(), Layout::Rgba);
-    macro_rules! put {
-        ($t:ty, $c:ty) => {{
-            let data = image.interleaved::<$t>()?;
-            let mut tiff = encoder.new_image::<$c>(w, h).map_err(encode_error)?;
-            if rgba {
-                // Readers take a fourth sample for alpha only when told so.
-                let unassociated_alpha = [ExtraSamples::UnassociatedAlpha.to_u16()];
-                tiff.encoder()
-                    .write_tag(Tag::ExtraSamples, &unassociated_alpha[..])
-                    .map_err(encode_error)?;
+    if let Ok(Some(p)) = decoder.find_tag(Tag::PlanarConfiguration) {
+        if p.into_u16().ok() == Some(2) {
+            return Ok(Err("planar TIFF is read whole".into()));
+        }
+    }
+    let tiles = decoder.get_chunk_type() == ChunkType::Tile;
+    let (cw, ch) = decoder.chunk_dimensions();
+    let mut source = TiffRows {
+        path: path.to_path_buf(),
+        limits: *limits,
+        decoder,
+        shape: [h, w],
+        layout,
+        spp,
+        tiles,
+        chunk: (cw as usize, ch as usize),
+        dtype: DType::U8,
+        row: 0,
+        first: None,
+    };
+    // The sample type shows in the first chunk, which is kept for the first rows.
+    let first = match source.decode() {
+        Ok(Some(image)) => image,
+        Ok(None) => return Err(fail(Reason::Unsupported("the image is empty".into()))),
+        Err(Reason::Unsupported(why)) => return Ok(Err(why)),
+        Err(reason) => return Err(fail(reason)),
+    };
+    check_row(w.checked_mul(spp * first.dtype().size()), limits).map_err(fail)?;
+    source.dtype = first.dtype();
+    source.first = Some(first);
+    Ok(Ok(Box::new(source)))
+}
+
+/// A TIFF of strips or tiles, samples interleaved, decoded a strip or a row of tiles at a time.
+struct TiffRows {
+    path: PathBuf,
+    limits: Limits,
+    decoder: Decoder<BufReader<File>>,
+    shape: [usize; 2],
+    layout: Layout,
+    spp: usize,
+    tiles: bool,
+    chunk: (usize, usize),
+    dtype: DType,
+    /// The next row to decode.
+    row: usize,
+    /// Rows decoded ahead (the first chunk, decoded on opening).
+    first: Option<Image>,
+}
+
+impl TiffRows {
+    /// The next strip, or row of tiles.
+    fn decode(&mut self) -> Result<Option<Image>, Reason> {
+        let [h, w] = self.shape;
+        if self.row >= h {
+            return Ok(None);
+        }
+        let (cw, ch) = self.chunk;
+        let k = (self.row / ch.max(1)) as u32;
+        let at = self.row;
+        let broke = |e: TiffError, limits: &Limits| match bad(e, limits) {
+            Reason::Decode { format, detail } => Reason::Decode {
+                format,
+                detail: format!("{detail} (in the strip or tile at row {at})"),
+            },
+            other => other,
+        };
+        let image = if !self.tiles {
+            let rows = self.decoder.chunk_data_dimensions(k).1 as usize;
+            let data = self
+                .decoder
+                .read_chunk(k)
+                .map_err(|e| broke(e, &self.limits))?;
+            self.row += rows;
+            samples(data, rows, w, self.layout)?
+        } else {
+            let across = w.div_ceil(cw);
+            let rows = ch.min(h - self.row);
+            let mut parts = Vec::with_capacity(across);
+            for i in 0..across {
+                let index = k * across as u32 + i as u32;
+                let (dw, dh) = self.decoder.chunk_data_dimensions(index);
+                let data = self
+                    .decoder
+                    .read_chunk(index)
+                    .map_err(|e| broke(e, &self.limits))?;
+                parts.push((dw as usize, dh as usize, data));
             }
-            tiff.write_data(&data).map_err(encode_error)
+            self.row += rows;
+            tile_row(parts, rows, w, self.spp, self.layout)?
+        };
+        Ok(Some(image))
+    }
+}
+
+/// A decoded chunk of `rows` × `w` pixels as an image of `layout`; a sample type the engine
+/// lacks is `Unsupported` (the whole-image reader then says which).
+fn samples(data: DecodingResult, rows: usize, w: usize, layout: Layout) -> Result<Image, Reason> {
+    let n = layout.colour_channels() + layout.has_alpha() as usize;
+    let cut = |len: usize| rows * w * n <= len;
+    let short = || Reason::Decode {
+        format: Format::Tiff,
+        detail: "a strip holds fewer samples than its rows need".into(),
+    };
+    macro_rules! take {
+        ($v:expr) => {{
+            let mut v = $v;
+            if !cut(v.len()) {
+                return Err(short());
+            }
+            v.truncate(rows * w * n);
+            split(v, rows, w, layout)
         }};
     }
-    match colour {
-        Colour::Gray8 => put!(u8, colortype::Gray8),
-        Colour::Rgb8 => put!(u8, colortype::RGB8),
-        Colour::Rgba8 => put!(u8, colortype::RGBA8),
-        Colour::Gray16 => put!(u16, colortype::Gray16),
-        Colour::Rgb16 => put!(u16, colortype::RGB16),
-        Colour::Rgba16 => put!(u16, colortype::RGBA16),
-        Colour::GrayI16 => put!(i16, colortype::GrayI16),
-        Colour::GrayI32 => put!(i32, colortype::GrayI32),
-        Colour::Gray32Float => put!(f32, colortype::Gray32Float),
-        Colour::Rgb32Float => put!(f32, colortype::RGB32Float),
-        Colour::Rgba32Float => put!(f32, colortype::RGBA32Float),
-        Colour::Gray64Float => put!(f64, colortype::Gray64Float),
-        Colour::Rgb64Float => put!(f64, colortype::RGB64Float),
-        Colour::Rgba64Float => put!(f64, colortype::RGBA64Float),
-        Colour::Bands(_) => unreachable!("written above"),
+    match data {
+        DecodingResult::U8(v) => take!(v),
+        DecodingResult::U16(v) => take!(v),
+        DecodingResult::I16(v) => take!(v),
+        DecodingResult::I32(v) => take!(v),
+        DecodingResult::F32(v) => take!(v),
+        DecodingResult::F64(v) => take!(v),
+        _ => Err(Reason::Unsupported("this sample type is read whole".into())),
     }
 }
 
-fn encode_error(e: TiffError) -> Reason {
-    match e {
-        TiffError::IoError(e) => Reason::Io(e),
-        other => Reason::Encode(other.to_string()),
-    }
-}
-
-/// Writes an H×W×N array as N samples per pixel.
-fn write_bands<W: Write + Seek>(out: &mut W, image: &Image, dtype: DType) -> Result<(), Reason> {
-    let &[h, w, n] = image.shape() else {
-        return Err(Reason::Encode(
-            "an array of N values per pixel is H×W×N".into(),
-        ));
-    };
-    let mut encoder = TiffEncoder::new(out).map_err(encode_error)?;
-    fn put<W: Write + Seek, T: Band + super::Sample, const N: usize>(
-        encoder: &mut TiffEncoder<W>,
-        image: &Image,
-        (w, h): (u32, u32),
-    ) -> Result<(), Reason>
-    where
-        [T]: tiff::encoder::TiffValue,
-    {
-        let data = image.interleaved::<T>()?;
-        let mut tiff = encoder
-            .new_image::<Bands<T, N>>(w, h)
-            .map_err(encode_error)?;
-        // Every sample after the first is an extra one, of no colour meaning.
-        let extra = vec![ExtraSamples::Unspecified.to_u16(); N - 1];
-        (tiff.encoder())
-            .write_tag(Tag::ExtraSamples, &extra[..])
-            .map_err(encode_error)?;
-        tiff.write_data(&data).map_err(encode_error)
-    }
-    macro_rules! bands {
-        ($t:ty) => {
-            bands!($t; 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
-        };
-        ($t:ty; $($n:literal)*) => {
-            match n {
-                $($n => put::<&mut W, $t, $n>(&mut encoder, image, (w as u32, h as u32)),)*
-                _ => Err(Reason::Encode(format!(
-                    "a TIFF holds 2 to {MAX_BANDS} values per pixel, not {n}: write .npy"
-                ))),
+/// A row of tiles (each `dw × dh` of data, padded to the tile size) as `rows` × `w` pixels.
+fn tile_row(
+    parts: Vec<(usize, usize, DecodingResult)>,
+    rows: usize,
+    w: usize,
+    spp: usize,
+    layout: Layout,
+) -> Result<Image, Reason> {
+    macro_rules! join {
+        ($variant:ident, $t:ty) => {{
+            let mut out: Vec<$t> = vec![Default::default(); rows * w * spp];
+            let mut x0 = 0;
+            for (dw, dh, data) in parts {
+                let DecodingResult::$variant(v) = data else {
+                    return Err(Reason::Unsupported("tiles of mixed types".into()));
+                };
+                // A tile's data rows are `stride` samples apart (tiles are padded).
+                let stride = v.len() / dh.max(1);
+                if dh < rows || stride < dw * spp || x0 + dw > w {
+                    return Err(Reason::Decode {
+                        format: Format::Tiff,
+                        detail: "a tile's size does not match the image".into(),
+                    });
+                }
+                for r in 0..rows {
+                    out[(r * w + x0) * spp..][..dw * spp]
+                        .copy_from_slice(&v[r * stride..][..dw * spp]);
+                }
+                x0 += dw;
             }
-        };
+            split(out, rows, w, layout)
+        }};
     }
-    match dtype {
-        DType::U8 => bands!(u8),
-        DType::U16 => bands!(u16),
-        DType::I16 => bands!(i16),
-        DType::I32 => bands!(i32),
-        DType::F32 => bands!(f32),
-        DType::F64 => bands!(f64),
+    match parts.first().map(|p| &p.2) {
+        Some(DecodingResult::U8(_)) => join!(U8, u8),
+        Some(DecodingResult::U16(_)) => join!(U16, u16),
+        Some(DecodingResult::I16(_)) => join!(I16, i16),
+        Some(DecodingResult::I32(_)) => join!(I32, i32),
+        Some(DecodingResult::F32(_)) => join!(F32, f32),
+        Some(DecodingResult::F64(_)) => join!(F64, f64),
+        _ => Err(Reason::Unsupported("this sample type is read whole".into())),
+    }
+}
+
+impl RowSource for TiffRows {
+    fn shape(&self) -> [usize; 2] {
+        self.shape
+    }
+    fn layout(&self) -> Layout {
+        self.layout
+    }
+    fn dtype(&self) -> DType {
+        self.dtype
+    }
+    fn next_rows(&mut self) -> Result<Option<Image>, IoError> {
+        if let Some(first) = self.first.take() {
+            return Ok(Some(first));
+        }
+        let image = self.decode().map_err(|r| read_error(&self.path, r))?;
+        match &image {
+            Some(i) if i.dtype() != self.dtype => Err(read_error(
+                &self.path,
+                Reason::Decode {
+                    format: Format::Tiff,
+                    detail: "strips of different sample types".into(),
+                },
+            )),
+            _ => Ok(image),
+        }
+    }
+    fn reopen(&self) -> Result<Box<dyn RowSource>, IoError> {
+        rows(&self.path, &self.limits)?
+            .map_err(|why| read_error(&self.path, Reason::Unsupported(why)))
     }
 }

@@ -1,0 +1,294 @@
+//! Row streaming: filters an image from a [`RowSource`] (a decoder) into a [`RowSink`] (an
+//! encoder) a band of rows at a time, holding only the rows the band reads — memory bounded by
+//! the width, the footprint and the thread count, not by the height.
+//!
+//! Each band computes whole stripes ([`STRIPE_ROWS`]) from the rows [`Kernel::rows_needed`]
+//! names, so the result equals the whole image's bit for bit, stages included. The rows near a
+//! band come through a window that slides down the image; the rows a boundary mode fetches from
+//! far away (`wrap`'s top rows read the bottom ones) are kept as they stream past, or read ahead
+//! once by a second decoder.
+//!
+//! ```no_run
+//! use jitfilter::imageio::{open_rows, save_rows, WriteOptions};
+//! use jitfilter::stream::Stream;
+//! use jitfilter::{DType, Footprint, Kernel, Limits, Options};
+//! use std::path::Path;
+//!
+//! let kernel = Kernel::compile("median(w)")?;
+//! let fp = Footprint::rect(7, 7);
+//! let options = Options::default();
+//! let mut source = open_rows(Path::new("big.tif"), &Limits::default())?
+//!     .map_err(|why| format!("not streamable: {why}"))?;
+//! let stream = Stream { kernel: &kernel, named: &[], channels: false, footprint: &fp, options: &options, out: DType::U8 };
+//! let (layout, shape) = stream.result_of(&*source);
+//! save_rows(Path::new("out.tif"), &shape, layout, DType::U8, WriteOptions::default(), |sink| {
+//!     stream.run(&mut *source, sink, &mut |_, _| {}).map(|_| ()).map_err(|e| e.into_reason())
+//! })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use crate::dtype::DType;
+use crate::error::Error;
+use crate::footprint::Footprint;
+use crate::image_filter::{self, Loss};
+use crate::imageio::{
+    with_type, DynArray, Image, IoError, Layout, Reason, RowSink, RowSource, Sample,
+};
+use crate::kernel::{Kernel, Options};
+use crate::window::{Rows, STRIPE_ROWS};
+use ndarray::{ArrayD, IxDyn};
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::Range;
+use thiserror::Error as ThisError;
+
+/// Why a stream stopped.
+#[derive(Debug, ThisError)]
+pub enum StreamError {
+    #[error(transparent)]
+    Filter(Error),
+    #[error(transparent)]
+    Read(IoError),
+    #[error("{0}")]
+    Write(Reason),
+}
+
+impl StreamError {
+    /// As the reason a write failed (for [`crate::imageio::save_rows`]'s closure).
+    pub fn into_reason(self) -> Reason {
+        match self {
+            StreamError::Write(r) => r,
+            other => Reason::Encode(other.to_string()),
+        }
+    }
+}
+
+/// One application of a kernel to a stream of rows: what [`image_filter::apply_measured`]
+/// does to a whole image.
+pub struct Stream<'a> {
+    pub kernel: &'a Kernel,
+    /// Named inputs, whole images in memory (cropped to each band's rows).
+    pub named: &'a [(&'a str, &'a Image)],
+    pub channels: bool,
+    pub footprint: &'a Footprint,
+    pub options: &'a Options,
+    /// The result's sample type.
+    pub out: DType,
+}
+
+impl Stream<'_> {
+    /// The result's layout and shape for the image `source` decodes.
+    pub fn result_of(&self, source: &dyn RowSource) -> (Layout, Vec<usize>) {
+        let [h, w] = source.shape();
+        let layout = image_filter::layout_of(self.kernel, source.layout(), 2, self.channels);
+        let values = self.kernel.program().roots.len();
+        let shape = match layout {
+            (Layout::Array, 3) => vec![h, w, values],
+            _ => vec![h, w],
+        };
+        (layout.0, shape)
+    }
+
+    /// Filters every row of `source` into `sink`, calling `progress(rows done, rows)` after
+    /// each band; returns what writing an integer type lost (as the whole-image path measures).
+    pub fn run(
+        &self,
+        source: &mut dyn RowSource,
+        sink: &mut dyn RowSink,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Option<Loss>, StreamError> {
+        with_type!(source.dtype(), T => self.run_typed::<T>(source, sink, progress))
+    }
+
+    fn run_typed<T: Sample>(
+        &self,
+        source: &mut dyn RowSource,
+        sink: &mut dyn RowSink,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Option<Loss>, StreamError> {
+        let [h, w] = source.shape();
+        let shape = [h, w];
+        let (kernel, fp, options) = (self.kernel, self.footprint, self.options);
+        let threads = options.threads.unwrap_or_else(rayon::current_num_threads);
+        // Two stripes per thread: every thread busy, and the band's halo a small share.
+        let band = STRIPE_ROWS * (2 * threads).max(2);
+        let bands: Vec<Range<usize>> = (0..h).step_by(band).map(|a| a..(a + band).min(h)).collect();
+        let reach = kernel
+            .reach(&shape, fp, options)
+            .map_err(StreamError::Filter)?;
+        let near = |b: &Range<usize>| {
+            let a = (b.start as isize + reach.lo[1]).max(0) as usize;
+            a..(b.end as isize + reach.hi[1]).clamp(0, h as isize) as usize
+        };
+        let mut needs = Vec::with_capacity(bands.len());
+        // Far rows: read ahead (below a band's window when it runs), or kept as they pass.
+        let (mut ahead, mut keep) = (Vec::new(), Vec::new());
+        for b in &bands {
+            let need = (kernel.rows_needed(&shape, fp, options, b.clone()))
+                .map_err(StreamError::Filter)?;
+            let n = near(b);
+            for r in &need {
+                if r.end > n.end {
+                    ahead.push(r.start.max(n.end)..r.end);
+                }
+                if r.start < n.start {
+                    keep.push(r.start..r.end.min(n.start));
+                }
+            }
+            needs.push(need);
+        }
+        let ahead = crate::window::merge(ahead);
+        let keep = crate::window::merge(keep);
+        let planes = source.layout().colour_channels() + source.layout().has_alpha() as usize;
+        let mut rows = Store::<T> {
+            width: w,
+            planes,
+            ring: VecDeque::new(),
+            first: 0,
+            far: BTreeMap::new(),
+        };
+        if !ahead.is_empty() {
+            let mut second = source.reopen().map_err(StreamError::Read)?;
+            let mut y = 0;
+            while y < ahead.last().map_or(0, |r| r.end) {
+                let Some(block) = second.next_rows().map_err(StreamError::Read)? else {
+                    break;
+                };
+                for (i, row) in Store::<T>::split_rows(&block, w).into_iter().enumerate() {
+                    if ahead.iter().any(|r| r.contains(&(y + i))) {
+                        rows.far.insert(y + i, row);
+                    }
+                }
+                y += block.shape()[0];
+            }
+        }
+        let layout = source.layout();
+        let mut loss: Option<Loss> = None;
+        let mut read = 0;
+        for (b, need) in bands.iter().zip(&needs) {
+            let n = near(b);
+            // Slide the window: drop the rows above it, read down to its end.
+            while rows.first < n.start {
+                // Past the rows read so far, the rows up to `first` are skipped as they come.
+                rows.ring.pop_front();
+                rows.first += 1;
+            }
+            while read < n.end {
+                let Some(block) = source.next_rows().map_err(StreamError::Read)? else {
+                    return Err(StreamError::Read(IoError {
+                        op: crate::imageio::Op::Read,
+                        path: "input".into(),
+                        reason: Reason::Unsupported(format!(
+                            "the image ended at row {read} of {h}"
+                        )),
+                    }));
+                };
+                for row in Store::<T>::split_rows(&block, w) {
+                    if keep.iter().any(|r| r.contains(&read)) {
+                        rows.far.insert(read, row.clone());
+                    }
+                    if read >= rows.first {
+                        rows.ring.push_back(row);
+                    }
+                    read += 1;
+                }
+            }
+            let main = rows.image(need, b, layout);
+            let named: Vec<(&str, Image)> = (self.named.iter())
+                .map(|(name, image)| (*name, rows_of(image, need)))
+                .collect();
+            let named: Vec<(&str, &Image)> = named.iter().map(|(n, i)| (*n, i)).collect();
+            let band_options = options.clone().rows(Rows {
+                height: h,
+                held: need.clone(),
+                out: b.clone(),
+            });
+            let (result, l) = image_filter::apply_measured(
+                kernel,
+                &main,
+                &named,
+                self.channels,
+                fp,
+                &band_options,
+                self.out,
+            )
+            .map_err(StreamError::Filter)?;
+            loss = Loss::merge(loss, l);
+            sink.write_rows(&result).map_err(StreamError::Write)?;
+            progress(b.end, h);
+        }
+        Ok(loss)
+    }
+}
+
+/// The rows `held` of a whole image.
+fn rows_of(image: &Image, held: &[Range<usize>]) -> Image {
+    let parts: Vec<Image> = held
+        .iter()
+        .map(|r| image.crop(std::slice::from_ref(r)))
+        .collect();
+    Image::concat_rows(&parts).expect("crops of one image")
+}
+
+/// The rows a stream holds: a window of consecutive rows, and far rows by index. A row is its
+/// planes (colour, then alpha) one after another.
+struct Store<T> {
+    width: usize,
+    planes: usize,
+    ring: VecDeque<Vec<T>>,
+    /// The image row of `ring[0]`.
+    first: usize,
+    far: BTreeMap<usize, Vec<T>>,
+}
+
+impl<T: Sample> Store<T> {
+    /// A decoded block's rows, each its planes one after another.
+    fn split_rows(block: &Image, w: usize) -> Vec<Vec<T>> {
+        let planes: Vec<&[T]> = (block.planes().iter().chain(block.alpha()))
+            .map(|p| {
+                (T::unwrap(p).and_then(|a| a.as_slice()))
+                    .expect("decoded planes are contiguous, of the stream's type")
+            })
+            .collect();
+        (0..block.shape()[0])
+            .map(|r| {
+                planes
+                    .iter()
+                    .flat_map(|p| &p[r * w..(r + 1) * w])
+                    .copied()
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn row(&self, y: usize) -> &[T] {
+        match y.checked_sub(self.first).and_then(|i| self.ring.get(i)) {
+            Some(r) => r,
+            None => self
+                .far
+                .get(&y)
+                .expect("a held row is in the window or kept"),
+        }
+    }
+
+    /// The image of rows `held` (alpha: only the rows `out`, which the result passes through).
+    fn image(&self, held: &[Range<usize>], out: &Range<usize>, layout: Layout) -> Image {
+        let w = self.width;
+        let count: usize = held.iter().map(|r| r.len()).sum();
+        let plane = |p: usize, rows: &mut dyn Iterator<Item = usize>, n: usize| -> DynArray {
+            let mut data = Vec::with_capacity(n * w);
+            for y in rows {
+                data.extend_from_slice(&self.row(y)[p * w..(p + 1) * w]);
+            }
+            T::wrap(ArrayD::from_shape_vec(IxDyn(&[n, w]), data).expect("n × w values"))
+        };
+        let colours = layout.colour_channels();
+        let planes: Vec<DynArray> = (0..colours)
+            .map(|p| plane(p, &mut held.iter().flat_map(|r| r.clone()), count))
+            .collect();
+        if layout == Layout::Array {
+            return Image::array(planes.into_iter().next().expect("one plane"));
+        }
+        let alpha = (self.planes > colours).then(|| plane(colours, &mut out.clone(), out.len()));
+        Image::from_planes(layout, planes, alpha)
+    }
+}
