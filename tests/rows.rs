@@ -170,7 +170,7 @@ fn a_band_that_lacks_rows_is_an_error() {
     let part = img.slice_axis(Axis(0), Slice::from(0..64)).to_owned();
     let rows = Rows {
         height: 128,
-        held: [0..64].to_vec(),
+        held: std::iter::once(0..64).collect(),
         out: 0..64,
     };
     let r = k.apply::<f64, f64>(
@@ -185,7 +185,7 @@ fn a_band_that_lacks_rows_is_an_error() {
         .contains("does not hold rows 0..66"));
     let misaligned = Rows {
         height: 128,
-        held: [0..128].to_vec(),
+        held: std::iter::once(0..128).collect(),
         out: 10..20,
     };
     let r = k.apply::<f64, f64>(
