@@ -105,7 +105,15 @@ pub fn save_rows(
             Encoding::Tiff(colour) => {
                 Box::new(TiffSink(tiff::writer(out, shape, colour, options.tiff)?))
             }
-            Encoding::Npy => Box::new(NpySink::new(out, shape, dtype)?),
+            Encoding::Npy => {
+                // Images of several channels are H×W×channels arrays, as whole ones.
+                let n = layout.colour_channels() + layout.has_alpha() as usize;
+                let mut shape = shape.to_vec();
+                if layout != Layout::Array && n > 1 {
+                    shape.push(n);
+                }
+                Box::new(NpySink::new(out, &shape, dtype)?)
+            }
             // The PNG encoder streams into a writer it owns: the temporary file, shared.
             Encoding::Png(colour) => {
                 let file = out.get_ref().try_clone().map_err(Reason::Io)?;

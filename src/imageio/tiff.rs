@@ -66,6 +66,16 @@ pub(super) fn read(bytes: &[u8], limits: &Limits) -> Result<Image, Reason> {
     let (w, h) = decoder.dimensions().map_err(bad)?;
     let (w, h) = (w as usize, h as usize);
     let colour = decoder.colortype().map_err(bad)?;
+    // The `tiff` crate's whole-image read gives only the first sample of a planar image.
+    if planar(&mut decoder) {
+        let bytes_per_pixel = colour.num_samples() as u128 * colour.bit_depth().div_ceil(8) as u128;
+        if (w as u128) * (h as u128) * bytes_per_pixel > limits.max_image_bytes as u128 {
+            return Err(too_large(limits));
+        }
+        if let Ok(rows) = open(io::Cursor::new(bytes), limits)? {
+            return rows.read_all();
+        }
+    }
     if let ColorType::Multiband { num_samples, .. } = colour {
         return read_bands(&mut decoder, h, w, num_samples as usize).map_err(bad);
     }
@@ -222,15 +232,27 @@ pub(super) fn rows(
 ) -> Result<Result<Box<dyn RowSource>, String>, IoError> {
     let fail = |reason| read_error(path, reason);
     let file = File::open(path).map_err(|e| fail(Reason::Io(e)))?;
+    Ok(match open(BufReader::new(file), limits).map_err(fail)? {
+        Ok(mut rows) => {
+            rows.path = path.to_path_buf();
+            Ok(Box::new(rows))
+        }
+        Err(why) => Err(why),
+    })
+}
+
+/// A row decoder of the TIFF `reader` holds, or why it is read whole.
+fn open<R: io::Read + Seek>(
+    reader: R,
+    limits: &Limits,
+) -> Result<Result<TiffRows<R>, String>, Reason> {
     let mut tiff_limits = TiffLimits::default();
     tiff_limits.decoding_buffer_size = limits.max_image_bytes;
     tiff_limits.intermediate_buffer_size = tiff_limits
         .intermediate_buffer_size
         .max(limits.max_image_bytes);
-    let bad = |e| fail(bad(e, limits));
-    let mut decoder = Decoder::new(BufReader::new(file))
-        .map_err(bad)?
-        .with_limits(tiff_limits);
+    let bad = |e| bad(e, limits);
+    let mut decoder = Decoder::new(reader).map_err(bad)?.with_limits(tiff_limits);
     let (w, h) = decoder.dimensions().map_err(bad)?;
     let (w, h) = (w as usize, h as usize);
     let (layout, spp) = match decoder.colortype().map_err(bad)? {
@@ -240,20 +262,17 @@ pub(super) fn rows(
         ColorType::RGBA(_) => (Layout::Rgba, 4),
         other => return Ok(Err(format!("TIFF colour type {other:?} is read whole"))),
     };
-    if let Ok(Some(p)) = decoder.find_tag(Tag::PlanarConfiguration) {
-        if p.into_u16().ok() == Some(2) {
-            return Ok(Err("planar TIFF is read whole".into()));
-        }
-    }
+    let planar = planar(&mut decoder);
     let tiles = decoder.get_chunk_type() == ChunkType::Tile;
     let (cw, ch) = decoder.chunk_dimensions();
     let mut source = TiffRows {
-        path: path.to_path_buf(),
+        path: PathBuf::new(),
         limits: *limits,
         decoder,
         shape: [h, w],
         layout,
         spp,
+        planar,
         tiles,
         chunk: (cw as usize, ch as usize),
         dtype: DType::U8,
@@ -263,24 +282,33 @@ pub(super) fn rows(
     // The sample type shows in the first chunk, which is kept for the first rows.
     let first = match source.decode() {
         Ok(Some(image)) => image,
-        Ok(None) => return Err(fail(Reason::Unsupported("the image is empty".into()))),
+        Ok(None) => return Err(Reason::Unsupported("the image is empty".into())),
         Err(Reason::Unsupported(why)) => return Ok(Err(why)),
-        Err(reason) => return Err(fail(reason)),
+        Err(reason) => return Err(reason),
     };
-    check_row(w.checked_mul(spp * first.dtype().size()), limits).map_err(fail)?;
+    check_row(w.checked_mul(spp * first.dtype().size()), limits)?;
     source.dtype = first.dtype();
     source.first = Some(first);
-    Ok(Ok(Box::new(source)))
+    Ok(Ok(source))
 }
 
-/// A TIFF of strips or tiles, samples interleaved, decoded a strip or a row of tiles at a time.
-struct TiffRows {
+/// Whether each sample has chunks of its own (PlanarConfiguration 2).
+fn planar<R: io::Read + Seek>(decoder: &mut Decoder<R>) -> bool {
+    let tag = decoder.find_tag(Tag::PlanarConfiguration).ok().flatten();
+    tag.and_then(|p| p.into_u16().ok()) == Some(2)
+}
+
+/// A TIFF of strips or tiles, decoded a strip or a row of tiles at a time.
+struct TiffRows<R: io::Read + Seek> {
+    /// The file (for errors and reopening).
     path: PathBuf,
     limits: Limits,
-    decoder: Decoder<BufReader<File>>,
+    decoder: Decoder<R>,
     shape: [usize; 2],
     layout: Layout,
     spp: usize,
+    /// Each sample in chunks of its own (PlanarConfiguration 2), else interleaved.
+    planar: bool,
     tiles: bool,
     chunk: (usize, usize),
     dtype: DType,
@@ -290,48 +318,67 @@ struct TiffRows {
     first: Option<Image>,
 }
 
-impl TiffRows {
+impl<R: io::Read + Seek> TiffRows<R> {
     /// The next strip, or row of tiles.
     fn decode(&mut self) -> Result<Option<Image>, Reason> {
+        if let Some(first) = self.first.take() {
+            return Ok(Some(first));
+        }
         let [h, w] = self.shape;
         if self.row >= h {
             return Ok(None);
         }
         let (cw, ch) = self.chunk;
-        let k = (self.row / ch.max(1)) as u32;
+        let k = self.row / ch.max(1);
         let at = self.row;
-        let broke = |e: TiffError, limits: &Limits| match bad(e, limits) {
+        let limits = self.limits;
+        let broke = |e: TiffError| match bad(e, &limits) {
             Reason::Decode { format, detail } => Reason::Decode {
                 format,
                 detail: format!("{detail} (in the strip or tile at row {at})"),
             },
             other => other,
         };
-        let image = if !self.tiles {
-            let rows = self.decoder.chunk_data_dimensions(k).1 as usize;
-            let data = self
-                .decoder
-                .read_chunk(k)
-                .map_err(|e| broke(e, &self.limits))?;
-            self.row += rows;
-            samples(data, rows, w, self.layout)?
-        } else {
-            let across = w.div_ceil(cw);
-            let rows = ch.min(h - self.row);
-            let mut parts = Vec::with_capacity(across);
-            for i in 0..across {
-                let index = k * across as u32 + i as u32;
-                let (dw, dh) = self.decoder.chunk_data_dimensions(index);
-                let data = self
-                    .decoder
-                    .read_chunk(index)
-                    .map_err(|e| broke(e, &self.limits))?;
-                parts.push((dw as usize, dh as usize, data));
-            }
-            self.row += rows;
-            tile_row(parts, rows, w, self.spp, self.layout)?
+        let across = if self.tiles { w.div_ceil(cw) } else { 1 };
+        // Planar: each sample's chunks follow the previous sample's, decoded as grey planes.
+        let (per_plane, planes, layout, spp) = match self.planar {
+            true => (across * h.div_ceil(ch), self.spp, Layout::Grey, 1),
+            false => (0, 1, self.layout, self.spp),
         };
-        Ok(Some(image))
+        let rows = ch.min(h - self.row);
+        let mut parts = Vec::with_capacity(planes);
+        for p in 0..planes {
+            let image = if !self.tiles {
+                let index = (p * per_plane + k) as u32;
+                let data = self.decoder.read_chunk(index).map_err(broke)?;
+                samples(data, rows, w, layout)?
+            } else {
+                let mut tiles = Vec::with_capacity(across);
+                for i in 0..across {
+                    let index = (p * per_plane + k * across + i) as u32;
+                    let (dw, dh) = self.decoder.chunk_data_dimensions(index);
+                    let data = self.decoder.read_chunk(index).map_err(broke)?;
+                    tiles.push((dw as usize, dh as usize, data));
+                }
+                tile_row(tiles, rows, w, spp, layout)?
+            };
+            parts.push(image);
+        }
+        self.row += rows;
+        if !self.planar {
+            return Ok(parts.pop());
+        }
+        let planes = parts.into_iter().flat_map(|i| i.planes).collect();
+        Ok(Some(Image::from_planes(self.layout, planes, None)))
+    }
+
+    /// Every row left, as one image.
+    fn read_all(mut self) -> Result<Image, Reason> {
+        let mut parts = Vec::new();
+        while let Some(part) = self.decode()? {
+            parts.push(part);
+        }
+        Image::concat_rows(&parts).map_err(|e| Reason::Encode(e.to_string()))
     }
 }
 
@@ -409,7 +456,7 @@ fn tile_row(
     }
 }
 
-impl RowSource for TiffRows {
+impl RowSource for TiffRows<BufReader<File>> {
     fn shape(&self) -> [usize; 2] {
         self.shape
     }
@@ -420,9 +467,6 @@ impl RowSource for TiffRows {
         self.dtype
     }
     fn next_rows(&mut self) -> Result<Option<Image>, IoError> {
-        if let Some(first) = self.first.take() {
-            return Ok(Some(first));
-        }
         let image = self.decode().map_err(|r| read_error(&self.path, r))?;
         match &image {
             Some(i) if i.dtype() != self.dtype => Err(read_error(

@@ -101,14 +101,26 @@ pub(super) struct StripWriter<W: Write + Seek> {
 }
 
 impl<W: Write + Seek> StripWriter<W> {
-    pub fn new(mut out: W, pixels: Pixels, compression: Compression) -> Result<Self, Reason> {
+    /// A writer of classic TIFF, or BigTIFF when the data may pass 4 GiB.
+    pub fn new(out: W, pixels: Pixels, compression: Compression) -> Result<Self, Reason> {
+        let total = pixels.width as u128
+            * pixels.height as u128
+            * (pixels.samples * pixels.dtype.size()) as u128;
+        // Compression may grow incompressible data a little: leave room.
+        let big = total + total / 64 + (1 << 20) > u32::MAX as u128;
+        Self::with_kind(out, pixels, compression, big)
+    }
+
+    fn with_kind(
+        mut out: W,
+        pixels: Pixels,
+        compression: Compression,
+        big: bool,
+    ) -> Result<Self, Reason> {
         let row_bytes = (pixels.width)
             .checked_mul(pixels.samples * pixels.dtype.size())
             .filter(|&b| b > 0 && pixels.height > 0)
             .ok_or_else(|| Reason::Encode("an empty image".into()))?;
-        let total = row_bytes as u128 * pixels.height as u128;
-        // Compression may grow incompressible data a little: leave room.
-        let big = total + total / 64 + (1 << 20) > u32::MAX as u128;
         let order: &[u8; 2] = if cfg!(target_endian = "little") {
             b"II"
         } else {
@@ -322,5 +334,52 @@ impl<W: Write + Seek> StripWriter<W> {
         }
         self.out.seek(SeekFrom::End(0)).map_err(Reason::Io)?;
         Ok(self.out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imageio::{DynArray, Image, Layout};
+    use crate::limits::Limits;
+    use ndarray::{ArrayD, IxDyn};
+
+    /// Classic and BigTIFF, every compression, rows given in uneven pieces: the `tiff` crate
+    /// reads back the pixels written.
+    #[test]
+    fn written_files_read_back() {
+        let (h, w) = (97, 53);
+        let values: Vec<u16> = (0..h * w * 3).map(|i| (i * 7919 % 65536) as u16).collect();
+        let plane = |c: usize| {
+            let v: Vec<u16> = values[c * h * w..(c + 1) * h * w].to_vec();
+            DynArray::U16(ArrayD::from_shape_vec(IxDyn(&[h, w]), v).unwrap())
+        };
+        let image = Image::from_planes(Layout::Rgb, (0..3).map(plane).collect(), None);
+        let samples = image.samples::<u16>().unwrap();
+        let bytes = crate::imageio::sample_bytes(&samples);
+        for big in [false, true] {
+            for compression in [Compression::None, Compression::Lzw, Compression::Deflate] {
+                let pixels = Pixels {
+                    width: w,
+                    height: h,
+                    samples: 3,
+                    dtype: DType::U16,
+                    rgb: true,
+                    extra: Vec::new(),
+                };
+                let out = io::Cursor::new(Vec::new());
+                let mut writer = StripWriter::with_kind(out, pixels, compression, big).unwrap();
+                // Strips hold 256 KiB: force several by small pieces of uneven row counts.
+                writer.rows_per_strip = 10;
+                let row = w * 3 * 2;
+                for piece in bytes.chunks(row * 13) {
+                    writer.write_rows(piece).unwrap();
+                }
+                let file = writer.finish().unwrap().into_inner();
+                assert_eq!(&file[2..4], if big { &[43, 0] } else { &[42, 0] });
+                let back = super::super::tiff::read(&file, &Limits::default()).unwrap();
+                assert_eq!(back, image, "big {big}, {compression:?}");
+            }
+        }
     }
 }
