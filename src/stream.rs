@@ -109,8 +109,10 @@ impl Stream<'_> {
         let shape = [h, w];
         let (kernel, fp, options) = (self.kernel, self.footprint, self.options);
         let threads = options.threads.unwrap_or_else(rayon::current_num_threads);
-        // Two stripes per thread: every thread busy, and the band's halo a small share.
-        let band = STRIPE_ROWS * (2 * threads).max(2);
+        // Two stripes per thread: every thread busy, and the band's halo a small share; and
+        // a million pixels at least, so that a narrow image is not cut into millions of bands.
+        let band = (STRIPE_ROWS * (2 * threads).max(2))
+            .max((1 << 20) / w.max(1) / STRIPE_ROWS * STRIPE_ROWS);
         let bands: Vec<Range<usize>> = (0..h).step_by(band).map(|a| a..(a + band).min(h)).collect();
         let reach = kernel
             .reach(&shape, fp, options)

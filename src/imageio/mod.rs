@@ -23,6 +23,7 @@
 mod atomic;
 mod format;
 mod npy;
+mod png_writer;
 mod raster;
 mod rows;
 mod tiff;
@@ -537,36 +538,29 @@ pub fn save_atomic(path: &Path, image: &Image) -> Result<(), IoError> {
 /// [`save_atomic`] with TIFF compression and PNG level as `options` say.
 pub fn save_atomic_with(path: &Path, image: &Image, options: WriteOptions) -> Result<(), IoError> {
     let (_, encoding) = output_encoding(path, image.layout(), image.dtype(), image.shape().len())?;
-    if let Encoding::Tiff(colour) = encoding {
-        return atomic::replace(path, |out| tiff::write(out, image, colour, options.tiff));
-    }
-    if let (Encoding::Png(_), Some(_)) = (encoding, options.png_level) {
-        return save_rows(
-            path,
-            image.shape(),
-            image.layout(),
-            image.dtype(),
-            options,
-            |sink| sink.write_rows(image),
-        );
-    }
-    atomic::replace(path, |out| encode(out, image, encoding))
+    atomic::replace(path, |out| encode(out, image, encoding, options))
 }
 
 /// Encodes `image` in memory in the format `name`'s extension names (a download, say).
 pub fn encode_as(name: &Path, image: &Image) -> Result<Vec<u8>, IoError> {
     let (_, encoding) = output_encoding(name, image.layout(), image.dtype(), image.shape().len())?;
     let mut out = io::Cursor::new(Vec::new());
-    encode(&mut out, image, encoding).map_err(|reason| write_error(name, reason))?;
+    encode(&mut out, image, encoding, WriteOptions::default())
+        .map_err(|reason| write_error(name, reason))?;
     Ok(out.into_inner())
 }
 
-fn encode<W: Write + Seek>(out: &mut W, image: &Image, encoding: Encoding) -> Result<(), Reason> {
+fn encode<W: Write + Seek>(
+    out: &mut W,
+    image: &Image,
+    encoding: Encoding,
+    options: WriteOptions,
+) -> Result<(), Reason> {
     match encoding {
         Encoding::Npy => npy::write(out, image),
-        Encoding::Tiff(colour) => tiff::write(out, image, colour, TiffCompression::None),
-        Encoding::Png(colour) => raster::write(out, image, Format::Png, colour),
-        Encoding::Jpeg(colour) => raster::write(out, image, Format::Jpeg, colour),
+        Encoding::Tiff(colour) => tiff::write(out, image, colour, options.tiff),
+        Encoding::Png(colour) => raster::write(out, image, Format::Png, colour, options.png_level),
+        Encoding::Jpeg(colour) => raster::write(out, image, Format::Jpeg, colour, None),
     }
 }
 

@@ -1,11 +1,12 @@
 //! PNG and JPEG through the `image` crate: decoding under the image-size limit into planes, and
 //! encoding 8- and 16-bit samples.
 
+use super::png_writer::{Kind, PngWriter};
 use super::rows::{check_row, RowSink, RowSource};
 use super::{read_error, sample_bytes, split, too_large, Format, Image, IoError, Layout, Reason};
 use crate::dtype::DType;
 use crate::limits::Limits;
-use image::{DynamicImage, ExtendedColorType, ImageEncoder, ImageFormat};
+use image::{DynamicImage, ExtendedColorType, ImageFormat};
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufReader, Write};
@@ -62,25 +63,23 @@ pub(super) fn write<W: Write>(
     image: &Image,
     format: Format,
     colour: ExtendedColorType,
+    png_level: Option<u8>,
 ) -> Result<(), Reason> {
     let &[h, w] = image.shape() else {
         return Err(Reason::Encode("images are 2-D".into()));
     };
+    if format == Format::Png {
+        let mut sink = png_sink(out, image.shape(), colour, png_level)?;
+        sink.write_rows(image)?;
+        return sink.finish();
+    }
     let samples = samples(image)?;
     if colour.bits_per_pixel() as usize / 8 * w * h != samples.len() {
         return Err(Reason::Encode(
             "pixel data does not match the image size".into(),
         ));
     }
-    if format == Format::Jpeg {
-        return write_jpeg(out, &samples, w, h, colour);
-    }
-    image::codecs::png::PngEncoder::new(out)
-        .write_image(&samples, w as u32, h as u32, colour)
-        .map_err(|e| match e {
-            image::ImageError::IoError(e) => Reason::Io(e),
-            other => Reason::Encode(other.to_string()),
-        })
+    write_jpeg(out, &samples, w, h, colour)
 }
 
 /// JPEG by the `jpeg-encoder` crate: its AVX2 colour conversion and DCT (chosen at run time)
@@ -253,58 +252,44 @@ impl RowSource for PngRows {
     }
 }
 
-/// A PNG encoder taking rows as they come (`level` 0–9, else the default as `image` writes).
-pub(super) fn png_sink<W: Write + 'static>(
+/// A PNG encoder taking rows as they come (`level` 0–9, default 6), compressing in parallel.
+pub(super) fn png_sink<'w, W: Write + 'w>(
     out: W,
     shape: &[usize],
     colour: ExtendedColorType,
     level: Option<u8>,
-) -> Result<Box<dyn RowSink>, Reason> {
+) -> Result<Box<dyn RowSink + 'w>, Reason> {
     let &[h, w] = shape else {
         return Err(Reason::Encode("images are 2-D".into()));
     };
-    let (Ok(w), Ok(h)) = (u32::try_from(w), u32::try_from(h)) else {
-        return Err(Reason::Encode(format!(
-            "PNG holds at most 2³¹ pixels a side, not {w}×{h}"
-        )));
-    };
-    let (color, depth) = match colour {
-        ExtendedColorType::L8 => (png::ColorType::Grayscale, png::BitDepth::Eight),
-        ExtendedColorType::La8 => (png::ColorType::GrayscaleAlpha, png::BitDepth::Eight),
-        ExtendedColorType::Rgb8 => (png::ColorType::Rgb, png::BitDepth::Eight),
-        ExtendedColorType::Rgba8 => (png::ColorType::Rgba, png::BitDepth::Eight),
-        ExtendedColorType::L16 => (png::ColorType::Grayscale, png::BitDepth::Sixteen),
-        ExtendedColorType::La16 => (png::ColorType::GrayscaleAlpha, png::BitDepth::Sixteen),
-        ExtendedColorType::Rgb16 => (png::ColorType::Rgb, png::BitDepth::Sixteen),
-        ExtendedColorType::Rgba16 => (png::ColorType::Rgba, png::BitDepth::Sixteen),
+    let (colour, depth, samples) = match colour {
+        ExtendedColorType::L8 => (0, 8, 1),
+        ExtendedColorType::La8 => (4, 8, 2),
+        ExtendedColorType::Rgb8 => (2, 8, 3),
+        ExtendedColorType::Rgba8 => (6, 8, 4),
+        ExtendedColorType::L16 => (0, 16, 1),
+        ExtendedColorType::La16 => (4, 16, 2),
+        ExtendedColorType::Rgb16 => (2, 16, 3),
+        ExtendedColorType::Rgba16 => (6, 16, 4),
         other => return Err(Reason::Encode(format!("PNG cannot hold {other:?}"))),
     };
-    let mut encoder = png::Encoder::new(out, w, h);
-    encoder.set_color(color);
-    encoder.set_depth(depth);
-    match level {
-        Some(0) => encoder.set_deflate_compression(png::DeflateCompression::NoCompression),
-        Some(l) => encoder.set_deflate_compression(png::DeflateCompression::Level(l.min(9))),
-        None => encoder.set_compression(png::Compression::Balanced),
-    }
-    let writer = encoder.write_header().map_err(png_encode_error)?;
-    let stream = writer.into_stream_writer().map_err(png_encode_error)?;
-    Ok(Box::new(PngSink { stream }))
+    let kind = Kind {
+        colour,
+        depth,
+        samples,
+    };
+    Ok(Box::new(PngWriter::new(
+        out,
+        w,
+        h,
+        kind,
+        level.unwrap_or(6),
+    )?))
 }
 
-fn png_encode_error(e: png::EncodingError) -> Reason {
-    match e {
-        png::EncodingError::IoError(e) => Reason::Io(e),
-        other => Reason::Encode(other.to_string()),
-    }
-}
-
-struct PngSink<W: Write + 'static> {
-    stream: png::StreamWriter<'static, W>,
-}
-
-impl<W: Write + 'static> RowSink for PngSink<W> {
+impl<W: Write> RowSink for PngWriter<W> {
     fn write_rows(&mut self, rows: &Image) -> Result<(), Reason> {
+        // PNG's 16-bit samples are big-endian.
         let bytes: Cow<[u8]> = match rows.dtype() {
             DType::U8 => rows.samples::<u8>()?,
             _ => Cow::Owned(
@@ -313,9 +298,9 @@ impl<W: Write + 'static> RowSink for PngSink<W> {
                     .collect(),
             ),
         };
-        self.stream.write_all(&bytes).map_err(Reason::Io)
+        PngWriter::write_rows(self, &bytes)
     }
     fn finish(self: Box<Self>) -> Result<(), Reason> {
-        self.stream.finish().map_err(png_encode_error)
+        PngWriter::finish(*self).map(|_| ())
     }
 }

@@ -114,11 +114,7 @@ pub fn save_rows(
                 }
                 Box::new(NpySink::new(out, &shape, dtype)?)
             }
-            // The PNG encoder streams into a writer it owns: the temporary file, shared.
-            Encoding::Png(colour) => {
-                let file = out.get_ref().try_clone().map_err(Reason::Io)?;
-                raster::png_sink(file, shape, colour, options.png_level)?
-            }
+            Encoding::Png(colour) => raster::png_sink(out, shape, colour, options.png_level)?,
             // JPEG encodes whole: the rows are gathered first.
             Encoding::Jpeg(_) => Box::new(Gather {
                 out,
@@ -156,7 +152,12 @@ impl<W: Write + Seek> RowSink for Gather<W> {
     }
     fn finish(mut self: Box<Self>) -> Result<(), Reason> {
         let whole = Image::concat_rows(&self.parts).map_err(|e| Reason::Encode(e.to_string()))?;
-        super::encode(&mut self.out, &whole, self.encoding)
+        super::encode(
+            &mut self.out,
+            &whole,
+            self.encoding,
+            WriteOptions::default(),
+        )
     }
 }
 
