@@ -7,9 +7,10 @@ use crate::dtype::DType;
 use crate::error::Error;
 use crate::footprint::Footprint;
 use crate::imageio::{dispatch, with_type, DynArray, Image, Layout, Sample};
+use crate::ir::MAIN;
 use crate::kernel::{Kernel, Options};
 use crate::native::Native;
-use ndarray::{ArrayD, ArrayViewD, Axis};
+use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 
 /// Filtering of whole [`Image`]s.
 pub trait Filter: Sized {
@@ -122,7 +123,7 @@ pub fn apply(
         .map(|a| a.convert(out));
     Ok(match layout {
         Layout::Array => Image::array(result),
-        _ => Image::from_planes(layout, split_last_axis(&result), alpha),
+        _ => Image::from_planes(layout, split_last_axis(result), alpha),
     })
 }
 
@@ -172,7 +173,9 @@ impl Loss {
                     continue;
                 }
                 loss.clamped += usize::from(v < lo || v > hi);
-                loss.fractional += usize::from(v.is_finite() && v.fract() != 0.0);
+                // `v.fract() != 0.0` without a libm call per value: from 2⁵² on, every f64 is
+                // an integer, and below it the truncating conversion is exact.
+                loss.fractional += usize::from(v.abs() < 4.5e15 && v as i64 as f64 != v);
                 if v.is_finite() {
                     loss.min = loss.min.min(v);
                     loss.max = loss.max.max(v);
@@ -256,7 +259,9 @@ pub fn apply_measured(
     out: DType,
 ) -> Result<(Image, Option<Loss>), Error> {
     let reads_w = Native::with_input(kernel.program()).is_some_and(|(_, input)| input == 0);
-    let exact = out == main.dtype() && reads_w && named.is_empty();
+    let exact = out == main.dtype()
+        && named.is_empty()
+        && (reads_w || picks_values(kernel, main.dtype(), options.cval));
     if out.integer_range().is_none() || exact {
         return Ok((
             apply(kernel, main, named, channels, footprint, options, out)?,
@@ -277,6 +282,23 @@ pub fn apply_measured(
     Ok((image, Some(loss)))
 }
 
+/// Whether every pass of a program with stages picks one value of a window (`min`, `max`, a
+/// rank, run natively) of the image or of an earlier such pass, as an opening does: the result
+/// is then exact in the image's type (and its stages run natively in it, see `Kernel::apply`).
+fn picks_values(kernel: &Kernel, dtype: DType, cval: f64) -> bool {
+    let passes = kernel.passes();
+    passes.len() > 1
+        && (passes.iter().enumerate()).all(|(i, (_, k))| {
+            k.native().is_some_and(|(n, input)| {
+                let name = &k.program().inputs[input].name;
+                let earlier = (passes[..i].iter()).any(|(stage, _)| stage == name);
+                n.picks_a_value()
+                    && with_type!(dtype, T => n.pad::<T>(cval).is_some())
+                    && (name == MAIN || earlier)
+            })
+        })
+}
+
 /// The image's colour planes as views of `T`, their element type.
 fn planes<T: Sample>(image: &Image) -> Vec<ArrayViewD<'_, T>> {
     (image.planes().iter())
@@ -288,10 +310,16 @@ fn planes<T: Sample>(image: &Image) -> Vec<ArrayViewD<'_, T>> {
         .collect()
 }
 
-/// The planes along the last axis of `a` (whose last axis is channels).
-fn split_last_axis(a: &DynArray) -> Vec<DynArray> {
-    fn split<T: Sample>(a: &ArrayD<T>) -> Vec<DynArray> {
+/// The planes along the last axis of `a` (whose last axis is channels); one plane without a
+/// copy.
+fn split_last_axis(a: DynArray) -> Vec<DynArray> {
+    fn split<T: Sample>(a: ArrayD<T>) -> Vec<DynArray> {
         let last = Axis(a.ndim() - 1);
+        if a.len_of(last) == 1 && a.is_standard_layout() {
+            let shape = IxDyn(&a.shape()[..a.ndim() - 1]);
+            let plane = a.into_shape_with_order(shape).expect("one plane, in order");
+            return vec![T::wrap(plane)];
+        }
         (a.axis_iter(last)).map(|p| T::wrap(p.to_owned())).collect()
     }
     dispatch!(a, a => split(a))

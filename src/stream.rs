@@ -109,17 +109,27 @@ impl Stream<'_> {
         let shape = [h, w];
         let (kernel, fp, options) = (self.kernel, self.footprint, self.options);
         let threads = options.threads.unwrap_or_else(rayon::current_num_threads);
-        // Two stripes per thread: every thread busy, and the band's halo a small share; and
+        // A stripe per thread (two at least): every thread busy, memory small; and
         // a million pixels at least, so that a narrow image is not cut into millions of bands.
-        let band = (STRIPE_ROWS * (2 * threads).max(2))
-            .max((1 << 20) / w.max(1) / STRIPE_ROWS * STRIPE_ROWS);
+        let band =
+            (STRIPE_ROWS * threads.max(2)).max((1 << 20) / w.max(1) / STRIPE_ROWS * STRIPE_ROWS);
         let bands: Vec<Range<usize>> = (0..h).step_by(band).map(|a| a..(a + band).min(h)).collect();
+        // A band reads the rows around it, through every pass's halo and the whole stripes
+        // its stages compute; rows further away come from a boundary mode at an edge.
         let reach = kernel
             .reach(&shape, fp, options)
             .map_err(StreamError::Filter)?;
-        let near = |b: &Range<usize>| {
-            let a = (b.start as isize + reach.lo[1]).max(0) as usize;
-            a..(b.end as isize + reach.hi[1]).clamp(0, h as isize) as usize
+        let span = (reach.hi[1] - reach.lo[1]) as usize + STRIPE_ROWS * kernel.passes().len();
+        // The window of rows around band `b` that `need` reads.
+        let near = |b: &Range<usize>, need: &[Range<usize>]| {
+            let (lo, hi) = (b.start.saturating_sub(span), (b.end + span).min(h));
+            let close = need.iter().filter(|r| r.start < hi && r.end > lo);
+            let start = close
+                .clone()
+                .map(|r| r.start.max(lo))
+                .min()
+                .unwrap_or(b.start);
+            start..close.map(|r| r.end.min(hi)).max().unwrap_or(b.end)
         };
         let mut needs = Vec::with_capacity(bands.len());
         // Far rows: read ahead (below a band's window when it runs), or kept as they pass.
@@ -127,7 +137,7 @@ impl Stream<'_> {
         for b in &bands {
             let need = (kernel.rows_needed(&shape, fp, options, b.clone()))
                 .map_err(StreamError::Filter)?;
-            let n = near(b);
+            let n = near(b, &need);
             for r in &need {
                 if r.end > n.end {
                     ahead.push(r.start.max(n.end)..r.end);
@@ -167,7 +177,7 @@ impl Stream<'_> {
         let mut loss: Option<Loss> = None;
         let mut read = 0;
         for (b, need) in bands.iter().zip(&needs) {
-            let n = near(b);
+            let n = near(b, need);
             // Slide the window: drop the rows above it, read down to its end.
             while rows.first < n.start {
                 // Past the rows read so far, the rows up to `first` are skipped as they come.
