@@ -397,10 +397,19 @@ fn decompression_bomb_is_refused() {
     chunk(&mut png, b"IDAT", &zlib_stored(&[0; 64]));
     chunk(&mut png, b"IEND", &[]);
     std::fs::write(s.path("bomb.png"), png).unwrap();
+    // Read whole, it is refused before decoding; streamed (as an image this size is by
+    // default), memory stays bounded and the data runs out at its first row.
+    s.fails(
+        &[
+            "apply", "max(w)", "bomb.png", "out.png", "--stream", "never",
+        ],
+        1,
+        &["cannot read bomb.png", "too large"],
+    );
     s.fails(
         &["apply", "max(w)", "bomb.png", "out.png"],
         1,
-        &["cannot read bomb.png", "too large"],
+        &["cannot read bomb.png", "at row 0"],
     );
 }
 

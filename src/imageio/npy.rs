@@ -11,23 +11,7 @@ use std::io::Write;
 /// Checks the header against the file size, so that a forged shape cannot make the reader
 /// allocate more than about 8× the file, and returns a description of the dtype.
 fn check_header(bytes: &[u8]) -> Result<String, Reason> {
-    // The header's own length first: the reader allocates it before reading (versions 2
-    // and 3 allow 4 GiB), so a 20-byte file could ask for that much.
-    let (start, len) = match bytes {
-        [0x93, b'N', b'U', b'M', b'P', b'Y', 1, _, a, b, ..] => {
-            (10, u16::from_le_bytes([*a, *b]) as usize)
-        }
-        [0x93, b'N', b'U', b'M', b'P', b'Y', 2 | 3, _, a, b, c, d, ..] => {
-            (12, u32::from_le_bytes([*a, *b, *c, *d]) as usize)
-        }
-        _ => (0, 0),
-    };
-    if start + len > bytes.len() {
-        return Err(bad(format!(
-            "the header claims {len} bytes but the file has only {} after it",
-            bytes.len() - start
-        )));
-    }
+    header_fits(bytes, bytes.len() as u64)?;
     let mut rest = bytes;
     let header = NpyHeader::from_reader(&mut rest).map_err(|e| bad(e.to_string()))?;
     let elements = header
@@ -110,8 +94,31 @@ pub(super) struct Header {
     pub shape: Vec<usize>,
 }
 
-/// Reads the header, leaving `r` at the first byte of data.
-pub(super) fn header(r: &mut impl std::io::Read) -> Result<Header, Reason> {
+/// Checks the header's own length, from the file's first bytes `start`, against the file's
+/// `size`: the reader allocates it before reading (versions 2 and 3 allow 4 GiB), so a 20-byte
+/// file could ask for that much.
+fn header_fits(start: &[u8], size: u64) -> Result<(), Reason> {
+    let (at, len) = match start {
+        [0x93, b'N', b'U', b'M', b'P', b'Y', 1, _, a, b, ..] => {
+            (10, u16::from_le_bytes([*a, *b]) as u64)
+        }
+        [0x93, b'N', b'U', b'M', b'P', b'Y', 2 | 3, _, a, b, c, d, ..] => {
+            (12, u32::from_le_bytes([*a, *b, *c, *d]) as u64)
+        }
+        _ => (0, 0),
+    };
+    if at + len > size {
+        return Err(bad(format!(
+            "the header claims {len} bytes but the file has only {} after it",
+            size.saturating_sub(at)
+        )));
+    }
+    Ok(())
+}
+
+/// Reads the header of a file of `size` bytes, leaving `r` at the first byte of data.
+pub(super) fn header(r: &mut impl std::io::BufRead, size: u64) -> Result<Header, Reason> {
+    header_fits(r.fill_buf().map_err(Reason::Io)?, size)?;
     let h = NpyHeader::from_reader(r).map_err(|e| bad(e.to_string()))?;
     let descr = h.type_descriptor.to_string();
     let code = descr.trim_matches(|c| c == '\'' || c == '"');

@@ -177,7 +177,9 @@ impl NpyRows {
     fn open(path: &Path, limits: &Limits) -> Result<Result<NpyRows, String>, IoError> {
         let fail = |reason| read_error(path, reason);
         let mut file = BufReader::new(File::open(path).map_err(|e| fail(Reason::Io(e)))?);
-        let header = npy::header(&mut file).map_err(fail)?;
+        let size = (file.get_ref().metadata()).map_err(|e| fail(Reason::Io(e)))?;
+        let size = size.len();
+        let header = npy::header(&mut file, size).map_err(fail)?;
         let npy::Header {
             dtype,
             big_endian,
@@ -195,13 +197,8 @@ impl NpyRows {
         }
         let row = check_row(w.checked_mul(dtype.size()), limits).map_err(fail)?;
         // The data must be there: a forged header is found before any row is filtered.
-        let have = file
-            .get_ref()
-            .metadata()
-            .map_err(|e| fail(Reason::Io(e)))?
-            .len();
         let here = file.stream_position().map_err(|e| fail(Reason::Io(e)))?;
-        if (row as u128) * (h as u128) > (have - here) as u128 {
+        if (row as u128) * (h as u128) > size.saturating_sub(here) as u128 {
             return Err(fail(Reason::Decode {
                 format: Format::Npy,
                 detail: format!("the header's shape {shape:?} needs more data than the file holds"),
