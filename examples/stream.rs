@@ -1,7 +1,7 @@
 //! Row streaming from your own reader: a `RowSource` that makes its rows as they are asked for
 //! (here a synthetic 40000×3000 scan, 120 MB, never held whole), filtered by a median into a
-//! TIFF written strip by strip, then read back in part to check a few rows against the
-//! whole-image filter of the same rows.
+//! TIFF written strip by strip, then read back to check a few rows against the whole-image
+//! filter of the same rows.
 //!
 //!     cargo run --release --example stream [OUT.tif]
 

@@ -127,6 +127,9 @@ pub fn apply(
     })
 }
 
+/// 2⁵²: every f64 from here on is an integer.
+const TWO_52: f64 = (1u64 << 52) as f64;
+
 /// What writing a float result in an integer type loses: values outside the type's range
 /// (saturated), NaN (written as 0), and fractional parts (rounded half to even).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -175,7 +178,7 @@ impl Loss {
                 loss.clamped += usize::from(v < lo || v > hi);
                 // `v.fract() != 0.0` without a libm call per value: from 2⁵² on, every f64 is
                 // an integer, and below it the truncating conversion is exact.
-                loss.fractional += usize::from(v.abs() < 4.5e15 && v as i64 as f64 != v);
+                loss.fractional += usize::from(v.abs() < TWO_52 && v as i64 as f64 != v);
                 if v.is_finite() {
                     loss.min = loss.min.min(v);
                     loss.max = loss.max.max(v);

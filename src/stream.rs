@@ -108,6 +108,12 @@ impl Stream<'_> {
         let [h, w] = source.shape();
         let shape = [h, w];
         let (kernel, fp, options) = (self.kernel, self.footprint, self.options);
+        if let Some((name, image)) = (self.named.iter()).find(|(_, i)| i.shape()[..2] != shape) {
+            return Err(StreamError::Filter(Error::Input(format!(
+                "input `{name}` has shape {:?}, but the image `w` has shape {shape:?}",
+                image.shape()
+            ))));
+        }
         let threads = options.threads.unwrap_or_else(rayon::current_num_threads);
         // A stripe per thread (two at least): every thread busy, memory small; and
         // a million pixels at least, so that a narrow image is not cut into millions of bands.
@@ -131,13 +137,18 @@ impl Stream<'_> {
                 .unwrap_or(b.start);
             start..close.map(|r| r.end.min(hi)).max().unwrap_or(b.end)
         };
+        // Per band, the rows it reads and its window, whose start never goes back up the image
+        // (rows above it have left the window; the band keeps them as far rows instead).
         let mut needs = Vec::with_capacity(bands.len());
+        let mut windows: Vec<Range<usize>> = Vec::with_capacity(bands.len());
         // Far rows: read ahead (below a band's window when it runs), or kept as they pass.
         let (mut ahead, mut keep) = (Vec::new(), Vec::new());
         for b in &bands {
             let need = (kernel.rows_needed(&shape, fp, options, b.clone()))
                 .map_err(StreamError::Filter)?;
-            let n = near(b, &need);
+            let mut n = near(b, &need);
+            n.start = n.start.max(windows.last().map_or(0, |p| p.start));
+            n.end = n.end.max(n.start);
             for r in &need {
                 if r.end > n.end {
                     ahead.push(r.start.max(n.end)..r.end);
@@ -147,6 +158,7 @@ impl Stream<'_> {
                 }
             }
             needs.push(need);
+            windows.push(n);
         }
         let ahead = crate::window::merge(ahead);
         let keep = crate::window::merge(keep);
@@ -158,12 +170,19 @@ impl Stream<'_> {
             first: 0,
             far: BTreeMap::new(),
         };
+        let ended = |row: usize| {
+            StreamError::Read(IoError {
+                op: crate::imageio::Op::Read,
+                path: "input".into(),
+                reason: Reason::Unsupported(format!("the image ended at row {row} of {h}")),
+            })
+        };
         if !ahead.is_empty() {
             let mut second = source.reopen().map_err(StreamError::Read)?;
             let mut y = 0;
             while y < ahead.last().map_or(0, |r| r.end) {
                 let Some(block) = second.next_rows().map_err(StreamError::Read)? else {
-                    break;
+                    return Err(ended(y));
                 };
                 for (i, row) in Store::<T>::split_rows(&block, w).into_iter().enumerate() {
                     if ahead.iter().any(|r| r.contains(&(y + i))) {
@@ -176,8 +195,7 @@ impl Stream<'_> {
         let layout = source.layout();
         let mut loss: Option<Loss> = None;
         let mut read = 0;
-        for (b, need) in bands.iter().zip(&needs) {
-            let n = near(b, need);
+        for ((b, need), n) in bands.iter().zip(&needs).zip(&windows) {
             // Slide the window: drop the rows above it, read down to its end.
             while rows.first < n.start {
                 // Past the rows read so far, the rows up to `first` are skipped as they come.
@@ -186,13 +204,7 @@ impl Stream<'_> {
             }
             while read < n.end {
                 let Some(block) = source.next_rows().map_err(StreamError::Read)? else {
-                    return Err(StreamError::Read(IoError {
-                        op: crate::imageio::Op::Read,
-                        path: "input".into(),
-                        reason: Reason::Unsupported(format!(
-                            "the image ended at row {read} of {h}"
-                        )),
-                    }));
+                    return Err(ended(read));
                 };
                 for row in Store::<T>::split_rows(&block, w) {
                     if keep.iter().any(|r| r.contains(&read)) {

@@ -298,6 +298,10 @@ impl<O: Send> Sink<O> for ArrayMut<'_, O> {
     {
         let [_, h, w] = self.shape;
         let (w, first) = (w * self.channels, self.first);
+        if self.data.is_empty() {
+            // No rows to compute (a band's stage that nothing reads).
+            return;
+        }
         self.data
             .par_chunks_mut(h * w)
             .enumerate()

@@ -217,3 +217,46 @@ fn a_file_that_breaks_midway_leaves_nothing() {
         assert!(stray_temp_files(tmp.path()).is_empty());
     }
 }
+
+/// `wrap` on an image short beside the footprint: the last band reads the first rows, which an
+/// earlier band's window already passed (they must have been kept). 350 rows, a 135-row
+/// footprint, 8192 columns (bands of 128 rows).
+#[test]
+fn wrap_on_a_short_wide_image_streams_bit_for_bit() {
+    let tmp = TempDir::new().unwrap();
+    let input = tmp.path().join("wide.npy");
+    let a = ndarray::Array2::from_shape_fn((350, 8192), |(y, x)| ((x * 31 + y * 17) % 251) as u8);
+    ndarray_npy::write_npy(&input, &a).unwrap();
+    for threads in ["1", "2"] {
+        check(
+            "mean(w)",
+            &input,
+            "npy",
+            &["-f", "rect:1x135", "--mode", "wrap", "--threads", threads],
+        );
+    }
+}
+
+/// A named input of another size is refused, streamed or not, with the same message.
+#[test]
+fn a_named_input_of_another_size_is_refused_when_streaming() {
+    let tmp = TempDir::new().unwrap();
+    let mut said = Vec::new();
+    for stream in ["always", "never"] {
+        let out = jitfilter()
+            .args(["apply", "c + at(g)"])
+            .arg(data("camera.png"))
+            .arg(tmp.path().join("o.png"))
+            .arg("-i")
+            .arg(format!("g={}", data("coins.png").display()))
+            .args(["--stream", stream])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_no_panic(&stderr);
+        assert!(stderr.contains("input `g`"), "{stderr}");
+        said.push((out.status.code(), stderr));
+    }
+    assert_eq!(said[0], said[1]);
+    assert!(!tmp.path().join("o.png").exists());
+}

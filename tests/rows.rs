@@ -142,6 +142,19 @@ fn stages_equal_the_whole_image_in_every_mode() {
     );
 }
 
+/// A stage nothing reads computes no rows in a band (and must not fail for it).
+#[test]
+fn a_stage_nothing_reads() {
+    check(
+        "stage e = min(w); c + 1",
+        &[],
+        "box:3",
+        140,
+        10,
+        &[Engine::Auto],
+    );
+}
+
 #[test]
 fn named_inputs_and_offsets_equal_the_whole_image() {
     check(

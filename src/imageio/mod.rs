@@ -334,7 +334,7 @@ impl Image {
             return Ok(planes.into_iter().next().expect("one plane"));
         }
         let len = planes[0].len();
-        let mut out = vec![planes[0][0]; len * n];
+        let mut out = vec![T::from_f64(0.0); len * n];
         for (c, plane) in planes.iter().enumerate() {
             for (o, v) in out[c..].iter_mut().step_by(n).zip(plane.iter()) {
                 *o = *v;

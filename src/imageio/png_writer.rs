@@ -87,6 +87,9 @@ impl<W: Write> PngWriter<W> {
                 "pixel data does not match the image size".into(),
             ));
         }
+        if rows == 0 {
+            return Ok(());
+        }
         self.rows += rows;
         self.pending.extend_from_slice(bytes);
         let piece_rows = (PIECE_BYTES / self.row_bytes).max(1);

@@ -2,10 +2,10 @@
 //! take them in order ([`RowSink`]), so that a huge image flows from file to file through a
 //! window of rows and is never held whole.
 //!
-//! What streams: TIFF of strips or tiles (one sample per pixel interleaved, any engine type,
-//! any compression the `tiff` crate reads), 2-D `.npy` in C order, PNG of 8 or 16 bits (not
+//! What streams: TIFF of strips or tiles (samples interleaved or planar, any engine type, any
+//! compression the `tiff` crate reads), 2-D `.npy` in C order, PNG of 8 or 16 bits (not
 //! interlaced, no palette or transparency chunk) — read; TIFF, `.npy` and PNG — written. The
-//! rest (JPEG input, interlaced PNG, planar TIFF, 3-D arrays) is read whole: [`open_rows`] says
+//! rest (JPEG input, interlaced or palette PNG, 3-D arrays) is read whole: [`open_rows`] says
 //! why.
 
 use super::tiff_writer::{Compression, StripWriter};

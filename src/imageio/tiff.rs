@@ -428,7 +428,8 @@ fn tile_row(
                 let DecodingResult::$variant(v) = data else {
                     return Err(Reason::Unsupported("tiles of mixed types".into()));
                 };
-                // A tile's data rows are `stride` samples apart (tiles are padded).
+                // A tile's data rows are `stride` samples apart (`dw` pixels as the `tiff`
+                // crate gives them, cropped; a padded tile would have a longer stride).
                 let stride = v.len() / dh.max(1);
                 if dh < rows || stride < dw * spp || x0 + dw > w {
                     return Err(Reason::Decode {

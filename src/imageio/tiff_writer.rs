@@ -7,6 +7,7 @@
 use super::Reason;
 use crate::dtype::DType;
 use rayon::prelude::*;
+use std::borrow::Cow;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::str::FromStr;
 
@@ -44,13 +45,13 @@ impl Compression {
         }
     }
 
-    fn compress(self, data: &[u8]) -> io::Result<Vec<u8>> {
-        match self {
-            Compression::None => Ok(data.to_vec()),
+    fn compress(self, data: &[u8]) -> io::Result<Cow<'_, [u8]>> {
+        Ok(Cow::Owned(match self {
+            Compression::None => return Ok(Cow::Borrowed(data)),
             Compression::Lzw => {
                 weezl::encode::Encoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8)
                     .encode(data)
-                    .map_err(io::Error::other)
+                    .map_err(io::Error::other)?
             }
             Compression::Deflate => {
                 let mut z = flate2::write::ZlibEncoder::new(
@@ -58,9 +59,9 @@ impl Compression {
                     flate2::Compression::new(6),
                 );
                 z.write_all(data)?;
-                z.finish()
+                z.finish()?
             }
-        }
+        }))
     }
 }
 
@@ -106,8 +107,12 @@ impl<W: Write + Seek> StripWriter<W> {
         let total = pixels.width as u128
             * pixels.height as u128
             * (pixels.samples * pixels.dtype.size()) as u128;
-        // Compression may grow incompressible data a little: leave room.
-        let big = total + total / 64 + (1 << 20) > u32::MAX as u128;
+        // Compression may grow incompressible data: deflate a little, LZW by up to ~1.4×.
+        let worst = match compression {
+            Compression::Lzw => total * 3 / 2,
+            _ => total + total / 64,
+        };
+        let big = worst + (1 << 20) > u32::MAX as u128;
         Self::with_kind(out, pixels, compression, big)
     }
 
@@ -188,25 +193,13 @@ impl<W: Write + Seek> StripWriter<W> {
     /// Compresses and writes `bytes` as strips (the last may be short), in batches.
     fn put(&mut self, bytes: &[u8]) -> Result<(), Reason> {
         let strip = self.rows_per_strip * self.row_bytes;
+        let compression = self.compression;
         for batch in bytes.chunks(strip * BATCH) {
-            let compression = self.compression;
-            let packed: Vec<io::Result<Vec<u8>>> = if compression == Compression::None {
-                Vec::new()
-            } else {
-                batch
-                    .par_chunks(strip)
-                    .map(|s| compression.compress(s))
-                    .collect()
-            };
-            let raw = batch.chunks(strip);
-            if packed.is_empty() {
-                for s in raw {
-                    self.strip(s)?;
-                }
-            } else {
-                for s in packed {
-                    self.strip(&s.map_err(Reason::Io)?)?;
-                }
+            let packed: Vec<io::Result<Cow<[u8]>>> = (batch.par_chunks(strip))
+                .map(|s| compression.compress(s))
+                .collect();
+            for s in packed {
+                self.strip(&s.map_err(Reason::Io)?)?;
             }
         }
         Ok(())
