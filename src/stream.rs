@@ -162,7 +162,7 @@ impl Stream<'_> {
         }
         let ahead = crate::window::merge(ahead);
         let keep = crate::window::merge(keep);
-        let planes = source.layout().colour_channels() + source.layout().has_alpha() as usize;
+        let planes = source.layout().samples();
         let mut rows = Store::<T> {
             width: w,
             planes,

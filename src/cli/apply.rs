@@ -6,7 +6,7 @@ use super::report::{colour_on_stderr, Failure};
 use super::setup::{ms, split_positionals, usage_error, Job};
 use jitfilter::dtype::DType;
 use jitfilter::image_filter::{self, Loss};
-use jitfilter::imageio::{self, Format, Image, IoError, Layout, Op, Reason, WriteOptions};
+use jitfilter::imageio::{self, Format, Image, IoError, Layout, Op, Reason};
 use jitfilter::stream::{Stream, StreamError};
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -228,10 +228,7 @@ fn process(
         warn(&loss_warning(output, &loss, out.dtype.dtype().is_some()));
     }
     let start = Instant::now();
-    let options = WriteOptions {
-        tiff: out.compress,
-        png_level: out.png_level,
-    };
+    let options = out.write_options();
     imageio::save_atomic_with(output, &result, options).map_err(Failure::File)?;
     Ok(Timing {
         read,
@@ -265,7 +262,7 @@ fn stream(
     };
     let [h, w] = source.shape();
     let layout = source.layout();
-    let samples = layout.colour_channels() + layout.has_alpha() as usize;
+    let samples = layout.samples();
     let bytes = (h as u128) * (w * samples * source.dtype().size()) as u128;
     if out.stream == StreamArg::Auto && bytes <= STREAM_OVER as u128 {
         return Ok(None);
@@ -286,10 +283,7 @@ fn stream(
     let bar = Progress::rows(h, out.quiet);
     let mut failure = None;
     let mut loss = None;
-    let options = WriteOptions {
-        tiff: out.compress,
-        png_level: out.png_level,
-    };
+    let options = out.write_options();
     let written = imageio::save_rows(output, &shape, out_layout, dtype, options, |sink| {
         let progress = &mut |done: usize, _| bar.set(done);
         match stream.run(&mut *source, sink, progress) {

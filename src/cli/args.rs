@@ -289,6 +289,16 @@ pub struct OutputArgs {
     pub png_level: Option<u8>,
 }
 
+impl OutputArgs {
+    /// How outputs are written (`--compress`, `--png-level`).
+    pub fn write_options(&self) -> jitfilter::imageio::WriteOptions {
+        jitfilter::imageio::WriteOptions {
+            tiff: self.compress,
+            png_level: self.png_level,
+        }
+    }
+}
+
 /// When `apply` streams rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum StreamArg {

@@ -182,6 +182,11 @@ impl Layout {
         }
     }
 
+    /// Samples per pixel: colour planes and alpha.
+    pub fn samples(self) -> usize {
+        self.colour_channels() + self.has_alpha() as usize
+    }
+
     pub fn has_alpha(self) -> bool {
         matches!(self, Layout::GreyAlpha | Layout::Rgba)
     }
@@ -571,7 +576,7 @@ fn too_large(limits: &Limits) -> Reason {
 
 /// Splits interleaved `h × w` pixels into planes (and alpha) of `layout`.
 fn split<T: Sample>(raw: Vec<T>, h: usize, w: usize, layout: Layout) -> Result<Image, Reason> {
-    let n = layout.colour_channels() + layout.has_alpha() as usize;
+    let n = layout.samples();
     let all = ArrayD::from_shape_vec(IxDyn(&[h, w, n]), raw)
         .map_err(|_| Reason::Unsupported("pixel data does not match the image size".into()))?;
     if n == 1 {

@@ -152,7 +152,7 @@ pub(super) fn png_rows(
         return Ok(Err("PNG with a transparency chunk is decoded whole".into()));
     }
     let (w, h) = (info.width as usize, info.height as usize);
-    let n = layout.colour_channels() + layout.has_alpha() as usize;
+    let n = layout.samples();
     let row = check_row(w.checked_mul(n * dtype.size()), limits).map_err(fail)?;
     Ok(Ok(Box::new(PngRows {
         path: path.to_path_buf(),
@@ -204,7 +204,7 @@ impl RowSource for PngRows {
         if rows == 0 {
             return Ok(None);
         }
-        let n = self.layout.colour_channels() + self.layout.has_alpha() as usize;
+        let n = self.layout.samples();
         let mut bytes = Vec::with_capacity(rows * w * n * self.dtype.size());
         for r in 0..rows {
             let at = self.row + r;

@@ -107,7 +107,7 @@ pub fn save_rows(
             }
             Encoding::Npy => {
                 // Images of several channels are H×W×channels arrays, as whole ones.
-                let n = layout.colour_channels() + layout.has_alpha() as usize;
+                let n = layout.samples();
                 let mut shape = shape.to_vec();
                 if layout != Layout::Array && n > 1 {
                     shape.push(n);

@@ -385,7 +385,7 @@ impl<R: io::Read + Seek> TiffRows<R> {
 /// A decoded chunk of `rows` × `w` pixels as an image of `layout`; a sample type the engine
 /// lacks is `Unsupported` (the whole-image reader then says which).
 fn samples(data: DecodingResult, rows: usize, w: usize, layout: Layout) -> Result<Image, Reason> {
-    let n = layout.colour_channels() + layout.has_alpha() as usize;
+    let n = layout.samples();
     let cut = |len: usize| rows * w * n <= len;
     let short = || Reason::Decode {
         format: Format::Tiff,
