@@ -158,6 +158,7 @@ impl StripeFn for RowStripe<'_> {
             args.dz = t.dz.as_ptr();
             args.params = t.params.as_ptr();
             args.planes = st.plane_rows.as_ptr();
+            args.x0 = s.x0 as f64;
             args.y = (s.y0 + ry) as f64;
             args.z = s.z as f64;
             args.size = t.size;

@@ -17,7 +17,7 @@ use crate::planner::Planner;
 use crate::runtime::CallbackContext;
 use crate::schedule::{Schedule, Trace};
 use crate::syntax;
-use crate::window::{self, Geometry, Halo, Rows, STRIPE_ROWS};
+use crate::window::{self, Geometry, Halo, Span, UNITS};
 use ndarray::{Array, ArrayD, ArrayView, Axis, Dimension, IxDyn, Slice};
 use std::ops::Range;
 use std::os::raw::c_void;
@@ -96,10 +96,12 @@ pub struct Options {
     pub engine: Engine,
     /// Set from any thread to stop the run early: it then returns [`Error::Cancelled`].
     pub cancel: Option<Cancel>,
-    /// `None`: the inputs are whole images. Else they are a band of rows of a taller 2-D image,
-    /// and only the band's output rows are computed (row streaming, see [`crate::stream`]);
-    /// the result equals those rows of the whole image's, bit for bit.
-    pub rows: Option<Rows>,
+    /// Empty: the inputs are whole arrays. Else, one entry per array axis: the inputs are a
+    /// part of a larger array (a band of rows when streaming, see [`crate::stream`]; a chunk
+    /// with its halo under Dask), which along axes with a [`Span`] holds the span's positions
+    /// of the whole axis and computes only its `out` positions (`None`: all of the axis as
+    /// given). The result equals that part of the whole array's, bit for bit.
+    pub region: Vec<Option<Span>>,
 }
 
 /// A flag that stops runs early (e.g. a request superseded by a newer one): once set, the stripes
@@ -169,9 +171,14 @@ impl Options {
         self.cancel = Some(cancel.clone());
         self
     }
-    /// The inputs are a band of rows of a taller image (see [`Options::rows`]).
-    pub fn rows(mut self, rows: Rows) -> Self {
-        self.rows = Some(rows);
+    /// The inputs are a band of rows of a taller 2-D image (see [`Options::region`]).
+    pub fn rows(mut self, rows: Span) -> Self {
+        self.region = vec![Some(rows), None];
+        self
+    }
+    /// The inputs are a part of a larger array (see [`Options::region`]).
+    pub fn region(mut self, region: Vec<Option<Span>>) -> Self {
+        self.region = region;
         self
     }
 }
@@ -706,7 +713,7 @@ impl Kernel {
                 self.program.roots.len()
             ))
         })?;
-        debug_assert!(options.rows.is_some() || out.raw_dim() == dim);
+        debug_assert!(!options.region.is_empty() || out.raw_dim() == dim);
         Ok((out, trace))
     }
 
@@ -737,28 +744,28 @@ impl Kernel {
                 check_input_name(name)?;
             }
         }
-        // In a band, per pass the rows it computes (the stages', whole stripes of the rows
-        // their readers read).
-        let outs = match &options.rows {
-            Some(rows) => {
-                let image = band_shape(rows, inputs.shape())?;
-                let (held, outs) = self.band_plan(&image, footprint, options, rows.out.clone())?;
-                if let Some(r) = held
-                    .iter()
-                    .find(|r| (rows.held.iter()).all(|h| h.start > r.start || h.end < r.end))
+        // In a part of a larger array, per pass the positions it computes (the stages', whole
+        // units of the positions their readers read).
+        let outs = if options.region.is_empty() {
+            if !self.stages.is_empty() {
+                self.reach(inputs.shape(), footprint, options)?;
+            }
+            None
+        } else {
+            let (image, region) = region_of(&options.region, inputs.shape())?;
+            let out = region.iter().map(|s| s.out.clone()).collect();
+            let (held, outs) = self.region_plan(&image, footprint, options, out)?;
+            for (a, (need, span)) in held.iter().zip(&region).enumerate() {
+                if let Some(r) = (need.iter())
+                    .find(|r| (span.held.iter()).all(|h| h.start > r.start || h.end < r.end))
                 {
                     return Err(Error::Shape(format!(
-                        "the band does not hold rows {r:?}, which it reads (Kernel::rows_needed says which)"
+                        "the part does not hold positions {r:?} of axis {a}, which it reads (Kernel::rows_needed says which of a band's rows)"
                     )));
                 }
-                self.reach(&image, footprint, options)?;
-                Some(outs)
             }
-            None if self.stages.is_empty() => None,
-            None => {
-                self.reach(inputs.shape(), footprint, options)?;
-                None
-            }
+            self.reach(&image, footprint, options)?;
+            Some(outs)
         };
         if self.stages.is_empty() {
             return self.run(inputs, footprint, options);
@@ -818,7 +825,7 @@ impl Kernel {
 
     /// The rows of the inputs that computing rows `out` of a 2-D image of `shape` reads, through
     /// every pass: a band holding them, with [`Options::rows`], computes those rows exactly as
-    /// filtering the whole image would. `out` starts on a multiple of [`STRIPE_ROWS`].
+    /// filtering the whole image would. `out` starts on a multiple of [`window::STRIPE_ROWS`].
     pub fn rows_needed(
         &self,
         shape: &[usize],
@@ -826,78 +833,148 @@ impl Kernel {
         options: &Options,
         out: Range<usize>,
     ) -> Result<Vec<Range<usize>>, Error> {
-        Ok(self.band_plan(shape, footprint, options, out)?.0)
-    }
-
-    /// For rows `out` of a 2-D image of `shape`: the rows the inputs must hold, and per pass
-    /// (stages, then the result) the rows it computes. A stage computes whole stripes covering
-    /// the rows its readers read, so that its rows equal the whole image's.
-    #[allow(clippy::type_complexity)]
-    fn band_plan(
-        &self,
-        shape: &[usize],
-        footprint: &Footprint,
-        options: &Options,
-        out: Range<usize>,
-    ) -> Result<(Vec<Range<usize>>, Vec<Vec<Range<usize>>>), Error> {
-        let &[h, _] = shape else {
+        let &[_, w] = shape else {
             return Err(Error::Shape(format!(
                 "bands of rows are of 2-D images, not {}-D arrays",
                 shape.len()
             )));
         };
-        check_band_out(&out, h)?;
+        Ok(self
+            .needed(shape, footprint, options, vec![out, 0..w])?
+            .swap_remove(0))
+    }
+
+    /// Per axis, the positions of the inputs that computing positions `out` (per axis) of an
+    /// array of `shape` reads, through every pass: a part holding them, with
+    /// [`Options::region`], computes those positions exactly as filtering the whole array
+    /// would. Each range of `out` is whole units of [`UNITS`] (from and to multiples of
+    /// the unit, or to the axis's end).
+    pub fn needed(
+        &self,
+        shape: &[usize],
+        footprint: &Footprint,
+        options: &Options,
+        out: Vec<Range<usize>>,
+    ) -> Result<Vec<Vec<Range<usize>>>, Error> {
+        if out.len() != shape.len() {
+            return Err(Error::Shape(format!(
+                "{} ranges for a {}-D array",
+                out.len(),
+                shape.len()
+            )));
+        }
+        Ok(self.region_plan(shape, footprint, options, out)?.0)
+    }
+
+    /// For the positions `out` (per axis) of an array of `shape`: per axis the positions the
+    /// inputs must hold, and per pass (stages, then the result) per axis the positions it
+    /// computes. A stage computes whole units ([`UNITS`]) covering the positions its readers
+    /// read, so that its values equal the whole array's.
+    #[allow(clippy::type_complexity)]
+    fn region_plan(
+        &self,
+        shape: &[usize],
+        footprint: &Footprint,
+        options: &Options,
+        out: Vec<Range<usize>>,
+    ) -> Result<(Vec<Vec<Range<usize>>>, Vec<Vec<Vec<Range<usize>>>>), Error> {
+        let nd = shape.len();
+        if !(1..=3).contains(&nd) {
+            return Err(Error::Shape(format!(
+                "arrays must have 1 to 3 dimensions, got {nd}"
+            )));
+        }
+        let axis3 = |a: usize| 3 + a - nd;
+        for (a, o) in out.iter().enumerate() {
+            check_out(o, a, shape[a], UNITS[axis3(a)])?;
+        }
         let passes = self.passes();
         let n = passes.len();
-        let mut outs = vec![Vec::new(); n];
-        let mut needs: Vec<Vec<Range<usize>>> = vec![Vec::new(); n];
-        outs[n - 1] = vec![out];
+        // Per pass, per axis.
+        let mut outs = vec![vec![Vec::new(); nd]; n];
+        let mut needs = vec![vec![Vec::new(); nd]; n];
+        outs[n - 1] = out.into_iter().map(|o| vec![o]).collect();
         for i in (0..n).rev() {
             let (name, pass) = &passes[i];
-            if i + 1 < n {
-                let read = (i + 1..n)
-                    .filter(|&j| (passes[j].1.program.inputs.iter()).any(|p| &p.name == name))
-                    .flat_map(|j| needs[j].iter().cloned())
-                    .collect();
-                outs[i] = window::whole_stripes(&window::merge(read), h);
-            }
             let (fp, opts) = pass.pass_footprint(footprint, options);
             let s = pass.setup(shape, &fp, &opts)?;
-            let halo = (s.geo.halo.lo[1], s.geo.halo.hi[1]);
-            needs[i] = window::rows_read(&outs[i], halo, s.modes[1], h);
+            for a in 0..nd {
+                if i + 1 < n {
+                    let read = (i + 1..n)
+                        .filter(|&j| (passes[j].1.program.inputs.iter()).any(|p| &p.name == name))
+                        .flat_map(|j| needs[j][a].iter().cloned())
+                        .collect();
+                    let unit = UNITS[axis3(a)];
+                    outs[i][a] = window::whole_units(&window::merge(read), unit, shape[a]);
+                }
+                let g = axis3(a);
+                let halo = (s.geo.halo.lo[g], s.geo.halo.hi[g]);
+                needs[i][a] = window::positions_read(&outs[i][a], halo, s.modes[g], shape[a]);
+            }
         }
-        let held = window::merge(needs.iter().chain(&outs).flatten().cloned().collect());
+        let held = (0..nd)
+            .map(|a| {
+                let all = needs.iter().chain(&outs).flat_map(|p| p[a].iter().cloned());
+                window::merge(all.collect())
+            })
+            .collect();
         Ok((held, outs))
     }
 
-    /// [`Kernel::run`]; in a band, over each of `outs`' ranges in turn, into an array of the
-    /// band's held rows (the rows not computed are 0, and no reader reads them).
+    /// [`Kernel::run`]; in a part of a larger array, over each combination of `outs`' ranges
+    /// per axis in turn, into an array of the part's held positions (those not computed are 0,
+    /// and no reader reads them).
     fn run_over<T: Element, O: Element>(
         &self,
         inputs: &Inputs<T>,
         footprint: &Footprint,
         options: &Options,
-        outs: Option<&[Range<usize>]>,
+        outs: Option<&[Vec<Range<usize>>]>,
     ) -> Result<(ArrayD<O>, Trace), Error> {
-        let (Some(outs), Some(rows)) = (outs, &options.rows) else {
+        let Some(outs) = outs else {
             return self.run(inputs, footprint, options);
         };
+        let (_, region) = region_of(&options.region, inputs.shape())?;
+        // Every combination of one range per axis (one empty run when some axis has none).
+        let mut parts: Vec<Vec<Range<usize>>> = vec![Vec::new()];
+        for ranges in outs {
+            let ranges: Vec<Range<usize>> = match &ranges[..] {
+                [] => std::iter::once(0..0).collect(),
+                r => r.to_vec(),
+            };
+            parts = (parts.iter())
+                .flat_map(|p| {
+                    ranges
+                        .iter()
+                        .map(move |r| [&p[..], std::slice::from_ref(r)].concat())
+                })
+                .collect();
+        }
         let mut whole: Option<ArrayD<O>> = None;
         let mut trace = Trace::default();
-        for out in outs.iter().cloned().chain(outs.is_empty().then_some(0..0)) {
-            let band = Rows {
-                out: out.clone(),
-                ..rows.clone()
-            };
-            let (part, t) = self.run(inputs, footprint, &options.clone().rows(band))?;
+        for part_out in parts {
+            let part_region = (region.iter().zip(&part_out))
+                .map(|(s, o)| {
+                    Some(Span {
+                        out: o.clone(),
+                        ..s.clone()
+                    })
+                })
+                .collect();
+            let (part, t) = self.run(inputs, footprint, &options.clone().region(part_region))?;
             let whole = whole.get_or_insert_with(|| {
                 let mut shape = part.shape().to_vec();
-                shape[0] = rows.held_rows();
+                for (d, s) in shape.iter_mut().zip(&region) {
+                    *d = s.held_len();
+                }
                 ArrayD::from_elem(shape, O::from_f64(0.0))
             });
-            if let Some(at) = Rows::index(&rows.held, out.start) {
-                (whole.slice_axis_mut(Axis(0), Slice::from(at..at + out.len()))).assign(&part);
+            let mut view = whole.view_mut();
+            for (a, (s, o)) in region.iter().zip(&part_out).enumerate() {
+                let at = Span::index(&s.held, o.start).unwrap_or(0);
+                view.slice_axis_inplace(Axis(a), Slice::from(at..at + o.len()));
             }
+            view.assign(&part);
             trace = t;
         }
         Ok((whole.expect("one run at least"), trace))
@@ -912,26 +989,38 @@ impl Kernel {
     ) -> Result<(ArrayD<O>, Trace), Error> {
         let bound = Binding::new(&self.program, inputs)?;
         let (footprint, options) = &self.pass_footprint(footprint, options);
-        let rows = options.rows.as_ref();
-        let image = match rows {
-            Some(r) => band_shape(r, &bound.shape)?,
-            None => bound.shape.clone(),
+        let nd = bound.shape.len();
+        let (image, region) = match &options.region[..] {
+            [] => (bound.shape.clone(), Vec::new()),
+            r => region_of(r, &bound.shape)?,
         };
         let mut setup = self.setup(&image, footprint, options)?;
         setup.size[3] = bound.channels as f64;
-        let shape = setup.geo.shape;
+        // In a part: per axis (z, y, x) the positions held, and those computed.
+        let mut held: [&[Range<usize>]; 3] = [&[]; 3];
+        let mut out3: [Range<usize>; 3] = setup.geo.shape.map(|n| 0..n);
+        let mut dims = [1; 3];
+        dims[3 - nd..].copy_from_slice(&bound.shape);
+        for (a, s) in region.iter().enumerate() {
+            held[3 + a - nd] = &s.held;
+            out3[3 + a - nd] = s.out.clone();
+        }
+        setup.geo.held_x = held[2].to_vec();
+        setup.geo.out_x = out3[2].clone();
         let schedule = Schedule::<T>::new(self, setup, options)?;
-        // In a band: the rows computed, and the rows the inputs hold.
-        let (first, height) = rows.map_or((0, shape[1]), |r| (r.out.start, r.out.len()));
-        let held = rows.map_or(&[][..], |r| &r.held[..]);
-        let pixels = shape[0] * height * shape[2];
+        let out_dims = out3.clone().map(|r| r.len());
+        let pixels = out_dims.iter().product::<usize>();
         let values = bound.runs.len() * bound.outputs;
         let mut out = vec![O::from_f64(0.0); pixels * values];
         let mut trace = Trace::default();
         let mut part = Vec::new();
         for (r, planes) in bound.runs.iter().enumerate() {
             let arrays: Vec<window::Array<T>> = (planes.iter())
-                .map(|data| window::Array { data, shape, held })
+                .map(|data| window::Array {
+                    data,
+                    dims,
+                    held: [held[0], held[1]],
+                })
                 .collect();
             let sources: Vec<&dyn window::Source<T>> =
                 arrays.iter().map(|a| a as &dyn window::Source<T>).collect();
@@ -944,9 +1033,9 @@ impl Kernel {
             };
             let mut sink = window::ArrayMut {
                 data: target,
-                shape: [shape[0], height, shape[2]],
+                shape: out_dims,
                 channels: bound.outputs,
-                first,
+                first: [out3[0].start, out3[1].start],
             };
             trace = schedule.run(&sources, &mut sink)?;
             if bound.runs.len() > 1 {
@@ -956,9 +1045,7 @@ impl Kernel {
             }
         }
         let mut out_shape = bound.out_shape;
-        if rows.is_some() {
-            out_shape[0] = height;
-        }
+        out_shape[..nd].copy_from_slice(&out_dims[3 - nd..]);
         let out =
             Array::from_shape_vec(IxDyn(&out_shape), out).expect("the result has the bound shape");
         Ok((out, trace))
@@ -1061,28 +1148,53 @@ impl Kernel {
     }
 }
 
-/// The image shape of a band of `rows` whose inputs are of shape `data` (2-D).
-fn band_shape(rows: &Rows, data: &[usize]) -> Result<Vec<usize>, Error> {
-    let &[held, w] = data else {
+/// The whole array's shape, and a span for every axis, of a part described by `region` whose
+/// inputs are of shape `data`.
+fn region_of(region: &[Option<Span>], data: &[usize]) -> Result<(Vec<usize>, Vec<Span>), Error> {
+    let nd = data.len();
+    if !(1..=3).contains(&nd) {
         return Err(Error::Shape(format!(
-            "bands of rows are of 2-D images, not {}-D arrays",
-            data.len()
-        )));
-    };
-    if held != rows.held_rows() || rows.held.last().is_some_and(|r| r.end > rows.height) {
-        return Err(Error::Shape(format!(
-            "the inputs have {held} rows, but the band holds rows {:?} of {}",
-            rows.held, rows.height
+            "arrays must have 1 to 3 dimensions, got {nd}"
         )));
     }
-    check_band_out(&rows.out, rows.height)?;
-    Ok(vec![rows.height, w])
+    if region.len() != nd {
+        return Err(Error::Shape(format!(
+            "the region describes {} axes, but the inputs have {nd}",
+            region.len()
+        )));
+    }
+    let spans: Vec<Span> = (region.iter().zip(data))
+        .map(|(s, &n)| s.clone().unwrap_or_else(|| Span::whole(n)))
+        .collect();
+    for (a, (s, &n)) in spans.iter().zip(data).enumerate() {
+        let disjoint = (1..s.held.len()).all(|i| {
+            (s.held[..i].iter()).all(|r| r.end <= s.held[i].start || s.held[i].end <= r.start)
+        });
+        if n != s.held_len() || s.held.iter().any(|r| r.end > s.len) || !disjoint {
+            return Err(Error::Shape(format!(
+                "the inputs have {n} positions along axis {a}, but the part holds {:?} of {}",
+                s.held, s.len
+            )));
+        }
+        check_out(&s.out, a, s.len, UNITS[3 + a - nd])?;
+        if !s.out.is_empty()
+            && !(s.held.iter()).any(|r| r.start <= s.out.start && s.out.end <= r.end)
+        {
+            return Err(Error::Shape(format!(
+                "the part computes positions {:?} of axis {a}, which it does not hold in one piece",
+                s.out
+            )));
+        }
+    }
+    Ok((spans.iter().map(|s| s.len).collect(), spans))
 }
 
-fn check_band_out(out: &Range<usize>, height: usize) -> Result<(), Error> {
-    if out.end > height || (!out.is_empty() && out.start % STRIPE_ROWS != 0) {
+/// Checks that `out` is whole units of `unit` of an axis of `len`.
+fn check_out(out: &Range<usize>, axis: usize, len: usize, unit: usize) -> Result<(), Error> {
+    let whole = |p: usize| p % unit == 0 || p == len;
+    if out.end > len || !(out.is_empty() || whole(out.start) && whole(out.end)) {
         return Err(Error::Shape(format!(
-            "a band computes rows starting on a multiple of {STRIPE_ROWS}, within the image's {height}, not {out:?}"
+            "a part computes positions of axis {axis} from and to multiples of {unit} (or the axis's end, {len}), not {out:?}"
         )));
     }
     Ok(())

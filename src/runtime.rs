@@ -84,6 +84,8 @@ pub struct RowArgs {
     /// Per output, the row of `width` values to write.
     pub outputs: *const *mut f64,
     pub width: i64,
+    /// The row's first column (of the whole array), row and plane.
+    pub x0: f64,
     pub y: f64,
     pub z: f64,
     /// Width, height, depth and the main input's channel count.
@@ -120,6 +122,7 @@ impl RowArgs {
             planes: std::ptr::null(),
             outputs: outputs.as_ptr(),
             width: width as i64,
+            x0: 0.0,
             y: 0.0,
             z: 0.0,
             size: [1.0; 4],

@@ -346,7 +346,7 @@ impl StripeFn for InterpStripe<'_> {
                     dx: &self.s.dx,
                     dy: &self.s.dy,
                     dz: &self.s.dz,
-                    pos: [x, st.y0 + ry, st.z].map(|p| p as f64),
+                    pos: [st.x0 + x, st.y0 + ry, st.z].map(|p| p as f64),
                     size: self.s.size,
                     params: &self.s.params,
                 };

@@ -35,7 +35,7 @@ use crate::imageio::{
     with_type, DynArray, Image, IoError, Layout, Reason, RowSink, RowSource, Sample,
 };
 use crate::kernel::{Kernel, Options};
-use crate::window::{Rows, STRIPE_ROWS};
+use crate::window::{Span, STRIPE_ROWS};
 use ndarray::{ArrayD, IxDyn};
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
@@ -221,8 +221,8 @@ impl Stream<'_> {
                 .map(|(name, image)| (*name, rows_of(image, need)))
                 .collect();
             let named: Vec<(&str, &Image)> = named.iter().map(|(n, i)| (*n, i)).collect();
-            let band_options = options.clone().rows(Rows {
-                height: h,
+            let band_options = options.clone().rows(Span {
+                len: h,
                 held: need.clone(),
                 out: b.clone(),
             });

@@ -16,35 +16,56 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Output rows per stripe. Fixed, so that results never depend on the thread count or on how
-/// the rows are streamed (the planner's sums run per stripe): a band of rows that starts on a
-/// multiple of it computes exactly the rows the whole array would.
+/// the array is cut into bands or chunks (the planner's sums run per stripe): a band of rows
+/// that starts on a multiple of it computes exactly the rows the whole array would.
 pub const STRIPE_ROWS: usize = 64;
 
-/// A band of rows of a taller 2-D image, for filtering it a band at a time (row streaming):
-/// the inputs hold only the image rows `held`, and only the rows `out` are computed.
+/// Output columns per tile: a stripe is computed a tile at a time, on a grid fixed to the whole
+/// array's columns, for the same reason (a chunk of columns starting on a multiple of it
+/// computes exactly the columns the whole array would).
+pub const TILE_COLS: usize = 512;
+
+/// The grid each axis (z, y, x) is computed on: planes, stripes of rows, tiles of columns.
+pub const UNITS: [usize; 3] = [1, STRIPE_ROWS, TILE_COLS];
+
+/// Where an array lies along one axis of a larger one, for filtering a band or chunk of an array
+/// too large to filter whole (row streaming, Dask chunks): the inputs hold the positions `held`
+/// of an axis of `len`, and only the positions `out` are computed. The result equals those
+/// positions of the whole array's, bit for bit.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rows {
-    /// The whole image's height.
-    pub height: usize,
-    /// The image rows the inputs hold, one range after another (sorted, disjoint, merged):
-    /// [`crate::Kernel::rows_needed`] says which.
+pub struct Span {
+    /// The whole axis's length.
+    pub len: usize,
+    /// The positions the inputs hold, one range after another as they are stored (disjoint;
+    /// in any order: a chunk's wrapped halo may come first). [`crate::Kernel::rows_needed`]
+    /// says which a band of rows needs.
     pub held: Vec<Range<usize>>,
-    /// The rows to compute; starts on a multiple of [`STRIPE_ROWS`] (or is empty).
+    /// The positions to compute: whole units of [`UNITS`] for the axis (from a multiple of
+    /// the unit, to one or to the axis's end), within one held range; or empty.
     pub out: Range<usize>,
 }
 
-impl Rows {
-    /// How many rows the inputs hold.
-    pub fn held_rows(&self) -> usize {
+impl Span {
+    /// All of an axis of `len`.
+    pub fn whole(len: usize) -> Span {
+        Span {
+            len,
+            held: std::iter::once(0..len).collect(),
+            out: 0..len,
+        }
+    }
+
+    /// How many positions the inputs hold.
+    pub fn held_len(&self) -> usize {
         self.held.iter().map(|r| r.len()).sum()
     }
 
-    /// Where image row `y` sits among the held rows (`None`: not held).
-    pub fn index(held: &[Range<usize>], y: usize) -> Option<usize> {
+    /// Where position `p` sits among the held positions (`None`: not held).
+    pub fn index(held: &[Range<usize>], p: usize) -> Option<usize> {
         let mut before = 0;
         for r in held {
-            if r.contains(&y) {
-                return Some(before + y - r.start);
+            if r.contains(&p) {
+                return Some(before + p - r.start);
             }
             before += r.len();
         }
@@ -66,21 +87,21 @@ pub(crate) fn merge(mut ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
     out
 }
 
-/// The rows (of `height`) that computing rows `out` reads, through a halo of `lo..=hi` rows and
-/// the boundary mode of the rows' axis.
-pub(crate) fn rows_read(
+/// The positions (of an axis of `len`) that computing positions `out` reads, through a halo of
+/// `lo..=hi` and the boundary mode of the axis.
+pub(crate) fn positions_read(
     out: &[Range<usize>],
     (lo, hi): (isize, isize),
     mode: Mode,
-    height: usize,
+    len: usize,
 ) -> Vec<Range<usize>> {
     let mut ranges = Vec::new();
     for r in out.iter().filter(|r| !r.is_empty()) {
         let (a, b) = (r.start as isize + lo, r.end as isize + hi);
-        ranges.push(a.max(0) as usize..b.min(height as isize).max(0) as usize);
-        // Beyond the edges: each row the mode maps to (at most the halo's rows).
-        for y in (a..b.min(0)).chain(a.max(height as isize)..b) {
-            if let Some(m) = mode.map(y, height) {
+        ranges.push(a.max(0) as usize..b.min(len as isize).max(0) as usize);
+        // Beyond the edges: each position the mode maps to (at most the halo's).
+        for y in (a..b.min(0)).chain(a.max(len as isize)..b) {
+            if let Some(m) = mode.map(y, len) {
                 ranges.push(m..m + 1);
             }
         }
@@ -88,12 +109,12 @@ pub(crate) fn rows_read(
     merge(ranges)
 }
 
-/// `rows` widened to whole stripes (of an image of `height`).
-pub(crate) fn whole_stripes(rows: &[Range<usize>], height: usize) -> Vec<Range<usize>> {
-    let s = STRIPE_ROWS;
+/// `ranges` widened to whole units of `unit` (on an axis of `len`).
+pub(crate) fn whole_units(ranges: &[Range<usize>], unit: usize, len: usize) -> Vec<Range<usize>> {
     merge(
-        rows.iter()
-            .map(|r| r.start / s * s..r.end.div_ceil(s).saturating_mul(s).min(height))
+        ranges
+            .iter()
+            .map(|r| r.start / unit * unit..r.end.div_ceil(unit).saturating_mul(unit).min(len))
             .collect(),
     )
 }
@@ -132,6 +153,10 @@ pub struct Geometry {
     pub offsets: Vec<[isize; 3]>,
     /// The rows and columns around the output a stripe's block holds.
     pub halo: Halo,
+    /// The columns the sources hold (as [`Span::held`]; empty: all) and the columns computed
+    /// (whole tiles: see [`Span::out`]).
+    pub held_x: Vec<Range<usize>>,
+    pub out_x: Range<usize>,
 }
 
 impl Geometry {
@@ -148,6 +173,8 @@ impl Geometry {
             shape,
             halo: Halo::of(&offsets),
             offsets,
+            held_x: Vec::new(),
+            out_x: 0..shape[2],
         }
     }
 
@@ -192,7 +219,8 @@ pub struct Stripe<'a, B = f64> {
     pub bh: usize,
     pub nrows: usize,
     pub width: usize,
-    /// First output row and plane of the stripe.
+    /// First output column, row and plane of the stripe (in the whole array).
+    pub x0: usize,
     pub y0: usize,
     pub z: usize,
 }
@@ -237,14 +265,15 @@ impl<F: PixelFn> StripeFn for Gather<F> {
                     *b = block[base + o];
                 }
                 buf[n] = block[base + s.coff];
-                out[ry * s.width + x] = O::from_f64(self.0.eval(state, buf, [x, s.y0 + ry, s.z]));
+                out[ry * s.width + x] =
+                    O::from_f64(self.0.eval(state, buf, [s.x0 + x, s.y0 + ry, s.z]));
             }
         }
     }
 }
 
-/// Where a pass reads its input rows: row `y` of plane `z`, `width` values. The window loop asks
-/// only for the rows a stripe and its halo cover, stripe by stripe.
+/// Where a pass reads its input rows: row `y` of plane `z`, the columns [`Geometry::held_x`] says.
+/// The window loop asks only for the rows a stripe and its halo cover, stripe by stripe.
 pub trait Source<T>: Sync {
     fn row(&self, z: usize, y: usize) -> &[T];
 }
@@ -260,34 +289,36 @@ pub trait Sink<O> {
         F: Fn(&mut S, usize, usize, &mut [O]) + Sync + Send;
 }
 
-/// A C-contiguous array in memory, of shape `shape` (3-D): all of it, or (a band of a taller
-/// 2-D image) only the rows `held`, one after another.
+/// A C-contiguous array in memory, of shape `dims` (3-D): all of an array, or of a larger one
+/// the planes and rows `held` (as [`Span::held`]; empty: all) and some of its columns.
 pub struct Array<'a, T> {
     pub data: &'a [T],
-    pub shape: [usize; 3],
-    /// Empty: every row.
-    pub held: &'a [Range<usize>],
+    pub dims: [usize; 3],
+    /// Per axis z, y: the positions held (empty: all).
+    pub held: [&'a [Range<usize>]; 2],
 }
 
 impl<T: Sync> Source<T> for Array<'_, T> {
     #[inline]
     fn row(&self, z: usize, y: usize) -> &[T] {
-        let [_, h, w] = self.shape;
-        let i = match self.held {
-            [] => z * h + y,
-            held => Rows::index(held, y).expect("the band holds every row its stripes read"),
+        let [_, h, w] = self.dims;
+        let at = |p: usize, held: &[Range<usize>]| match held {
+            [] => p,
+            held => Span::index(held, p).expect("the chunk holds every row its stripes read"),
         };
+        let i = at(z, self.held[0]) * h + at(y, self.held[1]);
         &self.data[i * w..][..w]
     }
 }
 
-/// A C-contiguous output array in memory, `channels` values per pixel, whose first row is row
-/// `first` of the image: stripes run in parallel on rayon's pool.
+/// A C-contiguous output array in memory, `channels` values per pixel, of shape `shape`; its
+/// first plane and row are plane and row `first` (z, y) of the whole array: stripes run in
+/// parallel on rayon's pool.
 pub struct ArrayMut<'a, O> {
     pub data: &'a mut [O],
     pub shape: [usize; 3],
     pub channels: usize,
-    pub first: usize,
+    pub first: [usize; 2],
 }
 
 impl<O: Send> Sink<O> for ArrayMut<'_, O> {
@@ -297,9 +328,9 @@ impl<O: Send> Sink<O> for ArrayMut<'_, O> {
         F: Fn(&mut S, usize, usize, &mut [O]) + Sync + Send,
     {
         let [_, h, w] = self.shape;
-        let (w, first) = (w * self.channels, self.first);
+        let (w, [z0, y0]) = (w * self.channels, self.first);
         if self.data.is_empty() {
-            // No rows to compute (a band's stage that nothing reads).
+            // Nothing to compute (a band's stage that nothing reads).
             return;
         }
         self.data
@@ -310,7 +341,7 @@ impl<O: Send> Sink<O> for ArrayMut<'_, O> {
                     .par_chunks_mut(stripe_rows * w)
                     .enumerate()
                     .for_each_init(&init, |state, (stripe, rows)| {
-                        f(state, z, first + stripe * stripe_rows, rows)
+                        f(state, z0 + z, y0 + stripe * stripe_rows, rows)
                     });
             });
     }
@@ -361,63 +392,111 @@ pub fn run_in<T: Element, B: Copy + Send + Sync, O: Element, F: StripeFn<B>>(
     sink: &mut impl Sink<O>,
 ) {
     let [d, h, w] = geo.shape;
-    if d * h * w == 0 {
+    let out_x = geo.out_x.clone();
+    if d * h * out_x.len() == 0 {
         return;
     }
     let Halo { lo, hi } = geo.halo;
     // 64 rows keep the padding overhead small for large footprints.
     let rows = h.clamp(1, STRIPE_ROWS);
-    let bw = (w as isize + hi[2] - lo[2]) as usize;
-    // Which source column each block column reads (None: the constant).
-    let xmap: Vec<Option<usize>> = (0..bw)
-        .map(|cx| modes[2].map(cx as isize + lo[2], w))
+    let held = |x: usize| match &geo.held_x[..] {
+        [] => x,
+        held => Span::index(held, x).expect("the chunk holds every column its tiles read"),
+    };
+    // The tiles of the computed columns, each with the source column every block column reads
+    // (None: the constant).
+    let tiles: Vec<Tile> = (out_x.start / TILE_COLS..out_x.end.div_ceil(TILE_COLS))
+        .map(|t| {
+            let x0 = (t * TILE_COLS).max(out_x.start);
+            let width = ((t + 1) * TILE_COLS).min(out_x.end) - x0;
+            let bw = (width as isize + hi[2] - lo[2]) as usize;
+            let xmap = (0..bw)
+                .map(|cx| modes[2].map(x0 as isize + lo[2] + cx as isize, w).map(held))
+                .collect();
+            Tile {
+                x0,
+                width,
+                first: held(x0),
+                xmap,
+            }
+        })
         .collect();
+    let wo = out_x.len();
     sink.stripes(
         rows,
-        || (Vec::new(), Vec::new(), f.state()),
-        |(blocks, offs, state), z, y0, out_rows| {
-            let nrows = out_rows.len() / (w * f.outputs());
+        || (Vec::new(), Vec::new(), Vec::new(), f.state()),
+        |(blocks, offs, part, state), z, y0, out_rows| {
+            let nrows = out_rows.len() / (wo * f.outputs());
             let bd = (hi[0] - lo[0] + 1) as usize;
             let bh = nrows + (hi[1] - lo[1]) as usize;
-            let dims = [bd, bh, bw];
-            blocks.resize_with(sources.len(), Vec::new);
-            for (block, source) in blocks.iter_mut().zip(sources) {
-                fill_block(
-                    block,
-                    *source,
-                    geo,
-                    modes,
-                    (cval, &conv),
-                    &xmap,
-                    [z, y0],
-                    dims,
-                );
+            for tile in &tiles {
+                let bw = tile.xmap.len();
+                let dims = [bd, bh, bw];
+                blocks.resize_with(sources.len(), Vec::new);
+                for (block, source) in blocks.iter_mut().zip(sources) {
+                    fill_block(
+                        block,
+                        *source,
+                        geo,
+                        modes,
+                        (cval, &conv),
+                        tile,
+                        [z, y0],
+                        dims,
+                    );
+                }
+                let lin = |o: &[isize; 3]| {
+                    (o[0] - lo[0]) as usize * bh * bw
+                        + (o[1] - lo[1]) as usize * bw
+                        + (o[2] - lo[2]) as usize
+                };
+                offs.clear();
+                offs.extend(geo.offsets.iter().map(lin));
+                let s = Stripe {
+                    blocks,
+                    offs,
+                    coff: lin(&[0, 0, 0]),
+                    bw,
+                    bh,
+                    nrows,
+                    width: tile.width,
+                    x0: tile.x0,
+                    y0,
+                    z,
+                };
+                if tiles.len() == 1 {
+                    f.stripe(state, &s, out_rows);
+                    continue;
+                }
+                // A tile's rows into their columns of the stripe's rows.
+                let k = f.outputs();
+                part.resize(nrows * tile.width * k, O::from_f64(0.0));
+                f.stripe(state, &s, part);
+                let at = (tile.x0 - out_x.start) * k;
+                for (src, dst) in part
+                    .chunks_exact(tile.width * k)
+                    .zip(out_rows.chunks_exact_mut(wo * k))
+                {
+                    dst[at..at + src.len()].copy_from_slice(src);
+                }
             }
-            let lin = |o: &[isize; 3]| {
-                (o[0] - lo[0]) as usize * bh * bw
-                    + (o[1] - lo[1]) as usize * bw
-                    + (o[2] - lo[2]) as usize
-            };
-            offs.clear();
-            offs.extend(geo.offsets.iter().map(lin));
-            let s = Stripe {
-                blocks,
-                offs,
-                coff: lin(&[0, 0, 0]),
-                bw,
-                bh,
-                nrows,
-                width: w,
-                y0,
-                z,
-            };
-            f.stripe(state, &s, out_rows);
         },
     );
 }
 
-/// Copies source planes z+lo0..=z+hi0 and rows y0+lo1.. into `block` (dims `[bd, bh, bw]`),
-/// applying each axis's boundary mode.
+/// Some columns of a stripe, computed together.
+struct Tile {
+    /// The first column (of the whole array) and how many.
+    x0: usize,
+    width: usize,
+    /// Where column `x0` sits in the sources' rows.
+    first: usize,
+    /// Per block column, the column of the sources' rows it reads (None: the constant).
+    xmap: Vec<Option<usize>>,
+}
+
+/// Copies source planes z+lo0..=z+hi0 and rows y0+lo1.. of the tile's columns into `block`
+/// (dims `[bd, bh, bw]`), applying each axis's boundary mode.
 #[allow(clippy::too_many_arguments)]
 fn fill_block<T: Element, B: Copy>(
     block: &mut Vec<B>,
@@ -425,16 +504,17 @@ fn fill_block<T: Element, B: Copy>(
     geo: &Geometry,
     modes: [Mode; 3],
     (cval, conv): (B, &impl Fn(T) -> B),
-    xmap: &[Option<usize>],
+    tile: &Tile,
     [z, y0]: [usize; 2],
     [bd, bh, bw]: [usize; 3],
 ) {
-    let [d, h, w] = geo.shape;
+    let [d, h, _] = geo.shape;
     let lo = geo.halo.lo;
     // Every value is written below, once: no clearing of a block reused from the last stripe.
     block.resize(bd * bh * bw, cval);
-    // The block columns that read the row's own columns in order.
+    // The block columns that read the tile's own columns in order.
     let inner = (-lo[2]) as usize;
+    let tw = tile.width;
     for bz in 0..bd {
         let sz = modes[0].map(z as isize + lo[0] + bz as isize, d);
         for by in 0..bh {
@@ -445,12 +525,12 @@ fn fill_block<T: Element, B: Copy>(
                 continue;
             };
             let src = source.row(sz, sy);
-            for (dv, sv) in dst[inner..inner + w].iter_mut().zip(src) {
+            for (dv, sv) in dst[inner..inner + tw].iter_mut().zip(&src[tile.first..]) {
                 *dv = conv(*sv);
             }
             // Only the halo columns: a test per column of the row would cost more than the copy.
-            for cx in (0..inner).chain(inner + w..bw) {
-                dst[cx] = match xmap[cx] {
+            for cx in (0..inner).chain(inner + tw..bw) {
+                dst[cx] = match tile.xmap[cx] {
                     Some(sx) => conv(src[sx]),
                     None => cval,
                 };

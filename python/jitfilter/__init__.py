@@ -456,6 +456,7 @@ class Kernel:
         threads: Optional[int] = None,
         engine: str = "auto",
         axes: Union[int, Sequence[int], None] = None,
+        _region: Optional[Sequence[Any]] = None,
     ) -> np.ndarray:
         """Apply the kernel to every window of ``input``: ``scipy.ndimage.generic_filter``,
         compiled and multithreaded. The GIL is released while filtering.
@@ -536,13 +537,17 @@ class Kernel:
             arr = arr.astype(np.float64)
             named = [(n, a.astype(np.float64, copy=False)) for n, a in named]
         shape = arr.shape[:-1] if channels else arr.shape
-        out_shape = self._out_shape(shape, arr.shape[-1] if channels else None)
+        # ``_region`` (jitfilter.dask): per axis ``None`` or ``(length, held ranges, computed
+        # range)``: the input is that part of a larger array, and the result its computed part.
+        region = list(_region or [])
+        computed = tuple(n if r is None else r[2][1] - r[2][0] for n, r in zip(shape, region))
+        out_shape = self._out_shape(computed or shape, arr.shape[-1] if channels else None)
         out_dtype, out_array = _resolve_output(output, out_shape, in_dtype)
         axis_list = _axes(axes, len(shape))
         nax = len(shape) if axis_list is None else len(axis_list)
         weights = self._command_weights(nax, size, footprint)
         origins = _origin_list(origin, nax)
-        if 0 in shape:
+        if 0 in shape or 0 in out_shape[: len(shape)]:
             result = np.empty(out_shape, dtype=out_dtype)
         else:
             native_out = _NATIVE.get(out_dtype, "float64")
@@ -559,6 +564,7 @@ class Kernel:
                 named,
                 channels,
                 axis_list or [],
+                region,
             )
             if result.dtype != out_dtype:
                 result = _convert(result, out_dtype)

@@ -23,37 +23,36 @@ whole array::
 
 How it is exact
 ---------------
-Every chunk gets a halo of its neighbours (``dask.array.overlap``), as deep as the program reads
-along each axis (``lo`` before, ``hi`` after): the footprint with its origin, and the offsets of
-``at()`` (:meth:`jitfilter.Kernel.halo`), with ``boundary='none'``: dask adds nothing at the
-array's outer edges. Named inputs are given the image's chunks and the same halo; a channel axis
-is one chunk. Each block is filtered and its halo cut off the result. The outer edges are then handled so that every
-window reads exactly what scipy's whole-array filter reads:
+Every chunk is filtered as a *part* of the whole array (``region`` in the core, see
+``Options::region``): it is given the positions it holds along each axis and the ones it
+computes, and the core computes exactly those positions of the whole array's result, bit for bit
+on every engine — the planner's sums too, which run in stripes of rows and tiles of columns on a
+grid fixed to the whole array (``_jitfilter.UNITS``: 64 rows, 512 columns), never from where a
+chunk starts. So:
 
-- ``reflect``, ``mirror``, ``nearest``, ``wrap`` (and ``grid-mirror``, ``grid-wrap``): the array is
-  first extended by ``lo``/``hi`` along each axis with scipy's own index rule, built from slices of
-  the array itself (so the dtype is kept, and windows larger than the array — which scipy extends
-  periodically — come out right). numpy's ``np.pad`` names differ from scipy's: scipy ``reflect``
-  is numpy ``symmetric``, scipy ``mirror`` is numpy ``reflect``, ``nearest`` is ``edge``; and
-  ``np.pad`` does not extend periodically past the array's size, which is why the extension is
-  built here from scipy's rule instead.
-- ``constant`` (and ``grid-constant``): nothing is padded; a chunk at the outer edge is filtered
-  with ``mode='constant'`` and ``cval`` itself (padding would have to store ``cval`` in the array's
-  dtype, which cannot hold e.g. 0.5 in uint8).
+- chunk boundaries are moved onto that grid (a rechunk, only when they are not on it already:
+  dask's power-of-two chunks are), and chunks narrower than the program's halo are merged with
+  their neighbours;
+- each chunk gets a halo of its neighbours (``dask.array.overlap``, ``boundary='none'``), as deep
+  as the pass reads along each axis (``lo`` before, ``hi`` after: the footprint with its origin,
+  and the offsets of ``at()``, :meth:`jitfilter.Kernel.halo`); named inputs get the same chunks
+  and halo; a channel axis is one chunk;
+- at the array's outer edges the core applies the boundary mode itself, as for the whole
+  array: ``reflect``, ``mirror`` and ``nearest`` read positions the edge chunk holds, ``constant``
+  reads none. ``wrap`` reads the far end of the axis: those positions are joined to the edge
+  chunks first (slices of the array itself), and the chunk says where they sit among the
+  positions it holds.
 
-Chunks smaller than the halo are merged with their neighbours first (as ``map_overlap`` would),
-so any chunking works.
+Positions (``x``, ``y``, ``z``, ``width``, ``height``, ``depth``) are the whole array's, since the
+core knows where the part lies.
 
 A program with stages (``stage NAME = ...;``, or reductions over several footprints with
 ``over``) is several passes over the array (:attr:`jitfilter.Kernel.passes`), and its stages
 are whole images: at the array's outer edges the next pass reads a stage's own values extended
 by the mode, not a stage computed from extended input. So each pass runs as above on its own
-— its own halo (its own footprint and ``at()`` offsets), the mode at the outer edges — over the
-inputs it reads and the earlier stages' results, which are float64 dask arrays in the image's
-chunks (merged once for the deepest pass). The result equals the whole-array filter byte for
-byte, as for one pass. Kernels that use positions (``x``, ``y``, ``z``, ``width``, ``height``,
-``depth``) are rewritten to add each chunk's offset and the whole array's size, so they too give
-the whole-array result.
+— its own halo, the mode at the outer edges — over the inputs it reads and the earlier stages'
+results, which are float64 dask arrays in the image's chunks. The result equals the whole-array
+filter byte for byte, as for one pass.
 
 Kernels pickle as their source text, declared inputs and params and are compiled again on each worker process
 (once per process and source), so this runs on a ``dask.distributed`` cluster.
@@ -62,7 +61,6 @@ Kernels pickle as their source text, declared inputs and params and are compiled
 from __future__ import annotations
 
 import functools
-import re
 from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -84,14 +82,7 @@ from . import (
 
 __all__ = ["filter", "depth", "extend"]
 
-#: Modes whose outer edges are handled by extending the array with scipy's index rule.
-_EXTENDED = {"reflect": "reflect", "grid-mirror": "reflect", "mirror": "mirror", "nearest": "nearest", "wrap": "wrap", "grid-wrap": "wrap"}
-#: Modes applied by each edge chunk itself.
-_LOCAL = {"constant": "constant", "grid-constant": "constant"}
 
-_POSITION_NAMES = ("x", "y", "z", "width", "height", "depth")
-_OFFSET_PARAM = {"x": "__jf_ox", "y": "__jf_oy", "z": "__jf_oz"}
-_SIZE_PARAM = {"width": "__jf_width", "height": "__jf_height", "depth": "__jf_depth"}
 
 
 def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
@@ -108,13 +99,13 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
     channel_axis: Optional[int] = None,
     params: Params = None,
     threads: Optional[int] = None,
-    engine: str = "fused",
+    engine: str = "auto",
 ):
     """Lazily filter a Dask array (1-D to 3-D, plus a channel axis) with a kernel, chunk by
     chunk.
 
     The result equals ``kernel.filter(input.compute(), ..., engine=engine)`` byte for byte,
-    for every mode, origin, footprint and chunking (see the module docstring for how),
+    for every engine, mode, origin, footprint and chunking (see the module docstring for how),
     programs with stages and ``over`` too (run pass by pass, each stage a float64 dask array).
 
     Parameters
@@ -133,14 +124,9 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
         all channels of its pixels).
     size, footprint, mode, cval, origin, params, threads
         As :meth:`jitfilter.Kernel.filter`.
-    engine : {'fused', 'callback', 'interpreter', 'auto'}
-        ``fused`` by default: each window is computed on its own, so the result does not depend
-        on where the chunks are cut and equals ``kernel.filter(whole, ..., engine='fused')``
-        byte for byte. ``auto`` (the planner, which shares sums between neighbouring windows)
-        can be faster for sums and variances over large footprints, but its planned sums can
-        differ in the last bits with where a run of windows starts, so chunked and whole
-        results agree only to rounding (max/min/median and other exact reductions stay
-        identical).
+    engine : {'auto', 'fused', 'callback', 'interpreter'}
+        As :meth:`jitfilter.Kernel.filter`; on every engine the result is the whole array's,
+        byte for byte.
     output : dtype, optional
         The result's dtype; default: the input's. (Arrays are not accepted here.)
 
@@ -148,8 +134,9 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
     -------
     dask.array.Array
         Lazy; the shape of ``kernel.filter``'s result (the image's, plus a trailing axis for
-        several values per pixel or channels) and ``input``'s chunks (after any merging of
-        too-small chunks; a trailing axis is one chunk).
+        several values per pixel or channels), in ``input``'s chunks moved onto the core's
+        grid (64 rows, 512 columns; see the module docstring) and merged where narrower than
+        the halo; a trailing axis is one chunk.
     """
     import dask.array as da
 
@@ -236,29 +223,24 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
             return x
         return da.zeros(out_shape, dtype=out_dtype)
 
-    used = set(k.builtins)
-    run = _with_offsets(k) if used & set(_POSITION_NAMES) else k
-    passes = run.passes
+    passes = k.passes
     staged = len(passes) > 1
     if not staged:
-        passes = (("", run),)
+        passes = (("", k),)
     # Whole-array filtering reads every input as float64 when their engine dtypes differ (and
     # the passes after a stage always): so do the passes here, whatever inputs each one reads.
     mixed = len({_engine_dtype(a.dtype) for a in (x, *arrays)}) > 1
     stage_names = [name for name, _ in passes[:-1]]
 
-    # One chunking for every pass: chunks smaller than the deepest pass's halo are merged with
-    # their neighbours first (what map_overlap would do); every input gets the image's chunks.
-    # Each pass then keeps them (its extension at the outer edges goes into the edge chunks),
-    # so the stages line up with the image and with each other.
-    from dask.array.overlap import ensure_minimum_chunksize
-
+    # One chunking for every pass, on the core's grid, each chunk wider than the deepest pass's
+    # halo; every input gets the image's chunks, so the stages line up with the image and with
+    # each other.
     halos = [p.halo(weights, ndim, origins) for _, p in passes]
-    chunks = []
-    for a, c in enumerate(x.chunks[:ndim]):
-        need = max(1, *(max(lo[a], hi[a]) for lo, hi in halos))
-        chunks.append((sum(c),) if need >= sum(c) else ensure_minimum_chunksize(need, c))
-    chunks = tuple(tuple(int(n) for n in c) for c in chunks)
+    units = _native.UNITS[3 - ndim :]
+    chunks = tuple(
+        _aligned(c, units[a], max(max(lo[a], hi[a]) for lo, hi in halos) + 1)
+        for a, c in enumerate(x.chunks[:ndim])
+    )
     x = _rechunk(x, chunks)
     arrays = [_rechunk(a, chunks) for a in arrays]
     # The results of the stages so far, as (arrays, kind): see _filter_block.
@@ -291,7 +273,6 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
             out_dtype=out_dtype if last else np.dtype(np.float64),
             wide=mixed or (staged and (last or any(n in reads for n in stage_names[:i]))),
             values=p_values,
-            positions=run is not k,
         )
         if not last:
             if p_values and not channels:
@@ -329,63 +310,61 @@ def _run_pass(
     out_dtype: np.dtype,
     wide: bool,
     values: Tuple[int, ...],
-    positions: bool,
 ) -> Any:
     """One pass (a kernel without stages, reading ``halo`` around each position) over the dask
     array ``x`` and the ``named`` inputs (``(name, arrays, kind)``, see :func:`_filter_block`),
-    all in ``chunks`` (each at least as deep as the halo, or the whole axis): the lazy result
-    of ``kernel.filter`` on the whole arrays, exact at the outer edges, in ``chunks``."""
+    all in ``chunks`` (on the core's grid, each wider than the halo, or the whole axis): the lazy
+    result of ``kernel.filter`` on the whole arrays, in ``chunks``."""
     import dask.array as da
     from dask.array.overlap import overlap
 
     lo, hi = halo
-
-    def along(a: Any, per_axis: Sequence[int]) -> Tuple[int, ...]:
-        return tuple(per_axis) + (0,) * (a.ndim - ndim)
-
-    arrays = [a for _, arrs, _ in named for a in arrs]
-    # Per axis: extended by slices of the array (the extension then holds every value a kept
-    # window reads, so blocks use "nearest" there), or constant, which each edge chunk applies.
+    shape = tuple(int(n) for n in x.shape[:ndim])
     modes = mode.split(",") if "," in mode else [mode] * ndim
-    extended = [m in _EXTENDED for m in modes]
+    # Per axis in several chunks: the halo, and whether the far end is joined to the edge chunks
+    # (``wrap``; one chunk holds the whole axis, which is all any mode reads).
+    several = [len(chunks[a]) > 1 for a in range(ndim)]
+    halo_lo = tuple(lo[a] if several[a] else 0 for a in range(ndim))
+    halo_hi = tuple(hi[a] if several[a] else 0 for a in range(ndim))
+    wrapped = tuple(several[a] and modes[a] in ("wrap", "grid-wrap") for a in range(ndim))
     pad = (
-        tuple(lo[a] if extended[a] else 0 for a in range(ndim)),
-        tuple(hi[a] if extended[a] else 0 for a in range(ndim)),
+        tuple(halo_lo[a] if wrapped[a] else 0 for a in range(ndim)),
+        tuple(halo_hi[a] if wrapped[a] else 0 for a in range(ndim)),
     )
-    if any(extended):
-        ext = [_EXTENDED.get(m, "nearest") for m in modes]
-        x = extend(x, along(x, pad[0]), along(x, pad[1]), ext)
-        arrays = [extend(a, along(a, pad[0]), along(a, pad[1]), ext) for a in arrays]
-    block_modes = ["nearest" if e else _LOCAL[m] for m, e in zip(modes, extended)]
-    block_mode = block_modes[0] if len(set(block_modes)) == 1 else ",".join(block_modes)
-    # The extension belongs to the edge chunks (so the result, cut, has ``chunks`` again).
-    chunks = tuple(
-        (c[0] + pad[0][a] + (pad[1][a] if len(c) == 1 else 0),)
-        + c[1:-1]
-        + ((c[-1] + pad[1][a],) if len(c) > 1 else ())
-        for a, c in enumerate(chunks)
-    )
-    x = _rechunk(x, chunks)
-    arrays = [_rechunk(a, chunks) for a in arrays]
-    # An axis in one chunk has no neighbours to share with (and dask refuses a halo deeper than
-    # the chunk): windows there are all inside the chunk or beyond the (extended) array's edges.
-    halo_lo = tuple(lo[a] if len(chunks[a]) > 1 else 0 for a in range(ndim))
-    halo_hi = tuple(hi[a] if len(chunks[a]) > 1 else 0 for a in range(ndim))
+    arrays = [a for _, arrs, _ in named for a in arrs]
+    if any(wrapped):
 
-    where = None
-    if positions:
-        starts = tuple(tuple(int(s) for s in np.cumsum((0,) + c[:-1])) for c in chunks)
-        where = (starts, tuple(pad[0]), tuple(input_shape(x, pad, ndim)))
+        def join(a: Any) -> Any:
+            tail = (0,) * (a.ndim - ndim)
+            a = extend(a, pad[0] + tail, pad[1] + tail, "wrap")
+            # The joined positions belong to the edge chunks.
+            return _rechunk(
+                a,
+                tuple(
+                    (c[0] + pad[0][i],) + c[1:-1] + (c[-1] + pad[1][i],) if several[i] else c
+                    for i, c in enumerate(chunks)
+                ),
+            )
+
+        x = join(x)
+        arrays = [join(a) for a in arrays]
+    depth_map = {a: (halo_lo[a], halo_hi[a]) for a in range(ndim)}
+    if channels:
+        depth_map[ndim] = 0
+    if any(halo_lo) or any(halo_hi):
+        x = overlap(x, depth=depth_map, boundary="none", allow_rechunk=False)
+        arrays = [overlap(a, depth=depth_map, boundary="none", allow_rechunk=False) for a in arrays]
     fn = functools.partial(
         _filter_block,
         kernel=kernel,
         layout=tuple((n, kind, len(arrs)) for n, arrs, kind in named),
         channels=channels,
-        ndim=ndim,
+        shape=shape,
+        starts=tuple(tuple(int(s) for s in np.cumsum((0,) + c)) for c in chunks),
         halo=(halo_lo, halo_hi),
-        numblocks=tuple(len(c) for c in chunks),
+        wrapped=wrapped,
         weights=weights,
-        mode=block_mode,
+        mode=mode,
         cval=cval,
         origins=origins,
         params=params,
@@ -393,18 +372,11 @@ def _run_pass(
         threads=threads,
         engine=engine,
         wide=wide,
-        positions=where,
     )
-    depth_map = {a: (halo_lo[a], halo_hi[a]) for a in range(ndim)}
-    if channels:
-        depth_map[ndim] = 0
-    if any(halo_lo) or any(halo_hi):
-        x = overlap(x, depth=depth_map, boundary="none", allow_rechunk=False)
-        arrays = [overlap(a, depth=depth_map, boundary="none", allow_rechunk=False) for a in arrays]
     extra = {}
     if values and not channels:
         extra["new_axis"] = [ndim]
-    y = da.map_blocks(
+    return da.map_blocks(
         fn,
         x,
         *arrays,
@@ -413,9 +385,29 @@ def _run_pass(
         meta=np.empty((0,) * (ndim + len(values)), dtype=out_dtype),
         **extra,
     )
-    if any(pad[0]) or any(pad[1]):
-        y = y[tuple(slice(pad[0][a], y.shape[a] - pad[1][a]) for a in range(ndim))]
-    return y
+
+
+def _aligned(chunks: Sequence[int], unit: int, least: int) -> Tuple[int, ...]:
+    """Chunk sizes along an axis whose boundaries are ``chunks``' moved to the nearest multiple of
+    ``unit`` (the core's grid: a chunk computes exactly the whole array's values only from one
+    to another, or to the axis's end), merged where a chunk is narrower than ``least``."""
+    n = int(sum(chunks))
+    ends = np.cumsum(chunks)[:-1]
+    bounds = sorted({int(round(e / unit)) * unit for e in ends} - {0} - set(range(n, n + unit + 1)))
+    bounds = [b for b in bounds if b < n]
+    out: list = []
+    start = 0
+    for end in bounds + [n]:
+        if end - start >= least:
+            out.append(end - start)
+            start = end
+    if start < n:
+        # The last piece is too narrow: joined to the chunk before it.
+        if out:
+            out[-1] += n - start
+        else:
+            out.append(n - start)
+    return tuple(out)
 
 
 def _known_chunks(x: Any, what: str) -> None:
@@ -427,12 +419,6 @@ def _rechunk(a: Any, spatial: Tuple[Tuple[int, ...], ...]) -> Any:
     """``a`` in chunks ``spatial`` along its first axes, its last (channel) axis one chunk."""
     want = spatial + tuple((int(n),) for n in a.shape[len(spatial):])
     return a if a.chunks == want else a.rechunk(want)
-
-
-def input_shape(x: Any, pad: Tuple[Sequence[int], Sequence[int]], ndim: Optional[int] = None) -> Tuple[int, ...]:
-    """The unextended array's shape (its first ``ndim`` axes), from the extended one."""
-    ndim = x.ndim if ndim is None else ndim
-    return tuple(x.shape[a] - pad[0][a] - pad[1][a] for a in range(ndim))
 
 
 def depth(
@@ -509,40 +495,16 @@ def extend(x: Any, lo: Sequence[int], hi: Sequence[int], mode: Union[str, Sequen
     return x
 
 
-_TOKEN = re.compile(
-    r"(?P<comment>#[^\n]*)"
-    r"|(?P<number>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
-    r"|(?P<ident>[A-Za-z_][A-Za-z0-9_]*)"
-    r"|(?P<other>.)",
-    re.S,
-)
-
-
-def _with_offsets(k: Kernel) -> Kernel:
-    """The kernel with positions made global: ``x`` becomes ``(x + __jf_ox)``, ``width`` becomes
-    ``__jf_width``, and so on, with those params declared first. (The engine's positions are
-    those within the array it is given; a chunk is not the whole array.)"""
-    out = []
-    for m in _TOKEN.finditer(k.source):
-        text = m.group(0)
-        if m.lastgroup == "ident" and text in _OFFSET_PARAM:
-            text = f"({text} + {_OFFSET_PARAM[text]})"
-        elif m.lastgroup == "ident" and text in _SIZE_PARAM:
-            text = _SIZE_PARAM[text]
-        out.append(text)
-    decls = "".join(f"param {p} = 0; " for p in (*_OFFSET_PARAM.values(), *_SIZE_PARAM.values()))
-    return Kernel(decls + "".join(out), k._bound or None, k.inputs)
-
-
 def _filter_block(
     block: np.ndarray,
     *named: np.ndarray,
     kernel: Kernel,
     layout: Tuple[Tuple[str, str, int], ...],
     channels: bool,
-    ndim: int,
+    shape: Tuple[int, ...],
+    starts: Tuple[Tuple[int, ...], ...],
     halo: Tuple[Tuple[int, ...], Tuple[int, ...]],
-    numblocks: Tuple[int, ...],
+    wrapped: Tuple[bool, ...],
     weights: np.ndarray,
     mode: str,
     cval: float,
@@ -552,31 +514,29 @@ def _filter_block(
     threads: Optional[int],
     engine: str,
     wide: bool,
-    positions: Optional[tuple],
     block_id: Optional[Tuple[int, ...]] = None,
 ) -> np.ndarray:
-    """Filters one chunk with its halo (none beyond the array's outer edges) and cuts the halo
-    off the result. ``named`` holds the blocks of the named inputs as ``layout`` says, per
+    """Filters one chunk, with its halo (and the far end joined to it for ``wrapped`` axes), as
+    a part of the whole array of ``shape``: the result is the chunk's own positions of the whole
+    array's result. ``named`` holds the blocks of the named inputs as ``layout`` says, per
     input ``(name, kind, count)``: ``plain`` one block as it is, ``squeeze`` one block with a
     trailing axis of 1 to drop (an input without channels beside a channel image), ``stack``
     ``count`` blocks to stack along a new last axis (a stage's values per pixel). ``wide``:
     every input is read as float64 (as the whole-array filter reads them after a stage)."""
+    ndim = len(shape)
     block_id = tuple(block_id) if block_id is not None else (0,) * ndim
     halo_lo, halo_hi = halo
-    # The halo this block has: dask's overlap adds none at the outer edges.
-    before = [halo_lo[a] if block_id[a] > 0 else 0 for a in range(ndim)]
-    after = [halo_hi[a] if block_id[a] < numblocks[a] - 1 else 0 for a in range(ndim)]
-    params = list(params)
-    if positions is not None:
-        starts, pad_lo, shape = positions
-        offset = [starts[a][block_id[a]] - before[a] - pad_lo[a] for a in range(ndim)]
-        for name, axis in (("x", 1), ("y", 2), ("z", 3)):
-            if axis <= ndim:
-                params.append((_OFFSET_PARAM[name], float(offset[ndim - axis])))
-        for name, axis in (("width", 1), ("height", 2), ("depth", 3)):
-            params.append((_SIZE_PARAM[name], float(shape[ndim - axis]) if axis <= ndim else 1.0))
-        declared = kernel.param_defaults
-        params = [(n, v) for n, v in params if n in declared]
+    region = []
+    for a in range(ndim):
+        k, n, last = block_id[a], shape[a], len(starts[a]) - 2
+        s, e = starts[a][k], starts[a][k + 1]
+        # The halo this chunk has: dask's overlap adds none at the outer edges.
+        held = [(s - (halo_lo[a] if k > 0 else 0), e + (halo_hi[a] if k < last else 0))]
+        if wrapped[a] and k == 0 and halo_lo[a]:
+            held.insert(0, (n - halo_lo[a], n))
+        if wrapped[a] and k == last and halo_hi[a]:
+            held.append((0, halo_hi[a]))
+        region.append((n, held, (s, e)))
     inputs = {}
     i = 0
     for name, kind, count in layout:
@@ -589,7 +549,7 @@ def _filter_block(
     if wide:
         block = block.astype(np.float64, copy=False)
         inputs = {n: b.astype(np.float64, copy=False) for n, b in inputs.items()}
-    out = kernel.filter(
+    return kernel.filter(
         block,
         footprint=weights,
         output=np.dtype(out_dtype),
@@ -601,6 +561,5 @@ def _filter_block(
         params=dict(params),
         threads=threads,
         engine=engine,
+        _region=region,
     )
-    keep = tuple(slice(before[a], out.shape[a] - after[a]) for a in range(ndim))
-    return out[keep]

@@ -5,6 +5,7 @@
 //! (`jitfilter/__init__.py`) turns scipy's keyword conventions (`size`, `footprint`, `output`,
 //! `origin`, other dtypes) into these. Filtering runs with the GIL released.
 
+use jitfilter::window::Span;
 use jitfilter::{
     Engine, Error, ExprError, Footprint, Inputs, Kernel, Limits, Mode, Options, ScipyContext,
 };
@@ -152,6 +153,9 @@ fn options(
 fn footprint(weights: &PyReadonlyArrayDyn<'_, f64>) -> Footprint {
     Footprint::from_weights(weights.as_array())
 }
+
+/// One axis of `Options::region`: the axis's length, the ranges held, the range computed.
+type PySpan = (usize, Vec<(usize, usize)>, (usize, usize));
 
 /// A compiled kernel (the native object behind `jitfilter.Kernel`), or one pass of one
 /// (`passes()`).
@@ -446,9 +450,12 @@ impl PyKernel {
     /// the values are `k`). `inputs` are the named inputs as (name, array) pairs, of `input`'s
     /// dtype; with `channels`, `input`'s last axis is channels (and a named input's, when it has
     /// one more axis than the image). The result has the image's shape, plus a last axis when
-    /// there are several values per pixel or `channels` is set.
+    /// there are several values per pixel or `channels` is set. `region`, if not empty, says
+    /// per image axis which part of a larger array the inputs are (`None`: all of the axis), as
+    /// `(length, held ranges, computed range)` (see `Options::region`); the result is then the
+    /// computed part.
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (input, footprint, out, mode, cval, origin, params, threads, engine, inputs = Vec::new(), channels = false, axes = Vec::new()))]
+    #[pyo3(signature = (input, footprint, out, mode, cval, origin, params, threads, engine, inputs = Vec::new(), channels = false, axes = Vec::new(), region = Vec::new()))]
     fn filter<'py>(
         &self,
         py: Python<'py>,
@@ -464,10 +471,21 @@ impl PyKernel {
         inputs: Vec<(String, Bound<'py, PyUntypedArray>)>,
         channels: bool,
         axes: Vec<usize>,
+        region: Vec<Option<PySpan>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let k = &self.kernel;
         let opts = options(py, k.source(), mode, cval, origin, params, threads, engine)?;
-        let opts = opts.axes(&axes);
+        let range = |(a, b): (usize, usize)| a..b;
+        let region = (region.into_iter())
+            .map(|s| {
+                s.map(|(len, held, out)| Span {
+                    len,
+                    held: held.into_iter().map(range).collect(),
+                    out: range(out),
+                })
+            })
+            .collect();
+        let opts = opts.axes(&axes).region(region);
         let fp = self::footprint(&footprint);
         let inp = dtype_name(py, input).ok_or_else(|| {
             PyTypeError::new_err(format!(
@@ -614,6 +632,8 @@ fn _jitfilter(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("KernelError", py.get_type::<KernelError>())?;
     m.add("SIGNATURE", SIGNATURE.to_str().expect("ascii"))?;
     m.add("DTYPES", DTYPES.to_vec())?;
+    // The grid parts of an array are computed on, per axis (z, y, x): see `Options::region`.
+    m.add("UNITS", jitfilter::window::UNITS.to_vec())?;
     m.add_function(wrap_pyfunction!(modes, m)?)?;
     let info = PyDict::new(py);
     info.set_item("core_version", env!("CARGO_PKG_VERSION"))?;

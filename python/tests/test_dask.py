@@ -1,6 +1,9 @@
-"""jitfilter.dask: chunked results equal whole-array results byte for byte, for every mode,
-footprint, origin and chunking (chunks smaller than the footprint too), and on a
-dask.distributed cluster of separate worker processes."""
+"""jitfilter.dask: chunked results equal whole-array results byte for byte, for every engine,
+mode, footprint, origin and chunking (chunks off the core's grid and smaller than the footprint
+too), and on a dask.distributed cluster of separate worker processes. The arrays span several
+units of the core's grid (64 rows, 512 columns) along every axis, so that chunks really cut
+them, and hold real values (sums round: a sum that started where a chunk starts would differ in
+its last bits)."""
 
 import os
 
@@ -24,11 +27,12 @@ FOOTPRINTS = {
     "box5x3": np.ones((5, 3), bool),
     "line1x9": np.ones((1, 9)),
     "irregular": np.array([[1, 0, 0, 1, 1, 0], [0, 1, 1, 0, 1, 1], [1, 1, 0, 1, 0, 0], [0, 0, 1, 1, 1, 0]], bool),
-    "taller_than_array": np.ones((31, 3), bool),
+    "taller_than_chunks": np.ones((91, 3), bool),
     "weights": np.array([[0.5, 0, 2.0], [1.0, 3.0, 0], [0, -1.5, 4.0]]),
 }
 ORIGINS = [0, (-1, 0), (1, -1)]
-CHUNKS = [(1, 1), (4, 5), (13, 17)]
+# On the grid; off it (moved onto it); smaller than the grid (merged onto it).
+CHUNKS = [(64, 512), (100, 700), (13, 170)]
 
 
 def valid(fp, origin):
@@ -39,8 +43,8 @@ def valid(fp, origin):
 @pytest.fixture(scope="module")
 def img():
     rng = np.random.default_rng(7)
-    a = rng.uniform(-50, 150, (13, 17))
-    a[3, 4] = np.nan
+    a = rng.uniform(-50, 150, (150, 1100))
+    a[70, 600] = np.nan
     return a
 
 
@@ -58,7 +62,7 @@ def test_chunked_equals_whole_byte_for_byte(img, mode, fp_name):
         for origin in ORIGINS:
             if not valid(fp, origin):
                 continue
-            whole = k.filter(img, footprint=fp, mode=mode, cval=3.5, origin=origin, engine="fused")
+            whole = k.filter(img, footprint=fp, mode=mode, cval=3.5, origin=origin)
             for chunks in CHUNKS:
                 x = da.from_array(img, chunks=chunks)
                 lazies.append(jfd.filter(x, k, footprint=fp, mode=mode, cval=3.5, origin=origin))
@@ -71,12 +75,12 @@ def test_chunked_equals_whole_byte_for_byte(img, mode, fp_name):
 @pytest.mark.parametrize("mode", MODES)
 def test_integer_dtypes_and_output(mode):
     rng = np.random.default_rng(3)
-    a = rng.integers(0, 255, (19, 22)).astype(np.uint8)
+    a = rng.integers(0, 255, (150, 1100)).astype(np.uint8)
     fp = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)
     for expr in ("mean(w)", "max(w) - c + 128"):
         for output in (None, np.float32, np.int16):
-            whole = jf.filter(a, expr, footprint=fp, mode=mode, cval=0.5, output=output, engine="fused")
-            got = jfd.filter(da.from_array(a, chunks=(3, 4)), expr, footprint=fp, mode=mode, cval=0.5, output=output)
+            whole = jf.filter(a, expr, footprint=fp, mode=mode, cval=0.5, output=output)
+            got = jfd.filter(da.from_array(a, chunks=(30, 400)), expr, footprint=fp, mode=mode, cval=0.5, output=output)
             assert got.dtype == whole.dtype
             assert got.compute(scheduler="sync").tobytes() == whole.tobytes()
 
@@ -87,50 +91,62 @@ def test_one_and_three_dimensions(mode):
 
     rng = np.random.default_rng(5)
     lazies, wants = [], []
-    a1 = rng.uniform(0, 1, 37)
-    for fp in (np.ones(5, bool), np.array([1, 0, 0, 1, 1, 1, 0, 1], bool), np.ones(60, bool)):
+    a1 = rng.uniform(0, 1, 1600)
+    for fp in (np.ones(5, bool), np.array([1, 0, 0, 1, 1, 1, 0, 1], bool), np.ones(600, bool)):
         for origin in (0, -1, 2):
             if not valid(fp, origin):
                 continue
             for expr in ("std(w)", "x + max(w)"):
-                whole = jf.filter(a1, expr, footprint=fp, mode=mode, origin=origin, engine="fused")
-                for chunks in (1, 4, 37):
+                whole = jf.filter(a1, expr, footprint=fp, mode=mode, origin=origin)
+                for chunks in (100, 512, 1600):
                     lazies.append(jfd.filter(da.from_array(a1, chunks=chunks), expr, footprint=fp, mode=mode, origin=origin))
                     wants.append(whole)
-    a3 = rng.uniform(0, 1, (5, 6, 7))
+    a3 = rng.uniform(0, 1, (5, 70, 530))
     ball = np.zeros((3, 3, 3), bool)
     ball[1, 1, :] = ball[1, :, 1] = ball[:, 1, 1] = True
     for fp, origin in ((ball, 0), (np.ones((2, 3, 4), bool), (0, 1, -2)), (np.ones((1, 3)), 0)):
         for expr in ("mean(w)", "x + 10 * y + 100 * z + depth + sum(dz * w)"):
-            whole = jf.filter(a3, expr, footprint=fp, mode=mode, origin=origin, engine="fused")
-            for chunks in ((2, 3, 4), (5, 6, 7), (1, 2, 1)):
+            whole = jf.filter(a3, expr, footprint=fp, mode=mode, origin=origin)
+            for chunks in ((2, 64, 512), (5, 70, 530), (1, 20, 100)):
                 lazies.append(jfd.filter(da.from_array(a3, chunks=chunks), expr, footprint=fp, mode=mode, origin=origin))
                 wants.append(whole)
     for i, (got, want) in enumerate(zip(dask.compute(*lazies, scheduler="sync"), wants)):
         assert got.tobytes() == want.tobytes(), i
 
 
-def test_other_engines(img):
-    """Every engine whose result does not depend on how the array is cut gives byte equality;
-    the planned engine ('auto') agrees to rounding."""
+def test_every_engine(img):
+    """Every engine gives byte equality with its own whole-array result: the planner's sums
+    (auto) too, whose tiles lie on a grid fixed to the whole array."""
     fp = FOOTPRINTS["irregular"]
-    for expr in ("sqrt(var(w))", "max(w)", "mean(w)"):
+    for expr in ("sqrt(var(w))", "max(w)", "mean(w)", "sum(k * w)"):
         k = jf.compile(expr)
-        for engine in ("callback", "interpreter"):
-            whole = k.filter(img, footprint=fp, mode="wrap", engine=engine)
-            got = jfd.filter(da.from_array(img, chunks=(5, 4)), k, footprint=fp, mode="wrap", engine=engine)
-            assert got.compute(scheduler="sync").tobytes() == whole.tobytes()
-        whole = k.filter(img, footprint=fp, mode="wrap")
-        got = jfd.filter(da.from_array(img, chunks=(5, 4)), k, footprint=fp, mode="wrap", engine="auto")
-        np.testing.assert_allclose(got.compute(scheduler="sync"), whole, rtol=1e-12, atol=1e-12)
+        for engine in ("auto", "fused", "callback", "interpreter"):
+            for mode in ("wrap", "reflect"):
+                whole = k.filter(img, footprint=fp, mode=mode, engine=engine)
+                got = jfd.filter(da.from_array(img, chunks=(50, 300)), k, footprint=fp, mode=mode, engine=engine)
+                assert got.compute(scheduler="sync").tobytes() == whole.tobytes(), (expr, engine, mode)
+
+
+def test_chunks_move_onto_the_grid():
+    """Chunk boundaries go to the nearest multiple of the grid's unit; pieces narrower than the
+    halo join their neighbours."""
+    assert jfd._aligned((64, 64, 22), 64, 4) == (64, 64, 22)
+    assert jfd._aligned((100, 100, 100), 64, 4) == (128, 64, 108)
+    assert jfd._aligned((13,) * 10, 64, 4) == (64, 66)
+    assert jfd._aligned((600, 600), 512, 12) == (512, 688)
+    assert jfd._aligned((300, 300), 512, 12) == (512, 88)
+    assert jfd._aligned((64, 64, 64), 64, 100) == (192,)
 
 
 def test_lazy_and_chunks_kept():
-    x = da.ones((40, 50), chunks=(10, 25))
+    x = da.ones((200, 1100), chunks=(64, 512))
     y = jfd.filter(x, "max(w)", size=3)
     assert isinstance(y, da.Array)
     assert y.chunks == x.chunks
     assert y.dtype == x.dtype
+    # chunks off the grid are moved onto it
+    y = jfd.filter(da.ones((200, 1100), chunks=(100, 700)), "max(w)", size=3)
+    assert y.chunks == ((128, 72), (512, 588))
     # numpy arrays are accepted and wrapped
     y2 = jfd.filter(np.ones((6, 6)), "max(w)", size=3)
     assert isinstance(y2, da.Array)
@@ -201,13 +217,13 @@ def test_on_a_local_cluster_of_two_worker_processes(cluster_client, img):
     for mode in MODES:
         for expr in ("let m = mean(w); (c - m) / (std(w) + 1e-9)", "x + 100 * y + max(w)"):
             k = jf.compile(expr)
-            whole = k.filter(img, footprint=fp, mode=mode, origin=(1, -1), engine="fused")
-            lazy = jfd.filter(da.from_array(img, chunks=(3, 4)), k, footprint=fp, mode=mode, origin=(1, -1))
+            whole = k.filter(img, footprint=fp, mode=mode, origin=(1, -1))
+            lazy = jfd.filter(da.from_array(img, chunks=(64, 512)), k, footprint=fp, mode=mode, origin=(1, -1))
             got = client.compute(lazy).result()
             assert got.tobytes() == whole.tobytes(), (mode, expr)
     # params travel with the kernel
     k = jf.compile("param t = 0; count(w > t)", params={"t": 20})
-    got = client.compute(jfd.filter(da.from_array(img, chunks=7), k, size=3)).result()
+    got = client.compute(jfd.filter(da.from_array(img, chunks=(70, 600)), k, size=3)).result()
     np.testing.assert_array_equal(got, k.filter(img, size=3))
 
 
@@ -229,14 +245,14 @@ STAGED = {
     "tuple": "stage s = (min(w), max(w) over box:3); at(s[1]) - at(s[0]) + mean(s[0]) + at(s[1], 0, 2)",
     "positions": "stage e = x + 10 * y + min(w); max(e) + width - at(e, 0, -1)",
 }
-# Uneven, with chunks smaller and larger than the passes' halos (1x1 chunks: see below).
-STAGED_CHUNKS = [((3, 20, 1, 17), (30, 8)), ((30, 11), (2, 2, 34))]
+# Uneven, off the grid, with chunks smaller and larger than the passes' halos.
+STAGED_CHUNKS = [((3, 20, 1, 100, 26), (700, 400)), ((64, 86), (2, 2, 508, 588))]
 
 
 @pytest.fixture(scope="module")
 def staged_images():
     rng = np.random.default_rng(31)
-    f = rng.uniform(0, 255, (41, 38))
+    f = rng.uniform(0, 255, (150, 1100))
     return {
         "f64": (f, rng.uniform(0, 255, f.shape)),
         "u8": (f.astype(np.uint8), rng.integers(0, 256, f.shape).astype(np.uint8)),
@@ -247,7 +263,7 @@ def staged_images():
 @pytest.mark.parametrize("mode", ["reflect", "mirror", "nearest", "wrap", "constant", "grid-wrap"])
 def test_staged_programs_equal_whole_byte_for_byte(staged_images, mode, dtype):
     """Every staged program x chunkings smaller and larger than the halos: chunked == whole
-    (the default fused engine on both sides), and the default engine in process to 1e-9."""
+    (the default engine on both sides), and the fused engine in process to 1e-9."""
     import dask
 
     f, g = staged_images[dtype]
@@ -255,10 +271,10 @@ def test_staged_programs_equal_whole_byte_for_byte(staged_images, mode, dtype):
     for name, src in STAGED.items():
         named = {"g": g} if "g*w" in src else {}
         k = jf.compile(src, inputs=tuple(named))
-        whole = k.filter(f, footprint=DISK3, inputs=named, mode=mode, cval=3.5, engine="fused")
+        whole = k.filter(f, footprint=DISK3, inputs=named, mode=mode, cval=3.5)
         if dtype == "f64":
-            auto = k.filter(f, footprint=DISK3, inputs=named, mode=mode, cval=3.5)
-            np.testing.assert_allclose(whole, auto, rtol=1e-12, atol=1e-9, err_msg=name)
+            fused = k.filter(f, footprint=DISK3, inputs=named, mode=mode, cval=3.5, engine="fused")
+            np.testing.assert_allclose(whole, fused, rtol=1e-12, atol=1e-9, err_msg=name)
         for chunks in STAGED_CHUNKS:
             x = da.from_array(f, chunks=chunks)
             lazies.append(jfd.filter(x, k, footprint=DISK3, inputs=named, mode=mode, cval=3.5))
@@ -269,26 +285,26 @@ def test_staged_programs_equal_whole_byte_for_byte(staged_images, mode, dtype):
         assert got.tobytes() == want.tobytes(), label
 
 
-def test_staged_programs_on_chunks_of_one_element(staged_images):
+def test_staged_programs_on_chunks_narrower_than_the_halo(staged_images):
     f, g = staged_images["u8"]
     for name in ("top-hat", "guided", "positions"):
         named = {"g": g} if name == "guided" else {}
         k = jf.compile(STAGED[name], inputs=tuple(named))
-        whole = k.filter(f, footprint=DISK3, inputs=named, mode="mirror", engine="fused")
-        got = jfd.filter(da.from_array(f, chunks=1), k, footprint=DISK3, inputs=named, mode="mirror")
+        whole = k.filter(f, footprint=DISK3, inputs=named, mode="mirror")
+        got = jfd.filter(da.from_array(f, chunks=(2, 40)), k, footprint=DISK3, inputs=named, mode="mirror")
         assert got.compute(scheduler="sync").tobytes() == whole.tobytes(), name
 
 
 def test_staged_chunks_line_up():
     # Every pass keeps the (merged) chunks of the image: stages need no rechunking in between.
-    x = da.ones((40, 50), chunks=(10, 25))
+    x = da.ones((200, 1100), chunks=(64, 512))
     y = jfd.filter(x, GUIDED, inputs={"g": x})
     assert y.chunks == x.chunks
     y = jfd.filter(x, "stage e = min(w) over disk:5; max(e) over disk:5")
     assert y.chunks == x.chunks
     # chunks smaller than the deepest pass's halo are merged, once, for all passes
-    y = jfd.filter(da.ones((40, 50), chunks=(3, 50)), "mean(w) over box:3 - mean(w) over box:13")
-    assert min(y.chunks[0]) >= 6 and sum(y.chunks[0]) == 40 and y.chunks[1] == (50,)
+    y = jfd.filter(da.ones((200, 1100), chunks=(64, 1100)), "mean(w) over box:3 - mean(w) over box:151")
+    assert y.chunks == ((200,), (1100,))
 
 
 @pytest.mark.parametrize("mode", ["reflect", "wrap", "constant"])
@@ -296,20 +312,20 @@ def test_staged_programs_per_channel_and_jointly(mode):
     import dask
 
     rng = np.random.default_rng(32)
-    rgb = rng.integers(0, 256, (29, 33, 3)).astype(np.uint8)
+    rgb = rng.integers(0, 256, (130, 1030, 3)).astype(np.uint8)
     cases = [
         ("stage e = min(w) over disk:5; max(e) over disk:5", {}),  # each channel in turn
         ("stage e = min(w); stage o = max(e); c - at(o)", {}),
         ("stage l = (c[0] + 2 * c[1] + c[2]) / 4; max(l) - min(l) over box:3", {}),  # jointly
         ("stage s = (min(w[0]), max(w[2])); at(s[1]) - mean(s[0]) + at(s[0], 1, 1)", {}),  # a tuple stage
         # a guide of one channel, shared by every channel's run
-        (GUIDED, {"g": rng.uniform(0, 255, (29, 33))}),
+        (GUIDED, {"g": rng.uniform(0, 255, (130, 1030))}),
     ]
     lazies, wants, labels = [], [], []
     for src, named in cases:
         k = jf.compile(src, inputs=tuple(named))
-        whole = k.filter(rgb, footprint=DISK3, inputs=named, mode=mode, cval=2.0, channel_axis=-1, engine="fused")
-        for chunks in [(4, 5, 3), ((20, 9), (1, 30, 2), (2, 1))]:
+        whole = k.filter(rgb, footprint=DISK3, inputs=named, mode=mode, cval=2.0, channel_axis=-1)
+        for chunks in [(64, 512, 3), ((100, 30), (1, 700, 329), (2, 1))]:
             x = da.from_array(rgb, chunks=chunks)
             lazies.append(jfd.filter(x, k, footprint=DISK3, inputs=named, mode=mode, cval=2.0, channel_axis=-1))
             wants.append(whole)
@@ -321,20 +337,20 @@ def test_staged_programs_per_channel_and_jointly(mode):
 
 def test_staged_in_three_dimensions():
     rng = np.random.default_rng(33)
-    a = rng.uniform(-5, 5, (9, 11, 10))
+    a = rng.uniform(-5, 5, (9, 70, 530))
     k = jf.compile("stage e = max(w) over ball:1; mean(e) over box:3 - at(e, 1, 0, -2)")
     for mode in ("reflect", "constant"):
-        whole = k.filter(a, mode=mode, cval=1.0, engine="fused")
-        got = jfd.filter(da.from_array(a, chunks=(2, 5, 3)), k, mode=mode, cval=1.0)
+        whole = k.filter(a, mode=mode, cval=1.0)
+        got = jfd.filter(da.from_array(a, chunks=(2, 50, 300)), k, mode=mode, cval=1.0)
         assert got.compute(scheduler="sync").tobytes() == whole.tobytes(), mode
 
 
 def test_staged_on_a_local_cluster(cluster_client, staged_images):
     f, g = staged_images["f64"]
     k = jf.compile(GUIDED, inputs=("g",), params={"eps": 20})
-    lazy = jfd.filter(da.from_array(f, chunks=(15, 13)), k, inputs={"g": g}, mode="nearest")
+    lazy = jfd.filter(da.from_array(f, chunks=(64, 512)), k, inputs={"g": g}, mode="nearest")
     got = cluster_client.compute(lazy).result()
-    assert got.tobytes() == k.filter(f, inputs={"g": g}, mode="nearest", engine="fused").tobytes()
+    assert got.tobytes() == k.filter(f, inputs={"g": g}, mode="nearest").tobytes()
 
 
 @pytest.mark.parametrize("modes", [("reflect", "constant"), ("constant", "wrap"), ("mirror", "nearest")])
@@ -343,7 +359,7 @@ def test_a_mode_per_axis_chunked_equals_whole(img, modes):
 
     k = jf.compile("sqrt(var(w)) + median(w) + at(w, 2, -1)")
     fp = FOOTPRINTS["irregular"]
-    whole = k.filter(img, footprint=fp, mode=list(modes), cval=3.5, engine="fused")
+    whole = k.filter(img, footprint=fp, mode=list(modes), cval=3.5)
     lazies = [jfd.filter(da.from_array(img, chunks=c), k, footprint=fp, mode=list(modes), cval=3.5)
               for c in CHUNKS]
     for got in dask.compute(*lazies, scheduler="sync"):

@@ -536,11 +536,27 @@ def dask_array():
     return pytest.importorskip("dask.array")
 
 
-CHUNKINGS = [(1, 1), (4, 5), (7, 29), (23, 29)]
+# Arrays over several units of the core's grid (64 rows, 512 columns), so that chunks cut them.
+@pytest.fixture(scope="module")
+def wimg():
+    return np.random.default_rng(14).uniform(-20, 80, (140, 1050))
+
+
+@pytest.fixture(scope="module")
+def wguide():
+    return np.random.default_rng(15).uniform(0.5, 3.0, (140, 1050))
+
+
+@pytest.fixture(scope="module")
+def wrgb():
+    return np.random.default_rng(16).integers(0, 256, (130, 1030, 3)).astype(np.uint8)
+
+
+CHUNKINGS = [(10, 100), (64, 512), (70, 1000), (140, 1050)]
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_dask_offsets_beyond_the_footprint(dask_array, img, mode):
+def test_dask_offsets_beyond_the_footprint(dask_array, wimg, mode):
     """at() offsets larger than the footprint's radius: the halo must include them."""
     import dask
 
@@ -554,9 +570,9 @@ def test_dask_offsets_beyond_the_footprint(dask_array, img, mode):
         ("(at(w, 2, 2), min(w))", 1, 0),
     ]:
         k = jf.compile(src)
-        whole = k.filter(img, size=size, mode=mode, cval=9.0, origin=origin, engine="fused")
+        whole = k.filter(wimg, size=size, mode=mode, cval=9.0, origin=origin)
         for chunks in CHUNKINGS:
-            x = da.from_array(img, chunks=chunks)
+            x = da.from_array(wimg, chunks=chunks)
             lazies.append(jfd.filter(x, k, size=size, mode=mode, cval=9.0, origin=origin))
             wants.append(whole)
     for i, (got, want) in enumerate(zip(dask.compute(*lazies, scheduler="sync"), wants)):
@@ -565,59 +581,61 @@ def test_dask_offsets_beyond_the_footprint(dask_array, img, mode):
 
 
 @pytest.mark.parametrize("mode", ["reflect", "constant", "wrap", "mirror"])
-def test_dask_named_inputs(dask_array, img, guide, mode):
+def test_dask_named_inputs(dask_array, wimg, wguide, mode):
     import dask
 
     da = dask_array
     import jitfilter.dask as jfd
 
+    img, guide = wimg, wguide
     m = (guide > 1.5).astype(np.uint8)
     k = jf.compile("if at(m, 1, 0) > 0 then sum(g * w) / sum(g) else at(g, -2, 1)", inputs=("g", "m"))
-    whole = k.filter(img, footprint=DISK, mode=mode, cval=1.0, inputs={"g": guide, "m": m}, engine="fused")
+    whole = k.filter(img, footprint=DISK, mode=mode, cval=1.0, inputs={"g": guide, "m": m})
     lazies = []
-    for chunks, gchunks in [((5, 6), (7, 4)), ((1, 1), (23, 29)), ((23, 8), (2, 2))]:
+    for chunks, gchunks in [((50, 600), (70, 400)), ((64, 512), (140, 1050)), ((140, 80), (20, 20))]:
         x = da.from_array(img, chunks=chunks)
         # a dask guide in other chunks, a numpy mask
         g = da.from_array(guide, chunks=gchunks)
         y = jfd.filter(x, k, footprint=DISK, mode=mode, cval=1.0, inputs={"g": g, "m": m})
-        assert y.chunks[0][0] >= min(chunks[0], 23)
         lazies.append(y)
     # the one-shot form declares the inputs itself
     lazies.append(
         jfd.filter(
-            da.from_array(img, chunks=6), k.source, footprint=DISK, mode=mode, cval=1.0, inputs={"g": guide, "m": m}
+            da.from_array(img, chunks=60), k.source, footprint=DISK, mode=mode, cval=1.0, inputs={"g": guide, "m": m}
         )
     )
     for got in dask.compute(*lazies, scheduler="sync"):
         assert got.tobytes() == whole.tobytes()
 
 
-def test_dask_tuple_outputs(dask_array, img):
+def test_dask_tuple_outputs(dask_array, wimg):
     da = dask_array
     import jitfilter.dask as jfd
 
+    img = wimg
     k = jf.compile("(mean(w), std(w), at(w, 3, 0))")
-    whole = k.filter(img, footprint=DISK, mode="mirror", engine="fused")
-    x = da.from_array(img, chunks=(6, 10))
+    whole = k.filter(img, footprint=DISK, mode="mirror")
+    x = da.from_array(img, chunks=(64, 512))
     y = jfd.filter(x, k, footprint=DISK, mode="mirror")
     assert y.shape == img.shape + (3,)
     assert y.chunks == x.chunks + ((3,),)
     assert y.compute(scheduler="sync").tobytes() == whole.tobytes()
     # float32 output, integer input
     a = (img + 20).astype(np.uint8)
-    whole = k.filter(a, size=3, output=np.float32, engine="fused")
-    got = jfd.filter(da.from_array(a, chunks=4), k, size=3, output=np.float32).compute(scheduler="sync")
+    whole = k.filter(a, size=3, output=np.float32)
+    got = jfd.filter(da.from_array(a, chunks=40), k, size=3, output=np.float32).compute(scheduler="sync")
     assert got.dtype == np.float32 and got.tobytes() == whole.tobytes()
 
 
 @pytest.mark.parametrize("mode", ["reflect", "constant", "nearest"])
-def test_dask_channels(dask_array, rgb, guide, mode):
+def test_dask_channels(dask_array, wrgb, wguide, mode):
     import dask
 
     da = dask_array
     import jitfilter.dask as jfd
 
-    g2 = guide[:21, :26]
+    rgb = wrgb
+    g2 = wguide[:130, :1030]
     cases = [
         ("max(w)", {}, None),
         ("(max(w[0]), at(w[2], 2, -1), mean(w[1]))", {}, np.float64),
@@ -628,11 +646,11 @@ def test_dask_channels(dask_array, rgb, guide, mode):
     lazies, wants = [], []
     for src, inputs, out in cases:
         k = jf.compile(src, inputs=tuple(inputs))
-        whole = k.filter(rgb, footprint=DISK, mode=mode, cval=3.0, inputs=inputs, channel_axis=-1, output=out, engine="fused")
-        for chunks in [(4, 5, 1), (21, 3, 2), (2, 26, 3)]:
+        whole = k.filter(rgb, footprint=DISK, mode=mode, cval=3.0, inputs=inputs, channel_axis=-1, output=out)
+        for chunks in [(40, 500, 1), (130, 300, 2), (20, 1030, 3)]:
             x = da.from_array(rgb, chunks=chunks)
             # named inputs in other chunks, their channel axis cut too
-            named = {n: da.from_array(a, chunks=(3, 4, 1)[: a.ndim]) for n, a in inputs.items()}
+            named = {n: da.from_array(a, chunks=(30, 400, 1)[: a.ndim]) for n, a in inputs.items()}
             y = jfd.filter(x, k, footprint=DISK, mode=mode, cval=3.0, inputs=named, channel_axis=-1, output=out)
             assert y.shape == whole.shape
             lazies.append(y)
@@ -646,12 +664,12 @@ def test_dask_3d_with_inputs_and_offsets(dask_array):
     import jitfilter.dask as jfd
 
     rng = np.random.default_rng(9)
-    a = rng.uniform(0, 1, (6, 7, 8))
-    g = rng.uniform(1, 2, (6, 7, 8))
+    a = rng.uniform(0, 1, (6, 70, 530))
+    g = rng.uniform(1, 2, (6, 70, 530))
     k = jf.compile("(at(g, 1, -2, 3) + x + 10 * z, median(w) * mean(g))", inputs=("g",))
     for mode in ("reflect", "constant", "wrap"):
-        whole = k.filter(a, size=3, mode=mode, inputs={"g": g}, engine="fused")
-        got = jfd.filter(da.from_array(a, chunks=(2, 3, 4)), k, size=3, mode=mode, inputs={"g": g})
+        whole = k.filter(a, size=3, mode=mode, inputs={"g": g})
+        got = jfd.filter(da.from_array(a, chunks=(2, 30, 400)), k, size=3, mode=mode, inputs={"g": g})
         assert got.compute(scheduler="sync").tobytes() == whole.tobytes(), mode
 
 
@@ -679,12 +697,15 @@ def test_dask_errors_before_computing(dask_array, img, guide, rgb):
         jfd.filter(x, k, size=3, inputs={"g": guide}, engine="callback")
 
 
-def test_dask_on_a_cluster_with_inputs(cluster_client, img, guide):
+def test_dask_on_a_cluster_with_inputs(cluster_client, wimg, wguide):
     da = pytest.importorskip("dask.array")
     import jitfilter.dask as jfd
 
     k = jf.compile("param t = 0; (sum(g * w) / sum(g) + t, at(g, 3, -3))", inputs=("g",), params={"t": 0.5})
-    whole = k.filter(img, size=3, mode="wrap", inputs={"g": guide}, engine="fused")
-    lazy = jfd.filter(da.from_array(img, chunks=(5, 7)), k, size=3, mode="wrap", inputs={"g": da.from_array(guide, chunks=4)})
+    img, guide = wimg, wguide
+    whole = k.filter(img, size=3, mode="wrap", inputs={"g": guide})
+    lazy = jfd.filter(
+        da.from_array(img, chunks=(64, 512)), k, size=3, mode="wrap", inputs={"g": da.from_array(guide, chunks=100)}
+    )
     got = cluster_client.compute(lazy).result()
     assert got.tobytes() == whole.tobytes()

@@ -227,9 +227,13 @@ def test_the_callback_refuses_over_and_stages(img, src, why):
 # -- Dask --------------------------------------------------------------------------------------
 
 
-def test_dask_over_programs_equal_whole(img, guide):
+def test_dask_over_programs_equal_whole():
     da = pytest.importorskip("dask.array")
     import dask
+
+    # Over several units of the core's grid (64 rows, 512 columns), so that chunks cut it.
+    rng = np.random.default_rng(23)
+    img, guide = rng.uniform(0, 255, (150, 1100)), rng.uniform(0, 255, (150, 1100))
 
     import jitfilter.dask as jfd
 
@@ -244,8 +248,8 @@ def test_dask_over_programs_equal_whole(img, guide):
     for src, named, size in cases:
         k = jf.compile(src, inputs=tuple(named))
         for mode in SCIPY_MODES:
-            whole = k.filter(img, size=size, inputs=named, mode=mode, cval=4.5, engine="fused")
-            for chunks in [((10, 31), (13, 25)), ((3, 20, 1, 17), (30, 8))]:
+            whole = k.filter(img, size=size, inputs=named, mode=mode, cval=4.5)
+            for chunks in [((64, 86), (512, 588)), ((3, 20, 1, 100, 26), (700, 400))]:
                 x = da.from_array(img, chunks=chunks)
                 lazies.append(jfd.filter(x, k, size=size, inputs=named, mode=mode, cval=4.5))
                 wants.append(whole)

@@ -405,6 +405,8 @@ impl Emitter<'_, '_> {
                     .fb
                     .ins()
                     .fcvt_from_sint(types::F64, self.xs[self.group]);
+                let x0 = field(self, offset_of!(RowArgs, x0));
+                let xf = self.fb.ins().fadd(xf, x0);
                 return self.iota(xf, pix);
             }
             POp::Plane(i) => {

@@ -1,0 +1,459 @@
+//! Parts of arrays (issue 18): filtering a 2-D image a band of rows at a time (the core of row
+//! streaming), each band holding only the rows `Kernel::rows_needed` names, or any array chunk
+//! by chunk (Dask), each chunk holding the positions `Kernel::needed` names, gives exactly that
+//! part of the whole array's result — bit for bit, in every boundary mode, on every engine,
+//! through stages, tuple results, named inputs and positions, on real-valued data whose sums
+//! round. The oracle is the whole-array run of the same kernel (itself checked against scipy and
+//! the interpreter by the other suites).
+
+use jitfilter::window::{Span, STRIPE_ROWS, TILE_COLS, UNITS};
+use jitfilter::{Engine, Footprint, Inputs, Kernel, Mode, Options};
+use ndarray::{concatenate, Array2, ArrayD, Axis, Slice};
+use std::ops::Range;
+
+const MODES: [Mode; 5] = [
+    Mode::Reflect,
+    Mode::Mirror,
+    Mode::Nearest,
+    Mode::Wrap,
+    Mode::Constant,
+];
+
+/// A deterministic noisy image with flat runs (medians, keyed tables and plane sums all see
+/// both).
+fn image(h: usize, w: usize, seed: u64) -> Array2<u8> {
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    Array2::from_shape_fn((h, w), |(y, x)| {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let noise = (s >> 59) as usize;
+        ((x / 7 * 31 + y / 5 * 17 + noise) % 256) as u8
+    })
+}
+
+/// The rows `held` of `a`, one range after another.
+fn rows_of<T: Clone>(a: &ArrayD<T>, held: &[Range<usize>]) -> ArrayD<T> {
+    let parts: Vec<_> = (held.iter())
+        .map(|r| a.slice_axis(Axis(0), Slice::from(r.clone())))
+        .collect();
+    concatenate(Axis(0), &parts).unwrap()
+}
+
+/// Filters `main` (and `named`) band by band, `band` rows each (a multiple of the stripe
+/// height), and puts the bands together.
+fn by_bands(
+    k: &Kernel,
+    main: &ArrayD<f64>,
+    named: &[(&str, ArrayD<f64>)],
+    fp: &Footprint,
+    options: &Options,
+    band: usize,
+) -> ArrayD<f64> {
+    let h = main.shape()[0];
+    let mut parts = Vec::new();
+    for start in (0..h).step_by(band) {
+        let out = start..(start + band).min(h);
+        let held = k
+            .rows_needed(main.shape(), fp, options, out.clone())
+            .unwrap();
+        let main_rows = rows_of(main, &held);
+        let named_rows: Vec<_> = named.iter().map(|(n, a)| (*n, rows_of(a, &held))).collect();
+        let mut inputs = Inputs::new(main_rows.view());
+        for (n, a) in &named_rows {
+            inputs = inputs.with(n, a.view());
+        }
+        let rows = Span { len: h, held, out };
+        let part: ArrayD<f64> = k.apply(&inputs, fp, &options.clone().rows(rows)).unwrap();
+        parts.push(part);
+    }
+    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+    concatenate(Axis(0), &views).unwrap()
+}
+
+fn check(source: &str, names: &[&str], fp: &str, h: usize, w: usize, engines: &[Engine]) {
+    let k = Kernel::compile_for(source, names, &Default::default()).unwrap();
+    let fp: Footprint = fp.parse().unwrap();
+    let main = image(h, w, 1).mapv(f64::from).into_dyn();
+    let named: Vec<(&str, ArrayD<f64>)> = (names.iter().enumerate())
+        .map(|(i, n)| (*n, image(h, w, 2 + i as u64).mapv(f64::from).into_dyn()))
+        .collect();
+    for &engine in engines {
+        for mode in MODES {
+            let options = Options::default().mode(mode).cval(7.0).engine(engine);
+            let mut inputs = Inputs::new(main.view());
+            for (n, a) in &named {
+                inputs = inputs.with(n, a.view());
+            }
+            let whole: ArrayD<f64> = k.apply(&inputs, &fp, &options).unwrap();
+            for band in [STRIPE_ROWS, 2 * STRIPE_ROWS] {
+                let got = by_bands(&k, &main, &named, &fp, &options, band);
+                assert_eq!(got.shape(), whole.shape());
+                let same = (got.iter().zip(whole.iter()))
+                    .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()));
+                assert!(
+                    same,
+                    "`{source}` {fp:?} {mode:?} {engine:?}, bands of {band} rows: differs from the whole image's result"
+                );
+            }
+        }
+    }
+}
+
+const ALL: [Engine; 3] = [Engine::Auto, Engine::Fused, Engine::Interpreter];
+
+#[test]
+fn reductions_equal_the_whole_image_in_every_mode() {
+    check("mean(w)", &[], "box:7", 200, 45, &ALL);
+    check("sqrt(var(w))", &[], "disk:4", 150, 33, &ALL);
+    check("median(w)", &[], "box:5", 140, 20, &[Engine::Auto]);
+    check("(max(w), y + x / 100)", &[], "box:3", 130, 17, &ALL);
+}
+
+#[test]
+fn stages_equal_the_whole_image_in_every_mode() {
+    check(
+        "stage e = min(w) over disk:5; max(e) over disk:5",
+        &[],
+        "box:3",
+        200,
+        40,
+        &ALL,
+    );
+    check(
+        "stage e = min(w); stage o = max(e); c - at(o)",
+        &[],
+        "box:9",
+        180,
+        23,
+        &[Engine::Auto, Engine::Fused],
+    );
+    check(
+        "mean(w) over box:3 - mean(w) over box:9",
+        &[],
+        "box:3",
+        150,
+        30,
+        &[Engine::Auto],
+    );
+}
+
+/// A stage nothing reads computes no rows in a band (and must not fail for it).
+#[test]
+fn a_stage_nothing_reads() {
+    check(
+        "stage e = min(w); c + 1",
+        &[],
+        "box:3",
+        140,
+        10,
+        &[Engine::Auto],
+    );
+}
+
+#[test]
+fn named_inputs_and_offsets_equal_the_whole_image() {
+    check(
+        "sum(g * w) / sum(g + 1) + at(w, 0, -3)",
+        &["g"],
+        "box:5",
+        140,
+        25,
+        &ALL,
+    );
+}
+
+/// Footprints taller than a band, and images shorter than the halo (every row from the far
+/// edge, in every mode).
+#[test]
+fn tall_footprints_and_short_images() {
+    check("mean(w)", &[], "box:150", 200, 12, &[Engine::Auto]);
+    check("max(w)", &[], "box:21", 9, 12, &[Engine::Auto]);
+}
+
+#[test]
+fn a_band_that_lacks_rows_is_an_error() {
+    let k = Kernel::compile("mean(w)").unwrap();
+    let img = image(128, 10, 1).mapv(f64::from);
+    let fp = Footprint::rect(5, 5);
+    let part = img.slice_axis(Axis(0), Slice::from(0..64)).to_owned();
+    let rows = Span {
+        len: 128,
+        held: std::iter::once(0..64).collect(),
+        out: 0..64,
+    };
+    let r = k.apply::<f64, f64>(
+        &Inputs::new(part.view()),
+        &fp,
+        &Options::default().rows(rows),
+    );
+    // Rows 64 and 65 are read by rows 62 and 63 but not held.
+    assert!(r
+        .unwrap_err()
+        .to_string()
+        .contains("does not hold positions 0..66 of axis 0"));
+    let misaligned = Span {
+        len: 128,
+        held: std::iter::once(0..128).collect(),
+        out: 10..20,
+    };
+    let r = k.apply::<f64, f64>(
+        &Inputs::new(img.view()),
+        &fp,
+        &Options::default().rows(misaligned),
+    );
+    assert!(r.unwrap_err().to_string().contains("multiples of 64"));
+}
+
+/// A deterministic real-valued array of `shape` (sums of it round, so a sum that started
+/// elsewhere would differ in its last bits), with a NaN at `nan` if given.
+fn real(shape: &[usize], seed: u64, nan: Option<usize>) -> ArrayD<f64> {
+    let n: usize = shape.iter().product();
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let v: Vec<f64> = (0..n)
+        .map(|i| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let noise = (s >> 11) as f64 / (1u64 << 53) as f64;
+            if Some(i) == nan {
+                f64::NAN
+            } else {
+                ((i % 97) as f64).sqrt() * 3.1 + noise * 40.0 - 20.0
+            }
+        })
+        .collect();
+    ArrayD::from_shape_vec(shape, v).unwrap()
+}
+
+/// The positions `held` (per axis, in the order given) of `a`.
+fn part_of(a: &ArrayD<f64>, held: &[Vec<Range<usize>>]) -> ArrayD<f64> {
+    let mut p = a.clone();
+    for (axis, ranges) in held.iter().enumerate() {
+        let idx: Vec<usize> = ranges.iter().flat_map(|r| r.clone()).collect();
+        p = p.select(Axis(axis), &idx);
+    }
+    p
+}
+
+/// Filters `main` (and `named`) chunk by chunk, `chunk[a]` positions along axis `a` (whole
+/// units), each chunk holding the positions `Kernel::needed` names in reverse order (a part
+/// may store its ranges in any order, as a Dask chunk with a wrapped halo does), and puts the
+/// chunks together.
+fn by_chunks(
+    k: &Kernel,
+    main: &ArrayD<f64>,
+    named: &[(&str, ArrayD<f64>)],
+    fp: &Footprint,
+    options: &Options,
+    chunk: &[usize],
+) -> ArrayD<f64> {
+    let shape = main.shape().to_vec();
+    let mut outs: Vec<Vec<Range<usize>>> = vec![Vec::new()];
+    for (&n, &c) in shape.iter().zip(chunk) {
+        outs = (outs.iter())
+            .flat_map(|o| {
+                (0..n)
+                    .step_by(c)
+                    .map(move |s| [&o[..], std::slice::from_ref(&(s..(s + c).min(n)))].concat())
+            })
+            .collect();
+    }
+    let mut result: Option<ArrayD<f64>> = None;
+    for out in outs {
+        let mut held = k.needed(&shape, fp, options, out.clone()).unwrap();
+        held.iter_mut().for_each(|h| h.reverse());
+        let mut inputs_owned = vec![part_of(main, &held)];
+        inputs_owned.extend(named.iter().map(|(_, a)| part_of(a, &held)));
+        let mut inputs = Inputs::new(inputs_owned[0].view());
+        for ((n, _), a) in named.iter().zip(&inputs_owned[1..]) {
+            inputs = inputs.with(n, a.view());
+        }
+        let region = (held.into_iter().zip(&out).zip(&shape))
+            .map(|((held, o), &len)| {
+                Some(Span {
+                    len,
+                    held,
+                    out: o.clone(),
+                })
+            })
+            .collect();
+        let part: ArrayD<f64> = k
+            .apply(&inputs, fp, &options.clone().region(region))
+            .unwrap();
+        let whole = result.get_or_insert_with(|| {
+            let mut s = shape.clone();
+            s.extend_from_slice(&part.shape()[shape.len()..]);
+            ArrayD::from_elem(s, -1.0)
+        });
+        let mut view = whole.view_mut();
+        for (a, o) in out.iter().enumerate() {
+            view.slice_axis_inplace(Axis(a), Slice::from(o.clone()));
+        }
+        view.assign(&part);
+    }
+    result.unwrap()
+}
+
+fn check_chunks(source: &str, names: &[&str], fp: &str, shape: &[usize], nan: bool) {
+    let k = Kernel::compile_for(source, names, &Default::default()).unwrap();
+    let fp: Footprint = fp.parse().unwrap();
+    let n: usize = shape.iter().product();
+    let main = real(shape, 1, nan.then_some(n / 3 + 5));
+    let named: Vec<(&str, ArrayD<f64>)> = (names.iter().enumerate())
+        .map(|(i, name)| (*name, real(shape, 2 + i as u64, None)))
+        .collect();
+    let nd = shape.len();
+    // Chunks of one unit, of two, and of one unit along the first axis only.
+    let units: Vec<usize> = (0..nd).map(|a| UNITS[3 + a - nd]).collect();
+    let one: Vec<usize> = units.clone();
+    let two: Vec<usize> = units.iter().map(|u| 2 * u).collect();
+    let rows_only: Vec<usize> = (0..nd)
+        .map(|a| if a == 0 { units[0] } else { shape[a] })
+        .collect();
+    for engine in ALL {
+        for mode in MODES {
+            let options = Options::default().mode(mode).cval(0.5).engine(engine);
+            let mut inputs = Inputs::new(main.view());
+            for (name, a) in &named {
+                inputs = inputs.with(name, a.view());
+            }
+            let whole: ArrayD<f64> = k.apply(&inputs, &fp, &options).unwrap();
+            for chunk in [&one, &two, &rows_only] {
+                let got = by_chunks(&k, &main, &named, &fp, &options, chunk);
+                assert_eq!(got.shape(), whole.shape());
+                let bad = (got.iter().zip(whole.iter()))
+                    .position(|(a, b)| a.to_bits() != b.to_bits() && !(a.is_nan() && b.is_nan()));
+                assert!(
+                    bad.is_none(),
+                    "`{source}` {fp:?} {shape:?} {mode:?} {engine:?}, chunks of {chunk:?}: element {bad:?} differs from the whole array's result"
+                );
+            }
+        }
+    }
+}
+
+/// Columns cut into chunks: the sums of a tile never depend on where the part starts.
+#[test]
+fn chunks_of_2d_arrays_equal_the_whole_array() {
+    let shape = [2 * STRIPE_ROWS + 9, 2 * TILE_COLS + 37];
+    check_chunks("mean(w)", &[], "disk:4", &shape, false);
+    check_chunks("(sqrt(var(w)), sum(w))", &[], "box:5", &shape, true);
+    check_chunks("sum(k * w)", &[], "gauss:1.5", &shape, false);
+    check_chunks(
+        "sum(g * w) / sum(g + 1) + at(w, -2, 3) + x / 3 + y",
+        &["g"],
+        "box:3",
+        &shape,
+        false,
+    );
+    check_chunks("median(w) - max(w)", &[], "box:3", &shape, false);
+}
+
+#[test]
+fn chunks_of_1d_and_3d_arrays_equal_the_whole_array() {
+    check_chunks("mean(w) + x", &[], "box:9", &[3 * TILE_COLS + 5], false);
+    check_chunks(
+        "sqrt(var(w)) + z",
+        &[],
+        "box:3",
+        &[5, STRIPE_ROWS + 3, TILE_COLS + 20],
+        false,
+    );
+}
+
+#[test]
+fn chunks_through_stages_equal_the_whole_array() {
+    let shape = [STRIPE_ROWS + 9, TILE_COLS + 37];
+    check_chunks(
+        "stage m = mean(w) over box:5; at(m) - mean(m) over box:3",
+        &[],
+        "box:3",
+        &shape,
+        false,
+    );
+}
+
+#[test]
+fn a_chunk_not_on_the_grid_is_an_error() {
+    let k = Kernel::compile("mean(w)").unwrap();
+    let img = real(&[10, 2 * TILE_COLS], 1, None);
+    let fp = Footprint::rect(3, 3);
+    let region = vec![
+        None,
+        Some(Span {
+            len: 2 * TILE_COLS,
+            held: std::iter::once(0..2 * TILE_COLS).collect(),
+            out: 5..TILE_COLS,
+        }),
+    ];
+    let r = k.apply::<f64, f64>(
+        &Inputs::new(img.view()),
+        &fp,
+        &Options::default().region(region),
+    );
+    assert!(r.unwrap_err().to_string().contains("multiples of 512"));
+}
+
+/// An image several tiles wide, whole: every engine agrees with the interpreter, and positions
+/// are the whole image's (checked against the index itself).
+#[test]
+fn tiles_of_a_wide_image_agree_with_the_interpreter() {
+    let shape = [STRIPE_ROWS + 6, 2 * TILE_COLS + 45];
+    let img = real(&shape, 5, Some(700));
+    let fp: Footprint = "disk:3".parse().unwrap();
+    let pos = Kernel::compile("x + 10000 * y + 0 * count(w > 1)").unwrap();
+    for engine in [
+        Engine::Auto,
+        Engine::Fused,
+        Engine::Callback,
+        Engine::Interpreter,
+    ] {
+        let got: ArrayD<f64> = pos
+            .filter_as(img.view(), &fp, &Options::default().engine(engine))
+            .unwrap();
+        for ((y, x), v) in got
+            .into_dimensionality::<ndarray::Ix2>()
+            .unwrap()
+            .indexed_iter()
+        {
+            assert_eq!(*v, (x + 10000 * y) as f64, "{engine:?} at ({y}, {x})");
+        }
+    }
+    for source in [
+        "mean(w)",
+        "sqrt(var(w)) + median(w)",
+        "sum(k * w)",
+        "max(w) - at(w, 2, -3)",
+    ] {
+        let k = Kernel::compile(source).unwrap();
+        let fp: Footprint = if source.contains('k') {
+            "gauss:1"
+        } else {
+            "disk:3"
+        }
+        .parse()
+        .unwrap();
+        for mode in MODES {
+            let opts = Options::default().mode(mode).cval(0.25);
+            let want: ArrayD<f64> = k
+                .filter_as(img.view(), &fp, &opts.clone().engine(Engine::Interpreter))
+                .unwrap();
+            for engine in [Engine::Auto, Engine::Fused] {
+                let got: ArrayD<f64> = k
+                    .filter_as(img.view(), &fp, &opts.clone().engine(engine))
+                    .unwrap();
+                for (i, (a, b)) in got.iter().zip(want.iter()).enumerate() {
+                    let close =
+                        (a - b).abs() <= 1e-9 * (1.0 + b.abs()) || (a.is_nan() && b.is_nan());
+                    assert!(
+                        close,
+                        "`{source}` {mode:?} {engine:?}: element {i}: {a} vs {b}"
+                    );
+                }
+            }
+        }
+    }
+}
