@@ -756,11 +756,12 @@ impl Kernel {
             let out = region.iter().map(|s| s.out.clone()).collect();
             let (held, outs) = self.region_plan(&image, footprint, options, out)?;
             for (a, (need, span)) in held.iter().zip(&region).enumerate() {
-                if let Some(r) = (need.iter())
-                    .find(|r| (span.held.iter()).all(|h| h.start > r.start || h.end < r.end))
+                let has = window::merge(span.held.clone());
+                if let Some(r) =
+                    (need.iter()).find(|r| (has.iter()).all(|h| h.start > r.start || h.end < r.end))
                 {
                     return Err(Error::Shape(format!(
-                        "the part does not hold positions {r:?} of axis {a}, which it reads (Kernel::rows_needed says which of a band's rows)"
+                        "the part does not hold positions {r:?} of axis {a}, which it reads (Kernel::needed says which)"
                     )));
                 }
             }
@@ -1167,10 +1168,7 @@ fn region_of(region: &[Option<Span>], data: &[usize]) -> Result<(Vec<usize>, Vec
         .map(|(s, &n)| s.clone().unwrap_or_else(|| Span::whole(n)))
         .collect();
     for (a, (s, &n)) in spans.iter().zip(data).enumerate() {
-        let disjoint = (1..s.held.len()).all(|i| {
-            (s.held[..i].iter()).all(|r| r.end <= s.held[i].start || s.held[i].end <= r.start)
-        });
-        if n != s.held_len() || s.held.iter().any(|r| r.end > s.len) || !disjoint {
+        if n != s.held_len() || s.held.iter().any(|r| r.end > s.len) {
             return Err(Error::Shape(format!(
                 "the inputs have {n} positions along axis {a}, but the part holds {:?} of {}",
                 s.held, s.len

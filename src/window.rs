@@ -36,9 +36,9 @@ pub const UNITS: [usize; 3] = [1, STRIPE_ROWS, TILE_COLS];
 pub struct Span {
     /// The whole axis's length.
     pub len: usize,
-    /// The positions the inputs hold, one range after another as they are stored (disjoint;
-    /// in any order: a chunk's wrapped halo may come first). [`crate::Kernel::rows_needed`]
-    /// says which a band of rows needs.
+    /// The positions the inputs hold, one range after another as they are stored, in any order
+    /// (a chunk's wrapped halo may come first), overlapping or not (a position held twice is
+    /// read where it is first). [`crate::Kernel::needed`] says which a part needs.
     pub held: Vec<Range<usize>>,
     /// The positions to compute: whole units of [`UNITS`] for the axis (from a multiple of
     /// the unit, to one or to the axis's end), within one held range; or empty.

@@ -69,6 +69,7 @@ from . import (
     _INPUT_CONVERSIONS,
     _NATIVE,
     Kernel,
+    _native,
     NamedInputs,
     Params,
     _as_input,  # noqa: F401 - re-exported for tests
