@@ -124,12 +124,7 @@ impl StripeFn for RowStripe<'_> {
                     for (k, &p) in planes.iter().enumerate() {
                         st.out[k * w..(k + 1) * w].copy_from_slice(&st.planes[p][ry * w..][..w]);
                     }
-                    write_row(
-                        &st.out,
-                        &mut out[ry * w * nout..(ry + 1) * w * nout],
-                        w,
-                        nout,
-                    );
+                    write_row(&st.out, &mut out[ry * s.out_stride..][..w * nout], w, nout);
                 }
                 self.counts[1].fetch_add(1, Ordering::Relaxed);
                 return;
@@ -182,12 +177,7 @@ impl StripeFn for RowStripe<'_> {
                 // SAFETY: as above, for the row function without keyed tables.
                 unsafe { (code.f)(&mut args) };
             }
-            write_row(
-                &st.out,
-                &mut out[ry * w * nout..(ry + 1) * w * nout],
-                w,
-                nout,
-            );
+            write_row(&st.out, &mut out[ry * s.out_stride..][..w * nout], w, nout);
         }
         self.counts[(code.keyed == 0) as usize].fetch_add(1, Ordering::Relaxed);
     }

@@ -93,6 +93,11 @@ pub struct NativeState<T> {
 impl<T: Element> StripeFn<T> for NativeStripe {
     type State = NativeState<T>;
 
+    /// Order statistics are exact: a window's value never depends on the block around it.
+    fn tiled(&self) -> bool {
+        false
+    }
+
     fn state(&self) -> NativeState<T> {
         NativeState {
             scratch: order::Scratch::default(),
@@ -121,7 +126,9 @@ impl<T: Element> StripeFn<T> for NativeStripe {
                     &mut st.scratch,
                     ext,
                 );
-                crate::dtype::convert(ext, out);
+                for (ext, out) in ext.chunks_exact(w).zip(out.chunks_mut(s.out_stride)) {
+                    crate::dtype::convert(ext, &mut out[..w]);
+                }
             }
             Native::Rank(rank) => {
                 st.ranks.resize(nrows * w, 0.0);
@@ -140,8 +147,10 @@ impl<T: Element> StripeFn<T> for NativeStripe {
                     w,
                     r,
                 );
-                for (o, v) in out.iter_mut().zip(r.iter()) {
-                    *o = O::from_f64(*v);
+                for (r, out) in r.chunks_exact(w).zip(out.chunks_mut(s.out_stride)) {
+                    for (o, v) in out.iter_mut().zip(r) {
+                        *o = O::from_f64(*v);
+                    }
                 }
             }
         }

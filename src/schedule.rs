@@ -315,6 +315,10 @@ struct InterpStripe<'a> {
 impl StripeFn for InterpStripe<'_> {
     type State = (Vec<Vec<f64>>, Vec<f64>);
 
+    fn tiled(&self) -> bool {
+        false
+    }
+
     fn state(&self) -> Self::State {
         Default::default()
     }
@@ -351,7 +355,7 @@ impl StripeFn for InterpStripe<'_> {
                     params: &self.s.params,
                 };
                 interp::eval(self.program, &win, vals);
-                let o = &mut out[(ry * st.width + x) * nout..][..nout];
+                let o = &mut out[ry * st.out_stride + x * nout..][..nout];
                 for (o, v) in o.iter_mut().zip(vals.iter()) {
                     *o = O::from_f64(*v);
                 }

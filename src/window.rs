@@ -219,6 +219,9 @@ pub struct Stripe<'a, B = f64> {
     pub bh: usize,
     pub nrows: usize,
     pub width: usize,
+    /// Where output row `r` starts in the stripe function's `out`: at `r * out_stride` (its
+    /// `width` pixels, [`StripeFn::outputs`] values each, one after another).
+    pub out_stride: usize,
     /// First output column, row and plane of the stripe (in the whole array).
     pub x0: usize,
     pub y0: usize,
@@ -241,6 +244,14 @@ pub trait StripeFn<B = f64>: Sync {
     fn outputs(&self) -> usize {
         1
     }
+    /// Whether its values may depend on where a block starts and ends (sums that round, or
+    /// choices made per block): then stripes are computed in tiles of [`TILE_COLS`] on the
+    /// whole array's grid, so that a part of the array computes exactly the whole array's
+    /// values. A function of each window alone runs over whole rows (fewer, longer loops).
+    fn tiled(&self) -> bool {
+        true
+    }
+    /// Computes the stripe `s` into `out` (rows [`Stripe::out_stride`] apart).
     fn stripe<O: Element>(&self, state: &mut Self::State, s: &Stripe<B>, out: &mut [O]);
 }
 
@@ -249,6 +260,10 @@ pub struct Gather<F>(pub F);
 
 impl<F: PixelFn> StripeFn for Gather<F> {
     type State = (Vec<f64>, F::State);
+
+    fn tiled(&self) -> bool {
+        false
+    }
 
     fn state(&self) -> Self::State {
         (Vec::new(), self.0.state())
@@ -265,7 +280,7 @@ impl<F: PixelFn> StripeFn for Gather<F> {
                     *b = block[base + o];
                 }
                 buf[n] = block[base + s.coff];
-                out[ry * s.width + x] =
+                out[ry * s.out_stride + x] =
                     O::from_f64(self.0.eval(state, buf, [s.x0 + x, s.y0 + ry, s.z]));
             }
         }
@@ -405,10 +420,11 @@ pub fn run_in<T: Element, B: Copy + Send + Sync, O: Element, F: StripeFn<B>>(
     };
     // The tiles of the computed columns, each with the source column every block column reads
     // (None: the constant).
-    let tiles: Vec<Tile> = (out_x.start / TILE_COLS..out_x.end.div_ceil(TILE_COLS))
+    let tile = if f.tiled() { TILE_COLS } else { w.max(1) };
+    let tiles: Vec<Tile> = (out_x.start / tile..out_x.end.div_ceil(tile))
         .map(|t| {
-            let x0 = (t * TILE_COLS).max(out_x.start);
-            let width = ((t + 1) * TILE_COLS).min(out_x.end) - x0;
+            let x0 = (t * tile).max(out_x.start);
+            let width = ((t + 1) * tile).min(out_x.end) - x0;
             let bw = (width as isize + hi[2] - lo[2]) as usize;
             let xmap = (0..bw)
                 .map(|cx| modes[2].map(x0 as isize + lo[2] + cx as isize, w).map(held))
@@ -424,8 +440,8 @@ pub fn run_in<T: Element, B: Copy + Send + Sync, O: Element, F: StripeFn<B>>(
     let wo = out_x.len();
     sink.stripes(
         rows,
-        || (Vec::new(), Vec::new(), Vec::new(), f.state()),
-        |(blocks, offs, part, state), z, y0, out_rows| {
+        || (Vec::new(), Vec::new(), f.state()),
+        |(blocks, offs, state), z, y0, out_rows| {
             let nrows = out_rows.len() / (wo * f.outputs());
             let bd = (hi[0] - lo[0] + 1) as usize;
             let bh = nrows + (hi[1] - lo[1]) as usize;
@@ -460,25 +476,14 @@ pub fn run_in<T: Element, B: Copy + Send + Sync, O: Element, F: StripeFn<B>>(
                     bh,
                     nrows,
                     width: tile.width,
+                    out_stride: wo * f.outputs(),
                     x0: tile.x0,
                     y0,
                     z,
                 };
-                if tiles.len() == 1 {
-                    f.stripe(state, &s, out_rows);
-                    continue;
-                }
-                // A tile's rows into their columns of the stripe's rows.
-                let k = f.outputs();
-                part.resize(nrows * tile.width * k, O::from_f64(0.0));
-                f.stripe(state, &s, part);
-                let at = (tile.x0 - out_x.start) * k;
-                for (src, dst) in part
-                    .chunks_exact(tile.width * k)
-                    .zip(out_rows.chunks_exact_mut(wo * k))
-                {
-                    dst[at..at + src.len()].copy_from_slice(src);
-                }
+                // The tile's columns of the stripe's rows.
+                let at = (tile.x0 - out_x.start) * f.outputs();
+                f.stripe(state, &s, &mut out_rows[at..]);
             }
         },
     );
