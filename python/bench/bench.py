@@ -248,7 +248,7 @@ def main():
     ap.add_argument("--dask-chunk", type=int, default=2048)
     ap.add_argument("--dask-expr", default="max(w)")
     ap.add_argument("--dask-radius", type=int, default=11)
-    ap.add_argument("--dask-engine", default="fused")
+    ap.add_argument("--dask-engine", default="auto")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
 

@@ -67,11 +67,11 @@ def main():
     import dask
     import dask.array as da
 
-    try:
-        import dask_image
+    from importlib.metadata import PackageNotFoundError, version
 
-        di_version = dask_image.__version__
-    except ImportError:
+    try:
+        di_version = version("dask-image")
+    except PackageNotFoundError:
         di_version = None
     n, c, fp = args.size, args.chunk, disk(args.radius)
     print(f"jitfilter {jf.__version__}, dask {dask.__version__}, dask-image {di_version}; "
