@@ -1175,12 +1175,12 @@ fn region_of(region: &[Option<Span>], data: &[usize]) -> Result<(Vec<usize>, Vec
             )));
         }
         check_out(&s.out, a, s.len, UNITS[3 + a - nd])?;
-        if !s.out.is_empty()
-            && !(s.held.iter()).any(|r| r.start <= s.out.start && s.out.end <= r.end)
-        {
+        // Computed positions are read and written from where their first one is held on.
+        let first = s.held.iter().find(|r| r.contains(&s.out.start));
+        if !s.out.is_empty() && first.is_none_or(|r| r.end < s.out.end) {
             return Err(Error::Shape(format!(
-                "the part computes positions {:?} of axis {a}, which it does not hold in one piece",
-                s.out
+                "the part computes positions {:?} of axis {a}, which it does not hold in one piece (the first range holding {} must hold them all)",
+                s.out, s.out.start
             )));
         }
     }

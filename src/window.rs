@@ -530,6 +530,10 @@ fn fill_block<T: Element, B: Copy>(
                 continue;
             };
             let src = source.row(sz, sy);
+            debug_assert!(
+                tile.first + tw <= src.len(),
+                "the tile's columns are held in one piece"
+            );
             for (dv, sv) in dst[inner..inner + tw].iter_mut().zip(&src[tile.first..]) {
                 *dv = conv(*sv);
             }

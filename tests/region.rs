@@ -457,3 +457,27 @@ fn tiles_of_a_wide_image_agree_with_the_interpreter() {
         }
     }
 }
+
+/// Computed positions must lie in the first held range that holds their start (tiles read on
+/// from there): a part holding them only across two ranges is refused, not read wrongly.
+#[test]
+fn computed_positions_in_two_held_pieces_are_an_error() {
+    let k = Kernel::compile("mean(w)").unwrap();
+    let n = 2 * TILE_COLS;
+    let img = real(&[10, n + 600], 1, None);
+    // Position 0 is first held in 0..600, which ends before the computed 0..n does.
+    let region = vec![
+        None,
+        Some(Span {
+            len: n,
+            held: vec![0..600, 0..n],
+            out: 0..n,
+        }),
+    ];
+    let r = k.apply::<f64, f64>(
+        &Inputs::new(img.view()),
+        &Footprint::rect(3, 3),
+        &Options::default().region(region),
+    );
+    assert!(r.unwrap_err().to_string().contains("in one piece"));
+}

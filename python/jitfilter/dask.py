@@ -31,7 +31,7 @@ grid fixed to the whole array (``_jitfilter.UNITS``: 64 rows, 512 columns), neve
 chunk starts. So:
 
 - chunk boundaries are moved onto that grid (a rechunk, only when they are not on it already:
-  dask's power-of-two chunks are), and chunks narrower than the program's halo are merged with
+  chunks of a multiple of 512 are), and chunks narrower than the program's halo are merged with
   their neighbours;
 - each chunk gets a halo of its neighbours (``dask.array.overlap``, ``boundary='none'``), as deep
   as the pass reads along each axis (``lo`` before, ``hi`` after: the footprint with its origin,
