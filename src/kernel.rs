@@ -880,14 +880,9 @@ impl Kernel {
         out: Vec<Range<usize>>,
     ) -> Result<(Vec<Vec<Range<usize>>>, Vec<Vec<Vec<Range<usize>>>>), Error> {
         let nd = shape.len();
-        if !(1..=3).contains(&nd) {
-            return Err(Error::Shape(format!(
-                "arrays must have 1 to 3 dimensions, got {nd}"
-            )));
-        }
-        let axis3 = |a: usize| 3 + a - nd;
+        let units = grid(nd)?;
         for (a, o) in out.iter().enumerate() {
-            check_out(o, a, shape[a], UNITS[axis3(a)])?;
+            check_out(o, a, shape[a], units[a])?;
         }
         let passes = self.passes();
         let n = passes.len();
@@ -905,10 +900,9 @@ impl Kernel {
                         .filter(|&j| (passes[j].1.program.inputs.iter()).any(|p| &p.name == name))
                         .flat_map(|j| needs[j][a].iter().cloned())
                         .collect();
-                    let unit = UNITS[axis3(a)];
-                    outs[i][a] = window::whole_units(&window::merge(read), unit, shape[a]);
+                    outs[i][a] = window::whole_units(&window::merge(read), units[a], shape[a]);
                 }
-                let g = axis3(a);
+                let g = 3 + a - nd;
                 let halo = (s.geo.halo.lo[g], s.geo.halo.hi[g]);
                 needs[i][a] = window::positions_read(&outs[i][a], halo, s.modes[g], shape[a]);
             }
@@ -1060,11 +1054,7 @@ impl Kernel {
         options: &Options,
     ) -> Result<Setup, Error> {
         let ndim = shape.len();
-        if !(1..=3).contains(&ndim) {
-            return Err(Error::Shape(format!(
-                "arrays must have 1 to 3 dimensions, got {ndim}"
-            )));
-        }
+        grid(ndim)?;
         for (b, span) in self.program.builtins_used() {
             if let Some(axis) = b.axis_needed() {
                 if axis > ndim {
@@ -1153,11 +1143,7 @@ impl Kernel {
 /// inputs are of shape `data`.
 fn region_of(region: &[Option<Span>], data: &[usize]) -> Result<(Vec<usize>, Vec<Span>), Error> {
     let nd = data.len();
-    if !(1..=3).contains(&nd) {
-        return Err(Error::Shape(format!(
-            "arrays must have 1 to 3 dimensions, got {nd}"
-        )));
-    }
+    let units = grid(nd)?;
     if region.len() != nd {
         return Err(Error::Shape(format!(
             "the region describes {} axes, but the inputs have {nd}",
@@ -1174,7 +1160,7 @@ fn region_of(region: &[Option<Span>], data: &[usize]) -> Result<(Vec<usize>, Vec
                 s.held, s.len
             )));
         }
-        check_out(&s.out, a, s.len, UNITS[3 + a - nd])?;
+        check_out(&s.out, a, s.len, units[a])?;
         // Computed positions are read and written from where their first one is held on.
         let first = s.held.iter().find(|r| r.contains(&s.out.start));
         if !s.out.is_empty() && first.is_none_or(|r| r.end < s.out.end) {
@@ -1185,6 +1171,16 @@ fn region_of(region: &[Option<Span>], data: &[usize]) -> Result<(Vec<usize>, Vec
         }
     }
     Ok((spans.iter().map(|s| s.len).collect(), spans))
+}
+
+/// The grid ([`UNITS`]) of each axis of an array of `ndim` dimensions, which must be 1 to 3.
+fn grid(ndim: usize) -> Result<&'static [usize], Error> {
+    if !(1..=3).contains(&ndim) {
+        return Err(Error::Shape(format!(
+            "arrays must have 1 to 3 dimensions, got {ndim}"
+        )));
+    }
+    Ok(&UNITS[3 - ndim..])
 }
 
 /// Checks that `out` is whole units of `unit` of an axis of `len`.

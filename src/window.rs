@@ -60,6 +60,15 @@ impl Span {
         self.held.iter().map(|r| r.len()).sum()
     }
 
+    /// Where position `p` is stored, of storage holding `held` (empty: the whole axis in
+    /// order); a part is checked to hold every position its stripes read before it runs.
+    pub(crate) fn stored_at(held: &[Range<usize>], p: usize) -> usize {
+        match held {
+            [] => p,
+            held => Span::index(held, p).expect("a part holds every position its stripes read"),
+        }
+    }
+
     /// Where position `p` sits among the held positions (`None`: not held).
     pub fn index(held: &[Range<usize>], p: usize) -> Option<usize> {
         let mut before = 0;
@@ -317,11 +326,7 @@ impl<T: Sync> Source<T> for Array<'_, T> {
     #[inline]
     fn row(&self, z: usize, y: usize) -> &[T] {
         let [_, h, w] = self.dims;
-        let at = |p: usize, held: &[Range<usize>]| match held {
-            [] => p,
-            held => Span::index(held, p).expect("the chunk holds every row its stripes read"),
-        };
-        let i = at(z, self.held[0]) * h + at(y, self.held[1]);
+        let i = Span::stored_at(self.held[0], z) * h + Span::stored_at(self.held[1], y);
         &self.data[i * w..][..w]
     }
 }
@@ -414,10 +419,7 @@ pub fn run_in<T: Element, B: Copy + Send + Sync, O: Element, F: StripeFn<B>>(
     let Halo { lo, hi } = geo.halo;
     // 64 rows keep the padding overhead small for large footprints.
     let rows = h.clamp(1, STRIPE_ROWS);
-    let held = |x: usize| match &geo.held_x[..] {
-        [] => x,
-        held => Span::index(held, x).expect("the chunk holds every column its tiles read"),
-    };
+    let held = |x: usize| Span::stored_at(&geo.held_x, x);
     // The tiles of the computed columns, each with the source column every block column reads
     // (None: the constant).
     let tile = if f.tiled() { TILE_COLS } else { w.max(1) };
