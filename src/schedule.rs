@@ -19,9 +19,10 @@ use crate::native::{Native, NativeStripe};
 use crate::planner::{Planned, Planner};
 use crate::runtime::CallbackContext;
 use crate::window::{self, Gather, Halo, PixelFn, Sink, Source, Stripe, StripeFn};
+use std::cell::RefCell;
 use std::os::raw::c_void;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// How one reduction is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,26 +258,31 @@ impl<'k, T: Element> Schedule<'k, T> {
     }
 }
 
-/// A pool of `threads` workers, kept for later calls with the same count (building one costs a
-/// thread start per worker; a few counts are kept, the oldest dropped first).
+/// A pool of `threads` workers, kept for later calls with the same count from the same thread
+/// (building one costs a thread start per worker; a few counts are kept, the oldest dropped
+/// first). Per calling thread, so that calls made at the same time from several threads (Dask's
+/// workers) each get their own workers rather than queueing on one pool.
 fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>, Error> {
     const KEPT: usize = 4;
-    static POOLS: Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>> = Mutex::new(Vec::new());
+    thread_local! {
+        static POOLS: RefCell<Vec<(usize, Arc<rayon::ThreadPool>)>> = const { RefCell::new(Vec::new()) };
+    }
     let threads = threads.max(1);
-    let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, p)) = pools.iter().find(|(t, _)| *t == threads) {
-        return Ok(p.clone());
-    }
-    let p = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| Error::Shape(format!("cannot start {threads} threads: {e}")))?;
-    let p = Arc::new(p);
-    if pools.len() == KEPT {
-        pools.remove(0);
-    }
-    pools.push((threads, p.clone()));
-    Ok(p)
+    POOLS.with_borrow_mut(|pools| {
+        if let Some((_, p)) = pools.iter().find(|(t, _)| *t == threads) {
+            return Ok(p.clone());
+        }
+        let p = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| Error::Shape(format!("cannot start {threads} threads: {e}")))?;
+        let p = Arc::new(p);
+        if pools.len() == KEPT {
+            pools.remove(0);
+        }
+        pools.push((threads, p.clone()));
+        Ok(p)
+    })
 }
 
 struct JitPixel<'a> {

@@ -61,6 +61,7 @@ Kernels pickle as their source text, declared inputs and params and are compiled
 from __future__ import annotations
 
 import functools
+import itertools
 from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -315,76 +316,90 @@ def _run_pass(
     """One pass (a kernel without stages, reading ``halo`` around each position) over the dask
     array ``x`` and the ``named`` inputs (``(name, arrays, kind)``, see :func:`_filter_block`),
     all in ``chunks`` (on the core's grid, each wider than the halo, or the whole axis): the lazy
-    result of ``kernel.filter`` on the whole arrays, in ``chunks``."""
+    result of ``kernel.filter`` on the whole arrays, in ``chunks``.
+
+    One task per chunk, fed by the chunk itself and, per neighbour, a slice of the neighbour's
+    edge as deep as the halo (a view where the neighbour is in memory; the only data that moves
+    between workers): the task puts them together once and filters them as a part of the whole
+    array. ``wrap`` takes the far end's edge as the edge chunks' neighbour."""
+    import itertools
+    import operator
+
     import dask.array as da
-    from dask.array.overlap import overlap
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
 
     lo, hi = halo
     shape = tuple(int(n) for n in x.shape[:ndim])
     modes = mode.split(",") if "," in mode else [mode] * ndim
-    # Per axis in several chunks: the halo, and whether the far end is joined to the edge chunks
-    # (``wrap``; one chunk holds the whole axis, which is all any mode reads).
-    several = [len(chunks[a]) > 1 for a in range(ndim)]
-    halo_lo = tuple(lo[a] if several[a] else 0 for a in range(ndim))
-    halo_hi = tuple(hi[a] if several[a] else 0 for a in range(ndim))
-    wrapped = tuple(several[a] and modes[a] in ("wrap", "grid-wrap") for a in range(ndim))
-    pad = (
-        tuple(halo_lo[a] if wrapped[a] else 0 for a in range(ndim)),
-        tuple(halo_hi[a] if wrapped[a] else 0 for a in range(ndim)),
-    )
-    arrays = [a for _, arrs, _ in named for a in arrs]
-    if any(wrapped):
+    starts = tuple(tuple(int(s) for s in np.cumsum((0,) + c)) for c in chunks)
+    arrays = [x] + [a for _, arrs, _ in named for a in arrs]
 
-        def join(a: Any) -> Any:
-            tail = (0,) * (a.ndim - ndim)
-            a = extend(a, pad[0] + tail, pad[1] + tail, "wrap")
-            # The joined positions belong to the edge chunks.
-            return _rechunk(
-                a,
-                tuple(
-                    (c[0] + pad[0][i],) + c[1:-1] + (c[-1] + pad[1][i],) if several[i] else c
-                    for i, c in enumerate(chunks)
-                ),
-            )
+    def pieces(a: int, k: int) -> list:
+        """Along axis ``a``, what chunk ``k`` reads: per piece, the chunk holding it, the slice
+        of that chunk, and the positions it holds (as the core's ``Span::held``)."""
+        n, count = len(chunks[a]), len(chunks[a])
+        wrap = modes[a] in ("wrap", "grid-wrap")
+        s, e = starts[a][k], starts[a][k + 1]
+        out = []
+        if n > 1 and lo[a] and (k > 0 or wrap):
+            j = (k - 1) % count
+            end = starts[a][j + 1]
+            out.append((j, slice(chunks[a][j] - lo[a], None), (end - lo[a], end)))
+        out.append((k, slice(None), (s, e)))
+        if n > 1 and hi[a] and (k < count - 1 or wrap):
+            j = (k + 1) % count
+            begin = starts[a][j]
+            out.append((j, slice(0, hi[a]), (begin, begin + hi[a])))
+        return out
 
-        x = join(x)
-        arrays = [join(a) for a in arrays]
-    depth_map = {a: (halo_lo[a], halo_hi[a]) for a in range(ndim)}
-    if channels:
-        depth_map[ndim] = 0
-    if any(halo_lo) or any(halo_hi):
-        x = overlap(x, depth=depth_map, boundary="none", allow_rechunk=False)
-        arrays = [overlap(a, depth=depth_map, boundary="none", allow_rechunk=False) for a in arrays]
-    fn = functools.partial(
-        _filter_block,
-        kernel=kernel,
-        layout=tuple((n, kind, len(arrs)) for n, arrs, kind in named),
-        channels=channels,
-        shape=shape,
-        starts=tuple(tuple(int(s) for s in np.cumsum((0,) + c)) for c in chunks),
-        halo=(halo_lo, halo_hi),
-        wrapped=wrapped,
-        weights=weights,
-        mode=mode,
-        cval=cval,
-        origins=origins,
-        params=params,
-        out_dtype=out_dtype.str,
-        threads=threads,
-        engine=engine,
-        wide=wide,
-    )
-    extra = {}
-    if values and not channels:
-        extra["new_axis"] = [ndim]
-    return da.map_blocks(
-        fn,
-        x,
-        *arrays,
+    token = tokenize(kernel.__reduce__()[1], x, *arrays, halo, weights, mode, cval, origins, params, threads,
+                     engine, out_dtype, wide, values)
+    name, slabs = f"jitfilter-{token}", f"jitfilter-slab-{token}"
+    layout = tuple((n, kind, len(arrs)) for n, arrs, kind in named)
+    dsk: dict = {}
+    for idx in itertools.product(*(range(len(c)) for c in chunks)):
+        per_axis = [pieces(a, k) for a, k in enumerate(idx)]
+        keys = []
+        for i, arr in enumerate(arrays):
+            for at in itertools.product(*(range(len(p)) for p in per_axis)):
+                combo = [per_axis[a][j] for a, j in enumerate(at)]
+                block = (arr.name,) + tuple(j for j, _, _ in combo) + (0,) * (arr.ndim - ndim)
+                cut = tuple(sl for _, sl, _ in combo)
+                if all(sl == slice(None) for sl in cut):
+                    keys.append(block)
+                else:
+                    key = (slabs, i) + idx + at
+                    dsk[key] = (operator.getitem, block, cut)
+                    keys.append(key)
+        region = tuple(
+            (shape[a], [held for _, _, held in p], (starts[a][k], starts[a][k + 1]))
+            for a, (k, p) in enumerate(zip(idx, per_axis))
+        )
+        fn = functools.partial(
+            _filter_block,
+            counts=tuple(len(p) for p in per_axis),
+            region=region,
+            kernel=kernel,
+            layout=layout,
+            channels=channels,
+            weights=weights,
+            mode=mode,
+            cval=cval,
+            origins=origins,
+            params=params,
+            out_dtype=out_dtype.str,
+            threads=threads,
+            engine=engine,
+            wide=wide,
+        )
+        dsk[(name,) + idx + (0,) * len(values)] = (fn, *keys)
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=arrays)
+    return da.Array(
+        graph,
+        name,
         chunks=chunks + tuple((v,) for v in values),
-        dtype=out_dtype,
         meta=np.empty((0,) * (ndim + len(values)), dtype=out_dtype),
-        **extra,
     )
 
 
@@ -496,16 +511,32 @@ def extend(x: Any, lo: Sequence[int], hi: Sequence[int], mode: Union[str, Sequen
     return x
 
 
+def _joined(parts: Sequence[np.ndarray], counts: Tuple[int, ...]) -> np.ndarray:
+    """The pieces of one array (``counts`` per axis along its first axes, in C order) as one
+    array, copied once."""
+    if len(parts) == 1:
+        return parts[0]
+    grid = np.empty(counts, dtype=object)
+    for i, p in enumerate(parts):
+        grid.flat[i] = p
+    sizes = [[grid[(0,) * a + (j,) + (0,) * (len(counts) - a - 1)].shape[a] for j in range(c)]
+             for a, c in enumerate(counts)]
+    first = parts[0]
+    out = np.empty(tuple(sum(s) for s in sizes) + first.shape[len(counts):], dtype=first.dtype)
+    offsets = [np.cumsum([0] + s) for s in sizes]
+    for ix in itertools.product(*(range(c) for c in counts)):
+        at = tuple(slice(offsets[a][j], offsets[a][j + 1]) for a, j in enumerate(ix))
+        out[at] = grid[ix]
+    return out
+
+
 def _filter_block(
-    block: np.ndarray,
-    *named: np.ndarray,
+    *parts: np.ndarray,
+    counts: Tuple[int, ...],
+    region: tuple,
     kernel: Kernel,
     layout: Tuple[Tuple[str, str, int], ...],
     channels: bool,
-    shape: Tuple[int, ...],
-    starts: Tuple[Tuple[int, ...], ...],
-    halo: Tuple[Tuple[int, ...], Tuple[int, ...]],
-    wrapped: Tuple[bool, ...],
     weights: np.ndarray,
     mode: str,
     cval: float,
@@ -515,29 +546,19 @@ def _filter_block(
     threads: Optional[int],
     engine: str,
     wide: bool,
-    block_id: Optional[Tuple[int, ...]] = None,
 ) -> np.ndarray:
-    """Filters one chunk, with its halo (and the far end joined to it for ``wrapped`` axes), as
-    a part of the whole array of ``shape``: the result is the chunk's own positions of the whole
-    array's result. ``named`` holds the blocks of the named inputs as ``layout`` says, per
-    input ``(name, kind, count)``: ``plain`` one block as it is, ``squeeze`` one block with a
-    trailing axis of 1 to drop (an input without channels beside a channel image), ``stack``
-    ``count`` blocks to stack along a new last axis (a stage's values per pixel). ``wide``:
-    every input is read as float64 (as the whole-array filter reads them after a stage)."""
-    ndim = len(shape)
-    block_id = tuple(block_id) if block_id is not None else (0,) * ndim
-    halo_lo, halo_hi = halo
-    region = []
-    for a in range(ndim):
-        k, n, last = block_id[a], shape[a], len(starts[a]) - 2
-        s, e = starts[a][k], starts[a][k + 1]
-        # The halo this chunk has: dask's overlap adds none at the outer edges.
-        held = [(s - (halo_lo[a] if k > 0 else 0), e + (halo_hi[a] if k < last else 0))]
-        if wrapped[a] and k == 0 and halo_lo[a]:
-            held.insert(0, (n - halo_lo[a], n))
-        if wrapped[a] and k == last and halo_hi[a]:
-            held.append((0, halo_hi[a]))
-        region.append((n, held, (s, e)))
+    """Filters one chunk as a part of the whole array: ``parts`` are, per array (the image,
+    then the named inputs' blocks), its pieces (``counts`` per axis, in C order: the chunk and
+    its neighbours' edges), and ``region`` says per axis the whole length, the positions the
+    pieces hold and those computed. The result is the chunk's own positions of the whole
+    array's result. ``layout`` says how the named inputs' blocks make inputs, per input
+    ``(name, kind, count)``: ``plain`` one block as it is, ``squeeze`` one block with a trailing
+    axis of 1 to drop (an input without channels beside a channel image), ``stack`` ``count``
+    blocks to stack along a new last axis (a stage's values per pixel). ``wide``: every input is
+    read as float64 (as the whole-array filter reads them after a stage)."""
+    per = int(np.prod(counts))
+    arrays = [_joined(parts[i : i + per], counts) for i in range(0, len(parts), per)]
+    block, named = arrays[0], arrays[1:]
     inputs = {}
     i = 0
     for name, kind, count in layout:
@@ -562,5 +583,5 @@ def _filter_block(
         params=dict(params),
         threads=threads,
         engine=engine,
-        _region=region,
+        _region=[(n, list(held), out) for n, held, out in region],
     )
