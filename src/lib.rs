@@ -42,6 +42,7 @@ pub mod regions;
 pub mod runtime;
 pub mod schedule;
 pub mod simd;
+mod spare;
 mod stack;
 pub mod stream;
 pub mod syntax;

@@ -17,8 +17,8 @@ use crate::codegen::RowFn;
 use crate::order::{self, Chord};
 use crate::planner::{Center, Item, Kind, Map, Planner};
 use crate::runtime::RowArgs;
+use crate::spare::Spare;
 use crate::window::Stripe;
-use std::borrow::Cow;
 use std::cell::OnceCell;
 
 /// Computes this stripe's planes (one `nrows × width` buffer per item of `planner`). `map` is
@@ -40,15 +40,15 @@ pub fn compute(
     let sums = SumChords::new(&chords, s);
     let n = s.offs.len() as f64;
     // The kernel compiles `map` exactly when the planner has a map program.
-    let mut made = match (map, planner.map_program()) {
+    let made = match (map, planner.map_program()) {
         (Some(f), Some(p)) => apply_map(f, p.roots.len(), s.blocks, params),
         _ => Vec::new(),
-    }
-    .into_iter();
-    let mapped: Vec<Cow<[f64]>> = (planner.maps.iter())
+    };
+    let mut made = made.iter();
+    let mapped: Vec<&[f64]> = (planner.maps.iter())
         .map(|m| match m {
-            Map::Input(i) => Cow::Borrowed(s.input(*i)),
-            Map::Program(_) => Cow::Owned(made.next().expect("one result per map")),
+            Map::Input(i) => s.input(*i),
+            Map::Program(_) => &made.next().expect("one result per map")[..],
         })
         .collect();
     let dependent = |it: &Item| matches!(it.kind, Kind::AbsDev { .. } | Kind::Weighted { .. });
@@ -321,9 +321,9 @@ fn deviation_tile<const T: usize>(
 
 /// Runs the maps' row function over the whole blocks (all of one length) as one row of
 /// one-element windows: its `n` results, one block each.
-fn apply_map(f: RowFn, n: usize, blocks: &[Vec<f64>], params: &[f64]) -> Vec<Vec<f64>> {
+fn apply_map(f: RowFn, n: usize, blocks: &[Vec<f64>], params: &[f64]) -> Vec<Spare> {
     let len = blocks[0].len();
-    let mut out = vec![vec![0.0; len]; n];
+    let mut out: Vec<Spare> = (0..n).map(|_| Spare::filled(len, 0.0)).collect();
     let inputs: Vec<*const f64> = blocks.iter().map(|b| b.as_ptr()).collect();
     let outputs: Vec<*mut f64> = out.iter_mut().map(|o| o.as_mut_ptr()).collect();
     let mut args = RowArgs::new(&inputs, &[0], len, &outputs);
@@ -425,15 +425,15 @@ impl SumChords {
 /// lies in its own row; rows are independent, which lets the scan run several rows at once
 /// (one row alone is a chain of dependent additions).
 struct Prefix {
-    hi: Vec<f64>,
-    lo: Vec<f64>,
+    hi: Spare,
+    lo: Spare,
     /// All `lo` are zero (e.g. integer data): the high parts alone are exact.
     exact: bool,
     /// The rectangles' sums for every output pixel of the stripe (`nrows × width`), when the
     /// chords have rectangles and the values are integers whose total magnitude stays below
     /// 2⁵³, so that sums in any order are exact, or the caller accepts rounding; empty
     /// otherwise.
-    rects: Vec<f64>,
+    rects: Spare,
 }
 
 /// Rows scanned at once by [`Prefix::new`]: enough independent addition chains to cover an
@@ -444,37 +444,36 @@ impl Prefix {
     /// `integers`: the values are integers whose total magnitude stays below 2⁵³ (so that
     /// sums in any order are exact); `rounded`: rectangles may also sum values that are not
     /// (then with rounding errors of the order of the interpreter's own).
-    fn new(values: Cow<[f64]>, sc: &SumChords, integers: bool, rounded: bool) -> Prefix {
+    fn new(values: &[f64], sc: &SumChords, integers: bool, rounded: bool) -> Prefix {
         let rects = if sc.rects.is_empty() || !(integers || rounded) {
-            Vec::new()
+            Spare::default()
         } else {
-            rect_sums(&values, sc)
+            rect_sums(values, sc)
         };
         if !rects.is_empty() && sc.singles_p.is_empty() {
             // Rectangles cover the footprint: no prefix needed.
             return Prefix {
-                hi: Vec::new(),
-                lo: Vec::new(),
                 exact: true,
                 rects,
+                ..Prefix::none()
             };
         }
         let bw = sc.bw;
         debug_assert_eq!(values.len() % bw, 0);
         let size = values.len() / bw * (bw + 1);
-        let mut hi = Vec::with_capacity(size);
+        let mut hi = Spare::with_capacity(size);
         if integers {
             // Every partial sum is an exact integer: plain prefix sums, no low parts.
-            scan_rows(&values, bw, &mut hi, None, |h, _, v| *h += v);
+            scan_rows(values, bw, &mut hi, None, |h, _, v| *h += v);
             return Prefix {
                 hi,
-                lo: Vec::new(),
                 exact: true,
                 rects,
+                ..Prefix::none()
             };
         }
-        let mut lo = Vec::with_capacity(size);
-        scan_rows(&values, bw, &mut hi, Some(&mut lo), |h, l, v| {
+        let mut lo = Spare::with_capacity(size);
+        scan_rows(values, bw, &mut hi, Some(&mut lo), |h, l, v| {
             let s = *h + v;
             let bp = s - *h;
             *l += (*h - (s - bp)) + (v - bp);
@@ -486,6 +485,16 @@ impl Prefix {
             lo,
             exact,
             rects,
+        }
+    }
+
+    /// None built.
+    fn none() -> Prefix {
+        Prefix {
+            hi: Spare::default(),
+            lo: Spare::default(),
+            exact: true,
+            rects: Spare::default(),
         }
     }
 
@@ -623,9 +632,9 @@ fn scan_rows(
 /// rows a running sum (add the row entering, subtract the row leaving). Exact for integers
 /// summing exactly; otherwise each sum is off by at most about `(len + nrows)·ε` of the
 /// magnitudes it adds, as a sum in window order is by `len · rows · ε`.
-fn rect_sums(v: &[f64], sc: &SumChords) -> Vec<f64> {
+fn rect_sums(v: &[f64], sc: &SumChords) -> Spare {
     let (bw, nrows, w) = (sc.bw, sc.nrows, sc.width);
-    let mut out = Vec::with_capacity(nrows * w);
+    let mut out = Spare::with_capacity(nrows * w);
     let mut ring = Vec::new();
     let mut down = vec![0.0; w];
     crate::simd::avx2(
@@ -790,31 +799,26 @@ impl<'a> BlockStats<'a> {
         let exact2 = stats.integral && len * spread * spread < EXACT;
         let count = |pred: fn(f64) -> bool| {
             let ones = f.iter().map(|&v| if pred(v) { 1.0 } else { 0.0 });
-            Prefix::new(Cow::Owned(ones.collect()), sc, true, false)
+            Prefix::new(&Spare::of(f.len(), ones), sc, true, false)
         };
-        let none = || Prefix {
-            hi: Vec::new(),
-            lo: Vec::new(),
-            exact: true,
-            rects: Vec::new(),
-        };
+        let none = Prefix::none;
         BlockStats {
             shift,
             p1: if moments {
-                let values = if stats.finite && shift == 0.0 {
-                    Cow::Borrowed(f)
-                } else {
-                    Cow::Owned(f.iter().map(|&v| finite(v)).collect())
-                };
                 // First moments alone round as a window-order sum would; beside a variance
                 // they must stay as accurate as the squares (the variance is their difference).
-                Prefix::new(values, sc, exact1, !second)
+                if stats.finite && shift == 0.0 {
+                    Prefix::new(f, sc, exact1, !second)
+                } else {
+                    let shifted = Spare::of(f.len(), f.iter().map(|&v| finite(v)));
+                    Prefix::new(&shifted, sc, exact1, !second)
+                }
             } else {
                 none()
             },
             p2: if second {
                 let squares = f.iter().map(|&v| finite(v) * finite(v));
-                Prefix::new(Cow::Owned(squares.collect()), sc, exact2, false)
+                Prefix::new(&Spare::of(f.len(), squares), sc, exact2, false)
             } else {
                 none()
             },

@@ -322,9 +322,6 @@ def _run_pass(
     edge as deep as the halo (a view where the neighbour is in memory; the only data that moves
     between workers): the task puts them together once and filters them as a part of the whole
     array. ``wrap`` takes the far end's edge as the edge chunks' neighbour."""
-    import itertools
-    import operator
-
     import dask.array as da
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
@@ -336,48 +333,64 @@ def _run_pass(
     arrays = [x] + [a for _, arrs, _ in named for a in arrs]
 
     def pieces(a: int, k: int) -> list:
-        """Along axis ``a``, what chunk ``k`` reads: per piece, the chunk holding it, the slice
-        of that chunk, and the positions it holds (as the core's ``Span::held``)."""
-        n, count = len(chunks[a]), len(chunks[a])
+        """Along axis ``a``, what chunk ``k`` reads: per piece, the chunk holding it, which
+        part of that chunk (-1: its last ``lo``, 0: all, 1: its first ``hi`` positions) and the
+        positions it holds (as the core's ``Span::held``)."""
+        count = len(chunks[a])
         wrap = modes[a] in ("wrap", "grid-wrap")
         s, e = starts[a][k], starts[a][k + 1]
         out = []
-        if n > 1 and lo[a] and (k > 0 or wrap):
+        if count > 1 and lo[a] and (k > 0 or wrap):
             j = (k - 1) % count
-            end = starts[a][j + 1]
-            out.append((j, slice(chunks[a][j] - lo[a], None), (end - lo[a], end)))
-        out.append((k, slice(None), (s, e)))
-        if n > 1 and hi[a] and (k < count - 1 or wrap):
+            out.append((j, -1, (starts[a][j + 1] - lo[a], starts[a][j + 1])))
+        out.append((k, 0, (s, e)))
+        if count > 1 and hi[a] and (k < count - 1 or wrap):
             j = (k + 1) % count
-            begin = starts[a][j]
-            out.append((j, slice(0, hi[a]), (begin, begin + hi[a])))
+            out.append((j, 1, (starts[a][j], starts[a][j] + hi[a])))
         return out
+
+    def cut(a: int, j: int, side: int) -> slice:
+        return slice(chunks[a][j] - lo[a], None) if side < 0 else slice(0, hi[a]) if side else slice(None)
 
     token = tokenize(kernel.__reduce__()[1], x, *arrays, halo, weights, mode, cval, origins, params, threads,
                      engine, out_dtype, wide, values)
-    name, slabs = f"jitfilter-{token}", f"jitfilter-slab-{token}"
+    name, edges = f"jitfilter-{token}", f"jitfilter-edges-{token}"
     layout = tuple((n, kind, len(arrs)) for n, arrs, kind in named)
     dsk: dict = {}
     for idx in itertools.product(*(range(len(c)) for c in chunks)):
         per_axis = [pieces(a, k) for a, k in enumerate(idx)]
-        keys = []
+        # The task's arguments (each key once), and per array its pieces in C order as
+        # (argument, which edge of it or None for a whole chunk, slices of that).
+        keys: list = []
+        specs = []
         for i, arr in enumerate(arrays):
-            for at in itertools.product(*(range(len(p)) for p in per_axis)):
-                combo = [per_axis[a][j] for a, j in enumerate(at)]
-                block = (arr.name,) + tuple(j for j, _, _ in combo) + (0,) * (arr.ndim - ndim)
-                cut = tuple(sl for _, sl, _ in combo)
-                if all(sl == slice(None) for sl in cut):
-                    keys.append(block)
+            tail = (0,) * (arr.ndim - ndim)
+            spec = []
+            for combo in itertools.product(*per_axis):
+                chunk = tuple(j for j, _, _ in combo)
+                sides = [side for _, side, _ in combo]
+                moved = [a for a in range(ndim) if sides[a]]
+                if not moved:
+                    key, edge = (arr.name,) + chunk + tail, None
                 else:
-                    key = (slabs, i) + idx + at
-                    dsk[key] = (operator.getitem, block, cut)
+                    # The neighbour's edges along the first axis it lies across: only they
+                    # travel between workers.
+                    a0 = moved[0]
+                    key, edge = (edges, i, a0) + chunk, int(sides[a0] < 0)
+                    dsk[key] = (_edges, (arr.name,) + chunk + tail, a0, lo[a0], hi[a0])
+                if key not in keys:
                     keys.append(key)
+                cuts = tuple(slice(None) if edge is not None and a == moved[0] else cut(a, j, side)
+                             for a, (j, side, _) in enumerate(combo))
+                spec.append((keys.index(key), edge, cuts))
+            specs.append(tuple(spec))
         region = tuple(
             (shape[a], [held for _, _, held in p], (starts[a][k], starts[a][k + 1]))
             for a, (k, p) in enumerate(zip(idx, per_axis))
         )
         fn = functools.partial(
             _filter_block,
+            specs=tuple(specs),
             counts=tuple(len(p) for p in per_axis),
             region=region,
             kernel=kernel,
@@ -530,8 +543,17 @@ def _joined(parts: Sequence[np.ndarray], counts: Tuple[int, ...]) -> np.ndarray:
     return out
 
 
+def _edges(block: np.ndarray, axis: int, lo: int, hi: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The first ``hi`` and the last ``lo`` positions of a chunk along ``axis`` (edges 0 and 1): what its
+    neighbours along that axis (and diagonally) read of it."""
+    n = block.shape[axis]
+    at = (slice(None),) * axis
+    return block[at + (slice(0, hi),)], block[at + (slice(n - lo, n),)]
+
+
 def _filter_block(
-    *parts: np.ndarray,
+    *args: Any,
+    specs: tuple,
     counts: Tuple[int, ...],
     region: tuple,
     kernel: Kernel,
@@ -547,17 +569,20 @@ def _filter_block(
     engine: str,
     wide: bool,
 ) -> np.ndarray:
-    """Filters one chunk as a part of the whole array: ``parts`` are, per array (the image,
-    then the named inputs' blocks), its pieces (``counts`` per axis, in C order: the chunk and
-    its neighbours' edges), and ``region`` says per axis the whole length, the positions the
+    """Filters one chunk as a part of the whole array: ``specs`` says, per array (the image,
+    then the named inputs' blocks), where its pieces are (``counts`` per axis, in C order: the
+    chunk and its neighbours' edges) as (index in ``args``, an edge of :func:`_edges` or None
+    for a whole chunk, slices of that), and ``region`` says per axis the whole length, the positions the
     pieces hold and those computed. The result is the chunk's own positions of the whole
     array's result. ``layout`` says how the named inputs' blocks make inputs, per input
     ``(name, kind, count)``: ``plain`` one block as it is, ``squeeze`` one block with a trailing
     axis of 1 to drop (an input without channels beside a channel image), ``stack`` ``count``
     blocks to stack along a new last axis (a stage's values per pixel). ``wide``: every input is
     read as float64 (as the whole-array filter reads them after a stage)."""
-    per = int(np.prod(counts))
-    arrays = [_joined(parts[i : i + per], counts) for i in range(0, len(parts), per)]
+    arrays = [
+        _joined([(args[i] if edge is None else args[i][edge])[cuts] for i, edge, cuts in spec], counts)
+        for spec in specs
+    ]
     block, named = arrays[0], arrays[1:]
     inputs = {}
     i = 0
