@@ -97,7 +97,7 @@ pub fn compute(
             Kind::AbsDev { center, mean } => (center, mean),
             Kind::Weighted { weights, mean } => {
                 let w = weights_of(&planner.weights[weights], tables);
-                weighted_sums(&mapped[item.map], s, &w, tables, &mut out);
+                weighted_sums(mapped[item.map], s, &w, tables, &mut out);
                 if mean {
                     out.iter_mut().for_each(|v| *v /= n);
                 }
@@ -113,7 +113,7 @@ pub fn compute(
                 Center::At(i) => &s.input(i)[ry * bw + s.coff..ry * bw + s.coff + w],
             };
             let row = &mut out[ry * w..(ry + 1) * w];
-            abs_deviations(&mapped[item.map], ry * bw, &sums.all, center, row);
+            abs_deviations(mapped[item.map], ry * bw, &sums.all, center, row);
             if mean {
                 row.iter_mut().for_each(|v| *v /= n);
             }
