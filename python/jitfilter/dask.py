@@ -33,15 +33,15 @@ chunk starts. So:
 - chunk boundaries are moved onto that grid (a rechunk, only when they are not on it already:
   chunks of a multiple of 512 are), and chunks narrower than the program's halo are merged with
   their neighbours;
-- each chunk gets a halo of its neighbours (``dask.array.overlap``, ``boundary='none'``), as deep
-  as the pass reads along each axis (``lo`` before, ``hi`` after: the footprint with its origin,
-  and the offsets of ``at()``, :meth:`jitfilter.Kernel.halo`); named inputs get the same chunks
-  and halo; a channel axis is one chunk;
+- each chunk is one task, given the chunk and its neighbours' edges as deep as the pass reads
+  along each axis (``lo`` before, ``hi`` after: the footprint with its origin, and the offsets
+  of ``at()``, :meth:`jitfilter.Kernel.halo`); each neighbour hands over its edges along one
+  axis in one task (views where the data is in memory; on a cluster only the edges travel);
+  named inputs get the same chunks and are read the same way; a channel axis is one chunk;
 - at the array's outer edges the core applies the boundary mode itself, as for the whole
   array: ``reflect``, ``mirror`` and ``nearest`` read positions the edge chunk holds, ``constant``
-  reads none. ``wrap`` reads the far end of the axis: those positions are joined to the edge
-  chunks first (slices of the array itself), and the chunk says where they sit among the
-  positions it holds.
+  reads none. For ``wrap`` the edge chunks' neighbours are the chunks at the far end of the
+  axis, and the chunk says where their positions sit among those it holds.
 
 Positions (``x``, ``y``, ``z``, ``width``, ``height``, ``depth``) are the whole array's, since the
 core knows where the part lies.

@@ -153,6 +153,35 @@ def test_lazy_and_chunks_kept():
     np.testing.assert_array_equal(y2.compute(), np.ones((6, 6)))
 
 
+def test_a_chunk_reads_only_its_neighbours_edges():
+    """One task per chunk, fed by its own chunk and by edges tasks only (at most one per chunk
+    and axis), each handing over halo-deep edges: on a cluster a neighbour sends a chunk its
+    edges, never the whole chunk."""
+    from dask.core import get_dependencies
+
+    x = da.from_array(np.random.default_rng(1).uniform(size=(256, 1536)), chunks=(64, 512))
+    fp, origin = np.ones((5, 4)), (0, -1)
+    (lo, hi) = jfd.depth(fp, origin, 2)
+    y = jfd.filter(x, "max(w)", footprint=fp, origin=origin, mode="wrap")
+    graph = dict(y.__dask_graph__())
+    filters = [k for k in graph if k[0] == y.name]
+    edges = {k for k in graph if "-edges-" in k[0]}
+    assert len(filters) == 4 * 3
+    assert 0 < len(edges) <= 2 * 4 * 3
+    for key in filters:
+        deps = get_dependencies(graph, key)
+        assert (x.name,) + key[1:] in deps
+        assert deps - {(x.name,) + key[1:]} <= edges, deps
+    for key in edges:
+        axis, chunk = key[2], x.blocks[key[3:]].compute()
+        head, tail = jfd._edges(chunk, axis, lo[axis], hi[axis])
+        assert head.shape[axis] == hi[axis] and tail.shape[axis] == lo[axis]
+        np.testing.assert_array_equal(tail, np.take(chunk, range(chunk.shape[axis] - lo[axis], chunk.shape[axis]), axis))
+    np.testing.assert_array_equal(
+        y.compute(), jf.filter(x.compute(), "max(w)", footprint=fp, origin=origin, mode="wrap")
+    )
+
+
 def test_errors_are_raised_before_computing():
     x = da.zeros((10, 10), chunks=5)
     with pytest.raises(ValueError, match="origin"):
