@@ -30,8 +30,12 @@ pub struct Limits {
     pub max_code_bytes: usize,
     /// Most elements (cells in the window) a footprint may have.
     pub max_footprint: usize,
-    /// Most bytes of decoded pixel data one image may need (against decompression bombs).
+    /// Most bytes of decoded pixel data one image may need (against decompression bombs); a
+    /// streamed image is held a few rows at a time, so this bounds each of its rows instead.
     pub max_image_bytes: usize,
+    /// Most bytes of decoded pixel data a streamed image may have in all: a bound on what a
+    /// forged header can make the filter read and write, far above any legitimate image.
+    pub max_stream_bytes: usize,
 }
 
 impl Limits {
@@ -46,6 +50,7 @@ impl Limits {
         max_code_bytes: 16 << 20,
         max_footprint: 1 << 20,
         max_image_bytes: 512 << 20,
+        max_stream_bytes: 1 << 40,
     };
 }
 
@@ -67,10 +72,11 @@ pub enum Limit {
     CodeBytes,
     Footprint,
     ImageBytes,
+    StreamBytes,
 }
 
 impl Limit {
-    pub const ALL: [Limit; 9] = [
+    pub const ALL: [Limit; 10] = [
         Limit::SourceBytes,
         Limit::Nesting,
         Limit::Operators,
@@ -80,6 +86,7 @@ impl Limit {
         Limit::CodeBytes,
         Limit::Footprint,
         Limit::ImageBytes,
+        Limit::StreamBytes,
     ];
 
     /// The [`Limits`] field, e.g. `max_nesting`.
@@ -94,6 +101,7 @@ impl Limit {
             Limit::CodeBytes => "max_code_bytes",
             Limit::Footprint => "max_footprint",
             Limit::ImageBytes => "max_image_bytes",
+            Limit::StreamBytes => "max_stream_bytes",
         }
     }
 
@@ -114,6 +122,7 @@ impl Limit {
             Limit::CodeBytes => limits.max_code_bytes,
             Limit::Footprint => limits.max_footprint,
             Limit::ImageBytes => limits.max_image_bytes,
+            Limit::StreamBytes => limits.max_stream_bytes,
         }
     }
 
@@ -143,7 +152,7 @@ impl LimitError {
     pub fn hint(&self) -> String {
         let first = match self.limit {
             Limit::Footprint => "use a smaller footprint",
-            Limit::ImageBytes => "use a smaller image",
+            Limit::ImageBytes | Limit::StreamBytes => "use a smaller image",
             _ => "simplify the program",
         };
         format!(

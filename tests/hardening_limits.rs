@@ -373,6 +373,7 @@ fn raised(limit: Limit, value: usize) -> Limits {
         Limit::CodeBytes => &mut limits.max_code_bytes,
         Limit::Footprint => &mut limits.max_footprint,
         Limit::ImageBytes => &mut limits.max_image_bytes,
+        Limit::StreamBytes => &mut limits.max_stream_bytes,
     } = value;
     limits
 }
@@ -467,6 +468,55 @@ fn image_size_limit_is_configurable() {
     );
     assert!(err.to_string().contains("too large"), "{err}");
     assert_eq!(with(64 << 10).unwrap().shape(), &[64, 64]);
+}
+
+/// A streamed image is bounded per row by `max_image_bytes` and in all by `max_stream_bytes`: a
+/// forged header claiming a huge image is refused before any row is read, in the library and on
+/// the command line (where the flag raises it, and nothing is written).
+#[test]
+fn stream_size_limit_bounds_the_whole_image() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("g.png");
+    image::GrayImage::from_fn(64, 48, |x, y| image::Luma([(x * 3 + y) as u8]))
+        .save(&path)
+        .unwrap();
+    let open = |cap| imageio::open_rows(&path, &raised(Limit::StreamBytes, cap));
+    match open(64 * 48 - 1) {
+        Err(e) => {
+            assert!(
+                matches!(&e.reason, Reason::Limit(l) if l.limit == Limit::StreamBytes),
+                "{e}"
+            );
+            assert!(e.to_string().contains("would stream 3072 bytes"), "{e}");
+        }
+        Ok(_) => panic!("a stream over the limit opened"),
+    }
+    let rows = open(64 * 48).unwrap().expect("a grey PNG streams");
+    assert_eq!(rows.shape(), [48, 64]);
+
+    let out = dir.path().join("out.png");
+    let run = |cap: &str| {
+        jitfilter()
+            .args(["apply", "max(w)", "-f", "box:3", "--stream", "always"])
+            .arg(&path)
+            .arg(&out)
+            .args(["--max-stream-bytes", cap])
+            .output()
+            .unwrap()
+    };
+    let refused = run("3071");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--max-stream-bytes"), "{stderr}");
+    assert!(!out.exists(), "nothing is written");
+    assert_no_panic(&stderr);
+    let done = run("3K");
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert_eq!(image::open(&out).unwrap().to_luma8().dimensions(), (64, 48));
 }
 
 /// Raised far beyond the default, nesting still cannot overflow a stack: compiling runs on a

@@ -196,6 +196,9 @@ pub struct LimitArgs {
     /// Most bytes of decoded pixel data in one image (decompression bombs)
     #[arg(long, value_name = "N", value_parser = parse_size, default_value_t = DEFAULTS.max_image_bytes)]
     pub max_image_bytes: usize,
+    /// Most bytes of decoded pixel data in one streamed image, in all (forged headers)
+    #[arg(long, value_name = "N", value_parser = parse_size, default_value_t = DEFAULTS.max_stream_bytes)]
+    pub max_stream_bytes: usize,
 }
 
 const DEFAULTS: Limits = Limits::DEFAULT;
@@ -212,6 +215,7 @@ impl LimitArgs {
             max_code_bytes: self.max_code_bytes,
             max_footprint: self.max_footprint,
             max_image_bytes: self.max_image_bytes,
+            max_stream_bytes: self.max_stream_bytes,
         }
     }
 }
@@ -499,20 +503,21 @@ pub fn parse_param(s: &str) -> Result<(String, f64), String> {
     Ok((name.to_string(), value))
 }
 
-/// A whole number, optionally with a binary K, M or G suffix (`64K` is 65536).
+/// A whole number, optionally with a binary K, M, G or T suffix (`64K` is 65536).
 fn parse_size(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let (digits, scale) = match t.char_indices().last() {
         Some((i, 'k' | 'K')) => (&t[..i], 1usize << 10),
         Some((i, 'm' | 'M')) => (&t[..i], 1 << 20),
         Some((i, 'g' | 'G')) => (&t[..i], 1 << 30),
+        Some((i, 't' | 'T')) => (&t[..i], 1 << 40),
         _ => (t, 1),
     };
     digits
         .parse::<usize>()
         .ok()
         .and_then(|n| n.checked_mul(scale))
-        .ok_or_else(|| format!("`{s}` is not a whole number (optionally with K, M or G)"))
+        .ok_or_else(|| format!("`{s}` is not a whole number (optionally with K, M, G or T)"))
 }
 
 pub fn parse_threads(s: &str) -> Result<usize, String> {

@@ -153,7 +153,7 @@ pub(super) fn png_rows(
     }
     let (w, h) = (info.width as usize, info.height as usize);
     let n = layout.samples();
-    let row = check_row(w.checked_mul(n * dtype.size()), limits).map_err(fail)?;
+    let row = check_row(w.checked_mul(n * dtype.size()), h, limits).map_err(fail)?;
     Ok(Ok(Box::new(PngRows {
         path: path.to_path_buf(),
         limits: *limits,

@@ -14,7 +14,7 @@ use super::{
     Format, Image, IoError, Layout, Reason, Sample,
 };
 use crate::dtype::{DType, Element};
-use crate::limits::Limits;
+use crate::limits::{Limit, Limits};
 use ndarray::{ArrayD, IxDyn};
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, Write};
@@ -49,8 +49,8 @@ pub struct WriteOptions {
 }
 
 /// Opens `path` to read it row by row: the decoder, or (`Err` inside) why this file is read
-/// whole. A row may decode to at most `limits.max_image_bytes`; the image as a whole is not
-/// limited (its rows never are all in memory).
+/// whole. A row may decode to at most `limits.max_image_bytes` (the rows never are all in
+/// memory), the image to at most `limits.max_stream_bytes` in all.
 pub fn open_rows(
     path: &Path,
     limits: &Limits,
@@ -81,12 +81,22 @@ fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
-/// The limit on one row's decoded size.
-pub(super) fn check_row(row_bytes: Option<usize>, limits: &Limits) -> Result<usize, Reason> {
-    match row_bytes {
-        Some(b) if b <= limits.max_image_bytes => Ok(b),
-        _ => Err(too_large(limits)),
+/// The limits on one row's decoded size, and on all `rows` rows': the row's size.
+pub(super) fn check_row(
+    row_bytes: Option<usize>,
+    rows: usize,
+    limits: &Limits,
+) -> Result<usize, Reason> {
+    let row = match row_bytes {
+        Some(b) if b <= limits.max_image_bytes => b,
+        _ => return Err(too_large(limits)),
+    };
+    let total = (row as u128) * (rows as u128);
+    if total > limits.max_stream_bytes as u128 {
+        let what = format!("the image would stream {total} bytes of pixel data");
+        return Err(Reason::Limit(Limit::StreamBytes.exceeded(limits, what)));
     }
+    Ok(row)
 }
 
 /// Writes the rows `write` gives to `path` (atomically: nothing is left behind on failure),
@@ -195,7 +205,7 @@ impl NpyRows {
         if fortran {
             return Ok(Err("Fortran-order arrays are read whole".into()));
         }
-        let row = check_row(w.checked_mul(dtype.size()), limits).map_err(fail)?;
+        let row = check_row(w.checked_mul(dtype.size()), h, limits).map_err(fail)?;
         // The data must be there: a forged header is found before any row is filtered.
         let here = file.stream_position().map_err(|e| fail(Reason::Io(e)))?;
         if (row as u128) * (h as u128) > size.saturating_sub(here) as u128 {

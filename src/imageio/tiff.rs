@@ -286,7 +286,7 @@ fn open<R: io::Read + Seek>(
         Err(Reason::Unsupported(why)) => return Ok(Err(why)),
         Err(reason) => return Err(reason),
     };
-    check_row(w.checked_mul(spp * first.dtype().size()), limits)?;
+    check_row(w.checked_mul(spp * first.dtype().size()), h, limits)?;
     source.dtype = first.dtype();
     source.first = Some(first);
     Ok(Ok(source))
