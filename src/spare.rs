@@ -33,13 +33,16 @@ impl Spare {
     }
 
     /// `n` copies of `value`.
+    #[inline]
     pub(crate) fn filled(n: usize, value: f64) -> Spare {
         let mut s = Spare::with_capacity(n);
         s.resize(n, value);
         s
     }
 
-    /// The values of `values`, whose length is exactly `n`.
+    /// The values of `values`, whose length is exactly `n`. Inlined, so that a function the
+    /// iterator calls per value is inlined too (not an indirect call per value).
+    #[inline(always)]
     pub(crate) fn of(n: usize, values: impl Iterator<Item = f64>) -> Spare {
         let mut s = Spare::with_capacity(n);
         s.extend(values);
