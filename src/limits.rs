@@ -33,8 +33,9 @@ pub struct Limits {
     /// Most bytes of decoded pixel data one image may need (against decompression bombs); a
     /// streamed image is held a few rows at a time, so this bounds each of its rows instead.
     pub max_image_bytes: usize,
-    /// Most bytes of decoded pixel data a streamed image may have in all: a bound on what a
-    /// forged header can make the filter read and write, far above any legitimate image.
+    /// Most bytes of decoded pixel data a streamed image may have in all (checked from its
+    /// header): a bound on how much a forged header can make a run decode (and so write, in
+    /// proportion), far above any legitimate image.
     pub max_stream_bytes: usize,
 }
 

@@ -19,10 +19,9 @@ use crate::native::{Native, NativeStripe};
 use crate::planner::{Planned, Planner};
 use crate::runtime::CallbackContext;
 use crate::window::{self, Gather, Halo, PixelFn, Sink, Source, Stripe, StripeFn};
-use std::cell::RefCell;
 use std::os::raw::c_void;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::Mutex;
 
 /// How one reduction is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,7 +188,7 @@ impl<'k, T: Element> Schedule<'k, T> {
         let mut sink = window::Stoppable { sink, stop };
         let mut run = || self.run_pass(pass, &sources, &mut sink, &counts);
         match self.threads {
-            Some(t) => pool(t)?.install(run),
+            Some(t) => on_pool(t, run)?,
             None => run(),
         }
         if stop.load(Ordering::Relaxed) {
@@ -258,31 +257,34 @@ impl<'k, T: Element> Schedule<'k, T> {
     }
 }
 
-/// A pool of `threads` workers, kept for later calls with the same count from the same thread
-/// (building one costs a thread start per worker; a few counts are kept, the oldest dropped
-/// first). Per calling thread, so that calls made at the same time from several threads (Dask's
-/// workers) each get their own workers rather than queueing on one pool.
-fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>, Error> {
+/// Runs `run` on a pool of `threads` workers. Pools are kept for later calls (building one
+/// costs a thread start per worker; a few are kept, the oldest dropped first), but a pool is
+/// taken out while it runs, so that calls made at the same time (Dask's worker threads) each
+/// get workers of their own rather than queueing on one pool.
+fn on_pool<R: Send>(threads: usize, run: impl FnOnce() -> R + Send) -> Result<R, Error> {
     const KEPT: usize = 4;
-    thread_local! {
-        static POOLS: RefCell<Vec<(usize, Arc<rayon::ThreadPool>)>> = const { RefCell::new(Vec::new()) };
-    }
+    static IDLE: Mutex<Vec<(usize, rayon::ThreadPool)>> = Mutex::new(Vec::new());
     let threads = threads.max(1);
-    POOLS.with_borrow_mut(|pools| {
-        if let Some((_, p)) = pools.iter().find(|(t, _)| *t == threads) {
-            return Ok(p.clone());
-        }
-        let p = rayon::ThreadPoolBuilder::new()
+    let idle = || IDLE.lock().unwrap_or_else(|e| e.into_inner());
+    let taken = {
+        let mut pools = idle();
+        let i = pools.iter().rposition(|(t, _)| *t == threads);
+        i.map(|i| pools.remove(i).1)
+    };
+    let pool = match taken {
+        Some(p) => p,
+        None => rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
-            .map_err(|e| Error::Shape(format!("cannot start {threads} threads: {e}")))?;
-        let p = Arc::new(p);
-        if pools.len() == KEPT {
-            pools.remove(0);
-        }
-        pools.push((threads, p.clone()));
-        Ok(p)
-    })
+            .map_err(|e| Error::Shape(format!("cannot start {threads} threads: {e}")))?,
+    };
+    let out = pool.install(run);
+    let mut pools = idle();
+    if pools.len() == KEPT {
+        pools.remove(0);
+    }
+    pools.push((threads, pool));
+    Ok(out)
 }
 
 struct JitPixel<'a> {

@@ -8,8 +8,9 @@
 use std::cell::RefCell;
 use std::ops::{Deref, DerefMut};
 
-/// At most this many bytes of buffers are kept per thread; more are freed.
-const KEPT_BYTES: usize = 64 << 20;
+/// At most this many bytes of buffers are kept per thread (a stripe's few blocks' worth for
+/// large footprints); more are freed.
+const KEPT_BYTES: usize = 16 << 20;
 
 thread_local! {
     static STOCK: RefCell<Vec<Vec<f64>>> = const { RefCell::new(Vec::new()) };

@@ -36,7 +36,7 @@ chunk starts. So:
 - each chunk is one task, given the chunk and its neighbours' edges as deep as the pass reads
   along each axis (``lo`` before, ``hi`` after: the footprint with its origin, and the offsets
   of ``at()``, :meth:`jitfilter.Kernel.halo`); each neighbour hands over its edges along one
-  axis in one task (views where the data is in memory; on a cluster only the edges travel);
+  axis in one task (copies of the edges alone: on a cluster only they travel);
   named inputs get the same chunks and are read the same way; a channel axis is one chunk;
 - at the array's outer edges the core applies the boundary mode itself, as for the whole
   array: ``reflect``, ``mirror`` and ``nearest`` read positions the edge chunk holds, ``constant``
@@ -352,10 +352,10 @@ def _run_pass(
     def cut(a: int, j: int, side: int) -> slice:
         return slice(chunks[a][j] - lo[a], None) if side < 0 else slice(0, hi[a]) if side else slice(None)
 
-    token = tokenize(kernel.__reduce__()[1], x, *arrays, halo, weights, mode, cval, origins, params, threads,
-                     engine, out_dtype, wide, values)
-    name, edges = f"jitfilter-{token}", f"jitfilter-edges-{token}"
     layout = tuple((n, kind, len(arrs)) for n, arrs, kind in named)
+    token = tokenize(kernel.__reduce__()[1], x, *arrays, layout, channels, halo, weights, mode, cval, origins,
+                     params, threads, engine, out_dtype, wide, values)
+    name, edges = f"jitfilter-{token}", f"jitfilter-edges-{token}"
     dsk: dict = {}
     for idx in itertools.product(*(range(len(c)) for c in chunks)):
         per_axis = [pieces(a, k) for a, k in enumerate(idx)]
@@ -544,11 +544,12 @@ def _joined(parts: Sequence[np.ndarray], counts: Tuple[int, ...]) -> np.ndarray:
 
 
 def _edges(block: np.ndarray, axis: int, lo: int, hi: int) -> Tuple[np.ndarray, np.ndarray]:
-    """The first ``hi`` and the last ``lo`` positions of a chunk along ``axis`` (edges 0 and 1): what its
-    neighbours along that axis (and diagonally) read of it."""
+    """The first ``hi`` and the last ``lo`` positions of a chunk along ``axis`` (edges 0 and 1):
+    what its neighbours along that axis (and diagonally) read of it. Copies, so that the edges
+    do not keep the whole chunk alive (a cluster's memory accounting counts only them)."""
     n = block.shape[axis]
     at = (slice(None),) * axis
-    return block[at + (slice(0, hi),)], block[at + (slice(n - lo, n),)]
+    return block[at + (slice(0, hi),)].copy(), block[at + (slice(n - lo, n),)].copy()
 
 
 def _filter_block(

@@ -255,13 +255,19 @@ fn open<R: io::Read + Seek>(
     let mut decoder = Decoder::new(reader).map_err(bad)?.with_limits(tiff_limits);
     let (w, h) = decoder.dimensions().map_err(bad)?;
     let (w, h) = (w as usize, h as usize);
-    let (layout, spp) = match decoder.colortype().map_err(bad)? {
-        ColorType::Gray(b) if b > 1 => (Layout::Grey, 1),
-        ColorType::GrayA(_) => (Layout::GreyAlpha, 2),
-        ColorType::RGB(_) => (Layout::Rgb, 3),
-        ColorType::RGBA(_) => (Layout::Rgba, 4),
+    let (layout, spp, bits) = match decoder.colortype().map_err(bad)? {
+        ColorType::Gray(b) if b > 1 => (Layout::Grey, 1, b),
+        ColorType::GrayA(b) => (Layout::GreyAlpha, 2, b),
+        ColorType::RGB(b) => (Layout::Rgb, 3, b),
+        ColorType::RGBA(b) => (Layout::Rgba, 4, b),
         other => return Ok(Err(format!("TIFF colour type {other:?} is read whole"))),
     };
+    // From the header, before any strip or tile is decoded.
+    check_row(
+        w.checked_mul(spp * usize::from(bits).div_ceil(8)),
+        h,
+        limits,
+    )?;
     let planar = planar(&mut decoder);
     let tiles = decoder.get_chunk_type() == ChunkType::Tile;
     let (cw, ch) = decoder.chunk_dimensions();
@@ -286,7 +292,6 @@ fn open<R: io::Read + Seek>(
         Err(Reason::Unsupported(why)) => return Ok(Err(why)),
         Err(reason) => return Err(reason),
     };
-    check_row(w.checked_mul(spp * first.dtype().size()), h, limits)?;
     source.dtype = first.dtype();
     source.first = Some(first);
     Ok(Ok(source))
