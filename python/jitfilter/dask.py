@@ -74,6 +74,7 @@ from . import (
     NamedInputs,
     Params,
     _as_input,  # noqa: F401 - re-exported for tests
+    _axes,
     _channel_axis,
     _halo,
     _input_names,
@@ -102,6 +103,7 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
     params: Params = None,
     threads: Optional[int] = None,
     engine: str = "auto",
+    axes: Union[int, Sequence[int], None] = None,
 ):
     """Lazily filter a Dask array (1-D to 3-D, plus a channel axis) with a kernel, chunk by
     chunk.
@@ -124,8 +126,9 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
     channel_axis : None or -1
         As :meth:`jitfilter.Kernel.filter`; the channel axis is made one chunk (a chunk reads
         all channels of its pixels).
-    size, footprint, mode, cval, origin, params, threads
-        As :meth:`jitfilter.Kernel.filter`.
+    size, footprint, mode, cval, origin, params, threads, axes
+        As :meth:`jitfilter.Kernel.filter` (with ``axes``, chunks along the other axes need no
+        halo at all).
     engine : {'auto', 'fused', 'callback', 'interpreter'}
         As :meth:`jitfilter.Kernel.filter`; on every engine the result is the whole array's,
         byte for byte.
@@ -158,11 +161,16 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
     if isinstance(output, np.ndarray):
         raise TypeError("output must be a dtype for a dask array (the result is lazy)")
     out_dtype = in_dtype if output is None else np.dtype(output)
-    mode = _mode_name(mode, ndim)
-    weights = k._command_weights(ndim, size, footprint)
-    origins = _origin_list(origin, ndim)
+    # With ``axes`` the footprint, origins and modes are per listed axis; the halo is worked
+    # out on all axes (see _spread).
+    axis_list = _axes(axes, ndim)
+    nax = ndim if axis_list is None else len(axis_list)
+    mode = _mode_name(mode, nax)
+    weights = k._command_weights(nax, size, footprint)
+    origins = _origin_list(origin, nax)
     if len(origins) == 1:
-        origins = origins * ndim
+        origins = origins * nax
+    modes = _spread(mode.split(",") if "," in mode else [mode] * nax, axis_list, ndim, "reflect")
     param_list = k._param_list(params)
     shape = tuple(x.shape[:ndim])
     nchannels = int(x.shape[-1]) if channels else None
@@ -217,6 +225,7 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
         params=dict(param_list),
         threads=1,
         engine=engine,
+        axes=axis_list,
     )
     out_shape = k._out_shape(shape, nchannels)
     values = out_shape[ndim:]  # () or (the values per pixel,)
@@ -237,7 +246,15 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
     # One chunking for every pass, on the core's grid, each chunk wider than the deepest pass's
     # halo; every input gets the image's chunks, so the stages line up with the image and with
     # each other.
-    halos = [p.halo(weights, ndim, origins) for _, p in passes]
+    unlisted = () if axis_list is None else tuple(a for a in range(ndim) if a not in axis_list)
+    halos = [
+        _halo(
+            [(np.expand_dims(w, unlisted), points) for w, points in p._pass_windows(nax, weights)],
+            _spread(origins, axis_list, ndim, 0),
+            ndim,
+        )
+        for _, p in passes
+    ]
     units = _native.UNITS[3 - ndim :]
     chunks = tuple(
         _aligned(c, units[a], max(max(lo[a], hi[a]) for lo, hi in halos) + 1)
@@ -268,6 +285,8 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
             weights=weights,
             origins=origins,
             mode=mode,
+            modes=modes,
+            axes=axis_list,
             cval=float(cval),
             params=[(n, v) for n, v in param_list if n in p.param_defaults],
             threads=threads,
@@ -305,6 +324,8 @@ def _run_pass(
     weights: np.ndarray,
     origins: list,
     mode: str,
+    modes: list,
+    axes: Optional[list],
     cval: float,
     params: list,
     threads: Optional[int],
@@ -321,14 +342,15 @@ def _run_pass(
     One task per chunk, fed by the chunk itself and, per neighbour, a slice of the neighbour's
     edge as deep as the halo (a view where the neighbour is in memory; the only data that moves
     between workers): the task puts them together once and filters them as a part of the whole
-    array. ``wrap`` takes the far end's edge as the edge chunks' neighbour."""
+    array. ``wrap`` takes the far end's edge as the edge chunks' neighbour. ``mode``, ``origins``
+    and ``weights`` are as ``Kernel.filter`` takes them (per axis of ``axes``); ``modes`` is the
+    mode of each of the ``ndim`` axes."""
     import dask.array as da
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
 
     lo, hi = halo
     shape = tuple(int(n) for n in x.shape[:ndim])
-    modes = mode.split(",") if "," in mode else [mode] * ndim
     starts = tuple(tuple(int(s) for s in np.cumsum((0,) + c)) for c in chunks)
     arrays = [x] + [a for _, arrs, _ in named for a in arrs]
 
@@ -353,8 +375,8 @@ def _run_pass(
         return slice(chunks[a][j] - lo[a], None) if side < 0 else slice(0, hi[a]) if side else slice(None)
 
     layout = tuple((n, kind, len(arrs)) for n, arrs, kind in named)
-    token = tokenize(kernel.__reduce__()[1], x, *arrays, layout, channels, halo, weights, mode, cval, origins,
-                     params, threads, engine, out_dtype, wide, values)
+    token = tokenize(kernel.__reduce__()[1], x, *arrays, layout, channels, halo, weights, mode, axes, cval,
+                     origins, params, threads, engine, out_dtype, wide, values)
     name, edges = f"jitfilter-{token}", f"jitfilter-edges-{token}"
     dsk: dict = {}
     for idx in itertools.product(*(range(len(c)) for c in chunks)):
@@ -400,6 +422,7 @@ def _run_pass(
             mode=mode,
             cval=cval,
             origins=origins,
+            axes=axes,
             params=params,
             out_dtype=out_dtype.str,
             threads=threads,
@@ -414,6 +437,19 @@ def _run_pass(
         chunks=chunks + tuple((v,) for v in values),
         meta=np.empty((0,) * (ndim + len(values)), dtype=out_dtype),
     )
+
+
+def _spread(values: Sequence[Any], axes: Optional[list], ndim: int, fill: Any) -> list:
+    """Values given per axis of ``axes`` (origins, modes) as one per axis of an ``ndim``-D
+    array, ``fill`` on the others: the core's rule (``spread`` in ``Kernel::setup``), values
+    taken as they are when they name every axis."""
+    values = list(values)
+    if axes is None or len(values) == ndim:
+        return values
+    out = [fill] * ndim
+    for j, a in enumerate(axes):
+        out[a] = values[j]
+    return out
 
 
 def _aligned(chunks: Sequence[int], unit: int, least: int) -> Tuple[int, ...]:
@@ -564,6 +600,7 @@ def _filter_block(
     mode: str,
     cval: float,
     origins: list,
+    axes: Optional[list],
     params: list,
     out_dtype: str,
     threads: Optional[int],
@@ -609,5 +646,6 @@ def _filter_block(
         params=dict(params),
         threads=threads,
         engine=engine,
+        axes=axes,
         _region=[(n, list(held), out) for n, held, out in region],
     )
