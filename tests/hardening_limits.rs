@@ -519,6 +519,26 @@ fn stream_size_limit_bounds_the_whole_image() {
     assert_eq!(image::open(&out).unwrap().to_luma8().dimensions(), (64, 48));
 }
 
+/// A streamed PNG row may be as large as `max_image_bytes` allows: the png crate's own 64 MiB
+/// budget does not refuse a 65 MiB row.
+#[test]
+fn a_png_row_over_64_mib_streams() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("wide.png");
+    let w = (65 << 20) as u32;
+    image::GrayImage::from_fn(w, 2, |x, y| image::Luma([(x % 7 + y) as u8]))
+        .save(&path)
+        .unwrap();
+    let mut rows = imageio::open_rows(&path, &Limits::DEFAULT)
+        .unwrap()
+        .expect("a grey PNG streams");
+    assert_eq!(rows.shape(), [2, w as usize]);
+    let image = rows.next_rows().unwrap().expect("rows");
+    let values = image.planes()[0].to_f64();
+    assert_eq!(values.shape(), [1, w as usize], "one row at a time");
+    assert_eq!(values[[0, 12]], (12 % 7) as f64);
+}
+
 /// Raised far beyond the default, nesting still cannot overflow a stack: compiling runs on a
 /// thread sized for the program, whatever the caller's stack (2 MiB here). Limits no stack could
 /// serve are a typed error.

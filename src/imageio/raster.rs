@@ -127,7 +127,11 @@ pub(super) fn png_rows(
 ) -> Result<Result<Box<dyn RowSource>, String>, IoError> {
     let fail = |reason| read_error(path, reason);
     let file = File::open(path).map_err(|e| fail(Reason::Io(e)))?;
-    let mut decoder = png::Decoder::new(BufReader::new(file));
+    // The png crate's own budget (64 MiB by default) is for a row buffer here: ours instead.
+    let budget = png::Limits {
+        bytes: limits.max_image_bytes,
+    };
+    let mut decoder = png::Decoder::new_with_limits(BufReader::new(file), budget);
     decoder.set_transformations(png::Transformations::IDENTITY);
     let reader = decoder
         .read_info()
