@@ -260,3 +260,94 @@ fn a_named_input_of_another_size_is_refused_when_streaming() {
     assert_eq!(said[0], said[1]);
     assert!(!tmp.path().join("o.png").exists());
 }
+
+/// An uncompressed 200 × 300 grey TIFF in three strips of 100 rows, whose strip byte counts are
+/// `counts` (the truth: 20000 each) and whose file holds `held` bytes of pixel data.
+fn lying_tiff(counts: [u32; 3], held: usize) -> Vec<u8> {
+    let (data_at, arrays_at) = (512u32, 256u32);
+    let mut t = b"II*\0".to_vec();
+    t.extend_from_slice(&8u32.to_le_bytes());
+    let entries: &[(u16, u16, u32, u32)] = &[
+        (256, 4, 1, 200),            // width
+        (257, 4, 1, 300),            // height
+        (258, 3, 1, 8),              // bits per sample
+        (259, 3, 1, 1),              // no compression
+        (262, 3, 1, 1),              // black is zero
+        (273, 4, 3, arrays_at),      // strip offsets (an array)
+        (277, 3, 1, 1),              // samples per pixel
+        (278, 4, 1, 100),            // rows per strip
+        (279, 4, 3, arrays_at + 12), // strip byte counts (an array)
+    ];
+    t.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    for &(tag, ty, count, v) in entries {
+        t.extend_from_slice(&tag.to_le_bytes());
+        t.extend_from_slice(&ty.to_le_bytes());
+        t.extend_from_slice(&count.to_le_bytes());
+        if ty == 3 {
+            t.extend_from_slice(&(v as u16).to_le_bytes());
+            t.extend_from_slice(&[0, 0]);
+        } else {
+            t.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    t.extend_from_slice(&0u32.to_le_bytes());
+    t.resize(arrays_at as usize, 0);
+    for k in 0..3 {
+        t.extend_from_slice(&(data_at + k * 20000).to_le_bytes());
+    }
+    for c in counts {
+        t.extend_from_slice(&c.to_le_bytes());
+    }
+    t.resize(data_at as usize, 0);
+    t.extend((0..held).map(|i| (i % 251) as u8));
+    t
+}
+
+/// A TIFF whose data stops short of its strips (and of the third strip's claimed size):
+/// streamed, an error naming the file and the row (exit 1), with nothing written and no
+/// temporary file left. Uncompressed strips whose byte counts lie (fewer bytes than their rows
+/// need, or more than the file holds) while the file does hold their rows are read from their
+/// offsets by the tiff crate, streamed or whole alike (the same values).
+#[test]
+fn tiffs_cut_short_or_lying_about_strips() {
+    let tmp = TempDir::new().unwrap();
+    let cases = [
+        ("cut.tif", lying_tiff([20000, 20000, 20000], 45000)),
+        (
+            "cut_and_lying.tif",
+            lying_tiff([20000, 20000, 90000], 45000),
+        ),
+    ];
+    for (name, bytes) in &cases {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let target = tmp.path().join("out.tiff");
+        std::fs::write(&target, b"precious").unwrap();
+        let out = jitfilter()
+            .args(["apply", "max(w)"])
+            .arg(&path)
+            .arg(&target)
+            .args(["--stream", "always", "-f", "box:3"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_no_panic(&stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(stderr.contains(name), "{stderr}");
+        assert!(stderr.contains("row"), "{stderr}");
+        assert_eq!(std::fs::read(&target).unwrap(), b"precious");
+        assert!(stray_temp_files(tmp.path()).is_empty());
+    }
+    for (name, counts) in [
+        ("honest.tif", [20000; 3]),
+        ("short_strip.tif", [20000, 100, 20000]),
+        ("past_the_end.tif", [20000, 20000, 40000]),
+    ] {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, lying_tiff(counts, 60000)).unwrap();
+        let (streamed, whole) = (tmp.path().join("s.npy"), tmp.path().join("w.npy"));
+        apply("max(w)", &path, &streamed, &["-f", "box:3"], "always");
+        apply("max(w)", &path, &whole, &["-f", "box:3"], "never");
+        assert!(same(&load(&streamed), &load(&whole)), "{name}");
+    }
+}
