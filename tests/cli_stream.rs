@@ -197,25 +197,31 @@ fn a_file_that_breaks_midway_leaves_nothing() {
         ("cut.png", data("camera.png")),
     ] {
         let bytes = std::fs::read(&from).unwrap();
-        let cut = tmp.path().join(name);
-        std::fs::write(&cut, &bytes[..bytes.len() * 6 / 10]).unwrap();
-        let target = tmp.path().join("out.tiff");
-        std::fs::write(&target, b"precious").unwrap();
-        let out = jitfilter()
-            .args(["apply", "mean(w)"])
-            .arg(&cut)
-            .arg(&target)
-            .args(["--stream", "always", "-f", "box:3"])
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_no_panic(&stderr);
-        assert_eq!(out.status.code(), Some(1), "{stderr}");
-        assert!(stderr.contains(name), "{stderr}");
-        assert!(stderr.contains("row"), "{stderr}");
-        assert_eq!(std::fs::read(&target).unwrap(), b"precious");
-        assert!(stray_temp_files(tmp.path()).is_empty());
+        breaks_midway(tmp.path(), name, &bytes[..bytes.len() * 6 / 10]);
     }
+}
+
+/// Streams the file `bytes` (written to `dir/name`) onto a precious target: exit 1 naming the
+/// file and the row, the target untouched, no temporary file left.
+fn breaks_midway(dir: &Path, name: &str, bytes: &[u8]) {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    let target = dir.join("out.tiff");
+    std::fs::write(&target, b"precious").unwrap();
+    let out = jitfilter()
+        .args(["apply", "mean(w)"])
+        .arg(&path)
+        .arg(&target)
+        .args(["--stream", "always", "-f", "box:3"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_no_panic(&stderr);
+    assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+    assert!(stderr.contains(name), "{stderr}");
+    assert!(stderr.contains("row"), "{stderr}");
+    assert_eq!(std::fs::read(&target).unwrap(), b"precious");
+    assert!(stray_temp_files(dir).is_empty());
 }
 
 /// `wrap` on an image short beside the footprint: the last band reads the first rows, which an
@@ -265,33 +271,20 @@ fn a_named_input_of_another_size_is_refused_when_streaming() {
 /// `counts` (the truth: 20000 each) and whose file holds `held` bytes of pixel data.
 fn lying_tiff(counts: [u32; 3], held: usize) -> Vec<u8> {
     let (data_at, arrays_at) = (512u32, 256u32);
-    let mut t = b"II*\0".to_vec();
-    t.extend_from_slice(&8u32.to_le_bytes());
-    let entries: &[(u16, u16, u32, u32)] = &[
-        (256, 4, 1, 200),            // width
-        (257, 4, 1, 300),            // height
-        (258, 3, 1, 8),              // bits per sample
-        (259, 3, 1, 1),              // no compression
-        (262, 3, 1, 1),              // black is zero
-        (273, 4, 3, arrays_at),      // strip offsets (an array)
-        (277, 3, 1, 1),              // samples per pixel
-        (278, 4, 1, 100),            // rows per strip
-        (279, 4, 3, arrays_at + 12), // strip byte counts (an array)
-    ];
-    t.extend_from_slice(&(entries.len() as u16).to_le_bytes());
-    for &(tag, ty, count, v) in entries {
-        t.extend_from_slice(&tag.to_le_bytes());
-        t.extend_from_slice(&ty.to_le_bytes());
-        t.extend_from_slice(&count.to_le_bytes());
-        if ty == 3 {
-            t.extend_from_slice(&(v as u16).to_le_bytes());
-            t.extend_from_slice(&[0, 0]);
-        } else {
-            t.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-    t.extend_from_slice(&0u32.to_le_bytes());
-    t.resize(arrays_at as usize, 0);
+    let mut t = tiff_directory(
+        &[
+            (256, 4, 1, 200),            // width
+            (257, 4, 1, 300),            // height
+            (258, 3, 1, 8),              // bits per sample
+            (259, 3, 1, 1),              // no compression
+            (262, 3, 1, 1),              // black is zero
+            (273, 4, 3, arrays_at),      // strip offsets (an array)
+            (277, 3, 1, 1),              // samples per pixel
+            (278, 4, 1, 100),            // rows per strip
+            (279, 4, 3, arrays_at + 12), // strip byte counts (an array)
+        ],
+        arrays_at as usize,
+    );
     for k in 0..3 {
         t.extend_from_slice(&(data_at + k * 20000).to_le_bytes());
     }
@@ -319,24 +312,7 @@ fn tiffs_cut_short_or_lying_about_strips() {
         ),
     ];
     for (name, bytes) in &cases {
-        let path = tmp.path().join(name);
-        std::fs::write(&path, bytes).unwrap();
-        let target = tmp.path().join("out.tiff");
-        std::fs::write(&target, b"precious").unwrap();
-        let out = jitfilter()
-            .args(["apply", "max(w)"])
-            .arg(&path)
-            .arg(&target)
-            .args(["--stream", "always", "-f", "box:3"])
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_no_panic(&stderr);
-        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
-        assert!(stderr.contains(name), "{stderr}");
-        assert!(stderr.contains("row"), "{stderr}");
-        assert_eq!(std::fs::read(&target).unwrap(), b"precious");
-        assert!(stray_temp_files(tmp.path()).is_empty());
+        breaks_midway(tmp.path(), name, bytes);
     }
     for (name, counts) in [
         ("honest.tif", [20000; 3]),

@@ -243,34 +243,20 @@ fn fixture_or_npy() -> PathBuf {
 #[test]
 fn tiff_and_npy_bombs_are_refused() {
     let tmp = TempDir::new().unwrap();
-    let mut t = Vec::new();
-    t.extend_from_slice(b"II*\0");
-    t.extend_from_slice(&8u32.to_le_bytes());
-    let entries: &[(u16, u16, u32)] = &[
-        (256, 4, 60_000), // width
-        (257, 4, 60_000), // height
-        (258, 3, 16),     // bits per sample
-        (259, 3, 1),      // no compression
-        (262, 3, 1),      // black is zero
-        (273, 4, 200),    // strip offset
-        (277, 3, 1),      // samples per pixel
-        (278, 4, 60_000), // rows per strip
-        (279, 4, 16),     // strip byte count (a lie)
-    ];
-    t.extend_from_slice(&(entries.len() as u16).to_le_bytes());
-    for &(tag, ty, v) in entries {
-        t.extend_from_slice(&tag.to_le_bytes());
-        t.extend_from_slice(&ty.to_le_bytes());
-        t.extend_from_slice(&1u32.to_le_bytes());
-        if ty == 3 {
-            t.extend_from_slice(&(v as u16).to_le_bytes());
-            t.extend_from_slice(&[0, 0]);
-        } else {
-            t.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-    t.extend_from_slice(&0u32.to_le_bytes());
-    t.resize(216, 0);
+    let t = tiff_directory(
+        &[
+            (256, 4, 1, 60_000), // width
+            (257, 4, 1, 60_000), // height
+            (258, 3, 1, 16),     // bits per sample
+            (259, 3, 1, 1),      // no compression
+            (262, 3, 1, 1),      // black is zero
+            (273, 4, 1, 200),    // strip offset
+            (277, 3, 1, 1),      // samples per pixel
+            (278, 4, 1, 60_000), // rows per strip
+            (279, 4, 1, 16),     // strip byte count (a lie)
+        ],
+        216,
+    );
     let tiff = tmp.path().join("bomb.tif");
     std::fs::write(&tiff, &t).unwrap();
     // A .npy header promising 2^40 f64 values.

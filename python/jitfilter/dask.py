@@ -413,7 +413,6 @@ def _run_pass(
         fn = functools.partial(
             _filter_block,
             specs=tuple(specs),
-            counts=tuple(len(p) for p in per_axis),
             region=region,
             kernel=kernel,
             layout=layout,
@@ -560,22 +559,16 @@ def extend(x: Any, lo: Sequence[int], hi: Sequence[int], mode: Union[str, Sequen
     return x
 
 
-def _joined(parts: Sequence[np.ndarray], counts: Tuple[int, ...]) -> np.ndarray:
-    """The pieces of one array (``counts`` per axis along its first axes, in C order) as one
-    array, copied once."""
+def _joined(parts: Sequence[np.ndarray], sizes: Sequence[Sequence[int]]) -> np.ndarray:
+    """The pieces of one array (in C order; along its first axes, piece ``j`` of axis ``a`` is
+    ``sizes[a][j]`` long) as one array, copied once."""
     if len(parts) == 1:
         return parts[0]
-    grid = np.empty(counts, dtype=object)
-    for i, p in enumerate(parts):
-        grid.flat[i] = p
-    sizes = [[grid[(0,) * a + (j,) + (0,) * (len(counts) - a - 1)].shape[a] for j in range(c)]
-             for a, c in enumerate(counts)]
     first = parts[0]
-    out = np.empty(tuple(sum(s) for s in sizes) + first.shape[len(counts):], dtype=first.dtype)
-    offsets = [np.cumsum([0] + s) for s in sizes]
-    for ix in itertools.product(*(range(c) for c in counts)):
-        at = tuple(slice(offsets[a][j], offsets[a][j + 1]) for a, j in enumerate(ix))
-        out[at] = grid[ix]
+    out = np.empty(tuple(sum(s) for s in sizes) + first.shape[len(sizes):], dtype=first.dtype)
+    offsets = [np.cumsum([0, *s]) for s in sizes]
+    for ix, part in zip(itertools.product(*(range(len(s)) for s in sizes)), parts):
+        out[tuple(slice(offsets[a][j], offsets[a][j + 1]) for a, j in enumerate(ix))] = part
     return out
 
 
@@ -591,7 +584,6 @@ def _edges(block: np.ndarray, axis: int, lo: int, hi: int) -> Tuple[np.ndarray, 
 def _filter_block(
     *args: Any,
     specs: tuple,
-    counts: Tuple[int, ...],
     region: tuple,
     kernel: Kernel,
     layout: Tuple[Tuple[str, str, int], ...],
@@ -607,18 +599,19 @@ def _filter_block(
     engine: str,
     wide: bool,
 ) -> np.ndarray:
-    """Filters one chunk as a part of the whole array: ``specs`` says, per array (the image,
-    then the named inputs' blocks), where its pieces are (``counts`` per axis, in C order: the
-    chunk and its neighbours' edges) as (index in ``args``, an edge of :func:`_edges` or None
-    for a whole chunk, slices of that), and ``region`` says per axis the whole length, the positions the
-    pieces hold and those computed. The result is the chunk's own positions of the whole
-    array's result. ``layout`` says how the named inputs' blocks make inputs, per input
+    """Filters one chunk as a part of the whole array: ``region`` says per axis the whole
+    length, the positions the pieces hold (one piece per held range, in storage order) and
+    those computed; ``specs`` says, per array (the image, then the named inputs' blocks), where
+    its pieces are (in C order: the chunk and its neighbours' edges) as (index in ``args``, an
+    edge of :func:`_edges` or None for a whole chunk, slices of that). The result is the
+    chunk's own positions of the whole array's result. ``layout`` says how the named inputs' blocks make inputs, per input
     ``(name, kind, count)``: ``plain`` one block as it is, ``squeeze`` one block with a trailing
     axis of 1 to drop (an input without channels beside a channel image), ``stack`` ``count``
     blocks to stack along a new last axis (a stage's values per pixel). ``wide``: every input is
     read as float64 (as the whole-array filter reads them after a stage)."""
+    sizes = [[e - s for s, e in held] for _, held, _ in region]
     arrays = [
-        _joined([(args[i] if edge is None else args[i][edge])[cuts] for i, edge, cuts in spec], counts)
+        _joined([(args[i] if edge is None else args[i][edge])[cuts] for i, edge, cuts in spec], sizes)
         for spec in specs
     ]
     block, named = arrays[0], arrays[1:]

@@ -116,3 +116,26 @@ pub fn extend(mode: Mode, i: isize, n: usize) -> Option<usize> {
         },
     }
 }
+
+/// A little-endian TIFF header and one image file directory of `entries` (tag, type, count,
+/// value: SHORT (3) or LONG (4); a value of count > 1 is the offset of its array), padded to
+/// `len` bytes: hand-built files that lie (bombs, strips that do not add up).
+pub fn tiff_directory(entries: &[(u16, u16, u32, u32)], len: usize) -> Vec<u8> {
+    let mut t = b"II*\0".to_vec();
+    t.extend_from_slice(&8u32.to_le_bytes());
+    t.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    for &(tag, ty, count, v) in entries {
+        t.extend_from_slice(&tag.to_le_bytes());
+        t.extend_from_slice(&ty.to_le_bytes());
+        t.extend_from_slice(&count.to_le_bytes());
+        if ty == 3 && count == 1 {
+            t.extend_from_slice(&(v as u16).to_le_bytes());
+            t.extend_from_slice(&[0, 0]);
+        } else {
+            t.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    t.extend_from_slice(&0u32.to_le_bytes());
+    t.resize(len, 0);
+    t
+}
