@@ -121,10 +121,16 @@ impl StripeFn for RowStripe<'_> {
             Row::Code(code) => code,
             Row::Planes(planes) => {
                 for ry in 0..s.nrows {
+                    let row = &mut out[ry * s.out_stride..][..w * nout];
+                    if let &[p] = planes {
+                        // One result: straight from its plane.
+                        write_row(&st.planes[p][ry * w..][..w], row, w, 1);
+                        continue;
+                    }
                     for (k, &p) in planes.iter().enumerate() {
                         st.out[k * w..(k + 1) * w].copy_from_slice(&st.planes[p][ry * w..][..w]);
                     }
-                    write_row(&st.out, &mut out[ry * s.out_stride..][..w * nout], w, nout);
+                    write_row(&st.out, row, w, nout);
                 }
                 self.counts[1].fetch_add(1, Ordering::Relaxed);
                 return;

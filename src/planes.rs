@@ -509,35 +509,60 @@ impl Prefix {
         self.hi.is_empty() && self.rects.is_empty()
     }
 
-    /// Adds, for each of the `out.len()` windows of output row `ry`, the sum of the values
-    /// under the chords.
-    fn add_chords(&self, sc: &SumChords, ry: usize, out: &mut [f64]) {
+    /// Writes, for each of the `out.len()` windows of output row `ry`, the sum of the values
+    /// under the chords (no clearing of `out` needed).
+    fn chord_sums(&self, sc: &SumChords, ry: usize, out: &mut [f64]) {
         crate::simd::avx2(
             #[inline(always)]
-            || self.add_chords_in(sc, ry, out),
+            || self.chord_sums_in(sc, ry, out, false),
         )
     }
 
-    /// [`Prefix::add_chords`]'s loops, inlined into [`crate::simd::avx2`]: 16 windows at a
-    /// time held in registers across all chords, so that each chord costs its two prefix reads
-    /// and not also a read and a write of the sums.
+    /// [`Prefix::chord_sums`] added to `out`.
+    fn add_chords(&self, sc: &SumChords, ry: usize, out: &mut [f64]) {
+        crate::simd::avx2(
+            #[inline(always)]
+            || self.chord_sums_in(sc, ry, out, true),
+        )
+    }
+
+    /// [`Prefix::chord_sums`]'s loops (`add`: [`Prefix::add_chords`]'s), inlined into
+    /// [`crate::simd::avx2`]: 16 windows at a time held in registers across all chords, so that
+    /// each chord costs its two prefix reads and not also a read and a write of the sums.
     #[inline(always)]
-    fn add_chords_in(&self, sc: &SumChords, ry: usize, out: &mut [f64]) {
+    fn chord_sums_in(&self, sc: &SumChords, ry: usize, out: &mut [f64], mut add: bool) {
         let (w, base) = (out.len(), ry * (sc.bw + 1));
         let chords = if self.rects.is_empty() {
             &sc.all_p
         } else {
-            for (o, r) in out.iter_mut().zip(&self.rects[ry * w..(ry + 1) * w]) {
-                *o += r;
+            let rects = &self.rects[ry * w..(ry + 1) * w];
+            if add {
+                out.iter_mut().zip(rects).for_each(|(o, r)| *o += r);
+            } else {
+                out.copy_from_slice(rects);
             }
-            if sc.singles_p.is_empty() {
-                return;
-            }
+            add = true;
             &sc.singles_p
         };
+        if chords.is_empty() {
+            if !add {
+                out.fill(0.0);
+            }
+            return;
+        }
         #[inline(always)]
-        fn tile<const T: usize>(p: &Prefix, chords: &[(usize, usize)], at: usize, out: &mut [f64]) {
-            let mut acc: [f64; T] = out[..T].try_into().expect("a tile");
+        fn tile<const T: usize>(
+            p: &Prefix,
+            chords: &[(usize, usize)],
+            at: usize,
+            out: &mut [f64],
+            add: bool,
+        ) {
+            let mut acc: [f64; T] = if add {
+                out[..T].try_into().expect("a tile")
+            } else {
+                [0.0; T]
+            };
             for &(s, l) in chords {
                 let (a, b) = (at + s, at + s + l);
                 let (ha, hb) = (&p.hi[a..a + T], &p.hi[b..b + T]);
@@ -556,11 +581,11 @@ impl Prefix {
         }
         let mut x = 0;
         while x + 16 <= w {
-            tile::<16>(self, chords, base + x, &mut out[x..]);
+            tile::<16>(self, chords, base + x, &mut out[x..], add);
             x += 16;
         }
         while x < w {
-            tile::<1>(self, chords, base + x, &mut out[x..]);
+            tile::<1>(self, chords, base + x, &mut out[x..], add);
             x += 1;
         }
     }
@@ -673,6 +698,7 @@ fn rect_sums(v: &[f64], sc: &SumChords) -> Spare {
                             *d += e - l;
                         }
                     }
+                    // The first rectangle's sums are written, the others' added.
                     if i == 0 {
                         out.extend_from_slice(&down);
                     } else {
@@ -966,32 +992,24 @@ impl<'a> BlockStats<'a> {
         for ry in 0..s.nrows {
             let base = ry * s.bw;
             let row = &mut out[ry * w..(ry + 1) * w];
-            // The row's window sums start from zero (each kind clears only what it adds to).
-            if !self.nan.is_empty() {
-                bad.fill(0.0);
-            }
             // Windows holding a NaN (or, for sums, infinities of both signs) are NaN.
             if !self.nan.is_empty() {
-                self.nan.add_chords(self.sc, ry, &mut bad);
+                self.nan.chord_sums(self.sc, ry, &mut bad);
             }
             match kind {
                 // Filled above; only NaN windows are left to mark.
                 Kind::Max | Kind::Min => {}
-                Kind::Count => {
-                    row.fill(0.0);
-                    self.p0.add_chords(self.sc, ry, row)
-                }
+                Kind::Count => self.p0.chord_sums(self.sc, ry, row),
                 Kind::Rank(_) | Kind::AbsDev { .. } | Kind::Weighted { .. } => {
                     unreachable!("ranks fill by histogram, deviations and weighted sums apart")
                 }
                 Kind::Sum | Kind::Mean => {
-                    s1.fill(0.0);
-                    self.p1.add_chords(self.sc, ry, &mut s1);
+                    self.p1.chord_sums(self.sc, ry, &mut s1);
                     let div = if kind == Kind::Mean { n } else { 1.0 };
                     if !self.nan.is_empty() {
                         let (mut pinf, mut ninf) = (vec![0.0; w], vec![0.0; w]);
-                        self.pinf.add_chords(self.sc, ry, &mut pinf);
-                        self.ninf.add_chords(self.sc, ry, &mut ninf);
+                        self.pinf.chord_sums(self.sc, ry, &mut pinf);
+                        self.ninf.chord_sums(self.sc, ry, &mut ninf);
                         for x in 0..w {
                             s1[x] = match (bad[x] > 0.0, pinf[x] > 0.0, ninf[x] > 0.0) {
                                 (true, _, _) | (_, true, true) => f64::NAN,
@@ -1012,10 +1030,8 @@ impl<'a> BlockStats<'a> {
                     );
                 }
                 Kind::Var(ddof) | Kind::Std(ddof) => {
-                    s1.fill(0.0);
-                    s2.fill(0.0);
-                    self.p1.add_chords(self.sc, ry, &mut s1);
-                    self.p2.add_chords(self.sc, ry, &mut s2);
+                    self.p1.chord_sums(self.sc, ry, &mut s1);
+                    self.p2.chord_sums(self.sc, ry, &mut s2);
                     if let Some(v) = sums.as_deref_mut() {
                         v.extend_from_slice(&s1);
                     }
