@@ -6,7 +6,7 @@
 use crate::dtype::Element;
 use crate::error::{Error, ExprError};
 use crate::ir::{Plane, Program, MAIN};
-use ndarray::{ArrayD, ArrayView, ArrayViewD, Axis, Dimension};
+use ndarray::{ArrayD, ArrayView, ArrayViewD, Axis, CowArray, Dimension, IxDyn};
 use std::borrow::Cow;
 
 /// The arrays a kernel reads: the main input (`w`, `c`) and named inputs, all of one element
@@ -109,19 +109,20 @@ impl<'a, T: Copy> Inputs<'a, T> {
     }
 }
 
-/// Inputs converted to f64 and owned, for programs with stages (whose results are f64).
-pub(crate) struct Wide {
-    main: WideData,
-    named: Vec<(String, WideData)>,
+/// Inputs as f64 (converted copies, or the f64 inputs themselves), for programs with stages
+/// (whose results are f64).
+pub(crate) struct Wide<'a> {
+    main: WideData<'a>,
+    named: Vec<(String, WideData<'a>)>,
     channels: bool,
 }
 
-enum WideData {
-    Array(ArrayD<f64>),
-    Planes(Vec<ArrayD<f64>>),
+enum WideData<'a> {
+    Array(CowArray<'a, f64, IxDyn>),
+    Planes(Vec<CowArray<'a, f64, IxDyn>>),
 }
 
-impl WideData {
+impl WideData<'_> {
     fn view(&self) -> Data<'_, f64> {
         match self {
             WideData::Array(a) => Data::Array(a.view()),
@@ -130,12 +131,16 @@ impl WideData {
     }
 }
 
-impl<T: Element> Inputs<'_, T> {
-    /// The same inputs as f64 (exact for every element type).
-    pub(crate) fn to_f64(&self) -> Wide {
-        let wide = |d: &Data<T>| match d {
-            Data::Array(a) => WideData::Array(a.mapv(T::to_f64)),
-            Data::Planes(p) => WideData::Planes(p.iter().map(|a| a.mapv(T::to_f64)).collect()),
+impl<'a, T: Element> Inputs<'a, T> {
+    /// The same inputs as f64 (exact for every element type; f64 inputs are not copied).
+    pub(crate) fn to_f64(&self) -> Wide<'a> {
+        let one = |a: &ArrayViewD<'a, T>| match T::as_f64(a) {
+            Some(v) => CowArray::from(v),
+            None => CowArray::from(a.mapv(T::to_f64)),
+        };
+        let wide = |d: &Data<'a, T>| match d {
+            Data::Array(a) => WideData::Array(one(a)),
+            Data::Planes(p) => WideData::Planes(p.iter().map(one).collect()),
         };
         Wide {
             main: wide(&self.main),
@@ -149,7 +154,7 @@ impl<T: Element> Inputs<'_, T> {
     }
 }
 
-impl Wide {
+impl Wide<'_> {
     /// These inputs, and `made` (stage results, by name) as inputs too.
     pub(crate) fn view<'a>(&'a self, made: &'a [(&str, ArrayD<f64>)]) -> Inputs<'a, f64> {
         let mut inputs = Inputs {

@@ -95,6 +95,10 @@ pub trait Element: Copy + Send + Sync + PartialOrd + std::fmt::Debug + 'static {
     const KEYS: usize;
     fn to_f64(self) -> f64;
     fn from_f64(v: f64) -> Self;
+    /// `a` itself when this type is f64: read as f64 without a copy.
+    fn as_f64<'a>(_a: &ndarray::ArrayViewD<'a, Self>) -> Option<ndarray::ArrayViewD<'a, f64>> {
+        None
+    }
     /// `v` in this type if it is an integer type that holds `v` exactly (native paths pad with
     /// it); `None` for floats, which stay on the f64 paths that handle NaN.
     fn exact(v: f64) -> Option<Self>;
@@ -170,6 +174,9 @@ impl Element for f64 {
     #[inline]
     fn from_f64(v: f64) -> Self {
         v
+    }
+    fn as_f64<'a>(a: &ndarray::ArrayViewD<'a, f64>) -> Option<ndarray::ArrayViewD<'a, f64>> {
+        Some(a.clone())
     }
     fn exact(_: f64) -> Option<Self> {
         None
