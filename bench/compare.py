@@ -7,7 +7,7 @@ Requirements: numpy scipy numba scikit-image opencv-contrib-python-headless (for
 cv2.ximgproc.guidedFilter), and GNU time
     pip install numpy scipy numba scikit-image opencv-contrib-python-headless; apt-get install time
 Run from the repository root after `cargo build --release`:
-    python3 bench/compare.py [--repeat 7] [--bin PATH]
+    python3 bench/compare.py [--repeat 7] [--runs 5] [--bin PATH]
 (--bin times another build of ours, e.g. a copy of the binary from before a change.)
 Prints a Markdown table of median milliseconds and ratios (ours / reference; < 1 means faster).
 """
@@ -154,9 +154,31 @@ def main():
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--bin", default=BIN, help="the jitfilter binary to time")
     ap.add_argument("--only", help="time only the rows whose name matches this regex (no scaling or memory)")
+    ap.add_argument("--runs", type=int, default=1,
+                    help="measure everything this many times; print per cell the median of the runs "
+                         "(ratios: the median of the per-run ratios), for noisy machines")
     args = ap.parse_args()
-    r = args.repeat
     BIN = args.bin
+    runs = [measure(args) for _ in range(args.runs)]
+    med = lambda xs: statistics.median(xs)
+    # Per row and column: the median over the runs (text columns are the same in every run).
+    rows = [tuple(med(c) if isinstance(c[0], (int, float)) else c[0] for c in zip(*cells))
+            for cells in zip(*(run[0] for run in runs))]
+    scale = [tuple(med(c) if isinstance(c[0], (int, float)) else c[0] for c in zip(*cells))
+             for cells in zip(*(run[1] for run in runs))]
+    peak = [run[2] for run in runs if run[2] is not None]
+    geo = [run[3] for run in runs if run[3] is not None]
+    print_rows(args.repeat, args.runs, rows, scale, med(peak) if peak else None, med(geo) if geo else None)
+
+
+def measure(args):
+    """One measurement of every row: (rows, scale, peak RSS MiB or None, numba geometric mean)."""
+    r = args.repeat
+    # glibc serves large blocks by mmap until a freed one raises its threshold: until then each
+    # fresh output of the references (2 MiB here) costs page faults, which tripled some of their
+    # times in a first run against later ones. A freed 16 MiB block sets the steady state a
+    # long-running process is in, before anything is timed (our side repeats in its process).
+    np.ones(2 << 20).sum()
     camera_path = os.path.join(ROOT, "tests/data/camera.png")
     page_path = os.path.join(ROOT, "tests/data/page.png")
     cam = imread(camera_path)
@@ -278,7 +300,7 @@ def main():
     # Memory: an 8192×8192 u8 PNG through `apply max(w) -f disk:11` to PNG; peak RSS of that process.
     big_png = os.path.join(tmp, "big8192.png")
     if args.only:
-        return print_rows(r, rows, scale, None, geo)
+        return rows, scale, None, geo
     cv2.imwrite(big_png, np.tile(cam, (16, 16)))
     # GNU time's %M (Debian package `time`): a forked child's own rusage would also count the
     # Python parent's pages it started with.
@@ -286,12 +308,13 @@ def main():
                           os.path.join(tmp, "out8192.png"), "-f", "disk:11"],
                          check=True, capture_output=True, text=True)
     peak_mib = int(run.stderr.strip().splitlines()[-1]) / 1024
-    print_rows(r, rows, scale, peak_mib, geo)
+    return rows, scale, peak_mib, geo
 
 
-def print_rows(r, rows, scale, peak_mib, geo):
+def print_rows(r, runs, rows, scale, peak_mib, geo):
+    of_runs = f", median of {runs} runs" if runs > 1 else ""
     print(f"{os.cpu_count()} cores, OpenCV {cv2.__version__} ({cv2.getNumThreads()} threads), "
-          f"median of {r}, {time.strftime('%Y-%m-%d')}\n")
+          f"median of {r}{of_runs}, {time.strftime('%Y-%m-%d')}\n")
     print("| program | engine | ours ms | compile ms | reference | ref ms | ours/ref | target |")
     print("| --- | --- | ---: | ---: | --- | ---: | ---: | --- |")
     for n, e, ms, cms, rn, ref, ratio, tgt in rows:
