@@ -6,7 +6,7 @@
 use crate::dtype::Element;
 use crate::error::{Error, ExprError};
 use crate::ir::{Plane, Program, MAIN};
-use ndarray::{ArrayD, ArrayView, ArrayViewD, Axis, CowArray, Dimension, IxDyn};
+use ndarray::{ArrayD, ArrayView, ArrayViewD, Axis, CowArray, Dimension, Ix1, IxDyn};
 use std::borrow::Cow;
 
 /// The arrays a kernel reads: the main input (`w`, `c`) and named inputs, all of one element
@@ -241,19 +241,29 @@ impl<'a, T: Copy> Input<'_, 'a, T> {
     fn plane(&self, j: usize) -> Cow<'a, [T]> {
         let contiguous = |v: &ArrayViewD<'a, T>| match v.to_slice() {
             Some(s) => Cow::Borrowed(s),
-            None => Cow::Owned(v.iter().copied().collect()),
+            None => Cow::Owned(c_order(v)),
         };
         match (self.data, self.axis) {
             (Data::Planes(p), _) => contiguous(&p[j]),
-            (Data::Array(a), Some(_)) => Cow::Owned(
-                a.index_axis(Axis(a.ndim() - 1), j)
-                    .iter()
-                    .copied()
-                    .collect(),
-            ),
+            (Data::Array(a), Some(_)) => Cow::Owned(c_order(&a.index_axis(Axis(a.ndim() - 1), j))),
             (Data::Array(a), None) => contiguous(a),
         }
     }
+}
+
+/// The values of `v` in C order, copied a row (last-axis lane) at a time: an element iterator
+/// over dynamic dimensions steps its index per element (5× the time of the filter that made a
+/// tuple stage, whose channels are such strided views).
+fn c_order<T: Copy>(v: &ArrayViewD<T>) -> Vec<T> {
+    let Some(last) = v.ndim().checked_sub(1) else {
+        return v.iter().copied().collect();
+    };
+    let mut out = Vec::with_capacity(v.len());
+    for lane in v.lanes(Axis(last)) {
+        let lane = lane.into_dimensionality::<Ix1>().expect("a lane is 1-D");
+        out.extend(lane.iter().copied());
+    }
+    out
 }
 
 /// `name`'s data as an input of an image of `shape`, or why it does not fit.
@@ -431,5 +441,29 @@ impl<'a, T: Copy> Binding<'a, T> {
             out_shape,
             channels,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::c_order;
+    use ndarray::{s, ArrayD, IxDyn};
+
+    #[test]
+    fn c_order_copies_strided_views_in_c_order() {
+        let a = ArrayD::from_shape_fn(IxDyn(&[3, 4, 5]), |i| {
+            (i[0] * 100 + i[1] * 10 + i[2]) as f64
+        });
+        let views = [
+            a.view(),
+            a.view().reversed_axes(),
+            a.slice(s![.., 1..3, ..;2]).into_dyn(),
+            a.slice(s![1, .., ..;-1]).into_dyn(),
+            a.slice(s![.., 2, 3]).into_dyn(),
+            a.slice(s![1, 2, 3]).into_dyn(),
+        ];
+        for v in views {
+            assert_eq!(c_order(&v), v.iter().copied().collect::<Vec<_>>(), "{v:?}");
+        }
     }
 }
