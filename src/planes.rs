@@ -512,9 +512,21 @@ impl Prefix {
     /// Writes, for each of the `out.len()` windows of output row `ry`, the sum of the values
     /// under the chords (no clearing of `out` needed).
     fn chord_sums(&self, sc: &SumChords, ry: usize, out: &mut [f64]) {
+        self.chord_sums_then(sc, ry, out, |v| v)
+    }
+
+    /// [`Prefix::chord_sums`], each sum `v` written as `finish(v)` (a mean's division, in the
+    /// same pass).
+    fn chord_sums_then(
+        &self,
+        sc: &SumChords,
+        ry: usize,
+        out: &mut [f64],
+        finish: impl Fn(f64) -> f64 + Copy,
+    ) {
         crate::simd::avx2(
             #[inline(always)]
-            || self.chord_sums_in(sc, ry, out, false),
+            || self.chord_sums_in(sc, ry, out, false, finish),
         )
     }
 
@@ -522,31 +534,41 @@ impl Prefix {
     fn add_chords(&self, sc: &SumChords, ry: usize, out: &mut [f64]) {
         crate::simd::avx2(
             #[inline(always)]
-            || self.chord_sums_in(sc, ry, out, true),
+            || self.chord_sums_in(sc, ry, out, true, |v| v),
         )
     }
 
-    /// [`Prefix::chord_sums`]'s loops (`add`: [`Prefix::add_chords`]'s), inlined into
+    /// [`Prefix::chord_sums_then`]'s loops (`add`: [`Prefix::add_chords`]'s), inlined into
     /// [`crate::simd::avx2`]: 16 windows at a time held in registers across all chords, so that
     /// each chord costs its two prefix reads and not also a read and a write of the sums.
     #[inline(always)]
-    fn chord_sums_in(&self, sc: &SumChords, ry: usize, out: &mut [f64], mut add: bool) {
+    fn chord_sums_in(
+        &self,
+        sc: &SumChords,
+        ry: usize,
+        out: &mut [f64],
+        add: bool,
+        finish: impl Fn(f64) -> f64 + Copy,
+    ) {
         let (w, base) = (out.len(), ry * (sc.bw + 1));
-        let chords = if self.rects.is_empty() {
-            &sc.all_p
+        let (rects, chords) = if self.rects.is_empty() {
+            (None, &sc.all_p)
         } else {
-            let rects = &self.rects[ry * w..(ry + 1) * w];
-            if add {
-                out.iter_mut().zip(rects).for_each(|(o, r)| *o += r);
-            } else {
-                out.copy_from_slice(rects);
-            }
-            add = true;
-            &sc.singles_p
+            (Some(&self.rects[ry * w..(ry + 1) * w]), &sc.singles_p)
         };
+        // What a window's sum starts from: the sum already there, its rectangles' sums.
+        #[inline(always)]
+        fn start(add: bool, out: f64, rect: Option<f64>) -> f64 {
+            match (add, rect) {
+                (true, Some(r)) => out + r,
+                (true, None) => out,
+                (false, Some(r)) => r,
+                (false, None) => 0.0,
+            }
+        }
         if chords.is_empty() {
-            if !add {
-                out.fill(0.0);
+            for (x, o) in out.iter_mut().enumerate() {
+                *o = finish(start(add, *o, rects.map(|r| r[x])));
             }
             return;
         }
@@ -556,13 +578,21 @@ impl Prefix {
             chords: &[(usize, usize)],
             at: usize,
             out: &mut [f64],
-            add: bool,
+            (add, rects): (bool, Option<&[f64]>),
+            finish: impl Fn(f64) -> f64,
         ) {
             let mut acc: [f64; T] = if add {
                 out[..T].try_into().expect("a tile")
             } else {
                 [0.0; T]
             };
+            if let Some(r) = rects {
+                // Rectangle sums are never -0, so 0 + r is r.
+                let r: &[f64; T] = r[..T].try_into().expect("a tile");
+                for i in 0..T {
+                    acc[i] += r[i];
+                }
+            }
             for &(s, l) in chords {
                 let (a, b) = (at + s, at + s + l);
                 let (ha, hb) = (&p.hi[a..a + T], &p.hi[b..b + T]);
@@ -577,15 +607,18 @@ impl Prefix {
                     }
                 }
             }
-            out[..T].copy_from_slice(&acc);
+            for (o, v) in out[..T].iter_mut().zip(acc) {
+                *o = finish(v);
+            }
         }
+        let at = |x: usize| (add, rects.map(|r| &r[x..]));
         let mut x = 0;
         while x + 16 <= w {
-            tile::<16>(self, chords, base + x, &mut out[x..], add);
+            tile::<16>(self, chords, base + x, &mut out[x..], at(x), finish);
             x += 16;
         }
         while x < w {
-            tile::<1>(self, chords, base + x, &mut out[x..], add);
+            tile::<1>(self, chords, base + x, &mut out[x..], at(x), finish);
             x += 1;
         }
     }
@@ -762,6 +795,27 @@ struct Scan {
     integral: bool,
 }
 
+impl Scan {
+    /// Whether `f` is all finite, and nothing else (magnitudes 0, not integral): the exponent
+    /// bits of every value or-ed together in integer lanes, which vectorise.
+    fn finite_only(f: &[f64]) -> Scan {
+        const EXP: u64 = 0x7ff0_0000_0000_0000;
+        let bad = crate::simd::avx2(
+            #[inline(always)]
+            || {
+                f.iter()
+                    .fold(0u64, |a, v| a | u64::from(v.to_bits() & EXP == EXP))
+            },
+        );
+        Scan {
+            finite: bad == 0,
+            largest: 0.0,
+            total: 0.0,
+            integral: false,
+        }
+    }
+}
+
 /// [`Scan`] of `f`: with AVX2 by [`scan_avx2`], otherwise by [`scan_lanes`].
 fn scan(f: &[f64]) -> Scan {
     #[cfg(target_arch = "x86_64")]
@@ -870,7 +924,15 @@ impl<'a> BlockStats<'a> {
         let second = kinds
             .iter()
             .any(|k| matches!(k, Kind::Var(_) | Kind::Std(_)));
-        let stats = scan(f);
+        // Magnitudes and integrality choose how moments are summed: by prefixes (exact or
+        // double-double) or, when rectangles cover the footprint and round as a window-order
+        // sum would, not at all. Without them only finiteness is needed.
+        let rects_cover = !sc.rects.is_empty() && sc.singles_p.is_empty();
+        let stats = if second || (moments && !rects_cover) {
+            scan(f)
+        } else {
+            Scan::finite_only(f)
+        };
         let huge = stats.largest > 1e150;
         // Shifting by a data value keeps sums of squares small (with huge values around, the
         // double-double prefix alone keeps small windows exact); sums and means alone need no
@@ -1004,30 +1066,25 @@ impl<'a> BlockStats<'a> {
                     unreachable!("ranks fill by histogram, deviations and weighted sums apart")
                 }
                 Kind::Sum | Kind::Mean => {
-                    self.p1.chord_sums(self.sc, ry, &mut s1);
                     let div = if kind == Kind::Mean { n } else { 1.0 };
+                    let shift = n * self.shift;
+                    self.p1
+                        .chord_sums_then(self.sc, ry, row, |v| (v + shift) / div);
                     if !self.nan.is_empty() {
+                        // Non-finite windows: what a sum in window order gives (the division
+                        // keeps NaN and infinities as they are).
                         let (mut pinf, mut ninf) = (vec![0.0; w], vec![0.0; w]);
                         self.pinf.chord_sums(self.sc, ry, &mut pinf);
                         self.ninf.chord_sums(self.sc, ry, &mut ninf);
                         for x in 0..w {
-                            s1[x] = match (bad[x] > 0.0, pinf[x] > 0.0, ninf[x] > 0.0) {
+                            row[x] = match (bad[x] > 0.0, pinf[x] > 0.0, ninf[x] > 0.0) {
                                 (true, _, _) | (_, true, true) => f64::NAN,
                                 (_, true, _) => f64::INFINITY,
                                 (_, _, true) => f64::NEG_INFINITY,
-                                _ => s1[x],
+                                _ => row[x],
                             };
                         }
                     }
-                    let shift = n * self.shift;
-                    crate::simd::avx2(
-                        #[inline(always)]
-                        || {
-                            for (o, v) in row.iter_mut().zip(&s1) {
-                                *o = (v + shift) / div;
-                            }
-                        },
-                    );
                 }
                 Kind::Var(ddof) | Kind::Std(ddof) => {
                     self.p1.chord_sums(self.sc, ry, &mut s1);
@@ -1158,6 +1215,7 @@ mod tests {
                     );
                     let finite: Vec<f64> = f.iter().copied().filter(|v| v.is_finite()).collect();
                     assert_eq!(s.finite, finite.len() == n, "{f:?}");
+                    assert_eq!(Scan::finite_only(&f).finite, s.finite, "{f:?}");
                     assert_eq!(s.integral, finite.iter().all(|&v| is_integer(v)), "{f:?}");
                     let largest = finite.iter().fold(0.0f64, |m, v| m.max(v.abs()));
                     assert_eq!(s.largest, largest, "{f:?}");
