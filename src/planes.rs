@@ -556,19 +556,13 @@ impl Prefix {
         } else {
             (Some(&self.rects[ry * w..(ry + 1) * w]), &sc.singles_p)
         };
-        // What a window's sum starts from: the sum already there, its rectangles' sums.
-        #[inline(always)]
-        fn start(add: bool, out: f64, rect: Option<f64>) -> f64 {
-            match (add, rect) {
-                (true, Some(r)) => out + r,
-                (true, None) => out,
-                (false, Some(r)) => r,
-                (false, None) => 0.0,
-            }
-        }
         if chords.is_empty() {
-            for (x, o) in out.iter_mut().enumerate() {
-                *o = finish(start(add, *o, rects.map(|r| r[x])));
+            // The rectangles' sums alone (the branch on `add` is taken out of the loops).
+            match rects {
+                Some(r) if add => (out.iter_mut().zip(r)).for_each(|(o, r)| *o = finish(*o + r)),
+                Some(r) => (out.iter_mut().zip(r)).for_each(|(o, r)| *o = finish(*r)),
+                None if add => out.iter_mut().for_each(|o| *o = finish(*o)),
+                None => out.fill(finish(0.0)),
             }
             return;
         }
