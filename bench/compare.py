@@ -219,18 +219,20 @@ def measure(args):
         ref = timed(ref_fn, r)
         rows.append((name, engine, ms, cms, ref_name, ref, ms / ref, target))
 
-    row("max(w) u8", "max(w)", camera_path, "disk:11", "cv2.dilate", lambda: cv2.dilate(cam, fp8), "<= 2x")
+    # Targets: issue 16's where it set one (max, mean, std, median, bilateral, the numba rows),
+    # else the earlier issues'.
+    row("max(w) u8", "max(w)", camera_path, "disk:11", "cv2.dilate", lambda: cv2.dilate(cam, fp8), "<= 1x")
     row("mean(w) f64", "mean(w)", camf_path, "disk:11", "cv2.filter2D f64",
-        lambda: cv2.filter2D(camf, -1, kern, borderType=cv2.BORDER_REFLECT), "< 1x")
+        lambda: cv2.filter2D(camf, -1, kern, borderType=cv2.BORDER_REFLECT), "<= 0.7x")
     row("std(w) f64", "std(w)", camf_path, "disk:11", "cv2.filter2D f64 (x1 of mean)",
-        lambda: cv2.filter2D(camf, -1, kern, borderType=cv2.BORDER_REFLECT), "<= 1.5x")
+        lambda: cv2.filter2D(camf, -1, kern, borderType=cv2.BORDER_REFLECT), "<= 1x")
     row("std(w) f64", "std(w)", camf_path, "disk:11", "cv2 std via 2x filter2D", cv_std, "(info)")
     row("median(w) u8", "median(w)", camera_path, "disk:11", "cv2.medianBlur 23",
-        lambda: cv2.medianBlur(cam, 23), "<= 2x")
+        lambda: cv2.medianBlur(cam, 23), "<= 1x")
     row("median(w) f64 noise", "median(w)", noise_path, "disk:11", "ndi.median_filter",
         lambda: ndi.median_filter(noise, footprint=fp), "<= 0.05x")
     row("bilateral u8", bil, camera_path, "disk:11", "cv2.bilateralFilter(23,30,11)",
-        lambda: cv2.bilateralFilter(cam, 23, 30, 11), "<= 3x")
+        lambda: cv2.bilateralFilter(cam, 23, 30, 11), "<= 1x")
     # Issue 11: OpenCV's colour bilateral (L1 colour distance, as cv2 computes it) in one program.
     bil_rgb = ("let d = abs(w[0]-c[0]) + abs(w[1]-c[1]) + abs(w[2]-c[2]); "
                "let q = exp(-(dx^2+dy^2)/242 - d^2/1800); "
