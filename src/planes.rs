@@ -383,6 +383,11 @@ struct SumChords {
 }
 
 impl SumChords {
+    /// Rectangles cover the footprint: no single chords are left to sum from prefixes.
+    fn rects_cover(&self) -> bool {
+        !self.rects.is_empty() && self.singles_p.is_empty()
+    }
+
     fn new(chords: &[Chord], s: &Stripe) -> SumChords {
         let bw = s.bw;
         let mut runs: Vec<(Chord, usize)> = Vec::new();
@@ -456,7 +461,7 @@ impl Prefix {
         } else {
             rect_sums(values, sc)
         };
-        if !rects.is_empty() && sc.singles_p.is_empty() {
+        if !rects.is_empty() && sc.rects_cover() {
             // Rectangles cover the footprint: no prefix needed.
             return Prefix {
                 exact: true,
@@ -557,7 +562,8 @@ impl Prefix {
             (Some(&self.rects[ry * w..(ry + 1) * w]), &sc.singles_p)
         };
         if chords.is_empty() {
-            // The rectangles' sums alone (the branch on `add` is taken out of the loops).
+            // The rectangles' sums alone (the branch on `add` is taken out of the loops). Written
+            // as `r`, not `0 + r`: the same, as rectangle sums start from +0 and are never -0.
             match rects {
                 Some(r) if add => (out.iter_mut().zip(r)).for_each(|(o, r)| *o = finish(*o + r)),
                 Some(r) => (out.iter_mut().zip(r)).for_each(|(o, r)| *o = finish(*r)),
@@ -581,7 +587,6 @@ impl Prefix {
                 [0.0; T]
             };
             if let Some(r) = rects {
-                // Rectangle sums are never -0, so 0 + r is r.
                 let r: &[f64; T] = r[..T].try_into().expect("a tile");
                 for i in 0..T {
                     acc[i] += r[i];
@@ -919,10 +924,10 @@ impl<'a> BlockStats<'a> {
             .iter()
             .any(|k| matches!(k, Kind::Var(_) | Kind::Std(_)));
         // Magnitudes and integrality choose how moments are summed: by prefixes (exact or
-        // double-double) or, when rectangles cover the footprint and round as a window-order
-        // sum would, not at all. Without them only finiteness is needed.
-        let rects_cover = !sc.rects.is_empty() && sc.singles_p.is_empty();
-        let stats = if second || (moments && !rects_cover) {
+        // double-double) or, when rectangles cover the footprint and may round (sums and means
+        // alone: `Prefix::new`'s `rounded`), by rectangles alone, which need neither. Without
+        // them only finiteness is needed.
+        let stats = if second || (moments && !sc.rects_cover()) {
             scan(f)
         } else {
             Scan::finite_only(f)
