@@ -267,6 +267,102 @@ fn a_named_input_of_another_size_is_refused_when_streaming() {
     assert!(!tmp.path().join("o.png").exists());
 }
 
+/// A 200×300 u8 TIFF of three PackBits strips of 100 rows, each stored as literal runs of up to
+/// 128 bytes, whose byte counts claim `counts` (the true ones where `None`).
+fn packbits_tiff(counts: [Option<u32>; 3]) -> Vec<u8> {
+    let strips: Vec<Vec<u8>> = (0..3)
+        .map(|k| {
+            let raw: Vec<u8> = (0..20000).map(|i| ((i * 7 + k * 13) % 251) as u8).collect();
+            raw.chunks(128)
+                .flat_map(|run| std::iter::once(run.len() as u8 - 1).chain(run.iter().copied()))
+                .collect()
+        })
+        .collect();
+    let (data_at, arrays_at) = (512u32, 256u32);
+    let mut t = tiff_directory(
+        &[
+            (256, 4, 1, 200),            // width
+            (257, 4, 1, 300),            // height
+            (258, 3, 1, 8),              // bits per sample
+            (259, 3, 1, 32773),          // PackBits
+            (262, 3, 1, 1),              // black is zero
+            (273, 4, 3, arrays_at),      // strip offsets (an array)
+            (277, 3, 1, 1),              // samples per pixel
+            (278, 4, 1, 100),            // rows per strip
+            (279, 4, 3, arrays_at + 12), // strip byte counts (an array)
+        ],
+        arrays_at as usize,
+    );
+    let mut at = data_at;
+    for strip in &strips {
+        t.extend_from_slice(&at.to_le_bytes());
+        at += strip.len() as u32;
+    }
+    for (claim, strip) in counts.iter().zip(&strips) {
+        t.extend_from_slice(&claim.unwrap_or(strip.len() as u32).to_le_bytes());
+    }
+    t.resize(data_at as usize, 0);
+    strips.iter().for_each(|s| t.extend_from_slice(s));
+    t
+}
+
+/// Compressed strips whose byte counts lie (too short: the run data stops early; too long: past
+/// the file's end): streamed and whole runs end alike — the same image, or exit 1 naming the
+/// file with the target untouched and no temp file — and never panic.
+#[test]
+fn compressed_strips_lying_about_their_sizes() {
+    let tmp = TempDir::new().unwrap();
+    let honest = tmp.path().join("honest.tif");
+    std::fs::write(&honest, packbits_tiff([None; 3])).unwrap();
+    let reference = tmp.path().join("reference.npy");
+    apply("max(w)", &honest, &reference, &["-f", "box:3"], "never");
+    let cases = [
+        ("short_middle.tif", [None, Some(5000), None]),
+        ("short_last.tif", [None, None, Some(100)]),
+        ("past_the_end.tif", [None, None, Some(90000)]),
+    ];
+    for (name, counts) in cases {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, packbits_tiff(counts)).unwrap();
+        let ends: Vec<Result<Image, String>> = ["always", "never"]
+            .iter()
+            .map(|stream| {
+                let target = tmp.path().join("out.npy");
+                std::fs::write(&target, b"precious").unwrap();
+                let out = jitfilter()
+                    .args(["apply", "max(w)"])
+                    .arg(&path)
+                    .arg(&target)
+                    .args(["-f", "box:3", "--stream", stream])
+                    .output()
+                    .unwrap();
+                let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+                assert_no_panic(&stderr);
+                assert!(stray_temp_files(tmp.path()).is_empty(), "{name} {stream}");
+                if out.status.success() {
+                    return Ok(load(&target));
+                }
+                assert_eq!(out.status.code(), Some(1), "{name} {stream}: {stderr}");
+                assert!(stderr.contains(name), "{name} {stream}: {stderr}");
+                assert_eq!(std::fs::read(&target).unwrap(), b"precious");
+                Err(stderr)
+            })
+            .collect();
+        match (&ends[0], &ends[1]) {
+            (Ok(a), Ok(b)) => assert!(same(a, b), "{name}: streamed and whole differ"),
+            (Err(_), Err(_)) => {}
+            _ => {
+                let errors: Vec<Option<&String>> = ends.iter().map(|e| e.as_ref().err()).collect();
+                panic!("{name}: streamed and whole end differently (errors {errors:?})")
+            }
+        }
+    }
+    // The honest file read back equals itself streamed (the writer of the reference is sound).
+    let streamed = tmp.path().join("streamed.npy");
+    apply("max(w)", &honest, &streamed, &["-f", "box:3"], "always");
+    assert!(same(&load(&streamed), &load(&reference)));
+}
+
 /// An uncompressed 200 × 300 grey TIFF in three strips of 100 rows, whose strip byte counts are
 /// `counts` (the truth: 20000 each) and whose file holds `held` bytes of pixel data.
 fn lying_tiff(counts: [u32; 3], held: usize) -> Vec<u8> {
