@@ -160,7 +160,7 @@ fn weighted_sums(f: &[f64], s: &Stripe, weights: &[f64], t: &RowTables, out: &mu
     // The flat span of the block the windows read.
     let lo = s.offs.iter().copied().min().unwrap_or(0);
     let hi = s.offs.iter().copied().max().unwrap_or(0) + (s.nrows - 1) * bw + w;
-    let finite = f[lo..hi].iter().all(|v| v.is_finite());
+    let finite = Scan::finite_only(&f[lo..hi]).finite;
     let split = if finite {
         separable(s, weights, t)
     } else {
