@@ -77,15 +77,11 @@ pub fn compute(
             stats.fill(item.kind, &chords, n, s, scratch, out, sums_out);
         }
         for &(plane, item) in items.iter().filter(|(_, it)| shares(it)) {
-            let (div, shift) = (
-                if item.kind == Kind::Mean { n } else { 1.0 },
-                n * stats.shift,
-            );
-            let out = &mut planes[plane];
+            let (out, to) = (&mut planes[plane], stats.sum_to(item.kind, n));
             out.clear();
             crate::simd::avx2(
                 #[inline(always)]
-                || out.extend(window_sums.iter().map(|v| (v + shift) / div)),
+                || out.extend(window_sums.iter().map(|&v| to(v))),
             );
         }
     }
@@ -531,28 +527,19 @@ impl Prefix {
     ) {
         crate::simd::avx2(
             #[inline(always)]
-            || self.chord_sums_in(sc, ry, out, false, finish),
+            || self.chord_sums_in(sc, ry, out, finish),
         )
     }
 
-    /// [`Prefix::chord_sums`] added to `out`.
-    fn add_chords(&self, sc: &SumChords, ry: usize, out: &mut [f64]) {
-        crate::simd::avx2(
-            #[inline(always)]
-            || self.chord_sums_in(sc, ry, out, true, |v| v),
-        )
-    }
-
-    /// [`Prefix::chord_sums_then`]'s loops (`add`: [`Prefix::add_chords`]'s), inlined into
-    /// [`crate::simd::avx2`]: 16 windows at a time held in registers across all chords, so that
-    /// each chord costs its two prefix reads and not also a read and a write of the sums.
+    /// [`Prefix::chord_sums_then`]'s loops, inlined into [`crate::simd::avx2`]: 16 windows at
+    /// a time held in registers across all chords, so that each chord costs its two prefix
+    /// reads and not also a read and a write of the sums.
     #[inline(always)]
     fn chord_sums_in(
         &self,
         sc: &SumChords,
         ry: usize,
         out: &mut [f64],
-        add: bool,
         finish: impl Fn(f64) -> f64 + Copy,
     ) {
         let (w, base) = (out.len(), ry * (sc.bw + 1));
@@ -562,12 +549,10 @@ impl Prefix {
             (Some(&self.rects[ry * w..(ry + 1) * w]), &sc.singles_p)
         };
         if chords.is_empty() {
-            // The rectangles' sums alone (the branch on `add` is taken out of the loops). Written
-            // as `r`, not `0 + r`: the same, as rectangle sums start from +0 and are never -0.
+            // The rectangles' sums alone, written as `r`, not `0 + r`: the same, as rectangle
+            // sums start from +0 and are never -0.
             match rects {
-                Some(r) if add => (out.iter_mut().zip(r)).for_each(|(o, r)| *o = finish(*o + r)),
                 Some(r) => (out.iter_mut().zip(r)).for_each(|(o, r)| *o = finish(*r)),
-                None if add => out.iter_mut().for_each(|o| *o = finish(*o)),
                 None => out.fill(finish(0.0)),
             }
             return;
@@ -578,14 +563,10 @@ impl Prefix {
             chords: &[(usize, usize)],
             at: usize,
             out: &mut [f64],
-            (add, rects): (bool, Option<&[f64]>),
+            rects: Option<&[f64]>,
             finish: impl Fn(f64) -> f64,
         ) {
-            let mut acc: [f64; T] = if add {
-                out[..T].try_into().expect("a tile")
-            } else {
-                [0.0; T]
-            };
+            let mut acc = [0.0; T];
             if let Some(r) = rects {
                 let r: &[f64; T] = r[..T].try_into().expect("a tile");
                 for i in 0..T {
@@ -610,7 +591,7 @@ impl Prefix {
                 *o = finish(v);
             }
         }
-        let at = |x: usize| (add, rects.map(|r| &r[x..]));
+        let at = |x: usize| rects.map(|r| &r[x..]);
         let mut x = 0;
         while x + 16 <= w {
             tile::<16>(self, chords, base + x, &mut out[x..], at(x), finish);
@@ -999,6 +980,20 @@ impl<'a> BlockStats<'a> {
         }
     }
 
+    /// A `sum` or `mean` (`kind`) of `n` values from the sum of those values minus `shift`.
+    fn sum_to(&self, kind: Kind, n: f64) -> impl Fn(f64) -> f64 + Copy {
+        let (shift, div) = (n * self.shift, if kind == Kind::Mean { n } else { 1.0 });
+        move |v| (v + shift) / div
+    }
+
+    /// Per window of output row `ry` (`w` of them), the counts of +∞ and of -∞.
+    fn infinities(&self, ry: usize, w: usize) -> (Vec<f64>, Vec<f64>) {
+        let (mut pinf, mut ninf) = (vec![0.0; w], vec![0.0; w]);
+        self.pinf.chord_sums(self.sc, ry, &mut pinf);
+        self.ninf.chord_sums(self.sc, ry, &mut ninf);
+        (pinf, ninf)
+    }
+
     /// Fills `out` with item `kind` of every pixel of the stripe; a variance also keeps its
     /// window sums in `sums` when asked (for a mean beside it).
     #[allow(clippy::too_many_arguments)]
@@ -1065,16 +1060,12 @@ impl<'a> BlockStats<'a> {
                     unreachable!("ranks fill by histogram, deviations and weighted sums apart")
                 }
                 Kind::Sum | Kind::Mean => {
-                    let div = if kind == Kind::Mean { n } else { 1.0 };
-                    let shift = n * self.shift;
                     self.p1
-                        .chord_sums_then(self.sc, ry, row, |v| (v + shift) / div);
+                        .chord_sums_then(self.sc, ry, row, self.sum_to(kind, n));
                     if !self.nan.is_empty() {
                         // Non-finite windows: what a sum in window order gives (the division
                         // keeps NaN and infinities as they are).
-                        let (mut pinf, mut ninf) = (vec![0.0; w], vec![0.0; w]);
-                        self.pinf.chord_sums(self.sc, ry, &mut pinf);
-                        self.ninf.chord_sums(self.sc, ry, &mut ninf);
+                        let (pinf, ninf) = self.infinities(ry, w);
                         for x in 0..w {
                             row[x] = match (bad[x] > 0.0, pinf[x] > 0.0, ninf[x] > 0.0) {
                                 (true, _, _) | (_, true, true) => f64::NAN,
@@ -1093,8 +1084,10 @@ impl<'a> BlockStats<'a> {
                     }
                     if !self.nan.is_empty() {
                         // Any non-finite value makes the variance NaN.
-                        self.pinf.add_chords(self.sc, ry, &mut bad);
-                        self.ninf.add_chords(self.sc, ry, &mut bad);
+                        let (pinf, ninf) = self.infinities(ry, w);
+                        for ((b, p), m) in bad.iter_mut().zip(&pinf).zip(&ninf) {
+                            *b += p + m;
+                        }
                     }
                     // max(n - ddof, 0), keeping a NaN ddof NaN as numpy does.
                     let dof = if n - ddof < 0.0 { 0.0 } else { n - ddof };
