@@ -267,45 +267,6 @@ fn a_named_input_of_another_size_is_refused_when_streaming() {
     assert!(!tmp.path().join("o.png").exists());
 }
 
-/// A 200×300 u8 TIFF of three PackBits strips of 100 rows, each stored as literal runs of up to
-/// 128 bytes, whose byte counts claim `counts` (the true ones where `None`).
-fn packbits_tiff(counts: [Option<u32>; 3]) -> Vec<u8> {
-    let strips: Vec<Vec<u8>> = (0..3)
-        .map(|k| {
-            let raw: Vec<u8> = (0..20000).map(|i| ((i * 7 + k * 13) % 251) as u8).collect();
-            raw.chunks(128)
-                .flat_map(|run| std::iter::once(run.len() as u8 - 1).chain(run.iter().copied()))
-                .collect()
-        })
-        .collect();
-    let (data_at, arrays_at) = (512u32, 256u32);
-    let mut t = tiff_directory(
-        &[
-            (256, 4, 1, 200),            // width
-            (257, 4, 1, 300),            // height
-            (258, 3, 1, 8),              // bits per sample
-            (259, 3, 1, 32773),          // PackBits
-            (262, 3, 1, 1),              // black is zero
-            (273, 4, 3, arrays_at),      // strip offsets (an array)
-            (277, 3, 1, 1),              // samples per pixel
-            (278, 4, 1, 100),            // rows per strip
-            (279, 4, 3, arrays_at + 12), // strip byte counts (an array)
-        ],
-        arrays_at as usize,
-    );
-    let mut at = data_at;
-    for strip in &strips {
-        t.extend_from_slice(&at.to_le_bytes());
-        at += strip.len() as u32;
-    }
-    for (claim, strip) in counts.iter().zip(&strips) {
-        t.extend_from_slice(&claim.unwrap_or(strip.len() as u32).to_le_bytes());
-    }
-    t.resize(data_at as usize, 0);
-    strips.iter().for_each(|s| t.extend_from_slice(s));
-    t
-}
-
 /// Compressed strips whose byte counts lie (too short: the run data stops early; too long: past
 /// the file's end): streamed and whole runs end alike — the same image, or exit 1 naming the
 /// file with the target untouched and no temp file — and never panic.
@@ -366,13 +327,37 @@ fn compressed_strips_lying_about_their_sizes() {
 /// An uncompressed 200 × 300 grey TIFF in three strips of 100 rows, whose strip byte counts are
 /// `counts` (the truth: 20000 each) and whose file holds `held` bytes of pixel data.
 fn lying_tiff(counts: [u32; 3], held: usize) -> Vec<u8> {
+    let data: Vec<u8> = (0..held).map(|i| (i % 251) as u8).collect();
+    let strips: Vec<&[u8]> = data.chunks(20000).collect();
+    strips_tiff(1, &strips, counts.map(Some))
+}
+
+/// The same image in three PackBits strips, each stored as literal runs of up to 128 bytes,
+/// whose byte counts claim `counts` (the true ones where `None`).
+fn packbits_tiff(counts: [Option<u32>; 3]) -> Vec<u8> {
+    let strips: Vec<Vec<u8>> = (0..3)
+        .map(|k| {
+            let raw: Vec<u8> = (0..20000).map(|i| ((i * 7 + k * 13) % 251) as u8).collect();
+            raw.chunks(128)
+                .flat_map(|run| std::iter::once(run.len() as u8 - 1).chain(run.iter().copied()))
+                .collect()
+        })
+        .collect();
+    let strips: Vec<&[u8]> = strips.iter().map(|s| &s[..]).collect();
+    strips_tiff(32773, &strips, counts)
+}
+
+/// A 200 × 300 grey TIFF in three strips of 100 rows compressed by `compression`: the strips'
+/// bytes one after another (the last may be cut short or missing), their byte counts as
+/// `counts` claim (the true ones where `None`).
+fn strips_tiff(compression: u32, strips: &[&[u8]], counts: [Option<u32>; 3]) -> Vec<u8> {
     let (data_at, arrays_at) = (512u32, 256u32);
     let mut t = tiff_directory(
         &[
             (256, 4, 1, 200),            // width
             (257, 4, 1, 300),            // height
             (258, 3, 1, 8),              // bits per sample
-            (259, 3, 1, 1),              // no compression
+            (259, 3, 1, compression),    // compression
             (262, 3, 1, 1),              // black is zero
             (273, 4, 3, arrays_at),      // strip offsets (an array)
             (277, 3, 1, 1),              // samples per pixel
@@ -381,14 +366,19 @@ fn lying_tiff(counts: [u32; 3], held: usize) -> Vec<u8> {
         ],
         arrays_at as usize,
     );
-    for k in 0..3 {
-        t.extend_from_slice(&(data_at + k * 20000).to_le_bytes());
+    let sizes: Vec<u32> = (0..3)
+        .map(|k| strips.get(k).map_or(0, |s| s.len() as u32))
+        .collect();
+    let mut at = data_at;
+    for size in &sizes {
+        t.extend_from_slice(&at.to_le_bytes());
+        at += size;
     }
-    for c in counts {
-        t.extend_from_slice(&c.to_le_bytes());
+    for (claim, size) in counts.iter().zip(&sizes) {
+        t.extend_from_slice(&claim.unwrap_or(*size).to_le_bytes());
     }
     t.resize(data_at as usize, 0);
-    t.extend((0..held).map(|i| (i % 251) as u8));
+    strips.iter().for_each(|s| t.extend_from_slice(s));
     t
 }
 
