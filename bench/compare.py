@@ -160,15 +160,20 @@ def main():
     args = ap.parse_args()
     BIN = args.bin
     runs = [measure(args) for _ in range(args.runs)]
-    med = lambda xs: statistics.median(xs)
-    # Per row and column: the median over the runs (text columns are the same in every run).
-    rows = [tuple(med(c) if isinstance(c[0], (int, float)) else c[0] for c in zip(*cells))
-            for cells in zip(*(run[0] for run in runs))]
-    scale = [tuple(med(c) if isinstance(c[0], (int, float)) else c[0] for c in zip(*cells))
-             for cells in zip(*(run[1] for run in runs))]
-    peak = [run[2] for run in runs if run[2] is not None]
-    geo = [run[3] for run in runs if run[3] is not None]
-    print_rows(args.repeat, args.runs, rows, scale, med(peak) if peak else None, med(geo) if geo else None)
+    med = statistics.median
+
+    def per_cell(tables):
+        # Per row and column: the median over the runs (text columns are the same in every run).
+        return [tuple(med(c) if isinstance(c[0], (int, float)) else c[0] for c in zip(*cells))
+                for cells in zip(*tables)]
+
+    def of_runs(values):
+        values = [v for v in values if v is not None]
+        return med(values) if values else None
+
+    rows, scale = per_cell(run[0] for run in runs), per_cell(run[1] for run in runs)
+    print_rows(args.repeat, args.runs, rows, scale, of_runs(run[2] for run in runs),
+               of_runs(run[3] for run in runs))
 
 
 def measure(args):
