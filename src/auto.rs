@@ -81,7 +81,7 @@ const MAX_KEYS: i64 = 8191;
 pub struct RowState {
     out: Vec<f64>,
     offs: Vec<i64>,
-    planes: Vec<Vec<f64>>,
+    planes: Vec<crate::spare::Spare>,
     scratch: order::Scratch<f64>,
     plane_rows: Vec<*const f64>,
     input_rows: Vec<*const f64>,

@@ -8,6 +8,7 @@ use crate::error::{Error, ExprError};
 use crate::ir::{Plane, Program, MAIN};
 use ndarray::{ArrayD, ArrayView, ArrayViewD, Axis, CowArray, Dimension, Ix1, IxDyn};
 use std::borrow::Cow;
+use std::ops::Range;
 
 /// The arrays a kernel reads: the main input (`w`, `c`) and named inputs, all of one element
 /// type and one shape (apart from the channel axis).
@@ -39,11 +40,13 @@ pub struct Inputs<'a, T> {
 }
 
 /// One input's data: an array (its last axis channels in channel mode, when it has one more
-/// axis than the image), or its channels as separate planes (decoded images).
+/// axis than the image), its channels as separate planes (decoded images), or some channels of
+/// an array whose last axis holds them (a stage's results, read where they lie).
 #[derive(Debug, Clone)]
 enum Data<'a, T> {
     Array(ArrayViewD<'a, T>),
     Planes(Vec<ArrayViewD<'a, T>>),
+    Channels(ArrayViewD<'a, T>, Range<usize>),
 }
 
 impl<'a, T: Copy> Inputs<'a, T> {
@@ -100,6 +103,7 @@ impl<'a, T: Copy> Inputs<'a, T> {
             Data::Array(a) if self.channels && a.ndim() > 0 => &a.shape()[..a.ndim() - 1],
             Data::Array(a) => a.shape(),
             Data::Planes(p) => p.first().map_or(&[], |p| p.shape()),
+            Data::Channels(a, _) => &a.shape()[..a.ndim() - 1],
         }
     }
 
@@ -120,6 +124,7 @@ pub(crate) struct Wide<'a> {
 enum WideData<'a> {
     Array(CowArray<'a, f64, IxDyn>),
     Planes(Vec<CowArray<'a, f64, IxDyn>>),
+    Channels(CowArray<'a, f64, IxDyn>, Range<usize>),
 }
 
 impl WideData<'_> {
@@ -127,6 +132,7 @@ impl WideData<'_> {
         match self {
             WideData::Array(a) => Data::Array(a.view()),
             WideData::Planes(p) => Data::Planes(p.iter().map(|a| a.view()).collect()),
+            WideData::Channels(a, r) => Data::Channels(a.view(), r.clone()),
         }
     }
 }
@@ -141,6 +147,7 @@ impl<'a, T: Element> Inputs<'a, T> {
         let wide = |d: &Data<'a, T>| match d {
             Data::Array(a) => WideData::Array(one(a)),
             Data::Planes(p) => WideData::Planes(p.iter().map(one).collect()),
+            Data::Channels(a, r) => WideData::Channels(one(a), r.clone()),
         };
         Wide {
             main: wide(&self.main),
@@ -178,6 +185,7 @@ impl<'a, T: Copy> Inputs<'a, T> {
         let reborrow = |d: &'b Data<'a, T>| match d {
             Data::Array(a) => Data::Array(a.view()),
             Data::Planes(p) => Data::Planes(p.iter().map(|a| a.view()).collect()),
+            Data::Channels(a, r) => Data::Channels(a.view(), r.clone()),
         };
         let mut inputs = Inputs {
             main: reborrow(&self.main),
@@ -196,8 +204,8 @@ impl<'a, T: Copy> Inputs<'a, T> {
         let ndim = self.shape().len();
         for (name, result) in made {
             let data = if result.ndim() > ndim {
-                let last = Axis(result.ndim() - 1);
-                Data::Planes(result.axis_iter(last).collect())
+                let count = result.shape()[ndim];
+                Data::Channels(result.view(), 0..count)
             } else {
                 Data::Array(result.view())
             };
@@ -211,7 +219,7 @@ pub(crate) struct Binding<'a, T: Clone> {
     /// The image shape (no channel axis).
     pub shape: Vec<usize>,
     /// Per run, the data of each of the program's input planes, in `Program::inputs` order.
-    pub runs: Vec<Vec<Cow<'a, [T]>>>,
+    pub runs: Vec<Vec<Strided<'a, T>>>,
     /// Values per pixel of each run (the program's results).
     pub outputs: usize,
     /// The shape of the result: the image's, with a channel axis when there are several
@@ -219,6 +227,13 @@ pub(crate) struct Binding<'a, T: Clone> {
     pub out_shape: Vec<usize>,
     /// The main input's channel count (`channels`).
     pub channels: usize,
+}
+
+/// One plane's values in C order, `step` apart in `data` (a channel of pixel-interleaved
+/// channels is read where it lies: `step` is the channel count).
+pub(crate) struct Strided<'a, T: Clone> {
+    pub data: Cow<'a, [T]>,
+    pub step: usize,
 }
 
 /// One input, resolved against the image's shape.
@@ -234,19 +249,37 @@ impl<'a, T: Copy> Input<'_, 'a, T> {
         match self.data {
             Data::Planes(p) => p.len(),
             Data::Array(_) => self.axis.unwrap_or(1),
+            Data::Channels(_, r) => r.len(),
         }
     }
 
-    /// Channel `j` as a contiguous plane in C order.
-    fn plane(&self, j: usize) -> Cow<'a, [T]> {
+    /// Channel `j` as a plane in C order: in place when its data allows, else copied.
+    fn plane(&self, j: usize) -> Strided<'a, T> {
         let contiguous = |v: &ArrayViewD<'a, T>| match v.to_slice() {
             Some(s) => Cow::Borrowed(s),
             None => Cow::Owned(c_order(v)),
         };
+        // Channel `j` of an array whose last axis holds channels: strided in place when the
+        // array is in C order.
+        let channel = |a: &ArrayViewD<'a, T>, j: usize| {
+            let count = a.shape()[a.ndim() - 1];
+            match a.to_slice() {
+                Some(s) if !s.is_empty() => Strided {
+                    data: Cow::Borrowed(&s[j..]),
+                    step: count,
+                },
+                _ => Strided {
+                    data: Cow::Owned(c_order(&a.index_axis(Axis(a.ndim() - 1), j))),
+                    step: 1,
+                },
+            }
+        };
+        let plain = |data| Strided { data, step: 1 };
         match (self.data, self.axis) {
-            (Data::Planes(p), _) => contiguous(&p[j]),
-            (Data::Array(a), Some(_)) => Cow::Owned(c_order(&a.index_axis(Axis(a.ndim() - 1), j))),
-            (Data::Array(a), None) => contiguous(a),
+            (Data::Planes(p), _) => plain(contiguous(&p[j])),
+            (Data::Array(a), Some(_)) => channel(a, j),
+            (Data::Array(a), None) => plain(contiguous(a)),
+            (Data::Channels(a, r), _) => channel(a, r.start + j),
         }
     }
 }
@@ -288,6 +321,19 @@ fn resolve<'b, 'a, T>(
                 })
             }
         },
+        Data::Channels(a, r)
+            if a.ndim() == shape.len() + 1 && a.shape()[..shape.len()] == *shape =>
+        {
+            if r.is_empty() {
+                return Err(Error::Input(format!("input `{name}` has no channels")));
+            }
+            return Ok(Input {
+                name,
+                data,
+                axis: None,
+            });
+        }
+        Data::Channels(a, _) => (shape_of(&a.shape()[..a.ndim() - 1]), None),
         Data::Array(a) if a.shape() == shape => {
             return Ok(Input {
                 name,

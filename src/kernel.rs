@@ -1011,8 +1011,9 @@ impl Kernel {
         let mut part = Vec::new();
         for (r, planes) in bound.runs.iter().enumerate() {
             let arrays: Vec<window::Array<T>> = (planes.iter())
-                .map(|data| window::Array {
-                    data,
+                .map(|p| window::Array {
+                    data: &p.data,
+                    step: p.step,
                     dims,
                     held: [held[0], held[1]],
                 })

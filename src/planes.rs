@@ -23,16 +23,16 @@ use std::cell::OnceCell;
 
 /// Computes this stripe's planes (one `nrows × width` buffer per item of `planner`). `map` is
 /// the compiled row function of [`Planner::map_program`].
-pub fn compute(
+pub(crate) fn compute(
     planner: &Planner,
     s: &Stripe,
     map: Option<RowFn>,
     tables: &RowTables,
-    planes: &mut Vec<Vec<f64>>,
+    planes: &mut Vec<Spare>,
     scratch: &mut order::Scratch<f64>,
 ) {
     let params = tables.params;
-    planes.resize_with(planner.items.len(), Vec::new);
+    planes.resize_with(planner.items.len(), Spare::default);
     if planner.items.is_empty() {
         return;
     }
@@ -70,9 +70,8 @@ pub fn compute(
         };
         let mut window_sums = Vec::new();
         for &(plane, item) in items.iter().filter(|(_, it)| !shares(it)) {
-            // Every value is written by `fill` (no clearing of the last stripe's plane).
-            let out = &mut planes[plane];
-            out.resize(s.nrows * s.width, 0.0);
+            // Every value is written by `fill`.
+            let out = sized(&mut planes[plane], s.nrows * s.width);
             let sums_out = (Some(plane) == moments).then_some(&mut window_sums);
             stats.fill(item.kind, &chords, n, s, scratch, out, sums_out);
         }
@@ -92,9 +91,9 @@ pub fn compute(
         .enumerate()
         .filter(|(_, it)| dependent(it))
     {
+        // Every value is written below.
         let mut out = std::mem::take(&mut planes[plane]);
-        out.clear();
-        out.resize(s.nrows * s.width, 0.0);
+        sized(&mut out, s.nrows * s.width);
         let (center, mean) = match item.kind {
             Kind::AbsDev { center, mean } => (center, mean),
             Kind::Weighted { weights, mean } => {
@@ -122,6 +121,16 @@ pub fn compute(
         }
         planes[plane] = out;
     }
+}
+
+/// `plane` resized to `n` values, those it holds (of the last stripe, or of a buffer reused)
+/// left in place: its user writes every value, so clearing would be a wasted pass.
+fn sized(plane: &mut Spare, n: usize) -> &mut Spare {
+    if plane.capacity() < n {
+        *plane = Spare::dirty(n);
+    }
+    plane.resize(n, 0.0);
+    plane
 }
 
 /// The weight of each window element: the product of the vectors `program` computes (its
@@ -165,16 +174,28 @@ fn weighted_sums(f: &[f64], s: &Stripe, weights: &[f64], t: &RowTables, out: &mu
     crate::simd::avx2(
         #[inline(always)]
         || {
-            let axpy = |out: &mut [f64], a: f64, x: &[f64]| {
-                for (o, v) in out.iter_mut().zip(x) {
-                    *o += a * v;
+            // `out = a·x` for the first term, `out += a·x` after it: no clearing pass.
+            let axpy = |out: &mut [f64], a: f64, x: &[f64], first: bool| {
+                if first {
+                    out.iter_mut().zip(x).for_each(|(o, v)| *o = a * v);
+                } else {
+                    out.iter_mut().zip(x).for_each(|(o, v)| *o += a * v);
                 }
             };
+            if weights.is_empty() {
+                // The empty sum, as the interpreter's (which starts from -0).
+                return out.fill(-0.0);
+            }
             let Some((rows, cols)) = split else {
-                for (&off, &k) in s.offs.iter().zip(weights) {
+                for (j, (&off, &k)) in s.offs.iter().zip(weights).enumerate() {
                     for ry in 0..s.nrows {
                         let from = ry * bw + off;
-                        axpy(&mut out[ry * w..(ry + 1) * w], k, &f[from..from + w]);
+                        axpy(
+                            &mut out[ry * w..(ry + 1) * w],
+                            k,
+                            &f[from..from + w],
+                            j == 0,
+                        );
                     }
                 }
                 return;
@@ -184,15 +205,15 @@ fn weighted_sums(f: &[f64], s: &Stripe, weights: &[f64], t: &RowTables, out: &mu
             let rlo = rows.iter().map(|r| r.0).min().unwrap_or(0);
             let rhi = rows.iter().map(|r| r.0).max().unwrap_or(0);
             let len = rhi - rlo + (s.nrows - 1) * bw + w;
-            let mut tmp = vec![0.0; len];
-            for &(delta, b) in &cols {
-                axpy(&mut tmp, b, &f[rlo + delta..rlo + delta + len]);
+            let mut tmp = Spare::dirty(len);
+            for (j, &(delta, b)) in cols.iter().enumerate() {
+                axpy(&mut tmp, b, &f[rlo + delta..rlo + delta + len], j == 0);
             }
             for ry in 0..s.nrows {
                 let row = &mut out[ry * w..(ry + 1) * w];
-                for &(rho, a) in &rows {
+                for (j, &(rho, a)) in rows.iter().enumerate() {
                     let from = rho - rlo + ry * bw;
-                    axpy(row, a, &tmp[from..from + w]);
+                    axpy(row, a, &tmp[from..from + w], j == 0);
                 }
             }
         },
@@ -325,7 +346,7 @@ fn deviation_tile<const T: usize>(
 /// one-element windows: its `n` results, one block each.
 fn apply_map(f: RowFn, n: usize, blocks: &[Vec<f64>], params: &[f64]) -> Vec<Spare> {
     let len = blocks[0].len();
-    let mut out: Vec<Spare> = (0..n).map(|_| Spare::filled(len, 0.0)).collect();
+    let mut out: Vec<Spare> = (0..n).map(|_| Spare::dirty(len)).collect();
     let inputs: Vec<*const f64> = blocks.iter().map(|b| b.as_ptr()).collect();
     let outputs: Vec<*mut f64> = out.iter_mut().map(|o| o.as_mut_ptr()).collect();
     let mut args = RowArgs::new(&inputs, &[0], len, &outputs);
@@ -681,7 +702,7 @@ fn scan_rows(
 /// magnitudes it adds, as a sum in window order is by `len · rows · ε`.
 fn rect_sums(v: &[f64], sc: &SumChords) -> Spare {
     let (bw, nrows, w) = (sc.bw, sc.nrows, sc.width);
-    let mut out = Spare::with_capacity(nrows * w);
+    let mut out = Spare::dirty(nrows * w);
     let mut ring = Vec::new();
     let mut down = vec![0.0; w];
     crate::simd::avx2(
@@ -696,25 +717,39 @@ fn rect_sums(v: &[f64], sc: &SumChords) -> Spare {
                     let slot = &mut ring[(b % slots) * w..][..w];
                     run_sums(&v[(row + b) * bw + col..], len, slot);
                 };
-                down.fill(0.0);
+                // The first rectangle's sums run down the output rows themselves (each row
+                // the last plus the row entering minus the row leaving); later ones down
+                // `down`, added to them.
+                let first = i == 0;
+                let column = if first { &mut out[..w] } else { &mut down[..] };
                 for b in 0..rows {
                     along(b, &mut ring);
-                    add(&mut down, &ring[b * w..][..w]);
-                }
-                for ry in 0..nrows {
-                    if ry > 0 {
-                        let (enter, leave) = (ry + rows - 1, ry - 1);
-                        along(enter, &mut ring);
-                        let enter = &ring[(enter % slots) * w..][..w];
-                        let leave = &ring[(leave % slots) * w..][..w];
-                        for ((d, e), l) in down.iter_mut().zip(enter).zip(leave) {
-                            *d += e - l;
-                        }
-                    }
-                    // The first rectangle's sums are written, the others' added.
-                    if i == 0 {
-                        out.extend_from_slice(&down);
+                    let r = &ring[b * w..][..w];
+                    if b == 0 {
+                        column.copy_from_slice(r);
                     } else {
+                        add(column, r);
+                    }
+                }
+                if !first {
+                    add(&mut out[..w], &down);
+                }
+                for ry in 1..nrows {
+                    let (enter, leave) = (ry + rows - 1, ry - 1);
+                    along(enter, &mut ring);
+                    let enter = &ring[(enter % slots) * w..][..w];
+                    let leave = &ring[(leave % slots) * w..][..w];
+                    let step = |d: &mut f64, e: &f64, l: &f64| *d += e - l;
+                    if first {
+                        let (above, this) = out[(ry - 1) * w..(ry + 1) * w].split_at_mut(w);
+                        for (((d, a), e), l) in this.iter_mut().zip(&*above).zip(enter).zip(leave) {
+                            *d = *a;
+                            step(d, e, l);
+                        }
+                    } else {
+                        for ((d, e), l) in down.iter_mut().zip(enter).zip(leave) {
+                            step(d, e, l);
+                        }
                         add(&mut out[ry * w..(ry + 1) * w], &down);
                     }
                 }

@@ -299,7 +299,13 @@ impl<F: PixelFn> StripeFn for Gather<F> {
 /// Where a pass reads its input rows: row `y` of plane `z`, the columns [`Geometry::held_x`] says.
 /// The window loop asks only for the rows a stripe and its halo cover, stripe by stripe.
 pub trait Source<T>: Sync {
+    /// The row's values, [`Source::step`] apart.
     fn row(&self, z: usize, y: usize) -> &[T];
+    /// How far apart a row's values lie: 1, or the channel count of pixel-interleaved
+    /// channels read where they lie.
+    fn step(&self) -> usize {
+        1
+    }
 }
 
 /// Where a pass writes its output rows.
@@ -316,7 +322,9 @@ pub trait Sink<O> {
 /// A C-contiguous array in memory, of shape `dims` (3-D): all of an array, or of a larger one
 /// the planes and rows `held` (as [`Span::held`]; empty: all) and some of its columns.
 pub struct Array<'a, T> {
+    /// Value `i` in C order at `data[i * step]`.
     pub data: &'a [T],
+    pub step: usize,
     pub dims: [usize; 3],
     /// Per axis z, y: the positions held (empty: all).
     pub held: [&'a [Range<usize>]; 2],
@@ -327,7 +335,12 @@ impl<T: Sync> Source<T> for Array<'_, T> {
     fn row(&self, z: usize, y: usize) -> &[T] {
         let [_, h, w] = self.dims;
         let i = Span::stored_at(self.held[0], z) * h + Span::stored_at(self.held[1], y);
-        &self.data[i * w..][..w]
+        let st = self.step;
+        &self.data[i * w * st..][..(w * st).saturating_sub(st - 1)]
+    }
+
+    fn step(&self) -> usize {
+        self.step
     }
 }
 
@@ -517,6 +530,7 @@ fn fill_block<T: Element, B: Copy>(
 ) {
     let [d, h, _] = geo.shape;
     let lo = geo.halo.lo;
+    let step = source.step();
     // Every value is written below, once: no clearing of a block reused from the last stripe.
     block.resize(bd * bh * bw, cval);
     // The block columns that read the tile's own columns in order.
@@ -533,16 +547,24 @@ fn fill_block<T: Element, B: Copy>(
             };
             let src = source.row(sz, sy);
             debug_assert!(
-                tile.first + tw <= src.len(),
+                (tile.first + tw) * step < src.len() + step,
                 "the tile's columns are held in one piece"
             );
-            for (dv, sv) in dst[inner..inner + tw].iter_mut().zip(&src[tile.first..]) {
-                *dv = conv(*sv);
+            let inside = &mut dst[inner..inner + tw];
+            if step == 1 {
+                for (dv, sv) in inside.iter_mut().zip(&src[tile.first..]) {
+                    *dv = conv(*sv);
+                }
+            } else {
+                let from = src[tile.first * step..].iter().step_by(step);
+                for (dv, sv) in inside.iter_mut().zip(from) {
+                    *dv = conv(*sv);
+                }
             }
             // Only the halo columns: a test per column of the row would cost more than the copy.
             for cx in (0..inner).chain(inner + tw..bw) {
                 dst[cx] = match tile.xmap[cx] {
-                    Some(sx) => conv(src[sx]),
+                    Some(sx) => conv(src[sx * step]),
                     None => cval,
                 };
             }
