@@ -9,6 +9,7 @@ use crate::ir::{Plane, Program, MAIN};
 use ndarray::{ArrayD, ArrayView, ArrayViewD, Axis, CowArray, Dimension, Ix1, IxDyn};
 use std::borrow::Cow;
 use std::ops::Range;
+use std::rc::Rc;
 
 /// The arrays a kernel reads: the main input (`w`, `c`) and named inputs, all of one element
 /// type and one shape (apart from the channel axis).
@@ -163,7 +164,7 @@ impl<'a, T: Element> Inputs<'a, T> {
 
 impl Wide<'_> {
     /// These inputs, and `made` (stage results, by name) as inputs too.
-    pub(crate) fn view<'a>(&'a self, made: &'a [(&str, ArrayD<f64>)]) -> Inputs<'a, f64> {
+    pub(crate) fn view<'a>(&'a self, made: &'a [Made<f64>]) -> Inputs<'a, f64> {
         let mut inputs = Inputs {
             main: self.main.view(),
             named: (self.named.iter())
@@ -178,7 +179,7 @@ impl Wide<'_> {
 
 impl<'a, T: Copy> Inputs<'a, T> {
     /// These inputs, and `made` (stage results, by name) as inputs too.
-    pub(crate) fn and_made<'b>(&'b self, made: &'b [(&str, ArrayD<T>)]) -> Inputs<'b, T>
+    pub(crate) fn and_made<'b>(&'b self, made: &'b [Made<T>]) -> Inputs<'b, T>
     where
         'a: 'b,
     {
@@ -200,16 +201,49 @@ impl<'a, T: Copy> Inputs<'a, T> {
 
     /// Adds `made` (stage results, by name) as inputs: a result with a last axis more than
     /// the image has holds channels.
-    fn add_made(&mut self, made: &'a [(&str, ArrayD<T>)]) {
+    fn add_made(&mut self, made: &'a [Made<T>]) {
         let ndim = self.shape().len();
-        for (name, result) in made {
-            let data = if result.ndim() > ndim {
-                let count = result.shape()[ndim];
-                Data::Channels(result.view(), 0..count)
-            } else {
-                Data::Array(result.view())
+        for m in made {
+            let result = m.result.view();
+            let data = match &m.channels {
+                Some(r) => Data::Channels(result, r.clone()),
+                None if result.ndim() > ndim => {
+                    let count = result.shape()[ndim];
+                    Data::Channels(result, 0..count)
+                }
+                None => Data::Array(result),
             };
-            self.named.push((name.to_string(), data));
+            self.named.push((m.name.to_string(), data));
+        }
+    }
+
+    /// The main input's channel count (1 for an image without a channel axis).
+    pub(crate) fn main_channels(&self) -> usize {
+        match &self.main {
+            Data::Array(a) if self.channels => a.shape().last().copied().unwrap_or(0),
+            Data::Array(_) => 1,
+            Data::Planes(p) => p.len(),
+            Data::Channels(_, r) => r.len(),
+        }
+    }
+}
+
+/// A stage's result, an input of the passes after it: by the stage's name, its array (shared
+/// by the stages a fused pass makes), and which channels of its last axis are the stage's
+/// (`None`: all of the array, channels along a last axis the image lacks).
+pub(crate) struct Made<'n, T> {
+    pub name: &'n str,
+    pub result: Rc<ArrayD<T>>,
+    pub channels: Option<Range<usize>>,
+}
+
+impl<'n, T> Made<'n, T> {
+    /// A stage's own result.
+    pub fn whole(name: &'n str, result: ArrayD<T>) -> Self {
+        Made {
+            name,
+            result: Rc::new(result),
+            channels: None,
         }
     }
 }

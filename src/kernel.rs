@@ -2,13 +2,14 @@
 //! callback to scipy.
 
 use crate::auto::{KeyedRow, Row};
-use crate::bind::{Binding, Inputs};
+use crate::bind::{Binding, Inputs, Made};
 use crate::boundary::Mode;
 use crate::check;
 use crate::codegen::{self, CallbackFn, Code, RowCode, RowFn, Target};
 use crate::dtype::Element;
 use crate::error::{Error, ExprError};
 use crate::footprint::Footprint;
+use crate::fusion;
 use crate::ir::{At, Op, ParamDecl, Program, Sample, MAIN};
 use crate::limits::{Limit, Limits};
 use crate::native::Native;
@@ -21,6 +22,7 @@ use crate::window::{self, Geometry, Halo, Span, UNITS};
 use ndarray::{Array, ArrayD, ArrayView, Axis, Dimension, IxDyn, Slice};
 use std::ops::Range;
 use std::os::raw::c_void;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -225,8 +227,21 @@ pub struct Kernel {
     keyed: Arc<OnceLock<Result<Code, Error>>>,
     /// The kernels of the program's stages, by name, run in order before this one.
     stages: Arc<Vec<(String, Kernel)>>,
+    /// The runs of stages that fuse ([`crate::fusion`]): the stages, the range of each one's
+    /// results among the fused kernel's, and that kernel. A whole-array application runs them
+    /// instead of their stages.
+    fused_stages: Arc<Vec<Fused>>,
     /// What it was compiled under; the footprint and code size limits also apply later.
     limits: Limits,
+}
+
+/// A run of stages fused into one pass ([`crate::fusion`]).
+struct Fused {
+    /// The stages it makes (indices into the program's).
+    stages: Range<usize>,
+    /// Per stage, the range of its results among the kernel's.
+    results: Vec<Range<usize>>,
+    kernel: Kernel,
 }
 
 impl Clone for Kernel {
@@ -247,6 +262,7 @@ impl Clone for Kernel {
             key_inputs: self.key_inputs.clone(),
             keyed: self.keyed.clone(),
             stages: self.stages.clone(),
+            fused_stages: self.fused_stages.clone(),
             limits: self.limits,
         }
     }
@@ -294,27 +310,44 @@ impl Kernel {
         if program.stages.is_empty() {
             return Kernel::from_pass(program, limits);
         }
+        let (runs, fused): (Vec<_>, Vec<_>) = fusion::groups(&program.stages)
+            .into_iter()
+            .filter_map(|r| {
+                let (p, results) = fusion::fuse(&program.stages[r.clone()])?;
+                Some((r, (p, results)))
+            })
+            .unzip();
+        // Every stage and every fused run of stages compiles on a thread of its own.
+        let programs: Vec<&Program> = (program.stages.iter().map(|s| &s.program))
+            .chain(fused.iter().map(|(p, _)| p))
+            .collect();
         std::thread::scope(|scope| {
-            let threads: Vec<_> = (program.stages.iter())
-                .map(|s| {
-                    let compile = || Kernel::from_program(s.program.clone(), limits);
+            let threads: Vec<_> = (programs.iter())
+                .map(|&p| {
+                    let compile = || Kernel::from_program(p.clone(), limits);
                     // The main thread's stack size: compiling checks what is left of it.
                     std::thread::Builder::new()
                         .name("jitfilter-compile".into())
                         .stack_size(8 << 20)
                         .spawn_scoped(scope, compile)
-                        .map(|t| (s.name.clone(), t))
                         .map_err(|e| Error::Resources(format!("cannot start a thread ({e})")))
                 })
                 .collect::<Result<_, _>>()?;
             let mut kernel = Kernel::from_pass(program.clone(), limits)?;
-            let stages = (threads.into_iter())
-                .map(|(name, t)| {
-                    let k = t.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
-                    Ok((name, k))
+            let mut kernels = (threads.into_iter())
+                .map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect::<Result<Vec<_>, Error>>()?
+                .into_iter();
+            let names = program.stages.iter().map(|s| s.name.clone());
+            kernel.stages = Arc::new(names.zip(kernels.by_ref()).collect());
+            let fused = (runs.into_iter().zip(&fused).zip(kernels))
+                .map(|((stages, (_, results)), kernel)| Fused {
+                    stages,
+                    results: results.clone(),
+                    kernel,
                 })
-                .collect::<Result<Vec<_>, Error>>()?;
-            kernel.stages = Arc::new(stages);
+                .collect();
+            kernel.fused_stages = Arc::new(fused);
             Ok(kernel)
         })
     }
@@ -368,6 +401,7 @@ impl Kernel {
             key_inputs: Arc::new(key_inputs),
             keyed: Arc::new(OnceLock::new()),
             stages: Arc::new(Vec::new()),
+            fused_stages: Arc::new(Vec::new()),
             limits: *limits,
         })
     }
@@ -381,16 +415,37 @@ impl Kernel {
 
     /// What the planner does with each reduction, one line each (for `check` and `bench`).
     pub fn plan_summary(&self) -> Vec<String> {
-        let mut lines: Vec<String> = (self.stages.iter().zip(&self.program.stages))
-            .flat_map(|((_, k), stage)| {
-                let head = format!(
-                    "stage {}: a whole image, then read as an input",
-                    stage.heading()
-                );
-                let plan = k.pass_summary().into_iter().map(|l| format!("  {l}"));
-                std::iter::once(head).chain(plan)
-            })
-            .collect();
+        let mut lines: Vec<String> = Vec::new();
+        let mut i = 0;
+        while i < self.stages.len() {
+            let stage = &self.program.stages[i];
+            let (head, kernel, next) = match self.fused_stages.iter().find(|f| f.stages.start == i)
+            {
+                Some(f) => {
+                    let names: Vec<String> = (self.program.stages[f.stages.clone()].iter())
+                        .map(|s| s.name.clone())
+                        .collect();
+                    let over = (stage.program.footprint.as_ref())
+                        .map_or(String::new(), |fp| format!(" over {fp}"));
+                    let head = format!(
+                        "stages {}{over}: one fused pass (shared reductions once; colour \
+                         per channel runs them apart), whole images read as inputs",
+                        names.join(", ")
+                    );
+                    (head, &f.kernel, f.stages.end)
+                }
+                None => {
+                    let head = format!(
+                        "stage {}: a whole image, then read as an input",
+                        stage.heading()
+                    );
+                    (head, &self.stages[i].1, i + 1)
+                }
+            };
+            lines.push(head);
+            lines.extend(kernel.pass_summary().into_iter().map(|l| format!("  {l}")));
+            i = next;
+        }
         match &self.program.footprint {
             Some(fp) => lines.push(format!("result over {fp}:")),
             None if !self.stages.is_empty() => lines.push("result:".into()),
@@ -781,14 +836,14 @@ impl Kernel {
                 .is_some_and(|(n, _)| n.picks_a_value() && n.pad::<T>(options.cval).is_some())
         });
         if exact && options.engine == Engine::Auto {
-            let mut made: Vec<(&str, ArrayD<T>)> = Vec::new();
+            let mut made: Vec<Made<T>> = Vec::new();
             let mut trace = Trace::default();
             for (i, (name, stage)) in self.stages.iter().enumerate() {
                 let opts = stage.own_params(options);
                 let (out, t) =
                     stage.run_over::<T, T>(&inputs.and_made(&made), footprint, &opts, outs(i))?;
                 trace.add(t);
-                made.push((name, out));
+                made.push(Made::whole(name, out));
             }
             let (out, t) = self.run(&inputs.and_made(&made), footprint, options)?;
             trace.add(t);
@@ -797,20 +852,47 @@ impl Kernel {
         // Each stage over the whole array in turn, its result an input of what follows; in f64
         // throughout, so nothing is rounded between stages.
         let wide = inputs.to_f64();
-        let mut made: Vec<(&str, ArrayD<f64>)> = Vec::new();
+        let mut made: Vec<Made<f64>> = Vec::new();
         let mut trace = Trace::default();
-        for (i, (name, stage)) in self.stages.iter().enumerate() {
-            let opts = stage.own_params(options);
-            // A stage of the inputs alone reads them in their own type (native paths and all).
+        // Fused runs of stages make all their results in one pass over the whole array; a
+        // fused pass that never indexes channels has one run, so only on an image of one
+        // channel (each channel in turn would need a pass per stage).
+        let fused = |i: usize| {
+            (self.fused_stages.iter()).find(|f| {
+                let joint = f.kernel.program.indexes_channels() || inputs.main_channels() == 1;
+                f.stages.start == i && options.region.is_empty() && joint
+            })
+        };
+        let mut i = 0;
+        while i < self.stages.len() {
+            let (kernel, names) = match fused(i) {
+                Some(f) => (&f.kernel, f.stages.clone()),
+                None => (&self.stages[i].1, i..i + 1),
+            };
+            let opts = kernel.own_params(options);
+            // A pass of the inputs alone reads them in their own type (native paths and all).
             let reads_stages =
-                (stage.program.inputs.iter()).any(|p| made.iter().any(|(m, _)| *m == p.name));
+                (kernel.program.inputs.iter()).any(|p| made.iter().any(|m| m.name == p.name));
             let (out, t) = if reads_stages {
-                stage.run_over::<f64, f64>(&wide.view(&made), footprint, &opts, outs(i))?
+                kernel.run_over::<f64, f64>(&wide.view(&made), footprint, &opts, outs(i))?
             } else {
-                stage.run_over::<T, f64>(inputs, footprint, &opts, outs(i))?
+                kernel.run_over::<T, f64>(inputs, footprint, &opts, outs(i))?
             };
             trace.add(t);
-            made.push((name, out));
+            match fused(i) {
+                Some(f) => {
+                    let out = Rc::new(out);
+                    for (k, results) in f.stages.clone().zip(&f.results) {
+                        made.push(Made {
+                            name: &self.stages[k].0,
+                            result: out.clone(),
+                            channels: Some(results.clone()),
+                        });
+                    }
+                }
+                None => made.push(Made::whole(&self.stages[i].0, out)),
+            }
+            i = names.end;
         }
         let (out, t) = self.run(&wide.view(&made), footprint, options)?;
         trace.add(t);

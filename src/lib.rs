@@ -27,6 +27,7 @@ pub mod codegen;
 pub mod dtype;
 pub mod error;
 pub mod footprint;
+mod fusion;
 pub mod image_filter;
 pub mod imageio;
 pub mod interp;

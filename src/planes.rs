@@ -5,10 +5,11 @@
 //! its area.
 //!
 //! Accuracy: sums run over the stripe's padded block. Integer data sums exactly. Float data:
-//! prefix sums are double-doubles, accurate to about ε of each window's magnitude; a box's first
-//! moments (sums and means with no variance beside them) go by rectangles, off by about
-//! `(box width + stripe rows)·ε` of the magnitudes added, the order of a window-order sum's own
-//! error. Variance is `(Σd² − (Σd)²/n)/(n − ddof)` of the data `d` shifted by one of its
+//! prefix sums are double-doubles, accurate to about ε of each window's magnitude; a box's sums
+//! and means go by rectangles, off by about `(box width + stripe rows)·ε` of the magnitudes
+//! added, the order of a window-order sum's own error. A reduction's value depends only on its
+//! point map and footprint, never on what else the stripe computes (which lets
+//! [`crate::fusion`] fuse stages without changing a bit). Variance is `(Σd² − (Σd)²/n)/(n − ddof)` of the data `d` shifted by one of its
 //! values, clamped at 0. Non-finite values are counted separately so that one NaN or ∞ affects
 //! only the windows that contain it, with numpy's results (NaN, ±∞).
 
@@ -58,15 +59,13 @@ pub(crate) fn compute(
             .collect();
         let stats = BlockStats::new(f, &items, &sums);
         // A sum or mean beside a variance of the same map is made from the variance's window
-        // sums (the same sums, so the same values), when no value needs NaN or ∞ handling.
+        // sums when those are exact (the same values as its own), and no value needs NaN or ∞
+        // handling.
         let moments = (items.iter())
             .find(|(_, it)| matches!(it.kind, Kind::Var(_) | Kind::Std(_)))
             .map(|&(plane, _)| plane);
         let shares = |it: &Item| {
-            moments.is_some()
-                && stats.nan.is_empty()
-                && !stats.huge
-                && matches!(it.kind, Kind::Sum | Kind::Mean)
+            moments.is_some() && stats.means_share() && matches!(it.kind, Kind::Sum | Kind::Mean)
         };
         let mut window_sums = Vec::new();
         for &(plane, item) in items.iter().filter(|(_, it)| !shares(it)) {
@@ -174,14 +173,16 @@ fn weighted_sums(f: &[f64], s: &Stripe, weights: &[f64], t: &RowTables, out: &mu
     crate::simd::avx2(
         #[inline(always)]
         || {
-            // `out = a·x` for the first term, `out += a·x` after it: no clearing pass.
-            let axpy = |out: &mut [f64], a: f64, x: &[f64], first: bool| {
+            // `out = a·x` for the first term, `out += a·x` after it: no clearing pass. (A
+            // function, not a closure, so that it inlines into the AVX2 code.)
+            #[inline(always)]
+            fn axpy(out: &mut [f64], a: f64, x: &[f64], first: bool) {
                 if first {
                     out.iter_mut().zip(x).for_each(|(o, v)| *o = a * v);
                 } else {
                     out.iter_mut().zip(x).for_each(|(o, v)| *o += a * v);
                 }
-            };
+            }
             if weights.is_empty() {
                 // The empty sum, as the interpreter's (which starts from -0).
                 return out.fill(-0.0);
@@ -364,6 +365,11 @@ struct BlockStats<'a> {
     /// Prefix sums of finite values minus `shift`, and of their squares.
     p1: Prefix,
     p2: Prefix,
+    /// Sums and means beside a variance, when `p1` would not give them exactly as they come
+    /// alone (shifted, or summed otherwise): the finite values' own sums. A reduction's value
+    /// never depends on what else the program computes, so a pass that also makes another
+    /// stage's values gives the same bits as that stage alone.
+    own: Option<Prefix>,
     /// Prefix counts of nonzero values.
     p0: Prefix,
     /// Prefix counts of NaN, +inf, -inf (empty when the block is all finite).
@@ -713,17 +719,20 @@ fn rect_sums(v: &[f64], sc: &SumChords) -> Spare {
                 // a few rows of the image, so they stay in the core's cache.
                 let slots = rows + 1;
                 ring.resize(slots * w, 0.0);
-                let along = |b: usize, ring: &mut [f64]| {
-                    let slot = &mut ring[(b % slots) * w..][..w];
-                    run_sums(&v[(row + b) * bw + col..], len, slot);
-                };
+                // (A closure here would be compiled apart, without AVX2: a function inlines.)
+                #[inline(always)]
+                fn along(v: &[f64], from: usize, len: usize, slot: &mut [f64]) {
+                    run_sums(&v[from..], len, slot);
+                }
+                let slot = |b: usize| (b % slots) * w..(b % slots + 1) * w;
+                let from = |b: usize| (row + b) * bw + col;
                 // The first rectangle's sums run down the output rows themselves (each row
                 // the last plus the row entering minus the row leaving); later ones down
                 // `down`, added to them.
                 let first = i == 0;
                 let column = if first { &mut out[..w] } else { &mut down[..] };
                 for b in 0..rows {
-                    along(b, &mut ring);
+                    along(v, from(b), len, &mut ring[slot(b)]);
                     let r = &ring[b * w..][..w];
                     if b == 0 {
                         column.copy_from_slice(r);
@@ -736,7 +745,7 @@ fn rect_sums(v: &[f64], sc: &SumChords) -> Spare {
                 }
                 for ry in 1..nrows {
                     let (enter, leave) = (ry + rows - 1, ry - 1);
-                    along(enter, &mut ring);
+                    along(v, from(enter), len, &mut ring[slot(enter)]);
                     let enter = &ring[(enter % slots) * w..][..w];
                     let leave = &ring[(leave % slots) * w..][..w];
                     let step = |d: &mut f64, e: &f64, l: &f64| *d += e - l;
@@ -968,11 +977,29 @@ impl<'a> BlockStats<'a> {
             Prefix::new(&Spare::of(f.len(), ones), sc, true, false)
         };
         let none = Prefix::none;
+        // Beside a variance, `p1` sums shifted values without rounding freedom; alone, sums
+        // and means read the values as they are (`Prefix::new`'s `rounded`). The two agree when
+        // both are exact.
+        let means = kinds.iter().any(|k| matches!(k, Kind::Sum | Kind::Mean));
+        let exact_alone = stats.integral && stats.total < EXACT;
+        let own = (second && means && !(exact1 && exact_alone && !huge)).then(|| {
+            if stats.finite {
+                Prefix::new(f, sc, exact_alone, true)
+            } else {
+                let finite = Spare::of(
+                    f.len(),
+                    f.iter().map(|&v| if v.is_finite() { v } else { 0.0 }),
+                );
+                Prefix::new(&finite, sc, exact_alone, true)
+            }
+        });
         BlockStats {
+            own,
             shift,
             p1: if moments {
                 // First moments alone round as a window-order sum would; beside a variance
-                // they must stay as accurate as the squares (the variance is their difference).
+                // they must stay as accurate as the squares (the variance is their difference),
+                // and sums and means then have their own (`own`) unless both are exact.
                 if stats.finite && shift == 0.0 {
                     Prefix::new(f, sc, exact1, !second)
                 } else {
@@ -1017,8 +1044,15 @@ impl<'a> BlockStats<'a> {
 
     /// A `sum` or `mean` (`kind`) of `n` values from the sum of those values minus `shift`.
     fn sum_to(&self, kind: Kind, n: f64) -> impl Fn(f64) -> f64 + Copy {
-        let (shift, div) = (n * self.shift, if kind == Kind::Mean { n } else { 1.0 });
+        let shift = if self.own.is_some() { 0.0 } else { self.shift };
+        let (shift, div) = (n * shift, if kind == Kind::Mean { n } else { 1.0 });
         move |v| (v + shift) / div
+    }
+
+    /// Whether sums and means may be made from a variance's window sums: the same values as
+    /// their own sums give (no NaN or ∞ to mark, no per-window moments, no sums of their own).
+    fn means_share(&self) -> bool {
+        self.nan.is_empty() && !self.huge && self.own.is_none()
     }
 
     /// Per window of output row `ry` (`w` of them), the counts of +∞ and of -∞.
@@ -1095,8 +1129,12 @@ impl<'a> BlockStats<'a> {
                     unreachable!("ranks fill by histogram, deviations and weighted sums apart")
                 }
                 Kind::Sum | Kind::Mean => {
-                    self.p1
-                        .chord_sums_then(self.sc, ry, row, self.sum_to(kind, n));
+                    (self.own.as_ref().unwrap_or(&self.p1)).chord_sums_then(
+                        self.sc,
+                        ry,
+                        row,
+                        self.sum_to(kind, n),
+                    );
                     if !self.nan.is_empty() {
                         // Non-finite windows: what a sum in window order gives (the division
                         // keeps NaN and infinities as they are).

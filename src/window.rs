@@ -515,6 +515,30 @@ struct Tile {
     xmap: Vec<Option<usize>>,
 }
 
+/// `dst[i] = conv(src[i * N])`: a pixel's `N` channels at a time, whole (a loop of a known
+/// step vectorises; a stepping iterator compiles to a slow loop). `N = 0`: every value of `src`
+/// is a pixel's.
+#[inline(always)]
+fn every<const N: usize, T: Copy, B>(dst: &mut [B], src: &[T], conv: impl Fn(T) -> B) {
+    if N == 0 {
+        // The caller's step: `src` holds exactly the pixels' values, `dst.len()` of them.
+        let step = (src.len() - 1) / (dst.len() - 1).max(1);
+        for (i, d) in dst.iter_mut().enumerate() {
+            *d = conv(src[i * step]);
+        }
+        return;
+    }
+    let whole = src.len() / N;
+    let (head, tail) = dst.split_at_mut(whole.min(dst.len()));
+    for (d, px) in head.iter_mut().zip(src.chunks_exact(N)) {
+        *d = conv(px[0]);
+    }
+    // The last pixel may lack channels after the one read.
+    for (d, i) in tail.iter_mut().zip(whole..) {
+        *d = conv(src[i * N]);
+    }
+}
+
 /// Copies source planes z+lo0..=z+hi0 and rows y0+lo1.. of the tile's columns into `block`
 /// (dims `[bd, bh, bw]`), applying each axis's boundary mode.
 #[allow(clippy::too_many_arguments)]
@@ -556,9 +580,12 @@ fn fill_block<T: Element, B: Copy>(
                     *dv = conv(*sv);
                 }
             } else {
-                let from = src[tile.first * step..].iter().step_by(step);
-                for (dv, sv) in inside.iter_mut().zip(from) {
-                    *dv = conv(*sv);
+                let from = &src[tile.first * step..];
+                match step {
+                    2 => every::<2, _, _>(inside, from, conv),
+                    3 => every::<3, _, _>(inside, from, conv),
+                    4 => every::<4, _, _>(inside, from, conv),
+                    _ => every::<0, _, _>(inside, &from[..(tw - 1) * step + 1], |v| conv(v)),
                 }
             }
             // Only the halo columns: a test per column of the row would cost more than the copy.

@@ -154,3 +154,93 @@ fn min_max_stages_of_integer_images_run_natively() {
         }
     }
 }
+
+/// Stages of one footprint that read each other only at the output position run fused, as one
+/// pass making all their results, sharing the reductions they have in common (a guided filter's
+/// `mean(w)` and `mean(g)`); a reduction's value never depends on what else its pass computes,
+/// so the whole-array filter equals its passes run one after another (what a Dask graph runs)
+/// bit for bit: on real-valued data with NaN and ∞, a mean beside a variance, tuple stages,
+/// colour per channel (which runs the stages apart) and jointly.
+#[test]
+fn fused_stages_equal_their_passes_one_by_one_bit_for_bit() {
+    let (h, w) = (37, 41);
+    let noise = |y: usize, x: usize, j: usize| {
+        let v = ((x * 7919 + y * 104_729 + j * 31) % 1009) as f64 / 7.3 - 60.0;
+        v * (1.0 + ((x * y) % 13) as f64 * 1e-3)
+    };
+    let mut img = ArrayD::from_shape_fn(vec![h, w], |i| noise(i[0], i[1], 0));
+    img[[3, 5]] = f64::NAN;
+    img[[20, 30]] = f64::INFINITY;
+    let g = ArrayD::from_shape_fn(vec![h, w], |i| 50.0 + noise(i[0], i[1], 1).abs());
+    let rgb = Array3::from_shape_fn((h, w, 3), |(y, x, j)| noise(y, x, j + 2));
+    let guided = "param eps = 100; \
+        stage a = ((mean(g*w) - mean(g)*mean(w)) / (var(g) + eps)) over box:9; \
+        stage b = (mean(w) - at(a) * mean(g)) over box:9; \
+        (mean(a) * at(g) + mean(b)) over box:9";
+    let harris = "stage gx = sum(w * dx * (2 - abs(dy))) over box:3; \
+        stage gy = sum(w * dy * (2 - abs(dx))) over box:3; \
+        let sxx = sum(gx^2) over box:5; let syy = sum(gy^2) over box:5; \
+        let sxy = sum(gx * gy) over box:5; sxx * syy - sxy^2 - 0.04 * (sxx + syy)^2";
+    let moments = "stage m = (mean(w), std(w)); stage u = (c - at(m[0])) / (at(m[1]) + 1); \
+        stage s = sum(g) + at(u) * mean(w); max(u) + at(s) + mean(m[1])";
+    // The inputs of each case: the image (or colour) and the guide, as each needs.
+    let cases: [(&str, bool, bool); 5] = [
+        (guided, false, true),
+        (harris, false, false),
+        (moments, false, true),
+        (guided, true, true),
+        (
+            "stage l = mean(w[0]) + c[1]; stage d = at(l) * mean(w[0]) - var(w[2]); max(d) + at(l)",
+            true,
+            false,
+        ),
+    ];
+    fn inputs_of<'a>(
+        (img, rgb, g): (&'a ArrayD<f64>, &'a Array3<f64>, &'a ArrayD<f64>),
+        colour: bool,
+        guide: bool,
+    ) -> Inputs<'a, f64> {
+        let i = match colour {
+            true => Inputs::new(rgb.view()).channels(),
+            false => Inputs::new(img.view()),
+        };
+        if guide {
+            i.with("g", g.view())
+        } else {
+            i
+        }
+    }
+    let data = (&img, &rgb, &g);
+    for (src, colour, guide) in cases {
+        let k = Kernel::compile_for(src, &["g"], &Default::default()).unwrap();
+        for mode in [Mode::Reflect, Mode::Constant] {
+            let opts = Options::default().mode(mode).cval(2.5);
+            let fp = Footprint::rect(3, 3);
+            let whole: ArrayD<f64> = k
+                .apply(&inputs_of(data, colour, guide), &fp, &opts)
+                .unwrap();
+            // Pass by pass, each result an input of those after it.
+            let mut made: Vec<(String, ArrayD<f64>)> = Vec::new();
+            for (name, pass) in k.passes() {
+                let mut step = inputs_of(data, colour, guide);
+                for (n, r) in &made {
+                    step = if r.ndim() > 2 {
+                        step.with_planes(n, r.axis_iter(Axis(2)).collect())
+                    } else {
+                        step.with(n, r.view())
+                    };
+                }
+                let out: ArrayD<f64> = pass.apply(&step, &fp, &opts).unwrap();
+                drop(step);
+                made.push((name, out));
+            }
+            let apart = made.pop().unwrap().1;
+            assert_eq!(whole.shape(), apart.shape(), "{src}");
+            let bits = |a: &ArrayD<f64>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert!(
+                bits(&whole) == bits(&apart),
+                "{src} {mode:?}: fused != passes"
+            );
+        }
+    }
+}
