@@ -515,21 +515,19 @@ struct Tile {
     xmap: Vec<Option<usize>>,
 }
 
-/// `dst[i] = conv(src[i * N])`: a pixel's `N` channels at a time, whole (a loop of a known
-/// step vectorises; a stepping iterator compiles to a slow loop). `N = 0`: every value of `src`
-/// is a pixel's.
+/// `dst[i] = conv(src[i * step])`. With `N == step` a pixel's channels go at a time, whole (a
+/// loop of a known step vectorises; a stepping iterator compiles to a slow loop); `N = 0`: any
+/// step, value by value.
 #[inline(always)]
-fn every<const N: usize, T: Copy, B>(dst: &mut [B], src: &[T], conv: impl Fn(T) -> B) {
+fn every<const N: usize, T: Copy, B>(dst: &mut [B], src: &[T], step: usize, conv: impl Fn(T) -> B) {
     if N == 0 {
-        // The caller's step: `src` holds exactly the pixels' values, `dst.len()` of them.
-        let step = (src.len() - 1) / (dst.len() - 1).max(1);
         for (i, d) in dst.iter_mut().enumerate() {
             *d = conv(src[i * step]);
         }
         return;
     }
-    let whole = src.len() / N;
-    let (head, tail) = dst.split_at_mut(whole.min(dst.len()));
+    let whole = (src.len() / N).min(dst.len());
+    let (head, tail) = dst.split_at_mut(whole);
     for (d, px) in head.iter_mut().zip(src.chunks_exact(N)) {
         *d = conv(px[0]);
     }
@@ -582,10 +580,10 @@ fn fill_block<T: Element, B: Copy>(
             } else {
                 let from = &src[tile.first * step..];
                 match step {
-                    2 => every::<2, _, _>(inside, from, conv),
-                    3 => every::<3, _, _>(inside, from, conv),
-                    4 => every::<4, _, _>(inside, from, conv),
-                    _ => every::<0, _, _>(inside, &from[..(tw - 1) * step + 1], |v| conv(v)),
+                    2 => every::<2, _, _>(inside, from, 2, conv),
+                    3 => every::<3, _, _>(inside, from, 3, conv),
+                    4 => every::<4, _, _>(inside, from, 4, conv),
+                    _ => every::<0, _, _>(inside, from, step, conv),
                 }
             }
             // Only the halo columns: a test per column of the row would cost more than the copy.
@@ -594,6 +592,32 @@ fn fill_block<T: Element, B: Copy>(
                     Some(sx) => conv(src[sx * step]),
                     None => cval,
                 };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::every;
+
+    #[test]
+    fn every_steps_through_pixels_as_a_plain_loop_does() {
+        for step in 1usize..7 {
+            for n in 0usize..20 {
+                // Pixels' channels, the last pixel cut after the channel read (as a channel's
+                // slice of an interleaved row is).
+                let src: Vec<u32> = (0..(n * step).saturating_sub(step - 1) as u32).collect();
+                let want: Vec<u64> = (0..n).map(|i| src[i * step] as u64 * 3).collect();
+                let mut got = vec![0u64; n];
+                let conv = |v: u32| v as u64 * 3;
+                match step {
+                    2 => every::<2, _, _>(&mut got, &src, 2, conv),
+                    3 => every::<3, _, _>(&mut got, &src, 3, conv),
+                    4 => every::<4, _, _>(&mut got, &src, 4, conv),
+                    s => every::<0, _, _>(&mut got, &src, s, conv),
+                }
+                assert_eq!(got, want, "step {step}, {n} pixels");
             }
         }
     }
