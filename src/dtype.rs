@@ -104,6 +104,11 @@ pub trait Element: Copy + Send + Sync + PartialOrd + std::fmt::Debug + 'static {
     fn exact(v: f64) -> Option<Self>;
     /// `self − LOWEST`, the histogram key of an integer with `KEYS > 0`.
     fn key(self) -> u32;
+    /// A result array's `n` values, every one of which the caller writes: zeros, or (f64) a
+    /// stage result's buffer kept from an earlier application ([`crate::spare::keep`]).
+    fn buffer(n: usize) -> Vec<Self> {
+        vec![Self::from_f64(0.0); n]
+    }
 }
 
 /// Rounds half to even with two additions (the FPU's own rounding), which compiles to a few
@@ -183,6 +188,9 @@ impl Element for f64 {
     }
     fn key(self) -> u32 {
         0
+    }
+    fn buffer(n: usize) -> Vec<f64> {
+        crate::spare::reuse(n)
     }
 }
 

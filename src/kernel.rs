@@ -896,6 +896,12 @@ impl Kernel {
         }
         let (out, t) = self.run(&wide.view(&made), footprint, options)?;
         trace.add(t);
+        // The stages' results, read no more, serve the next application's.
+        for m in made {
+            if let Ok(result) = Rc::try_unwrap(m.result) {
+                crate::spare::keep(result.into_raw_vec_and_offset().0);
+            }
+        }
         Ok((out, trace))
     }
 
@@ -1088,7 +1094,8 @@ impl Kernel {
         let out_dims = out3.clone().map(|r| r.len());
         let pixels = out_dims.iter().product::<usize>();
         let values = bound.runs.len() * bound.outputs;
-        let mut out = vec![O::from_f64(0.0); pixels * values];
+        // Every value is written by the schedule's run.
+        let mut out = O::buffer(pixels * values);
         let mut trace = Trace::default();
         let mut part = Vec::new();
         for (r, planes) in bound.runs.iter().enumerate() {

@@ -57,7 +57,12 @@ pub(crate) fn compute(
         let items: Vec<(usize, &Item)> = (planner.items.iter().enumerate())
             .filter(|(_, it)| it.map == m && !dependent(it))
             .collect();
-        let stats = BlockStats::new(f, &items, &sums);
+        // The per-value loops of the block's statistics and of each item's rows in AVX2 (the
+        // rest of this function is bookkeeping).
+        let stats = crate::simd::avx2(
+            #[inline(always)]
+            || BlockStats::new(f, &items, &sums),
+        );
         // A sum or mean beside a variance of the same map is made from the variance's window
         // sums when those are exact (the same values as its own), and no value needs NaN or ∞
         // handling.
@@ -72,7 +77,10 @@ pub(crate) fn compute(
             // Every value is written by `fill`.
             let out = sized(&mut planes[plane], s.nrows * s.width);
             let sums_out = (Some(plane) == moments).then_some(&mut window_sums);
-            stats.fill(item.kind, &chords, n, s, scratch, out, sums_out);
+            crate::simd::avx2(
+                #[inline(always)]
+                || stats.fill(item.kind, &chords, n, s, scratch, out, sums_out),
+            );
         }
         for &(plane, item) in items.iter().filter(|(_, it)| shares(it)) {
             let (out, to) = (&mut planes[plane], stats.sum_to(item.kind, n));
@@ -940,6 +948,7 @@ unsafe fn scan_avx2(f: &[f64]) -> Scan {
 const EXACT: f64 = 9_007_199_254_740_992.0;
 
 impl<'a> BlockStats<'a> {
+    #[inline(always)]
     fn new(f: &'a [f64], items: &[(usize, &Item)], sc: &'a SumChords) -> BlockStats<'a> {
         let kinds: Vec<Kind> = items.iter().map(|(_, it)| it.kind).collect();
         let moments = kinds
@@ -1066,6 +1075,7 @@ impl<'a> BlockStats<'a> {
     /// Fills `out` with item `kind` of every pixel of the stripe; a variance also keeps its
     /// window sums in `sums` when asked (for a mean beside it).
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn fill(
         &self,
         kind: Kind,

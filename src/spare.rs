@@ -9,6 +9,7 @@
 
 use std::cell::RefCell;
 use std::ops::{Deref, DerefMut};
+use std::sync::Mutex;
 
 /// At most this many bytes of buffers are kept per thread (a stripe's few blocks' worth for
 /// large footprints); more are freed.
@@ -90,6 +91,48 @@ impl Drop for Spare {
             }
         });
     }
+}
+
+/// Stage results are whole arrays, made and dropped once per application: kept here for the
+/// next (of any thread), a result array is neither cleared (a `memset` of 8 bytes a pixel, a
+/// tenth of a Harris filter) nor faulted in again. At most this many bytes are kept.
+const KEPT_RESULTS: usize = 256 << 20;
+
+static RESULTS: Mutex<Vec<Vec<f64>>> = Mutex::new(Vec::new());
+
+/// `n` values for a result array, whatever an earlier result left there (zeros when none
+/// fits): its every value is written before it is read.
+pub(crate) fn reuse(n: usize) -> Vec<f64> {
+    let taken = {
+        let mut kept = RESULTS.lock().unwrap_or_else(|e| e.into_inner());
+        let i = (kept.iter().enumerate())
+            .filter(|(_, v)| v.capacity() >= n)
+            .min_by_key(|(_, v)| v.capacity())
+            .map(|(i, _)| i);
+        i.map(|i| kept.swap_remove(i))
+    };
+    match taken {
+        Some(mut v) => {
+            // Shrinking keeps the values; growing zeroes only the new tail.
+            v.resize(n, 0.0);
+            v
+        }
+        None => vec![0.0; n],
+    }
+}
+
+/// Keeps `v` (a stage result no longer read) for [`reuse`], within [`KEPT_RESULTS`] (the
+/// oldest go first).
+pub(crate) fn keep(v: Vec<f64>) {
+    let bytes = |v: &Vec<f64>| v.capacity() * 8;
+    if bytes(&v) > KEPT_RESULTS || v.capacity() == 0 {
+        return;
+    }
+    let mut kept = RESULTS.lock().unwrap_or_else(|e| e.into_inner());
+    while kept.iter().map(bytes).sum::<usize>() + bytes(&v) > KEPT_RESULTS {
+        kept.remove(0);
+    }
+    kept.push(v);
 }
 
 #[cfg(test)]
