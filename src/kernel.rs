@@ -209,10 +209,11 @@ pub struct Kernel {
     /// Set when the whole program is one order statistic that integer images run natively, with
     /// the input whose window it reads.
     native: Option<(Native, usize)>,
-    /// `[row function (unless the results are planes), point maps (if any)]`.
-    code: Arc<Code>,
-    /// The row function of the planner's point maps, one result each (a pointer into `code`).
-    map: Option<RowFn>,
+    /// The pass's code, compiled with the kernel — or on first use, for a stage that whole-array
+    /// filters make in a fused pass (only pass-by-pass runs and views of the stage need it).
+    code: Arc<OnceLock<Result<PassCode, Error>>>,
+    /// The planner's point maps, as a program of one result each.
+    map_plan: Option<Arc<Plan>>,
     /// The row function without planned reductions, compiled on first use by `Engine::Fused`.
     fused: Arc<OnceLock<Result<Code, Error>>>,
     /// The scipy-ABI callback, compiled on first use.
@@ -235,6 +236,14 @@ pub struct Kernel {
     limits: Limits,
 }
 
+/// A pass's compiled code: `[row function (unless the results are planes), point maps (if
+/// any)]`, and the row function of the planner's point maps, one result each (a pointer into
+/// `code`).
+struct PassCode {
+    code: Code,
+    map: Option<RowFn>,
+}
+
 /// A run of stages fused into one pass ([`crate::fusion`]).
 struct Fused {
     /// The stages it makes (indices into the program's).
@@ -254,7 +263,7 @@ impl Clone for Kernel {
             planner: self.planner.clone(),
             native: self.native,
             code: self.code.clone(),
-            map: self.map,
+            map_plan: self.map_plan.clone(),
             fused: self.fused.clone(),
             callback: self.callback.clone(),
             keyed_plan: self.keyed_plan.clone(),
@@ -318,12 +327,17 @@ impl Kernel {
             })
             .unzip();
         // Every stage and every fused run of stages compiles on a thread of its own.
-        let programs: Vec<&Program> = (program.stages.iter().map(|s| &s.program))
-            .chain(fused.iter().map(|(p, _)| p))
+        // A stage a fused pass makes compiles on first use (whole-array filters run the fused
+        // pass; only pass-by-pass runs and views of the stage need it alone).
+        let in_run = |i: usize| runs.iter().any(|r| r.contains(&i));
+        let programs: Vec<(&Program, bool)> = (program.stages.iter().enumerate())
+            .map(|(i, s)| (&s.program, !in_run(i)))
+            .chain(fused.iter().map(|(p, _)| (p, true)))
             .collect();
         std::thread::scope(|scope| {
             let threads: Vec<_> = (programs.iter())
-                .map(|&p| {
+                .filter(|(_, now)| *now)
+                .map(|&(p, _)| {
                     let compile = || Kernel::from_program(p.clone(), limits);
                     // The main thread's stack size: compiling checks what is left of it.
                     std::thread::Builder::new()
@@ -334,10 +348,14 @@ impl Kernel {
                 })
                 .collect::<Result<_, _>>()?;
             let mut kernel = Kernel::from_pass(program.clone(), limits)?;
-            let mut kernels = (threads.into_iter())
+            let mut compiled = (threads.into_iter())
                 .map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
                 .collect::<Result<Vec<_>, Error>>()?
                 .into_iter();
+            let mut kernels = programs.iter().map(|&(p, now)| match now {
+                true => compiled.next().expect("one kernel per program compiled"),
+                false => Kernel::planned(p.clone(), limits),
+            });
             let names = program.stages.iter().map(|s| s.name.clone());
             kernel.stages = Arc::new(names.zip(kernels.by_ref()).collect());
             let fused = (runs.into_iter().zip(&fused).zip(kernels))
@@ -355,28 +373,19 @@ impl Kernel {
     /// Compiles one pass of a program: its own reductions (its stages are compiled apart, and
     /// set by the caller).
     fn from_pass(program: Program, limits: &Limits) -> Result<Kernel, Error> {
+        let kernel = Kernel::planned(program, limits);
+        kernel.pass_code()?;
+        Ok(kernel)
+    }
+
+    /// One pass of a program, planned, its code compiled on first use.
+    fn planned(program: Program, limits: &Limits) -> Kernel {
         let plan = Plan::new(&program);
         let planner = Planner::new(&program);
         let native = Native::with_input(&program);
         let row_plan = Plan::with_planes(&program, planner.planes());
-        let defaults: Vec<f64> = program.params.iter().map(|p| p.default).collect();
         let map_plan: Option<Plan> = planner.map_program().map(Plan::new);
-        // The callback (scipy's ABI) is compiled on first use: `apply` never needs it; nor a
-        // row function whose results are planes (the auto engine copies them).
         let plane_roots = row_plan.plane_roots();
-        let mut functions = Vec::new();
-        if plane_roots.is_none() {
-            functions.push((&row_plan, Target::Row));
-        }
-        functions.extend(map_plan.iter().map(|p| (p, Target::Row)));
-        let depth = codegen::depth(functions.iter().map(|(p, _)| *p));
-        let code = depth.run(|| codegen::compile(&functions, &defaults, limits))?;
-        // Point maps (of w, numbers and params) have no element-only vectors, so their row
-        // functions never read tables, which the planner does not pass them.
-        let first_map = usize::from(plane_roots.is_none());
-        let map = map_plan.as_ref().map(|_| code.row(first_map));
-        assert!(map.iter().all(|m| m.element == 0 && m.keyed == 0));
-        let map = map.map(|m| m.f);
         let keyed_plan = row_plan.split_exps();
         let mut keys: Vec<usize> = (codegen::tables(&keyed_plan, true).keyed.iter())
             .map(|&(_, k)| k)
@@ -385,15 +394,15 @@ impl Kernel {
         keys.dedup();
         let key_inputs = keyed_plan.key_inputs(&keys);
         let keyed_plan = (!keys.is_empty()).then(|| Arc::new(keyed_plan));
-        Ok(Kernel {
+        Kernel {
             program: Arc::new(program),
             plan: Arc::new(plan),
             row_plan: Arc::new(row_plan),
             plane_roots: plane_roots.map(Arc::from),
             planner: Arc::new(planner),
             native,
-            code: Arc::new(code),
-            map,
+            code: Arc::new(OnceLock::new()),
+            map_plan: map_plan.map(Arc::new),
             fused: Arc::new(OnceLock::new()),
             callback: Arc::new(OnceLock::new()),
             keyed_plan,
@@ -403,14 +412,41 @@ impl Kernel {
             stages: Arc::new(Vec::new()),
             fused_stages: Arc::new(Vec::new()),
             limits: *limits,
-        })
+        }
+    }
+
+    /// The pass's row function (unless the results are planes) and point maps, compiled on
+    /// first use. The callback (scipy's ABI) is compiled apart, on its first use: `apply` never
+    /// needs it.
+    fn pass_code(&self) -> Result<&PassCode, Error> {
+        let compile = || {
+            let mut functions = Vec::new();
+            if self.plane_roots.is_none() {
+                functions.push((&*self.row_plan, Target::Row));
+            }
+            functions.extend(self.map_plan.iter().map(|p| (&**p, Target::Row)));
+            let defaults: Vec<f64> = self.program.params.iter().map(|p| p.default).collect();
+            let depth = codegen::depth(functions.iter().map(|(p, _)| *p));
+            let code = depth.run(|| codegen::compile(&functions, &defaults, &self.limits))?;
+            // Point maps (of w, numbers and params) have no element-only vectors, so their row
+            // functions never read tables, which the planner does not pass them.
+            let first_map = usize::from(self.plane_roots.is_none());
+            let map = self.map_plan.as_ref().map(|_| code.row(first_map));
+            assert!(map.iter().all(|m| m.element == 0 && m.keyed == 0));
+            Ok(PassCode {
+                map: map.map(|m| m.f),
+                code,
+            })
+        };
+        let code = self.code.get_or_init(compile);
+        code.as_ref().map_err(Clone::clone)
     }
 
     /// Bytes of machine code of the kernel's row function and point maps (the callback and the
     /// fused row function, compiled on first use, are checked on their own),
     /// which `Limits::max_code_bytes` bounds.
     pub fn code_bytes(&self) -> usize {
-        self.code.bytes()
+        self.pass_code().map_or(0, |c| c.code.bytes())
     }
 
     /// What the planner does with each reduction, one line each (for `check` and `bench`).
@@ -648,11 +684,11 @@ impl Kernel {
 
     /// How the auto engine makes a row: the row function reading planned reductions as planes,
     /// or a copy of the planes that are the results.
-    pub(crate) fn auto_row(&self) -> Row<'_> {
-        match &self.plane_roots {
+    pub(crate) fn auto_row(&self) -> Result<Row<'_>, Error> {
+        Ok(match &self.plane_roots {
             Some(planes) => Row::Planes(planes),
-            None => Row::Code(self.code.row(0)),
-        }
+            None => Row::Code(self.pass_code()?.code.row(0)),
+        })
     }
 
     /// The planner's decisions, and the row functions of its point maps.
@@ -660,8 +696,8 @@ impl Kernel {
         &self.planner
     }
 
-    pub(crate) fn map(&self) -> Option<RowFn> {
-        self.map
+    pub(crate) fn map(&self) -> Result<Option<RowFn>, Error> {
+        Ok(self.pass_code()?.map)
     }
 
     /// The native form of the whole program, if it has one.
@@ -672,7 +708,7 @@ impl Kernel {
     /// The row function without planned reductions.
     pub(crate) fn fused_row(&self) -> Result<RowCode, Error> {
         if self.planner.is_empty() {
-            return Ok(self.code.row(0));
+            return Ok(self.pass_code()?.code.row(0));
         }
         Ok(self.lazy(&self.fused, &self.plan, Target::Row)?.row(0))
     }

@@ -143,7 +143,7 @@ impl<'k, T: Element> Schedule<'k, T> {
                 StripeEngine::Native(op, input, pad)
             }
             Engine::Auto => StripeEngine::Rows {
-                row: kernel.auto_row(),
+                row: kernel.auto_row()?,
                 keyed: kernel.keyed_row()?,
                 planner: Some(kernel.planner()),
             },
@@ -165,7 +165,7 @@ impl<'k, T: Element> Schedule<'k, T> {
         };
         Ok(Schedule {
             passes: vec![pass],
-            map: kernel.map(),
+            map: kernel.map()?,
             cval,
             threads: options.threads,
             cancel: options.cancel.clone(),
