@@ -9,20 +9,31 @@ use crate::ir::{At, Node, NodeId, Op, ParamDecl, Plane, Program, Sample, Stage};
 use std::collections::HashMap;
 use std::ops::Range;
 
-/// The runs of stages that fuse: consecutive, of one footprint, each reading the ones before it
-/// in the run at most at the output position. Runs of one stage are left out.
+/// The runs of stages that fuse: consecutive, of one footprint and the same `at()` offsets (so
+/// that a fused pass reads the same blocks as each stage alone, and every value comes out the
+/// same), each reading the ones before it in the run at most at the output position and
+/// outside its reductions (a stage's value inside a reduction would change how that is
+/// planned). Runs of one stage are left out.
 pub fn groups(stages: &[Stage]) -> Vec<Range<usize>> {
+    let points = |p: &Program| {
+        let mut v = p.points();
+        v.sort_unstable();
+        v
+    };
     let mut out = Vec::new();
     let mut start = 0;
     for j in 1..=stages.len() {
         let joins = j < stages.len() && {
             let (run, next) = (&stages[start..j], &stages[j].program);
+            let inside = inside_reductions(next);
             next.footprint == run[0].program.footprint
                 && next.source == run[0].program.source
-                && next.nodes.iter().all(|n| match n.op {
+                && points(next) == points(&run[0].program)
+                && (next.nodes.iter().enumerate()).all(|(id, n)| match n.op {
                     Op::Sample(s) => {
                         let read = &next.inputs[s.input].name;
-                        s.at == At::Center || !run.iter().any(|st| &st.name == read)
+                        let of_run = run.iter().any(|st| &st.name == read);
+                        !of_run || (s.at == At::Center && !inside[id])
                     }
                     _ => true,
                 })
@@ -35,6 +46,22 @@ pub fn groups(stages: &[Stage]) -> Vec<Range<usize>> {
         }
     }
     out
+}
+
+/// Per node of `p`, whether it is part of a reduction's argument.
+fn inside_reductions(p: &Program) -> Vec<bool> {
+    let mut inside = vec![false; p.nodes.len()];
+    for id in (0..p.nodes.len()).rev() {
+        let args: Vec<NodeId> = match &p.nodes[id].op {
+            Op::Reduce(..) => p.nodes[id].op.operands(),
+            op if inside[id] => op.operands(),
+            _ => continue,
+        };
+        for a in args {
+            inside[a] = true;
+        }
+    }
+    inside
 }
 
 /// One program computing the results of all of `stages` (a run [`groups`] gives), in order,
@@ -86,7 +113,11 @@ pub fn fuse(stages: &[Stage]) -> Option<(Program, Vec<Range<usize>>)> {
                 Op::Select(c, x, y) => Op::Select(m(c), m(x), m(y)),
                 leaf @ (Op::Const(_) | Op::Builtin(_)) => leaf.clone(),
             };
-            let key = format!("{op:?} {:?}", node.shape);
+            // Constants by their bits (every NaN prints alike).
+            let key = match &op {
+                Op::Const(v) => format!("const {:x} {:?}", v.to_bits(), node.shape),
+                op => format!("{op:?} {:?}", node.shape),
+            };
             let id = *known.entry(key).or_insert_with(|| {
                 fused.nodes.push(Node {
                     op,
@@ -167,6 +198,10 @@ mod tests {
             "stage e = min(w); stage o = max(e); c - at(o)",
             "stage e = min(w); stage o = at(e, 1, 0); c - at(o)",
             "stage e = min(w) over box:3; stage o = at(e) + max(w) over box:5; c - at(o)",
+            // At other offsets (wider blocks would change a variance's bits).
+            "stage e = var(w); stage o = at(e) + var(w) + at(w, 3, 0); c - at(o)",
+            // Inside a reduction (its planning would change).
+            "stage e = 2 * mean(w); stage o = mean(w * at(e)); c - at(o)",
         ] {
             assert!(groups(&program(src, &[]).stages).is_empty(), "{src}");
         }

@@ -349,23 +349,36 @@ impl Kernel {
                 .collect::<Result<_, _>>()?;
             let mut kernel = Kernel::from_pass(program.clone(), limits)?;
             let mut compiled = (threads.into_iter())
-                .map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect::<Result<Vec<_>, Error>>()?
-                .into_iter();
-            let mut kernels = programs.iter().map(|&(p, now)| match now {
-                true => compiled.next().expect("one kernel per program compiled"),
-                false => Kernel::planned(p.clone(), limits),
-            });
-            let names = program.stages.iter().map(|s| s.name.clone());
-            kernel.stages = Arc::new(names.zip(kernels.by_ref()).collect());
-            let fused = (runs.into_iter().zip(&fused).zip(kernels))
-                .map(|((stages, (_, results)), kernel)| Fused {
-                    stages,
-                    results: results.clone(),
-                    kernel,
+                .map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            let mut kernels: Vec<Result<Kernel, Error>> = (programs.iter())
+                .map(|&(p, now)| match now {
+                    true => compiled.next().expect("one result per program compiled"),
+                    false => Ok(Kernel::planned(p.clone(), limits)),
                 })
                 .collect();
-            kernel.fused_stages = Arc::new(fused);
+            let fused_kernels = kernels.split_off(program.stages.len());
+            // A fused pass that does not compile (its code over the size limit, say) is dropped:
+            // its stages run apart, compiled now, so that their own errors are reported here.
+            let mut fused_runs = Vec::new();
+            for ((stages, (_, results)), k) in runs.into_iter().zip(&fused).zip(fused_kernels) {
+                match k {
+                    Ok(kernel) => fused_runs.push(Fused {
+                        stages,
+                        results: results.clone(),
+                        kernel,
+                    }),
+                    Err(_) => {
+                        for i in stages {
+                            let p = program.stages[i].program.clone();
+                            kernels[i] = Kernel::from_program(p, limits);
+                        }
+                    }
+                }
+            }
+            let kernels = kernels.into_iter().collect::<Result<Vec<_>, Error>>()?;
+            let names = program.stages.iter().map(|s| s.name.clone());
+            kernel.stages = Arc::new(names.zip(kernels).collect());
+            kernel.fused_stages = Arc::new(fused_runs);
             Ok(kernel)
         })
     }
@@ -890,13 +903,19 @@ impl Kernel {
         let wide = inputs.to_f64();
         let mut made: Vec<Made<f64>> = Vec::new();
         let mut trace = Trace::default();
-        // Fused runs of stages make all their results in one pass over the whole array; a
-        // fused pass that never indexes channels has one run, so only on an image of one
-        // channel (each channel in turn would need a pass per stage).
+        // Fused runs of stages make all their results in one pass over the whole array (the
+        // auto engine's; the others run each stage alone), when their stages all run once:
+        // each indexes channels, or the image has one (per channel, each stage runs per
+        // channel of its own).
         let fused = |i: usize| {
             (self.fused_stages.iter()).find(|f| {
-                let joint = f.kernel.program.indexes_channels() || inputs.main_channels() == 1;
-                f.stages.start == i && options.region.is_empty() && joint
+                let joint = (self.program.stages[f.stages.clone()].iter())
+                    .all(|s| s.program.indexes_channels());
+                let one_run = joint || inputs.main_channels() == 1;
+                f.stages.start == i
+                    && options.region.is_empty()
+                    && options.engine == Engine::Auto
+                    && one_run
             })
         };
         let mut i = 0;

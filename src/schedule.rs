@@ -165,7 +165,11 @@ impl<'k, T: Element> Schedule<'k, T> {
         };
         Ok(Schedule {
             passes: vec![pass],
-            map: kernel.map()?,
+            // The planner's point maps serve the auto engine alone.
+            map: match options.engine {
+                Engine::Auto => kernel.map()?,
+                _ => None,
+            },
             cval,
             threads: options.threads,
             cancel: options.cancel.clone(),

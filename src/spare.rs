@@ -100,13 +100,21 @@ const KEPT_RESULTS: usize = 256 << 20;
 
 static RESULTS: Mutex<Vec<Vec<f64>>> = Mutex::new(Vec::new());
 
+/// Results of fewer values than this (256 KiB) are neither kept nor taken from those kept.
+const SMALL: usize = 32 << 10;
+
 /// `n` values for a result array, whatever an earlier result left there (zeros when none
 /// fits): its every value is written before it is read.
 pub(crate) fn reuse(n: usize) -> Vec<f64> {
+    // Small arrays cost little to clear; a kept buffer more than twice the size asked for
+    // would hold its memory for a small result.
+    if n < SMALL {
+        return vec![0.0; n];
+    }
     let taken = {
         let mut kept = RESULTS.lock().unwrap_or_else(|e| e.into_inner());
         let i = (kept.iter().enumerate())
-            .filter(|(_, v)| v.capacity() >= n)
+            .filter(|(_, v)| v.capacity() >= n && v.capacity() <= 2 * n)
             .min_by_key(|(_, v)| v.capacity())
             .map(|(i, _)| i);
         i.map(|i| kept.swap_remove(i))
@@ -125,7 +133,7 @@ pub(crate) fn reuse(n: usize) -> Vec<f64> {
 /// oldest go first).
 pub(crate) fn keep(v: Vec<f64>) {
     let bytes = |v: &Vec<f64>| v.capacity() * 8;
-    if bytes(&v) > KEPT_RESULTS || v.capacity() == 0 {
+    if bytes(&v) > KEPT_RESULTS || v.capacity() < SMALL {
         return;
     }
     let mut kept = RESULTS.lock().unwrap_or_else(|e| e.into_inner());

@@ -244,3 +244,36 @@ fn fused_stages_equal_their_passes_one_by_one_bit_for_bit() {
         }
     }
 }
+
+/// A fused pass whose code would pass the code size limit, where each of its stages fits: the
+/// stages run apart (no compile error), with the same results.
+#[test]
+fn a_fused_pass_over_the_code_limit_leaves_its_stages_apart() {
+    let src = "param eps = 100; \
+        stage a = ((mean(g*w) - mean(g)*mean(w)) / (var(g) + eps)) over box:9; \
+        stage b = (mean(w) - at(a) * mean(g)) over box:9; \
+        (mean(a) * at(g) + mean(b)) over box:9";
+    let k = Kernel::compile_for(src, &["g"], &Default::default()).unwrap();
+    let fused = |k: &Kernel| k.plan_summary().iter().any(|l| l.contains("fused"));
+    assert!(fused(&k));
+    // The largest pass alone, as the limit.
+    let largest = (k.passes().iter())
+        .map(|(_, p)| p.code_bytes())
+        .max()
+        .unwrap();
+    let limits = jitfilter::Limits {
+        max_code_bytes: largest,
+        ..Default::default()
+    };
+    let small = Kernel::compile_for(src, &["g"], &limits).unwrap();
+    assert!(!fused(&small), "{:?}", small.plan_summary());
+    let img = ArrayD::from_shape_fn(vec![40, 50], |i| {
+        ((i[0] * 31 + i[1] * 17) % 97) as f64 / 3.0
+    });
+    let g = img.mapv(|v| v * 0.5 + 7.0);
+    let inputs = Inputs::new(img.view()).with("g", g.view());
+    let opts = Options::default();
+    let want: ArrayD<f64> = k.apply(&inputs, &Footprint::rect(3, 3), &opts).unwrap();
+    let got: ArrayD<f64> = small.apply(&inputs, &Footprint::rect(3, 3), &opts).unwrap();
+    assert_eq!(got, want);
+}
