@@ -717,7 +717,8 @@ fn scan_rows(
 fn rect_sums(v: &[f64], sc: &SumChords) -> Spare {
     let (bw, nrows, w) = (sc.bw, sc.nrows, sc.width);
     let mut out = Spare::dirty(nrows * w);
-    let mut ring = Vec::new();
+    // Every slot of the ring is written (a block row's sums) before it is read.
+    let mut ring = Spare::dirty(0);
     let mut down = vec![0.0; w];
     crate::simd::avx2(
         #[inline(always)]
@@ -726,7 +727,9 @@ fn rect_sums(v: &[f64], sc: &SumChords) -> Spare {
                 // The sums along the last `rows + 1` block rows, row b in slot b % (rows + 1):
                 // a few rows of the image, so they stay in the core's cache.
                 let slots = rows + 1;
-                ring.resize(slots * w, 0.0);
+                if ring.len() < slots * w {
+                    ring = Spare::dirty(slots * w);
+                }
                 // (A closure here would be compiled apart, without AVX2: a function inlines.)
                 #[inline(always)]
                 fn along(v: &[f64], from: usize, len: usize, slot: &mut [f64]) {
