@@ -468,8 +468,7 @@ impl Kernel {
         let mut i = 0;
         while i < self.stages.len() {
             let stage = &self.program.stages[i];
-            let (head, kernel, next) = match self.fused_stages.iter().find(|f| f.stages.start == i)
-            {
+            let (head, kernel, next) = match self.fused_at(i) {
                 Some(f) => {
                     let names: Vec<String> = (self.program.stages[f.stages.clone()].iter())
                         .map(|s| s.name.clone())
@@ -502,6 +501,11 @@ impl Kernel {
         }
         lines.extend(self.pass_summary());
         lines
+    }
+
+    /// The fused run of stages that starts at stage `i`, if one does.
+    fn fused_at(&self, i: usize) -> Option<&Fused> {
+        self.fused_stages.iter().find(|f| f.stages.start == i)
     }
 
     /// [`Kernel::plan_summary`] of this kernel's own pass (without its stages).
@@ -908,19 +912,17 @@ impl Kernel {
         // each indexes channels, or the image has one (per channel, each stage runs per
         // channel of its own).
         let fused = |i: usize| {
-            (self.fused_stages.iter()).find(|f| {
+            self.fused_at(i).filter(|f| {
                 let joint = (self.program.stages[f.stages.clone()].iter())
                     .all(|s| s.program.indexes_channels());
                 let one_run = joint || inputs.main_channels() == 1;
-                f.stages.start == i
-                    && options.region.is_empty()
-                    && options.engine == Engine::Auto
-                    && one_run
+                options.region.is_empty() && options.engine == Engine::Auto && one_run
             })
         };
         let mut i = 0;
         while i < self.stages.len() {
-            let (kernel, names) = match fused(i) {
+            let run = fused(i);
+            let (kernel, names) = match run {
                 Some(f) => (&f.kernel, f.stages.clone()),
                 None => (&self.stages[i].1, i..i + 1),
             };
@@ -934,7 +936,7 @@ impl Kernel {
                 kernel.run_over::<T, f64>(inputs, footprint, &opts, outs(i))?
             };
             trace.add(t);
-            match fused(i) {
+            match run {
                 Some(f) => {
                     let out = Rc::new(out);
                     for (k, results) in f.stages.clone().zip(&f.results) {

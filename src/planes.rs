@@ -9,8 +9,8 @@
 //! and means go by rectangles, off by about `(box width + stripe rows)·ε` of the magnitudes
 //! added, the order of a window-order sum's own error. A reduction's value depends only on its
 //! point map and footprint, never on what else the stripe computes (which lets
-//! [`crate::fusion`] fuse stages without changing a bit). Variance is `(Σd² − (Σd)²/n)/(n − ddof)` of the data `d` shifted by one of its
-//! values, clamped at 0. Non-finite values are counted separately so that one NaN or ∞ affects
+//! [`crate::fusion`] fuse stages without changing a bit). Variance is
+//! `(Σd² − (Σd)²/n)/(n − ddof)` of the data `d` shifted by one of its values, clamped at 0. Non-finite values are counted separately so that one NaN or ∞ affects
 //! only the windows that contain it, with numpy's results (NaN, ±∞).
 
 use crate::auto::RowTables;
@@ -744,7 +744,7 @@ fn rect_sums(v: &[f64], sc: &SumChords) -> Spare {
                 let column = if first { &mut out[..w] } else { &mut down[..] };
                 for b in 0..rows {
                     along(v, from(b), len, &mut ring[slot(b)]);
-                    let r = &ring[b * w..][..w];
+                    let r = &ring[slot(b)];
                     if b == 0 {
                         column.copy_from_slice(r);
                     } else {
@@ -757,18 +757,15 @@ fn rect_sums(v: &[f64], sc: &SumChords) -> Spare {
                 for ry in 1..nrows {
                     let (enter, leave) = (ry + rows - 1, ry - 1);
                     along(v, from(enter), len, &mut ring[slot(enter)]);
-                    let enter = &ring[(enter % slots) * w..][..w];
-                    let leave = &ring[(leave % slots) * w..][..w];
-                    let step = |d: &mut f64, e: &f64, l: &f64| *d += e - l;
+                    let (enter, leave) = (&ring[slot(enter)], &ring[slot(leave)]);
                     if first {
                         let (above, this) = out[(ry - 1) * w..(ry + 1) * w].split_at_mut(w);
                         for (((d, a), e), l) in this.iter_mut().zip(&*above).zip(enter).zip(leave) {
-                            *d = *a;
-                            step(d, e, l);
+                            *d = a + (e - l);
                         }
                     } else {
                         for ((d, e), l) in down.iter_mut().zip(enter).zip(leave) {
-                            step(d, e, l);
+                            *d += e - l;
                         }
                         add(&mut out[ry * w..(ry + 1) * w], &down);
                     }
@@ -994,17 +991,19 @@ impl<'a> BlockStats<'a> {
         // both are exact.
         let means = kinds.iter().any(|k| matches!(k, Kind::Sum | Kind::Mean));
         let exact_alone = stats.integral && stats.total < EXACT;
-        let own = (second && means && !(exact1 && exact_alone && !huge)).then(|| {
-            if stats.finite {
-                Prefix::new(f, sc, exact_alone, true)
+        // Sums of the finite values minus `shift` (the data itself when it is all finite and
+        // unshifted).
+        let first_moments = |shift: f64, exact: bool, rounded: bool| {
+            if stats.finite && shift == 0.0 {
+                Prefix::new(f, sc, exact, rounded)
             } else {
-                let finite = Spare::of(
-                    f.len(),
-                    f.iter().map(|&v| if v.is_finite() { v } else { 0.0 }),
-                );
-                Prefix::new(&finite, sc, exact_alone, true)
+                let finite = |v: f64| if v.is_finite() { v - shift } else { 0.0 };
+                let shifted = Spare::of(f.len(), f.iter().map(|&v| finite(v)));
+                Prefix::new(&shifted, sc, exact, rounded)
             }
-        });
+        };
+        let own = (second && means && !(exact1 && exact_alone && !huge))
+            .then(|| first_moments(0.0, exact_alone, true));
         BlockStats {
             own,
             shift,
@@ -1012,12 +1011,7 @@ impl<'a> BlockStats<'a> {
                 // First moments alone round as a window-order sum would; beside a variance
                 // they must stay as accurate as the squares (the variance is their difference),
                 // and sums and means then have their own (`own`) unless both are exact.
-                if stats.finite && shift == 0.0 {
-                    Prefix::new(f, sc, exact1, !second)
-                } else {
-                    let shifted = Spare::of(f.len(), f.iter().map(|&v| finite(v)));
-                    Prefix::new(&shifted, sc, exact1, !second)
-                }
+                first_moments(shift, exact1, !second)
             } else {
                 none()
             },

@@ -43,13 +43,7 @@ impl Spare {
     /// A buffer of the stock with room for `n` values (its length and values as left), or a
     /// new one.
     fn take(n: usize) -> Spare {
-        let taken = STOCK.with_borrow_mut(|stock| {
-            let i = (stock.iter().enumerate())
-                .filter(|(_, v)| v.capacity() >= n)
-                .min_by_key(|(_, v)| v.capacity())
-                .map(|(i, _)| i)?;
-            Some(stock.swap_remove(i))
-        });
+        let taken = STOCK.with_borrow_mut(|stock| smallest(stock, n, usize::MAX));
         Spare(taken.unwrap_or_else(|| Vec::with_capacity(n)))
     }
 
@@ -93,6 +87,15 @@ impl Drop for Spare {
     }
 }
 
+/// Takes from `stock` the buffer of least capacity from `n` up to `most` values, if any.
+fn smallest(stock: &mut Vec<Vec<f64>>, n: usize, most: usize) -> Option<Vec<f64>> {
+    let i = (stock.iter().enumerate())
+        .filter(|(_, v)| (n..=most).contains(&v.capacity()))
+        .min_by_key(|(_, v)| v.capacity())
+        .map(|(i, _)| i)?;
+    Some(stock.swap_remove(i))
+}
+
 /// Stage results are whole arrays, made and dropped once per application: kept here for the
 /// next (of any thread), a result array is neither cleared (a `memset` of 8 bytes a pixel, a
 /// tenth of a Harris filter) nor faulted in again. At most this many bytes are kept.
@@ -111,14 +114,11 @@ pub(crate) fn reuse(n: usize) -> Vec<f64> {
     if n < SMALL {
         return vec![0.0; n];
     }
-    let taken = {
-        let mut kept = RESULTS.lock().unwrap_or_else(|e| e.into_inner());
-        let i = (kept.iter().enumerate())
-            .filter(|(_, v)| v.capacity() >= n && v.capacity() <= 2 * n)
-            .min_by_key(|(_, v)| v.capacity())
-            .map(|(i, _)| i);
-        i.map(|i| kept.swap_remove(i))
-    };
+    let taken = smallest(
+        &mut RESULTS.lock().unwrap_or_else(|e| e.into_inner()),
+        n,
+        2 * n,
+    );
     match taken {
         Some(mut v) => {
             // Shrinking keeps the values; growing zeroes only the new tail.
@@ -180,6 +180,29 @@ mod tests {
             longer[400..].iter().all(|&v| v == 0.0),
             "grown values are zeros"
         );
+    }
+
+    #[test]
+    fn a_kept_result_is_reused_for_one_of_about_its_size_only() {
+        // A size no other test's results have (the store is the process's).
+        let n = 5 * SMALL + 7;
+        let mut v = vec![0.0; n];
+        v[n - 1] = 3.5;
+        let ptr = v.as_ptr();
+        keep(v);
+        let small = reuse(n / 3);
+        assert_ne!(small.as_ptr(), ptr, "a buffer over twice the size is left");
+        let again = reuse(n - 5);
+        assert_eq!(again.as_ptr(), ptr, "the kept buffer is reused");
+        assert_eq!(again.len(), n - 5);
+        keep(again);
+        let grown = reuse(n);
+        assert_eq!(
+            (grown.as_ptr(), grown[n - 1]),
+            (ptr, 0.0),
+            "grown values are zeros"
+        );
+        assert_eq!(reuse(SMALL - 1).len(), SMALL - 1);
     }
 
     #[test]
