@@ -33,6 +33,7 @@ pub mod imageio;
 pub mod interp;
 pub mod ir;
 pub mod kernel;
+mod keyed_sums;
 pub mod limits;
 pub mod native;
 pub mod order;

@@ -44,6 +44,9 @@ impl Emitter<'_, '_> {
     /// One pass over the window computing every accumulator of `stage`. For the callback, SIMD
     /// lanes run across window elements (folded at the end); for rows, across output pixels.
     pub(super) fn emit_pass(&mut self, stage: usize) {
+        if self.native_sums(stage) {
+            return;
+        }
         let reds = self.plan.stages[stage].clone();
         let pix = self.pix;
         // SIMD across window elements: the callback's lanes are free, a row's hold its pixels.

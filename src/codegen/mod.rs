@@ -7,6 +7,7 @@
 
 mod accum;
 mod callback;
+mod keyed;
 mod lower;
 mod row;
 pub mod tables;
@@ -154,6 +155,7 @@ fn helper_symbols() -> Vec<(&'static str, *const u8)> {
     v.extend(["pow", "atan2", "hypot", "mod"].map(runtime::binary_helper));
     v.push(("jf_scratch", runtime::jf_scratch as *const u8));
     v.push(("jf_sorted", runtime::jf_sorted as *const u8));
+    v.push(("jf_keyed_sums", crate::keyed_sums::jf_keyed_sums as *const u8));
     v.push(("jf_track", runtime::jf_track as *const u8));
     v
 }
@@ -414,6 +416,8 @@ struct Emitter<'a, 'b> {
     /// Scalars splatted to F64X2 for the current pass.
     splats: HashMap<P, Value>,
     sorted_slots: i64,
+    /// Row target: per pass the native loop computed (see `keyed.rs`), the rows of its sums.
+    native: HashMap<usize, Vec<Value>>,
     /// Lanes of per-pixel values: one for the callback, two (or one in the tail) for rows.
     pix: Lanes,
 }
@@ -443,6 +447,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
             filling: None,
             splats: HashMap::new(),
             sorted_slots: 0,
+            native: HashMap::new(),
             pix: Lanes::One,
         }
     }

@@ -60,7 +60,7 @@ fn live_per_group(plan: &Plan) -> usize {
 pub(super) struct RowFrame {
     args: Value,
     /// Each window element's offset from a pixel in its block row.
-    offs: Value,
+    pub(super) offs: Value,
     /// The planes' rows (see `Plan::with_planes`).
     planes: Value,
 }
@@ -136,6 +136,9 @@ pub(super) fn emit<'a, 'b>(
         .map(|k| (e.fb.ins()).load(PTR, flags(), outputs, (8 * k) as i32))
         .collect();
     let width = arg(&mut e.fb, args, types::I64, offset_of!(RowArgs, width));
+    if !e.lookups.keyed.is_empty() {
+        e.native_passes(frame, width);
+    }
     let x = e.new_var(types::I64);
     let zero = e.fb.ins().iconst(types::I64, 0);
     e.fb.def_var(x, zero);
