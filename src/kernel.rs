@@ -524,6 +524,13 @@ impl Kernel {
                     .join(", "),
                 t.element.len()
             ));
+            let native = codegen::native_passes(plan, &t).len();
+            if native > 0 {
+                lines.push(format!(
+                    "integer images: {native} pass(es) of sums of a looked-up weight run natively, \
+                     four pixels per AVX2 vector"
+                ));
+            }
         }
         lines
     }

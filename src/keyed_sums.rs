@@ -171,7 +171,13 @@ mod wide {
     /// sums (of the windows at `bases`) and `Q` (0 or 1) sums of the weights alone; sum `i` goes
     /// to row `rows[i]`.
     #[target_feature(enable = "avx2")]
-    unsafe fn run<const T: usize, const P: usize, const Q: usize, const G: usize, const ABS: bool>(
+    unsafe fn run<
+        const T: usize,
+        const P: usize,
+        const Q: usize,
+        const G: usize,
+        const ABS: bool,
+    >(
         a: &KeyedSums,
         bases: &[*const f64; MAX_SUMS],
         rows: &[usize; MAX_SUMS],
@@ -276,10 +282,12 @@ mod tests {
     fn sums_equal_a_direct_evaluation_bit_for_bit() {
         let mut seed = 7u64;
         let mut next = move || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (seed >> 33) as f64
         };
-        let (width, pad) = (37usize, 3isize);
+        let (width, pad) = (37usize, 3i64);
         let offs: Vec<i64> = (-pad..=pad).flat_map(|d| [d - 40, d, d + 40]).collect();
         let len = 200;
         let blocks: Vec<Vec<f64>> = (0..3)
@@ -287,7 +295,9 @@ mod tests {
             .collect();
         let element: Vec<f64> = offs.iter().map(|_| next() / 1e9).collect();
         // Keys from −150 to 150: the table at key 0 is 150 entries in.
-        let table: Vec<f64> = (-150..=150).map(|k| (-(k * k) as f64 / 900.0).exp()).collect();
+        let table: Vec<f64> = (-150..=150)
+            .map(|k| (-(k * k) as f64 / 900.0).exp())
+            .collect();
         let base = 80; // column 0 of the row in each block
         let at = |b: &Vec<f64>| b[base..].as_ptr();
         // (block, with a center) per term, abs, element weights: the bilateral filter's key, the

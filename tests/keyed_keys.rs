@@ -87,3 +87,70 @@ fn keys_across_named_inputs() {
     );
     assert_eq!(trace.keyed_stripes, 0, "{trace:?}");
 }
+
+/// Passes whose every accumulator sums one looked-up weight, alone or times a window, run in
+/// the native loop (`src/keyed_sums.rs`): the plan says so, and every result agrees with the
+/// interpreter, in the AVX2 part of a row and in its tail (widths 45 and 13), at every mode.
+/// Keys the native loop does not take (`c - w`) stay in generated code and agree too.
+#[test]
+fn sums_of_a_looked_up_weight_run_natively() {
+    let grey = Array2::from_shape_fn((41, 45), |(y, x)| {
+        ((x * 37 + y * 11) * 2654435761 % 251) as u8
+    });
+    let colour = rgb(33, 45, 5);
+    let g = Array2::from_shape_fn((41, 45), |(y, x)| ((x * 5 + y * 13) % 29) as u8);
+    let grey_inputs = Inputs::new(grey.view()).with("p", g.view());
+    let colour_inputs = Inputs::new(colour.view()).channels();
+    let cases: [(&str, bool, bool); 9] = [
+        // The bilateral filter: element and keyed table, Σ g·w and Σ g.
+        ("let g = exp(-(dx^2+dy^2)/242 - (w-c)^2/1800); sum(g*w)/sum(g)", false, true),
+        // OpenCV's colour bilateral: three abs terms, four sums.
+        ("let d = abs(w[0]-c[0]) + abs(w[1]-c[1]) + abs(w[2]-c[2]); let q = exp(-(dx^2+dy^2)/242 - d^2/1800); (sum(q*w[0])/sum(q), sum(q*w[1])/sum(q), sum(q*w[2])/sum(q))", true, true),
+        // No element factor; abs(c - w); a mean.
+        ("mean(exp(-abs(c - w) / 9) * w)", false, true),
+        // `k` as the element factor, a weighted sum only.
+        ("sum(k * exp(-(w - c)^2 / 50) * w)", false, true),
+        // A window value alone as a term (alone, the planner plans the point map).
+        ("sum(exp(-(w[0] - c[0] + w[1])^2 / 900) * w[1])", true, true),
+        // A named input's window weighted, the key against its value here.
+        ("let q = exp(-abs(w - at(p)) / 9 - dx^2/20); sum(q * p) / sum(q)", false, true),
+        // Beside a planned sum (the planner's plane).
+        ("let q = exp(-(w-c)^2/300); sum(q*w) / sum(w)", false, true),
+        // Not taken: two weights in one pass; `c - w` as a key.
+        ("let q = exp(-(w-c)^2/300); sum(q*w)/sum(q) + sum(exp(-(w-c)^2/90) * w)", false, false),
+        ("sum(exp(-(c - w)^2 / 50) * w)", false, false),
+    ];
+    for (src, is_colour, native) in cases {
+        let k =
+            Kernel::compile_for(src, &["p"][..(!is_colour) as usize], &Limits::default()).unwrap();
+        let said = k.plan_summary().iter().any(|l| l.contains("run natively"));
+        assert_eq!(said, native, "`{src}`: {:?}", k.plan_summary());
+        for (mode, fp) in [
+            (Mode::Reflect, Footprint::disk(4)),
+            (Mode::Constant, Footprint::rect(5, 3)),
+            (Mode::Wrap, Footprint::disk(2)),
+        ] {
+            let opts = Options::default().mode(mode).cval(7.0);
+            let names: &[&str] = if is_colour { &[] } else { &["p"] };
+            let trace = if is_colour {
+                agree(src, names, &colour_inputs, &fp, &opts)
+            } else {
+                agree(src, names, &grey_inputs, &fp, &opts)
+            };
+            assert!(trace.keyed_stripes > 0, "`{src}` {trace:?}");
+        }
+        // A tail only: narrower than one block of pixels.
+        let narrow = grey.slice(ndarray::s![.., ..13]).to_owned();
+        let g_narrow = g.slice(ndarray::s![.., ..13]).to_owned();
+        if !is_colour {
+            let inputs = Inputs::new(narrow.view()).with("p", g_narrow.view());
+            agree(
+                src,
+                &["p"],
+                &inputs,
+                &Footprint::disk(3),
+                &Options::default(),
+            );
+        }
+    }
+}

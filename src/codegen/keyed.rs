@@ -5,10 +5,10 @@
 //! its pixel loops, and each pixel group then reads its sums from the rows it wrote.
 
 use super::row::RowFrame;
-use super::{Emitter, PTR, SHIFTER};
+use super::{Emitter, Tables, PTR, SHIFTER};
 use crate::ir::{At, BinOp, Builtin, Func, Sample};
 use crate::keyed_sums::{KeyedSums, Term, MAX_SUMS, MAX_TERMS};
-use crate::plan::{Acc, POp, P};
+use crate::plan::{Acc, POp, Plan, P};
 use cranelift_codegen::ir::{types, InstBuilder, StackSlotData, StackSlotKind, Value};
 use std::mem::{offset_of, size_of};
 
@@ -26,12 +26,120 @@ struct Shape {
     sums: Vec<Option<Sample>>,
 }
 
+/// The passes of `plan` the native loop computes when the row function has `tables`.
+pub fn native_passes(plan: &Plan, tables: &Tables) -> Vec<usize> {
+    (0..plan.stages.len())
+        .filter(|&s| shape(plan, tables, s).is_some())
+        .collect()
+}
+
+fn sample(plan: &Plan, p: P, window: bool) -> Option<Sample> {
+    match plan.nodes[p].op {
+        POp::Sample(s) if (s.at == At::Window) == window => Some(s),
+        _ => None,
+    }
+}
+
+/// A per-element factor: an element table's node, or `k`, `dx`, `dy`, `dz`.
+fn element_factor(plan: &Plan, tables: &Tables, p: P) -> bool {
+    tables.element.contains(&p)
+        || matches!(
+            plan.nodes[p].op,
+            POp::Builtin(Builtin::K | Builtin::Dx | Builtin::Dy | Builtin::Dz)
+        )
+}
+
+/// The key of keyed table node `p`, if `p` has a keyed table.
+fn key_of(tables: &Tables, p: P) -> Option<P> {
+    tables.keyed.iter().find(|(t, _)| *t == p).map(|&(_, k)| k)
+}
+
+/// `g` as (element factor, keyed table node), when it is a keyed entry or one times an element
+/// factor.
+fn weight(plan: &Plan, tables: &Tables, g: P) -> Option<(Option<P>, P)> {
+    if key_of(tables, g).is_some() {
+        return Some((None, g));
+    }
+    let POp::Bin(BinOp::Mul, a, b) = plan.nodes[g].op else {
+        return None;
+    };
+    [(a, b), (b, a)].into_iter().find_map(|(e, k)| {
+        (element_factor(plan, tables, e) && key_of(tables, k).is_some()).then_some((Some(e), k))
+    })
+}
+
+/// The native shape of pass `stage`, if it has one.
+fn shape(plan: &Plan, tables: &Tables, stage: usize) -> Option<Shape> {
+    let reds = &plan.stages[stage];
+    if reds.len() > MAX_SUMS {
+        return None;
+    }
+    let mut g = None;
+    let mut sums = Vec::new();
+    for &r in reds {
+        let POp::Reduce(Acc::Sum, arg, None) = plan.nodes[r].op else {
+            return None;
+        };
+        let (w, v) = if weight(plan, tables, arg).is_some() {
+            (arg, None)
+        } else if let POp::Bin(BinOp::Mul, a, b) = plan.nodes[arg].op {
+            [(a, b), (b, a)].into_iter().find_map(|(w, v)| {
+                let v = sample(plan, v, true)?;
+                weight(plan, tables, w).is_some().then_some((w, Some(v)))
+            })?
+        } else {
+            return None;
+        };
+        if *g.get_or_insert(w) != w {
+            return None;
+        }
+        sums.push(v);
+    }
+    let (element, keyed) = weight(plan, tables, g?)?;
+    let mut terms = Vec::new();
+    let abs = key_terms(plan, key_of(tables, keyed)?, &mut terms)?;
+    (terms.len() <= MAX_TERMS).then_some(Shape {
+        element,
+        keyed,
+        terms,
+        abs,
+        sums,
+    })
+}
+
+/// The terms of key `p`, and whether they are all `abs(w − c)` (else none is).
+fn key_terms(plan: &Plan, p: P, out: &mut Vec<(Sample, Option<Sample>)>) -> Option<bool> {
+    let diff = |a: P, b: P| Some((sample(plan, a, true)?, sample(plan, b, false)?));
+    let (term, abs) = match &plan.nodes[p].op {
+        POp::Bin(BinOp::Add, a, b) => {
+            let abs = key_terms(plan, *a, out)?;
+            return (key_terms(plan, *b, out)? == abs).then_some(abs);
+        }
+        POp::Call(Func::Abs, args) => {
+            let POp::Bin(BinOp::Sub, a, b) = plan.nodes[args[0]].op else {
+                return None;
+            };
+            // abs(c − w) is abs(w − c), bit for bit.
+            let (w, c) = diff(a, b).or_else(|| diff(b, a))?;
+            ((w, Some(c)), true)
+        }
+        POp::Sample(s) if s.at == At::Window => ((*s, None), false),
+        POp::Bin(BinOp::Sub, a, b) => {
+            let (w, c) = diff(*a, *b)?;
+            ((w, Some(c)), false)
+        }
+        _ => return None,
+    };
+    out.push(term);
+    Some(abs)
+}
+
 impl Emitter<'_, '_> {
     /// Calls the native loop for each pass it can compute, recording where its sums are for
     /// [`Emitter::native_sums`].
-    pub(super) fn native_passes(&mut self, r: RowFrame, width: Value) {
+    pub(super) fn call_natives(&mut self, r: RowFrame, width: Value, tables: &Tables) {
         for stage in 0..self.plan.stages.len() {
-            if let Some(shape) = self.shape(stage) {
+            if let Some(shape) = shape(self.plan, tables, stage) {
                 let rows = self.call_native(r, width, &shape);
                 self.native.insert(stage, rows);
             }
@@ -56,110 +164,15 @@ impl Emitter<'_, '_> {
         true
     }
 
-    fn sample(&self, p: P, window: bool) -> Option<Sample> {
-        match self.plan.nodes[p].op {
-            POp::Sample(s) if (s.at == At::Window) == window => Some(s),
-            _ => None,
-        }
-    }
-
-    /// A per-element factor: an element table's node, or `k`, `dx`, `dy`, `dz`.
-    fn element_factor(&self, p: P) -> bool {
-        self.lookups.element.contains_key(&p)
-            || matches!(
-                self.plan.nodes[p].op,
-                POp::Builtin(Builtin::K | Builtin::Dx | Builtin::Dy | Builtin::Dz)
-            )
-    }
-
-    /// `g` as (element factor, keyed table node), when it is a keyed entry or one times an
-    /// element factor.
-    fn weight(&self, g: P) -> Option<(Option<P>, P)> {
-        if self.lookups.keyed.contains_key(&g) {
-            return Some((None, g));
-        }
-        let POp::Bin(BinOp::Mul, a, b) = self.plan.nodes[g].op else {
-            return None;
-        };
-        [(a, b), (b, a)].into_iter().find_map(|(e, k)| {
-            (self.element_factor(e) && self.lookups.keyed.contains_key(&k)).then_some((Some(e), k))
-        })
-    }
-
-    /// The native shape of pass `stage`, if it has one.
-    fn shape(&self, stage: usize) -> Option<Shape> {
-        let reds = &self.plan.stages[stage];
-        if reds.len() > MAX_SUMS {
-            return None;
-        }
-        let mut weight = None;
-        let mut sums = Vec::new();
-        for &r in reds {
-            let POp::Reduce(Acc::Sum, arg, None) = self.plan.nodes[r].op else {
-                return None;
-            };
-            let (g, v) = if self.weight(arg).is_some() {
-                (arg, None)
-            } else if let POp::Bin(BinOp::Mul, a, b) = self.plan.nodes[arg].op {
-                [(a, b), (b, a)].into_iter().find_map(|(g, v)| {
-                    let v = self.sample(v, true)?;
-                    self.weight(g).is_some().then_some((g, Some(v)))
-                })?
-            } else {
-                return None;
-            };
-            if *weight.get_or_insert(g) != g {
-                return None;
-            }
-            sums.push(v);
-        }
-        let (element, keyed) = self.weight(weight?)?;
-        let mut terms = Vec::new();
-        let abs = self.terms(self.lookups.keyed[&keyed].1, &mut terms)?;
-        (terms.len() <= MAX_TERMS).then_some(Shape {
-            element,
-            keyed,
-            terms,
-            abs,
-            sums,
-        })
-    }
-
-    /// The terms of key `p`, and whether they are all `abs(w − c)` (else none is).
-    fn terms(&self, p: P, out: &mut Vec<(Sample, Option<Sample>)>) -> Option<bool> {
-        let diff = |d: P| match self.plan.nodes[d].op {
-            POp::Bin(BinOp::Sub, a, b) => Some((self.sample(a, true)?, self.sample(b, false)?)),
-            _ => None,
-        };
-        let (term, abs) = match &self.plan.nodes[p].op {
-            POp::Bin(BinOp::Add, a, b) => {
-                let abs = self.terms(*a, out)?;
-                return (self.terms(*b, out)? == abs).then_some(abs);
-            }
-            POp::Call(Func::Abs, args) => {
-                // abs(c − w) is abs(w − c), bit for bit.
-                let POp::Bin(BinOp::Sub, a, b) = self.plan.nodes[args[0]].op else {
-                    return None;
-                };
-                let swapped = || Some((self.sample(b, true)?, self.sample(a, false)?));
-                let (w, c) = diff(args[0]).or_else(swapped)?;
-                ((w, Some(c)), true)
-            }
-            POp::Sample(s) if s.at == At::Window => ((*s, None), false),
-            _ => {
-                let (w, c) = diff(p)?;
-                ((w, Some(c)), false)
-            }
-        };
-        out.push(term);
-        Some(abs)
-    }
-
     /// Builds the [`KeyedSums`] of `shape` in the frame, calls the native loop, and returns the
     /// rows of its sums.
     fn call_native(&mut self, r: RowFrame, width: Value, shape: &Shape) -> Vec<Value> {
         let size = size_of::<KeyedSums>() as u32;
-        let slot = (self.fb).create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, size, 3));
+        let slot = (self.fb).create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            size,
+            3,
+        ));
         let zero = self.fb.ins().iconst(PTR, 0);
         let put = |e: &mut Self, v: Value, at: usize| {
             e.fb.ins().stack_store(PTR, v, slot, at as i32);
@@ -202,7 +215,13 @@ impl Emitter<'_, '_> {
         self.sorted_slots += 1;
         let values = self.fb.ins().imul_imm_s(width, shape.sums.len() as i64);
         let sig = [types::I64, types::I64];
-        let out = (self.helpers).call(&mut self.fb, "jf_scratch", &sig, Some(PTR), &[slot_no, values]);
+        let out = (self.helpers).call(
+            &mut self.fb,
+            "jf_scratch",
+            &sig,
+            Some(PTR),
+            &[slot_no, values],
+        );
         let out = out.expect("jf_scratch returns its buffer");
         put(self, out, offset_of!(KeyedSums, out));
         let args = self.fb.ins().stack_addr(PTR, slot, 0);

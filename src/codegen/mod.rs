@@ -28,6 +28,7 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Linkage, Module};
+pub use keyed::native_passes;
 use row::RowFrame;
 use std::collections::HashMap;
 use std::os::raw::{c_int, c_void};
@@ -155,7 +156,10 @@ fn helper_symbols() -> Vec<(&'static str, *const u8)> {
     v.extend(["pow", "atan2", "hypot", "mod"].map(runtime::binary_helper));
     v.push(("jf_scratch", runtime::jf_scratch as *const u8));
     v.push(("jf_sorted", runtime::jf_sorted as *const u8));
-    v.push(("jf_keyed_sums", crate::keyed_sums::jf_keyed_sums as *const u8));
+    v.push((
+        "jf_keyed_sums",
+        crate::keyed_sums::jf_keyed_sums as *const u8,
+    ));
     v.push(("jf_track", runtime::jf_track as *const u8));
     v
 }

@@ -136,8 +136,8 @@ pub(super) fn emit<'a, 'b>(
         .map(|k| (e.fb.ins()).load(PTR, flags(), outputs, (8 * k) as i32))
         .collect();
     let width = arg(&mut e.fb, args, types::I64, offset_of!(RowArgs, width));
-    if !e.lookups.keyed.is_empty() {
-        e.native_passes(frame, width);
+    if !tables.keyed.is_empty() {
+        e.call_natives(frame, width, tables);
     }
     let x = e.new_var(types::I64);
     let zero = e.fb.ins().iconst(types::I64, 0);
