@@ -3,7 +3,7 @@
 //! − range)` split into an element table (one value per window element) and a keyed table (one
 //! per value of the key `w − c`). A generated row function has 128-bit vectors and reads the
 //! keyed table for two pixels through lane extracts; here four pixels share each AVX2 operation
-//! and sixteen keep their sums in registers. `codegen/keyed.rs` decides which passes of a keyed
+//! and sixteen (eight with more than two sums) keep their sums in registers. `codegen/keyed.rs` decides which passes of a keyed
 //! row function come here and builds the [`KeyedSums`] in the function's frame.
 //!
 //! The arithmetic is the row function's own, operation for operation (keys are exact integers,
@@ -30,7 +30,7 @@ pub struct Term {
 /// `g_j = element[j] · keyed[key_j]` (or `keyed[key_j]` without element weights) and `key_j` is
 /// the sum of the terms at element j.
 #[repr(C)]
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub struct KeyedSums {
     pub width: i64,
     /// Window elements, and each one's offset from the pixel in its block row.
@@ -66,12 +66,6 @@ pub unsafe extern "C" fn jf_keyed_sums(a: *const KeyedSums) {
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
-        // Without element weights, weights of 1: `1 · t` is `t`, bit for bit.
-        let ones = a.element.is_null().then(|| vec![1.0; a.n.max(0) as usize]);
-        let a = &KeyedSums {
-            element: ones.as_ref().map_or(a.element, |o| o.as_ptr()),
-            ..*a
-        };
         // SAFETY: AVX2 was just detected; the pointers are the caller's.
         done = unsafe { wide::dispatch(a, width) };
     }
@@ -101,7 +95,8 @@ unsafe fn pixel(a: &KeyedSums, x: usize) {
                 let d = *t.window.offset(o) - c;
                 key += if a.abs != 0 { d.abs() } else { d };
             }
-            let t = *a.keyed.offset(key as isize);
+            // `keyed` may point outside the table (its lowest key need not be 0).
+            let t = *a.keyed.wrapping_offset(key as isize);
             let g = if a.element.is_null() {
                 t
             } else {
@@ -120,18 +115,18 @@ unsafe fn pixel(a: &KeyedSums, x: usize) {
 #[cfg(target_arch = "x86_64")]
 mod wide {
     use super::{KeyedSums, MAX_SUMS, MAX_TERMS};
+    use crate::codegen::SHIFTER;
     use std::arch::x86_64::*;
 
-    /// 1.5·2^52: adding it to an integer below 2^51 in magnitude leaves the integer in the low
-    /// bits (as `codegen`'s keyed lookups use it).
-    const SHIFTER: f64 = 6_755_399_441_055_744.0;
     const SHIFTER_BITS: i64 = SHIFTER.to_bits() as i64;
+    /// The element weight of every element when a pass has none: `1 · t` is `t`, bit for bit.
+    static ONE: f64 = 1.0;
 
     /// Runs the AVX2 loop fitted to the pass's numbers of terms and sums; returns how many
     /// pixels (from column 0) it did.
     ///
     /// # Safety
-    /// AVX2 must be available; as [`super::jf_keyed_sums`], with `element` not null.
+    /// AVX2 must be available; as [`super::jf_keyed_sums`].
     pub(super) unsafe fn dispatch(a: &KeyedSums, width: usize) -> usize {
         // The weighted sums first, then the weights' own sum (at most one: the plan shares it).
         let sums = &a.sum[..a.sums as usize];
@@ -191,6 +186,10 @@ mod wide {
         // The entry of key k is at `biased + bits(k + SHIFTER)`.
         let biased = a.keyed.wrapping_offset(-SHIFTER_BITS as isize);
         let term = &a.term;
+        let (element, element_step) = match a.element.is_null() {
+            true => (&ONE as *const f64, 0),
+            false => (a.element, 1),
+        };
         let mut x = 0;
         // SAFETY (the whole loop): the caller's contract, for pixels x .. x + step of the row.
         unsafe {
@@ -215,7 +214,7 @@ mod wide {
                 let mut plain = [[sign; G]; Q];
                 for j in 0..n {
                     let o = *a.offs.add(j) as isize + x as isize;
-                    let e = _mm256_set1_pd(*a.element.add(j));
+                    let e = _mm256_set1_pd(*element.add(j * element_step));
                     for g in 0..G {
                         let at = o + 4 * g as isize;
                         let mut key = _mm256_setzero_pd();

@@ -239,8 +239,9 @@ thread_local! {
     static SCRATCH: RefCell<Vec<Vec<f64>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// A per-thread buffer of at least `n` doubles for sort-based reduction `slot`. It stays valid
-/// until the same thread asks for the same slot again, which generated code does once per call.
+/// A per-thread buffer of at least `n` doubles for sort-based reduction `slot` (or the rows of a
+/// native pass's sums, see `codegen/keyed.rs`). It stays valid until the same thread asks for
+/// the same slot again, which generated code does once per call.
 pub extern "C" fn jf_scratch(slot: i64, n: i64) -> *mut f64 {
     SCRATCH.with(|s| {
         let mut s = s.borrow_mut();

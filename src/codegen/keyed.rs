@@ -68,10 +68,15 @@ fn weight(plan: &Plan, tables: &Tables, g: P) -> Option<(Option<P>, P)> {
     })
 }
 
-/// The native shape of pass `stage`, if it has one.
+/// The native shape of pass `stage`, if it has one. Only with AVX2 (the code is for this host):
+/// one pixel at a time, the native loop would be slower than the generated pass.
 fn shape(plan: &Plan, tables: &Tables, stage: usize) -> Option<Shape> {
+    #[cfg(target_arch = "x86_64")]
+    let wide = std::arch::is_x86_feature_detected!("avx2");
+    #[cfg(not(target_arch = "x86_64"))]
+    let wide = false;
     let reds = &plan.stages[stage];
-    if reds.len() > MAX_SUMS {
+    if !wide || reds.len() > MAX_SUMS {
         return None;
     }
     let mut g = None;
@@ -94,6 +99,10 @@ fn shape(plan: &Plan, tables: &Tables, stage: usize) -> Option<Shape> {
             return None;
         }
         sums.push(v);
+    }
+    // The plan shares equal sums: the weights' own sum comes once at most.
+    if sums.iter().filter(|v| v.is_none()).count() > 1 {
+        return None;
     }
     let (element, keyed) = weight(plan, tables, g?)?;
     let mut terms = Vec::new();
@@ -196,10 +205,16 @@ impl Emitter<'_, '_> {
         let count = |e: &mut Self, n: usize| e.fb.ins().iconst(types::I64, n as i64);
         let terms = count(self, shape.terms.len());
         put(self, terms, offset_of!(KeyedSums, terms));
-        for (t, &(w, c)) in shape.terms.iter().enumerate() {
+        // Unused entries are null, so that the whole struct is initialised.
+        for t in 0..MAX_TERMS {
             let at = offset_of!(KeyedSums, term) + t * size_of::<Term>();
-            let window = self.inputs.samples[&w];
-            let center = c.map_or(zero, |c| self.inputs.samples[&c]);
+            let (window, center) = match shape.terms.get(t) {
+                Some(&(w, c)) => (
+                    self.inputs.samples[&w],
+                    c.map_or(zero, |c| self.inputs.samples[&c]),
+                ),
+                None => (zero, zero),
+            };
             put(self, window, at + offset_of!(Term, window));
             put(self, center, at + offset_of!(Term, center));
         }
@@ -207,8 +222,9 @@ impl Emitter<'_, '_> {
         put(self, abs, offset_of!(KeyedSums, abs));
         let sums = count(self, shape.sums.len());
         put(self, sums, offset_of!(KeyedSums, sums));
-        for (s, v) in shape.sums.iter().enumerate() {
-            let base = v.map_or(zero, |v| self.inputs.samples[&v]);
+        for s in 0..MAX_SUMS {
+            let base = shape.sums.get(s).copied().flatten();
+            let base = base.map_or(zero, |v| self.inputs.samples[&v]);
             put(self, base, offset_of!(KeyedSums, sum) + 8 * s);
         }
         let slot_no = self.fb.ins().iconst(types::I64, self.sorted_slots);

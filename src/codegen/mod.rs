@@ -64,7 +64,7 @@ pub enum Target {
 const PTR: Type = types::I64;
 /// 1.5·2^52: adding it to a number below 2^51 in magnitude rounds it to an integer held in the
 /// low mantissa bits, so `bits(x + SHIFTER) - bits(SHIFTER)` is that integer.
-const SHIFTER: f64 = 6_755_399_441_055_744.0;
+pub(crate) const SHIFTER: f64 = 6_755_399_441_055_744.0;
 const F64X2: Type = types::F64X2;
 
 fn isa() -> Result<OwnedTargetIsa, Error> {
