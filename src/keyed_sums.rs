@@ -119,8 +119,11 @@ mod wide {
     use std::arch::x86_64::*;
 
     const SHIFTER_BITS: i64 = SHIFTER.to_bits() as i64;
-    /// The element weight of every element when a pass has none: `1 · t` is `t`, bit for bit.
-    static ONE: f64 = 1.0;
+
+    thread_local! {
+        /// Element weights of 1, for passes without any: `1 · t` is `t`, bit for bit.
+        static ONES: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
 
     /// Runs the AVX2 loop fitted to the pass's numbers of terms and sums; returns how many
     /// pixels (from column 0) it did.
@@ -186,9 +189,14 @@ mod wide {
         // The entry of key k is at `biased + bits(k + SHIFTER)`.
         let biased = a.keyed.wrapping_offset(-SHIFTER_BITS as isize);
         let term = &a.term;
-        let (element, element_step) = match a.element.is_null() {
-            true => (&ONE as *const f64, 0),
-            false => (a.element, 1),
+        let element = match a.element.is_null() {
+            true => ONES.with_borrow_mut(|ones| {
+                if ones.len() < n {
+                    ones.resize(n, 1.0);
+                }
+                ones.as_ptr()
+            }),
+            false => a.element,
         };
         let mut x = 0;
         // SAFETY (the whole loop): the caller's contract, for pixels x .. x + step of the row.
@@ -214,7 +222,7 @@ mod wide {
                 let mut plain = [[sign; G]; Q];
                 for j in 0..n {
                     let o = *a.offs.add(j) as isize + x as isize;
-                    let e = _mm256_set1_pd(*element.add(j * element_step));
+                    let e = _mm256_set1_pd(*element.add(j));
                     for g in 0..G {
                         let at = o + 4 * g as isize;
                         let mut key = _mm256_setzero_pd();
