@@ -104,8 +104,9 @@ pub trait Element: Copy + Send + Sync + PartialOrd + std::fmt::Debug + 'static {
     fn exact(v: f64) -> Option<Self>;
     /// `self − LOWEST`, the histogram key of an integer with `KEYS > 0`.
     fn key(self) -> u32;
-    /// A result array's `n` values, every one of which the caller writes: zeros, or (f64) a
-    /// stage result's buffer kept from an earlier application ([`crate::spare::keep`]).
+    /// A result array's `n` values, every one of which the caller writes before reading any:
+    /// zeros here; not cleared for the number types, or (f64) a stage result's buffer kept from
+    /// an earlier application ([`crate::spare::keep`]).
     fn buffer(n: usize) -> Vec<Self> {
         vec![Self::from_f64(0.0); n]
     }
@@ -141,6 +142,7 @@ macro_rules! int_element {
             }
             #[inline]
             fn key(self) -> u32 { (self as i64 - <$t>::MIN as i64) as u32 }
+            fn buffer(n: usize) -> Vec<Self> { crate::spare::unwritten(n) }
         }
     )*};
 }
@@ -164,6 +166,9 @@ impl Element for f32 {
     }
     fn key(self) -> u32 {
         0
+    }
+    fn buffer(n: usize) -> Vec<Self> {
+        crate::spare::unwritten(n)
     }
 }
 

@@ -106,13 +106,13 @@ static RESULTS: Mutex<Vec<Vec<f64>>> = Mutex::new(Vec::new());
 /// Results of fewer values than this (256 KiB) are neither kept nor taken from those kept.
 const SMALL: usize = 32 << 10;
 
-/// `n` values for a result array, whatever an earlier result left there (zeros when none
-/// fits): its every value is written before it is read.
+/// `n` values for a result array, whatever an earlier result left there (not cleared when
+/// none fits): its every value is written before it is read.
 pub(crate) fn reuse(n: usize) -> Vec<f64> {
-    // Small arrays cost little to clear; a kept buffer more than twice the size asked for
-    // would hold its memory for a small result.
+    // A kept buffer more than twice the size asked for would hold its memory for a small
+    // result.
     if n < SMALL {
-        return vec![0.0; n];
+        return unwritten(n);
     }
     let taken = smallest(
         &mut RESULTS.lock().unwrap_or_else(|e| e.into_inner()),
@@ -125,8 +125,30 @@ pub(crate) fn reuse(n: usize) -> Vec<f64> {
             v.resize(n, 0.0);
             v
         }
-        None => vec![0.0; n],
+        None => unwritten(n),
     }
+}
+
+/// Number types for which every bit pattern is a value.
+pub(crate) trait Plain: Copy {}
+impl Plain for u8 {}
+impl Plain for u16 {}
+impl Plain for i16 {}
+impl Plain for i32 {}
+impl Plain for f32 {}
+impl Plain for f64 {}
+
+/// `n` values for a caller that writes every one before it reads any: not cleared (clearing
+/// costs a pass over the memory, 8 bytes a pixel of an f64 result, a tenth of a box mean).
+// The lint warns of values nobody wrote: here none is read before the caller writes it (the
+// window loop's sink assigns every value of a result array; stores read nothing).
+#[allow(clippy::uninit_vec)]
+pub(crate) fn unwritten<T: Plain>(n: usize) -> Vec<T> {
+    let mut v = Vec::with_capacity(n);
+    // SAFETY: every bit pattern of a `Plain` type is a value, and the caller writes all `n`
+    // before reading any.
+    unsafe { v.set_len(n) };
+    v
 }
 
 /// Keeps `v` (a stage result no longer read) for [`reuse`], within [`KEPT_RESULTS`] (the
