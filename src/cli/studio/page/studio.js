@@ -97,10 +97,12 @@ function bitmap(image) {
 
 async function loadInfo() {
   info = await (await fetch('/api/info')).json();
-  $('image-info').textContent = `${info.name}: ${info.layout} ${info.shape.join('×')} ${info.dtype}`;
-  $('input-list').textContent = info.inputs.map((i) => i.name).join(', ');
   before = await planes(await fetch('/api/image?format=raw'));
   view.fitted = false;
+  // Named last: the image's name on the page says the new image is in place (a zoom from
+  // then on is kept; set before `before` arrived, it was undone by the refit).
+  $('image-info').textContent = `${info.name}: ${info.layout} ${info.shape.join('×')} ${info.dtype}`;
+  $('input-list').textContent = info.inputs.map((i) => i.name).join(', ');
 }
 
 function requestBody(format) {
