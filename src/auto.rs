@@ -147,9 +147,20 @@ impl StripeFn for RowStripe<'_> {
             st.input_rows.clear();
             (st.input_rows).extend(s.blocks.iter().map(|b| b[ry * s.bw..].as_ptr()));
             st.output_rows.clear();
-            let base = st.out.as_mut_ptr();
-            // SAFETY: `out` holds `nout` rows of `w` values.
-            (st.output_rows).extend((0..nout).map(|k| unsafe { base.add(k * w) }));
+            let row_out = &mut out[ry * s.out_stride..][..w * nout];
+            // One f64 result: the row function writes the output row itself (no copy).
+            let direct = match O::as_f64_mut(row_out) {
+                Some(r) if nout == 1 => Some(r.as_mut_ptr()),
+                _ => None,
+            };
+            match direct {
+                Some(r) => st.output_rows.push(r),
+                None => {
+                    let base = st.out.as_mut_ptr();
+                    // SAFETY: `out` holds `nout` rows of `w` values.
+                    (st.output_rows).extend((0..nout).map(|k| unsafe { base.add(k * w) }));
+                }
+            }
             let mut args = RowArgs::new(&st.input_rows, &st.offs, w, &st.output_rows);
             args.c_off = s.coff as i64;
             args.strides = [(s.bh * s.bw) as i64, s.bw as i64];
@@ -183,7 +194,9 @@ impl StripeFn for RowStripe<'_> {
                 // SAFETY: as above, for the row function without keyed tables.
                 unsafe { (code.f)(&mut args) };
             }
-            write_row(&st.out, &mut out[ry * s.out_stride..][..w * nout], w, nout);
+            if direct.is_none() {
+                write_row(&st.out, &mut out[ry * s.out_stride..][..w * nout], w, nout);
+            }
         }
         self.counts[(code.keyed == 0) as usize].fetch_add(1, Ordering::Relaxed);
     }

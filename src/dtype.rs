@@ -99,6 +99,10 @@ pub trait Element: Copy + Send + Sync + PartialOrd + std::fmt::Debug + 'static {
     fn as_f64<'a>(_a: &ndarray::ArrayViewD<'a, Self>) -> Option<ndarray::ArrayViewD<'a, f64>> {
         None
     }
+    /// `s` itself when this type is f64: results written into it in place of a copy.
+    fn as_f64_mut(_s: &mut [Self]) -> Option<&mut [f64]> {
+        None
+    }
     /// `v` in this type if it is an integer type that holds `v` exactly (native paths pad with
     /// it); `None` for floats, which stay on the f64 paths that handle NaN.
     fn exact(v: f64) -> Option<Self>;
@@ -187,6 +191,9 @@ impl Element for f64 {
     }
     fn as_f64<'a>(a: &ndarray::ArrayViewD<'a, f64>) -> Option<ndarray::ArrayViewD<'a, f64>> {
         Some(a.clone())
+    }
+    fn as_f64_mut(s: &mut [f64]) -> Option<&mut [f64]> {
+        Some(s)
     }
     fn exact(_: f64) -> Option<Self> {
         None
