@@ -19,7 +19,7 @@ use crate::runtime::CallbackContext;
 use crate::schedule::{Schedule, Trace};
 use crate::syntax;
 use crate::window::{self, Geometry, Halo, Span, UNITS};
-use ndarray::{Array, ArrayD, ArrayView, Axis, Dimension, IxDyn, Slice};
+use ndarray::{Array, ArrayD, ArrayView, ArrayViewMutD, Axis, Dimension, IxDyn, Slice};
 use std::ops::Range;
 use std::os::raw::c_void;
 use std::rc::Rc;
@@ -852,6 +852,42 @@ impl Kernel {
         footprint: &Footprint,
         options: &Options,
     ) -> Result<(ArrayD<O>, Trace), Error> {
+        self.apply_dest(inputs, footprint, options, None)
+    }
+
+    /// [`Kernel::apply_traced`] writing the result into `out` instead of a new array: no
+    /// allocation, and no copy when the caller keeps its results in an array of its own (as
+    /// `scipy.ndimage`'s `output=`). `out` must have the result's shape and be in C order;
+    /// it must not overlap the inputs (they are read while it is written).
+    ///
+    /// ```
+    /// use jitfilter::{Footprint, Inputs, Kernel, Options};
+    /// use ndarray::Array2;
+    /// let k = Kernel::compile("max(w)")?;
+    /// let image = Array2::from_shape_fn((8, 8), |(y, x)| (x * y) as f64);
+    /// let mut out = Array2::<f64>::zeros((8, 8));
+    /// k.apply_into(&Inputs::new(image.view()), &Footprint::rect(3, 3), &Options::default(), out.view_mut().into_dyn())?;
+    /// assert_eq!(out, k.filter(image.view(), &Footprint::rect(3, 3), &Options::default())?);
+    /// # Ok::<(), jitfilter::Error>(())
+    /// ```
+    pub fn apply_into<T: Element, O: Element>(
+        &self,
+        inputs: &Inputs<T>,
+        footprint: &Footprint,
+        options: &Options,
+        out: ArrayViewMutD<O>,
+    ) -> Result<Trace, Error> {
+        Ok(self.apply_dest(inputs, footprint, options, Some(out))?.1)
+    }
+
+    /// [`Kernel::apply_traced`], into `dest` when given (the array returned is then empty).
+    fn apply_dest<T: Element, O: Element>(
+        &self,
+        inputs: &Inputs<T>,
+        footprint: &Footprint,
+        options: &Options,
+        dest: Option<ArrayViewMutD<O>>,
+    ) -> Result<(ArrayD<O>, Trace), Error> {
         // A pass of `passes()` reads stages `over` made by their names (`mean(w) over box:3`).
         let stage = |name: &str| (self.program.inputs.iter()).any(|p| p.name == name);
         for name in inputs.names() {
@@ -884,7 +920,7 @@ impl Kernel {
             Some(outs)
         };
         if self.stages.is_empty() {
-            return self.run(inputs, footprint, options);
+            return self.run(inputs, footprint, options, dest);
         }
         let outs = |i: usize| outs.as_ref().map(|o| &o[i][..]);
         self.param_values(&options.params)?;
@@ -905,7 +941,7 @@ impl Kernel {
                 trace.add(t);
                 made.push(Made::whole(name, out));
             }
-            let (out, t) = self.run(&inputs.and_made(&made), footprint, options)?;
+            let (out, t) = self.run(&inputs.and_made(&made), footprint, options, dest)?;
             trace.add(t);
             return Ok((out, trace));
         }
@@ -958,7 +994,7 @@ impl Kernel {
             }
             i = names.end;
         }
-        let (out, t) = self.run(&wide.view(&made), footprint, options)?;
+        let (out, t) = self.run(&wide.view(&made), footprint, options, dest)?;
         trace.add(t);
         // The stages' results, read no more, serve the next application's.
         for m in made {
@@ -1079,7 +1115,7 @@ impl Kernel {
         outs: Option<&[Vec<Range<usize>>]>,
     ) -> Result<(ArrayD<O>, Trace), Error> {
         let Some(outs) = outs else {
-            return self.run(inputs, footprint, options);
+            return self.run(inputs, footprint, options, None);
         };
         let (_, region) = region_of(&options.region, inputs.shape())?;
         // Every combination of one range per axis (one empty run when some axis has none).
@@ -1108,7 +1144,8 @@ impl Kernel {
                     })
                 })
                 .collect();
-            let (part, t) = self.run(inputs, footprint, &options.clone().region(part_region))?;
+            let part_options = options.clone().region(part_region);
+            let (part, t) = self.run(inputs, footprint, &part_options, None)?;
             let whole = whole.get_or_insert_with(|| {
                 let mut shape = part.shape().to_vec();
                 for (d, s) in shape.iter_mut().zip(&region) {
@@ -1127,12 +1164,14 @@ impl Kernel {
         Ok((whole.expect("one run at least"), trace))
     }
 
-    /// Applies this kernel alone (its stages' results among `inputs`).
+    /// Applies this kernel alone (its stages' results among `inputs`), into `dest` when given
+    /// (the array returned is then empty).
     fn run<T: Element, O: Element>(
         &self,
         inputs: &Inputs<T>,
         footprint: &Footprint,
         options: &Options,
+        dest: Option<ArrayViewMutD<O>>,
     ) -> Result<(ArrayD<O>, Trace), Error> {
         let bound = Binding::new(&self.program, inputs)?;
         let (footprint, options) = &self.pass_footprint(footprint, options);
@@ -1158,8 +1197,25 @@ impl Kernel {
         let out_dims = out3.clone().map(|r| r.len());
         let pixels = out_dims.iter().product::<usize>();
         let values = bound.runs.len() * bound.outputs;
+        let mut out_shape = bound.out_shape;
+        out_shape[..nd].copy_from_slice(&out_dims[3 - nd..]);
         // Every value is written by the schedule's run.
-        let mut out = O::buffer(pixels * values);
+        let (mut owned, mut dest) = (Vec::new(), dest);
+        let out: &mut [O] = match dest.as_mut() {
+            None => {
+                owned = O::buffer(pixels * values);
+                &mut owned
+            }
+            Some(d) if d.shape() != out_shape => {
+                return Err(Error::Shape(format!(
+                    "the output array has shape {:?}; the result's is {out_shape:?}",
+                    d.shape()
+                )))
+            }
+            Some(d) => d.as_slice_mut().ok_or_else(|| {
+                Error::Shape("the output array must be contiguous in C order".into())
+            })?,
+        };
         let mut trace = Trace::default();
         let mut part = Vec::new();
         for (r, planes) in bound.runs.iter().enumerate() {
@@ -1175,7 +1231,7 @@ impl Kernel {
                 arrays.iter().map(|a| a as &dyn window::Source<T>).collect();
             // One run writes the result in place; runs per channel each fill their column.
             let target = if bound.runs.len() == 1 {
-                &mut out
+                &mut *out
             } else {
                 part.resize(pixels, O::from_f64(0.0));
                 &mut part
@@ -1193,10 +1249,14 @@ impl Kernel {
                 }
             }
         }
-        let mut out_shape = bound.out_shape;
-        out_shape[..nd].copy_from_slice(&out_dims[3 - nd..]);
-        let out =
-            Array::from_shape_vec(IxDyn(&out_shape), out).expect("the result has the bound shape");
+        if dest.is_some() {
+            return Ok((
+                ArrayD::from_shape_vec(IxDyn(&[0]), owned).expect("empty"),
+                trace,
+            ));
+        }
+        let out = Array::from_shape_vec(IxDyn(&out_shape), owned)
+            .expect("the result has the bound shape");
         Ok((out, trace))
     }
 

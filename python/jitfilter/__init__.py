@@ -551,6 +551,19 @@ class Kernel:
             result = np.empty(out_shape, dtype=out_dtype)
         else:
             native_out = _NATIVE.get(out_dtype, "float64")
+            # An output array the engine can write itself is written in place (no result array
+            # and no copy): of the engine's dtype, C-contiguous, writeable, and apart from every
+            # input (which are read while it is written).
+            into = None
+            if (
+                out_array is not None
+                and out_array.dtype.name == native_out
+                and out_array.dtype.isnative
+                and out_array.flags.c_contiguous
+                and out_array.flags.writeable
+                and not any(np.may_share_memory(out_array, a) for a in [arr] + [a for _, a in named])
+            ):
+                into = out_array
             result = self._k.filter(
                 arr,
                 weights,
@@ -565,7 +578,10 @@ class Kernel:
                 channels,
                 axis_list or [],
                 region,
+                into,
             )
+            if into is not None:
+                return out_array
             if result.dtype != out_dtype:
                 result = _convert(result, out_dtype)
         if out_array is not None:

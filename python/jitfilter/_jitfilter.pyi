@@ -1,7 +1,7 @@
 """Type stubs for the native module ``jitfilter._jitfilter`` (pyo3). Use the ``jitfilter``
 package's API; this module is its implementation."""
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -83,10 +83,14 @@ class _Kernel:
         inputs: Sequence[Tuple[str, np.ndarray]] = ...,
         channels: bool = ...,
         axes: Sequence[int] = ...,
+        region: Sequence[Any] = ...,
+        into: Optional[np.ndarray] = ...,
     ) -> np.ndarray:
         """``inputs``: named inputs of ``input``'s dtype; ``channels``: ``input``'s last axis is
         channels; ``axes``: the axes the footprint applies along (none: all). The result has a
-        trailing axis for several values per pixel or channels."""
+        trailing axis for several values per pixel or channels. ``into``: an array of dtype
+        ``out`` and the result's shape, C-contiguous and not overlapping the inputs, written
+        in place and returned."""
     def scipy_context(
         self,
         shape: Sequence[int],

@@ -142,6 +142,9 @@ def _run(source, input, footprint, output, mode, cval, origins, weights=None, pa
         return
     x = _engine_input(input, exact)
     out_type = x.dtype if same_type and x.dtype in _jf.DTYPES else np.float64
+    if output.dtype == np.float32 and out_type == np.float64:
+        # The engine's float32 results round as C's cast of the double does.
+        out_type = np.float32
     kw = dict(mode=_MODES[int(mode)], cval=float(cval), params=params, output=out_type,
               engine=engine)
     # Runs of axes: each spanned axis alone, neighbouring unspanned ones together.
@@ -157,6 +160,12 @@ def _run(source, input, footprint, output, mode, cval, origins, weights=None, pa
         shape = [size(g) for g in groups]
         f = fp.reshape([int(np.prod([fp.shape[ax] for ax in g])) for g in groups])
         o = [origins[g[0]] if g[0] in spanned else 0 for g in groups]
+        if output.dtype == out_type and output.flags.c_contiguous:
+            # Written into `output` itself (Kernel.filter copies instead when it overlaps the
+            # input, as when scipy's separable filters pass one array as both).
+            kw["output"] = output.reshape(shape)
+            kernel.filter(x.reshape(shape), footprint=f, origin=o, **kw)
+            return
         res = kernel.filter(x.reshape(shape), footprint=f, origin=o, **kw).reshape(input.shape)
     else:
         rest = [ax for ax in range(input.ndim) if ax not in spanned]

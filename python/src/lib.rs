@@ -181,6 +181,9 @@ struct Arrays<'a, 'py> {
     named: &'a [(String, Bound<'py, PyUntypedArray>)],
     channels: bool,
     stages: &'a [String],
+    /// The array to write the result into (of the output dtype; it must not overlap the
+    /// inputs), or none for a new one.
+    into: Option<&'a Bound<'py, PyUntypedArray>>,
 }
 
 /// The planes of `a` along its last axis.
@@ -227,14 +230,22 @@ where
     if arrays.channels {
         inputs = inputs.channels();
     }
-    let result: Result<ArrayD<O>, Error> = py.detach(|| k.apply::<T, O>(&inputs, fp, opts));
+    let result: Result<Bound<'py, PyAny>, Error> = match arrays.into {
+        None => py
+            .detach(|| k.apply::<T, O>(&inputs, fp, opts))
+            .map(|a| a.into_pyarray(py).into_any()),
+        Some(dest) => {
+            let typed = dest.cast::<PyArrayDyn<O>>()?;
+            let mut rw = typed.try_readwrite()?;
+            let view = rw.as_array_mut();
+            py.detach(|| k.apply_into::<T, O>(&inputs, fp, opts, view))
+                .map(|_| dest.clone().into_any())
+        }
+    };
     drop(inputs);
     drop(named);
     drop(main);
-    match result {
-        Ok(a) => Ok(a.into_pyarray(py).into_any()),
-        Err(e) => Err(to_py(py, k.source(), e)),
-    }
+    result.map_err(|e| to_py(py, k.source(), e))
 }
 
 macro_rules! dispatch_out {
@@ -453,9 +464,10 @@ impl PyKernel {
     /// there are several values per pixel or `channels` is set. `region`, if not empty, says
     /// per image axis which part of a larger array the inputs are (`None`: all of the axis), as
     /// `(length, held ranges, computed range)` (see `Options::region`); the result is then the
-    /// computed part.
+    /// computed part. `into`, if given, is an array of dtype `out` and the result's shape, in C
+    /// order and not overlapping the inputs: the result is written there and it is returned.
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (input, footprint, out, mode, cval, origin, params, threads, engine, inputs = Vec::new(), channels = false, axes = Vec::new(), region = Vec::new()))]
+    #[pyo3(signature = (input, footprint, out, mode, cval, origin, params, threads, engine, inputs = Vec::new(), channels = false, axes = Vec::new(), region = Vec::new(), into = None))]
     fn filter<'py>(
         &self,
         py: Python<'py>,
@@ -472,6 +484,7 @@ impl PyKernel {
         channels: bool,
         axes: Vec<usize>,
         region: Vec<Option<PySpan>>,
+        into: Option<Bound<'py, PyUntypedArray>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let k = &self.kernel;
         let opts = options(py, k.source(), mode, cval, origin, params, threads, engine)?;
@@ -498,6 +511,7 @@ impl PyKernel {
             named: &inputs,
             channels,
             stages: &self.stages,
+            into: into.as_ref(),
         };
         let a = &arrays;
         match inp {
