@@ -351,8 +351,11 @@ def _c_cast(x: str, dtype: np.dtype) -> str:
     # 64-bit values stay far inside their range (order statistics refuse beyond 2**53).
     if dtype.kind in "iu" and dtype.itemsize < 8:
         m = 2.0 ** (8 * dtype.itemsize)
+        # t mod m as t - m·floor(t / m): exact (m a power of two divides and multiplies
+        # exactly), and inline where `%` is a call per value.
+        mod = lambda t: f"({t} - {m!r} * floor({t} / {m!r}))"
         t = f"trunc({x})"
-        return f"({t} % {m!r})" if dtype.kind == "u" else f"(({t} + {m / 2!r}) % {m!r} - {m / 2!r})"
+        return mod(t) if dtype.kind == "u" else f"({mod(f'({t} + {m / 2!r})')} - {m / 2!r})"
     return x
 
 

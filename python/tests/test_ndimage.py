@@ -118,3 +118,17 @@ def test_scipys_errors_are_scipys(img):
         with pytest.raises(type(theirs.value)) as ours:
             call(jn)
         assert str(ours.value) == str(theirs.value)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.uint16, np.int16, np.int32, np.uint32])
+def test_structures_wrap_integer_sums_as_scipy(dtype):
+    # scipy casts each window value plus or minus the structure to the input's type, so sums
+    # past the type's range wrap: values at both ends of the range make them wrap here.
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(7)
+    a = rng.integers(0, 6, (17, 19)).astype(np.int64)
+    a = np.where(a == 0, info.min, np.where(a == 1, info.max, a * 10)).astype(dtype)
+    s = np.array([[0, 3, 0], [1, 2, 1], [0, -1, 0]])
+    for name in ("grey_erosion", "grey_dilation", "white_tophat", "black_tophat"):
+        np.testing.assert_array_equal(getattr(jn, name)(a, structure=s),
+                                      getattr(sn, name)(a, structure=s), err_msg=name)
