@@ -304,7 +304,9 @@ pub unsafe extern "C" fn jf_sorted(kind: i64, ptr: *mut f64, n: i64, q: f64) -> 
         if odd {
             return b;
         }
-        let a = lower.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        // The largest of the lower part in the sort's own order (-0 before +0; `f64::max`
+        // may take either zero).
+        let a = lower.iter().copied().max_by(f64::total_cmp).unwrap_or(b);
         return (a + b) / 2.0;
     }
     if !(0.0..=100.0).contains(&q) {
@@ -314,13 +316,10 @@ pub unsafe extern "C" fn jf_sorted(kind: i64, ptr: *mut f64, n: i64, q: f64) -> 
     let lo = pos.floor() as usize;
     let t = pos - lo as f64;
     let (_, &mut a, rest) = v.select_nth_unstable_by(lo, f64::total_cmp);
-    // The next order statistic is the smallest of the upper part (or `a` itself at the end);
-    // numpy interpolates even at t = 0, so an infinite neighbour gives NaN there too.
-    let b = if rest.is_empty() {
-        a
-    } else {
-        rest.iter().copied().fold(f64::INFINITY, f64::min)
-    };
+    // The next order statistic is the smallest of the upper part in the sort's order (-0 before
+    // +0; `f64::min` may take either zero), or `a` itself at the end; numpy interpolates even at
+    // t = 0, so an infinite neighbour gives NaN there too.
+    let b = rest.iter().copied().min_by(f64::total_cmp).unwrap_or(a);
     lerp(a, b, t)
 }
 

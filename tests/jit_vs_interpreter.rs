@@ -533,7 +533,6 @@ fn planned_ranks_keep_negative_zero() {
 /// [-0, -0, 0, 0, 0] and its 20th percentile interpolates between -0 and -0. Found by the
 /// engines fuzz target's second generator.
 #[test]
-#[ignore = "bug: the fused and callback engines' percentile sorts -0.0 and +0.0 as equal (window order kept), so percentile(w, 20) of [0, 0, 0, -0, -0] is +0.0 where the interpreter and auto give -0.0"]
 fn percentiles_order_negative_zero_first() {
     let img = ndarray::Array1::from_elem(4, 0.0f64).into_dyn();
     let k = Kernel::compile("1 / percentile(w, 20)").unwrap();
