@@ -858,7 +858,9 @@ impl Kernel {
     /// [`Kernel::apply_traced`] writing the result into `out` instead of a new array: no
     /// allocation, and no copy when the caller keeps its results in an array of its own (as
     /// `scipy.ndimage`'s `output=`). `out` must have the result's shape and be in C order;
-    /// it must not overlap the inputs (they are read while it is written).
+    /// it must not overlap the inputs (they are read while it is written). A wrong shape or
+    /// order is refused before anything is written; a run cancelled through
+    /// [`Options::cancel`] leaves `out` partly written.
     ///
     /// ```
     /// use jitfilter::{Footprint, Inputs, Kernel, Options};

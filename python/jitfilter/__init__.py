@@ -552,13 +552,14 @@ class Kernel:
         else:
             native_out = _NATIVE.get(out_dtype, "float64")
             # An output array the engine can write itself is written in place (no result array
-            # and no copy): of the engine's dtype, C-contiguous, writeable, and apart from every
-            # input (which are read while it is written).
+            # and no copy): of the engine's dtype, aligned, C-contiguous, writeable, and apart
+            # from every input (which are read while it is written).
             into = None
             if (
                 out_array is not None
                 and out_array.dtype.name == native_out
                 and out_array.dtype.isnative
+                and out_array.flags.aligned
                 and out_array.flags.c_contiguous
                 and out_array.flags.writeable
                 and not any(np.may_share_memory(out_array, a) for a in [arr] + [a for _, a in named])

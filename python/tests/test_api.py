@@ -112,8 +112,9 @@ def test_output_arrays_the_engine_writes_itself(rng):
     want = k2.filter(a, size=3, inputs={"g": g2}, output=np.float64)
     assert k2.filter(a, size=3, inputs={"g": g2}, output=g2) is g2
     np.testing.assert_array_equal(g2, want)
-    # Byte-swapped and Fortran-ordered outputs are converted into.
-    for out in (np.zeros(a.shape, dtype=">f8"), np.zeros(a.shape, order="F")):
+    # Byte-swapped, Fortran-ordered and misaligned outputs are converted into.
+    odd = np.frombuffer(bytearray(8 * a.size + 1), np.float64, a.size, offset=1).reshape(a.shape)
+    for out in (np.zeros(a.shape, dtype=">f8"), np.zeros(a.shape, order="F"), odd):
         assert jf.filter(a, "max(w)", size=3, output=out) is out
         np.testing.assert_array_equal(out, ndi.maximum_filter(a, 3))
 
