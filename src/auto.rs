@@ -149,7 +149,7 @@ impl StripeFn for RowStripe<'_> {
             st.output_rows.clear();
             let row_out = &mut out[ry * s.out_stride..][..w * nout];
             // One f64 result: the row function writes the output row itself (no copy).
-            let direct = match O::as_f64_mut(row_out) {
+            let direct = match O::as_f64_mut(&mut *row_out) {
                 Some(r) if nout == 1 => Some(r.as_mut_ptr()),
                 _ => None,
             };
@@ -195,7 +195,7 @@ impl StripeFn for RowStripe<'_> {
                 unsafe { (code.f)(&mut args) };
             }
             if direct.is_none() {
-                write_row(&st.out, &mut out[ry * s.out_stride..][..w * nout], w, nout);
+                write_row(&st.out, row_out, w, nout);
             }
         }
         self.counts[(code.keyed == 0) as usize].fetch_add(1, Ordering::Relaxed);

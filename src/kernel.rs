@@ -1173,7 +1173,7 @@ impl Kernel {
         inputs: &Inputs<T>,
         footprint: &Footprint,
         options: &Options,
-        dest: Option<ArrayViewMutD<O>>,
+        mut dest: Option<ArrayViewMutD<O>>,
     ) -> Result<(ArrayD<O>, Trace), Error> {
         let bound = Binding::new(&self.program, inputs)?;
         let (footprint, options) = &self.pass_footprint(footprint, options);
@@ -1202,7 +1202,7 @@ impl Kernel {
         let mut out_shape = bound.out_shape;
         out_shape[..nd].copy_from_slice(&out_dims[3 - nd..]);
         // Every value is written by the schedule's run.
-        let (mut owned, mut dest) = (Vec::new(), dest);
+        let mut owned = Vec::new();
         let out: &mut [O] = match dest.as_mut() {
             None => {
                 owned = O::buffer(pixels * values);

@@ -446,8 +446,9 @@ pub fn run_in<T: Element, B: Copy + Send + Sync, O: Element, F: StripeFn<B>>(
                 .collect();
             // Block rows a multiple of 2 KiB apart fall in a few sets of the L1 cache, so a
             // window down many rows evicts its own lines (a 23-row column of a 512-wide f64
-            // image ran at half speed). A cache line more of the last column (values the block
-            // holds already, so its statistics do not change) spreads them; no window reads it.
+            // image ran at half speed). A cache line more of the last column spreads them; no
+            // window reads it, and as values the block holds already it leaves the block's
+            // extremes, integrality and finiteness as they were.
             let size = std::mem::size_of::<B>().max(1);
             if bw > 0 && (bw * size) % 2048 == 0 {
                 xmap.extend(std::iter::repeat_n(xmap[bw - 1], 64usize.div_ceil(size)));

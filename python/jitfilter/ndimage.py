@@ -160,13 +160,15 @@ def _run(source, input, footprint, output, mode, cval, origins, weights=None, pa
         shape = [size(g) for g in groups]
         f = fp.reshape([int(np.prod([fp.shape[ax] for ax in g])) for g in groups])
         o = [origins[g[0]] if g[0] in spanned else 0 for g in groups]
-        if output.dtype == out_type and output.flags.c_contiguous:
-            # Written into `output` itself (Kernel.filter copies instead when it overlaps the
-            # input, as when scipy's separable filters pass one array as both).
+        # Written into `output` itself when it can be (Kernel.filter copies instead when it
+        # overlaps the input, as when scipy's separable filters pass one array as both).
+        direct = output.dtype == out_type and output.flags.c_contiguous
+        if direct:
             kw["output"] = output.reshape(shape)
-            kernel.filter(x.reshape(shape), footprint=f, origin=o, **kw)
+        res = kernel.filter(x.reshape(shape), footprint=f, origin=o, **kw)
+        if direct:
             return
-        res = kernel.filter(x.reshape(shape), footprint=f, origin=o, **kw).reshape(input.shape)
+        res = res.reshape(input.shape)
     else:
         rest = [ax for ax in range(input.ndim) if ax not in spanned]
         order = rest + spanned
