@@ -392,6 +392,8 @@ struct BlockStats<'a> {
     /// Some finite value is so large that its square overflows: moments are computed per
     /// window (two passes) instead of from prefix sums for this block.
     huge: bool,
+    /// The one sum or mean is summed into its plane by [`rect_sums_into`] (`p1` is not built).
+    direct: bool,
 }
 
 /// The footprint's chords as the sums read them: every chord as (block offset, length), and the
@@ -715,14 +717,23 @@ fn scan_rows(
 /// summing exactly; otherwise each sum is off by at most about `(len + nrows)·ε` of the
 /// magnitudes it adds, as a sum in window order is by `len · rows · ε`.
 fn rect_sums(v: &[f64], sc: &SumChords) -> Spare {
+    let mut out = Spare::dirty(sc.nrows * sc.width);
+    rect_sums_into(v, sc, &mut out, |v| v);
+    out
+}
+
+/// [`rect_sums`] into `out` (`nrows × width`, every value written), each sum `v` written as
+/// `finish(v)` (a mean's division, in the same pass).
+fn rect_sums_into(v: &[f64], sc: &SumChords, out: &mut [f64], finish: impl Fn(f64) -> f64 + Copy) {
     let (bw, nrows, w) = (sc.bw, sc.nrows, sc.width);
-    let mut out = Spare::dirty(nrows * w);
+    debug_assert_eq!(out.len(), nrows * w);
     // Every slot of the ring is written (a block row's sums) before it is read.
     let mut ring = Spare::dirty(0);
-    let mut down = vec![0.0; w];
+    let mut down = Spare::dirty(w);
     crate::simd::avx2(
         #[inline(always)]
         || {
+            let last = sc.rects.len() - 1;
             for (i, &(row, rows, col, len)) in sc.rects.iter().enumerate() {
                 // The sums along the last `rows + 1` block rows, row b in slot b % (rows + 1):
                 // a few rows of the image, so they stay in the core's cache.
@@ -737,43 +748,51 @@ fn rect_sums(v: &[f64], sc: &SumChords) -> Spare {
                 }
                 let slot = |b: usize| (b % slots) * w..(b % slots + 1) * w;
                 let from = |b: usize| (row + b) * bw + col;
-                // The first rectangle's sums run down the output rows themselves (each row
-                // the last plus the row entering minus the row leaving); later ones down
-                // `down`, added to them.
-                let first = i == 0;
-                let column = if first { &mut out[..w] } else { &mut down[..] };
+                // Each rectangle's sums run down `down` (each row the last plus the row
+                // entering minus the row leaving), added to the output rows; the last one's
+                // total is finished as it is written.
+                #[inline(always)]
+                fn put(
+                    out: &mut [f64],
+                    down: &[f64],
+                    first: bool,
+                    last: bool,
+                    finish: impl Fn(f64) -> f64,
+                ) {
+                    match (first, last) {
+                        (true, false) => out.copy_from_slice(down),
+                        (true, true) => {
+                            (out.iter_mut().zip(down)).for_each(|(o, d)| *o = finish(*d))
+                        }
+                        (false, false) => add(out, down),
+                        (false, true) => {
+                            (out.iter_mut().zip(down)).for_each(|(o, d)| *o = finish(*o + d))
+                        }
+                    }
+                }
+                let (first, last) = (i == 0, i == last);
                 for b in 0..rows {
                     along(v, from(b), len, &mut ring[slot(b)]);
                     let r = &ring[slot(b)];
                     if b == 0 {
-                        column.copy_from_slice(r);
+                        down.copy_from_slice(r);
                     } else {
-                        add(column, r);
+                        add(&mut down, r);
                     }
                 }
-                if !first {
-                    add(&mut out[..w], &down);
-                }
+                put(&mut out[..w], &down, first, last, finish);
                 for ry in 1..nrows {
                     let (enter, leave) = (ry + rows - 1, ry - 1);
                     along(v, from(enter), len, &mut ring[slot(enter)]);
                     let (enter, leave) = (&ring[slot(enter)], &ring[slot(leave)]);
-                    if first {
-                        let (above, this) = out[(ry - 1) * w..(ry + 1) * w].split_at_mut(w);
-                        for (((d, a), e), l) in this.iter_mut().zip(&*above).zip(enter).zip(leave) {
-                            *d = a + (e - l);
-                        }
-                    } else {
-                        for ((d, e), l) in down.iter_mut().zip(enter).zip(leave) {
-                            *d += e - l;
-                        }
-                        add(&mut out[ry * w..(ry + 1) * w], &down);
+                    for ((d, e), l) in down.iter_mut().zip(enter).zip(leave) {
+                        *d += e - l;
                     }
+                    put(&mut out[ry * w..(ry + 1) * w], &down, first, last, finish);
                 }
             }
         },
     );
-    out
 }
 
 #[inline(always)]
@@ -1004,10 +1023,15 @@ impl<'a> BlockStats<'a> {
         };
         let own = (second && means && !(exact1 && exact_alone && !huge))
             .then(|| first_moments(0.0, exact_alone, true));
+        // One sum or mean alone of finite values, by rectangles covering the footprint: summed
+        // straight into its plane by `fill`, no sums kept here.
+        let single = kinds.iter().filter(|k| matches!(k, Kind::Sum | Kind::Mean));
+        let direct = !second && stats.finite && sc.rects_cover() && single.count() == 1;
         BlockStats {
             own,
             shift,
-            p1: if moments {
+            direct,
+            p1: if moments && !direct {
                 // First moments alone round as a window-order sum would; beside a variance
                 // they must stay as accurate as the squares (the variance is their difference),
                 // and sums and means then have their own (`own`) unless both are exact.
@@ -1115,6 +1139,9 @@ impl<'a> BlockStats<'a> {
                 order::extremes(
                     self.f, s.bw, s.nrows, w, chords, max, identity, scratch, out,
                 );
+            }
+            Kind::Sum | Kind::Mean if self.direct => {
+                return rect_sums_into(self.f, self.sc, out, self.sum_to(kind, n));
             }
             _ => {}
         }
@@ -1294,6 +1321,42 @@ mod tests {
                     let total: f64 = finite.iter().map(|v| v.abs()).sum();
                     assert!((s.total - total).abs() <= 1e-12 * total, "{f:?}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn rectangle_sums_finish_as_they_are_written() {
+        // Two rectangles (an L of 3 rows × 4 and 4 rows × 2 under it), widths around the tile.
+        let (bw, nrows) = (40, 6);
+        let f: Vec<f64> = (0..bw * (nrows + 7))
+            .map(|i| ((i * 37) % 101) as f64 * 0.37 - 11.0)
+            .collect();
+        for width in [1, 16, 17, 30] {
+            let sc = SumChords {
+                all: Vec::new(),
+                all_p: Vec::new(),
+                singles_p: Vec::new(),
+                rects: vec![(0, 3, 0, 4), (3, 4, 1, 2)],
+                bw,
+                nrows,
+                width,
+            };
+            let plain = rect_sums(&f, &sc);
+            let mut finished = vec![f64::NAN; nrows * width];
+            rect_sums_into(&f, &sc, &mut finished, |v| v / 7.0);
+            for (i, (p, m)) in plain.iter().zip(&finished).enumerate() {
+                let (ry, x) = (i / width, i % width);
+                let cells = (sc.rects.iter()).flat_map(|&(row, rows, col, len)| {
+                    (0..rows)
+                        .flat_map(move |b| (0..len).map(move |c| (row + ry + b) * bw + col + x + c))
+                });
+                let want: f64 = cells.map(|j| f[j]).sum();
+                assert!(
+                    (p - want).abs() <= 1e-12 * 200.0,
+                    "width {width}, {ry},{x}: {p} vs {want}"
+                );
+                assert_eq!(m.to_bits(), (p / 7.0).to_bits(), "width {width}, {ry},{x}");
             }
         }
     }

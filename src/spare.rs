@@ -7,6 +7,7 @@
 //! taken [`Spare::dirty`], holding the last user's values, and so costs no clearing pass (a
 //! block-sized `memset` per buffer per stripe was a tenth of a Harris filter's time).
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::ops::{Deref, DerefMut};
 use std::sync::Mutex;
@@ -17,6 +18,8 @@ const KEPT_BYTES: usize = 16 << 20;
 
 thread_local! {
     static STOCK: RefCell<Vec<Vec<f64>>> = const { RefCell::new(Vec::new()) };
+    /// Kept [`Blocks`], of any element type.
+    static BLOCKS: RefCell<Vec<Box<dyn Any>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// An empty `Vec<f64>` from the thread's stock, returned to it on drop.
@@ -83,6 +86,42 @@ impl Drop for Spare {
             if kept + v.capacity() * 8 <= KEPT_BYTES {
                 stock.push(v);
             }
+        });
+    }
+}
+
+/// A window-loop worker's padded input blocks, kept per thread from one run to the next. A
+/// block is a stripe of an input with its halo (a few hundred KiB): fresh each run, it was
+/// fresh memory faulted in page by page, which cost a sixth of a guided filter's time.
+#[derive(Debug)]
+pub(crate) struct Blocks<B: 'static>(pub Vec<Vec<B>>);
+
+impl<B: 'static> Blocks<B> {
+    /// The thread's kept blocks of `B` (their values as the last run left them), or none.
+    pub(crate) fn take() -> Blocks<B> {
+        let kept = BLOCKS.with_borrow_mut(|stock| {
+            let i = stock.iter().position(|b| b.is::<Vec<Vec<B>>>())?;
+            stock.swap_remove(i).downcast::<Vec<Vec<B>>>().ok()
+        });
+        Blocks(kept.map_or_else(Vec::new, |b| *b))
+    }
+}
+
+impl<B: 'static> Drop for Blocks<B> {
+    fn drop(&mut self) {
+        let v = std::mem::take(&mut self.0);
+        let bytes = |v: &Vec<Vec<B>>| -> usize {
+            v.iter().map(|b| b.capacity()).sum::<usize>() * std::mem::size_of::<B>()
+        };
+        if bytes(&v) == 0 || bytes(&v) > KEPT_BYTES {
+            return;
+        }
+        // `try_with`: a thread being torn down frees instead. One set per type is kept (the
+        // latest): a worker runs one stripe at a time.
+        let _ = BLOCKS.try_with(|stock| {
+            let mut stock = stock.borrow_mut();
+            stock.retain(|b| !b.is::<Vec<Vec<B>>>());
+            stock.push(Box::new(v));
         });
     }
 }
