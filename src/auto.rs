@@ -107,8 +107,19 @@ impl StripeFn for RowStripe<'_> {
         st.offs.clear();
         st.offs.extend(s.offs.iter().map(|&o| o as i64));
         let t = &self.tables;
+        // One plane as the result, of f64 rows one after another (the stripe's whole rows):
+        // the planes write it there (no copy).
+        let rows = s.nrows * w;
+        let straight = match self.row {
+            Row::Planes(&[p]) if nout == 1 && s.out_stride == w => {
+                O::as_f64_mut(&mut out[..rows]).map(|o| (p, o))
+            }
+            _ => None,
+        };
+        let written = straight.is_some();
         if let Some(planner) = self.planner {
-            planes::compute(planner, s, self.map, t, &mut st.planes, &mut st.scratch);
+            let (planes, scratch) = (&mut st.planes, &mut st.scratch);
+            planes::compute(planner, s, self.map, t, planes, scratch, straight);
         }
         // Filling a table should cost less than the lookups it serves.
         let keyed = self.keyed.and_then(|k| {
@@ -119,6 +130,10 @@ impl StripeFn for RowStripe<'_> {
         });
         let row = match self.row {
             Row::Code(code) => code,
+            Row::Planes(_) if written => {
+                self.counts[1].fetch_add(1, Ordering::Relaxed);
+                return;
+            }
             Row::Planes(planes) => {
                 for ry in 0..s.nrows {
                     let row = &mut out[ry * s.out_stride..][..w * nout];

@@ -23,7 +23,9 @@ use crate::window::Stripe;
 use std::cell::OnceCell;
 
 /// Computes this stripe's planes (one `nrows × width` buffer per item of `planner`). `map` is
-/// the compiled row function of [`Planner::map_program`].
+/// the compiled row function of [`Planner::map_program`]. `dest`: a plane (read by no other
+/// item) and the caller's `nrows × width` values to write it into instead of its buffer (the
+/// result rows themselves, when the plane is the result: no copy).
 pub(crate) fn compute(
     planner: &Planner,
     s: &Stripe,
@@ -31,8 +33,28 @@ pub(crate) fn compute(
     tables: &RowTables,
     planes: &mut Vec<Spare>,
     scratch: &mut order::Scratch<f64>,
+    mut dest: Option<(usize, &mut [f64])>,
 ) {
+    let size = s.nrows * s.width;
+    // Where plane `p`'s values go: `dest`'s values, or the plane's buffer sized (every value is
+    // written by its user).
+    fn target<'a>(
+        planes: &'a mut [Spare],
+        dest: &'a mut Option<(usize, &mut [f64])>,
+        p: usize,
+        size: usize,
+    ) -> &'a mut [f64] {
+        match dest {
+            Some((d, values)) if *d == p => values,
+            _ => sized(&mut planes[p], size),
+        }
+    }
     let params = tables.params;
+    debug_assert!(dest
+        .as_ref()
+        .is_none_or(|(d, _)| (planner.items.iter()).all(|it| {
+            !matches!(it.kind, Kind::AbsDev { center: Center::Plane(c), .. } if c == *d)
+        })));
     planes.resize_with(planner.items.len(), Spare::default);
     if planner.items.is_empty() {
         return;
@@ -74,8 +96,7 @@ pub(crate) fn compute(
         };
         let mut window_sums = Vec::new();
         for &(plane, item) in items.iter().filter(|(_, it)| !shares(it)) {
-            // Every value is written by `fill`.
-            let out = sized(&mut planes[plane], s.nrows * s.width);
+            let out = target(planes, &mut dest, plane, size);
             let sums_out = (Some(plane) == moments).then_some(&mut window_sums);
             crate::simd::avx2(
                 #[inline(always)]
@@ -83,11 +104,11 @@ pub(crate) fn compute(
             );
         }
         for &(plane, item) in items.iter().filter(|(_, it)| shares(it)) {
-            let (out, to) = (&mut planes[plane], stats.sum_to(item.kind, n));
-            out.clear();
+            let out = target(planes, &mut dest, plane, size);
+            let to = stats.sum_to(item.kind, n);
             crate::simd::avx2(
                 #[inline(always)]
-                || out.extend(window_sums.iter().map(|&v| to(v))),
+                || (out.iter_mut().zip(&window_sums)).for_each(|(o, &v)| *o = to(v)),
             );
         }
     }
@@ -98,18 +119,22 @@ pub(crate) fn compute(
         .enumerate()
         .filter(|(_, it)| dependent(it))
     {
-        // Every value is written below.
-        let mut out = std::mem::take(&mut planes[plane]);
-        sized(&mut out, s.nrows * s.width);
+        // Taken out while written, as a deviation reads its center's plane. Every value is
+        // written below.
+        let mut own = std::mem::take(&mut planes[plane]);
+        let out = match &mut dest {
+            Some((d, values)) if *d == plane => &mut **values,
+            _ => &mut sized(&mut own, size)[..],
+        };
         let (center, mean) = match item.kind {
             Kind::AbsDev { center, mean } => (center, mean),
             Kind::Weighted { weights, mean } => {
                 let w = weights_of(&planner.weights[weights], tables);
-                weighted_sums(mapped[item.map], s, &w, tables, &mut out);
+                weighted_sums(mapped[item.map], s, &w, tables, out);
                 if mean {
                     out.iter_mut().for_each(|v| *v /= n);
                 }
-                planes[plane] = out;
+                planes[plane] = own;
                 continue;
             }
             _ => unreachable!("only deviations and weighted sums are apart"),
@@ -126,7 +151,7 @@ pub(crate) fn compute(
                 row.iter_mut().for_each(|v| *v /= n);
             }
         }
-        planes[plane] = out;
+        planes[plane] = own;
     }
 }
 
