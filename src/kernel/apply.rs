@@ -1,0 +1,520 @@
+//! Running a kernel over arrays: the public entry points, stages one after another (fused
+//! runs in one pass), each pass over the whole array or a part of it, and the setup of a run.
+
+use super::region::{grid, region_of};
+use super::*;
+
+impl Kernel {
+    /// Filters `input`, producing the same element type (rounded and saturated for integers).
+    pub fn filter<T: Element, D: Dimension>(
+        &self,
+        input: ArrayView<T, D>,
+        footprint: &Footprint,
+        options: &Options,
+    ) -> Result<Array<T, D>, Error> {
+        self.filter_as(input, footprint, options)
+    }
+
+    /// Filters `input` into an array of element type `O` (e.g. f64 for the unrounded result).
+    pub fn filter_as<T: Element, O: Element, D: Dimension>(
+        &self,
+        input: ArrayView<T, D>,
+        footprint: &Footprint,
+        options: &Options,
+    ) -> Result<Array<O, D>, Error> {
+        Ok(self.filter_traced(input, footprint, options)?.0)
+    }
+
+    /// [`Kernel::filter_as`], also returning what the run did: the path each reduction took.
+    /// A program with several results or reading named inputs needs [`Kernel::apply`].
+    pub fn filter_traced<T: Element, O: Element, D: Dimension>(
+        &self,
+        input: ArrayView<T, D>,
+        footprint: &Footprint,
+        options: &Options,
+    ) -> Result<(Array<O, D>, Trace), Error> {
+        let dim = input.raw_dim();
+        let (out, trace) = self.apply_traced(&Inputs::new(input), footprint, options)?;
+        let out = out.into_dimensionality::<D>().map_err(|_| {
+            Error::Input(format!(
+                "the program returns {} values per pixel: use Kernel::apply, whose result has a channel axis",
+                self.program.roots.len()
+            ))
+        })?;
+        debug_assert!(!options.region.is_empty() || out.raw_dim() == dim);
+        Ok((out, trace))
+    }
+
+    /// Filters `inputs` (the main input, named inputs, channels) into an array of element type
+    /// `O`. The result has the image's shape, plus a last axis when there are several values per
+    /// pixel (a tuple result, or each channel of a multi-channel input filtered in turn).
+    pub fn apply<T: Element, O: Element>(
+        &self,
+        inputs: &Inputs<T>,
+        footprint: &Footprint,
+        options: &Options,
+    ) -> Result<ArrayD<O>, Error> {
+        Ok(self.apply_traced(inputs, footprint, options)?.0)
+    }
+
+    /// [`Kernel::apply`], also returning what the run did (of its last run, when each channel
+    /// runs in turn).
+    pub fn apply_traced<T: Element, O: Element>(
+        &self,
+        inputs: &Inputs<T>,
+        footprint: &Footprint,
+        options: &Options,
+    ) -> Result<(ArrayD<O>, Trace), Error> {
+        self.apply_dest(inputs, footprint, options, None)
+    }
+
+    /// [`Kernel::apply_traced`] writing the result into `out` instead of a new array: no
+    /// allocation, and no copy when the caller keeps its results in an array of its own (as
+    /// `scipy.ndimage`'s `output=`). `out` must have the result's shape and be in C order;
+    /// it must not overlap the inputs (they are read while it is written). A wrong shape or
+    /// order is refused before anything is written; a run cancelled through
+    /// [`Options::cancel`] leaves `out` partly written.
+    ///
+    /// ```
+    /// use jitfilter::{Footprint, Inputs, Kernel, Options};
+    /// use ndarray::Array2;
+    /// let k = Kernel::compile("max(w)")?;
+    /// let image = Array2::from_shape_fn((8, 8), |(y, x)| (x * y) as f64);
+    /// let mut out = Array2::<f64>::zeros((8, 8));
+    /// k.apply_into(&Inputs::new(image.view()), &Footprint::rect(3, 3), &Options::default(), out.view_mut().into_dyn())?;
+    /// assert_eq!(out, k.filter(image.view(), &Footprint::rect(3, 3), &Options::default())?);
+    /// # Ok::<(), jitfilter::Error>(())
+    /// ```
+    pub fn apply_into<T: Element, O: Element>(
+        &self,
+        inputs: &Inputs<T>,
+        footprint: &Footprint,
+        options: &Options,
+        out: ArrayViewMutD<O>,
+    ) -> Result<Trace, Error> {
+        Ok(self.apply_dest(inputs, footprint, options, Some(out))?.1)
+    }
+
+    /// [`Kernel::apply_traced`], into `dest` when given (the array returned is then empty).
+    fn apply_dest<T: Element, O: Element>(
+        &self,
+        inputs: &Inputs<T>,
+        footprint: &Footprint,
+        options: &Options,
+        dest: Option<ArrayViewMutD<O>>,
+    ) -> Result<(ArrayD<O>, Trace), Error> {
+        // A pass of `passes()` reads stages `over` made by their names (`mean(w) over box:3`).
+        let stage = |name: &str| (self.program.inputs.iter()).any(|p| p.name == name);
+        for name in inputs.names() {
+            if !stage(name) {
+                check_input_name(name)?;
+            }
+        }
+        // In a part of a larger array, per pass the positions it computes (the stages', whole
+        // units of the positions their readers read).
+        let outs = if options.region.is_empty() {
+            if !self.stages.is_empty() {
+                self.reach(inputs.shape(), footprint, options)?;
+            }
+            None
+        } else {
+            let (image, region) = region_of(&options.region, inputs.shape())?;
+            let out = region.iter().map(|s| s.out.clone()).collect();
+            let (held, outs) = self.region_plan(&image, footprint, options, out)?;
+            for (a, (need, span)) in held.iter().zip(&region).enumerate() {
+                let has = window::merge(span.held.clone());
+                if let Some(r) =
+                    (need.iter()).find(|r| (has.iter()).all(|h| h.start > r.start || h.end < r.end))
+                {
+                    return Err(Error::Shape(format!(
+                        "the part does not hold positions {r:?} of axis {a}, which it reads (Kernel::needed says which)"
+                    )));
+                }
+            }
+            self.reach(&image, footprint, options)?;
+            Some(outs)
+        };
+        if self.stages.is_empty() {
+            return self.run(inputs, footprint, options, dest);
+        }
+        let outs = |i: usize| outs.as_ref().map(|o| &o[i][..]);
+        self.param_values(&options.params)?;
+        // Stages that each pick a value of their window (`min`, `max`) of an integer image are
+        // exact in its type: kept in it, they run natively, and so may the pass reading them
+        // (an opening's `max(e)`).
+        let exact = (self.stages.iter()).all(|(_, s)| {
+            s.native()
+                .is_some_and(|(n, _)| n.picks_a_value() && n.pad::<T>(options.cval).is_some())
+        });
+        if exact && options.engine == Engine::Auto {
+            let mut made: Vec<Made<T>> = Vec::new();
+            let mut trace = Trace::default();
+            for (i, (name, stage)) in self.stages.iter().enumerate() {
+                let opts = stage.own_params(options);
+                let (out, t) =
+                    stage.run_over::<T, T>(&inputs.and_made(&made), footprint, &opts, outs(i))?;
+                trace.add(t);
+                made.push(Made::whole(name, out));
+            }
+            let (out, t) = self.run(&inputs.and_made(&made), footprint, options, dest)?;
+            trace.add(t);
+            return Ok((out, trace));
+        }
+        // Each stage over the whole array in turn, its result an input of what follows; in f64
+        // throughout, so nothing is rounded between stages.
+        let wide = inputs.to_f64();
+        let mut made: Vec<Made<f64>> = Vec::new();
+        let mut trace = Trace::default();
+        // Fused runs of stages make all their results in one pass over the whole array (the
+        // auto engine's; the others run each stage alone), when their stages all run once:
+        // each indexes channels, or the image has one (per channel, each stage runs per
+        // channel of its own).
+        let fused = |i: usize| {
+            self.fused_at(i).filter(|f| {
+                let joint = (self.program.stages[f.stages.clone()].iter())
+                    .all(|s| s.program.indexes_channels());
+                let one_run = joint || inputs.main_channels() == 1;
+                options.region.is_empty() && options.engine == Engine::Auto && one_run
+            })
+        };
+        let mut i = 0;
+        while i < self.stages.len() {
+            let run = fused(i);
+            let (kernel, names) = match run {
+                Some(f) => (&f.kernel, f.stages.clone()),
+                None => (&self.stages[i].1, i..i + 1),
+            };
+            let opts = kernel.own_params(options);
+            // A pass of the inputs alone reads them in their own type (native paths and all).
+            let reads_stages =
+                (kernel.program.inputs.iter()).any(|p| made.iter().any(|m| m.name == p.name));
+            let (out, t) = if reads_stages {
+                kernel.run_over::<f64, f64>(&wide.view(&made), footprint, &opts, outs(i))?
+            } else {
+                kernel.run_over::<T, f64>(inputs, footprint, &opts, outs(i))?
+            };
+            trace.add(t);
+            match run {
+                Some(f) => {
+                    let out = Rc::new(out);
+                    for (k, results) in f.stages.clone().zip(&f.results) {
+                        made.push(Made {
+                            name: &self.stages[k].0,
+                            result: out.clone(),
+                            channels: Some(results.clone()),
+                        });
+                    }
+                }
+                None => made.push(Made::whole(&self.stages[i].0, out)),
+            }
+            i = names.end;
+        }
+        let (out, t) = self.run(&wide.view(&made), footprint, options, dest)?;
+        trace.add(t);
+        // The stages' results, read no more, serve the next application's.
+        for m in made {
+            if let Ok(result) = Rc::try_unwrap(m.result) {
+                crate::spare::keep(result.into_raw_vec_and_offset().0);
+            }
+        }
+        Ok((out, trace))
+    }
+
+    /// `options` with only the params this kernel declares (a stage declares those it reads).
+    fn own_params(&self, options: &Options) -> Options {
+        let mut opts = options.clone();
+        (opts.params).retain(|(p, _)| self.params().iter().any(|d| &d.name == p));
+        opts
+    }
+
+    /// [`Kernel::run`]; in a part of a larger array, over each combination of `outs`' ranges
+    /// per axis in turn, into an array of the part's held positions (those not computed are 0,
+    /// and no reader reads them).
+    fn run_over<T: Element, O: Element>(
+        &self,
+        inputs: &Inputs<T>,
+        footprint: &Footprint,
+        options: &Options,
+        outs: Option<&[Vec<Range<usize>>]>,
+    ) -> Result<(ArrayD<O>, Trace), Error> {
+        let Some(outs) = outs else {
+            return self.run(inputs, footprint, options, None);
+        };
+        let (_, region) = region_of(&options.region, inputs.shape())?;
+        // Every combination of one range per axis (one empty run when some axis has none).
+        let mut parts: Vec<Vec<Range<usize>>> = vec![Vec::new()];
+        for ranges in outs {
+            let ranges: Vec<Range<usize>> = match &ranges[..] {
+                [] => std::iter::once(0..0).collect(),
+                r => r.to_vec(),
+            };
+            parts = (parts.iter())
+                .flat_map(|p| {
+                    ranges
+                        .iter()
+                        .map(move |r| [&p[..], std::slice::from_ref(r)].concat())
+                })
+                .collect();
+        }
+        let mut whole: Option<ArrayD<O>> = None;
+        let mut trace = Trace::default();
+        for part_out in parts {
+            let part_region = (region.iter().zip(&part_out))
+                .map(|(s, o)| {
+                    Some(Span {
+                        out: o.clone(),
+                        ..s.clone()
+                    })
+                })
+                .collect();
+            let part_options = options.clone().region(part_region);
+            let (part, t) = self.run(inputs, footprint, &part_options, None)?;
+            let whole = whole.get_or_insert_with(|| {
+                let mut shape = part.shape().to_vec();
+                for (d, s) in shape.iter_mut().zip(&region) {
+                    *d = s.held_len();
+                }
+                ArrayD::from_elem(shape, O::from_f64(0.0))
+            });
+            let mut view = whole.view_mut();
+            for (a, (s, o)) in region.iter().zip(&part_out).enumerate() {
+                let at = Span::index(&s.held, o.start).unwrap_or(0);
+                view.slice_axis_inplace(Axis(a), Slice::from(at..at + o.len()));
+            }
+            view.assign(&part);
+            trace = t;
+        }
+        Ok((whole.expect("one run at least"), trace))
+    }
+
+    /// Applies this kernel alone (its stages' results among `inputs`), into `dest` when given
+    /// (the array returned is then empty).
+    fn run<T: Element, O: Element>(
+        &self,
+        inputs: &Inputs<T>,
+        footprint: &Footprint,
+        options: &Options,
+        mut dest: Option<ArrayViewMutD<O>>,
+    ) -> Result<(ArrayD<O>, Trace), Error> {
+        let bound = Binding::new(&self.program, inputs)?;
+        let (footprint, options) = &self.pass_footprint(footprint, options);
+        let nd = bound.shape.len();
+        let (image, region) = match &options.region[..] {
+            [] => (bound.shape.clone(), Vec::new()),
+            r => region_of(r, &bound.shape)?,
+        };
+        let mut setup = self.setup(&image, footprint, options)?;
+        setup.size[3] = bound.channels as f64;
+        // In a part: per axis (z, y, x) the positions held, and those computed.
+        let mut held: [&[Range<usize>]; 3] = [&[]; 3];
+        let mut out3: [Range<usize>; 3] = setup.geo.shape.map(|n| 0..n);
+        let mut dims = [1; 3];
+        dims[3 - nd..].copy_from_slice(&bound.shape);
+        for (a, s) in region.iter().enumerate() {
+            held[3 + a - nd] = &s.held;
+            out3[3 + a - nd] = s.out.clone();
+        }
+        setup.geo.held_x = held[2].to_vec();
+        setup.geo.out_x = out3[2].clone();
+        let schedule = Schedule::<T>::new(self, setup, options)?;
+        let out_dims = out3.clone().map(|r| r.len());
+        let pixels = out_dims.iter().product::<usize>();
+        let values = bound.runs.len() * bound.outputs;
+        let mut out_shape = bound.out_shape;
+        out_shape[..nd].copy_from_slice(&out_dims[3 - nd..]);
+        // Every value is written by the schedule's run.
+        let mut owned = Vec::new();
+        let out: &mut [O] = match dest.as_mut() {
+            None => {
+                owned = O::buffer(pixels * values);
+                &mut owned
+            }
+            Some(d) if d.shape() != out_shape => {
+                return Err(Error::Shape(format!(
+                    "the output array has shape {:?}; the result's is {out_shape:?}",
+                    d.shape()
+                )))
+            }
+            Some(d) => d.as_slice_mut().ok_or_else(|| {
+                Error::Shape("the output array must be contiguous in C order".into())
+            })?,
+        };
+        let mut trace = Trace::default();
+        let mut part = Vec::new();
+        for (r, planes) in bound.runs.iter().enumerate() {
+            let arrays: Vec<window::Array<T>> = (planes.iter())
+                .map(|p| window::Array {
+                    data: &p.data,
+                    step: p.step,
+                    dims,
+                    held: [held[0], held[1]],
+                })
+                .collect();
+            let sources: Vec<&dyn window::Source<T>> =
+                arrays.iter().map(|a| a as &dyn window::Source<T>).collect();
+            // One run writes the result in place; runs per channel each fill their column.
+            let target = if bound.runs.len() == 1 {
+                &mut *out
+            } else {
+                part.resize(pixels, O::from_f64(0.0));
+                &mut part
+            };
+            let mut sink = window::ArrayMut {
+                data: target,
+                shape: out_dims,
+                channels: bound.outputs,
+                first: [out3[0].start, out3[1].start],
+            };
+            trace = schedule.run(&sources, &mut sink)?;
+            if bound.runs.len() > 1 {
+                for (o, v) in out.iter_mut().skip(r).step_by(values).zip(&part) {
+                    *o = *v;
+                }
+            }
+        }
+        if dest.is_some() {
+            return Ok((
+                ArrayD::from_shape_vec(IxDyn(&[0]), owned).expect("empty"),
+                trace,
+            ));
+        }
+        let out = Array::from_shape_vec(IxDyn(&out_shape), owned)
+            .expect("the result has the bound shape");
+        Ok((out, trace))
+    }
+
+    /// Validates shape, footprint, origin and params, and builds the tables a run needs.
+    pub(super) fn setup(
+        &self,
+        shape: &[usize],
+        footprint: &Footprint,
+        options: &Options,
+    ) -> Result<Setup, Error> {
+        let ndim = shape.len();
+        grid(ndim)?;
+        for (b, span) in self.program.builtins_used() {
+            if let Some(axis) = b.axis_needed() {
+                if axis > ndim {
+                    let axis = ["x (last)", "y (second-last)", "z (third-last)"][axis - 1];
+                    return Err(ExprError::NoPosition {
+                        span,
+                        name: b.name().into(),
+                        axis,
+                        ndim,
+                    }
+                    .into());
+                }
+            }
+        }
+        for node in &self.program.nodes {
+            if let Op::Sample(Sample {
+                at: At::Offset(o), ..
+            }) = node.op
+            {
+                // o is (z, y, x): an array of ndim dimensions has the last ndim of them.
+                if let Some(a) = (0..3 - ndim).find(|&a| o[a] != 0) {
+                    return Err(ExprError::Type {
+                        span: node.span,
+                        message: format!(
+                            "this offset moves along the {} axis, which a {ndim}-D array does not have",
+                            ["z (third-last)", "y (second-last)"][a]
+                        ),
+                        hint: Some("give offsets only along the array's axes".into()),
+                    }
+                    .into());
+                }
+            }
+        }
+        let (fp, origin, modes) = if options.axes.is_empty() {
+            let fp = footprint.resolve(ndim, &self.limits)?;
+            (fp, options.origin.clone(), options.modes.clone())
+        } else {
+            let axes = &options.axes;
+            let n = axes.len();
+            if let Some(&a) = axes.iter().find(|&&a| a >= ndim) {
+                return Err(Error::Shape(format!(
+                    "axis {a} is out of range for a {ndim}-D array"
+                )));
+            }
+            if (1..n).any(|i| axes[..i].contains(&axes[i])) {
+                return Err(Error::Shape(format!("axes {axes:?} name an axis twice")));
+            }
+            let fp = footprint.resolve(n, &self.limits)?.along(axes, ndim);
+            let origin = spread(&options.origin, axes, ndim, 0, "origins")?;
+            let modes = spread(&options.modes, axes, ndim, options.mode, "boundary modes")?;
+            (fp, origin, modes)
+        };
+        let origin = origin3(&origin, &fp.shape, ndim)?;
+        let mut s3 = [1usize; 3];
+        s3[3 - ndim..].copy_from_slice(shape);
+        let geo = Geometry::new(s3, &fp, origin).reaching(&self.program.points());
+        let params = self.param_values(&options.params)?;
+        let modes = crate::boundary::axis_modes(options.mode, &modes, ndim)?;
+        Ok(Setup {
+            modes,
+            dx: geo.offset_table(1),
+            dy: geo.offset_table(2),
+            dz: geo.offset_table(3),
+            k: fp.weights,
+            size: [s3[2] as f64, s3[1] as f64, s3[0] as f64, 1.0],
+            geo,
+            params,
+        })
+    }
+}
+
+/// Converts the user's origin (none, one for all axes, or one per axis) to 3-D, checking scipy's
+/// limits: for a footprint of size f, `-(f/2) <= origin <= (f-1)/2`.
+/// Values given per listed axis (none, one for all, or one each) spread over an array's `ndim`
+/// axes, `fill` on the others — scipy's `_expand_origin`/`_expand_mode`, which keep a list that
+/// names every axis as given.
+fn spread<T: Copy>(
+    given: &[T],
+    axes: &[usize],
+    ndim: usize,
+    fill: T,
+    what: &str,
+) -> Result<Vec<T>, Error> {
+    let n = axes.len();
+    match given.len() {
+        0 => Ok(Vec::new()),
+        l if l == n && n == ndim => Ok(given.to_vec()),
+        l if l == 1 || l == n => {
+            let mut out = vec![fill; ndim];
+            for (j, &a) in axes.iter().enumerate() {
+                out[a] = given[if l == 1 { 0 } else { j }];
+            }
+            Ok(out)
+        }
+        l => Err(Error::Shape(format!("{l} {what} given for {n} axes"))),
+    }
+}
+
+fn origin3(origin: &[isize], fshape: &[usize; 3], ndim: usize) -> Result<[isize; 3], Error> {
+    let per_axis: Vec<isize> = match origin.len() {
+        0 => vec![0; ndim],
+        1 => vec![origin[0]; ndim],
+        l if l == ndim => origin.to_vec(),
+        l => {
+            return Err(Error::Shape(format!(
+                "{l} origins given for a {ndim}-D array"
+            )))
+        }
+    };
+    let mut o3 = [0isize; 3];
+    for (a, &o) in per_axis.iter().enumerate() {
+        let size = fshape[3 - ndim + a];
+        let (min, max) = (-((size / 2) as isize), ((size as isize) - 1) / 2);
+        if o < min || o > max {
+            return Err(Error::Origin {
+                axis: a,
+                origin: o,
+                size,
+                min,
+                max,
+            });
+        }
+        o3[3 - ndim + a] = o;
+    }
+    Ok(o3)
+}
