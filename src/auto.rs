@@ -111,7 +111,7 @@ impl StripeFn for RowStripe<'_> {
         // the planes write it there (no copy).
         let rows = s.nrows * w;
         let straight = match self.row {
-            Row::Planes(&[p]) if nout == 1 && s.out_stride == w => {
+            Row::Planes(&[p]) if nout == 1 && s.out_stride == w && self.planner.is_some() => {
                 O::as_f64_mut(&mut out[..rows]).map(|o| (p, o))
             }
             _ => None,

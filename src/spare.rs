@@ -12,8 +12,9 @@ use std::cell::RefCell;
 use std::ops::{Deref, DerefMut};
 use std::sync::Mutex;
 
-/// At most this many bytes of buffers are kept per thread (a stripe's few blocks' worth for
-/// large footprints); more are freed.
+/// At most this many bytes of plane buffers are kept per thread (a stripe's few blocks' worth
+/// for large footprints), and as many of window blocks per element type ([`Blocks`]); more are
+/// freed.
 const KEPT_BYTES: usize = 16 << 20;
 
 thread_local! {
@@ -116,8 +117,8 @@ impl<B: 'static> Drop for Blocks<B> {
         if bytes(&v) == 0 || bytes(&v) > KEPT_BYTES {
             return;
         }
-        // `try_with`: a thread being torn down frees instead. One set per type is kept (the
-        // latest): a worker runs one stripe at a time.
+        // `try_with`: a thread being torn down frees instead. One set per type is kept, the
+        // latest dropped (stripes rayon nests on one thread take sets of their own).
         let _ = BLOCKS.try_with(|stock| {
             let mut stock = stock.borrow_mut();
             stock.retain(|b| !b.is::<Vec<Vec<B>>>());

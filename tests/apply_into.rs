@@ -91,3 +91,106 @@ fn a_wrong_output_array_is_refused_untouched() {
     assert!(e.to_string().contains("C order"), "{e}");
     assert!(t.iter().all(|&v| v == 7.0));
 }
+
+/// The plane kernels write a lone box sum or mean straight into its plane (or the output rows);
+/// beside another sum of the same values it goes through kept rectangle sums and a copy. Both
+/// must give the same bits: `mean(w)` alone equals the first result of `(mean(w), sum(w))`, for
+/// boxes, two- and three-rectangle masks and a disk, on data with and without NaN and ∞.
+#[test]
+fn sums_written_in_place_equal_sums_copied() {
+    let img = image(150, 70).mapv(|v| v * 0.731 - 40.0);
+    let mut odd = img.clone();
+    odd[[20, 7]] = f64::NAN;
+    odd[[100, 50]] = f64::INFINITY;
+    let l_shape = ndarray::arr2(&[
+        [1, 1, 1, 0],
+        [1, 1, 1, 0],
+        [1, 1, 1, 0],
+        [0, 1, 1, 1],
+        [0, 1, 1, 1],
+    ]);
+    let steps = ndarray::arr2(&[
+        [1, 1, 0],
+        [1, 1, 0],
+        [1, 1, 0],
+        [1, 1, 1],
+        [1, 1, 1],
+        [1, 1, 1],
+        [0, 1, 1],
+        [0, 1, 1],
+        [0, 1, 1],
+    ]);
+    let mask = |m: &Array2<i32>| Footprint::from_mask(m.mapv(|v| v == 1).into_dyn().view());
+    let footprints = [
+        Footprint::rect(5, 5),
+        Footprint::rect(3, 7),
+        mask(&l_shape),
+        mask(&steps),
+        Footprint::disk(3),
+    ];
+    for (alone, pair) in [
+        ("mean(w)", "(mean(w), sum(w))"),
+        ("sum(w * w)", "(sum(w * w), mean(w * w))"),
+        ("mean(w) + 1", "(mean(w) + 1, sum(w))"),
+    ] {
+        let (alone, pair) = (
+            Kernel::compile(alone).unwrap(),
+            Kernel::compile(pair).unwrap(),
+        );
+        for data in [&img, &odd] {
+            for fp in &footprints {
+                for mode in [Mode::Reflect, Mode::Constant] {
+                    let o = Options::default().mode(mode).cval(2.5);
+                    let a: ArrayD<f64> = alone
+                        .apply(&Inputs::new(data.view().into_dyn()), fp, &o)
+                        .unwrap();
+                    let p: ArrayD<f64> = pair
+                        .apply(&Inputs::new(data.view().into_dyn()), fp, &o)
+                        .unwrap();
+                    let first = p.index_axis(ndarray::Axis(2), 0);
+                    let same =
+                        (a.iter().zip(first.iter())).all(|(x, y)| x.to_bits() == y.to_bits());
+                    assert!(
+                        same,
+                        "{} vs {} over {fp} ({mode:?})",
+                        alone.source(),
+                        pair.source()
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Blocks, plane buffers and stage results are kept for the next run: runs over arrays of
+/// other shapes, types and input counts in between leave a run's result unchanged.
+#[test]
+fn kept_buffers_leave_no_trace_in_later_runs() {
+    let (a, b) = (image(130, 90), image(70, 300).mapv(|v| v * 3.0 - 100.0));
+    let u8img = image(90, 130).mapv(|v| v as u8);
+    let guided = std::fs::read_to_string("examples/kf/guided.kf").unwrap();
+    let k = Kernel::compile_for(&guided, &["g"], &jitfilter::Limits::default()).unwrap();
+    let max = Kernel::compile("max(w) - mean(w)").unwrap();
+    let fp = Footprint::disk(4);
+    let o = Options::default().threads(2);
+    let run = |img: &Array2<f64>| -> ArrayD<f64> {
+        let g = img.mapv(|v| v * 0.5);
+        let inputs = Inputs::new(img.view().into_dyn()).with("g", g.view());
+        k.apply(&inputs, &fp, &o).unwrap()
+    };
+    let first = run(&a);
+    let _: ArrayD<f64> = max
+        .apply(&Inputs::new(u8img.view().into_dyn()), &fp, &o)
+        .unwrap();
+    let _ = run(&b);
+    let _: ArrayD<f64> = max
+        .apply(
+            &Inputs::new(b.view().into_dyn()),
+            &Footprint::rect(9, 3),
+            &o,
+        )
+        .unwrap();
+    let again = run(&a);
+    let same = (first.iter().zip(&again)).all(|(x, y)| x.to_bits() == y.to_bits());
+    assert!(same, "a run's result changed after other runs");
+}

@@ -562,6 +562,10 @@ def extend(x: Any, lo: Sequence[int], hi: Sequence[int], mode: Union[str, Sequen
 
 _SCRATCH = threading.local()
 
+# At most this many bytes of joined inputs are kept per thread (memory dask's accounting does not
+# see); larger ones are made afresh per task.
+_SCRATCH_KEPT = 256 << 20
+
 
 def _scratch(slot: int, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """An uninitialised array of this thread's own, kept for the next task: buffer ``slot`` of a
@@ -574,7 +578,12 @@ def _scratch(slot: int, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     n = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
     buf = bufs.get(slot)
     if buf is None or buf.nbytes < n:
-        buf = bufs[slot] = np.empty(max(n, 1), np.uint8)
+        others = sum(b.nbytes for s, b in bufs.items() if s != slot)
+        buf = np.empty(max(n, 1), np.uint8)
+        if others + buf.nbytes <= _SCRATCH_KEPT:
+            bufs[slot] = buf
+        else:
+            bufs.pop(slot, None)
     return buf[:n].view(dtype).reshape(shape)
 
 

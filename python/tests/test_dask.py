@@ -442,3 +442,33 @@ def test_axes_chunked_equals_whole(mode):
     # The unlisted axes need no halo: no edges task along them.
     y = jfd.filter(x3, "max(w)", size=3, axes=(1, 2))
     assert not [k for k in dict(y.__dask_graph__()) if "-edges-" in k[0] and k[2] == 0]
+
+
+@pytest.mark.parametrize("kept", [256 << 20, 0])
+def test_joined_inputs_kept_per_thread_leave_no_trace(img, monkeypatch, kept):
+    # Each task joins its chunk and its neighbours' edges into a buffer its thread keeps for the
+    # next task (or, past the byte limit, a fresh one): on the threaded scheduler, tasks of
+    # other sizes, dtypes and named inputs in between leave every result equal to the whole
+    # array's, and nothing over the limit is kept.
+    monkeypatch.setattr(jfd, "_SCRATCH_KEPT", kept)
+    import threading
+
+    monkeypatch.setattr(jfd, "_SCRATCH", threading.local())
+    held, scratch = [], jfd._scratch
+
+    def counted(*args):
+        out = scratch(*args)
+        held.append(sum(b.nbytes for b in getattr(jfd._SCRATCH, "bufs", {}).values()))
+        return out
+
+    monkeypatch.setattr(jfd, "_scratch", counted)
+    k = jf.compile("max(w) - mean(g) + c", inputs=("g",))
+    g = np.cos(img / 7.0)
+    fp = FOOTPRINTS["irregular"]
+    for a, chunks in ((img, (64, 512)), (img[:, :333].astype(np.float32), (13, 170)), (img, (100, 700))):
+        x, gx = da.from_array(a, chunks=chunks), da.from_array(g[:, : a.shape[1]], chunks=chunks)
+        want = k.filter(a, footprint=fp, inputs={"g": g[:, : a.shape[1]]})
+        got = jfd.filter(x, k, footprint=fp, inputs={"g": gx}).compute(scheduler="threads")
+        assert got.tobytes() == want.tobytes()
+    assert held and max(held) <= kept
+    assert (max(held) > 0) == (kept > 0)
