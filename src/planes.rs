@@ -36,17 +36,17 @@ pub(crate) fn compute(
     mut dest: Option<(usize, &mut [f64])>,
 ) {
     let size = s.nrows * s.width;
-    // Where plane `p`'s values go: `dest`'s values, or the plane's buffer sized (every value is
-    // written by its user).
+    // Where plane `p` (its buffer `plane`) is written: `dest`'s values, or the buffer sized
+    // (every value is written by its user).
     fn target<'a>(
-        planes: &'a mut [Spare],
+        plane: &'a mut Spare,
         dest: &'a mut Option<(usize, &mut [f64])>,
         p: usize,
         size: usize,
     ) -> &'a mut [f64] {
         match dest {
             Some((d, values)) if *d == p => values,
-            _ => sized(&mut planes[p], size),
+            _ => sized(plane, size),
         }
     }
     let params = tables.params;
@@ -96,7 +96,7 @@ pub(crate) fn compute(
         };
         let mut window_sums = Vec::new();
         for &(plane, item) in items.iter().filter(|(_, it)| !shares(it)) {
-            let out = target(planes, &mut dest, plane, size);
+            let out = target(&mut planes[plane], &mut dest, plane, size);
             let sums_out = (Some(plane) == moments).then_some(&mut window_sums);
             crate::simd::avx2(
                 #[inline(always)]
@@ -104,7 +104,7 @@ pub(crate) fn compute(
             );
         }
         for &(plane, item) in items.iter().filter(|(_, it)| shares(it)) {
-            let out = target(planes, &mut dest, plane, size);
+            let out = target(&mut planes[plane], &mut dest, plane, size);
             let to = stats.sum_to(item.kind, n);
             crate::simd::avx2(
                 #[inline(always)]
@@ -122,10 +122,7 @@ pub(crate) fn compute(
         // Taken out while written, as a deviation reads its center's plane. Every value is
         // written below.
         let mut own = std::mem::take(&mut planes[plane]);
-        let out = match &mut dest {
-            Some((d, values)) if *d == plane => &mut **values,
-            _ => &mut sized(&mut own, size)[..],
-        };
+        let out = target(&mut own, &mut dest, plane, size);
         let (center, mean) = match item.kind {
             Kind::AbsDev { center, mean } => (center, mean),
             Kind::Weighted { weights, mean } => {
