@@ -6,6 +6,7 @@
 use crate::codegen::{RowCode, RowFn};
 use crate::dtype::Element;
 use crate::order;
+use crate::outer::Outer;
 use crate::plan::{Plan, P};
 use crate::planes;
 use crate::planner::Planner;
@@ -21,6 +22,19 @@ pub struct RowTables<'a> {
     pub dz: &'a [f64],
     pub params: &'a [f64],
     pub size: [f64; 4],
+    /// `pos(j)`'s and `d(j)`'s (see `Setup::axes`), and the axes folded into planes, whose
+    /// positions `pos(j)` reads per plane.
+    pub axes: &'a [f64],
+    pub d: &'a [Vec<f64>],
+    pub outer: Option<&'a Outer>,
+}
+
+impl RowTables<'_> {
+    /// Pointers to `d(j)`'s tables, by slot.
+    pub fn d_pointers(&self, into: &mut Vec<*const f64>) {
+        into.clear();
+        into.extend(self.d.iter().map(|t| t.as_ptr()));
+    }
 }
 
 /// The row function with keyed tables, its plan and the keys its tables are indexed by.
@@ -88,6 +102,8 @@ pub struct RowState {
     output_rows: Vec<*mut f64>,
     tables: Vec<f64>,
     luts: Vec<f64>,
+    axes: Vec<f64>,
+    d: Vec<*const f64>,
 }
 
 impl StripeFn for RowStripe<'_> {
@@ -155,6 +171,8 @@ impl StripeFn for RowStripe<'_> {
         let (lut_lo, lut_len) = keyed.map_or((0, 0), |(_, lo, len)| (lo, len));
         st.tables.resize(n * row.element.max(code.element), 0.0);
         st.luts.resize(lut_len as usize * code.keyed, 0.0);
+        t.d_pointers(&mut st.d);
+        let axes = crate::outer::axes_at(t.axes, t.outer, s.plane, &mut st.axes);
         for ry in 0..s.nrows {
             st.plane_rows.clear();
             st.plane_rows
@@ -183,6 +201,8 @@ impl StripeFn for RowStripe<'_> {
             args.dx = t.dx.as_ptr();
             args.dy = t.dy.as_ptr();
             args.dz = t.dz.as_ptr();
+            args.axes = axes.as_ptr();
+            args.d = st.d.as_ptr();
             args.params = t.params.as_ptr();
             args.planes = st.plane_rows.as_ptr();
             args.x0 = s.x0 as f64;

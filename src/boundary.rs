@@ -65,12 +65,10 @@ impl Mode {
     }
 }
 
-/// The modes of the window loop's three axes (z, y, x) for an array of `ndim` axes: `mode` on
-/// every axis, or `modes` one per array axis (the first for axes the array lacks, which no
-/// window crosses).
-pub fn axis_modes(mode: Mode, modes: &[Mode], ndim: usize) -> Result<[Mode; 3], Error> {
+/// The mode of each of an array's `ndim` axes: `mode` on every axis, or `modes` one per axis.
+pub fn axis_modes(mode: Mode, modes: &[Mode], ndim: usize) -> Result<Vec<Mode>, Error> {
     if modes.is_empty() {
-        return Ok([mode; 3]);
+        return Ok(vec![mode; ndim]);
     }
     if modes.len() != ndim {
         return Err(Error::Shape(format!(
@@ -78,9 +76,7 @@ pub fn axis_modes(mode: Mode, modes: &[Mode], ndim: usize) -> Result<[Mode; 3], 
             modes.len()
         )));
     }
-    let mut out = [modes[0]; 3];
-    out[3 - ndim..].copy_from_slice(modes);
-    Ok(out)
+    Ok(modes.to_vec())
 }
 
 /// Parses `reflect` or a comma-separated list, one mode per axis: `reflect,wrap`.

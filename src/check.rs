@@ -5,7 +5,7 @@ use crate::error::{Error, ExprError, Span};
 use crate::footprint::Footprint;
 use crate::ir::{
     At, Builtin, Func, Node, NodeId, Op, ParamDecl, Plane, Program, Reduction, Sample, Shape,
-    Stage, MAIN,
+    Stage, AXES, MAIN,
 };
 use crate::limits::{Limit, Limits};
 use crate::regions::{self, Over};
@@ -187,7 +187,7 @@ pub fn known_names() -> Vec<&'static str> {
 pub fn known_functions() -> Vec<&'static str> {
     let mut v: Vec<&str> = Func::ALL.iter().map(|f| f.name()).collect();
     v.extend(Reduction::ALL.iter().map(|r| r.name()));
-    v.extend(["log", "at"]);
+    v.extend(["log", "at", "pos", "d"]);
     v.sort();
     v.dedup();
     v
@@ -208,7 +208,9 @@ impl Checker<'_> {
                 name: name.into(),
             });
         }
-        if known_functions().contains(&name) {
+        // `pos(j)` and `d(j)` take only a number: a variable `d` (a common name) cannot be
+        // mistaken for them.
+        if known_functions().contains(&name) && !matches!(name, "pos" | "d") {
             return Err(ExprError::Type {
                 span,
                 message: format!("`{name}` is a function name and cannot be used for a variable"),
@@ -337,6 +339,11 @@ impl Checker<'_> {
                 name_span,
                 args,
             } if name == "at" => self.at(*name_span, args, e.span),
+            ExprKind::Call {
+                name,
+                name_span,
+                args,
+            } if name == "pos" || name == "d" => self.axis_name(name, *name_span, args, e.span),
             ExprKind::Call {
                 name,
                 name_span,
@@ -474,6 +481,47 @@ impl Checker<'_> {
         Ok((self.plane(name, Some(channel), span), at))
     }
 
+    /// `pos(j)`, `d(j)`: the position and the offsets along axis `j`, a whole number literal
+    /// (checked against the array's axes when it is known).
+    fn axis_name(
+        &mut self,
+        name: &str,
+        name_span: Span,
+        args: &[Expr],
+        span: Span,
+    ) -> Result<NodeId, ExprError> {
+        if args.len() != 1 {
+            return Err(ExprError::Arity {
+                span: name_span,
+                name: name.into(),
+                expected: "1".into(),
+                got: args.len(),
+            });
+        }
+        let half = (AXES / 2) as i64;
+        let j = match const_int(&args[0]) {
+            Some(v) if (-half..half).contains(&v) => v as i8,
+            _ => {
+                return Err(ExprError::Type {
+                    span: args[0].span,
+                    message: format!(
+                        "`{name}` takes an axis number: a whole number from {} to {}",
+                        -half,
+                        half - 1
+                    ),
+                    hint: Some(format!(
+                        "e.g. `{name}(0)` for the first axis, `{name}(-1)` for the last"
+                    )),
+                })
+            }
+        };
+        let b = match name {
+            "pos" => Builtin::Pos(j),
+            _ => Builtin::D(j),
+        };
+        self.intern(Op::Builtin(b), b.shape(), span)
+    }
+
     /// `at(X)`, `at(X, ox, oy)`, `at(X, ox, oy, oz)`: input `X` here or at a constant offset.
     fn at(&mut self, name_span: Span, args: &[Expr], span: Span) -> Result<NodeId, ExprError> {
         if !matches!(args.len(), 1 | 3 | 4) {
@@ -563,7 +611,10 @@ impl Checker<'_> {
             return Err(ExprError::Type {
                 span,
                 message: format!("`{name}` is a function"),
-                hint: Some(format!("call it: `{name}(w)`")),
+                hint: Some(match name {
+                    "pos" | "d" => format!("call it with an axis number: `{name}(0)`"),
+                    _ => format!("call it: `{name}(w)`"),
+                }),
             });
         }
         let mut candidates: Vec<&str> = known_names();

@@ -186,7 +186,7 @@ impl ExprError {
                 ..
             } => Some(format!("did you mean `{s}`?")),
             ExprError::UnknownName { name, .. } => Some(format!(
-                "built-in names are w c k dx dy dz i n x y z width height depth channels pi e inf nan; to read another image as `{name}`, declare it as an input (--input {name}=PATH)"
+                "built-in names are w c k dx dy dz i n x y z width height depth channels pi e inf nan, and pos(j) and d(j) for axis j; to read another image as `{name}`, declare it as an input (--input {name}=PATH)"
             )),
             ExprError::UnknownFunction { .. } => {
                 Some("see docs/language.md for the list of functions".into())

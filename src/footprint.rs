@@ -121,37 +121,43 @@ impl fmt::Display for Shape {
     }
 }
 
-/// A footprint made concrete for a 3-D view of an array: shape, and per window element its
-/// footprint coordinates and weight.
+/// Most axes an array may have (scipy's and numpy's limit).
+pub const MAX_DIMS: usize = 32;
+
+/// A footprint made concrete for an array: its box, one length per array axis, and per window
+/// element its cell in the box and weight.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resolved {
-    pub shape: [usize; 3],
-    pub cells: Vec<[usize; 3]>,
+    pub shape: Vec<usize>,
+    /// Per window element, in C order, its cell's index in the box (C order).
+    pub cells: Vec<usize>,
     pub weights: Vec<f64>,
 }
 
 impl Resolved {
+    /// Window element `j`'s position in the box, one index per axis.
+    pub fn cell(&self, j: usize) -> Vec<usize> {
+        unflatten(self.cells[j], &self.shape)
+    }
+
     /// This footprint (resolved for `axes.len()` dimensions) along `axes` of an `ndim`-D array,
     /// one cell thick along the others. Its dimensions go to the axes in increasing order, as
     /// scipy's `axes=` expands a footprint (`np.expand_dims` over the other axes).
     pub fn along(self, axes: &[usize], ndim: usize) -> Resolved {
         let mut sorted = axes.to_vec();
         sorted.sort_unstable();
-        let n = sorted.len();
-        // Geometry index (z, y, x) of the footprint's dimension j and of array axis a.
-        let from = |j: usize| 3 - n + j;
-        let to = |j: usize| 3 - ndim + sorted[j];
-        let mut shape = [1usize; 3];
-        for j in 0..n {
-            shape[to(j)] = self.shape[from(j)];
+        let mut shape = vec![1usize; ndim];
+        for (j, &a) in sorted.iter().enumerate() {
+            shape[a] = self.shape[j];
         }
-        let cells = (self.cells.iter())
-            .map(|c| {
-                let mut at = [0usize; 3];
-                for j in 0..n {
-                    at[to(j)] = c[from(j)];
+        let cells = (0..self.cells.len())
+            .map(|j| {
+                let at = self.cell(j);
+                let mut full = vec![0usize; ndim];
+                for (j, &a) in sorted.iter().enumerate() {
+                    full[a] = at[j];
                 }
-                at
+                flatten(&full, &shape)
             })
             .collect();
         Resolved {
@@ -160,6 +166,21 @@ impl Resolved {
             weights: self.weights,
         }
     }
+}
+
+/// The index per axis of C-order index `flat` in a box of `shape`.
+pub fn unflatten(mut flat: usize, shape: &[usize]) -> Vec<usize> {
+    let mut idx = vec![0; shape.len()];
+    for a in (0..shape.len()).rev() {
+        idx[a] = flat % shape[a];
+        flat /= shape[a];
+    }
+    idx
+}
+
+/// The C-order index of `idx` in a box of `shape`.
+pub fn flatten(idx: &[usize], shape: &[usize]) -> usize {
+    idx.iter().zip(shape).fold(0, |f, (&i, &n)| f * n + i)
 }
 
 impl Footprint {
@@ -234,7 +255,7 @@ impl Footprint {
         }
     }
 
-    /// Makes the footprint concrete for an array of `ndim` dimensions (1 to 3), refusing more
+    /// Makes the footprint concrete for an array of `ndim` dimensions (1 to [`MAX_DIMS`]), refusing more
     /// than `limits.max_footprint` elements. A footprint with fewer dimensions than the array
     /// applies along its last axes.
     pub fn resolve(&self, ndim: usize, limits: &Limits) -> Result<Resolved, Error> {
@@ -281,18 +302,18 @@ impl Footprint {
                 shape.len()
             )));
         }
-        if shape.len() > 3 || shape.contains(&0) {
+        if ndim == 0 || ndim > MAX_DIMS || shape.contains(&0) {
             return Err(Error::Footprint(format!(
-                "footprint shape {shape:?} is empty or has more than 3 axes"
+                "footprint shape {shape:?} is empty, or the array has not 1 to {MAX_DIMS} axes"
             )));
         }
-        let mut s3 = [1usize; 3];
-        s3[3 - shape.len()..].copy_from_slice(&shape);
+        let mut full = vec![1usize; ndim - shape.len()];
+        full.extend_from_slice(&shape);
         let mut cells = Vec::new();
         let mut ws = Vec::new();
         for (flat, &w) in weights.iter().enumerate() {
             if w != 0.0 {
-                cells.push([flat / (s3[1] * s3[2]), (flat / s3[2]) % s3[1], flat % s3[2]]);
+                cells.push(flat);
                 ws.push(w);
             }
         }
@@ -306,7 +327,7 @@ impl Footprint {
             )));
         }
         Ok(Resolved {
-            shape: s3,
+            shape: full,
             cells,
             weights: ws,
         })
@@ -426,12 +447,14 @@ mod tests {
             .resolve(2, &Limits::default())
             .unwrap();
         // Radii int(4σ + 0.5): 4 and 8.
-        assert_eq!(r.shape, [1, 9, 17]);
+        assert_eq!(r.shape, [9, 17]);
         assert!((r.weights.iter().sum::<f64>() - 1.0).abs() < 1e-15);
         // The centre: 1 / (Σ exp(-x²/2) · Σ exp(-x²/8)) over the radii.
         let sy: f64 = (-4..=4).map(|x: i32| (-0.5 * (x * x) as f64).exp()).sum();
         let sx: f64 = (-8..=8).map(|x: i32| (-0.125 * (x * x) as f64).exp()).sum();
-        let centre = r.weights[r.cells.iter().position(|c| *c == [0, 4, 8]).unwrap()];
+        let centre = r.weights[(0..r.cells.len())
+            .position(|j| r.cell(j) == [4, 8])
+            .unwrap()];
         assert!((centre - 1.0 / (sy * sx)).abs() < 1e-16);
         assert_eq!(
             "gauss:1.5".parse::<Footprint>().unwrap(),
@@ -451,7 +474,7 @@ mod tests {
         let r = Footprint::rect(4, 2)
             .resolve(2, &Limits::default())
             .unwrap();
-        assert_eq!(r.shape, [1, 2, 4]);
+        assert_eq!(r.shape, [2, 4]);
     }
 
     #[test]
@@ -521,5 +544,10 @@ mod tests {
     #[test]
     fn too_many_dims_is_an_error() {
         assert!(Footprint::ball(1).resolve(2, &Limits::default()).is_err());
+        let r = Footprint::rect(3, 2).resolve(MAX_DIMS, &Limits::default());
+        assert_eq!(r.unwrap().shape.len(), MAX_DIMS);
+        assert!(Footprint::cube(1)
+            .resolve(MAX_DIMS + 1, &Limits::default())
+            .is_err());
     }
 }

@@ -22,6 +22,9 @@ pub struct Window<'a> {
     /// Output position (x, y, z); array size (width, height, depth) and the main input's
     /// channel count.
     pub pos: [f64; 3],
+    /// `pos(j)`'s and `d(j)`'s tables (see `Setup::axes`), this plane's.
+    pub axes: &'a [f64],
+    pub d: &'a [Vec<f64>],
     pub size: [f64; 4],
     /// Param values, in declaration order.
     pub params: &'a [f64],
@@ -144,6 +147,12 @@ fn builtin(b: Builtin, win: &Window) -> Value {
         Builtin::Height => Value::S(win.size[1]),
         Builtin::Depth => Value::S(win.size[2]),
         Builtin::Channels => Value::S(win.size[3]),
+        Builtin::Pos(j) => {
+            let t = &win.axes[Builtin::axis_slot(j) * 5..][..4];
+            let [x, y, z] = win.pos;
+            Value::S(t[0] * x + t[1] * y + t[2] * z + t[3])
+        }
+        Builtin::D(j) => Value::V(win.d[Builtin::axis_slot(j)].clone()),
     }
 }
 
@@ -409,6 +418,8 @@ mod tests {
             dy: &zeros,
             dz: &zeros,
             pos: [0.0; 3],
+            axes: &[],
+            d: &[],
             size: [1.0; 4],
             params: &params,
         };

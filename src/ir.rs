@@ -97,7 +97,16 @@ pub enum Builtin {
     Depth,
     /// The main input's channel count.
     Channels,
+    /// `pos(j)`: the output position along axis `j` (numpy's numbering; negative counts from
+    /// the last axis, so `pos(-1)` is `x`).
+    Pos(i8),
+    /// `d(j)`: each element's offset along axis `j`, as `pos(j)`'s.
+    D(i8),
 }
+
+/// How many axes `pos(j)` and `d(j)` can name: `j` in `-AXES / 2 .. AXES / 2` (an array has at
+/// most 32).
+pub const AXES: usize = 64;
 
 impl Builtin {
     pub const ALL: [Builtin; 13] = [
@@ -131,7 +140,23 @@ impl Builtin {
             Builtin::Height => "height",
             Builtin::Depth => "depth",
             Builtin::Channels => "channels",
+            Builtin::Pos(_) => "pos",
+            Builtin::D(_) => "d",
         }
+    }
+
+    /// Where the run's tables keep `pos(j)`'s and `d(j)`'s values for axis `j`.
+    pub fn axis_slot(j: i8) -> usize {
+        (j as isize + (AXES / 2) as isize) as usize
+    }
+
+    /// Whether this is a table of one value per window element, the same for every pixel (`k`,
+    /// offsets; not `i`, which is computed).
+    pub fn is_table(self) -> bool {
+        matches!(
+            self,
+            Builtin::K | Builtin::Dx | Builtin::Dy | Builtin::Dz | Builtin::D(_)
+        )
     }
 
     pub fn from_name(name: &str) -> Option<Builtin> {
@@ -140,7 +165,9 @@ impl Builtin {
 
     pub fn shape(self) -> Shape {
         match self {
-            Builtin::K | Builtin::Dx | Builtin::Dy | Builtin::Dz | Builtin::I => Shape::Vector,
+            Builtin::K | Builtin::Dx | Builtin::Dy | Builtin::Dz | Builtin::D(_) | Builtin::I => {
+                Shape::Vector
+            }
             _ => Shape::Scalar,
         }
     }

@@ -37,6 +37,7 @@ mod keyed_sums;
 pub mod limits;
 pub mod native;
 pub mod order;
+pub mod outer;
 pub mod plan;
 pub mod planes;
 pub mod planner;

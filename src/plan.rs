@@ -169,10 +169,7 @@ impl Plan {
         let mut out: Vec<bool> = Vec::with_capacity(self.nodes.len());
         for node in &self.nodes {
             let is = match &node.op {
-                POp::Builtin(b) => matches!(
-                    b,
-                    Builtin::K | Builtin::Dx | Builtin::Dy | Builtin::Dz | Builtin::I | Builtin::N
-                ),
+                POp::Builtin(b) => b.is_table() || matches!(b, Builtin::I | Builtin::N),
                 POp::Const(_) | POp::Param(_) => true,
                 POp::Sample(_) | POp::Reduce(..) | POp::Plane(_) => false,
                 op => Plan::operands(op).into_iter().all(|o| out[o]),

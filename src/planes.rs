@@ -174,6 +174,8 @@ fn weights_of(program: &crate::ir::Program, t: &RowTables) -> Vec<f64> {
         dy: t.dy,
         dz: t.dz,
         pos: [0.0; 3],
+        axes: t.axes,
+        d: t.d,
         size: t.size,
         params: t.params,
     };
@@ -262,8 +264,10 @@ fn separable(
     t: &RowTables,
 ) -> Option<(Vec<(usize, f64)>, Vec<(usize, f64)>)> {
     let n = weights.len();
-    let row_of = |j: usize| (t.dz[j] as i64, t.dy[j] as i64);
-    let mut rows: Vec<(i64, i64)> = Vec::new();
+    // A row of the block: where its cells start (planes folded from more than three axes
+    // included), not their `dz` and `dy`.
+    let row_of = |j: usize| s.offs[j] as i64 - t.dx[j] as i64;
+    let mut rows: Vec<i64> = Vec::new();
     let mut cols: Vec<i64> = Vec::new();
     for j in 0..n {
         if !rows.contains(&row_of(j)) {

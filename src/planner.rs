@@ -247,10 +247,7 @@ fn weight_maps(p: &Program) -> Vec<bool> {
     let mut weight = Vec::with_capacity(p.nodes.len());
     for node in &p.nodes {
         let is = match &node.op {
-            Op::Builtin(b) => matches!(
-                b,
-                Builtin::K | Builtin::Dx | Builtin::Dy | Builtin::Dz | Builtin::I | Builtin::N
-            ),
+            Op::Builtin(b) => b.is_table() || matches!(b, Builtin::I | Builtin::N),
             Op::Const(_) | Op::Param(_) => true,
             Op::Sample(_) | Op::Reduce(..) => false,
             op => op.operands().iter().all(|&o| weight[o]),

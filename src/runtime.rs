@@ -1,7 +1,8 @@
 //! What compiled kernels see at run time: the `#[repr(C)]` callback context (scipy's `user_data`)
 //! and the helper functions the generated code calls (libm, sort-based reductions, scratch space).
 
-use crate::ir::Func;
+use crate::ir::{Func, AXES};
+use crate::outer::Outer;
 use crate::plan::SortKind;
 use std::cell::RefCell;
 
@@ -25,6 +26,10 @@ pub struct CallbackContext {
     pub dx: *const f64,
     pub dy: *const f64,
     pub dz: *const f64,
+    /// `pos(j)`'s and `d(j)`'s tables, by slot (see `Setup::axes`); `pos(j)` of an axis folded
+    /// into planes reads a position set per plane (by [`jf_track`] under scipy's loop).
+    pub axes: *mut f64,
+    pub d: *const *const f64,
     /// Index in the window buffer of the element at the output position (`c`), or -1.
     pub c_index: isize,
     /// Current output position (x, y, z); array size (width, height, depth) and the main
@@ -39,6 +44,8 @@ pub struct CallbackContext {
     /// after a full pass. This is how kernels know their position under scipy's loop.
     pub track: isize,
     pub has_shape: isize,
+    /// For an array of N > 3 axes, how its first N − 2 make `shape`'s planes (null otherwise).
+    pub outer: *const Outer,
 }
 
 impl Default for CallbackContext {
@@ -51,6 +58,8 @@ impl Default for CallbackContext {
             dx: std::ptr::null(),
             dy: std::ptr::null(),
             dz: std::ptr::null(),
+            axes: std::ptr::null_mut(),
+            d: std::ptr::null(),
             c_index: -1,
             pos: [0.0; 3],
             size: [1.0; 4],
@@ -58,6 +67,7 @@ impl Default for CallbackContext {
             counter: 0,
             track: 0,
             has_shape: 0,
+            outer: std::ptr::null(),
         }
     }
 }
@@ -78,6 +88,9 @@ pub struct RowArgs {
     pub dx: *const f64,
     pub dy: *const f64,
     pub dz: *const f64,
+    /// `pos(j)`'s and `d(j)`'s tables, by slot (see `Setup::axes`).
+    pub axes: *const f64,
+    pub d: *const *const f64,
     pub params: *const f64,
     /// Per planned reduction, a pointer to this row's precomputed values.
     pub planes: *const *const f64,
@@ -118,6 +131,8 @@ impl RowArgs {
             dx: std::ptr::null(),
             dy: std::ptr::null(),
             dz: std::ptr::null(),
+            axes: std::ptr::null(),
+            d: std::ptr::null(),
             params: std::ptr::null(),
             planes: std::ptr::null(),
             outputs: outputs.as_ptr(),
@@ -147,8 +162,18 @@ pub unsafe extern "C" fn jf_track(ctx: *mut CallbackContext) {
     let [d, h, w] = ctx.shape.map(|s| s.max(1));
     let total = d * h * w;
     let i = ctx.counter.rem_euclid(total);
-    ctx.pos = [(i % w) as f64, ((i / w) % h) as f64, (i / (w * h)) as f64];
+    let plane = i / (w * h);
+    ctx.pos = [(i % w) as f64, ((i / w) % h) as f64, plane as f64];
     ctx.counter = (i + 1) % total;
+    // SAFETY: a context's `outer` is null or points to the setup's, which outlives it.
+    if let Some(outer) = unsafe { ctx.outer.as_ref() } {
+        ctx.pos[2] = (plane as usize % outer.lens[outer.lens.len() - 1]) as f64;
+        if !ctx.axes.is_null() && i % (w * h) == 0 {
+            // SAFETY: a non-null `axes` points to a table of `AXES` slots of the context's own.
+            let axes = unsafe { std::slice::from_raw_parts_mut(ctx.axes, AXES * 5) };
+            outer.place(plane as usize, axes);
+        }
+    }
 }
 
 macro_rules! unary_helpers {

@@ -234,6 +234,9 @@ impl<'k, T: Element> Schedule<'k, T> {
                     dz: &s.dz,
                     params: &s.params,
                     size: s.size,
+                    axes: &s.axes,
+                    d: &s.d,
+                    outer: s.geo.outer.as_ref(),
                 };
                 let f = RowStripe {
                     row: *row,
@@ -296,17 +299,31 @@ struct JitPixel<'a> {
     s: &'a Setup,
 }
 
-impl PixelFn for JitPixel<'_> {
-    type State = CallbackContext;
+/// The callback's context, its `pos(j)` table and plane and pointers to `d(j)`'s (see
+/// [`Setup::axes`]).
+pub struct PixelContext(CallbackContext, Vec<f64>, Option<usize>, Vec<*const f64>);
 
-    fn state(&self) -> CallbackContext {
+impl PixelFn for JitPixel<'_> {
+    type State = PixelContext;
+
+    fn state(&self) -> PixelContext {
         // The window loop appends `c` after the window values.
-        context_for(self.s, self.s.k.len() as isize, false)
+        let ctx = context_for(self.s, self.s.k.len() as isize, false);
+        let d = self.s.d.iter().map(|t| t.as_ptr()).collect();
+        PixelContext(ctx, self.s.axes.clone(), None, d)
     }
 
     #[inline]
-    fn eval(&self, ctx: &mut CallbackContext, buf: &[f64], pos: [usize; 3]) -> f64 {
-        ctx.pos = pos.map(|p| p as f64);
+    fn eval(&self, state: &mut PixelContext, buf: &[f64], pos: [usize; 4]) -> f64 {
+        let PixelContext(ctx, axes, plane, d) = state;
+        if let Some(outer) = &self.s.geo.outer {
+            if *plane != Some(pos[3]) {
+                outer.place(pos[3], axes);
+                *plane = Some(pos[3]);
+            }
+        }
+        (ctx.axes, ctx.d) = (axes.as_mut_ptr(), d.as_ptr());
+        ctx.pos = [pos[0], pos[1], pos[2]].map(|p| p as f64);
         let mut out = f64::NAN;
         let n = buf.len() as isize - 1;
         // SAFETY: `buf` has n window values plus `c`; the context's tables have n entries and
@@ -325,7 +342,7 @@ struct InterpStripe<'a> {
 }
 
 impl StripeFn for InterpStripe<'_> {
-    type State = (Vec<Vec<f64>>, Vec<f64>);
+    type State = (Vec<Vec<f64>>, Vec<f64>, Vec<f64>);
 
     fn tiled(&self) -> bool {
         false
@@ -339,8 +356,10 @@ impl StripeFn for InterpStripe<'_> {
         self.program.roots.len()
     }
 
-    fn stripe<O: Element>(&self, (w, vals): &mut Self::State, st: &Stripe, out: &mut [O]) {
+    fn stripe<O: Element>(&self, (w, vals, axes): &mut Self::State, st: &Stripe, out: &mut [O]) {
         let nout = self.outputs();
+        let (s, outer) = (self.s, self.s.geo.outer.as_ref());
+        let axes = crate::outer::axes_at(&s.axes, outer, st.plane, axes);
         w.resize_with(st.blocks.len(), Vec::new);
         vals.resize(nout, 0.0);
         let plane = (st.bh * st.bw) as isize;
@@ -363,6 +382,8 @@ impl StripeFn for InterpStripe<'_> {
                     dy: &self.s.dy,
                     dz: &self.s.dz,
                     pos: [st.x0 + x, st.y0 + ry, st.z].map(|p| p as f64),
+                    axes,
+                    d: &s.d,
                     size: self.s.size,
                     params: &self.s.params,
                 };

@@ -1,4 +1,5 @@
-//! The window loop: visits every output element of a (up to 3-D) array in stripes of rows and
+//! The window loop: visits every output element of an array (of planes of rows: see
+//! [`crate::outer`] for arrays of more than three axes) in stripes of rows and
 //! hands each stripe, with its padded input block, to a stripe function (or gathers each window in
 //! footprint order for a per-pixel function).
 //!
@@ -11,6 +12,7 @@
 use crate::boundary::Mode;
 use crate::dtype::Element;
 use crate::footprint::Resolved;
+use crate::outer::Outer;
 use crate::spare::Blocks;
 use rayon::prelude::*;
 use std::ops::Range;
@@ -154,15 +156,21 @@ impl Halo {
     }
 }
 
-/// The geometry of one filter application, in 3-D (leading axes of size 1 for 1-D and 2-D).
+/// The geometry of one filter application, in 3-D: leading axes of size 1 for 1-D and 2-D, and
+/// the first N − 2 axes folded into the plane axis for N > 3 ([`Outer`]).
 #[derive(Debug, Clone)]
 pub struct Geometry {
-    /// Array shape (depth, height, width).
+    /// Array shape (planes, height, width).
     pub shape: [usize; 3],
-    /// Per window element, its offset (z, y, x) from the output position, origin included.
+    /// The array's own number of axes.
+    pub ndim: usize,
+    /// Per window element, its offset (plane, y, x) from the output position, origin included;
+    /// along the plane axis a slot of [`Outer`] when there is one.
     pub offsets: Vec<[isize; 3]>,
     /// The rows and columns around the output a stripe's block holds.
     pub halo: Halo,
+    /// The axes folded into the plane axis, for arrays of more than three.
+    pub outer: Option<Outer>,
     /// The columns the sources hold (as [`Span::held`]; empty: all) and the columns computed
     /// (whole tiles: see [`Span::out`]).
     pub held_x: Vec<Range<usize>>,
@@ -170,28 +178,64 @@ pub struct Geometry {
 }
 
 impl Geometry {
-    /// `origin` is per axis (z, y, x), already validated against the footprint.
-    pub fn new(shape: [usize; 3], fp: &Resolved, origin: [isize; 3]) -> Geometry {
-        let offsets: Vec<[isize; 3]> = fp
-            .cells
-            .iter()
-            .map(|cell| {
-                std::array::from_fn(|a| cell[a] as isize - (fp.shape[a] / 2) as isize - origin[a])
+    /// The geometry of footprint `fp` over an array of `shape` (any number of axes, as `fp`),
+    /// `origin` per axis (already validated against the footprint), reaching `points` too
+    /// (`at()` offsets, along the last three axes); `modes` per axis.
+    pub fn new(
+        shape: &[usize],
+        fp: &Resolved,
+        origin: &[isize],
+        points: &[[isize; 3]],
+        modes: &[Mode],
+    ) -> Geometry {
+        let nd = shape.len();
+        let offsets: Vec<Vec<isize>> = (0..fp.cells.len())
+            .map(|j| {
+                let cell = fp.cell(j);
+                (0..nd)
+                    .map(|a| cell[a] as isize - (fp.shape[a] / 2) as isize - origin[a])
+                    .collect()
             })
             .collect();
+        let (outer, offsets) = if nd > 3 {
+            let (outer, folded) = Outer::fold(&shape[..nd - 2], &modes[..nd - 2], &offsets, points);
+            (Some(outer), folded)
+        } else {
+            let pad =
+                |v: &[isize]| std::array::from_fn(|a| if a < 3 - nd { 0 } else { v[a + nd - 3] });
+            (None, offsets.iter().map(|o| pad(o)).collect())
+        };
+        let shape3 = fold3(shape);
+        let mut halo = Halo::of(&offsets).union(Halo::of(points));
+        if let Some(o) = &outer {
+            (halo.lo[0], halo.hi[0]) = o.halo();
+        }
         Geometry {
-            shape,
-            halo: Halo::of(&offsets),
+            shape: shape3,
+            ndim: nd,
+            halo,
             offsets,
+            outer,
             held_x: Vec::new(),
-            out_x: 0..shape[2],
+            out_x: 0..shape3[2],
         }
     }
 
-    /// The same geometry, its halo widened to reach `points` too (`at()` offsets).
-    pub fn reaching(mut self, points: &[[isize; 3]]) -> Geometry {
-        self.halo = self.halo.union(Halo::of(points));
-        self
+    /// Per array axis, the lowest and highest offset the window reaches (0 included).
+    pub fn reach(&self) -> Vec<(isize, isize)> {
+        let Halo { lo, hi } = self.halo;
+        match &self.outer {
+            None => (3 - self.ndim..3).map(|a| (lo[a], hi[a])).collect(),
+            Some(o) => {
+                let along = |a: usize| {
+                    let offs = self.offsets.iter().map(|f| o.offset(f[0], a));
+                    offs.fold((0, 0), |(l, h), v| (v.min(l), v.max(h)))
+                };
+                let mut r: Vec<(isize, isize)> = (0..o.lens.len()).map(along).collect();
+                r.extend((1..3).map(|a| (lo[a], hi[a])));
+                r
+            }
+        }
     }
 
     /// Index in footprint order of the element at offset 0, if the footprint has it.
@@ -199,21 +243,51 @@ impl Geometry {
         self.offsets.iter().position(|o| *o == [0, 0, 0])
     }
 
+    /// Each element's offset along array axis `a`, as f64 (`d(j)`).
+    pub fn axis_offsets(&self, a: usize) -> Vec<f64> {
+        let from_last = self.ndim - a;
+        match &self.outer {
+            Some(o) if from_last > 3 => (self.offsets.iter())
+                .map(|f| o.offset(f[0], a) as f64)
+                .collect(),
+            _ => self.offset_table(from_last),
+        }
+    }
+
     /// The offset tables (x, y, z) as f64, for `dx`, `dy`, `dz`.
     pub fn offset_table(&self, axis_from_last: usize) -> Vec<f64> {
-        self.offsets
-            .iter()
-            .map(|o| o[3 - axis_from_last] as f64)
-            .collect()
+        let along = |o: &[isize; 3]| match (&self.outer, axis_from_last) {
+            (Some(outer), 3) => outer.z_offset(o[0]),
+            _ => o[3 - axis_from_last],
+        };
+        self.offsets.iter().map(|o| along(o) as f64).collect()
     }
+}
+
+/// The window loop's shape (planes, rows, columns) of an array of `shape`: axes of 1 in front
+/// of fewer than three, the first N − 2 of N > 3 as one (C order: the same data).
+pub fn fold3(shape: &[usize]) -> [usize; 3] {
+    let nd = shape.len();
+    let mut s3 = [1usize; 3];
+    if nd > 3 {
+        s3 = [
+            shape[..nd - 2].iter().product(),
+            shape[nd - 2],
+            shape[nd - 1],
+        ];
+    } else {
+        s3[3 - nd..].copy_from_slice(shape);
+    }
+    s3
 }
 
 /// A function evaluated once per output element, on a gathered window.
 pub trait PixelFn: Sync {
     type State;
     fn state(&self) -> Self::State;
-    /// `buf` holds the window values in footprint order, followed by `c`. `pos` is (x, y, z).
-    fn eval(&self, state: &mut Self::State, buf: &[f64], pos: [usize; 3]) -> f64;
+    /// `buf` holds the window values in footprint order, followed by `c`. `pos` is (x, y, z)
+    /// and the plane ([`Stripe::plane`]).
+    fn eval(&self, state: &mut Self::State, buf: &[f64], pos: [usize; 4]) -> f64;
 }
 
 /// One stripe of output rows and the padded input blocks they read.
@@ -232,10 +306,13 @@ pub struct Stripe<'a, B = f64> {
     /// Where output row `r` starts in the stripe function's `out`: at `r * out_stride` (its
     /// `width` pixels, [`StripeFn::outputs`] values each, one after another).
     pub out_stride: usize,
-    /// First output column, row and plane of the stripe (in the whole array).
+    /// First output column and row of the stripe, and its position along the third-last axis
+    /// (in the whole array).
     pub x0: usize,
     pub y0: usize,
     pub z: usize,
+    /// The plane of the window loop's array (of the first N − 2 axes together when N > 3).
+    pub plane: usize,
 }
 
 impl<B> Stripe<'_, B> {
@@ -291,7 +368,7 @@ impl<F: PixelFn> StripeFn for Gather<F> {
                 }
                 buf[n] = block[base + s.coff];
                 out[ry * s.out_stride + x] =
-                    O::from_f64(self.0.eval(state, buf, [s.x0 + x, s.y0 + ry, s.z]));
+                    O::from_f64(self.0.eval(state, buf, [s.x0 + x, s.y0 + ry, s.z, s.plane]));
             }
         }
     }
@@ -504,7 +581,11 @@ pub fn run_in<T: Element, B: Copy + Send + Sync + 'static, O: Element, F: Stripe
                     out_stride: wo * f.outputs(),
                     x0: tile.x0,
                     y0,
-                    z,
+                    z: geo
+                        .outer
+                        .as_ref()
+                        .map_or(z, |o| z % o.lens[o.lens.len() - 1]),
+                    plane: z,
                 };
                 // The tile's columns of the stripe's rows.
                 let at = (tile.x0 - out_x.start) * f.outputs();
@@ -569,7 +650,10 @@ fn fill_block<T: Element, B: Copy>(
     let inner = (-lo[2]) as usize;
     let tw = tile.width;
     for bz in 0..bd {
-        let sz = modes[0].map(z as isize + lo[0] + bz as isize, d);
+        let sz = match &geo.outer {
+            Some(outer) => outer.source(z, bz),
+            None => modes[0].map(z as isize + lo[0] + bz as isize, d),
+        };
         for by in 0..bh {
             let dst = &mut block[(bz * bh + by) * bw..][..bw];
             let sy = modes[1].map(y0 as isize + lo[1] + by as isize, h);

@@ -85,11 +85,13 @@ MODES: Tuple[str, ...] = tuple(_native.modes())
 #: The dtypes the engine reads and writes without conversion.
 DTYPES: Tuple[np.dtype, ...] = tuple(np.dtype(n) for n in _native.DTYPES)
 _NATIVE = {d: d.name for d in DTYPES}
+# Most axes an array may have: numpy's (and scipy.ndimage's) limit.
+_MAX_DIMS = 32
 
 #: Names that need the footprint's tables (or, for ``c``, its centre cell) under scipy.
-_TABLE_NAMES = frozenset({"c", "k", "dx", "dy", "dz"})
+_TABLE_NAMES = frozenset({"c", "k", "dx", "dy", "dz", "d"})
 #: Names that need the array's shape under scipy (position tracking).
-_POSITION_NAMES = frozenset({"x", "y", "z", "width", "height", "depth"})
+_POSITION_NAMES = frozenset({"x", "y", "z", "pos", "width", "height", "depth"})
 
 ArrayLike = Any
 Params = Optional[Mapping[str, float]]
@@ -308,8 +310,8 @@ class Kernel:
             else:
                 raise ValueError("pass ndim= (or a footprint array) to say how many axes")
         ndim = operator.index(ndim)
-        if not 1 <= ndim <= 3:
-            raise ValueError(f"arrays must have 1 to 3 dimensions, got {ndim}")
+        if not 1 <= ndim <= _MAX_DIMS:
+            raise ValueError(f"arrays must have 1 to {_MAX_DIMS} dimensions, got {ndim}")
         weights = self._command_weights(ndim, size, footprint)
         origins = _origin_list(origin, ndim)
         return _halo(self._pass_windows(ndim, weights), origins, ndim)
@@ -464,7 +466,7 @@ class Kernel:
         Parameters
         ----------
         input : array_like
-            1-D to 3-D (plus a channel axis with ``channel_axis=-1``). uint8, uint16, int16,
+            1-D to 32-D (plus a channel axis with ``channel_axis=-1``). uint8, uint16, int16,
             int32, float32 and float64 are read in place
             (any strides; non-contiguous arrays are copied once); bool, int8, uint32, int64,
             uint64 and float16 are converted first (int64/uint64 beyond 2**53 lose precision,
@@ -619,13 +621,14 @@ class Kernel:
         Parameters
         ----------
         footprint, size : the same window you give ``generic_filter``
-            Needed when the kernel uses ``c``, ``k``, ``dx``, ``dy`` or ``dz`` (the callback
-            carries their tables). Kernels using only ``w``, ``n``, ``i`` and params work with
+            Needed when the kernel uses ``c``, ``k``, ``dx``, ``dy``, ``dz`` or ``d(j)`` (the
+            callback carries their tables). Kernels using only ``w``, ``n``, ``i`` and params work with
             any window.
         shape : sequence of int
-            The shape of the array you will filter. Needed when the kernel uses ``x``, ``y``,
-            ``z``, ``width``, ``height`` or ``depth``: the callback counts its calls to know the
-            position, as scipy visits elements in C order.
+            The shape of the array you will filter (up to 32 axes). Needed when the kernel
+            uses ``x``, ``y``, ``z``, ``pos(j)``, ``width``, ``height`` or ``depth``: the
+            callback counts its calls to know the position, as scipy visits elements in C
+            order.
         origin : int or sequence of int
             Must equal the ``origin`` you give ``generic_filter`` (it shifts ``dx``/``dy``/
             ``dz`` and which cell is ``c``). ``mode`` and ``cval`` need not be given: scipy
@@ -773,14 +776,16 @@ def _as_input(
     dtype = arr.dtype
     _check_dtype(dtype, what)
     extra = 1 if channels else 0
-    if image and not 1 + extra <= arr.ndim <= 3 + extra:
+    if image and not 1 + extra <= arr.ndim <= _MAX_DIMS + extra:
         if channels:
             raise ValueError(
-                f"arrays must have 1 to 3 dimensions plus the channel axis, got {arr.ndim} in all"
+                f"arrays must have 1 to {_MAX_DIMS} dimensions plus the channel axis, got {arr.ndim} in all"
             )
-        raise ValueError(f"arrays must have 1 to 3 dimensions, got {arr.ndim}")
-    if not image and not 1 <= arr.ndim <= 4:
-        raise ValueError(f"{what} must have 1 to 3 dimensions (plus channels), got {arr.ndim}")
+        raise ValueError(f"arrays must have 1 to {_MAX_DIMS} dimensions, got {arr.ndim}")
+    if not image and not 1 <= arr.ndim <= _MAX_DIMS + 1:
+        raise ValueError(
+            f"{what} must have 1 to {_MAX_DIMS} dimensions (plus channels), got {arr.ndim}"
+        )
     if not dtype.isnative:
         arr = arr.astype(dtype.newbyteorder("="))
     native = arr.dtype

@@ -152,11 +152,15 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
     channels = _channel_axis(channel_axis, x.ndim)
     ndim = x.ndim - channels
     if not 1 <= ndim <= 3:
+        # Parts of an array (a chunk and its halo) are 1-D to 3-D in the core; k.filter takes
+        # arrays of up to 32 axes whole.
         if channels:
             raise ValueError(
-                f"arrays must have 1 to 3 dimensions plus the channel axis, got {x.ndim} in all"
+                f"jf.dask.filter takes arrays of 1 to 3 dimensions plus the channel axis, got {x.ndim} in all (Kernel.filter takes up to 32 whole)"
             )
-        raise ValueError(f"arrays must have 1 to 3 dimensions, got {ndim}")
+        raise ValueError(
+            f"jf.dask.filter takes arrays of 1 to 3 dimensions, got {ndim} (Kernel.filter takes up to 32 whole)"
+        )
     _known_chunks(x, "the array")
     in_dtype = np.dtype(x.dtype)
     if isinstance(output, np.ndarray):

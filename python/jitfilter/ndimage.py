@@ -27,9 +27,9 @@ rounding (``jf.filter`` rounds half to even and saturates).
 Python callable or a ``LowLevelCallable`` runs scipy's own loop, as in scipy.
 
 What jitfilter does not compute exactly raises ``NotImplementedError`` naming the scipy function
-to use instead, never a different result: a footprint spanning more than three axes (any
-number of axes is fine when the footprint spans at most three), 64-bit integers beyond 2**53,
-and a non-flat structure with zero entries on non-integer data.
+to use instead, never a different result: 64-bit integers beyond 2**53 and a non-flat
+structure with zero entries on non-integer data. Arrays and footprints may have any number of
+axes up to numpy's 32.
 """
 
 from __future__ import annotations
@@ -127,17 +127,13 @@ def _run(source, input, footprint, output, mode, cval, origins, weights=None, pa
     `same_type`: the result is one of the input's values (an order statistic), so it is made
     in the input's type (the engine's native paths) rather than in float64.
 
-    The engine filters arrays of one to three axes. Neighbouring axes the footprint does not
-    span (size 1 there) merge into one, which keeps the array's memory order; when that still
-    leaves more than three axes, the unspanned ones are moved in front and folded into one,
-    which the engine filters slice by slice. At most three axes may be spanned."""
+    Neighbouring axes the footprint does not span (size 1 there) merge into one, which keeps
+    the array's memory order and leaves the engine fewer axes to walk."""
     input = np.asarray(input)
     _c_types(one_d, input, output)
     fp = np.asarray(footprint, dtype=bool) if weights is None else np.asarray(weights, np.float64)
     origins = [int(o) for o in origins]
     spanned = [ax for ax in range(input.ndim) if fp.shape[ax] > 1]
-    if len(spanned) > 3:
-        raise _Uncovered("a footprint spanning more than three axes")
     if input.size == 0:
         return
     x = _engine_input(input, exact)
@@ -154,33 +150,20 @@ def _run(source, input, footprint, output, mode, cval, origins, weights=None, pa
             groups.append([ax])
         else:
             groups[-1].append(ax)
-    if len(groups) <= 3:
-        kernel = _program(source, len(groups), next((i for i, g in enumerate(groups) if g[0] in spanned), 0))
-        size = lambda g: int(np.prod([input.shape[ax] for ax in g], dtype=np.int64))
-        shape = [size(g) for g in groups]
-        f = fp.reshape([int(np.prod([fp.shape[ax] for ax in g])) for g in groups])
-        o = [origins[g[0]] if g[0] in spanned else 0 for g in groups]
-        # Written into `output` itself when it can be (Kernel.filter copies instead when it
-        # overlaps the input, as when scipy's separable filters pass one array as both).
-        direct = output.dtype == out_type and output.flags.c_contiguous
-        if direct:
-            kw["output"] = output.reshape(shape)
-        res = kernel.filter(x.reshape(shape), footprint=f, origin=o, **kw)
-        if direct:
-            return
-        res = res.reshape(input.shape)
-    else:
-        rest = [ax for ax in range(input.ndim) if ax not in spanned]
-        order = rest + spanned
-        batch = int(np.prod([input.shape[ax] for ax in rest], dtype=np.int64))
-        xt = np.transpose(x, order).reshape([batch] + [input.shape[ax] for ax in spanned])
-        f = np.transpose(fp, order).reshape([fp.shape[ax] for ax in spanned])
-        o = [origins[ax] for ax in spanned]
-        kernel = _program(source, len(spanned), 0)
-        res = np.empty(xt.shape, out_type)
-        for b in range(batch):
-            res[b] = kernel.filter(xt[b], footprint=f, origin=o, **kw)
-        res = np.transpose(res.reshape([input.shape[ax] for ax in order]), np.argsort(order))
+    kernel = _program(source, len(groups), next((i for i, g in enumerate(groups) if g[0] in spanned), 0))
+    size = lambda g: int(np.prod([input.shape[ax] for ax in g], dtype=np.int64))
+    shape = [size(g) for g in groups]
+    f = fp.reshape([int(np.prod([fp.shape[ax] for ax in g])) for g in groups])
+    o = [origins[g[0]] if g[0] in spanned else 0 for g in groups]
+    # Written into `output` itself when it can be (Kernel.filter copies instead when it
+    # overlaps the input, as when scipy's separable filters pass one array as both).
+    direct = output.dtype == out_type and output.flags.c_contiguous
+    if direct:
+        kw["output"] = output.reshape(shape)
+    res = kernel.filter(x.reshape(shape), footprint=f, origin=o, **kw)
+    if direct:
+        return
+    res = res.reshape(input.shape)
     _store(output, res)
 
 

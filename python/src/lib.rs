@@ -411,18 +411,20 @@ impl PyKernel {
         let Some(fp) = self.kernel.footprint() else {
             return Ok(None);
         };
-        if !(1..=3).contains(&ndim) {
+        if !(1..=jitfilter::footprint::MAX_DIMS).contains(&ndim) {
             return Err(PyValueError::new_err(format!(
-                "arrays must have 1 to 3 dimensions, got {ndim}"
+                "arrays must have 1 to {} dimensions, got {ndim}",
+                jitfilter::footprint::MAX_DIMS
             )));
         }
         let r = fp
             .resolve(ndim, &Limits::default())
             .map_err(|e| to_py(py, self.kernel.source(), e))?;
-        let mut dense = ArrayD::<f64>::zeros(IxDyn(&r.shape[3 - ndim..]));
-        for (cell, &w) in r.cells.iter().zip(&r.weights) {
-            dense[&cell[3 - ndim..]] = w;
+        let mut dense = vec![0.0; r.shape.iter().product()];
+        for (&cell, &w) in r.cells.iter().zip(&r.weights) {
+            dense[cell] = w;
         }
+        let dense = ArrayD::from_shape_vec(IxDyn(&r.shape), dense).expect("the box's cells");
         Ok(Some(dense.into_pyarray(py).into_any()))
     }
 

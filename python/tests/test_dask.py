@@ -105,7 +105,8 @@ def test_one_and_three_dimensions(mode):
     ball = np.zeros((3, 3, 3), bool)
     ball[1, 1, :] = ball[1, :, 1] = ball[:, 1, 1] = True
     for fp, origin in ((ball, 0), (np.ones((2, 3, 4), bool), (0, 1, -2)), (np.ones((1, 3)), 0)):
-        for expr in ("mean(w)", "x + 10 * y + 100 * z + depth + sum(dz * w)"):
+        for expr in ("mean(w)", "x + 10 * y + 100 * z + depth + sum(dz * w)",
+                     "pos(0) + 10 * pos(1) + 100 * pos(-1) + sum(d(0) * w) - max(d(2) * w)"):
             whole = jf.filter(a3, expr, footprint=fp, mode=mode, origin=origin)
             for chunks in ((2, 64, 512), (5, 70, 530), (1, 20, 100)):
                 lazies.append(jfd.filter(da.from_array(a3, chunks=chunks), expr, footprint=fp, mode=mode, origin=origin))

@@ -106,6 +106,29 @@ def test_positions_in_1d_and_3d(rng):
     np.testing.assert_array_equal(got, cb(k3, a3, footprint=fp, origin=(0, -1, 1), mode="wrap"))
 
 
+def test_any_axis_by_number_under_scipy(rng):
+    """pos(j) and d(j) on a 5-D array: scipy's loop, tracked by the callback, and k.filter."""
+    a = rng.uniform(0, 1, (3, 2, 4, 3, 5))
+    k = jf.compile("pos(0) * 1e4 + pos(1) * 1e3 + pos(2) * 100 + pos(-2) * 10 + pos(-1)"
+                   " + sum(w * (d(0) + 2 * d(1) + 3 * d(-1)))")
+    fp = np.random.default_rng(2).random((2, 3, 1, 2, 3)) > 0.4
+    fp.flat[0] = True
+    llc = k.low_level_callable(footprint=fp, shape=a.shape, origin=(0, 1, 0, 0, -1))
+    got = ndi.generic_filter(a, llc, footprint=fp, origin=(0, 1, 0, 0, -1), mode="mirror")
+    np.testing.assert_array_equal(
+        got, cb(k, a, footprint=fp, origin=(0, 1, 0, 0, -1), mode="mirror"))
+
+    def by_hand(v):
+        cells = np.argwhere(fp) - np.array(fp.shape) // 2 - np.array((0, 1, 0, 0, -1))
+        return np.sum(v * (cells[:, 0] + 2 * cells[:, 1] + 3 * cells[:, 4]))
+
+    want = ndi.generic_filter(a, by_hand, footprint=fp, origin=(0, 1, 0, 0, -1), mode="mirror")
+    want += sum(np.indices(a.shape)[j] * f for j, f in enumerate((1e4, 1e3, 100, 10, 1)))
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-12)
+    np.testing.assert_allclose(k.filter(a, footprint=fp, origin=(0, 1, 0, 0, -1), mode="mirror"),
+                               want, rtol=1e-13, atol=1e-12)
+
+
 def test_integer_input_scipy_truncates_we_round(rng):
     a = rng.integers(0, 255, (10, 12)).astype(np.uint8)
     k = jf.compile("mean(w)")

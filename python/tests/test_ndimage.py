@@ -1,6 +1,6 @@
 """jitfilter.ndimage beyond what scipy's own tests (tests/scipy_suite) check: jitfilter programs
-in generic_filter, arrays of more than three axes, C casts into integer outputs, and the
-NotImplementedError for what the engine does not cover."""
+in generic_filter, arrays of more than three axes (footprints spanning them too), C casts into
+integer outputs, and the NotImplementedError for what the engine does not cover."""
 
 import numpy as np
 import pytest
@@ -38,7 +38,7 @@ def test_generic_filter_python_callables_run_scipys_loop(img):
 
 @pytest.mark.parametrize("axes", [(1, 3), (0, 2, 4), (4,), None])
 def test_many_axes_fold_into_batches(axes):
-    """Five axes: the footprint's axes run in the engine, the others are folded into batches."""
+    """Five axes: the axes the footprint does not span merge where they neighbour."""
     rng = np.random.default_rng(9)
     a = rng.integers(0, 200, (3, 4, 5, 4, 6)).astype(np.uint8)
     if axes is None:
@@ -87,10 +87,45 @@ def test_complex_input_and_weights_by_parts(img):
                                rtol=1e-13, atol=1e-12)
 
 
+@pytest.mark.parametrize("shape", [(3, 4, 5, 6), (2, 3, 2, 4, 5), (3, 1, 4, 1, 2, 5)])
+def test_footprints_spanning_more_than_three_axes(shape):
+    """The core filters arrays of up to 32 axes, whatever the footprint spans."""
+    rng = np.random.default_rng(len(shape))
+    a = rng.integers(0, 250, shape).astype(np.uint8)
+    f = a.astype(np.float64) / 3.0
+    modes = [MODES[i % len(MODES)] for i in range(len(shape))]
+    fp = rng.random([2 + i % 2 for i in range(len(shape))]) > 0.3
+    fp.flat[0] = True
+    for name in ("median_filter", "minimum_filter", "maximum_filter"):
+        kw = dict(footprint=fp) if name == "median_filter" else dict(footprint=fp, mode=modes[0])
+        np.testing.assert_array_equal(getattr(jn, name)(a, **kw), getattr(sn, name)(a, **kw),
+                                      err_msg=name)
+    for name in ("uniform_filter", "maximum_filter", "minimum_filter"):
+        got = getattr(jn, name)(f, size=3, mode=modes)
+        np.testing.assert_allclose(got, getattr(sn, name)(f, size=3, mode=modes), rtol=1e-12,
+                                   atol=1e-12, err_msg=name)
+    w = rng.uniform(-1, 1, [3] * len(shape))
+    np.testing.assert_allclose(jn.correlate(f, w, mode="wrap"), sn.correlate(f, w, mode="wrap"),
+                               rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(jn.gaussian_filter(f, 1.0), sn.gaussian_filter(f, 1.0),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(jn.grey_opening(a, size=2), sn.grey_opening(a, size=2))
+    # generic_filter with a program, and jf.filter with an origin per axis.
+    got = jn.generic_filter(f, "max(w) - min(w)", footprint=fp, mode="nearest")
+    want = sn.generic_filter(f, np.ptp, footprint=fp, mode="nearest")
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-12)
+    origin = [-1 if i % 2 else 0 for i in range(len(shape))]
+    got = jf.filter(f, "sum(w * i)", footprint=fp, origin=origin, mode="mirror")
+    want = sn.generic_filter(f, lambda v: np.sum(v * np.arange(v.size)), footprint=fp,
+                             origin=origin, mode="mirror")
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-11)
+
+
 def test_what_is_not_covered_says_so():
-    a = np.zeros((3, 3, 3, 3))
-    with pytest.raises(NotImplementedError, match="more than three axes.*scipy.ndimage"):
-        jn.median_filter(a, size=2)
+    with pytest.raises(ValueError, match="1 to 3 dimensions.*up to 32"):
+        import dask.array as da
+
+        jf.dask.filter(da.zeros((4, 4, 4, 4), chunks=2), "max(w)", size=3)
     big = np.array([2**60, 256, 512, 768, 2**60 + 256], dtype=np.int64)
     with pytest.raises(NotImplementedError, match="2\\*\\*53"):
         jn.median_filter(big, size=3)

@@ -201,7 +201,7 @@ pub fn footprint(
         _ if matches!(spec, FootprintSpec::Shape(_)) && weights.is_none() => {
             "footprints: box:N, rect:WxH, disk:R, diamond:R, ball:R (3-D only), gauss:S, gauss:SY,SX, file:PATH".into()
         }
-        _ => "a footprint file holds a 1-D to 3-D mask with at least one nonzero cell".into(),
+        _ => "a footprint file holds a 1-D to 32-D mask with at least one nonzero cell".into(),
     }
     };
     match footprint.resolve(footprint.ndim().unwrap_or(2), limits) {

@@ -3,7 +3,7 @@
 //! Owns its signature, its prologue (checking and loading the `CallbackContext`, the params)
 //! and its frame: how the lowering loads builtins from one window in a buffer.
 
-use super::{flags, uses, Emitter, Frame, Helpers, Inputs, Lanes, Lookups, PTR};
+use super::{axis_names, flags, uses, Emitter, Frame, Helpers, Inputs, Lanes, Lookups, PTR};
 use crate::ir::{Builtin, Sample};
 use crate::plan::{POp, Plan, P};
 use crate::runtime::CallbackContext;
@@ -77,8 +77,12 @@ pub(super) fn emit<'a, 'b>(
         Builtin::Channels,
     ];
     let uses_c = uses(plan, POp::Sample(Sample::C));
-    let uses_tables = tables.iter().any(|b| uses(plan, POp::Builtin(*b))) || uses_c;
-    let uses_pos = positions.iter().any(|b| uses(plan, POp::Builtin(*b)));
+    let named = axis_names(plan);
+    let offsets_named = named.iter().any(|b| matches!(b, Builtin::D(_)));
+    let positions_named = named.iter().any(|b| matches!(b, Builtin::Pos(_)));
+    let uses_tables =
+        tables.iter().any(|b| uses(plan, POp::Builtin(*b))) || uses_c || offsets_named;
+    let uses_pos = positions.iter().any(|b| uses(plan, POp::Builtin(*b))) || positions_named;
     if uses_tables || uses_pos {
         let null = fb.ins().icmp_imm_s(IntCC::Equal, ctxp, 0);
         fail_if(&mut fb, &mut err, null);
@@ -99,6 +103,20 @@ pub(super) fn emit<'a, 'b>(
                 let null = fb.ins().icmp_imm_s(IntCC::Equal, t, 0);
                 fail_if(&mut fb, &mut err, null);
                 table_addrs.insert(b, t);
+            }
+        }
+        if offsets_named {
+            let d = frame.load(&mut fb, PTR, offset_of!(CallbackContext, d));
+            let null = fb.ins().icmp_imm_s(IntCC::Equal, d, 0);
+            fail_if(&mut fb, &mut err, null);
+            for &b in &named {
+                if let Builtin::D(j) = b {
+                    let slot = (Builtin::axis_slot(j) * 8) as i32;
+                    let t = fb.ins().load(PTR, flags(), d, slot);
+                    let null = fb.ins().icmp_imm_s(IntCC::Equal, t, 0);
+                    fail_if(&mut fb, &mut err, null);
+                    table_addrs.insert(b, t);
+                }
             }
         }
     }
@@ -124,6 +142,11 @@ pub(super) fn emit<'a, 'b>(
         fb.ins().jump(after, &[]);
         fb.seal_block(after);
         fb.switch_to_block(after);
+        if positions_named {
+            let axes = frame.load(&mut fb, PTR, offset_of!(CallbackContext, axes));
+            let null = fb.ins().icmp_imm_s(IntCC::Equal, axes, 0);
+            fail_if(&mut fb, &mut err, null);
+        }
     }
     let mut params = None;
     if !defaults.is_empty() {
@@ -194,6 +217,19 @@ impl Emitter<'_, '_> {
             POp::Builtin(Builtin::Height) => f.load(fb, types::F64, size + 8),
             POp::Builtin(Builtin::Depth) => f.load(fb, types::F64, size + 16),
             POp::Builtin(Builtin::Channels) => f.load(fb, types::F64, size + 24),
+            POp::Builtin(Builtin::Pos(j)) => {
+                // sx·x + sy·y + sz·z + the position along a folded axis (see `Setup::axes`).
+                let axes = f.load(fb, PTR, offset_of!(CallbackContext, axes));
+                let slot = (Builtin::axis_slot(j) * 40) as i32;
+                let mut acc = fb.ins().load(types::F64, flags(), axes, slot + 24);
+                for k in 0..3 {
+                    let s = fb.ins().load(types::F64, flags(), axes, slot + 8 * k);
+                    let p = f.load(fb, types::F64, pos + 8 * k as usize);
+                    let term = fb.ins().fmul(s, p);
+                    acc = fb.ins().fadd(acc, term);
+                }
+                acc
+            }
             ref op => unreachable!("{op:?} is not a scalar leaf of the callback"),
         }
     }

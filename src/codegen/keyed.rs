@@ -6,7 +6,7 @@
 
 use super::row::RowFrame;
 use super::{Emitter, Tables, PTR, SHIFTER};
-use crate::ir::{At, BinOp, Builtin, Func, Sample};
+use crate::ir::{At, BinOp, Func, Sample};
 use crate::keyed_sums::{KeyedSums, Term, MAX_SUMS, MAX_TERMS};
 use crate::plan::{Acc, POp, Plan, P};
 use cranelift_codegen::ir::{types, InstBuilder, StackSlotData, StackSlotKind, Value};
@@ -42,11 +42,7 @@ fn sample(plan: &Plan, p: P, window: bool) -> Option<Sample> {
 
 /// A per-element factor: an element table's node, or `k`, `dx`, `dy`, `dz`.
 fn element_factor(plan: &Plan, tables: &Tables, p: P) -> bool {
-    tables.element.contains(&p)
-        || matches!(
-            plan.nodes[p].op,
-            POp::Builtin(Builtin::K | Builtin::Dx | Builtin::Dy | Builtin::Dz)
-        )
+    tables.element.contains(&p) || matches!(plan.nodes[p].op, POp::Builtin(b) if b.is_table())
 }
 
 /// The key of keyed table node `p`, if `p` has a keyed table.

@@ -305,6 +305,19 @@ fn uses(plan: &Plan, op: POp) -> bool {
     plan.nodes.iter().any(|n| n.op == op)
 }
 
+/// The `pos(j)` and `d(j)` the plan reads, each once.
+fn axis_names(plan: &Plan) -> Vec<Builtin> {
+    let mut named = Vec::new();
+    for n in &plan.nodes {
+        if let POp::Builtin(b @ (Builtin::Pos(_) | Builtin::D(_))) = n.op {
+            if !named.contains(&b) {
+                named.push(b);
+            }
+        }
+    }
+    named
+}
+
 fn flags() -> MemFlagsData {
     MemFlagsData::new().with_notrap()
 }

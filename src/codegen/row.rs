@@ -4,7 +4,9 @@
 //! lookups, and its frame: how the lowering loads builtins and planes for the current pixels.
 
 use super::Tables;
-use super::{flags, uses, Emitter, Frame, Helpers, Inputs, Lanes, Lookups, F64X2, PTR, SHIFTER};
+use super::{
+    axis_names, flags, uses, Emitter, Frame, Helpers, Inputs, Lanes, Lookups, F64X2, PTR, SHIFTER,
+};
 use crate::ir::{At, Builtin, Func, Sample};
 use crate::plan::{POp, Plan, P};
 use crate::runtime::RowArgs;
@@ -115,6 +117,13 @@ pub(super) fn emit<'a, 'b>(
     ] {
         if uses(plan, POp::Builtin(b)) {
             table_addrs.insert(b, arg(&mut fb, args, PTR, off));
+        }
+    }
+    for b in axis_names(plan) {
+        if let Builtin::D(j) = b {
+            let d = arg(&mut fb, args, PTR, offset_of!(RowArgs, d));
+            let slot = (Builtin::axis_slot(j) * 8) as i32;
+            table_addrs.insert(b, fb.ins().load(PTR, flags(), d, slot));
         }
     }
     let mut lookups = Lookups::default();
@@ -411,6 +420,26 @@ impl Emitter<'_, '_> {
                 let x0 = field(self, offset_of!(RowArgs, x0));
                 let xf = self.fb.ins().fadd(xf, x0);
                 return self.iota(xf, pix);
+            }
+            POp::Builtin(Builtin::Pos(j)) => {
+                // sx·x + (sy·y + sz·z + the position along a folded axis): see `Setup::axes`.
+                let axes = arg(&mut self.fb, r.args, PTR, offset_of!(RowArgs, axes));
+                let slot = (Builtin::axis_slot(j) * 40) as i32;
+                let t =
+                    |e: &mut Self, k: i32| e.fb.ins().load(types::F64, flags(), axes, slot + 8 * k);
+                let mut rest = t(self, 3);
+                for (k, at) in [(1, offset_of!(RowArgs, y)), (2, offset_of!(RowArgs, z))] {
+                    let s = t(self, k);
+                    let p = field(self, at);
+                    let term = self.fb.ins().fmul(s, p);
+                    rest = self.fb.ins().fadd(rest, term);
+                }
+                let x = self.row_scalar(r, &POp::Builtin(Builtin::X));
+                let sx = t(self, 0);
+                let sx = self.widen(sx, pix);
+                let rest = self.widen(rest, pix);
+                let sx_x = self.fb.ins().fmul(sx, x);
+                return self.fb.ins().fadd(sx_x, rest);
             }
             POp::Plane(i) => {
                 let row = self.fb.ins().load(PTR, flags(), r.planes, (8 * i) as i32);

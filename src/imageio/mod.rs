@@ -2,7 +2,7 @@
 //!
 //! A file loads as an [`Image`]: one plane per colour channel (grey, or R, G and B), which
 //! filters apply to, plus an optional alpha plane, which they pass through. A `.npy` file is a
-//! single plane of 1 to 3 dimensions. Samples keep their type: 8- and 16-bit images stay `u8` and
+//! single plane of 1 to 32 dimensions. Samples keep their type: 8- and 16-bit images stay `u8` and
 //! `u16`, `.npy` files keep their dtype.
 //!
 //! This module holds the types and the entry points; one submodule per concern does the rest:
@@ -459,10 +459,13 @@ pub fn decode(bytes: Vec<u8>, name: &Path, limits: &Limits) -> Result<Image, IoE
     }
     .map_err(|reason| read_error(name, reason))?;
     let ndim = image.shape().len();
-    if !(1..=3).contains(&ndim) {
+    if !(1..=crate::footprint::MAX_DIMS).contains(&ndim) {
         return Err(read_error(
             name,
-            Reason::Unsupported(format!("{ndim}-D arrays are not supported (1-D to 3-D)")),
+            Reason::Unsupported(format!(
+                "{ndim}-D arrays are not supported (1-D to {}-D)",
+                crate::footprint::MAX_DIMS
+            )),
         ));
     }
     if image.shape().contains(&0) {

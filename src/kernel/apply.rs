@@ -1,7 +1,7 @@
 //! Running a kernel over arrays: the public entry points, stages one after another (fused
 //! runs in one pass), each pass over the whole array or a part of it, and the setup of a run.
 
-use super::region::{grid, region_of};
+use super::region::region_of;
 use super::*;
 
 impl Kernel {
@@ -308,8 +308,7 @@ impl Kernel {
         // In a part: per axis (z, y, x) the positions held, and those computed.
         let mut held: [&[Range<usize>]; 3] = [&[]; 3];
         let mut out3: [Range<usize>; 3] = setup.geo.shape.map(|n| 0..n);
-        let mut dims = [1; 3];
-        dims[3 - nd..].copy_from_slice(&bound.shape);
+        let dims = window::fold3(&bound.shape);
         for (a, s) in region.iter().enumerate() {
             held[3 + a - nd] = &s.held;
             out3[3 + a - nd] = s.out.clone();
@@ -321,7 +320,9 @@ impl Kernel {
         let pixels = out_dims.iter().product::<usize>();
         let values = bound.runs.len() * bound.outputs;
         let mut out_shape = bound.out_shape;
-        out_shape[..nd].copy_from_slice(&out_dims[3 - nd..]);
+        if !region.is_empty() {
+            out_shape[..nd].copy_from_slice(&out_dims[3 - nd..]);
+        }
         // Every value is written by the schedule's run.
         let mut owned = Vec::new();
         let out: &mut [O] = match dest.as_mut() {
@@ -391,7 +392,11 @@ impl Kernel {
         options: &Options,
     ) -> Result<Setup, Error> {
         let ndim = shape.len();
-        grid(ndim)?;
+        if !(1..=MAX_DIMS).contains(&ndim) {
+            return Err(Error::Shape(format!(
+                "arrays must have 1 to {MAX_DIMS} dimensions, got {ndim}"
+            )));
+        }
         for (b, span) in self.program.builtins_used() {
             if let Some(axis) = b.axis_needed() {
                 if axis > ndim {
@@ -412,7 +417,7 @@ impl Kernel {
             }) = node.op
             {
                 // o is (z, y, x): an array of ndim dimensions has the last ndim of them.
-                if let Some(a) = (0..3 - ndim).find(|&a| o[a] != 0) {
+                if let Some(a) = (0..3usize.saturating_sub(ndim)).find(|&a| o[a] != 0) {
                     return Err(ExprError::Type {
                         span: node.span,
                         message: format!(
@@ -444,27 +449,75 @@ impl Kernel {
             let modes = spread(&options.modes, axes, ndim, options.mode, "boundary modes")?;
             (fp, origin, modes)
         };
-        let origin = origin3(&origin, &fp.shape, ndim)?;
-        let mut s3 = [1usize; 3];
-        s3[3 - ndim..].copy_from_slice(shape);
-        let geo = Geometry::new(s3, &fp, origin).reaching(&self.program.points());
-        let params = self.param_values(&options.params)?;
+        let origin = origins(&origin, &fp.shape)?;
         let modes = crate::boundary::axis_modes(options.mode, &modes, ndim)?;
+        let geo = Geometry::new(shape, &fp, &origin, &self.program.points(), &modes);
+        let params = self.param_values(&options.params)?;
+        let (axes, d) = self.axis_tables(&geo)?;
+        let s3 = geo.shape;
         Ok(Setup {
-            modes,
+            axes,
+            d,
+            modes: std::array::from_fn(|a| modes[(ndim + a).saturating_sub(3).min(ndim - 1)]),
             dx: geo.offset_table(1),
             dy: geo.offset_table(2),
             dz: geo.offset_table(3),
             k: fp.weights,
-            size: [s3[2] as f64, s3[1] as f64, s3[0] as f64, 1.0],
+            size: [
+                s3[2] as f64,
+                s3[1] as f64,
+                (if ndim >= 3 { shape[ndim - 3] } else { 1 }) as f64,
+                1.0,
+            ],
             geo,
             params,
         })
     }
 }
 
-/// Converts the user's origin (none, one for all axes, or one per axis) to 3-D, checking scipy's
-/// limits: for a footprint of size f, `-(f/2) <= origin <= (f-1)/2`.
+impl Kernel {
+    /// The tables of `pos(j)` and `d(j)` (see [`Setup::axes`]) for the axes the program names,
+    /// which the array must have.
+    fn axis_tables(&self, geo: &Geometry) -> Result<(Vec<f64>, Vec<Vec<f64>>), Error> {
+        let nd = geo.ndim;
+        let mut axes = vec![0.0; AXES * 5];
+        let mut d = vec![Vec::new(); AXES];
+        for (b, span) in self.program.builtins_used() {
+            let (Builtin::Pos(j) | Builtin::D(j)) = b else {
+                continue;
+            };
+            let a = if j < 0 {
+                nd as isize + j as isize
+            } else {
+                j as isize
+            };
+            if !(0..nd as isize).contains(&a) {
+                return Err(ExprError::Type {
+                    span,
+                    message: format!("axis {j} is out of range for a {nd}-D array"),
+                    hint: Some(format!(
+                        "name an axis from {} to {} (negative numbers count from the last)",
+                        -(nd as isize),
+                        nd - 1
+                    )),
+                }
+                .into());
+            }
+            let (a, s) = (a as usize, Builtin::axis_slot(j));
+            let folded = geo.outer.is_some() && a + 3 < nd;
+            axes[s * 5..s * 5 + 5].copy_from_slice(&[
+                (a + 1 == nd) as u8 as f64,
+                (a + 2 == nd) as u8 as f64,
+                (a + 3 == nd) as u8 as f64,
+                0.0,
+                if folded { a as f64 } else { -1.0 },
+            ]);
+            d[s] = geo.axis_offsets(a);
+        }
+        Ok((axes, d))
+    }
+}
+
 /// Values given per listed axis (none, one for all, or one each) spread over an array's `ndim`
 /// axes, `fill` on the others — scipy's `_expand_origin`/`_expand_mode`, which keep a list that
 /// names every axis as given.
@@ -490,7 +543,10 @@ fn spread<T: Copy>(
     }
 }
 
-fn origin3(origin: &[isize], fshape: &[usize; 3], ndim: usize) -> Result<[isize; 3], Error> {
+/// The user's origin (none, one for all axes, or one per axis) per axis of a footprint of
+/// `fshape`, checking scipy's limits: for a footprint of size f, `-(f/2) <= origin <= (f-1)/2`.
+fn origins(origin: &[isize], fshape: &[usize]) -> Result<Vec<isize>, Error> {
+    let ndim = fshape.len();
     let per_axis: Vec<isize> = match origin.len() {
         0 => vec![0; ndim],
         1 => vec![origin[0]; ndim],
@@ -501,9 +557,7 @@ fn origin3(origin: &[isize], fshape: &[usize; 3], ndim: usize) -> Result<[isize;
             )))
         }
     };
-    let mut o3 = [0isize; 3];
-    for (a, &o) in per_axis.iter().enumerate() {
-        let size = fshape[3 - ndim + a];
+    for (a, (&o, &size)) in per_axis.iter().zip(fshape).enumerate() {
         let (min, max) = (-((size / 2) as isize), ((size as isize) - 1) / 2);
         if o < min || o > max {
             return Err(Error::Origin {
@@ -514,7 +568,6 @@ fn origin3(origin: &[isize], fshape: &[usize; 3], ndim: usize) -> Result<[isize;
                 max,
             });
         }
-        o3[3 - ndim + a] = o;
     }
-    Ok(o3)
+    Ok(per_axis)
 }

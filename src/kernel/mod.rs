@@ -12,9 +12,9 @@ use crate::check;
 use crate::codegen::{self, CallbackFn, Code, RowCode, RowFn, Target};
 use crate::dtype::Element;
 use crate::error::{Error, ExprError};
-use crate::footprint::Footprint;
+use crate::footprint::{Footprint, MAX_DIMS};
 use crate::fusion;
-use crate::ir::{At, Op, ParamDecl, Program, Sample, MAIN};
+use crate::ir::{At, Builtin, Op, ParamDecl, Program, Sample, AXES, MAIN};
 use crate::limits::{Limit, Limits};
 use crate::native::Native;
 use crate::plan::Plan;
@@ -446,7 +446,7 @@ impl Kernel {
         (self.passes().iter()).any(|(_, pass)| {
             (pass.program.builtins_used().iter()).any(|(b, _)| {
                 use crate::ir::Builtin::*;
-                matches!(b, X | Y | Z | Width | Height | Depth)
+                matches!(b, X | Y | Z | Pos(_) | Width | Height | Depth)
             })
         })
     }
@@ -656,6 +656,14 @@ pub(crate) struct Setup {
     pub dx: Vec<f64>,
     pub dy: Vec<f64>,
     pub dz: Vec<f64>,
+    /// Per axis `j` the program names (`pos(j)`, `d(j)`; at [`Builtin::axis_slot`]): five
+    /// values — 1 or 0 for whether it is the last, second-last or third-last axis, the
+    /// position along it when it is none of them (set per plane), and which of the axes
+    /// folded into planes it is (-1: none) — and the offsets along it.
+    ///
+    /// [`Builtin::axis_slot`]: crate::ir::Builtin::axis_slot
+    pub axes: Vec<f64>,
+    pub d: Vec<Vec<f64>>,
     /// Width, height, depth, and the main input's channels.
     pub size: [f64; 4],
     pub params: Vec<f64>,

@@ -134,11 +134,12 @@ pub(super) fn region_of(
     Ok((spans.iter().map(|s| s.len).collect(), spans))
 }
 
-/// The grid ([`UNITS`]) of each axis of an array of `ndim` dimensions, which must be 1 to 3.
+/// The grid ([`UNITS`]) of each axis of an array of `ndim` dimensions, which must be 1 to 3
+/// for a part of an array.
 pub(super) fn grid(ndim: usize) -> Result<&'static [usize], Error> {
     if !(1..=3).contains(&ndim) {
         return Err(Error::Shape(format!(
-            "arrays must have 1 to 3 dimensions, got {ndim}"
+            "a part of an array must have 1 to 3 dimensions, got {ndim}"
         )));
     }
     Ok(&UNITS[3 - ndim..])

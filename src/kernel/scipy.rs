@@ -1,6 +1,7 @@
 //! The scipy callback's `user_data`: params, tables and the output position scipy visits.
 
 use super::*;
+use crate::outer::Outer;
 
 impl Kernel {
     /// A context for using [`Kernel::callback`] under scipy's `generic_filter` on an array of
@@ -21,6 +22,10 @@ impl Kernel {
 pub struct ScipyContext {
     ctx: Box<CallbackContext>,
     _setup: Box<Setup>,
+    /// `pos(j)`'s table, whose positions along folded axes tracking sets, and pointers to
+    /// `d(j)`'s.
+    _axes: Vec<f64>,
+    _d: Vec<*const f64>,
 }
 
 // SAFETY: the raw pointers in `ctx` point into `_setup`, which is owned, immutable and moves
@@ -30,12 +35,20 @@ unsafe impl Send for ScipyContext {}
 impl ScipyContext {
     fn new(setup: Setup, track: bool) -> ScipyContext {
         let setup = Box::new(setup);
-        let ctx = Box::new(context_for(
+        let mut ctx = Box::new(context_for(
             &setup,
             setup.geo.center_index().map_or(-1, |c| c as isize),
             track,
         ));
-        ScipyContext { ctx, _setup: setup }
+        let mut axes = setup.axes.clone();
+        let d: Vec<*const f64> = setup.d.iter().map(|t| t.as_ptr()).collect();
+        (ctx.axes, ctx.d) = (axes.as_mut_ptr(), d.as_ptr());
+        ScipyContext {
+            ctx,
+            _setup: setup,
+            _axes: axes,
+            _d: d,
+        }
     }
 
     /// The pointer to pass as `user_data`.
@@ -59,6 +72,8 @@ pub(crate) fn context_for(s: &Setup, c_index: isize, track: bool) -> CallbackCon
         dx: s.dx.as_ptr(),
         dy: s.dy.as_ptr(),
         dz: s.dz.as_ptr(),
+        axes: std::ptr::null_mut(),
+        d: std::ptr::null(),
         c_index,
         pos: [0.0; 3],
         size: s.size,
@@ -66,5 +81,10 @@ pub(crate) fn context_for(s: &Setup, c_index: isize, track: bool) -> CallbackCon
         counter: 0,
         track: track as isize,
         has_shape: 1,
+        outer: s
+            .geo
+            .outer
+            .as_ref()
+            .map_or(std::ptr::null(), |o| o as *const Outer),
     }
 }
