@@ -5,30 +5,9 @@
 
 mod cli_support;
 
-use cli_support::{extend, jitfilter as cli, read_f64};
+use cli_support::{extend, jitfilter as cli, read_f64, Gen, MODES};
 use jitfilter::{Engine, Error, Footprint, Kernel, Mode, Options};
 use ndarray::{ArrayD, Dimension, IxDyn};
-
-const MODES: [Mode; 5] = [
-    Mode::Reflect,
-    Mode::Mirror,
-    Mode::Nearest,
-    Mode::Wrap,
-    Mode::Constant,
-];
-
-/// A small deterministic generator (the cases must not depend on a crate's stream).
-struct Gen(u64);
-
-impl Gen {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 33) % n as u64) as usize
-    }
-}
 
 /// The program's oracle on one window (footprint order): what `sum(w * (i + 1)) + 100 *
 /// max(w) + 10000 * median(w)` computes, so that order, extremes and ranks all show.

@@ -6,17 +6,9 @@
 
 mod cli_support;
 
-use cli_support::{extend, jitfilter as cli, read_f64};
+use cli_support::{extend, jitfilter as cli, read_f64, Gen, MODES};
 use jitfilter::{Engine, Footprint, Kernel, Mode, Options};
 use ndarray::{ArrayD, Dimension, IxDyn};
-
-const MODES: [Mode; 5] = [
-    Mode::Reflect,
-    Mode::Mirror,
-    Mode::Nearest,
-    Mode::Wrap,
-    Mode::Constant,
-];
 
 const ENGINES: [Engine; 4] = [
     Engine::Auto,
@@ -24,18 +16,6 @@ const ENGINES: [Engine; 4] = [
     Engine::Callback,
     Engine::Interpreter,
 ];
-
-struct Gen(u64);
-
-impl Gen {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 33) % n as u64) as usize
-    }
-}
 
 /// One window: its values in footprint order, their weights and offsets (per axis), and the
 /// output position.

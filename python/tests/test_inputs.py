@@ -482,8 +482,13 @@ def test_channel_errors(rgb):
         jf.filter(rgb, "max(w)", size=3, channel_axis=0)
     with pytest.raises(TypeError, match="channel_axis"):
         jf.filter(rgb, "max(w)", size=3, channel_axis="last")
-    with pytest.raises(ValueError, match="plus the channel axis"):
-        jf.filter(np.zeros((2, 2, 2, 2, 3)), "max(w)", size=3, channel_axis=-1)
+    with pytest.raises(ValueError, match="1 to 32 dimensions plus the channel axis"):
+        jf.filter(np.zeros((1,) * 33 + (3,)), "max(w)", size=3, channel_axis=-1)
+    # Four axes and channels are fine: each channel filtered in turn.
+    four = np.random.default_rng(1).uniform(0, 1, (2, 3, 2, 4, 3))
+    got = jf.filter(four, "max(w)", size=3, channel_axis=-1)
+    for j in range(3):
+        np.testing.assert_array_equal(got[..., j], jf.filter(four[..., j], "max(w)", size=3))
     # without channel_axis an index reads channel j of a one-channel image: only w[0] exists
     with pytest.raises(jf.KernelError, match="out of range"):
         jf.filter(rgb[..., 0], "max(w[1])", size=3)

@@ -139,3 +139,25 @@ pub fn tiff_directory(entries: &[(u16, u16, u32, u32)], len: usize) -> Vec<u8> {
     t.resize(len, 0);
     t
 }
+
+/// Every boundary mode.
+pub const MODES: [Mode; 5] = [
+    Mode::Reflect,
+    Mode::Mirror,
+    Mode::Nearest,
+    Mode::Wrap,
+    Mode::Constant,
+];
+
+/// A small deterministic generator (the cases must not depend on a crate's stream).
+pub struct Gen(pub u64);
+
+impl Gen {
+    pub fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
