@@ -169,13 +169,18 @@ impl Resolved {
 }
 
 /// The index per axis of C-order index `flat` in a box of `shape`.
-pub fn unflatten(mut flat: usize, shape: &[usize]) -> Vec<usize> {
+pub fn unflatten(flat: usize, shape: &[usize]) -> Vec<usize> {
     let mut idx = vec![0; shape.len()];
+    unflatten_into(flat, shape, &mut idx);
+    idx
+}
+
+/// [`unflatten`] into `idx` (one per axis of `shape`).
+pub fn unflatten_into(mut flat: usize, shape: &[usize], idx: &mut [usize]) {
     for a in (0..shape.len()).rev() {
         idx[a] = flat % shape[a];
         flat /= shape[a];
     }
-    idx
 }
 
 /// The C-order index of `idx` in a box of `shape`.
@@ -344,11 +349,8 @@ fn filled(shape: &[usize], inside: impl Fn(&[usize]) -> bool) -> Result<Vec<f64>
         .try_reserve_exact(total)
         .map_err(|_| Error::Resources(format!("cannot allocate a footprint of {total} cells")))?;
     let mut idx = vec![0; shape.len()];
-    for mut flat in 0..total {
-        for a in (0..shape.len()).rev() {
-            idx[a] = flat % shape[a];
-            flat /= shape[a];
-        }
+    for flat in 0..total {
+        unflatten_into(flat, shape, &mut idx);
         weights.push(if inside(&idx) { 1.0 } else { 0.0 });
     }
     Ok(weights)

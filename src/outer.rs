@@ -24,18 +24,19 @@ pub struct Outer {
 }
 
 impl Outer {
-    /// For window offsets `offsets` (one per axis, N > 3 of them) and the `at()` offsets
-    /// `points` (along `z`, y, x only), the folded layout, and per offset and point its
-    /// offset (plane slot, y, x) in the folded array.
+    /// For window offsets `offsets` (N > 3 per window element, one after another) and the
+    /// `at()` offsets `points` (along `z`, y, x only), the folded layout, and per window
+    /// element its offset (plane slot, y, x) in the folded array.
     pub fn fold(
         lens: &[usize],
         modes: &[Mode],
-        offsets: &[Vec<isize>],
+        offsets: &[isize],
         points: &[[isize; 3]],
     ) -> (Outer, Vec<[isize; 3]>) {
         let z = lens.len() - 1;
+        let offsets: Vec<&[isize]> = offsets.chunks_exact(lens.len() + 2).collect();
         let mut prefixes = vec![vec![0isize; z]];
-        for o in offsets {
+        for o in &offsets {
             if !prefixes.contains(&o[..z].to_vec()) {
                 prefixes.push(o[..z].to_vec());
             }
@@ -142,7 +143,7 @@ mod tests {
             .flat_map(|a| (-1..=1).map(move |b| vec![a, b, 0, 0]))
             .collect();
         let modes = [Mode::Wrap, Mode::Constant];
-        let (outer, folded) = Outer::fold(&[3, 4], &modes, &offsets, &[]);
+        let (outer, folded) = Outer::fold(&[3, 4], &modes, &offsets.concat(), &[]);
         assert_eq!(outer.prefixes.len(), 3);
         assert_eq!(outer.zspan, 3);
         for (o, f) in offsets.iter().zip(&folded) {

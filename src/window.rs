@@ -11,7 +11,7 @@
 
 use crate::boundary::Mode;
 use crate::dtype::Element;
-use crate::footprint::Resolved;
+use crate::footprint::{unflatten_into, Resolved};
 use crate::outer::Outer;
 use crate::spare::Blocks;
 use rayon::prelude::*;
@@ -189,21 +189,22 @@ impl Geometry {
         modes: &[Mode],
     ) -> Geometry {
         let nd = shape.len();
-        let offsets: Vec<Vec<isize>> = (0..fp.cells.len())
-            .map(|j| {
-                let cell = fp.cell(j);
-                (0..nd)
-                    .map(|a| cell[a] as isize - (fp.shape[a] / 2) as isize - origin[a])
-                    .collect()
-            })
-            .collect();
+        // Per window element its offset along each axis, `nd` values each (one allocation:
+        // a run's setup is part of every filter call).
+        let mut offsets = Vec::with_capacity(fp.cells.len() * nd);
+        let mut cell = vec![0; nd];
+        for &c in &fp.cells {
+            unflatten_into(c, &fp.shape, &mut cell);
+            offsets
+                .extend((0..nd).map(|a| cell[a] as isize - (fp.shape[a] / 2) as isize - origin[a]));
+        }
         let (outer, offsets) = if nd > 3 {
             let (outer, folded) = Outer::fold(&shape[..nd - 2], &modes[..nd - 2], &offsets, points);
             (Some(outer), folded)
         } else {
             let pad =
                 |v: &[isize]| std::array::from_fn(|a| if a < 3 - nd { 0 } else { v[a + nd - 3] });
-            (None, offsets.iter().map(|o| pad(o)).collect())
+            (None, offsets.chunks_exact(nd).map(pad).collect())
         };
         let shape3 = fold3(shape);
         let mut halo = Halo::of(&offsets).union(Halo::of(points));
