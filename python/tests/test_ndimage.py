@@ -114,6 +114,13 @@ def test_footprints_spanning_more_than_three_axes(shape):
     got = jn.generic_filter(f, "max(w) - min(w)", footprint=fp, mode="nearest")
     want = sn.generic_filter(f, np.ptp, footprint=fp, mode="nearest")
     np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-12)
+    # at() offsets reach along the last three axes, whatever the rank.
+    for mode, shift_mode in (("reflect", "reflect"), ("wrap", "grid-wrap"), ("constant", "constant")):
+        got = jf.filter(f, "at(w, 1, -1, 1) + max(w)", footprint=fp, mode=mode, cval=0.5)
+        moved = sn.shift(f, [0] * (len(shape) - 3) + [-1, 1, -1], order=0, mode=shift_mode,
+                         cval=0.5)
+        np.testing.assert_array_equal(
+            got, moved + sn.maximum_filter(f, footprint=fp, mode=mode, cval=0.5))
     origin = [-1 if i % 2 else 0 for i in range(len(shape))]
     got = jf.filter(f, "sum(w * i)", footprint=fp, origin=origin, mode="mirror")
     want = sn.generic_filter(f, lambda v: np.sum(v * np.arange(v.size)), footprint=fp,
