@@ -33,7 +33,7 @@ impl RowTables<'_> {
     /// Pointers to `d(j)`'s tables, by slot.
     pub fn d_pointers(&self, into: &mut Vec<*const f64>) {
         into.clear();
-        into.extend(self.d.iter().map(|t| t.as_ptr()));
+        into.extend(crate::runtime::table_pointers(self.d));
     }
 }
 

@@ -72,6 +72,15 @@ impl Default for CallbackContext {
     }
 }
 
+/// Pointers to `d(j)`'s tables by slot (`Setup::d`), null for the axes the program does not
+/// name, so that a wrong slot is a null pointer (which the callback checks), not a dangling one.
+pub fn table_pointers(tables: &[Vec<f64>]) -> impl Iterator<Item = *const f64> + '_ {
+    (tables.iter()).map(|t| match t.is_empty() {
+        true => std::ptr::null(),
+        false => t.as_ptr(),
+    })
+}
+
 /// The argument of a row function: everything needed to compute one output row.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]

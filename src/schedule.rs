@@ -309,7 +309,7 @@ impl PixelFn for JitPixel<'_> {
     fn state(&self) -> PixelContext {
         // The window loop appends `c` after the window values.
         let ctx = context_for(self.s, self.s.k.len() as isize, false);
-        let d = self.s.d.iter().map(|t| t.as_ptr()).collect();
+        let d = crate::runtime::table_pointers(&self.s.d).collect();
         PixelContext(ctx, self.s.axes.clone(), None, d)
     }
 

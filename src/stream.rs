@@ -125,7 +125,7 @@ impl Stream<'_> {
         let reach = kernel
             .reach(&shape, fp, options)
             .map_err(StreamError::Filter)?;
-        let span = (reach.hi[1] - reach.lo[1]) as usize + STRIPE_ROWS * kernel.passes().len();
+        let span = (reach[0].1 - reach[0].0) as usize + STRIPE_ROWS * kernel.passes().len();
         // The window of rows around band `b` that `need` reads.
         let near = |b: &Range<usize>, need: &[Range<usize>]| {
             let (lo, hi) = (b.start.saturating_sub(span), (b.end + span).min(h));

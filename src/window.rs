@@ -228,11 +228,13 @@ impl Geometry {
         match &self.outer {
             None => (3 - self.ndim..3).map(|a| (lo[a], hi[a])).collect(),
             Some(o) => {
+                let z = o.lens.len() - 1;
                 let along = |a: usize| {
-                    let offs = self.offsets.iter().map(|f| o.offset(f[0], a));
+                    let offs = o.prefixes.iter().map(|p| p[a]);
                     offs.fold((0, 0), |(l, h), v| (v.min(l), v.max(h)))
                 };
-                let mut r: Vec<(isize, isize)> = (0..o.lens.len()).map(along).collect();
+                let mut r: Vec<(isize, isize)> = (0..z).map(along).collect();
+                r.push((o.zlo, o.zlo + o.zspan as isize - 1));
                 r.extend((1..3).map(|a| (lo[a], hi[a])));
                 r
             }

@@ -330,3 +330,26 @@ fn axis_numbers_are_checked() {
         assert!(matches!(e, jitfilter::Error::Expr(_)), "{bad}: {e}");
     }
 }
+
+#[test]
+fn reach_adds_up_along_every_axis() {
+    use jitfilter::Limits;
+    let k = Kernel::compile("stage e = min(w); max(e) + at(e, 2, 0, -3)").unwrap();
+    let reach = k
+        .reach(&[9, 9, 9, 9], &Footprint::cube(3), &Options::default())
+        .unwrap();
+    // Two 3-wide passes (±2), and the stage read 2 further along x (±1 + 2) and 3 back along
+    // z, the second axis (-3 + -1).
+    assert_eq!(reach, [(-2, 2), (-4, 2), (-2, 2), (-2, 3)]);
+    // The limit is on the box the passes read together: 5 x 7 x 5 x 6 = 1050 cells.
+    let limits = Limits {
+        max_footprint: 1000,
+        ..Limits::default()
+    };
+    let k = Kernel::compile_with("stage e = min(w); max(e) + at(e, 2, 0, -3)", &limits);
+    let err = k
+        .unwrap()
+        .reach(&[9, 9, 9, 9], &Footprint::cube(3), &Options::default())
+        .unwrap_err();
+    assert!(err.to_string().contains("5x7x5x6 box"), "{err}");
+}

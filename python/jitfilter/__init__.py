@@ -823,7 +823,8 @@ def _halo(passes: Sequence[Tuple[np.ndarray, Sequence[Sequence[int]]]], origins:
         cells = np.argwhere(weights.reshape(fshape) != 0)
         for a in range(ndim):
             off = list(cells[:, a] - fshape[a] // 2 - origins[a]) if len(cells) else []
-            off += [p[3 - ndim + a] for p in points]
+            # (oz, oy, ox): the last three axes.
+            off += [p[a - ndim + 3] if a >= ndim - 3 else 0 for p in points]
             lo[a] += int(max([0, *(-o for o in off)]))
             hi[a] += int(max([0, *off]))
     return tuple(lo), tuple(hi)

@@ -128,6 +128,14 @@ def test_footprints_spanning_more_than_three_axes(shape):
     np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-11)
 
 
+def test_halo_of_many_axes():
+    """at() offsets (ox, oy, oz) reach the last three axes whatever the rank; footprints any."""
+    k = jf.compile("at(w, 2, 0) + at(w, 1, -1, 3) + max(w)")
+    assert k.halo(ndim=5, footprint=np.ones((3, 1, 1, 1, 1))) == ((1, 0, 0, 1, 0), (1, 0, 3, 0, 2))
+    stages = jf.compile("stage e = min(w); max(e)")
+    assert stages.halo(ndim=4, size=3) == ((2,) * 4, (2,) * 4)
+
+
 def test_what_is_not_covered_says_so():
     with pytest.raises(ValueError, match="1 to 3 dimensions.*up to 32"):
         import dask.array as da

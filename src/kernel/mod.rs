@@ -22,7 +22,7 @@ use crate::planner::Planner;
 use crate::runtime::CallbackContext;
 use crate::schedule::{Schedule, Trace};
 use crate::syntax;
-use crate::window::{self, Geometry, Halo, Span, UNITS};
+use crate::window::{self, Geometry, Span, UNITS};
 use ndarray::{Array, ArrayD, ArrayView, ArrayViewMutD, Axis, Dimension, IxDyn, Slice};
 use std::ops::Range;
 use std::os::raw::c_void;
@@ -452,30 +452,27 @@ impl Kernel {
     }
 
     /// How far one application on an array of `shape` reads around each output position through
-    /// all its passes: a stage read at an offset reads its own footprint around there, so the
-    /// passes' halos add up. Over the footprint limit (as a box) is an error.
+    /// all its passes, per axis the lowest and highest offset: a stage read at an offset reads
+    /// its own footprint around there, so the passes' halos add up. Over the footprint limit
+    /// (as a box) is an error.
     pub fn reach(
         &self,
         shape: &[usize],
         footprint: &Footprint,
         options: &Options,
-    ) -> Result<Halo, Error> {
-        let mut total = Halo::default();
+    ) -> Result<Vec<(isize, isize)>, Error> {
+        let mut total = vec![(0, 0); shape.len()];
         for (_, pass) in self.passes() {
             let (fp, options) = pass.pass_footprint(footprint, options);
-            let h = pass.setup(shape, &fp, &options)?.geo.halo;
-            total = Halo {
-                lo: std::array::from_fn(|a| total.lo[a] + h.lo[a]),
-                hi: std::array::from_fn(|a| total.hi[a] + h.hi[a]),
-            };
+            let reach = pass.setup(shape, &fp, &options)?.geo.reach();
+            for (t, (lo, hi)) in total.iter_mut().zip(reach) {
+                *t = (t.0 + lo, t.1 + hi);
+            }
         }
-        let cells = (0..3).try_fold(1usize, |acc, a| {
-            acc.checked_mul((total.hi[a] - total.lo[a]) as usize + 1)
-        });
+        let side = |(lo, hi): &(isize, isize)| (hi - lo) as usize + 1;
+        let cells = (total.iter()).try_fold(1usize, |acc, r| acc.checked_mul(side(r)));
         if cells.is_none_or(|c| c > self.limits.max_footprint) {
-            let dims: Vec<String> = (3 - shape.len().min(3)..3)
-                .map(|a| ((total.hi[a] - total.lo[a]) + 1).to_string())
-                .collect();
+            let dims: Vec<String> = total.iter().map(|r| side(r).to_string()).collect();
             return Err(Limit::Footprint
                 .exceeded(
                     &self.limits,

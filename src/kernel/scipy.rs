@@ -29,7 +29,9 @@ pub struct ScipyContext {
 }
 
 // SAFETY: the raw pointers in `ctx` point into `_setup`, which is owned, immutable and moves
-// with it.
+// with it, and into `_axes` and `_d`, owned too; `_axes` is written only by the callback
+// through `ctx` (tracking positions), which needs `&mut self` (`as_ptr`) to reach: one
+// `generic_filter` call at a time per context, as for its position counter.
 unsafe impl Send for ScipyContext {}
 
 impl ScipyContext {
@@ -41,7 +43,7 @@ impl ScipyContext {
             track,
         ));
         let mut axes = setup.axes.clone();
-        let d: Vec<*const f64> = setup.d.iter().map(|t| t.as_ptr()).collect();
+        let d: Vec<*const f64> = crate::runtime::table_pointers(&setup.d).collect();
         (ctx.axes, ctx.d) = (axes.as_mut_ptr(), d.as_ptr());
         ScipyContext {
             ctx,

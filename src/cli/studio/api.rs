@@ -514,7 +514,7 @@ fn crop_for(
         let n = shape[a];
         let start = start.min(n - 1);
         let len = len.clamp(1, n - start);
-        let margin = (-halo.lo[a + 1]).max(halo.hi[a + 1]) as usize;
+        let margin = (-halo[a].0).max(halo[a].1) as usize;
         let mode = options.modes.get(a).copied().unwrap_or(options.mode);
         let (c0, c1) = if mode == jitfilter::Mode::Wrap {
             (0, n)
