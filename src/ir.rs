@@ -145,6 +145,14 @@ impl Builtin {
         }
     }
 
+    /// How the program writes it: its name, with the axis for `pos(j)` and `d(j)`.
+    pub fn text(self) -> String {
+        match self {
+            Builtin::Pos(j) | Builtin::D(j) => format!("{}({j})", self.name()),
+            _ => self.name().to_string(),
+        }
+    }
+
     /// Where the run's tables keep `pos(j)`'s and `d(j)`'s values for axis `j`.
     pub fn axis_slot(j: i8) -> usize {
         (j as isize + (AXES / 2) as isize) as usize
@@ -671,7 +679,7 @@ impl fmt::Display for Program {
                 Op::Const(v) => format_number(*v),
                 Op::Param(p) => format!("param {}", self.params[*p].name),
                 Op::Sample(s) => self.sample_text(*s),
-                Op::Builtin(b) => b.name().to_string(),
+                Op::Builtin(b) => b.text(),
                 Op::Unary(UnOp::Neg, _) => format!("neg {ops}"),
                 Op::Unary(UnOp::Not, _) => format!("not {ops}"),
                 Op::Binary(op, _, _) => format!("{} {ops}", op.symbol()),

@@ -54,7 +54,7 @@ impl Outer {
         let outer = Outer {
             lens: lens.to_vec(),
             modes: modes.to_vec(),
-            prefixes: prefixes.clone(),
+            prefixes,
             zlo,
             zspan,
         };

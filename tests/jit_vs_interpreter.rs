@@ -137,7 +137,9 @@ fn scalar(g: &mut Gen, depth: usize, lang: &Lang) -> String {
                 _ => lang.point(g),
             };
         }
-        let mut leaves = vec!["c", "n", "t", "1.5", "2", "0", "-3", "x", "width"];
+        let mut leaves = vec![
+            "c", "n", "t", "1.5", "2", "0", "-3", "x", "width", "pos(0)", "pos(-1)",
+        ];
         if ndim >= 2 {
             leaves.extend(["y", "height"]);
         }
@@ -179,7 +181,7 @@ fn scalar(g: &mut Gen, depth: usize, lang: &Lang) -> String {
 fn vector(g: &mut Gen, depth: usize, lang: &Lang) -> String {
     let ndim = lang.ndim;
     if depth == 0 || g.below(3) == 0 {
-        let mut leaves = vec!["w", "w", "w", "k", "dx", "i"];
+        let mut leaves = vec!["w", "w", "w", "k", "dx", "i", "d(0)", "d(-1)"];
         if ndim >= 2 {
             leaves.push("dy");
         }
@@ -1243,7 +1245,9 @@ impl Scope {
                 }
             }
             _ => {
-                let mut leaves = vec!["c", "t", "1.5", "2", "0", "-3", "x", "width"];
+                let mut leaves = vec![
+                    "c", "t", "1.5", "2", "0", "-3", "x", "width", "pos(0)", "pos(-1)",
+                ];
                 if self.ndim >= 2 {
                     leaves.extend(["y", "height"]);
                 }
@@ -1266,7 +1270,7 @@ impl Scope {
 
     fn vector(&mut self, g: &mut Gen, depth: usize) -> String {
         if depth == 0 || g.below(3) == 0 {
-            let mut leaves = vec!["w", "w", "w", "k", "dx", "i"];
+            let mut leaves = vec!["w", "w", "w", "k", "dx", "i", "d(0)", "d(-1)"];
             if self.ndim >= 2 {
                 leaves.push("dy");
             }

@@ -271,6 +271,16 @@ fn cli_filters_a_four_axis_npy() {
         v.w.iter().sum::<f64>() / v.w.len() as f64
     });
     close(&read_f64(&out), &want, "cli");
+    // `check` shows each axis name with its axis.
+    let shown = cli()
+        .args(["check", "pos(0) + sum(d(-1) * w)"])
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&shown.get_output().stdout).to_string();
+    assert!(
+        text.contains("= pos(0)") && text.contains("= d(-1)"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -352,4 +362,39 @@ fn reach_adds_up_along_every_axis() {
         .reach(&[9, 9, 9, 9], &Footprint::cube(3), &Options::default())
         .unwrap_err();
     assert!(err.to_string().contains("5x7x5x6 box"), "{err}");
+}
+
+#[test]
+fn language_docs_examples_of_axis_numbers() {
+    // docs/language.md shows these two programs; each against the plain loop.
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/language.md")).unwrap();
+    let mut g = Gen(17);
+    let (a, fp, modes) = random_case(&mut g, 4);
+    let examples: [(&str, Oracle); 2] = [
+        ("pos(0) * 1000 + pos(1)", |v| {
+            v.pos[0] as f64 * 1000.0 + v.pos[1] as f64
+        }),
+        ("sum(w * d(0))", |v| {
+            (v.w.iter().zip(&v.offsets))
+                .map(|(w, o)| w * o[0] as f64)
+                .sum()
+        }),
+    ];
+    for (program, f) in examples {
+        assert!(
+            doc.contains(&format!("`{program}`")),
+            "{program} in the doc"
+        );
+        let want = oracle(&a, &fp, &modes, 0.0, &f);
+        let got: ArrayD<f64> = Kernel::compile(program)
+            .unwrap()
+            .filter(
+                a.view(),
+                &Footprint::from_weights(fp.view()),
+                &Options::default().modes(&modes),
+            )
+            .unwrap();
+        close(&got, &want, program);
+    }
 }

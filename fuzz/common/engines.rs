@@ -75,7 +75,8 @@ const FUNC2: &[&str] = &["min", "max", "pow", "atan2", "hypot"];
 fn scalar(b: &mut Bytes, depth: usize, ndim: usize) -> String {
     if depth == 0 || b.below(4) == 0 {
         let mut leaves = vec![
-            "c", "n", "t", "1.5", "2", "0", "-3", "x", "width", "nan", "inf", "-0", "1e300", "pi",
+            "c", "n", "t", "1.5", "2", "0", "-3", "x", "width", "pos(0)", "pos(-1)", "nan", "inf",
+            "-0", "1e300", "pi",
         ];
         if ndim >= 2 {
             leaves.extend(["y", "height"]);
@@ -129,7 +130,7 @@ fn scalar(b: &mut Bytes, depth: usize, ndim: usize) -> String {
 
 fn vector(b: &mut Bytes, depth: usize, ndim: usize) -> String {
     if depth == 0 || b.below(3) == 0 {
-        let mut leaves = vec!["w", "w", "w", "k", "dx", "i"];
+        let mut leaves = vec!["w", "w", "w", "k", "dx", "i", "d(0)", "d(-1)"];
         if ndim >= 2 {
             leaves.push("dy");
         }
@@ -444,7 +445,8 @@ fn scalar2(b: &mut Bytes, lang: &Lang, depth: usize) -> String {
             8..=14 => lang.point(b),
             _ => {
                 let mut leaves = vec![
-                    "c", "n", "t", "1.5", "2", "0", "-3", "x", "width", "nan", "-0",
+                    "c", "n", "t", "1.5", "2", "0", "-3", "x", "width", "pos(0)", "pos(-1)", "nan",
+                    "-0",
                 ];
                 if ndim >= 2 {
                     leaves.extend(["y", "height"]);
@@ -499,7 +501,7 @@ fn scalar2(b: &mut Bytes, lang: &Lang, depth: usize) -> String {
 
 fn vector2(b: &mut Bytes, lang: &Lang, depth: usize) -> String {
     if depth == 0 || b.below(3) == 0 {
-        let mut leaves = vec!["w", "w", "w", "k", "dx", "i"];
+        let mut leaves = vec!["w", "w", "w", "k", "dx", "i", "d(0)", "d(-1)"];
         if lang.ndim >= 2 {
             leaves.push("dy");
         }
@@ -985,7 +987,9 @@ impl Scope {
                 }
             }
             _ => {
-                let mut leaves = vec!["c", "t", "1.5", "2", "0", "-3", "x", "width", "nan"];
+                let mut leaves = vec![
+                    "c", "t", "1.5", "2", "0", "-3", "x", "width", "pos(0)", "pos(-1)", "nan",
+                ];
                 if self.ndim >= 2 {
                     leaves.extend(["y", "height"]);
                 }
@@ -999,7 +1003,7 @@ impl Scope {
 
     fn vector(&mut self, b: &mut Bytes, depth: usize) -> String {
         if depth == 0 || b.below(3) == 0 {
-            let mut leaves = vec!["w", "w", "w", "k", "dx", "i"];
+            let mut leaves = vec!["w", "w", "w", "k", "dx", "i", "d(0)", "d(-1)"];
             if self.ndim >= 2 {
                 leaves.push("dy");
             }
