@@ -312,6 +312,86 @@ impl<const L: usize> Hist<L> {
     }
 }
 
+/// Per block value a histogram key (NaN: [`NAN_KEY`]), and each key's value. Integer data in
+/// 0..65536 keys by value; anything else by rank among the block's distinct values (-0 before
+/// +0, as the interpreter's sort orders them).
+pub fn keys_of(f: &[f64]) -> (Vec<u32>, Vec<f64>) {
+    let integral = f.iter().all(|&v| {
+        v.is_nan()
+            || (crate::planes::is_integer(v)
+                && (0.0..65536.0).contains(&v)
+                && v.to_bits() != (-0.0f64).to_bits())
+    });
+    if integral {
+        let top = f
+            .iter()
+            .filter(|v| !v.is_nan())
+            .fold(0.0f64, |m, &v| m.max(v)) as usize;
+        let keys = f
+            .iter()
+            .map(|&v| if v.is_nan() { NAN_KEY } else { v as u32 })
+            .collect();
+        return (keys, (0..=top).map(|k| k as f64).collect());
+    }
+    // The values' bits made to order as unsigned integers do as `f64::total_cmp` orders the
+    // values (negative ones flipped whole, positive ones above them), each with its index.
+    let (mut bits, mut index): (Vec<u64>, Vec<u32>) = (f.iter().enumerate())
+        .filter(|(_, v)| !v.is_nan())
+        .map(|(i, &v)| {
+            let b = v.to_bits();
+            (if b >> 63 == 1 { !b } else { b | 1 << 63 }, i as u32)
+        })
+        .unzip();
+    radix_sort(&mut bits, &mut index);
+    let mut keys = vec![NAN_KEY; f.len()];
+    let mut values: Vec<f64> = Vec::new();
+    let mut last = None;
+    for (&b, &i) in bits.iter().zip(&index) {
+        if last != Some(b) {
+            values.push(f[i as usize]);
+            last = Some(b);
+        }
+        keys[i as usize] = (values.len() - 1) as u32;
+    }
+    (keys, values)
+}
+
+/// Sorts `bits` ascending, moving `index` alongside: least significant digit first, 13 bits a
+/// digit, skipping the digits every value shares (data converted from float32 has 29 zero bits
+/// at the bottom). About three times as fast as a comparison sort of indices by value, which is
+/// most of what a median of float data costs per block.
+fn radix_sort(bits: &mut Vec<u64>, index: &mut Vec<u32>) {
+    const DIGIT: usize = 13;
+    const BINS: usize = 1 << DIGIT;
+    const DIGITS: usize = 64usize.div_ceil(DIGIT);
+    let n = bits.len();
+    let digit = |b: u64, d: usize| (b >> (d * DIGIT)) as usize & (BINS - 1);
+    let mut counts = vec![[0u32; BINS]; DIGITS];
+    for &b in bits.iter() {
+        for (d, c) in counts.iter_mut().enumerate() {
+            c[digit(b, d)] += 1;
+        }
+    }
+    let (mut bits2, mut index2) = (vec![0u64; n], vec![0u32; n]);
+    for (d, starts) in counts.iter_mut().enumerate() {
+        if starts.iter().any(|&c| c as usize == n) {
+            continue;
+        }
+        let mut at = 0;
+        for c in starts.iter_mut() {
+            (*c, at) = (at, at + *c);
+        }
+        for (&b, &i) in bits.iter().zip(index.iter()) {
+            let slot = &mut starts[digit(b, d)];
+            bits2[*slot as usize] = b;
+            index2[*slot as usize] = i;
+            *slot += 1;
+        }
+        std::mem::swap(bits, &mut bits2);
+        std::mem::swap(index, &mut index2);
+    }
+}
+
 /// Median / percentile of every window by a sliding histogram along each output row: moving
 /// one pixel right removes the first and adds the next element of every chord. `key` maps a
 /// block element to its histogram key (< `bins`, or [`NAN_KEY`]), `value` a key back to its
@@ -558,6 +638,54 @@ mod tests {
                     assert_eq!(out[ry * width + x], want, "{rank:?} {ry} {x}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn keys_order_values_as_total_cmp() {
+        // Pseudo-random doubles of every magnitude and sign, float32-like ones (29 zero bits:
+        // skipped digits), repeats, ±0, ±∞, NaN; and integer data keyed by value.
+        let mut s = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        let f: Vec<f64> = (0..3000)
+            .map(|i| match i % 6 {
+                0 => f64::from_bits(next()),
+                1 => (next() % 1000) as f64 / 8.0 - 60.0,
+                2 => ((next() % 100_000) as f32 / 7.0) as f64,
+                _ => [
+                    0.0,
+                    -0.0,
+                    f64::INFINITY,
+                    f64::NEG_INFINITY,
+                    f64::NAN,
+                    1e-310,
+                ][i % 6],
+            })
+            .collect();
+        for data in [
+            f.clone(),
+            f.iter().map(|v| (v.abs() % 300.0).floor()).collect(),
+            vec![],
+        ] {
+            let (keys, values) = keys_of(&data);
+            for (i, &v) in data.iter().enumerate() {
+                if v.is_nan() {
+                    assert_eq!(keys[i], NAN_KEY);
+                    continue;
+                }
+                assert_eq!(values[keys[i] as usize].to_bits(), v.to_bits(), "{v}");
+                for (j, &u) in data.iter().enumerate().step_by(7) {
+                    if !u.is_nan() {
+                        assert_eq!(keys[i].cmp(&keys[j]), v.total_cmp(&u), "{v} {u}");
+                    }
+                }
+            }
+            assert!(values.windows(2).all(|p| p[0].total_cmp(&p[1]).is_lt()) || values.len() < 2);
         }
     }
 }

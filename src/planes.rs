@@ -1139,7 +1139,7 @@ impl<'a> BlockStats<'a> {
         let w = s.width;
         match kind {
             Kind::Rank(rank) => {
-                let (keys, values) = self.keys.get_or_init(|| keys_of(self.f));
+                let (keys, values) = self.keys.get_or_init(|| order::keys_of(self.f));
                 let value = |k: usize| values[k];
                 let (bw, nrows) = (s.bw, s.nrows);
                 return order::ranks(
@@ -1271,42 +1271,6 @@ impl<'a> BlockStats<'a> {
             }
         }
     }
-}
-
-/// Per block value a histogram key (NaN: `order::NAN_KEY`), and each key's value. Integer data in
-/// 0..65536 keys by value; anything else by rank among the block's distinct values (-0 and +0
-/// apart).
-fn keys_of(f: &[f64]) -> (Vec<u32>, Vec<f64>) {
-    // -0 keys by rank: its own value, ordered before +0 as the interpreter's sort orders it.
-    let integral = f.iter().all(|&v| {
-        v.is_nan()
-            || (is_integer(v) && (0.0..65536.0).contains(&v) && v.to_bits() != (-0.0f64).to_bits())
-    });
-    if integral {
-        let top = f
-            .iter()
-            .filter(|v| !v.is_nan())
-            .fold(0.0f64, |m, &v| m.max(v)) as usize;
-        let keys = f
-            .iter()
-            .map(|&v| if v.is_nan() { order::NAN_KEY } else { v as u32 })
-            .collect();
-        return (keys, (0..=top).map(|k| k as f64).collect());
-    }
-    let mut order: Vec<u32> = (0..f.len() as u32)
-        .filter(|&i| !f[i as usize].is_nan())
-        .collect();
-    order.sort_unstable_by(|&a, &b| f[a as usize].total_cmp(&f[b as usize]));
-    let mut keys = vec![order::NAN_KEY; f.len()];
-    let mut values: Vec<f64> = Vec::new();
-    for &i in &order {
-        let v = f[i as usize];
-        if values.last().map(|l| l.to_bits()) != Some(v.to_bits()) {
-            values.push(v);
-        }
-        keys[i as usize] = (values.len() - 1) as u32;
-    }
-    (keys, values)
 }
 
 #[cfg(test)]
