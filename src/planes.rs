@@ -220,16 +220,11 @@ fn weighted_sums(f: &[f64], s: &Stripe, weights: &[f64], t: &RowTables, out: &mu
                 return out.fill(-0.0);
             }
             let Some((rows, cols)) = split else {
-                for (j, (&off, &k)) in s.offs.iter().zip(weights).enumerate() {
-                    for ry in 0..s.nrows {
-                        let from = ry * bw + off;
-                        axpy(
-                            &mut out[ry * w..(ry + 1) * w],
-                            k,
-                            &f[from..from + w],
-                            j == 0,
-                        );
-                    }
+                let cells: Vec<(usize, f64)> = (s.offs.iter().copied())
+                    .zip(weights.iter().copied())
+                    .collect();
+                for ry in 0..s.nrows {
+                    window_sums(&f[ry * bw..], &cells, &mut out[ry * w..(ry + 1) * w]);
                 }
                 return;
             };
@@ -252,6 +247,33 @@ fn weighted_sums(f: &[f64], s: &Stripe, weights: &[f64], t: &RowTables, out: &mu
         },
     );
     debug_assert_eq!(n, weights.len());
+}
+
+/// `out[x] = Σ_j k_j · f[x + off_j]` over `cells` (`(off_j, k_j)`), added in their order from
+/// -0 (the window order's sum, to the bit), 32 pixels at a time held in registers across the
+/// whole window: a pass over `out` per cell would load and store every sum once per cell.
+#[inline(always)]
+fn window_sums(f: &[f64], cells: &[(usize, f64)], out: &mut [f64]) {
+    #[inline(always)]
+    fn tile<const T: usize>(f: &[f64], cells: &[(usize, f64)], out: &mut [f64]) {
+        let mut acc = [-0.0f64; T];
+        for &(off, k) in cells {
+            let v: &[f64; T] = f[off..off + T].try_into().expect("a tile of T");
+            for i in 0..T {
+                acc[i] += k * v[i];
+            }
+        }
+        out[..T].copy_from_slice(&acc);
+    }
+    let mut x = 0;
+    while x + 32 <= out.len() {
+        tile::<32>(&f[x..], cells, &mut out[x..]);
+        x += 32;
+    }
+    while x < out.len() {
+        tile::<1>(&f[x..], cells, &mut out[x..]);
+        x += 1;
+    }
 }
 
 /// Row and column factors of `weights` when the footprint is a full box and its weights are a

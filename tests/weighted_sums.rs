@@ -100,3 +100,55 @@ fn what_is_not_a_weighted_sum_is_not_planned_as_one() {
         );
     }
 }
+
+/// Weights that do not factor are summed in window order from -0, as the interpreter and the
+/// fused row do: the same bits, not just close. Disks of random weights (and a box of weights
+/// that are not a product), wide enough for the 32-pixel register tiles and their remainder,
+/// with and without NaN and infinities.
+#[test]
+fn window_order_weighted_sums_equal_the_interpreter_bit_for_bit() {
+    for (r, shape) in [(11usize, [29usize, 77]), (3, [40, 33]), (1, [5, 70])] {
+        let side = 2 * r + 1;
+        let mut x = 7u64;
+        let weights = ArrayD::from_shape_fn(IxDyn(&[side, side]), |ix| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let (dy, dx) = (ix[0] as f64 - r as f64, ix[1] as f64 - r as f64);
+            let inside = dy * dy + dx * dx <= (r * r) as f64 || r == 1;
+            let v = (x >> 11) as f64 / (1u64 << 53) as f64 - 0.3;
+            if inside {
+                v
+            } else {
+                0.0
+            }
+        });
+        let fp = Footprint::from_weights(weights.view());
+        let k = Kernel::compile("sum(k * w)").unwrap();
+        for specials in [false, true] {
+            let img = data(&shape, r as u64 + 40, specials);
+            for mode in ["reflect", "wrap", "constant"] {
+                let opts = Options::default().mode(mode.parse::<Mode>().unwrap());
+                let (got, trace) = k
+                    .filter_traced::<f64, f64, _>(img.view(), &fp, &opts)
+                    .unwrap();
+                assert!(
+                    (trace.reductions.iter()).any(|(_, p)| *p == Path::Planned(Planned::Weighted)),
+                    "{:?}",
+                    trace.reductions
+                );
+                for engine in [Engine::Interpreter, Engine::Fused] {
+                    let want: ArrayD<f64> = k
+                        .filter(img.view(), &fp, &opts.clone().engine(engine))
+                        .unwrap();
+                    for (i, (g, w)) in got.iter().zip(want.iter()).enumerate() {
+                        assert!(
+                            g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
+                            "r={r} {mode} specials={specials} {engine:?} at {i}: {g} vs {w}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

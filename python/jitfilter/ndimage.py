@@ -231,10 +231,21 @@ def _correlate(input, weights, output, mode, cval, origins):
         _c_types(False, np.asarray(input), output)
         _store(output, np.zeros(np.shape(input)))
         return
-    # The fused engine adds the cells in footprint order, as scipy's NI_Correlate does, so the
-    # sums round alike (and truncate alike into integer outputs).
+    # Both engines below add the cells in footprint order, as scipy's NI_Correlate does, so the
+    # sums round alike (and truncate alike into integer outputs). The planner's weighted sum
+    # (registers across the window) is the faster (3x3 to 23x23), but it sums weights that
+    # factor over a full grid of cells in two 1-D passes, which rounds otherwise: such weights
+    # go to the fused row.
     _run("sum(k * w)", input, None, output, mode, cval, origins, weights=w, exact=False,
-         engine="fused")
+         engine="auto" if _window_order_planned(w) else "fused")
+
+
+def _window_order_planned(w: np.ndarray) -> bool:
+    """Whether the planner sums the weights ``w`` in window order: its nonzero cells are not
+    every pair of a set of rows (all axes but the last) and a set of columns, so they cannot
+    factor over a full grid."""
+    m = (w != 0).reshape(-1, w.shape[-1])
+    return int(m.any(axis=1).sum()) * int(m.any(axis=0).sum()) != int(m.sum())
 
 
 def _correlate1d(input, weights, axis, output, mode, cval, origin):
