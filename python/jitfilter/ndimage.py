@@ -349,7 +349,7 @@ def _c_cast(x: str, dtype: np.dtype) -> str:
         m = 2.0 ** (8 * dtype.itemsize)
         # t mod m as t - m·floor(t / m): exact (m a power of two divides and multiplies
         # exactly), and inline where `%` is a call per value.
-        mod = lambda t: f"({t} - {m!r} * floor({t} / {m!r}))"
+        mod = lambda t: f"({t} - {m!r} * floor({t} * {1 / m!r}))"
         t = f"trunc({x})"
         return mod(t) if dtype.kind == "u" else f"({mod(f'({t} + {m / 2!r})')} - {m / 2!r})"
     return x
