@@ -38,6 +38,7 @@ from __future__ import annotations
 import functools
 import numbers
 import operator
+import threading
 import warnings
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
@@ -554,8 +555,9 @@ class Kernel:
         else:
             native_out = _NATIVE.get(out_dtype, "float64")
             # An output array the engine can write itself is written in place (no result array
-            # and no copy): of the engine's dtype, aligned, C-contiguous, writeable, and apart
-            # from every input (which are read while it is written).
+            # and no copy): of the engine's dtype, aligned, C-contiguous and writeable. Inputs
+            # sharing its memory (scipy's separable filters pass one array as both) are read
+            # from copies in buffers kept per thread, as they are read while it is written.
             into = None
             if (
                 out_array is not None
@@ -564,9 +566,18 @@ class Kernel:
                 and out_array.flags.aligned
                 and out_array.flags.c_contiguous
                 and out_array.flags.writeable
-                and not any(np.may_share_memory(out_array, a) for a in [arr] + [a for _, a in named])
             ):
                 into = out_array
+
+                def apart(i: int, a: np.ndarray) -> np.ndarray:
+                    if not np.may_share_memory(out_array, a):
+                        return a
+                    copy = _scratch(("apart", i), a.shape, a.dtype)
+                    np.copyto(copy, a)
+                    return copy
+
+                arr = apart(0, arr)
+                named = [(n, apart(i + 1, a)) for i, (n, a) in enumerate(named)]
             result = self._k.filter(
                 arr,
                 weights,
@@ -939,6 +950,34 @@ def _mode_name(mode: Any, ndim: int) -> str:
 
 
 # -- scipy.LowLevelCallable --------------------------------------------------------------------
+
+_SCRATCH = threading.local()
+
+# At most this many bytes of scratch arrays are kept per thread (memory dask's accounting does not
+# see); larger ones are made afresh per call.
+_SCRATCH_KEPT = 256 << 20
+
+
+def _scratch(slot: Any, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An uninitialised array of this thread's own, kept for the next call: buffer ``slot`` (a
+    jitfilter.dask task's joined inputs, or an input copied away from the output it shares memory
+    with), read only while one filter runs. A fresh array per call is fresh memory (where dask's
+    workers return freed memory to the OS, ``MALLOC_TRIM_THRESHOLD_``, or for arrays numpy
+    takes from the OS): a page fault per 4 KiB on every call."""
+    bufs = getattr(_SCRATCH, "bufs", None)
+    if bufs is None:
+        bufs = _SCRATCH.bufs = {}
+    n = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    buf = bufs.get(slot)
+    if buf is None or buf.nbytes < n:
+        others = sum(b.nbytes for s, b in bufs.items() if s != slot)
+        buf = np.empty(max(n, 1), np.uint8)
+        if others + buf.nbytes <= _SCRATCH_KEPT:
+            bufs[slot] = buf
+        else:
+            bufs.pop(slot, None)
+    return buf[:n].view(dtype).reshape(shape)
+
 
 _CALLABLE_CLASS = None
 

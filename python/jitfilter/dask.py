@@ -62,7 +62,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import threading
 from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -81,6 +80,7 @@ from . import (
     _input_names,
     _mode_name,
     _origin_list,
+    _scratch,
     compile,
 )
 
@@ -562,33 +562,6 @@ def extend(x: Any, lo: Sequence[int], hi: Sequence[int], mode: Union[str, Sequen
         pieces += [x[index(s)] for s in _runs(after)]
         x = da.concatenate(pieces, axis=a)
     return x
-
-
-_SCRATCH = threading.local()
-
-# At most this many bytes of joined inputs are kept per thread (memory dask's accounting does not
-# see); larger ones are made afresh per task.
-_SCRATCH_KEPT = 256 << 20
-
-
-def _scratch(slot: int, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """An uninitialised array of this thread's own, kept for the next task: buffer ``slot`` of a
-    task's joined inputs, read only while the task filters. A fresh array per task is fresh
-    memory where dask's workers return freed memory to the OS (``MALLOC_TRIM_THRESHOLD_``), a
-    page fault per 4 KiB on every task."""
-    bufs = getattr(_SCRATCH, "bufs", None)
-    if bufs is None:
-        bufs = _SCRATCH.bufs = {}
-    n = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
-    buf = bufs.get(slot)
-    if buf is None or buf.nbytes < n:
-        others = sum(b.nbytes for s, b in bufs.items() if s != slot)
-        buf = np.empty(max(n, 1), np.uint8)
-        if others + buf.nbytes <= _SCRATCH_KEPT:
-            bufs[slot] = buf
-        else:
-            bufs.pop(slot, None)
-    return buf[:n].view(dtype).reshape(shape)
 
 
 def _joined(parts: Sequence[np.ndarray], sizes: Sequence[Sequence[int]], slot: int) -> np.ndarray:

@@ -124,8 +124,9 @@ def _run(source, input, footprint, output, mode, cval, origins, weights=None, pa
          one_d=False, exact=True, same_type=False, engine="auto"):
     """Filters ``input`` with the program ``source`` (or a Kernel) over the N-D ``footprint``
     (scipy's, one axis per input axis) and writes the result into ``output`` as C casts do.
-    `same_type`: the result is one of the input's values (an order statistic), so it is made
-    in the input's type (the engine's native paths) rather than in float64.
+    `same_type`: the result is one of the input's values (an order statistic) or a whole number
+    in the input type's range, so it is made in the input's type (by the engine's native paths,
+    or converted exactly) rather than in float64.
 
     Neighbouring axes the footprint does not span (size 1 there) merge into one, which keeps
     the array's memory order and leaves the engine fewer axes to walk."""
@@ -257,7 +258,23 @@ def _correlate1d(input, weights, axis, output, mode, cval, origin):
     def program(ndim: int, along: int) -> str:
         return _correlate1d_program(w, int(origin), ndim, along)
 
-    _run(program, input, fp, output, mode, cval, [0] * input.ndim, one_d=True, exact=False)
+    # Non-negative weights adding to at most 1 keep values within the type's range.
+    bounded = bool(np.all(w >= 0) and np.all(np.isfinite(w)) and w.sum() <= 1 + 1e-12)
+    whole = _whole_in_type(input, output, bounded)
+    _run(lambda *a: _truncate(program(*a), whole), input, fp, output, mode, cval,
+         [0] * input.ndim, one_d=True, exact=False, same_type=whole)
+
+
+def _whole_in_type(input: np.ndarray, output: np.ndarray, bounded: bool) -> bool:
+    """Whether results go into an integer output of the input's own type and stay within its
+    range (``bounded``): then C's cast is truncation alone, the engine can make the truncated
+    results in that type itself (a whole number in range converts exactly), and no float64
+    result is made and cast."""
+    return bool(bounded and input.dtype == output.dtype and input.dtype.kind in "iu")
+
+
+def _truncate(source: str, whole: bool) -> str:
+    return f"trunc({source})" if whole else source
 
 
 def _correlate1d_program(w: np.ndarray, origin: int, ndim: int, along: int) -> str:
@@ -299,8 +316,10 @@ def _uniform_filter1d(input, size, axis, output, mode, cval, origin):
     fp = _line(input.ndim, axis, np.ones(int(size), bool))
     # Short lines are summed faster per pixel than by the planner's sliding sums (equal on
     # integer data either way; on floats both are within rounding of scipy's running mean).
-    _run("mean(w)", input, fp, output, mode, cval, _origins(input.ndim, axis, origin), one_d=True,
-         exact=False, engine="fused" if int(size) <= 8 else "auto")
+    whole = _whole_in_type(input, output, True)
+    _run(_truncate("mean(w)", whole), input, fp, output, mode, cval,
+         _origins(input.ndim, axis, origin), one_d=True, exact=False, same_type=whole,
+         engine="fused" if int(size) <= 8 else "auto")
 
 
 def _min_or_max_filter1d(input, size, axis, output, mode, cval, origin, minimum):

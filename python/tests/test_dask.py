@@ -451,15 +451,15 @@ def test_joined_inputs_kept_per_thread_leave_no_trace(img, monkeypatch, kept):
     # next task (or, past the byte limit, a fresh one): on the threaded scheduler, tasks of
     # other sizes, dtypes and named inputs in between leave every result equal to the whole
     # array's, and nothing over the limit is kept.
-    monkeypatch.setattr(jfd, "_SCRATCH_KEPT", kept)
+    monkeypatch.setattr(jf, "_SCRATCH_KEPT", kept)
     import threading
 
-    monkeypatch.setattr(jfd, "_SCRATCH", threading.local())
+    monkeypatch.setattr(jf, "_SCRATCH", threading.local())
     held, scratch = [], jfd._scratch
 
     def counted(*args):
         out = scratch(*args)
-        held.append(sum(b.nbytes for b in getattr(jfd._SCRATCH, "bufs", {}).values()))
+        held.append(sum(b.nbytes for b in getattr(jf._SCRATCH, "bufs", {}).values()))
         return out
 
     monkeypatch.setattr(jfd, "_scratch", counted)

@@ -106,6 +106,52 @@ def test_correlate_sums_in_scipys_order_on_every_path():
     np.testing.assert_array_equal(jn.correlate(g, w), sn.correlate(g, w))
 
 
+def test_separable_filters_of_integer_types_truncate_as_scipy():
+    """uniform_filter, gaussian_filter and correlate1d with non-negative weights adding to at
+    most 1 make integer outputs of the input's own type in that type (truncated in the program,
+    no float64 result): scipy's bits for every engine integer type, values at the types' limits,
+    odd and even sizes, in-place outputs (scipy's second axis reads what the first wrote)."""
+    rng = np.random.default_rng(11)
+    arrays = [rng.integers(0, 256, (40, 53), dtype=np.uint8),
+              rng.integers(0, 65536, (33, 47), dtype=np.uint16),
+              rng.integers(-32768, 32768, (37, 29), dtype=np.int16),
+              rng.integers(-2**31, 2**31, (31, 36), dtype=np.int32),
+              np.full((20, 30), 255, np.uint8)]
+    calls = [lambda m, a, **kw: m.uniform_filter(a, 23, **kw),
+             lambda m, a, **kw: m.uniform_filter(a, (4, 7), mode="wrap", **kw),
+             lambda m, a, **kw: m.gaussian_filter(a, 2.75, **kw),
+             lambda m, a, **kw: m.gaussian_filter(a, 0.5, mode="constant", cval=7, **kw),
+             lambda m, a, **kw: m.correlate1d(a, [0.25, 0.25, 0.5], axis=0, **kw),
+             lambda m, a, **kw: m.correlate1d(a, [-0.5, 1.25, 0.25], **kw)]
+    for a in arrays:
+        for i, call in enumerate(calls):
+            want = call(sn, a)
+            np.testing.assert_array_equal(call(jn, a), want, err_msg=f"{a.dtype} {i}")
+            inplace = a.copy()
+            call(jn, inplace, output=inplace)
+            np.testing.assert_array_equal(inplace, want, err_msg=f"in place {a.dtype} {i}")
+
+
+def test_output_sharing_the_inputs_memory():
+    """An output array that is the input (or overlaps it, or a named input) is written in place
+    from copies of the inputs: the same values as into a separate array."""
+    rng = np.random.default_rng(12)
+    a = rng.uniform(-5, 5, (45, 61))
+    k = jf.compile("max(w) - mean(g) + c", inputs=("g",))
+    g = rng.uniform(0, 1, a.shape)
+    want = k.filter(a, size=5, inputs={"g": g})
+    x = a.copy()
+    assert k.filter(x, size=5, inputs={"g": g}, output=x) is x
+    np.testing.assert_array_equal(x, want)
+    gg = g.copy()
+    k.filter(a, size=5, inputs={"g": gg}, output=gg)
+    np.testing.assert_array_equal(gg, want)
+    # A view shifted by a row: the output overlaps the input's other rows.
+    big = np.vstack([a, a[:1]])
+    k.filter(big[1:], size=5, inputs={"g": g}, output=big[:-1])
+    np.testing.assert_array_equal(big[:-1], k.filter(np.vstack([a, a[:1]])[1:], size=5, inputs={"g": g}))
+
+
 def test_complex_input_and_weights_by_parts(img):
     z = img + 1j * img[::-1]
     w = np.array([[1 + 2j, 0.5], [-1j, 2.0]])
