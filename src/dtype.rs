@@ -76,9 +76,14 @@ pub fn convert<T: Element, O: Element>(src: &[T], dst: &mut [O]) {
         dst.copy_from_slice(&same[..dst.len()]);
         return;
     }
-    for (o, v) in dst.iter_mut().zip(src) {
-        *o = O::from_f64(v.to_f64());
-    }
+    crate::simd::avx2(
+        #[inline(always)]
+        || {
+            for (o, v) in dst.iter_mut().zip(src) {
+                *o = O::from_f64(v.to_f64());
+            }
+        },
+    )
 }
 
 /// An array element type: u8, u16, i16, i32, f32 or f64.
@@ -116,17 +121,8 @@ pub trait Element: Copy + Send + Sync + PartialOrd + std::fmt::Debug + 'static {
     }
 }
 
-/// Rounds half to even with two additions (the FPU's own rounding), which compiles to a few
-/// instructions on any x86-64, where `f64::round_ties_even` may be a libm call per pixel.
-#[inline]
-fn round_half_even(v: f64) -> f64 {
-    const BIG: f64 = 4_503_599_627_370_496.0; // 2^52: adding it drops the fraction
-    if v.abs() < BIG {
-        ((v.abs() + BIG) - BIG).copysign(v)
-    } else {
-        v
-    }
-}
+/// 2^52: adding it to a smaller magnitude drops the fraction, rounding half to even.
+const BIG: f64 = 4_503_599_627_370_496.0;
 
 macro_rules! int_element {
     ($($t:ty: $keys:expr),*) => {$(
@@ -139,7 +135,16 @@ macro_rules! int_element {
             fn to_f64(self) -> f64 { self as f64 }
             #[inline]
             // `as` from float saturates and maps NaN to 0.
-            fn from_f64(v: f64) -> Self { round_half_even(v) as $t }
+            fn from_f64(v: f64) -> Self {
+                // Clamped first, then rounded: the same as rounding then saturating (the
+                // limits are integers), and branch-free, so that whole rows convert in SIMD
+                // registers. NaN (which `max` passes over) becomes 0.
+                let c = v.max(<$t>::MIN as f64).min(<$t>::MAX as f64);
+                let r = ((c.abs() + BIG) - BIG).copysign(c);
+                let r = if v.is_nan() { 0.0 } else { r };
+                // SAFETY: r is a whole number within the type's range.
+                unsafe { r.to_int_unchecked::<$t>() }
+            }
             fn exact(v: f64) -> Option<Self> {
                 let t = v as $t;
                 (t as f64 == v).then_some(t)
@@ -228,9 +233,36 @@ mod tests {
             (i16::key(-32768), i16::key(0), u16::key(65535)),
             (0, 32768, 65535)
         );
-        for i in -2000..2000 {
-            let v = i as f64 * 0.25 + 1e-3 * (i % 3) as f64;
-            assert_eq!(round_half_even(v), v.round_ties_even(), "{v}");
+        // Against rounding half to even, then Rust's saturating cast (NaN to 0): halves,
+        // near-halves, the types' limits and beyond, huge values, infinities.
+        let mut values: Vec<f64> = (-2000..2000)
+            .map(|i| i as f64 * 0.25 + 1e-3 * (i % 3) as f64)
+            .collect();
+        for m in [
+            255.0,
+            65535.0,
+            32767.0,
+            -32768.0,
+            2147483647.0,
+            -2147483648.0,
+        ] {
+            values.extend([m - 0.5, m + 0.5, m + 0.49, m - 0.51, m + 1.0, m - 1.0]);
+        }
+        values.extend([
+            1e300,
+            -1e300,
+            4.5e15,
+            -4.5e15,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ]);
+        values.extend([f64::NAN, -0.0, 0.5, -0.5, 1.5]);
+        for v in values {
+            let r = v.round_ties_even();
+            assert_eq!(u8::from_f64(v), r as u8, "{v}");
+            assert_eq!(u16::from_f64(v), r as u16, "{v}");
+            assert_eq!(i16::from_f64(v), r as i16, "{v}");
+            assert_eq!(i32::from_f64(v), r as i32, "{v}");
         }
     }
 }
