@@ -30,6 +30,15 @@ What jitfilter does not compute exactly raises ``NotImplementedError`` naming th
 to use instead, never a different result: 64-bit integers beyond 2**53 and a non-flat
 structure with zero entries on non-integer data. Arrays and footprints may have any number of
 axes up to numpy's 32.
+
+One routine differs by design: ``uniform_filter1d`` (and so ``uniform_filter``). scipy keeps a
+running sum along each line (adding the value entering, subtracting the one leaving); jitfilter
+sums each window on its own. On integer data (and float data of integers) both are exact and
+equal; on other float data they agree to rounding (about 1e-15 of the values' magnitude, the
+running sum's error growing along the line), and a NaN or infinity makes scipy's running sum
+NaN for the rest of its line — every later window — where jitfilter's windows are NaN only
+where they hold one (so an integer output there gets C's cast of NaN in scipy's result, and
+the windows' means in jitfilter's).
 """
 
 from __future__ import annotations
@@ -260,17 +269,20 @@ def _correlate1d(input, weights, axis, output, mode, cval, origin):
 
     # Non-negative weights adding to at most 1 keep values within the type's range.
     bounded = bool(np.all(w >= 0) and np.all(np.isfinite(w)) and w.sum() <= 1 + 1e-12)
-    whole = _whole_in_type(input, output, bounded)
+    whole = _whole_in_type(input, output, cval, bounded)
     _run(lambda *a: _truncate(program(*a), whole), input, fp, output, mode, cval,
          [0] * input.ndim, one_d=True, exact=False, same_type=whole)
 
 
-def _whole_in_type(input: np.ndarray, output: np.ndarray, bounded: bool) -> bool:
+def _whole_in_type(input: np.ndarray, output: np.ndarray, cval: float, bounded: bool) -> bool:
     """Whether results go into an integer output of the input's own type and stay within its
-    range (``bounded``): then C's cast is truncation alone, the engine can make the truncated
-    results in that type itself (a whole number in range converts exactly), and no float64
-    result is made and cast."""
-    return bool(bounded and input.dtype == output.dtype and input.dtype.kind in "iu")
+    range (``bounded``: within the range of the values read, which ``cval`` joins): then C's
+    cast is truncation alone, the engine can make the truncated results in that type itself (a
+    whole number in range converts exactly), and no float64 result is made and cast."""
+    if not (bounded and input.dtype == output.dtype and input.dtype.kind in "iu"):
+        return False
+    info = np.iinfo(input.dtype)
+    return bool(info.min <= float(cval) <= info.max)
 
 
 def _truncate(source: str, whole: bool) -> str:
@@ -316,7 +328,7 @@ def _uniform_filter1d(input, size, axis, output, mode, cval, origin):
     fp = _line(input.ndim, axis, np.ones(int(size), bool))
     # Short lines are summed faster per pixel than by the planner's sliding sums (equal on
     # integer data either way; on floats both are within rounding of scipy's running mean).
-    whole = _whole_in_type(input, output, True)
+    whole = _whole_in_type(input, output, cval, True)
     _run(_truncate("mean(w)", whole), input, fp, output, mode, cval,
          _origins(input.ndim, axis, origin), one_d=True, exact=False, same_type=whole,
          engine="fused" if int(size) <= 8 else "auto")

@@ -122,7 +122,10 @@ def test_separable_filters_of_integer_types_truncate_as_scipy():
              lambda m, a, **kw: m.gaussian_filter(a, 2.75, **kw),
              lambda m, a, **kw: m.gaussian_filter(a, 0.5, mode="constant", cval=7, **kw),
              lambda m, a, **kw: m.correlate1d(a, [0.25, 0.25, 0.5], axis=0, **kw),
-             lambda m, a, **kw: m.correlate1d(a, [-0.5, 1.25, 0.25], **kw)]
+             lambda m, a, **kw: m.correlate1d(a, [-0.5, 1.25, 0.25], **kw),
+             # A cval beyond the type: results beyond it too, cast as C casts them.
+             lambda m, a, **kw: m.uniform_filter(a, 5, mode="constant", cval=70000, **kw),
+             lambda m, a, **kw: m.gaussian_filter(a, 1.0, mode="constant", cval=-5, **kw)]
     for a in arrays:
         for i, call in enumerate(calls):
             want = call(sn, a)
