@@ -158,7 +158,7 @@ fn sized(plane: &mut Spare, n: usize) -> &mut Spare {
     if plane.capacity() < n {
         *plane = Spare::dirty(n);
     }
-    plane.resize(n, 0.0);
+    crate::spare::set_unwritten(plane, n);
     plane
 }
 
