@@ -27,14 +27,16 @@ rounding (``jf.filter`` rounds half to even and saturates).
 Python callable or a ``LowLevelCallable`` runs scipy's own loop, as in scipy.
 
 What jitfilter does not compute exactly raises ``NotImplementedError`` naming the scipy function
-to use instead, never a different result: 64-bit integers beyond 2**53 and a non-flat
-structure with zero entries on non-integer data. Arrays and footprints may have any number of
+to use instead, never a different result: 64-bit integers beyond 2**53 (for uniform filters,
+whose window sums pass it) and a non-flat structure with zero entries on non-integer data. Arrays and footprints may have any number of
 axes up to numpy's 32.
 
 One routine differs by design: ``uniform_filter1d`` (and so ``uniform_filter``). scipy keeps a
 running sum along each line (adding the value entering, subtracting the one leaving); jitfilter
 sums each window on its own. On integer data (and float data of integers) both are exact and
-equal; on other float data they agree to rounding (about 1e-15 of the values' magnitude, the
+equal (unless ``mode="constant"`` brings in a ``cval`` that is not a whole number: then sums
+are not exact, and an integer output may differ by one where they round apart); on other
+float data they agree to rounding (about 1e-15 of the values' magnitude, the
 running sum's error growing along the line), and a NaN or infinity makes scipy's running sum
 NaN for the rest of its line — every later window — where jitfilter's windows are NaN only
 where they hold one (so an integer output there gets C's cast of NaN in scipy's result, and
@@ -192,7 +194,12 @@ def _store(output: np.ndarray, res: np.ndarray) -> None:
     if output.dtype.kind in "iub" and res.size:
         # NaN and values beyond the type are undefined in C; numpy warns about them.
         with np.errstate(invalid="ignore"):
-            np.copyto(output, res, casting="unsafe")
+            if output.dtype.kind == "b":
+                # npy_bool is an unsigned char: C's cast truncates to a byte first (0.5 and
+                # 256 are False), where numpy's cast to bool tests for nonzero.
+                np.not_equal(res.astype(np.uint8), 0, out=output)
+            else:
+                np.copyto(output, res, casting="unsafe")
     else:
         np.copyto(output, res, casting="unsafe")
 
@@ -229,9 +236,9 @@ def _origins(ndim: int, axis: int, origin: int) -> list:
 
 
 def _weights(weights: np.ndarray) -> np.ndarray:
-    # scipy's correlate keeps the cells whose |weight| exceeds DBL_EPSILON.
+    # scipy's correlate keeps the cells whose |weight| exceeds DBL_EPSILON (NaN does not).
     w = np.array(weights, dtype=np.float64)
-    w[np.abs(w) <= np.finfo(np.float64).eps] = 0.0
+    w[~(np.abs(w) > np.finfo(np.float64).eps)] = 0.0
     return w
 
 
@@ -246,7 +253,8 @@ def _correlate(input, weights, output, mode, cval, origins):
     # (registers across the window) is the faster (3x3 to 23x23), but it sums weights that
     # factor over a full grid of cells in two 1-D passes, which rounds otherwise: such weights
     # go to the fused row.
-    _run("sum(k * w)", input, None, output, mode, cval, origins, weights=w, exact=False,
+    # `+ 0`: scipy's sum starts from +0, so it is never -0 (jitfilter's starts from -0).
+    _run("sum(k * w) + 0", input, None, output, mode, cval, origins, weights=w, exact=False,
          engine="auto" if _window_order_planned(w) else "fused")
 
 
@@ -325,6 +333,11 @@ def _correlate1d_program(w: np.ndarray, origin: int, ndim: int, along: int) -> s
 
 def _uniform_filter1d(input, size, axis, output, mode, cval, origin):
     input = np.asarray(input)
+    if input.dtype.kind in "iu" and input.dtype.itemsize == 8 and input.size:
+        # Window sums past 2**53 round, and scipy's running sum rounds otherwise.
+        top = max(abs(int(input.max())), abs(int(input.min())), abs(float(cval)))
+        if top * int(size) >= _EXACT:
+            raise _Uncovered("uniform_filter1d of 64-bit integers whose window sums pass 2**53")
     fp = _line(input.ndim, axis, np.ones(int(size), bool))
     # Short lines are summed faster per pixel than by the planner's sliding sums (equal on
     # integer data either way; on floats both are within rounding of scipy's running mean).

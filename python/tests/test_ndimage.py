@@ -135,6 +135,57 @@ def test_separable_filters_of_integer_types_truncate_as_scipy():
             np.testing.assert_array_equal(inplace, want, err_msg=f"in place {a.dtype} {i}")
 
 
+def test_scipys_casts_and_cells_in_corner_cases():
+    """What a review found where jitfilter.ndimage and scipy parted (all before these fixes):
+    bool outputs (scipy's C cast to an unsigned char: 0.5 is False), NaN weights (scipy keeps
+    cells whose |weight| exceeds DBL_EPSILON, which NaN does not), -0 (scipy's sums start from
+    +0), and uniform filters of 64-bit integers whose sums pass 2**53 (refused, not rounded
+    otherwise)."""
+    b = np.array([True, False, False, False, True, True, False])
+    for call in (lambda m: m.uniform_filter1d(b, 3), lambda m: m.gaussian_filter(b, 1.0),
+                 lambda m: m.correlate1d(b, [0.2, 0.9, 0.2]), lambda m: m.correlate(b, [0.5, 0.7])):
+        np.testing.assert_array_equal(call(jn), call(sn))
+    a = np.random.default_rng(4).uniform(-1, 1, (9, 11))
+    w = np.array([[1.0, np.nan], [1.0, 1.0]])
+    np.testing.assert_array_equal(jn.correlate(a, w), sn.correlate(a, w))
+    z = np.zeros((4, 5))
+    assert not np.signbit(jn.correlate(z, [[-1.0]])).any()
+    assert not np.signbit(jn.correlate(-z, [[1.0, 2.0], [0.0, 3.0]])).any()
+    with pytest.raises(NotImplementedError, match="2\\*\\*53"):
+        jn.uniform_filter1d(np.array([2**52, 2**52 + 2, 4], np.int64), 3)
+    big = np.array([2**40, 3, 4, 2**41], np.int64)
+    np.testing.assert_array_equal(jn.uniform_filter(big, 3), sn.uniform_filter(big, 3))
+
+
+def test_correlate_weights_of_any_pattern_and_rank():
+    """Nonzero weights on a grid with gaps (every row × column: the planner may split them) and
+    off it, 3-D weights, and threads filtering in place at once: scipy's bits."""
+    rng = np.random.default_rng(5)
+    f = rng.uniform(-9, 9, (30, 41))
+    grid = np.zeros((5, 5))
+    grid[np.ix_([0, 2, 4], [1, 3])] = rng.uniform(0.1, 1, (3, 2))
+    outer = np.zeros((5, 5))
+    outer[np.ix_([0, 2, 4], [1, 3])] = np.outer([1.0, 2.0, 0.5], [0.3, 0.7])
+    for w in (grid, outer, np.where(rng.random((4, 6)) > 0.4, rng.uniform(-1, 1, (4, 6)), 0.0)):
+        np.testing.assert_array_equal(jn.correlate(f, w), sn.correlate(f, w))
+    v = rng.uniform(-9, 9, (9, 10, 11))
+    w3 = np.where(rng.random((3, 3, 3)) > 0.3, rng.uniform(-1, 1, (3, 3, 3)), 0.0)
+    np.testing.assert_array_equal(jn.correlate(v, w3, mode="wrap"), sn.correlate(v, w3, mode="wrap"))
+    import concurrent.futures
+
+    arrays = [rng.uniform(0, 255, (40 + i, 50)) for i in range(8)]
+    want = [sn.uniform_filter(x, 5) for x in arrays]
+
+    def inplace(x):
+        x = x.copy()
+        jn.uniform_filter(x, 5, output=x)
+        return x
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        for got, w in zip(pool.map(inplace, arrays), want):
+            np.testing.assert_allclose(got, w, rtol=1e-12)
+
+
 def test_output_sharing_the_inputs_memory():
     """An output array that is the input (or overlaps it, or a named input) is written in place
     from copies of the inputs: the same values as into a separate array."""
@@ -222,12 +273,14 @@ def test_what_is_not_covered_says_so():
     big = np.array([2**60, 256, 512, 768, 2**60 + 256], dtype=np.int64)
     with pytest.raises(NotImplementedError, match="2\\*\\*53"):
         jn.median_filter(big, size=3)
-    # Sums read 64-bit integers as doubles, as scipy's C code does: no refusal there. Both
-    # round beyond 2**53, scipy's running sum more (it keeps 2**61 + 256 as 2**61 and then
-    # gives 426 for the window 256, 512, 768 whose mean is 512).
-    got, want = jn.uniform_filter1d(big, 3), sn.uniform_filter1d(big, 3)
-    assert got[2] == 512 and want[2] == 426
-    np.testing.assert_allclose(got[[0, 1, 3, 4]], want[[0, 1, 3, 4]], rtol=1e-15)
+    # Window sums past 2**53 round, scipy's running sum otherwise (it keeps 2**61 + 256 as
+    # 2**61 and then gives 426 for the window 256, 512, 768 whose mean is 512): refused, as a
+    # result different from scipy's would be. Weighted sums read the values as doubles and
+    # add them in scipy's order, so they agree and are not refused.
+    with pytest.raises(NotImplementedError, match="window sums pass 2\\*\\*53"):
+        jn.uniform_filter1d(big, 3)
+    np.testing.assert_array_equal(jn.correlate1d(big, [0.5, 0.25, 0.25]),
+                                  sn.correlate1d(big, [0.5, 0.25, 0.25]))
     with pytest.raises(NotImplementedError, match="zero entries"):
         jn.grey_erosion(np.full((4, 4), 0.5), structure=np.array([[0.0, 1.5], [2.0, 0.25]]))
 
