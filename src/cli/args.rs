@@ -255,7 +255,7 @@ pub struct WindowArgs {
     #[arg(long, value_name = "N", value_parser = parse_threads)]
     pub threads: Option<usize>,
     /// Evaluation engine: auto (fastest), fused, callback (scipy's ABI) or interpreter (the
-    /// reference); all give the same results
+    /// reference); all give the same results, to rounding (the planner sums otherwise)
     #[arg(long, value_name = "ENGINE", default_value = "auto", value_parser = parse_engine)]
     pub engine: Engine,
 }
