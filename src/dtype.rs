@@ -134,7 +134,6 @@ macro_rules! int_element {
             #[inline]
             fn to_f64(self) -> f64 { self as f64 }
             #[inline]
-            // `as` from float saturates and maps NaN to 0.
             fn from_f64(v: f64) -> Self {
                 // Clamped first, then rounded: the same as rounding then saturating (the
                 // limits are integers), and branch-free, so that whole rows convert in SIMD

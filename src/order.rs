@@ -372,7 +372,8 @@ fn radix_sort(bits: &mut Vec<u64>, index: &mut Vec<u32>) {
             c[digit(b, d)] += 1;
         }
     }
-    let (mut bits2, mut index2) = (vec![0u64; n], vec![0u32; n]);
+    // Every slot is written by a pass before the next reads it (a pass moves all n values).
+    let (mut bits2, mut index2) = (crate::spare::unwritten(n), crate::spare::unwritten(n));
     for (d, starts) in counts.iter_mut().enumerate() {
         if starts.iter().any(|&c| c as usize == n) {
             continue;

@@ -37,7 +37,7 @@ impl Outer {
         let offsets: Vec<&[isize]> = offsets.chunks_exact(lens.len() + 2).collect();
         let mut prefixes = vec![vec![0isize; z]];
         for o in &offsets {
-            if !prefixes.contains(&o[..z].to_vec()) {
+            if !prefixes.iter().any(|p| p[..] == o[..z]) {
                 prefixes.push(o[..z].to_vec());
             }
         }

@@ -175,6 +175,8 @@ impl Plain for i16 {}
 impl Plain for i32 {}
 impl Plain for f32 {}
 impl Plain for f64 {}
+impl Plain for u32 {}
+impl Plain for u64 {}
 
 /// `n` values for a caller that writes every one before it reads any: not cleared (clearing
 /// costs a pass over the memory, 8 bytes a pixel of an f64 result, a tenth of a box mean).

@@ -949,7 +949,7 @@ def _mode_name(mode: Any, ndim: int) -> str:
     return modes[0] if len(set(modes)) == 1 else ",".join(modes)
 
 
-# -- scipy.LowLevelCallable --------------------------------------------------------------------
+# -- buffers kept per thread ------------------------------------------------------------------
 
 _SCRATCH = threading.local()
 
@@ -978,6 +978,8 @@ def _scratch(slot: Any, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
             bufs.pop(slot, None)
     return buf[:n].view(dtype).reshape(shape)
 
+
+# -- scipy.LowLevelCallable --------------------------------------------------------------------
 
 _CALLABLE_CLASS = None
 

@@ -28,8 +28,8 @@ Python callable or a ``LowLevelCallable`` runs scipy's own loop, as in scipy.
 
 What jitfilter does not compute exactly raises ``NotImplementedError`` naming the scipy function
 to use instead, never a different result: 64-bit integers beyond 2**53 (for uniform filters,
-whose window sums pass it) and a non-flat structure with zero entries on non-integer data. Arrays and footprints may have any number of
-axes up to numpy's 32.
+whose window sums pass it) and a non-flat structure with zero entries on non-integer data.
+Arrays and footprints may have any number of axes up to numpy's 32.
 
 One routine differs by design: ``uniform_filter1d`` (and so ``uniform_filter``). scipy keeps a
 running sum along each line (adding the value entering, subtracting the one leaving); jitfilter
@@ -275,8 +275,9 @@ def _correlate1d(input, weights, axis, output, mode, cval, origin):
     def program(ndim: int, along: int) -> str:
         return _correlate1d_program(w, int(origin), ndim, along)
 
-    # Non-negative weights adding to at most 1 keep values within the type's range.
-    bounded = bool(np.all(w >= 0) and np.all(np.isfinite(w)) and w.sum() <= 1 + 1e-12)
+    # Non-negative weights adding to at most 1 keep values within the type's range (NaN fails
+    # the first test, ∞ the second).
+    bounded = bool(np.all(w >= 0) and w.sum() <= 1 + 1e-12)
     whole = _whole_in_type(input, output, cval, bounded)
     _run(lambda *a: _truncate(program(*a), whole), input, fp, output, mode, cval,
          [0] * input.ndim, one_d=True, exact=False, same_type=whole)
