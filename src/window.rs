@@ -400,22 +400,77 @@ pub trait Sink<O> {
         F: Fn(&mut S, usize, usize, &mut [O]) + Sync + Send;
 }
 
+/// The axes folded into the window loop's plane axis (`z` alone for up to three axes, the first
+/// N − 2 of N > 3) as a part of a larger array holds them: per axis its whole length, the
+/// positions held (as [`Span::held`]; empty: all) and those computed. Planes are numbered as
+/// in the whole array (C order over these axes); the part stores and computes some of them.
+#[derive(Debug, Clone)]
+pub struct Planes<'a> {
+    pub lens: Vec<usize>,
+    pub held: Vec<&'a [Range<usize>]>,
+    pub out: Vec<Range<usize>>,
+}
+
+impl Planes<'_> {
+    /// How many planes the part computes.
+    pub fn computed(&self) -> usize {
+        self.out.iter().map(|r| r.len()).product()
+    }
+
+    /// Where (whole-array) plane `plane` is stored in the part.
+    pub fn stored(&self, plane: usize) -> usize {
+        if let [held] = self.held[..] {
+            return Span::stored_at(held, plane);
+        }
+        if self.held.iter().all(|h| h.is_empty()) {
+            return plane;
+        }
+        let mut at = plane;
+        let mut index = 0;
+        let mut stride = 1;
+        for (&n, held) in self.lens.iter().zip(&self.held).rev() {
+            let (p, rest) = (at % n, at / n);
+            at = rest;
+            let kept = match held {
+                [] => n,
+                held => held.iter().map(|r| r.len()).sum(),
+            };
+            index += Span::stored_at(held, p) * stride;
+            stride *= kept;
+        }
+        index
+    }
+
+    /// The (whole-array) plane that the part's `i`-th computed plane is.
+    pub fn computed_plane(&self, i: usize) -> usize {
+        let (mut at, mut plane, mut stride) = (i, 0, 1);
+        for (&n, out) in self.lens.iter().zip(&self.out).rev() {
+            let (k, rest) = (at % out.len().max(1), at / out.len().max(1));
+            at = rest;
+            plane += (out.start + k) * stride;
+            stride *= n;
+        }
+        plane
+    }
+}
+
 /// A C-contiguous array in memory, of shape `dims` (3-D): all of an array, or of a larger one
-/// the planes and rows `held` (as [`Span::held`]; empty: all) and some of its columns.
+/// the planes `planes` and rows `held_y` (as [`Span::held`]; empty: all) hold, and some of its
+/// columns.
 pub struct Array<'a, T> {
     /// Value `i` in C order at `data[i * step]`.
     pub data: &'a [T],
     pub step: usize,
     pub dims: [usize; 3],
-    /// Per axis z, y: the positions held (empty: all).
-    pub held: [&'a [Range<usize>]; 2],
+    pub planes: &'a Planes<'a>,
+    pub held_y: &'a [Range<usize>],
 }
 
 impl<T: Sync> Source<T> for Array<'_, T> {
     #[inline]
     fn row(&self, z: usize, y: usize) -> &[T] {
         let [_, h, w] = self.dims;
-        let i = Span::stored_at(self.held[0], z) * h + Span::stored_at(self.held[1], y);
+        let i = self.planes.stored(z) * h + Span::stored_at(self.held_y, y);
         let st = self.step;
         &self.data[i * w * st..][..(w * st).saturating_sub(st - 1)]
     }
@@ -425,14 +480,15 @@ impl<T: Sync> Source<T> for Array<'_, T> {
     }
 }
 
-/// A C-contiguous output array in memory, `channels` values per pixel, of shape `shape`; its
-/// first plane and row are plane and row `first` (z, y) of the whole array: stripes run in
-/// parallel on rayon's pool.
+/// A C-contiguous output array in memory, `channels` values per pixel, of shape `shape`: the
+/// planes `planes` computes, from row `y0` of the whole array: stripes run in parallel on
+/// rayon's pool.
 pub struct ArrayMut<'a, O> {
     pub data: &'a mut [O],
     pub shape: [usize; 3],
     pub channels: usize,
-    pub first: [usize; 2],
+    pub planes: &'a Planes<'a>,
+    pub y0: usize,
 }
 
 impl<O: Send> Sink<O> for ArrayMut<'_, O> {
@@ -442,7 +498,7 @@ impl<O: Send> Sink<O> for ArrayMut<'_, O> {
         F: Fn(&mut S, usize, usize, &mut [O]) + Sync + Send,
     {
         let [_, h, w] = self.shape;
-        let (w, [z0, y0]) = (w * self.channels, self.first);
+        let (w, y0, planes) = (w * self.channels, self.y0, self.planes);
         if self.data.is_empty() {
             // Nothing to compute (a band's stage that nothing reads).
             return;
@@ -450,12 +506,13 @@ impl<O: Send> Sink<O> for ArrayMut<'_, O> {
         self.data
             .par_chunks_mut(h * w)
             .enumerate()
-            .for_each(|(z, plane)| {
+            .for_each(|(i, plane)| {
+                let z = planes.computed_plane(i);
                 plane
                     .par_chunks_mut(stripe_rows * w)
                     .enumerate()
                     .for_each_init(&init, |state, (stripe, rows)| {
-                        f(state, z0 + z, y0 + stripe * stripe_rows, rows)
+                        f(state, z, y0 + stripe * stripe_rows, rows)
                     });
             });
     }

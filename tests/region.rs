@@ -289,37 +289,51 @@ fn by_chunks(
 }
 
 fn check_chunks(source: &str, names: &[&str], fp: &str, shape: &[usize], nan: bool) {
+    let modes = MODES.map(|m| vec![m; shape.len()]);
+    check_chunks_in(source, names, &fp.parse().unwrap(), shape, nan, &modes);
+}
+
+/// [`check_chunks`] with a footprint of any rank and the boundary mode of each axis (one list
+/// per run).
+fn check_chunks_in(
+    source: &str,
+    names: &[&str],
+    fp: &Footprint,
+    shape: &[usize],
+    nan: bool,
+    modes: &[Vec<Mode>],
+) {
     let k = Kernel::compile_for(source, names, &Default::default()).unwrap();
-    let fp: Footprint = fp.parse().unwrap();
     let n: usize = shape.iter().product();
     let main = real(shape, 1, nan.then_some(n / 3 + 5));
     let named: Vec<(&str, ArrayD<f64>)> = (names.iter().enumerate())
         .map(|(i, name)| (*name, real(shape, 2 + i as u64, None)))
         .collect();
     let nd = shape.len();
-    // Chunks of one unit, of two, and of one unit along the first axis only.
-    let units: Vec<usize> = (0..nd).map(|a| UNITS[3 + a - nd]).collect();
+    // Chunks of one unit, of two, and of one unit along the first axis only (the axes before
+    // the last three are computed a position at a time).
+    let units: Vec<usize> = (0..nd).map(|a| UNITS[3 - (nd - a).min(3)]).collect();
     let one: Vec<usize> = units.clone();
     let two: Vec<usize> = units.iter().map(|u| 2 * u).collect();
     let rows_only: Vec<usize> = (0..nd)
         .map(|a| if a == 0 { units[0] } else { shape[a] })
         .collect();
     for engine in ALL {
-        for mode in MODES {
-            let options = Options::default().mode(mode).cval(0.5).engine(engine);
+        for modes in modes {
+            let options = Options::default().modes(modes).cval(0.5).engine(engine);
             let mut inputs = Inputs::new(main.view());
             for (name, a) in &named {
                 inputs = inputs.with(name, a.view());
             }
-            let whole: ArrayD<f64> = k.apply(&inputs, &fp, &options).unwrap();
+            let whole: ArrayD<f64> = k.apply(&inputs, fp, &options).unwrap();
             for chunk in [&one, &two, &rows_only] {
-                let got = by_chunks(&k, &main, &named, &fp, &options, chunk);
+                let got = by_chunks(&k, &main, &named, fp, &options, chunk);
                 assert_eq!(got.shape(), whole.shape());
                 let bad = (got.iter().zip(whole.iter()))
                     .position(|(a, b)| a.to_bits() != b.to_bits() && !(a.is_nan() && b.is_nan()));
                 assert!(
                     bad.is_none(),
-                    "`{source}` {fp:?} {shape:?} {mode:?} {engine:?}, chunks of {chunk:?}: element {bad:?} differs from the whole array's result"
+                    "`{source}` {fp:?} {shape:?} {modes:?} {engine:?}, chunks of {chunk:?}: element {bad:?} differs from the whole array's result"
                 );
             }
         }
@@ -352,6 +366,57 @@ fn chunks_of_1d_and_3d_arrays_equal_the_whole_array() {
         "box:3",
         &[5, STRIPE_ROWS + 3, TILE_COLS + 20],
         false,
+    );
+}
+
+/// Arrays of more than three axes: the axes folded into planes are cut into chunks too, each
+/// chunk reading its neighbours' planes through each axis's own mode.
+#[test]
+fn chunks_of_arrays_of_four_and_five_axes_equal_the_whole_array() {
+    use Mode::*;
+    // Footprints reaching along every axis, with holes (planes at some offsets only).
+    let holes = |shape: &[usize]| {
+        let w = ArrayD::from_shape_fn(shape, |i| {
+            let s: usize = (0..shape.len()).map(|a| i[a] * (2 * a + 3)).sum();
+            f64::from(s % 4 != 1)
+        });
+        Footprint::from_weights(w.view())
+    };
+    let mut modes = MODES.map(|m| vec![m; 4]).to_vec();
+    modes.push(vec![Wrap, Constant, Reflect, Mirror]);
+    modes.push(vec![Constant, Wrap, Nearest, Wrap]);
+    let shape = [4, 3, STRIPE_ROWS + 5, 40];
+    let fp = holes(&[3, 3, 3, 5]);
+    check_chunks_in("mean(w) + pos(0) / 7 + z", &[], &fp, &shape, true, &modes);
+    check_chunks_in("median(w) - max(w)", &[], &fp, &shape, false, &modes);
+    check_chunks_in(
+        "sum(g * w) / sum(g + 1) + at(w, -2, 3, 1)",
+        &["g"],
+        &holes(&[1, 3, 3, 1]),
+        &shape,
+        false,
+        &modes,
+    );
+    check_chunks_in(
+        "stage e = min(w); stage m = mean(e) over box:3; at(m) - max(e)",
+        &[],
+        &holes(&[3, 1, 3, 3]),
+        &shape,
+        false,
+        &modes,
+    );
+    let five = [3, 2, 3, 9, 30];
+    let modes5 = [
+        vec![Wrap, Reflect, Constant, Mirror, Nearest],
+        vec![Reflect; 5],
+    ];
+    check_chunks_in(
+        "mean(w * d(1)) - pos(1)",
+        &[],
+        &holes(&[3, 3, 1, 3, 3]),
+        &five,
+        false,
+        &modes5,
     );
 }
 

@@ -5,7 +5,7 @@
     import dask.array as da
     import jitfilter as jf
 
-    x = da.from_zarr(...)                      # or any dask array, 1-D to 3-D
+    x = da.from_zarr(...)                      # or any dask array, 1-D to 32-D
     y = jf.dask.filter(x, "max(w)", footprint=fp, mode="reflect")   # lazy
     y.compute()                                # equals jf.filter(x.compute(), "max(w)", ...)
 
@@ -27,8 +27,8 @@ Every chunk is filtered as a *part* of the whole array (``region`` in the core, 
 ``Options::region``): it is given the positions it holds along each axis and the ones it
 computes, and the core computes exactly those positions of the whole array's result, bit for bit
 on every engine — the planner's sums too, which run in stripes of rows and tiles of columns on a
-grid fixed to the whole array (``_jitfilter.UNITS``: 64 rows, 512 columns), never from where a
-chunk starts. So:
+grid fixed to the whole array (``_jitfilter.UNITS``: 64 rows, 512 columns; the axes before
+them a position at a time), never from where a chunk starts. So:
 
 - chunk boundaries are moved onto that grid (a rechunk, only when they are not on it already:
   chunks of a multiple of 512 are), and chunks narrower than the program's halo are merged with
@@ -106,7 +106,7 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
     engine: str = "auto",
     axes: Union[int, Sequence[int], None] = None,
 ):
-    """Lazily filter a Dask array (1-D to 3-D, plus a channel axis) with a kernel, chunk by
+    """Lazily filter a Dask array (1-D to 32-D, plus a channel axis) with a kernel, chunk by
     chunk.
 
     The result equals ``kernel.filter(input.compute(), ..., engine=engine)`` byte for byte,
@@ -151,15 +151,10 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
     x = input if isinstance(input, da.Array) else da.asarray(input)
     channels = _channel_axis(channel_axis, x.ndim)
     ndim = x.ndim - channels
-    if not 1 <= ndim <= 3:
-        # Parts of an array (a chunk and its halo) are 1-D to 3-D in the core; k.filter takes
-        # arrays of up to 32 axes whole.
-        if channels:
-            raise ValueError(
-                f"jf.dask.filter takes arrays of 1 to 3 dimensions plus the channel axis, got {x.ndim} in all (Kernel.filter takes up to 32 whole)"
-            )
+    if not 1 <= ndim <= 32:
         raise ValueError(
-            f"jf.dask.filter takes arrays of 1 to 3 dimensions, got {ndim} (Kernel.filter takes up to 32 whole)"
+            f"jf.dask.filter takes arrays of 1 to 32 dimensions"
+            + (f" plus the channel axis, got {x.ndim} in all" if channels else f", got {ndim}")
         )
     _known_chunks(x, "the array")
     in_dtype = np.dtype(x.dtype)
@@ -260,7 +255,7 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
         )
         for _, p in passes
     ]
-    units = _native.UNITS[3 - ndim :]
+    units = _units(ndim)
     chunks = tuple(
         _aligned(c, units[a], max(max(lo[a], hi[a]) for lo, hi in halos) + 1)
         for a, c in enumerate(x.chunks[:ndim])
@@ -454,6 +449,12 @@ def _spread(values: Sequence[Any], axes: Optional[list], ndim: int, fill: Any) -
     for j, a in enumerate(axes):
         out[a] = values[j]
     return out
+
+
+def _units(ndim: int) -> Tuple[int, ...]:
+    """The core's grid along each axis of an ``ndim``-D array: planes, rows and columns
+    (``_jitfilter.UNITS``) for the last three, a position at a time before them."""
+    return (1,) * max(ndim - 3, 0) + tuple(_native.UNITS[max(3 - ndim, 0) :])
 
 
 def _aligned(chunks: Sequence[int], unit: int, least: int) -> Tuple[int, ...]:

@@ -445,6 +445,46 @@ def test_axes_chunked_equals_whole(mode):
     assert not [k for k in dict(y.__dask_graph__()) if "-edges-" in k[0] and k[2] == 0]
 
 
+@pytest.mark.parametrize("mode", ["reflect", "wrap", "constant", ("wrap", "constant", "mirror", "nearest")])
+def test_arrays_of_four_and_five_axes(mode):
+    """Chunks along every axis of 4-D and 5-D arrays, the axes before the last three too (the
+    core computes those a position at a time): byte for byte the whole-array filter, with
+    stages, named inputs, channels, ``axes=`` and positions along the leading axes, on every
+    engine, chunks smaller than the footprint among them."""
+    import dask
+
+    rng = np.random.default_rng(17)
+    a4 = rng.uniform(-5, 50, (5, 4, 70, 45))
+    g4 = rng.uniform(0, 1, a4.shape)
+    holes = np.ones((3, 3, 3, 3), bool)
+    holes[0, 2, :, 1] = holes[2, 0, 1, :] = holes[1, 1, 1, 1] = False
+    m = mode if isinstance(mode, str) else list(mode)
+    cases = [
+        ("mean(w) + pos(0) / 7 + z", dict(footprint=holes), {}),
+        ("median(w) - sum(w * d(0))", dict(footprint=holes, origin=(1, 0, -1, 0)), {}),
+        ("sum(g * w) / sum(g + 1) + at(g, 1, -2, 1)", dict(size=(3, 1, 3, 3)), {"g": g4}),
+        ("stage e = min(w); max(e) - at(e) + pos(1)", dict(size=(2, 3, 3, 3)), {}),
+    ]
+    lazy, want = [], []
+    for expr, kw, named in cases:
+        for engine in ("auto", "fused", "interpreter"):
+            whole = jf.filter(a4, expr, mode=m, cval=2.5, inputs=named, engine=engine, **kw)
+            for chunks in ((1, 1, 64, 45), (2, 3, 70, 45), (5, 4, 64, 45)):
+                lazy.append(jfd.filter(da.from_array(a4, chunks=chunks), expr, mode=m, cval=2.5,
+                                       inputs={n: da.from_array(v, chunks=chunks) for n, v in named.items()},
+                                       engine=engine, **kw))
+                want.append(whole)
+    # Channels, and a footprint over some of the axes of a 5-D array.
+    a5 = rng.uniform(0, 9, (3, 2, 4, 9, 20, 3)).astype(np.float32)
+    m5 = mode if isinstance(mode, str) else list(mode[:3])
+    for expr in ("max(w[0]) + c[2]", "mean(w) + pos(0) + pos(1)"):
+        kw = dict(size=3, axes=(0, 2, 4), mode=m5, channel_axis=-1)
+        lazy.append(jfd.filter(da.from_array(a5, chunks=(1, 1, 2, 9, 20, 3)), expr, **kw))
+        want.append(jf.filter(a5, expr, **kw))
+    for i, (got, w) in enumerate(zip(dask.compute(*lazy, scheduler="sync"), want)):
+        assert got.shape == w.shape and got.tobytes() == w.tobytes(), i
+
+
 @pytest.mark.parametrize("kept", [256 << 20, 0])
 def test_joined_inputs_kept_per_thread_leave_no_trace(img, monkeypatch, kept):
     # Each task joins its chunk and its neighbours' edges into a buffer its thread keeps for the

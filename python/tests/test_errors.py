@@ -104,6 +104,8 @@ def test_other_bad_arguments():
         k.filter(np.zeros((1,) * 33), size=3)
     with pytest.raises(ValueError, match="1 to 32 dimensions"):
         k.filter(np.float64(3.0), size=3)
+    with pytest.raises(ValueError, match="1 to 32 dimensions, got 33"):
+        jf.dask.filter(np.zeros((1,) * 33), k, size=3)
     with pytest.raises(TypeError, match="complex"):
         k.filter(np.zeros((3, 3), complex), size=3)
     with pytest.raises(TypeError, match="complex"):

@@ -305,23 +305,33 @@ impl Kernel {
         };
         let mut setup = self.setup(&image, footprint, options)?;
         setup.size[3] = bound.channels as f64;
-        // In a part: per axis (z, y, x) the positions held, and those computed.
-        let mut held: [&[Range<usize>]; 3] = [&[]; 3];
-        let mut out3: [Range<usize>; 3] = setup.geo.shape.map(|n| 0..n);
-        let dims = window::fold3(&bound.shape);
+        // Per axis the positions held and those computed (in a part; all of each otherwise):
+        // the axes folded into planes, then y and x (arrays of fewer than three axes have
+        // planes and rows of one).
+        let full: Vec<usize> = (nd..3).map(|_| 1).chain(image.iter().copied()).collect();
+        let lead = full.len() - nd;
+        let mut held: Vec<&[Range<usize>]> = vec![&[]; full.len()];
+        let mut outs: Vec<Range<usize>> = full.iter().map(|&n| 0..n).collect();
         for (a, s) in region.iter().enumerate() {
-            held[3 + a - nd] = &s.held;
-            out3[3 + a - nd] = s.out.clone();
+            held[lead + a] = &s.held;
+            outs[lead + a] = s.out.clone();
         }
-        setup.geo.held_x = held[2].to_vec();
-        setup.geo.out_x = out3[2].clone();
+        let folded = full.len() - 2;
+        let dims = window::fold3(&bound.shape);
+        let folds = window::Planes {
+            lens: full[..folded].to_vec(),
+            held: held[..folded].to_vec(),
+            out: outs[..folded].to_vec(),
+        };
+        setup.geo.held_x = held[folded + 1].to_vec();
+        setup.geo.out_x = outs[folded + 1].clone();
         let schedule = Schedule::<T>::new(self, setup, options)?;
-        let out_dims = out3.clone().map(|r| r.len());
+        let out_dims = [folds.computed(), outs[folded].len(), outs[folded + 1].len()];
         let pixels = out_dims.iter().product::<usize>();
         let values = bound.runs.len() * bound.outputs;
         let mut out_shape = bound.out_shape;
-        if !region.is_empty() {
-            out_shape[..nd].copy_from_slice(&out_dims[3 - nd..]);
+        for (d, o) in out_shape.iter_mut().zip(&outs[lead..]) {
+            *d = o.len();
         }
         // Every value is written by the schedule's run.
         let mut owned = Vec::new();
@@ -348,7 +358,8 @@ impl Kernel {
                     data: &p.data,
                     step: p.step,
                     dims,
-                    held: [held[0], held[1]],
+                    planes: &folds,
+                    held_y: held[folded],
                 })
                 .collect();
             let sources: Vec<&dyn window::Source<T>> =
@@ -364,7 +375,8 @@ impl Kernel {
                 data: target,
                 shape: out_dims,
                 channels: bound.outputs,
-                first: [out3[0].start, out3[1].start],
+                planes: &folds,
+                y0: outs[folded].start,
             };
             trace = schedule.run(&sources, &mut sink)?;
             if bound.runs.len() > 1 {
@@ -459,6 +471,7 @@ impl Kernel {
             axes,
             d,
             modes: std::array::from_fn(|a| modes[(ndim + a).saturating_sub(3).min(ndim - 1)]),
+            axis_modes: modes,
             dx: geo.offset_table(1),
             dy: geo.offset_table(2),
             dz: geo.offset_table(3),

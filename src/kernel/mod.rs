@@ -647,8 +647,9 @@ impl Kernel {
 /// Everything one application needs besides the data.
 pub(crate) struct Setup {
     pub geo: Geometry,
-    /// The boundary mode of each geometry axis (z, y, x).
+    /// The boundary mode of each geometry axis (z, y, x), and of each array axis.
     pub modes: [Mode; 3],
+    pub axis_modes: Vec<Mode>,
     pub k: Vec<f64>,
     pub dx: Vec<f64>,
     pub dy: Vec<f64>,

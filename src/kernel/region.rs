@@ -29,7 +29,8 @@ impl Kernel {
     /// array of `shape` reads, through every pass: a part holding them, with
     /// [`Options::region`], computes those positions exactly as filtering the whole array
     /// would. Each range of `out` is whole units of [`UNITS`] (from and to multiples of
-    /// the unit, or to the axis's end).
+    /// the unit, or to the axis's end; every axis before the last two is one of planes, whose
+    /// unit is one).
     pub fn needed(
         &self,
         shape: &[usize],
@@ -74,6 +75,7 @@ impl Kernel {
             let (name, pass) = &passes[i];
             let (fp, opts) = pass.pass_footprint(footprint, options);
             let s = pass.setup(shape, &fp, &opts)?;
+            let reach = s.geo.reach();
             for a in 0..nd {
                 if i + 1 < n {
                     let read = (i + 1..n)
@@ -82,9 +84,8 @@ impl Kernel {
                         .collect();
                     outs[i][a] = window::whole_units(&window::merge(read), units[a], shape[a]);
                 }
-                let g = 3 + a - nd;
-                let halo = (s.geo.halo.lo[g], s.geo.halo.hi[g]);
-                needs[i][a] = window::positions_read(&outs[i][a], halo, s.modes[g], shape[a]);
+                needs[i][a] =
+                    window::positions_read(&outs[i][a], reach[a], s.axis_modes[a], shape[a]);
             }
         }
         let held = (0..nd)
@@ -134,15 +135,15 @@ pub(super) fn region_of(
     Ok((spans.iter().map(|s| s.len).collect(), spans))
 }
 
-/// The grid ([`UNITS`]) of each axis of an array of `ndim` dimensions, which must be 1 to 3
-/// for a part of an array.
-pub(super) fn grid(ndim: usize) -> Result<&'static [usize], Error> {
-    if !(1..=3).contains(&ndim) {
+/// The grid ([`UNITS`]) of each axis of an array of `ndim` dimensions: the axes folded into
+/// planes are computed a plane at a time.
+pub(super) fn grid(ndim: usize) -> Result<Vec<usize>, Error> {
+    if !(1..=MAX_DIMS).contains(&ndim) {
         return Err(Error::Shape(format!(
-            "a part of an array must have 1 to 3 dimensions, got {ndim}"
+            "arrays must have 1 to {MAX_DIMS} dimensions, got {ndim}"
         )));
     }
-    Ok(&UNITS[3 - ndim..])
+    Ok((0..ndim).map(|a| UNITS[3 - (ndim - a).min(3)]).collect())
 }
 
 /// Checks that `out` is whole units of `unit` of an axis of `len`.
