@@ -28,7 +28,11 @@ Python callable or a ``LowLevelCallable`` runs scipy's own loop, as in scipy.
 
 What jitfilter does not compute exactly raises ``NotImplementedError`` naming the scipy function
 to use instead, never a different result: 64-bit integers beyond 2**53 (for uniform filters,
-whose window sums pass it) and a non-flat structure with zero entries on non-integer data.
+whose window sums pass it) and a non-flat structure with zero entries and non-integer values.
+Float data holding a NaN goes to scipy's own routine for the order statistics (minimum,
+maximum, rank, median, percentile, grey morphology): scipy's result there is what its
+algorithms make of NaN (a comparison with NaN is false), which jitfilter's ``min``/``kth``
+(NaN propagates) do not reproduce; it costs a scan of the data (``np.min``) per call.
 Arrays and footprints may have any number of axes up to numpy's 32.
 
 One routine differs by design: ``uniform_filter1d`` (and so ``uniform_filter``). scipy keeps a
@@ -348,8 +352,19 @@ def _uniform_filter1d(input, size, axis, output, mode, cval, origin):
          engine="fused" if int(size) <= 8 else "auto")
 
 
+def _has_nan(a: np.ndarray) -> bool:
+    """Whether float data holds a NaN (numpy's min is NaN then: one pass, no temporary).
+    scipy's order statistics treat NaN as their algorithms happen to (a comparison with NaN is
+    false: the window's first value wins, or quickselect's pivots decide), so such data goes to
+    scipy's own routines."""
+    return a.dtype.kind == "f" and a.size > 0 and bool(np.isnan(np.min(a)))
+
+
 def _min_or_max_filter1d(input, size, axis, output, mode, cval, origin, minimum):
     input = np.asarray(input)
+    if _has_nan(input):
+        _sp_nd_image.min_or_max_filter1d(input, size, axis, output, mode, cval, origin, minimum)
+        return
     fp = _line(input.ndim, axis, np.ones(int(size), bool))
     source = "min(w)" if minimum else "max(w)"
     _run(source, input, fp, output, mode, cval, _origins(input.ndim, axis, origin), one_d=True,
@@ -357,6 +372,10 @@ def _min_or_max_filter1d(input, size, axis, output, mode, cval, origin, minimum)
 
 
 def _min_or_max_filter(input, footprint, structure, output, mode, cval, origins, minimum):
+    if _has_nan(np.asarray(input)):
+        _sp_nd_image.min_or_max_filter(input, footprint, structure, output, mode, cval, origins,
+                                       minimum)
+        return
     fp = np.asarray(footprint, dtype=bool)
     if structure is None:
         _run("min(w)" if minimum else "max(w)", input, fp, output, mode, cval, origins,
@@ -367,13 +386,15 @@ def _min_or_max_filter(input, footprint, structure, output, mode, cval, origins,
     s = np.where(fp, np.asarray(structure, np.float64).reshape(fp.shape), 0.0)
     values = np.asarray(input)
     # The structure's values reach the kernel as its weights `k`, which a footprint holds only
-    # where they are nonzero: all nonzero, they go as they are; else shifted past zero, which
-    # is exact for integers only.
+    # where they are nonzero: all nonzero, they go as they are; else shifted past zero and back
+    # (`k - shift`), which gives the structure's values exactly when they are integers (the
+    # data may be anything: what is subtracted is the structure's value itself).
     k = "k"
     if not s[fp].all():
-        integral = lambda a: not a.size or bool(np.all(np.isfinite(a)) and np.all(a == np.round(a)))
-        if not (values.dtype.kind in "iub" or integral(values)) or not integral(s[fp]):
-            raise _Uncovered("a structure with zero entries on non-integer data")
+        held = s[fp]
+        if not (np.all(np.isfinite(held)) and np.all(held == np.round(held))
+                and np.abs(held).max() < _EXACT / 4):
+            raise _Uncovered("a structure with zero entries and non-integer values")
         shift = 1.0 - float(s[fp].min())
         s = np.where(fp, s + shift, 0.0)
         k = f"(k - {shift!r})"
@@ -401,10 +422,16 @@ def _c_cast(x: str, dtype: np.dtype) -> str:
 
 
 def _rank_filter(input, rank, footprint, output, mode, cval, origins):
+    if _has_nan(np.asarray(input)):
+        _sp_nd_image.rank_filter(input, rank, footprint, output, mode, cval, origins)
+        return
     _run(f"kth(w, {int(rank)})", input, footprint, output, mode, cval, origins, same_type=True)
 
 
 def _rank_filter_1d(x, rank, size, x_out, mode, cval, origin):
+    if _has_nan(np.asarray(x)):
+        _sp_rank_1d.rank_filter(x, rank, size, x_out, mode, cval, origin)
+        return
     fp = np.ones(int(size), bool)
     _run(f"kth(w, {int(rank)})", x, fp, x_out, mode, cval, [origin], same_type=True)
 
