@@ -50,6 +50,7 @@ the windows' means in jitfilter's).
 from __future__ import annotations
 
 import functools
+import math
 import types
 from typing import Any, Callable, Dict
 
@@ -167,9 +168,9 @@ def _run(source, input, footprint, output, mode, cval, origins, weights=None, pa
         else:
             groups[-1].append(ax)
     kernel = _program(source, len(groups), next((i for i, g in enumerate(groups) if g[0] in spanned), 0))
-    size = lambda g: int(np.prod([input.shape[ax] for ax in g], dtype=np.int64))
+    size = lambda g: math.prod(input.shape[ax] for ax in g)
     shape = [size(g) for g in groups]
-    f = fp.reshape([int(np.prod([fp.shape[ax] for ax in g])) for g in groups])
+    f = fp.reshape([math.prod(fp.shape[ax] for ax in g) for g in groups])
     o = [origins[g[0]] if g[0] in spanned else 0 for g in groups]
     # Written into `output` itself when it can be (Kernel.filter copies instead when it
     # overlaps the input, as when scipy's separable filters pass one array as both).
