@@ -1,9 +1,11 @@
 //! Row streaming: filters an image from a [`RowSource`] (a decoder) into a [`RowSink`] (an
 //! encoder) a band of rows at a time, holding only the rows the band reads — memory bounded by
-//! the width, the footprint and the thread count, not by the height.
+//! the width, the footprint and the thread count, not by the height. An array of more than two
+//! axes streams the same way along its first axis, a row being all of one position's values.
 //!
-//! Each band computes whole stripes ([`STRIPE_ROWS`]) from the rows [`Kernel::rows_needed`]
-//! names, so the result equals the whole image's bit for bit, stages included. The rows near a
+//! Each band computes whole stripes ([`STRIPE_ROWS`]; whole positions of an N-D array's first
+//! axis) from the rows [`Kernel::needed`] names, so the result equals the whole image's bit for
+//! bit, stages included. The rows near a
 //! band come through a window that slides down the image; the rows a boundary mode fetches from
 //! far away (`wrap`'s top rows read the bottom ones) are kept as they stream past, or read ahead
 //! once by a second decoder.
@@ -78,13 +80,12 @@ pub struct Stream<'a> {
 impl Stream<'_> {
     /// The result's layout and shape for the image `source` decodes.
     pub fn result_of(&self, source: &dyn RowSource) -> (Layout, Vec<usize>) {
-        let [h, w] = source.shape();
-        let layout = image_filter::layout_of(self.kernel, source.layout(), 2, self.channels);
-        let values = self.kernel.program().roots.len();
-        let shape = match layout {
-            (Layout::Array, 3) => vec![h, w, values],
-            _ => vec![h, w],
-        };
+        let mut shape = source.dims();
+        let nd = shape.len();
+        let layout = image_filter::layout_of(self.kernel, source.layout(), nd, self.channels);
+        if layout == (Layout::Array, nd + 1) {
+            shape.push(self.kernel.program().roots.len());
+        }
         (layout.0, shape)
     }
 
@@ -106,26 +107,36 @@ impl Stream<'_> {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Option<Loss>, StreamError> {
         let [h, w] = source.shape();
-        let shape = [h, w];
+        let shape = source.dims();
+        let nd = shape.len();
         let (kernel, fp, options) = (self.kernel, self.footprint, self.options);
-        if let Some((name, image)) = (self.named.iter()).find(|(_, i)| i.shape()[..2] != shape) {
+        let wrong = |i: &Image| i.shape().get(..nd) != Some(&shape[..]);
+        if let Some((name, image)) = (self.named.iter()).find(|(_, i)| wrong(i)) {
             return Err(StreamError::Filter(Error::Input(format!(
                 "input `{name}` has shape {:?}, but the image `w` has shape {shape:?}",
                 image.shape()
             ))));
         }
         let threads = options.threads.unwrap_or_else(rayon::current_num_threads);
+        // Rows of a 2-D image are computed a stripe at a time, the first axis of more a
+        // position at a time (each its own planes of stripes).
+        let unit = if nd == 2 { STRIPE_ROWS } else { 1 };
         // A stripe per thread (two at least): every thread busy, memory small; and
         // a million pixels at least, so that a narrow image is not cut into millions of bands.
-        let band =
-            (STRIPE_ROWS * threads.max(2)).max((1 << 20) / w.max(1) / STRIPE_ROWS * STRIPE_ROWS);
+        let least = (1 << 20) / w.max(1) / unit * unit;
+        let band = (if nd == 2 {
+            STRIPE_ROWS * threads.max(2)
+        } else {
+            1
+        })
+        .max(least);
         let bands: Vec<Range<usize>> = (0..h).step_by(band).map(|a| a..(a + band).min(h)).collect();
         // A band reads the rows around it, through every pass's halo and the whole stripes
         // its stages compute; rows further away come from a boundary mode at an edge.
         let reach = kernel
             .reach(&shape, fp, options)
             .map_err(StreamError::Filter)?;
-        let span = (reach[0].1 - reach[0].0) as usize + STRIPE_ROWS * kernel.passes().len();
+        let span = (reach[0].1 - reach[0].0) as usize + unit * kernel.passes().len();
         // The window of rows around band `b` that `need` reads.
         let near = |b: &Range<usize>, need: &[Range<usize>]| {
             let (lo, hi) = (b.start.saturating_sub(span), (b.end + span).min(h));
@@ -144,8 +155,10 @@ impl Stream<'_> {
         // Far rows: read ahead (below a band's window when it runs), or kept as they pass.
         let (mut ahead, mut keep) = (Vec::new(), Vec::new());
         for b in &bands {
-            let need = (kernel.rows_needed(&shape, fp, options, b.clone()))
-                .map_err(StreamError::Filter)?;
+            let out = std::iter::once(b.clone()).chain(shape[1..].iter().map(|&n| 0..n));
+            let need = (kernel.needed(&shape, fp, options, out.collect()))
+                .map_err(StreamError::Filter)?
+                .swap_remove(0);
             let mut n = near(b, &need);
             n.start = n.start.max(windows.last().map_or(0, |p| p.start));
             n.end = n.end.max(n.start);
@@ -216,16 +229,21 @@ impl Stream<'_> {
                     read += 1;
                 }
             }
-            let main = rows.image(need, b, layout);
+            let main = rows.image(need, b, layout, &shape[1..]);
             let named: Vec<(&str, Image)> = (self.named.iter())
                 .map(|(name, image)| (*name, rows_of(image, need)))
                 .collect();
             let named: Vec<(&str, &Image)> = named.iter().map(|(n, i)| (*n, i)).collect();
-            let band_options = options.clone().rows(Span {
+            let rows_span = Span {
                 len: h,
                 held: need.clone(),
                 out: b.clone(),
-            });
+            };
+            let band_options = options.clone().region(
+                std::iter::once(Some(rows_span))
+                    .chain(vec![None; nd - 1])
+                    .collect(),
+            );
             let (result, l) = image_filter::apply_measured(
                 kernel,
                 &main,
@@ -294,16 +312,29 @@ impl<T: Sample> Store<T> {
         }
     }
 
-    /// The image of rows `held` (alpha: only the rows `out`, which the result passes through).
-    fn image(&self, held: &[Range<usize>], out: &Range<usize>, layout: Layout) -> Image {
+    /// The image of rows `held` (alpha: only the rows `out`, which the result passes through);
+    /// an array's rows are of shape `row` (its axes after the first).
+    fn image(
+        &self,
+        held: &[Range<usize>],
+        out: &Range<usize>,
+        layout: Layout,
+        row: &[usize],
+    ) -> Image {
         let w = self.width;
         let count: usize = held.iter().map(|r| r.len()).sum();
+        let row = if layout == Layout::Array {
+            row
+        } else {
+            &[w][..]
+        };
         let plane = |p: usize, rows: &mut dyn Iterator<Item = usize>, n: usize| -> DynArray {
             let mut data = Vec::with_capacity(n * w);
             for y in rows {
                 data.extend_from_slice(&self.row(y)[p * w..(p + 1) * w]);
             }
-            T::wrap(ArrayD::from_shape_vec(IxDyn(&[n, w]), data).expect("n × w values"))
+            let dims: Vec<usize> = std::iter::once(n).chain(row.iter().copied()).collect();
+            T::wrap(ArrayD::from_shape_vec(IxDyn(&dims), data).expect("n rows of w values"))
         };
         let colours = layout.colour_channels();
         let planes: Vec<DynArray> = (0..colours)

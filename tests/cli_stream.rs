@@ -413,3 +413,65 @@ fn tiffs_cut_short_or_lying_about_strips() {
         assert!(same(&load(&streamed), &load(&whole)), "{name}");
     }
 }
+
+/// `.npy` arrays of three and four axes stream along their first axis, a few planes per band
+/// (planes of ~400 000 values make bands of two), bit for bit as the whole-array path, in every
+/// mode: windows reaching across planes (far planes read ahead or kept under `wrap`), stages,
+/// a named input, `at()` offsets and positions along the first axis.
+#[test]
+fn arrays_of_three_and_four_axes_stream_along_their_first_axis() {
+    let tmp = TempDir::new().unwrap();
+    let vol = tmp.path().join("vol.npy");
+    let a = ndarray::Array3::from_shape_fn((9, 640, 641), |(z, y, x)| {
+        ((x * 31 + y * 17 + z * 57) % 251) as u8
+    });
+    ndarray_npy::write_npy(&vol, &a).unwrap();
+    let hyper = tmp.path().join("hyper.npy");
+    let b = ndarray::Array4::from_shape_fn((7, 2, 450, 451), |(t, z, y, x)| {
+        ((x * 13 + y * 7 + z * 101 + t * 37) % 97) as f32 / 3.0
+    });
+    ndarray_npy::write_npy(&hyper, &b).unwrap();
+    let guide = tmp.path().join("g.npy");
+    ndarray_npy::write_npy(&guide, &a.mapv(|v| v / 2 + 1)).unwrap();
+    let g = format!("g={}", guide.display());
+    for mode in MODES {
+        check(
+            "stage e = min(w); max(e) - mean(w) + pos(0)",
+            &vol,
+            "npy",
+            &["-f", "ball:2", "--mode", mode, "--dtype", "f32"],
+        );
+        check(
+            "median(w) + at(w, 1, -2, 2) - at(g, 0, 0, -1)",
+            &vol,
+            "npy",
+            &["-f", "box:3", "--mode", mode, "-i", &g],
+        );
+        check(
+            "sqrt(var(w)) + z",
+            &hyper,
+            "npy",
+            &["--axes", "0,1,3", "-f", "ball:1", "--mode", mode],
+        );
+    }
+    // An image format's rows are 2-D: such an output goes the whole array's way (here to its
+    // refusal of 641 values per pixel), with a note.
+    let ends: Vec<(Option<i32>, String)> = ["always", "never"]
+        .iter()
+        .map(|stream| {
+            let out = jitfilter()
+                .args(["apply", "max(w)"])
+                .arg(&vol)
+                .arg(tmp.path().join("o.tif"))
+                .args(["--stream", stream])
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+            assert_no_panic(&stderr);
+            (out.status.code(), stderr)
+        })
+        .collect();
+    assert!(ends[0].1.contains("stream into .npy only"), "{}", ends[0].1);
+    assert_eq!(ends[0].0, ends[1].0);
+    assert!(ends[1].1.contains("641"), "{}", ends[1].1);
+}

@@ -3,9 +3,10 @@
 //! window of rows and is never held whole.
 //!
 //! What streams: TIFF of strips or tiles (samples interleaved or planar, any engine type, any
-//! compression the `tiff` crate reads), 2-D `.npy` in C order, PNG of 8 or 16 bits (not
+//! compression the `tiff` crate reads), `.npy` of 2 to 32 axes in C order (its "rows" are the
+//! first axis's positions, each the values of all the others), PNG of 8 or 16 bits (not
 //! interlaced, no palette or transparency chunk) — read; TIFF, `.npy` and PNG — written. The
-//! rest (JPEG input, interlaced or palette PNG, 3-D arrays) is read whole: [`open_rows`] says
+//! rest (JPEG input, interlaced or palette PNG, 1-D arrays) is read whole: [`open_rows`] says
 //! why.
 
 use super::tiff_writer::{Compression, StripWriter};
@@ -22,8 +23,13 @@ use std::path::{Path, PathBuf};
 
 /// A decoder giving an image's rows in order.
 pub trait RowSource: Send {
-    /// Height and width.
+    /// Height and width: rows, and the values of one row (per plane).
     fn shape(&self) -> [usize; 2];
+    /// The array's shape, every axis: `[height, width]` but for an `.npy` of more than two
+    /// axes, whose rows are its first axis's positions.
+    fn dims(&self) -> Vec<usize> {
+        self.shape().to_vec()
+    }
     fn layout(&self) -> Layout;
     fn dtype(&self) -> DType;
     /// The next rows (one or more) as an image of those rows; `None` after the last.
@@ -171,12 +177,15 @@ impl<W: Write + Seek> RowSink for Gather<W> {
     }
 }
 
-/// A 2-D `.npy` array in C order, read a block of rows at a time.
+/// An `.npy` array of two axes or more in C order, read a block of rows (positions along the
+/// first axis) at a time.
 struct NpyRows {
     path: PathBuf,
     limits: Limits,
     file: BufReader<File>,
+    /// Rows, and the values of one row.
     shape: [usize; 2],
+    dims: Vec<usize>,
     dtype: DType,
     swap: bool,
     row: usize,
@@ -199,8 +208,15 @@ impl NpyRows {
         let Some(dtype) = dtype else {
             return Ok(Err("its dtype is read whole (converted)".into()));
         };
-        let &[h, w] = &shape[..] else {
-            return Ok(Err(format!("{}-D arrays are read whole", shape.len())));
+        let &[h, ref rest @ ..] = &shape[..] else {
+            return Ok(Err("0-D arrays are read whole".into()));
+        };
+        if rest.is_empty() {
+            return Ok(Err("1-D arrays are read whole".into()));
+        }
+        let w = (rest.iter()).try_fold(1usize, |n, &d| n.checked_mul(d));
+        let Some(w) = w else {
+            return Err(fail(too_large(limits)));
         };
         if fortran {
             return Ok(Err("Fortran-order arrays are read whole".into()));
@@ -219,6 +235,7 @@ impl NpyRows {
             limits: *limits,
             file,
             shape: [h, w],
+            dims: shape,
             dtype,
             swap: big_endian != cfg!(target_endian = "big"),
             row: 0,
@@ -230,6 +247,9 @@ impl NpyRows {
 impl RowSource for NpyRows {
     fn shape(&self) -> [usize; 2] {
         self.shape
+    }
+    fn dims(&self) -> Vec<usize> {
+        self.dims.clone()
     }
     fn layout(&self) -> Layout {
         Layout::Array
