@@ -153,7 +153,7 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
     ndim = x.ndim - channels
     if not 1 <= ndim <= 32:
         raise ValueError(
-            f"jf.dask.filter takes arrays of 1 to 32 dimensions"
+            "jf.dask.filter takes arrays of 1 to 32 dimensions"
             + (f" plus the channel axis, got {x.ndim} in all" if channels else f", got {ndim}")
         )
     _known_chunks(x, "the array")
@@ -170,7 +170,12 @@ def filter(  # noqa: A001 - mirrors scipy.ndimage.generic_filter
     origins = _origin_list(origin, nax)
     if len(origins) == 1:
         origins = origins * nax
-    modes = _spread(mode.split(",") if "," in mode else [mode] * nax, axis_list, ndim, "reflect")
+    # The core's rule: one mode is every axis's (`at()` may read along axes `axes` leaves out);
+    # a list names the listed axes', the others reflect (Options' default).
+    named_modes = mode.split(",")
+    one = len(named_modes) == 1
+    modes = _spread(named_modes * nax if one else named_modes, axis_list, ndim,
+                    named_modes[0] if one else "reflect")
     param_list = k._param_list(params)
     shape = tuple(x.shape[:ndim])
     nchannels = int(x.shape[-1]) if channels else None

@@ -432,6 +432,9 @@ def test_axes_chunked_equals_whole(mode):
         (x3, vol, "stage e = min(w); max(e) - at(e, 1, 0)", dict(size=(3, 5), axes=(1, 2))),
         (x2, img, "median(w) + y", dict(size=7, axes=1)),
         (x2, img, "sum(k * w)", dict(footprint=np.array([[0.5, 2.0, 1.0]]), axes=(0, 1))),
+        # at() reads along an axis `axes` leaves out, through its mode (the one given, or
+        # reflect beside a list).
+        (x2, img, "at(w, 1, 0) + at(w, -2, 1) + max(w)", dict(size=3, axes=0)),
     ]
     lazy, want = [], []
     for x, a, expr, kw in cases:
