@@ -32,8 +32,19 @@ whose window sums pass it) and a non-flat structure with zero entries and non-in
 Float data holding a NaN goes to scipy's own routine for the order statistics (minimum,
 maximum, rank, median, percentile, grey morphology): scipy's result there is what its
 algorithms make of NaN (a comparison with NaN is false), which jitfilter's ``min``/``kth``
-(NaN propagates) do not reproduce; it costs a scan of the data (``np.min``) per call.
+(NaN propagates) do not reproduce; it costs a scan of the data (``np.min``) per call. So do a
+NaN ``cval`` and a structure with an infinite value. A ``cval`` outside an integer input's
+type reads as scipy reads it: cast to the type over a footprint, kept as a double by the 1-D
+filters until the result's cast.
 Arrays and footprints may have any number of axes up to numpy's 32.
+
+Known differences left (a review's differential fuzz against scipy 1.17): which zero (+0 or
+-0) an order statistic returns when both tie, and the mean of a window of -0 (-0 here, +0 from
+scipy's running sum; a `+ 0` would cost the planner's direct write, a quarter of the time); outputs of ``bool`` type hold 0 or 1 where
+scipy's C cast leaves other bytes (2, 255) in them; a ``cval`` out of a 16- or 8-bit type's
+range in ``uniform_filter1d`` of integer data (scipy's running sum wraps through the type);
+the sums of ``uniform_filter`` over several axes of integer data into a float output (each
+pass reads the previous one's fractional means) agree to rounding.
 
 One routine differs by design: ``uniform_filter1d`` (and so ``uniform_filter``). scipy keeps a
 running sum along each line (adding the value entering, subtracting the one leaving); jitfilter
@@ -194,19 +205,50 @@ def _program(source, ndim: int, axis: int) -> "_jf.Kernel":
     return _compiled(source)
 
 
+def _c_int(values: Any, dtype: np.dtype) -> np.ndarray:
+    """C's cast of doubles to the integer ``dtype`` as compilers make it on x86: a 32-bit
+    conversion (64-bit for uint32 and the 64-bit types) truncating toward zero, its result cut
+    to the type's bits; out of range or NaN, the conversion gives its lowest value. (numpy's
+    own casts saturate or differ between vectorised and scalar loops there.)"""
+    dtype = np.dtype(dtype)
+    via = np.int64 if dtype.itemsize == 8 or dtype == np.uint32 else np.int32
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.asarray(values, np.float64).astype(via).astype(dtype, copy=False)
+
+
 def _store(output: np.ndarray, res: np.ndarray) -> None:
     """Writes results as scipy's C code does: a C cast to the output's type."""
-    if output.dtype.kind in "iub" and res.size:
-        # NaN and values beyond the type are undefined in C; numpy warns about them.
-        with np.errstate(invalid="ignore"):
-            if output.dtype.kind == "b":
-                # npy_bool is an unsigned char: C's cast truncates to a byte first (0.5 and
-                # 256 are False), where numpy's cast to bool tests for nonzero.
-                np.not_equal(res.astype(np.uint8), 0, out=output)
-            else:
-                np.copyto(output, res, casting="unsafe")
+    if output.dtype.kind == "b" and res.size:
+        # npy_bool is an unsigned char: C's cast truncates to a byte first (0.5 and 256 are
+        # False), where numpy's cast to bool tests for nonzero.
+        np.not_equal(_c_int(res, np.uint8), 0, out=output)
+    elif output.dtype == np.uint32 and res.size and res.dtype.kind == "f":
+        # numpy's vectorised cast to uint32 saturates negative values where C's (through 64
+        # bits) wraps them; in range (NaN is not) they agree, and so do the other types'.
+        inside = res.min() >= 0 and res.max() < 2.0**32
+        np.copyto(output, res if inside else _c_int(res, output.dtype), casting="unsafe")
     else:
-        np.copyto(output, res, casting="unsafe")
+        # NaN and values beyond an integer type are undefined in C; numpy warns about them.
+        with np.errstate(invalid="ignore"):
+            np.copyto(output, res, casting="unsafe")
+
+
+def _cval_in_type(input: np.ndarray, cval: float) -> float:
+    """scipy's order statistics over a footprint read ``cval`` cast to an integer input's type
+    (a C cast: 2.7 reads as 2, 300 as 44 in uint8)."""
+    if input.dtype.kind not in "iu":
+        return cval
+    return float(_c_int(cval, input.dtype))
+
+
+def _exact_in_type(input: np.ndarray, cval: float) -> bool:
+    """Whether ``cval`` is one of an integer input type's values (else results made in that type
+    would hold it otherwise than scipy's double line buffers do)."""
+    if input.dtype.kind not in "iu":
+        return True
+    info = np.iinfo(input.dtype)
+    c = float(cval)
+    return c == np.trunc(c) and info.min <= c <= info.max
 
 
 def _scipy_name(fn: Callable) -> Callable:
@@ -361,22 +403,33 @@ def _has_nan(a: np.ndarray) -> bool:
     return a.dtype.kind == "f" and a.size > 0 and bool(np.isnan(np.min(a)))
 
 
+def _nan_cval(cval) -> bool:
+    """A NaN cval: scipy's order statistics then read NaN where the window leaves the array
+    (in constant modes), as :func:`_has_nan` data."""
+    return bool(np.isnan(float(cval)))
+
+
 def _min_or_max_filter1d(input, size, axis, output, mode, cval, origin, minimum):
     input = np.asarray(input)
-    if _has_nan(input):
+    if _has_nan(input) or _nan_cval(cval):
         _sp_nd_image.min_or_max_filter1d(input, size, axis, output, mode, cval, origin, minimum)
         return
     fp = _line(input.ndim, axis, np.ones(int(size), bool))
     source = "min(w)" if minimum else "max(w)"
+    # scipy's 1-D filters work on lines of doubles: a cval outside the type stays as it is until
+    # the result's C cast.
     _run(source, input, fp, output, mode, cval, _origins(input.ndim, axis, origin), one_d=True,
-         same_type=True)
+         same_type=_exact_in_type(input, cval))
 
 
 def _min_or_max_filter(input, footprint, structure, output, mode, cval, origins, minimum):
-    if _has_nan(np.asarray(input)):
+    # A non-finite structure value makes NaN of an infinity (inf - inf) as NaN data would.
+    odd = structure is not None and not np.all(np.isfinite(np.asarray(structure, np.float64)))
+    if _has_nan(np.asarray(input)) or _nan_cval(cval) or odd:
         _sp_nd_image.min_or_max_filter(input, footprint, structure, output, mode, cval, origins,
                                        minimum)
         return
+    cval = _cval_in_type(np.asarray(input), cval)
     fp = np.asarray(footprint, dtype=bool)
     if structure is None:
         _run("min(w)" if minimum else "max(w)", input, fp, output, mode, cval, origins,
@@ -423,15 +476,21 @@ def _c_cast(x: str, dtype: np.dtype) -> str:
 
 
 def _rank_filter(input, rank, footprint, output, mode, cval, origins):
-    if _has_nan(np.asarray(input)):
+    if _has_nan(np.asarray(input)) or _nan_cval(cval):
         _sp_nd_image.rank_filter(input, rank, footprint, output, mode, cval, origins)
         return
+    cval = _cval_in_type(np.asarray(input), cval)
     _run(f"kth(w, {int(rank)})", input, footprint, output, mode, cval, origins, same_type=True)
 
 
 def _rank_filter_1d(x, rank, size, x_out, mode, cval, origin):
-    if _has_nan(np.asarray(x)):
-        _sp_rank_1d.rank_filter(x, rank, size, x_out, mode, cval, origin)
+    if _has_nan(np.asarray(x)) or _nan_cval(cval):
+        # scipy's 1-D rank code writes x's type: an output of another type (which scipy's
+        # Python code hands it for float and int64 input, corrupting memory) gets a cast copy.
+        into = x_out if x_out.dtype == x.dtype else np.empty(x.shape, x.dtype)
+        _sp_rank_1d.rank_filter(x, rank, size, into, mode, cval, origin)
+        if into is not x_out:
+            _store(x_out, into)
         return
     fp = np.ones(int(size), bool)
     _run(f"kth(w, {int(rank)})", x, fp, x_out, mode, cval, [origin], same_type=True)

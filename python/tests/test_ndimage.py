@@ -357,3 +357,53 @@ def test_order_statistics_of_data_with_nan_are_scipys(dtype):
     for name, kw in calls:
         np.testing.assert_array_equal(getattr(jn, name)(b, **kw), getattr(sn, name)(b, **kw),
                                       err_msg=name)
+
+
+def test_cvals_outside_an_integer_type_as_scipy():
+    """scipy's order statistics over a footprint cast cval to an integer input's type first
+    (C's cast: 2.7 reads as 2, 300 as 44 in uint8); its 1-D filters keep it in their lines of
+    doubles until the result's cast. A NaN cval, an infinite structure value and NaN data run
+    scipy's own routines; an output of another type than the 1-D rank code's is cast from a
+    copy (scipy's own code corrupts memory there)."""
+    rng = np.random.default_rng(3)
+    fp = np.array([[1, 0, 1], [0, 1, 1]], bool)
+    calls = [
+        lambda m, a, c: m.minimum_filter(a, size=3, mode="constant", cval=c),
+        lambda m, a, c: m.maximum_filter1d(a, 3, mode="constant", cval=c),
+        lambda m, a, c: m.minimum_filter(a, footprint=fp, mode="constant", cval=c),
+        lambda m, a, c: m.median_filter(a, footprint=fp, mode="constant", cval=c),
+        lambda m, a, c: m.median_filter(a, footprint=fp, mode="constant", cval=c, output=np.float64),
+        lambda m, a, c: m.rank_filter(a[0], 1, size=3, mode="constant", cval=c),
+        lambda m, a, c: m.grey_erosion(a, structure=np.array([[0, 1], [2, 1]]), mode="constant", cval=c),
+        lambda m, a, c: m.grey_dilation(a, size=(2, 3), mode="constant", cval=c),
+    ]
+    for dt in (np.uint8, np.int8, np.int16, np.uint16, np.int32, np.uint32):
+        info = np.iinfo(dt)
+        a = rng.integers(max(info.min, -1000), min(info.max, 1000), (5, 7)).astype(dt)
+        for c in (2.7, -1, 300, -2.5, 70000.9, 1e10, -1e10, np.inf, -np.inf):
+            for i, call in enumerate(calls):
+                with np.errstate(invalid="ignore", over="ignore"):
+                    try:
+                        want = call(sn, a, c)
+                    except OverflowError:
+                        # scipy's 1-D rank code takes cval as an int64 first: inf cannot be.
+                        with pytest.raises(OverflowError):
+                            call(jn, a, c)
+                        continue
+                    got = call(jn, a, c)
+                assert got.dtype == want.dtype and got.tobytes() == want.tobytes(), (dt, c, i)
+    x = np.array([1.5, 255.5, 3.0])
+    for f in (jn.minimum_filter1d, jn.maximum_filter):
+        np.testing.assert_array_equal(f(x, 3, mode="constant", cval=np.nan),
+                                      getattr(sn, f.__name__)(x, 3, mode="constant", cval=np.nan))
+    s = np.array([-1e300, np.inf, 255.0, -1e300])
+    np.testing.assert_array_equal(jn.grey_opening(np.array([-0.7]), structure=s, mode="nearest"),
+                                  sn.grey_opening(np.array([-0.7]), structure=s, mode="nearest"))
+    # Negative results into uint32: C's cast (through 64 bits) wraps, numpy's saturates.
+    u = np.array([[4294967294, 4294967294, 5, 9], [0, 72, 3, 1], [7, 7, 7, 7]], np.uint32)
+    assert jn.prewitt(u, axis=0).tobytes() == sn.prewitt(u, axis=0).tobytes()
+    y = np.array([1.0, np.nan, 3.0] * 100)
+    out = np.zeros(y.shape, np.uint8)
+    for _ in range(20):
+        jn.median_filter(y, size=3, output=out)
+    assert out[:3].tolist() == [1, 1, 1]
