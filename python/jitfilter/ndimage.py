@@ -33,7 +33,9 @@ Float data holding a NaN goes to scipy's own routine for the order statistics (m
 maximum, rank, median, percentile, grey morphology): scipy's result there is what its
 algorithms make of NaN (a comparison with NaN is false), which jitfilter's ``min``/``kth``
 (NaN propagates) do not reproduce; it costs a scan of the data (``np.min``) per call. So do a
-NaN ``cval`` and a structure with an infinite value. A ``cval`` outside an integer input's
+NaN ``cval``, a structure with an infinite value or one beyond an integer input's range, and a
+structure on float32 data (scipy adds it in float32, rounding there, where the kernel adds in
+float64). A ``cval`` outside an integer input's
 type reads as scipy reads it: cast to the type over a footprint, kept as a double by the 1-D
 filters until the result's cast.
 Arrays and footprints may have any number of axes up to numpy's 32.
@@ -241,6 +243,12 @@ def _cval_in_type(input: np.ndarray, cval: float) -> float:
     return float(_c_int(cval, input.dtype))
 
 
+def _fits(values: np.ndarray, dtype: np.dtype) -> bool:
+    """Whether every one of ``values`` lies within the integer ``dtype``'s range."""
+    info = np.iinfo(dtype)
+    return not values.size or bool(values.min() >= info.min and values.max() <= info.max)
+
+
 def _exact_in_type(input: np.ndarray, cval: float) -> bool:
     """Whether ``cval`` is one of an integer input type's values (else results made in that type
     would hold it otherwise than scipy's double line buffers do)."""
@@ -423,9 +431,17 @@ def _min_or_max_filter1d(input, size, axis, output, mode, cval, origin, minimum)
 
 
 def _min_or_max_filter(input, footprint, structure, output, mode, cval, origins, minimum):
-    # A non-finite structure value makes NaN of an infinity (inf - inf) as NaN data would.
-    odd = structure is not None and not np.all(np.isfinite(np.asarray(structure, np.float64)))
-    if _has_nan(np.asarray(input)) or _nan_cval(cval) or odd:
+    values = np.asarray(input)
+    # scipy's C loop adds each window value but the first to the structure's value cast to the
+    # input's type, in that type: float32 sums round there (which the kernel's doubles do not
+    # model), and a value beyond an integer type's range casts as C's undefined conversion
+    # does. A non-finite structure value makes NaN of an infinity (inf - inf) as NaN data would.
+    odd = structure is not None and (
+        values.dtype == np.float32
+        or not np.all(np.isfinite(np.asarray(structure, np.float64)))
+        or (values.dtype.kind in "iu"
+            and not _fits(np.trunc(np.asarray(structure, np.float64)), values.dtype)))
+    if _has_nan(values) or _nan_cval(cval) or odd:
         _sp_nd_image.min_or_max_filter(input, footprint, structure, output, mode, cval, origins,
                                        minimum)
         return
@@ -438,7 +454,6 @@ def _min_or_max_filter(input, footprint, structure, output, mode, cval, origins,
     # scipy's C code reads the structure in C order beside the footprint (it may lack the
     # footprint's expanded axes).
     s = np.where(fp, np.asarray(structure, np.float64).reshape(fp.shape), 0.0)
-    values = np.asarray(input)
     # The structure's values reach the kernel as its weights `k`, which a footprint holds only
     # where they are nonzero: all nonzero, they go as they are; else shifted past zero and back
     # (`k - shift`), which gives the structure's values exactly when they are integers (the
@@ -453,9 +468,10 @@ def _min_or_max_filter(input, footprint, structure, output, mode, cval, origins,
         s = np.where(fp, s + shift, 0.0)
         k = f"(k - {shift!r})"
     v = f"(w - {k})" if minimum else f"(w + {k})"
-    # scipy's C loop keeps the window's first value as a double but casts each later one to the
-    # input's type before comparing, so out-of-range sums wrap there (all but the first).
-    wrapped = _c_cast(v, values.dtype)
+    # scipy's C loop keeps the window's first value as a double; each later one is the value
+    # plus the structure's cast to the input's type (truncated), in that type (wrapping).
+    later = v if values.dtype.kind == "f" else f"(w {'-' if minimum else '+'} trunc({k}))"
+    wrapped = _c_cast(later, values.dtype)
     source = f"{'min' if minimum else 'max'}(if i == 0 then {v} else {wrapped})"
     _run(source, input, None, output, mode, cval, origins, weights=s)
 
