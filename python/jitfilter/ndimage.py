@@ -250,12 +250,16 @@ def _fits(values: np.ndarray, dtype: np.dtype) -> bool:
 
 
 def _exact_in_type(input: np.ndarray, cval: float) -> bool:
-    """Whether ``cval`` is one of an integer input type's values (else results made in that type
-    would hold it otherwise than scipy's double line buffers do)."""
+    """Whether ``cval`` is one of the input type's values (else results made in that type
+    would hold it otherwise than scipy's double line buffers do: 127.9 in float32, 2.7 in
+    uint8)."""
+    c = float(cval)
+    if input.dtype == np.float32:
+        with np.errstate(over="ignore"):
+            return float(np.float32(c)) == c
     if input.dtype.kind not in "iu":
         return True
     info = np.iinfo(input.dtype)
-    c = float(cval)
     return c == np.trunc(c) and info.min <= c <= info.max
 
 
@@ -425,9 +429,12 @@ def _min_or_max_filter1d(input, size, axis, output, mode, cval, origin, minimum)
     fp = _line(input.ndim, axis, np.ones(int(size), bool))
     source = "min(w)" if minimum else "max(w)"
     # scipy's 1-D filters work on lines of doubles: a cval outside the type stays as it is until
-    # the result's C cast.
+    # the result's C cast (the engine would hold it in a float32 input's type).
+    exact = _exact_in_type(input, cval)
+    if not exact and input.dtype == np.float32:
+        input = input.astype(np.float64)
     _run(source, input, fp, output, mode, cval, _origins(input.ndim, axis, origin), one_d=True,
-         same_type=_exact_in_type(input, cval))
+         same_type=exact)
 
 
 def _min_or_max_filter(input, footprint, structure, output, mode, cval, origins, minimum):

@@ -392,6 +392,14 @@ def test_cvals_outside_an_integer_type_as_scipy():
                         continue
                     got = call(jn, a, c)
                 assert got.dtype == want.dtype and got.tobytes() == want.tobytes(), (dt, c, i)
+    # float32 lines: scipy's 1-D filters hold cval as a double.
+    f = np.array([[-1.5, 2.25, 7.0]], np.float32)
+    for c in (127.9, 1e300, -0.1):
+        for out in (np.float64, np.uint8, np.float32):
+            with np.errstate(all="ignore"):
+                want = sn.maximum_filter(f, size=3, mode="constant", cval=c, output=out)
+                got = jn.maximum_filter(f, size=3, mode="constant", cval=c, output=out)
+            assert got.tobytes() == want.tobytes(), (c, out)
     x = np.array([1.5, 255.5, 3.0])
     for f in (jn.minimum_filter1d, jn.maximum_filter):
         np.testing.assert_array_equal(f(x, 3, mode="constant", cval=np.nan),
