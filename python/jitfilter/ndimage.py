@@ -42,11 +42,15 @@ Arrays and footprints may have any number of axes up to numpy's 32.
 
 Known differences left (a review's differential fuzz against scipy 1.17): which zero (+0 or
 -0) an order statistic returns when both tie, and the mean of a window of -0 (-0 here, +0 from
-scipy's running sum; a `+ 0` would cost the planner's direct write, a quarter of the time); outputs of ``bool`` type hold 0 or 1 where
-scipy's C cast leaves other bytes (2, 255) in them; a ``cval`` out of a 16- or 8-bit type's
-range in ``uniform_filter1d`` of integer data (scipy's running sum wraps through the type);
-the sums of ``uniform_filter`` over several axes of integer data into a float output (each
-pass reads the previous one's fractional means) agree to rounding.
+scipy's running sum; a ``+ 0`` would cost the planner's direct write, a quarter of the time);
+outputs of ``bool`` type hold 0 or 1 where scipy's C cast leaves other bytes (2, 255) in them,
+so the truth values a multi-pass filter (``gaussian_filter``, ``sobel``) reads back from a
+bool intermediate can differ too; a ``cval`` out of a 16- or 8-bit type's range, or whose
+sums pass 2**53, in ``uniform_filter1d`` (scipy's running sum wraps through the type, or
+rounds); the sums of ``uniform_filter`` over several axes of integer data into a float output
+(each pass reads the previous one's fractional means) agree to rounding; out-of-range values
+into ``uint64`` outputs (C's conversion there is the compiler's); scipy's 1-D rank code on
+bool and uint64 data with an out-of-range cval (it computes in int64).
 
 One routine differs by design: ``uniform_filter1d`` (and so ``uniform_filter``). scipy keeps a
 running sum along each line (adding the value entering, subtracting the one leaving); jitfilter
@@ -238,9 +242,10 @@ def _store(output: np.ndarray, res: np.ndarray) -> None:
 def _cval_in_type(input: np.ndarray, cval: float) -> float:
     """scipy's order statistics over a footprint read ``cval`` cast to an integer input's type
     (a C cast: 2.7 reads as 2, 300 as 44 in uint8)."""
-    if input.dtype.kind not in "iu":
+    if input.dtype.kind not in "biu":
         return cval
-    return float(_c_int(cval, input.dtype))
+    # npy_bool is an unsigned char: its values are bytes.
+    return float(_c_int(cval, np.uint8 if input.dtype.kind == "b" else input.dtype))
 
 
 def _fits(values: np.ndarray, dtype: np.dtype) -> bool:
@@ -257,10 +262,11 @@ def _exact_in_type(input: np.ndarray, cval: float) -> bool:
     if input.dtype == np.float32:
         with np.errstate(over="ignore"):
             return float(np.float32(c)) == c
-    if input.dtype.kind not in "iu":
+    if input.dtype.kind not in "biu":
         return True
-    info = np.iinfo(input.dtype)
-    return c == np.trunc(c) and info.min <= c <= info.max
+    info = np.iinfo(np.uint8 if input.dtype.kind == "b" else input.dtype)
+    # (A bool input's values are 0 and 1, but its lines hold any byte.)
+    return c == np.trunc(c) and info.min <= c <= (1 if input.dtype.kind == "b" else info.max)
 
 
 def _scipy_name(fn: Callable) -> Callable:
@@ -443,8 +449,12 @@ def _min_or_max_filter(input, footprint, structure, output, mode, cval, origins,
     # input's type, in that type: float32 sums round there (which the kernel's doubles do not
     # model), and a value beyond an integer type's range casts as C's undefined conversion
     # does. A non-finite structure value makes NaN of an infinity (inf - inf) as NaN data would.
-    odd = structure is not None and (
+    # 64-bit integers whose cval casts beyond 2**53 are not exact in the kernel's doubles;
+    # bool data adds the structure in bytes.
+    wide = values.dtype.kind in "iu" and values.dtype.itemsize == 8
+    odd = (wide and abs(_cval_in_type(values, cval)) >= _EXACT) or structure is not None and (
         values.dtype == np.float32
+        or values.dtype.kind == "b"
         or not np.all(np.isfinite(np.asarray(structure, np.float64)))
         or (values.dtype.kind in "iu"
             and not _fits(np.trunc(np.asarray(structure, np.float64)), values.dtype)))
