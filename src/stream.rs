@@ -3,9 +3,9 @@
 //! the width, the footprint and the thread count, not by the height. An array of more than two
 //! axes streams the same way along its first axis, a row being all of one position's values.
 //!
-//! Each band computes whole stripes ([`STRIPE_ROWS`]; whole positions of an N-D array's first
-//! axis) from the rows [`Kernel::needed`] names, so the result equals the whole image's bit for
-//! bit, stages included. The rows near a band come through a window that slides down the image;
+//! Each band computes whole stripes ([`crate::window::STRIPE_ROWS`]; whole positions of an N-D
+//! array's first axis) from the rows [`Kernel::needed`] names, so the result equals the whole
+//! image's bit for bit, stages included. The rows near a band come through a window that slides down the image;
 //! the rows a boundary mode fetches from far away (`wrap`'s top rows read the bottom ones) are
 //! kept as they stream past, or read ahead once by a second decoder.
 //!
@@ -36,7 +36,7 @@ use crate::imageio::{
     with_type, DynArray, Image, IoError, Layout, Reason, RowSink, RowSource, Sample,
 };
 use crate::kernel::{Kernel, Options};
-use crate::window::{Span, STRIPE_ROWS};
+use crate::window::{units, Span};
 use ndarray::{ArrayD, IxDyn};
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
@@ -119,16 +119,12 @@ impl Stream<'_> {
         let threads = options.threads.unwrap_or_else(rayon::current_num_threads);
         // Rows of a 2-D image are computed a stripe at a time, the first axis of more a
         // position at a time (each its own planes of stripes).
-        let unit = if nd == 2 { STRIPE_ROWS } else { 1 };
-        // A stripe per thread (two at least): every thread busy, memory small; and
-        // a million pixels at least, so that a narrow image is not cut into millions of bands.
-        let least = (1 << 20) / w.max(1) / unit * unit;
-        let band = (if nd == 2 {
-            STRIPE_ROWS * threads.max(2)
-        } else {
-            1
-        })
-        .max(least);
+        let unit = units(nd)[0];
+        // A stripe per thread (two at least) of an image, a plane of more: every thread busy,
+        // memory small; and a million pixels at least, so that a narrow image is not cut into
+        // millions of bands.
+        let per_thread = if nd == 2 { threads.max(2) } else { 1 };
+        let band = (unit * per_thread).max((1 << 20) / w.max(1) / unit * unit);
         let bands: Vec<Range<usize>> = (0..h).step_by(band).map(|a| a..(a + band).min(h)).collect();
         // A band reads the rows around it, through every pass's halo and the whole stripes
         // its stages compute; rows further away come from a boundary mode at an edge.

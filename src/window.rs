@@ -31,6 +31,12 @@ pub const TILE_COLS: usize = 512;
 /// The grid each axis (z, y, x) is computed on: planes, stripes of rows, tiles of columns.
 pub const UNITS: [usize; 3] = [1, STRIPE_ROWS, TILE_COLS];
 
+/// [`UNITS`] for each axis of an array of `ndim` axes: every axis before the last two is one of
+/// planes, computed a position at a time.
+pub fn units(ndim: usize) -> Vec<usize> {
+    (0..ndim).map(|a| UNITS[3 - (ndim - a).min(3)]).collect()
+}
+
 /// Where an array lies along one axis of a larger one, for filtering a band or chunk of an array
 /// too large to filter whole (row streaming, Dask chunks): the inputs hold the positions `held`
 /// of an axis of `len`, and only the positions `out` are computed. The result equals those

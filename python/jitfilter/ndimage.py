@@ -35,9 +35,8 @@ algorithms make of NaN (a comparison with NaN is false), which jitfilter's ``min
 (NaN propagates) do not reproduce; it costs a scan of the data (``np.min``) per call. So do a
 NaN ``cval``, a structure with an infinite value or one beyond an integer input's range, and a
 structure on float32 data (scipy adds it in float32, rounding there, where the kernel adds in
-float64). A ``cval`` outside an integer input's
-type reads as scipy reads it: cast to the type over a footprint, kept as a double by the 1-D
-filters until the result's cast.
+float64). A ``cval`` outside an integer input's type reads as scipy reads it: cast to the type
+over a footprint, kept as a double by the 1-D filters until the result's cast.
 Arrays and footprints may have any number of axes up to numpy's 32.
 
 Known differences left (a review's differential fuzz against scipy 1.17): which zero (+0 or
@@ -262,11 +261,13 @@ def _exact_in_type(input: np.ndarray, cval: float) -> bool:
     if input.dtype == np.float32:
         with np.errstate(over="ignore"):
             return float(np.float32(c)) == c
-    if input.dtype.kind not in "biu":
+    if input.dtype.kind == "b":
+        # A bool input's values are 0 and 1 (its lines hold any byte).
+        return c in (0.0, 1.0)
+    if input.dtype.kind not in "iu":
         return True
-    info = np.iinfo(np.uint8 if input.dtype.kind == "b" else input.dtype)
-    # (A bool input's values are 0 and 1, but its lines hold any byte.)
-    return c == np.trunc(c) and info.min <= c <= (1 if input.dtype.kind == "b" else info.max)
+    info = np.iinfo(input.dtype)
+    return c == np.trunc(c) and info.min <= c <= info.max
 
 
 def _scipy_name(fn: Callable) -> Callable:
@@ -413,23 +414,18 @@ def _uniform_filter1d(input, size, axis, output, mode, cval, origin):
          engine="fused" if int(size) <= 8 else "auto")
 
 
-def _has_nan(a: np.ndarray) -> bool:
-    """Whether float data holds a NaN (numpy's min is NaN then: one pass, no temporary).
-    scipy's order statistics treat NaN as their algorithms happen to (a comparison with NaN is
-    false: the window's first value wins, or quickselect's pivots decide), so such data goes to
-    scipy's own routines."""
-    return a.dtype.kind == "f" and a.size > 0 and bool(np.isnan(np.min(a)))
-
-
-def _nan_cval(cval) -> bool:
-    """A NaN cval: scipy's order statistics then read NaN where the window leaves the array
-    (in constant modes), as :func:`_has_nan` data."""
-    return bool(np.isnan(float(cval)))
+def _has_nan(a: np.ndarray, cval: float) -> bool:
+    """Whether float data or the cval (read where windows leave the array in constant modes)
+    is NaN (numpy's min is NaN then: one pass, no temporary). scipy's order statistics treat
+    NaN as their algorithms happen to (a comparison with NaN is false: the window's first value
+    wins, or quickselect's pivots decide), so such data goes to scipy's own routines."""
+    nan_data = a.dtype.kind == "f" and a.size > 0 and bool(np.isnan(np.min(a)))
+    return nan_data or bool(np.isnan(float(cval)))
 
 
 def _min_or_max_filter1d(input, size, axis, output, mode, cval, origin, minimum):
     input = np.asarray(input)
-    if _has_nan(input) or _nan_cval(cval):
+    if _has_nan(input, cval):
         _sp_nd_image.min_or_max_filter1d(input, size, axis, output, mode, cval, origin, minimum)
         return
     fp = _line(input.ndim, axis, np.ones(int(size), bool))
@@ -445,24 +441,27 @@ def _min_or_max_filter1d(input, size, axis, output, mode, cval, origin, minimum)
 
 def _min_or_max_filter(input, footprint, structure, output, mode, cval, origins, minimum):
     values = np.asarray(input)
+    typed = _cval_in_type(values, cval)
     # scipy's C loop adds each window value but the first to the structure's value cast to the
     # input's type, in that type: float32 sums round there (which the kernel's doubles do not
-    # model), and a value beyond an integer type's range casts as C's undefined conversion
-    # does. A non-finite structure value makes NaN of an infinity (inf - inf) as NaN data would.
-    # 64-bit integers whose cval casts beyond 2**53 are not exact in the kernel's doubles;
-    # bool data adds the structure in bytes.
-    wide = values.dtype.kind in "iu" and values.dtype.itemsize == 8
-    odd = (wide and abs(_cval_in_type(values, cval)) >= _EXACT) or structure is not None and (
-        values.dtype == np.float32
-        or values.dtype.kind == "b"
-        or not np.all(np.isfinite(np.asarray(structure, np.float64)))
-        or (values.dtype.kind in "iu"
-            and not _fits(np.trunc(np.asarray(structure, np.float64)), values.dtype)))
-    if _has_nan(values) or _nan_cval(cval) or odd:
+    # model), bool data adds in bytes, and a value beyond an integer type's range casts as C's
+    # undefined conversion does. A non-finite structure value makes NaN of an infinity
+    # (inf - inf) as NaN data would; 64-bit integers summed with a cval cast beyond 2**53 are
+    # not exact in the kernel's doubles. (Without a structure every value is read as it is.)
+    if structure is not None:
+        st = np.asarray(structure, np.float64)
+        integral = values.dtype.kind in "iu"
+        odd = (values.dtype == np.float32 or values.dtype.kind == "b"
+               or not np.all(np.isfinite(st))
+               or (integral and not _fits(np.trunc(st), values.dtype))
+               or (integral and values.dtype.itemsize == 8 and abs(typed) >= _EXACT))
+    else:
+        odd = False
+    if odd or _has_nan(values, cval):
         _sp_nd_image.min_or_max_filter(input, footprint, structure, output, mode, cval, origins,
                                        minimum)
         return
-    cval = _cval_in_type(np.asarray(input), cval)
+    cval = typed
     fp = np.asarray(footprint, dtype=bool)
     if structure is None:
         _run("min(w)" if minimum else "max(w)", input, fp, output, mode, cval, origins,
@@ -509,7 +508,7 @@ def _c_cast(x: str, dtype: np.dtype) -> str:
 
 
 def _rank_filter(input, rank, footprint, output, mode, cval, origins):
-    if _has_nan(np.asarray(input)) or _nan_cval(cval):
+    if _has_nan(np.asarray(input), cval):
         _sp_nd_image.rank_filter(input, rank, footprint, output, mode, cval, origins)
         return
     cval = _cval_in_type(np.asarray(input), cval)
@@ -517,7 +516,7 @@ def _rank_filter(input, rank, footprint, output, mode, cval, origins):
 
 
 def _rank_filter_1d(x, rank, size, x_out, mode, cval, origin):
-    if _has_nan(np.asarray(x)) or _nan_cval(cval):
+    if _has_nan(np.asarray(x), cval):
         # scipy's 1-D rank code writes x's type: an output of another type (which scipy's
         # Python code hands it for float and int64 input, corrupting memory) gets a cast copy.
         into = x_out if x_out.dtype == x.dtype else np.empty(x.shape, x.dtype)

@@ -280,9 +280,7 @@ fn stream(
     let (out_layout, shape) = stream.result_of(&*source);
     check_result(job, output, (out_layout, shape.len()), dtype, layout)?;
     // Arrays of more than two axes stream into `.npy` (the image formats' rows are 2-D).
-    let npy = imageio::check_output(output, out_layout, dtype, shape.len())
-        .is_ok_and(|f| f == imageio::Format::Npy);
-    if source.dims().len() > 2 && !npy {
+    if source.dims().len() > 2 && Format::from_extension(output) != Some(Format::Npy) {
         if out.stream == StreamArg::Always && !out.quiet {
             let why = "arrays of more than two axes stream into .npy only";
             warn(&format!("note: {}: {why}\n", output.display()));

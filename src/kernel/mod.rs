@@ -22,7 +22,7 @@ use crate::planner::Planner;
 use crate::runtime::CallbackContext;
 use crate::schedule::{Schedule, Trace};
 use crate::syntax;
-use crate::window::{self, Geometry, Span, UNITS};
+use crate::window::{self, Geometry, Span};
 use ndarray::{Array, ArrayD, ArrayView, ArrayViewMutD, Axis, Dimension, IxDyn, Slice};
 use std::ops::Range;
 use std::os::raw::c_void;

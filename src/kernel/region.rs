@@ -28,7 +28,7 @@ impl Kernel {
     /// Per axis, the positions of the inputs that computing positions `out` (per axis) of an
     /// array of `shape` reads, through every pass: a part holding them, with
     /// [`Options::region`], computes those positions exactly as filtering the whole array
-    /// would. Each range of `out` is whole units of [`UNITS`] (from and to multiples of
+    /// would. Each range of `out` is whole units of [`window::UNITS`] (from and to multiples of
     /// the unit, or to the axis's end; every axis before the last two is one of planes, whose
     /// unit is one).
     pub fn needed(
@@ -50,8 +50,8 @@ impl Kernel {
 
     /// For the positions `out` (per axis) of an array of `shape`: per axis the positions the
     /// inputs must hold, and per pass (stages, then the result) per axis the positions it
-    /// computes. A stage computes whole units ([`UNITS`]) covering the positions its readers
-    /// read, so that its values equal the whole array's.
+    /// computes. A stage computes whole units ([`window::UNITS`]) covering the positions its
+    /// readers read, so that its values equal the whole array's.
     #[allow(clippy::type_complexity)]
     pub(super) fn region_plan(
         &self,
@@ -135,15 +135,14 @@ pub(super) fn region_of(
     Ok((spans.iter().map(|s| s.len).collect(), spans))
 }
 
-/// The grid ([`UNITS`]) of each axis of an array of `ndim` dimensions: the axes folded into
-/// planes are computed a plane at a time.
+/// [`window::units`] of an array of `ndim` dimensions, which must be 1 to 32.
 pub(super) fn grid(ndim: usize) -> Result<Vec<usize>, Error> {
     if !(1..=MAX_DIMS).contains(&ndim) {
         return Err(Error::Shape(format!(
             "arrays must have 1 to {MAX_DIMS} dimensions, got {ndim}"
         )));
     }
-    Ok((0..ndim).map(|a| UNITS[3 - (ndim - a).min(3)]).collect())
+    Ok(window::units(ndim))
 }
 
 /// Checks that `out` is whole units of `unit` of an axis of `len`.
