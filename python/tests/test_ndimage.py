@@ -401,6 +401,12 @@ def test_cvals_outside_an_integer_type_as_scipy():
             with np.errstate(invalid="ignore", over="ignore"):
                 want, got = call(sn, b, c), call(jn, b, c)
             assert got.dtype == want.dtype and np.array_equal(got, want), ("bool", c, i)
+    # 64-bit integers over a footprint: a cval cast past 2**53 (to -2**63) is still exact.
+    a64 = rng.integers(-1000, 1000, (5, 7))
+    for c in (1e300, -np.inf, 2.7, 1e17):
+        for call in calls[2:5]:
+            with np.errstate(invalid="ignore", over="ignore"):
+                assert call(jn, a64, c).tobytes() == call(sn, a64, c).tobytes(), ("int64", c)
     # 64-bit integers under a structure, cval cast past 2**53: scipy's routine.
     i64 = np.array([[94, -49], [3, 48]])
     st = np.array([[-2.0, 1.0]])
