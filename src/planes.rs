@@ -205,16 +205,6 @@ fn weighted_sums(f: &[f64], s: &Stripe, weights: &[f64], t: &RowTables, out: &mu
     crate::simd::avx2(
         #[inline(always)]
         || {
-            // `out = a·x` for the first term, `out += a·x` after it: no clearing pass. (A
-            // function, not a closure, so that it inlines into the AVX2 code.)
-            #[inline(always)]
-            fn axpy(out: &mut [f64], a: f64, x: &[f64], first: bool) {
-                if first {
-                    out.iter_mut().zip(x).for_each(|(o, v)| *o = a * v);
-                } else {
-                    out.iter_mut().zip(x).for_each(|(o, v)| *o += a * v);
-                }
-            }
             if weights.is_empty() {
                 // The empty sum, as the interpreter's (which starts from -0).
                 return out.fill(-0.0);
@@ -229,20 +219,17 @@ fn weighted_sums(f: &[f64], s: &Stripe, weights: &[f64], t: &RowTables, out: &mu
                 return;
             };
             // Along rows: tmp[p] = Σ_c b_c · f[rlo + p + δ_c], for every row start the windows
-            // need; then out = Σ_r a_r · tmp[row r's start − rlo + …].
+            // need; then out = Σ_r a_r · tmp[row r's start − rlo + …]. Both passes hold their
+            // sums in registers across the taps (a pass over `tmp` per tap loads and stores
+            // every sum once per tap).
             let rlo = rows.iter().map(|r| r.0).min().unwrap_or(0);
             let rhi = rows.iter().map(|r| r.0).max().unwrap_or(0);
             let len = rhi - rlo + (s.nrows - 1) * bw + w;
             let mut tmp = Spare::dirty(len);
-            for (j, &(delta, b)) in cols.iter().enumerate() {
-                axpy(&mut tmp, b, &f[rlo + delta..rlo + delta + len], j == 0);
-            }
+            window_sums(&f[rlo..], &cols, &mut tmp[..len]);
+            let rows: Vec<(usize, f64)> = rows.iter().map(|&(r, a)| (r - rlo, a)).collect();
             for ry in 0..s.nrows {
-                let row = &mut out[ry * w..(ry + 1) * w];
-                for (j, &(rho, a)) in rows.iter().enumerate() {
-                    let from = rho - rlo + ry * bw;
-                    axpy(row, a, &tmp[from..from + w], j == 0);
-                }
+                window_sums(&tmp[ry * bw..], &rows, &mut out[ry * w..(ry + 1) * w]);
             }
         },
     );
