@@ -108,8 +108,8 @@ impl Plan {
         Plan::with_planes(program, &HashMap::new())
     }
 
-    /// Lowers a checked program in which the reductions in `planes` (IR node → plane index) are
-    /// precomputed per pixel rather than computed from the window.
+    /// Lowers a checked program in which the reductions and linear sums in `planes` (IR node →
+    /// plane index) are precomputed per pixel rather than computed from the window.
     pub fn with_planes(program: &Program, planes: &HashMap<usize, usize>) -> Plan {
         let mut b = Builder {
             nodes: Vec::new(),
@@ -119,6 +119,8 @@ impl Plan {
         for node in &program.nodes {
             let m = |id: usize| map[id];
             let p = match &node.op {
+                // A planned reduction or linear sum.
+                _ if planes.contains_key(&map.len()) => b.add(POp::Plane(planes[&map.len()])),
                 Op::Const(v) => b.konst(*v),
                 Op::Param(i) => b.add(POp::Param(*i)),
                 Op::Sample(s) => b.add(POp::Sample(*s)),
@@ -127,9 +129,6 @@ impl Plan {
                 Op::Binary(op, a, c) => b.add(POp::Bin(*op, m(*a), m(*c))),
                 Op::Call(f, args) => b.add(POp::Call(*f, args.iter().map(|a| m(*a)).collect())),
                 Op::Select(c, x, y) => b.add(POp::Select(m(*c), m(*x), m(*y))),
-                Op::Reduce(..) if planes.contains_key(&map.len()) => {
-                    b.add(POp::Plane(planes[&map.len()]))
-                }
                 Op::Reduce(red, a, extra, _) => b.reduction(*red, m(*a), extra.map(m)),
             };
             debug_assert_eq!(b.nodes[p].vector, node.shape == Shape::Vector);

@@ -15,8 +15,9 @@
 
 use crate::auto::RowTables;
 use crate::codegen::RowFn;
+use crate::ir::{At, Sample};
 use crate::order::{self, Chord};
-use crate::planner::{Center, Item, Kind, Map, Planner};
+use crate::planner::{Center, Item, Kind, Map, Planner, Term};
 use crate::runtime::RowArgs;
 use crate::spare::Spare;
 use crate::window::Stripe;
@@ -74,10 +75,15 @@ pub(crate) fn compute(
             Map::Program(_) => &made.next().expect("one result per map")[..],
         })
         .collect();
-    let dependent = |it: &Item| matches!(it.kind, Kind::AbsDev { .. } | Kind::Weighted { .. });
+    let dependent = |it: &Item| {
+        matches!(
+            it.kind,
+            Kind::AbsDev { .. } | Kind::Weighted { .. } | Kind::Linear(_)
+        )
+    };
     for (m, f) in mapped.iter().enumerate() {
         let items: Vec<(usize, &Item)> = (planner.items.iter().enumerate())
-            .filter(|(_, it)| it.map == m && !dependent(it))
+            .filter(|(_, it)| it.map == Some(m) && !dependent(it))
             .collect();
         // The per-value loops of the block's statistics and of each item's rows in AVX2 (the
         // rest of this function is bookkeeping).
@@ -112,7 +118,8 @@ pub(crate) fn compute(
             );
         }
     }
-    // Items that read other planes, after those are filled (a center's item comes first).
+    // Items that read other planes, after those are filled (a center's item comes first), and
+    // the linear sums.
     for (plane, item) in planner
         .items
         .iter()
@@ -123,18 +130,24 @@ pub(crate) fn compute(
         // written below.
         let mut own = std::mem::take(&mut planes[plane]);
         let out = target(&mut own, &mut dest, plane, size);
+        let map = item.map.map(|m| mapped[m]);
         let (center, mean) = match item.kind {
             Kind::AbsDev { center, mean } => (center, mean),
+            Kind::Linear(i) => {
+                linear_sums(s, &planner.linears[i], out);
+                planes[plane] = own;
+                continue;
+            }
             Kind::Weighted { weights, mean } => {
                 let w = weights_of(&planner.weights[weights], tables);
-                weighted_sums(mapped[item.map], s, &w, tables, out);
+                weighted_sums(map.expect("a weighted sum's map"), s, &w, tables, out);
                 if mean {
                     out.iter_mut().for_each(|v| *v /= n);
                 }
                 planes[plane] = own;
                 continue;
             }
-            _ => unreachable!("only deviations and weighted sums are apart"),
+            _ => unreachable!("only deviations, weighted and linear sums are apart"),
         };
         let (w, bw) = (s.width, s.bw);
         for ry in 0..s.nrows {
@@ -143,7 +156,8 @@ pub(crate) fn compute(
                 Center::At(i) => &s.input(i)[ry * bw + s.coff..ry * bw + s.coff + w],
             };
             let row = &mut out[ry * w..(ry + 1) * w];
-            abs_deviations(mapped[item.map], ry * bw, &sums.all, center, row);
+            let map = map.expect("a deviation's map");
+            abs_deviations(map, ry * bw, &sums.all, center, row);
             if mean {
                 row.iter_mut().for_each(|v| *v /= n);
             }
@@ -261,6 +275,75 @@ fn window_sums(f: &[f64], cells: &[(usize, f64)], out: &mut [f64]) {
         tile::<1>(&f[x..], cells, &mut out[x..]);
         x += 1;
     }
+}
+
+/// `out` = each of the stripe's pixels' linear sum `terms` (see [`Term`]), added in their order
+/// from -0 (the program's order: the row function's and the interpreter's result, to the bit),
+/// 16 pixels at a time held in registers across the terms.
+fn linear_sums(s: &Stripe, terms: &[Term], out: &mut [f64]) {
+    // Where each value of pixel (0, 0) lies in its input's block.
+    let flat = |v: Sample| {
+        let [z, y, x] = match v.at {
+            At::Offset(o) => o,
+            _ => [0; 3],
+        };
+        let (plane, row) = ((s.bh * s.bw) as isize, s.bw as isize);
+        let at = s.coff as isize + z * plane + y * row + x;
+        (
+            v.input,
+            usize::try_from(at).expect("the block holds every offset read"),
+        )
+    };
+    let located: Vec<_> = (terms.iter())
+        .map(|t| (flat(t.a), t.b.map(|(b, minus)| (flat(b), minus)), t.k))
+        .collect();
+    crate::simd::avx2(
+        #[inline(always)]
+        || {
+            // One term's slices from the current row on: `a`, and `b` with its sign.
+            type Cell<'a> = (&'a [f64], Option<(&'a [f64], bool)>, f64);
+            #[inline(always)]
+            fn tile<const T: usize>(cells: &[Cell], x: usize, out: &mut [f64]) {
+                let mut acc = [-0.0f64; T];
+                let at = |v: &[f64]| -> [f64; T] { v[x..x + T].try_into().expect("T values") };
+                for &(a, b, k) in cells {
+                    let a = at(a);
+                    match b {
+                        None => (0..T).for_each(|i| acc[i] += a[i] * k),
+                        Some((b, false)) => {
+                            let b = at(b);
+                            (0..T).for_each(|i| acc[i] += (a[i] + b[i]) * k);
+                        }
+                        Some((b, true)) => {
+                            let b = at(b);
+                            (0..T).for_each(|i| acc[i] += (a[i] - b[i]) * k);
+                        }
+                    }
+                }
+                out[x..x + T].copy_from_slice(&acc);
+            }
+            let mut cells: Vec<Cell> = Vec::with_capacity(located.len());
+            let w = s.width;
+            for ry in 0..s.nrows {
+                let from = |(i, at): (usize, usize)| &s.input(i)[ry * s.bw + at..];
+                cells.clear();
+                cells.extend(
+                    (located.iter())
+                        .map(|&(a, b, k)| (from(a), b.map(|(b, minus)| (from(b), minus)), k)),
+                );
+                let row = &mut out[ry * w..(ry + 1) * w];
+                let mut x = 0;
+                while x + 16 <= w {
+                    tile::<16>(&cells, x, row);
+                    x += 16;
+                }
+                while x < w {
+                    tile::<1>(&cells, x, row);
+                    x += 1;
+                }
+            }
+        },
+    );
 }
 
 /// Row and column factors of `weights` when the footprint is a full box and its weights are a
@@ -665,7 +748,7 @@ impl Prefix {
         }
         let at = |x: usize| rects.map(|r| &r[x..]);
         let mut x = 0;
-        while x + 16 <= w {
+        while x + 32 <= w {
             tile::<16>(self, chords, base + x, &mut out[x..], at(x), finish);
             x += 16;
         }
@@ -1194,8 +1277,10 @@ impl<'a> BlockStats<'a> {
                 // Filled above; only NaN windows are left to mark.
                 Kind::Max | Kind::Min => {}
                 Kind::Count => self.p0.chord_sums(self.sc, ry, row),
-                Kind::Rank(_) | Kind::AbsDev { .. } | Kind::Weighted { .. } => {
-                    unreachable!("ranks fill by histogram, deviations and weighted sums apart")
+                Kind::Rank(_) | Kind::AbsDev { .. } | Kind::Weighted { .. } | Kind::Linear(_) => {
+                    unreachable!(
+                        "ranks fill by histogram, deviations, weighted and linear sums apart"
+                    )
                 }
                 Kind::Sum | Kind::Mean => {
                     (self.own.as_ref().unwrap_or(&self.p1)).chord_sums_then(

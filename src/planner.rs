@@ -2,8 +2,10 @@
 //! the window — `sum`, `mean`, `count`, `var`, `std`, `min`, `max`, medians and percentiles of
 //! `f(w)` where `f` uses only `w`, numbers and params — and absolute deviations from a center
 //! known before the window is read are computed for a whole stripe at once by [`crate::planes`];
-//! the rest of the program reads them per pixel as planes. This module only decides: which
-//! reductions, of which point maps, in which order.
+//! the rest of the program reads them per pixel as planes. So are long sums of values at fixed
+//! offsets (`linear` forms, e.g. the 1-D correlations `jitfilter.ndimage` writes in scipy's
+//! order of additions). This module only decides: which reductions, of which point maps, in
+//! which order.
 
 use crate::ir::{At, BinOp, Builtin, Func, Node, NodeId, Op, Program, Reduction, Sample, Shape};
 use crate::order::Rank;
@@ -30,7 +32,25 @@ pub(crate) enum Kind {
         weights: usize,
         mean: bool,
     },
+    /// A sum of input values at fixed offsets, `Planner::linears[i]`.
+    Linear(usize),
 }
+
+/// One term of a [`Kind::Linear`] sum: `k · (a ± b)`, or `k · a`, of input values at fixed
+/// offsets from the output position (`c`, `at(X, …)`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Term {
+    pub(crate) a: Sample,
+    /// The pair's second value, and whether it is subtracted.
+    pub(crate) b: Option<(Sample, bool)>,
+    /// The factor, with the sign of the term's addition in it: `s - v·k` adds `v·(−k)`, the
+    /// same number (`k` is 1 for a term without one: `v·1` is `v`).
+    pub(crate) k: f64,
+}
+
+/// Fewest input values a linear sum reads for the planner to take it: shorter ones run as fast
+/// in the row function, which needs no plane.
+const LINEAR_MIN_VALUES: usize = 8;
 
 /// How the plane kernels compute a planned reduction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +67,8 @@ pub enum Planned {
     Deviation,
     /// A weighted sum: two 1-D passes when the weights are separable, else one per cell.
     Weighted,
+    /// A sum of values at fixed offsets, in the program's order.
+    Linear,
 }
 
 impl Planned {
@@ -65,6 +87,9 @@ impl Planned {
             }
             Planned::Weighted => {
                 "planned: weighted sum (two 1-D passes when the weights are separable)"
+            }
+            Planned::Linear => {
+                "planned: a sum of values at fixed offsets, in its order, 16 pixels at a time"
             }
         }
     }
@@ -91,8 +116,8 @@ pub(crate) enum Map {
 #[derive(Debug, Clone)]
 pub(crate) struct Item {
     pub(crate) kind: Kind,
-    /// Index into `Planner::maps`.
-    pub(crate) map: usize,
+    /// Index into `Planner::maps` (none for a linear sum, which reads the input blocks).
+    pub(crate) map: Option<usize>,
 }
 
 /// Which reductions are planned, and the point maps they reduce.
@@ -103,6 +128,8 @@ pub struct Planner {
     pub(crate) maps: Vec<Map>,
     /// Per weighted item, a program whose results are the weight vectors to multiply.
     pub(crate) weights: Vec<Program>,
+    /// Per linear item, its terms in order.
+    pub(crate) linears: Vec<Vec<Term>>,
     /// The point maps of `Map::Program`, in order, as the results of one program: one row
     /// function computes them all (one compile and one pass over the block, not one each).
     map_program: Option<Program>,
@@ -187,7 +214,32 @@ impl Planner {
                 planner.maps.len() - 1
             });
             planner.planes.insert(id, planner.items.len());
-            planner.items.push(Item { kind, map });
+            planner.items.push(Item {
+                kind,
+                map: Some(map),
+            });
+        }
+        // Linear sums, the largest first: the sums inside one are not planned apart.
+        let mut inside = vec![false; program.nodes.len()];
+        for id in (0..program.nodes.len()).rev() {
+            let Some(terms) = (!inside[id]).then(|| linear(program, id)).flatten() else {
+                continue;
+            };
+            let values: usize = (terms.iter()).map(|t| 1 + usize::from(t.b.is_some())).sum();
+            if values < LINEAR_MIN_VALUES {
+                continue;
+            }
+            let mut todo = vec![id];
+            while let Some(n) = todo.pop() {
+                inside[n] = true;
+                todo.extend(program.nodes[n].op.operands());
+            }
+            planner.planes.insert(id, planner.items.len());
+            planner.items.push(Item {
+                kind: Kind::Linear(planner.linears.len()),
+                map: None,
+            });
+            planner.linears.push(terms);
         }
         let args: Vec<NodeId> = (planner.maps.iter())
             .filter_map(|m| match m {
@@ -214,7 +266,7 @@ impl Planner {
         self.map_program.as_ref()
     }
 
-    /// How reduction node `id` is computed, if planned.
+    /// How reduction (or linear sum) node `id` is computed, if planned.
     pub fn planned(&self, id: NodeId) -> Option<Planned> {
         Some(match self.items[*self.planes.get(&id)?].kind {
             Kind::Sum | Kind::Mean | Kind::Count => Planned::Sums,
@@ -223,13 +275,18 @@ impl Planner {
             Kind::Rank(_) => Planned::Histogram,
             Kind::AbsDev { .. } => Planned::Deviation,
             Kind::Weighted { .. } => Planned::Weighted,
+            Kind::Linear(_) => Planned::Linear,
         })
     }
 
-    /// One line per reduction: how it is computed.
+    /// One line per reduction and per linear sum: how it is computed.
     pub fn describe(&self, program: &Program) -> Vec<String> {
-        program
-            .reductions()
+        let mut linear: Vec<NodeId> = (self.planes.iter())
+            .filter(|&(_, &i)| matches!(self.items[i].kind, Kind::Linear(_)))
+            .map(|(&id, _)| id)
+            .collect();
+        linear.sort_unstable();
+        (program.reductions().chain(linear))
             .map(|id| {
                 let how = match self.planned(id) {
                     Some(p) => p.describe(),
@@ -288,6 +345,49 @@ fn weighted(
     factors(program, arg, point, weight, &mut out)?;
     let (ws, f) = out;
     (!ws.is_empty()).then_some((ws, f?))
+}
+
+/// Node `id` as a sum of terms `k · (a ± b)`, `k · a`, `a ± b` or `a` (values of inputs at
+/// fixed offsets, numbers `k`), added or subtracted one after another as `t1 + t2 - t3 …`
+/// (the program's order, which the planned sum keeps).
+fn linear(program: &Program, id: NodeId) -> Option<Vec<Term>> {
+    let op = |id: NodeId| &program.nodes[id].op;
+    let value = |id: NodeId| match *op(id) {
+        Op::Sample(s) if s.at != At::Window => Some(s),
+        _ => None,
+    };
+    let number = |id: NodeId| match *op(id) {
+        Op::Const(k) => Some(k),
+        _ => None,
+    };
+    let term = |id: NodeId, sign: f64| {
+        let (x, k) = match *op(id) {
+            Op::Binary(BinOp::Mul, x, k) if number(k).is_some() => (x, number(k)?),
+            Op::Binary(BinOp::Mul, k, x) if number(k).is_some() => (x, number(k)?),
+            _ => (id, 1.0),
+        };
+        let (a, b) = match *op(x) {
+            Op::Binary(o @ (BinOp::Add | BinOp::Sub), a, b) => {
+                (value(a)?, Some((value(b)?, o == BinOp::Sub)))
+            }
+            _ => (value(x)?, None),
+        };
+        Some(Term { a, b, k: sign * k })
+    };
+    let mut terms = Vec::new();
+    let mut at = id;
+    loop {
+        if let Op::Binary(o @ (BinOp::Add | BinOp::Sub), rest, last) = *op(at) {
+            if let Some(t) = term(last, if o == BinOp::Sub { -1.0 } else { 1.0 }) {
+                terms.push(t);
+                at = rest;
+                continue;
+            }
+        }
+        terms.push(term(at, 1.0)?);
+        terms.reverse();
+        return Some(terms);
+    }
 }
 
 /// `abs(f - s)` or `abs(s - f)` with `f` a point map and `s` a planned reduction or `c`: the
