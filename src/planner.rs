@@ -219,10 +219,14 @@ impl Planner {
                 map: Some(map),
             });
         }
-        // Linear sums, the largest first: the sums inside one are not planned apart.
-        let mut inside = vec![false; program.nodes.len()];
+        // Linear sums, the largest first: the sums inside one are not planned apart, and the
+        // chains a walk went down are not walked again (each would end where that one did).
+        let mut seen = vec![false; program.nodes.len()];
         for id in (0..program.nodes.len()).rev() {
-            let Some(terms) = (!inside[id]).then(|| linear(program, id)).flatten() else {
+            if seen[id] {
+                continue;
+            }
+            let Some(terms) = linear(program, id, &mut seen) else {
                 continue;
             };
             let values: usize = (terms.iter()).map(|t| 1 + usize::from(t.b.is_some())).sum();
@@ -231,8 +235,14 @@ impl Planner {
             }
             let mut todo = vec![id];
             while let Some(n) = todo.pop() {
-                inside[n] = true;
-                todo.extend(program.nodes[n].op.operands());
+                seen[n] = true;
+                todo.extend(
+                    program.nodes[n]
+                        .op
+                        .operands()
+                        .into_iter()
+                        .filter(|&o| !seen[o]),
+                );
             }
             planner.planes.insert(id, planner.items.len());
             planner.items.push(Item {
@@ -349,8 +359,9 @@ fn weighted(
 
 /// Node `id` as a sum of terms `k · (a ± b)`, `k · a`, `a ± b` or `a` (values of inputs at
 /// fixed offsets, numbers `k`), added or subtracted one after another as `t1 + t2 - t3 …`
-/// (the program's order, which the planned sum keeps).
-fn linear(program: &Program, id: NodeId) -> Option<Vec<Term>> {
+/// (the program's order, which the planned sum keeps). Marks in `seen` the chain's nodes it
+/// went down: each is a shorter chain of the same end.
+fn linear(program: &Program, id: NodeId, seen: &mut [bool]) -> Option<Vec<Term>> {
     let op = |id: NodeId| &program.nodes[id].op;
     let value = |id: NodeId| match *op(id) {
         Op::Sample(s) if s.at != At::Window => Some(s),
@@ -377,6 +388,7 @@ fn linear(program: &Program, id: NodeId) -> Option<Vec<Term>> {
     let mut terms = Vec::new();
     let mut at = id;
     loop {
+        seen[at] = true;
         if let Op::Binary(o @ (BinOp::Add | BinOp::Sub), rest, last) = *op(at) {
             if let Some(t) = term(last, if o == BinOp::Sub { -1.0 } else { 1.0 }) {
                 terms.push(t);
