@@ -748,7 +748,7 @@ impl Prefix {
         }
         let at = |x: usize| rects.map(|r| &r[x..]);
         let mut x = 0;
-        while x + 32 <= w {
+        while x + 16 <= w {
             tile::<16>(self, chords, base + x, &mut out[x..], at(x), finish);
             x += 16;
         }
