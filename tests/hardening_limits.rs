@@ -156,6 +156,31 @@ fn footprints_over_the_element_limit_are_errors_in_every_engine() {
     }
 }
 
+/// `at()` offsets far along every axis span a box over the footprint limit: an error before any
+/// block is made (it once asked for a 4 TB block and aborted), in every engine; raised, the
+/// limit lets a program reading far along one axis run.
+#[test]
+fn at_offsets_spanning_a_box_over_the_limit_are_errors() {
+    let k = Kernel::compile("at(w, 4096, 4096, 4096) + at(w, -4096, -4096, -4096)").unwrap();
+    let a = ArrayD::<f64>::zeros(IxDyn(&[2, 3, 1]));
+    for e in ENGINES {
+        let err = k
+            .filter(a.view(), &Footprint::cube(1), &Options::default().engine(e))
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Limit(l) if l.limit == Limit::Footprint)
+                && err.to_string().contains("reads a 8193x8193x8193 box"),
+            "{err}"
+        );
+    }
+    let far = Kernel::compile("at(w, 0, 1500) - at(w, 0, -1500) + c").unwrap();
+    let img = Array2::<f64>::from_shape_fn((5, 4), |(y, x)| (y * 4 + x) as f64);
+    let got: Array2<f64> = far
+        .filter(img.view(), &Footprint::cube(1), &Options::default())
+        .unwrap();
+    assert_eq!(got, img);
+}
+
 /// Division by zero, NaN and ±inf follow IEEE and numpy in every engine, never trap.
 #[test]
 fn ieee_special_values_never_trap() {

@@ -113,9 +113,9 @@ impl Kernel {
         // In a part of a larger array, per pass the positions it computes (the stages', whole
         // units of the positions their readers read).
         let outs = if options.region.is_empty() {
-            if !self.stages.is_empty() {
-                self.reach(inputs.shape(), footprint, options)?;
-            }
+            // Before any block is made: `at()` offsets far along every axis would ask for a
+            // block of the box they span.
+            self.reach(inputs.shape(), footprint, options)?;
             None
         } else {
             let (image, region) = region_of(&options.region, inputs.shape())?;

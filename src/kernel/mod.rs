@@ -454,7 +454,7 @@ impl Kernel {
     /// How far one application on an array of `shape` reads around each output position through
     /// all its passes, per axis the lowest and highest offset: a stage read at an offset reads
     /// its own footprint around there, so the passes' halos add up. Over the footprint limit
-    /// (as a box) is an error.
+    /// (as a box) is an error: the blocks a pass reads span that box.
     pub fn reach(
         &self,
         shape: &[usize],
@@ -477,7 +477,11 @@ impl Kernel {
                 .exceeded(
                     &self.limits,
                     format!(
-                        "the passes together read a {} box around each pixel",
+                        "{} a {} box around each pixel",
+                        match self.stages.is_empty() {
+                            true => "the program reads",
+                            false => "the passes together read",
+                        },
                         dims.join("x")
                     ),
                 )
