@@ -113,9 +113,12 @@ impl Kernel {
         // In a part of a larger array, per pass the positions it computes (the stages', whole
         // units of the positions their readers read).
         let outs = if options.region.is_empty() {
-            // Before any block is made: `at()` offsets far along every axis would ask for a
-            // block of the box they span.
-            self.reach(inputs.shape(), footprint, options)?;
+            // Before any block is made: stages add up their halos, and `at()` offsets far
+            // along every axis would ask for a block of the box they span (a footprint's box is
+            // as large as the mask it was made from).
+            if !self.stages.is_empty() || self.reads_offsets() {
+                self.reach(inputs.shape(), footprint, options)?;
+            }
             None
         } else {
             let (image, region) = region_of(&options.region, inputs.shape())?;

@@ -451,6 +451,21 @@ impl Kernel {
         })
     }
 
+    /// Whether any pass reads values at offsets (`at(X, ox, oy)`).
+    fn reads_offsets(&self) -> bool {
+        (self.passes().iter()).any(|(_, pass)| {
+            (pass.program.nodes.iter()).any(|n| {
+                matches!(
+                    n.op,
+                    crate::ir::Op::Sample(crate::ir::Sample {
+                        at: crate::ir::At::Offset(_),
+                        ..
+                    })
+                )
+            })
+        })
+    }
+
     /// How far one application on an array of `shape` reads around each output position through
     /// all its passes, per axis the lowest and highest offset: a stage read at an offset reads
     /// its own footprint around there, so the passes' halos add up. Over the footprint limit
