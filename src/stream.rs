@@ -5,9 +5,9 @@
 //!
 //! Each band computes whole stripes ([`crate::window::STRIPE_ROWS`]; whole positions of an N-D
 //! array's first axis) from the rows [`Kernel::needed`] names, so the result equals the whole
-//! image's bit for bit, stages included. The rows near a band come through a window that slides down the image;
-//! the rows a boundary mode fetches from far away (`wrap`'s top rows read the bottom ones) are
-//! kept as they stream past, or read ahead once by a second decoder.
+//! image's bit for bit, stages included. The rows near a band come through a window that slides
+//! down the image; the rows a boundary mode fetches from far away (`wrap`'s top rows read the
+//! bottom ones) are kept as they stream past, or read ahead once by a second decoder.
 //!
 //! ```no_run
 //! use jitfilter::imageio::{open_rows, save_rows, WriteOptions};

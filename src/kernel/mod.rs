@@ -453,17 +453,7 @@ impl Kernel {
 
     /// Whether any pass reads values at offsets (`at(X, ox, oy)`).
     fn reads_offsets(&self) -> bool {
-        (self.passes().iter()).any(|(_, pass)| {
-            (pass.program.nodes.iter()).any(|n| {
-                matches!(
-                    n.op,
-                    crate::ir::Op::Sample(crate::ir::Sample {
-                        at: crate::ir::At::Offset(_),
-                        ..
-                    })
-                )
-            })
-        })
+        (self.passes().iter()).any(|(_, pass)| !pass.program.points().is_empty())
     }
 
     /// How far one application on an array of `shape` reads around each output position through
