@@ -6,7 +6,7 @@
 use crate::dtype::Element;
 use crate::error::{Error, ExprError};
 use crate::ir::{Plane, Program, MAIN};
-use ndarray::{ArrayD, ArrayView, ArrayViewD, Axis, CowArray, Dimension, Ix1, IxDyn};
+use ndarray::{ArrayD, ArrayView, ArrayViewD, Axis, CowArray, Dimension, Ix1, IxDyn, Slice};
 use std::borrow::Cow;
 use std::ops::Range;
 use std::rc::Rc;
@@ -48,6 +48,103 @@ enum Data<'a, T> {
     Array(ArrayViewD<'a, T>),
     Planes(Vec<ArrayViewD<'a, T>>),
     Channels(ArrayViewD<'a, T>, Range<usize>),
+    Pieces(Pieces<'a, T>),
+}
+
+/// An array given in pieces on a grid over its first axes: the pieces in C order over the grid,
+/// where along each of those axes each piece begins (and the length last), the whole shape.
+#[derive(Debug, Clone)]
+struct Pieces<'a, T> {
+    parts: Vec<ArrayViewD<'a, T>>,
+    cuts: Vec<Vec<usize>>,
+    shape: Vec<usize>,
+}
+
+impl<'a, T: Copy> Pieces<'a, T> {
+    /// `parts` in C order over a grid of `grid[a]` pieces along axis `a`: the pieces along an
+    /// axis at one place of the grid share its length there, and all share their other axes.
+    fn new<D: Dimension>(grid: &[usize], parts: Vec<ArrayView<'a, T, D>>) -> Result<Self, Error> {
+        let parts: Vec<ArrayViewD<'a, T>> = parts.into_iter().map(|p| p.into_dyn()).collect();
+        let nd = grid.len();
+        let count = grid.iter().try_fold(1usize, |n, &g| n.checked_mul(g));
+        if nd == 0 || count != Some(parts.len()) {
+            return Err(Error::Input(format!(
+                "{} pieces for a grid of {grid:?}",
+                parts.len()
+            )));
+        }
+        if let Some(p) = parts.iter().find(|p| p.ndim() < nd || p.is_empty()) {
+            return Err(Error::Input(format!(
+                "a piece of shape {:?} on a grid of {nd} axes: pieces have those axes and no empty one",
+                p.shape()
+            )));
+        }
+        // Along axis `a`, the piece at place `i` of the grid and 0 elsewhere has its length.
+        let mut stride = parts.len();
+        let mut cuts = Vec::with_capacity(nd);
+        for (a, &g) in grid.iter().enumerate() {
+            stride /= g;
+            let mut c = vec![0];
+            for i in 0..g {
+                c.push(c[i] + parts[i * stride].shape()[a]);
+            }
+            cuts.push(c);
+        }
+        let rest = &parts[0].shape()[nd..];
+        for (i, p) in parts.iter().enumerate() {
+            let mut place = i;
+            let mut want = vec![0; nd];
+            for a in (0..nd).rev() {
+                let k = place % grid[a];
+                place /= grid[a];
+                want[a] = cuts[a][k + 1] - cuts[a][k];
+            }
+            if p.shape()[..nd] != want[..] || p.shape()[nd..] != *rest {
+                return Err(Error::Input(format!(
+                    "piece {i} has shape {:?}; its place on the grid holds {want:?}{}",
+                    p.shape(),
+                    if rest.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" and then {rest:?}")
+                    }
+                )));
+            }
+        }
+        let shape = cuts
+            .iter()
+            .map(|c| c[c.len() - 1])
+            .chain(rest.iter().copied());
+        Ok(Pieces {
+            shape: shape.collect(),
+            cuts,
+            parts,
+        })
+    }
+
+    /// One array of all the pieces.
+    fn joined(&self) -> ArrayD<T> {
+        let mut out = ArrayD::from_elem(
+            IxDyn(&self.shape),
+            self.parts[0]
+                .first()
+                .copied()
+                .expect("pieces are not empty"),
+        );
+        let nd = self.cuts.len();
+        for (i, p) in self.parts.iter().enumerate() {
+            let mut place = i;
+            let mut view = out.view_mut();
+            for a in (0..nd).rev() {
+                let g = self.cuts[a].len() - 1;
+                let k = place % g;
+                place /= g;
+                view.slice_axis_inplace(Axis(a), Slice::from(self.cuts[a][k]..self.cuts[a][k + 1]));
+            }
+            view.assign(p);
+        }
+        out
+    }
 }
 
 impl<'a, T: Copy> Inputs<'a, T> {
@@ -67,6 +164,44 @@ impl<'a, T: Copy> Inputs<'a, T> {
             named: Vec::new(),
             channels: false,
         }
+    }
+
+    /// The main input given in pieces: `parts` in C order over a grid of `grid[a]` pieces along
+    /// axis `a` (the first `grid.len()` axes; the pieces along an axis at one place of the grid
+    /// share its length there, and all share their other axes) — e.g. a chunk of a larger
+    /// array and its neighbours' edges, read where they lie instead of copied into one array.
+    ///
+    /// ```
+    /// use jitfilter::{Footprint, Inputs, Kernel, Options};
+    /// use ndarray::{s, Array2};
+    /// let k = Kernel::compile("max(w)")?;
+    /// let image = Array2::from_shape_fn((8, 10), |(y, x)| ((x * 7 + y * 3) % 11) as f64);
+    /// let parts = vec![image.slice(s![..3, ..4]), image.slice(s![..3, 4..]), image.slice(s![3.., ..4]), image.slice(s![3.., 4..])];
+    /// let out = k.apply::<f64, f64>(&Inputs::pieces(&[2, 2], parts)?, &Footprint::rect(3, 3), &Options::default())?;
+    /// assert_eq!(out, k.filter(image.view(), &Footprint::rect(3, 3), &Options::default())?.into_dyn());
+    /// # Ok::<(), jitfilter::Error>(())
+    /// ```
+    pub fn pieces<D: Dimension>(
+        grid: &[usize],
+        parts: Vec<ArrayView<'a, T, D>>,
+    ) -> Result<Self, Error> {
+        Ok(Inputs {
+            main: Data::Pieces(Pieces::new(grid, parts)?),
+            named: Vec::new(),
+            channels: false,
+        })
+    }
+
+    /// Adds the input the program calls `name`, given in pieces as [`Inputs::pieces`] takes them.
+    pub fn with_pieces<D: Dimension>(
+        mut self,
+        name: &str,
+        grid: &[usize],
+        parts: Vec<ArrayView<'a, T, D>>,
+    ) -> Result<Self, Error> {
+        let data = Data::Pieces(Pieces::new(grid, parts)?);
+        self.named.push((name.to_string(), data));
+        Ok(self)
     }
 
     /// Adds the input the program calls `name`.
@@ -105,6 +240,8 @@ impl<'a, T: Copy> Inputs<'a, T> {
             Data::Array(a) => a.shape(),
             Data::Planes(p) => p.first().map_or(&[], |p| p.shape()),
             Data::Channels(a, _) => &a.shape()[..a.ndim() - 1],
+            Data::Pieces(p) if self.channels => &p.shape[..p.shape.len() - 1],
+            Data::Pieces(p) => &p.shape,
         }
     }
 
@@ -147,6 +284,7 @@ impl<'a, T: Element> Inputs<'a, T> {
         };
         let wide = |d: &Data<'a, T>| match d {
             Data::Array(a) => WideData::Array(one(a)),
+            Data::Pieces(p) => WideData::Array(CowArray::from(p.joined().mapv(T::to_f64))),
             Data::Planes(p) => WideData::Planes(p.iter().map(one).collect()),
             Data::Channels(a, r) => WideData::Channels(one(a), r.clone()),
         };
@@ -185,6 +323,11 @@ impl<'a, T: Copy> Inputs<'a, T> {
     {
         let reborrow = |d: &'b Data<'a, T>| match d {
             Data::Array(a) => Data::Array(a.view()),
+            Data::Pieces(p) => Data::Pieces(Pieces {
+                parts: p.parts.iter().map(|a| a.view()).collect(),
+                cuts: p.cuts.clone(),
+                shape: p.shape.clone(),
+            }),
             Data::Planes(p) => Data::Planes(p.iter().map(|a| a.view()).collect()),
             Data::Channels(a, r) => Data::Channels(a.view(), r.clone()),
         };
@@ -221,7 +364,8 @@ impl<'a, T: Copy> Inputs<'a, T> {
     pub(crate) fn main_channels(&self) -> usize {
         match &self.main {
             Data::Array(a) if self.channels => a.shape().last().copied().unwrap_or(0),
-            Data::Array(_) => 1,
+            Data::Pieces(p) if self.channels => p.shape.last().copied().unwrap_or(0),
+            Data::Array(_) | Data::Pieces(_) => 1,
             Data::Planes(p) => p.len(),
             Data::Channels(_, r) => r.len(),
         }
@@ -263,11 +407,87 @@ pub(crate) struct Binding<'a, T: Clone> {
     pub channels: usize,
 }
 
-/// One plane's values in C order, `step` apart in `data` (a channel of pixel-interleaved
-/// channels is read where it lies: `step` is the channel count).
+/// One plane's values, `step` apart (a channel of pixel-interleaved channels is read where it
+/// lies: `step` is the channel count).
 pub(crate) struct Strided<'a, T: Clone> {
-    pub data: Cow<'a, [T]>,
+    pub data: Values<'a, T>,
     pub step: usize,
+}
+
+/// A plane's values: in C order, or in pieces on a grid over the image's axes.
+pub(crate) enum Values<'a, T: Clone> {
+    One(Cow<'a, [T]>),
+    /// Per piece (in C order over the grid) its rows, and per image axis where each piece
+    /// along it begins and the length last (`[0, n]`: one piece along the axis).
+    Pieces(Vec<Rows<'a, T>>, Vec<Vec<usize>>),
+}
+
+/// A piece's rows (in C order, each a row's values `step` apart): where they lie, or (for a
+/// piece whose rows do not lie in a line) in a copy of the piece in C order, `len` values per
+/// row from value `first` on.
+pub(crate) enum Rows<'a, T> {
+    InPlace(Vec<&'a [T]>),
+    Copied {
+        values: Vec<T>,
+        len: usize,
+        first: usize,
+    },
+}
+
+impl<T> Rows<'_, T> {
+    /// Each row's values.
+    pub fn rows(&self) -> Vec<&[T]> {
+        match self {
+            Rows::InPlace(rows) => rows.clone(),
+            Rows::Copied { values, len, first } => {
+                (values.chunks_exact(*len)).map(|r| &r[*first..]).collect()
+            }
+        }
+    }
+}
+
+/// The rows of `a` (a piece of an image of `nd` axes, with a last axis of `count` channels
+/// when `count` is given), as [`Rows`] of channel `j` (the channels are read where they lie,
+/// `count` apart).
+fn rows_of<'a, T: Copy>(
+    a: &ArrayViewD<'a, T>,
+    nd: usize,
+    j: usize,
+    count: Option<usize>,
+) -> Rows<'a, T> {
+    let (shape, strides) = (a.shape(), a.strides());
+    let x = nd - 1;
+    let c = count.unwrap_or(1);
+    let len = shape[x] * c;
+    // A row lies in a line when its pixels are `c` apart and their channels next to each other.
+    let line = (shape[x] <= 1 || strides[x] == c as isize)
+        && (count.is_none() || c <= 1 || strides[nd] == 1);
+    if !line || len == 0 {
+        let values = c_order(a);
+        return Rows::Copied {
+            values,
+            len: len.max(1),
+            first: j,
+        };
+    }
+    let n: usize = shape[..x].iter().product();
+    let mut rows = Vec::with_capacity(n);
+    let mut at = vec![0usize; x];
+    for _ in 0..n {
+        let offset: isize = at.iter().zip(strides).map(|(&i, &s)| i as isize * s).sum();
+        // SAFETY: the row's `len` values (its pixels, with their channels) are elements of the
+        // view `a`, one after another as checked above, and live as long as its data.
+        let row = unsafe { std::slice::from_raw_parts(a.as_ptr().offset(offset), len) };
+        rows.push(&row[j..]);
+        for b in (0..x).rev() {
+            at[b] += 1;
+            if at[b] < shape[b] {
+                break;
+            }
+            at[b] = 0;
+        }
+    }
+    Rows::InPlace(rows)
 }
 
 /// One input, resolved against the image's shape.
@@ -282,13 +502,14 @@ impl<'a, T: Copy> Input<'_, 'a, T> {
     fn count(&self) -> usize {
         match self.data {
             Data::Planes(p) => p.len(),
-            Data::Array(_) => self.axis.unwrap_or(1),
+            Data::Array(_) | Data::Pieces(_) => self.axis.unwrap_or(1),
             Data::Channels(_, r) => r.len(),
         }
     }
 
-    /// Channel `j` as a plane in C order: in place when its data allows, else copied.
-    fn plane(&self, j: usize) -> Strided<'a, T> {
+    /// Channel `j` as a plane, of an image of `shape`: in place when its data allows, else
+    /// copied.
+    fn plane(&self, j: usize, shape: &[usize]) -> Strided<'a, T> {
         let contiguous = |v: &ArrayViewD<'a, T>| match v.to_slice() {
             Some(s) => Cow::Borrowed(s),
             None => Cow::Owned(c_order(v)),
@@ -299,21 +520,35 @@ impl<'a, T: Copy> Input<'_, 'a, T> {
             let count = a.shape()[a.ndim() - 1];
             match a.to_slice() {
                 Some(s) if !s.is_empty() => Strided {
-                    data: Cow::Borrowed(&s[j..]),
+                    data: Values::One(Cow::Borrowed(&s[j..])),
                     step: count,
                 },
                 _ => Strided {
-                    data: Cow::Owned(c_order(&a.index_axis(Axis(a.ndim() - 1), j))),
+                    data: Values::One(Cow::Owned(c_order(&a.index_axis(Axis(a.ndim() - 1), j)))),
                     step: 1,
                 },
             }
         };
-        let plain = |data| Strided { data, step: 1 };
+        let plain = |data| Strided {
+            data: Values::One(data),
+            step: 1,
+        };
         match (self.data, self.axis) {
             (Data::Planes(p), _) => plain(contiguous(&p[j])),
             (Data::Array(a), Some(_)) => channel(a, j),
             (Data::Array(a), None) => plain(contiguous(a)),
             (Data::Channels(a, r), _) => channel(a, r.start + j),
+            (Data::Pieces(p), count) => {
+                let nd = shape.len();
+                let rows = p.parts.iter().map(|a| rows_of(a, nd, j, count)).collect();
+                // Pieces on a grid over the first axes are one piece along the others.
+                let one = |n: &usize| vec![0, *n];
+                let cuts = (p.cuts.iter().cloned()).chain(shape[p.cuts.len()..].iter().map(one));
+                Strided {
+                    data: Values::Pieces(rows, cuts.collect()),
+                    step: count.unwrap_or(1),
+                }
+            }
         }
     }
 }
@@ -368,23 +603,36 @@ fn resolve<'b, 'a, T>(
             });
         }
         Data::Channels(a, _) => (shape_of(&a.shape()[..a.ndim() - 1]), None),
-        Data::Array(a) if a.shape() == shape => {
-            return Ok(Input {
-                name,
-                data,
-                axis: None,
-            })
+        Data::Pieces(p) if p.cuts.len() > shape.len() => {
+            return Err(Error::Input(format!(
+                "input `{name}` is in pieces along {} axes, but the image has {}",
+                p.cuts.len(),
+                shape.len()
+            )))
         }
-        Data::Array(a)
-            if channels && a.ndim() == shape.len() + 1 && a.shape()[..shape.len()] == *shape =>
-        {
-            let c = a.shape()[shape.len()];
-            if c == 0 {
-                return Err(Error::Input(format!("input `{name}` has no channels")));
+        Data::Array(_) | Data::Pieces(_) => {
+            let a = match data {
+                Data::Pieces(p) => &p.shape[..],
+                Data::Array(a) => a.shape(),
+                _ => unreachable!("matched above"),
+            };
+            if a == shape {
+                return Ok(Input {
+                    name,
+                    data,
+                    axis: None,
+                });
             }
-            (String::new(), Some(c))
+            if channels && a.len() == shape.len() + 1 && a[..shape.len()] == *shape {
+                let c = a[shape.len()];
+                if c == 0 {
+                    return Err(Error::Input(format!("input `{name}` has no channels")));
+                }
+                (String::new(), Some(c))
+            } else {
+                (shape_of(a), None)
+            }
         }
-        Data::Array(a) => (shape_of(a.shape()), None),
     };
     if axis.is_some() {
         return Ok(Input { name, data, axis });
@@ -404,8 +652,22 @@ impl<'a, T: Copy> Binding<'a, T> {
     /// Binds `inputs` to `program`'s planes.
     pub fn new(program: &Program, inputs: &Inputs<'a, T>) -> Result<Binding<'a, T>, Error> {
         let shape = inputs.shape().to_vec();
-        let main = match &inputs.main {
-            Data::Array(a) if inputs.channels => match a.shape().last() {
+        if let Data::Pieces(p) = &inputs.main {
+            if p.cuts.len() > shape.len() {
+                return Err(Error::Input(format!(
+                    "the image is in pieces along {} axes, but has {} (without its channel axis)",
+                    p.cuts.len(),
+                    shape.len()
+                )));
+            }
+        }
+        let main_shape = match &inputs.main {
+            Data::Array(a) => Some(a.shape()),
+            Data::Pieces(p) => Some(&p.shape[..]),
+            _ => None,
+        };
+        let main = match main_shape {
+            Some(full) if inputs.channels => match full.last() {
                 Some(0) | None => {
                     return Err(Error::Input(
                         "the image has no channel axis, or it is empty".into(),
@@ -417,7 +679,7 @@ impl<'a, T: Copy> Binding<'a, T> {
                     axis: Some(c),
                 },
             },
-            data => resolve(MAIN, data, &shape, false)?,
+            _ => resolve(MAIN, &inputs.main, &shape, false)?,
         };
         let mut all = vec![main];
         for (name, data) in &inputs.named {
@@ -473,7 +735,7 @@ impl<'a, T: Copy> Binding<'a, T> {
                     }
                     None => 0,
                 };
-                planes.push(input.plane(j));
+                planes.push(input.plane(j, &shape));
             }
             runs.push(planes);
         } else {
@@ -504,7 +766,7 @@ impl<'a, T: Copy> Binding<'a, T> {
                             )))
                         }
                     };
-                    planes.push(input.plane(k));
+                    planes.push(input.plane(k, &shape));
                 }
                 runs.push(planes);
             }

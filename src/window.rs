@@ -11,7 +11,7 @@
 
 use crate::boundary::Mode;
 use crate::dtype::Element;
-use crate::footprint::{unflatten_into, Resolved};
+use crate::footprint::{unflatten_into, Resolved, MAX_DIMS};
 use crate::outer::Outer;
 use crate::spare::Blocks;
 use rayon::prelude::*;
@@ -386,12 +386,43 @@ impl<F: PixelFn> StripeFn for Gather<F> {
 /// Where a pass reads its input rows: row `y` of plane `z`, the columns [`Geometry::held_x`] says.
 /// The window loop asks only for the rows a stripe and its halo cover, stripe by stripe.
 pub trait Source<T>: Sync {
-    /// The row's values, [`Source::step`] apart.
-    fn row(&self, z: usize, y: usize) -> &[T];
+    /// The row's values, as stored.
+    fn row(&self, z: usize, y: usize) -> Row<'_, T>;
     /// How far apart a row's values lie: 1, or the channel count of pixel-interleaved
     /// channels read where they lie.
     fn step(&self) -> usize {
         1
+    }
+}
+
+/// One row of a source as stored, its values [`Source::step`] apart.
+pub enum Row<'a, T> {
+    /// In one piece.
+    One(&'a [T]),
+    /// Row `index` of each of `pieces` (each piece's rows, as [`Array::data`] holds them), the
+    /// pieces along x one after another in storage: `cuts` says where each begins, and ends
+    /// last.
+    Pieces {
+        pieces: &'a [Vec<&'a [T]>],
+        cuts: &'a [usize],
+        index: usize,
+    },
+}
+
+impl<'a, T: Copy> Row<'a, T> {
+    /// The stored columns from `x` on that one piece holds: their values, and how many.
+    #[inline]
+    fn from(&self, x: usize, st: usize) -> (&'a [T], usize) {
+        let (pieces, cuts, index) = match *self {
+            Row::One(row) => return (&row[x * st..], row.len().div_ceil(st) - x),
+            Row::Pieces {
+                pieces,
+                cuts,
+                index,
+            } => (pieces, cuts, index),
+        };
+        let k = cuts.partition_point(|&c| c <= x) - 1;
+        (&pieces[k][index][(x - cuts[k]) * st..], cuts[k + 1] - x)
     }
 }
 
@@ -447,6 +478,15 @@ impl Planes<'_> {
         index
     }
 
+    /// Where (whole-array) plane `plane` is stored along each folded axis, into `at`.
+    fn stored_each(&self, plane: usize, at: &mut [usize]) {
+        let mut rest = plane;
+        for ((&n, held), a) in self.lens.iter().zip(&self.held).zip(at).rev() {
+            *a = Span::stored_at(held, rest % n);
+            rest /= n;
+        }
+    }
+
     /// The (whole-array) plane that the part's `i`-th computed plane is.
     pub fn computed_plane(&self, i: usize) -> usize {
         let (mut at, mut plane, mut stride) = (i, 0, 1);
@@ -462,27 +502,69 @@ impl Planes<'_> {
 
 /// A C-contiguous array in memory, of shape `dims` (3-D): all of an array, or of a larger one
 /// the planes `planes` and rows `held_y` (as [`Span::held`]; empty: all) hold, and some of its
-/// columns.
+/// columns; in one piece, or in pieces on a grid (a chunk and its neighbours' edges, read where
+/// they lie instead of copied into one array).
 pub struct Array<'a, T> {
-    /// Value `i` in C order at `data[i * step]`.
-    pub data: &'a [T],
+    pub data: Data<'a, T>,
+    /// How far apart a row's values lie (see [`Source::step`]).
     pub step: usize,
     pub dims: [usize; 3],
     pub planes: &'a Planes<'a>,
     pub held_y: &'a [Range<usize>],
 }
 
+/// An [`Array`]'s values.
+pub enum Data<'a, T> {
+    /// In C order: value `i` at `data[i * step]`.
+    One(&'a [T]),
+    /// In pieces on a grid: per piece (in C order over the grid) its rows in C order, and
+    /// per axis (those folded into planes, then rows and columns) where each piece along it
+    /// begins in storage, and the stored length last.
+    Pieces(&'a [Vec<&'a [T]>], &'a [Vec<usize>]),
+}
+
 impl<T: Sync> Source<T> for Array<'_, T> {
     #[inline]
-    fn row(&self, z: usize, y: usize) -> &[T] {
+    fn row(&self, z: usize, y: usize) -> Row<'_, T> {
+        let Data::One(one) = self.data else {
+            return self.row_in_pieces(z, y);
+        };
         let [_, h, w] = self.dims;
         let i = self.planes.stored(z) * h + Span::stored_at(self.held_y, y);
         let st = self.step;
-        &self.data[i * w * st..][..(w * st).saturating_sub(st - 1)]
+        Row::One(&one[i * w * st..][..(w * st).saturating_sub(st - 1)])
     }
 
     fn step(&self) -> usize {
         self.step
+    }
+}
+
+impl<T> Array<'_, T> {
+    /// [`Source::row`] of an array in pieces (apart, so that the one-piece path stays lean).
+    #[inline(never)]
+    fn row_in_pieces(&self, z: usize, y: usize) -> Row<'_, T> {
+        let Data::Pieces(pieces, cuts) = self.data else {
+            unreachable!("an array in one piece");
+        };
+        // The piece holding the row, and the row's place in it, from the stored position along
+        // each axis.
+        let rows = cuts.len() - 1;
+        let mut at = [0; MAX_DIMS];
+        self.planes.stored_each(z, &mut at[..rows - 1]);
+        at[rows - 1] = Span::stored_at(self.held_y, y);
+        let (mut g, mut index) = (0, 0);
+        for (cuts, &s) in cuts.iter().zip(&at[..rows]) {
+            let k = cuts.partition_point(|&c| c <= s) - 1;
+            g = g * (cuts.len() - 1) + k;
+            index = index * (cuts[k + 1] - cuts[k]) + s - cuts[k];
+        }
+        let nx = cuts[rows].len() - 1;
+        Row::Pieces {
+            pieces: &pieces[g * nx..(g + 1) * nx],
+            cuts: &cuts[rows],
+            index,
+        }
     }
 }
 
@@ -727,32 +809,62 @@ fn fill_block<T: Element, B: Copy>(
                 dst.fill(cval);
                 continue;
             };
-            let src = source.row(sz, sy);
-            debug_assert!(
-                (tile.first + tw) * step < src.len() + step,
-                "the tile's columns are held in one piece"
+            let row = source.row(sz, sy);
+            // The tile's columns, then only the halo columns (a test per column of the row
+            // would cost more than the copy).
+            let Row::One(src) = row else {
+                fill_row_from_pieces(dst, &row, step, tile, inner, (cval, conv));
+                continue;
+            };
+            put(
+                &mut dst[inner..inner + tw],
+                &src[tile.first * step..],
+                step,
+                conv,
             );
-            let inside = &mut dst[inner..inner + tw];
-            let from = &src[tile.first * step..];
-            // With AVX2 a row converts (or copies) at twice SSE2's width.
-            crate::simd::avx2(
-                #[inline(always)]
-                || match step {
-                    1 => every::<1, _, _>(inside, from, 1, conv),
-                    2 => every::<2, _, _>(inside, from, 2, conv),
-                    3 => every::<3, _, _>(inside, from, 3, conv),
-                    4 => every::<4, _, _>(inside, from, 4, conv),
-                    _ => every::<0, _, _>(inside, from, step, conv),
-                },
-            );
-            // Only the halo columns: a test per column of the row would cost more than the copy.
             for cx in (0..inner).chain(inner + tw..bw) {
-                dst[cx] = match tile.xmap[cx] {
-                    Some(sx) => conv(src[sx * step]),
-                    None => cval,
-                };
+                dst[cx] = tile.xmap[cx].map_or(cval, |sx| conv(src[sx * step]));
             }
         }
+    }
+}
+
+/// `to[i] = conv(from[i * step])`, with AVX2 at twice SSE2's width.
+#[inline(always)]
+fn put<T: Copy, B>(to: &mut [B], from: &[T], step: usize, conv: &impl Fn(T) -> B) {
+    crate::simd::avx2(
+        #[inline(always)]
+        || match step {
+            1 => every::<1, _, _>(to, from, 1, conv),
+            2 => every::<2, _, _>(to, from, 2, conv),
+            3 => every::<3, _, _>(to, from, 3, conv),
+            4 => every::<4, _, _>(to, from, 4, conv),
+            _ => every::<0, _, _>(to, from, step, conv),
+        },
+    )
+}
+
+/// [`fill_block`]'s work for one row of a source in pieces: the tile's columns from each piece
+/// holding some, then the halo columns. Apart, so that the one-piece path stays lean.
+#[inline(never)]
+fn fill_row_from_pieces<T: Copy, B: Copy>(
+    dst: &mut [B],
+    row: &Row<T>,
+    step: usize,
+    tile: &Tile,
+    inner: usize,
+    (cval, conv): (B, &impl Fn(T) -> B),
+) {
+    let tw = tile.width;
+    let (mut done, mut x) = (inner, tile.first);
+    while done < inner + tw {
+        let (from, held) = row.from(x, step);
+        let n = held.min(inner + tw - done);
+        put(&mut dst[done..done + n], from, step, conv);
+        (done, x) = (done + n, x + n);
+    }
+    for cx in (0..inner).chain(inner + tw..dst.len()) {
+        dst[cx] = tile.xmap[cx].map_or(cval, |sx| conv(row.from(sx, step).0[0]));
     }
 }
 

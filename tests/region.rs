@@ -8,7 +8,7 @@
 
 use jitfilter::window::{Span, STRIPE_ROWS, TILE_COLS, UNITS};
 use jitfilter::{Engine, Footprint, Inputs, Kernel, Mode, Options};
-use ndarray::{concatenate, Array2, ArrayD, Axis, Slice};
+use ndarray::{concatenate, Array2, ArrayD, ArrayViewD, Axis, Slice};
 use std::ops::Range;
 
 const MODES: [Mode; 5] = [
@@ -229,10 +229,44 @@ fn part_of(a: &ArrayD<f64>, held: &[Vec<Range<usize>>]) -> ArrayD<f64> {
     p
 }
 
+/// How a chunk's inputs are stored: copied into one array, or views of the whole arrays in
+/// pieces (one per held range, or two, each range halved).
+#[derive(Debug, Clone, Copy)]
+enum Storage {
+    Joined,
+    Pieces,
+    Split,
+}
+
+/// `r` in two (when it holds two positions or more).
+fn halves(r: Range<usize>) -> Vec<Range<usize>> {
+    let m = r.start + r.len().div_ceil(2);
+    [r.start..m, m..r.end]
+        .into_iter()
+        .filter(|h| !h.is_empty())
+        .collect()
+}
+
+/// The views of `a` that `cuts` (ranges per axis, for its first axes) cut out, in C order.
+fn pieces<'a>(a: &'a ArrayD<f64>, cuts: &[Vec<Range<usize>>]) -> Vec<ArrayViewD<'a, f64>> {
+    let mut parts = vec![a.view()];
+    for (axis, ranges) in cuts.iter().enumerate() {
+        parts = (parts.iter())
+            .flat_map(|p| {
+                (ranges.iter()).map(move |r| {
+                    p.clone()
+                        .slice_axis_move(Axis(axis), Slice::from(r.clone()))
+                })
+            })
+            .collect();
+    }
+    parts
+}
+
 /// Filters `main` (and `named`) chunk by chunk, `chunk[a]` positions along axis `a` (whole
 /// units), each chunk holding the positions `Kernel::needed` names in reverse order (a part
-/// may store its ranges in any order, as a Dask chunk with a wrapped halo does), and puts the
-/// chunks together.
+/// may store its ranges in any order, as a Dask chunk with a wrapped halo does) as `storage`
+/// says, and puts the chunks together.
 fn by_chunks(
     k: &Kernel,
     main: &ArrayD<f64>,
@@ -240,6 +274,7 @@ fn by_chunks(
     fp: &Footprint,
     options: &Options,
     chunk: &[usize],
+    storage: Storage,
 ) -> ArrayD<f64> {
     let shape = main.shape().to_vec();
     let mut outs: Vec<Vec<Range<usize>>> = vec![Vec::new()];
@@ -258,9 +293,24 @@ fn by_chunks(
         held.iter_mut().for_each(|h| h.reverse());
         let mut inputs_owned = vec![part_of(main, &held)];
         inputs_owned.extend(named.iter().map(|(_, a)| part_of(a, &held)));
-        let mut inputs = Inputs::new(inputs_owned[0].view());
-        for ((n, _), a) in named.iter().zip(&inputs_owned[1..]) {
-            inputs = inputs.with(n, a.view());
+        // In pieces: the views of the whole arrays that the held ranges (halved, when
+        // `Storage::Split`) cut out, read where they lie.
+        let cuts: Vec<Vec<Range<usize>>> = (held.iter())
+            .map(|h| match storage {
+                Storage::Split => h.iter().flat_map(|r| halves(r.clone())).collect(),
+                _ => h.clone(),
+            })
+            .collect();
+        let grid: Vec<usize> = cuts.iter().map(|c| c.len()).collect();
+        let mut inputs = match storage {
+            Storage::Joined => Inputs::new(inputs_owned[0].view()),
+            _ => Inputs::pieces(&grid, pieces(main, &cuts)).unwrap(),
+        };
+        for ((n, a), joined) in named.iter().zip(&inputs_owned[1..]) {
+            inputs = match storage {
+                Storage::Joined => inputs.with(n, joined.view()),
+                _ => inputs.with_pieces(n, &grid, pieces(a, &cuts)).unwrap(),
+            };
         }
         let region = (held.into_iter().zip(&out).zip(&shape))
             .map(|((held, o), &len)| {
@@ -326,14 +376,19 @@ fn check_chunks_in(
                 inputs = inputs.with(name, a.view());
             }
             let whole: ArrayD<f64> = k.apply(&inputs, fp, &options).unwrap();
-            for chunk in [&one, &two, &rows_only] {
-                let got = by_chunks(&k, &main, &named, fp, &options, chunk);
+            let storages = [Storage::Joined, Storage::Pieces, Storage::Split];
+            for (chunk, storage) in [&one, &two, &rows_only]
+                .into_iter()
+                .zip(storages.into_iter().cycle())
+                .chain([(&one, Storage::Split), (&two, Storage::Pieces)])
+            {
+                let got = by_chunks(&k, &main, &named, fp, &options, chunk, storage);
                 assert_eq!(got.shape(), whole.shape());
                 let bad = (got.iter().zip(whole.iter()))
                     .position(|(a, b)| a.to_bits() != b.to_bits() && !(a.is_nan() && b.is_nan()));
                 assert!(
                     bad.is_none(),
-                    "`{source}` {fp:?} {shape:?} {modes:?} {engine:?}, chunks of {chunk:?}: element {bad:?} differs from the whole array's result"
+                    "`{source}` {fp:?} {shape:?} {modes:?} {engine:?}, chunks of {chunk:?} {storage:?}: element {bad:?} differs from the whole array's result"
                 );
             }
         }

@@ -40,7 +40,7 @@ import numbers
 import operator
 import threading
 import warnings
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -460,6 +460,7 @@ class Kernel:
         engine: str = "auto",
         axes: Union[int, Sequence[int], None] = None,
         _region: Optional[Sequence[Any]] = None,
+        _grid: Optional[Sequence[int]] = None,
     ) -> np.ndarray:
         """Apply the kernel to every window of ``input``: ``scipy.ndimage.generic_filter``,
         compiled and multithreaded. The GIL is released while filtering.
@@ -529,22 +530,32 @@ class Kernel:
             one per item; with ``channel_axis=-1`` a program that never indexes channels gives
             one per channel and item, channel-major).
         """
-        channels = _channel_axis(channel_axis, np.ndim(input))
-        arr, in_dtype = _as_input(input, channels=channels)
+        # ``_grid`` (jitfilter.dask): ``input``, and each named input given as a list, are the
+        # pieces of one array on that grid over the first axes (see ``Inputs::pieces``).
+        def each(a: Any, f: Callable[[Any], Any]) -> Any:
+            return [f(p) for p in a] if _grid is not None and isinstance(a, list) else f(a)
+
+        first = input[0] if _grid is not None else input
+        channels = _channel_axis(channel_axis, np.ndim(first))
+        in_dtype = _as_input(first, channels=channels)[1]
+        arr = each(input, lambda a: _as_input(a, channels=channels)[0])
         named = [
-            (name, _as_input(a, f"input `{name}`", channels=channels, image=False)[0])
+            (name, each(a, lambda p, n=name: _as_input(p, f"input `{n}`", channels=channels, image=False)[0]))
             for name, a in self._check_inputs(inputs).items()
         ]
-        if any(a.dtype != arr.dtype for _, a in named):
+        dtype = lambda a: (a[0] if isinstance(a, list) else a).dtype  # noqa: E731
+        if any(dtype(a) != dtype(arr) for _, a in named):
             # One element type for all inputs in the engine: float64 holds every value exactly.
-            arr = arr.astype(np.float64)
-            named = [(n, a.astype(np.float64, copy=False)) for n, a in named]
-        shape = arr.shape[:-1] if channels else arr.shape
+            wide = lambda p: p.astype(np.float64, copy=False)  # noqa: E731
+            arr = each(arr, lambda p: p.astype(np.float64))
+            named = [(n, each(a, wide)) for n, a in named]
+        full = _pieces_shape(arr, _grid) if _grid is not None else arr.shape
+        shape = full[:-1] if channels else full
         # ``_region`` (jitfilter.dask): per axis ``None`` or ``(length, held ranges, computed
         # range)``: the input is that part of a larger array, and the result its computed part.
         region = list(_region or [])
         computed = tuple(n if r is None else r[2][1] - r[2][0] for n, r in zip(shape, region))
-        out_shape = self._out_shape(computed or shape, arr.shape[-1] if channels else None)
+        out_shape = self._out_shape(computed or shape, full[-1] if channels else None)
         out_dtype, out_array = _resolve_output(output, out_shape, in_dtype)
         axis_list = _axes(axes, len(shape))
         nax = len(shape) if axis_list is None else len(axis_list)
@@ -593,6 +604,7 @@ class Kernel:
                 axis_list or [],
                 region,
                 into,
+                list(_grid or []),
             )
             if into is not None:
                 return out_array
@@ -803,6 +815,18 @@ def _as_input(
     if native not in _NATIVE:
         arr = arr.astype(_INPUT_CONVERSIONS.get(native, np.dtype(np.float64)))
     return arr, native
+
+
+def _pieces_shape(parts: Sequence[np.ndarray], grid: Sequence[int]) -> Tuple[int, ...]:
+    """The shape of the array whose pieces are ``parts`` (in C order over ``grid``, a grid over
+    its first axes): along each axis of the grid, the lengths of the pieces on the line through
+    the first piece."""
+    shape = list(parts[0].shape)
+    stride = len(parts)
+    for a, g in enumerate(grid):
+        stride //= g
+        shape[a] = sum(parts[i * stride].shape[a] for i in range(g))
+    return tuple(shape)
 
 
 def _channel_axis(channel_axis: Any, ndim: int) -> bool:

@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from typing import Any, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -346,8 +346,8 @@ def _run_pass(
 
     One task per chunk, fed by the chunk itself and, per neighbour, a slice of the neighbour's
     edge as deep as the halo (a view where the neighbour is in memory; the only data that moves
-    between workers): the task puts them together once and filters them as a part of the whole
-    array. ``wrap`` takes the far end's edge as the edge chunks' neighbour. ``mode``, ``origins``
+    between workers): the core reads them where they lie (a part given in pieces, no copy into one
+    array) and filters them as a part of the whole array. ``wrap`` takes the far end's edge as the edge chunks' neighbour. ``mode``, ``origins``
     and ``weights`` are as ``Kernel.filter`` takes them (per axis of ``axes``); ``modes`` is the
     mode of each of the ``ndim`` axes."""
     import dask.array as da
@@ -621,23 +621,30 @@ def _filter_block(
     blocks to stack along a new last axis (a stage's values per pixel). ``wide``: every input is
     read as float64 (as the whole-array filter reads them after a stage)."""
     sizes = [[e - s for s, e in held] for _, held, _ in region]
-    arrays = [
-        _joined([(args[i] if edge is None else args[i][edge])[cuts] for i, edge, cuts in spec], sizes, slot)
-        for slot, spec in enumerate(specs)
-    ]
-    block, named = arrays[0], arrays[1:]
-    inputs = {}
+    # Per array its pieces, read where they lie (the core reads a part in pieces).
+    arrays = [[(args[i] if edge is None else args[i][edge])[cuts] for i, edge, cuts in spec] for spec in specs]
+    grid = [len(s) for s in sizes]
+
+    def one(parts: list) -> Any:
+        return parts[0] if len(parts) == 1 else parts
+
+    block, named = one(arrays[0]), arrays[1:]
+    inputs: Dict[str, Any] = {}
     i = 0
     for name, kind, count in layout:
         blocks = named[i : i + count]
         i += count
         if kind == "stack":
-            inputs[name] = np.stack(blocks, axis=-1)
+            # Stacking copies: the pieces are put together on the way.
+            inputs[name] = np.stack([_joined(b, sizes, 1 + i - count + j) for j, b in enumerate(blocks)], axis=-1)
+        elif kind == "squeeze":
+            inputs[name] = one([p[..., 0] for p in blocks[0]])
         else:
-            inputs[name] = blocks[0][..., 0] if kind == "squeeze" else blocks[0]
+            inputs[name] = one(blocks[0])
     if wide:
-        block = block.astype(np.float64, copy=False)
-        inputs = {n: b.astype(np.float64, copy=False) for n, b in inputs.items()}
+        wider = lambda a: a.astype(np.float64, copy=False)  # noqa: E731
+        block = [wider(p) for p in block] if isinstance(block, list) else wider(block)
+        inputs = {n: [wider(p) for p in b] if isinstance(b, list) else wider(b) for n, b in inputs.items()}
     return kernel.filter(
         block,
         footprint=weights,
@@ -652,4 +659,5 @@ def _filter_block(
         engine=engine,
         axes=axes,
         _region=[(n, list(held), out) for n, held, out in region],
+        _grid=grid if isinstance(block, list) else None,
     )

@@ -177,13 +177,73 @@ const DTYPES: [&str; 6] = ["uint8", "uint16", "int16", "int32", "float32", "floa
 /// earlier passes' results among the named inputs (a result with an axis more than the image
 /// holds its values per pixel along it, as the core hands them from pass to pass).
 struct Arrays<'a, 'py> {
-    main: &'a Bound<'py, PyUntypedArray>,
-    named: &'a [(String, Bound<'py, PyUntypedArray>)],
+    main: &'a Given<'py>,
+    named: &'a [(String, Given<'py>)],
+    /// The grid the arrays given in pieces are cut on (their first axes).
+    grid: &'a [usize],
     channels: bool,
     stages: &'a [String],
     /// The array to write the result into (of the output dtype; it must not overlap the
     /// inputs), or none for a new one.
     into: Option<&'a Bound<'py, PyUntypedArray>>,
+}
+
+/// An input as given: one array, or the pieces of one on the grid (a list of arrays in C order
+/// over it: a Dask chunk and its neighbours' edges, read where they lie).
+enum Given<'py> {
+    One(Bound<'py, PyUntypedArray>),
+    Pieces(Vec<Bound<'py, PyUntypedArray>>),
+}
+
+impl<'py> Given<'py> {
+    fn new(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Self> {
+        if let Ok(a) = obj.cast::<PyUntypedArray>() {
+            return Ok(Given::One(a.clone()));
+        }
+        let parts: Vec<Bound<'py, PyAny>> = obj.extract().map_err(|_| {
+            PyTypeError::new_err(format!("{what} must be a numpy array or a list of its pieces"))
+        })?;
+        let parts = (parts.iter())
+            .map(|p| p.cast::<PyUntypedArray>().cloned())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| PyTypeError::new_err(format!("the pieces of {what} must be numpy arrays")))?;
+        if parts.is_empty() {
+            return Err(PyValueError::new_err(format!("{what} has no pieces")));
+        }
+        Ok(Given::Pieces(parts))
+    }
+
+    /// The array, or the first piece (all share the dtype).
+    fn first(&self) -> &Bound<'py, PyUntypedArray> {
+        match self {
+            Given::One(a) => a,
+            Given::Pieces(p) => &p[0],
+        }
+    }
+
+    /// Its arrays, read as `T` (`what` names it in the error for another dtype).
+    fn read<T: NpElement + jitfilter::Element>(
+        &self,
+        what: impl Fn() -> String,
+    ) -> PyResult<Vec<PyReadonlyArrayDyn<'py, T>>> {
+        let all = match self {
+            Given::One(a) => std::slice::from_ref(a),
+            Given::Pieces(p) => &p[..],
+        };
+        (all.iter())
+            .map(|a| {
+                let typed = a.cast::<PyArrayDyn<T>>().map_err(|_| {
+                    PyTypeError::new_err(format!("{} has dtype {}", what(), a.dtype()))
+                })?;
+                Ok(typed.try_readonly()?)
+            })
+            .collect()
+    }
+}
+
+/// The arrays `ro` guards, as views.
+fn views<'a, T: NpElement>(ro: &'a [PyReadonlyArrayDyn<'_, T>]) -> Vec<ArrayViewD<'a, T>> {
+    ro.iter().map(|r| r.as_array()).collect()
 }
 
 /// The planes of `a` along its last axis.
@@ -205,26 +265,29 @@ where
     T: jitfilter::Element + NpElement,
     O: jitfilter::Element + NpElement,
 {
-    let main = arrays.main.cast::<PyArrayDyn<T>>()?.try_readonly()?;
+    let main = arrays.main.read::<T>(|| "the image".into())?;
+    let image_dtype = arrays.main.first().dtype();
     let mut named = Vec::with_capacity(arrays.named.len());
     for (name, a) in arrays.named {
-        let typed = a.cast::<PyArrayDyn<T>>().map_err(|_| {
-            PyTypeError::new_err(format!(
-                "input `{name}` has dtype {}, but the image has {} (all inputs share one dtype)",
-                a.dtype(),
-                arrays.main.dtype()
-            ))
+        let ro = a.read::<T>(|| {
+            format!("input `{name}` has dtype {}, but the image has {image_dtype} (all inputs share one dtype)", a.first().dtype())
         })?;
-        named.push((name.as_str(), typed.try_readonly()?));
+        named.push((name.as_str(), matches!(a, Given::Pieces(_)), ro));
     }
-    let image_ndim = main.ndim() - usize::from(arrays.channels);
-    let mut inputs = Inputs::new(main.as_array());
-    for (name, ro) in &named {
+    let fail = |e: Error| to_py(py, k.source(), e);
+    let image_ndim = main[0].ndim() - usize::from(arrays.channels);
+    let mut inputs = match arrays.main {
+        Given::One(_) => Inputs::new(main[0].as_array()),
+        Given::Pieces(_) => Inputs::pieces(arrays.grid, views(&main)).map_err(fail)?,
+    };
+    for (name, pieces, ro) in &named {
         let stage = arrays.stages.iter().any(|s| s == name);
-        inputs = if stage && ro.ndim() == image_ndim + 1 {
-            inputs.with_planes(name, planes(ro.as_array()))
+        inputs = if *pieces {
+            inputs.with_pieces(name, arrays.grid, views(ro)).map_err(fail)?
+        } else if stage && ro[0].ndim() == image_ndim + 1 {
+            inputs.with_planes(name, planes(ro[0].as_array()))
         } else {
-            inputs.with(name, ro.as_array())
+            inputs.with(name, ro[0].as_array())
         };
     }
     if arrays.channels {
@@ -468,12 +531,15 @@ impl PyKernel {
     /// `(length, held ranges, computed range)` (see `Options::region`); the result is then the
     /// computed part. `into`, if given, is an array of dtype `out` and the result's shape, in C
     /// order and not overlapping the inputs: the result is written there and it is returned.
+    /// `input` and each named input may be given in pieces, as a list of arrays in C order over
+    /// a grid of `grid[a]` pieces along axis `a` (see `Inputs::pieces`): a part of a larger array
+    /// read where its pieces lie (a Dask chunk and its neighbours' edges).
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (input, footprint, out, mode, cval, origin, params, threads, engine, inputs = Vec::new(), channels = false, axes = Vec::new(), region = Vec::new(), into = None))]
+    #[pyo3(signature = (input, footprint, out, mode, cval, origin, params, threads, engine, inputs = Vec::new(), channels = false, axes = Vec::new(), region = Vec::new(), into = None, grid = Vec::new()))]
     fn filter<'py>(
         &self,
         py: Python<'py>,
-        input: &Bound<'py, PyUntypedArray>,
+        input: &Bound<'py, PyAny>,
         footprint: PyReadonlyArrayDyn<'py, f64>,
         out: &str,
         mode: &str,
@@ -482,12 +548,17 @@ impl PyKernel {
         params: Vec<(String, f64)>,
         threads: Option<usize>,
         engine: &str,
-        inputs: Vec<(String, Bound<'py, PyUntypedArray>)>,
+        inputs: Vec<(String, Bound<'py, PyAny>)>,
         channels: bool,
         axes: Vec<usize>,
         region: Vec<Option<PySpan>>,
         into: Option<Bound<'py, PyUntypedArray>>,
+        grid: Vec<usize>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let input = Given::new(input, "the image")?;
+        let inputs = (inputs.iter())
+            .map(|(n, a)| Ok((n.clone(), Given::new(a, &format!("input `{n}`"))?)))
+            .collect::<PyResult<Vec<_>>>()?;
         let k = &self.kernel;
         let opts = options(py, k.source(), mode, cval, origin, params, threads, engine)?;
         let range = |(a, b): (usize, usize)| a..b;
@@ -502,15 +573,16 @@ impl PyKernel {
             .collect();
         let opts = opts.axes(&axes).region(region);
         let fp = self::footprint(&footprint);
-        let inp = dtype_name(py, input).ok_or_else(|| {
+        let inp = dtype_name(py, input.first()).ok_or_else(|| {
             PyTypeError::new_err(format!(
                 "input dtype {} is not one of {DTYPES:?} (native byte order)",
-                input.dtype()
+                input.first().dtype()
             ))
         })?;
         let arrays = Arrays {
-            main: input,
+            main: &input,
             named: &inputs,
+            grid: &grid,
             channels,
             stages: &self.stages,
             into: into.as_ref(),

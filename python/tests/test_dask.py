@@ -488,12 +488,28 @@ def test_arrays_of_four_and_five_axes(mode):
         assert got.shape == w.shape and got.tobytes() == w.tobytes(), i
 
 
+def test_chunks_are_read_in_pieces_not_joined(img, monkeypatch):
+    # The core reads a chunk and its neighbours' edges where they lie: nothing is copied into
+    # one array for a plain program, on any chunking.
+    def joined(*args):
+        raise AssertionError("a chunk was joined")
+
+    monkeypatch.setattr(jfd, "_joined", joined)
+    k = jf.compile("max(w) - mean(g) + c", inputs=("g",))
+    g = np.cos(img / 7.0)
+    for chunks in ((64, 512), (13, 170), (100, 700)):
+        x, gx = da.from_array(img, chunks=chunks), da.from_array(g, chunks=chunks)
+        got = jfd.filter(x, k, footprint=FOOTPRINTS["irregular"], inputs={"g": gx}, mode="wrap")
+        want = k.filter(img, footprint=FOOTPRINTS["irregular"], inputs={"g": g}, mode="wrap")
+        assert got.compute(scheduler="threads").tobytes() == want.tobytes()
+
+
 @pytest.mark.parametrize("kept", [256 << 20, 0])
 def test_joined_inputs_kept_per_thread_leave_no_trace(img, monkeypatch, kept):
-    # Each task joins its chunk and its neighbours' edges into a buffer its thread keeps for the
-    # next task (or, past the byte limit, a fresh one): on the threaded scheduler, tasks of
-    # other sizes, dtypes and named inputs in between leave every result equal to the whole
-    # array's, and nothing over the limit is kept.
+    # A stage's values per pixel are stacked, and their pieces joined on the way, in a buffer
+    # the task's thread keeps for the next task (or, past the byte limit, a fresh one): on the
+    # threaded scheduler, tasks of other sizes, dtypes and named inputs in between leave every
+    # result equal to the whole array's, and nothing over the limit is kept.
     monkeypatch.setattr(jf, "_SCRATCH_KEPT", kept)
     import threading
 
@@ -506,7 +522,7 @@ def test_joined_inputs_kept_per_thread_leave_no_trace(img, monkeypatch, kept):
         return out
 
     monkeypatch.setattr(jfd, "_scratch", counted)
-    k = jf.compile("max(w) - mean(g) + c", inputs=("g",))
+    k = jf.compile("stage s = (min(w), mean(g)); max(s[0]) - at(s[1]) + c", inputs=("g",))
     g = np.cos(img / 7.0)
     fp = FOOTPRINTS["irregular"]
     for a, chunks in ((img, (64, 512)), (img[:, :333].astype(np.float32), (13, 170)), (img, (100, 700))):

@@ -3,6 +3,7 @@
 
 use super::region::region_of;
 use super::*;
+use crate::bind::Values;
 
 impl Kernel {
     /// Filters `input`, producing the same element type (rounded and saturated for integers).
@@ -356,9 +357,25 @@ impl Kernel {
         let mut trace = Trace::default();
         let mut part = Vec::new();
         for (r, planes) in bound.runs.iter().enumerate() {
-            let arrays: Vec<window::Array<T>> = (planes.iter())
-                .map(|p| window::Array {
-                    data: &p.data,
+            // Per plane in pieces, each piece's rows and where the pieces begin along each of
+            // the `full` axes.
+            let tables: Vec<Option<Table<T>>> = (planes.iter())
+                .map(|p| match &p.data {
+                    Values::One(_) => None,
+                    Values::Pieces(rows, cuts) => {
+                        let cuts =
+                            (full[..lead].iter().map(|&n| vec![0, n])).chain(cuts.iter().cloned());
+                        Some((rows.iter().map(|r| r.rows()).collect(), cuts.collect()))
+                    }
+                })
+                .collect();
+            let arrays: Vec<window::Array<T>> = (planes.iter().zip(&tables))
+                .map(|(p, table)| window::Array {
+                    data: match (&p.data, table) {
+                        (Values::One(data), _) => window::Data::One(data),
+                        (_, Some((rows, cuts))) => window::Data::Pieces(rows, cuts),
+                        (Values::Pieces(..), None) => unreachable!("tabled above"),
+                    },
                     step: p.step,
                     dims,
                     planes: &folds,
@@ -533,6 +550,10 @@ impl Kernel {
         Ok((axes, d))
     }
 }
+
+/// A plane given in pieces as the window loop reads it: per piece its rows, and per axis where
+/// each piece along it begins (see [`window::Data::Pieces`]).
+type Table<'a, T> = (Vec<Vec<&'a [T]>>, Vec<Vec<usize>>);
 
 /// Values given per listed axis (none, one for all, or one each) spread over an array's `ndim`
 /// axes, `fill` on the others — scipy's `_expand_origin`/`_expand_mode`, which keep a list that
