@@ -4,9 +4,11 @@
 //! (the oracle; `tests/region.rs` checks parts of arrays in pieces against the whole array's
 //! result in every mode and engine). Pieces that do not fit together are errors.
 
+mod parts_support;
+use parts_support::pieces;
+
 use jitfilter::{Engine, Footprint, Inputs, Kernel, Options};
-use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Slice};
-use std::ops::Range;
+use ndarray::{ArrayD, Axis, IxDyn, Slice};
 
 /// A deterministic real-valued array of `shape`.
 fn real(shape: &[usize], seed: u64) -> ArrayD<f64> {
@@ -17,22 +19,6 @@ fn real(shape: &[usize], seed: u64) -> ArrayD<f64> {
         s ^= s << 17;
         (s >> 11) as f64 / (1u64 << 53) as f64 * 200.0 - 50.0
     })
-}
-
-/// The views of `a` that `cuts` (ranges per axis, for its first axes) cut out, in C order.
-fn pieces<'a>(a: ArrayViewD<'a, f64>, cuts: &[Vec<Range<usize>>]) -> Vec<ArrayViewD<'a, f64>> {
-    let mut parts = vec![a];
-    for (axis, ranges) in cuts.iter().enumerate() {
-        parts = (parts.iter())
-            .flat_map(|p| {
-                (ranges.iter()).map(move |r| {
-                    p.clone()
-                        .slice_axis_move(Axis(axis), Slice::from(r.clone()))
-                })
-            })
-            .collect();
-    }
-    parts
 }
 
 fn same(got: &ArrayD<f64>, want: &ArrayD<f64>, what: &str) {
@@ -151,6 +137,18 @@ fn pieces_of_a_volume() {
         &k.apply(&inputs, &fp, &Options::default()).unwrap(),
         &want,
         "the first axis",
+    );
+    // Stages read the inputs as float64 (the pieces put together once).
+    let k = Kernel::compile("stage e = min(w); stage m = mean(e) over box:3; at(m) - max(e) + c")
+        .unwrap();
+    let want: ArrayD<f64> = k
+        .apply(&Inputs::new(vol.view()), &fp, &Options::default())
+        .unwrap();
+    let inputs = Inputs::pieces(&[2, 2, 2], pieces(vol.view(), &cuts)).unwrap();
+    same(
+        &k.apply(&inputs, &fp, &Options::default()).unwrap(),
+        &want,
+        "stages",
     );
 }
 

@@ -6,9 +6,12 @@
 //! round. The oracle is the whole-array run of the same kernel (itself checked against scipy and
 //! the interpreter by the other suites).
 
+mod parts_support;
+use parts_support::pieces;
+
 use jitfilter::window::{Span, STRIPE_ROWS, TILE_COLS, UNITS};
 use jitfilter::{Engine, Footprint, Inputs, Kernel, Mode, Options};
-use ndarray::{concatenate, Array2, ArrayD, ArrayViewD, Axis, Slice};
+use ndarray::{concatenate, Array2, ArrayD, Axis, Slice};
 use std::ops::Range;
 
 const MODES: [Mode; 5] = [
@@ -247,22 +250,6 @@ fn halves(r: Range<usize>) -> Vec<Range<usize>> {
         .collect()
 }
 
-/// The views of `a` that `cuts` (ranges per axis, for its first axes) cut out, in C order.
-fn pieces<'a>(a: &'a ArrayD<f64>, cuts: &[Vec<Range<usize>>]) -> Vec<ArrayViewD<'a, f64>> {
-    let mut parts = vec![a.view()];
-    for (axis, ranges) in cuts.iter().enumerate() {
-        parts = (parts.iter())
-            .flat_map(|p| {
-                (ranges.iter()).map(move |r| {
-                    p.clone()
-                        .slice_axis_move(Axis(axis), Slice::from(r.clone()))
-                })
-            })
-            .collect();
-    }
-    parts
-}
-
 /// Filters `main` (and `named`) chunk by chunk, `chunk[a]` positions along axis `a` (whole
 /// units), each chunk holding the positions `Kernel::needed` names in reverse order (a part
 /// may store its ranges in any order, as a Dask chunk with a wrapped halo does) as `storage`
@@ -304,12 +291,14 @@ fn by_chunks(
         let grid: Vec<usize> = cuts.iter().map(|c| c.len()).collect();
         let mut inputs = match storage {
             Storage::Joined => Inputs::new(inputs_owned[0].view()),
-            _ => Inputs::pieces(&grid, pieces(main, &cuts)).unwrap(),
+            _ => Inputs::pieces(&grid, pieces(main.view(), &cuts)).unwrap(),
         };
         for ((n, a), joined) in named.iter().zip(&inputs_owned[1..]) {
             inputs = match storage {
                 Storage::Joined => inputs.with(n, joined.view()),
-                _ => inputs.with_pieces(n, &grid, pieces(a, &cuts)).unwrap(),
+                _ => inputs
+                    .with_pieces(n, &grid, pieces(a.view(), &cuts))
+                    .unwrap(),
             };
         }
         let region = (held.into_iter().zip(&out).zip(&shape))
