@@ -400,11 +400,12 @@ def _run_pass(
                 if not moved:
                     key, edge = (arr.name,) + chunk + tail, None
                 else:
-                    # The neighbour's edges along the first axis it lies across: only they
-                    # travel between workers.
+                    # The neighbour's edges along the first axis it lies across (one task
+                    # makes a chunk's edges along every axis): only they travel between
+                    # workers.
                     a0 = moved[0]
-                    key, edge = (edges, i, a0) + chunk, int(sides[a0] < 0)
-                    dsk[key] = (_edges, (arr.name,) + chunk + tail, a0, lo[a0], hi[a0])
+                    key, edge = (edges, i) + chunk, (a0, int(sides[a0] < 0))
+                    dsk[key] = (_edges, (arr.name,) + chunk + tail, lo, hi)
                 if key not in keys:
                     keys.append(key)
                 cuts = tuple(slice(None) if edge is not None and a == moved[0] else cut(a, j, side)
@@ -583,13 +584,17 @@ def _joined(parts: Sequence[np.ndarray], sizes: Sequence[Sequence[int]], slot: i
     return out
 
 
-def _edges(block: np.ndarray, axis: int, lo: int, hi: int) -> Tuple[np.ndarray, np.ndarray]:
-    """The first ``hi`` and the last ``lo`` positions of a chunk along ``axis`` (edges 0 and 1):
-    what its neighbours along that axis (and diagonally) read of it. Copies, so that the edges
-    do not keep the whole chunk alive (a cluster's memory accounting counts only them)."""
-    n = block.shape[axis]
-    at = (slice(None),) * axis
-    return block[at + (slice(0, hi),)].copy(), block[at + (slice(n - lo, n),)].copy()
+def _edges(block: np.ndarray, lo: Sequence[int], hi: Sequence[int]) -> Tuple[Tuple[np.ndarray, np.ndarray], ...]:
+    """Per axis ``a`` of the halo, the first ``hi[a]`` and the last ``lo[a]`` positions of a chunk
+    (edges 0 and 1): what its neighbours along that axis (and diagonally) read of it. Copies,
+    so that the edges do not keep the whole chunk alive (a cluster's memory accounting counts
+    only them)."""
+    out = []
+    for axis, (before, after) in enumerate(zip(lo, hi)):
+        n = block.shape[axis]
+        at = (slice(None),) * axis
+        out.append((block[at + (slice(0, after),)].copy(), block[at + (slice(n - before, n),)].copy()))
+    return tuple(out)
 
 
 def _filter_block(
@@ -614,7 +619,7 @@ def _filter_block(
     length, the positions the pieces hold (one piece per held range, in storage order) and
     those computed; ``specs`` says, per array (the image, then the named inputs' blocks), where
     its pieces are (in C order: the chunk and its neighbours' edges) as (index in ``args``, an
-    edge of :func:`_edges` or None for a whole chunk, slices of that). The result is the
+    edge of :func:`_edges` as (axis, which) or None for a whole chunk, slices of that). The result is the
     chunk's own positions of the whole array's result. ``layout`` says how the named inputs' blocks make inputs, per input
     ``(name, kind, count)``: ``plain`` one block as it is, ``squeeze`` one block with a trailing
     axis of 1 to drop (an input without channels beside a channel image), ``stack`` ``count``
@@ -622,7 +627,7 @@ def _filter_block(
     read as float64 (as the whole-array filter reads them after a stage)."""
     sizes = [[e - s for s, e in held] for _, held, _ in region]
     # Per array its pieces, read where they lie (the core reads a part in pieces).
-    arrays = [[(args[i] if edge is None else args[i][edge])[cuts] for i, edge, cuts in spec] for spec in specs]
+    arrays = [[(args[i] if edge is None else args[i][edge[0]][edge[1]])[cuts] for i, edge, cuts in spec] for spec in specs]
     grid = [len(s) for s in sizes]
 
     def one(parts: list) -> Any:

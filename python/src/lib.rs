@@ -201,12 +201,16 @@ impl<'py> Given<'py> {
             return Ok(Given::One(a.clone()));
         }
         let parts: Vec<Bound<'py, PyAny>> = obj.extract().map_err(|_| {
-            PyTypeError::new_err(format!("{what} must be a numpy array or a list of its pieces"))
+            PyTypeError::new_err(format!(
+                "{what} must be a numpy array or a list of its pieces"
+            ))
         })?;
         let parts = (parts.iter())
             .map(|p| p.cast::<PyUntypedArray>().cloned())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| PyTypeError::new_err(format!("the pieces of {what} must be numpy arrays")))?;
+            .map_err(|_| {
+                PyTypeError::new_err(format!("the pieces of {what} must be numpy arrays"))
+            })?;
         if parts.is_empty() {
             return Err(PyValueError::new_err(format!("{what} has no pieces")));
         }
@@ -283,7 +287,9 @@ where
     for (name, pieces, ro) in &named {
         let stage = arrays.stages.iter().any(|s| s == name);
         inputs = if *pieces {
-            inputs.with_pieces(name, arrays.grid, views(ro)).map_err(fail)?
+            inputs
+                .with_pieces(name, arrays.grid, views(ro))
+                .map_err(fail)?
         } else if stage && ro[0].ndim() == image_ndim + 1 {
             inputs.with_planes(name, planes(ro[0].as_array()))
         } else {
