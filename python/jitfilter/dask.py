@@ -346,10 +346,10 @@ def _run_pass(
 
     One task per chunk, fed by the chunk itself and, per neighbour, a slice of the neighbour's
     edge as deep as the halo (a view where the neighbour is in memory; the only data that moves
-    between workers): the core reads them where they lie (a part given in pieces, no copy into one
-    array) and filters them as a part of the whole array. ``wrap`` takes the far end's edge as the edge chunks' neighbour. ``mode``, ``origins``
-    and ``weights`` are as ``Kernel.filter`` takes them (per axis of ``axes``); ``modes`` is the
-    mode of each of the ``ndim`` axes."""
+    between workers): the core reads them where they lie (a part given in pieces, no copy into
+    one array) and filters them as a part of the whole array. ``wrap`` takes the far end's edge
+    as the edge chunks' neighbour. ``mode``, ``origins`` and ``weights`` are as ``Kernel.filter``
+    takes them (per axis of ``axes``); ``modes`` is the mode of each of the ``ndim`` axes."""
     import dask.array as da
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
@@ -380,6 +380,8 @@ def _run_pass(
         return slice(chunks[a][j] - lo[a], None) if side < 0 else slice(0, hi[a]) if side else slice(None)
 
     layout = tuple((n, kind, len(arrs)) for n, arrs, kind in named)
+    # The halo across chunks: none along an axis of one chunk (no neighbour reads its edges).
+    cross = tuple(tuple(d if len(chunks[a]) > 1 else 0 for a, d in enumerate(side)) for side in (lo, hi))
     token = tokenize(kernel.__reduce__()[1], x, *arrays, layout, channels, halo, weights, mode, axes, cval,
                      origins, params, threads, engine, out_dtype, wide, values)
     name, edges = f"jitfilter-{token}", f"jitfilter-edges-{token}"
@@ -405,7 +407,7 @@ def _run_pass(
                     # workers.
                     a0 = moved[0]
                     key, edge = (edges, i) + chunk, (a0, int(sides[a0] < 0))
-                    dsk[key] = (_edges, (arr.name,) + chunk + tail, lo, hi)
+                    dsk[key] = (_edges, (arr.name,) + chunk + tail, *cross)
                 if key not in keys:
                     keys.append(key)
                 cuts = tuple(slice(None) if edge is not None and a == moved[0] else cut(a, j, side)
