@@ -60,6 +60,19 @@ struct Pieces<'a, T> {
     shape: Vec<usize>,
 }
 
+/// The positions piece `i` (in C order over the grid `cuts` describes) holds along each axis
+/// of the grid.
+fn held(cuts: &[Vec<usize>], i: usize) -> Vec<Range<usize>> {
+    let mut place = i;
+    let mut out = vec![0..0; cuts.len()];
+    for (c, o) in cuts.iter().zip(&mut out).rev() {
+        let k = place % (c.len() - 1);
+        place /= c.len() - 1;
+        *o = c[k]..c[k + 1];
+    }
+    out
+}
+
 impl<'a, T: Copy> Pieces<'a, T> {
     /// `parts` in C order over a grid of `grid[a]` pieces along axis `a`: the pieces along an
     /// axis at one place of the grid share its length there, and all share their other axes.
@@ -92,13 +105,7 @@ impl<'a, T: Copy> Pieces<'a, T> {
         }
         let rest = &parts[0].shape()[nd..];
         for (i, p) in parts.iter().enumerate() {
-            let mut place = i;
-            let mut want = vec![0; nd];
-            for a in (0..nd).rev() {
-                let k = place % grid[a];
-                place /= grid[a];
-                want[a] = cuts[a][k + 1] - cuts[a][k];
-            }
+            let want: Vec<usize> = held(&cuts, i).iter().map(|r| r.len()).collect();
             if p.shape()[..nd] != want[..] || p.shape()[nd..] != *rest {
                 return Err(Error::Input(format!(
                     "piece {i} has shape {:?}; its place on the grid holds {want:?}{}",
@@ -131,15 +138,10 @@ impl<'a, T: Copy> Pieces<'a, T> {
                 .copied()
                 .expect("pieces are not empty"),
         );
-        let nd = self.cuts.len();
         for (i, p) in self.parts.iter().enumerate() {
-            let mut place = i;
             let mut view = out.view_mut();
-            for a in (0..nd).rev() {
-                let g = self.cuts[a].len() - 1;
-                let k = place % g;
-                place /= g;
-                view.slice_axis_inplace(Axis(a), Slice::from(self.cuts[a][k]..self.cuts[a][k + 1]));
+            for (a, r) in held(&self.cuts, i).into_iter().enumerate() {
+                view.slice_axis_inplace(Axis(a), Slice::from(r));
             }
             view.assign(p);
         }

@@ -399,30 +399,25 @@ pub trait Source<T>: Sync {
 pub enum Row<'a, T> {
     /// In one piece.
     One(&'a [T]),
-    /// Row `index` of each of `pieces` (each piece's rows, as [`Array::data`] holds them), the
-    /// pieces along x one after another in storage: `cuts` says where each begins, and ends
-    /// last.
-    Pieces {
-        pieces: &'a [Vec<&'a [T]>],
-        cuts: &'a [usize],
-        index: usize,
-    },
+    /// In pieces along x.
+    Pieces(RowInPieces<'a, T>),
 }
 
-impl<'a, T: Copy> Row<'a, T> {
+/// Row `index` of each of `pieces` (each piece's rows, as [`Array::data`] holds them), the
+/// pieces along x one after another in storage: `cuts` says where each begins, and ends last.
+pub struct RowInPieces<'a, T> {
+    pub pieces: &'a [Vec<&'a [T]>],
+    pub cuts: &'a [usize],
+    pub index: usize,
+}
+
+impl<'a, T: Copy> RowInPieces<'a, T> {
     /// The stored columns from `x` on that one piece holds: their values, and how many.
     #[inline]
     fn from(&self, x: usize, st: usize) -> (&'a [T], usize) {
-        let (pieces, cuts, index) = match *self {
-            Row::One(row) => return (&row[x * st..], row.len().div_ceil(st) - x),
-            Row::Pieces {
-                pieces,
-                cuts,
-                index,
-            } => (pieces, cuts, index),
-        };
-        let k = cuts.partition_point(|&c| c <= x) - 1;
-        (&pieces[k][index][(x - cuts[k]) * st..], cuts[k + 1] - x)
+        let k = self.cuts.partition_point(|&c| c <= x) - 1;
+        let from = (x - self.cuts[k]) * st;
+        (&self.pieces[k][self.index][from..], self.cuts[k + 1] - x)
     }
 }
 
@@ -560,11 +555,11 @@ impl<T> Array<'_, T> {
             index = index * (cuts[k + 1] - cuts[k]) + s - cuts[k];
         }
         let nx = cuts[rows].len() - 1;
-        Row::Pieces {
+        Row::Pieces(RowInPieces {
             pieces: &pieces[g * nx..(g + 1) * nx],
             cuts: &cuts[rows],
             index,
-        }
+        })
     }
 }
 
@@ -812,9 +807,12 @@ fn fill_block<T: Element, B: Copy>(
             let row = source.row(sz, sy);
             // The tile's columns, then only the halo columns (a test per column of the row
             // would cost more than the copy).
-            let Row::One(src) = row else {
-                fill_row_from_pieces(dst, &row, step, tile, inner, (cval, conv));
-                continue;
+            let src = match row {
+                Row::One(src) => src,
+                Row::Pieces(row) => {
+                    fill_row_from_pieces(dst, &row, step, tile, inner, (cval, conv));
+                    continue;
+                }
             };
             put(
                 &mut dst[inner..inner + tw],
@@ -849,7 +847,7 @@ fn put<T: Copy, B>(to: &mut [B], from: &[T], step: usize, conv: &impl Fn(T) -> B
 #[inline(never)]
 fn fill_row_from_pieces<T: Copy, B: Copy>(
     dst: &mut [B],
-    row: &Row<T>,
+    row: &RowInPieces<T>,
     step: usize,
     tile: &Tile,
     inner: usize,
