@@ -432,23 +432,34 @@ fn abs_dev(
     }
 }
 
-/// The program whose results are `sum(f(w))` for each point map `f` of `args`, in order: on a
-/// one-element window each computes `f`.
+/// The program whose results are the point maps `f` of `args`, in order, each of the value
+/// here: a point map reads windows only element by element, so with every window read as its
+/// element at the output position it computes `f` of one element — a plain per-pixel program,
+/// compiled without a loop over cells, which the planner runs over a block as one row.
 fn map_program(program: &Program, args: &[NodeId]) -> Program {
     let last = args.iter().copied().max().expect("at least one map");
-    let mut nodes: Vec<Node> = program.nodes[..=last].to_vec();
-    let mut roots = Vec::new();
-    for &arg in args {
-        nodes.push(Node {
-            op: Op::Reduce(Reduction::Sum, arg, None, 0),
-            shape: Shape::Scalar,
-            span: program.nodes[arg].span,
-        });
-        roots.push(nodes.len() - 1);
-    }
+    let nodes: Vec<Node> = (program.nodes[..=last].iter())
+        .map(|node| match node.op {
+            Op::Sample(Sample {
+                input,
+                at: At::Window,
+            }) => Node {
+                op: Op::Sample(Sample {
+                    input,
+                    at: At::Center,
+                }),
+                shape: Shape::Scalar,
+                span: node.span,
+            },
+            _ => Node {
+                shape: Shape::Scalar,
+                ..node.clone()
+            },
+        })
+        .collect();
     Program {
         source: program.source.clone(),
-        roots,
+        roots: args.to_vec(),
         nodes,
         params: program.params.clone(),
         inputs: program.inputs.clone(),

@@ -179,6 +179,7 @@ pub(super) fn emit<'a, 'b>(
         params,
         tables: table_addrs,
         samples: HashMap::new(),
+        planes: HashMap::new(),
     };
     let frame = Frame::Callback(frame);
     let mut e = Emitter::new(plan, fb, helpers, inputs, frame, Lookups::default());

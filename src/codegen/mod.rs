@@ -394,6 +394,9 @@ struct Inputs {
     /// Row target: per input sample the program reads, the address of its value for column 0
     /// (a window's: of its block row, which each element's offset is added to).
     samples: HashMap<Sample, Value>,
+    /// Row target: per plane the program reads, the address of its row (loaded once, not per
+    /// pixel: Cranelift does not hoist loads out of the pixel loop).
+    planes: HashMap<usize, Value>,
 }
 
 /// Where the row function's tables (see `Plan::tables`) are: empty for the callback.

@@ -63,8 +63,6 @@ pub(super) struct RowFrame {
     args: Value,
     /// Each window element's offset from a pixel in its block row.
     pub(super) offs: Value,
-    /// The planes' rows (see `Plan::with_planes`).
-    planes: Value,
 }
 
 /// Loads field `offset` of the `RowArgs` at `args`.
@@ -102,9 +100,9 @@ pub(super) fn emit<'a, 'b>(
     let frame = RowFrame {
         args,
         offs: arg(&mut fb, args, PTR, offset_of!(RowArgs, offs)),
-        planes: arg(&mut fb, args, PTR, offset_of!(RowArgs, planes)),
     };
     let samples = locate_samples(&mut fb, args, plan);
+    let planes = locate_planes(&mut fb, args, plan);
     let n = arg(&mut fb, args, types::I64, offset_of!(RowArgs, n));
     let nf = fb.ins().fcvt_from_sint(types::F64, n);
     let params = Some(arg(&mut fb, args, PTR, offset_of!(RowArgs, params)));
@@ -135,6 +133,7 @@ pub(super) fn emit<'a, 'b>(
         params,
         tables: table_addrs,
         samples,
+        planes,
     };
     let mut e = Emitter::new(plan, fb, helpers, inputs, Frame::Row(frame), lookups);
     if let Some(fill) = fill {
@@ -189,6 +188,19 @@ pub(super) fn emit<'a, 'b>(
     }
     e.fb.ins().return_(&[]);
     e.fb
+}
+
+/// The rows of the planes (see `Plan::with_planes`) that `plan` reads.
+fn locate_planes(fb: &mut FunctionBuilder, args: Value, plan: &Plan) -> HashMap<usize, Value> {
+    let mut rows = HashMap::new();
+    let mut planes = None;
+    for node in &plan.nodes {
+        let POp::Plane(i) = node.op else { continue };
+        let planes = *planes.get_or_insert_with(|| arg(fb, args, PTR, offset_of!(RowArgs, planes)));
+        rows.entry(i)
+            .or_insert_with(|| fb.ins().load(PTR, flags(), planes, (8 * i) as i32));
+    }
+    rows
 }
 
 /// Per input sample of the plan, the address of its value for column 0 of the row: the input's
@@ -442,7 +454,7 @@ impl Emitter<'_, '_> {
                 return self.fb.ins().fadd(sx_x, rest);
             }
             POp::Plane(i) => {
-                let row = self.fb.ins().load(PTR, flags(), r.planes, (8 * i) as i32);
+                let row = self.inputs.planes[&i];
                 let off = self.fb.ins().ishl_imm_s(self.xs[self.group], 3);
                 let addr = self.fb.ins().iadd(row, off);
                 return self.fb.ins().load(pix.ty(), flags(), addr, 0);
