@@ -115,12 +115,11 @@ fn extremes_by<B: Copy>(
             let level: &[B] = if k == 0 { row } else { &scratch.levels[k - 1] };
             let (a, z) = (c.col, c.col + c.len - (1 << k));
             let dst = &mut out[(b - c.row) * width..][..width];
-            for ((o, &x), &y) in dst
-                .iter_mut()
-                .zip(&level[a..a + width])
-                .zip(&level[z..z + width])
-            {
-                *o = pick(pick(*o, x), y);
+            // Indexed over three slices of one length (no bounds checks left): the zipped form
+            // compiled to a slower loop in some builds, as inlining around it changed.
+            let (l, r) = (&level[a..a + width], &level[z..z + width]);
+            for i in 0..width {
+                dst[i] = pick(pick(dst[i], l[i]), r[i]);
             }
         }
     }
