@@ -712,6 +712,10 @@ impl Prefix {
             }
             return;
         }
+        // The one bounds check of the tiles' prefix reads: the farthest, of the last pixel.
+        let reach = (chords.iter()).map(|&(s, l)| s + l).max().unwrap_or(0);
+        assert!(base + w + reach <= self.hi.len());
+        assert!(self.exact || self.lo.len() == self.hi.len());
         #[inline(always)]
         fn tile<const T: usize>(
             p: &Prefix,
@@ -728,15 +732,19 @@ impl Prefix {
                     acc[i] += r[i];
                 }
             }
+            // Every chord's prefixes lie in the stripe's (checked once by the caller).
             for &(s, l) in chords {
                 let (a, b) = (at + s, at + s + l);
-                let (ha, hb) = (&p.hi[a..a + T], &p.hi[b..b + T]);
+                debug_assert!(b + T <= p.hi.len());
+                // SAFETY: see above: a < b and b + T <= hi.len() (and lo's, of hi's length).
+                let (ha, hb) = unsafe { (window::<T>(&p.hi, a), window::<T>(&p.hi, b)) };
                 if p.exact {
                     for i in 0..T {
                         acc[i] += hb[i] - ha[i];
                     }
                 } else {
-                    let (la, lb) = (&p.lo[a..a + T], &p.lo[b..b + T]);
+                    // SAFETY: as above.
+                    let (la, lb) = unsafe { (window::<T>(&p.lo, a), window::<T>(&p.lo, b)) };
                     for i in 0..T {
                         acc[i] += (hb[i] - ha[i]) + (lb[i] - la[i]);
                     }
@@ -920,14 +928,28 @@ fn add(dst: &mut [f64], src: &[f64]) {
     }
 }
 
+/// The `T` values of `v` from `at`, unchecked.
+///
+/// # Safety
+/// `at + T <= v.len()`.
+#[inline(always)]
+unsafe fn window<const T: usize>(v: &[f64], at: usize) -> &[f64; T] {
+    debug_assert!(at + T <= v.len());
+    // SAFETY: the caller's bound.
+    unsafe { &*v.as_ptr().add(at).cast::<[f64; T]>() }
+}
+
 /// `dst[x] = Σ_{c < len} src[x + c]`, 16 pixels at a time held in registers across the run.
 #[inline(always)]
 fn run_sums(src: &[f64], len: usize, dst: &mut [f64]) {
     #[inline(always)]
     fn tile<const T: usize>(src: &[f64], len: usize, dst: &mut [f64]) {
         let mut acc = [0.0f64; T];
-        for v in src[..len + T - 1].windows(T) {
-            let v: &[f64; T] = v.try_into().expect("windows of T");
+        let src = &src[..len + T - 1];
+        for c in 0..len {
+            // SAFETY: c + T <= len + T - 1 = src.len(), checked once above (a checked window
+            // per step cost a third of a box sum's instructions).
+            let v = unsafe { window::<T>(src, c) };
             for i in 0..T {
                 acc[i] += v[i];
             }
