@@ -100,9 +100,9 @@ pub(crate) fn compute(
         let shares = |it: &Item| {
             moments.is_some() && stats.means_share() && matches!(it.kind, Kind::Sum | Kind::Mean)
         };
-        // One sum per output pixel, pushed row by row (grown by doubling, it cost a third of
-        // what a mean beside a deviation adds).
-        let mut window_sums = Vec::with_capacity(size);
+        // The variance's window sums, one per output pixel pushed row by row, when there is a
+        // variance (grown by doubling, they cost a third of what a mean beside it adds).
+        let mut window_sums = Vec::with_capacity(if moments.is_some() { size } else { 0 });
         for &(plane, item) in items.iter().filter(|(_, it)| !shares(it)) {
             let out = target(&mut planes[plane], &mut dest, plane, size);
             let sums_out = (Some(plane) == moments).then_some(&mut window_sums);
@@ -737,7 +737,6 @@ impl Prefix {
             // Every chord's prefixes lie in the stripe's (checked once by the caller).
             for &(s, l) in chords {
                 let (a, b) = (at + s, at + s + l);
-                debug_assert!(b + T <= p.hi.len());
                 // SAFETY: see above: a < b and b + T <= hi.len() (and lo's, of hi's length).
                 let (ha, hb) = unsafe { (window::<T>(&p.hi, a), window::<T>(&p.hi, b)) };
                 if p.exact {

@@ -439,22 +439,19 @@ fn abs_dev(
 fn map_program(program: &Program, args: &[NodeId]) -> Program {
     let last = args.iter().copied().max().expect("at least one map");
     let nodes: Vec<Node> = (program.nodes[..=last].iter())
-        .map(|node| match node.op {
-            Op::Sample(Sample {
-                input,
-                at: At::Window,
-            }) => Node {
-                op: Op::Sample(Sample {
+        .map(|node| Node {
+            op: match node.op {
+                Op::Sample(Sample {
+                    input,
+                    at: At::Window,
+                }) => Op::Sample(Sample {
                     input,
                     at: At::Center,
                 }),
-                shape: Shape::Scalar,
-                span: node.span,
+                ref op => op.clone(),
             },
-            _ => Node {
-                shape: Shape::Scalar,
-                ..node.clone()
-            },
+            shape: Shape::Scalar,
+            span: node.span,
         })
         .collect();
     Program {
@@ -489,6 +486,35 @@ mod tests {
         assert_eq!(planner.items.len(), 5);
         assert_eq!(planner.weights.len(), 1);
         assert_eq!(planner.map_program().map(|p| p.roots.len()), Some(1));
+    }
+
+    #[test]
+    fn point_maps_compile_as_per_pixel_programs() {
+        let p = compile_program(
+            "sum(w * 2) + max(g - w) + mean(g^2)",
+            &["g"],
+            &Limits::default(),
+        )
+        .unwrap();
+        let planner = Planner::new(&p);
+        let maps = planner.map_program().expect("three point maps");
+        assert_eq!(maps.roots.len(), 3);
+        // No window and no reduction left: each input is read as its value here, so the row
+        // function has no loop over cells.
+        assert!(maps.nodes.iter().all(|n| n.shape == Shape::Scalar));
+        assert!((maps.nodes.iter()).all(|n| !matches!(n.op, Op::Reduce(..))));
+        let read: Vec<Sample> = (maps.nodes.iter())
+            .filter_map(|n| match n.op {
+                Op::Sample(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        assert!(read.iter().all(|s| s.at == At::Center));
+        // Both inputs, each by its own index.
+        let names: Vec<&str> = (read.iter())
+            .map(|s| maps.inputs[s.input].name.as_str())
+            .collect();
+        assert!(names.contains(&"w") && names.contains(&"g"), "{names:?}");
     }
 
     #[test]

@@ -193,12 +193,12 @@ pub(super) fn emit<'a, 'b>(
 /// The rows of the planes (see `Plan::with_planes`) that `plan` reads.
 fn locate_planes(fb: &mut FunctionBuilder, args: Value, plan: &Plan) -> HashMap<usize, Value> {
     let mut rows = HashMap::new();
-    let mut planes = None;
+    let mut table = None;
     for node in &plan.nodes {
         let POp::Plane(i) = node.op else { continue };
-        let planes = *planes.get_or_insert_with(|| arg(fb, args, PTR, offset_of!(RowArgs, planes)));
+        let table = *table.get_or_insert_with(|| arg(fb, args, PTR, offset_of!(RowArgs, planes)));
         rows.entry(i)
-            .or_insert_with(|| fb.ins().load(PTR, flags(), planes, (8 * i) as i32));
+            .or_insert_with(|| fb.ins().load(PTR, flags(), table, (8 * i) as i32));
     }
     rows
 }
