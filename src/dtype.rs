@@ -113,6 +113,18 @@ pub trait Element: Copy + Send + Sync + PartialOrd + std::fmt::Debug + 'static {
     fn exact(v: f64) -> Option<Self>;
     /// `self − LOWEST`, the histogram key of an integer with `KEYS > 0`.
     fn key(self) -> u32;
+    /// The value in an i32 lane of the native window sums, which run on integer types of at
+    /// most 32 bits alone (floats never reach them).
+    #[inline]
+    fn lane(self) -> i32 {
+        self.to_f64() as i32
+    }
+    /// A whole number within this type's range, from an i32 lane: a plain conversion (no
+    /// rounding or saturation to do).
+    #[inline]
+    fn from_lane(v: i32) -> Self {
+        Self::from_f64(v as f64)
+    }
     /// A result array's `n` values, every one of which the caller writes before reading any:
     /// zeros here; not cleared for the number types, or (f64) a stage result's buffer kept from
     /// an earlier application ([`crate::spare::keep`]).
@@ -150,6 +162,10 @@ macro_rules! int_element {
             }
             #[inline]
             fn key(self) -> u32 { (self as i64 - <$t>::MIN as i64) as u32 }
+            #[inline]
+            fn lane(self) -> i32 { self as i32 }
+            #[inline]
+            fn from_lane(v: i32) -> Self { v as $t }
             fn buffer(n: usize) -> Vec<Self> { crate::spare::unwritten(n) }
         }
     )*};

@@ -261,7 +261,8 @@ pub fn apply_measured(
     options: &Options,
     out: DType,
 ) -> Result<(Image, Option<Loss>), Error> {
-    let reads_w = Native::with_input(kernel.program()).is_some_and(|(_, input)| input == 0);
+    let reads_w =
+        Native::with_input(kernel.program()).is_some_and(|(n, input)| n.orders() && input == 0);
     let exact = out == main.dtype()
         && named.is_empty()
         && (reads_w || picks_values(kernel, main.dtype(), options.cval));
@@ -296,7 +297,7 @@ fn picks_values(kernel: &Kernel, dtype: DType, cval: f64) -> bool {
                 let name = &k.program().inputs[input].name;
                 let earlier = (passes[..i].iter()).any(|(stage, _)| stage == name);
                 n.picks_a_value()
-                    && with_type!(dtype, T => n.pad::<T>(cval).is_some())
+                    && with_type!(dtype, T => n.pad::<T>(cval, 1).is_some())
                     && (name == MAIN || earlier)
             })
         })

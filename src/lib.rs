@@ -30,6 +30,7 @@ pub mod footprint;
 mod fusion;
 pub mod image_filter;
 pub mod imageio;
+pub mod int_sums;
 pub mod interp;
 pub mod ir;
 pub mod kernel;

@@ -2,10 +2,12 @@
 //! `max(w)`, `min(w)`, `median(w)`, `nanmedian(w)` or `percentile(w, q)` with a constant `q` —
 //! runs on an integer image in the image's own type: the padded blocks hold u8/u16/i16/i32, so
 //! extremes compare 16 u8 pixels per SSE instruction and medians key a histogram by value
-//! directly. Floats stay on the planner's f64 path, which handles NaN.
+//! directly. So does one sum or mean of the window (`mean(w)`, `trunc(mean(w))`…), in i32
+//! lanes ([`crate::int_sums`]). Floats stay on the planner's f64 path, which handles NaN.
 
 use crate::dtype::Element;
-use crate::ir::{At, Op, Program, Reduction, Sample};
+use crate::int_sums::{self, Finish, Geometry};
+use crate::ir::{At, Func, Op, Program, Reduction, Sample};
 use crate::order::{self, Rank};
 use crate::window::{Stripe, StripeFn};
 
@@ -15,6 +17,8 @@ pub enum Native {
     Max,
     Min,
     Rank(Rank),
+    /// The window's sum or mean, maybe rounded: exact in i32 lanes.
+    Sum(Finish),
 }
 
 impl Native {
@@ -29,6 +33,13 @@ impl Native {
         let [root] = program.roots[..] else {
             return None;
         };
+        // A mean rounded to a whole number (integer outputs of `jitfilter.ndimage`).
+        let (round, root) = match &program.nodes[root].op {
+            Op::Call(f @ (Func::Trunc | Func::Floor | Func::Ceil | Func::Round), args) => {
+                (Some(*f), args[0])
+            }
+            _ => (None, root),
+        };
         let Op::Reduce(red, arg, extra, _) = program.nodes[root].op else {
             return None;
         };
@@ -41,6 +52,11 @@ impl Native {
         };
         let q = extra.map(|e| &program.nodes[e].op);
         let native = match (red, q) {
+            (Reduction::Sum | Reduction::Mean, None) => Native::Sum(Finish {
+                mean: red == Reduction::Mean,
+                round,
+            }),
+            _ if round.is_some() => return None,
             (Reduction::Max, None) => Native::Max,
             (Reduction::Min, None) => Native::Min,
             (Reduction::Median, None) => Native::Rank(Rank::Median { skip_nan: false }),
@@ -58,11 +74,19 @@ impl Native {
         matches!(self, Native::Max | Native::Min | Native::Rank(Rank::Kth(_)))
     }
 
-    /// The padding value for element type `T` and `cval`, if `T` can run this natively: an
-    /// integer type holding `cval` exactly, with histogram keys for ranks.
-    pub fn pad<T: Element>(&self, cval: f64) -> Option<T> {
+    /// Whether its result is one value of the window or between two (an order statistic), so
+    /// that written in the image's type it loses at most a rounding.
+    pub fn orders(&self) -> bool {
+        !matches!(self, Native::Sum(_))
+    }
+
+    /// The padding value for element type `T` and `cval`, if `T` can run this natively over
+    /// windows of `cells` values: an integer type holding `cval` exactly, with histogram keys
+    /// for ranks, whose window sums fit in an i32 for sums.
+    pub fn pad<T: Element>(&self, cval: f64, cells: usize) -> Option<T> {
         match self {
             Native::Rank(_) if T::KEYS == 0 => None,
+            Native::Sum(_) if !int_sums::fits::<T>(cells) => None,
             _ => T::exact(cval),
         }
     }
@@ -76,6 +100,9 @@ impl Native {
             Native::Rank(_) => {
                 "whole program native on 8/16-bit images: sliding histogram keyed by value"
             }
+            Native::Sum(_) => {
+                "whole program native on 8/16-bit images: exact window sums in i32 lanes"
+            }
         }
     }
 }
@@ -88,12 +115,14 @@ pub struct NativeState<T> {
     scratch: order::Scratch<T>,
     extremes: Vec<T>,
     ranks: Vec<f64>,
+    sums: int_sums::Scratch,
 }
 
 impl<T: Element> StripeFn<T> for NativeStripe {
     type State = NativeState<T>;
 
-    /// Order statistics are exact: a window's value never depends on the block around it.
+    /// Order statistics and integer sums are exact: a window's value never depends on the
+    /// block around it.
     fn tiled(&self) -> bool {
         false
     }
@@ -103,6 +132,7 @@ impl<T: Element> StripeFn<T> for NativeStripe {
             scratch: order::Scratch::default(),
             extremes: Vec::new(),
             ranks: Vec::new(),
+            sums: int_sums::Scratch::default(),
         }
     }
 
@@ -129,6 +159,15 @@ impl<T: Element> StripeFn<T> for NativeStripe {
                 for (ext, out) in ext.chunks_exact(w).zip(out.chunks_mut(s.out_stride)) {
                     crate::dtype::convert(ext, &mut out[..w]);
                 }
+            }
+            Native::Sum(finish) => {
+                let g = Geometry {
+                    bw,
+                    nrows,
+                    width: w,
+                    stride: s.out_stride,
+                };
+                int_sums::sums(s.input(self.1), g, &chords, finish, &mut st.sums, out);
             }
             Native::Rank(rank) => {
                 st.ranks.resize(nrows * w, 0.0);

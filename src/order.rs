@@ -31,6 +31,24 @@ pub fn chords(offs: &[usize], bw: usize) -> Vec<Chord> {
     out
 }
 
+/// The chords as runs of identical chords (same column and length) in consecutive block rows:
+/// (the first, rows). Rectangles of the footprint (a box, a line down the rows) are the long
+/// runs, which sums take down a running sum rather than chord by chord.
+pub fn runs(chords: &[Chord]) -> Vec<(Chord, usize)> {
+    let mut runs: Vec<(Chord, usize)> = Vec::new();
+    for &c in chords {
+        match runs.last_mut() {
+            Some((first, rows))
+                if first.row + *rows == c.row && (first.col, first.len) == (c.col, c.len) =>
+            {
+                *rows += 1
+            }
+            _ => runs.push((c, 1)),
+        }
+    }
+    runs
+}
+
 /// Reused buffers of [`extremes`]: `levels[k][i]` is the extreme of `row[i .. i + 2^k]`.
 pub struct Scratch<B> {
     levels: Vec<Vec<B>>,

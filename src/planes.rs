@@ -543,19 +543,8 @@ impl SumChords {
 
     fn new(chords: &[Chord], s: &Stripe) -> SumChords {
         let bw = s.bw;
-        let mut runs: Vec<(Chord, usize)> = Vec::new();
-        for &c in chords {
-            match runs.last_mut() {
-                Some((first, rows))
-                    if first.row + *rows == c.row && (first.col, first.len) == (c.col, c.len) =>
-                {
-                    *rows += 1
-                }
-                _ => runs.push((c, 1)),
-            }
-        }
         let (mut singles, mut rects) = (Vec::new(), Vec::new());
-        for (c, rows) in runs {
+        for (c, rows) in order::runs(chords) {
             // A rectangle costs about `len + 2` additions per pixel, its chords `2 · rows`
             // prefix reads.
             if rows >= 3 && c.len + 2 <= 2 * rows {
@@ -627,8 +616,15 @@ impl Prefix {
         let size = values.len() / bw * (bw + 1);
         let mut hi = Spare::with_capacity(size);
         if integers {
-            // Every partial sum is an exact integer: plain prefix sums, no low parts.
-            scan_rows(values, bw, &mut hi, None, |h, _, v| *h += v);
+            // Every partial sum is an exact integer, in any order: plain prefix sums by
+            // vectors, no low parts.
+            let rows = hi.spare_capacity_mut()[..size].chunks_exact_mut(bw + 1);
+            for (src, dst) in values.chunks_exact(bw).zip(rows) {
+                dst[0].write(0.0);
+                crate::simd::prefix_exact_f64(src, &mut dst[1..]);
+            }
+            // SAFETY: every row's `bw + 1` entries were written, i.e. all `size`.
+            unsafe { hi.set_len(size) };
             return Prefix {
                 hi,
                 exact: true,
@@ -637,12 +633,7 @@ impl Prefix {
             };
         }
         let mut lo = Spare::with_capacity(size);
-        scan_rows(values, bw, &mut hi, Some(&mut lo), |h, l, v| {
-            let s = *h + v;
-            let bp = s - *h;
-            *l += (*h - (s - bp)) + (v - bp);
-            *h = s;
-        });
+        scan_rows(values, bw, &mut hi, &mut lo);
         let exact = lo.iter().all(|&l| l == 0.0);
         Prefix {
             hi,
@@ -768,50 +759,42 @@ impl Prefix {
     }
 }
 
-/// Prefix sums along each row of `values` (`bw` per row) into the empty `hi` (and `lo`),
-/// `bw + 1` per row starting at 0, [`SCAN_ROWS`] rows at a time; `step(h, l, v)` adds `v`.
-/// Every entry is written once, so the vectors are filled without zeroing them first.
-fn scan_rows(
-    values: &[f64],
-    bw: usize,
-    hi: &mut Vec<f64>,
-    mut lo: Option<&mut Vec<f64>>,
-    step: impl Fn(&mut f64, &mut f64, f64) + Copy,
-) {
+/// Double-double prefix sums (TwoSum) along each row of `values` (`bw` per row) into the empty
+/// `hi` and `lo`, `bw + 1` per row starting at 0, [`SCAN_ROWS`] rows at a time. Every entry is
+/// written once, so the vectors are filled without zeroing them first.
+fn scan_rows(values: &[f64], bw: usize, hi: &mut Vec<f64>, lo: &mut Vec<f64>) {
     use std::mem::MaybeUninit;
     #[inline(always)]
     fn rows<const K: usize>(
         src: &[f64],
         bw: usize,
         hi: &mut [MaybeUninit<f64>],
-        mut lo: Option<&mut [MaybeUninit<f64>]>,
-        step: impl Fn(&mut f64, &mut f64, f64),
+        lo: &mut [MaybeUninit<f64>],
     ) {
         let (mut h, mut l) = ([0.0f64; K], [0.0f64; K]);
         for k in 0..K {
             hi[k * (bw + 1)].write(0.0);
-            if let Some(lo) = lo.as_deref_mut() {
-                lo[k * (bw + 1)].write(0.0);
-            }
+            lo[k * (bw + 1)].write(0.0);
         }
         for c in 0..bw {
             for k in 0..K {
-                step(&mut h[k], &mut l[k], src[k * bw + c]);
+                let v = src[k * bw + c];
+                let s = h[k] + v;
+                let bp = s - h[k];
+                l[k] += (h[k] - (s - bp)) + (v - bp);
+                h[k] = s;
                 hi[k * (bw + 1) + c + 1].write(h[k]);
-                if let Some(lo) = lo.as_deref_mut() {
-                    lo[k * (bw + 1) + c + 1].write(l[k]);
-                }
+                lo[k * (bw + 1) + c + 1].write(l[k]);
             }
         }
     }
     let rows_n = values.len() / bw;
     let size = rows_n * (bw + 1);
     let ready = |v: &Vec<f64>| v.is_empty() && v.capacity() >= size;
-    assert!(ready(hi) && lo.as_deref().is_none_or(ready));
-    let (hi_all, mut lo_all) = (
+    assert!(ready(hi) && ready(lo));
+    let (hi_all, lo_all) = (
         &mut hi.spare_capacity_mut()[..size],
-        lo.as_deref_mut()
-            .map(|l| &mut l.spare_capacity_mut()[..size]),
+        &mut lo.spare_capacity_mut()[..size],
     );
     let mut r = 0;
     while r < rows_n {
@@ -822,19 +805,16 @@ fn scan_rows(
         };
         let (a, z) = (r * (bw + 1), (r + k) * (bw + 1));
         let src = &values[r * bw..(r + k) * bw];
-        let lo_part = lo_all.as_deref_mut().map(|l| &mut l[a..z]);
         match k {
-            SCAN_ROWS => rows::<SCAN_ROWS>(src, bw, &mut hi_all[a..z], lo_part, step),
-            _ => rows::<1>(src, bw, &mut hi_all[a..z], lo_part, step),
+            SCAN_ROWS => rows::<SCAN_ROWS>(src, bw, &mut hi_all[a..z], &mut lo_all[a..z]),
+            _ => rows::<1>(src, bw, &mut hi_all[a..z], &mut lo_all[a..z]),
         }
         r += k;
     }
     // SAFETY: the loop above wrote entries 0..=bw of every row, i.e. all `size` entries.
     unsafe {
         hi.set_len(size);
-        if let Some(lo) = lo {
-            lo.set_len(size);
-        }
+        lo.set_len(size);
     }
 }
 

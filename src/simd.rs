@@ -2,6 +2,9 @@
 //! extremes). The crate is built for baseline x86-64 (SSE2) so the binary runs anywhere; a loop
 //! run through [`avx2`] is compiled a second time with AVX2 enabled and picked when the CPU has
 //! it, doubling the lanes of the vectorised loops. (JIT code already targets the host CPU.)
+//! Prefix sums, which no compiler vectorises (each depends on the last), are written here with
+//! AVX2 intrinsics: a vector's prefix by shifted adds, then the total so far, so that the chain
+//! of dependent additions is one per vector instead of one per value.
 
 /// Runs `f`, compiled with AVX2 when the CPU supports it. The wider code applies only to what
 /// is inlined here: pass an `#[inline(always)]` closure calling `#[inline(always)]` loops.
@@ -19,4 +22,125 @@ pub fn avx2<R>(f: impl FnOnce() -> R) -> R {
         }
     }
     f()
+}
+
+/// `v[i] = v[0] + … + v[i]`, wrapping.
+pub fn prefix_i32(v: &mut [i32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2.
+        return unsafe { prefix_i32_avx2(v) };
+    }
+    let mut s = 0i32;
+    for x in v {
+        s = s.wrapping_add(*x);
+        *x = s;
+    }
+}
+
+/// [`prefix_i32`], eight lanes at a time.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn prefix_i32_avx2(v: &mut [i32]) {
+    use std::arch::x86_64::*;
+    let n = v.len() / 8 * 8;
+    let p = v.as_mut_ptr();
+    let mut carry = _mm256_setzero_si256();
+    let last = _mm256_set1_epi32(7);
+    let mut i = 0;
+    while i < n {
+        // SAFETY: i + 8 <= n <= v.len().
+        let at = unsafe { p.add(i) } as *mut __m256i;
+        let mut x = unsafe { _mm256_loadu_si256(at) };
+        // Shifted adds within each 128-bit half, then the low half's total (its last lane,
+        // broadcast over the high half) added to the high half.
+        x = _mm256_add_epi32(x, _mm256_slli_si256::<4>(x));
+        x = _mm256_add_epi32(x, _mm256_slli_si256::<8>(x));
+        let low = _mm256_shuffle_epi32::<0xFF>(_mm256_permute2x128_si256::<0x08>(x, x));
+        x = _mm256_add_epi32(_mm256_add_epi32(x, low), carry);
+        // SAFETY: as above.
+        unsafe { _mm256_storeu_si256(at, x) };
+        carry = _mm256_permutevar8x32_epi32(x, last);
+        i += 8;
+    }
+    let mut s = _mm256_cvtsi256_si32(carry);
+    for x in &mut v[n..] {
+        s = s.wrapping_add(*x);
+        *x = s;
+    }
+}
+
+/// `dst[i] = src[0] + … + src[i]` for values whose every partial sum, in any order, is exact
+/// (integers whose magnitudes total below 2⁵³): vectors add in another order than one by one.
+pub fn prefix_exact_f64(src: &[f64], dst: &mut [std::mem::MaybeUninit<f64>]) {
+    assert_eq!(src.len(), dst.len());
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2.
+        return unsafe { prefix_exact_f64_avx2(src, dst) };
+    }
+    let mut s = 0.0;
+    for (d, v) in dst.iter_mut().zip(src) {
+        s += v;
+        d.write(s);
+    }
+}
+
+/// [`prefix_exact_f64`], four lanes at a time.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn prefix_exact_f64_avx2(src: &[f64], dst: &mut [std::mem::MaybeUninit<f64>]) {
+    use std::arch::x86_64::*;
+    let n = src.len() / 4 * 4;
+    let zero = _mm256_setzero_pd();
+    let mut carry = zero;
+    let mut i = 0;
+    while i < n {
+        // SAFETY: i + 4 <= n <= src.len() = dst.len().
+        let mut x = unsafe { _mm256_loadu_pd(src.as_ptr().add(i)) };
+        // [a, b, c, d] + [0, a, b, c], then + [0, 0, a, a + b].
+        let one = _mm256_blend_pd::<0b0001>(_mm256_permute4x64_pd::<0b10_01_00_00>(x), zero);
+        x = _mm256_add_pd(x, one);
+        x = _mm256_add_pd(x, _mm256_permute2f128_pd::<0x08>(x, x));
+        x = _mm256_add_pd(x, carry);
+        // SAFETY: as above.
+        unsafe { _mm256_storeu_pd(dst.as_mut_ptr().add(i).cast::<f64>(), x) };
+        carry = _mm256_permute4x64_pd::<0xFF>(x);
+        i += 4;
+    }
+    let mut s = _mm256_cvtsd_f64(carry);
+    for (d, v) in dst[n..].iter_mut().zip(&src[n..]) {
+        s += v;
+        d.write(s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The vector scans against one-by-one sums, for every length around their steps; i32 sums
+    /// that wrap, f64 integers (exact in any order).
+    #[test]
+    fn prefix_sums_match_one_by_one() {
+        for n in 0..40 {
+            let v: Vec<i32> = (0..n).map(|i| (i as i32 - 7) * 300_000_007).collect();
+            let mut want = v.clone();
+            for i in 1..n {
+                want[i] = want[i].wrapping_add(want[i - 1]);
+            }
+            let mut got = v.clone();
+            prefix_i32(&mut got);
+            assert_eq!(got, want, "i32, length {n}");
+            let f: Vec<f64> = (0..n).map(|i| ((i * 7919) % 201) as f64 - 100.0).collect();
+            let mut out = vec![std::mem::MaybeUninit::uninit(); n];
+            prefix_exact_f64(&f, &mut out);
+            let mut s = 0.0;
+            for i in 0..n {
+                s += f[i];
+                // SAFETY: every entry was written.
+                assert_eq!(unsafe { out[i].assume_init() }, s, "f64, length {n} at {i}");
+            }
+        }
+    }
 }

@@ -701,7 +701,8 @@ fn inline_exp_matches_libm() {
 }
 
 /// One random case of the native integer paths (`max(w)`, `min(w)`, `median(w)`, …, run in the
-/// image's own type): auto must equal the interpreter exactly, to f64 and to the input type.
+/// image's own type; `sum(w)`, `mean(w)`, `trunc(mean(w))`, …, in i32 lanes): auto must equal
+/// the interpreter exactly, to f64 and to the input type.
 fn check_native<T: jitfilter::Element>(g: &mut Gen, seed: u64) -> Result<(), TestCaseError> {
     let ndim = 1 + g.below(3);
     // Up to 150 rows so that 2-D images span several 64-row stripes.
@@ -754,7 +755,13 @@ fn check_native<T: jitfilter::Element>(g: &mut Gen, seed: u64) -> Result<(), Tes
         "percentile(w, 30)",
         "percentile(w, 100)",
         "percentile(w, 0)",
-    ][g.below(7)];
+        "sum(w)",
+        "mean(w)",
+        "trunc(mean(w))",
+        "floor(mean(w))",
+        "ceil(mean(w))",
+        "round(mean(w))",
+    ][g.below(13)];
     let kernel = Kernel::compile(src).unwrap();
     let opts = Options::default().mode(mode).cval(cval).origin(&origin);
     let slow = opts.clone().engine(Engine::Interpreter);
@@ -765,22 +772,29 @@ fn check_native<T: jitfilter::Element>(g: &mut Gen, seed: u64) -> Result<(), Tes
     let (fast, trace) = kernel
         .filter_traced::<T, f64, _>(input.view(), &footprint, &opts)
         .unwrap();
-    // Native whenever the padding value is one of T's own (ranks also need histogram keys);
-    // else the planner's f64 path.
-    let rank = !matches!(src, "max(w)" | "min(w)");
+    // Native whenever the padding value is one of T's own (ranks also need histogram keys,
+    // sums a window sum within i32: never for i32 images); else the planner's f64 path.
+    let extreme = matches!(src, "max(w)" | "min(w)");
+    let sum = src.contains("sum") || src.contains("mean");
+    let rank = !extreme && !sum;
     let native = cval.fract() == 0.0
         && (T::LOWEST.to_f64()..=T::HIGHEST.to_f64()).contains(&cval)
-        && !(rank && T::KEYS == 0);
+        && !(rank && T::KEYS == 0)
+        && !(sum && T::NAME == "i32");
     let want = if native {
         Path::Native
     } else if rank {
         Path::Planned(Planned::Histogram)
+    } else if sum {
+        Path::Planned(Planned::Sums)
     } else {
         Path::Planned(Planned::Extremes)
     };
+    // The reduction inside a rounding.
+    let reduction = src.find("mean").map_or(src, |i| &src[i..i + 7]);
     prop_assert_eq!(
         &trace.reductions,
-        &vec![(src.to_string(), want)],
+        &vec![(reduction.to_string(), want)],
         "{}",
         &what
     );

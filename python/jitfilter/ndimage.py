@@ -406,12 +406,14 @@ def _uniform_filter1d(input, size, axis, output, mode, cval, origin):
         if top * int(size) >= _EXACT:
             raise _Uncovered("uniform_filter1d of 64-bit integers whose window sums pass 2**53")
     fp = _line(input.ndim, axis, np.ones(int(size), bool))
-    # Short lines are summed faster per pixel than by the planner's sliding sums (equal on
-    # integer data either way; on floats both are within rounding of scipy's running mean).
+    # Integer data is summed natively in i32 lanes (exact); short lines of floats are summed
+    # faster per pixel by the fused row than by the planner's sliding sums (both within
+    # rounding of scipy's running mean).
     whole = _whole_in_type(input, output, cval, True)
+    short_floats = input.dtype.kind == "f" and int(size) <= 8
     _run(_truncate("mean(w)", whole), input, fp, output, mode, cval,
          _origins(input.ndim, axis, origin), one_d=True, exact=False, same_type=whole,
-         engine="fused" if int(size) <= 8 else "auto")
+         engine="fused" if short_floats else "auto")
 
 
 def _has_nan(a: np.ndarray, cval: float) -> bool:
