@@ -878,9 +878,15 @@ fn rect_sums_into(v: &[f64], sc: &SumChords, out: &mut [f64], finish: impl Fn(f6
                     }
                 }
                 let (first, last) = (i == 0, i == last);
+                // A row's sums of one cell (a line down the rows) are the block row itself.
+                let one = len == 1;
                 for b in 0..rows {
-                    along(v, from(b), len, &mut ring[slot(b)]);
-                    let r = &ring[slot(b)];
+                    let r = if one {
+                        &v[from(b)..][..w]
+                    } else {
+                        along(v, from(b), len, &mut ring[slot(b)]);
+                        &ring[slot(b)]
+                    };
                     if b == 0 {
                         down.copy_from_slice(r);
                     } else {
@@ -890,8 +896,12 @@ fn rect_sums_into(v: &[f64], sc: &SumChords, out: &mut [f64], finish: impl Fn(f6
                 put(&mut out[..w], &down, first, last, finish);
                 for ry in 1..nrows {
                     let (enter, leave) = (ry + rows - 1, ry - 1);
-                    along(v, from(enter), len, &mut ring[slot(enter)]);
-                    let (enter, leave) = (&ring[slot(enter)], &ring[slot(leave)]);
+                    let (enter, leave) = if one {
+                        (&v[from(enter)..][..w], &v[from(leave)..][..w])
+                    } else {
+                        along(v, from(enter), len, &mut ring[slot(enter)]);
+                        (&ring[slot(enter)], &ring[slot(leave)])
+                    };
                     for ((d, e), l) in down.iter_mut().zip(enter).zip(leave) {
                         *d += e - l;
                     }

@@ -849,6 +849,8 @@ fn box_rectangles_equal_interpreter() {
         Footprint::rect(3, 5),
         Footprint::rect(9, 9),
         Footprint::rect(4, 12),
+        // A line down the rows: its rows' sums are the block's values themselves.
+        Footprint::rect(1, 9),
         Footprint::disk(4),
         Footprint::from_mask(mask.into_dyn().view()),
     ];
