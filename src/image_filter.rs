@@ -297,7 +297,7 @@ fn picks_values(kernel: &Kernel, dtype: DType, cval: f64) -> bool {
                 let name = &k.program().inputs[input].name;
                 let earlier = (passes[..i].iter()).any(|(stage, _)| stage == name);
                 n.picks_a_value()
-                    && with_type!(dtype, T => n.pad::<T>(cval, 1).is_some())
+                    && with_type!(dtype, T => n.pad::<T>(cval).is_some())
                     && (name == MAIN || earlier)
             })
         })

@@ -24,8 +24,12 @@ pub struct Finish {
 
 /// Whether a window of `cells` values of `T` sums within an i32 (so that every sum is exact).
 pub fn fits<T: Element>(cells: usize) -> bool {
-    let top = T::LOWEST.to_f64().abs().max(T::HIGHEST.to_f64());
-    cells as f64 * top <= i32::MAX as f64
+    cells as f64 * top::<T>() <= i32::MAX as f64
+}
+
+/// The largest magnitude of a `T`.
+fn top<T: Element>() -> f64 {
+    T::LOWEST.to_f64().abs().max(T::HIGHEST.to_f64())
 }
 
 /// Per-worker buffers.
@@ -65,9 +69,8 @@ pub fn sums<T: Element, O: Element>(
     // below 2²³ in magnitude, f32 division gives the same whole number as f64's (the quotient's
     // rounding error, under 1/(2·cells), cannot cross an integer or a half), eight lanes at a
     // time, and a whole number within O's range converts to O as it is.
-    let top = T::LOWEST.to_f64().abs().max(T::HIGHEST.to_f64());
     let whole = finish.mean
-        && cells as f64 * top < (1 << 23) as f64
+        && cells as f64 * top::<T>() < (1 << 23) as f64
         && O::LOWEST.to_f64() <= T::LOWEST.to_f64()
         && T::HIGHEST.to_f64() <= O::HIGHEST.to_f64();
     let q = cells as f32;

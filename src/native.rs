@@ -80,15 +80,18 @@ impl Native {
         !matches!(self, Native::Sum(_))
     }
 
-    /// The padding value for element type `T` and `cval`, if `T` can run this natively over
-    /// windows of `cells` values: an integer type holding `cval` exactly, with histogram keys
-    /// for ranks, whose window sums fit in an i32 for sums.
-    pub fn pad<T: Element>(&self, cval: f64, cells: usize) -> Option<T> {
+    /// The padding value for element type `T` and `cval`, if `T` can run this natively: an
+    /// integer type holding `cval` exactly, with histogram keys for ranks.
+    pub fn pad<T: Element>(&self, cval: f64) -> Option<T> {
         match self {
             Native::Rank(_) if T::KEYS == 0 => None,
-            Native::Sum(_) if !int_sums::fits::<T>(cells) => None,
             _ => T::exact(cval),
         }
+    }
+
+    /// Whether windows of `cells` values of `T` can run this natively: sums must fit in i32.
+    pub fn holds<T: Element>(&self, cells: usize) -> bool {
+        !matches!(self, Native::Sum(_)) || int_sums::fits::<T>(cells)
     }
 
     /// How `check` and `bench` describe it.

@@ -132,9 +132,11 @@ impl<'k, T: Element> Schedule<'k, T> {
         let cval = options.cval;
         let has_window = !setup.geo.offsets.is_empty();
         let native = match (options.engine, kernel.native()) {
-            (Engine::Auto, Some((op, input))) if has_window => op
-                .pad::<T>(cval, setup.geo.offsets.len())
-                .map(|pad| (op, input, pad)),
+            (Engine::Auto, Some((op, input)))
+                if has_window && op.holds::<T>(setup.geo.offsets.len()) =>
+            {
+                op.pad::<T>(cval).map(|pad| (op, input, pad))
+            }
             _ => None,
         };
         let engine = match options.engine {

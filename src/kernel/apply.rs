@@ -148,7 +148,7 @@ impl Kernel {
         // (an opening's `max(e)`).
         let exact = (self.stages.iter()).all(|(_, s)| {
             s.native()
-                .is_some_and(|(n, _)| n.picks_a_value() && n.pad::<T>(options.cval, 1).is_some())
+                .is_some_and(|(n, _)| n.picks_a_value() && n.pad::<T>(options.cval).is_some())
         });
         if exact && options.engine == Engine::Auto {
             let mut made: Vec<Made<T>> = Vec::new();
