@@ -129,17 +129,7 @@ fn stripe<T: Element, O: Element>(
     } = g;
     // A rectangle costs the same per output row however tall (a row enters, a row leaves);
     // its chords apart would cost one difference of prefixes per row.
-    let (mut rects, mut singles) = (Vec::new(), Vec::new());
-    for (c, rows) in order::runs(chords) {
-        if rows >= 3 {
-            rects.push((c, rows));
-        } else {
-            singles.extend((0..rows).map(|r| Chord {
-                row: c.row + r,
-                ..c
-            }));
-        }
-    }
+    let (rects, singles) = order::rectangles(chords, |_, rows| rows >= 3);
     let Scratch { prefix, downs, acc } = scratch;
     if chords.iter().any(|c| c.len > 1) {
         prefixes(block, bw, prefix);
@@ -164,9 +154,9 @@ fn stripe<T: Element, O: Element>(
         for (i, (c, rows)) in rects.iter().enumerate() {
             let down = &mut downs[i * width..(i + 1) * width];
             if ry == 0 {
-                run(c.row, c).into(down, |d, v| *d = v);
+                run(c.row, c).write_to(down, |d, v| *d = v);
                 for b in 1..*rows {
-                    run(c.row + b, c).into(down, |d, v| *d = d.wrapping_add(v));
+                    run(c.row + b, c).write_to(down, |d, v| *d = d.wrapping_add(v));
                 }
             } else {
                 slide(down, run(c.row + ry + rows - 1, c), run(c.row + ry - 1, c));
@@ -180,8 +170,8 @@ fn stripe<T: Element, O: Element>(
         }
         for c in &singles {
             match first {
-                true => run(ry + c.row, c).into(acc, |a, v| *a = v),
-                false => run(ry + c.row, c).into(acc, |a, v| *a = a.wrapping_add(v)),
+                true => run(ry + c.row, c).write_to(acc, |a, v| *a = v),
+                false => run(ry + c.row, c).write_to(acc, |a, v| *a = a.wrapping_add(v)),
             }
             first = false;
         }
@@ -203,7 +193,7 @@ enum Run<'a, T> {
 impl<T: Element> Run<'_, T> {
     /// `put(dst[x], sum x)` for every x.
     #[inline(always)]
-    fn into(self, dst: &mut [i32], put: impl Fn(&mut i32, i32)) {
+    fn write_to(self, dst: &mut [i32], put: impl Fn(&mut i32, i32)) {
         match self {
             Run::Cells(v) => (dst.iter_mut().zip(v)).for_each(|(d, v)| put(d, v.lane())),
             Run::Prefix(hi, lo) => (dst.iter_mut().zip(hi.iter().zip(lo)))

@@ -31,10 +31,14 @@ pub fn chords(offs: &[usize], bw: usize) -> Vec<Chord> {
     out
 }
 
-/// The chords as runs of identical chords (same column and length) in consecutive block rows:
-/// (the first, rows). Rectangles of the footprint (a box, a line down the rows) are the long
-/// runs, which sums take down a running sum rather than chord by chord.
-pub fn runs(chords: &[Chord]) -> Vec<(Chord, usize)> {
+/// The chords split into rectangles of the footprint (a box, a line down the rows), which sums
+/// take down a running sum rather than chord by chord, and the chords left. A rectangle is a
+/// run of identical chords (same column and length) in consecutive block rows, as (the first,
+/// rows), for which `rect(len, rows)` says it pays.
+pub fn rectangles(
+    chords: &[Chord],
+    rect: impl Fn(usize, usize) -> bool,
+) -> (Vec<(Chord, usize)>, Vec<Chord>) {
     let mut runs: Vec<(Chord, usize)> = Vec::new();
     for &c in chords {
         match runs.last_mut() {
@@ -46,7 +50,18 @@ pub fn runs(chords: &[Chord]) -> Vec<(Chord, usize)> {
             _ => runs.push((c, 1)),
         }
     }
-    runs
+    let (mut rects, mut singles) = (Vec::new(), Vec::new());
+    for (c, rows) in runs {
+        if rect(c.len, rows) {
+            rects.push((c, rows));
+        } else {
+            singles.extend((0..rows).map(|r| Chord {
+                row: c.row + r,
+                ..c
+            }));
+        }
+    }
+    (rects, singles)
 }
 
 /// Reused buffers of [`extremes`]: `levels[k][i]` is the extreme of `row[i .. i + 2^k]`.

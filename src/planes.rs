@@ -543,19 +543,13 @@ impl SumChords {
 
     fn new(chords: &[Chord], s: &Stripe) -> SumChords {
         let bw = s.bw;
-        let (mut singles, mut rects) = (Vec::new(), Vec::new());
-        for (c, rows) in order::runs(chords) {
-            // A rectangle costs about `len + 2` additions per pixel, its chords `2 · rows`
-            // prefix reads.
-            if rows >= 3 && c.len + 2 <= 2 * rows {
-                rects.push((c.row, rows, c.col, c.len));
-            } else {
-                singles.extend((0..rows).map(|r| Chord {
-                    row: c.row + r,
-                    ..c
-                }));
-            }
-        }
+        // A rectangle costs about `len + 2` additions per pixel, its chords `2 · rows` prefix
+        // reads.
+        let (rects, singles) =
+            order::rectangles(chords, |len, rows| rows >= 3 && len + 2 <= 2 * rows);
+        let rects = (rects.iter())
+            .map(|&(c, rows)| (c.row, rows, c.col, c.len))
+            .collect();
         let at = |cs: &[Chord], stride: usize| -> Vec<(usize, usize)> {
             cs.iter().map(|c| (c.row * stride + c.col, c.len)).collect()
         };

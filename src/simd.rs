@@ -26,22 +26,23 @@ pub fn avx2<R>(f: impl FnOnce() -> R) -> R {
 
 /// `v[i] = v[0] + … + v[i]`, wrapping.
 pub fn prefix_i32(v: &mut [i32]) {
+    let (mut done, mut s) = (0, 0i32);
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2.
-        return unsafe { prefix_i32_avx2(v) };
+        (done, s) = unsafe { prefix_i32_avx2(v) };
     }
-    let mut s = 0i32;
-    for x in v {
+    for x in &mut v[done..] {
         s = s.wrapping_add(*x);
         *x = s;
     }
 }
 
-/// [`prefix_i32`], eight lanes at a time.
+/// [`prefix_i32`] over the whole vectors of eight lanes at the start of `v`: how many values it
+/// summed, and their total.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn prefix_i32_avx2(v: &mut [i32]) {
+unsafe fn prefix_i32_avx2(v: &mut [i32]) -> (usize, i32) {
     use std::arch::x86_64::*;
     let n = v.len() / 8 * 8;
     let p = v.as_mut_ptr();
@@ -63,33 +64,33 @@ unsafe fn prefix_i32_avx2(v: &mut [i32]) {
         carry = _mm256_permutevar8x32_epi32(x, last);
         i += 8;
     }
-    let mut s = _mm256_cvtsi256_si32(carry);
-    for x in &mut v[n..] {
-        s = s.wrapping_add(*x);
-        *x = s;
-    }
+    (n, _mm256_cvtsi256_si32(carry))
 }
 
 /// `dst[i] = src[0] + … + src[i]` for values whose every partial sum, in any order, is exact
 /// (integers whose magnitudes total below 2⁵³): vectors add in another order than one by one.
 pub fn prefix_exact_f64(src: &[f64], dst: &mut [std::mem::MaybeUninit<f64>]) {
     assert_eq!(src.len(), dst.len());
+    let (mut done, mut s) = (0, 0.0);
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2.
-        return unsafe { prefix_exact_f64_avx2(src, dst) };
+        (done, s) = unsafe { prefix_exact_f64_avx2(src, dst) };
     }
-    let mut s = 0.0;
-    for (d, v) in dst.iter_mut().zip(src) {
+    for (d, v) in dst[done..].iter_mut().zip(&src[done..]) {
         s += v;
         d.write(s);
     }
 }
 
-/// [`prefix_exact_f64`], four lanes at a time.
+/// [`prefix_exact_f64`] over the whole vectors of four lanes at the start of `src`: how many
+/// values it summed, and their total.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn prefix_exact_f64_avx2(src: &[f64], dst: &mut [std::mem::MaybeUninit<f64>]) {
+unsafe fn prefix_exact_f64_avx2(
+    src: &[f64],
+    dst: &mut [std::mem::MaybeUninit<f64>],
+) -> (usize, f64) {
     use std::arch::x86_64::*;
     let n = src.len() / 4 * 4;
     let zero = _mm256_setzero_pd();
@@ -108,11 +109,7 @@ unsafe fn prefix_exact_f64_avx2(src: &[f64], dst: &mut [std::mem::MaybeUninit<f6
         carry = _mm256_permute4x64_pd::<0xFF>(x);
         i += 4;
     }
-    let mut s = _mm256_cvtsd_f64(carry);
-    for (d, v) in dst[n..].iter_mut().zip(&src[n..]) {
-        s += v;
-        d.write(s);
-    }
+    (n, _mm256_cvtsd_f64(carry))
 }
 
 #[cfg(test)]
