@@ -185,8 +185,37 @@ impl Plain for u64 {}
 #[allow(clippy::uninit_vec)]
 pub(crate) fn unwritten<T: Plain>(n: usize) -> Vec<T> {
     let mut v = Vec::with_capacity(n);
+    advise_huge_pages(&v);
     set_unwritten(&mut v, n);
     v
+}
+
+/// Fresh buffers at least this large (as numpy's rule) are backed by huge pages where the
+/// kernel allows it.
+const HUGE_FROM: usize = 4 << 20;
+
+/// Asks the kernel to back `v`'s fresh memory with 2 MiB pages (Linux's transparent huge pages
+/// in `madvise` mode, the common default): a result array is written once, and faulting it in
+/// 4 KiB at a time cost a third as much as filtering it (`max(w)` of a 1024² f64 chunk: 7.0 ms
+/// filtering, 3.5 ms more in fresh memory, as a Dask worker's results are). numpy advises its own
+/// large arrays the same way.
+fn advise_huge_pages<T>(v: &Vec<T>) {
+    let bytes = v.capacity() * std::mem::size_of::<T>();
+    if bytes < HUGE_FROM {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        const PAGE: usize = 4096;
+        let start = (v.as_ptr() as usize).div_ceil(PAGE) * PAGE;
+        let end = (v.as_ptr() as usize + bytes) / PAGE * PAGE;
+        // SAFETY: the range lies within `v`'s allocation, which nothing has touched yet;
+        // the advice changes how its pages are backed, never their contents. A refusal (no
+        // transparent huge pages) leaves it as it was.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+        }
+    }
 }
 
 /// `v` made `n` long, its values as they are where it held some and unwritten beyond (growing
