@@ -153,15 +153,18 @@ impl StripeFn for RowStripe<'_> {
             Row::Planes(planes) => {
                 for ry in 0..s.nrows {
                     let row = &mut out[ry * s.out_stride..][..w * nout];
-                    if let &[p] = planes {
-                        // One result: straight from its plane.
-                        write_row(&st.planes[p][ry * w..][..w], row, w, 1);
-                        continue;
+                    let at = |p: usize| &st.planes[p][ry * w..][..w];
+                    // One result or a pair: straight from their planes.
+                    match *planes {
+                        [p] => write_row(at(p), row, w, 1),
+                        [p, q] => write_pair(at(p), at(q), row),
+                        _ => {
+                            for (k, &p) in planes.iter().enumerate() {
+                                st.out[k * w..(k + 1) * w].copy_from_slice(at(p));
+                            }
+                            write_row(&st.out, row, w, nout);
+                        }
                     }
-                    for (k, &p) in planes.iter().enumerate() {
-                        st.out[k * w..(k + 1) * w].copy_from_slice(&st.planes[p][ry * w..][..w]);
-                    }
-                    write_row(&st.out, row, w, nout);
                 }
                 self.counts[1].fetch_add(1, Ordering::Relaxed);
                 return;
@@ -242,12 +245,8 @@ fn write_row<O: Element>(results: &[f64], row: &mut [O], w: usize, nout: usize) 
     if nout == 1 {
         crate::dtype::convert(&results[..w], row);
     } else if nout == 2 {
-        // The common pair (`(mean(w), std(w))`): zipped, so no index is checked per value.
         let (a, b) = results[..2 * w].split_at(w);
-        for ((px, a), b) in row.chunks_exact_mut(2).zip(a).zip(b) {
-            px[0] = O::from_f64(*a);
-            px[1] = O::from_f64(*b);
-        }
+        write_pair(a, b, row);
     } else {
         // Pixel by pixel, writing each pixel's values together (a strided pass per result
         // cost a tenth of a two-result `(mean(w), std(w))`).
@@ -258,6 +257,20 @@ fn write_row<O: Element>(results: &[f64], row: &mut [O], w: usize, nout: usize) 
             }
         }
     }
+}
+
+/// One output row of two results (the common pair, `(mean(w), std(w))`), interleaved per
+/// pixel: zipped, so no index is checked per value.
+fn write_pair<O: Element>(a: &[f64], b: &[f64], row: &mut [O]) {
+    crate::simd::avx2(
+        #[inline(always)]
+        || {
+            for ((px, a), b) in row.chunks_exact_mut(2).zip(a).zip(b) {
+                px[0] = O::from_f64(*a);
+                px[1] = O::from_f64(*b);
+            }
+        },
+    )
 }
 
 /// The least and greatest values of `block`, if all are integers of magnitude below 2^31 and
