@@ -5,7 +5,7 @@ use super::{with_type, DynArray, Format, Image, Reason};
 use crate::dtype::DType;
 use ndarray::ArrayD;
 use ndarray_npy::npy::header::Header as NpyHeader;
-use ndarray_npy::{ReadNpyError, ReadNpyExt, WriteNpyError, WriteNpyExt};
+use ndarray_npy::{ReadNpyExt, WriteNpyError, WriteNpyExt};
 use std::io::Write;
 
 /// Checks the header against the file size, so that a forged shape cannot make the reader
@@ -34,13 +34,22 @@ fn bad(detail: String) -> Reason {
     }
 }
 
-/// Tries each type in turn; `ndarray-npy` rejects a wrong dtype before reading any data.
+/// The kind and size of a dtype as `check_header` shows it (`'<f8'` → `f8`), without its
+/// byte order.
+fn code(dtype: &str) -> &str {
+    dtype
+        .trim_matches('\'')
+        .trim_start_matches(['<', '>', '|', '='])
+}
+
+/// Reads the array as the type whose code (`u1`, `f8`, …) is the file's, if one is listed.
+/// (Only that one is tried: `ndarray-npy` allocates and zeroes a whole array of a multi-byte
+/// type before it looks at the dtype, so trying each in turn cost four array-sized allocations
+/// for an f64 file.)
 macro_rules! read_as {
-    ($bytes:expr, $($t:ty => $convert:expr),*) => {
-        $(match ArrayD::<$t>::read_npy($bytes) {
-            Ok(a) => return Ok($convert(a)),
-            Err(ReadNpyError::WrongDescriptor(_)) => {}
-            Err(e) => return Err(bad(e.to_string())),
+    ($bytes:expr, $dtype:expr, $($t:ty: $code:literal => $convert:expr),*) => {
+        $(if code($dtype) == $code {
+            return ArrayD::<$t>::read_npy($bytes).map($convert).map_err(|e| bad(e.to_string()));
         })*
     };
 }
@@ -48,10 +57,10 @@ macro_rules! read_as {
 /// An array of an engine type; bool reads as u8 0/1.
 pub(super) fn read(bytes: &[u8]) -> Result<DynArray, Reason> {
     let dtype = check_header(bytes)?;
-    read_as!(bytes,
-        u8 => DynArray::U8, u16 => DynArray::U16, i16 => DynArray::I16, i32 => DynArray::I32,
-        f32 => DynArray::F32, f64 => DynArray::F64,
-        bool => |a: ArrayD<bool>| DynArray::U8(a.mapv(u8::from)));
+    read_as!(bytes, &dtype,
+        u8: "u1" => DynArray::U8, u16: "u2" => DynArray::U16, i16: "i2" => DynArray::I16,
+        i32: "i4" => DynArray::I32, f32: "f4" => DynArray::F32, f64: "f8" => DynArray::F64,
+        bool: "b1" => |a: ArrayD<bool>| DynArray::U8(a.mapv(u8::from)));
     Err(Reason::Unsupported(format!(
         "dtype {dtype} is not supported (u8, u16, i16, i32, f32, f64 and bool are; convert with numpy's astype)"
     )))
@@ -62,10 +71,13 @@ pub(super) fn read(bytes: &[u8]) -> Result<DynArray, Reason> {
 pub(super) fn read_f64(bytes: &[u8]) -> Result<ArrayD<f64>, Reason> {
     let dtype = check_header(bytes)?;
     macro_rules! widen {
-        ($($t:ty),*) => { read_as!(bytes, $($t => |a: ArrayD<$t>| a.mapv(|v| v as f64)),*) };
+        ($($t:ty: $code:literal),*) => {
+            read_as!(bytes, &dtype, $($t: $code => |a: ArrayD<$t>| a.mapv(|v| v as f64)),*)
+        };
     }
-    widen!(f64, f32, u8, u16, i16, i32, i8, u32, i64, u64);
-    read_as!(bytes, bool => |a: ArrayD<bool>| a.mapv(|b| if b { 1.0 } else { 0.0 }));
+    widen!(f64: "f8", f32: "f4", u8: "u1", u16: "u2", i16: "i2", i32: "i4", i8: "i1", u32: "u4",
+        i64: "i8", u64: "u8");
+    read_as!(bytes, &dtype, bool: "b1" => |a: ArrayD<bool>| a.mapv(|b| if b { 1.0 } else { 0.0 }));
     Err(Reason::Unsupported(format!(
         "dtype {dtype} is not a real number type"
     )))
@@ -177,4 +189,87 @@ pub(super) fn header_bytes(shape: &[usize], dtype: DType) -> Vec<u8> {
     }
     out.extend_from_slice(dict.as_bytes());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A version 1 `.npy` of `descr` and shape (2, 3) holding `data` as given.
+    fn file(descr: &str, data: &[u8]) -> Vec<u8> {
+        let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': (2, 3), }}");
+        dict.push_str(&" ".repeat((10 + dict.len() + 1).div_ceil(64) * 64 - 10 - dict.len() - 1));
+        dict.push('\n');
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+        out.extend_from_slice(dict.as_bytes());
+        out.extend_from_slice(data);
+        out
+    }
+
+    /// The six values 0, 1, 2, 3, 4, 250 in `size`-byte integers or floats, either byte order.
+    fn values(size: usize, float: bool, big: bool) -> Vec<u8> {
+        [0.0f64, 1.0, 2.0, 3.0, 4.0, 250.0]
+            .iter()
+            .flat_map(|&v| {
+                let mut b = match (float, size) {
+                    (true, 4) => (v as f32).to_le_bytes().to_vec(),
+                    (true, _) => v.to_le_bytes().to_vec(),
+                    (false, _) => (v as u64).to_le_bytes()[..size].to_vec(),
+                };
+                if big {
+                    b.reverse();
+                }
+                b
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_dtype_is_read_as_its_own_type_in_either_byte_order() {
+        let want = [0.0, 1.0, 2.0, 3.0, 4.0, 250.0];
+        for (code, size, float, name) in [
+            ("u1", 1, false, "U8"),
+            ("u2", 2, false, "U16"),
+            ("i2", 2, false, "I16"),
+            ("i4", 4, false, "I32"),
+            ("f4", 4, true, "F32"),
+            ("f8", 8, true, "F64"),
+        ] {
+            for (order, big) in [('<', false), ('>', true), ('|', false)] {
+                if (size == 1) != (order == '|') {
+                    continue;
+                }
+                let bytes = file(&format!("{order}{code}"), &values(size, float, big));
+                let got = read(&bytes).unwrap_or_else(|e| panic!("{order}{code}: {e:?}"));
+                let (kind, v): (&str, Vec<f64>) = match &got {
+                    DynArray::U8(a) => ("U8", a.iter().map(|&x| x as f64).collect()),
+                    DynArray::U16(a) => ("U16", a.iter().map(|&x| x as f64).collect()),
+                    DynArray::I16(a) => ("I16", a.iter().map(|&x| x as f64).collect()),
+                    DynArray::I32(a) => ("I32", a.iter().map(|&x| x as f64).collect()),
+                    DynArray::F32(a) => ("F32", a.iter().map(|&x| x as f64).collect()),
+                    DynArray::F64(a) => ("F64", a.iter().copied().collect()),
+                };
+                assert_eq!((kind, v.as_slice()), (name, &want[..]), "{order}{code}");
+                let wide = read_f64(&bytes).unwrap();
+                assert_eq!(
+                    wide.iter().copied().collect::<Vec<_>>(),
+                    want,
+                    "{order}{code}"
+                );
+            }
+        }
+        // Booleans read as 0/1 bytes; 64-bit integers only as weights; complex not at all.
+        let flags = read(&file("|b1", &[0, 1, 1, 0, 0, 1])).unwrap();
+        assert!(matches!(flags, DynArray::U8(a) if a.iter().eq([0, 1, 1, 0, 0, 1].iter())));
+        let wide = file("<i8", &values(8, false, false));
+        assert!(matches!(read(&wide), Err(Reason::Unsupported(m)) if m.contains("'<i8'")));
+        assert_eq!(
+            read_f64(&wide).unwrap().iter().copied().collect::<Vec<_>>(),
+            want
+        );
+        let complex = file("<c8", &[0; 48]);
+        assert!(matches!(read(&complex), Err(Reason::Unsupported(_))));
+        assert!(matches!(read_f64(&complex), Err(Reason::Unsupported(_))));
+    }
 }
