@@ -224,6 +224,7 @@ impl StripeFn for RowStripe<'_> {
             // values per element table and `luts` lut_len per keyed table, whose keys `w - c`
             // lie in lut_lo .. lut_lo + lut_len because the block's values are integers in
             // lo..=hi.
+            crate::simd::clean_upper();
             unsafe { (code.f)(&mut args) };
             if ry == 0 && code.keyed > 0 && args.ok == 0 {
                 // Split `exp` factors out of range: the direct row function, for this stripe.

@@ -483,6 +483,7 @@ fn apply_map(f: RowFn, n: usize, blocks: &[Vec<f64>], params: &[f64]) -> Vec<Spa
     // SAFETY: a point map reads only inputs[i][x] for x < width (every block has `len`
     // values), and params, and writes `len` values to each of its `n` outputs; the lists
     // live until the call returns.
+    crate::simd::clean_upper();
     unsafe { f(&mut args) };
     out
 }
