@@ -168,6 +168,12 @@ pub(super) fn header_bytes(shape: &[usize], dtype: DType) -> Vec<u8> {
         DType::F32 => format!("{order}f4"),
         DType::F64 => format!("{order}f8"),
     };
+    header_of(shape, &code)
+}
+
+/// A version 1 (or, for a long shape, 2) header for a C-order array of `shape` and the numpy
+/// type descriptor `code` (`<f8`, `|b1`).
+fn header_of(shape: &[usize], code: &str) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     let tuple = match dims.len() {
         1 => format!("({},)", dims[0]),
@@ -195,14 +201,9 @@ pub(super) fn header_bytes(shape: &[usize], dtype: DType) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    /// A version 1 `.npy` of `descr` and shape (2, 3) holding `data` as given.
+    /// A `.npy` of `descr` and shape (2, 3) holding `data` as given.
     fn file(descr: &str, data: &[u8]) -> Vec<u8> {
-        let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': (2, 3), }}");
-        dict.push_str(&" ".repeat((10 + dict.len() + 1).div_ceil(64) * 64 - 10 - dict.len() - 1));
-        dict.push('\n');
-        let mut out = b"\x93NUMPY\x01\x00".to_vec();
-        out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
-        out.extend_from_slice(dict.as_bytes());
+        let mut out = header_of(&[2, 3], descr);
         out.extend_from_slice(data);
         out
     }
