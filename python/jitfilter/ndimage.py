@@ -18,9 +18,13 @@ scipy's C routine          jitfilter kernel
 ========================  ===========================================
 
 so ``gaussian_filter``, ``uniform_filter``, ``median_filter``, ``grey_opening``,
-``white_tophat``… are those of scipy with jitfilter underneath. Results are cast into the output
-array as scipy's C code casts them (a C cast: float to integer truncates), not with the core's
-rounding (``jf.filter`` rounds half to even and saturates).
+``white_tophat``… are those of scipy with jitfilter underneath. Two changes of scipy's Python
+code, neither changing a value: a new result array is left unfilled (every routine writes all
+of it), and the separable filters (``gaussian_filter``, ``uniform_filter``, ``sobel``,
+``prewitt``) keep their intermediate passes in a scratch array of the output's type instead of
+in the output itself (scipy's passes read the array they write, which costs a copy per pass).
+Results are cast into the output array as scipy's C code casts them (a C cast: float to integer
+truncates), not with the core's rounding (``jf.filter`` rounds half to even and saturates).
 
 ``generic_filter`` takes a jitfilter expression (``"median(w) - min(w)"``) or a compiled
 :class:`jitfilter.Kernel` as ``function``; ``extra_keywords`` then sets the program's params. A
@@ -67,6 +71,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 import types
 from typing import Any, Callable, Dict
 
@@ -76,6 +81,7 @@ try:
     from scipy.ndimage import _filters as _sp_filters
     from scipy.ndimage import _morphology as _sp_morphology
     from scipy.ndimage import _nd_image as _sp_nd_image
+    from scipy.ndimage import _ni_support as _sp_support
     from scipy.ndimage import _rank_filter_1d as _sp_rank_1d
 except ImportError as e:  # pragma: no cover - depends on the installed scipy
     raise ImportError(
@@ -416,6 +422,70 @@ def _uniform_filter1d(input, size, axis, output, mode, cval, origin):
          engine="fused" if short_floats else "auto")
 
 
+# ---- separable filters: passes from one array into another ---------------------------------
+
+_CHAIN = threading.local()
+
+
+def _recorded(routine: Callable) -> Callable:
+    """The 1-D ``routine``, recorded instead of run while `_separable` collects passes."""
+
+    @functools.wraps(routine)
+    def run(*args):
+        passes = getattr(_CHAIN, "passes", None)
+        if passes is None:
+            return routine(*args)
+        passes.append((routine, args))
+
+    return run
+
+
+def _separable(fn: Callable) -> Callable:
+    """scipy's separable filter ``fn``, whose 1-D passes each read the previous one's output
+    and nothing else reads in between: the passes are collected while scipy's code runs (its
+    argument checks, axes, modes and output as scipy's), then run with their intermediate
+    results in a buffer kept for the next call (`_chain`) instead of in the output, each pass
+    reading one array while writing another: scipy's passes read the output they write, which
+    costs a copy of it per pass. Complex input keeps scipy's route (its real and imaginary
+    passes read each other's results)."""
+
+    @functools.wraps(fn)
+    def run(input, *args, **kwargs):
+        if getattr(_CHAIN, "passes", None) is not None or np.asarray(input).dtype.kind == "c":
+            return fn(input, *args, **kwargs)
+        _CHAIN.passes = passes = []
+        try:
+            result = fn(input, *args, **kwargs)
+        finally:
+            _CHAIN.passes = None
+        for routine, args in _chain(passes):
+            routine(*args)
+        return result
+
+    return run
+
+
+def _chain(passes: list) -> list:
+    """Recorded 1-D passes (``(routine, (input, weights or size, axis, output, …))``) with the
+    intermediate results of a chain — each pass after the first reading the output all write —
+    moved to one scratch array of the output's type and shape, alternating with the output so
+    that the last pass writes the output: the values are those scipy's passes keep in its
+    output, so the results are the same bit for bit."""
+    out = passes[0][1][3] if passes else None
+    chained = (len(passes) > 1 and isinstance(out, np.ndarray)
+               and all(a[3] is out for _, a in passes)
+               and all(a[0] is out for _, a in passes[1:]))
+    if not chained:
+        return passes
+    spare = _jf._scratch("chain", out.shape, out.dtype)
+    moved, src = [], passes[0][1][0]
+    for i, (routine, a) in enumerate(passes):
+        dst = out if (len(passes) - 1 - i) % 2 == 0 else spare
+        moved.append((routine, (src, a[1], a[2], dst) + tuple(a[4:])))
+        src = dst
+    return moved
+
+
 def _has_nan(a: np.ndarray, cval: float) -> bool:
     """Whether float data or the cval (read where windows leave the array in constant modes)
     is NaN (numpy's min is NaN then: one pass, no temporary). scipy's order statistics treat
@@ -547,8 +617,8 @@ class _Routines:
     """scipy's ``_nd_image`` with the filter routines replaced (anything else is scipy's)."""
 
     correlate = staticmethod(_correlate)
-    correlate1d = staticmethod(_correlate1d)
-    uniform_filter1d = staticmethod(_uniform_filter1d)
+    correlate1d = staticmethod(_recorded(_correlate1d))
+    uniform_filter1d = staticmethod(_recorded(_uniform_filter1d))
     min_or_max_filter1d = staticmethod(_min_or_max_filter1d)
     min_or_max_filter = staticmethod(_min_or_max_filter)
     rank_filter = staticmethod(_rank_filter)
@@ -556,6 +626,21 @@ class _Routines:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(_sp_nd_image, name)
+
+
+class _Support:
+    """scipy's ``_ni_support`` with a new result array left unfilled: every routine writes each
+    of its values, and ``np.zeros``' clearing pass (in the calling thread, so the worker threads
+    then write lines another core holds) cost a third of a Gaussian filter's time."""
+
+    @staticmethod
+    def _get_output(output, input, shape=None, complex_output=False):
+        if output is None and not complex_output:
+            return np.empty(input.shape if shape is None else shape, dtype=input.dtype.name)
+        return _sp_support._get_output(output, input, shape, complex_output)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_sp_support, name)
 
 
 # ---- scipy's Python code, re-bound to those routines ----------------------------------------
@@ -578,8 +663,11 @@ def _rebind(module: types.ModuleType, overrides: Dict[str, Any]) -> Dict[str, An
     return namespace
 
 
-_filters = _rebind(_sp_filters, {"_nd_image": _Routines(),
+_filters = _rebind(_sp_filters, {"_nd_image": _Routines(), "_ni_support": _Support(),
                                  "_rank_filter_1d": types.SimpleNamespace(rank_filter=_rank_filter_1d)})
+# Rebound in the namespace too, for scipy's filters built on them (gaussian_laplace…).
+for _name in ("gaussian_filter", "uniform_filter", "sobel", "prewitt"):
+    _filters[_name] = _separable(_filters[_name])
 _morphology = _rebind(_sp_morphology, {"_filters": types.SimpleNamespace(**_filters)})
 
 for _name in __all__:

@@ -206,6 +206,53 @@ def test_output_sharing_the_inputs_memory():
     np.testing.assert_array_equal(big[:-1], k.filter(np.vstack([a, a[:1]])[1:], size=5, inputs={"g": g}))
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32, np.float64])
+def test_separable_chains_equal_their_passes_one_by_one(dtype):
+    """gaussian_filter, uniform_filter, sobel and prewitt keep their intermediate results in a
+    scratch array rather than in the output: the results equal the 1-D passes run one by one
+    into the output, as scipy runs them, bit for bit — in place, into a strided output, into
+    another type, with per-axis modes and origins, over 2, 3 and 5 axes."""
+    rng = np.random.default_rng(21)
+    for shape in ((23, 41), (9, 11, 13), (3, 4, 5, 4, 6)):
+        a = rng.uniform(-30, 200, shape).astype(dtype)
+        n = a.ndim
+        modes = ["wrap", "constant", "mirror", "nearest", "reflect"][:n]
+
+        def by_passes(one_d, params, out):
+            src = a
+            for ax, p in enumerate(params):
+                one_d(src, *p[:1], axis=ax, output=out, mode=modes[ax], cval=3.5, **p[1])
+                src = out
+            return out
+
+        cases = [
+            (jn.gaussian_filter, dict(sigma=[1.5, 0.7, 2.0, 1.0, 0.8][:n]), jn.gaussian_filter1d,
+             [(s, {}) for s in [1.5, 0.7, 2.0, 1.0, 0.8][:n]]),
+            (jn.uniform_filter, dict(size=[5, 3, 7, 2, 3][:n], origin=[1, 0, -2, 0, 1][:n]),
+             jn.uniform_filter1d,
+             [(z, dict(origin=o)) for z, o in zip([5, 3, 7, 2, 3], [1, 0, -2, 0, 1])][:n]),
+        ]
+        for whole, kw, one_d, params in cases:
+            for out_type in (dtype, np.float64):
+                want = by_passes(one_d, params, np.empty(shape, out_type))
+                got = whole(a, output=out_type, mode=modes, cval=3.5, **kw)
+                np.testing.assert_array_equal(got, want, err_msg=f"{whole.__name__} {shape}")
+            # In place, and into a strided view of a larger array.
+            x = a.copy()
+            assert whole(x, output=x, mode=modes, cval=3.5, **kw) is x
+            np.testing.assert_array_equal(x, by_passes(one_d, params, np.empty(shape, dtype)))
+            big = np.zeros((2,) + shape, dtype)
+            whole(a, output=big[1], mode=modes, cval=3.5, **kw)
+            np.testing.assert_array_equal(big[1], x)
+        for edge in (jn.sobel, jn.prewitt):
+            got = edge(a, axis=-1, mode=modes, cval=3.5, output=np.float64)
+            np.testing.assert_array_equal(got, getattr(sn, edge.__name__)(
+                a, axis=-1, mode=modes, cval=3.5, output=np.float64))
+    # The Gaussian, exactly scipy's on integers (truncated) and floats (scipy's sums' order).
+    a = rng.uniform(0, 255, (40, 50)).astype(dtype)
+    np.testing.assert_array_equal(jn.gaussian_filter(a, 2.0), sn.gaussian_filter(a, 2.0))
+
+
 def test_complex_input_and_weights_by_parts(img):
     z = img + 1j * img[::-1]
     w = np.array([[1 + 2j, 0.5], [-1j, 2.0]])
