@@ -1958,3 +1958,128 @@ fn padded_blocks_read_alike() {
         }
     }
 }
+
+/// One random weighted sum of values at fixed offsets (what `jitfilter.ndimage` writes for
+/// scipy's `correlate1d`; the planner's linear sums from seven values on, the row function
+/// below): terms `s * k`, `(s ± s) * k` or `s`, added or subtracted left to right, maybe
+/// truncated, over one or two inputs of 1 to 3 axes, on integer, f32 and f64 data with -0,
+/// NaN, ±∞ and huge values. Auto equals the interpreter bit for bit, -0 included; so do outputs
+/// in the input's type.
+fn check_weighted_sum<T: jitfilter::Element>(g: &mut Gen, seed: u64) -> Result<(), TestCaseError> {
+    let ndim = 1 + g.below(3);
+    let shape: Vec<usize> = (0..ndim)
+        .map(|a| {
+            1 + g.below(if ndim == 3 {
+                7
+            } else if a == 0 {
+                150
+            } else {
+                70
+            })
+        })
+        .collect();
+    let two = g.below(3) == 0;
+    let mut sample = |g: &mut Gen| {
+        let mut off: Vec<String> = (0..ndim.max(2))
+            .map(|a| {
+                let reach = if a < ndim { 4 } else { 1 };
+                (g.below(2 * reach - 1) as isize - (reach as isize - 1)).to_string()
+            })
+            .collect();
+        if ndim < 3 {
+            off.truncate(2);
+        }
+        let input = if two && g.below(2) == 0 { "g" } else { "w" };
+        format!("at({input}, {})", off.join(", "))
+    };
+    let consts = ["0.25", "-1.5", "1e300", "-0.0", "3", "0.1", "1e-310"];
+    let terms = 1 + g.below(9);
+    let (mut src, mut values) = (String::new(), 0);
+    for i in 0..terms {
+        let pair = g.below(3);
+        values += 1 + (pair > 0) as usize;
+        let s = match pair {
+            0 => sample(g),
+            1 => format!("({} + {})", sample(g), sample(g)),
+            _ => format!("({} - {})", sample(g), sample(g)),
+        };
+        let term = if g.below(4) == 0 {
+            s
+        } else {
+            format!("{s} * {}", consts[g.below(consts.len())])
+        };
+        if i > 0 {
+            src.push_str(if g.below(3) == 0 { " - " } else { " + " });
+        }
+        src.push_str(&term);
+    }
+    if g.below(3) == 0 {
+        src = format!("trunc({src})");
+    }
+    let total: usize = shape.iter().product();
+    let mut data = |g: &mut Gen| -> ArrayD<T> {
+        let values = (0..total).map(|_| {
+            T::from_f64(match g.below(12) {
+                0 => -0.0,
+                1 => f64::NAN,
+                2 => f64::INFINITY,
+                3 => -1e308,
+                _ => g.below(2000) as f64 / 8.0 - 120.0,
+            })
+        });
+        ArrayD::from_shape_vec(IxDyn(&shape), values.collect()).unwrap()
+    };
+    let (main, second) = (data(g), data(g));
+    let kernel = Kernel::compile_for(&src, if two { &["g"] } else { &[] }, &Limits::default())
+        .map_err(|e| TestCaseError::fail(format!("seed {seed}: `{src}`: {e}")))?;
+    let planned = (kernel.plan_summary().iter()).any(|l| l.contains("values at fixed offsets"));
+    prop_assert_eq!(planned, values >= 7, "seed {}: `{}`", seed, src);
+    let mut inputs = Inputs::new(main.view());
+    if two {
+        inputs = inputs.with("g", second.view());
+    }
+    let mode: Mode = Mode::NAMES[g.below(Mode::NAMES.len())].parse().unwrap();
+    let cval = [0.0, -0.0, 2.5, f64::NAN][g.below(4)];
+    let opts = Options::default().mode(mode).cval(cval);
+    let slow = opts.clone().engine(Engine::Interpreter);
+    let fp = Footprint::from_mask(ArrayD::from_elem(IxDyn(&vec![1; ndim]), true).view());
+    let what = format!(
+        "seed {seed}: `{src}` {} {shape:?} {mode:?} cval {cval}",
+        T::NAME
+    );
+    let (fast, trace) = kernel.apply_traced::<T, f64>(&inputs, &fp, &opts).unwrap();
+    prop_assert!(trace.reductions.is_empty(), "{}", &what);
+    let want = kernel.apply::<T, f64>(&inputs, &fp, &slow).unwrap();
+    for ((idx, a), b) in fast.indexed_iter().zip(want.iter()) {
+        prop_assert!(
+            a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+            "{what} at {idx:?}: auto {a:?}, interpreter {b:?}"
+        );
+    }
+    let fast = kernel.apply::<T, T>(&inputs, &fp, &opts).unwrap();
+    let want = kernel.apply::<T, T>(&inputs, &fp, &slow).unwrap();
+    for (a, b) in fast.iter().zip(want.iter()) {
+        let (a, b) = (a.to_f64(), b.to_f64());
+        prop_assert!(
+            a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+            "{}: same-type outputs differ: {:?}, interpreter {:?}",
+            what,
+            a,
+            b
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    #[test]
+    fn weighted_sums_equal_interpreter(seed in any::<u64>()) {
+        let mut g = Gen(seed | 1);
+        match g.below(3) {
+            0 => check_weighted_sum::<f64>(&mut g, seed)?,
+            1 => check_weighted_sum::<f32>(&mut g, seed)?,
+            _ => check_weighted_sum::<u8>(&mut g, seed)?,
+        }
+    }
+}
