@@ -418,9 +418,11 @@ def _uniform_filter1d(input, size, axis, output, mode, cval, origin):
     fp = _line(input.ndim, axis, np.ones(int(size), bool))
     # Integer data is summed natively in i32 lanes (exact); short lines of floats are summed
     # faster per pixel by the fused row than by the planner's sliding sums (both within
-    # rounding of scipy's running mean).
+    # rounding of scipy's running mean): up to 8 values, or 11 along the last axis, where the
+    # planner's sums run along rows (measured on 512² and 256³ float32 and float64 arrays).
     whole = _whole_in_type(input, output, cval, True)
-    short_floats = input.dtype.kind == "f" and int(size) <= 8
+    last = int(axis) == input.ndim - 1
+    short_floats = input.dtype.kind == "f" and int(size) <= (11 if last else 8)
     _run(_truncate("mean(w)", whole), input, fp, output, mode, cval,
          _origins(input.ndim, axis, origin), one_d=True, exact=False, same_type=whole,
          engine="fused" if short_floats else "auto")
