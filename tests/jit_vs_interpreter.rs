@@ -22,6 +22,22 @@ impl Gen {
     fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
         xs[self.below(xs.len())]
     }
+    /// A random shape of `ndim` axes: up to `side` along each of three, else up to 150 rows
+    /// (2-D images then span several 64-row stripes) of up to `cols` values.
+    fn shape(&mut self, ndim: usize, side: usize, cols: usize) -> Vec<usize> {
+        (0..ndim)
+            .map(|a| {
+                1 + self.below(if ndim == 3 {
+                    side
+                } else if a == 0 {
+                    150
+                } else {
+                    cols
+                })
+            })
+            .collect()
+    }
+
     /// An origin per axis within scipy's limits for a footprint of shape `fshape`.
     fn origin(&mut self, fshape: &[usize]) -> Vec<isize> {
         fshape
@@ -705,18 +721,7 @@ fn inline_exp_matches_libm() {
 /// the interpreter exactly, to f64 and to the input type.
 fn check_native<T: jitfilter::Element>(g: &mut Gen, seed: u64) -> Result<(), TestCaseError> {
     let ndim = 1 + g.below(3);
-    // Up to 150 rows so that 2-D images span several 64-row stripes.
-    let shape: Vec<usize> = (0..ndim)
-        .map(|a| {
-            1 + g.below(if ndim == 3 {
-                6
-            } else if a == 0 {
-                150
-            } else {
-                40
-            })
-        })
-        .collect();
+    let shape = g.shape(ndim, 6, 40);
     let total: usize = shape.iter().product();
     let (lo, hi) = (
         T::LOWEST.to_f64().max(-70000.0),
@@ -1967,19 +1972,9 @@ fn padded_blocks_read_alike() {
 /// in the input's type.
 fn check_weighted_sum<T: jitfilter::Element>(g: &mut Gen, seed: u64) -> Result<(), TestCaseError> {
     let ndim = 1 + g.below(3);
-    let shape: Vec<usize> = (0..ndim)
-        .map(|a| {
-            1 + g.below(if ndim == 3 {
-                7
-            } else if a == 0 {
-                150
-            } else {
-                70
-            })
-        })
-        .collect();
+    let shape = g.shape(ndim, 7, 70);
     let two = g.below(3) == 0;
-    let mut sample = |g: &mut Gen| {
+    let sample = |g: &mut Gen| {
         let mut off: Vec<String> = (0..ndim.max(2))
             .map(|a| {
                 let reach = if a < ndim { 4 } else { 1 };
@@ -2017,7 +2012,7 @@ fn check_weighted_sum<T: jitfilter::Element>(g: &mut Gen, seed: u64) -> Result<(
         src = format!("trunc({src})");
     }
     let total: usize = shape.iter().product();
-    let mut data = |g: &mut Gen| -> ArrayD<T> {
+    let data = |g: &mut Gen| -> ArrayD<T> {
         let values = (0..total).map(|_| {
             T::from_f64(match g.below(12) {
                 0 => -0.0,
