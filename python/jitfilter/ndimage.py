@@ -453,17 +453,19 @@ def _separable(fn: Callable) -> Callable:
     results in a buffer kept for the next call (`_chain`) instead of in the output, each pass
     reading one array while writing another: scipy's passes read the output they write, which
     costs a copy of it per pass. Complex input keeps scipy's route (its real and imaginary
-    passes read each other's results)."""
+    passes read each other's results). A call inside another's collecting (none in scipy
+    today) collects and runs its own passes before it returns, as its caller may read them."""
 
     @functools.wraps(fn)
     def run(input, *args, **kwargs):
-        if getattr(_CHAIN, "passes", None) is not None or np.asarray(input).dtype.kind == "c":
+        if np.asarray(input).dtype.kind == "c":
             return fn(input, *args, **kwargs)
+        outer = getattr(_CHAIN, "passes", None)
         _CHAIN.passes = passes = []
         try:
             result = fn(input, *args, **kwargs)
         finally:
-            _CHAIN.passes = None
+            _CHAIN.passes = outer
         for routine, args in _chain(passes):
             routine(*args)
         return result

@@ -253,6 +253,19 @@ def test_separable_chains_equal_their_passes_one_by_one(dtype):
     np.testing.assert_array_equal(jn.gaussian_filter(a, 2.0), sn.gaussian_filter(a, 2.0))
 
 
+def test_separable_calls_inside_another_run_their_passes_before_returning():
+    """A separable filter called while another collects its passes (and read right away, as a
+    caller of it may) has run its own passes when it returns."""
+    a = np.random.default_rng(3).uniform(0, 9, (17, 19))
+
+    def outer(x, output=None):
+        inner = jn._filters["uniform_filter"](x, 3)
+        return jn._filters["correlate1d"](inner * 2, [1.0, 2.0, 1.0], output=output)
+
+    want = sn.correlate1d(sn.uniform_filter(a, 3) * 2, [1.0, 2.0, 1.0])
+    np.testing.assert_allclose(jn._separable(outer)(a), want, rtol=1e-13)
+
+
 def test_complex_input_and_weights_by_parts(img):
     z = img + 1j * img[::-1]
     w = np.array([[1 + 2j, 0.5], [-1j, 2.0]])
