@@ -217,30 +217,34 @@ def test_separable_chains_equal_their_passes_one_by_one(dtype):
         a = rng.uniform(-30, 200, shape).astype(dtype)
         n = a.ndim
         modes = ["wrap", "constant", "mirror", "nearest", "reflect"][:n]
+        sigmas, sizes, origins = [1.5, 0.7, 2.0, 1.0, 0.8][:n], [5, 3, 7, 2, 3][:n], [1, 0, -2, 0, 1][:n]
+        # Per case: the whole filter's arguments, and its 1-D pass along an axis.
+        cases = [
+            (jn.gaussian_filter, dict(sigma=sigmas),
+             lambda src, ax, out: jn.gaussian_filter1d(src, sigmas[ax], ax, output=out,
+                                                       mode=modes[ax], cval=3.5)),
+            (jn.uniform_filter, dict(size=sizes, origin=origins),
+             lambda src, ax, out: jn.uniform_filter1d(src, sizes[ax], ax, output=out,
+                                                      mode=modes[ax], cval=3.5,
+                                                      origin=origins[ax])),
+        ]
 
-        def by_passes(one_d, params, out):
+        def by_passes(one_d, out):
             src = a
-            for ax, p in enumerate(params):
-                one_d(src, *p[:1], axis=ax, output=out, mode=modes[ax], cval=3.5, **p[1])
+            for ax in range(n):
+                one_d(src, ax, out)
                 src = out
             return out
 
-        cases = [
-            (jn.gaussian_filter, dict(sigma=[1.5, 0.7, 2.0, 1.0, 0.8][:n]), jn.gaussian_filter1d,
-             [(s, {}) for s in [1.5, 0.7, 2.0, 1.0, 0.8][:n]]),
-            (jn.uniform_filter, dict(size=[5, 3, 7, 2, 3][:n], origin=[1, 0, -2, 0, 1][:n]),
-             jn.uniform_filter1d,
-             [(z, dict(origin=o)) for z, o in zip([5, 3, 7, 2, 3], [1, 0, -2, 0, 1])][:n]),
-        ]
-        for whole, kw, one_d, params in cases:
+        for whole, kw, one_d in cases:
             for out_type in (dtype, np.float64):
-                want = by_passes(one_d, params, np.empty(shape, out_type))
+                want = by_passes(one_d, np.empty(shape, out_type))
                 got = whole(a, output=out_type, mode=modes, cval=3.5, **kw)
                 np.testing.assert_array_equal(got, want, err_msg=f"{whole.__name__} {shape}")
             # In place, and into a strided view of a larger array.
             x = a.copy()
             assert whole(x, output=x, mode=modes, cval=3.5, **kw) is x
-            np.testing.assert_array_equal(x, by_passes(one_d, params, np.empty(shape, dtype)))
+            np.testing.assert_array_equal(x, by_passes(one_d, np.empty(shape, dtype)))
             big = np.zeros((2,) + shape, dtype)
             whole(a, output=big[1], mode=modes, cval=3.5, **kw)
             np.testing.assert_array_equal(big[1], x)
