@@ -43,6 +43,7 @@ pub mod plan;
 pub mod planes;
 pub mod planner;
 pub mod regions;
+pub mod running;
 pub mod runtime;
 pub mod schedule;
 pub mod simd;

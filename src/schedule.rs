@@ -270,7 +270,7 @@ impl<'k, T: Element> Schedule<'k, T> {
 /// costs a thread start per worker; a few are kept, the oldest dropped first), but a pool is
 /// taken out while it runs, so that calls made at the same time (Dask's worker threads) each
 /// get workers of their own rather than queueing on one pool.
-fn on_pool<R: Send>(threads: usize, run: impl FnOnce() -> R + Send) -> Result<R, Error> {
+pub(crate) fn on_pool<R: Send>(threads: usize, run: impl FnOnce() -> R + Send) -> Result<R, Error> {
     const KEPT: usize = 4;
     static IDLE: Mutex<Vec<(usize, rayon::ThreadPool)>> = Mutex::new(Vec::new());
     let threads = threads.max(1);

@@ -10,7 +10,8 @@ scipy's C routine          jitfilter kernel
 ========================  ===========================================
 ``correlate``              ``sum(k * w)`` over the weights' footprint
 ``correlate1d``            ``sum(k * w)`` along one axis
-``uniform_filter1d``       ``mean(w)`` along one axis
+``uniform_filter1d``       ``mean(w)`` along one axis (integers); scipy's
+                           running sum itself (others: ``jitfilter.running``)
 ``min_or_max_filter(1d)``  ``min(w)`` / ``max(w)``; with a structure
                            ``min(w - k)`` / ``max(w + k)``
 ``rank_filter``            ``kth(w, r)``
@@ -31,8 +32,8 @@ truncates), not with the core's rounding (``jf.filter`` rounds half to even and 
 Python callable or a ``LowLevelCallable`` runs scipy's own loop, as in scipy.
 
 What jitfilter does not compute exactly raises ``NotImplementedError`` naming the scipy function
-to use instead, never a different result: 64-bit integers beyond 2**53 (for uniform filters,
-whose window sums pass it) and a non-flat structure with zero entries and non-integer values.
+to use instead, never a different result: order statistics of 64-bit integers beyond 2**53
+and a non-flat structure with zero entries and non-integer values.
 Float data holding a NaN goes to scipy's own routine for the order statistics (minimum,
 maximum, rank, median, percentile, grey morphology): scipy's result there is what its
 algorithms make of NaN (a comparison with NaN is false), which jitfilter's ``min``/``kth``
@@ -44,27 +45,21 @@ over a footprint, kept as a double by the 1-D filters until the result's cast.
 Arrays and footprints may have any number of axes up to numpy's 32.
 
 Known differences left (a review's differential fuzz against scipy 1.17): which zero (+0 or
--0) an order statistic returns when both tie, and the mean of a window of -0 (-0 here, +0 from
-scipy's running sum; a ``+ 0`` would cost the planner's direct write, a quarter of the time);
+-0) an order statistic returns when both tie;
 outputs of ``bool`` type hold 0 or 1 where scipy's C cast leaves other bytes (2, 255) in them,
 so the truth values a multi-pass filter (``gaussian_filter``, ``sobel``) reads back from a
-bool intermediate can differ too; a ``cval`` out of a 16- or 8-bit type's range, or whose
-sums pass 2**53, in ``uniform_filter1d`` (scipy's running sum wraps through the type, or
-rounds); the sums of ``uniform_filter`` over several axes of integer data into a float output
-(each pass reads the previous one's fractional means) agree to rounding; out-of-range values
+bool intermediate can differ too; out-of-range values
 into ``uint64`` outputs (C's conversion there is the compiler's); scipy's 1-D rank code on
 bool and uint64 data with an out-of-range cval (it computes in int64).
 
-One routine differs by design: ``uniform_filter1d`` (and so ``uniform_filter``). scipy keeps a
-running sum along each line (adding the value entering, subtracting the one leaving); jitfilter
-sums each window on its own. On integer data (and float data of integers) both are exact and
-equal (unless ``mode="constant"`` brings in a ``cval`` that is not a whole number: then sums
-are not exact, and an integer output may differ by one where they round apart); on other
-float data they agree to rounding (about 1e-15 of the values' magnitude, the
-running sum's error growing along the line), and a NaN or infinity makes scipy's running sum
-NaN for the rest of its line — every later window — where jitfilter's windows are NaN only
-where they hold one (so an integer output there gets C's cast of NaN in scipy's result, and
-the windows' means in jitfilter's).
+``uniform_filter1d`` (and so ``uniform_filter``) runs scipy's own arithmetic: a running sum
+along each line (adding the value entering minus the one leaving, then dividing by the size),
+done exactly as scipy does it by ``jitfilter.running`` in the core, so its results are scipy's
+bit for bit — including a NaN or infinity turning the rest of its line NaN, and 64-bit integers
+read as doubles. Integer data of up to 32 bits (with a whole-number ``cval`` whose sums stay
+below 2**53) goes to the ``mean(w)`` kernel instead: its window sums are exact however they are added, so it equals
+scipy's too, and its integer sums are faster. (Until 2026-12-07 floats went to ``mean(w)``,
+which sums each window on its own: within rounding of scipy's, not equal.)
 """
 
 from __future__ import annotations
@@ -410,22 +405,31 @@ def _correlate1d_program(weights: tuple, origin: int, ndim: int, along: int) -> 
 
 def _uniform_filter1d(input, size, axis, output, mode, cval, origin):
     input = np.asarray(input)
-    if input.dtype.kind in "iu" and input.dtype.itemsize == 8 and input.size:
-        # Window sums past 2**53 round, and scipy's running sum rounds otherwise.
-        top = max(abs(int(input.max())), abs(int(input.min())), abs(float(cval)))
-        if top * int(size) >= _EXACT:
-            raise _Uncovered("uniform_filter1d of 64-bit integers whose window sums pass 2**53")
-    fp = _line(input.ndim, axis, np.ones(int(size), bool))
-    # Integer data is summed natively in i32 lanes (exact); short lines of floats are summed
-    # faster per pixel by the fused row than by the planner's sliding sums (both within
-    # rounding of scipy's running mean): up to 8 values, or 11 along the last axis, where the
-    # planner's sums run along rows (measured on 512² and 256³ float32 and float64 arrays).
+    _c_types(True, input, output)
     whole = _whole_in_type(input, output, cval, True)
-    last = int(axis) == input.ndim - 1
-    short_floats = input.dtype.kind == "f" and int(size) <= (11 if last else 8)
-    _run(_truncate("mean(w)", whole), input, fp, output, mode, cval,
-         _origins(input.ndim, axis, origin), one_d=True, exact=False, same_type=whole,
-         engine="fused" if short_floats else "auto")
+    if input.dtype.kind in "biu" and input.dtype.itemsize <= 4 and (
+            _MODES[int(mode)] != "constant"
+            or (float(cval).is_integer() and abs(float(cval)) * int(size) < _EXACT)):
+        # Window sums of integers are exact however they are added (scipy's too, below
+        # 2**53), so the engine's own (in i32 lanes) give scipy's results, and faster than a
+        # running sum in doubles.
+        fp = _line(input.ndim, axis, np.ones(int(size), bool))
+        _run(_truncate("mean(w)", whole), input, fp, output, mode, cval,
+             _origins(input.ndim, axis, origin), one_d=True, exact=False, same_type=whole)
+        return
+    # Otherwise scipy's running sum itself (jitfilter.running in the core): its results bit
+    # for bit, read as scipy's line buffers read values (64-bit integers as doubles).
+    if input.size == 0:
+        return
+    x = np.ascontiguousarray(input if input.dtype in _jf.DTYPES else input.astype(np.float64))
+    out_type = x.dtype if whole else np.float32 if output.dtype == np.float32 else np.float64
+    direct = (output.dtype == out_type and output.flags.c_contiguous
+              and not np.may_share_memory(output, x))
+    res = output if direct else np.empty(input.shape, out_type)
+    _jf._native.uniform_filter1d(x, res, int(size), int(axis), _MODES[int(mode)], float(cval),
+                                 int(origin), whole, None)
+    if not direct:
+        _store(output, res)
 
 
 # ---- separable filters: passes from one array into another ---------------------------------

@@ -712,6 +712,84 @@ impl PyScipyContext {
     }
 }
 
+/// scipy's `uniform_filter1d` in scipy's own arithmetic (see `jitfilter::running`), from
+/// `input` into `output`: both C-contiguous, of one shape and of the engine's dtypes.
+/// `truncate`: results go into an integer output truncated (C's cast, for results within its
+/// range).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (input, output, size, axis, mode, cval, origin, truncate, threads))]
+fn uniform_filter1d<'py>(
+    py: Python<'py>,
+    input: &Bound<'py, PyUntypedArray>,
+    output: &Bound<'py, PyUntypedArray>,
+    size: usize,
+    axis: usize,
+    mode: &str,
+    cval: f64,
+    origin: isize,
+    truncate: bool,
+    threads: Option<usize>,
+) -> PyResult<()> {
+    let mode: Mode = mode
+        .parse()
+        .map_err(|e: Error| PyValueError::new_err(e.to_string()))?;
+    let run = jitfilter::running::Running {
+        size,
+        axis,
+        mode,
+        cval,
+        origin,
+        truncate,
+        threads,
+    };
+    fn typed<'py, T, O>(
+        py: Python<'py>,
+        input: &Bound<'py, PyUntypedArray>,
+        output: &Bound<'py, PyUntypedArray>,
+        run: &jitfilter::running::Running,
+    ) -> PyResult<()>
+    where
+        T: jitfilter::Element + NpElement,
+        O: jitfilter::Element + NpElement,
+    {
+        let src = input.cast::<PyArrayDyn<T>>()?.try_readonly()?;
+        let dst = output.cast::<PyArrayDyn<O>>()?;
+        let mut rw = dst.try_readwrite()?;
+        let (a, b) = (src.as_array(), rw.as_array_mut());
+        py.detach(|| jitfilter::running::uniform_filter1d(a, b, run))
+            .map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+    macro_rules! out {
+        ($T:ty) => {
+            match dtype_name(py, output) {
+                Some("uint8") => typed::<$T, u8>(py, input, output, &run),
+                Some("uint16") => typed::<$T, u16>(py, input, output, &run),
+                Some("int16") => typed::<$T, i16>(py, input, output, &run),
+                Some("int32") => typed::<$T, i32>(py, input, output, &run),
+                Some("float32") => typed::<$T, f32>(py, input, output, &run),
+                Some("float64") => typed::<$T, f64>(py, input, output, &run),
+                _ => Err(PyTypeError::new_err(format!(
+                    "output dtype {} is not one of {DTYPES:?} (native byte order)",
+                    output.dtype()
+                ))),
+            }
+        };
+    }
+    match dtype_name(py, input) {
+        Some("uint8") => out!(u8),
+        Some("uint16") => out!(u16),
+        Some("int16") => out!(i16),
+        Some("int32") => out!(i32),
+        Some("float32") => out!(f32),
+        Some("float64") => out!(f64),
+        _ => Err(PyTypeError::new_err(format!(
+            "input dtype {} is not one of {DTYPES:?} (native byte order)",
+            input.dtype()
+        ))),
+    }
+}
+
 /// Names of the scipy boundary modes the engine accepts.
 #[pyfunction]
 fn modes() -> Vec<&'static str> {
@@ -729,6 +807,7 @@ fn _jitfilter(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // The grid parts of an array are computed on, per axis (z, y, x): see `Options::region`.
     m.add("UNITS", jitfilter::window::UNITS.to_vec())?;
     m.add_function(wrap_pyfunction!(modes, m)?)?;
+    m.add_function(wrap_pyfunction!(uniform_filter1d, m)?)?;
     let info = PyDict::new(py);
     info.set_item("core_version", env!("CARGO_PKG_VERSION"))?;
     m.add("build_info", info)?;

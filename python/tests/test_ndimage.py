@@ -139,8 +139,8 @@ def test_scipys_casts_and_cells_in_corner_cases():
     """What a review found where jitfilter.ndimage and scipy parted (all before these fixes):
     bool outputs (scipy's C cast to an unsigned char: 0.5 is False), NaN weights (scipy keeps
     cells whose |weight| exceeds DBL_EPSILON, which NaN does not), -0 (scipy's sums start from
-    +0), and uniform filters of 64-bit integers whose sums pass 2**53 (refused, not rounded
-    otherwise)."""
+    +0), and uniform filters of 64-bit integers whose sums pass 2**53 (refused then; now
+    scipy's running sum itself, rounding as scipy's does)."""
     b = np.array([True, False, False, False, True, True, False])
     for call in (lambda m: m.uniform_filter1d(b, 3), lambda m: m.gaussian_filter(b, 1.0),
                  lambda m: m.correlate1d(b, [0.2, 0.9, 0.2]), lambda m: m.correlate(b, [0.5, 0.7])):
@@ -151,8 +151,8 @@ def test_scipys_casts_and_cells_in_corner_cases():
     z = np.zeros((4, 5))
     assert not np.signbit(jn.correlate(z, [[-1.0]])).any()
     assert not np.signbit(jn.correlate(-z, [[1.0, 2.0], [0.0, 3.0]])).any()
-    with pytest.raises(NotImplementedError, match="2\\*\\*53"):
-        jn.uniform_filter1d(np.array([2**52, 2**52 + 2, 4], np.int64), 3)
+    past = np.array([2**52, 2**52 + 2, 4], np.int64)
+    np.testing.assert_array_equal(jn.uniform_filter1d(past, 3), sn.uniform_filter1d(past, 3))
     big = np.array([2**40, 3, 4, 2**41], np.int64)
     np.testing.assert_array_equal(jn.uniform_filter(big, 3), sn.uniform_filter(big, 3))
 
@@ -204,6 +204,46 @@ def test_output_sharing_the_inputs_memory():
     big = np.vstack([a, a[:1]])
     k.filter(big[1:], size=5, inputs={"g": g}, output=big[:-1])
     np.testing.assert_array_equal(big[:-1], k.filter(np.vstack([a, a[:1]])[1:], size=5, inputs={"g": g}))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64, np.uint8])
+def test_uniform_filters_are_scipys_running_sums_bit_for_bit(dtype):
+    """uniform_filter1d on floats, 64-bit integers and with a cval that is not a whole number
+    runs scipy's running sum itself (jitfilter.running): equal to scipy's bits in every mode,
+    origin, axis and size (longer than the line too), with NaN and infinities (the rest of the
+    line NaN, as scipy's), past 2**53, from strided input, into strided output or in place."""
+    rng = np.random.default_rng(11)
+    if dtype == np.int64:
+        a = rng.integers(-(2**60), 2**60, (6, 9, 40))
+    elif dtype == np.uint8:
+        a = rng.integers(0, 256, (6, 9, 40)).astype(dtype)
+    else:
+        a = (rng.standard_normal((6, 9, 40)) * 1e3).astype(dtype)
+        a[2, 3, 7] = np.nan
+        a[4, 1, 30] = np.inf
+    cval = 1.5 if dtype == np.uint8 else -2.25
+    modes = ["reflect", "mirror", "nearest", "wrap", "constant", "grid-wrap", "grid-constant"]
+    for axis in range(3):
+        for mode in modes:
+            for size in (1, 2, 5, 12, 50):
+                for origin in {-(size // 2), 0, (size - 1) - size // 2}:
+                    kw = dict(axis=axis, mode=mode, cval=cval, origin=origin)
+                    want = sn.uniform_filter1d(a, size, **kw)
+                    got = jn.uniform_filter1d(a, size, **kw)
+                    assert got.dtype == want.dtype
+                    assert got.tobytes() == want.tobytes(), (axis, mode, size, origin)
+    t = a.transpose(2, 0, 1)
+    for output in (None, np.float32, np.int32):
+        want = sn.uniform_filter(t, (3, 1, 7), mode=["wrap", "reflect", "constant"], output=output)
+        got = jn.uniform_filter(t, (3, 1, 7), mode=["wrap", "reflect", "constant"], output=output)
+        assert got.tobytes() == want.tobytes()
+    out = np.zeros((9, 80), dtype)[:, ::2]
+    want = sn.uniform_filter1d(a[1], 4, output=np.zeros((9, 40), dtype))
+    jn.uniform_filter1d(a[1], 4, output=out)
+    assert out.tobytes() == want.tobytes()
+    inplace = a.copy()
+    jn.uniform_filter(inplace, 5, output=inplace)
+    assert inplace.tobytes() == sn.uniform_filter(a, 5).tobytes()
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32, np.float64])
@@ -333,12 +373,11 @@ def test_what_is_not_covered_says_so():
     big = np.array([2**60, 256, 512, 768, 2**60 + 256], dtype=np.int64)
     with pytest.raises(NotImplementedError, match="2\\*\\*53"):
         jn.median_filter(big, size=3)
-    # Window sums past 2**53 round, scipy's running sum otherwise (it keeps 2**61 + 256 as
-    # 2**61 and then gives 426 for the window 256, 512, 768 whose mean is 512): refused, as a
-    # result different from scipy's would be. Weighted sums read the values as doubles and
-    # add them in scipy's order, so they agree and are not refused.
-    with pytest.raises(NotImplementedError, match="window sums pass 2\\*\\*53"):
-        jn.uniform_filter1d(big, 3)
+    # Window sums past 2**53 round: scipy's running sum keeps 2**61 + 256 as 2**61 and then
+    # gives 426 for the window 256, 512, 768 whose mean is 512; jitfilter runs that same sum
+    # (refused before, as any other sum's result would differ). Weighted sums read the values
+    # as doubles and add them in scipy's order, so they agree too.
+    np.testing.assert_array_equal(jn.uniform_filter1d(big, 3), sn.uniform_filter1d(big, 3))
     np.testing.assert_array_equal(jn.correlate1d(big, [0.5, 0.25, 0.25]),
                                   sn.correlate1d(big, [0.5, 0.25, 0.25]))
     with pytest.raises(NotImplementedError, match="zero entries"):
