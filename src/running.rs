@@ -70,6 +70,14 @@ pub fn uniform_filter1d<T: Element, O: Element>(
     if run.size == 0 {
         return Err(Error::Footprint("a window of size 0".into()));
     }
+    // The bound on a footprint's cells: the line buffers grow with the window.
+    let limits = crate::limits::Limits::default();
+    if run.size > limits.max_footprint {
+        let what = format!("the window has {} values", run.size);
+        return Err(crate::limits::Limit::Footprint
+            .exceeded(&limits, what)
+            .into());
+    }
     let half = (run.size / 2) as isize;
     let (min, max) = (-half, (run.size as isize - 1) - half);
     if !(min..=max).contains(&run.origin) {
@@ -233,7 +241,8 @@ fn rows<T: Element, O: Element>(
             let lines = out.len() / n;
             let base = g * LANES * n;
             if lines < LANES {
-                // Lanes of no line: any finite value.
+                // Lanes of no line: zeros (stale values might be subnormal, which the adder
+                // takes slowly; any value is correct).
                 buf.clear();
             }
             buf.resize(el * LANES, 0.0f64);
@@ -429,6 +438,12 @@ mod tests {
             &mut out
         )
         .contains("size 0"));
+        let huge = Running {
+            axis: 0,
+            size: 1 << 40,
+            ..run
+        };
+        assert!(err(&huge, &mut out).contains("1099511627776 values"));
         assert!(err(
             &Running {
                 axis: 0,
