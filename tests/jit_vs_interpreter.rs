@@ -744,6 +744,7 @@ fn check_native<T: jitfilter::Element>(g: &mut Gen, seed: u64) -> Result<(), Tes
     if !cells.contains(&true) {
         return Ok(());
     }
+    let footprint_cells = cells.clone();
     let footprint = Footprint::from_mask(
         ArrayD::from_shape_vec(IxDyn(&fshape), cells)
             .unwrap()
@@ -786,8 +787,23 @@ fn check_native<T: jitfilter::Element>(g: &mut Gen, seed: u64) -> Result<(), Tes
         && (T::LOWEST.to_f64()..=T::HIGHEST.to_f64()).contains(&cval)
         && !(rank && T::KEYS == 0)
         && !(sum && T::NAME == "i32");
+    // A footprint whose cells share one row and column (a line across planes) runs the
+    // fused row, never the planner (see `Schedule::new`).
+    let at = |i: usize| {
+        let (w, h) = (
+            fshape[ndim - 1],
+            if ndim > 1 { fshape[ndim - 2] } else { 1 },
+        );
+        (i / w % h, i % w)
+    };
+    let on: Vec<usize> = (0..footprint_cells.len())
+        .filter(|&i| footprint_cells[i])
+        .collect();
+    let z_line = on.len() > 1 && on.iter().all(|&i| at(i) == at(on[0]));
     let want = if native {
         Path::Native
+    } else if z_line {
+        Path::Fused
     } else if rank {
         Path::Planned(Planned::Histogram)
     } else if sum {
