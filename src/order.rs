@@ -461,8 +461,11 @@ pub fn ranks<K: Copy>(
     let reach = ends.iter().map(|&(_, z)| z).max().unwrap_or(0);
     assert!(nrows == 0 || (nrows - 1) * bw + reach + width <= keys.len() + 1);
     let g = (bins, nrows, width, bw);
-    // Small histograms walk bin by bin: keeping the bitmap costs more than it saves.
-    match (bins > 4096, nan) {
+    // Small histograms walk bin by bin: keeping the bitmap costs more than it saves, unless
+    // the window's values are spread thin over many bins (a 3×3 median of real-valued data:
+    // a key per distinct value of the block, the median moving hundreds of bins a step).
+    let cells: usize = ends.iter().map(|&(a, z)| z - a).sum();
+    match (bins > 4096 || bins > 32 * cells, nan) {
         (true, true) => ranks_by::<K, true, true, 1>(keys, key, value, rank, &ends, g, out),
         (true, false) => ranks_by::<K, true, false, 1>(keys, key, value, rank, &ends, g, out),
         (false, true) => ranks_by::<K, false, true, 2>(keys, key, value, rank, &ends, g, out),
@@ -644,10 +647,13 @@ mod tests {
         let cs = chords(&offs, bw);
         let b = block(nrows + 4, bw);
         let mut out = vec![0.0; nrows * width];
-        // 23 bins walk bin by bin; 5000 use the occupancy bitmap.
+        // 23 bins walk bin by bin; 1000 (more than 32 per cell of the window) and 5000 use
+        // the occupancy bitmap.
         for (rank, bins) in [
             (Rank::Median { skip_nan: false }, 23),
             (Rank::Percentile(30.0), 23),
+            (Rank::Median { skip_nan: false }, 1000),
+            (Rank::Kth(3.0), 1000),
             (Rank::Median { skip_nan: false }, 5000),
             (Rank::Percentile(30.0), 5000),
             (Rank::Kth(2.0), 23),
