@@ -138,6 +138,33 @@ fn columns<T: Element, O: Element>(
     let outer = dst.len() / (n * inner);
     let share = inner * outer / (4 * rayon::current_num_threads());
     let block = (share.div_ceil(8) * 8).clamp(32, BLOCK);
+    let run_block = |sums: &mut Vec<f64>, o: usize, x0: usize, width: usize, rows| {
+        let plane = &src[o * n * inner..(o + 1) * n * inner];
+        let row = |p: Option<usize>| p.map(|r| &plane[r * inner + x0..r * inner + x0 + width]);
+        crate::simd::avx2(
+            #[inline(always)]
+            || column_block(sums, row, rows, ext, width, run),
+        );
+    };
+    if inner <= block {
+        // Rows of one block: whole runs of rows per task, several when they are short (a
+        // task per run of two rows of two values cost more than the sums).
+        let per = (4096 / (n * inner)).max(1);
+        dst.par_chunks_mut(n * inner * per)
+            .enumerate()
+            .for_each_init(Vec::new, |sums, (t, lines)| {
+                for (i, lines) in lines.chunks_mut(n * inner).enumerate() {
+                    run_block(
+                        sums,
+                        t * per + i,
+                        0,
+                        inner,
+                        lines.chunks_mut(inner).collect(),
+                    );
+                }
+            });
+        return;
+    }
     // Per task (a run of rows, a block of columns): its slice of each output row.
     let mut tasks: Vec<(usize, usize, Vec<&mut [O]>)> = Vec::new();
     for (o, lines) in dst.chunks_mut(n * inner).enumerate() {
@@ -155,13 +182,20 @@ fn columns<T: Element, O: Element>(
         .into_par_iter()
         .for_each_init(Vec::new, |sums, (o, x0, out)| {
             let width = out[0].len();
-            let plane = &src[o * n * inner..(o + 1) * n * inner];
-            let row = |p: Option<usize>| p.map(|r| &plane[r * inner + x0..r * inner + x0 + width]);
-            crate::simd::avx2(
-                #[inline(always)]
-                || column_block(sums, row, out, ext, width, run),
-            );
+            run_block(sums, o, x0, width, out)
         });
+}
+
+/// `sum + delta` with scipy's NaN: x86 keeps the first operand's NaN when both are NaN (a NaN
+/// sum stays the NaN it is; scipy's `tmp += …`), where the compiler may swap the operands of an
+/// addition.
+#[inline(always)]
+fn add(sum: f64, delta: f64) -> f64 {
+    if sum.is_nan() {
+        sum
+    } else {
+        sum + delta
+    }
 }
 
 #[inline(always)]
@@ -179,8 +213,8 @@ fn column_block<'a, T: Element, O: Element>(
     sums.resize(width, 0.0);
     for &p in &ext[..size] {
         match row(p) {
-            Some(r) => (sums.iter_mut().zip(r)).for_each(|(s, v)| *s += v.to_f64()),
-            None => sums.iter_mut().for_each(|s| *s += cval),
+            Some(r) => (sums.iter_mut().zip(r)).for_each(|(s, v)| *s = add(*s, v.to_f64())),
+            None => sums.iter_mut().for_each(|s| *s = add(*s, cval)),
         }
     }
     for (o, s) in out[0].iter_mut().zip(sums.iter()) {
@@ -212,7 +246,7 @@ fn step<O: Element>(
     let w = sums.len().min(line.len());
     let (sums, line) = (&mut sums[..w], &mut line[..w]);
     for x in 0..w {
-        sums[x] += delta(x);
+        sums[x] = add(sums[x], delta(x));
         line[x] = store(sums[x] / d, truncate);
     }
 }
@@ -264,13 +298,13 @@ fn rows<T: Element, O: Element>(
                     }
                     let mut t = [0.0f64; LANES];
                     for cell in buf.chunks_exact(LANES).take(size) {
-                        (0..LANES).for_each(|k| t[k] += cell[k]);
+                        (0..LANES).for_each(|k| t[k] = add(t[k], cell[k]));
                     }
                     (0..LANES).for_each(|k| means[k] = t[k] / d);
                     let (enter, leave) = (&buf[size * LANES..], &buf[..]);
                     let steps = enter.chunks_exact(LANES).zip(leave.chunks_exact(LANES));
                     for ((a, b), m) in steps.zip(means.chunks_exact_mut(LANES).skip(1)) {
-                        (0..LANES).for_each(|k| t[k] += a[k] - b[k]);
+                        (0..LANES).for_each(|k| t[k] = add(t[k], a[k] - b[k]));
                         (0..LANES).for_each(|k| m[k] = t[k] / d);
                     }
                     for (k, line) in out.chunks_exact_mut(n).enumerate() {
@@ -302,13 +336,17 @@ mod tests {
             })
             .collect();
         let d = run.size as f64;
+        // C's `tmp += v` on x86 (`addsd tmp, v`): of two NaNs, tmp's.
+        let c_add = |tmp: &mut f64, v: f64| {
+            *tmp = if tmp.is_nan() { *tmp } else { *tmp + v };
+        };
         let mut tmp = 0.0;
-        for v in &ext[..run.size] {
-            tmp += v;
+        for &v in &ext[..run.size] {
+            c_add(&mut tmp, v);
         }
         let mut out = vec![tmp / d];
         for ll in 1..n {
-            tmp += ext[ll + run.size - 1] - ext[ll - 1];
+            c_add(&mut tmp, ext[ll + run.size - 1] - ext[ll - 1]);
             out.push(tmp / d);
         }
         out
@@ -336,7 +374,15 @@ mod tests {
             s = s
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
-            ((s >> 11) as f64 / (1u64 << 53) as f64 - 0.3) * 1e3
+            // NaNs of both signs and infinities now and then: a NaN sum (-NaN from ∞ − ∞) meeting
+            // a data NaN keeps its own, as scipy's.
+            match (s >> 58) % 32 {
+                0 => f64::NAN,
+                1 => -f64::NAN,
+                2 => f64::INFINITY,
+                3 => f64::NEG_INFINITY,
+                _ => ((s >> 11) as f64 / (1u64 << 53) as f64 - 0.3) * 1e3,
+            }
         })
     }
 

@@ -121,6 +121,8 @@ __all__ = [
 # for filters.
 _MODES = {0: "nearest", 1: "wrap", 2: "reflect", 3: "mirror", 4: "constant", 5: "wrap", 6: "constant"}
 _EXACT = 2.0**53
+# The core's default bound on a window's cells (`Limits::max_footprint`).
+_MAX_WINDOW = 1 << 20
 
 
 class _Uncovered(NotImplementedError):
@@ -406,6 +408,8 @@ def _correlate1d_program(weights: tuple, origin: int, ndim: int, along: int) -> 
 def _uniform_filter1d(input, size, axis, output, mode, cval, origin):
     input = np.asarray(input)
     _c_types(True, input, output)
+    if int(size) > _MAX_WINDOW:
+        raise _Uncovered(f"uniform_filter1d with a window of more than {_MAX_WINDOW} values")
     whole = _whole_in_type(input, output, cval, True)
     if input.dtype.kind in "biu" and input.dtype.itemsize <= 4 and (
             _MODES[int(mode)] != "constant"

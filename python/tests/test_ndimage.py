@@ -244,6 +244,12 @@ def test_uniform_filters_are_scipys_running_sums_bit_for_bit(dtype):
     inplace = a.copy()
     jn.uniform_filter(inplace, 5, output=inplace)
     assert inplace.tobytes() == sn.uniform_filter(a, 5).tobytes()
+    # A NaN sum (∞ − ∞ makes -NaN) meeting a data NaN keeps its own sign, as scipy's `tmp +=`.
+    if dtype in (np.float64, np.float32):
+        nan = np.repeat(np.array([[np.inf], [0.0], [0.0], [np.nan]], dtype), 40, 1)
+        for axis, x in ((0, nan), (1, nan.T.copy())):
+            want = sn.uniform_filter1d(x, 2, axis=axis, mode="nearest")
+            assert jn.uniform_filter1d(x, 2, axis=axis, mode="nearest").tobytes() == want.tobytes()
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32, np.float64])
@@ -373,6 +379,8 @@ def test_what_is_not_covered_says_so():
     big = np.array([2**60, 256, 512, 768, 2**60 + 256], dtype=np.int64)
     with pytest.raises(NotImplementedError, match="2\\*\\*53"):
         jn.median_filter(big, size=3)
+    with pytest.raises(NotImplementedError, match="1048576 values"):
+        jn.uniform_filter1d(np.zeros(4), 2**20 + 1)
     # Window sums past 2**53 round: scipy's running sum keeps 2**61 + 256 as 2**61 and then
     # gives 426 for the window 256, 512, 768 whose mean is 512; jitfilter runs that same sum
     # (refused before, as any other sum's result would differ). Weighted sums read the values
