@@ -78,17 +78,8 @@ pub fn uniform_filter1d<T: Element, O: Element>(
             .exceeded(&limits, what)
             .into());
     }
+    crate::kernel::check_origin(run.axis, run.origin, run.size)?;
     let half = (run.size / 2) as isize;
-    let (min, max) = (-half, (run.size as isize - 1) - half);
-    if !(min..=max).contains(&run.origin) {
-        return Err(Error::Origin {
-            axis: run.axis,
-            origin: run.origin,
-            size: run.size,
-            min,
-            max,
-        });
-    }
     let contiguous = |what: &str| Error::Shape(format!("the {what} must be C-contiguous"));
     let src = input.as_slice().ok_or_else(|| contiguous("input"))?;
     let dst = output.as_slice_mut().ok_or_else(|| contiguous("output"))?;
@@ -103,20 +94,13 @@ pub fn uniform_filter1d<T: Element, O: Element>(
     let ext: Vec<Option<usize>> = (0..n + run.size - 1)
         .map(|i| run.mode.map(first + i as isize, n))
         .collect();
-    let mut go = move || {
+    crate::schedule::in_pool(run.threads, move || {
         if inner == 1 {
             rows(src, dst, n, &ext, run)
         } else {
             columns(src, dst, n, inner, &ext, run)
         }
-    };
-    match run.threads {
-        Some(t) => crate::schedule::on_pool(t, go),
-        None => {
-            go();
-            Ok(())
-        }
-    }
+    })
 }
 
 #[inline(always)]
@@ -475,38 +459,22 @@ mod tests {
                 .to_string()
         };
         assert!(err(&run, &mut out).contains("axis 2"));
-        assert!(err(
-            &Running {
-                axis: 0,
-                size: 0,
-                ..run
-            },
-            &mut out
-        )
-        .contains("size 0"));
-        let huge = Running {
+        // Along axis 0, with one field changed.
+        let along = |size: usize, origin: isize| Running {
             axis: 0,
-            size: 1 << 40,
+            size,
+            origin,
             ..run
         };
-        assert!(err(&huge, &mut out).contains("1099511627776 values"));
-        assert!(err(
-            &Running {
-                axis: 0,
-                origin: 2,
-                ..run
-            },
-            &mut out
-        )
-        .contains("origin 2"));
+        assert!(err(&along(0, 0), &mut out).contains("size 0"));
+        assert!(err(&along(1 << 40, 0), &mut out).contains("1099511627776 values"));
+        assert!(err(&along(3, 2), &mut out).contains("origin 2"));
         let mut wrong = ArrayD::<f64>::zeros(IxDyn(&[4, 3]));
-        assert!(err(&Running { axis: 0, ..run }, &mut wrong).contains("differs"));
+        assert!(err(&along(3, 0), &mut wrong).contains("differs"));
         // A transposed view: not C-contiguous.
-        assert!(
-            uniform_filter1d(a.t(), wrong.view_mut(), &Running { axis: 0, ..run })
-                .unwrap_err()
-                .to_string()
-                .contains("C-contiguous")
-        );
+        assert!(uniform_filter1d(a.t(), wrong.view_mut(), &along(3, 0))
+            .unwrap_err()
+            .to_string()
+            .contains("C-contiguous"));
     }
 }

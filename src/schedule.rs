@@ -197,11 +197,8 @@ impl<'k, T: Element> Schedule<'k, T> {
         let never = AtomicBool::new(false);
         let stop = self.cancel.as_ref().map_or(&never, |c| c.flag());
         let mut sink = window::Stoppable { sink, stop };
-        let mut run = || self.run_pass(pass, &sources, &mut sink, &counts);
-        match self.threads {
-            Some(t) => on_pool(t, run)?,
-            None => run(),
-        }
+        let run = || self.run_pass(pass, &sources, &mut sink, &counts);
+        in_pool(self.threads, run)?;
         if stop.load(Ordering::Relaxed) {
             return Err(Error::Cancelled);
         }
@@ -275,7 +272,18 @@ impl<'k, T: Element> Schedule<'k, T> {
 /// costs a thread start per worker; a few are kept, the oldest dropped first), but a pool is
 /// taken out while it runs, so that calls made at the same time (Dask's worker threads) each
 /// get workers of their own rather than queueing on one pool.
-pub(crate) fn on_pool<R: Send>(threads: usize, run: impl FnOnce() -> R + Send) -> Result<R, Error> {
+/// Runs `run` on `threads` workers ([`on_pool`]), or on rayon's global pool for `None`.
+pub(crate) fn in_pool<R: Send>(
+    threads: Option<usize>,
+    run: impl FnOnce() -> R + Send,
+) -> Result<R, Error> {
+    match threads {
+        Some(t) => on_pool(t, run),
+        None => Ok(run()),
+    }
+}
+
+fn on_pool<R: Send>(threads: usize, run: impl FnOnce() -> R + Send) -> Result<R, Error> {
     const KEPT: usize = 4;
     static IDLE: Mutex<Vec<(usize, rayon::ThreadPool)>> = Mutex::new(Vec::new());
     let threads = threads.max(1);

@@ -173,10 +173,7 @@ def _run(source, input, footprint, output, mode, cval, origins, weights=None, pa
     if input.size == 0:
         return
     x = _engine_input(input, exact)
-    out_type = x.dtype if same_type and x.dtype in _jf.DTYPES else np.float64
-    if output.dtype == np.float32 and out_type == np.float64:
-        # The engine's float32 results round as C's cast of the double does.
-        out_type = np.float32
+    out_type = _result_type(x, output, same_type)
     kw = dict(mode=_MODES[int(mode)], cval=float(cval), params=params, output=out_type,
               engine=engine)
     # Runs of axes: each spanned axis alone, neighbouring unspanned ones together.
@@ -201,6 +198,15 @@ def _run(source, input, footprint, output, mode, cval, origins, weights=None, pa
         return
     res = res.reshape(input.shape)
     _store(output, res)
+
+
+def _result_type(x: np.ndarray, output: np.ndarray, same_type: bool) -> np.dtype:
+    """The type the engine makes results in for ``output`` from ``x``: ``x``'s own when they
+    are ``same_type`` (see `_run`), else float64 — or float32 for a float32 output, as the
+    engine's float32 results round as C's cast of the double does."""
+    if same_type and x.dtype in _jf.DTYPES:
+        return x.dtype
+    return np.dtype(np.float32 if output.dtype == np.float32 else np.float64)
 
 
 def _program(source, ndim: int, axis: int) -> "_jf.Kernel":
@@ -426,7 +432,7 @@ def _uniform_filter1d(input, size, axis, output, mode, cval, origin):
     if input.size == 0:
         return
     x = np.ascontiguousarray(input if input.dtype in _jf.DTYPES else input.astype(np.float64))
-    out_type = x.dtype if whole else np.float32 if output.dtype == np.float32 else np.float64
+    out_type = _result_type(x, output, whole)
     direct = (output.dtype == out_type and output.flags.c_contiguous
               and not np.may_share_memory(output, x))
     res = output if direct else np.empty(input.shape, out_type)

@@ -595,16 +595,22 @@ fn origins(origin: &[isize], fshape: &[usize]) -> Result<Vec<isize>, Error> {
         }
     };
     for (a, (&o, &size)) in per_axis.iter().zip(fshape).enumerate() {
-        let (min, max) = (-((size / 2) as isize), ((size as isize) - 1) / 2);
-        if o < min || o > max {
-            return Err(Error::Origin {
-                axis: a,
-                origin: o,
-                size,
-                min,
-                max,
-            });
-        }
+        check_origin(a, o, size)?;
     }
     Ok(per_axis)
+}
+
+/// scipy's bound on an origin along an axis where the footprint has `size` cells.
+pub(crate) fn check_origin(axis: usize, origin: isize, size: usize) -> Result<(), Error> {
+    let (min, max) = (-((size / 2) as isize), ((size as isize) - 1) / 2);
+    if origin < min || origin > max {
+        return Err(Error::Origin {
+            axis,
+            origin,
+            size,
+            min,
+            max,
+        });
+    }
+    Ok(())
 }

@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 mod apply;
+pub(crate) use apply::check_origin;
 mod options;
 mod region;
 mod scipy;
