@@ -263,10 +263,17 @@ fn the_page_in_a_real_browser() {
     b.go(&studio.url);
     b.wait_for("window.studio && window.studio.renders >= 1");
 
-    // Typing a program (key by key) shows its result: the CLI's, pixel for pixel.
+    // Typing a program (key by key) shows its result: the CLI's, pixel for pixel. The page
+    // starts with `max(w)`, so the footprint's own render already shows `max(w)` on `disk:3`:
+    // wait for it, then for a render after the program's typing (else that one can land after
+    // the renders are counted below: CI under load).
     b.type_into("#footprint", "disk:3");
+    b.wait_for("studio.shown.footprint === 'disk:3'");
+    let renders = b.js("return studio.renders;");
     b.type_into("#program", "max(w)");
-    b.wait_for("studio.shown.program === 'max(w)' && studio.shown.footprint === 'disk:3'");
+    b.wait_for(&format!(
+        "studio.renders > {renders} && studio.shown.program === 'max(w)' && studio.shown.footprint === 'disk:3'"
+    ));
     let typed = b.js("return studio.lastLatency;");
     let max = b.result_pixels();
     assert_eq!(max, cli(&["max(w)", "-f", "disk:3"]));
