@@ -126,10 +126,25 @@ pub trait Element: Copy + Send + Sync + PartialOrd + std::fmt::Debug + 'static {
         Self::from_f64(v as f64)
     }
     /// A result array's `n` values, every one of which the caller writes before reading any:
-    /// zeros here; not cleared for the number types, or (f64) a stage result's buffer kept from
-    /// an earlier application ([`crate::spare::keep`]).
+    /// zeros here; for the number types not cleared, and a result's buffer kept from an
+    /// earlier application where one of about this size is ([`Element::recycle`]).
     fn buffer(n: usize) -> Vec<Self> {
         vec![Self::from_f64(0.0); n]
+    }
+    /// Hands back a result's values that nothing reads any more (a binding's array being
+    /// freed), for [`Element::buffer`] to reuse: large buffers are kept, within a bound (256
+    /// MiB in all), and so are not faulted in again where the allocator would give their memory
+    /// back to the system. Dropped here.
+    ///
+    /// ```
+    /// use jitfilter::Element;
+    /// let big = f64::buffer(1 << 20);
+    /// let at = big.as_ptr();
+    /// f64::recycle(big);
+    /// assert_eq!(f64::buffer(1 << 20).as_ptr(), at);
+    /// ```
+    fn recycle(v: Vec<Self>) {
+        drop(v);
     }
 }
 
@@ -166,7 +181,8 @@ macro_rules! int_element {
             fn lane(self) -> i32 { self as i32 }
             #[inline]
             fn from_lane(v: i32) -> Self { v as $t }
-            fn buffer(n: usize) -> Vec<Self> { crate::spare::unwritten(n) }
+            fn buffer(n: usize) -> Vec<Self> { crate::spare::reuse(n) }
+            fn recycle(v: Vec<Self>) { crate::spare::keep(v) }
         }
     )*};
 }
@@ -192,7 +208,10 @@ impl Element for f32 {
         0
     }
     fn buffer(n: usize) -> Vec<Self> {
-        crate::spare::unwritten(n)
+        crate::spare::reuse(n)
+    }
+    fn recycle(v: Vec<Self>) {
+        crate::spare::keep(v)
     }
 }
 
@@ -223,6 +242,9 @@ impl Element for f64 {
     }
     fn buffer(n: usize) -> Vec<f64> {
         crate::spare::reuse(n)
+    }
+    fn recycle(v: Vec<f64>) {
+        crate::spare::keep(v)
     }
 }
 

@@ -135,33 +135,49 @@ fn smallest(stock: &mut Vec<Vec<f64>>, n: usize, most: usize) -> Option<Vec<f64>
     Some(stock.swap_remove(i))
 }
 
-/// Stage results are whole arrays, made and dropped once per application: kept here for the
-/// next (of any thread), a result array is neither cleared (a `memset` of 8 bytes a pixel, a
-/// tenth of a Harris filter) nor faulted in again. At most this many bytes are kept.
+/// Result arrays are whole arrays, made and dropped once per application: a stage result
+/// dropped by the engine, or a result the Python binding's array no longer holds
+/// ([`crate::Element::recycle`]), is kept here for the next result of about its size (of any
+/// thread), which is then neither cleared (a `memset` of 8 bytes a pixel, a tenth of a Harris
+/// filter) nor faulted in again (fresh memory under Dask's workers, whose
+/// `MALLOC_TRIM_THRESHOLD_` makes every freed result go back to the system: 1.9 ms of a
+/// 1024² chunk's 8.7). At most this many bytes are kept.
 const KEPT_RESULTS: usize = 256 << 20;
 
-static RESULTS: Mutex<Vec<Vec<f64>>> = Mutex::new(Vec::new());
+/// Kept results of any element type, each with its size in bytes, oldest first.
+static RESULTS: Mutex<Vec<(usize, Box<dyn Any + Send>)>> = Mutex::new(Vec::new());
 
-/// Results of fewer values than this (256 KiB) are neither kept nor taken from those kept.
-const SMALL: usize = 32 << 10;
+/// Results smaller than this are neither kept nor taken from those kept.
+const SMALL: usize = 256 << 10;
+
+fn kept_results() -> std::sync::MutexGuard<'static, Vec<(usize, Box<dyn Any + Send>)>> {
+    RESULTS.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// `n` values for a result array, whatever an earlier result left there (not cleared when
 /// none fits): its every value is written before it is read.
-pub(crate) fn reuse(n: usize) -> Vec<f64> {
-    // A kept buffer more than twice the size asked for would hold its memory for a small
-    // result.
-    if n < SMALL {
+pub(crate) fn reuse<T: Plain + Send + 'static>(n: usize) -> Vec<T> {
+    if n * std::mem::size_of::<T>() < SMALL {
         return unwritten(n);
     }
-    let taken = smallest(
-        &mut RESULTS.lock().unwrap_or_else(|e| e.into_inner()),
-        n,
-        2 * n,
-    );
-    match taken {
+    // A kept buffer more than twice the size asked for would hold its memory for a small
+    // result.
+    let taken = {
+        let mut kept = kept_results();
+        let fits = |b: &Box<dyn Any + Send>| {
+            let v = b.downcast_ref::<Vec<T>>()?;
+            (n..=2 * n).contains(&v.capacity()).then_some(v.capacity())
+        };
+        let i = (kept.iter().enumerate())
+            .filter_map(|(i, (_, b))| Some((i, fits(b)?)))
+            .min_by_key(|&(_, capacity)| capacity)
+            .map(|(i, _)| i);
+        i.map(|i| kept.remove(i).1)
+    };
+    match taken.and_then(|b| b.downcast::<Vec<T>>().ok()) {
         Some(mut v) => {
-            set_unwritten(&mut v, n);
-            v
+            set_unwritten(&mut *v, n);
+            *v
         }
         None => unwritten(n),
     }
@@ -230,18 +246,18 @@ pub(crate) fn set_unwritten<T: Plain>(v: &mut Vec<T>, n: usize) {
     unsafe { v.set_len(n) };
 }
 
-/// Keeps `v` (a stage result no longer read) for [`reuse`], within [`KEPT_RESULTS`] (the
-/// oldest go first).
-pub(crate) fn keep(v: Vec<f64>) {
-    let bytes = |v: &Vec<f64>| v.capacity() * 8;
-    if bytes(&v) > KEPT_RESULTS || v.capacity() < SMALL {
+/// Keeps `v` (a result no longer read) for [`reuse`], within [`KEPT_RESULTS`] (the oldest
+/// go first).
+pub(crate) fn keep<T: Plain + Send + 'static>(v: Vec<T>) {
+    let bytes = v.capacity() * std::mem::size_of::<T>();
+    if !(SMALL..=KEPT_RESULTS).contains(&bytes) {
         return;
     }
-    let mut kept = RESULTS.lock().unwrap_or_else(|e| e.into_inner());
-    while kept.iter().map(bytes).sum::<usize>() + bytes(&v) > KEPT_RESULTS {
+    let mut kept = kept_results();
+    while kept.iter().map(|(b, _)| b).sum::<usize>() + bytes > KEPT_RESULTS {
         kept.remove(0);
     }
-    kept.push(v);
+    kept.push((bytes, Box::new(v)));
 }
 
 #[cfg(test)]
@@ -286,20 +302,26 @@ mod tests {
     #[test]
     fn a_kept_result_is_reused_for_one_of_about_its_size_only() {
         // A size no other test's results have (the store is the process's).
-        let n = 5 * SMALL + 7;
+        let n = 5 * SMALL / 8 + 7;
         let mut v = vec![0.0; n];
         v[n - 1] = 3.5;
         let ptr = v.as_ptr();
         keep(v);
-        let small = reuse(n / 3);
+        let small = reuse::<f64>(n / 3);
         assert_ne!(small.as_ptr(), ptr, "a buffer over twice the size is left");
-        let again = reuse(n - 5);
+        let other = reuse::<f32>(n);
+        assert_ne!(
+            other.as_ptr().cast(),
+            ptr,
+            "a buffer of another type is left"
+        );
+        let again = reuse::<f64>(n - 5);
         assert_eq!(again.as_ptr(), ptr, "the kept buffer is reused");
         assert_eq!(again.len(), n - 5);
         keep(again);
-        let grown = reuse(n);
+        let grown = reuse::<f64>(n);
         assert_eq!((grown.as_ptr(), grown.len()), (ptr, n), "grown in place");
-        assert_eq!(reuse(SMALL - 1).len(), SMALL - 1);
+        assert_eq!(reuse::<f64>(SMALL / 8 - 1).len(), SMALL / 8 - 1);
     }
 
     #[test]

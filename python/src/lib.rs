@@ -299,22 +299,62 @@ where
     if arrays.channels {
         inputs = inputs.channels();
     }
-    let result: Result<Bound<'py, PyAny>, Error> = match arrays.into {
+    let result = match arrays.into {
         None => py
             .detach(|| k.apply::<T, O>(&inputs, fp, opts))
-            .map(|a| a.into_pyarray(py).into_any()),
+            .map_err(fail)
+            .and_then(|a| recycled(py, a)),
         Some(dest) => {
             let typed = dest.cast::<PyArrayDyn<O>>()?;
             let mut rw = typed.try_readwrite()?;
             let view = rw.as_array_mut();
             py.detach(|| k.apply_into::<T, O>(&inputs, fp, opts, view))
                 .map(|_| dest.clone().into_any())
+                .map_err(fail)
         }
     };
     drop(inputs);
     drop(named);
     drop(main);
-    result.map_err(|e| to_py(py, k.source(), e))
+    result
+}
+
+/// The base object of a result array made here: when numpy frees the array, its values go
+/// back to the core's kept results (`Element::recycle`), so that the next result of its size
+/// is neither allocated nor faulted in afresh (under Dask's workers every freed result went
+/// back to the system).
+#[pyclass(name = "_Result", module = "jitfilter._jitfilter", frozen)]
+struct Recycled(Mutex<Option<Box<dyn FnOnce() + Send>>>);
+
+impl Drop for Recycled {
+    fn drop(&mut self) {
+        let give_back = self.0.get_mut().map(Option::take);
+        if let Ok(Some(give_back)) = give_back {
+            give_back();
+        }
+    }
+}
+
+/// `a` as a numpy array owning its values through a [`Recycled`].
+fn recycled<'py, O: jitfilter::Element + NpElement>(
+    py: Python<'py>,
+    a: ArrayD<O>,
+) -> PyResult<Bound<'py, PyAny>> {
+    if a.is_empty() || !a.is_standard_layout() {
+        return Ok(a.into_pyarray(py).into_any());
+    }
+    let shape = a.raw_dim();
+    let (values, _) = a.into_raw_vec_and_offset();
+    // SAFETY: the view covers `values`' elements exactly (a standard-layout array of `shape`
+    // whose buffer is `values`); their heap memory stays where it is when the vector moves
+    // into the owner, which frees (recycles) it only when numpy drops its array.
+    let view = unsafe { ArrayViewD::from_shape_ptr(shape, values.as_ptr()) };
+    let owner = Bound::new(
+        py,
+        Recycled(Mutex::new(Some(Box::new(move || O::recycle(values))))),
+    )?;
+    // SAFETY: `owner` becomes the array's base object, which keeps the values alive.
+    Ok(unsafe { PyArrayDyn::borrow_from_array(&view, owner.into_any()) }.into_any())
 }
 
 macro_rules! dispatch_out {

@@ -119,6 +119,30 @@ def test_output_arrays_the_engine_writes_itself(rng):
         np.testing.assert_array_equal(out, ndi.maximum_filter(a, 3))
 
 
+
+def test_a_freed_result_is_reused_and_a_live_one_never(rng):
+    # A result array's memory goes back to the core when numpy frees it, for the next result of
+    # its size: never while the array, or a view of it, is alive.
+    k = jf.compile("max(w)")
+    a, b = rng.uniform(0, 1, (2, 523, 301))  # a shape no other test uses
+    at = lambda r: r.__array_interface__["data"][0]  # noqa: E731
+    first = k.filter(a, size=3)
+    assert first.flags.writeable and first.flags.owndata is False
+    view = first[100:200]
+    address = at(first)
+    del first
+    second = k.filter(b, size=3)
+    assert at(second) != address, "handed out while a view of it lives"
+    np.testing.assert_array_equal(view, ndi.maximum_filter(a, 3)[100:200])
+    np.testing.assert_array_equal(second, ndi.maximum_filter(b, 3))
+    del view
+    third = k.filter(b, size=5, output=np.float32)
+    assert at(third) != address, "a float32 result is not made in float64's buffer"
+    fourth = k.filter(a, size=5)
+    assert at(fourth) == address, "the freed buffer is reused"
+    np.testing.assert_array_equal(fourth, ndi.maximum_filter(a, 5))
+    np.testing.assert_array_equal(third, ndi.maximum_filter(b, 5).astype(np.float32))
+
 @pytest.mark.parametrize("dtype", ["bool", "int8", "uint32", "int64", "uint64", "float16", "longdouble"])
 def test_other_input_dtypes_are_converted(rng, dtype):
     a = rng.integers(0, 100, (8, 9)).astype(dtype)
