@@ -46,6 +46,7 @@ pub mod regions;
 pub mod running;
 pub mod runtime;
 pub mod schedule;
+pub mod select;
 pub mod simd;
 mod spare;
 mod stack;

@@ -9,6 +9,7 @@ use crate::dtype::Element;
 use crate::int_sums::{self, Finish, Geometry};
 use crate::ir::{At, Func, Op, Program, Reduction, Sample};
 use crate::order::{self, Rank};
+use crate::select::{self, Selection};
 use crate::window::{Stripe, StripeFn};
 
 /// The order statistic a native program computes.
@@ -118,6 +119,7 @@ pub struct NativeState<T> {
     scratch: order::Scratch<T>,
     extremes: Vec<T>,
     ranks: Vec<f64>,
+    wires: Vec<T>,
     sums: int_sums::Scratch,
 }
 
@@ -135,6 +137,7 @@ impl<T: Element> StripeFn<T> for NativeStripe {
             scratch: order::Scratch::default(),
             extremes: Vec::new(),
             ranks: Vec::new(),
+            wires: Vec::new(),
             sums: int_sums::Scratch::default(),
         }
     }
@@ -174,27 +177,46 @@ impl<T: Element> StripeFn<T> for NativeStripe {
             }
             Native::Rank(rank) => {
                 st.ranks.resize(nrows * w, 0.0);
-                let low = T::LOWEST.to_f64();
-                let value = |k: usize| k as f64 + low;
-                let r = &mut st.ranks;
-                order::ranks(
-                    s.input(self.1),
-                    T::key,
-                    T::KEYS,
-                    value,
-                    rank,
-                    &chords,
-                    bw,
-                    nrows,
-                    w,
-                    r,
-                );
-                for (r, out) in r.chunks_exact(w).zip(out.chunks_mut(s.out_stride)) {
+                let cells = order::cells(&chords, bw);
+                if let Some(sel) = Selection::new(rank, cells.len(), select::budget::<T>()) {
+                    let block = s.input(self.1);
+                    sel.run(block, &cells, (bw, nrows, w), &mut st.wires, &mut st.ranks);
+                } else {
+                    self.histogram(rank, s, &chords, &mut st.ranks);
+                }
+                for (r, out) in st.ranks.chunks_exact(w).zip(out.chunks_mut(s.out_stride)) {
                     for (o, v) in out.iter_mut().zip(r) {
                         *o = O::from_f64(*v);
                     }
                 }
             }
         }
+    }
+}
+
+impl NativeStripe {
+    /// A rank of every window by a sliding histogram keyed by value.
+    fn histogram<T: Element>(
+        &self,
+        rank: Rank,
+        s: &Stripe<T>,
+        chords: &[order::Chord],
+        r: &mut [f64],
+    ) {
+        let (bw, nrows, w) = (s.bw, s.nrows, s.width);
+        let low = T::LOWEST.to_f64();
+        let value = |k: usize| k as f64 + low;
+        order::ranks(
+            s.input(self.1),
+            T::key,
+            T::KEYS,
+            value,
+            rank,
+            chords,
+            bw,
+            nrows,
+            w,
+            r,
+        );
     }
 }

@@ -31,6 +31,13 @@ pub fn chords(offs: &[usize], bw: usize) -> Vec<Chord> {
     out
 }
 
+/// The block offsets of the cells of `chords` (the inverse of [`chords`]).
+pub fn cells(chords: &[Chord], bw: usize) -> Vec<usize> {
+    (chords.iter())
+        .flat_map(|c| (0..c.len).map(move |i| c.row * bw + c.col + i))
+        .collect()
+}
+
 /// The chords split into rectangles of the footprint (a box, a line down the rows), which sums
 /// take down a running sum rather than chord by chord, and the chords left. A rectangle is a
 /// run of identical chords (same column and length) in consecutive block rows, as (the first,

@@ -19,6 +19,7 @@ use crate::ir::{At, Sample};
 use crate::order::{self, Chord};
 use crate::planner::{Center, Item, Kind, Map, Planner, Term};
 use crate::runtime::RowArgs;
+use crate::select::{self, Selection};
 use crate::spare::Spare;
 use crate::window::Stripe;
 use std::cell::OnceCell;
@@ -1239,6 +1240,14 @@ impl<'a> BlockStats<'a> {
         let w = s.width;
         match kind {
             Kind::Rank(rank) => {
+                // Small windows: a selection network over whole rows, where `<` is `sort`'s
+                // order on this block.
+                let cells = order::cells(chords, s.bw);
+                if let Some(sel) = Selection::new(rank, cells.len(), select::budget::<f64>()) {
+                    if select::plain(self.f) {
+                        return sel.run(self.f, &cells, (s.bw, s.nrows, w), &mut Vec::new(), out);
+                    }
+                }
                 let (keys, values) = self.keys.get_or_init(|| order::keys_of(self.f));
                 let value = |k: usize| values[k];
                 let (bw, nrows) = (s.bw, s.nrows);
