@@ -90,7 +90,9 @@ pub fn convert<T: Element, O: Element>(src: &[T], dst: &mut [O]) {
 ///
 /// Conversion from the kernel's f64 result to an integer type rounds half to even (as numpy's
 /// `rint`) and saturates at the type's limits; NaN becomes 0. (scipy truncates instead.)
-pub trait Element: Copy + Send + Sync + PartialOrd + std::fmt::Debug + 'static {
+pub trait Element:
+    crate::select::Lane + Copy + Send + Sync + PartialOrd + std::fmt::Debug + 'static
+{
     const NAME: &'static str;
     /// The lowest and highest values: the identities of `max` and `min`.
     const LOWEST: Self;

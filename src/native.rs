@@ -176,14 +176,13 @@ impl<T: Element> StripeFn<T> for NativeStripe {
                 int_sums::sums(s.input(self.1), g, &chords, finish, &mut st.sums, out);
             }
             Native::Rank(rank) => {
-                st.ranks.resize(nrows * w, 0.0);
                 let cells = order::cells(&chords, bw);
                 if let Some(sel) = Selection::new(rank, cells.len(), select::budget::<T>()) {
-                    let block = s.input(self.1);
-                    sel.run(block, &cells, (bw, nrows, w), &mut st.wires, &mut st.ranks);
-                } else {
-                    self.histogram(rank, s, &chords, &mut st.ranks);
+                    let (block, geometry) = (s.input(self.1), (bw, nrows, w));
+                    return sel.run(block, &cells, geometry, &mut st.wires, out, s.out_stride);
                 }
+                st.ranks.resize(nrows * w, 0.0);
+                self.histogram(rank, s, &chords, &mut st.ranks);
                 for (r, out) in st.ranks.chunks_exact(w).zip(out.chunks_mut(s.out_stride)) {
                     for (o, v) in out.iter_mut().zip(r) {
                         *o = O::from_f64(*v);

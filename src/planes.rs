@@ -1245,7 +1245,8 @@ impl<'a> BlockStats<'a> {
                 let cells = order::cells(chords, s.bw);
                 if let Some(sel) = Selection::new(rank, cells.len(), select::budget::<f64>()) {
                     if select::plain(self.f) {
-                        return sel.run(self.f, &cells, (s.bw, s.nrows, w), &mut Vec::new(), out);
+                        let geometry = (s.bw, s.nrows, w);
+                        return sel.run(self.f, &cells, geometry, &mut Vec::new(), out, w);
                     }
                 }
                 let (keys, values) = self.keys.get_or_init(|| order::keys_of(self.f));
