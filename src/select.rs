@@ -257,18 +257,24 @@ impl Selection {
         first: &mut [T],
         second: &mut [T],
     ) -> bool {
-        macro_rules! medians {
-            ($($n:literal)*) => {
-                match self.net.n {
-                    $($n if self.net.at == median_at($n) => {
-                        unrolled::<T, $n>(row, offs.try_into().unwrap(), first, second);
-                        true
-                    })*
-                    _ => false,
-                }
-            };
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && first.len() >= T::L {
+            macro_rules! medians {
+                ($($n:literal)*) => {
+                    match self.net.n {
+                        $($n if self.net.at == median_at($n) => {
+                            // SAFETY: the CPU has AVX2, and `run` checked that every window
+                            // of the row lies in it.
+                            unsafe { unrolled::<T, $n>(row, offs.try_into().unwrap(), first, second) };
+                            return true;
+                        })*
+                        _ => {}
+                    }
+                };
+            }
+            fixed_sizes!(medians);
         }
-        fixed_sizes!(medians)
+        false
     }
 
     /// One segment of a row (`first.len()` pixels from `row[0]`), a step at a time over all
@@ -335,13 +341,17 @@ impl Selection {
     }
 }
 
-/// The median network of `N` cells over a row (`first.len()` pixels), a vector of pixels at a
-/// time with every step unrolled: the network is a constant, so each step's wires are known
-/// and the wires live in registers. The last group overlaps the one before when the width is
-/// not a whole number of vectors (a pixel's value depends on its window only); a row narrower
-/// than a vector runs pixel by pixel through the same steps.
-#[inline(always)]
-fn unrolled<T: Element, const N: usize>(
+/// The median network of `N` cells over a row (`first.len()` ≥ [`Lane::L`] pixels), a vector
+/// of pixels at a time with every step unrolled: the network is a constant, so each step's
+/// wires are known and the wires live in registers. The last vector overlaps the one before
+/// when the width is not a whole number of vectors (a pixel's value depends on its window
+/// only).
+///
+/// # Safety
+/// The CPU has AVX2, and every window `row[x + offs[j]]` of `x < first.len()` lies in `row`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn unrolled<T: Element, const N: usize>(
     row: &[T],
     offs: &[usize; N],
     first: &mut [T],
@@ -349,43 +359,43 @@ fn unrolled<T: Element, const N: usize>(
 ) {
     const { assert!(Median::<N>::NET.len <= 128, "the slots unrolled below") };
     let width = first.len();
-    let group = |x: usize, first: &mut [T], second: &mut [T]| {
-        let mut w: [T::V; N] = std::array::from_fn(|j| T::load(&row[x + offs[j]..]));
+    debug_assert!(width >= T::L && second.len() == width);
+    let (p, a, b) = (row.as_ptr(), first.as_mut_ptr(), second.as_mut_ptr());
+    let group = |x: usize| {
+        // SAFETY: the windows lie in `row` (the caller's promise), x + L ≤ width.
+        let mut w: [T::V; N] = std::array::from_fn(|j| unsafe { T::load(p.add(x + offs[j])) });
         macro_rules! steps {
             ($($i:literal)*) => {$(
                 if $i < const { Median::<N>::NET.len } {
                     match const { Median::<N>::NET.steps[$i] } {
                         Step::Exchange(a, b) => {
                             let (u, v) = (w[a as usize], w[b as usize]);
-                            w[a as usize] = T::vmin(u, v);
-                            w[b as usize] = T::vmax(u, v);
+                            w[a as usize] = unsafe { T::vmin(u, v) };
+                            w[b as usize] = unsafe { T::vmax(u, v) };
                         }
-                        Step::Min(a, b) => w[a as usize] = T::vmin(w[a as usize], w[b as usize]),
-                        Step::Max(a, b) => w[b as usize] = T::vmax(w[a as usize], w[b as usize]),
+                        Step::Min(a, b) => {
+                            w[a as usize] = unsafe { T::vmin(w[a as usize], w[b as usize]) };
+                        }
+                        Step::Max(a, b) => {
+                            w[b as usize] = unsafe { T::vmax(w[a as usize], w[b as usize]) };
+                        }
                     }
                 }
             )*};
         }
         steps!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63 64 65 66 67 68 69 70 71 72 73 74 75 76 77 78 79 80 81 82 83 84 85 86 87 88 89 90 91 92 93 94 95 96 97 98 99 100 101 102 103 104 105 106 107 108 109 110 111 112 113 114 115 116 117 118 119 120 121 122 123 124 125 126 127);
-        T::store(&w[const { Median::<N>::NET.at[0] }], &mut first[x..]);
-        T::store(&w[const { Median::<N>::NET.at[1] }], &mut second[x..]);
+        unsafe {
+            T::store(w[const { Median::<N>::NET.at[0] }], a.add(x));
+            T::store(w[const { Median::<N>::NET.at[1] }], b.add(x));
+        }
     };
-    if width < T::L {
-        let one = Selection {
-            net: Median::<N>::NET,
-            finish: Finish::One,
-        };
-        let mut wires = vec![T::LOWEST; N * 32];
-        one.segment(row, offs, 32, &mut wires, (first, second));
-        return;
-    }
     let mut x = 0;
     while x + T::L <= width {
-        group(x, first, second);
+        group(x);
         x += T::L;
     }
     if x < width {
-        group(width - T::L, first, second);
+        group(width - T::L);
     }
 }
 
@@ -396,48 +406,91 @@ impl<const N: usize> Median<N> {
     const NET: Network = Network::new(N, median_at(N));
 }
 
-/// An element type the networks order with `<`, and its vectors: `L` lanes (an AVX2 register).
-/// Every [`Element`] is one.
+/// An element type the networks order with `<`, and its vector: `L` lanes of an AVX2
+/// register. Every [`Element`] is one.
 pub trait Lane: Copy + PartialOrd {
     const L: usize;
     type V: Copy;
-    /// The first `L` values of `s`.
-    fn load(s: &[Self]) -> Self::V;
-    fn store(v: &Self::V, s: &mut [Self]);
-    fn vmin(a: Self::V, b: Self::V) -> Self::V;
-    fn vmax(a: Self::V, b: Self::V) -> Self::V;
+    /// `L` values from `p`.
+    ///
+    /// # Safety
+    /// The CPU has AVX2; `p` points to `L` values.
+    unsafe fn load(p: *const Self) -> Self::V;
+    /// `v` to the `L` values at `p`.
+    ///
+    /// # Safety
+    /// As [`Lane::load`].
+    unsafe fn store(v: Self::V, p: *mut Self);
+    /// The lanes' minima (floats: of [`plain`] values, where every `min` instruction agrees).
+    ///
+    /// # Safety
+    /// The CPU has AVX2.
+    unsafe fn vmin(a: Self::V, b: Self::V) -> Self::V;
+    /// The lanes' maxima.
+    ///
+    /// # Safety
+    /// The CPU has AVX2.
+    unsafe fn vmax(a: Self::V, b: Self::V) -> Self::V;
 }
 
+#[cfg(target_arch = "x86_64")]
 macro_rules! lane {
-    ($($t:ty: $l:literal),*) => {$(
+    ($($t:ty: $l:literal, $v:ident, $load:ident, $store:ident, $min:ident, $max:ident;)*) => {$(
         impl Lane for $t {
             const L: usize = $l;
-            type V = [$t; $l];
+            type V = std::arch::x86_64::$v;
             #[inline(always)]
-            fn load(s: &[Self]) -> Self::V {
-                s[..$l].try_into().unwrap()
+            unsafe fn load(p: *const Self) -> Self::V {
+                unsafe { std::arch::x86_64::$load(p as *const _) }
             }
             #[inline(always)]
-            fn store(v: &Self::V, s: &mut [Self]) {
-                s[..$l].copy_from_slice(v);
+            unsafe fn store(v: Self::V, p: *mut Self) {
+                unsafe { std::arch::x86_64::$store(p as *mut _, v) }
             }
             #[inline(always)]
-            fn vmin(a: Self::V, b: Self::V) -> Self::V {
-                std::array::from_fn(|i| min(a[i], b[i]))
+            unsafe fn vmin(a: Self::V, b: Self::V) -> Self::V {
+                unsafe { std::arch::x86_64::$min(a, b) }
             }
             #[inline(always)]
-            fn vmax(a: Self::V, b: Self::V) -> Self::V {
-                std::array::from_fn(|i| max(a[i], b[i]))
+            unsafe fn vmax(a: Self::V, b: Self::V) -> Self::V {
+                unsafe { std::arch::x86_64::$max(a, b) }
             }
         }
     )*};
 }
-lane!(u8: 32, u16: 16, i16: 16, i32: 8, f32: 8, f64: 4);
+#[cfg(target_arch = "x86_64")]
+lane! {
+    u8: 32, __m256i, _mm256_loadu_si256, _mm256_storeu_si256, _mm256_min_epu8, _mm256_max_epu8;
+    u16: 16, __m256i, _mm256_loadu_si256, _mm256_storeu_si256, _mm256_min_epu16, _mm256_max_epu16;
+    i16: 16, __m256i, _mm256_loadu_si256, _mm256_storeu_si256, _mm256_min_epi16, _mm256_max_epi16;
+    i32: 8, __m256i, _mm256_loadu_si256, _mm256_storeu_si256, _mm256_min_epi32, _mm256_max_epi32;
+    f32: 8, __m256, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_min_ps, _mm256_max_ps;
+    f64: 4, __m256d, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_min_pd, _mm256_max_pd;
+}
+
+/// Elsewhere the unrolled networks are not used: a lane is a value.
+#[cfg(not(target_arch = "x86_64"))]
+impl<T: Copy + PartialOrd> Lane for T {
+    const L: usize = 1;
+    type V = T;
+    unsafe fn load(p: *const Self) -> Self::V {
+        unsafe { *p }
+    }
+    unsafe fn store(v: Self::V, p: *mut Self) {
+        unsafe { *p = v }
+    }
+    unsafe fn vmin(a: Self::V, b: Self::V) -> Self::V {
+        min(a, b)
+    }
+    unsafe fn vmax(a: Self::V, b: Self::V) -> Self::V {
+        max(a, b)
+    }
+}
 
 /// The most operations a network may cost for elements of type `T` (where it beats the
 /// histogram): 16 per pixel, at one AVX2 vector's lanes per operation.
 pub fn budget<T: Element>() -> usize {
-    16 * T::L
+    16 * (32 / std::mem::size_of::<T>())
 }
 
 /// The smaller of two values by `<`, written as a select, which compiles to a vector `min`
