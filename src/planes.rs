@@ -1244,9 +1244,8 @@ impl<'a> BlockStats<'a> {
                 // order on this block.
                 let cells = order::cells(chords, s.bw);
                 if let Some(sel) = Selection::new(rank, cells.len(), select::budget::<f64>()) {
-                    if select::plain(self.f) {
-                        let geometry = (s.bw, s.nrows, w);
-                        return sel.run(self.f, &cells, geometry, &mut Vec::new(), out, w);
+                    if sel.run_f64(self.f, &cells, (s.bw, s.nrows, w), out, w) {
+                        return;
                     }
                 }
                 let (keys, values) = self.keys.get_or_init(|| order::keys_of(self.f));

@@ -17,7 +17,7 @@
 //!
 //! Comparisons are `<` of the element type, which is the order of `sort` only where no two
 //! different values compare equal: integers, and floats without NaN and without `-0` beside
-//! `+0` — [`plain`] says whether a block qualifies; others keep the histogram.
+//! `+0` — [`Selection::run_f64`] checks a block; others keep the histogram.
 
 use crate::dtype::{convert, Element};
 use crate::order::{kth_index, Rank};
@@ -208,7 +208,7 @@ impl Selection {
 
     /// The statistic of every window of a stripe: window cell `j` of output pixel (row `r`,
     /// column `x`) is `block[r * bw + x + offs[j]]`; output row `r` goes to `out[r * stride..]`
-    /// (`width` values). The block's values must be [`plain`]. `wires` is scratch.
+    /// (`width` values). Floats must be ordered by `<` as `sort` orders them ([`Selection::run_f64`] checks). `wires` is scratch.
     #[allow(clippy::too_many_arguments)]
     pub fn run<T: Element, O: Element>(
         &self,
@@ -421,7 +421,7 @@ pub trait Lane: Copy + PartialOrd {
     /// # Safety
     /// As [`Lane::load`].
     unsafe fn store(v: Self::V, p: *mut Self);
-    /// The lanes' minima (floats: of [`plain`] values, where every `min` instruction agrees).
+    /// The lanes' minima (floats: of values without NaN or both zeros, where every `min` instruction agrees).
     ///
     /// # Safety
     /// The CPU has AVX2.
@@ -494,7 +494,7 @@ pub fn budget<T: Element>() -> usize {
 }
 
 /// The smaller of two values by `<`, written as a select, which compiles to a vector `min`
-/// instruction (for floats `minpd`: `sort`'s order on [`plain`] values).
+/// instruction (for floats `minpd`: `sort`'s order on values without NaN or both zeros).
 #[inline(always)]
 fn min<T: PartialOrd>(a: T, b: T) -> T {
     if b < a {
@@ -515,15 +515,54 @@ fn max<T: PartialOrd>(a: T, b: T) -> T {
 }
 
 /// Whether `<` orders `values` as `sort` does (by `total_cmp`): no NaN (a comparison with NaN
-/// is false) and not both zeros (`-0 < +0` is false, though `sort` puts `-0` first).
-pub fn plain(values: &[f64]) -> bool {
-    let (mut nan, mut neg_zero, mut zero) = (false, false, false);
+/// is false) and not both zeros (`-0 < +0` is false, though `sort` puts `-0` first); and
+/// whether every value is a float32's.
+fn plain(values: &[f64]) -> (bool, bool) {
+    let (mut nan, mut neg_zero, mut zero, mut narrow) = (false, false, false, true);
     for &v in values {
         nan |= v.is_nan();
         neg_zero |= v.to_bits() == (-0.0f64).to_bits();
         zero |= v.to_bits() == 0;
+        narrow &= (v as f32) as f64 == v;
     }
-    !(nan || (neg_zero && zero))
+    (!(nan || (neg_zero && zero)), narrow)
+}
+
+thread_local! {
+    /// A block narrowed to f32, kept per thread.
+    static NARROW: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Selection {
+    /// [`Selection::run`] over a block of f64 values if `<` orders them as `sort` does, in f32
+    /// lanes (twice as many a vector) when every value is a float32 (an f32 image's, or whole
+    /// numbers): `false`, and nothing done, when `<` would not order them so.
+    pub fn run_f64(
+        &self,
+        block: &[f64],
+        offs: &[usize],
+        geometry: (usize, usize, usize),
+        out: &mut [f64],
+        stride: usize,
+    ) -> bool {
+        let (plain, narrow) = crate::simd::avx2(
+            #[inline(always)]
+            || plain(block),
+        );
+        if !plain {
+            return false;
+        }
+        if narrow {
+            NARROW.with_borrow_mut(|narrowed| {
+                narrowed.clear();
+                narrowed.extend(block.iter().map(|&v| v as f32));
+                self.run(narrowed, offs, geometry, &mut Vec::new(), out, stride);
+            });
+        } else {
+            self.run(block, offs, geometry, &mut Vec::new(), out, stride);
+        }
+        true
+    }
 }
 
 #[cfg(test)]
@@ -615,9 +654,10 @@ mod tests {
 
     #[test]
     fn plain_blocks_are_those_sort_agrees_with() {
-        assert!(plain(&[1.0, -2.0, 0.0, f64::INFINITY]));
-        assert!(plain(&[-0.0, -0.0, 3.0]));
-        assert!(!plain(&[-0.0, 0.0]));
-        assert!(!plain(&[1.0, f64::NAN]));
+        assert_eq!(plain(&[1.0, -2.0, 0.0, f64::INFINITY]), (true, true));
+        assert_eq!(plain(&[-0.0, -0.0, 3.0, 0.1]), (true, false));
+        assert_eq!(plain(&[-0.0, 0.0]).0, false);
+        assert_eq!(plain(&[1.0, f64::NAN]).0, false);
+        assert_eq!(plain(&[1e300, 0.5]), (true, false));
     }
 }
