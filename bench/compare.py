@@ -198,6 +198,9 @@ def measure(args):
     noise = np.random.default_rng(0).random((512, 512))
     noise_path = os.path.join(tmp, "noise.npy")
     np.save(noise_path, noise)
+    noise32 = noise.astype(np.float32)
+    noise32_path = os.path.join(tmp, "noise_f32.npy")
+    np.save(noise32_path, noise32)
     camf_path = os.path.join(tmp, "camera_f64.npy")
     np.save(camf_path, camf)
     big = np.tile(cam, (8, 8))
@@ -236,6 +239,11 @@ def measure(args):
         lambda: cv2.medianBlur(cam, 23), "<= 1x")
     row("median(w) f64 noise", "median(w)", noise_path, "disk:11", "ndi.median_filter",
         lambda: ndi.median_filter(noise, footprint=fp), "<= 0.05x")
+    # The small medians people use most (selection networks since 2026-12-07).
+    row("median(w) u8 3x3", "median(w)", camera_path, "box:3", "cv2.medianBlur 3",
+        lambda: cv2.medianBlur(cam, 3), "<= 1.5x")
+    row("median(w) f32 5x5", "median(w)", noise32_path, "box:5", "cv2.medianBlur 5 f32",
+        lambda: cv2.medianBlur(noise32, 5), "(info)")
     row("bilateral u8", bil, camera_path, "disk:11", "cv2.bilateralFilter(23,30,11)",
         lambda: cv2.bilateralFilter(cam, 23, 30, 11), "<= 1x")
     # Issue 11: OpenCV's colour bilateral (L1 colour distance, as cv2 computes it) in one program.

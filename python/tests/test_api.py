@@ -319,7 +319,8 @@ def test_gil_is_released_while_filtering(rng):
     t.start()
     time.sleep(0.02)
     start = time.perf_counter()
-    k.filter(a, size=5, threads=1)
+    # A window past the small medians' networks: a histogram, some tenths of a second.
+    k.filter(a, size=11, threads=1)
     end = time.perf_counter()
     stop.set()
     t.join()
