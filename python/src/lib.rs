@@ -343,12 +343,12 @@ fn recycled<'py, O: jitfilter::Element + NpElement>(
     if a.is_empty() || !a.is_standard_layout() {
         return Ok(a.into_pyarray(py).into_any());
     }
-    let shape = a.raw_dim();
+    let (shape, first) = (a.raw_dim(), a.as_ptr());
     let (values, _) = a.into_raw_vec_and_offset();
-    // SAFETY: the view covers `values`' elements exactly (a standard-layout array of `shape`
-    // whose buffer is `values`); their heap memory stays where it is when the vector moves
-    // into the owner, which frees (recycles) it only when numpy drops its array.
-    let view = unsafe { ArrayViewD::from_shape_ptr(shape, values.as_ptr()) };
+    // SAFETY: the view is the array's own (a standard-layout array of `shape` from its first
+    // element, inside `values`); the vector's heap memory stays where it is when the vector
+    // moves into the owner, which frees (recycles) it only when numpy drops its array.
+    let view = unsafe { ArrayViewD::from_shape_ptr(shape, first) };
     let owner = Bound::new(
         py,
         Recycled(Mutex::new(Some(Box::new(move || O::recycle(values))))),
