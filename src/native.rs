@@ -176,10 +176,9 @@ impl<T: Element> StripeFn<T> for NativeStripe {
                 int_sums::sums(s.input(self.1), g, &chords, finish, &mut st.sums, out);
             }
             Native::Rank(rank) => {
-                let cells = order::cells(&chords, bw);
-                if let Some(sel) = Selection::new(rank, cells.len(), select::budget::<T>()) {
+                if let Some(sel) = Selection::new(rank, s.offs.len(), select::budget::<T>()) {
                     let (block, geometry) = (s.input(self.1), (bw, nrows, w));
-                    return sel.run(block, &cells, geometry, &mut st.wires, out, s.out_stride);
+                    return sel.run(block, s.offs, geometry, &mut st.wires, out, s.out_stride);
                 }
                 st.ranks.resize(nrows * w, 0.0);
                 self.histogram(rank, s, &chords, &mut st.ranks);

@@ -46,7 +46,8 @@ impl Spare {
     /// A buffer of the stock with room for `n` values (its length and values as left), or a
     /// new one.
     fn take(n: usize) -> Spare {
-        let taken = STOCK.with_borrow_mut(|stock| smallest(stock, n, usize::MAX));
+        let taken =
+            STOCK.with_borrow_mut(|stock| smallest(stock, n, usize::MAX, |v| Some(v.capacity())));
         Spare(taken.unwrap_or_else(|| Vec::with_capacity(n)))
     }
 
@@ -126,13 +127,20 @@ impl<B: 'static> Drop for Blocks<B> {
     }
 }
 
-/// Takes from `stock` the buffer of least capacity from `n` up to `most` values, if any.
-fn smallest(stock: &mut Vec<Vec<f64>>, n: usize, most: usize) -> Option<Vec<f64>> {
+/// Takes from `stock` the item of least capacity from `n` up to `most` values (`capacity`:
+/// an item's, or `None` for one of another kind), if any; the others keep their order.
+fn smallest<E>(
+    stock: &mut Vec<E>,
+    n: usize,
+    most: usize,
+    capacity: impl Fn(&E) -> Option<usize>,
+) -> Option<E> {
     let i = (stock.iter().enumerate())
-        .filter(|(_, v)| (n..=most).contains(&v.capacity()))
-        .min_by_key(|(_, v)| v.capacity())
+        .filter_map(|(i, e)| Some((i, capacity(e)?)))
+        .filter(|(_, c)| (n..=most).contains(c))
+        .min_by_key(|&(_, c)| c)
         .map(|(i, _)| i)?;
-    Some(stock.swap_remove(i))
+    Some(stock.remove(i))
 }
 
 /// Result arrays are whole arrays, made and dropped once per application: a stage result
@@ -162,19 +170,10 @@ pub(crate) fn reuse<T: Plain + Send + 'static>(n: usize) -> Vec<T> {
     }
     // A kept buffer more than twice the size asked for would hold its memory for a small
     // result.
-    let taken = {
-        let mut kept = kept_results();
-        let fits = |b: &Box<dyn Any + Send>| {
-            let v = b.downcast_ref::<Vec<T>>()?;
-            (n..=2 * n).contains(&v.capacity()).then_some(v.capacity())
-        };
-        let i = (kept.iter().enumerate())
-            .filter_map(|(i, (_, b))| Some((i, fits(b)?)))
-            .min_by_key(|&(_, capacity)| capacity)
-            .map(|(i, _)| i);
-        i.map(|i| kept.remove(i).1)
-    };
-    match taken.and_then(|b| b.downcast::<Vec<T>>().ok()) {
+    let taken = smallest(&mut kept_results(), n, 2 * n, |(_, b)| {
+        b.downcast_ref::<Vec<T>>().map(Vec::capacity)
+    });
+    match taken.and_then(|(_, b)| b.downcast::<Vec<T>>().ok()) {
         Some(mut v) => {
             set_unwritten(&mut *v, n);
             *v
