@@ -24,6 +24,23 @@ pub fn avx2<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Runs `f`, compiled with AVX-512 when the CPU supports it, else as [`avx2`] does.
+#[inline(always)]
+pub fn avx512<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f")]
+        fn wide<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU was just checked to support AVX-512F.
+            return unsafe { wide(f) };
+        }
+    }
+    avx2(f)
+}
+
 /// Clears the upper halves of the vector registers (`vzeroupper`) before entering compiled
 /// kernel code. Cranelift mixes legacy SSE encodings (`movdqa`, `movsd`) into its AVX code, and
 /// each of those waits on a merge with the upper halves while they are marked in use — which

@@ -9,9 +9,10 @@ they end in run as jitfilter kernels instead:
 scipy's C routine          jitfilter kernel
 ========================  ===========================================
 ``correlate``              ``sum(k * w)`` over the weights' footprint
-``correlate1d``            ``sum(k * w)`` along one axis
+``correlate1d``            scipy's weighted sums themselves
+                           (``jitfilter.lines`` in the core)
 ``uniform_filter1d``       ``mean(w)`` along one axis (integers); scipy's
-                           running sum itself (others: ``jitfilter.running``)
+                           running sum itself (others: ``jitfilter.lines``)
 ``min_or_max_filter(1d)``  ``min(w)`` / ``max(w)``; with a structure
                            ``min(w - k)`` / ``max(w + k)``
 ``rank_filter``            ``kth(w, r)``
@@ -54,7 +55,7 @@ bool and uint64 data with an out-of-range cval (it computes in int64).
 
 ``uniform_filter1d`` (and so ``uniform_filter``) runs scipy's own arithmetic: a running sum
 along each line (adding the value entering minus the one leaving, then dividing by the size),
-done exactly as scipy does it by ``jitfilter.running`` in the core, so its results are scipy's
+done exactly as scipy does it by ``jitfilter.lines`` in the core, so its results are scipy's
 bit for bit — including a NaN or infinity turning the rest of its line NaN, and 64-bit integers
 read as doubles. Integer data of up to 32 bits (with a whole-number ``cval`` whose sums stay
 below 2**53) goes to the ``mean(w)`` kernel instead: its window sums are exact however they are added, so it equals
@@ -343,19 +344,32 @@ def _window_order_planned(w: np.ndarray) -> bool:
 
 def _correlate1d(input, weights, axis, output, mode, cval, origin):
     input = np.asarray(input)
+    _c_types(True, input, output)
     w = np.asarray(weights, dtype=np.float64).ravel()
-    n = w.size
-    fp = _line(input.ndim, axis, np.ones(n, bool))
-
-    def program(ndim: int, along: int) -> str:
-        return _correlate1d_program(tuple(w.tolist()), int(origin), ndim, along)
-
+    if w.size > _MAX_WINDOW:
+        raise _Uncovered(f"correlate1d with more than {_MAX_WINDOW} weights")
     # Non-negative weights adding to at most 1 keep values within the type's range (NaN fails
     # the first test, ∞ the second).
     bounded = bool(np.all(w >= 0) and w.sum() <= 1 + 1e-12)
     whole = _whole_in_type(input, output, cval, bounded)
-    _run(lambda *a: _truncate(program(*a), whole), input, fp, output, mode, cval,
-         [0] * input.ndim, one_d=True, exact=False, same_type=whole)
+    _line_filter(input, w.size, w.tolist(), axis, output, mode, cval, origin, whole)
+
+
+def _line_filter(input, size, weights, axis, output, mode, cval, origin, whole):
+    """scipy's 1-D routine (``correlate1d`` with ``weights``, else ``uniform_filter1d`` of
+    ``size``) in scipy's own arithmetic (``jitfilter.lines`` in the core): its results bit for
+    bit, lines read as scipy's line buffers read values (64-bit integers as doubles)."""
+    if input.size == 0:
+        return
+    x = np.ascontiguousarray(input if input.dtype in _jf.DTYPES else input.astype(np.float64))
+    out_type = _result_type(x, output, whole)
+    direct = (output.dtype == out_type and output.flags.c_contiguous
+              and not np.may_share_memory(output, x))
+    res = output if direct else np.empty(input.shape, out_type)
+    _jf._native.line_filter(x, res, int(size), weights, int(axis), _MODES[int(mode)],
+                            float(cval), int(origin), whole, None)
+    if not direct:
+        _store(output, res)
 
 
 def _whole_in_type(input: np.ndarray, output: np.ndarray, cval: float, bounded: bool) -> bool:
@@ -371,44 +385,6 @@ def _whole_in_type(input: np.ndarray, output: np.ndarray, cval: float, bounded: 
 
 def _truncate(source: str, whole: bool) -> str:
     return f"trunc({source})" if whole else source
-
-
-@functools.lru_cache(maxsize=256)
-def _correlate1d_program(weights: tuple, origin: int, ndim: int, along: int) -> str:
-    """scipy's NI_Correlate1D, term by term in its order of additions (so the sums round as
-    scipy's do, and truncate alike into integer outputs): a symmetric or antisymmetric odd
-    filter (to DBL_EPSILON) adds the centre, then each pair from the outside in; any other adds
-    its last value, then the others in order. ``along``: the filtered axis among ``ndim``.
-    Kept per set of weights, as the kernels are: a Gaussian's program of 23 terms took as long
-    to write out as a tenth of its filtering."""
-    w = np.array(weights)
-    n = w.size
-    size1, size2 = n // 2, n - n // 2 - 1
-    eps = np.finfo(np.float64).eps
-    sym = 0
-    if n % 2:
-        pairs = [(w[size1 + j], w[size1 - j]) for j in range(1, n // 2 + 1)]
-        if all(abs(a - b) <= eps for a, b in pairs):
-            sym = 1
-        elif all(abs(a + b) <= eps for a, b in pairs):
-            sym = -1
-
-    def at(j: int) -> str:
-        # iline[j]: the input at offset j - origin from the output position along the axis.
-        # at(w, ox, oy[, oz]): ox along the last axis; a 1-D array still spells oy (0).
-        off = [0] * max(ndim, 2)
-        off[ndim - 1 - along] = j - origin
-        return f"at(w, {', '.join(map(str, off))})"
-
-    k = lambda j: repr(float(w[size1 + j]))
-    if sym:
-        op = "+" if sym > 0 else "-"
-        terms = [f"{at(0)} * {k(0)}"]
-        terms += [f"({at(j)} {op} {at(-j)}) * {k(j)}" for j in range(-size1, 0)]
-    else:
-        terms = [f"{at(size2)} * {k(size2)}"]
-        terms += [f"{at(j)} * {k(j)}" for j in range(-size1, size2)]
-    return " + ".join(terms)
 
 
 def _uniform_filter1d(input, size, axis, output, mode, cval, origin):
@@ -427,19 +403,8 @@ def _uniform_filter1d(input, size, axis, output, mode, cval, origin):
         _run(_truncate("mean(w)", whole), input, fp, output, mode, cval,
              _origins(input.ndim, axis, origin), one_d=True, exact=False, same_type=whole)
         return
-    # Otherwise scipy's running sum itself (jitfilter.running in the core): its results bit
-    # for bit, read as scipy's line buffers read values (64-bit integers as doubles).
-    if input.size == 0:
-        return
-    x = np.ascontiguousarray(input if input.dtype in _jf.DTYPES else input.astype(np.float64))
-    out_type = _result_type(x, output, whole)
-    direct = (output.dtype == out_type and output.flags.c_contiguous
-              and not np.may_share_memory(output, x))
-    res = output if direct else np.empty(input.shape, out_type)
-    _jf._native.uniform_filter1d(x, res, int(size), int(axis), _MODES[int(mode)], float(cval),
-                                 int(origin), whole, None)
-    if not direct:
-        _store(output, res)
+    # Otherwise scipy's running sum itself.
+    _line_filter(input, size, None, axis, output, mode, cval, origin, whole)
 
 
 # ---- separable filters: passes from one array into another ---------------------------------

@@ -752,18 +752,19 @@ impl PyScipyContext {
     }
 }
 
-/// scipy's `uniform_filter1d` in scipy's own arithmetic (see `jitfilter::running`), from
-/// `input` into `output`: both C-contiguous, of one shape and of the engine's dtypes.
-/// `truncate`: results go into an integer output truncated (C's cast, for results within its
-/// range).
+/// scipy's `uniform_filter1d` (`weights` None, `size` values) or `correlate1d` (`weights`) in
+/// scipy's own arithmetic (see `jitfilter::lines`), from `input` into `output`: both
+/// C-contiguous, of one shape and of the engine's dtypes. `truncate`: results go into an
+/// integer output truncated (C's cast, for results within its range).
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-#[pyo3(signature = (input, output, size, axis, mode, cval, origin, truncate, threads))]
-fn uniform_filter1d<'py>(
+#[pyo3(signature = (input, output, size, weights, axis, mode, cval, origin, truncate, threads))]
+fn line_filter<'py>(
     py: Python<'py>,
     input: &Bound<'py, PyUntypedArray>,
     output: &Bound<'py, PyUntypedArray>,
     size: usize,
+    weights: Option<Vec<f64>>,
     axis: usize,
     mode: &str,
     cval: f64,
@@ -771,11 +772,11 @@ fn uniform_filter1d<'py>(
     truncate: bool,
     threads: Option<usize>,
 ) -> PyResult<()> {
+    use jitfilter::lines::{correlate1d, uniform_filter1d, Line};
     let mode: Mode = mode
         .parse()
         .map_err(|e: Error| PyValueError::new_err(e.to_string()))?;
-    let run = jitfilter::running::Running {
-        size,
+    let line = Line {
         axis,
         mode,
         cval,
@@ -783,11 +784,12 @@ fn uniform_filter1d<'py>(
         truncate,
         threads,
     };
+    let weights = weights.as_deref();
     fn typed<'py, T, O>(
         py: Python<'py>,
         input: &Bound<'py, PyUntypedArray>,
         output: &Bound<'py, PyUntypedArray>,
-        run: &jitfilter::running::Running,
+        (size, weights, line): (usize, Option<&[f64]>, &Line),
     ) -> PyResult<()>
     where
         T: jitfilter::Element + NpElement,
@@ -797,18 +799,22 @@ fn uniform_filter1d<'py>(
         let dst = output.cast::<PyArrayDyn<O>>()?;
         let mut rw = dst.try_readwrite()?;
         let (a, b) = (src.as_array(), rw.as_array_mut());
-        py.detach(|| jitfilter::running::uniform_filter1d(a, b, run))
-            .map_err(|e| PyValueError::new_err(e.to_string()))
+        py.detach(|| match weights {
+            Some(w) => correlate1d(a, b, w, line),
+            None => uniform_filter1d(a, b, size, line),
+        })
+        .map_err(|e| PyValueError::new_err(e.to_string()))
     }
+    let how = (size, weights, &line);
     macro_rules! out {
         ($T:ty) => {
             match dtype_name(py, output) {
-                Some("uint8") => typed::<$T, u8>(py, input, output, &run),
-                Some("uint16") => typed::<$T, u16>(py, input, output, &run),
-                Some("int16") => typed::<$T, i16>(py, input, output, &run),
-                Some("int32") => typed::<$T, i32>(py, input, output, &run),
-                Some("float32") => typed::<$T, f32>(py, input, output, &run),
-                Some("float64") => typed::<$T, f64>(py, input, output, &run),
+                Some("uint8") => typed::<$T, u8>(py, input, output, how),
+                Some("uint16") => typed::<$T, u16>(py, input, output, how),
+                Some("int16") => typed::<$T, i16>(py, input, output, how),
+                Some("int32") => typed::<$T, i32>(py, input, output, how),
+                Some("float32") => typed::<$T, f32>(py, input, output, how),
+                Some("float64") => typed::<$T, f64>(py, input, output, how),
                 _ => Err(PyTypeError::new_err(format!(
                     "output dtype {} is not one of {DTYPES:?} (native byte order)",
                     output.dtype()
@@ -847,7 +853,7 @@ fn _jitfilter(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // The grid parts of an array are computed on, per axis (z, y, x): see `Options::region`.
     m.add("UNITS", jitfilter::window::UNITS.to_vec())?;
     m.add_function(wrap_pyfunction!(modes, m)?)?;
-    m.add_function(wrap_pyfunction!(uniform_filter1d, m)?)?;
+    m.add_function(wrap_pyfunction!(line_filter, m)?)?;
     let info = PyDict::new(py);
     info.set_item("core_version", env!("CARGO_PKG_VERSION"))?;
     m.add("build_info", info)?;

@@ -209,7 +209,7 @@ def test_output_sharing_the_inputs_memory():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64, np.uint8])
 def test_uniform_filters_are_scipys_running_sums_bit_for_bit(dtype):
     """uniform_filter1d on floats, 64-bit integers and with a cval that is not a whole number
-    runs scipy's running sum itself (jitfilter.running): equal to scipy's bits in every mode,
+    runs scipy's running sum itself (jitfilter.lines): equal to scipy's bits in every mode,
     origin, axis and size (longer than the line too), with NaN and infinities (the rest of the
     line NaN, as scipy's), past 2**53, from strided input, into strided output or in place."""
     rng = np.random.default_rng(11)
@@ -250,6 +250,51 @@ def test_uniform_filters_are_scipys_running_sums_bit_for_bit(dtype):
         for axis, x in ((0, nan), (1, nan.T.copy())):
             want = sn.uniform_filter1d(x, 2, axis=axis, mode="nearest")
             assert jn.uniform_filter1d(x, 2, axis=axis, mode="nearest").tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64, np.uint8, np.int16])
+def test_correlate1d_is_scipys_weighted_sum_bit_for_bit(dtype):
+    """correlate1d (under gaussian_filter, sobel, prewitt…) runs scipy's own sums
+    (jitfilter.lines): equal to scipy's bits for symmetric, antisymmetric (to within
+    DBL_EPSILON, as scipy tests it), uneven and even weights, in every mode, origin and axis,
+    with NaN and infinities, into the input's type and others, strided, in place."""
+    rng = np.random.default_rng(12)
+    if dtype == np.int64:
+        a = rng.integers(-(2**60), 2**60, (6, 9, 40))
+    elif dtype in (np.uint8, np.int16):
+        a = rng.integers(0, 256, (6, 9, 40)).astype(dtype)
+    else:
+        a = (rng.standard_normal((6, 9, 40)) * 1e3).astype(dtype)
+        a[2, 3, 7] = np.nan
+        a[4, 1, 30] = np.inf
+    gauss = np.exp(-np.arange(-6, 7) ** 2 / 8.0)
+    weights = [gauss / gauss.sum(), [-1.0, 0.0, 1.0], [1.0, 2.0 + 1e-17, 1.0],
+               [0.3, -1.7, 2.9, 0.1], [1.0, 2.0, -3.5, 0.125, 7.0], [0.25, 0.5, np.nan], [2.5]]
+    modes = ["reflect", "mirror", "nearest", "wrap", "constant", "grid-wrap", "grid-constant"]
+    for axis in range(3):
+        for mode in modes:
+            for w in weights:
+                n = len(w)
+                for origin in {-(n // 2), 0, (n - 1) - n // 2}:
+                    kw = dict(axis=axis, mode=mode, cval=-2.25, origin=origin)
+                    want = sn.correlate1d(a, w, **kw)
+                    got = jn.correlate1d(a, w, **kw)
+                    assert got.dtype == want.dtype
+                    np.testing.assert_array_equal(got, want, err_msg=f"{axis} {mode} {w} {origin}")
+                    assert np.isnan(got).sum() == np.isnan(want).sum()
+                    same = (got == want) | (np.isnan(got) & np.isnan(want))
+                    assert got[same].tobytes() == want[same].tobytes()
+    for output in (np.float32, np.int32, np.uint8):
+        want = sn.gaussian_filter(a, 1.5, output=output, mode=["wrap", "reflect", "constant"])
+        got = jn.gaussian_filter(a, 1.5, output=output, mode=["wrap", "reflect", "constant"])
+        np.testing.assert_array_equal(got, want)
+    out = np.zeros((9, 80), dtype)[:, ::2]
+    want = sn.correlate1d(a[1], [1, 2, 1], output=np.zeros((9, 40), dtype))
+    jn.correlate1d(a[1], [1, 2, 1], output=out)
+    np.testing.assert_array_equal(out, want)
+    inplace = a.copy()
+    jn.sobel(inplace, output=inplace)
+    np.testing.assert_array_equal(inplace, sn.sobel(a))
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32, np.float64])

@@ -1,0 +1,821 @@
+//! scipy's 1-D line filters in scipy's own arithmetic, for `jitfilter.ndimage`: the running
+//! sum of `uniform_filter1d` and the weighted sums of `correlate1d` (under scipy's Gaussian,
+//! Sobel, Prewitt and other separable filters). Lines are read in f64 as scipy's line buffers
+//! hold them, extended by scipy's boundary modes ([`Mode::map`]).
+//!
+//! Per line scipy's running sum adds the first window's values from +0 in order, then per
+//! position adds the entering value minus the leaving one (`tmp += in − out`) and divides by the
+//! size; doing exactly that gives its results bit for bit, with one subtraction, one addition
+//! and one division per value. The planner's sliding sums are more accurate (the running sum's
+//! error grows along the line) but they are not scipy's bits, and cost two to three times as
+//! much.
+//!
+//! Per position `correlate1d` adds, for an odd window whose weights are symmetric (or
+//! antisymmetric) to within `DBL_EPSILON`, the centre's product and then each pair of cells
+//! from the outside in, `(left ± right) × weight`; for any other, the last cell's product and
+//! then the others in order. Doing that a vector of positions at a time gives its bits, without
+//! a JIT kernel per set of weights.
+
+use crate::boundary::Mode;
+use crate::dtype::Element;
+use crate::error::Error;
+use ndarray::{ArrayViewD, ArrayViewMutD};
+use rayon::prelude::*;
+
+/// The most columns a task runs down when lines cross rows (the running sums of a block stay
+/// in L1); fewer when that would leave threads idle.
+const BLOCK: usize = 256;
+/// Lines a task runs side by side when lines are rows: one value of each per vector.
+const LANES: usize = 8;
+/// The most columns a weighted task runs down: its extended block of lines (the column's
+/// length plus the window, in f64) stays within L2.
+const WEIGHED_BLOCK: usize = 256;
+/// Positions a weighted sum makes at a time: four AVX2 vectors of f64, all in registers.
+const POSITIONS: usize = 16;
+
+/// How a line filter reads the array: along `axis`, with the window's origin, the mode and
+/// its cval.
+#[derive(Debug, Clone, Copy)]
+pub struct Line {
+    pub axis: usize,
+    pub mode: Mode,
+    pub cval: f64,
+    pub origin: isize,
+    /// Write each result truncated toward zero (C's cast into an integer output, for results
+    /// known to lie within its range); else converted by [`Element::from_f64`].
+    pub truncate: bool,
+    /// Worker threads; `None` uses rayon's global pool.
+    pub threads: Option<usize>,
+}
+
+/// `output` = scipy's `uniform_filter1d(input, size, axis, mode, cval, origin)`, bit for bit
+/// (with float outputs, and with integer outputs when `truncate` is set for results within
+/// their range). Both arrays are C-contiguous and of one shape.
+///
+/// ```
+/// use jitfilter::lines::{uniform_filter1d, Line};
+/// use jitfilter::Mode;
+/// let a = ndarray::array![[1.0f64, 2.0, 3.0, 4.0]].into_dyn();
+/// let mut out = ndarray::Array2::<f64>::zeros((1, 4)).into_dyn();
+/// let line = Line { axis: 1, mode: Mode::Nearest, cval: 0.0, origin: 0, truncate: false,
+///                   threads: Some(1) };
+/// uniform_filter1d(a.view(), out.view_mut(), 3, &line).unwrap();
+/// assert_eq!(out.as_slice().unwrap(), &[4.0 / 3.0, 2.0, 3.0, 11.0 / 3.0]);
+/// ```
+pub fn uniform_filter1d<T: Element, O: Element>(
+    input: ArrayViewD<'_, T>,
+    mut output: ArrayViewMutD<'_, O>,
+    size: usize,
+    line: &Line,
+) -> Result<(), Error> {
+    let Some((lines, dst)) = Lines::new(&input, &mut output, size, line)? else {
+        return Ok(());
+    };
+    crate::schedule::in_pool(line.threads, move || {
+        if lines.inner == 1 {
+            rows(&lines, dst, size, line)
+        } else {
+            columns(&lines, dst, size, line)
+        }
+    })
+}
+
+/// `output` = scipy's `correlate1d(input, weights, axis, mode, cval, origin)`, bit for bit
+/// (as [`uniform_filter1d`]'s).
+///
+/// ```
+/// use jitfilter::lines::{correlate1d, Line};
+/// use jitfilter::Mode;
+/// let a = ndarray::array![[1.0f64, 2.0, 4.0, 8.0]].into_dyn();
+/// let mut out = ndarray::Array2::<f64>::zeros((1, 4)).into_dyn();
+/// let line = Line { axis: 1, mode: Mode::Constant, cval: 0.0, origin: 0, truncate: false,
+///                   threads: Some(1) };
+/// correlate1d(a.view(), out.view_mut(), &[-1.0, 0.0, 1.0], &line).unwrap();
+/// assert_eq!(out.as_slice().unwrap(), &[2.0, 3.0, 6.0, -4.0]);
+/// ```
+pub fn correlate1d<T: Element, O: Element>(
+    input: ArrayViewD<'_, T>,
+    mut output: ArrayViewMutD<'_, O>,
+    weights: &[f64],
+    line: &Line,
+) -> Result<(), Error> {
+    let Some((lines, dst)) = Lines::new(&input, &mut output, weights.len(), line)? else {
+        return Ok(());
+    };
+    let taps = Taps::new(weights);
+    crate::schedule::in_pool(line.threads, move || {
+        if lines.inner == 1 {
+            weighed_rows(&lines, dst, &taps, line)
+        } else {
+            weighed_columns(&lines, dst, &taps, line)
+        }
+    })
+}
+
+/// An array seen as lines along an axis: `n` values each, `inner` apart.
+struct Lines<'a, T> {
+    src: &'a [T],
+    n: usize,
+    inner: usize,
+    /// Where each position of a line's extended buffer reads: scipy's line buffer holds the
+    /// line extended by `size / 2 + origin` values before it and the rest after it.
+    ext: Vec<Option<usize>>,
+}
+
+impl<'a, T: Element> Lines<'a, T> {
+    /// The input's lines and the output's values, after the checks scipy makes of a line
+    /// filter's arguments; `None` for an empty array.
+    fn new<O: Element>(
+        input: &'a ArrayViewD<'_, T>,
+        output: &'a mut ArrayViewMutD<'_, O>,
+        size: usize,
+        line: &Line,
+    ) -> Result<Option<(Self, &'a mut [O])>, Error> {
+        let shape = input.shape().to_vec();
+        if output.shape() != shape.as_slice() {
+            return Err(Error::Shape(format!(
+                "output shape {:?} differs from the input's {shape:?}",
+                output.shape()
+            )));
+        }
+        if line.axis >= shape.len() {
+            return Err(Error::Shape(format!(
+                "axis {} is out of range for a {}-D array",
+                line.axis,
+                shape.len()
+            )));
+        }
+        if size == 0 {
+            return Err(Error::Footprint("a window of size 0".into()));
+        }
+        // The bound on a footprint's cells: the line buffers grow with the window.
+        let limits = crate::limits::Limits::default();
+        if size > limits.max_footprint {
+            let what = format!("the window has {size} values");
+            return Err(crate::limits::Limit::Footprint
+                .exceeded(&limits, what)
+                .into());
+        }
+        crate::kernel::check_origin(line.axis, line.origin, size)?;
+        let contiguous = |what: &str| Error::Shape(format!("the {what} must be C-contiguous"));
+        let src = input.as_slice().ok_or_else(|| contiguous("input"))?;
+        let dst = output.as_slice_mut().ok_or_else(|| contiguous("output"))?;
+        if src.is_empty() {
+            return Ok(None);
+        }
+        let n = shape[line.axis];
+        let first = -((size / 2) as isize) - line.origin;
+        let ext = (0..n + size - 1)
+            .map(|i| line.mode.map(first + i as isize, n))
+            .collect();
+        let lines = Lines {
+            src,
+            n,
+            inner: shape[line.axis + 1..].iter().product(),
+            ext,
+        };
+        Ok(Some((lines, dst)))
+    }
+}
+
+#[inline(always)]
+fn store<O: Element>(v: f64, truncate: bool) -> O {
+    O::from_f64(if truncate { v.trunc() } else { v })
+}
+
+/// Lines down the rows (`inner` values per row): `task(scratch, o, x0, rows)` runs down a
+/// block of at most `most` columns, from column `x0`, of run `o` of `n` rows, writing its part
+/// of each output row; several whole runs of short rows per task.
+fn column_tasks<T: Element, O: Element>(
+    lines: &Lines<'_, T>,
+    dst: &mut [O],
+    most: usize,
+    task: impl Fn(&mut Vec<f64>, usize, usize, Vec<&mut [O]>) + Sync,
+) {
+    let (n, inner) = (lines.n, lines.inner);
+    // Four tasks per thread at least, of whole vectors.
+    let outer = dst.len() / (n * inner);
+    let share = inner * outer / (4 * rayon::current_num_threads());
+    let block = (share.div_ceil(8) * 8).clamp(32, most);
+    if inner <= block {
+        // Rows of one block: whole runs of rows per task, several when they are short (a
+        // task per run of two rows of two values cost more than the sums).
+        let per = (4096 / (n * inner)).max(1);
+        dst.par_chunks_mut(n * inner * per)
+            .enumerate()
+            .for_each_init(Vec::new, |scratch, (t, runs)| {
+                for (i, run) in runs.chunks_mut(n * inner).enumerate() {
+                    task(scratch, t * per + i, 0, run.chunks_mut(inner).collect());
+                }
+            });
+        return;
+    }
+    // Per task (a run of rows, a block of columns): its slice of each output row.
+    let mut tasks: Vec<(usize, usize, Vec<&mut [O]>)> = Vec::new();
+    for (o, run) in dst.chunks_mut(n * inner).enumerate() {
+        let first = tasks.len();
+        for (r, row) in run.chunks_mut(inner).enumerate() {
+            for (b, part) in row.chunks_mut(block).enumerate() {
+                if r == 0 {
+                    tasks.push((o, b * block, Vec::with_capacity(n)));
+                }
+                tasks[first + b].2.push(part);
+            }
+        }
+    }
+    tasks
+        .into_par_iter()
+        .for_each_init(Vec::new, |scratch, (o, x0, out)| task(scratch, o, x0, out));
+}
+
+/// The running sums down the rows, a block of columns per task.
+fn columns<T: Element, O: Element>(lines: &Lines<'_, T>, dst: &mut [O], size: usize, line: &Line) {
+    let inner = lines.inner;
+    column_tasks(lines, dst, BLOCK, |sums, o, x0, out| {
+        let width = out[0].len();
+        let plane = &lines.src[o * lines.n * inner..];
+        let row = |p: Option<usize>| p.map(|r| &plane[r * inner + x0..r * inner + x0 + width]);
+        crate::simd::avx2(
+            #[inline(always)]
+            || column_block(sums, row, out, &lines.ext, size, line),
+        );
+    });
+}
+
+/// `sum + delta` with scipy's NaN: x86 keeps the first operand's NaN when both are NaN (a NaN
+/// sum stays the NaN it is; scipy's `tmp += …`), where the compiler may swap the operands of an
+/// addition.
+#[inline(always)]
+fn add(sum: f64, delta: f64) -> f64 {
+    if sum.is_nan() {
+        sum
+    } else {
+        sum + delta
+    }
+}
+
+#[inline(always)]
+fn column_block<'a, T: Element, O: Element>(
+    sums: &mut Vec<f64>,
+    row: impl Fn(Option<usize>) -> Option<&'a [T]>,
+    mut out: Vec<&mut [O]>,
+    ext: &[Option<usize>],
+    size: usize,
+    line: &Line,
+) {
+    let (cval, truncate) = (line.cval, line.truncate);
+    let width = out[0].len();
+    let d = size as f64;
+    sums.clear();
+    sums.resize(width, 0.0);
+    for &p in &ext[..size] {
+        match row(p) {
+            Some(r) => (sums.iter_mut().zip(r)).for_each(|(s, v)| *s = add(*s, v.to_f64())),
+            None => sums.iter_mut().for_each(|s| *s = add(*s, cval)),
+        }
+    }
+    for (o, s) in out[0].iter_mut().zip(sums.iter()) {
+        *o = store(*s / d, truncate);
+    }
+    for (ll, line) in out.iter_mut().enumerate().skip(1) {
+        let (enter, leave) = (row(ext[ll + size - 1]), row(ext[ll - 1]));
+        // One loop per kind of operand, so that each compiles to plain vector code.
+        match (enter, leave) {
+            (Some(a), Some(b)) => step(sums, line, |x| a[x].to_f64() - b[x].to_f64(), d, truncate),
+            (Some(a), None) => step(sums, line, |x| a[x].to_f64() - cval, d, truncate),
+            (None, Some(b)) => step(sums, line, |x| cval - b[x].to_f64(), d, truncate),
+            // scipy subtracts them too: NaN for an infinite cval.
+            #[allow(clippy::eq_op)]
+            (None, None) => step(sums, line, |_| cval - cval, d, truncate),
+        }
+    }
+}
+
+/// `sums[x] += delta(x); line[x] = sums[x] / d`, over a block.
+#[inline(always)]
+fn step<O: Element>(
+    sums: &mut [f64],
+    line: &mut [O],
+    delta: impl Fn(usize) -> f64,
+    d: f64,
+    truncate: bool,
+) {
+    let w = sums.len().min(line.len());
+    let (sums, line) = (&mut sums[..w], &mut line[..w]);
+    for x in 0..w {
+        sums[x] = add(sums[x], delta(x));
+        line[x] = store(sums[x] / d, truncate);
+    }
+}
+
+/// Lines along rows (each row a line of `n`): each task takes [`LANES`] lines side by side,
+/// extended (as scipy's line buffer) into a buffer one vector of lanes per position, so that
+/// their running sums advance as vectors — each sum's additions depend on the one before, and
+/// the lanes are independent.
+fn rows<T: Element, O: Element>(lines: &Lines<'_, T>, dst: &mut [O], size: usize, line: &Line) {
+    let (src, n, ext) = (lines.src, lines.n, &lines.ext);
+    let (cval, truncate) = (line.cval, line.truncate);
+    let d = size as f64;
+    let el = ext.len();
+    // The positions that read the line in order: its `n` values, after the first window's
+    // `size / 2 + origin` positions before it.
+    let lead = ((size / 2) as isize + line.origin) as usize;
+    debug_assert!((0..n).all(|j| ext[lead + j] == Some(j)));
+    dst.par_chunks_mut(n * LANES).enumerate().for_each_init(
+        || (Vec::new(), Vec::new()),
+        |(buf, means), (g, out)| {
+            let lines = out.len() / n;
+            let base = g * LANES * n;
+            if lines < LANES {
+                // Lanes of no line: zeros (stale values might be subnormal, which the adder
+                // takes slowly; any value is correct).
+                buf.clear();
+            }
+            buf.resize(el * LANES, 0.0f64);
+            means.resize(n * LANES, 0.0f64);
+            crate::simd::avx2(
+                #[inline(always)]
+                || {
+                    // Copies in registers: the captured originals are memory the stores below
+                    // might alias, as far as the compiler knows (it divided value by value).
+                    let (d, cval, truncate) = (d, cval, truncate);
+                    for k in 0..lines {
+                        let line = &src[base + k * n..base + (k + 1) * n];
+                        // The line in order first (the edges then read what is in cache).
+                        let cells = buf[lead * LANES + k..].iter_mut().step_by(LANES);
+                        cells.zip(line).for_each(|(c, v)| *c = v.to_f64());
+                        for i in (0..lead).chain(lead + n..el) {
+                            buf[i * LANES + k] = ext[i].map_or(cval, |p| line[p].to_f64());
+                        }
+                    }
+                    let mut t = [0.0f64; LANES];
+                    for cell in buf.chunks_exact(LANES).take(size) {
+                        (0..LANES).for_each(|k| t[k] = add(t[k], cell[k]));
+                    }
+                    (0..LANES).for_each(|k| means[k] = t[k] / d);
+                    let (enter, leave) = (&buf[size * LANES..], &buf[..]);
+                    let steps = enter.chunks_exact(LANES).zip(leave.chunks_exact(LANES));
+                    for ((a, b), m) in steps.zip(means.chunks_exact_mut(LANES).skip(1)) {
+                        (0..LANES).for_each(|k| t[k] = add(t[k], a[k] - b[k]));
+                        (0..LANES).for_each(|k| m[k] = t[k] / d);
+                    }
+                    for (k, line) in out.chunks_exact_mut(n).enumerate() {
+                        let m = means[k..].iter().step_by(LANES);
+                        line.iter_mut()
+                            .zip(m)
+                            .for_each(|(o, m)| *o = store(*m, truncate));
+                    }
+                },
+            );
+        },
+    );
+}
+
+/// `correlate1d`'s weights and the order scipy adds their products in.
+struct Taps {
+    weights: Vec<f64>,
+    order: Order,
+}
+
+/// How scipy adds a window's products.
+#[derive(Clone, Copy)]
+enum Order {
+    /// An odd window symmetric to within `DBL_EPSILON` as scipy tests it (a NaN difference
+    /// passes): the centre, then `(left + right) × weight` from the outside in.
+    Sums,
+    /// Antisymmetric: `(left − right) × weight`.
+    Differences,
+    /// Any other: the last cell, then the others in order.
+    Sequence,
+}
+
+impl Taps {
+    fn new(weights: &[f64]) -> Self {
+        let (size, half) = (weights.len(), weights.len() / 2);
+        // scipy's test: a pair fails when it differs by more than DBL_EPSILON.
+        let fails = |f: fn(f64, f64) -> f64| {
+            (1..=half).any(|i| f(weights[half + i], weights[half - i]).abs() > f64::EPSILON)
+        };
+        let order = if size % 2 == 0 {
+            Order::Sequence
+        } else if !fails(|a, b| a - b) {
+            Order::Sums
+        } else if !fails(|a, b| a + b) {
+            Order::Differences
+        } else {
+            Order::Sequence
+        };
+        Taps {
+            weights: weights.to_vec(),
+            order,
+        }
+    }
+
+    /// The sums of `L` neighbouring positions, from the first at `buf[x]`: cell `k` of each
+    /// window lies `k × step` further on.
+    #[inline(always)]
+    fn sums<const L: usize>(&self, buf: &[f64], x: usize, step: usize) -> [f64; L] {
+        let w = &self.weights[..];
+        let window = &buf[x..x + (w.len() - 1) * step + L];
+        let cell = |k: usize| -> [f64; L] { window[k * step..][..L].try_into().unwrap() };
+        match self.order {
+            Order::Sums => pair_sums::<L, false>(cell, w),
+            Order::Differences => pair_sums::<L, true>(cell, w),
+            Order::Sequence => {
+                let last = w.len() - 1;
+                let mut acc = cell(last).map(|v| v * w[last]);
+                for (k, &wk) in w[..last].iter().enumerate() {
+                    let c = cell(k);
+                    (0..L).for_each(|l| acc[l] += c[l] * wk);
+                }
+                acc
+            }
+        }
+    }
+
+    /// `out[x]` = the weighted sum of the window from `buf[x]` (cells `step` apart).
+    #[inline(always)]
+    fn weigh<O: Element>(&self, buf: &[f64], step: usize, out: &mut [O], truncate: bool) {
+        let done = out.len() / POSITIONS * POSITIONS;
+        for (i, part) in out[..done].chunks_exact_mut(POSITIONS).enumerate() {
+            let sums = self.sums::<POSITIONS>(buf, i * POSITIONS, step);
+            (part.iter_mut().zip(sums)).for_each(|(o, v)| *o = store(v, truncate));
+        }
+        for (x, o) in out.iter_mut().enumerate().skip(done) {
+            *o = store(self.sums::<1>(buf, x, step)[0], truncate);
+        }
+    }
+}
+
+/// The centre's product, then each pair's from the outside in: `(left + right) × weight`, or
+/// `(left − right) × weight` when `MINUS`.
+#[inline(always)]
+fn pair_sums<const L: usize, const MINUS: bool>(
+    cell: impl Fn(usize) -> [f64; L],
+    w: &[f64],
+) -> [f64; L] {
+    let h = w.len() / 2;
+    let mut acc = cell(h).map(|v| v * w[h]);
+    for j in (1..=h).rev() {
+        let (a, b, wj) = (cell(h - j), cell(h + j), w[h - j]);
+        if MINUS {
+            (0..L).for_each(|l| acc[l] += (a[l] - b[l]) * wj);
+        } else {
+            (0..L).for_each(|l| acc[l] += (a[l] + b[l]) * wj);
+        }
+    }
+    acc
+}
+
+/// Weighted sums along rows: each line extended into a buffer, its sums made from there.
+fn weighed_rows<T: Element, O: Element>(
+    lines: &Lines<'_, T>,
+    dst: &mut [O],
+    taps: &Taps,
+    line: &Line,
+) {
+    let (n, ext) = (lines.n, &lines.ext);
+    // The line's own values lie in order after the first window's `size / 2 + origin`
+    // positions before it: copied as a block, the edges value by value.
+    let lead = ((taps.weights.len() / 2) as isize + line.origin) as usize;
+    debug_assert!((0..n).all(|j| ext[lead + j] == Some(j)));
+    let per = (4096 / n).max(1);
+    dst.par_chunks_mut(n * per)
+        .enumerate()
+        .for_each_init(Vec::new, |buf, (t, out)| {
+            for (k, out) in out.chunks_mut(n).enumerate() {
+                let src = &lines.src[(t * per + k) * n..][..n];
+                let value = |p: &Option<usize>| p.map_or(line.cval, |i| src[i].to_f64());
+                buf.clear();
+                buf.extend(ext[..lead].iter().map(value));
+                buf.extend(src.iter().map(|v| v.to_f64()));
+                buf.extend(ext[lead + n..].iter().map(value));
+                crate::simd::avx512(
+                    #[inline(always)]
+                    || taps.weigh(buf, 1, out, line.truncate),
+                );
+            }
+        });
+}
+
+/// Weighted sums down the rows, a block of columns per task: the block extended down into a
+/// buffer in f64, each output row made from its window's rows there. (Read in place, the rows
+/// of a wide array lie a multiple of 4 KiB apart: the window's rows then share L1's sets and
+/// evict each other — twice as slow on 512² f64.)
+fn weighed_columns<T: Element, O: Element>(
+    lines: &Lines<'_, T>,
+    dst: &mut [O],
+    taps: &Taps,
+    line: &Line,
+) {
+    let (n, inner) = (lines.n, lines.inner);
+    column_tasks(lines, dst, WEIGHED_BLOCK, |buf, o, x0, mut out| {
+        let width = out[0].len();
+        let at = |r: usize| o * n * inner + r * inner + x0;
+        buf.clear();
+        for p in &lines.ext {
+            match p {
+                Some(r) => buf.extend(lines.src[at(*r)..][..width].iter().map(|v| v.to_f64())),
+                None => buf.extend(std::iter::repeat_n(line.cval, width)),
+            }
+        }
+        crate::simd::avx512(
+            #[inline(always)]
+            || {
+                for (ll, out) in out.iter_mut().enumerate() {
+                    taps.weigh(&buf[ll * width..], width, out, line.truncate)
+                }
+            },
+        );
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{ArrayD, IxDyn};
+
+    /// A line extended as scipy's line buffer holds it for a window of `size`.
+    fn extended(line: &[f64], size: usize, l: &Line) -> Vec<f64> {
+        let n = line.len();
+        let first = -((size / 2) as isize) - l.origin;
+        (0..n + size - 1)
+            .map(|i| {
+                l.mode
+                    .map(first + i as isize, n)
+                    .map_or(l.cval, |p| line[p])
+            })
+            .collect()
+    }
+
+    /// scipy's loop as written in its C source (NI_UniformFilter1D), one line at a time.
+    fn scipy_uniform(line: &[f64], size: usize, l: &Line) -> Vec<f64> {
+        let ext = extended(line, size, l);
+        let d = size as f64;
+        // C's `tmp += v` on x86 (`addsd tmp, v`): of two NaNs, tmp's.
+        let c_add = |tmp: &mut f64, v: f64| {
+            *tmp = if tmp.is_nan() { *tmp } else { *tmp + v };
+        };
+        let mut tmp = 0.0;
+        for &v in &ext[..size] {
+            c_add(&mut tmp, v);
+        }
+        let mut out = vec![tmp / d];
+        for ll in 1..line.len() {
+            c_add(&mut tmp, ext[ll + size - 1] - ext[ll - 1]);
+            out.push(tmp / d);
+        }
+        out
+    }
+
+    /// scipy's NI_Correlate1D as written in its C source, one line at a time: `fw` and
+    /// `iline` point at the window's centre.
+    fn scipy_correlate(line: &[f64], w: &[f64], l: &Line) -> Vec<f64> {
+        let ext = extended(line, w.len(), l);
+        let (size1, size2) = (w.len() / 2, w.len() - w.len() / 2 - 1);
+        let (size1, size2) = (size1 as isize, size2 as isize);
+        let fw = |j: isize| w[(size1 + j) as usize];
+        let mut symmetric = 0;
+        if w.len() % 2 == 1 {
+            symmetric = 1;
+            if (1..=size1).any(|ii| (fw(ii) - fw(-ii)).abs() > f64::EPSILON) {
+                symmetric = -1;
+                if (1..=size1).any(|ii| (fw(ii) + fw(-ii)).abs() > f64::EPSILON) {
+                    symmetric = 0;
+                }
+            }
+        }
+        (0..line.len())
+            .map(|ll| {
+                let iline = |j: isize| ext[(ll as isize + size1 + j) as usize];
+                let mut o;
+                if symmetric > 0 {
+                    o = iline(0) * fw(0);
+                    for jj in -size1..0 {
+                        o += (iline(jj) + iline(-jj)) * fw(jj);
+                    }
+                } else if symmetric < 0 {
+                    o = iline(0) * fw(0);
+                    for jj in -size1..0 {
+                        o += (iline(jj) - iline(-jj)) * fw(jj);
+                    }
+                } else {
+                    o = iline(size2) * fw(size2);
+                    for jj in -size1..size2 {
+                        o += iline(jj) * fw(jj);
+                    }
+                }
+                o
+            })
+            .collect()
+    }
+
+    /// `filter` applied to every line of `a` along the axis.
+    fn reference(a: &ArrayD<f64>, axis: usize, filter: impl Fn(&[f64]) -> Vec<f64>) -> ArrayD<f64> {
+        let mut out = a.clone();
+        for (mut o, i) in out
+            .lanes_mut(ndarray::Axis(axis))
+            .into_iter()
+            .zip(a.lanes(ndarray::Axis(axis)))
+        {
+            let line: Vec<f64> = i.iter().copied().collect();
+            o.iter_mut().zip(filter(&line)).for_each(|(o, v)| *o = v);
+        }
+        out
+    }
+
+    /// Values that make the order of additions show in the last bits.
+    fn data(shape: &[usize], seed: u64) -> ArrayD<f64> {
+        let mut s = seed;
+        ArrayD::from_shape_fn(IxDyn(shape), |_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            // NaNs of both signs and infinities now and then: a NaN sum (-NaN from ∞ − ∞) meeting
+            // a data NaN keeps its own, as scipy's.
+            match (s >> 58) % 32 {
+                0 => f64::NAN,
+                1 => -f64::NAN,
+                2 => f64::INFINITY,
+                3 => f64::NEG_INFINITY,
+                _ => ((s >> 11) as f64 / (1u64 << 53) as f64 - 0.3) * 1e3,
+            }
+        })
+    }
+
+    const MODES: [Mode; 5] = [
+        Mode::Reflect,
+        Mode::Mirror,
+        Mode::Nearest,
+        Mode::Wrap,
+        Mode::Constant,
+    ];
+    const SHAPES: [&[usize]; 6] = [
+        &[7],
+        &[5, 9],
+        &[3, 300, 2],
+        &[2, 3, 4, 5],
+        &[1, 1],
+        &[70, 150],
+    ];
+
+    /// Every shape, axis, mode and origin `check(array, line, origin range)` is given.
+    fn every_line(check: impl Fn(&ArrayD<f64>, &Line, isize) -> Result<(), String>) {
+        let mut seed = 1;
+        for shape in SHAPES {
+            for axis in 0..shape.len() {
+                for mode in MODES {
+                    // An infinite cval: scipy's sums subtract it from itself (NaN).
+                    let cval = if mode == Mode::Constant && shape.len() == 2 {
+                        f64::INFINITY
+                    } else {
+                        -2.5
+                    };
+                    seed += 1;
+                    let a = data(shape, seed);
+                    let line = Line {
+                        axis,
+                        mode,
+                        cval,
+                        origin: 0,
+                        truncate: false,
+                        threads: Some(2),
+                    };
+                    check(&a, &line, seed as isize)
+                        .unwrap_or_else(|e| panic!("{shape:?} axis {axis} {mode:?}: {e}"));
+                }
+            }
+        }
+    }
+
+    /// The origins a window of `size` can have: its first, none and its last.
+    fn origins(size: usize) -> [isize; 3] {
+        let half = (size / 2) as isize;
+        [-half, 0, (size as isize - 1) - half]
+    }
+
+    fn same_bits(out: &ArrayD<f64>, want: &ArrayD<f64>) -> bool {
+        (out.iter().zip(want.iter())).all(|(x, y)| x.to_bits() == y.to_bits())
+    }
+
+    #[test]
+    fn every_axis_mode_origin_and_size_equals_scipys_running_sum() {
+        every_line(|a, line, _| {
+            for size in [1, 2, 3, 4, 11, 23] {
+                for origin in origins(size) {
+                    let line = Line { origin, ..*line };
+                    let mut out = ArrayD::<f64>::zeros(a.raw_dim());
+                    uniform_filter1d(a.view(), out.view_mut(), size, &line).unwrap();
+                    let want = reference(a, line.axis, |l| scipy_uniform(l, size, &line));
+                    if !same_bits(&out, &want) {
+                        return Err(format!("size {size} origin {origin}"));
+                    }
+                }
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn every_axis_mode_origin_and_weights_equals_scipys_correlate() {
+        // Symmetric (a Gaussian), antisymmetric, neither, even, one cell; symmetric to
+        // within DBL_EPSILON only (scipy then reads the left weights of each pair); a NaN on
+        // the right of a pair, which scipy's test lets pass as symmetric and never reads.
+        let gauss: Vec<f64> = (-5..=5)
+            .map(|i: i32| (-(i * i) as f64 / 8.0).exp())
+            .collect();
+        let near = [0.25, 0.5 + 1e-17, 0.25 + 2e-17, 0.5, 0.25];
+        let weights: [&[f64]; 7] = [
+            &gauss,
+            &[-1.0, -0.5, 0.0, 0.5, 1.0],
+            &[0.3, -1.7, 2.9, 0.1],
+            &[1.0, 2.0, -3.5, 0.125, 7.0],
+            &[3.25],
+            &near,
+            &[0.25, 0.5, f64::NAN],
+        ];
+        every_line(|a, line, seed| {
+            for w in weights {
+                for origin in origins(w.len()) {
+                    let line = Line { origin, ..*line };
+                    let mut out = ArrayD::<f64>::zeros(a.raw_dim());
+                    correlate1d(a.view(), out.view_mut(), w, &line).unwrap();
+                    let want = reference(a, line.axis, |l| scipy_correlate(l, w, &line));
+                    // NaN's sign and payload are not scipy's to promise here: the order of a
+                    // sum's operands may differ from its C compiler's.
+                    let same = (out.iter().zip(want.iter()))
+                        .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()));
+                    if !same {
+                        return Err(format!("weights {w:?} origin {origin} (seed {seed})"));
+                    }
+                }
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn integer_data_reads_and_writes_in_its_type() {
+        let a = ArrayD::from_shape_fn(IxDyn(&[4, 37]), |i| ((i[0] * 37 + i[1]) * 7 % 256) as u8);
+        let wide = a.mapv(|v| v as f64);
+        let w = [0.25, 0.5, 0.25];
+        for axis in 0..2 {
+            let line = Line {
+                axis,
+                mode: Mode::Wrap,
+                cval: 0.0,
+                origin: 1,
+                truncate: true,
+                threads: None,
+            };
+            let mut out = ArrayD::<u8>::zeros(IxDyn(&[4, 37]));
+            uniform_filter1d(a.view(), out.view_mut(), 5, &line).unwrap();
+            let want = reference(&wide, axis, |l| scipy_uniform(l, 5, &line));
+            assert_eq!(out, want.mapv(|v| v.trunc() as u8), "axis {axis}");
+            correlate1d(a.view(), out.view_mut(), &w, &line).unwrap();
+            let want = reference(&wide, axis, |l| scipy_correlate(l, &w, &line));
+            assert_eq!(out, want.mapv(|v| v.trunc() as u8), "axis {axis}");
+        }
+    }
+
+    #[test]
+    fn bad_arguments_are_errors() {
+        let a = ArrayD::<f64>::zeros(IxDyn(&[3, 4]));
+        let line = Line {
+            axis: 2,
+            mode: Mode::Reflect,
+            cval: 0.0,
+            origin: 0,
+            truncate: false,
+            threads: None,
+        };
+        let mut out = ArrayD::<f64>::zeros(IxDyn(&[3, 4]));
+        let err = |size: usize, l: &Line, out: &mut ArrayD<f64>| {
+            let u = uniform_filter1d(a.view(), out.view_mut(), size, l);
+            let u = u.unwrap_err().to_string();
+            // The weighted filter's checks are the same ones.
+            if size < 64 {
+                let w = correlate1d(a.view(), out.view_mut(), &vec![0.5; size], l);
+                assert_eq!(w.unwrap_err().to_string(), u);
+            }
+            u
+        };
+        assert!(err(3, &line, &mut out).contains("axis 2"));
+        // Along axis 0, with one field changed.
+        let along = |origin: isize| Line {
+            axis: 0,
+            origin,
+            ..line
+        };
+        assert!(err(0, &along(0), &mut out).contains("size 0"));
+        assert!(err(1 << 40, &along(0), &mut out).contains("1099511627776 values"));
+        assert!(err(3, &along(2), &mut out).contains("origin 2"));
+        let mut wrong = ArrayD::<f64>::zeros(IxDyn(&[4, 3]));
+        assert!(err(3, &along(0), &mut wrong).contains("differs"));
+        // A transposed view: not C-contiguous.
+        assert!(uniform_filter1d(a.t(), wrong.view_mut(), 3, &along(0))
+            .unwrap_err()
+            .to_string()
+            .contains("C-contiguous"));
+    }
+}
