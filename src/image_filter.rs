@@ -169,23 +169,59 @@ impl Loss {
             let DynArray::F64(a) = plane else {
                 continue;
             };
-            for &v in a {
-                loss.values += 1;
-                if v.is_nan() {
-                    loss.nan += 1;
-                    continue;
-                }
-                loss.clamped += usize::from(v < lo || v > hi);
-                // `v.fract() != 0.0` without a libm call per value: from 2⁵² on, every f64 is
-                // an integer, and below it the truncating conversion is exact.
-                loss.fractional += usize::from(v.abs() < TWO_52 && v as i64 as f64 != v);
-                if v.is_finite() {
-                    loss.min = loss.min.min(v);
-                    loss.max = loss.max.max(v);
-                }
-            }
+            let part = match a.as_slice() {
+                Some(values) => Loss::of(values, lo, hi, dtype),
+                None => Loss::of(&a.iter().copied().collect::<Vec<_>>(), lo, hi, dtype),
+            };
+            loss = Loss::merge(Some(loss), Some(part)).expect("two measures");
         }
         loss
+    }
+
+    /// What `values` lose, in lanes side by side (the counts, lowest and highest per lane),
+    /// which vectorise: a scalar pass cost a quarter of a streamed copy's time.
+    fn of(values: &[f64], lo: f64, hi: f64, dtype: DType) -> Loss {
+        const L: usize = 8;
+        let (parts, rest) = values.split_at(values.len() / L * L);
+        // The rest padded with NaN, counted and then taken off.
+        let mut last = [f64::NAN; L];
+        last[..rest.len()].copy_from_slice(rest);
+        let (nan, clamped, fractional, min, max) = crate::simd::avx2(
+            #[inline(always)]
+            || {
+                let (mut nan, mut clamped, mut fractional) = ([0u64; L], [0u64; L], [0u64; L]);
+                let (mut min, mut max) = ([f64::INFINITY; L], [f64::NEG_INFINITY; L]);
+                // Without short-circuits or a chained iterator, which kept it scalar.
+                let mut lanes = |part: &[f64; L]| {
+                    for l in 0..L {
+                        let v = part[l];
+                        nan[l] += u64::from(v.is_nan());
+                        clamped[l] += u64::from((v < lo) | (v > hi));
+                        // From 2⁵² on every f64 is an integer; NaN fails the first test.
+                        fractional[l] += u64::from((v.abs() < TWO_52) & (v.trunc() != v));
+                        let finite = v.abs() < f64::INFINITY;
+                        min[l] = if finite & (v < min[l]) { v } else { min[l] };
+                        max[l] = if finite & (v > max[l]) { v } else { max[l] };
+                    }
+                };
+                (parts.chunks_exact(L)).for_each(|p| lanes(p.try_into().unwrap()));
+                lanes(&last);
+                (nan, clamped, fractional, min, max)
+            },
+        );
+        let total = |c: [u64; L]| c.iter().sum::<u64>() as usize;
+        let min = min.into_iter().fold(f64::INFINITY, f64::min);
+        let max = max.into_iter().fold(f64::NEG_INFINITY, f64::max);
+        Loss {
+            dtype,
+            values: values.len(),
+            clamped: total(clamped),
+            nan: total(nan) - (L - rest.len()),
+            fractional: total(fractional),
+            // NaN when no value is finite.
+            min: if min.is_finite() { min } else { f64::NAN },
+            max: if max.is_finite() { max } else { f64::NAN },
+        }
     }
 
     /// What two parts of a result lose together (either may have lost nothing measured).
@@ -327,4 +363,69 @@ fn split_last_axis(a: DynArray) -> Vec<DynArray> {
         (a.axis_iter(last)).map(|p| T::wrap(p.to_owned())).collect()
     }
     dispatch!(a, a => split(a))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The measure value by value, as written before it ran in lanes.
+    fn one_by_one(values: &[f64], dtype: DType) -> Loss {
+        let (lo, hi) = dtype.integer_range().unwrap();
+        let mut loss = Loss {
+            dtype,
+            values: values.len(),
+            clamped: 0,
+            nan: 0,
+            fractional: 0,
+            min: f64::NAN,
+            max: f64::NAN,
+        };
+        for &v in values {
+            if v.is_nan() {
+                loss.nan += 1;
+                continue;
+            }
+            loss.clamped += usize::from(v < lo || v > hi);
+            loss.fractional += usize::from(v.fract() != 0.0 && v.is_finite());
+            if v.is_finite() {
+                loss.min = loss.min.min(v);
+                loss.max = loss.max.max(v);
+            }
+        }
+        loss
+    }
+
+    #[test]
+    fn measures_in_lanes_equal_value_by_value() {
+        let mut s = 7u64;
+        for n in (0..40).chain([1000, 1003]) {
+            let values: Vec<f64> = (0..n)
+                .map(|_| {
+                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    match (s >> 59) % 16 {
+                        0 => f64::NAN,
+                        1 => f64::INFINITY,
+                        2 => f64::NEG_INFINITY,
+                        3 => 1e300,
+                        4 => ((s >> 20) % 300) as f64 - 20.0,
+                        _ => ((s >> 11) as f64 / (1u64 << 53) as f64) * 400.0 - 60.0,
+                    }
+                })
+                .collect();
+            for dtype in [DType::U8, DType::I16] {
+                let (lo, hi) = dtype.integer_range().unwrap();
+                let got = Loss::of(&values, lo, hi, dtype);
+                let want = one_by_one(&values, dtype);
+                let same = |a: f64, b: f64| a == b || (a.is_nan() && b.is_nan());
+                assert!(
+                    (got.values, got.clamped, got.nan, got.fractional)
+                        == (want.values, want.clamped, want.nan, want.fractional)
+                        && same(got.min, want.min)
+                        && same(got.max, want.max),
+                    "{n} values, {dtype}: {got:?} vs {want:?}"
+                );
+            }
+        }
+    }
 }

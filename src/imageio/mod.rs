@@ -155,12 +155,23 @@ impl DynArray {
         if self.dtype() == to {
             return self.clone();
         }
-        dispatch!(self, a => with_type!(to, O => Sample::wrap(a.mapv(|v| O::from_f64(v.to_f64())))))
+        dispatch!(self, a => with_type!(to, O => Sample::wrap(converted::<_, O>(a))))
     }
 
     fn view<T: Sample>(&self) -> Option<ArrayViewD<'_, T>> {
         T::unwrap(self).map(|a| a.view())
     }
+}
+
+/// `a` converted by value ([`crate::dtype::convert`]: whole vectors at a time when `a` is
+/// contiguous, as results are; `mapv` converted a value at a time, a fifth of a streamed copy).
+fn converted<T: Element, O: Element>(a: &ArrayD<T>) -> ArrayD<O> {
+    let Some(src) = a.as_slice() else {
+        return a.mapv(|v| O::from_f64(v.to_f64()));
+    };
+    let mut out = O::buffer(src.len());
+    crate::dtype::convert(src, &mut out);
+    ArrayD::from_shape_vec(a.raw_dim(), out).expect("the shape of `a`")
 }
 
 /// How an image's channels are laid out. [`Layout::Array`] is a plain N-D array (from `.npy`).
