@@ -22,6 +22,14 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// Every mode (the `grid-` names are aliases of three of them).
+    pub const ALL: [Mode; 5] = [
+        Mode::Reflect,
+        Mode::Mirror,
+        Mode::Nearest,
+        Mode::Wrap,
+        Mode::Constant,
+    ];
     pub const NAMES: [&'static str; 8] = [
         "reflect",
         "mirror",

@@ -643,13 +643,6 @@ mod tests {
         })
     }
 
-    const MODES: [Mode; 5] = [
-        Mode::Reflect,
-        Mode::Mirror,
-        Mode::Nearest,
-        Mode::Wrap,
-        Mode::Constant,
-    ];
     const SHAPES: [&[usize]; 6] = [
         &[7],
         &[5, 9],
@@ -664,7 +657,7 @@ mod tests {
         let mut seed = 1;
         for shape in SHAPES {
             for axis in 0..shape.len() {
-                for mode in MODES {
+                for mode in Mode::ALL {
                     // An infinite cval: scipy's sums subtract it from itself (NaN).
                     let cval = if mode == Mode::Constant && shape.len() == 2 {
                         f64::INFINITY

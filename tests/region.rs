@@ -14,14 +14,6 @@ use jitfilter::{Engine, Footprint, Inputs, Kernel, Mode, Options};
 use ndarray::{concatenate, Array2, ArrayD, Axis, Slice};
 use std::ops::Range;
 
-const MODES: [Mode; 5] = [
-    Mode::Reflect,
-    Mode::Mirror,
-    Mode::Nearest,
-    Mode::Wrap,
-    Mode::Constant,
-];
-
 /// A deterministic noisy image with flat runs (medians, keyed tables and plane sums all see
 /// both).
 fn image(h: usize, w: usize, seed: u64) -> Array2<u8> {
@@ -77,7 +69,7 @@ fn check(source: &str, names: &[&str], fp: &str, h: usize, w: usize, engines: &[
         .map(|(i, n)| (*n, image(h, w, 2 + i as u64).mapv(f64::from).into_dyn()))
         .collect();
     for &engine in engines {
-        for mode in MODES {
+        for mode in Mode::ALL {
             let options = Options::default().mode(mode).cval(7.0).engine(engine);
             let mut inputs = Inputs::new(main.view());
             for (n, a) in &named {
@@ -328,7 +320,7 @@ fn by_chunks(
 }
 
 fn check_chunks(source: &str, names: &[&str], fp: &str, shape: &[usize], nan: bool) {
-    let modes = MODES.map(|m| vec![m; shape.len()]);
+    let modes = Mode::ALL.map(|m| vec![m; shape.len()]);
     check_chunks_in(source, names, &fp.parse().unwrap(), shape, nan, &modes);
 }
 
@@ -426,7 +418,7 @@ fn chunks_of_arrays_of_four_and_five_axes_equal_the_whole_array() {
         });
         Footprint::from_weights(w.view())
     };
-    let mut modes = MODES.map(|m| vec![m; 4]).to_vec();
+    let mut modes = Mode::ALL.map(|m| vec![m; 4]).to_vec();
     modes.push(vec![Wrap, Constant, Reflect, Mirror]);
     modes.push(vec![Constant, Wrap, Nearest, Wrap]);
     let shape = [4, 3, STRIPE_ROWS + 5, 40];
@@ -532,7 +524,7 @@ fn tiles_of_a_wide_image_agree_with_the_interpreter() {
         }
         .parse()
         .unwrap();
-        for mode in MODES {
+        for mode in Mode::ALL {
             let opts = Options::default().mode(mode).cval(0.25);
             let want: ArrayD<f64> = k
                 .filter_as(img.view(), &fp, &opts.clone().engine(Engine::Interpreter))
