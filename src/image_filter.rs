@@ -156,15 +156,7 @@ impl Loss {
 
     fn measure(planes: &[DynArray], dtype: DType) -> Loss {
         let (lo, hi) = dtype.integer_range().unwrap_or((f64::MIN, f64::MAX));
-        let mut loss = Loss {
-            dtype,
-            values: 0,
-            clamped: 0,
-            nan: 0,
-            fractional: 0,
-            min: f64::NAN,
-            max: f64::NAN,
-        };
+        let mut loss = Loss::of(&[], lo, hi, dtype);
         for plane in planes {
             let DynArray::F64(a) = plane else {
                 continue;

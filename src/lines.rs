@@ -120,6 +120,8 @@ struct Lines<'a, T> {
     /// Where each position of a line's extended buffer reads: scipy's line buffer holds the
     /// line extended by `size / 2 + origin` values before it and the rest after it.
     ext: Vec<Option<usize>>,
+    /// `size / 2 + origin`: the line's own values lie in order in `ext` from here.
+    lead: usize,
 }
 
 impl<'a, T: Element> Lines<'a, T> {
@@ -165,14 +167,17 @@ impl<'a, T: Element> Lines<'a, T> {
         }
         let n = shape[line.axis];
         let first = -((size / 2) as isize) - line.origin;
-        let ext = (0..n + size - 1)
+        let ext: Vec<Option<usize>> = (0..n + size - 1)
             .map(|i| line.mode.map(first + i as isize, n))
             .collect();
+        let lead = ((size / 2) as isize + line.origin) as usize;
+        debug_assert!((0..n).all(|j| ext[lead + j] == Some(j)));
         let lines = Lines {
             src,
             n,
             inner: shape[line.axis + 1..].iter().product(),
             ext,
+            lead,
         };
         Ok(Some((lines, dst)))
     }
@@ -316,11 +321,7 @@ fn rows<T: Element, O: Element>(lines: &Lines<'_, T>, dst: &mut [O], size: usize
     let (src, n, ext) = (lines.src, lines.n, &lines.ext);
     let (cval, truncate) = (line.cval, line.truncate);
     let d = size as f64;
-    let el = ext.len();
-    // The positions that read the line in order: its `n` values, after the first window's
-    // `size / 2 + origin` positions before it.
-    let lead = ((size / 2) as isize + line.origin) as usize;
-    debug_assert!((0..n).all(|j| ext[lead + j] == Some(j)));
+    let (el, lead) = (ext.len(), lines.lead);
     dst.par_chunks_mut(n * LANES).enumerate().for_each_init(
         || (Vec::new(), Vec::new()),
         |(buf, means), (g, out)| {
@@ -474,11 +475,8 @@ fn weighed_rows<T: Element, O: Element>(
     taps: &Taps,
     line: &Line,
 ) {
-    let (n, ext) = (lines.n, &lines.ext);
-    // The line's own values lie in order after the first window's `size / 2 + origin`
-    // positions before it: copied as a block, the edges value by value.
-    let lead = ((taps.weights.len() / 2) as isize + line.origin) as usize;
-    debug_assert!((0..n).all(|j| ext[lead + j] == Some(j)));
+    // The line's own values copied as a block, the edges value by value.
+    let (n, ext, lead) = (lines.n, &lines.ext, lines.lead);
     let per = (4096 / n).max(1);
     dst.par_chunks_mut(n * per)
         .enumerate()

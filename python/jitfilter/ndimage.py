@@ -342,12 +342,19 @@ def _window_order_planned(w: np.ndarray) -> bool:
     return int(m.any(axis=1).sum()) * int(m.any(axis=0).sum()) != int(m.sum())
 
 
-def _correlate1d(input, weights, axis, output, mode, cval, origin):
+def _line_args(routine: str, input, output, size: int) -> np.ndarray:
+    """The input of a 1-D routine, after the checks both make: C's types, and a window the
+    core takes."""
     input = np.asarray(input)
     _c_types(True, input, output)
+    if int(size) > _MAX_WINDOW:
+        raise _Uncovered(f"{routine} with a window of more than {_MAX_WINDOW} values")
+    return input
+
+
+def _correlate1d(input, weights, axis, output, mode, cval, origin):
     w = np.asarray(weights, dtype=np.float64).ravel()
-    if w.size > _MAX_WINDOW:
-        raise _Uncovered(f"correlate1d with more than {_MAX_WINDOW} weights")
+    input = _line_args("correlate1d", input, output, w.size)
     # Non-negative weights adding to at most 1 keep values within the type's range (NaN fails
     # the first test, ∞ the second).
     bounded = bool(np.all(w >= 0) and w.sum() <= 1 + 1e-12)
@@ -388,10 +395,7 @@ def _truncate(source: str, whole: bool) -> str:
 
 
 def _uniform_filter1d(input, size, axis, output, mode, cval, origin):
-    input = np.asarray(input)
-    _c_types(True, input, output)
-    if int(size) > _MAX_WINDOW:
-        raise _Uncovered(f"uniform_filter1d with a window of more than {_MAX_WINDOW} values")
+    input = _line_args("uniform_filter1d", input, output, size)
     whole = _whole_in_type(input, output, cval, True)
     if input.dtype.kind in "biu" and input.dtype.itemsize <= 4 and (
             _MODES[int(mode)] != "constant"
