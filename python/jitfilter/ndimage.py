@@ -352,14 +352,55 @@ def _line_args(routine: str, input, output, size: int) -> np.ndarray:
     return input
 
 
-def _correlate1d(input, weights, axis, output, mode, cval, origin):
+def _weighted(input, weights, output, cval) -> tuple:
+    """A ``correlate1d`` pass's input (after the checks of `_line_args`), its weights, and
+    whether its results are whole numbers in the input's type (`_whole_in_type`)."""
     w = np.asarray(weights, dtype=np.float64).ravel()
     input = _line_args("correlate1d", input, output, w.size)
     # Non-negative weights adding to at most 1 keep values within the type's range (NaN fails
     # the first test, ∞ the second).
     bounded = bool(np.all(w >= 0) and w.sum() <= 1 + 1e-12)
-    whole = _whole_in_type(input, output, cval, bounded)
+    return input, w, _whole_in_type(input, output, cval, bounded)
+
+
+def _correlate1d(input, weights, axis, output, mode, cval, origin):
+    input, w, whole = _weighted(input, weights, output, cval)
     _line_filter(input, w.size, w.tolist(), axis, output, mode, cval, origin, whole)
+
+
+def _correlate1d_pair(first: tuple, second: tuple) -> None:
+    """Two ``correlate1d`` passes (their arguments as recorded), along the second-last axis
+    and then the last, the second reading the first's results (in an array of the output's
+    type, whose values scipy's would be): one call of the core, which keeps each band's
+    intermediate values in cache, when both passes would write their results directly; else
+    the two passes through a scratch array."""
+    input, weights, axis, _, mode, cval, origin = first
+    output = second[3]
+    input, w, whole = _weighted(input, weights, output, cval)
+    x = _line_input(input)
+    _, w1, whole1 = _weighted(output, second[1], output, second[5])
+    direct = (input.size > 0 and _result_type(x, output, whole) == output.dtype
+              and _result_type(output, output, whole1) == output.dtype
+              and _direct(x, output))
+    if not direct:
+        mid = _jf._scratch("pair", output.shape, output.dtype)
+        _correlate1d(input, weights, axis, mid, mode, cval, origin)
+        _correlate1d(mid, *second[1:])
+        return
+    then = (w1.tolist(), _MODES[int(second[4])], float(second[5]), int(second[6]), whole1)
+    _jf._native.line_filter(x, output, w.size, w.tolist(), int(axis), _MODES[int(mode)],
+                            float(cval), int(origin), whole, None, then)
+
+
+def _line_input(input: np.ndarray) -> np.ndarray:
+    """A 1-D routine's input as the core reads it: C-contiguous, of the engine's types (others
+    as doubles, as scipy's line buffers read them)."""
+    return np.ascontiguousarray(input if input.dtype in _jf.DTYPES else input.astype(np.float64))
+
+
+def _direct(x: np.ndarray, output: np.ndarray) -> bool:
+    """Whether the core can write results made from ``x`` straight into ``output``."""
+    return output.flags.c_contiguous and not np.may_share_memory(output, x)
 
 
 def _line_filter(input, size, weights, axis, output, mode, cval, origin, whole):
@@ -368,10 +409,9 @@ def _line_filter(input, size, weights, axis, output, mode, cval, origin, whole):
     bit, lines read as scipy's line buffers read values (64-bit integers as doubles)."""
     if input.size == 0:
         return
-    x = np.ascontiguousarray(input if input.dtype in _jf.DTYPES else input.astype(np.float64))
+    x = _line_input(input)
     out_type = _result_type(x, output, whole)
-    direct = (output.dtype == out_type and output.flags.c_contiguous
-              and not np.may_share_memory(output, x))
+    direct = output.dtype == out_type and _direct(x, output)
     res = output if direct else np.empty(input.shape, out_type)
     _jf._native.line_filter(x, res, int(size), weights, int(axis), _MODES[int(mode)],
                             float(cval), int(origin), whole, None)
@@ -468,13 +508,35 @@ def _chain(passes: list) -> list:
                and all(a[0] is out for _, a in passes[1:]))
     if not chained:
         return passes
-    spare = _jf._scratch("chain", out.shape, out.dtype)
+    steps = _paired(passes, out.ndim)
+    spare = _jf._scratch("chain", out.shape, out.dtype) if len(steps) > 1 else None
     moved, src = [], passes[0][1][0]
-    for i, (routine, a) in enumerate(passes):
-        dst = out if (len(passes) - 1 - i) % 2 == 0 else spare
-        moved.append((routine, (src, a[1], a[2], dst) + tuple(a[4:])))
+    for i, (routine, a) in enumerate(steps):
+        dst = out if (len(steps) - 1 - i) % 2 == 0 else spare
+        if routine is _correlate1d_pair:
+            first, second = a
+            a = ((src,) + first[1:], second[:3] + (dst,) + second[4:])
+        else:
+            a = (src, a[1], a[2], dst) + tuple(a[4:])
+        moved.append((routine, a))
         src = dst
     return moved
+
+
+def _paired(passes: list, ndim: int) -> list:
+    """A chain's passes, with each ``correlate1d`` along the second-last axis followed by one
+    along the last made one step (`_correlate1d_pair`)."""
+    steps, i = [], 0
+    while i < len(passes):
+        (routine, a), pair = passes[i], passes[i:i + 2]
+        if (len(pair) == 2 and all(r is _correlate1d for r, _ in pair)
+                and int(a[2]) == ndim - 2 and int(pair[1][1][2]) == ndim - 1):
+            steps.append((_correlate1d_pair, (a, pair[1][1])))
+            i += 2
+        else:
+            steps.append((routine, a))
+            i += 1
+    return steps
 
 
 def _has_nan(a: np.ndarray, cval: float) -> bool:

@@ -755,10 +755,13 @@ impl PyScipyContext {
 /// scipy's `uniform_filter1d` (`weights` None, `size` values) or `correlate1d` (`weights`) in
 /// scipy's own arithmetic (see `jitfilter::lines`), from `input` into `output`: both
 /// C-contiguous, of one shape and of the engine's dtypes. `truncate`: results go into an
-/// integer output truncated (C's cast, for results within its range).
+/// integer output truncated (C's cast, for results within its range). `then`, with weights
+/// along the second-last axis: a second `correlate1d` along the last axis, `(weights, mode,
+/// cval, origin, truncate)`, of the first's results held in the output's type (scipy's two
+/// passes; made per band of rows, see `jitfilter::lines::correlate1d_pair`).
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-#[pyo3(signature = (input, output, size, weights, axis, mode, cval, origin, truncate, threads))]
+#[pyo3(signature = (input, output, size, weights, axis, mode, cval, origin, truncate, threads, then=None))]
 fn line_filter<'py>(
     py: Python<'py>,
     input: &Bound<'py, PyUntypedArray>,
@@ -771,25 +774,47 @@ fn line_filter<'py>(
     origin: isize,
     truncate: bool,
     threads: Option<usize>,
+    then: Option<(Vec<f64>, String, f64, isize, bool)>,
 ) -> PyResult<()> {
-    use jitfilter::lines::{correlate1d, uniform_filter1d, Line};
-    let mode: Mode = mode
-        .parse()
-        .map_err(|e: Error| PyValueError::new_err(e.to_string()))?;
+    use jitfilter::lines::{correlate1d, correlate1d_pair, uniform_filter1d, Line};
+    let mode_of = |name: &str| {
+        name.parse::<Mode>()
+            .map_err(|e: Error| PyValueError::new_err(e.to_string()))
+    };
     let line = Line {
         axis,
-        mode,
+        mode: mode_of(mode)?,
         cval,
         origin,
         truncate,
         threads,
     };
+    let then = match &then {
+        Some((w, name, cval, origin, truncate)) => {
+            let last = Line {
+                axis: input.ndim().saturating_sub(1),
+                mode: mode_of(name)?,
+                cval: *cval,
+                origin: *origin,
+                truncate: *truncate,
+                threads,
+            };
+            Some((&w[..], last))
+        }
+        None => None,
+    };
     let weights = weights.as_deref();
+    type Passes<'a> = (
+        usize,
+        Option<&'a [f64]>,
+        &'a Line,
+        Option<(&'a [f64], Line)>,
+    );
     fn typed<'py, T, O>(
         py: Python<'py>,
         input: &Bound<'py, PyUntypedArray>,
         output: &Bound<'py, PyUntypedArray>,
-        (size, weights, line): (usize, Option<&[f64]>, &Line),
+        (size, weights, line, then): Passes<'_>,
     ) -> PyResult<()>
     where
         T: jitfilter::Element + NpElement,
@@ -799,13 +824,14 @@ fn line_filter<'py>(
         let dst = output.cast::<PyArrayDyn<O>>()?;
         let mut rw = dst.try_readwrite()?;
         let (a, b) = (src.as_array(), rw.as_array_mut());
-        py.detach(|| match weights {
-            Some(w) => correlate1d(a, b, w, line),
-            None => uniform_filter1d(a, b, size, line),
+        py.detach(|| match (weights, then) {
+            (Some(w), Some((w1, last))) => correlate1d_pair(a, b, (w, line), (w1, &last)),
+            (Some(w), None) => correlate1d(a, b, w, line),
+            (None, _) => uniform_filter1d(a, b, size, line),
         })
         .map_err(|e| PyValueError::new_err(e.to_string()))
     }
-    let how = (size, weights, &line);
+    let how = (size, weights, &line, then);
     macro_rules! out {
         ($T:ty) => {
             match dtype_name(py, output) {

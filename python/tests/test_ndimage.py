@@ -297,6 +297,42 @@ def test_correlate1d_is_scipys_weighted_sum_bit_for_bit(dtype):
     np.testing.assert_array_equal(inplace, sn.sobel(a))
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32, np.float64, np.int64])
+def test_passes_over_the_last_two_axes_run_as_one_pair_bit_for_bit(dtype):
+    """correlate1d along the second-last axis and then the last (gaussian_filter, sobel,
+    prewitt over an image or a volume's planes) runs as one pair per band of rows in the core
+    (jitfilter.lines.correlate1d_pair): scipy's bits, on images of many bands and blocks of
+    columns, per-axis modes and origins, into other types, and — through a scratch array —
+    into strided outputs and in place."""
+    rng = np.random.default_rng(31)
+    for shape in ((130, 600), (3, 70, 90), (1, 1), (5, 1)):
+        if dtype == np.int64:
+            a = rng.integers(-(2**60), 2**60, shape)
+        else:
+            a = (rng.uniform(-20, 250, shape)).astype(dtype)
+        if a.dtype.kind == "f" and a.size > 4:
+            a.flat[3], a.flat[-4] = np.nan, np.inf
+        n = a.ndim
+        modes = ["wrap", "constant", "mirror", "nearest", "reflect"][-n:]
+        for output in (None, np.float64, np.float32, np.uint8):
+            for sigma in (2.75, [0.0, 1.0] if n == 2 else [1.0, 0.5, 1.5]):
+                kw = dict(output=output, mode=modes, cval=-1.5)
+                want = sn.gaussian_filter(a, sigma, **kw)
+                got = jn.gaussian_filter(a, sigma, **kw)
+                assert got.dtype == want.dtype
+                np.testing.assert_array_equal(got, want, err_msg=f"{shape} {output} {sigma}")
+                assert got.tobytes() == want.tobytes() or a.dtype.kind == "f"
+            for edge in (jn.sobel, jn.prewitt):
+                want = getattr(sn, edge.__name__)(a, axis=-1, output=output, mode=modes[0])
+                np.testing.assert_array_equal(edge(a, axis=-1, output=output, mode=modes[0]), want)
+        x = a.copy()
+        jn.gaussian_filter(x, 1.25, output=x)
+        np.testing.assert_array_equal(x, sn.gaussian_filter(a, 1.25))
+        big = np.zeros((2,) + shape, a.dtype)
+        jn.gaussian_filter(a, 1.25, output=big[1])
+        np.testing.assert_array_equal(big[1], x)
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32, np.float64])
 def test_separable_chains_equal_their_passes_one_by_one(dtype):
     """gaussian_filter, uniform_filter, sobel and prewitt keep their intermediate results in a
