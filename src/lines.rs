@@ -432,7 +432,19 @@ impl Taps {
     fn sums<const L: usize>(&self, buf: &[f64], x: usize, step: usize) -> [f64; L] {
         let w = &self.weights[..];
         let window = &buf[x..x + (w.len() - 1) * step + L];
-        let cell = |k: usize| -> [f64; L] { window[k * step..][..L].try_into().unwrap() };
+        // Read unchecked: a check per cell (two per pair of a window) took the ports the
+        // vector arithmetic needs (the sums ran 1.3× slower).
+        let cell = |k: usize| -> [f64; L] {
+            debug_assert!(k < w.len());
+            // SAFETY: cell `k < w.len()` is `window[k × step..][..L]`, within the window.
+            unsafe {
+                window
+                    .as_ptr()
+                    .add(k * step)
+                    .cast::<[f64; L]>()
+                    .read_unaligned()
+            }
+        };
         match self.order {
             Order::Sums => pair_sums::<L, false>(cell, w),
             Order::Differences => pair_sums::<L, true>(cell, w),
