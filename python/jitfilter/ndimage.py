@@ -355,17 +355,17 @@ def _line_args(routine: str, input, output, size: int) -> np.ndarray:
 def _weighted(input, weights, output, cval) -> tuple:
     """A ``correlate1d`` pass's input (after the checks of `_line_args`), its weights, and
     whether its results are whole numbers in the input's type (`_whole_in_type`)."""
-    w = np.asarray(weights, dtype=np.float64).ravel()
-    input = _line_args("correlate1d", input, output, w.size)
+    w = np.asarray(weights, dtype=np.float64).ravel().tolist()
+    input = _line_args("correlate1d", input, output, len(w))
     # Non-negative weights adding to at most 1 keep values within the type's range (NaN fails
-    # the first test, ∞ the second).
-    bounded = bool(np.all(w >= 0) and w.sum() <= 1 + 1e-12)
+    # the first test, ∞ the second). (In Python: a few weights, faster than numpy's calls.)
+    bounded = all(v >= 0 for v in w) and sum(w) <= 1 + 1e-12
     return input, w, _whole_in_type(input, output, cval, bounded)
 
 
 def _correlate1d(input, weights, axis, output, mode, cval, origin):
     input, w, whole = _weighted(input, weights, output, cval)
-    _line_filter(input, w.size, w.tolist(), axis, output, mode, cval, origin, whole)
+    _line_filter(input, len(w), w, axis, output, mode, cval, origin, whole)
 
 
 def _correlate1d_pair(first: tuple, second: tuple) -> None:
@@ -387,8 +387,8 @@ def _correlate1d_pair(first: tuple, second: tuple) -> None:
         _correlate1d(input, weights, axis, mid, mode, cval, origin)
         _correlate1d(mid, *second[1:])
         return
-    then = (w1.tolist(), _MODES[int(second[4])], float(second[5]), int(second[6]), whole1)
-    _jf._native.line_filter(x, output, w.size, w.tolist(), int(axis), _MODES[int(mode)],
+    then = (w1, _MODES[int(second[4])], float(second[5]), int(second[6]), whole1)
+    _jf._native.line_filter(x, output, len(w), w, int(axis), _MODES[int(mode)],
                             float(cval), int(origin), whole, None, then)
 
 
