@@ -266,11 +266,9 @@ fn columns<T: Element, O: Element>(lines: &Lines<'_, T>, dst: &mut [O], size: us
 /// addition.
 #[inline(always)]
 fn add(sum: f64, delta: f64) -> f64 {
-    if sum.is_nan() {
-        sum
-    } else {
-        sum + delta
-    }
+    // A NaN sum plus zero is itself in either order: no choice of results, which the compiler
+    // made a store under a mask (the sum left in memory as it was) of every step.
+    sum + if sum.is_nan() { 0.0 } else { delta }
 }
 
 #[inline(always)]
@@ -328,9 +326,9 @@ fn step<O: Element>(
 }
 
 /// Lines along rows (each row a line of `n`): each task takes [`LANES`] lines side by side,
-/// extended (as scipy's line buffer) into a buffer one vector of lanes per position, so that
-/// their running sums advance as vectors — each sum's additions depend on the one before, and
-/// the lanes are independent.
+/// extended (as scipy's line buffer) and moved into lanes, one vector of lanes per position, so
+/// that their running sums advance as vectors — each sum's additions depend on the one before,
+/// and the lanes are independent.
 fn rows<T: Element, O: Element>(lines: &Lines<'_, T>, dst: &mut [O], size: usize, line: &Line) {
     let (src, n, ext) = (lines.src, lines.n, &lines.ext);
     let (cval, truncate) = (line.cval, line.truncate);
@@ -338,45 +336,40 @@ fn rows<T: Element, O: Element>(lines: &Lines<'_, T>, dst: &mut [O], size: usize
     let (el, lead) = (ext.len(), lines.lead);
     dst.par_chunks_mut(n * LANES).enumerate().for_each_init(
         || (Vec::new(), Vec::new()),
-        |(buf, means), (g, out)| {
+        |(flat, buf), (g, out)| {
             let lines = out.len() / n;
             let base = g * LANES * n;
             if lines < LANES {
                 // Lanes of no line: zeros (stale values might be subnormal, which the adder
                 // takes slowly; any value is correct).
-                buf.clear();
+                flat.clear();
             }
+            flat.resize(el * LANES, 0.0f64);
             buf.resize(el * LANES, 0.0f64);
-            means.resize(n * LANES, 0.0f64);
             crate::simd::avx2(
                 #[inline(always)]
                 || {
                     // Copies in registers: the captured originals are memory the stores below
                     // might alias, as far as the compiler knows (it divided value by value).
                     let (d, cval, truncate) = (d, cval, truncate);
-                    for k in 0..lines {
-                        let line = &src[base + k * n..base + (k + 1) * n];
-                        // The line in order first (the edges then read what is in cache).
-                        let cells = buf[lead * LANES + k..].iter_mut().step_by(LANES);
-                        cells.zip(line).for_each(|(c, v)| *c = v.to_f64());
-                        for i in (0..lead).chain(lead + n..el) {
-                            buf[i * LANES + k] = ext[i].map_or(cval, |p| line[p].to_f64());
-                        }
+                    // Each line extended in a row of `flat`, the rows moved into lanes.
+                    for (k, row) in flat.chunks_exact_mut(el).take(lines).enumerate() {
+                        let line = &src[base + k * n..][..n];
+                        let value = |p: &Option<usize>| p.map_or(cval, |p| line[p].to_f64());
+                        let (edge, rest) = row.split_at_mut(lead);
+                        let (body, tail) = rest.split_at_mut(n);
+                        edge.iter_mut().zip(ext).for_each(|(c, p)| *c = value(p));
+                        body.iter_mut().zip(line).for_each(|(c, v)| *c = v.to_f64());
+                        let after = &ext[lead + n..];
+                        tail.iter_mut().zip(after).for_each(|(c, p)| *c = value(p));
                     }
-                    let mut t = [0.0f64; LANES];
-                    for cell in buf.chunks_exact(LANES).take(size) {
-                        (0..LANES).for_each(|k| t[k] = add(t[k], cell[k]));
-                    }
-                    (0..LANES).for_each(|k| means[k] = t[k] / d);
-                    let (enter, leave) = (&buf[size * LANES..], &buf[..]);
-                    let steps = enter.chunks_exact(LANES).zip(leave.chunks_exact(LANES));
-                    for ((a, b), m) in steps.zip(means.chunks_exact_mut(LANES).skip(1)) {
-                        (0..LANES).for_each(|k| t[k] = add(t[k], a[k] - b[k]));
-                        (0..LANES).for_each(|k| m[k] = t[k] / d);
-                    }
-                    for (k, line) in out.chunks_exact_mut(n).enumerate() {
-                        let m = means[k..].iter().step_by(LANES);
-                        line.iter_mut()
+                    crate::simd::to_lanes(flat, el, el, buf);
+                    // The means in lanes (in `flat`, free again), then back into rows.
+                    let means = &mut flat[..n * LANES];
+                    running_means(buf, means, size, d);
+                    crate::simd::from_lanes(means, buf, n, n);
+                    for (o, m) in out.chunks_exact_mut(n).zip(buf.chunks_exact(n)) {
+                        o.iter_mut()
                             .zip(m)
                             .for_each(|(o, m)| *o = store(*m, truncate));
                     }
@@ -384,6 +377,33 @@ fn rows<T: Element, O: Element>(lines: &Lines<'_, T>, dst: &mut [O], size: usize
             );
         },
     );
+}
+
+/// The running means of [`LANES`] extended lines in lanes (`cells`, a vector of lanes per
+/// position) into `means`, in lanes.
+#[inline(always)]
+fn running_means(cells: &[f64], means: &mut [f64], size: usize, d: f64) {
+    // Loops, not closures: the closures here were not inlined into the caller's wide code
+    // (profiled: the sums ran in baseline SSE2 code).
+    let mut t = [0.0f64; LANES];
+    for cell in cells.chunks_exact(LANES).take(size) {
+        for k in 0..LANES {
+            t[k] = add(t[k], cell[k]);
+        }
+    }
+    for k in 0..LANES {
+        means[k] = t[k] / d;
+    }
+    let (enter, leave) = (&cells[size * LANES..], cells);
+    let steps = enter.chunks_exact(LANES).zip(leave.chunks_exact(LANES));
+    for ((a, b), m) in steps.zip(means.chunks_exact_mut(LANES).skip(1)) {
+        for k in 0..LANES {
+            t[k] = add(t[k], a[k] - b[k]);
+        }
+        for k in 0..LANES {
+            m[k] = t[k] / d;
+        }
+    }
 }
 
 /// `correlate1d`'s weights and the order scipy adds their products in.
