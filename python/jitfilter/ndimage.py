@@ -483,6 +483,13 @@ def _separable(fn: Callable) -> Callable:
     def run(input, *args, **kwargs):
         if np.asarray(input).dtype.kind == "c":
             return fn(input, *args, **kwargs)
+        x = np.asarray(input)
+        if any(isinstance(v, np.ndarray) and np.may_share_memory(v, x)
+               for v in (*args, *kwargs.values())):
+            # An output sharing the input's memory: scipy's minimum and maximum filters then
+            # make their passes into a new array and copy it into the output when they return
+            # — before the passes, collected, have run. The passes read a copy of the input.
+            input = x.copy()
         outer = getattr(_CHAIN, "passes", None)
         _CHAIN.passes = passes = []
         try:
@@ -508,14 +515,14 @@ def _chain(passes: list) -> list:
                and all(a[0] is out for _, a in passes[1:]))
     if not chained:
         return passes
-    steps = _paired(passes, out.ndim)
+    steps = _joined(passes, out.ndim)
     spare = _jf._scratch("chain", out.shape, out.dtype) if len(steps) > 1 else None
     moved, src = [], passes[0][1][0]
     for i, (routine, a) in enumerate(steps):
         dst = out if (len(steps) - 1 - i) % 2 == 0 else spare
-        if routine is _correlate1d_pair:
-            first, second = a
-            a = ((src,) + first[1:], second[:3] + (dst,) + second[4:])
+        if routine in _JOINT:
+            # The first pass reads the step's input, the last writes its output.
+            a = ((src,) + a[0][1:],) + a[1:-1] + (a[-1][:3] + (dst,) + a[-1][4:],)
         else:
             a = (src, a[1], a[2], dst) + tuple(a[4:])
         moved.append((routine, a))
@@ -523,9 +530,11 @@ def _chain(passes: list) -> list:
     return moved
 
 
-def _paired(passes: list, ndim: int) -> list:
-    """A chain's passes, with each ``correlate1d`` along the second-last axis followed by one
-    along the last made one step (`_correlate1d_pair`)."""
+def _joined(passes: list, ndim: int) -> list:
+    """A chain's passes, with runs that one call makes joined into one step: a ``correlate1d``
+    along the second-last axis followed by one along the last (`_correlate1d_pair`), and
+    minimum or maximum filters along different axes with one mode and cval
+    (`_min_or_max_box`)."""
     steps, i = [], 0
     while i < len(passes):
         (routine, a), pair = passes[i], passes[i:i + 2]
@@ -533,10 +542,48 @@ def _paired(passes: list, ndim: int) -> list:
                 and int(a[2]) == ndim - 2 and int(pair[1][1][2]) == ndim - 1):
             steps.append((_correlate1d_pair, (a, pair[1][1])))
             i += 2
+            continue
+        run = [a]
+        if routine is _min_or_max_filter1d:
+            for r, b in passes[i + 1:]:
+                if (r is not _min_or_max_filter1d or b[4:6] != a[4:6] or b[7] != a[7]
+                        or int(b[2]) in [int(p[2]) for p in run]):
+                    break
+                run.append(b)
+        if len(run) > 1:
+            steps.append((_min_or_max_box, tuple(run)))
         else:
             steps.append((routine, a))
-            i += 1
+        i += len(run)
     return steps
+
+
+def _min_or_max_box(*passes: tuple) -> None:
+    """Minimum (or maximum) filters along several axes, each reading the last one's results
+    (as scipy's separable ``minimum_filter``, ``maximum_filter`` and grey morphology with a
+    size run them): one filter over their box — a single pass over the data instead of one per
+    axis, each copying the array it filters in place — where its results are the passes' bit
+    for bit: an output of the input's type (no cast between passes), a cval of that type, no
+    NaN. (Of -0 and +0 in one window, the one kept depends on the order cells are read in,
+    here as in the passes: neither keeps scipy's always.) Else the passes one by one."""
+    input, output = np.asarray(passes[0][0]), passes[-1][3]
+    mode, cval, minimum = passes[0][4], passes[0][5], passes[0][7]
+    if (input.dtype == output.dtype and _exact_in_type(input, cval)
+            and not _has_nan(input, cval)):
+        shape, origins = [1] * input.ndim, [0] * input.ndim
+        for p in passes:
+            shape[int(p[2])], origins[int(p[2])] = int(p[1]), int(p[6])
+        _run("min(w)" if minimum else "max(w)", input, np.ones(shape, bool), output, mode, cval,
+             origins, one_d=True, same_type=True)
+        return
+    src = input
+    for p in passes:
+        _min_or_max_filter1d(src, p[1], p[2], output, *p[4:])
+        src = output
+
+
+_JOINT = (_correlate1d_pair, _min_or_max_box)
+
 
 
 def _has_nan(a: np.ndarray, cval: float) -> bool:
@@ -672,7 +719,7 @@ class _Routines:
     correlate = staticmethod(_correlate)
     correlate1d = staticmethod(_recorded(_correlate1d))
     uniform_filter1d = staticmethod(_recorded(_uniform_filter1d))
-    min_or_max_filter1d = staticmethod(_min_or_max_filter1d)
+    min_or_max_filter1d = staticmethod(_recorded(_min_or_max_filter1d))
     min_or_max_filter = staticmethod(_min_or_max_filter)
     rank_filter = staticmethod(_rank_filter)
     generic_filter = staticmethod(_generic_filter)
@@ -719,7 +766,7 @@ def _rebind(module: types.ModuleType, overrides: Dict[str, Any]) -> Dict[str, An
 _filters = _rebind(_sp_filters, {"_nd_image": _Routines(), "_ni_support": _Support(),
                                  "_rank_filter_1d": types.SimpleNamespace(rank_filter=_rank_filter_1d)})
 # Rebound in the namespace too, for scipy's filters built on them (gaussian_laplace…).
-for _name in ("gaussian_filter", "uniform_filter", "sobel", "prewitt"):
+for _name in ("gaussian_filter", "uniform_filter", "sobel", "prewitt", "_min_or_max_filter"):
     _filters[_name] = _separable(_filters[_name])
 _morphology = _rebind(_sp_morphology, {"_filters": types.SimpleNamespace(**_filters)})
 

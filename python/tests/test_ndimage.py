@@ -334,6 +334,41 @@ def test_passes_over_the_last_two_axes_run_as_one_pair_bit_for_bit(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32, np.float64])
+def test_minimum_and_maximum_passes_run_as_one_box_bit_for_bit(dtype):
+    """scipy's separable minimum and maximum filters (a size, or a footprint of ones; the grey
+    morphology built on them) run their 1-D passes as one filter over the box: scipy's bits in
+    every mode, with origins per axis, over 2 and 3 axes, into another type (passes one by one
+    then), with NaN (scipy's own routine) and in place."""
+    rng = np.random.default_rng(41)
+    for shape in ((40, 57), (9, 10, 11), (1, 5), (3, 1, 4)):
+        lo = 0 if dtype == np.uint8 else -50
+        a = rng.integers(lo, 200, shape).astype(dtype)
+        n = a.ndim
+        for mode in ("reflect", "constant", "wrap", "nearest", "mirror"):
+            for size in (3, (2, 5) if n == 2 else (3, 1, 4)):
+                origin = (0, 1) if size == (2, 5) else 0
+                for fn in (jn.maximum_filter, jn.minimum_filter):
+                    for output in (None, np.float64):
+                        kw = dict(size=size, mode=mode, cval=-7.0, origin=origin, output=output)
+                        want = getattr(sn, fn.__name__)(a, **kw)
+                        got = fn(a, **kw)
+                        assert got.dtype == want.dtype
+                        assert got.tobytes() == want.tobytes(), (shape, mode, size, fn.__name__)
+                for fn in (jn.grey_opening, jn.morphological_gradient, jn.white_tophat):
+                    want = getattr(sn, fn.__name__)(a, size=size, mode=mode)
+                    assert fn(a, size=size, mode=mode).tobytes() == want.tobytes()
+        fp = np.ones((3,) * n, bool)
+        want = sn.maximum_filter(a, footprint=fp)
+        assert jn.maximum_filter(a, footprint=fp).tobytes() == want.tobytes()
+        x = a.copy()
+        jn.minimum_filter(x, size=3, output=x)
+        assert x.tobytes() == sn.minimum_filter(a, size=3).tobytes()
+        if a.dtype.kind == "f" and a.size > 3:
+            a.flat[2] = np.nan
+            np.testing.assert_array_equal(jn.maximum_filter(a, size=3), sn.maximum_filter(a, size=3))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32, np.float64])
 def test_separable_chains_equal_their_passes_one_by_one(dtype):
     """gaussian_filter, uniform_filter, sobel and prewitt keep their intermediate results in a
     scratch array rather than in the output: the results equal the 1-D passes run one by one
