@@ -288,11 +288,13 @@ impl<T: Sample> Store<T> {
             .collect();
         (0..block.shape()[0])
             .map(|r| {
-                planes
-                    .iter()
-                    .flat_map(|p| &p[r * w..(r + 1) * w])
-                    .copied()
-                    .collect()
+                // Slices copied whole (a chain of values collected one by one was a fifth of a
+                // streamed copy's time).
+                let mut row = Vec::with_capacity(planes.len() * w);
+                for p in &planes {
+                    row.extend_from_slice(&p[r * w..(r + 1) * w]);
+                }
+                row
             })
             .collect()
     }
