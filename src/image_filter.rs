@@ -293,7 +293,9 @@ pub fn apply_measured(
         Native::with_input(kernel.program()).is_some_and(|(n, input)| n.orders() && input == 0);
     let exact = out == main.dtype()
         && named.is_empty()
-        && (reads_w || picks_values(kernel, main.dtype(), options.cval));
+        && (reads_w
+            || kernel.program().is_centre()
+            || picks_values(kernel, main.dtype(), options.cval));
     if out.integer_range().is_none() || exact {
         return Ok((
             apply(kernel, main, named, channels, footprint, options, out)?,
@@ -360,6 +362,32 @@ fn split_last_axis(a: DynArray) -> Vec<DynArray> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A program of its input's value here (`c`, `at(w)`) is known as such, and made in the
+    /// input's type gives the input's values with no loss measured; programs that compute are
+    /// not.
+    #[test]
+    fn a_program_of_its_input_is_its_input() {
+        for (source, centre) in [
+            ("c", true),
+            ("at(w)", true),
+            ("c + 0", false),
+            ("(c, c)", false),
+            ("max(w)", false),
+            ("at(w, 1, 0)", false),
+        ] {
+            let k = Kernel::compile(source).unwrap();
+            assert_eq!(k.program().is_centre(), centre, "{source}");
+        }
+        let a = ndarray::Array2::from_shape_fn((37, 53), |(y, x)| (y * 997 + x * 131) as u16);
+        let image = Image::array(DynArray::U16(a.clone().into_dyn()));
+        let (fp, options) = (Footprint::rect(3, 3), Options::default());
+        let k = Kernel::compile("c").unwrap();
+        let (out, loss) =
+            apply_measured(&k, &image, &[], false, &fp, &options, DType::U16).unwrap();
+        assert!(loss.is_none());
+        assert_eq!(out.planes()[0], DynArray::U16(a.into_dyn()));
+    }
 
     /// The measure value by value, as written before it ran in lanes.
     fn one_by_one(values: &[f64], dtype: DType) -> Loss {

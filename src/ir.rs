@@ -534,6 +534,14 @@ impl Program {
         self.inputs.iter().any(|p| p.channel.is_some())
     }
 
+    /// Whether the program is its main input's value here (`c`; one result, no stages): made
+    /// in the input's type, its results are the input's values.
+    pub fn is_centre(&self) -> bool {
+        self.stages.is_empty()
+            && self.roots.len() == 1
+            && matches!(self.nodes[self.roots[0]].op, Op::Sample(Sample::C))
+    }
+
     /// Whether a node reads input plane `i`.
     pub fn reads(&self, i: usize) -> bool {
         (self.nodes.iter()).any(|n| matches!(n.op, Op::Sample(s) if s.input == i))
