@@ -585,7 +585,6 @@ def _min_or_max_box(*passes: tuple) -> None:
 _JOINT = (_correlate1d_pair, _min_or_max_box)
 
 
-
 def _has_nan(a: np.ndarray, cval: float) -> bool:
     """Whether float data or the cval (read where windows leave the array in constant modes)
     is NaN (numpy's min is NaN then: one pass, no temporary). scipy's order statistics treat
