@@ -37,7 +37,8 @@ const BAND: usize = 64;
 /// Columns a band's pass down the rows takes at a time: the window's rows in the block (23 of
 /// 512 bytes for scipy's Gaussian of σ 2.75) stay in L1 (256 columns: 5% slower, 512: 40%).
 const BAND_COLUMNS: usize = 64;
-/// Positions a weighted sum makes at a time: four AVX2 vectors of f64, all in registers.
+/// Positions a weighted sum makes at a time: two AVX-512 vectors of f64 (four AVX2), all in
+/// registers.
 const POSITIONS: usize = 16;
 
 /// How a line filter reads the array: along `axis`, with the window's origin, the mode and
