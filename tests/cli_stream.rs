@@ -475,3 +475,29 @@ fn arrays_of_three_and_four_axes_stream_along_their_first_axis() {
     assert_eq!(ends[0].0, ends[1].0);
     assert!(ends[1].1.contains("641"), "{}", ends[1].1);
 }
+
+/// A program of its input's value (`c`) in the input's type passes each band's rows through:
+/// the streamed result is the input itself, grey and colour, 8/16-bit and float, TIFF strips
+/// and tiles, PNG and `.npy`; into another type it runs the program and equals the whole path.
+#[test]
+fn a_copy_streams_the_rows_through() {
+    for (input, ext) in [
+        (data("camera.png"), "tiff"),
+        (data("astronaut.png"), "png"),
+        (stream_fixture("tiles_u16_deflate.tif"), "tiff"),
+        (stream_fixture("rgb_u8_planar.tif"), "tiff"),
+        (stream_fixture("strips_f32_bigendian.tif"), "tiff"),
+        (stream_fixture("f64_bigendian.npy"), "npy"),
+    ] {
+        check("c", &input, ext, &[]);
+        let tmp = TempDir::new().unwrap();
+        let out = tmp.path().join(format!("o.{ext}"));
+        apply("c", &input, &out, &[], "always");
+        assert!(
+            same(&load(&out), &load(&input)),
+            "{}: a streamed copy differs from its input",
+            input.display()
+        );
+    }
+    check("c", &data("camera.png"), "tiff", &["--dtype", "f32"]);
+}
