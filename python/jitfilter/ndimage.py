@@ -481,9 +481,9 @@ def _separable(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def run(input, *args, **kwargs):
-        if np.asarray(input).dtype.kind == "c":
-            return fn(input, *args, **kwargs)
         x = np.asarray(input)
+        if x.dtype.kind == "c":
+            return fn(input, *args, **kwargs)
         if any(isinstance(v, np.ndarray) and np.may_share_memory(v, x)
                for v in (*args, *kwargs.values())):
             # An output sharing the input's memory: scipy's minimum and maximum filters then
