@@ -26,6 +26,8 @@ use rayon::prelude::*;
 /// The most columns a task runs down when lines cross rows (the running sums of a block stay
 /// in L1); fewer when that would leave threads idle.
 const BLOCK: usize = 256;
+/// Rows of at most this many values are run down whole (see [`columns`]).
+const WHOLE_ROWS: usize = 2048;
 /// Lines a task runs side by side when lines are rows: one value of each per vector.
 const LANES: usize = 8;
 /// The most columns a weighted task runs down: its extended block of lines (the column's
@@ -199,25 +201,24 @@ fn values<'a, O: Element>(output: &'a mut ArrayViewMutD<'_, O>) -> Result<&'a mu
 }
 
 #[inline(always)]
-fn store<O: Element>(v: f64, truncate: bool) -> O {
+pub(crate) fn store<O: Element>(v: f64, truncate: bool) -> O {
     O::from_f64(if truncate { v.trunc() } else { v })
 }
 
-/// Lines down the rows (`inner` values per row): `task(scratch, o, x0, rows)` runs down a
-/// block of at most `most` columns, from column `x0`, of run `o` of `n` rows, writing its part
-/// of each output row; several whole runs of short rows per task.
+/// Lines down the rows (`inner` values per row): `task(scratch, o, x0, r0, rows)` runs down a
+/// block of `block` columns (see [`block`]), from column `x0`, of run `o` of `n` rows, writing its part
+/// of output rows `r0..`; several whole runs of short rows per task. `spans(n, tasks)`: where
+/// the spans of rows a block is cut into start, after row 0 (none: the block is one task).
 fn column_tasks<T: Element, O: Element>(
     lines: &Lines<'_, T>,
     dst: &mut [O],
-    most: usize,
-    task: impl Fn(&mut Vec<f64>, usize, usize, Vec<&mut [O]>) + Sync,
+    block: usize,
+    spans: impl Fn(usize, usize) -> Vec<usize>,
+    task: impl Fn(&mut Vec<f64>, usize, usize, usize, Vec<&mut [O]>) + Sync,
 ) {
     let (n, inner) = (lines.n, lines.inner);
-    // Four tasks per thread at least, of whole vectors.
     let outer = dst.len() / (n * inner);
-    let share = inner * outer / (4 * rayon::current_num_threads());
-    let block = (share.div_ceil(8) * 8).clamp(32, most);
-    if inner <= block {
+    if inner <= block && outer >= rayon::current_num_threads() {
         // Rows of one block: whole runs of rows per task, several when they are short (a
         // task per run of two rows of two values cost more than the sums).
         let per = (4096 / (n * inner)).max(1);
@@ -225,39 +226,85 @@ fn column_tasks<T: Element, O: Element>(
             .enumerate()
             .for_each_init(Vec::new, |scratch, (t, runs)| {
                 for (i, run) in runs.chunks_mut(n * inner).enumerate() {
-                    task(scratch, t * per + i, 0, run.chunks_mut(inner).collect());
+                    task(scratch, t * per + i, 0, 0, run.chunks_mut(inner).collect());
                 }
             });
         return;
     }
-    // Per task (a run of rows, a block of columns): its slice of each output row.
-    let mut tasks: Vec<(usize, usize, Vec<&mut [O]>)> = Vec::new();
+    let block = block.min(inner);
+    let cuts = spans(n, outer * inner.div_ceil(block));
+    // Per task (a run of rows, a block of columns, a span of rows): its slice of each output
+    // row.
+    let mut tasks: Vec<(usize, usize, usize, Vec<&mut [O]>)> = Vec::new();
     for (o, run) in dst.chunks_mut(n * inner).enumerate() {
         let first = tasks.len();
+        let blocks = inner.div_ceil(block);
         for (r, row) in run.chunks_mut(inner).enumerate() {
+            let s = cuts.partition_point(|&c| c <= r);
+            let r0 = if s == 0 { 0 } else { cuts[s - 1] };
             for (b, part) in row.chunks_mut(block).enumerate() {
-                if r == 0 {
-                    tasks.push((o, b * block, Vec::with_capacity(n)));
+                if r == r0 {
+                    tasks.push((o, b * block, r0, Vec::new()));
                 }
-                tasks[first + b].2.push(part);
+                tasks[first + s * blocks + b].3.push(part);
             }
         }
     }
     tasks
         .into_par_iter()
-        .for_each_init(Vec::new, |scratch, (o, x0, out)| task(scratch, o, x0, out));
+        .for_each_init(Vec::new, |scratch, (o, x0, r0, out)| {
+            task(scratch, o, x0, r0, out)
+        });
 }
 
-/// The running sums down the rows, a block of columns per task.
+/// Columns per block down the rows of `lines` into `dst`: four tasks per thread at least, of
+/// whole vectors, at most `most`.
+fn block<T: Element>(lines: &Lines<'_, T>, dst: usize, most: usize) -> usize {
+    let share = dst / lines.n / (4 * rayon::current_num_threads());
+    (share.div_ceil(8) * 8).clamp(32, most)
+}
+
+/// Where the spans of running sums down `n` rows start, after row 0, when `tasks` blocks
+/// would leave threads idle: each span's sums are first brought to its start by replaying the
+/// additions before it (a subtraction and an addition per value, about a third of a step's
+/// cost), so later spans are shorter, each thread's work about equal.
+fn replay_spans(n: usize, tasks: usize) -> Vec<usize> {
+    let threads = rayon::current_num_threads();
+    if tasks >= 2 * threads || n < 64 {
+        return Vec::new();
+    }
+    let spans = threads.div_ceil(tasks);
+    // A span from `s` to `t` costs `REPLAY × s + (t − s)`: equal costs τ give
+    // `s_{k+1} = (1 − REPLAY) × s_k + τ`, whose last is `n`.
+    const REPLAY: f64 = 0.3;
+    let tau = n as f64 * REPLAY / (1.0 - (1.0 - REPLAY).powi(spans as i32));
+    let mut starts = Vec::new();
+    let mut s = 0.0;
+    for _ in 1..spans {
+        s = (1.0 - REPLAY) * s + tau;
+        starts.push((s.round() as usize).clamp(1, n - 1));
+    }
+    starts.dedup();
+    starts
+}
+
+/// The running sums down the rows, a block of columns per task: whole rows when they are
+/// short (a block's rows then lie one after another in memory, which the prefetchers follow;
+/// rows of 512 f64 cut in two blocks ran 1.6× slower), else blocks whose sums stay in L1.
 fn columns<T: Element, O: Element>(lines: &Lines<'_, T>, dst: &mut [O], size: usize, line: &Line) {
     let inner = lines.inner;
-    column_tasks(lines, dst, BLOCK, |sums, o, x0, out| {
+    let width = if inner <= WHOLE_ROWS {
+        inner
+    } else {
+        block(lines, dst.len(), BLOCK)
+    };
+    column_tasks(lines, dst, width, replay_spans, |sums, o, x0, r0, out| {
         let width = out[0].len();
         let plane = &lines.src[o * lines.n * inner..];
         let row = |p: Option<usize>| p.map(|r| &plane[r * inner + x0..r * inner + x0 + width]);
         crate::simd::avx2(
             #[inline(always)]
-            || column_block(sums, row, out, &lines.ext, size, line),
+            || column_block(sums, row, r0, out, &lines.ext, size, line),
         );
     });
 }
@@ -266,16 +313,20 @@ fn columns<T: Element, O: Element>(lines: &Lines<'_, T>, dst: &mut [O], size: us
 /// sum stays the NaN it is; scipy's `tmp += …`), where the compiler may swap the operands of an
 /// addition.
 #[inline(always)]
-fn add(sum: f64, delta: f64) -> f64 {
+pub(crate) fn add(sum: f64, delta: f64) -> f64 {
     // A NaN sum plus zero is itself in either order: no choice of results, which the compiler
     // made a store under a mask (the sum left in memory as it was) of every step.
     sum + if sum.is_nan() { 0.0 } else { delta }
 }
 
+/// Output rows `out` (of line positions `r0..`) = the running means down the rows `row(p)`,
+/// `p` from `ext`: the first window's sum, the steps to `r0` replayed without output, then a
+/// step and a mean per row.
 #[inline(always)]
 fn column_block<'a, T: Element, O: Element>(
     sums: &mut Vec<f64>,
     row: impl Fn(Option<usize>) -> Option<&'a [T]>,
+    r0: usize,
     mut out: Vec<&mut [O]>,
     ext: &[Option<usize>],
     size: usize,
@@ -292,11 +343,18 @@ fn column_block<'a, T: Element, O: Element>(
             None => sums.iter_mut().for_each(|s| *s = add(*s, cval)),
         }
     }
-    for (o, s) in out[0].iter_mut().zip(sums.iter()) {
-        *o = store(*s / d, truncate);
+    if r0 == 0 {
+        for (o, s) in out[0].iter_mut().zip(sums.iter()) {
+            *o = store(*s / d, truncate);
+        }
     }
-    for (ll, line) in out.iter_mut().enumerate().skip(1) {
+    for ll in 1..r0 + out.len() {
         let (enter, leave) = (row(ext[ll + size - 1]), row(ext[ll - 1]));
+        let line = if ll >= r0 {
+            Some(&mut *out[ll - r0])
+        } else {
+            None
+        };
         // One loop per kind of operand, so that each compiles to plain vector code.
         match (enter, leave) {
             (Some(a), Some(b)) => step(sums, line, |x| a[x].to_f64() - b[x].to_f64(), d, truncate),
@@ -309,15 +367,22 @@ fn column_block<'a, T: Element, O: Element>(
     }
 }
 
-/// `sums[x] += delta(x); line[x] = sums[x] / d`, over a block.
+/// `sums[x] += delta(x); line[x] = sums[x] / d`, over a block (the sums alone without a
+/// line).
 #[inline(always)]
 fn step<O: Element>(
     sums: &mut [f64],
-    line: &mut [O],
+    line: Option<&mut [O]>,
     delta: impl Fn(usize) -> f64,
     d: f64,
     truncate: bool,
 ) {
+    let Some(line) = line else {
+        sums.iter_mut()
+            .enumerate()
+            .for_each(|(x, s)| *s = add(*s, delta(x)));
+        return;
+    };
     let w = sums.len().min(line.len());
     let (sums, line) = (&mut sums[..w], &mut line[..w]);
     for x in 0..w {
@@ -326,84 +391,66 @@ fn step<O: Element>(
     }
 }
 
-/// Lines along rows (each row a line of `n`): each task takes [`LANES`] lines side by side,
-/// extended (as scipy's line buffer) and moved into lanes, one vector of lanes per position, so
-/// that their running sums advance as vectors — each sum's additions depend on the one before,
-/// and the lanes are independent.
+/// Lines along rows (each row a line of `n`): each task takes [`LANES`] lines, extended (as
+/// scipy's line buffer) into rows of a buffer, whose running means advance side by side
+/// ([`crate::simd::running_means`]).
 fn rows<T: Element, O: Element>(lines: &Lines<'_, T>, dst: &mut [O], size: usize, line: &Line) {
-    let (src, n, ext) = (lines.src, lines.n, &lines.ext);
-    let (cval, truncate) = (line.cval, line.truncate);
-    let d = size as f64;
-    let (el, lead) = (ext.len(), lines.lead);
+    let n = lines.n;
     dst.par_chunks_mut(n * LANES).enumerate().for_each_init(
         || (Vec::new(), Vec::new()),
-        |(flat, buf), (g, out)| {
-            let lines = out.len() / n;
-            let base = g * LANES * n;
-            if lines < LANES {
-                // Lanes of no line: zeros (stale values might be subnormal, which the adder
-                // takes slowly; any value is correct).
-                flat.clear();
-            }
-            flat.resize(el * LANES, 0.0f64);
-            buf.resize(el * LANES, 0.0f64);
-            crate::simd::avx2(
-                #[inline(always)]
-                || {
-                    // Copies in registers: the captured originals are memory the stores below
-                    // might alias, as far as the compiler knows (it divided value by value).
-                    let (d, cval, truncate) = (d, cval, truncate);
-                    // Each line extended in a row of `flat`, the rows moved into lanes.
-                    for (k, row) in flat.chunks_exact_mut(el).take(lines).enumerate() {
-                        let line = &src[base + k * n..][..n];
-                        let value = |p: &Option<usize>| p.map_or(cval, |p| line[p].to_f64());
-                        let (edge, rest) = row.split_at_mut(lead);
-                        let (body, tail) = rest.split_at_mut(n);
-                        edge.iter_mut().zip(ext).for_each(|(c, p)| *c = value(p));
-                        body.iter_mut().zip(line).for_each(|(c, v)| *c = v.to_f64());
-                        let after = &ext[lead + n..];
-                        tail.iter_mut().zip(after).for_each(|(c, p)| *c = value(p));
-                    }
-                    crate::simd::to_lanes(flat, el, el, buf);
-                    // The means in lanes (in `flat`, free again), then back into rows.
-                    let means = &mut flat[..n * LANES];
-                    running_means(buf, means, size, d);
-                    crate::simd::from_lanes(means, buf, n, n);
-                    for (o, m) in out.chunks_exact_mut(n).zip(buf.chunks_exact(n)) {
-                        o.iter_mut()
-                            .zip(m)
-                            .for_each(|(o, m)| *o = store(*m, truncate));
-                    }
-                },
-            );
+        |(flat, means), (g, out)| {
+            let src = &lines.src[g * LANES * n..][..out.len()];
+            mean_rows(flat, means, src, lines, out, size, line);
         },
     );
 }
 
-/// The running means of [`LANES`] extended lines in lanes (`cells`, a vector of lanes per
-/// position) into `means`, in lanes.
+/// `out` (rows of `n`, at most [`LANES`]) = the running means along the rows `src`, read as
+/// `lines` reads its lines, through the buffers `flat` and `means`.
 #[inline(always)]
-fn running_means(cells: &[f64], means: &mut [f64], size: usize, d: f64) {
-    // Loops, not closures: the closures here were not inlined into the caller's wide code
-    // (profiled: the sums ran in baseline SSE2 code).
-    let mut t = [0.0f64; LANES];
-    for cell in cells.chunks_exact(LANES).take(size) {
-        for k in 0..LANES {
-            t[k] = add(t[k], cell[k]);
-        }
+fn mean_rows<X: Element, O: Element>(
+    flat: &mut Vec<f64>,
+    means: &mut Vec<f64>,
+    src: &[X],
+    lines: &Lines<'_, impl Element>,
+    out: &mut [O],
+    size: usize,
+    line: &Line,
+) {
+    let (n, ext, lead) = (lines.n, &lines.ext, lines.lead);
+    let (cval, truncate) = (line.cval, line.truncate);
+    let el = ext.len();
+    let count = out.len() / n;
+    if count < LANES {
+        // Lines of no line: zeros (stale values might be subnormal, which the adder takes
+        // slowly; any value is correct).
+        flat.clear();
     }
-    for k in 0..LANES {
-        means[k] = t[k] / d;
+    flat.resize(el * LANES, 0.0f64);
+    means.resize(n * LANES, 0.0f64);
+    crate::simd::avx2(
+        #[inline(always)]
+        || {
+            // Each line extended in a row of `flat`.
+            for (k, row) in flat.chunks_exact_mut(el).take(count).enumerate() {
+                let line = &src[k * n..][..n];
+                let value = |p: &Option<usize>| p.map_or(cval, |p| line[p].to_f64());
+                let (edge, rest) = row.split_at_mut(lead);
+                let (body, tail) = rest.split_at_mut(n);
+                edge.iter_mut().zip(ext).for_each(|(c, p)| *c = value(p));
+                body.iter_mut().zip(line).for_each(|(c, v)| *c = v.to_f64());
+                let after = &ext[lead + n..];
+                tail.iter_mut().zip(after).for_each(|(c, p)| *c = value(p));
+            }
+        },
+    );
+    if count == LANES {
+        crate::simd::running_means(flat, el, n, size, size as f64, out, truncate);
+        return;
     }
-    let (enter, leave) = (&cells[size * LANES..], cells);
-    let steps = enter.chunks_exact(LANES).zip(leave.chunks_exact(LANES));
-    for ((a, b), m) in steps.zip(means.chunks_exact_mut(LANES).skip(1)) {
-        for k in 0..LANES {
-            t[k] = add(t[k], a[k] - b[k]);
-        }
-        for k in 0..LANES {
-            m[k] = t[k] / d;
-        }
+    crate::simd::running_means(flat, el, n, size, size as f64, means, false);
+    for (o, m) in out.iter_mut().zip(means.iter()) {
+        *o = store(*m, truncate);
     }
 }
 
@@ -569,11 +616,18 @@ fn weighed_columns<T: Element, O: Element>(
     line: &Line,
 ) {
     let (n, inner) = (lines.n, lines.inner);
-    column_tasks(lines, dst, WEIGHED_BLOCK, |buf, o, x0, out| {
-        let width = out[0].len();
-        let row = |r: usize| &lines.src[o * n * inner + r * inner + x0..][..width];
-        weigh_down(buf, row, &lines.ext, out, taps, line);
-    });
+    let width = block(lines, dst.len(), WEIGHED_BLOCK);
+    column_tasks(
+        lines,
+        dst,
+        width,
+        |_, _| Vec::new(),
+        |buf, o, x0, _, out| {
+            let width = out[0].len();
+            let row = |r: usize| &lines.src[o * n * inner + r * inner + x0..][..width];
+            weigh_down(buf, row, &lines.ext, out, taps, line);
+        },
+    );
 }
 
 /// Output rows `out` (a block of columns each) = the weighted sums down the rows `row(r)`,
@@ -788,15 +842,18 @@ mod tests {
     }
 
     /// Values that make the order of additions show in the last bits.
+    /// Values in ±1000, with NaNs and infinities now and then when `seed` is even (a line's
+    /// sums stay NaN from its first: odd seeds test the arithmetic of long lines).
     fn data(shape: &[usize], seed: u64) -> ArrayD<f64> {
         let mut s = seed;
+        let specials = seed % 2 == 0;
         ArrayD::from_shape_fn(IxDyn(shape), |_| {
             s = s
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             // NaNs of both signs and infinities now and then: a NaN sum (-NaN from ∞ − ∞) meeting
             // a data NaN keeps its own, as scipy's.
-            match (s >> 58) % 32 {
+            match (s >> 58) % 32 + if specials { 0 } else { 4 } {
                 0 => f64::NAN,
                 1 => -f64::NAN,
                 2 => f64::INFINITY,
@@ -817,18 +874,18 @@ mod tests {
 
     /// Every shape, axis, mode and origin `check(array, line, origin range)` is given.
     fn every_line(check: impl Fn(&ArrayD<f64>, &Line, isize) -> Result<(), String>) {
-        let mut seed = 1;
+        let mut seed = 0;
         for shape in SHAPES {
             for axis in 0..shape.len() {
-                for mode in Mode::ALL {
+                for (mode, clean) in Mode::ALL.into_iter().flat_map(|m| [(m, false), (m, true)]) {
                     // An infinite cval: scipy's sums subtract it from itself (NaN).
-                    let cval = if mode == Mode::Constant && shape.len() == 2 {
+                    let cval = if mode == Mode::Constant && shape.len() == 2 && !clean {
                         f64::INFINITY
                     } else {
                         -2.5
                     };
-                    seed += 1;
-                    let a = data(shape, seed);
+                    seed += 2;
+                    let a = data(shape, seed + clean as u64);
                     let line = Line {
                         axis,
                         mode,

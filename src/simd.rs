@@ -6,6 +6,8 @@
 //! AVX2 intrinsics: a vector's prefix by shifted adds, then the total so far, so that the chain
 //! of dependent additions is one per vector instead of one per value.
 
+use crate::dtype::Element;
+
 /// Runs `f`, compiled with AVX2 when the CPU supports it. The wider code applies only to what
 /// is inlined here: pass an `#[inline(always)]` closure calling `#[inline(always)]` loops.
 #[inline(always)]
@@ -147,124 +149,138 @@ unsafe fn prefix_exact_f64_avx2(
     (n, _mm256_cvtsd_f64(carry))
 }
 
-/// `lanes[i × 8 + k] = rows[k × stride + i]` for `i < n`: eight rows side by side, a vector of
-/// the eight per position — the layout in which running sums along rows advance eight lines at
-/// once (`crate::lines`).
-pub fn to_lanes(rows: &[f64], stride: usize, n: usize, lanes: &mut [f64]) {
-    assert!(stride >= n && rows.len() >= 7 * stride + n && lanes.len() >= 8 * n);
-    // SAFETY: the bounds were just checked; `rows` is only read.
-    unsafe {
-        transpose8(
-            rows.as_ptr().cast_mut(),
-            stride,
-            lanes.as_mut_ptr(),
-            n,
-            true,
-        )
+/// Running means along eight lines, in scipy's `uniform_filter1d` arithmetic: line `k` is
+/// `ext[k × el..]` (the line extended by the window: `n + size − 1` values), its means go to
+/// `means[k × n..][..n]`. Per line the sum `t` is the first `size` values added in order from
+/// +0, then per position `t += enter − leave`; each mean is `t / d`. The lines advance side by
+/// side: 4×4 transposes of AVX2 registers turn four positions of four lines into four vectors
+/// of one position each (each sum's additions depend on the last; the lines do not), and back.
+/// Each mean is stored as [`crate::lines::store`] stores it (`truncate`).
+pub fn running_means<O: Element>(
+    ext: &[f64],
+    el: usize,
+    n: usize,
+    size: usize,
+    d: f64,
+    means: &mut [O],
+    truncate: bool,
+) {
+    assert!(n >= 1 && size >= 1 && el >= n + size - 1);
+    assert!(ext.len() >= 7 * el + n + size - 1 && means.len() >= 8 * n);
+    let (add, store) = (crate::lines::add, crate::lines::store::<O>);
+    let mut t = [0.0f64; 8];
+    for (k, t) in t.iter_mut().enumerate() {
+        *t = ext[k * el..][..size].iter().fold(0.0, |t, v| add(t, *v));
+        means[k * n] = store(*t / d, truncate);
     }
-}
-
-/// The inverse of [`to_lanes`]: `rows[k × stride + i] = lanes[i × 8 + k]` for `i < n`.
-pub fn from_lanes(lanes: &[f64], rows: &mut [f64], stride: usize, n: usize) {
-    assert!(stride >= n && rows.len() >= 7 * stride + n && lanes.len() >= 8 * n);
-    // SAFETY: the bounds were just checked; `lanes` is only read.
-    unsafe {
-        transpose8(
-            rows.as_mut_ptr(),
-            stride,
-            lanes.as_ptr().cast_mut(),
-            n,
-            false,
-        )
-    }
-}
-
-/// [`to_lanes`] (`into_lanes`) or [`from_lanes`]: blocks of four positions by 4×4 transposes
-/// of AVX2 registers (values moved one by one took a third of a running sum's time), the rest
-/// one by one.
-///
-/// # Safety
-/// Rows `0..8` of `n` values `stride` apart from `rows`, and `8 × n` values from `lanes`, are
-/// valid; the one read is not written.
-unsafe fn transpose8(rows: *mut f64, stride: usize, lanes: *mut f64, n: usize, into_lanes: bool) {
-    let mut done = 0;
+    let mut done = 1;
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2; the caller's bounds.
-        done = unsafe { transpose8_avx2(rows, stride, lanes, n, into_lanes) };
+        // SAFETY: the CPU supports AVX2; the bounds were checked above.
+        done = unsafe { running_means_avx2(ext, el, n, size, d, means, truncate, &mut t) };
     }
-    for i in done..n {
-        for k in 0..8 {
-            // SAFETY: i < n, k < 8: within the caller's bounds.
-            unsafe {
-                let (row, lane) = (rows.add(k * stride + i), lanes.add(i * 8 + k));
-                if into_lanes {
-                    *lane = *row;
-                } else {
-                    *row = *lane;
+    for (k, t) in t.iter_mut().enumerate() {
+        let line = &ext[k * el..];
+        for j in done..n {
+            *t = add(*t, line[j + size - 1] - line[j - 1]);
+            means[k * n + j] = store(*t / d, truncate);
+        }
+    }
+}
+
+/// [`running_means`] over the whole blocks of four positions from position 1, the sums `t`
+/// carried in and out: the position it stopped at.
+///
+/// # Safety
+/// [`running_means`]'s bounds hold.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn running_means_avx2<O: Element>(
+    ext: &[f64],
+    el: usize,
+    n: usize,
+    size: usize,
+    d: f64,
+    means: &mut [O],
+    truncate: bool,
+    t: &mut [f64; 8],
+) -> usize {
+    use std::arch::x86_64::*;
+    let (src, dst) = (ext.as_ptr(), means.as_mut_ptr());
+    let dv = _mm256_set1_pd(d);
+    // SAFETY: `t` holds eight values.
+    let mut sums = unsafe {
+        [
+            _mm256_loadu_pd(t.as_ptr()),
+            _mm256_loadu_pd(t.as_ptr().add(4)),
+        ]
+    };
+    let mut j = 1;
+    while j + 4 <= n {
+        for (h, sum) in sums.iter_mut().enumerate() {
+            // Lines 4h..4h + 4, positions j..j + 4: entering minus leaving values. (No
+            // closures: they are not compiled with this function's AVX2.)
+            let mut r = [_mm256_setzero_pd(); 4];
+            for (i, r) in r.iter_mut().enumerate() {
+                // SAFETY: line 4h + i < 8 holds values up to j + 3 + size − 1 < n + size − 1.
+                unsafe {
+                    let line = src.add((h * 4 + i) * el);
+                    *r = _mm256_sub_pd(
+                        _mm256_loadu_pd(line.add(j + size - 1)),
+                        _mm256_loadu_pd(line.add(j - 1)),
+                    );
+                }
+            }
+            let mut v = transpose4(r);
+            for v in &mut v {
+                // A NaN sum stays the NaN it is (x86 keeps the first operand's NaN, as
+                // scipy's `tmp += …` does; the compiler may swap an addition's operands).
+                let nan = _mm256_cmp_pd::<_CMP_UNORD_Q>(*sum, *sum);
+                *sum = _mm256_blendv_pd(_mm256_add_pd(*sum, *v), *sum, nan);
+                *v = *sum;
+            }
+            for (i, m) in transpose4(v).into_iter().enumerate() {
+                let mut q = [0.0f64; 4];
+                // SAFETY: four values.
+                unsafe { _mm256_storeu_pd(q.as_mut_ptr(), _mm256_div_pd(m, dv)) };
+                for (x, q) in q.into_iter().enumerate() {
+                    // SAFETY: means of line 4h + i < 8 at positions j..j + 4 <= n.
+                    unsafe { *dst.add((h * 4 + i) * n + j + x) = crate::lines::store(q, truncate) };
                 }
             }
         }
+        j += 4;
     }
+    // SAFETY: `t` holds eight values.
+    unsafe {
+        _mm256_storeu_pd(t.as_mut_ptr(), sums[0]);
+        _mm256_storeu_pd(t.as_mut_ptr().add(4), sums[1]);
+    }
+    j
 }
 
-/// [`transpose8`]'s whole blocks of four positions: how many positions it moved.
+/// Rows of a 4×4 block of f64 into its columns (and back: it is its own inverse).
 #[cfg(target_arch = "x86_64")]
+#[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn transpose8_avx2(
-    rows: *mut f64,
-    stride: usize,
-    lanes: *mut f64,
-    n: usize,
-    into_lanes: bool,
-) -> usize {
+fn transpose4(v: [std::arch::x86_64::__m256d; 4]) -> [std::arch::x86_64::__m256d; 4] {
     use std::arch::x86_64::*;
-    let mut i = 0;
-    while i + 4 <= n {
-        for half in 0..2 {
-            // (read, written) for vector j: row half × 4 + j < 8 at positions i..i + 4 <= n,
-            // and the lanes of position i + j < n, within the caller's bounds. (No closures:
-            // they are not compiled with this function's AVX2.)
-            let mut at = [(rows, lanes); 4];
-            for (j, at) in at.iter_mut().enumerate() {
-                // SAFETY: as above.
-                let (row, lane) = unsafe {
-                    (
-                        rows.add((half * 4 + j) * stride + i),
-                        lanes.add((i + j) * 8 + half * 4),
-                    )
-                };
-                *at = if into_lanes { (row, lane) } else { (lane, row) };
-            }
-            // SAFETY: as above.
-            let v = unsafe {
-                [
-                    _mm256_loadu_pd(at[0].0),
-                    _mm256_loadu_pd(at[1].0),
-                    _mm256_loadu_pd(at[2].0),
-                    _mm256_loadu_pd(at[3].0),
-                ]
-            };
-            // [a0 b0 a2 b2], [a1 b1 a3 b3], [c0 d0 c2 d2], [c1 d1 c3 d3]; then their halves.
-            let (t0, t1) = (
-                _mm256_unpacklo_pd(v[0], v[1]),
-                _mm256_unpackhi_pd(v[0], v[1]),
-            );
-            let (t2, t3) = (
-                _mm256_unpacklo_pd(v[2], v[3]),
-                _mm256_unpackhi_pd(v[2], v[3]),
-            );
-            // SAFETY: as above.
-            unsafe {
-                _mm256_storeu_pd(at[0].1, _mm256_permute2f128_pd::<0x20>(t0, t2));
-                _mm256_storeu_pd(at[1].1, _mm256_permute2f128_pd::<0x20>(t1, t3));
-                _mm256_storeu_pd(at[2].1, _mm256_permute2f128_pd::<0x31>(t0, t2));
-                _mm256_storeu_pd(at[3].1, _mm256_permute2f128_pd::<0x31>(t1, t3));
-            }
-        }
-        i += 4;
-    }
-    i
+    // [a0 b0 a2 b2], [a1 b1 a3 b3], [c0 d0 c2 d2], [c1 d1 c3 d3]; then their halves.
+    let (t0, t1) = (
+        _mm256_unpacklo_pd(v[0], v[1]),
+        _mm256_unpackhi_pd(v[0], v[1]),
+    );
+    let (t2, t3) = (
+        _mm256_unpacklo_pd(v[2], v[3]),
+        _mm256_unpackhi_pd(v[2], v[3]),
+    );
+    [
+        _mm256_permute2f128_pd::<0x20>(t0, t2),
+        _mm256_permute2f128_pd::<0x20>(t1, t3),
+        _mm256_permute2f128_pd::<0x31>(t0, t2),
+        _mm256_permute2f128_pd::<0x31>(t1, t3),
+    ]
 }
 
 #[cfg(test)]
@@ -292,32 +308,6 @@ mod tests {
                 s += f[i];
                 // SAFETY: every entry was written.
                 assert_eq!(unsafe { out[i].assume_init() }, s, "f64, length {n} at {i}");
-            }
-        }
-    }
-
-    /// Rows into lanes and back, against the definition, for every length around the blocks.
-    #[test]
-    fn lanes_are_rows_side_by_side() {
-        for n in 0..13 {
-            let stride = n + 3;
-            let rows: Vec<f64> = (0..8 * stride).map(|v| v as f64 * 1.5 - 7.0).collect();
-            let mut lanes = vec![f64::NAN; 8 * n];
-            to_lanes(&rows, stride, n, &mut lanes);
-            for i in 0..n {
-                for k in 0..8 {
-                    assert_eq!(
-                        lanes[i * 8 + k],
-                        rows[k * stride + i],
-                        "length {n}, {i}, {k}"
-                    );
-                }
-            }
-            let mut back = vec![-1.0; 8 * stride];
-            from_lanes(&lanes, &mut back, stride, n);
-            for (j, (b, r)) in back.iter().zip(&rows).enumerate() {
-                let want = if j % stride < n { *r } else { -1.0 };
-                assert_eq!(*b, want, "length {n}, back at {j}");
             }
         }
     }
