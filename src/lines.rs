@@ -14,8 +14,14 @@
 //! antisymmetric) to within `DBL_EPSILON`, the centre's product and then each pair of cells
 //! from the outside in, `(left ± right) × weight`; for any other, the last cell's product and
 //! then the others in order. Doing that a vector of positions at a time gives its bits, without
-//! a JIT kernel per set of weights. Two such passes over the last two axes (a Gaussian's, a
-//! Sobel's) run as one pair per band of rows, the band's intermediate values kept in cache.
+//! a JIT kernel per set of weights. Two passes over the last two axes (a uniform filter's, a
+//! Gaussian's, a Sobel's) run as one [`pair`] per band of rows, the band's intermediate values
+//! kept in cache.
+//!
+//! The divisions of the running means, 2 cycles a value as vector instructions, are made where
+//! the CPU has fused multiply-adds by the reciprocal and one correction (`Divisor`), exact for
+//! the sums it is given; a pass down the rows checks its sums, which vouches for the next
+//! pass's along the rows.
 
 use crate::boundary::Mode;
 use crate::dtype::Element;
@@ -33,12 +39,15 @@ const LANES: usize = 8;
 /// The most columns a weighted task runs down: its extended block of lines (the column's
 /// length plus the window, in f64) stays within L2.
 const WEIGHED_BLOCK: usize = 256;
-/// The most rows a band of a pair of weighted passes holds (see [`correlate1d_pair`]): 64
+/// The most rows a band of a pair of weighted passes holds (see [`pair`]): 64
 /// rows of 512 f64 are 256 KiB, within L2.
 const BAND: usize = 64;
 /// Columns a band's pass down the rows takes at a time: the window's rows in the block (23 of
 /// 512 bytes for scipy's Gaussian of σ 2.75) stay in L1 (256 columns: 5% slower, 512: 40%).
 const BAND_COLUMNS: usize = 64;
+/// Bytes of output rows a band of running sums down the rows makes at a time (kept in L2 for
+/// the pass along them).
+const RUNNING_BAND: usize = 64 << 10;
 /// Positions a weighted sum makes at a time: two AVX-512 vectors of f64 (four AVX2), all in
 /// registers.
 const POSITIONS: usize = 16;
@@ -298,15 +307,65 @@ fn columns<T: Element, O: Element>(lines: &Lines<'_, T>, dst: &mut [O], size: us
     } else {
         block(lines, dst.len(), BLOCK)
     };
+    let div = Divisor::new(size as f64);
     column_tasks(lines, dst, width, replay_spans, |sums, o, x0, r0, out| {
         let width = out[0].len();
         let plane = &lines.src[o * lines.n * inner..];
         let row = |p: Option<usize>| p.map(|r| &plane[r * inner + x0..r * inner + x0 + width]);
-        crate::simd::avx2(
-            #[inline(always)]
-            || column_block(sums, row, r0, out, &lines.ext, size, line),
-        );
+        running_down(sums, row, r0, true, out, &lines.ext, div, line);
     });
+}
+
+/// Division by a window's size `d`, as scipy divides its sums: `x / d`, correctly rounded. With
+/// fused multiply-adds, [`Divisor::quotient`] makes it in four of them instead of a division (a
+/// vector division of f64 takes 2 cycles a value; the running sums down the rows waited on it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Divisor {
+    pub d: f64,
+    /// `1 / d` rounded, and the rest of it: `hi + lo` is `1 / d` to about 106 bits.
+    pub hi: f64,
+    pub lo: f64,
+}
+
+/// The sums whose quotients [`Divisor::quotient`] makes: +0 and magnitudes from `TINY` to
+/// `HUGE`. The quotient needs less (finite, at least 2⁻⁹⁶⁰: a remainder of a smaller one may not
+/// be exact), but running sums within these bounds have means whose own running sums are within
+/// them too (a sum of values of at least 2⁻⁸³⁰ is 0 or at least 2⁻⁸⁸², and values of at most
+/// 2¹⁰⁰⁰ cannot add up to ∞ in a window the core takes), so one check serves two passes.
+const TINY: f64 = f64::from_bits((1023 - 800) << 52);
+const HUGE: f64 = f64::from_bits((1023 + 1000) << 52);
+
+impl Divisor {
+    pub fn new(d: f64) -> Self {
+        let hi = 1.0 / d;
+        Divisor {
+            d,
+            hi,
+            lo: (-hi).mul_add(d, 1.0) / d,
+        }
+    }
+
+    /// `x / d` correctly rounded when [`Divisor::exact`] holds of `x` (else any value): `q0`
+    /// from the reciprocal in two parts lies within an ulp of the quotient, so its remainder
+    /// `q0 × d − x` is exact, and one correction by the rounded reciprocal gives the rounded
+    /// quotient (Markstein's theorem; no quotient of a normal `x` by a `d` with an odd factor
+    /// lies halfway between two doubles, and a power of two makes `q0` exact). Checked against
+    /// `x / d` on 4 × 10⁸ values, near halfway points among them, for `d` up to 2000.
+    #[inline(always)]
+    pub fn quotient(self, x: f64) -> f64 {
+        let q0 = x.mul_add(self.hi, x * self.lo);
+        let r = q0.mul_add(self.d, -x);
+        (-r).mul_add(self.hi, q0)
+    }
+
+    /// Whether [`Divisor::quotient`] of `x` is `x / d`, checked with the bounds that also serve
+    /// the next pass (see [`TINY`]): `x` is +0 (a running sum starts at +0 and so is never −0)
+    /// or of a magnitude from `TINY` to `HUGE`.
+    #[inline(always)]
+    pub fn exact(x: f64) -> bool {
+        let a = x.abs();
+        (TINY..=HUGE).contains(&a) || x.to_bits() == 0
+    }
 }
 
 /// `sum + delta` with scipy's NaN: x86 keeps the first operand's NaN when both are NaN (a NaN
@@ -320,35 +379,42 @@ pub(crate) fn add(sum: f64, delta: f64) -> f64 {
 }
 
 /// Output rows `out` (of line positions `r0..`) = the running means down the rows `row(p)`,
-/// `p` from `ext`: the first window's sum, the steps to `r0` replayed without output, then a
-/// step and a mean per row.
+/// `p` from `ext`. `sums` hold position `r0 − 1`'s sums, or when `fresh` are made: the first
+/// window's sum, then the steps to `r0` replayed without output. Whether every output row's
+/// sums were [`Divisor::exact`] (`FUSED` only).
 #[inline(always)]
-fn column_block<'a, T: Element, O: Element>(
+#[allow(clippy::too_many_arguments)]
+fn column_block<'a, T: Element, O: Element, const FUSED: bool>(
     sums: &mut Vec<f64>,
     row: impl Fn(Option<usize>) -> Option<&'a [T]>,
     r0: usize,
+    fresh: bool,
     mut out: Vec<&mut [O]>,
     ext: &[Option<usize>],
-    size: usize,
+    div: Divisor,
     line: &Line,
-) {
+) -> bool {
     let (cval, truncate) = (line.cval, line.truncate);
-    let width = out[0].len();
-    let d = size as f64;
-    sums.clear();
-    sums.resize(width, 0.0);
-    for &p in &ext[..size] {
-        match row(p) {
-            Some(r) => (sums.iter_mut().zip(r)).for_each(|(s, v)| *s = add(*s, v.to_f64())),
-            None => sums.iter_mut().for_each(|s| *s = add(*s, cval)),
+    let (d, size) = (div.d, div.d as usize);
+    let (mut from, mut exact) = (r0, FUSED);
+    if fresh {
+        sums.clear();
+        sums.resize(out[0].len(), 0.0);
+        for &p in &ext[..size] {
+            match row(p) {
+                Some(r) => (sums.iter_mut().zip(r)).for_each(|(s, v)| *s = add(*s, v.to_f64())),
+                None => sums.iter_mut().for_each(|s| *s = add(*s, cval)),
+            }
         }
-    }
-    if r0 == 0 {
-        for (o, s) in out[0].iter_mut().zip(sums.iter()) {
-            *o = store(*s / d, truncate);
+        if r0 == 0 {
+            for (o, s) in out[0].iter_mut().zip(sums.iter()) {
+                *o = store(*s / d, truncate);
+            }
+            exact = FUSED && sums.iter().all(|s| Divisor::exact(*s));
         }
+        from = 1;
     }
-    for ll in 1..r0 + out.len() {
+    for ll in from..r0 + out.len() {
         let (enter, leave) = (row(ext[ll + size - 1]), row(ext[ll - 1]));
         let line = if ll >= r0 {
             Some(&mut *out[ll - r0])
@@ -356,67 +422,119 @@ fn column_block<'a, T: Element, O: Element>(
             None
         };
         // One loop per kind of operand, so that each compiles to plain vector code.
-        match (enter, leave) {
-            (Some(a), Some(b)) => step(sums, line, |x| a[x].to_f64() - b[x].to_f64(), d, truncate),
-            (Some(a), None) => step(sums, line, |x| a[x].to_f64() - cval, d, truncate),
-            (None, Some(b)) => step(sums, line, |x| cval - b[x].to_f64(), d, truncate),
+        exact &= match (enter, leave) {
+            (Some(a), Some(b)) => {
+                step::<_, FUSED>(sums, line, |x| a[x].to_f64() - b[x].to_f64(), div, truncate)
+            }
+            (Some(a), None) => {
+                step::<_, FUSED>(sums, line, |x| a[x].to_f64() - cval, div, truncate)
+            }
+            (None, Some(b)) => {
+                step::<_, FUSED>(sums, line, |x| cval - b[x].to_f64(), div, truncate)
+            }
             // scipy subtracts them too: NaN for an infinite cval.
             #[allow(clippy::eq_op)]
-            (None, None) => step(sums, line, |_| cval - cval, d, truncate),
-        }
+            (None, None) => step::<_, FUSED>(sums, line, |_| cval - cval, div, truncate),
+        };
     }
+    exact
+}
+
+/// [`column_block`], compiled with fused multiply-adds for its divisions where the CPU has
+/// them (else its result is `false`).
+#[allow(clippy::too_many_arguments)]
+fn running_down<'a, T: Element, O: Element>(
+    sums: &mut Vec<f64>,
+    row: impl Fn(Option<usize>) -> Option<&'a [T]>,
+    r0: usize,
+    fresh: bool,
+    out: Vec<&mut [O]>,
+    ext: &[Option<usize>],
+    div: Divisor,
+    line: &Line,
+) -> bool {
+    crate::simd::avx512_fused(
+        #[inline(always)]
+        |fused| {
+            if fused {
+                column_block::<_, _, true>(sums, row, r0, fresh, out, ext, div, line)
+            } else {
+                column_block::<_, _, false>(sums, row, r0, fresh, out, ext, div, line)
+            }
+        },
+    )
 }
 
 /// `sums[x] += delta(x); line[x] = sums[x] / d`, over a block (the sums alone without a
-/// line).
+/// line); `FUSED`: the quotients by [`Divisor::quotient`], the block's made again by division
+/// if any sum is not [`Divisor::exact`]. Whether every sum of the line was.
 #[inline(always)]
-fn step<O: Element>(
+fn step<O: Element, const FUSED: bool>(
     sums: &mut [f64],
     line: Option<&mut [O]>,
     delta: impl Fn(usize) -> f64,
-    d: f64,
+    div: Divisor,
     truncate: bool,
-) {
+) -> bool {
     let Some(line) = line else {
         sums.iter_mut()
             .enumerate()
             .for_each(|(x, s)| *s = add(*s, delta(x)));
-        return;
+        return true;
     };
     let w = sums.len().min(line.len());
     let (sums, line) = (&mut sums[..w], &mut line[..w]);
+    if !FUSED {
+        for x in 0..w {
+            sums[x] = add(sums[x], delta(x));
+            line[x] = store(sums[x] / div.d, truncate);
+        }
+        return false;
+    }
+    let mut exact = true;
     for x in 0..w {
         sums[x] = add(sums[x], delta(x));
-        line[x] = store(sums[x] / d, truncate);
+        exact &= Divisor::exact(sums[x]);
+        line[x] = store(div.quotient(sums[x]), truncate);
     }
+    if !exact {
+        for x in 0..w {
+            line[x] = store(sums[x] / div.d, truncate);
+        }
+    }
+    exact
 }
 
 /// Lines along rows (each row a line of `n`): each task takes [`LANES`] lines, extended (as
 /// scipy's line buffer) into rows of a buffer, whose running means advance side by side
 /// ([`crate::simd::running_means`]).
 fn rows<T: Element, O: Element>(lines: &Lines<'_, T>, dst: &mut [O], size: usize, line: &Line) {
-    let n = lines.n;
+    let (n, div) = (lines.n, Divisor::new(size as f64));
     dst.par_chunks_mut(n * LANES).enumerate().for_each_init(
         || (Vec::new(), Vec::new()),
         |(flat, means), (g, out)| {
             let src = &lines.src[g * LANES * n..][..out.len()];
-            mean_rows(flat, means, src, lines, out, size, line);
+            mean_rows(flat, means, src, lines, out, div, false, line);
         },
     );
 }
 
 /// `out` (rows of `n`, at most [`LANES`]) = the running means along the rows `src`, read as
-/// `lines` reads its lines, through the buffers `flat` and `means`.
+/// `lines` reads its lines, through the buffers `flat` and `means`; `fused`: the values are
+/// known to make sums that are all [`Divisor::exact`] (see [`crate::simd::running_means`]).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn mean_rows<X: Element, O: Element>(
     flat: &mut Vec<f64>,
     means: &mut Vec<f64>,
     src: &[X],
     lines: &Lines<'_, impl Element>,
     out: &mut [O],
-    size: usize,
+    div: Divisor,
+    fused: bool,
     line: &Line,
 ) {
+    let size = div.d as usize;
     let (n, ext, lead) = (lines.n, &lines.ext, lines.lead);
     let (cval, truncate) = (line.cval, line.truncate);
     let el = ext.len();
@@ -445,10 +563,10 @@ fn mean_rows<X: Element, O: Element>(
         },
     );
     if count == LANES {
-        crate::simd::running_means(flat, el, n, size, size as f64, out, truncate);
+        crate::simd::running_means(flat, el, n, size, div, fused, out, truncate);
         return;
     }
-    crate::simd::running_means(flat, el, n, size, size as f64, means, false);
+    crate::simd::running_means(flat, el, n, size, div, fused, means, false);
     for (o, m) in out.iter_mut().zip(means.iter()) {
         *o = store(*m, truncate);
     }
@@ -668,32 +786,80 @@ fn weigh_down<'a, X: Element + 'a, O: Element>(
     );
 }
 
-/// `output` = scipy's `correlate1d(…, weights, axis=-1, …)` of its
-/// `correlate1d(input, first weights, axis=-2, …)` written into an array of the output's type
-/// (as scipy's separable filters chain their passes through the output), bit for bit: the
-/// passes of scipy's `gaussian_filter`, `sobel` or `prewitt` over the last two axes. Made per
-/// band of rows, the band's intermediate values kept in cache (two passes over a 512² float64
-/// image, each on its own, write and read 2 MiB between them). The threads are `first`'s.
+/// One of scipy's 1-D passes, for [`pair`].
+#[derive(Debug, Clone, Copy)]
+pub enum Pass<'a> {
+    /// `uniform_filter1d` over a window of this size.
+    Uniform(usize),
+    /// `correlate1d` with these weights.
+    Correlate(&'a [f64]),
+}
+
+/// A plane's rows (of `w` values) cut at rows `cuts`: each span's first row and its values.
+fn spans<'a, O>(plane: &'a mut [O], cuts: &[usize], w: usize) -> Vec<(usize, &'a mut [O])> {
+    let mut rest = plane;
+    let mut spans = Vec::with_capacity(cuts.len() + 1);
+    let mut at = 0;
+    for &c in cuts {
+        let (span, more) = rest.split_at_mut((c - at) * w);
+        spans.push((at, span));
+        (rest, at) = (more, c);
+    }
+    spans.push((at, rest));
+    spans
+}
+
+/// A [`Pass`] made ready to run.
+enum Stage {
+    Running(Divisor),
+    Weighted(Taps),
+}
+
+impl Pass<'_> {
+    fn size(&self) -> usize {
+        match self {
+            Pass::Uniform(size) => *size,
+            Pass::Correlate(w) => w.len(),
+        }
+    }
+
+    fn stage(&self) -> Stage {
+        match self {
+            Pass::Uniform(size) => Stage::Running(Divisor::new(*size as f64)),
+            Pass::Correlate(w) => Stage::Weighted(Taps::new(w)),
+        }
+    }
+}
+
+/// `output` = scipy's pass `second` along the last axis of its pass `first` along the
+/// second-last, the intermediate values written into an array of the output's type (as scipy's
+/// separable filters chain their passes through the output), bit for bit: the passes of
+/// scipy's `uniform_filter`, `gaussian_filter`, `sobel` or `prewitt` over the last two axes.
+/// Made per band of rows, the band's intermediate values kept in cache (two passes over a 512²
+/// float64 image, each on its own, write and read 2 MiB between them). A running sum down the
+/// rows carries its sums from band to band: a thread's span of bands starts by replaying the
+/// sums before it. The threads are `first`'s.
 ///
 /// ```
-/// use jitfilter::lines::{correlate1d, correlate1d_pair, Line};
+/// use jitfilter::lines::{correlate1d, pair, uniform_filter1d, Line, Pass};
 /// use jitfilter::Mode;
 /// let a = ndarray::Array2::from_shape_fn((5, 6), |(y, x)| (y * 6 + x * x) as f64).into_dyn();
 /// let line = |axis| Line { axis, mode: Mode::Reflect, cval: 0.0, origin: 0, truncate: false,
 ///                          threads: Some(1) };
-/// let (w0, w1) = ([0.25, 0.5, 0.25], [-1.0, 0.0, 1.0]);
-/// let mut pair = ndarray::Array2::<f64>::zeros((5, 6)).into_dyn();
-/// correlate1d_pair(a.view(), pair.view_mut(), (&w0, &line(0)), (&w1, &line(1))).unwrap();
-/// let (mut mid, mut two) = (pair.clone(), pair.clone());
-/// correlate1d(a.view(), mid.view_mut(), &w0, &line(0)).unwrap();
-/// correlate1d(mid.view(), two.view_mut(), &w1, &line(1)).unwrap();
-/// assert_eq!(pair, two);
+/// let w = [-1.0, 0.0, 1.0];
+/// let mut both = ndarray::Array2::<f64>::zeros((5, 6)).into_dyn();
+/// pair(a.view(), both.view_mut(), (Pass::Uniform(3), &line(0)), (Pass::Correlate(&w), &line(1)))
+///     .unwrap();
+/// let (mut mid, mut two) = (both.clone(), both.clone());
+/// uniform_filter1d(a.view(), mid.view_mut(), 3, &line(0)).unwrap();
+/// correlate1d(mid.view(), two.view_mut(), &w, &line(1)).unwrap();
+/// assert_eq!(both, two);
 /// ```
-pub fn correlate1d_pair<T: Element, O: Element>(
+pub fn pair<T: Element, O: Element>(
     input: ArrayViewD<'_, T>,
     mut output: ArrayViewMutD<'_, O>,
-    (w0, line0): (&[f64], &Line),
-    (w1, line1): (&[f64], &Line),
+    (first, line0): (Pass<'_>, &Line),
+    (second, line1): (Pass<'_>, &Line),
 ) -> Result<(), Error> {
     let ndim = input.ndim();
     if ndim < 2 || line0.axis != ndim - 2 || line1.axis != ndim - 1 {
@@ -702,45 +868,84 @@ pub fn correlate1d_pair<T: Element, O: Element>(
             line0.axis, line1.axis
         )));
     }
-    let Some(down) = Lines::new(&input, output.shape(), w0.len(), line0)? else {
+    let Some(down) = Lines::new(&input, output.shape(), first.size(), line0)? else {
         return Ok(());
     };
-    let Some(along) = Lines::new(&input, output.shape(), w1.len(), line1)? else {
+    let Some(along) = Lines::new(&input, output.shape(), second.size(), line1)? else {
         return Ok(());
     };
     let dst = values(&mut output)?;
-    let (t0, t1) = (Taps::new(w0), Taps::new(w1));
+    let (s0, s1) = (first.stage(), second.stage());
     let (h, w) = (down.n, along.n);
+    // The means down the rows known to be [`Divisor::exact`] sums' (band by band), the values
+    // along rows are those and the cval: the sums along rows are then exact too (see [`TINY`]).
+    let edges = line1.cval == 0.0 || (TINY..=HUGE).contains(&line1.cval.abs());
     crate::schedule::in_pool(line0.threads, move || {
-        // Four bands per thread at least.
-        let rows = dst.len() / w;
-        let band = (rows / (4 * rayon::current_num_threads()))
-            .clamp(8, BAND)
-            .min(h);
-        let tasks = dst
-            .par_chunks_mut(h * w)
-            .enumerate()
+        let planes = dst.len() / (h * w);
+        // Weighted bands stand alone: four per thread at least. Running sums carry on from
+        // band to band: spans of bands per thread, bands of whole groups of lines along rows
+        // whose values stay in L2.
+        let (band, cuts) = match s0 {
+            Stage::Weighted(_) => {
+                let rows = dst.len() / w;
+                let band = (rows / (4 * rayon::current_num_threads()))
+                    .clamp(8, BAND)
+                    .min(h);
+                (band, (band..h).step_by(band).collect())
+            }
+            Stage::Running(_) => {
+                let band = (RUNNING_BAND / (w * std::mem::size_of::<O>())).clamp(1, 2 * LANES);
+                (band, replay_spans(h, planes))
+            }
+        };
+        let tasks: Vec<_> = (dst.chunks_mut(h * w).enumerate())
             .flat_map(|(p, plane)| {
-                let bands = plane.par_chunks_mut(band * w).enumerate();
-                bands.map(move |(b, rows)| (p, b * band, rows))
-            });
-        tasks.for_each_init(
-            || (Vec::new(), Vec::new()),
-            |(buf, mid), (p, r0, out)| {
+                spans(plane, &cuts, w)
+                    .into_iter()
+                    .map(move |(r0, s)| (p, r0, s))
+            })
+            .collect();
+        tasks.into_par_iter().for_each_init(
+            || (Vec::new(), Vec::new(), Vec::new(), Vec::new()),
+            |(buf, mid, sums, means), (p, r0, out)| {
                 let plane = &down.src[p * h * w..][..h * w];
-                let b = out.len() / w;
-                mid.clear();
-                mid.resize(b * w, O::from_f64(0.0));
-                // Down the rows, a block of columns at a time (its window's rows in L1).
-                for x0 in (0..w).step_by(BAND_COLUMNS) {
-                    let cols = BAND_COLUMNS.min(w - x0);
-                    let row = |r: usize| &plane[r * w + x0..][..cols];
-                    let block = mid.chunks_mut(w).map(|m| &mut m[x0..x0 + cols]).collect();
-                    weigh_down(buf, row, &down.ext[r0..], block, &t0, line0);
-                }
-                // Along each row of the band, from its intermediate values.
-                for (m, o) in mid.chunks(w).zip(out.chunks_mut(w)) {
-                    weigh_line(buf, m, &along, o, &t1, line1);
+                for (b, out) in out.chunks_mut(band * w).enumerate() {
+                    let (rb, rows) = (r0 + b * band, out.len() / w);
+                    // Every value is written before it is read: the buffer is not cleared.
+                    if mid.len() < rows * w {
+                        mid.resize(rows * w, O::from_f64(0.0));
+                    }
+                    let mid = &mut mid[..rows * w];
+                    let fits = match &s0 {
+                        Stage::Weighted(taps) => {
+                            // A block of columns at a time (its window's rows in L1).
+                            for x0 in (0..w).step_by(BAND_COLUMNS) {
+                                let cols = BAND_COLUMNS.min(w - x0);
+                                let row = |r: usize| &plane[r * w + x0..][..cols];
+                                let block =
+                                    mid.chunks_mut(w).map(|m| &mut m[x0..x0 + cols]).collect();
+                                weigh_down(buf, row, &down.ext[rb..], block, taps, line0);
+                            }
+                            false
+                        }
+                        Stage::Running(div) => {
+                            let row = |p: Option<usize>| p.map(|r| &plane[r * w..][..w]);
+                            let block = mid.chunks_mut(w).collect();
+                            running_down(sums, row, rb, b == 0, block, &down.ext, *div, line0)
+                        }
+                    };
+                    match &s1 {
+                        Stage::Weighted(taps) => {
+                            for (m, o) in mid.chunks(w).zip(out.chunks_mut(w)) {
+                                weigh_line(buf, m, &along, o, taps, line1);
+                            }
+                        }
+                        Stage::Running(div) => {
+                            for (m, o) in mid.chunks(w * LANES).zip(out.chunks_mut(w * LANES)) {
+                                mean_rows(buf, means, m, &along, o, *div, fits && edges, line1);
+                            }
+                        }
+                    }
                 }
             },
         );
@@ -843,7 +1048,8 @@ mod tests {
 
     /// Values that make the order of additions show in the last bits.
     /// Values in ±1000, with NaNs and infinities now and then when `seed` is even (a line's
-    /// sums stay NaN from its first: odd seeds test the arithmetic of long lines).
+    /// sums stay NaN from its first: odd seeds test the arithmetic of long lines), tiny and
+    /// huge values now and then when it is 3 modulo 4.
     fn data(shape: &[usize], seed: u64) -> ArrayD<f64> {
         let mut s = seed;
         let specials = seed % 2 == 0;
@@ -853,11 +1059,16 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             // NaNs of both signs and infinities now and then: a NaN sum (-NaN from ∞ − ∞) meeting
             // a data NaN keeps its own, as scipy's.
-            match (s >> 58) % 32 + if specials { 0 } else { 4 } {
+            let kind = (s >> 58) % 32;
+            match if specials { kind } else { kind + 4 } {
                 0 => f64::NAN,
                 1 => -f64::NAN,
                 2 => f64::INFINITY,
                 3 => f64::NEG_INFINITY,
+                // Now and then in a quarter of the others: values whose sums are not divided by
+                // the fused quotient (tiny ones, huge ones).
+                4 if seed % 4 == 3 => ((s >> 11) as f64 - 2e18) * 1e-300,
+                5 if seed % 4 == 3 => ((s >> 11) as f64 - 2e18) * 1e290,
                 _ => ((s >> 11) as f64 / (1u64 << 53) as f64 - 0.3) * 1e3,
             }
         })
@@ -973,10 +1184,18 @@ mod tests {
             .map(|i: i32| (-(i * i) as f64 / 15.0).exp())
             .collect();
         let weights: [&[f64]; 4] = [&gauss, &[-1.0, 0.0, 1.0], &[0.3, -1.7, 2.9, 0.1], &[3.25]];
-        // Bands of rows and blocks of columns that do not divide the shape; planes.
-        let shapes: [&[usize]; 6] = [
+        let sizes = [23, 2, 4, 1];
+        // scipy's pass along `axis` of `a`.
+        let scipy = |a: &ArrayD<f64>, pass: Pass<'_>, line: &Line| match pass {
+            Pass::Uniform(size) => reference(a, line.axis, |l| scipy_uniform(l, size, line)),
+            Pass::Correlate(w) => reference(a, line.axis, |l| scipy_correlate(l, w, line)),
+        };
+        // Bands of rows and blocks of columns that do not divide the shape, spans of running
+        // sums (tall planes), planes.
+        let shapes: [&[usize]; 7] = [
             &[5, 9],
             &[130, 600],
+            &[300, 21],
             &[3, 300, 2],
             &[2, 3, 4, 5],
             &[1, 1],
@@ -986,55 +1205,97 @@ mod tests {
         for shape in shapes {
             let nd = shape.len();
             for (i, mode) in Mode::ALL.into_iter().enumerate() {
+                // Each kind of pair meets each kind of data (see `data`).
                 seed += 1;
-                let a = data(shape, seed);
-                let (w0, w1) = (weights[i % 4], weights[(i + 1) % 4]);
-                let line = |axis, mode, origin| Line {
-                    axis,
-                    mode,
-                    cval: -2.5,
-                    origin,
-                    truncate: false,
-                    threads: Some(2),
-                };
-                let first = line(nd - 2, mode, origins(w0.len())[i % 3]);
-                let second = line(
-                    nd - 1,
-                    Mode::ALL[(i + 2) % 5],
-                    origins(w1.len())[(i + 1) % 3],
-                );
-                let mut out = ArrayD::<f64>::zeros(a.raw_dim());
-                correlate1d_pair(a.view(), out.view_mut(), (w0, &first), (w1, &second)).unwrap();
-                let mid = reference(&a, nd - 2, |l| scipy_correlate(l, w0, &first));
-                let want = reference(&mid, nd - 1, |l| scipy_correlate(l, w1, &second));
-                let same = (out.iter().zip(want.iter()))
-                    .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()));
-                assert!(same, "{shape:?} {mode:?}");
-                // Integers, the intermediate values truncated into the output's type.
-                let bytes = a.mapv(|v| if v.is_finite() { v.abs() as u8 } else { 7 });
-                let wide = bytes.mapv(f64::from);
-                let (first, second) = (
-                    Line {
-                        truncate: true,
-                        ..first
-                    },
-                    Line {
-                        truncate: true,
-                        ..second
-                    },
-                );
-                let smooth = [0.25, 0.5, 0.25];
-                let g: f64 = gauss.iter().sum();
-                let gauss: Vec<f64> = gauss.iter().map(|v| v / g).collect();
-                let mut out = ArrayD::<u8>::zeros(a.raw_dim());
-                let (w0, w1) = (&gauss[..], &smooth[..]);
-                correlate1d_pair(bytes.view(), out.view_mut(), (w0, &first), (w1, &second))
+                for kinds in 0..4 {
+                    seed += 1;
+                    let a = data(shape, seed);
+                    let (w0, w1) = (weights[i % 4], weights[(i + 1) % 4]);
+                    let passes = [
+                        if kinds & 1 == 0 {
+                            Pass::Correlate(w0)
+                        } else {
+                            Pass::Uniform(sizes[i % 4])
+                        },
+                        if kinds & 2 == 0 {
+                            Pass::Correlate(w1)
+                        } else {
+                            Pass::Uniform(sizes[(i + 1) % 4])
+                        },
+                    ];
+                    let line = |axis, mode, origin| Line {
+                        axis,
+                        mode,
+                        cval: -2.5,
+                        origin,
+                        truncate: false,
+                        threads: Some(2),
+                    };
+                    let first = line(nd - 2, mode, origins(passes[0].size())[i % 3]);
+                    let second = line(
+                        nd - 1,
+                        Mode::ALL[(i + 2) % 5],
+                        origins(passes[1].size())[(i + 1) % 3],
+                    );
+                    let mut out = ArrayD::<f64>::zeros(a.raw_dim());
+                    pair(
+                        a.view(),
+                        out.view_mut(),
+                        (passes[0], &first),
+                        (passes[1], &second),
+                    )
                     .unwrap();
-                // Held in the output's type: truncated, saturated.
-                let mid = reference(&wide, nd - 2, |l| scipy_correlate(l, &gauss, &first))
-                    .mapv(|v| v.trunc() as u8 as f64);
-                let want = reference(&mid, nd - 1, |l| scipy_correlate(l, &smooth, &second));
-                assert_eq!(out, want.mapv(|v| v.trunc() as u8), "{shape:?} {mode:?} u8");
+                    let mid = scipy(&a, passes[0], &first);
+                    let want = scipy(&mid, passes[1], &second);
+                    // Weighted sums keep some NaN of a window with several, not always scipy's.
+                    let running = kinds == 3;
+                    let same = (out.iter().zip(want.iter())).all(|(x, y)| {
+                        x.to_bits() == y.to_bits() || (!running && x.is_nan() && y.is_nan())
+                    });
+                    assert!(same, "{shape:?} {mode:?} {passes:?}");
+                    // Integers, the intermediate values truncated into the output's type.
+                    let bytes = a.mapv(|v| if v.is_finite() { v.abs() as u8 } else { 7 });
+                    let wide = bytes.mapv(f64::from);
+                    let smooth = [0.25, 0.5, 0.25];
+                    let g: f64 = gauss.iter().sum();
+                    let gauss: Vec<f64> = gauss.iter().map(|v| v / g).collect();
+                    let passes = [
+                        if kinds & 1 == 0 {
+                            Pass::Correlate(&gauss)
+                        } else {
+                            Pass::Uniform(7)
+                        },
+                        if kinds & 2 == 0 {
+                            Pass::Correlate(&smooth)
+                        } else {
+                            Pass::Uniform(3)
+                        },
+                    ];
+                    let (first, second) = (
+                        Line {
+                            truncate: true,
+                            origin: origins(passes[0].size())[i % 3],
+                            ..first
+                        },
+                        Line {
+                            truncate: true,
+                            origin: origins(passes[1].size())[(i + 1) % 3],
+                            ..second
+                        },
+                    );
+                    let mut out = ArrayD::<u8>::zeros(a.raw_dim());
+                    pair(
+                        bytes.view(),
+                        out.view_mut(),
+                        (passes[0], &first),
+                        (passes[1], &second),
+                    )
+                    .unwrap();
+                    // Held in the output's type: truncated, saturated.
+                    let mid = scipy(&wide, passes[0], &first).mapv(|v| v.trunc() as u8 as f64);
+                    let want = scipy(&mid, passes[1], &second);
+                    assert_eq!(out, want.mapv(|v| v.trunc() as u8), "{shape:?} {mode:?} u8");
+                }
             }
         }
         let a = data(&[4, 5], 1);
@@ -1047,12 +1308,8 @@ mod tests {
             truncate: false,
             threads: None,
         };
-        let err = correlate1d_pair(
-            a.view(),
-            out.view_mut(),
-            (&[1.0], &line(1)),
-            (&[1.0], &line(0)),
-        );
+        let one = Pass::Correlate(&[1.0]);
+        let err = pair(a.view(), out.view_mut(), (one, &line(1)), (one, &line(0)));
         assert!(matches!(err, Err(Error::Shape(_))), "{err:?}");
     }
 

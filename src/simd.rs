@@ -7,6 +7,7 @@
 //! of dependent additions is one per vector instead of one per value.
 
 use crate::dtype::Element;
+use crate::lines::Divisor;
 
 /// Runs `f`, compiled with AVX2 when the CPU supports it. The wider code applies only to what
 /// is inlined here: pass an `#[inline(always)]` closure calling `#[inline(always)]` loops.
@@ -41,6 +42,25 @@ pub fn avx512<R>(f: impl FnOnce() -> R) -> R {
         }
     }
     avx2(f)
+}
+
+/// Runs `f(true)` compiled with AVX-512 — and so with fused multiply-adds, which
+/// `f64::mul_add` then compiles to (elsewhere it calls a slow library routine) — when the CPU
+/// supports it, else `f(false)` as [`avx2`] runs it.
+#[inline(always)]
+pub fn avx512_fused<R>(f: impl FnOnce(bool) -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f")]
+        fn wide<R>(f: impl FnOnce(bool) -> R) -> R {
+            f(true)
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU was just checked to support AVX-512F.
+            return unsafe { wide(f) };
+        }
+    }
+    avx2(|| f(false))
 }
 
 /// Clears the upper halves of the vector registers (`vzeroupper`) before entering compiled
@@ -156,15 +176,20 @@ unsafe fn prefix_exact_f64_avx2(
 /// side: 4×4 transposes of AVX2 registers turn four positions of four lines into four vectors
 /// of one position each (each sum's additions depend on the last; the lines do not), and back.
 /// Each mean is stored as [`crate::lines::store`] stores it (`truncate`).
-pub fn running_means<O: Element>(
+/// `fused`: the means by [`Divisor::quotient`] (where the CPU has fused multiply-adds), for
+/// values known to make sums that are all [`Divisor::exact`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn running_means<O: Element>(
     ext: &[f64],
     el: usize,
     n: usize,
     size: usize,
-    d: f64,
+    div: Divisor,
+    fused: bool,
     means: &mut [O],
     truncate: bool,
 ) {
+    let d = div.d;
     assert!(n >= 1 && size >= 1 && el >= n + size - 1);
     assert!(ext.len() >= 7 * el + n + size - 1 && means.len() >= 8 * n);
     let (add, store) = (crate::lines::add, crate::lines::store::<O>);
@@ -175,9 +200,16 @@ pub fn running_means<O: Element>(
     }
     let mut done = 1;
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2; the bounds were checked above.
-        done = unsafe { running_means_avx2(ext, el, n, size, d, means, truncate, &mut t) };
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        let t = &mut t;
+        // SAFETY: the CPU supports AVX2 and FMA; the bounds were checked above.
+        done = unsafe {
+            if fused {
+                running_means_avx2::<O, true>(ext, el, n, size, div, means, truncate, t)
+            } else {
+                running_means_avx2::<O, false>(ext, el, n, size, div, means, truncate, t)
+            }
+        };
     }
     for (k, t) in t.iter_mut().enumerate() {
         let line = &ext[k * el..];
@@ -189,26 +221,31 @@ pub fn running_means<O: Element>(
 }
 
 /// [`running_means`] over the whole blocks of four positions from position 1, the sums `t`
-/// carried in and out: the position it stopped at.
+/// carried in and out: the position it stopped at. `FUSED`: quotients by
+/// [`Divisor::quotient`].
 ///
 /// # Safety
 /// [`running_means`]'s bounds hold.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn running_means_avx2<O: Element>(
+unsafe fn running_means_avx2<O: Element, const FUSED: bool>(
     ext: &[f64],
     el: usize,
     n: usize,
     size: usize,
-    d: f64,
+    div: Divisor,
     means: &mut [O],
     truncate: bool,
     t: &mut [f64; 8],
 ) -> usize {
     use std::arch::x86_64::*;
     let (src, dst) = (ext.as_ptr(), means.as_mut_ptr());
-    let dv = _mm256_set1_pd(d);
+    let (dv, hi, lo) = (
+        _mm256_set1_pd(div.d),
+        _mm256_set1_pd(div.hi),
+        _mm256_set1_pd(div.lo),
+    );
     // SAFETY: `t` holds eight values.
     let mut sums = unsafe {
         [
@@ -242,8 +279,15 @@ unsafe fn running_means_avx2<O: Element>(
             }
             for (i, m) in transpose4(v).into_iter().enumerate() {
                 let mut q = [0.0f64; 4];
+                let q0 = if FUSED {
+                    // Divisor::quotient.
+                    let q0 = _mm256_fmadd_pd(m, hi, _mm256_mul_pd(m, lo));
+                    _mm256_fnmadd_pd(_mm256_fmsub_pd(q0, dv, m), hi, q0)
+                } else {
+                    _mm256_div_pd(m, dv)
+                };
                 // SAFETY: four values.
-                unsafe { _mm256_storeu_pd(q.as_mut_ptr(), _mm256_div_pd(m, dv)) };
+                unsafe { _mm256_storeu_pd(q.as_mut_ptr(), q0) };
                 for (x, q) in q.into_iter().enumerate() {
                     // SAFETY: means of line 4h + i < 8 at positions j..j + 4 <= n.
                     unsafe { *dst.add((h * 4 + i) * n + j + x) = crate::lines::store(q, truncate) };

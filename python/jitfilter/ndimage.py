@@ -368,28 +368,43 @@ def _correlate1d(input, weights, axis, output, mode, cval, origin):
     _line_filter(input, len(w), w, axis, output, mode, cval, origin, whole)
 
 
-def _correlate1d_pair(first: tuple, second: tuple) -> None:
-    """Two ``correlate1d`` passes (their arguments as recorded), along the second-last axis
-    and then the last, the second reading the first's results (in an array of the output's
-    type, whose values scipy's would be): one call of the core, which keeps each band's
-    intermediate values in cache, when both passes would write their results directly; else
-    the two passes through a scratch array."""
-    input, weights, axis, _, mode, cval, origin = first
+def _pass(args: tuple, output: np.ndarray):
+    """A recorded ``correlate1d`` or ``uniform_filter1d`` pass writing into ``output``: its
+    routine, and as the core's pair of passes runs it its input, window size, weights (None
+    for a running sum) and whether its results are whole numbers in the input's type — or
+    None for those when it does not run in doubles (`_integer_window`)."""
+    input, how, _, _, mode, cval, _ = args
+    if np.ndim(how):
+        input, w, whole = _weighted(input, how, output, cval)
+        return _correlate1d, (input, len(w), w, whole)
+    input = _line_args("uniform_filter1d", input, output, how)
+    if _integer_window(input, mode, cval, how):
+        return _uniform_filter1d, None
+    return _uniform_filter1d, (input, int(how), None, _whole_in_type(input, output, cval, True))
+
+
+def _pair(first: tuple, second: tuple) -> None:
+    """Two passes of ``correlate1d`` or ``uniform_filter1d`` (their arguments as recorded),
+    along the second-last axis and then the last, the second reading the first's results (in
+    an array of the output's type, whose values scipy's would be): one call of the core, which
+    keeps each band's intermediate values in cache, when both run in doubles and would write
+    their results directly; else the two passes through a scratch array."""
     output = second[3]
-    input, w, whole = _weighted(input, weights, output, cval)
-    x = _line_input(input)
-    _, w1, whole1 = _weighted(output, second[1], output, second[5])
-    direct = (input.size > 0 and _result_type(x, output, whole) == output.dtype
-              and _result_type(output, output, whole1) == output.dtype
+    (r0, p0), (r1, p1) = _pass(first, output), _pass(second, output)
+    x = _line_input(p0[0]) if p0 else None
+    direct = (p0 is not None and p1 is not None and x.size > 0
+              and _result_type(x, output, p0[3]) == output.dtype
+              and _result_type(output, output, p1[3]) == output.dtype
               and _direct(x, output))
     if not direct:
         mid = _jf._scratch("pair", output.shape, output.dtype)
-        _correlate1d(input, weights, axis, mid, mode, cval, origin)
-        _correlate1d(mid, *second[1:])
+        r0(*first[:3], mid, *first[4:])
+        r1(mid, *second[1:])
         return
-    then = (w1, _MODES[int(second[4])], float(second[5]), int(second[6]), whole1)
-    _jf._native.line_filter(x, output, len(w), w, int(axis), _MODES[int(mode)],
-                            float(cval), int(origin), whole, None, then)
+    _, axis, _, mode, cval, origin = first[1:]
+    then = (p1[1], p1[2], _MODES[int(second[4])], float(second[5]), int(second[6]), p1[3])
+    _jf._native.line_filter(x, output, p0[1], p0[2], int(axis), _MODES[int(mode)],
+                            float(cval), int(origin), p0[3], None, then)
 
 
 def _line_input(input: np.ndarray) -> np.ndarray:
@@ -434,15 +449,19 @@ def _truncate(source: str, whole: bool) -> str:
     return f"trunc({source})" if whole else source
 
 
+def _integer_window(input: np.ndarray, mode, cval, size) -> bool:
+    """Whether ``uniform_filter1d``'s window sums are of integers, exact however they are added
+    (scipy's too, below 2**53): the engine's own (in i32 lanes) then give scipy's results, and
+    faster than a running sum in doubles."""
+    return input.dtype.kind in "biu" and input.dtype.itemsize <= 4 and (
+        _MODES[int(mode)] != "constant"
+        or (float(cval).is_integer() and abs(float(cval)) * int(size) < _EXACT))
+
+
 def _uniform_filter1d(input, size, axis, output, mode, cval, origin):
     input = _line_args("uniform_filter1d", input, output, size)
     whole = _whole_in_type(input, output, cval, True)
-    if input.dtype.kind in "biu" and input.dtype.itemsize <= 4 and (
-            _MODES[int(mode)] != "constant"
-            or (float(cval).is_integer() and abs(float(cval)) * int(size) < _EXACT)):
-        # Window sums of integers are exact however they are added (scipy's too, below
-        # 2**53), so the engine's own (in i32 lanes) give scipy's results, and faster than a
-        # running sum in doubles.
+    if _integer_window(input, mode, cval, size):
         fp = _line(input.ndim, axis, np.ones(int(size), bool))
         _run(_truncate("mean(w)", whole), input, fp, output, mode, cval,
              _origins(input.ndim, axis, origin), one_d=True, exact=False, same_type=whole)
@@ -532,15 +551,15 @@ def _chain(passes: list) -> list:
 
 def _joined(passes: list, ndim: int) -> list:
     """A chain's passes, with runs that one call makes joined into one step: a ``correlate1d``
-    along the second-last axis followed by one along the last (`_correlate1d_pair`), and
-    minimum or maximum filters along different axes with one mode and cval
+    or ``uniform_filter1d`` along the second-last axis followed by one along the last
+    (`_pair`), and minimum or maximum filters along different axes with one mode and cval
     (`_min_or_max_box`)."""
     steps, i = [], 0
     while i < len(passes):
         (routine, a), pair = passes[i], passes[i:i + 2]
-        if (len(pair) == 2 and all(r is _correlate1d for r, _ in pair)
+        if (len(pair) == 2 and all(r in (_correlate1d, _uniform_filter1d) for r, _ in pair)
                 and int(a[2]) == ndim - 2 and int(pair[1][1][2]) == ndim - 1):
-            steps.append((_correlate1d_pair, (a, pair[1][1])))
+            steps.append((_pair, (a, pair[1][1])))
             i += 2
             continue
         run = [a]
@@ -582,7 +601,7 @@ def _min_or_max_box(*passes: tuple) -> None:
         src = output
 
 
-_JOINT = (_correlate1d_pair, _min_or_max_box)
+_JOINT = (_pair, _min_or_max_box)
 
 
 def _has_nan(a: np.ndarray, cval: float) -> bool:

@@ -752,13 +752,17 @@ impl PyScipyContext {
     }
 }
 
+/// A second line pass, as `line_filter` takes it: `(size, weights, mode, cval, origin,
+/// truncate)`.
+type SecondPass = (usize, Option<Vec<f64>>, String, f64, isize, bool);
+
 /// scipy's `uniform_filter1d` (`weights` None, `size` values) or `correlate1d` (`weights`) in
 /// scipy's own arithmetic (see `jitfilter::lines`), from `input` into `output`: both
 /// C-contiguous, of one shape and of the engine's dtypes. `truncate`: results go into an
-/// integer output truncated (C's cast, for results within its range). `then`, with weights
-/// along the second-last axis: a second `correlate1d` along the last axis, `(weights, mode,
-/// cval, origin, truncate)`, of the first's results held in the output's type (scipy's two
-/// passes; made per band of rows, see `jitfilter::lines::correlate1d_pair`).
+/// integer output truncated (C's cast, for results within its range). `then`, with the first
+/// pass along the second-last axis: a second pass along the last axis, `(size, weights, mode,
+/// cval, origin, truncate)` as the first's, of the first's results held in the output's type
+/// (scipy's two passes; made per band of rows, see `jitfilter::lines::pair`).
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 #[pyo3(signature = (input, output, size, weights, axis, mode, cval, origin, truncate, threads, then=None))]
@@ -774,9 +778,9 @@ fn line_filter<'py>(
     origin: isize,
     truncate: bool,
     threads: Option<usize>,
-    then: Option<(Vec<f64>, String, f64, isize, bool)>,
+    then: Option<SecondPass>,
 ) -> PyResult<()> {
-    use jitfilter::lines::{correlate1d, correlate1d_pair, uniform_filter1d, Line};
+    use jitfilter::lines::{correlate1d, pair, uniform_filter1d, Line, Pass};
     let mode_of = |name: &str| {
         name.parse::<Mode>()
             .map_err(|e: Error| PyValueError::new_err(e.to_string()))
@@ -790,7 +794,7 @@ fn line_filter<'py>(
         threads,
     };
     let then = match &then {
-        Some((w, name, cval, origin, truncate)) => {
+        Some((size, w, name, cval, origin, truncate)) => {
             let last = Line {
                 axis: input.ndim().saturating_sub(1),
                 mode: mode_of(name)?,
@@ -799,17 +803,16 @@ fn line_filter<'py>(
                 truncate: *truncate,
                 threads,
             };
-            Some((&w[..], last))
+            let pass = match w {
+                Some(w) => Pass::Correlate(w),
+                None => Pass::Uniform(*size),
+            };
+            Some((pass, last))
         }
         None => None,
     };
     let weights = weights.as_deref();
-    type Passes<'a> = (
-        usize,
-        Option<&'a [f64]>,
-        &'a Line,
-        Option<(&'a [f64], Line)>,
-    );
+    type Passes<'a> = (usize, Option<&'a [f64]>, &'a Line, Option<(Pass<'a>, Line)>);
     fn typed<'py, T, O>(
         py: Python<'py>,
         input: &Bound<'py, PyUntypedArray>,
@@ -824,10 +827,14 @@ fn line_filter<'py>(
         let dst = output.cast::<PyArrayDyn<O>>()?;
         let mut rw = dst.try_readwrite()?;
         let (a, b) = (src.as_array(), rw.as_array_mut());
-        py.detach(|| match (weights, then) {
-            (Some(w), Some((w1, last))) => correlate1d_pair(a, b, (w, line), (w1, &last)),
-            (Some(w), None) => correlate1d(a, b, w, line),
-            (None, _) => uniform_filter1d(a, b, size, line),
+        let first = match weights {
+            Some(w) => Pass::Correlate(w),
+            None => Pass::Uniform(size),
+        };
+        py.detach(|| match (first, then) {
+            (first, Some((second, last))) => pair(a, b, (first, line), (second, &last)),
+            (Pass::Correlate(w), None) => correlate1d(a, b, w, line),
+            (Pass::Uniform(size), None) => uniform_filter1d(a, b, size, line),
         })
         .map_err(|e| PyValueError::new_err(e.to_string()))
     }

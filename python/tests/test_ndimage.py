@@ -299,11 +299,11 @@ def test_correlate1d_is_scipys_weighted_sum_bit_for_bit(dtype):
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32, np.float64, np.int64])
 def test_passes_over_the_last_two_axes_run_as_one_pair_bit_for_bit(dtype):
-    """correlate1d along the second-last axis and then the last (gaussian_filter, sobel,
-    prewitt over an image or a volume's planes) runs as one pair per band of rows in the core
-    (jitfilter.lines.correlate1d_pair): scipy's bits, on images of many bands and blocks of
-    columns, per-axis modes and origins, into other types, and — through a scratch array —
-    into strided outputs and in place."""
+    """correlate1d or uniform_filter1d along the second-last axis and then the last
+    (gaussian_filter, uniform_filter, sobel, prewitt over an image or a volume's planes) runs
+    as one pair per band of rows in the core (jitfilter.lines.pair): scipy's bits, on images
+    of many bands and blocks of columns, per-axis modes and origins, into other types, and —
+    through a scratch array — into strided outputs and in place."""
     rng = np.random.default_rng(31)
     for shape in ((130, 600), (3, 70, 90), (1, 1), (5, 1)):
         if dtype == np.int64:
@@ -325,12 +325,20 @@ def test_passes_over_the_last_two_axes_run_as_one_pair_bit_for_bit(dtype):
             for edge in (jn.sobel, jn.prewitt):
                 want = getattr(sn, edge.__name__)(a, axis=-1, output=output, mode=modes[0])
                 np.testing.assert_array_equal(edge(a, axis=-1, output=output, mode=modes[0]), want)
-        x = a.copy()
-        jn.gaussian_filter(x, 1.25, output=x)
-        np.testing.assert_array_equal(x, sn.gaussian_filter(a, 1.25))
-        big = np.zeros((2,) + shape, a.dtype)
-        jn.gaussian_filter(a, 1.25, output=big[1])
-        np.testing.assert_array_equal(big[1], x)
+            for size in (23, [4, 7] if n == 2 else [3, 2, 5]):
+                kw = dict(output=output, mode=modes, cval=-1.5, origin=[1, 0, -1][-n:])
+                want = sn.uniform_filter(a, size, **kw)
+                got = jn.uniform_filter(a, size, **kw)
+                assert got.dtype == want.dtype
+                assert got.tobytes() == want.tobytes(), (shape, output, size)
+        for fn, arg in ((jn.gaussian_filter, 1.25), (jn.uniform_filter, 5)):
+            x = a.copy()
+            fn(x, arg, output=x)
+            want = getattr(sn, fn.__name__)(a, arg)
+            np.testing.assert_array_equal(x, want)
+            big = np.zeros((2,) + shape, a.dtype)
+            fn(a, arg, output=big[1])
+            np.testing.assert_array_equal(big[1], want)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32, np.float64])
