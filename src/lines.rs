@@ -537,7 +537,8 @@ fn mean_rows<X: Element, O: Element>(
     let size = div.d as usize;
     let (n, ext, lead) = (lines.n, &lines.ext, lines.lead);
     let (cval, truncate) = (line.cval, line.truncate);
-    let el = ext.len();
+    // Each line extended, then values for the last block of its running means.
+    let el = ext.len() + crate::simd::PAST;
     let count = out.len() / n;
     if count < LANES {
         // Lines of no line: zeros (stale values might be subnormal, which the adder takes
@@ -557,8 +558,12 @@ fn mean_rows<X: Element, O: Element>(
                 let (body, tail) = rest.split_at_mut(n);
                 edge.iter_mut().zip(ext).for_each(|(c, p)| *c = value(p));
                 body.iter_mut().zip(line).for_each(|(c, v)| *c = v.to_f64());
-                let after = &ext[lead + n..];
-                tail.iter_mut().zip(after).for_each(|(c, p)| *c = value(p));
+                let (after, past) = tail.split_at_mut(ext.len() - lead - n);
+                after
+                    .iter_mut()
+                    .zip(&ext[lead + n..])
+                    .for_each(|(c, p)| *c = value(p));
+                past.fill(0.0);
             }
         },
     );

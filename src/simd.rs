@@ -169,9 +169,13 @@ unsafe fn prefix_exact_f64_avx2(
     (n, _mm256_cvtsd_f64(carry))
 }
 
+/// Values each line of [`running_means`] has after its own (any values but subnormal ones,
+/// which are slow): its last block of four positions is made whole.
+pub(crate) const PAST: usize = 3;
+
 /// Running means along eight lines, in scipy's `uniform_filter1d` arithmetic: line `k` is
-/// `ext[k × el..]` (the line extended by the window: `n + size − 1` values), its means go to
-/// `means[k × n..][..n]`. Per line the sum `t` is the first `size` values added in order from
+/// `ext[k × el..]` (the line extended by the window: `n + size − 1` values, then [`PAST`]
+/// more), its means go to `means[k × n..][..n]`. Per line the sum `t` is the first `size` values added in order from
 /// +0, then per position `t += enter − leave`; each mean is `t / d`. The lines advance side by
 /// side: 4×4 transposes of AVX2 registers turn four positions of four lines into four vectors
 /// of one position each (each sum's additions depend on the last; the lines do not), and back.
@@ -190,8 +194,8 @@ pub(crate) fn running_means<O: Element>(
     truncate: bool,
 ) {
     let d = div.d;
-    assert!(n >= 1 && size >= 1 && el >= n + size - 1);
-    assert!(ext.len() >= 7 * el + n + size - 1 && means.len() >= 8 * n);
+    assert!(n >= 1 && size >= 1 && el >= n + size - 1 + PAST);
+    assert!(ext.len() >= 8 * el && means.len() >= 8 * n);
     let (add, store) = (crate::lines::add, crate::lines::store::<O>);
     let mut t = [0.0f64; 8];
     for (k, t) in t.iter_mut().enumerate() {
@@ -220,9 +224,9 @@ pub(crate) fn running_means<O: Element>(
     }
 }
 
-/// [`running_means`] over the whole blocks of four positions from position 1, the sums `t`
-/// carried in and out: the position it stopped at. `FUSED`: quotients by
-/// [`Divisor::quotient`].
+/// [`running_means`] over blocks of four positions from position 1 (the last one's means
+/// past `n` not stored), the sums `t` carried in and out: the position it stopped at.
+/// `FUSED`: quotients by [`Divisor::quotient`].
 ///
 /// # Safety
 /// [`running_means`]'s bounds hold.
@@ -254,13 +258,14 @@ unsafe fn running_means_avx2<O: Element, const FUSED: bool>(
         ]
     };
     let mut j = 1;
-    while j + 4 <= n {
+    while j < n {
         for (h, sum) in sums.iter_mut().enumerate() {
             // Lines 4h..4h + 4, positions j..j + 4: entering minus leaving values. (No
             // closures: they are not compiled with this function's AVX2.)
             let mut r = [_mm256_setzero_pd(); 4];
             for (i, r) in r.iter_mut().enumerate() {
-                // SAFETY: line 4h + i < 8 holds values up to j + 3 + size − 1 < n + size − 1.
+                // SAFETY: line 4h + i < 8 holds values up to j + 3 + size − 1 < n + size − 1
+                // + PAST.
                 unsafe {
                     let line = src.add((h * 4 + i) * el);
                     *r = _mm256_sub_pd(
@@ -288,8 +293,8 @@ unsafe fn running_means_avx2<O: Element, const FUSED: bool>(
                 };
                 // SAFETY: four values.
                 unsafe { _mm256_storeu_pd(q.as_mut_ptr(), q0) };
-                for (x, q) in q.into_iter().enumerate() {
-                    // SAFETY: means of line 4h + i < 8 at positions j..j + 4 <= n.
+                for (x, q) in q.into_iter().enumerate().take(n - j) {
+                    // SAFETY: means of line 4h + i < 8 at positions j + x < n.
                     unsafe { *dst.add((h * 4 + i) * n + j + x) = crate::lines::store(q, truncate) };
                 }
             }
