@@ -293,7 +293,9 @@ unsafe fn running_means_avx2<O: Element, const FUSED: bool>(
                 };
                 // SAFETY: four values.
                 unsafe { _mm256_storeu_pd(q.as_mut_ptr(), q0) };
-                for (x, q) in q.into_iter().enumerate().take(n - j) {
+                // (Four stores of a whole block compile to one vector store.)
+                let whole = if j + 4 <= n { 4 } else { n - j };
+                for (x, q) in q.into_iter().enumerate().take(whole) {
                     // SAFETY: means of line 4h + i < 8 at positions j + x < n.
                     unsafe { *dst.add((h * 4 + i) * n + j + x) = crate::lines::store(q, truncate) };
                 }
