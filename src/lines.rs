@@ -17,11 +17,6 @@
 //! a JIT kernel per set of weights. Two passes over the last two axes (a uniform filter's, a
 //! Gaussian's, a Sobel's) run as one [`pair`] per band of rows, the band's intermediate values
 //! kept in cache.
-//!
-//! The divisions of the running means, 2 cycles a value as vector instructions, are made where
-//! the CPU has fused multiply-adds by the reciprocal and one correction (`Divisor`), exact for
-//! the sums it is given; a pass down the rows checks its sums, which vouches for the next
-//! pass's along the rows.
 
 use crate::boundary::Mode;
 use crate::dtype::Element;
@@ -307,65 +302,12 @@ fn columns<T: Element, O: Element>(lines: &Lines<'_, T>, dst: &mut [O], size: us
     } else {
         block(lines, dst.len(), BLOCK)
     };
-    let div = Divisor::new(size as f64);
     column_tasks(lines, dst, width, replay_spans, |sums, o, x0, r0, out| {
         let width = out[0].len();
         let plane = &lines.src[o * lines.n * inner..];
         let row = |p: Option<usize>| p.map(|r| &plane[r * inner + x0..r * inner + x0 + width]);
-        running_down(sums, row, r0, true, out, &lines.ext, div, line);
+        running_down(sums, row, r0, true, out, &lines.ext, size, line);
     });
-}
-
-/// Division by a window's size `d`, as scipy divides its sums: `x / d`, correctly rounded. With
-/// fused multiply-adds, [`Divisor::quotient`] makes it in four of them instead of a division (a
-/// vector division of f64 takes 2 cycles a value; the running sums down the rows waited on it).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Divisor {
-    pub d: f64,
-    /// `1 / d` rounded, and the rest of it: `hi + lo` is `1 / d` to about 106 bits.
-    pub hi: f64,
-    pub lo: f64,
-}
-
-/// The sums whose quotients [`Divisor::quotient`] makes: +0 and magnitudes from `TINY` to
-/// `HUGE`. The quotient needs less (finite, at least 2⁻⁹⁶⁰: a remainder of a smaller one may not
-/// be exact), but running sums within these bounds have means whose own running sums are within
-/// them too (a sum of values of at least 2⁻⁸³⁰ is 0 or at least 2⁻⁸⁸², and values of at most
-/// 2¹⁰⁰⁰ cannot add up to ∞ in a window the core takes), so one check serves two passes.
-const TINY: f64 = f64::from_bits((1023 - 800) << 52);
-const HUGE: f64 = f64::from_bits((1023 + 1000) << 52);
-
-impl Divisor {
-    pub fn new(d: f64) -> Self {
-        let hi = 1.0 / d;
-        Divisor {
-            d,
-            hi,
-            lo: (-hi).mul_add(d, 1.0) / d,
-        }
-    }
-
-    /// `x / d` correctly rounded when [`Divisor::exact`] holds of `x` (else any value): `q0`
-    /// from the reciprocal in two parts lies within an ulp of the quotient, so its remainder
-    /// `q0 × d − x` is exact, and one correction by the rounded reciprocal gives the rounded
-    /// quotient (Markstein's theorem; no quotient of a normal `x` by a `d` with an odd factor
-    /// lies halfway between two doubles, and a power of two makes `q0` exact). Checked against
-    /// `x / d` on 4 × 10⁸ values, near halfway points among them, for `d` up to 2000.
-    #[inline(always)]
-    pub fn quotient(self, x: f64) -> f64 {
-        let q0 = x.mul_add(self.hi, x * self.lo);
-        let r = q0.mul_add(self.d, -x);
-        (-r).mul_add(self.hi, q0)
-    }
-
-    /// Whether [`Divisor::quotient`] of `x` is `x / d`, checked with the bounds that also serve
-    /// the next pass (see [`TINY`]): `x` is +0 (a running sum starts at +0 and so is never −0)
-    /// or of a magnitude from `TINY` to `HUGE`.
-    #[inline(always)]
-    pub fn exact(x: f64) -> bool {
-        let a = x.abs();
-        (TINY..=HUGE).contains(&a) || x.to_bits() == 0
-    }
 }
 
 /// `sum + delta` with scipy's NaN: x86 keeps the first operand's NaN when both are NaN (a NaN
@@ -380,23 +322,22 @@ pub(crate) fn add(sum: f64, delta: f64) -> f64 {
 
 /// Output rows `out` (of line positions `r0..`) = the running means down the rows `row(p)`,
 /// `p` from `ext`. `sums` hold position `r0 − 1`'s sums, or when `fresh` are made: the first
-/// window's sum, then the steps to `r0` replayed without output. Whether every output row's
-/// sums were [`Divisor::exact`] (`FUSED` only).
+/// window's sum, then the steps to `r0` replayed without output.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn column_block<'a, T: Element, O: Element, const FUSED: bool>(
+fn column_block<'a, T: Element, O: Element>(
     sums: &mut Vec<f64>,
     row: impl Fn(Option<usize>) -> Option<&'a [T]>,
     r0: usize,
     fresh: bool,
     mut out: Vec<&mut [O]>,
     ext: &[Option<usize>],
-    div: Divisor,
+    size: usize,
     line: &Line,
-) -> bool {
+) {
     let (cval, truncate) = (line.cval, line.truncate);
-    let (d, size) = (div.d, div.d as usize);
-    let (mut from, mut exact) = (r0, FUSED);
+    let d = size as f64;
+    let mut from = r0;
     if fresh {
         sums.clear();
         sums.resize(out[0].len(), 0.0);
@@ -410,7 +351,6 @@ fn column_block<'a, T: Element, O: Element, const FUSED: bool>(
             for (o, s) in out[0].iter_mut().zip(sums.iter()) {
                 *o = store(*s / d, truncate);
             }
-            exact = FUSED && sums.iter().all(|s| Divisor::exact(*s));
         }
         from = 1;
     }
@@ -422,26 +362,20 @@ fn column_block<'a, T: Element, O: Element, const FUSED: bool>(
             None
         };
         // One loop per kind of operand, so that each compiles to plain vector code.
-        exact &= match (enter, leave) {
-            (Some(a), Some(b)) => {
-                step::<_, FUSED>(sums, line, |x| a[x].to_f64() - b[x].to_f64(), div, truncate)
-            }
-            (Some(a), None) => {
-                step::<_, FUSED>(sums, line, |x| a[x].to_f64() - cval, div, truncate)
-            }
-            (None, Some(b)) => {
-                step::<_, FUSED>(sums, line, |x| cval - b[x].to_f64(), div, truncate)
-            }
+        match (enter, leave) {
+            (Some(a), Some(b)) => step(sums, line, |x| a[x].to_f64() - b[x].to_f64(), d, truncate),
+            (Some(a), None) => step(sums, line, |x| a[x].to_f64() - cval, d, truncate),
+            (None, Some(b)) => step(sums, line, |x| cval - b[x].to_f64(), d, truncate),
             // scipy subtracts them too: NaN for an infinite cval.
             #[allow(clippy::eq_op)]
-            (None, None) => step::<_, FUSED>(sums, line, |_| cval - cval, div, truncate),
-        };
+            (None, None) => step(sums, line, |_| cval - cval, d, truncate),
+        }
     }
-    exact
 }
 
-/// [`column_block`], compiled with fused multiply-adds for its divisions where the CPU has
-/// them (else its result is `false`).
+/// [`column_block`], compiled with AVX2 where the CPU has it. (Compiled with AVX-512 and its
+/// quotients by fused multiply-adds instead of divisions, it ran 1.2× slower down 256³ float32
+/// and 2.3× down planes of 32×32: the divisions do not bound this pass.)
 #[allow(clippy::too_many_arguments)]
 fn running_down<'a, T: Element, O: Element>(
     sums: &mut Vec<f64>,
@@ -450,78 +384,55 @@ fn running_down<'a, T: Element, O: Element>(
     fresh: bool,
     out: Vec<&mut [O]>,
     ext: &[Option<usize>],
-    div: Divisor,
+    size: usize,
     line: &Line,
-) -> bool {
-    crate::simd::avx512_fused(
+) {
+    crate::simd::avx2(
         #[inline(always)]
-        |fused| {
-            if fused {
-                column_block::<_, _, true>(sums, row, r0, fresh, out, ext, div, line)
-            } else {
-                column_block::<_, _, false>(sums, row, r0, fresh, out, ext, div, line)
-            }
-        },
+        || column_block(sums, row, r0, fresh, out, ext, size, line),
     )
 }
 
 /// `sums[x] += delta(x); line[x] = sums[x] / d`, over a block (the sums alone without a
-/// line); `FUSED`: the quotients by [`Divisor::quotient`], the block's made again by division
-/// if any sum is not [`Divisor::exact`]. Whether every sum of the line was.
+/// line).
 #[inline(always)]
-fn step<O: Element, const FUSED: bool>(
+fn step<O: Element>(
     sums: &mut [f64],
     line: Option<&mut [O]>,
     delta: impl Fn(usize) -> f64,
-    div: Divisor,
+    d: f64,
     truncate: bool,
-) -> bool {
+) {
     let Some(line) = line else {
         sums.iter_mut()
             .enumerate()
             .for_each(|(x, s)| *s = add(*s, delta(x)));
-        return true;
+        return;
     };
     let w = sums.len().min(line.len());
     let (sums, line) = (&mut sums[..w], &mut line[..w]);
-    if !FUSED {
-        for x in 0..w {
-            sums[x] = add(sums[x], delta(x));
-            line[x] = store(sums[x] / div.d, truncate);
-        }
-        return false;
-    }
-    let mut exact = true;
     for x in 0..w {
         sums[x] = add(sums[x], delta(x));
-        exact &= Divisor::exact(sums[x]);
-        line[x] = store(div.quotient(sums[x]), truncate);
+        line[x] = store(sums[x] / d, truncate);
     }
-    if !exact {
-        for x in 0..w {
-            line[x] = store(sums[x] / div.d, truncate);
-        }
-    }
-    exact
 }
 
 /// Lines along rows (each row a line of `n`): each task takes [`LANES`] lines, extended (as
 /// scipy's line buffer) into rows of a buffer, whose running means advance side by side
 /// ([`crate::simd::running_means`]).
 fn rows<T: Element, O: Element>(lines: &Lines<'_, T>, dst: &mut [O], size: usize, line: &Line) {
-    let (n, div) = (lines.n, Divisor::new(size as f64));
+    let n = lines.n;
     dst.par_chunks_mut(n * LANES).enumerate().for_each_init(
         || (Vec::new(), Vec::new()),
         |(flat, means), (g, out)| {
             let src = &lines.src[g * LANES * n..][..out.len()];
-            mean_rows(flat, means, src, lines, out, div, false, line);
+            mean_rows(flat, means, src, lines, out, size, line);
         },
     );
 }
 
 /// `out` (rows of `n`, at most [`LANES`]) = the running means along the rows `src`, read as
-/// `lines` reads its lines, through the buffers `flat` and `means`; `fused`: the values are
-/// known to make sums that are all [`Divisor::exact`] (see [`crate::simd::running_means`]).
+/// `lines` reads its lines, through the buffers `flat` and `means`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn mean_rows<X: Element, O: Element>(
@@ -530,11 +441,9 @@ fn mean_rows<X: Element, O: Element>(
     src: &[X],
     lines: &Lines<'_, impl Element>,
     out: &mut [O],
-    div: Divisor,
-    fused: bool,
+    size: usize,
     line: &Line,
 ) {
-    let size = div.d as usize;
     let (n, ext, lead) = (lines.n, &lines.ext, lines.lead);
     let (cval, truncate) = (line.cval, line.truncate);
     // Each line extended, then values for the last block of its running means.
@@ -568,10 +477,10 @@ fn mean_rows<X: Element, O: Element>(
         },
     );
     if count == LANES {
-        crate::simd::running_means(flat, el, n, size, div, fused, out, truncate);
+        crate::simd::running_means(flat, el, n, size, out, truncate);
         return;
     }
-    crate::simd::running_means(flat, el, n, size, div, fused, means, false);
+    crate::simd::running_means(flat, el, n, size, means, false);
     for (o, m) in out.iter_mut().zip(means.iter()) {
         *o = store(*m, truncate);
     }
@@ -816,7 +725,7 @@ fn spans<'a, O>(plane: &'a mut [O], cuts: &[usize], w: usize) -> Vec<(usize, &'a
 
 /// A [`Pass`] made ready to run.
 enum Stage {
-    Running(Divisor),
+    Running(usize),
     Weighted(Taps),
 }
 
@@ -830,7 +739,7 @@ impl Pass<'_> {
 
     fn stage(&self) -> Stage {
         match self {
-            Pass::Uniform(size) => Stage::Running(Divisor::new(*size as f64)),
+            Pass::Uniform(size) => Stage::Running(*size),
             Pass::Correlate(w) => Stage::Weighted(Taps::new(w)),
         }
     }
@@ -882,9 +791,6 @@ pub fn pair<T: Element, O: Element>(
     let dst = values(&mut output)?;
     let (s0, s1) = (first.stage(), second.stage());
     let (h, w) = (down.n, along.n);
-    // The means down the rows known to be [`Divisor::exact`] sums' (band by band), the values
-    // along rows are those and the cval: the sums along rows are then exact too (see [`TINY`]).
-    let edges = line1.cval == 0.0 || (TINY..=HUGE).contains(&line1.cval.abs());
     crate::schedule::in_pool(line0.threads, move || {
         let planes = dst.len() / (h * w);
         // Weighted bands stand alone: four per thread at least. Running sums carry on from
@@ -921,7 +827,7 @@ pub fn pair<T: Element, O: Element>(
                         mid.resize(rows * w, O::from_f64(0.0));
                     }
                     let mid = &mut mid[..rows * w];
-                    let fits = match &s0 {
+                    match &s0 {
                         Stage::Weighted(taps) => {
                             // A block of columns at a time (its window's rows in L1).
                             for x0 in (0..w).step_by(BAND_COLUMNS) {
@@ -931,23 +837,22 @@ pub fn pair<T: Element, O: Element>(
                                     mid.chunks_mut(w).map(|m| &mut m[x0..x0 + cols]).collect();
                                 weigh_down(buf, row, &down.ext[rb..], block, taps, line0);
                             }
-                            false
                         }
-                        Stage::Running(div) => {
+                        Stage::Running(size) => {
                             let row = |p: Option<usize>| p.map(|r| &plane[r * w..][..w]);
                             let block = mid.chunks_mut(w).collect();
-                            running_down(sums, row, rb, b == 0, block, &down.ext, *div, line0)
+                            running_down(sums, row, rb, b == 0, block, &down.ext, *size, line0)
                         }
-                    };
+                    }
                     match &s1 {
                         Stage::Weighted(taps) => {
                             for (m, o) in mid.chunks(w).zip(out.chunks_mut(w)) {
                                 weigh_line(buf, m, &along, o, taps, line1);
                             }
                         }
-                        Stage::Running(div) => {
+                        Stage::Running(size) => {
                             for (m, o) in mid.chunks(w * LANES).zip(out.chunks_mut(w * LANES)) {
-                                mean_rows(buf, means, m, &along, o, *div, fits && edges, line1);
+                                mean_rows(buf, means, m, &along, o, *size, line1);
                             }
                         }
                     }
@@ -1070,8 +975,8 @@ mod tests {
                 1 => -f64::NAN,
                 2 => f64::INFINITY,
                 3 => f64::NEG_INFINITY,
-                // Now and then in a quarter of the others: values whose sums are not divided by
-                // the fused quotient (tiny ones, huge ones).
+                // Now and then in a quarter of the others: tiny and huge values (sums whose
+                // quotients are subnormal or near overflow).
                 4 if seed % 4 == 3 => ((s >> 11) as f64 - 2e18) * 1e-300,
                 5 if seed % 4 == 3 => ((s >> 11) as f64 - 2e18) * 1e290,
                 _ => ((s >> 11) as f64 / (1u64 << 53) as f64 - 0.3) * 1e3,
@@ -1316,53 +1221,6 @@ mod tests {
         let one = Pass::Correlate(&[1.0]);
         let err = pair(a.view(), out.view_mut(), (one, &line(1)), (one, &line(0)));
         assert!(matches!(err, Err(Error::Shape(_))), "{err:?}");
-    }
-
-    /// The fused quotient against division: random sums of every magnitude it takes, and sums
-    /// whose quotients lie next to halfway points between doubles (where a quotient off by a
-    /// little rounds the other way), for many window sizes; and the check it relies on. (The
-    /// first product alone passes this too: only quotients within about 2⁻¹⁰⁵ of a halfway
-    /// point need the correction, which Markstein's theorem covers and no sample reaches.)
-    #[test]
-    fn fused_quotients_are_divisions() {
-        let mut s: u64 = 12345;
-        let mut next = || {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            s
-        };
-        for d in (1..=300).chain([1023, 4095, 12345, 99999]) {
-            let div = Divisor::new(d as f64);
-            for _ in 0..2000 {
-                let r = next();
-                let mantissa = f64::from_bits((r >> 12) | 0x3FF0_0000_0000_0000);
-                let x = mantissa * 2f64.powi((r % 1800) as i32 - 800);
-                // A quotient q, x = (q + half an ulp) × d rounded, and its neighbours.
-                let q = mantissa * 2f64.powi((r % 200) as i32 - 100);
-                let ulp = f64::from_bits(q.to_bits() + 1) - q;
-                let (hi, lo) = (q * d as f64, q.mul_add(d as f64, -q * d as f64));
-                let near = hi + (lo + 0.5 * ulp * d as f64);
-                let up = f64::from_bits(near.to_bits() + 1);
-                let down = f64::from_bits(near.to_bits() - 1);
-                for x in [x, -x, near, up, down, 0.0, (r % 100_000) as f64] {
-                    assert!(Divisor::exact(x), "{x:e}");
-                    let want = x / d as f64;
-                    assert_eq!(div.quotient(x).to_bits(), want.to_bits(), "{x:e} / {d}");
-                }
-            }
-        }
-        for x in [
-            -0.0,
-            1e-250,
-            -1e-300,
-            f64::MIN_POSITIVE,
-            1e302,
-            f64::INFINITY,
-            f64::NAN,
-        ] {
-            assert!(!Divisor::exact(x), "{x:e}");
-        }
     }
 
     #[test]

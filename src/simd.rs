@@ -7,7 +7,6 @@
 //! of dependent additions is one per vector instead of one per value.
 
 use crate::dtype::Element;
-use crate::lines::Divisor;
 
 /// Runs `f`, compiled with AVX2 when the CPU supports it. The wider code applies only to what
 /// is inlined here: pass an `#[inline(always)]` closure calling `#[inline(always)]` loops.
@@ -42,25 +41,6 @@ pub fn avx512<R>(f: impl FnOnce() -> R) -> R {
         }
     }
     avx2(f)
-}
-
-/// Runs `f(true)` compiled with AVX-512 — and so with fused multiply-adds, which
-/// `f64::mul_add` then compiles to (elsewhere it calls a slow library routine) — when the CPU
-/// supports it, else `f(false)` as [`avx2`] runs it.
-#[inline(always)]
-pub fn avx512_fused<R>(f: impl FnOnce(bool) -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f")]
-        fn wide<R>(f: impl FnOnce(bool) -> R) -> R {
-            f(true)
-        }
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU was just checked to support AVX-512F.
-            return unsafe { wide(f) };
-        }
-    }
-    avx2(|| f(false))
 }
 
 /// Clears the upper halves of the vector registers (`vzeroupper`) before entering compiled
@@ -175,25 +155,20 @@ pub(crate) const PAST: usize = 3;
 
 /// Running means along eight lines, in scipy's `uniform_filter1d` arithmetic: line `k` is
 /// `ext[k × el..]` (the line extended by the window: `n + size − 1` values, then [`PAST`]
-/// more), its means go to `means[k × n..][..n]`. Per line the sum `t` is the first `size` values added in order from
-/// +0, then per position `t += enter − leave`; each mean is `t / d`. The lines advance side by
+/// more), its means go to `means[k × n..][..n]`. Per line the sum `t` is the first `size`
+/// values added in order from +0, then per position `t += enter − leave`; each mean is `t / d`. The lines advance side by
 /// side: 4×4 transposes of AVX2 registers turn four positions of four lines into four vectors
 /// of one position each (each sum's additions depend on the last; the lines do not), and back.
 /// Each mean is stored as [`crate::lines::store`] stores it (`truncate`).
-/// `fused`: the means by [`Divisor::quotient`] (where the CPU has fused multiply-adds), for
-/// values known to make sums that are all [`Divisor::exact`].
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn running_means<O: Element>(
     ext: &[f64],
     el: usize,
     n: usize,
     size: usize,
-    div: Divisor,
-    fused: bool,
     means: &mut [O],
     truncate: bool,
 ) {
-    let d = div.d;
+    let d = size as f64;
     assert!(n >= 1 && size >= 1 && el >= n + size - 1 + PAST);
     assert!(ext.len() >= 8 * el && means.len() >= 8 * n);
     let (add, store) = (crate::lines::add, crate::lines::store::<O>);
@@ -204,16 +179,9 @@ pub(crate) fn running_means<O: Element>(
     }
     let mut done = 1;
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        let t = &mut t;
-        // SAFETY: the CPU supports AVX2 and FMA; the bounds were checked above.
-        done = unsafe {
-            if fused {
-                running_means_avx2::<O, true>(ext, el, n, size, div, means, truncate, t)
-            } else {
-                running_means_avx2::<O, false>(ext, el, n, size, div, means, truncate, t)
-            }
-        };
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2; the bounds were checked above.
+        done = unsafe { running_means_avx2(ext, el, n, size, means, truncate, &mut t) };
     }
     for (k, t) in t.iter_mut().enumerate() {
         let line = &ext[k * el..];
@@ -226,30 +194,23 @@ pub(crate) fn running_means<O: Element>(
 
 /// [`running_means`] over blocks of four positions from position 1 (the last one's means
 /// past `n` not stored), the sums `t` carried in and out: the position it stopped at.
-/// `FUSED`: quotients by [`Divisor::quotient`].
 ///
 /// # Safety
 /// [`running_means`]'s bounds hold.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn running_means_avx2<O: Element, const FUSED: bool>(
+#[target_feature(enable = "avx2")]
+unsafe fn running_means_avx2<O: Element>(
     ext: &[f64],
     el: usize,
     n: usize,
     size: usize,
-    div: Divisor,
     means: &mut [O],
     truncate: bool,
     t: &mut [f64; 8],
 ) -> usize {
     use std::arch::x86_64::*;
     let (src, dst) = (ext.as_ptr(), means.as_mut_ptr());
-    let (dv, hi, lo) = (
-        _mm256_set1_pd(div.d),
-        _mm256_set1_pd(div.hi),
-        _mm256_set1_pd(div.lo),
-    );
+    let dv = _mm256_set1_pd(size as f64);
     // SAFETY: `t` holds eight values.
     let mut sums = unsafe {
         [
@@ -284,20 +245,21 @@ unsafe fn running_means_avx2<O: Element, const FUSED: bool>(
             }
             for (i, m) in transpose4(v).into_iter().enumerate() {
                 let mut q = [0.0f64; 4];
-                let q0 = if FUSED {
-                    // Divisor::quotient.
-                    let q0 = _mm256_fmadd_pd(m, hi, _mm256_mul_pd(m, lo));
-                    _mm256_fnmadd_pd(_mm256_fmsub_pd(q0, dv, m), hi, q0)
-                } else {
-                    _mm256_div_pd(m, dv)
-                };
                 // SAFETY: four values.
-                unsafe { _mm256_storeu_pd(q.as_mut_ptr(), q0) };
-                // (Four stores of a whole block compile to one vector store.)
-                let whole = if j + 4 <= n { 4 } else { n - j };
-                for (x, q) in q.into_iter().enumerate().take(whole) {
-                    // SAFETY: means of line 4h + i < 8 at positions j + x < n.
-                    unsafe { *dst.add((h * 4 + i) * n + j + x) = crate::lines::store(q, truncate) };
+                unsafe { _mm256_storeu_pd(q.as_mut_ptr(), _mm256_div_pd(m, dv)) };
+                // SAFETY: means of line 4h + i < 8 at positions j + x < n.
+                let at = |x: usize| unsafe { dst.add((h * 4 + i) * n + j + x) };
+                if j + 4 <= n {
+                    // A whole block: four stores of a constant count, which compile to one
+                    // vector store (a count that varies compiled to a call of `memcpy`, a
+                    // fifth of the pass's time).
+                    for (x, q) in q.into_iter().enumerate() {
+                        unsafe { *at(x) = crate::lines::store(q, truncate) };
+                    }
+                } else {
+                    for (x, q) in q.into_iter().enumerate().take(n - j) {
+                        unsafe { *at(x) = crate::lines::store(q, truncate) };
+                    }
                 }
             }
         }
