@@ -378,9 +378,13 @@ def _pass(args: tuple, output: np.ndarray):
         input, w, whole = _weighted(input, how, output, cval)
         return _correlate1d, (input, len(w), w, whole)
     input = _line_args("uniform_filter1d", input, output, how)
-    if _integer_window(input, mode, cval, how):
+    whole = _whole_in_type(input, output, cval, True)
+    # Integer windows of unsigned data into its own type: the core's pair in integers (see
+    # `jitfilter::lines::pair`); other integer windows run in the engine's i32 lanes.
+    unsigned = whole and input.dtype in (np.uint8, np.uint16)
+    if _integer_window(input, mode, cval, how) and not unsigned:
         return _uniform_filter1d, None
-    return _uniform_filter1d, (input, int(how), None, _whole_in_type(input, output, cval, True))
+    return _uniform_filter1d, (input, int(how), None, whole)
 
 
 def _pair(first: tuple, second: tuple) -> None:

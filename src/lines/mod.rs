@@ -16,13 +16,15 @@
 //! then the others in order. Doing that a vector of positions at a time gives its bits, without
 //! a JIT kernel per set of weights. Two passes over the last two axes (a uniform filter's, a
 //! Gaussian's, a Sobel's) run as one [`pair`] per band of rows, the band's intermediate values
-//! kept in cache.
+//! kept in cache; a uniform filter's over unsigned integers runs in integers ([`integer`]).
 
 use crate::boundary::Mode;
 use crate::dtype::Element;
 use crate::error::Error;
 use ndarray::{ArrayViewD, ArrayViewMutD};
 use rayon::prelude::*;
+
+mod integer;
 
 /// The most columns a task runs down when lines cross rows (the running sums of a block stay
 /// in L1); fewer when that would leave threads idle.
@@ -752,7 +754,9 @@ impl Pass<'_> {
 /// Made per band of rows, the band's intermediate values kept in cache (two passes over a 512²
 /// float64 image, each on its own, write and read 2 MiB between them). A running sum down the
 /// rows carries its sums from band to band: a thread's span of bands starts by replaying the
-/// sums before it. The threads are `first`'s.
+/// sums before it. Two uniform passes over unsigned integers into their own type, truncated,
+/// run in integers where that gives the same bits (see [`integer`]). The threads are
+/// `first`'s.
 ///
 /// ```
 /// use jitfilter::lines::{correlate1d, pair, uniform_filter1d, Line, Pass};
@@ -792,6 +796,11 @@ pub fn pair<T: Element, O: Element>(
     let (s0, s1) = (first.stage(), second.stage());
     let (h, w) = (down.n, along.n);
     crate::schedule::in_pool(line0.threads, move || {
+        if let (Pass::Uniform(d0), Pass::Uniform(d1)) = (first, second) {
+            if integer::uniform_pair(&down, &along, dst, (d0, line0), (d1, line1)) {
+                return;
+            }
+        }
         let planes = dst.len() / (h * w);
         // Weighted bands stand alone: four per thread at least. Running sums carry on from
         // band to band: spans of bands per thread, bands of whole groups of lines along rows
@@ -1221,6 +1230,85 @@ mod tests {
         let one = Pass::Correlate(&[1.0]);
         let err = pair(a.view(), out.view_mut(), (one, &line(1)), (one, &line(0)));
         assert!(matches!(err, Err(Error::Shape(_))), "{err:?}");
+    }
+
+    /// The integer pair of uniform passes against scipy's two passes in doubles (the first's
+    /// means truncated into the type): u8 and u16 data up to their largest values, every mode,
+    /// origins, windows up to the largest it takes, cvals it takes and cvals it leaves to the
+    /// doubles (not whole, out of range), planes, spans of rows.
+    fn integer_pairs_equal_scipys_two_passes<T: Element>(top: f64) {
+        let shapes: [&[usize]; 6] = [
+            &[5, 9],
+            &[130, 70],
+            &[3, 67, 2],
+            &[2, 3, 4, 5],
+            &[1, 1],
+            &[9, 1],
+        ];
+        let sizes = [1, 2, 3, 7, 23, 64];
+        let mut seed = 7u64;
+        for shape in shapes {
+            let nd = shape.len();
+            for (i, mode) in Mode::ALL.into_iter().enumerate() {
+                seed += 1;
+                let mut s = seed;
+                let a = ArrayD::from_shape_fn(IxDyn(shape), |_| {
+                    s = s
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    // A third of the values the type's largest, the rest any.
+                    if (s >> 60) % 3 == 0 {
+                        top
+                    } else {
+                        ((s >> 11) % (top as u64 + 1)) as f64
+                    }
+                });
+                let typed = a.mapv(T::from_f64);
+                for (k, cval) in [0.0, top, 3.0, -1.0, 2.5].into_iter().enumerate() {
+                    let (d0, d1) = (sizes[(i + k) % 6], sizes[(i + 2 * k + 1) % 6]);
+                    let line = |axis, mode, size| Line {
+                        axis,
+                        mode,
+                        cval,
+                        origin: origins(size)[(i + k + axis) % 3],
+                        truncate: true,
+                        threads: Some(2),
+                    };
+                    let (first, second) = (
+                        line(nd - 2, mode, d0),
+                        line(nd - 1, Mode::ALL[(i + k) % 5], d1),
+                    );
+                    let mid =
+                        reference(&a, nd - 2, |l| scipy_uniform(l, d0, &first)).mapv(f64::trunc);
+                    let want =
+                        reference(&mid, nd - 1, |l| scipy_uniform(l, d1, &second)).mapv(f64::trunc);
+                    let view = typed.view();
+                    let down = Lines::new(&view, shape, d0, &first).unwrap().unwrap();
+                    let along = Lines::new(&view, shape, d1, &second).unwrap().unwrap();
+                    let mut out = ArrayD::from_elem(IxDyn(shape), T::from_f64(0.0));
+                    let dst = out.as_slice_mut().unwrap();
+                    let taken = crate::schedule::in_pool(Some(2), || {
+                        integer::uniform_pair(&down, &along, dst, (d0, &first), (d1, &second))
+                    })
+                    .unwrap();
+                    let constant = first.mode == Mode::Constant || second.mode == Mode::Constant;
+                    assert_eq!(taken, k < 3 || !constant, "{shape:?} {mode:?} cval {cval}");
+                    if taken {
+                        assert_eq!(
+                            out.mapv(T::to_f64),
+                            want,
+                            "{shape:?} {mode:?} {d0} {d1} cval {cval}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn integer_pairs_of_bytes_and_u16_equal_scipys() {
+        integer_pairs_equal_scipys_two_passes::<u8>(255.0);
+        integer_pairs_equal_scipys_two_passes::<u16>(65535.0);
     }
 
     #[test]
