@@ -341,6 +341,34 @@ def test_passes_over_the_last_two_axes_run_as_one_pair_bit_for_bit(dtype):
             np.testing.assert_array_equal(big[1], want)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_uniform_filters_of_unsigned_integers_run_in_integers_bit_for_bit(dtype):
+    """uniform_filter over uint8 or uint16 into its own type runs its last two axes' passes in
+    integers (src/lines/integer.rs): scipy's bytes for every mode per axis, cvals the type
+    holds (0, the largest) and one it does not (the doubles then), origins, windows the
+    integers take (up to 300 bytes: the 64-bit quotient past 256) and windows they leave to the
+    doubles (u16 past 256), the type's largest values, images and volumes."""
+    rng = np.random.default_rng(53)
+    top = np.iinfo(dtype).max
+    modes = ["reflect", "constant", "nearest", "mirror", "wrap", "grid-wrap", "grid-mirror"]
+    for shape in ((70, 90), (3, 40, 33), (1, 1), (300, 7)):
+        a = rng.integers(0, top, shape, endpoint=True).astype(dtype)
+        a.flat[::5] = top
+        n = a.ndim
+        for i, mode in enumerate(modes):
+            per_axis = [mode, modes[(i + 3) % len(modes)], modes[(i + 5) % len(modes)]][-n:]
+            for size in (23, [4, 7, 3][-n:], 300, 1):
+                for cval in (0, top, -3):
+                    kw = dict(mode=per_axis, cval=cval, origin=[1, 0, -1][-n:])
+                    want = sn.uniform_filter(a, size, **kw)
+                    got = jn.uniform_filter(a, size, **kw)
+                    assert got.dtype == want.dtype
+                    assert got.tobytes() == want.tobytes(), (shape, per_axis, size, cval)
+            out = np.empty_like(a)
+            jn.uniform_filter(a, 9, output=out, mode=mode)
+            assert out.tobytes() == sn.uniform_filter(a, 9, mode=mode).tobytes()
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32, np.float64])
 def test_minimum_and_maximum_passes_run_as_one_box_bit_for_bit(dtype):
     """scipy's separable minimum and maximum filters (a size, or a footprint of ones; the grey
