@@ -341,6 +341,35 @@ def test_passes_over_the_last_two_axes_run_as_one_pair_bit_for_bit(dtype):
             np.testing.assert_array_equal(big[1], want)
 
 
+def test_repeated_calls_replay_their_passes_onto_new_arrays():
+    """A second call of uniform_filter or gaussian_filter with the same arguments replays the
+    first's collected passes (jitfilter.ndimage._Call) onto its own input and output: new
+    values, new outputs (given, by dtype, new), strided inputs, each equal to scipy's; a call
+    whose arguments differ in any value is not a replay of another's."""
+    rng = np.random.default_rng(61)
+    jn._PLANS.clear()
+    calls = [
+        (jn.uniform_filter, sn.uniform_filter, (5,), {}),
+        (jn.uniform_filter, sn.uniform_filter, ([3, 1],), dict(mode="constant", cval=2.0)),
+        (jn.uniform_filter, sn.uniform_filter, (4,), dict(origin=[1, -1])),
+        (jn.gaussian_filter, sn.gaussian_filter, (1.5,), {}),
+        (jn.gaussian_filter, sn.gaussian_filter, (np.array([0.5, 2.0]),), dict(order=[0, 1])),
+        (jn.gaussian_filter, sn.gaussian_filter, ([0.5, 2.0],), dict(truncate=2.0)),
+    ]
+    for _ in range(3):
+        for j, (ours, theirs, args, kw) in enumerate(calls):
+            a = rng.uniform(-5, 5, (40, 33))
+            for x in (a, a[::2, ::-1]):
+                want = theirs(x, *args, **kw)
+                np.testing.assert_array_equal(ours(x, *args, **kw), want, err_msg=str(j))
+                out = np.empty_like(want)
+                assert ours(x, *args, output=out, **kw) is out
+                np.testing.assert_array_equal(out, want, err_msg=str(j))
+                got = ours(x, *args, output=np.float32, **kw)
+                np.testing.assert_array_equal(got, theirs(x, *args, output=np.float32, **kw))
+    assert jn._PLANS, "no call was replayed"
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 def test_uniform_filters_of_unsigned_integers_run_in_integers_bit_for_bit(dtype):
     """uniform_filter over uint8 or uint16 into its own type runs its last two axes' passes in
