@@ -77,7 +77,7 @@ pub(super) fn uniform_pair<T: Element, O: Element>(
         return false;
     }
     let (h, w) = (down.n, along.n);
-    let top_sum = |d: usize| T::HIGHEST.to_f64() as u64 * d as u64;
+    let top_sum = |d: usize| top as u64 * d as u64;
     let (q0, q1) = (
         Quotient::new(d0, top_sum(d0)),
         Quotient::new(d1, top_sum(d1)),
