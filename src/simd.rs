@@ -156,8 +156,8 @@ pub(crate) const PAST: usize = 3;
 /// Running means along eight lines, in scipy's `uniform_filter1d` arithmetic: line `k` is
 /// `ext[k × el..]` (the line extended by the window: `n + size − 1` values, then [`PAST`]
 /// more), its means go to `means[k × n..][..n]`. Per line the sum `t` is the first `size`
-/// values added in order from +0, then per position `t += enter − leave`; each mean is `t / d`. The lines advance side by
-/// side: 4×4 transposes of AVX2 registers turn four positions of four lines into four vectors
+/// values added in order from +0, then per position `t += enter − leave`; each mean is
+/// `t / d`. The lines advance side by side: 4×4 transposes of AVX2 registers turn four positions of four lines into four vectors
 /// of one position each (each sum's additions depend on the last; the lines do not), and back.
 /// Each mean is stored as [`crate::lines::store`] stores it (`truncate`).
 pub(crate) fn running_means<O: Element>(

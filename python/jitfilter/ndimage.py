@@ -540,7 +540,7 @@ def _separable(fn: Callable) -> Callable:
 # (no other routine runs, nothing else writes the output), so that a call's passes can be
 # replayed for a call with the same arguments (see `_Call`).
 _REPLAYABLE = ("uniform_filter", "gaussian_filter")
-# Call signatures → (where the output was an argument, or the new output's shape and dtype;
+# Call signatures → (where the output was an argument, or None; the output's shape and dtype;
 # the passes with `_IN` and `_OUT` in place of the input and output).
 _PLANS: Dict[Any, tuple] = {}
 _IN, _OUT = object(), object()
@@ -554,8 +554,8 @@ class _Call:
     to a half of a camera filter's Python time). ``key`` is None for arguments it cannot key."""
 
     def __init__(self, fn, x, args, kwargs):
-        self.x, self.args, self.kwargs = x, args, kwargs
-        self.slots = {}  # path -> a large array argument
+        self.x = x
+        self.arrays = {}  # path -> (an array argument, whether the key holds its values)
         try:
             self.key = (fn, x.shape, x.dtype, x.strides, self._key(args, ("a",)),
                         self._key(sorted(kwargs.items()), ("k",)))
@@ -569,22 +569,18 @@ class _Call:
         if isinstance(v, (tuple, list)):
             return (type(v), tuple(self._key(e, path + (i,)) for i, e in enumerate(v)))
         if isinstance(v, np.ndarray):
-            if v.size <= 64:
-                return ("values", v.shape, v.dtype, v.tobytes())
-            self.slots[path] = v
-            return ("array", v.shape, v.dtype, v.strides)
+            small = v.size <= 64
+            self.arrays[path] = (v, small)
+            return (v.shape, v.dtype, v.strides, v.tobytes() if small else None)
         raise TypeError(type(v))
 
     def keep(self, result, passes):
         """Keeps ``passes`` (collected from this call, which returned ``result``) under its key,
         when they were collected, the result is the output they write, and they read no array
         of this call's but the input and that output."""
-        out = [p for p, v in self.slots.items() if v is result]
-        if not passes or not isinstance(result, np.ndarray) or len(out) > 1:
-            return
-        if not out and any(v is result for v in self.args + tuple(self.kwargs.values())):
-            return
-        if any(p not in out for p in self.slots):
+        out = [p for p, (v, _) in self.arrays.items() if v is result]
+        if (not passes or not isinstance(result, np.ndarray) or len(out) > 1
+                or any(not small and p not in out for p, (_, small) in self.arrays.items())):
             return
         plan = []
         for routine, args in passes:
@@ -601,14 +597,11 @@ class _Call:
             plan.append((routine, tuple(moved)))
         if len(_PLANS) >= 64:
             _PLANS.clear()
-        _PLANS[self.key] = (out[0] if out else (result.shape, result.dtype), plan)
+        _PLANS[self.key] = (out[0] if out else None, result.shape, result.dtype, plan)
 
-    def replay(self, out, plan):
+    def replay(self, out, shape, dtype, plan):
         """The output and passes of this call from a kept plan."""
-        if isinstance(out[0], str):
-            result = self.slots[out]
-        else:
-            result = np.empty(out[0], dtype=out[1])
+        result = self.arrays[out][0] if out else np.empty(shape, dtype=dtype)
         sub = {id(_IN): self.x, id(_OUT): result}
         return result, [(r, tuple(sub.get(id(a), a) for a in args)) for r, args in plan]
 

@@ -98,7 +98,7 @@ pub(super) fn uniform_pair<T: Element, O: Element>(
         .collect();
     tasks.into_par_iter().for_each_init(
         || (Vec::new(), Vec::new()),
-        |(sums, ext), (p, r0, out)| {
+        |(sums, prefix), (p, r0, out)| {
             let plane = &down.src[p * h * w..][..h * w];
             let row = |e: Option<usize>| e.map(|r| &plane[r * w..][..w]);
             crate::simd::avx2(
@@ -115,7 +115,7 @@ pub(super) fn uniform_pair<T: Element, O: Element>(
                             add_row(sums, row(down.ext[r + d0 - 1]), c0, true);
                             add_row(sums, row(down.ext[r - 1]), c0, false);
                         }
-                        means_along(sums, q0, ext, along, c1, d1, q1, out);
+                        means_along(sums, q0, prefix, along, c1, d1, q1, out);
                     }
                 },
             )
@@ -142,36 +142,26 @@ fn add_row<T: Element>(sums: &mut [u32], row: Option<&[T]>, cval: u32, plus: boo
 
 /// One output row: the means down the columns (`sums` by `q0`, as the output's type holds
 /// them: whole numbers in range), extended along the row as `along` reads its lines, their
-/// prefix sums in `ext`, and each window's sum by `q1`.
+/// prefix sums in `prefix`, and each window's sum by `q1`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn means_along<T: Element, O: Element>(
     sums: &[u32],
     q0: Quotient,
-    ext: &mut Vec<u32>,
+    prefix: &mut Vec<u32>,
     along: &Lines<'_, T>,
     cval: u32,
     d1: usize,
     q1: Quotient,
     out: &mut [O],
 ) {
-    let (w, lead) = (sums.len(), along.lead);
-    // ext[0] = 0, ext[i + 1] = the extended row's value i; then its prefix sums.
-    ext.resize(along.ext.len() + 1, 0);
-    ext[0] = 0;
-    let (body, rest) = ext[1..].split_at_mut(lead);
-    for (c, e) in body.iter_mut().zip(&along.ext) {
-        *c = e.map_or(cval, |x| q0.of(sums[x]));
-    }
-    let (mid, tail) = rest.split_at_mut(w);
-    for (c, s) in mid.iter_mut().zip(sums) {
-        *c = q0.of(*s);
-    }
-    for (c, e) in tail.iter_mut().zip(&along.ext[lead + w..]) {
-        *c = e.map_or(cval, |x| q0.of(sums[x]));
-    }
-    crate::simd::prefix_i32(bytemuck_i32(&mut ext[1..]));
-    let (hi, lo) = (&ext[d1..d1 + w], &ext[..w]);
+    let w = sums.len();
+    // prefix[0] = 0, prefix[i + 1] = the extended row's value i; then its prefix sums.
+    prefix.resize(along.ext.len() + 1, 0);
+    prefix[0] = 0;
+    along.extend(&mut prefix[1..], sums, cval, |s| q0.of(*s));
+    crate::simd::prefix_i32(bytemuck_i32(&mut prefix[1..]));
+    let (hi, lo) = (&prefix[d1..d1 + w], &prefix[..w]);
     for ((o, hi), lo) in out.iter_mut().zip(hi).zip(lo) {
         *o = O::from_lane(q1.of(hi.wrapping_sub(*lo)) as i32);
     }

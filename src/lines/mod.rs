@@ -16,7 +16,8 @@
 //! then the others in order. Doing that a vector of positions at a time gives its bits, without
 //! a JIT kernel per set of weights. Two passes over the last two axes (a uniform filter's, a
 //! Gaussian's, a Sobel's) run as one [`pair`] per band of rows, the band's intermediate values
-//! kept in cache; a uniform filter's over unsigned integers runs in integers (`lines/integer.rs`).
+//! kept in cache; a uniform filter's over unsigned integers runs in integers
+//! (`lines/integer.rs`).
 
 use crate::boundary::Mode;
 use crate::dtype::Element;
@@ -194,6 +195,23 @@ impl<'a, T: Element> Lines<'a, T> {
             ext,
             lead,
         }))
+    }
+}
+
+impl<T> Lines<'_, T> {
+    /// `row` = `line` (of `n` values, each taken by `at`) extended as scipy's line buffer
+    /// extends it: `cval` where the mode reads none.
+    #[inline(always)]
+    fn extend<X, V: Copy>(&self, row: &mut [V], line: &[X], cval: V, at: impl Fn(&X) -> V) {
+        let (edge, rest) = row.split_at_mut(self.lead);
+        let (body, after) = rest.split_at_mut(self.n);
+        let value = |p: &Option<usize>| p.map_or(cval, |p| at(&line[p]));
+        edge.iter_mut()
+            .zip(&self.ext)
+            .for_each(|(c, p)| *c = value(p));
+        body.iter_mut().zip(line).for_each(|(c, v)| *c = at(v));
+        let tail = &self.ext[self.lead + self.n..];
+        after.iter_mut().zip(tail).for_each(|(c, p)| *c = value(p));
     }
 }
 
@@ -446,7 +464,7 @@ fn mean_rows<X: Element, O: Element>(
     size: usize,
     line: &Line,
 ) {
-    let (n, ext, lead) = (lines.n, &lines.ext, lines.lead);
+    let (n, ext) = (lines.n, &lines.ext);
     let (cval, truncate) = (line.cval, line.truncate);
     // Each line extended, then values for the last block of its running means.
     let el = ext.len() + crate::simd::PAST;
@@ -463,17 +481,8 @@ fn mean_rows<X: Element, O: Element>(
         || {
             // Each line extended in a row of `flat`.
             for (k, row) in flat.chunks_exact_mut(el).take(count).enumerate() {
-                let line = &src[k * n..][..n];
-                let value = |p: &Option<usize>| p.map_or(cval, |p| line[p].to_f64());
-                let (edge, rest) = row.split_at_mut(lead);
-                let (body, tail) = rest.split_at_mut(n);
-                edge.iter_mut().zip(ext).for_each(|(c, p)| *c = value(p));
-                body.iter_mut().zip(line).for_each(|(c, v)| *c = v.to_f64());
-                let (after, past) = tail.split_at_mut(ext.len() - lead - n);
-                after
-                    .iter_mut()
-                    .zip(&ext[lead + n..])
-                    .for_each(|(c, p)| *c = value(p));
+                let (row, past) = row.split_at_mut(ext.len());
+                lines.extend(row, &src[k * n..][..n], cval, |v| v.to_f64());
                 past.fill(0.0);
             }
         },
@@ -626,17 +635,14 @@ fn weigh_line<X: Element, O: Element>(
     taps: &Taps,
     line: &Line,
 ) {
-    let (n, ext, lead) = (lines.n, &lines.ext, lines.lead);
-    let value = |p: &Option<usize>| p.map_or(line.cval, |i| src[i].to_f64());
     // The line's conversion too in the wide code: from bytes, a quarter of the pair's time in
     // baseline code.
     crate::simd::avx512(
         #[inline(always)]
         || {
-            buf.clear();
-            buf.extend(ext[..lead].iter().map(value));
-            buf.extend(src.iter().map(|v| v.to_f64()));
-            buf.extend(ext[lead + n..].iter().map(value));
+            // Every value is written before it is read: the buffer is not cleared.
+            buf.resize(lines.ext.len(), 0.0);
+            lines.extend(buf, src, line.cval, |v| v.to_f64());
             taps.weigh(buf, 1, out, line.truncate)
         },
     );
